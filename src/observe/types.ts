@@ -1,0 +1,144 @@
+/**
+ * The observed state of one node: an immutable snapshot built from one batched probe.
+ * Every field is what the real tools reported; nothing here is desired state.
+ * Sizes are MiB (integers, rounded down) unless the name says otherwise.
+ */
+export interface ObservedNode {
+  readonly name: string;
+  /** False when the node could not be probed at all; `error` says why. */
+  readonly reachable: boolean;
+  readonly error?: string;
+  /** ISO timestamp of the probe. */
+  readonly observedAt: string;
+  readonly facts: NodeFacts;
+  readonly vgs: Readonly<Record<string, ObservedVg>>;
+  /** Keyed "vg/lv". */
+  readonly lvs: Readonly<Record<string, ObservedLv>>;
+  readonly bridges: Readonly<Record<string, ObservedBridge>>;
+  /** Absent (undefined) when the node runs no Open vSwitch. */
+  readonly ovs?: ObservedOvs;
+  readonly vxlans: Readonly<Record<string, ObservedVxlan>>;
+  /** Only the sysctls the desired state cares about (the probe asks for those). */
+  readonly sysctls: Readonly<Record<string, string>>;
+  /** File and sharedfile disk images, keyed by absolute path. */
+  readonly files: Readonly<Record<string, ObservedFile>>;
+  /** QEMU instances found on this node, keyed by instance name. */
+  readonly instances: Readonly<Record<string, ObservedInstance>>;
+  /** Tap devices, keyed by name. */
+  readonly taps: Readonly<Record<string, ObservedTap>>;
+  /** Probe sections that failed without making the whole node unreachable. */
+  readonly probeErrors: readonly string[];
+}
+
+export interface NodeFacts {
+  readonly hostname: string;
+  readonly kernel: string;
+  readonly cpus: number;
+  readonly memoryTotalMiB: number;
+  readonly memoryFreeMiB: number;
+}
+
+export interface ObservedVg {
+  readonly name: string;
+  readonly sizeMiB: number;
+  readonly freeMiB: number;
+  readonly pvs: readonly string[];
+}
+
+export interface ObservedLv {
+  readonly vg: string;
+  readonly name: string;
+  readonly sizeMiB: number;
+  readonly tags: readonly string[];
+}
+
+export interface ObservedBridge {
+  readonly name: string;
+  readonly up: boolean;
+  readonly vlanFiltering: boolean;
+  readonly mtu: number;
+  /** Interfaces enslaved to this bridge. */
+  readonly ports: readonly string[];
+  /** CIDR addresses, e.g. "198.18.5.1/24". */
+  readonly addresses: readonly string[];
+}
+
+export interface ObservedOvs {
+  readonly bridges: Readonly<Record<string, ObservedOvsBridge>>;
+}
+
+export interface ObservedOvsBridge {
+  readonly name: string;
+  readonly datapathType: string;
+  readonly ports: Readonly<Record<string, ObservedOvsPort>>;
+}
+
+export interface ObservedOvsPort {
+  readonly name: string;
+  /** Access VLAN, when set. */
+  readonly tag?: number;
+  /** Trunk VLANs (empty = all / none set). */
+  readonly trunks: readonly number[];
+  /** Interface type ("internal", "system" (""), "vxlan", ...). */
+  readonly type: string;
+}
+
+export interface ObservedVxlan {
+  readonly name: string;
+  readonly vni: number;
+  readonly local?: string;
+  readonly remote?: string;
+  readonly group?: string;
+  readonly dstPort: number;
+  readonly dev?: string;
+  /** Bridge it is enslaved to. */
+  readonly master?: string;
+  readonly up: boolean;
+}
+
+export interface ObservedFile {
+  readonly path: string;
+  readonly format: string;
+  readonly virtualSizeMiB: number;
+}
+
+export interface ObservedTap {
+  readonly name: string;
+  readonly master?: string;
+  readonly up: boolean;
+}
+
+/** Ganeti's instance run states as seen on one node. */
+export type ObservedRunState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'inmigrate' | 'postmigrate' | 'stopped' | 'unknown';
+
+export interface ObservedInstance {
+  readonly name: string;
+  readonly pid?: number;
+  /** From QMP query-status; 'stopped' when a runtime dir exists but no process runs. */
+  readonly runState: ObservedRunState;
+  /** True when the guest shut itself down (recorded by the runtime, see drivers/qemu). */
+  readonly guestShutdown: boolean;
+  readonly memoryMiB?: number;
+  readonly vcpus?: number;
+  /** The runtime record Gantry wrote when it started the instance (spec hash etc.). */
+  readonly runtime?: Readonly<Record<string, unknown>>;
+}
+
+export function emptyObservedNode(name: string, observedAt: string, error?: string): ObservedNode {
+  return {
+    name,
+    reachable: error === undefined,
+    ...(error !== undefined ? { error } : {}),
+    observedAt,
+    facts: { hostname: '', kernel: '', cpus: 0, memoryTotalMiB: 0, memoryFreeMiB: 0 },
+    vgs: {},
+    lvs: {},
+    bridges: {},
+    vxlans: {},
+    sysctls: {},
+    files: {},
+    instances: {},
+    taps: {},
+    probeErrors: [],
+  };
+}
