@@ -1,0 +1,324 @@
+/**
+ * The ssh transport: one ssh2 connection per node, opened lazily, pinned to the node's
+ * host key, reopened after a drop. Each exec is one channel; at most `maxChannels` run
+ * at once (sshd refuses sessions beyond MaxSessions, default 10).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { ExecOptions, ExecResult, Transport } from './transport.js';
+import { TransportError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { buildBatchScript, buildExecLine, parseBatchOutput } from './quote.js';
+
+/** How to reach a node: the `ssh` block of a Node manifest. */
+export interface SshEndpoint {
+  host: string;
+  port?: number;
+  user?: string;
+  /** Pinned public host key in OpenSSH format: "ssh-ed25519 AAAA... [comment]". */
+  hostKey: string;
+  privateKeyFile?: string;
+  /** The key itself, when it does not come from a file. */
+  privateKey?: string | Buffer;
+}
+
+export interface SshTransportOptions {
+  node: string;
+  endpoint: SshEndpoint;
+  logger: Logger;
+  connectTimeoutMs?: number;
+  /** Default per-command timeout when the caller gives none. */
+  commandTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Concurrent channels on the one connection. */
+  maxChannels?: number;
+}
+
+/** A host key mismatch: retrying will not help, a human must check the node. */
+export class HostKeyMismatchError extends TransportError {
+  constructor(node: string, expected: string, offered: string) {
+    super(
+      'HOST_KEY_MISMATCH',
+      `host key of ${node} does not match the pinned key: expected ${expected}, offered ${offered}; refusing to connect`,
+      { node, expected, offered },
+    );
+  }
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+export interface PinnedKey {
+  type: string;
+  blob: Buffer;
+}
+
+/** Parse "type base64 [comment]" into the key type and the raw key blob. */
+export function parsePinnedKey(openssh: string): PinnedKey {
+  const [type, b64] = openssh.trim().split(/\s+/);
+  if (!type || !b64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+    throw new TypeError('host key must be an OpenSSH public key line: "<type> <base64> [comment]"');
+  }
+  return { type, blob: Buffer.from(b64, 'base64') };
+}
+
+/** OpenSSH's SHA256 fingerprint of a raw key blob: "SHA256:" + unpadded base64. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Host key algorithms to offer for a pinned key type, so the server shows that key. */
+function hostKeyAlgorithms(type: string): string[] {
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
+}
+
+/** A counting semaphore: a FIFO of waiters for a free channel slot. */
+class Slots {
+  private used = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async acquire(): Promise<void> {
+    if (this.used < this.max) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
+interface ChannelOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class SshTransport implements Transport {
+  readonly node: string;
+  private readonly endpoint: SshEndpoint;
+  private readonly log: Logger;
+  private readonly pinned: PinnedKey;
+  private readonly connectTimeoutMs: number;
+  private readonly commandTimeoutMs: number | undefined;
+  private readonly keepaliveIntervalMs: number;
+  private readonly keepaliveCountMax: number;
+  private readonly slots: Slots;
+  private client: Promise<Client> | undefined;
+  private closed = false;
+
+  constructor(opts: SshTransportOptions) {
+    this.node = opts.node;
+    this.endpoint = opts.endpoint;
+    this.log = opts.logger.child({ node: opts.node, transport: 'ssh' });
+    this.pinned = parsePinnedKey(opts.endpoint.hostKey);
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.commandTimeoutMs = opts.commandTimeoutMs;
+    this.keepaliveIntervalMs = opts.keepaliveIntervalMs ?? 15_000;
+    this.keepaliveCountMax = opts.keepaliveCountMax ?? 3;
+    this.slots = new Slots(opts.maxChannels ?? 4);
+  }
+
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const line = buildExecLine(argv, opts.env);
+    this.log.debug({ cmd: argv[0], args: argv.length }, 'exec');
+    const started = Date.now();
+    const out = await this.run(line, opts.stdin, opts.timeoutMs ?? this.commandTimeoutMs, argv[0]!);
+    return { argv, code: out.code, stdout: out.stdout, stderr: out.stderr, durationMs: Date.now() - started };
+  }
+
+  /** One channel runs `sh -s`; the framed script arrives on stdin (see quote.ts). */
+  async execBatch(commands: readonly (readonly string[])[], opts: Omit<ExecOptions, 'stdin'> = {}): Promise<ExecResult[]> {
+    if (commands.length === 0) return [];
+    const marker = randomBytes(16).toString('hex');
+    const script = buildBatchScript(commands, marker, opts.env);
+    this.log.debug({ cmds: commands.map((c) => c[0]), count: commands.length }, 'execBatch');
+    const started = Date.now();
+    const out = await this.run('exec sh -s', script, opts.timeoutMs ?? this.commandTimeoutMs, 'batch');
+    const durationMs = Date.now() - started;
+    return parseBatchOutput(out.stdout, out.stderr, marker, commands.length).map((p, i) => ({
+      argv: commands[i]!,
+      code: p.code,
+      stdout: p.stdout,
+      stderr: p.stderr,
+      durationMs,
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = this.client;
+    this.client = undefined;
+    if (!pending) return;
+    const client = await pending.catch(() => undefined);
+    client?.end();
+  }
+
+  private async run(line: string, stdin: string | Buffer | undefined, timeoutMs: number | undefined, what: string): Promise<ChannelOutcome> {
+    if (this.closed) throw new TransportError('CLOSED', `transport to ${this.node} is closed`, { node: this.node });
+    await this.slots.acquire();
+    try {
+      const channel = await this.openChannel(line);
+      return await this.drive(channel, stdin, timeoutMs, what);
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /** Open an exec channel; if the cached connection turns out dead, reconnect once. */
+  private async openChannel(line: string): Promise<ClientChannel> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.connection();
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          client.exec(line, (err, channel) => (err ? reject(err) : resolve(channel)));
+        });
+      } catch (err) {
+        // Nothing ran yet, so trying again on a fresh connection is safe.
+        this.dropConnection(client);
+        if (attempt >= 1) {
+          throw new TransportError('CHANNEL_FAILED', `could not open a channel to ${this.node}: ${(err as Error).message}`, { node: this.node }, { cause: err });
+        }
+        this.log.info({ err: (err as Error).message }, 'channel open failed; reconnecting');
+      }
+    }
+  }
+
+  private drive(channel: ClientChannel, stdin: string | Buffer | undefined, timeoutMs: number | undefined, what: string): Promise<ChannelOutcome> {
+    return new Promise((resolve, reject) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let exit: { code: number | null } | undefined;
+      let timedOut = false;
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              // KILL reaches the command itself because the line `exec`s it.
+              try {
+                channel.signal('KILL');
+              } catch {
+                // the channel may already be closing
+              }
+              channel.close();
+            }, timeoutMs);
+
+      channel.on('data', (b: Buffer) => out.push(b));
+      channel.stderr.on('data', (b: Buffer) => err.push(b));
+      channel.on('exit', (code: number | null) => {
+        exit = { code: typeof code === 'number' ? code : null };
+      });
+      channel.on('close', () => {
+        if (timer) clearTimeout(timer);
+        const stdout = Buffer.concat(out).toString('utf8');
+        const stderr = Buffer.concat(err).toString('utf8');
+        if (timedOut) {
+          reject(
+            new TransportError('COMMAND_TIMEOUT', `${what} on ${this.node} did not finish within ${timeoutMs} ms; its channel was killed`, {
+              node: this.node,
+              cmd: what,
+              timeoutMs,
+              stdout,
+              stderr,
+            }),
+          );
+        } else if (!exit) {
+          reject(new TransportError('CONNECTION_LOST', `connection to ${this.node} was lost while ${what} ran; it may or may not have completed`, { node: this.node, cmd: what }));
+        } else {
+          resolve({ code: exit.code, stdout, stderr });
+        }
+      });
+      channel.end(stdin ?? '');
+    });
+  }
+
+  private connection(): Promise<Client> {
+    this.client ??= this.connect();
+    return this.client;
+  }
+
+  private dropConnection(client: Client): void {
+    client.end();
+    this.client = undefined;
+  }
+
+  private async connect(): Promise<Client> {
+    const { host, port = 22, user = 'root' } = this.endpoint;
+    let privateKey = this.endpoint.privateKey;
+    if (privateKey === undefined && this.endpoint.privateKeyFile) {
+      try {
+        privateKey = await readFile(this.endpoint.privateKeyFile);
+      } catch (err) {
+        this.client = undefined;
+        throw new TransportError('PRIVATE_KEY_UNREADABLE', `cannot read the ssh private key ${this.endpoint.privateKeyFile}: ${(err as Error).message}`, { node: this.node }, { cause: err });
+      }
+    }
+    const expected = fingerprint(this.pinned.blob);
+    let offered: string | undefined;
+    const config: ConnectConfig = {
+      host,
+      port,
+      username: user,
+      readyTimeout: this.connectTimeoutMs,
+      keepaliveInterval: this.keepaliveIntervalMs,
+      keepaliveCountMax: this.keepaliveCountMax,
+      algorithms: { serverHostKey: hostKeyAlgorithms(this.pinned.type) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] },
+      hostVerifier: (key: Buffer) => {
+        if (key.equals(this.pinned.blob)) return true;
+        offered = fingerprint(key);
+        return false;
+      },
+      ...(privateKey === undefined ? {} : { privateKey }),
+    };
+
+    const client = new Client();
+    const started = Date.now();
+    return new Promise<Client>((resolve, reject) => {
+      let ready = false;
+      client.on('ready', () => {
+        ready = true;
+        this.log.debug({ host, port, ms: Date.now() - started }, 'connected');
+        resolve(client);
+      });
+      client.on('error', (err: Error & { level?: string; code?: string }) => {
+        if (ready) {
+          this.log.warn({ err: err.message }, 'ssh connection error');
+          return;
+        }
+        if (this.client) this.client = undefined;
+        reject(this.connectError(err, offered, expected, host, port));
+      });
+      client.on('close', () => {
+        if (!ready) {
+          if (this.client) this.client = undefined;
+          reject(new TransportError('UNREACHABLE', `connection to ${this.node} (${host}:${port}) closed during the handshake`, { node: this.node, host, port }));
+          return;
+        }
+        this.log.debug('connection closed');
+        // Only forget this connection if it is still the current one.
+        void this.client?.then((c) => {
+          if (c === client) this.client = undefined;
+        });
+      });
+      client.connect(config);
+    });
+  }
+
+  private connectError(err: Error & { level?: string; code?: string }, offered: string | undefined, expected: string, host: string, port: number): TransportError {
+    const details = { node: this.node, host, port };
+    if (offered) return new HostKeyMismatchError(this.node, expected, offered);
+    if (err.level === 'client-timeout') {
+      return new TransportError('CONNECT_TIMEOUT', `no ssh handshake with ${this.node} (${host}:${port}) within ${this.connectTimeoutMs} ms`, details, { cause: err });
+    }
+    if (err.level === 'client-authentication') {
+      return new TransportError('AUTH_FAILED', `${this.node} (${host}:${port}) refused our ssh key`, details, { cause: err });
+    }
+    return new TransportError('UNREACHABLE', `cannot reach ${this.node} at ${host}:${port}: ${err.code ?? err.message}`, details, { cause: err });
+  }
+}
