@@ -1,0 +1,128 @@
+/**
+ * Instance disk drift: LVs for plain and DRBD disks, image files for file and sharedfile
+ * disks. Pure. A disk is never shrunk and never removed unless the manifest says so
+ * (disk state: absent, or instance state: absent with deleteDisks).
+ */
+import type { Action } from './actions.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from './naming.js';
+import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from './types.js';
+
+export interface DiskPlan {
+  readonly diffs: FieldDiff[];
+  readonly actions: Action[];
+  readonly refused: Refusal[];
+}
+
+/** Where each volume of a disk lives: (node, LV) or (node that creates it, file path). */
+type Volume =
+  | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string }
+  | { kind: 'file'; node: string; path: string; sizeMiB: number; role: string };
+
+export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster): Volume[] {
+  switch (disk.template) {
+    case 'plain':
+      return [{ kind: 'lv', node: primary, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data' }];
+    case 'drbd': {
+      const out: Volume[] = [];
+      for (const n of [primary, secondary]) {
+        if (n === undefined) continue;
+        const role = n === primary ? 'primary' : 'secondary';
+        out.push({ kind: 'lv', node: n, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: `${role} data` });
+        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: DRBD_META_MIB, role: `${role} meta` });
+      }
+      return out;
+    }
+    case 'file': {
+      const dir = nodes.get(primary)?.fileStorageDir ?? '/srv/gantry/file-storage';
+      return [{ kind: 'file', node: primary, path: diskFilePath(dir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data' }];
+    }
+    case 'sharedfile':
+      return [{ kind: 'file', node: primary, path: diskFilePath(cluster.sharedFileStorageDir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'shared data' }];
+    case 'diskless':
+      return [];
+  }
+}
+
+export function planInstanceDisks(
+  inst: PlanInstance, primary: string, secondary: string | undefined,
+  nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
+): DiskPlan {
+  const diffs: FieldDiff[] = [];
+  const actions: Action[] = [];
+  const refused: Refusal[] = [];
+  const subject = `Instance/${inst.name}`;
+  const tags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
+
+  for (const disk of inst.disks) {
+    const path = `disks[${disk.index}]`;
+    for (const v of volumesOf(inst, disk, primary, secondary, nodes, cluster)) {
+      const obs = observed.nodes.get(v.node);
+      if (!obs || !obs.reachable) continue; // reported once per node as unreachable
+      if (v.kind === 'lv') {
+        const have = obs.lvs[`${v.vg}/${v.name}`];
+        if (disk.state === 'absent') {
+          if (have) {
+            diffs.push({ path: `${path}.${v.role}`, desired: 'absent', observed: `${v.vg}/${v.name} on ${v.node}` });
+            actions.push({ verb: 'lv.remove', node: v.node, subject, vg: v.vg, name: v.name, reason: `disk ${disk.index} is marked absent: remove ${v.role} LV ${v.vg}/${v.name}` });
+          }
+        } else if (!have) {
+          diffs.push({ path: `${path}.${v.role}`, desired: `${v.sizeMiB} MiB on ${v.node}`, observed: null });
+          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags, reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}` });
+        } else if (have.sizeMiB < v.sizeMiB) {
+          diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
+          actions.push({ verb: 'lv.extend', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.sizeMiB} to ${v.sizeMiB} MiB` });
+        } else if (have.sizeMiB > v.sizeMiB && v.role.endsWith('data')) {
+          diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
+          refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} is ${have.sizeMiB} MiB on ${v.node}; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
+        }
+      } else {
+        const have = obs.files[v.path];
+        if (disk.state === 'absent') {
+          if (have) {
+            diffs.push({ path, desired: 'absent', observed: v.path });
+            actions.push({ verb: 'file.remove', node: v.node, subject, path: v.path, reason: `disk ${disk.index} is marked absent: remove ${v.path}` });
+          }
+        } else if (!have) {
+          diffs.push({ path, desired: `${v.sizeMiB} MiB at ${v.path}`, observed: null });
+          actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: 'raw', reason: `disk ${disk.index} image ${v.path} is missing` });
+        } else if (have.virtualSizeMiB < v.sizeMiB) {
+          diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
+          actions.push({ verb: 'file.grow', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.virtualSizeMiB} to ${v.sizeMiB} MiB` });
+        } else if (have.virtualSizeMiB > v.sizeMiB) {
+          diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
+          refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} image ${v.path} is ${have.virtualSizeMiB} MiB; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
+        }
+      }
+    }
+  }
+  return { diffs, actions, refused };
+}
+
+/** Remove every disk volume of an instance found anywhere (instance absent + deleteDisks). */
+export function planDeleteInstanceDisks(inst: PlanInstance, cluster: PlanCluster, observed: ObservedCluster): DiskPlan {
+  const diffs: FieldDiff[] = [];
+  const actions: Action[] = [];
+  const subject = `Instance/${inst.name}`;
+  const sharedSeen = new Set<string>();
+  for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!obs.reachable) continue;
+    for (const lv of Object.values(obs.lvs)) {
+      if (lv.tags.includes(instanceLvTag(inst.name))) {
+        diffs.push({ path: 'disks', desired: 'deleted', observed: `${lv.vg}/${lv.name} on ${nodeName}` });
+        actions.push({ verb: 'lv.remove', node: nodeName, subject, vg: lv.vg, name: lv.name, reason: `instance is absent and deleteDisks is set: remove ${lv.vg}/${lv.name}` });
+      }
+    }
+    for (const f of Object.values(obs.files)) {
+      const base = f.path.slice(f.path.lastIndexOf('/') + 1);
+      if (!base.startsWith(`${inst.name}.disk`)) continue;
+      // A sharedfile image is seen by every node: remove it once.
+      if (f.path.startsWith(cluster.sharedFileStorageDir + '/')) {
+        if (sharedSeen.has(f.path)) continue;
+        sharedSeen.add(f.path);
+      }
+      diffs.push({ path: 'disks', desired: 'deleted', observed: `${f.path} on ${nodeName}` });
+      actions.push({ verb: 'file.remove', node: nodeName, subject, path: f.path, reason: `instance is absent and deleteDisks is set: remove ${f.path}` });
+    }
+  }
+  return { diffs, actions, refused: [] };
+}

@@ -1,0 +1,171 @@
+/**
+ * The planner: plan(desired, observed) -> Plan. Pure: no I/O, no clock, no randomness.
+ * Every pass recomputes the whole difference (level-triggered), so a plan made after a
+ * partial or failed apply picks up exactly what is still missing.
+ */
+import type { Action } from './actions.js';
+import { planDeleteInstanceDisks, planInstanceDisks } from './disks.js';
+import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
+import { planNodeProfile } from './node-profile.js';
+import { buildWaves, orderActions } from './waves.js';
+import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
+import { planInstanceRuntime, type RuntimeHooks } from './instance-runtime.js';
+
+export type { ObservedCluster, Plan } from './types.js';
+
+export interface PlanOptions {
+  /** Choose a primary (and secondary) for an instance the manifests do not place. */
+  readonly allocate?: (inst: PlanInstance, input: PlanInput, observed: ObservedCluster, taken: ReadonlyMap<string, Placement>) => { primary: string; secondary?: string } | { error: string };
+  readonly runtime?: RuntimeHooks;
+}
+
+export interface Placement {
+  readonly primary: string;
+  readonly secondary?: string;
+  /** Where the instance's data or process was found, when it differs from the manifest. */
+  readonly observedPrimary?: string;
+}
+
+/** Where an instance's volumes and process live now, from observation alone. */
+export function locateInstances(observed: ObservedCluster): Map<string, { nodes: Set<string>; running?: string }> {
+  const out = new Map<string, { nodes: Set<string>; running?: string }>();
+  const at = (inst: string) => {
+    let e = out.get(inst);
+    if (!e) out.set(inst, (e = { nodes: new Set() }));
+    return e;
+  };
+  for (const [node, obs] of observed.nodes) {
+    if (!obs.reachable) continue;
+    for (const lv of Object.values(obs.lvs)) {
+      const inst = instanceOfLvTags(lv.tags);
+      if (inst) at(inst).nodes.add(node);
+    }
+    for (const [name, vm] of Object.entries(obs.instances)) {
+      const e = at(name);
+      e.nodes.add(node);
+      if (vm.runState === 'running' || vm.runState === 'paused' || vm.runState === 'shutdown') e.running = node;
+    }
+  }
+  return out;
+}
+
+export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOptions = {}): Plan {
+  const nodes = new Map<string, PlanNode>(input.nodes.map((n) => [n.name, n]));
+  const entries: PlanEntry[] = [];
+  const allActions: Action[] = [];
+  const refused: Refusal[] = [];
+  const unreachable: string[] = [];
+
+  const addEntry = (subject: string, diffs: FieldDiff[], actions: Action[], refs: Refusal[], notes: string[], isUnreachable = false) => {
+    const status = isUnreachable ? 'unreachable' : refs.length > 0 ? 'refused' : diffs.length > 0 || actions.length > 0 ? 'drift' : 'in-sync';
+    entries.push({ subject, status, diffs, actions: orderActions(actions), refused: refs, notes });
+    allActions.push(...actions);
+    refused.push(...refs);
+  };
+
+  // ---- nodes ----
+  for (const node of input.nodes) {
+    const obs = observed.nodes.get(node.name);
+    if (node.role === 'offline') {
+      addEntry(`Node/${node.name}`, [], [], [], ['node is offline: not observed, not changed']);
+      continue;
+    }
+    if (!obs || !obs.reachable) {
+      unreachable.push(node.name);
+      addEntry(`Node/${node.name}`, [], [], [], [`unreachable: ${obs?.error ?? 'not observed'}; its changes wait for the next pass`], true);
+      continue;
+    }
+    const p = planNodeProfile(node, obs);
+    addEntry(`Node/${node.name}`, p.diffs, p.actions, [], obs.probeErrors.map((e) => `probe: ${e}`));
+  }
+
+  // ---- instances ----
+  const located = locateInstances(observed);
+  const placements = new Map<string, Placement>();
+  const declared = new Set(input.instances.map((i) => i.name));
+  for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {
+    const subject = `Instance/${inst.name}`;
+    const loc = located.get(inst.name);
+    if (inst.state === 'absent') {
+      const diffs: FieldDiff[] = [];
+      const actions: Action[] = [];
+      const rt = planInstanceRuntime(inst, undefined, input, observed, opts.runtime);
+      diffs.push(...rt.diffs);
+      actions.push(...rt.actions);
+      const notes: string[] = [];
+      if (inst.deleteDisks) {
+        const d = planDeleteInstanceDisks(inst, input.cluster, observed);
+        diffs.push(...d.diffs);
+        actions.push(...d.actions);
+      } else if (loc && loc.nodes.size > 0) {
+        notes.push(`disks kept on ${[...loc.nodes].sort().join(', ')} (set deleteDisks: true to remove them)`);
+      }
+      addEntry(subject, diffs, actions, [], notes);
+      continue;
+    }
+
+    // Placement: the manifest wins; else where the instance already is; else allocate.
+    const notes: string[] = [];
+    let primary = inst.primary;
+    let secondary = inst.secondary;
+    const observedPrimary = loc?.running ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+    if (primary === undefined && observedPrimary !== undefined) {
+      primary = observedPrimary;
+      if (inst.diskTemplate === 'drbd' && secondary === undefined) {
+        secondary = [...(loc?.nodes ?? [])].sort().find((n) => n !== primary);
+      }
+      notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
+    }
+    if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
+      const got = opts.allocate ? opts.allocate(inst, input, observed, placements) : { error: 'no allocator configured and the manifest gives no placement.primary' };
+      if ('error' in got) {
+        addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
+        continue;
+      }
+      primary = primary ?? got.primary;
+      secondary = secondary ?? got.secondary;
+      notes.push(`allocated: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
+    }
+    const pNode = nodes.get(primary);
+    if (!pNode) {
+      addEntry(subject, [], [], [{ subject, code: 'UNKNOWN_NODE', message: `primary node ${primary} is not declared` }], notes);
+      continue;
+    }
+    placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}), ...(observedPrimary !== undefined && observedPrimary !== primary ? { observedPrimary } : {}) });
+    const involved = [primary, secondary].filter((n): n is string => n !== undefined);
+    const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
+    if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
+    const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, opts.runtime);
+    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...notes, ...rt.notes]);
+  }
+
+  // ---- orphans: data Gantry made that no manifest declares ----
+  const orphans: Orphan[] = [];
+  const orphanActions: Action[] = [];
+  const remove = input.cluster.removeOrphans;
+  for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!obs.reachable || !nodes.has(nodeName)) continue;
+    for (const lv of Object.values(obs.lvs)) {
+      const owner = instanceOfLvTags(lv.tags);
+      if (owner === undefined || declared.has(owner)) continue;
+      orphans.push({ node: nodeName, kind: 'lv', id: `${lv.vg}/${lv.name}`, removed: remove });
+      if (remove) orphanActions.push({ verb: 'lv.remove', node: nodeName, subject: `Instance/${owner}`, vg: lv.vg, name: lv.name, reason: `orphan of undeclared instance ${owner}; cluster orphans.remove is on` });
+    }
+    for (const f of Object.values(obs.files)) {
+      const owner = instanceOfDiskFile(f.path);
+      if (!owner || declared.has(owner.instance)) continue;
+      if (f.path.startsWith(input.cluster.sharedFileStorageDir + '/') && orphans.some((o) => o.kind === 'file' && o.id === f.path)) continue;
+      orphans.push({ node: nodeName, kind: 'file', id: f.path, removed: remove });
+      if (remove) orphanActions.push({ verb: 'file.remove', node: nodeName, subject: `Instance/${owner.instance}`, path: f.path, reason: `orphan of undeclared instance ${owner.instance}; cluster orphans.remove is on` });
+    }
+    for (const name of Object.keys(obs.instances)) {
+      if (!declared.has(name)) orphans.push({ node: nodeName, kind: 'instance', id: name, removed: false });
+    }
+  }
+  allActions.push(...orphanActions);
+
+  entries.sort((a, b) => a.subject.localeCompare(b.subject));
+  const ordered = orderActions(allActions);
+  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, unreachable };
+}

@@ -1,0 +1,113 @@
+import type { Action } from './actions.js';
+import type { ObservedNode } from '../observe/types.js';
+
+/** What the planner needs of each node, already filled and validated by src/desired. */
+export interface PlanNode {
+  readonly name: string;
+  readonly group: string;
+  readonly role: 'master-candidate' | 'regular' | 'drained' | 'offline';
+  readonly secondaryAddress?: string;
+  readonly ovsdbSocket?: string;
+  readonly runDir: string;
+  readonly fileStorageDir: string;
+  readonly profile: PlanNodeProfile;
+}
+
+export interface PlanNodeProfile {
+  readonly bridges: readonly { name: string; vlanFiltering: boolean; mtu?: number; addresses: readonly string[]; ports: readonly string[] }[];
+  readonly ovsBridges: readonly { name: string; datapathType: string; ports: readonly { name: string; tag?: number; trunks: readonly number[]; type: string }[] }[];
+  readonly vxlans: readonly { name: string; vni: number; local?: string; remote?: string; group?: string; dstPort: number; dev?: string; bridge?: string }[];
+  readonly volumeGroups: readonly { name: string; pvs: readonly string[] }[];
+  readonly sysctls: Readonly<Record<string, string>>;
+}
+
+export type DiskTemplate = 'plain' | 'drbd' | 'file' | 'sharedfile' | 'diskless';
+
+export interface PlanDisk {
+  readonly index: number;
+  readonly sizeMiB: number;
+  readonly template: DiskTemplate;
+  readonly vg: string;
+  readonly metaVg: string;
+  readonly state: 'present' | 'absent';
+}
+
+export interface PlanInstance {
+  readonly name: string;
+  readonly state: 'present' | 'absent';
+  readonly deleteDisks: boolean;
+  readonly diskTemplate: DiskTemplate;
+  readonly primary?: string;
+  readonly secondary?: string;
+  readonly group?: string;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly disks: readonly PlanDisk[];
+  readonly tags: readonly string[];
+}
+
+export interface PlanCluster {
+  readonly sharedFileStorageDir: string;
+  readonly removeOrphans: boolean;
+  readonly exclusionTags: readonly string[];
+}
+
+/** The planner's whole input on the desired side. */
+export interface PlanInput {
+  readonly cluster: PlanCluster;
+  readonly nodes: readonly PlanNode[];
+  readonly instances: readonly PlanInstance[];
+}
+
+export interface ObservedCluster {
+  readonly nodes: ReadonlyMap<string, ObservedNode>;
+}
+
+/** One field that differs between desired and observed, for the drift report. */
+export interface FieldDiff {
+  readonly path: string;
+  readonly desired: unknown;
+  readonly observed: unknown;
+}
+
+/** A change the planner will not make, with the reason a sysadmin can act on. */
+export interface Refusal {
+  readonly subject: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Something on a node Gantry manages that no manifest declares. */
+export interface Orphan {
+  readonly node: string;
+  readonly kind: 'lv' | 'file' | 'instance';
+  readonly id: string;
+  readonly removed: boolean;
+}
+
+export type EntryStatus = 'in-sync' | 'drift' | 'refused' | 'unreachable';
+
+/** One entry per resource ("Kind/name"): what differs, what will be done, why. */
+export interface PlanEntry {
+  readonly subject: string;
+  readonly status: EntryStatus;
+  readonly diffs: readonly FieldDiff[];
+  readonly actions: readonly Action[];
+  readonly refused: readonly Refusal[];
+  readonly notes: readonly string[];
+}
+
+export interface Plan {
+  readonly entries: readonly PlanEntry[];
+  /** Every action, in execution order. */
+  readonly actions: readonly Action[];
+  /** Actions grouped into waves: within a wave, actions on different nodes run in parallel. */
+  readonly waves: readonly (readonly Action[])[];
+  readonly refused: readonly Refusal[];
+  readonly orphans: readonly Orphan[];
+  readonly unreachable: readonly string[];
+}
+
+export function planHasChanges(p: Plan): boolean {
+  return p.actions.length > 0 || p.refused.length > 0;
+}

@@ -1,0 +1,77 @@
+/**
+ * Order actions into waves. A wave holds at most one lane per node; lanes run in
+ * parallel, actions within a lane run in order. Phases keep dependencies right on
+ * every node: network and volume groups before disks, disks before instances,
+ * removals last (so nothing is removed before its replacement exists).
+ */
+import type { Action, Verb } from './actions.js';
+
+const PHASE: Record<Verb, number> = {
+  'sysctl.set': 0,
+  'bridge.ensure': 1,
+  'ovs.bridge.ensure': 1,
+  'vg.ensure': 1,
+  'vxlan.ensure': 2,
+  'ovs.port.ensure': 2,
+  'lv.create': 3,
+  'lv.extend': 3,
+  'file.create': 3,
+  'file.grow': 3,
+  'lv.remove': 9,
+  'file.remove': 9,
+  'ovs.port.remove': 10,
+  'vxlan.remove': 10,
+  'ovs.bridge.remove': 11,
+  'bridge.remove': 11,
+};
+
+export function phaseOf(a: Action): number {
+  return PHASE[a.verb] ?? 5;
+}
+
+/** Nodes an action touches (a migration touches two). */
+export function nodesOf(a: Action): string[] {
+  const peer = (a as { peer?: string }).peer;
+  return peer !== undefined && peer !== a.node ? [a.node, peer] : [a.node];
+}
+
+/** Stable order: by phase, then node, keeping the planner's order within a node. */
+export function orderActions(actions: readonly Action[]): Action[] {
+  return actions
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => phaseOf(x.a) - phaseOf(y.a) || x.i - y.i)
+    .map((x) => x.a);
+}
+
+/**
+ * One wave per phase; an action touching two nodes (migration) goes into the first wave
+ * of its phase in which neither node is already busy with another two-node action, like
+ * htools' splitJobs.
+ */
+export function buildWaves(actions: readonly Action[]): Action[][] {
+  const byPhase = new Map<number, Action[]>();
+  for (const a of orderActions(actions)) {
+    const p = phaseOf(a);
+    if (!byPhase.has(p)) byPhase.set(p, []);
+    byPhase.get(p)!.push(a);
+  }
+  const waves: Action[][] = [];
+  for (const p of [...byPhase.keys()].sort((a, b) => a - b)) {
+    const list = byPhase.get(p)!;
+    const single = list.filter((a) => nodesOf(a).length === 1);
+    const multi = list.filter((a) => nodesOf(a).length > 1);
+    const sub: { actions: Action[]; busy: Set<string> }[] = [{ actions: [...single], busy: new Set() }];
+    for (const a of multi) {
+      const ns = nodesOf(a);
+      let slot = sub.find((w) => ns.every((n) => !w.busy.has(n)));
+      if (!slot) {
+        slot = { actions: [], busy: new Set() };
+        sub.push(slot);
+      }
+      slot.actions.push(a);
+      ns.forEach((n) => slot.busy.add(n));
+    }
+    for (const w of sub) if (w.actions.length > 0) waves.push(w.actions);
+  }
+  return waves;
+}
