@@ -1,0 +1,106 @@
+/**
+ * The executor: the only place a plan's actions touch nodes. It runs waves in order;
+ * within a wave each node is a lane (actions in order), lanes run in parallel. A failed
+ * action skips the later actions of the same resource on the same node (they depend on
+ * it) but never stops other nodes or other resources: the next plan picks up the rest.
+ */
+import type { Logger } from '../util/log.js';
+import type { Action } from '../plan/actions.js';
+import type { Plan } from '../plan/types.js';
+import { nodesOf } from '../plan/waves.js';
+import type { ActionResult, NodeOps } from './node-ops.js';
+
+export interface ExecuteOptions {
+  readonly logger: Logger;
+  /** Print/collect the exact commands instead of running them. */
+  readonly dryRun?: boolean;
+  /** Retries of an action whose error is retryable (transport, transient exec). */
+  readonly retries?: number;
+  /** Delay before retry n (1-based); injected so tests need not sleep. */
+  readonly retryDelay?: (attempt: number) => Promise<void>;
+  /** Called after every action (progress bars, job log). */
+  readonly onResult?: (r: ActionResult, done: number, total: number) => void;
+  /** Max lanes running at once within a wave. */
+  readonly parallelism?: number;
+}
+
+export interface SkippedAction {
+  readonly action: Action;
+  readonly because: string;
+}
+
+export interface ExecuteReport {
+  readonly results: readonly ActionResult[];
+  readonly skipped: readonly SkippedAction[];
+  readonly ok: boolean;
+  readonly durationMs: number;
+}
+
+const defaultDelay = (attempt: number) => new Promise<void>((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 5000)));
+
+export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>, opts: ExecuteOptions): Promise<ExecuteReport> {
+  const started = Date.now();
+  const results: ActionResult[] = [];
+  const skipped: SkippedAction[] = [];
+  const failedKeys = new Set<string>(); // "node\0subject" whose earlier action failed
+  const total = plan.actions.length;
+  let done = 0;
+  const retries = opts.retries ?? 2;
+  const delay = opts.retryDelay ?? defaultDelay;
+
+  const runOne = async (a: Action): Promise<void> => {
+    const keys = nodesOf(a).map((n) => `${n}\0${a.subject}`);
+    const blocked = keys.find((k) => failedKeys.has(k));
+    if (blocked !== undefined) {
+      skipped.push({ action: a, because: `an earlier action for ${a.subject} on ${blocked.split('\0')[0]} failed` });
+      done++;
+      return;
+    }
+    const nodeOps = ops.get(a.node);
+    let r: ActionResult;
+    if (!nodeOps) {
+      r = { action: a, ok: false, unchanged: false, commands: [], durationMs: 0, error: { code: 'NO_NODE_OPS', message: `no connection to node ${a.node}`, retryable: false } };
+    } else if (opts.dryRun) {
+      r = { action: a, ok: true, unchanged: false, commands: nodeOps.describe(a), durationMs: 0 };
+    } else {
+      r = await nodeOps.run(a);
+      for (let attempt = 1; !r.ok && r.error?.retryable && attempt <= retries; attempt++) {
+        opts.logger.warn({ verb: a.verb, node: a.node, subject: a.subject, attempt, code: r.error.code }, 'retrying action');
+        await delay(attempt);
+        r = await nodeOps.run(a);
+      }
+    }
+    if (!r.ok) keys.forEach((k) => failedKeys.add(k));
+    results.push(r);
+    done++;
+    opts.logger.info(
+      { verb: a.verb, node: a.node, subject: a.subject, ok: r.ok, unchanged: r.unchanged, durationMs: r.durationMs, dryRun: opts.dryRun ?? false, ...(r.error ? { code: r.error.code, error: r.error.message } : {}) },
+      r.ok ? 'action done' : 'action failed',
+    );
+    opts.onResult?.(r, done, total);
+  };
+
+  for (const wave of plan.waves) {
+    const lanes = new Map<string, Action[]>();
+    for (const a of wave) {
+      const lane = nodesOf(a).join('+');
+      if (!lanes.has(lane)) lanes.set(lane, []);
+      lanes.get(lane)!.push(a);
+    }
+    await runLimited([...lanes.values()], opts.parallelism ?? 16, async (lane) => {
+      for (const a of lane) await runOne(a);
+    });
+  }
+  return { results, skipped, ok: results.every((r) => r.ok) && skipped.length === 0, durationMs: Date.now() - started };
+}
+
+async function runLimited<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
