@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { maskSecrets, renderPlan } from './drift-report.js';
+import type { Plan } from '../plan/types.js';
+
+const plan: Plan = {
+  entries: [
+    { subject: 'Node/n1', status: 'drift', diffs: [{ path: 'profile.bridges[br0]', desired: { name: 'br0' }, observed: null }], actions: [{ verb: 'bridge.ensure', node: 'n1', subject: 'Node/n1', name: 'br0', vlanFiltering: true, addresses: [], ports: ['eth1'], reason: 'bridge br0: missing' }], refused: [], notes: [] },
+    { subject: 'Instance/web|1', status: 'refused', diffs: [], actions: [], refused: [{ subject: 'Instance/web|1', code: 'REFUSED_SHRINK', message: 'never shrunk' }], notes: [] },
+    { subject: 'Node/n2', status: 'in-sync', diffs: [], actions: [], refused: [], notes: [] },
+  ],
+  actions: [], waves: [], refused: [], orphans: [{ node: 'n1', kind: 'lv', id: 'vg/old.disk0', removed: false }], unreachable: [],
+};
+
+describe('renderPlan', () => {
+  it('given a drifted plan the table names each resource, the diff, the action and why', () => {
+    const t = renderPlan(plan, 'table');
+    expect(t).toContain('Node/n1  [drift]');
+    expect(t).toContain('~ profile.bridges[br0]: (none) -> {"name":"br0"}');
+    expect(t).toContain('+ bridge.ensure @n1 name=br0 vlanFiltering=true ports=eth1');
+    expect(t).toContain('why: bridge br0: missing');
+    expect(t).toContain('! refused REFUSED_SHRINK');
+    expect(t).not.toContain('Node/n2');
+    expect(t).toContain('? lv vg/old.disk0 on n1');
+  });
+
+  it('given markdown it escapes table pipes and lists orphans', () => {
+    const md = renderPlan(plan, 'markdown');
+    expect(md).toContain('| `Instance/web\\|1` | refused |');
+    expect(md).toContain('<summary>Orphans</summary>');
+  });
+
+  it('given json it round-trips with a summary', () => {
+    const j = JSON.parse(renderPlan(plan, 'json'));
+    expect(j.summary).toMatchObject({ drift: 1, refused: 1, inSync: 1, orphans: 1 });
+  });
+
+  it('given secret-looking keys it masks them', () => {
+    expect(maskSecrets({ ssh: { password: 'x', user: 'root' }, token: 'y' })).toEqual({ ssh: { password: '*****', user: 'root' }, token: '*****' });
+  });
+});

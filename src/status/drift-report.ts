@@ -1,0 +1,86 @@
+/**
+ * The drift report: one entry per resource, what differs, the actions and why.
+ * Rendered as a terminal table, JSON (for tools), or Markdown (for a pull-request comment).
+ * Pure formatting: no I/O.
+ */
+import type { Action } from '../plan/actions.js';
+import type { Plan, PlanEntry } from '../plan/types.js';
+
+export type ReportFormat = 'table' | 'json' | 'markdown';
+
+const SECRET_KEY = /(password|secret|token|passphrase|privatekey)/i;
+
+/** Values whose key looks secret are masked, like Flux's drift diffs. */
+export function maskSecrets(v: unknown, key = ''): unknown {
+  if (SECRET_KEY.test(key)) return '*****';
+  if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskSecrets(x, k)]));
+  return v;
+}
+
+const show = (v: unknown, key = ''): string => {
+  const m = maskSecrets(v, key);
+  if (m === null || m === undefined) return '(none)';
+  return typeof m === 'string' ? m : JSON.stringify(m);
+};
+
+export function describeAction(a: Action): string {
+  const { verb, node, subject: _s, reason: _r, ...rest } = a;
+  const args = Object.entries(rest)
+    .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' ');
+  return `${verb} @${node}${args ? ' ' + args : ''}`;
+}
+
+export function summary(plan: Plan): { inSync: number; drift: number; refused: number; unreachable: number; actions: number; orphans: number } {
+  const count = (s: PlanEntry['status']) => plan.entries.filter((e) => e.status === s).length;
+  return { inSync: count('in-sync'), drift: count('drift'), refused: count('refused'), unreachable: count('unreachable'), actions: plan.actions.length, orphans: plan.orphans.length };
+}
+
+export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?: boolean } = {}): string {
+  if (format === 'json') return JSON.stringify(maskSecrets({ summary: summary(plan), ...plan }), null, 2) + '\n';
+  const entries = plan.entries.filter((e) => opts.showInSync || e.status !== 'in-sync');
+  const s = summary(plan);
+  const headline = `${s.drift} drifted, ${s.refused} refused, ${s.unreachable} unreachable, ${s.inSync} in sync; ${s.actions} actions; ${s.orphans} orphans`;
+  if (format === 'markdown') return renderMarkdown(plan, entries, headline);
+  const out: string[] = [];
+  if (entries.length === 0 && plan.orphans.length === 0) out.push('No changes. The nodes match the desired state.');
+  for (const e of entries) {
+    out.push(`${e.subject}  [${e.status}]`);
+    for (const d of e.diffs) out.push(`  ~ ${d.path}: ${show(d.observed, d.path)} -> ${show(d.desired, d.path)}`);
+    for (const a of e.actions) out.push(`  + ${describeAction(a)}\n      why: ${a.reason}`);
+    for (const r of e.refused) out.push(`  ! refused ${r.code}: ${r.message}`);
+    for (const n of e.notes) out.push(`  # ${n}`);
+  }
+  if (plan.orphans.length > 0) {
+    out.push('Orphans (on nodes, in no manifest):');
+    for (const o of plan.orphans) out.push(`  ? ${o.kind} ${o.id} on ${o.node}${o.removed ? '  (will be removed: orphans.remove is on)' : '  (kept; set Cluster spec.orphans.remove to remove)'}`);
+  }
+  out.push(`Summary: ${headline}`);
+  return out.join('\n') + '\n';
+}
+
+const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function renderMarkdown(plan: Plan, entries: readonly PlanEntry[], headline: string): string {
+  const out: string[] = ['### Gantry plan', '', `**${headline}**`, ''];
+  if (entries.length > 0) {
+    out.push('| Resource | Status | Changes | Actions |', '|---|---|---|---|');
+    for (const e of entries) {
+      const changes = e.diffs.map((d) => `\`${d.path}\`: ${mdEscape(show(d.observed, d.path))} → ${mdEscape(show(d.desired, d.path))}`)
+        .concat(e.refused.map((r) => `⛔ ${r.code}: ${mdEscape(r.message)}`)).join('<br>');
+      const acts = e.actions.map((a) => `\`${mdEscape(describeAction(a))}\` — ${mdEscape(a.reason)}`).join('<br>');
+      out.push(`| \`${mdEscape(e.subject)}\` | ${e.status} | ${changes || '—'} | ${acts || '—'} |`);
+    }
+    out.push('');
+  } else {
+    out.push('No changes. The nodes match the desired state.', '');
+  }
+  if (plan.orphans.length > 0) {
+    out.push('<details><summary>Orphans</summary>', '');
+    for (const o of plan.orphans) out.push(`- ${o.kind} \`${o.id}\` on ${o.node}${o.removed ? ' (will be removed)' : ''}`);
+    out.push('', '</details>', '');
+  }
+  return out.join('\n');
+}
