@@ -151,7 +151,7 @@ export interface PlaceCluster {
 }
 
 /** Ganeti's default instance policy (constants.IPOLICY_DEFAULTS). */
-export const DEFAULT_IPOLICY: IPolicy = Object.freeze({
+export const DEFAULT_IPOLICY: IPolicy = Object.freeze<IPolicy>({
   minMax: [{
     min: { memorySize: 128, cpuCount: 1, diskSize: 1024, diskCount: 1, nicCount: 1, spindleUse: 1 },
     max: { memorySize: 32768, cpuCount: 8, diskSize: 1048576, diskCount: 16, nicCount: 8, spindleUse: 12 },
