@@ -1,0 +1,5 @@
+/** Read-only commands for node facts (one small command each, so one failing is not fatal). */
+export const hostnameCmd = (): string[] => ['hostname'];
+export const kernelCmd = (): string[] => ['uname', '-r'];
+export const nprocCmd = (): string[] => ['nproc'];
+export const meminfoCmd = (): string[] => ['cat', '/proc/meminfo'];

@@ -1,0 +1,38 @@
+/**
+ * Pure argv builders for file / sharedfile disk images (qemu-img). `-U` (force-share)
+ * lets us read an image a running QEMU holds locked.
+ */
+import { ExecError } from '../../util/errors.js';
+import { checkName, checkPath, checkSizeMiB } from '../facts/shared.js';
+
+export type ImageFormat = 'raw' | 'qcow2';
+function checkFormat(f: string): ImageFormat {
+  if (f !== 'raw' && f !== 'qcow2') throw new ExecError('INVALID_NAME', `unsupported image format ${JSON.stringify(f)}: raw or qcow2`);
+  return f;
+}
+
+export function parentDir(path: string): string {
+  return checkPath(path).replace(/\/[^/]+$/, '') || '/';
+}
+
+export const mkdirCmd = (dir: string): string[] => ['mkdir', '-p', '--', checkPath(dir)];
+export const imgCreateCmd = (path: string, format: ImageFormat, sizeMiB: number): string[] =>
+  ['qemu-img', 'create', '-q', '-f', checkFormat(format), checkPath(path), `${checkSizeMiB(sizeMiB)}M`];
+/**
+ * Grow only: without --shrink qemu-img refuses to make an image smaller. The format is
+ * the one `qemu-img info` reported (omitted only in a dry run, before that read).
+ */
+export const imgResizeCmd = (path: string, format: ImageFormat | undefined, sizeMiB: number): string[] =>
+  ['qemu-img', 'resize', '-q', ...(format ? ['-f', checkFormat(format)] : []), checkPath(path), `${checkSizeMiB(sizeMiB)}M`];
+export const imgInfoCmd = (path: string): string[] => ['qemu-img', 'info', '-U', '--output=json', checkPath(path)];
+export const rmCmd = (path: string): string[] => ['rm', '-f', '--', checkPath(path)];
+
+/**
+ * List the images of one directory in one command: find runs `qemu-img info` per file
+ * and the outputs are concatenated JSON objects (see parseInfoStream). A file qemu-img
+ * cannot read is skipped by find, not fatal. `namePattern` is a find -name glob.
+ */
+export function listImagesCmd(dir: string, namePattern = '*'): string[] {
+  if (namePattern !== '*') checkName('file pattern', namePattern.replace(/\*/g, 'x'));
+  return ['find', checkPath(dir), '-maxdepth', '1', '-type', 'f', '-name', namePattern, '-exec', 'qemu-img', 'info', '-U', '--output=json', '{}', ';'];
+}

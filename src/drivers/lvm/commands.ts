@@ -1,0 +1,77 @@
+/**
+ * Pure argv builders for LVM. Sizes are MiB. In the lab the kernel has no
+ * device-mapper, so `activation: false` adds `--config 'global { activation = 0 }'`
+ * (metadata-only operation) to every command.
+ */
+import { ExecError } from '../../util/errors.js';
+import { checkName, checkPath, checkSizeMiB } from '../facts/shared.js';
+
+export interface LvmOptions {
+  /** False runs LVM with activation disabled (no device-mapper on the node). */
+  readonly activation?: boolean;
+}
+
+/** LVM names: the generic set minus ':' (LVM rejects it); tags may also hold '=', '/', '@'. */
+export function checkLvmName(kind: string, value: string): string {
+  checkName(kind, value);
+  if (value.includes(':')) throw new ExecError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(value)}: LVM names cannot hold ':'`);
+  return value;
+}
+
+export function checkTag(tag: string): string {
+  if (!/^[A-Za-z0-9_+.\-=/@:]+$/.test(tag) || tag.startsWith('-') || tag.length > 1024) {
+    throw new ExecError('INVALID_NAME', `invalid LVM tag ${JSON.stringify(tag)}: use [A-Za-z0-9_+.=/@:-], not starting with '-'`);
+  }
+  return tag;
+}
+
+function lvm(sub: string, opts: LvmOptions, args: string[]): string[] {
+  const config = opts.activation === false ? ['--config', 'global { activation = 0 }'] : [];
+  return [sub, ...config, ...args];
+}
+
+const REPORT = ['--reportformat', 'json', '--units', 'm', '--nosuffix'];
+export const VG_FIELDS = 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags';
+export const LV_FIELDS = 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size';
+export const PV_FIELDS = 'pv_name,vg_name,pv_size,pv_free';
+
+/** Every VG / LV / PV on the node (no name filter, so a missing VG is not an error). */
+export const vgsCmd = (opts: LvmOptions = {}): string[] => lvm('vgs', opts, [...REPORT, '-o', VG_FIELDS]);
+export const lvsCmd = (opts: LvmOptions = {}): string[] => lvm('lvs', opts, [...REPORT, '-o', LV_FIELDS]);
+export const pvsCmd = (opts: LvmOptions = {}): string[] => lvm('pvs', opts, [...REPORT, '-o', PV_FIELDS]);
+
+/** LVs of one VG only (reading before an LV operation). */
+export function lvsOfVgCmd(vg: string, opts: LvmOptions = {}): string[] {
+  return lvm('lvs', opts, [...REPORT, '-o', LV_FIELDS, '-S', `vg_name=${checkLvmName('vg', vg)}`]);
+}
+
+export function lvCreateCmd(vg: string, name: string, sizeMiB: number, tags: readonly string[], opts: LvmOptions = {}): string[] {
+  const tagArgs = tags.flatMap((t) => ['--addtag', checkTag(t)]);
+  // -y answers prompts; signatures are not wiped (the brief's choice); LVM still zeroes the start when it can.
+  return lvm('lvcreate', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, '-n', checkLvmName('lv', name), ...tagArgs, '-y', '--wipesignatures', 'n', checkLvmName('vg', vg)]);
+}
+
+export function lvExtendCmd(vg: string, name: string, sizeMiB: number, opts: LvmOptions = {}): string[] {
+  return lvm('lvextend', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+}
+
+export function lvAddTagsCmd(vg: string, name: string, tags: readonly string[], opts: LvmOptions = {}): string[] {
+  return lvm('lvchange', opts, [...tags.flatMap((t) => ['--addtag', checkTag(t)]), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+}
+
+export function lvRenameCmd(vg: string, from: string, to: string, opts: LvmOptions = {}): string[] {
+  return lvm('lvrename', opts, [checkLvmName('vg', vg), checkLvmName('lv', from), checkLvmName('lv', to)]);
+}
+
+export function lvRemoveCmd(vg: string, name: string, opts: LvmOptions = {}): string[] {
+  return lvm('lvremove', opts, ['-f', '-y', `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+}
+
+export function vgCreateCmd(vg: string, pvs: readonly string[], opts: LvmOptions = {}): string[] {
+  if (pvs.length === 0) throw new ExecError('INVALID_NAME', `vgcreate ${vg}: no physical volumes given`);
+  return lvm('vgcreate', opts, ['-y', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
+}
+
+export function vgExtendCmd(vg: string, pvs: readonly string[], opts: LvmOptions = {}): string[] {
+  return lvm('vgextend', opts, ['-y', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
+}

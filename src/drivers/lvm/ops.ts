@@ -1,0 +1,105 @@
+/**
+ * Idempotent LVM operations: read (vgs/lvs/pvs), decide, then run only what differs.
+ * Nothing here shrinks or removes data unless the action says remove.
+ */
+import type { ExecResult } from '../../transport/transport.js';
+import type { LvCreate, LvExtend, LvRemove, VgEnsure } from '../../plan/actions.js';
+import { PrereqError, TerminalError } from '../../util/errors.js';
+import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
+import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
+import { parseLvs, parsePvs, parseVgs, type LvRow, type VgRow } from './parse.js';
+
+interface LvState { readonly vg?: VgRow; readonly lv?: LvRow }
+
+function lvState(vg: string, name: string, reads: readonly ExecResult[]): LvState | Decision {
+  const [vgsR, lvsR] = reads;
+  if (!vgsR || !lvsR) throw new Error('lvm: expected two read results');
+  if (vgsR.code !== 0) return { kind: 'refuse', error: readFailed(vgsR, 'LVM_READ_FAILED') };
+  if (lvsR.code !== 0) return { kind: 'refuse', error: readFailed(lvsR, 'LVM_READ_FAILED') };
+  const vgRow = parseVgs(vgsR.stdout).find((v) => v.name === vg);
+  const lvRow = parseLvs(lvsR.stdout).find((l) => l.vg === vg && l.name === name);
+  return { ...(vgRow ? { vg: vgRow } : {}), ...(lvRow ? { lv: lvRow } : {}) };
+}
+const isDecision = (x: LvState | Decision): x is Decision => 'kind' in x;
+
+function noSpace(vg: VgRow, needMiB: number, what: string): Decision {
+  return { kind: 'refuse', error: new PrereqError('VG_NO_SPACE', `${what}: volume group ${vg.name} has ${vg.freeMiB} MiB free, ${needMiB} MiB needed`, { vg: vg.name, freeMiB: vg.freeMiB, needMiB }) };
+}
+
+export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreate> {
+  return {
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
+    describe: (a) => [lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts)],
+    decide(a, reads) {
+      const s = lvState(a.vg, a.name, reads);
+      if (isDecision(s)) return s;
+      if (!s.vg) return { kind: 'refuse', error: new PrereqError('VG_MISSING', `cannot create ${a.vg}/${a.name}: volume group ${a.vg} does not exist`, { vg: a.vg }) };
+      if (!s.lv) return a.sizeMiB > s.vg.freeMiB ? noSpace(s.vg, a.sizeMiB, `create ${a.vg}/${a.name}`) : runAll([lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts)]);
+      // Already there (a retry after a lost reply, or a rerun): converge size and tags.
+      const cmds: string[][] = [];
+      if (s.lv.sizeMiB < a.sizeMiB) {
+        if (a.sizeMiB - s.lv.sizeMiB > s.vg.freeMiB) return noSpace(s.vg, a.sizeMiB - s.lv.sizeMiB, `grow ${a.vg}/${a.name}`);
+        cmds.push(lvExtendCmd(a.vg, a.name, a.sizeMiB, opts));
+      }
+      const missingTags = a.tags.filter((t) => !s.lv!.tags.includes(t));
+      if (missingTags.length > 0) cmds.push(lvAddTagsCmd(a.vg, a.name, missingTags, opts));
+      return runAll(cmds);
+    },
+  };
+}
+
+export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtend> {
+  return {
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
+    describe: (a) => [lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)],
+    decide(a, reads) {
+      const s = lvState(a.vg, a.name, reads);
+      if (isDecision(s)) return s;
+      if (!s.vg || !s.lv) return { kind: 'refuse', error: new PrereqError('LV_MISSING', `cannot extend ${a.vg}/${a.name}: it does not exist`, { vg: a.vg, lv: a.name }) };
+      if (s.lv.sizeMiB >= a.sizeMiB) {
+        // LVM rounds up to whole extents, so "a little bigger" is the size we asked for.
+        if (s.lv.sizeMiB - a.sizeMiB < Math.max(1, s.lv.extentMiB)) return NOOP;
+        return { kind: 'refuse', error: new TerminalError('LV_SHRINK_REFUSED', `refusing to shrink ${a.vg}/${a.name} from ${s.lv.sizeMiB} MiB to ${a.sizeMiB} MiB: shrinking loses data`, { vg: a.vg, lv: a.name, sizeMiB: s.lv.sizeMiB, wantMiB: a.sizeMiB }) };
+      }
+      if (a.sizeMiB - s.lv.sizeMiB > s.vg.freeMiB) return noSpace(s.vg, a.sizeMiB - s.lv.sizeMiB, `extend ${a.vg}/${a.name}`);
+      return runAll([lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)]);
+    },
+  };
+}
+
+export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemove> {
+  return {
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
+    describe: (a) => [lvRemoveCmd(a.vg, a.name, opts)],
+    decide(a, reads) {
+      const s = lvState(a.vg, a.name, reads);
+      if (isDecision(s)) return s;
+      return s.lv ? runAll([lvRemoveCmd(a.vg, a.name, opts)]) : NOOP;
+    },
+  };
+}
+
+export function vgEnsureOp(opts: LvmOptions): EnsureOp<VgEnsure> {
+  return {
+    read: () => [vgsCmd(opts), pvsCmd(opts)],
+    describe: (a) => [vgCreateCmd(a.name, a.pvs, opts)],
+    decide(a, reads) {
+      const [vgsR, pvsR] = reads;
+      if (!vgsR || !pvsR) throw new Error('lvm: expected two read results');
+      if (vgsR.code !== 0) return { kind: 'refuse', error: readFailed(vgsR, 'LVM_READ_FAILED') };
+      if (pvsR.code !== 0) return { kind: 'refuse', error: readFailed(pvsR, 'LVM_READ_FAILED') };
+      const exists = parseVgs(vgsR.stdout).some((v) => v.name === a.name);
+      const pvs = parsePvs(pvsR.stdout);
+      // PV paths are compared as written: declare the same path LVM reports.
+      const taken = pvs.filter((p) => a.pvs.includes(p.name) && p.vg !== '' && p.vg !== a.name);
+      if (taken.length > 0) {
+        return { kind: 'refuse', error: new PrereqError('PV_IN_OTHER_VG', `cannot use ${taken.map((p) => `${p.name} (in ${p.vg})`).join(', ')} for volume group ${a.name}`, { vg: a.name }) };
+      }
+      if (!exists) return runAll([vgCreateCmd(a.name, a.pvs, opts)]);
+      const have = new Set(pvs.filter((p) => p.vg === a.name).map((p) => p.name));
+      const missing = a.pvs.filter((p) => !have.has(p));
+      // PVs in the VG but not declared are left alone: removing one could move data.
+      return runAll(missing.length > 0 ? [vgExtendCmd(a.name, missing, opts)] : []);
+    },
+  };
+}

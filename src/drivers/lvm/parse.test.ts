@@ -1,0 +1,37 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseGanetiLvsLine, parseLvs, parsePvs, parseVgs } from './parse.js';
+
+const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
+const GANETI_LVS = '/work/shared/ganeti/outputs/lvs_lv.txt';
+
+describe('lvm report parsers (real lvm2 2.03.16 output)', () => {
+  it('given real vgs JSON it reads sizes in whole MiB and the extent size', () => {
+    expect(parseVgs(golden('vgs.json'))).toEqual([{ name: 'gdrvcap', sizeMiB: 248, freeMiB: 208, extentMiB: 4, tags: [] }]);
+  });
+  it('given real lvs JSON it reads tags as a list and empty tags as none', () => {
+    const lvs = parseLvs(golden('lvs.json'));
+    expect(lvs).toHaveLength(2);
+    expect(lvs[0]).toMatchObject({ vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry', 'inst=web1'], attr: '-wi-XX----' });
+    expect(lvs[1]).toMatchObject({ name: 'disk1b', sizeMiB: 24, tags: [] });
+  });
+  it('given real pvs JSON it maps each PV to its VG', () => {
+    expect(parsePvs(golden('pvs.json'))).toEqual([
+      { name: '/dev/loop0', vg: 'gdrvcap', sizeMiB: 124, freeMiB: 84 },
+      { name: '/dev/loop1', vg: 'gdrvcap', sizeMiB: 124, freeMiB: 124 },
+    ]);
+  });
+  it('given an empty report or no output it returns no rows', () => {
+    expect(parseVgs(golden('vgs-empty.json'))).toEqual([]);
+    expect(parseLvs('')).toEqual([]);
+  });
+  it('given non-JSON it throws a parse error', () => {
+    expect(() => parseVgs('  Volume group "x" not found')).toThrow(/cannot parse vgs/);
+  });
+  it.skipIf(!existsSync(GANETI_LVS))(`given Ganeti's lvs text (${GANETI_LVS}; skipped when absent) it reads name, size, tags and vg`, () => {
+    const lines = readFileSync(GANETI_LVS, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const lv = parseGanetiLvsLine(lines[0]!);
+    expect(lv).toEqual({ name: 'df9ff3f6-a833-48ff-8bd5-bff2eaeab759.disk0_data', attr: '-wi-ao', sizeBytes: 1073741824, tags: ['originstname+instance1.example.com'], vg: 'xenvg' });
+    expect(parseGanetiLvsLine(lines[1]!).sizeBytes).toBe(134217728);
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * Parsers for LVM JSON reports (`--reportformat json --units m --nosuffix`). LVM prints
+ * numbers as strings ("16.00"); sizes are rounded down to whole MiB.
+ */
+import { ExecError } from '../../util/errors.js';
+import { isRecord, parseJson } from '../facts/shared.js';
+
+export interface VgRow { readonly name: string; readonly sizeMiB: number; readonly freeMiB: number; readonly extentMiB: number; readonly tags: readonly string[] }
+export interface LvRow { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly attr: string; readonly extentMiB: number }
+export interface PvRow { readonly name: string; readonly vg: string; readonly sizeMiB: number; readonly freeMiB: number }
+
+function rows(text: string, kind: 'vg' | 'lv' | 'pv'): Record<string, unknown>[] {
+  if (text.trim() === '') return []; // no VGs at all on some LVM versions prints nothing
+  const doc = parseJson(text, `${kind}s`);
+  const report = isRecord(doc) && Array.isArray(doc.report) ? doc.report : undefined;
+  if (report === undefined) throw new ExecError('PARSE_FAILED', `${kind}s output has no "report" array`);
+  return report.flatMap((r: unknown) => (isRecord(r) && Array.isArray(r[kind]) ? (r[kind] as unknown[]) : [])).filter(isRecord);
+}
+
+const str = (row: Record<string, unknown>, key: string): string => (typeof row[key] === 'string' ? (row[key] as string) : '');
+function mib(row: Record<string, unknown>, key: string): number {
+  const n = Number(str(row, key));
+  if (str(row, key) === '' || !Number.isFinite(n)) throw new ExecError('PARSE_FAILED', `LVM report field ${key} is not a number: ${JSON.stringify(row[key])}`);
+  return Math.floor(n);
+}
+const tags = (s: string): string[] => (s === '' ? [] : s.split(','));
+
+export function parseVgs(text: string): VgRow[] {
+  return rows(text, 'vg').map((r) => ({
+    name: str(r, 'vg_name'), sizeMiB: mib(r, 'vg_size'), freeMiB: mib(r, 'vg_free'),
+    extentMiB: r.vg_extent_size === undefined ? 4 : mib(r, 'vg_extent_size'), tags: tags(str(r, 'vg_tags')),
+  }));
+}
+
+export function parseLvs(text: string): LvRow[] {
+  return rows(text, 'lv').map((r) => ({
+    vg: str(r, 'vg_name'), name: str(r, 'lv_name'), sizeMiB: mib(r, 'lv_size'), tags: tags(str(r, 'lv_tags')),
+    attr: str(r, 'lv_attr'), extentMiB: r.vg_extent_size === undefined ? 4 : mib(r, 'vg_extent_size'),
+  }));
+}
+
+export function parsePvs(text: string): PvRow[] {
+  return rows(text, 'pv').map((r) => ({ name: str(r, 'pv_name'), vg: str(r, 'vg_name'), sizeMiB: mib(r, 'pv_size'), freeMiB: mib(r, 'pv_free') }));
+}
+
+/**
+ * Ganeti's `lvs --noheadings --separator=; --units=b -o lv_uuid,lv_name,lv_attr,...`
+ * text (shared/ganeti/outputs/lvs_lv.txt): only the columns Gantry needs.
+ */
+export interface GanetiLvLine { readonly name: string; readonly attr: string; readonly sizeBytes: number; readonly vg: string; readonly tags: readonly string[] }
+export function parseGanetiLvsLine(line: string): GanetiLvLine {
+  const f = line.trim().split(';');
+  if (f.length < 13) throw new ExecError('PARSE_FAILED', `lvs line has ${f.length} fields, want at least 13`);
+  // uuid;name;attr;major;minor;kmajor;kminor;size;stripes;tags;?;vg_uuid;vg_name;...
+  return { name: f[1]!, attr: f[2]!, sizeBytes: Number(f[7]!.replace(/B$/, '')), tags: tags(f[9]!), vg: f[12]! };
+}
