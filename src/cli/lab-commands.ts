@@ -1,0 +1,103 @@
+/**
+ * `gantry lab up|down|status|stop-node|start-node`: thin wrappers over src/lab.
+ */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { createLogger } from '../util/log.js';
+import { labDown, labStartNode, labStatus, labStopNode, labUp, type LabStatus } from '../lab/index.js';
+
+interface CommonFlags {
+  prefix?: string;
+  stateDir?: string;
+  logLevel?: string;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--prefix <prefix>', 'prefix of the lab kernel objects (namespaces, bridges, veths)', 'gantry')
+    .option('--state-dir <dir>', 'lab state directory (default /var/lib/<prefix>-lab)')
+    .option('--log-level <level>', 'log level', process.env.GANTRY_LOG_LEVEL ?? 'info');
+}
+
+function ref(flags: CommonFlags) {
+  return {
+    logger: createLogger({ level: flags.logLevel ?? 'info' }),
+    ...(flags.prefix ? { prefix: flags.prefix } : {}),
+    ...(flags.stateDir ? { stateDir: resolve(flags.stateDir) } : {}),
+  };
+}
+
+export function renderStatusTable(status: LabStatus): string {
+  if (!status.recorded) return `no lab recorded in ${status.stateDir}\n`;
+  const yesNo = (b: boolean) => (b ? 'up' : 'DOWN');
+  const rows = [
+    ['NODE', 'NAMESPACE', 'SSHD', 'OVS', 'VG', 'ADDRESS'],
+    ...status.nodes.map((n) => [
+      n.name,
+      n.namespaceExists ? n.namespace : `${n.namespace} (missing)`,
+      yesNo(n.sshdUp),
+      yesNo(n.ovsUp),
+      n.vg ? `${n.vg.name} ${(n.vg.freeBytes / 1024 ** 3).toFixed(1)}/${(n.vg.sizeBytes / 1024 ** 3).toFixed(1)}G free` : '-',
+      n.address,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab').description('one-machine lab: namespaced nodes with sshd, Open vSwitch and a loop-device VG (needs root)');
+
+  common(lab.command('up'))
+    .description('build (or complete) the lab and write Node manifests')
+    .requiredOption('--nodes <n>', 'number of nodes', (v) => Number.parseInt(v, 10))
+    .option('--manifests <dir>', 'write nodes.yaml (Node manifests) into this directory')
+    .option('--group <group>', 'node group written into the manifests', 'default')
+    .option('--mgmt-subnet <cidr>', 'management /24 inside 198.18.0.0/15', '198.18.0.0/24')
+    .option('--repl-subnet <cidr>', 'replication /24 inside 198.18.0.0/15', '198.19.0.0/24')
+    .option('--pv-size <GiB>', 'size of each node\'s sparse loop file', (v) => Number.parseInt(v, 10), 10)
+    .option('--no-install', 'do not apt-get install missing packages')
+    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean }) => {
+      const result = await labUp({
+        ...ref(flags),
+        nodes: flags.nodes,
+        group: flags.group,
+        mgmtSubnet: flags.mgmtSubnet,
+        replSubnet: flags.replSubnet,
+        pvSizeGiB: flags.pvSize,
+        installMissing: flags.install,
+        ...(flags.manifests ? { manifestsDir: resolve(flags.manifests) } : {}),
+      });
+      for (const n of result.nodes) process.stdout.write(`${n.name}  ${n.address}  ${n.secondaryAddress}  ${n.namespace}\n`);
+      if (result.manifestFile) process.stdout.write(`manifests: ${result.manifestFile}\n`);
+      process.stdout.write(`ssh: ssh -i ${result.clientKeyFile} root@${result.nodes[0]?.address ?? ''}\n`);
+    });
+
+  common(lab.command('status'))
+    .description('show what is running')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (flags: CommonFlags & { output: 'table' | 'json' }) => {
+      const status = await labStatus(ref(flags));
+      process.stdout.write(flags.output === 'json' ? JSON.stringify(status, null, 2) + '\n' : renderStatusTable(status));
+    });
+
+  common(lab.command('down'))
+    .description('remove everything the lab recorded (idempotent)')
+    .action(async (flags: CommonFlags) => {
+      const out = await labDown(ref(flags));
+      process.stdout.write(`removed ${out.namespaces.length} namespaces, ${out.links.length} links, ${out.loopDevices.length} loop devices, stopped ${out.pids.length} processes\n`);
+    });
+
+  common(lab.command('stop-node <name>'))
+    .description('simulate a dead node: stop its sshd')
+    .action(async (name: string, flags: CommonFlags) => {
+      const pid = await labStopNode(ref(flags), name);
+      process.stdout.write(pid === undefined ? `${name}: sshd was not running\n` : `${name}: stopped sshd ${pid}\n`);
+    });
+
+  common(lab.command('start-node <name>'))
+    .description('start a stopped node\'s sshd again')
+    .action(async (name: string, flags: CommonFlags) => {
+      process.stdout.write(`${name}: sshd ${await labStartNode(ref(flags), name)}\n`);
+    });
+}

@@ -1,0 +1,312 @@
+/**
+ * The one-machine lab: `labUp` builds N namespaced nodes (sshd, OVS, a loop VG each) and
+ * records everything it made in <stateDir>/lab.json; `labDown` removes exactly what the
+ * record names; `labStatus` reports what is really running.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PrereqError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { DEFAULT_PREFIX, defaultStateDir, layoutLab, type LabLayout, type LabLayoutOptions, type NodeLayout } from './config.js';
+import { HostRunner, exists, stopPid } from './host.js';
+import { renderNodeManifests } from './manifests.js';
+import { ensureBridge, ensureNodeNetwork, linkExists, listNamespaces, namespacePids, removeLink, subnetUsers } from './network.js';
+import { ensurePackages } from './packages.js';
+import {
+  ensureKey, ensureOvs, ensureSshd, ensureVolumeGroup, findLoop, ovsPids, publicKeyOnly, removeVolumeGroup, sshdPid, stopOvs, stopSshd, vgInfo,
+} from './services.js';
+
+export interface LabUpOptions extends LabLayoutOptions {
+  logger: Logger;
+  /** Write nodes.yaml here. */
+  manifestsDir?: string;
+  /** Node group written into the manifests. */
+  group?: string;
+  /** apt-get install missing Debian packages (default true). */
+  installMissing?: boolean;
+}
+
+export interface LabRef {
+  logger: Logger;
+  prefix?: string;
+  stateDir?: string;
+}
+
+export interface LabNode {
+  name: string;
+  namespace: string;
+  role: 'master-candidate' | 'regular';
+  group: string;
+  address: string;
+  secondaryAddress: string;
+  ssh: { host: string; port: number; user: string; hostKey: string; privateKeyFile: string };
+  ovsdbSocket: string;
+  vgName: string;
+  /** LVM_SYSTEM_DIR that makes lvm commands see this node's VG (sshd sets it for sessions). */
+  lvmSystemDir: string;
+  loopDevice: string;
+  pids: { sshd: number; ovsdbServer: number; ovsVswitchd: number };
+}
+
+export interface LabRecord {
+  version: 1;
+  prefix: string;
+  stateDir: string;
+  updatedAt: string;
+  layout: LabLayout;
+  bridges: string[];
+  nodes: LabNode[];
+}
+
+export interface LabUpResult {
+  record: LabRecord;
+  nodes: LabNode[];
+  manifestFile?: string;
+  sharedDir: string;
+  clientKeyFile: string;
+}
+
+export interface LabNodeStatus {
+  name: string;
+  namespace: string;
+  address: string;
+  namespaceExists: boolean;
+  sshdUp: boolean;
+  ovsUp: boolean;
+  vg?: { name: string; sizeBytes: number; freeBytes: number };
+  pids: { sshd?: number; ovsdbServer?: number; ovsVswitchd?: number };
+}
+
+export interface LabStatus {
+  prefix: string;
+  stateDir: string;
+  recorded: boolean;
+  nodes: LabNodeStatus[];
+}
+
+export interface LabDownResult {
+  namespaces: string[];
+  links: string[];
+  loopDevices: string[];
+  pids: number[];
+  stateDirRemoved: boolean;
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new PrereqError('LAB_NEEDS_ROOT', 'the lab creates namespaces, bridges and loop devices: run it as root');
+}
+
+function recordFileOf(ref: { prefix?: string; stateDir?: string }): string {
+  return join(ref.stateDir ?? defaultStateDir(ref.prefix ?? DEFAULT_PREFIX), 'lab.json');
+}
+
+export async function readLabRecord(ref: { prefix?: string; stateDir?: string }): Promise<LabRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(recordFileOf(ref), 'utf8')) as LabRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function saveRecord(record: LabRecord): Promise<void> {
+  record.updatedAt = new Date().toISOString();
+  const file = join(record.stateDir, 'lab.json');
+  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
+}
+
+export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
+  requireRoot();
+  const log = opts.logger.child({ component: 'lab' });
+  const layout = layoutLab(opts);
+  const run = new HostRunner(log);
+  const started = Date.now();
+  await ensurePackages(run, log, opts.installMissing ?? true);
+
+  const prev = await readLabRecord(layout);
+  await refuseForeignObjects(run, layout, prev);
+
+  await mkdir(layout.stateDir, { recursive: true, mode: 0o755 });
+  await mkdir(layout.sharedDir, { recursive: true, mode: 0o755 });
+
+  // Fewer nodes than last time: remove the surplus ones, exactly as down would.
+  const keep = new Set(layout.nodes.map((n) => n.name));
+  const surplus = prev?.layout.nodes.filter((n) => !keep.has(n.name)) ?? [];
+  for (const node of surplus) await removeNode(run, node, log, emptyDown());
+
+  // Record before creating, so a failed `up` can still be taken down.
+  const record: LabRecord = {
+    version: 1,
+    prefix: layout.prefix,
+    stateDir: layout.stateDir,
+    updatedAt: '',
+    layout,
+    bridges: [layout.mgmt.bridge, layout.repl.bridge],
+    nodes: prev?.nodes.filter((n) => keep.has(n.name)) ?? [],
+  };
+  await saveRecord(record);
+
+  const clientKey = await ensureKey(run, layout.clientKeyFile, 'gantry-lab');
+  await writeFile(layout.authorizedKeysFile, clientKey + '\n', { mode: 0o600 });
+  await ensureBridge(run, layout.mgmt);
+  await ensureBridge(run, layout.repl);
+
+  const group = opts.group ?? 'default';
+  const nodes = await Promise.all(layout.nodes.map((node) => upNode(run, layout, node, group, log)));
+  record.nodes = nodes;
+  await saveRecord(record);
+
+  let manifestFile: string | undefined;
+  if (opts.manifestsDir) {
+    await mkdir(opts.manifestsDir, { recursive: true });
+    manifestFile = join(opts.manifestsDir, 'nodes.yaml');
+    await writeFile(
+      manifestFile,
+      renderNodeManifests(nodes.map((n) => ({ ...n, hostKey: n.ssh.hostKey, privateKeyFile: n.ssh.privateKeyFile }))),
+    );
+  }
+  log.info({ nodes: nodes.length, stateDir: layout.stateDir, ms: Date.now() - started }, 'lab is up');
+  return { record, nodes, sharedDir: layout.sharedDir, clientKeyFile: layout.clientKeyFile, ...(manifestFile ? { manifestFile } : {}) };
+}
+
+async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, group: string, log: Logger): Promise<LabNode> {
+  await mkdir(node.dir, { recursive: true, mode: 0o700 });
+  const hostKey = publicKeyOnly(await ensureKey(run, node.hostKeyFile, node.name));
+  await ensureNodeNetwork(run, node, layout.mgmt, layout.repl);
+  const [loopDevice, ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB), ensureOvs(run, node)]);
+  const sshd = await ensureSshd(run, layout, node, log);
+  return {
+    name: node.name,
+    namespace: node.namespace,
+    role: node.index === 1 ? 'master-candidate' : 'regular',
+    group,
+    address: node.address,
+    secondaryAddress: node.secondaryAddress,
+    ssh: { host: node.address, port: 22, user: 'root', hostKey, privateKeyFile: layout.clientKeyFile },
+    ovsdbSocket: node.ovsdbSocket,
+    vgName: node.vgName,
+    lvmSystemDir: node.lvmSystemDir,
+    loopDevice,
+    pids: { sshd, ...ovs },
+  };
+}
+
+/** Names we are about to use must be ours (in the record) or free. */
+async function refuseForeignObjects(run: HostRunner, layout: LabLayout, prev: LabRecord | undefined): Promise<void> {
+  const ours = new Set([...(prev?.bridges ?? []), ...(prev?.layout.nodes.flatMap((n) => [n.namespace, n.mgmtVeth, n.replVeth]) ?? [])]);
+  const namespaces = await listNamespaces(run);
+  for (const node of layout.nodes) {
+    if (namespaces.includes(node.namespace) && !ours.has(node.namespace)) {
+      throw new PrereqError('LAB_NAME_IN_USE', `network namespace ${node.namespace} exists but is not in ${layout.recordFile}; remove it or choose another --prefix`);
+    }
+  }
+  for (const net of [layout.mgmt, layout.repl]) {
+    if ((await linkExists(run, net.bridge)) && !ours.has(net.bridge)) {
+      throw new PrereqError('LAB_NAME_IN_USE', `interface ${net.bridge} exists but is not in ${layout.recordFile}; choose another --prefix`);
+    }
+    const users = await subnetUsers(run, net.base, net.bridge);
+    if (users.length) {
+      throw new PrereqError('LAB_SUBNET_IN_USE', `${net.base}.0/24 is already used by ${users.join(', ')}; choose another subnet`, { users });
+    }
+  }
+}
+
+function emptyDown(): LabDownResult {
+  return { namespaces: [], links: [], loopDevices: [], pids: [], stateDirRemoved: false };
+}
+
+/** Remove one node: its processes, loop device, namespace and veths. Idempotent. */
+async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: LabDownResult): Promise<void> {
+  const sshd = await stopSshd(node, log);
+  if (sshd !== undefined) out.pids.push(sshd);
+  out.pids.push(...(await stopOvs(node, log)));
+  const namespaces = await listNamespaces(run);
+  if (namespaces.includes(node.namespace)) {
+    // Whatever still runs inside the namespace was started in the lab (a QEMU, a session):
+    // it would keep the namespace and its veths alive after `ip netns del`.
+    for (const pid of await namespacePids(run, node.namespace)) {
+      log.info({ node: node.name, pid }, 'stopping a process left in the lab namespace');
+      await stopPid(pid, log, `pid ${pid} in ${node.namespace}`);
+      out.pids.push(pid);
+    }
+    await run.run(['ip', 'netns', 'del', node.namespace]);
+    out.namespaces.push(node.namespace);
+  }
+  for (const link of [node.mgmtVeth, node.replVeth]) if (await removeLink(run, link)) out.links.push(link);
+  const loop = await removeVolumeGroup(run, node);
+  if (loop) out.loopDevices.push(loop);
+  await rm(node.dir, { recursive: true, force: true });
+}
+
+export async function labDown(ref: LabRef): Promise<LabDownResult> {
+  requireRoot();
+  const log = ref.logger.child({ component: 'lab' });
+  const out = emptyDown();
+  const record = await readLabRecord(ref);
+  if (!record) {
+    log.info({ recordFile: recordFileOf(ref) }, 'no lab recorded; nothing to remove');
+    return out;
+  }
+  const run = new HostRunner(log);
+  await Promise.all(record.layout.nodes.map((node) => removeNode(run, node, log, out)));
+  for (const bridge of record.bridges) if (await removeLink(run, bridge)) out.links.push(bridge);
+  await rm(record.stateDir, { recursive: true, force: true });
+  out.stateDirRemoved = true;
+  log.info({ namespaces: out.namespaces.length, links: out.links.length, loops: out.loopDevices.length, pids: out.pids.length }, 'lab is down');
+  return out;
+}
+
+export async function labStatus(ref: LabRef): Promise<LabStatus> {
+  const prefix = ref.prefix ?? DEFAULT_PREFIX;
+  const stateDir = ref.stateDir ?? defaultStateDir(prefix);
+  const record = await readLabRecord(ref);
+  if (!record) return { prefix, stateDir, recorded: false, nodes: [] };
+  const run = new HostRunner(ref.logger.child({ component: 'lab' }));
+  const namespaces = await listNamespaces(run);
+  const nodes = await Promise.all(
+    record.layout.nodes.map(async (node): Promise<LabNodeStatus> => {
+      const sshd = await sshdPid(node);
+      const ovs = await ovsPids(node);
+      const vg = (await findLoop(run, node.pvFile)) && (await exists(join(node.lvmSystemDir, 'lvm.conf'))) ? await vgInfo(run, node) : undefined;
+      return {
+        name: node.name,
+        namespace: node.namespace,
+        address: node.address,
+        namespaceExists: namespaces.includes(node.namespace),
+        sshdUp: sshd !== undefined,
+        ovsUp: ovs.ovsdbServer !== undefined && ovs.ovsVswitchd !== undefined,
+        ...(vg ? { vg } : {}),
+        pids: { ...(sshd !== undefined ? { sshd } : {}), ...ovs },
+      };
+    }),
+  );
+  return { prefix: record.prefix, stateDir: record.stateDir, recorded: true, nodes };
+}
+
+async function recordedNode(ref: LabRef, name: string): Promise<{ record: LabRecord; node: NodeLayout }> {
+  const record = await readLabRecord(ref);
+  const node = record?.layout.nodes.find((n) => n.name === name);
+  if (!record || !node) throw new PrereqError('LAB_NO_SUCH_NODE', `no lab node ${name} recorded in ${recordFileOf(ref)}`);
+  return { record, node };
+}
+
+/** Simulate a dead node: stop its sshd (by PID) and drop the sessions it serves. */
+export async function labStopNode(ref: LabRef, name: string): Promise<number | undefined> {
+  requireRoot();
+  const { node } = await recordedNode(ref, name);
+  return stopSshd(node, ref.logger.child({ component: 'lab' }));
+}
+
+/** Bring a stopped node's sshd back. Returns its new PID. */
+export async function labStartNode(ref: LabRef, name: string): Promise<number> {
+  requireRoot();
+  const { record, node } = await recordedNode(ref, name);
+  const log = ref.logger.child({ component: 'lab' });
+  const pid = await ensureSshd(new HostRunner(log), record.layout, node, log);
+  const entry = record.nodes.find((n) => n.name === name);
+  if (entry) {
+    entry.pids.sshd = pid;
+    await saveRecord(record);
+  }
+  return pid;
+}
