@@ -1,0 +1,41 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { AbsPath, MacPrefix, Size, StrEnum, Strict, Tags, Port } from './common.js';
+import { BeParams, DiskParams, DiskTemplateSchema, HYPERVISORS, IPolicy, KvmHvParams, Migration, NicParams, NodeProfile } from './params.js';
+
+/** Cluster: what gnt-cluster init/modify sets. Exactly one per set of manifests. */
+export const ClusterSpec = Type.Object(
+  {
+    enabledHypervisors: Type.Optional(Type.Array(StrEnum(HYPERVISORS), { minItems: 1, description: 'enabled hypervisors (default [kvm])' })),
+    enabledDiskTemplates: Type.Optional(Type.Array(DiskTemplateSchema, { minItems: 1, description: 'enabled disk templates (default [drbd, plain])' })),
+    hvParams: Type.Optional(Type.Object({ kvm: Type.Optional(KvmHvParams) }, { ...Strict, description: 'default hypervisor parameters (-H)' })),
+    beParams: Type.Optional(BeParams),
+    nicParams: Type.Optional(NicParams),
+    diskParams: Type.Optional(DiskParams),
+    storage: Type.Optional(Type.Object({
+      volumeGroup: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$', description: 'default volume group (--vg-name; default xenvg)' })),
+      fileStorageDir: Type.Optional(AbsPath('file storage dir (default /srv/ganeti/file-storage)')),
+      sharedFileStorageDir: Type.Optional(AbsPath('shared file storage dir (default /srv/ganeti/shared-file-storage)')),
+    }, Strict)),
+    drbd: Type.Optional(Type.Object({
+      portRange: Type.Optional(Type.Object({ start: Port(), end: Port() }, { ...Strict, description: 'DRBD TCP ports (default 11000-14999)' })),
+      minorCount: Type.Optional(Type.Integer({ minimum: 1, maximum: 1048576, description: 'minors per node (default 128)' })),
+      usermodeHelper: Type.Optional(AbsPath('drbd usermode_helper (default /bin/true)')),
+    }, Strict)),
+    migration: Type.Optional(Migration),
+    ipolicy: Type.Optional(IPolicy),
+    nPlusOne: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean({ description: 'refuse plans that break N+1 redundancy (default true)' })) }, Strict)),
+    watcher: Type.Optional(Type.Object({ restartErrorDown: Type.Optional(Type.Boolean({ description: 'restart instances found ERROR_down (default true)' })) }, Strict)),
+    autoRepair: Type.Optional(Type.Object({
+      enabled: Type.Optional(Type.Boolean({ description: 'default false' })),
+      failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (default false)' })),
+    }, Strict)),
+    orphans: Type.Optional(Type.Object({ remove: Type.Optional(Type.Boolean({ description: 'remove LVs/files/VMs no manifest declares (default false: report only)' })) }, Strict)),
+    macPrefix: Type.Optional(MacPrefix('MAC prefix for generated MACs (default aa:00:00)')),
+    exclusionTags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:+*/@=-]{1,128}$' }), { description: 'instance tag prefixes whose instances must not share a primary node (htools:iextags)' })),
+    tags: Type.Optional(Tags()),
+    nodeProfile: Type.Optional(NodeProfile),
+    maxDiskSize: Type.Optional(Size('refuse disks larger than this (default unlimited)')),
+  },
+  { ...Strict, description: 'cluster-wide settings (gnt-cluster init/modify)' },
+);
+export type ClusterSpec = Static<typeof ClusterSpec>;

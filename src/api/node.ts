@@ -1,0 +1,34 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { AbsPath, Hostname, Ipv4, Port, Size, SSH_PUBKEY_RE, StrEnum, Strict, Tags, MESSAGE_KEY } from './common.js';
+import { NodeProfile } from './params.js';
+
+export const NODE_ROLES = ['master-candidate', 'regular', 'drained', 'offline'] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
+/** Node: gnt-node add/modify, plus the profile (bridges, VGs, sysctls) it must have. */
+export const NodeSpec = Type.Object(
+  {
+    group: Type.Optional(Hostname('NodeGroup name (default "default")')),
+    address: Ipv4('primary IP address (-s is the secondary)'),
+    secondaryAddress: Type.Optional(Ipv4('secondary (replication) IP for DRBD (default: address)')),
+    role: Type.Optional(StrEnum(NODE_ROLES, 'role (default regular); drained = evacuate and allocate nothing; offline = unreachable, ignored')),
+    ssh: Type.Optional(Type.Object({
+      host: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:-]{1,253}$', description: 'SSH host (default: address)' })),
+      port: Type.Optional(Port('SSH port (default 22)')),
+      user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'SSH user (default root)' })),
+      hostKey: Type.Optional(Type.String({ pattern: SSH_PUBKEY_RE, [MESSAGE_KEY]: 'is not an OpenSSH public key line ("ssh-ed25519 AAAA...")', description: 'pinned host key, OpenSSH public key line' })),
+      privateKeyFile: Type.Optional(AbsPath('private key for this node (default: the controller\'s)')),
+    }, Strict)),
+    ovsdbSocket: Type.Optional(AbsPath('ovsdb-server socket (default: the system one)')),
+    paths: Type.Optional(Type.Object({
+      runDir: Type.Optional(AbsPath('run directory for QMP sockets, pid files (default /var/run/gantry)')),
+      fileStorageDir: Type.Optional(AbsPath('file disk directory for this node (default: the cluster\'s; lab nodes share one filesystem so each gets its own)')),
+    }, Strict)),
+    memory: Type.Optional(Size('memory to plan with (default: observed)')),
+    cpus: Type.Optional(Type.Integer({ minimum: 1, description: 'CPUs to plan with (default: observed)' })),
+    profile: Type.Optional(NodeProfile),
+    tags: Type.Optional(Tags()),
+  },
+  { ...Strict, description: 'node (gnt-node)' },
+);
+export type NodeSpec = Static<typeof NodeSpec>;
