@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PrereqError } from '../../util/errors.js';
+import type { TapLink } from '../tap/tap.js';
 
 export type Accel = 'kvm' | 'tcg';
 export type DiskFormat = 'raw' | 'qcow2';
@@ -26,6 +27,8 @@ export interface QemuNic {
   tap: string;
   mac: string;
   model: NicModel;
+  /** Where start() plugs the tap; absent = the tap must already exist. */
+  link?: TapLink;
 }
 
 export interface QemuLaunchSpec {

@@ -1,0 +1,73 @@
+/**
+ * Pure argv builders for Open vSwitch (ovs-vsctl). Every command names the database
+ * socket when the node declares one (lab nodes run a private ovsdb-server), and has a
+ * timeout so a dead ovsdb-server fails instead of hanging the batch.
+ */
+import { ExecError } from '../../util/errors.js';
+import { checkIfName, checkName, checkPath } from '../facts/shared.js';
+
+export interface OvsOptions {
+  /** Path of the ovsdb unix socket; default: ovs-vsctl's own default. */
+  readonly ovsdbSocket?: string;
+  readonly timeoutSec?: number;
+}
+
+function vsctl(opts: OvsOptions, args: string[]): string[] {
+  return ['ovs-vsctl', ...(opts.ovsdbSocket !== undefined ? [`--db=unix:${checkPath(opts.ovsdbSocket)}`] : []), `--timeout=${opts.timeoutSec ?? 10}`, ...args];
+}
+
+function checkVlan(v: number): string {
+  if (!Number.isSafeInteger(v) || v < 0 || v > 4095) throw new ExecError('INVALID_NAME', `invalid VLAN ${v}: 0..4095`);
+  return String(v);
+}
+
+export const listBridgesCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=name,ports,datapath_type', 'list', 'Bridge']);
+export const listPortsCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=_uuid,name,tag,trunks,interfaces', 'list', 'Port']);
+export const listInterfacesCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=_uuid,name,type', 'list', 'Interface']);
+
+/** One transaction: create if missing, then set the datapath (netdev where there is no kernel module). */
+export function addBridgeCmd(name: string, datapathType: string, o: OvsOptions = {}): string[] {
+  const b = checkIfName(name);
+  return vsctl(o, ['--', '--may-exist', 'add-br', b, '--', 'set', 'bridge', b, `datapath_type=${checkName('datapath type', datapathType)}`]);
+}
+export const setDatapathCmd = (name: string, datapathType: string, o: OvsOptions = {}): string[] =>
+  vsctl(o, ['set', 'bridge', checkIfName(name), `datapath_type=${checkName('datapath type', datapathType)}`]);
+export const delBridgeCmd = (name: string, o: OvsOptions = {}): string[] => vsctl(o, ['--if-exists', 'del-br', checkIfName(name)]);
+
+export interface PortSpec { readonly bridge: string; readonly port: string; readonly tag?: number; readonly trunks: readonly number[]; readonly type: string }
+
+/** Column settings for a port: an unset tag/trunks is cleared so a rerun converges. */
+function portColumns(s: PortSpec): string[] {
+  const p = checkIfName(s.port);
+  return [
+    ...(s.tag !== undefined ? ['--', 'set', 'port', p, `tag=${checkVlan(s.tag)}`] : ['--', 'clear', 'port', p, 'tag']),
+    ...(s.trunks.length > 0 ? ['--', 'set', 'port', p, `trunks=${s.trunks.map(checkVlan).join(',')}`] : ['--', 'clear', 'port', p, 'trunks']),
+  ];
+}
+const isSystem = (type: string): boolean => type === '' || type === 'system';
+
+/**
+ * `--may-exist add-port` ignores column arguments when the port exists, so the
+ * columns are set explicitly in the same transaction.
+ */
+export function addPortCmd(s: PortSpec, o: OvsOptions = {}): string[] {
+  const p = checkIfName(s.port);
+  return vsctl(o, [
+    '--', '--may-exist', 'add-port', checkIfName(s.bridge), p,
+    ...portColumns(s),
+    ...(isSystem(s.type) ? [] : ['--', 'set', 'interface', p, `type=${checkName('interface type', s.type)}`]),
+  ]);
+}
+/** Move a port that sits on another bridge: delete and add in one transaction. */
+export function movePortCmd(from: string, s: PortSpec, o: OvsOptions = {}): string[] {
+  const add = addPortCmd(s, o);
+  const at = add.indexOf('--');
+  return [...add.slice(0, at), '--', 'del-port', checkIfName(from), checkIfName(s.port), ...add.slice(at)];
+}
+export const setPortTagCmd = (port: string, tag: number | undefined, o: OvsOptions = {}): string[] =>
+  vsctl(o, tag !== undefined ? ['set', 'port', checkIfName(port), `tag=${checkVlan(tag)}`] : ['clear', 'port', checkIfName(port), 'tag']);
+export const setPortTrunksCmd = (port: string, trunks: readonly number[], o: OvsOptions = {}): string[] =>
+  vsctl(o, trunks.length > 0 ? ['set', 'port', checkIfName(port), `trunks=${trunks.map(checkVlan).join(',')}`] : ['clear', 'port', checkIfName(port), 'trunks']);
+export const setInterfaceTypeCmd = (port: string, type: string, o: OvsOptions = {}): string[] =>
+  vsctl(o, ['set', 'interface', checkIfName(port), `type=${isSystem(type) ? 'system' : checkName('interface type', type)}`]);
+export const delPortCmd = (bridge: string, port: string, o: OvsOptions = {}): string[] => vsctl(o, ['--if-exists', 'del-port', checkIfName(bridge), checkIfName(port)]);

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { VxlanEnsure } from '../../plan/actions.js';
+import { parseLinks } from '../bridge/parse.js';
+import { vxlanAddCmd } from './commands.js';
+import { vxlanEnsureOp, vxlanRemoveOp } from './ops.js';
+import { vxlansFrom } from './parse.js';
+
+const golden = (f: string) => readFileSync(new URL(`../testdata/${f}`, import.meta.url), 'utf8');
+const ok = (stdout: string) => ({ argv: ['ip'], code: 0, stdout, stderr: '', durationMs: 1 });
+const ensure = (p: Partial<VxlanEnsure>): VxlanEnsure => ({
+  verb: 'vxlan.ensure', node: 'n1', subject: 'Node/n1', reason: 'r', name: 'vx-cap', vni: 100, local: '198.18.201.1', remote: '198.18.201.2', dstPort: 4789, dev: 'und-a', master: 'br-cap', ...p,
+});
+
+describe('vxlan driver (real iproute2 6.1 output)', () => {
+  it('given the real "type vxlan" listing it reads vni, endpoints, port, dev and master', () => {
+    expect(vxlansFrom(parseLinks(golden('vxlan/ip-d-link-vxlan.json')))).toEqual({
+      'vx-cap': { name: 'vx-cap', vni: 100, local: '198.18.201.1', remote: '198.18.201.2', dstPort: 4789, dev: 'und-a', master: 'br-cap', up: true },
+      'vx-grp': { name: 'vx-grp', vni: 200, group: '239.1.1.1', dstPort: 4789, dev: 'und-a', up: false },
+    });
+  });
+  it('given a spec it builds ip link add type vxlan in iproute2 order', () => {
+    expect(vxlanAddCmd({ name: 'vx0', vni: 100, local: '198.18.0.1', remote: '198.18.0.2', dstPort: 4789, dev: 'eth0' })).toEqual(
+      ['ip', 'link', 'add', 'name', 'vx0', 'type', 'vxlan', 'id', '100', 'local', '198.18.0.1', 'remote', '198.18.0.2', 'dstport', '4789', 'dev', 'eth0']);
+    expect(() => vxlanAddCmd({ name: 'vx0', vni: 1 << 24, dstPort: 4789 })).toThrow(/VNI/);
+    expect(() => vxlanAddCmd({ name: 'vx0', vni: 1, remote: '198.18.0.2', group: '239.1.1.1', dstPort: 4789 })).toThrow(/exclusive/);
+    expect(() => vxlanAddCmd({ name: 'vx0', vni: 1, remote: 'evil host', dstPort: 4789 })).toThrow(/invalid IP/);
+  });
+  it('given the link as desired it decides noop; given a new VNI it recreates', () => {
+    const r = [ok(golden('bridge/ip-d-link.json'))];
+    expect(vxlanEnsureOp.decide(ensure({}), r)).toEqual({ kind: 'noop' });
+    const d = vxlanEnsureOp.decide(ensure({ vni: 101 }), r);
+    expect(d.kind === 'run' && d.commands.map((c) => c.slice(0, 3))).toEqual([['ip', 'link', 'del'], ['ip', 'link', 'add'], ['ip', 'link', 'set']]);
+  });
+  it('given a down vxlan without master it brings it up, and given remove of a missing one it is noop', () => {
+    const r = [ok(golden('bridge/ip-d-link.json'))];
+    const d = vxlanEnsureOp.decide(ensure({ name: 'vx-grp', vni: 200, local: undefined, remote: undefined, group: '239.1.1.1', master: undefined }), r);
+    expect(d).toEqual({ kind: 'run', commands: [['ip', 'link', 'set', 'dev', 'vx-grp', 'up']] });
+    expect(vxlanRemoveOp.decide({ verb: 'vxlan.remove', node: 'n1', subject: 's', reason: 'r', name: 'vx-none' }, r)).toEqual({ kind: 'noop' });
+  });
+});
