@@ -122,6 +122,27 @@ export interface ObservedInstance {
   readonly vcpus?: number;
   /** The runtime record Gantry wrote when it started the instance (spec hash etc.). */
   readonly runtime?: Readonly<Record<string, unknown>>;
+  /** True when Gantry stopped it on purpose (ADMIN_down rather than ERROR_down). */
+  readonly adminStopped?: boolean;
+  /** Gantry's record of the instance on this node (RUNDIR/gantry.json). */
+  readonly meta?: InstanceMeta;
+}
+
+/**
+ * What Gantry records beside each instance on its node, so allocations (MACs, IPs),
+ * the installed OS generation and the restart generation survive a lost state directory.
+ */
+export interface InstanceMeta {
+  readonly version: 1;
+  readonly instance: string;
+  readonly uuid: string;
+  readonly os: string;
+  /** OS generation whose install completed; 0 = never installed. */
+  readonly osGeneration: number;
+  readonly restartGeneration: number;
+  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly network?: string }[];
+  /** The launch description it was started with (plan/actions InstanceLaunch). */
+  readonly launch?: Readonly<Record<string, unknown>>;
 }
 
 export function emptyObservedNode(name: string, observedAt: string, error?: string): ObservedNode {

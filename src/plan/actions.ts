@@ -35,7 +35,57 @@ export interface FileCreate extends Base { readonly verb: 'file.create'; readonl
 export interface FileGrow extends Base { readonly verb: 'file.grow'; readonly path: string; readonly sizeMiB: number }
 export interface FileRemove extends Base { readonly verb: 'file.remove'; readonly path: string }
 
+// ---- instances (QEMU/KVM) ----
+/** The full launch description; drivers/qemu turns it into argv. */
+export interface InstanceLaunch {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly accel: 'kvm' | 'tcg';
+  readonly machineType?: string;
+  readonly cpuType?: string;
+  readonly kernelPath?: string;
+  readonly initrdPath?: string;
+  readonly kernelArgs?: string;
+  readonly bootOrder: readonly ('disk' | 'cdrom' | 'network')[];
+  readonly disks: readonly { readonly path: string; readonly format: 'raw' | 'qcow2'; readonly bus: 'virtio' | 'ide' | 'scsi' }[];
+  readonly nics: readonly { readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[] }[];
+  readonly vnc: boolean;
+  readonly vncBindAddress: string;
+}
+
+/** Recorded on the node beside the instance (see InstanceMeta in observe/types). */
+export interface InstanceRecord {
+  readonly uuid: string;
+  readonly os: string;
+  readonly osGeneration: number;
+  readonly restartGeneration: number;
+  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly network?: string }[];
+  /** The launch description the VM was (or will be) started with; compared to detect restarts. */
+  readonly launch: InstanceLaunch;
+}
+
+export interface InstanceInstall extends Base {
+  readonly verb: 'instance.install'; readonly name: string; readonly runDir: string;
+  readonly os: { readonly name: string; readonly params: Readonly<Record<string, string>> };
+  readonly launch: InstanceLaunch; readonly record: InstanceRecord;
+  /** Extra OS environment: NIC IPs, network details. */
+  readonly nicInfo: readonly { readonly ip?: string; readonly network?: string; readonly subnet?: string; readonly gateway?: string }[];
+}
+export interface InstanceStart extends Base { readonly verb: 'instance.start'; readonly name: string; readonly runDir: string; readonly launch: InstanceLaunch; readonly record: InstanceRecord; readonly ovsdbSocket?: string }
+export interface InstanceStop extends Base { readonly verb: 'instance.stop'; readonly name: string; readonly runDir: string; readonly timeoutS: number }
+export interface InstanceRemove extends Base { readonly verb: 'instance.remove'; readonly name: string; readonly runDir: string; readonly nicCount: number; readonly ovsdbSocket?: string }
+export interface InstanceMigrate extends Base {
+  readonly verb: 'instance.migrate'; readonly name: string;
+  /** Destination node (the action's node is the source). */
+  readonly peer: string; readonly peerAddress: string; readonly runDir: string; readonly peerRunDir: string;
+  readonly launch: InstanceLaunch; readonly record: InstanceRecord; readonly bandwidthMiBps: number; readonly downtimeMs: number;
+  readonly peerOvsdbSocket?: string;
+}
+
 export type Action =
+  | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate
   | BridgeEnsure | BridgeRemove
   | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove
   | VxlanEnsure | VxlanRemove

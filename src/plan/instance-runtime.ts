@@ -1,17 +1,227 @@
 /**
- * Instance runtime drift (power state, restarts, migration): filled in with the
- * hypervisor driver. Until then instances only get their disks planned.
+ * Instance runtime drift: install, power state, restarts and live migration, from the
+ * desired spec and what QEMU reports on the nodes. Pure. Statuses use Ganeti's names:
+ * running, ADMIN_down (stopped by Gantry), USER_down (the guest powered itself off: not
+ * restarted), ERROR_down (crashed: restarted unless the cluster says no), ERROR_nodedown.
  */
-import type { Action } from './actions.js';
+import type { Action, InstanceLaunch, InstanceRecord } from './actions.js';
+import { volumesOf } from './disks.js';
+import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
-import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, Refusal } from './types.js';
+import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
+import type { ObservedInstance } from '../observe/types.js';
+
+export type InstanceStatus = 'running' | 'ADMIN_down' | 'USER_down' | 'ERROR_down' | 'ERROR_nodedown' | 'ERROR_wrongnode' | 'absent';
 
 export interface RuntimeHooks {
-  readonly enabled?: boolean;
+  /** NIC allocations (MACs, IPs) for every instance, from plan/nics. */
+  readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
+  readonly nicErrors: ReadonlyMap<string, string>;
 }
 
+export interface RuntimePlan {
+  diffs: FieldDiff[];
+  actions: Action[];
+  refused: Refusal[];
+  notes: string[];
+  status?: InstanceStatus;
+}
+
+const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
+
+/** Ganeti's status of one observed copy. */
+export function statusOf(vm: ObservedInstance): InstanceStatus {
+  if (vm.runState === 'shutdown' || vm.guestShutdown) return 'USER_down';
+  if (ALIVE.has(vm.runState)) return 'running';
+  if (vm.adminStopped || !vm.runtime) return 'ADMIN_down';
+  return 'ERROR_down';
+}
+
+export function launchFor(inst: PlanInstance, primary: string, secondary: string | undefined, nics: readonly NicAllocation[], input: PlanInput, nodes: ReadonlyMap<string, PlanNode>): InstanceLaunch {
+  const rt = inst.runtime!;
+  const disks = inst.disks.filter((d) => d.state === 'present').map((d) => {
+    const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
+    const path = d.template === 'drbd' ? `/dev/drbd/by-res/${inst.name}.disk${d.index}/0` : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
+    return { path, format: 'raw' as const, bus: rt.diskBus };
+  }).filter((d) => d.path !== '');
+  return {
+    name: inst.name, uuid: rt.uuid, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, accel: rt.accel,
+    ...(rt.machineType !== undefined ? { machineType: rt.machineType } : {}),
+    ...(rt.cpuType !== undefined ? { cpuType: rt.cpuType } : {}),
+    ...(rt.kernelPath !== undefined ? { kernelPath: rt.kernelPath } : {}),
+    ...(rt.initrdPath !== undefined ? { initrdPath: rt.initrdPath } : {}),
+    ...(rt.kernelArgs !== undefined ? { kernelArgs: rt.kernelArgs } : {}),
+    bootOrder: rt.bootOrder, disks,
+    nics: rt.nics.map((n, i) => ({ mac: nics[i]?.mac ?? '', model: n.model, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), trunks: n.trunks })),
+    vnc: rt.vnc, vncBindAddress: rt.vncBindAddress,
+  };
+}
+
+/** Fields of two launch descriptions that differ, named for the report. */
+export function launchDiffs(want: InstanceLaunch, have: Readonly<Record<string, unknown>> | undefined): FieldDiff[] {
+  if (!have) return [];
+  const out: FieldDiff[] = [];
+  const keys = new Set([...Object.keys(want), ...Object.keys(have)]);
+  for (const k of [...keys].sort()) {
+    const a = (want as unknown as Record<string, unknown>)[k];
+    const b = have[k];
+    if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: k === 'memoryMiB' ? 'beParams.memory' : k === 'vcpus' ? 'beParams.vcpus' : `launch.${k}`, desired: a ?? null, observed: b ?? null });
+  }
+  return out;
+}
+
+const sharedStorage = (inst: PlanInstance) => inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'sharedfile' || d.template === 'diskless');
+
 export function planInstanceRuntime(
-  _inst: PlanInstance, _placement: Placement | undefined, _input: PlanInput, _observed: ObservedCluster, _hooks?: RuntimeHooks,
-): { diffs: FieldDiff[]; actions: Action[]; refused: Refusal[]; notes: string[] } {
-  return { diffs: [], actions: [], refused: [], notes: [] };
+  inst: PlanInstance, placement: Placement | undefined, input: PlanInput, observed: ObservedCluster, hooks?: RuntimeHooks,
+): RuntimePlan {
+  const out: RuntimePlan = { diffs: [], actions: [], refused: [], notes: [] };
+  if (!inst.runtime) return out;
+  const rt = inst.runtime;
+  const subject = `Instance/${inst.name}`;
+  const nodes = new Map(input.nodes.map((n) => [n.name, n]));
+  const copies: { node: string; vm: ObservedInstance }[] = [];
+  for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    const vm = obs.reachable ? obs.instances[inst.name] : undefined;
+    if (vm) copies.push({ node, vm });
+  }
+  const nicCount = rt.nics.length;
+
+  if (inst.state === 'absent') {
+    out.status = 'absent';
+    for (const c of copies) {
+      const n = nodes.get(c.node);
+      out.diffs.push({ path: 'state', desired: 'absent', observed: `${statusOf(c.vm)} on ${c.node}` });
+      out.actions.push({ verb: 'instance.remove', node: c.node, subject, name: inst.name, runDir: runDirOf(n, inst.name), nicCount, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason: 'instance state is absent: stop the VM and remove its runtime files' });
+    }
+    return out;
+  }
+  if (!placement) return out;
+  const { primary, secondary } = placement;
+  const pNode = nodes.get(primary)!;
+  const pObs = observed.nodes.get(primary);
+  if (!pObs?.reachable) {
+    out.status = 'ERROR_nodedown';
+    out.notes.push(`primary ${primary} is unreachable (ERROR_nodedown)`);
+    return out;
+  }
+  const nicErr = hooks?.nicErrors.get(inst.name);
+  if (nicErr) {
+    out.refused.push({ subject, code: 'NIC_ALLOCATION', message: nicErr });
+    return out;
+  }
+  const nicAlloc = hooks?.nics.get(inst.name) ?? [];
+  const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes);
+  const record = (osGeneration: number): InstanceRecord => ({ uuid: rt.uuid, os: rt.os.name, osGeneration, restartGeneration: rt.restartGeneration, nics: nicAlloc, launch });
+  const here = copies.find((c) => c.node === primary);
+  const elsewhereAlive = copies.find((c) => c.node !== primary && ALIVE.has(c.vm.runState));
+  const installedGen = Math.max(0, ...copies.map((c) => c.vm.meta?.osGeneration ?? 0));
+  const start = (reason: string, gen = installedGen): Action => ({ verb: 'instance.start', node: primary, subject, name: inst.name, runDir: pNode.runDir, launch, record: record(gen), ...(pNode.ovsdbSocket ? { ovsdbSocket: pNode.ovsdbSocket } : {}), reason });
+  const stop = (node: string, reason: string): Action => ({ verb: 'instance.stop', node, subject, name: inst.name, runDir: runDirOf(nodes.get(node), inst.name), timeoutS: rt.stopTimeoutS, reason });
+
+  // Stale runtime dirs on other nodes (after a migration or a failover): no data there.
+  for (const c of copies) {
+    if (c.node === primary || c === elsewhereAlive) continue;
+    const n = nodes.get(c.node);
+    out.actions.push({ verb: 'instance.remove', node: c.node, subject, name: inst.name, runDir: runDirOf(n, inst.name), nicCount, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason: `stale runtime files on ${c.node}; the instance belongs on ${primary}` });
+  }
+
+  // ---- running on the wrong node: migrate (shared storage) or refuse ----
+  if (elsewhereAlive) {
+    const from = elsewhereAlive.node;
+    out.status = 'ERROR_wrongnode';
+    out.diffs.push({ path: 'placement.primary', desired: primary, observed: from });
+    if (!observed.nodes.get(from)?.reachable) return out;
+    if (!sharedStorage(inst)) {
+      out.refused.push({ subject, code: 'MIGRATION_NEEDS_SHARED_STORAGE', message: `${inst.name} runs on ${from} but the manifest places it on ${primary}; its ${inst.diskTemplate} disks are not reachable from ${primary}. Only sharedfile instances migrate in this release.` });
+      return out;
+    }
+    if (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running') {
+      out.actions.push(stop(from, `move ${from} -> ${primary} without live migration: stop on ${from}`));
+      if (rt.powerState === 'running') out.actions.push(start(`move ${from} -> ${primary}: start on ${primary}`));
+      return out;
+    }
+    const peerAddress = pNode.secondaryAddress;
+    if (!peerAddress) {
+      out.refused.push({ subject, code: 'NO_SECONDARY_ADDRESS', message: `node ${primary} has no secondaryAddress to receive the migration` });
+      return out;
+    }
+    out.actions.push({
+      verb: 'instance.migrate', node: from, peer: primary, peerAddress, subject, name: inst.name,
+      runDir: runDirOf(nodes.get(from), inst.name), peerRunDir: pNode.runDir, launch: (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch,
+      record: { ...record(installedGen), launch: (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch },
+      bandwidthMiBps: rt.migration.bandwidthMiBps, downtimeMs: rt.migration.downtimeMs,
+      ...(pNode.ovsdbSocket ? { peerOvsdbSocket: pNode.ovsdbSocket } : {}),
+      reason: `placement.primary changed ${from} -> ${primary}: live-migrate over the replication network`,
+    });
+    return out;
+  }
+
+  const status = here ? statusOf(here.vm) : undefined;
+  out.status = status ?? 'ADMIN_down';
+
+  // ---- reinstall (OS generation bump) or first install ----
+  if (installedGen < rt.os.generation) {
+    out.diffs.push({ path: 'os.generation', desired: rt.os.generation, observed: installedGen || null });
+    if (status === 'running' || status === 'USER_down') out.actions.push(stop(primary, `reinstall: OS generation ${installedGen} -> ${rt.os.generation} needs the VM stopped`));
+    const netOf = (name?: string) => input.networks.find((n) => n.name === name);
+    out.actions.push({
+      verb: 'instance.install', node: primary, subject, name: inst.name, runDir: pNode.runDir,
+      os: { name: rt.os.name, params: rt.os.params }, launch, record: record(rt.os.generation),
+      nicInfo: nicAlloc.map((n) => {
+        const net = netOf(n.network);
+        return { ...(n.ip ? { ip: n.ip } : {}), ...(n.network ? { network: n.network } : {}), ...(net ? { subnet: net.subnet } : {}), ...(net?.gateway ? { gateway: net.gateway } : {}) };
+      }),
+      reason: installedGen === 0 ? `install OS ${rt.os.name}` : `reinstall OS ${rt.os.name}: generation ${installedGen} -> ${rt.os.generation}`,
+    });
+    if (rt.powerState === 'running') out.actions.push(start('start after install', rt.os.generation));
+    return out;
+  }
+
+  // ---- power state ----
+  if (rt.powerState === 'stopped') {
+    if (status === 'running' || status === 'USER_down') {
+      out.diffs.push({ path: 'powerState', desired: 'stopped', observed: status });
+      out.actions.push(stop(primary, 'powerState is stopped'));
+    }
+    return out;
+  }
+  const have = here?.vm.meta;
+  const restartBump = (have?.restartGeneration ?? 0) < rt.restartGeneration;
+  switch (status) {
+    case undefined:
+    case 'ADMIN_down':
+      out.diffs.push({ path: 'powerState', desired: 'running', observed: status ?? 'not started' });
+      out.actions.push(start(status ? 'powerState is running; the VM is stopped (ADMIN_down)' : 'powerState is running; the VM was never started'));
+      return out;
+    case 'ERROR_down':
+      out.diffs.push({ path: 'powerState', desired: 'running', observed: 'ERROR_down' });
+      if (rt.restartErrorDown) out.actions.push(start('the VM is not running and Gantry did not stop it (ERROR_down): restart, like ganeti-watcher'));
+      else out.notes.push('ERROR_down: the cluster watcher policy says not to restart crashed VMs');
+      return out;
+    case 'USER_down':
+      if (restartBump) {
+        out.diffs.push({ path: 'restartGeneration', desired: rt.restartGeneration, observed: have?.restartGeneration ?? 0 });
+        out.actions.push(stop(primary, 'restartGeneration bumped: power-cycle'), start('restartGeneration bumped: power-cycle'));
+      } else {
+        out.notes.push('the guest powered itself off (USER_down): not restarted; bump restartGeneration to start it');
+      }
+      return out;
+    case 'running': {
+      const diffs = launchDiffs(launch, have?.launch);
+      if (diffs.length > 0 || restartBump) {
+        out.diffs.push(...diffs);
+        if (restartBump) out.diffs.push({ path: 'restartGeneration', desired: rt.restartGeneration, observed: have?.restartGeneration ?? 0 });
+        const why = restartBump ? 'restartGeneration bumped' : `${diffs.map((d) => d.path).join(', ')} changed; the change needs a restart`;
+        out.actions.push(stop(primary, `${why}: stop`), start(`${why}: start`));
+      }
+      return out;
+    }
+    default:
+      return out;
+  }
+}
+
+function runDirOf(n: PlanNode | undefined, _instance: string): string {
+  return n?.runDir ?? '/var/run/gantry';
 }

@@ -23,7 +23,8 @@ const inst = (name: string, over: Partial<PlanInstance> = {}): PlanInstance => (
 });
 
 const input = (instances: PlanInstance[] = [], removeOrphans = false): PlanInput => ({
-  cluster: { sharedFileStorageDir: '/srv/shared', removeOrphans, exclusionTags: [] },
+  cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans, exclusionTags: [] },
+  networks: [],
   nodes: [node('n1'), node('n2')],
   instances,
 });

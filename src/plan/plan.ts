@@ -9,14 +9,14 @@ import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
-import { planInstanceRuntime, type RuntimeHooks } from './instance-runtime.js';
+import { planInstanceRuntime } from './instance-runtime.js';
+import { allocateNics } from './nics.js';
 
 export type { ObservedCluster, Plan } from './types.js';
 
 export interface PlanOptions {
   /** Choose a primary (and secondary) for an instance the manifests do not place. */
   readonly allocate?: (inst: PlanInstance, input: PlanInput, observed: ObservedCluster, taken: ReadonlyMap<string, Placement>) => { primary: string; secondary?: string } | { error: string };
-  readonly runtime?: RuntimeHooks;
 }
 
 export interface Placement {
@@ -81,6 +81,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
   // ---- instances ----
   const located = locateInstances(observed);
+  const nicAlloc = allocateNics(input, observed);
+  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors };
   const placements = new Map<string, Placement>();
   const declared = new Set(input.instances.map((i) => i.name));
   for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -89,7 +91,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     if (inst.state === 'absent') {
       const diffs: FieldDiff[] = [];
       const actions: Action[] = [];
-      const rt = planInstanceRuntime(inst, undefined, input, observed, opts.runtime);
+      const rt = planInstanceRuntime(inst, undefined, input, observed, hooks);
       diffs.push(...rt.diffs);
       actions.push(...rt.actions);
       const notes: string[] = [];
@@ -136,8 +138,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
     if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
     const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, opts.runtime);
-    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...notes, ...rt.notes]);
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+    const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
+    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes]);
   }
 
   // ---- orphans: data Gantry made that no manifest declares ----

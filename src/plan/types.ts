@@ -44,9 +44,58 @@ export interface PlanInstance {
   readonly vcpus: number;
   readonly disks: readonly PlanDisk[];
   readonly tags: readonly string[];
+  /** What the VM runs and how; absent = disks only (the VM itself is not managed). */
+  readonly runtime?: PlanInstanceRuntime;
+}
+
+export interface PlanNic {
+  readonly index: number;
+  readonly network?: string;
+  readonly mode: 'bridged' | 'routed' | 'openvswitch';
+  /** Bridge or OVS bridge. */
+  readonly link: string;
+  readonly vlan?: number;
+  readonly trunks: readonly number[];
+  /** 'pool', 'none', or a fixed IPv4 address. */
+  readonly ip: string;
+  /** 'auto' or a fixed MAC. */
+  readonly mac: string;
+  readonly model: 'virtio' | 'e1000' | 'rtl8139';
+}
+
+export interface PlanInstanceRuntime {
+  readonly uuid: string;
+  readonly os: { readonly name: string; readonly params: Readonly<Record<string, string>>; readonly generation: number };
+  readonly powerState: 'running' | 'stopped';
+  readonly restartGeneration: number;
+  readonly accel: 'kvm' | 'tcg';
+  readonly machineType?: string;
+  readonly cpuType?: string;
+  readonly kernelPath?: string;
+  readonly initrdPath?: string;
+  readonly kernelArgs?: string;
+  readonly bootOrder: readonly ('disk' | 'cdrom' | 'network')[];
+  readonly diskBus: 'virtio' | 'ide' | 'scsi';
+  readonly vnc: boolean;
+  readonly vncBindAddress: string;
+  readonly nics: readonly PlanNic[];
+  readonly migration: { readonly mode: 'live' | 'non-live'; readonly bandwidthMiBps: number; readonly downtimeMs: number };
+  /** Restart a crashed VM (ERROR_down), like ganeti-watcher. */
+  readonly restartErrorDown: boolean;
+  readonly stopTimeoutS: number;
+}
+
+export interface PlanNetwork {
+  readonly name: string;
+  readonly subnet: string;
+  readonly gateway?: string;
+  readonly reserved: readonly string[];
+  readonly macPrefix?: string;
 }
 
 export interface PlanCluster {
+  readonly name: string;
+  readonly macPrefix: string;
   readonly sharedFileStorageDir: string;
   readonly removeOrphans: boolean;
   readonly exclusionTags: readonly string[];
@@ -57,6 +106,7 @@ export interface PlanInput {
   readonly cluster: PlanCluster;
   readonly nodes: readonly PlanNode[];
   readonly instances: readonly PlanInstance[];
+  readonly networks: readonly PlanNetwork[];
 }
 
 export interface ObservedCluster {

@@ -1,0 +1,146 @@
+/**
+ * NIC addressing: MACs from the cluster's (or network's) prefix, unique across the
+ * cluster, and IPs from each Network's pool. Pure and deterministic: allocations already
+ * recorded on the nodes (InstanceMeta) are kept; new ones are taken in instance-name
+ * order, so two planners given the same input allocate the same addresses.
+ */
+import ipaddr from 'ipaddr.js';
+import { createHash } from 'node:crypto';
+import type { ObservedCluster, PlanInput, PlanNetwork } from './types.js';
+import type { InstanceMeta } from '../observe/types.js';
+
+export interface NicAllocation {
+  readonly mac: string;
+  readonly ip?: string;
+  readonly network?: string;
+}
+
+export interface AllocationResult {
+  /** instance name -> NIC allocations by index. */
+  readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
+  /** instance name -> why its NICs could not be addressed. */
+  readonly errors: ReadonlyMap<string, string>;
+}
+
+/** The newest record of each instance found on any reachable node. */
+export function recordedMeta(observed: ObservedCluster): Map<string, InstanceMeta> {
+  const out = new Map<string, InstanceMeta>();
+  for (const [, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!obs.reachable) continue;
+    for (const vm of Object.values(obs.instances)) {
+      if (!vm.meta) continue;
+      const prev = out.get(vm.name);
+      // A running copy is authoritative (after a migration the source may keep a stale record).
+      if (!prev || vm.runState === 'running') out.set(vm.name, vm.meta);
+    }
+  }
+  return out;
+}
+
+export function macFor(prefix: string, seed: string, attempt: number): string {
+  const h = createHash('sha256').update(`${seed}#${attempt}`).digest();
+  const tail = [h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return `${prefix.toLowerCase()}:${tail}`;
+}
+
+function poolFor(net: PlanNetwork, used: Set<string>): () => string | undefined {
+  const [base, len] = ipaddr.parseCIDR(net.subnet);
+  const first = ipToInt(base.toString()) & maskOf(len);
+  const size = 2 ** (32 - len);
+  let next = 1; // skip the network address
+  return () => {
+    for (; next < size - 1; next++) {
+      const ip = intToIp(first + next);
+      if (!used.has(ip)) {
+        used.add(ip);
+        next++;
+        return ip;
+      }
+    }
+    return undefined;
+  };
+}
+
+const maskOf = (len: number) => (len === 0 ? 0 : (~0 << (32 - len)) >>> 0);
+const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => ((a << 8) >>> 0) + Number(o), 0) >>> 0;
+const intToIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+
+/** Expand "a.b.c.d" or "a.b.c.d-a.b.c.e" into addresses. */
+export function expandReserved(entry: string): string[] {
+  const [lo, hi] = entry.split('-');
+  if (!hi) return [lo!];
+  const out: string[] = [];
+  for (let i = ipToInt(lo!); i <= ipToInt(hi) && out.length < 65536; i++) out.push(intToIp(i));
+  return out;
+}
+
+export function allocateNics(input: PlanInput, observed: ObservedCluster): AllocationResult {
+  const meta = recordedMeta(observed);
+  const nets = new Map(input.networks.map((n) => [n.name, n]));
+  const usedIps = new Map<string, Set<string>>();
+  const usedMacs = new Set<string>();
+  const nicsOut = new Map<string, NicAllocation[]>();
+  const errors = new Map<string, string>();
+  const live = input.instances.filter((i) => i.state === 'present' && i.runtime);
+
+  for (const net of input.networks) {
+    const s = new Set<string>();
+    const [base, len] = ipaddr.parseCIDR(net.subnet);
+    const first = ipToInt(base.toString()) & maskOf(len);
+    s.add(intToIp(first));
+    s.add(intToIp(first + 2 ** (32 - len) - 1));
+    if (net.gateway) s.add(net.gateway);
+    for (const r of net.reserved) expandReserved(r).forEach((ip) => s.add(ip));
+    usedIps.set(net.name, s);
+  }
+  // First pass: fixed addresses and recorded allocations are taken before anything new.
+  for (const inst of live) {
+    const rec = meta.get(inst.name);
+    inst.runtime!.nics.forEach((nic, i) => {
+      if (nic.mac !== 'auto') usedMacs.add(nic.mac.toLowerCase());
+      else if (rec?.nics[i]) usedMacs.add(rec.nics[i]!.mac);
+      if (!nic.network) return;
+      if (nic.ip !== 'pool' && nic.ip !== 'none') usedIps.get(nic.network)?.add(nic.ip);
+      else if (nic.ip === 'pool' && rec?.nics[i]?.ip && rec.nics[i]!.network === nic.network) usedIps.get(nic.network)?.add(rec.nics[i]!.ip!);
+    });
+  }
+  const pools = new Map(input.networks.map((n) => [n.name, poolFor(n, usedIps.get(n.name)!)]));
+
+  for (const inst of [...live].sort((a, b) => a.name.localeCompare(b.name))) {
+    const rec = meta.get(inst.name);
+    const out: NicAllocation[] = [];
+    for (const [i, nic] of inst.runtime!.nics.entries()) {
+      const net = nic.network ? nets.get(nic.network) : undefined;
+      let mac = nic.mac !== 'auto' ? nic.mac.toLowerCase() : rec?.nics[i]?.mac;
+      if (!mac) {
+        const prefix = net?.macPrefix ?? input.cluster.macPrefix;
+        for (let attempt = 0; ; attempt++) {
+          const m = macFor(prefix, `${input.cluster.name}/${inst.name}/${i}`, attempt);
+          if (!usedMacs.has(m)) {
+            mac = m;
+            break;
+          }
+        }
+      }
+      usedMacs.add(mac);
+      let ip: string | undefined;
+      if (nic.ip === 'pool') {
+        if (!net) {
+          errors.set(inst.name, `nic ${i} asks for ip: pool but names no network`);
+          continue;
+        }
+        const recIp = rec?.nics[i]?.network === nic.network ? rec?.nics[i]?.ip : undefined;
+        ip = recIp ?? pools.get(net.name)!();
+        if (!ip) {
+          errors.set(inst.name, `network ${net.name} (${net.subnet}) has no free address for nic ${i}`);
+          continue;
+        }
+      } else if (nic.ip !== 'none') {
+        ip = nic.ip;
+      }
+      out.push({ mac, ...(ip !== undefined ? { ip } : {}), ...(nic.network ? { network: nic.network } : {}) });
+    }
+    nicsOut.set(inst.name, out);
+  }
+  return { nics: nicsOut, errors };
+}
