@@ -1,0 +1,51 @@
+import type { ActionResult, ObserveRequest } from '../execute/node-ops.js';
+import type { ObservedNode } from '../observe/types.js';
+import type { Action } from '../plan/actions.js';
+import { SimNodeOps, type SimNodeInit, type SimOptions } from './node.js';
+
+/** A set of simulated nodes sharing one clock and latency model. */
+export class SimCluster {
+  readonly nodes: ReadonlyMap<string, SimNodeOps>;
+
+  constructor(nodes: readonly (SimNodeInit | string)[], opts: SimOptions = {}) {
+    const m = new Map<string, SimNodeOps>();
+    for (const n of nodes) {
+      const init = typeof n === 'string' ? { name: n } : n;
+      if (m.has(init.name)) throw new Error(`SimCluster: duplicate node ${init.name}`);
+      m.set(init.name, new SimNodeOps(init, opts));
+    }
+    this.nodes = m;
+  }
+
+  node(name: string): SimNodeOps {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`SimCluster: no node ${name}`);
+    return n;
+  }
+
+  /** Observe every node concurrently, as the executor would. */
+  async observe(req: ObserveRequest): Promise<{ nodes: ReadonlyMap<string, ObservedNode> }> {
+    const entries = await Promise.all([...this.nodes].map(async ([name, n]) => [name, await n.observe(req)] as const));
+    return { nodes: new Map(entries) };
+  }
+
+  /** Run an action on the node it names; an unknown node is a non-retryable failure. */
+  async run(action: Action): Promise<ActionResult> {
+    const n = this.nodes.get(action.node);
+    if (n === undefined) {
+      return { action, ok: false, unchanged: true, commands: [], durationMs: 0, error: { code: 'UNKNOWN_NODE', message: `no simulated node ${action.node}`, retryable: false } };
+    }
+    return n.run(action);
+  }
+
+  /** The true state of every node, by name in sorted order (for assertions). */
+  snapshot(): Record<string, ObservedNode> {
+    const out: Record<string, ObservedNode> = {};
+    for (const name of [...this.nodes.keys()].sort()) out[name] = this.node(name).snapshot();
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => n.close()));
+  }
+}

@@ -1,0 +1,155 @@
+import type { ActionResult, NodeOps, ObserveRequest } from '../execute/node-ops.js';
+import { emptyObservedNode, type NodeFacts, type ObservedBridge, type ObservedFile, type ObservedInstance, type ObservedLv, type ObservedNode, type ObservedOvsBridge, type ObservedTap, type ObservedVxlan } from '../observe/types.js';
+import type { Action, Verb } from '../plan/actions.js';
+import { sleep, systemClock, type Clock } from '../runtime/clock.js';
+import { GantryError } from '../util/errors.js';
+import { handlerFor } from './apply.js';
+import { FaultPlan, type FaultSpec } from './faults.js';
+import { defaultFacts, toObserved, type SimNodeState, type SimVg } from './state.js';
+
+/** What a simulated node starts with. Everything but the name is optional. */
+export interface SimNodeInit {
+  readonly name: string;
+  readonly facts?: Partial<NodeFacts>;
+  /** Block devices usable as PVs and their sizes (MiB). Default: /dev/sdb, /dev/sdc of 1 TiB. */
+  readonly blockDevices?: Readonly<Record<string, number>>;
+  /** Whether the node runs Open vSwitch. Default true. */
+  readonly ovs?: boolean;
+  /** Objects present at start (hand-made state, leftovers, a previous apply). */
+  readonly seed?: {
+    readonly vgs?: readonly SimVg[];
+    readonly lvs?: readonly ObservedLv[];
+    readonly bridges?: readonly ObservedBridge[];
+    readonly ovsBridges?: readonly ObservedOvsBridge[];
+    readonly vxlans?: readonly ObservedVxlan[];
+    readonly sysctls?: Readonly<Record<string, string>>;
+    readonly files?: readonly ObservedFile[];
+    readonly instances?: readonly ObservedInstance[];
+    readonly taps?: readonly ObservedTap[];
+  };
+}
+
+export interface SimOptions {
+  readonly clock?: Clock;
+  /** Virtual time each run() takes, on `clock`. Default 0. */
+  readonly latencyMs?: number | ((action: Action) => number);
+  /** Virtual time each observe() takes, on `clock`. Default 0. */
+  readonly observeLatencyMs?: number;
+}
+
+const DEFAULT_BLOCK_DEVICES = { '/dev/sdb': 1_048_576, '/dev/sdc': 1_048_576 };
+
+function stateFrom(init: SimNodeInit): SimNodeState {
+  const seed = init.seed ?? {};
+  const byName = <T extends { name: string }>(xs: readonly T[] | undefined): Map<string, T> => new Map((xs ?? []).map((x) => [x.name, structuredClone(x)]));
+  return {
+    facts: { ...defaultFacts(init.name), ...init.facts },
+    blockDevices: new Map(Object.entries(init.blockDevices ?? DEFAULT_BLOCK_DEVICES)),
+    vgs: byName(seed.vgs),
+    lvs: new Map((seed.lvs ?? []).map((lv) => [`${lv.vg}/${lv.name}`, structuredClone(lv)])),
+    bridges: byName(seed.bridges),
+    ovs: init.ovs === false ? undefined : byName(seed.ovsBridges),
+    vxlans: byName(seed.vxlans),
+    sysctls: new Map(Object.entries(seed.sysctls ?? {})),
+    files: new Map((seed.files ?? []).map((f) => [f.path, { ...f }])),
+    instances: byName(seed.instances),
+    taps: byName(seed.taps),
+  };
+}
+
+/**
+ * An in-memory node that applies Actions with the drivers' idempotent-ensure semantics,
+ * for scale and failure tests of the planner, executor and runtime. Faults are injected
+ * per verb; reachability and latency are switches; time comes from the injected clock.
+ */
+export class SimNodeOps implements NodeOps {
+  readonly node: string;
+  private readonly state: SimNodeState;
+  private readonly clock: Clock;
+  private readonly latency: (action: Action) => number;
+  private readonly observeLatencyMs: number;
+  private readonly faults = new FaultPlan();
+  private unreachable = false;
+  private closed = false;
+  private readonly log: ActionResult[] = [];
+
+  constructor(init: SimNodeInit, opts: SimOptions = {}) {
+    this.node = init.name;
+    this.state = stateFrom(init);
+    this.clock = opts.clock ?? systemClock;
+    const l = opts.latencyMs ?? 0;
+    this.latency = typeof l === 'function' ? l : () => l;
+    this.observeLatencyMs = opts.observeLatencyMs ?? 0;
+  }
+
+  async observe(req: ObserveRequest): Promise<ObservedNode> {
+    await sleep(this.clock, this.observeLatencyMs);
+    const at = new Date(this.clock.now()).toISOString();
+    if (this.unreachable) return emptyObservedNode(this.node, at, `ssh: connect to ${this.node} port 22: No route to host (simulated)`);
+    return toObserved(this.node, this.state, at, req);
+  }
+
+  /** Pseudo-argv: the verb and the action's own fields, in a stable order. */
+  describe(action: Action): readonly (readonly string[])[] {
+    const args = Object.entries(action)
+      .filter(([k, v]) => !['verb', 'node', 'subject', 'reason'].includes(k) && v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    return [['sim', action.verb, ...args]];
+  }
+
+  async run(action: Action): Promise<ActionResult> {
+    const started = this.clock.now();
+    await sleep(this.clock, Math.max(0, this.latency(action)));
+    const result = this.apply(action, started);
+    this.log.push(result);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Fail the next `times` actions whose verb matches (or any verb, with '*'); the node is not changed. */
+  failNext(verb: Verb | '*', spec: FaultSpec): void {
+    this.faults.add(verb, spec);
+  }
+
+  setUnreachable(unreachable: boolean): void {
+    this.unreachable = unreachable;
+  }
+
+  /** Change the node behind Gantry's back (hand-made drift, a reboot that lost sysctls). */
+  tamper(fn: (s: SimNodeState) => void): void {
+    fn(this.state);
+  }
+
+  /** The node as it really is, ignoring reachability and probe filters (for assertions). */
+  snapshot(): ObservedNode {
+    return toObserved(this.node, this.state, new Date(this.clock.now()).toISOString());
+  }
+
+  /** Every result run() returned, in order. */
+  history(): readonly ActionResult[] {
+    return this.log;
+  }
+
+  private apply(action: Action, started: number): ActionResult {
+    const fail = (code: string, message: string, retryable: boolean): ActionResult => ({
+      action, ok: false, unchanged: true, commands: [], error: { code, message, retryable }, durationMs: this.clock.now() - started,
+    });
+    if (this.closed) return fail('CLOSED', `NodeOps for ${this.node} is closed`, false);
+    if (action.node !== this.node) return fail('WRONG_NODE', `action for ${action.node} sent to ${this.node}`, false);
+    if (this.unreachable) return fail('UNREACHABLE', `ssh: connect to ${this.node} port 22: No route to host (simulated)`, true);
+    const handler = handlerFor(action.verb);
+    if (handler === undefined) return fail('UNKNOWN_VERB', `the simulator does not implement verb "${action.verb}"`, false);
+    const fault = this.faults.take(action.verb);
+    if (fault !== undefined) return fail(fault.code, fault.message ?? `injected fault on ${action.verb}`, fault.retryable);
+    try {
+      const changed = handler(this.state, action);
+      return { action, ok: true, unchanged: !changed, commands: changed ? this.describe(action) : [], durationMs: this.clock.now() - started };
+    } catch (err) {
+      if (err instanceof GantryError) return fail(err.code, err.message, err.retryable);
+      throw err; // a bug in the simulator, not a simulated failure
+    }
+  }
+}

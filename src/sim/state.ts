@@ -1,0 +1,102 @@
+import type {
+  NodeFacts, ObservedBridge, ObservedFile, ObservedInstance, ObservedLv, ObservedNode,
+  ObservedOvsBridge, ObservedTap, ObservedVxlan,
+} from '../observe/types.js';
+import type { ObserveRequest } from '../execute/node-ops.js';
+
+/** A VG as the simulator keeps it: size and free space are derived from PVs and LVs. */
+export interface SimVg {
+  name: string;
+  pvs: string[];
+}
+
+/**
+ * The mutable truth of one simulated node. Shapes follow ObservedNode so a snapshot is a
+ * copy, not a translation; only VGs differ (their sizes are computed, never stored).
+ */
+export interface SimNodeState {
+  facts: NodeFacts;
+  /** Block devices usable as PVs, with their sizes (MiB). */
+  blockDevices: Map<string, number>;
+  vgs: Map<string, SimVg>;
+  /** Keyed "vg/lv". */
+  lvs: Map<string, ObservedLv>;
+  bridges: Map<string, ObservedBridge>;
+  /** Undefined when the node runs no Open vSwitch. */
+  ovs: Map<string, ObservedOvsBridge> | undefined;
+  vxlans: Map<string, ObservedVxlan>;
+  sysctls: Map<string, string>;
+  files: Map<string, ObservedFile>;
+  instances: Map<string, ObservedInstance>;
+  taps: Map<string, ObservedTap>;
+}
+
+export function defaultFacts(name: string): NodeFacts {
+  return { hostname: name, kernel: '6.1.0-sim', cpus: 16, memoryTotalMiB: 65_536, memoryFreeMiB: 61_440 };
+}
+
+export function vgSizeMiB(s: SimNodeState, vg: SimVg): number {
+  return vg.pvs.reduce((sum, pv) => sum + (s.blockDevices.get(pv) ?? 0), 0);
+}
+
+export function vgFreeMiB(s: SimNodeState, vgName: string): number {
+  const vg = s.vgs.get(vgName);
+  if (vg === undefined) return 0;
+  let used = 0;
+  for (const lv of s.lvs.values()) if (lv.vg === vgName) used += lv.sizeMiB;
+  return vgSizeMiB(s, vg) - used;
+}
+
+/**
+ * An immutable ObservedNode copy of the state, filtered the way the real probe filters:
+ * only the sysctls asked for, only files under the given directories. Without `req`,
+ * everything (for assertions).
+ */
+export function toObserved(name: string, s: SimNodeState, observedAt: string, req?: ObserveRequest): ObservedNode {
+  const sysctls: Record<string, string> = {};
+  if (req === undefined) for (const [k, v] of s.sysctls) sysctls[k] = v;
+  else for (const k of req.sysctls) {
+    const v = s.sysctls.get(k);
+    if (v !== undefined) sysctls[k] = v;
+  }
+  const dirs = req?.fileDirs.map((d) => (d.endsWith('/') ? d : `${d}/`));
+  const files: Record<string, ObservedFile> = {};
+  for (const [p, f] of s.files) if (dirs === undefined || dirs.some((d) => p.startsWith(d))) files[p] = { ...f };
+
+  const vgs: ObservedNode['vgs'] = Object.fromEntries(
+    [...s.vgs.values()].map((vg) => [vg.name, { name: vg.name, sizeMiB: vgSizeMiB(s, vg), freeMiB: vgFreeMiB(s, vg.name), pvs: [...vg.pvs] }]),
+  );
+  const node: ObservedNode = {
+    name,
+    reachable: true,
+    observedAt,
+    facts: { ...s.facts },
+    vgs,
+    lvs: mapCopy(s.lvs, (lv) => ({ ...lv, tags: [...lv.tags] })),
+    bridges: mapCopy(s.bridges, (b) => ({ ...b, ports: [...b.ports], addresses: [...b.addresses] })),
+    ...(s.ovs !== undefined
+      ? { ovs: { bridges: mapCopy(s.ovs, (b) => ({ ...b, ports: Object.fromEntries(Object.entries(b.ports).map(([k, p]) => [k, { ...p, trunks: [...p.trunks] }])) })) } }
+      : {}),
+    vxlans: mapCopy(s.vxlans, (v) => ({ ...v })),
+    sysctls,
+    files,
+    instances: mapCopy(s.instances, (i) => ({ ...i })),
+    taps: mapCopy(s.taps, (t) => ({ ...t })),
+    probeErrors: [],
+  };
+  return deepFreeze(node);
+}
+
+function mapCopy<T>(m: ReadonlyMap<string, T>, copy: (v: T) => T): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [k, v] of m) out[k] = copy(v);
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
