@@ -1,5 +1,5 @@
 /** Pure argv builders for Linux bridges, links and addresses (iproute2). */
-import { ExecError } from '../../util/errors.js';
+import { PrereqError } from '../../util/errors.js';
 import { checkIfName } from '../facts/shared.js';
 
 /** `ip -j -d link show`: every link with kind, master and kind-specific data. */
@@ -18,7 +18,7 @@ export function bridgeAddCmd(name: string, vlanFiltering: boolean): string[] {
 export const bridgeSetVlanFilteringCmd = (name: string, on: boolean): string[] => ['ip', 'link', 'set', 'dev', checkIfName(name), 'type', 'bridge', 'vlan_filtering', on ? '1' : '0'];
 export const linkUpCmd = (name: string): string[] => ['ip', 'link', 'set', 'dev', checkIfName(name), 'up'];
 export function linkMtuCmd(name: string, mtu: number): string[] {
-  if (!Number.isSafeInteger(mtu) || mtu < 68 || mtu > 65535) throw new ExecError('INVALID_NAME', `invalid MTU ${mtu}`);
+  if (!Number.isSafeInteger(mtu) || mtu < 68 || mtu > 65535) throw new PrereqError('INVALID_NAME', `invalid MTU ${mtu}`);
   return ['ip', 'link', 'set', 'dev', checkIfName(name), 'mtu', String(mtu)];
 }
 /** Enslave and bring up in one call: a port that is down forwards nothing. */
@@ -31,13 +31,13 @@ export const addrDelCmd = (cidr: string, dev: string): string[] => ['ip', 'addr'
 const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const V6 = /^[0-9a-fA-F:]+(%[A-Za-z0-9_.-]+)?$/;
 export function checkIp(ip: string): string {
-  if (!(V4.test(ip) || (ip.includes(':') && V6.test(ip)))) throw new ExecError('INVALID_ADDRESS', `invalid IP address ${JSON.stringify(ip)}`);
+  if (!(V4.test(ip) || (ip.includes(':') && V6.test(ip)))) throw new PrereqError('INVALID_ADDRESS', `invalid IP address ${JSON.stringify(ip)}`);
   return ip;
 }
 export function checkCidr(cidr: string): string {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
   const max = m && m[1]!.includes(':') ? 128 : 32;
-  if (!m || Number(m[2]) > max) throw new ExecError('INVALID_ADDRESS', `invalid CIDR ${JSON.stringify(cidr)}`);
+  if (!m || Number(m[2]) > max) throw new PrereqError('INVALID_ADDRESS', `invalid CIDR ${JSON.stringify(cidr)}`);
   checkIp(m[1]!);
   return cidr;
 }

@@ -4,7 +4,7 @@
  * root is not owned by the drivers task; move to src/drivers/ when convenient.)
  */
 import type { ExecResult } from '../../transport/transport.js';
-import { ExecError, type GantryError } from '../../util/errors.js';
+import { ExecError, PrereqError, type GantryError } from '../../util/errors.js';
 
 const NAME = /^[A-Za-z0-9_.:+-]+$/;
 
@@ -14,7 +14,7 @@ const NAME = /^[A-Za-z0-9_.:+-]+$/;
  */
 export function checkName(kind: string, value: string): string {
   if (!NAME.test(value) || value.startsWith('-') || value === '.' || value === '..') {
-    throw new ExecError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(value)}: use only [A-Za-z0-9_.:+-], not starting with '-'`);
+    throw new PrereqError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(value)}: use only [A-Za-z0-9_.:+-], not starting with '-'`);
   }
   return value;
 }
@@ -23,7 +23,7 @@ export function checkName(kind: string, value: string): string {
 export function checkIfName(value: string): string {
   checkName('interface', value);
   if (value.length > 15 || value.includes(':')) {
-    throw new ExecError('INVALID_NAME', `invalid interface name ${JSON.stringify(value)}: at most 15 characters, no ':'`);
+    throw new PrereqError('INVALID_NAME', `invalid interface name ${JSON.stringify(value)}: at most 15 characters, no ':'`);
   }
   return value;
 }
@@ -31,7 +31,7 @@ export function checkIfName(value: string): string {
 /** Absolute paths whose every component is a valid name (no '..', no empty parts). */
 export function checkPath(value: string): string {
   if (!value.startsWith('/') || value.length < 2) {
-    throw new ExecError('INVALID_PATH', `invalid path ${JSON.stringify(value)}: must be absolute`);
+    throw new PrereqError('INVALID_PATH', `invalid path ${JSON.stringify(value)}: must be absolute`);
   }
   for (const part of value.slice(1).split('/')) checkName('path component', part);
   return value;
@@ -39,7 +39,7 @@ export function checkPath(value: string): string {
 
 export function checkSizeMiB(sizeMiB: number): number {
   if (!Number.isSafeInteger(sizeMiB) || sizeMiB <= 0) {
-    throw new ExecError('INVALID_SIZE', `invalid size ${sizeMiB} MiB: must be a positive integer`);
+    throw new PrereqError('INVALID_SIZE', `invalid size ${sizeMiB} MiB: must be a positive integer`);
   }
   return sizeMiB;
 }

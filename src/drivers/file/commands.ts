@@ -2,12 +2,12 @@
  * Pure argv builders for file / sharedfile disk images (qemu-img). `-U` (force-share)
  * lets us read an image a running QEMU holds locked.
  */
-import { ExecError } from '../../util/errors.js';
+import { PrereqError } from '../../util/errors.js';
 import { checkName, checkPath, checkSizeMiB } from '../facts/shared.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
 function checkFormat(f: string): ImageFormat {
-  if (f !== 'raw' && f !== 'qcow2') throw new ExecError('INVALID_NAME', `unsupported image format ${JSON.stringify(f)}: raw or qcow2`);
+  if (f !== 'raw' && f !== 'qcow2') throw new PrereqError('INVALID_NAME', `unsupported image format ${JSON.stringify(f)}: raw or qcow2`);
   return f;
 }
 

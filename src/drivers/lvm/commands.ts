@@ -3,7 +3,7 @@
  * device-mapper, so `activation: false` adds `--config 'global { activation = 0 }'`
  * (metadata-only operation) to every command.
  */
-import { ExecError } from '../../util/errors.js';
+import { PrereqError } from '../../util/errors.js';
 import { checkName, checkPath, checkSizeMiB } from '../facts/shared.js';
 
 export interface LvmOptions {
@@ -14,13 +14,13 @@ export interface LvmOptions {
 /** LVM names: the generic set minus ':' (LVM rejects it); tags may also hold '=', '/', '@'. */
 export function checkLvmName(kind: string, value: string): string {
   checkName(kind, value);
-  if (value.includes(':')) throw new ExecError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(value)}: LVM names cannot hold ':'`);
+  if (value.includes(':')) throw new PrereqError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(value)}: LVM names cannot hold ':'`);
   return value;
 }
 
 export function checkTag(tag: string): string {
   if (!/^[A-Za-z0-9_+.\-=/@:]+$/.test(tag) || tag.startsWith('-') || tag.length > 1024) {
-    throw new ExecError('INVALID_NAME', `invalid LVM tag ${JSON.stringify(tag)}: use [A-Za-z0-9_+.=/@:-], not starting with '-'`);
+    throw new PrereqError('INVALID_NAME', `invalid LVM tag ${JSON.stringify(tag)}: use [A-Za-z0-9_+.=/@:-], not starting with '-'`);
   }
   return tag;
 }
@@ -68,7 +68,7 @@ export function lvRemoveCmd(vg: string, name: string, opts: LvmOptions = {}): st
 }
 
 export function vgCreateCmd(vg: string, pvs: readonly string[], opts: LvmOptions = {}): string[] {
-  if (pvs.length === 0) throw new ExecError('INVALID_NAME', `vgcreate ${vg}: no physical volumes given`);
+  if (pvs.length === 0) throw new PrereqError('INVALID_NAME', `vgcreate ${vg}: no physical volumes given`);
   return lvm('vgcreate', opts, ['-y', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
 }
 

@@ -3,7 +3,7 @@
  * socket when the node declares one (lab nodes run a private ovsdb-server), and has a
  * timeout so a dead ovsdb-server fails instead of hanging the batch.
  */
-import { ExecError } from '../../util/errors.js';
+import { PrereqError } from '../../util/errors.js';
 import { checkIfName, checkName, checkPath } from '../facts/shared.js';
 
 export interface OvsOptions {
@@ -17,7 +17,7 @@ function vsctl(opts: OvsOptions, args: string[]): string[] {
 }
 
 function checkVlan(v: number): string {
-  if (!Number.isSafeInteger(v) || v < 0 || v > 4095) throw new ExecError('INVALID_NAME', `invalid VLAN ${v}: 0..4095`);
+  if (!Number.isSafeInteger(v) || v < 0 || v > 4095) throw new PrereqError('INVALID_NAME', `invalid VLAN ${v}: 0..4095`);
   return String(v);
 }
 

@@ -182,7 +182,7 @@ export class QemuDriver {
     const log = this.log.child({ instance: name });
     const current = await this.inspect(name);
     if (!current || current.runState === 'stopped') {
-      if (current && current.runtime?.adminStopped !== true) await this.markAdminStopped(name);
+      if (current && !current.adminStopped) await this.markAdminStopped(name);
       return { changed: false, graceful: true };
     }
     let graceful = current.runState === 'shutdown';

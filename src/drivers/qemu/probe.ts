@@ -4,7 +4,7 @@
  * record: pid + liveness, the adminStopped marker, runtime.json, and, for a live qemu,
  * the replies of one QMP exchange. The parser turns that into ObservedInstance values.
  */
-import type { ObservedInstance, ObservedRunState } from '../../observe/types.js';
+import type { InstanceMeta, ObservedInstance, ObservedRunState } from '../../observe/types.js';
 import {
   buildQmpStdin,
   parseCpusFast,
@@ -39,6 +39,7 @@ for d in "$@"; do
   printf '${MARK} pid %s %s\\n' "\${pid:-none}" "$alive"
   if [ -e "$d/adminStopped" ]; then printf '${MARK} adminStopped\\n'; fi
   printf '${MARK} runtime\\n'; cat "$d/runtime.json" 2>/dev/null; printf '\\n'
+  if [ -e "$d/gantry.json" ]; then printf '${MARK} meta\\n'; cat "$d/gantry.json" 2>/dev/null; printf '\\n'; fi
   if [ "$alive" = 1 ] && [ -n "$q" ]; then
     printf '${MARK} qmp\\n'; printf '%s' "$q" | socat -t 2 - "UNIX-CONNECT:$d/qmp.sock" 2>&1; printf '\\n'
   fi
@@ -72,13 +73,14 @@ export interface ProbedRunDir {
   alive: boolean;
   adminStopped: boolean;
   runtimeText: string;
+  metaText?: string;
   qmpText?: string;
 }
 
 export function parseProbeFrames(stdout: string): ProbedRunDir[] {
   const out: ProbedRunDir[] = [];
   let cur: ProbedRunDir | undefined;
-  let section: 'runtime' | 'qmp' | undefined;
+  let section: 'runtime' | 'meta' | 'qmp' | undefined;
   for (const line of stdout.split('\n')) {
     if (line.startsWith(`${MARK} `)) {
       const [kind, ...args] = line.slice(MARK.length + 1).split(' ');
@@ -94,9 +96,10 @@ export function parseProbeFrames(stdout: string): ProbedRunDir[] {
         cur.alive = args[1] === '1';
       } else if (kind === 'adminStopped') {
         cur.adminStopped = true;
-      } else if (kind === 'runtime' || kind === 'qmp') {
+      } else if (kind === 'runtime' || kind === 'meta' || kind === 'qmp') {
         section = kind;
         if (kind === 'qmp') cur.qmpText = '';
+        if (kind === 'meta') cur.metaText = '';
       } else if (kind === 'end') {
         cur = undefined;
       }
@@ -104,6 +107,7 @@ export function parseProbeFrames(stdout: string): ProbedRunDir[] {
     }
     if (!cur || !section) continue;
     if (section === 'runtime') cur.runtimeText += line;
+    else if (section === 'meta') cur.metaText += line + '\n';
     else cur.qmpText += line + '\n';
   }
   return out;
@@ -127,21 +131,39 @@ export interface ParsedInstance extends ObservedInstance {
   readonly events?: readonly QmpEvent[];
 }
 
+/** RUNDIR/gantry.json (written by the executor) -> InstanceMeta, when well-formed. */
+export function parseInstanceMeta(text: string | undefined): InstanceMeta | undefined {
+  if (!text?.trim()) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<InstanceMeta>;
+    if (v && v.version === 1 && typeof v.instance === 'string') return v as InstanceMeta;
+  } catch {
+    /* unreadable: reported as absent */
+  }
+  return undefined;
+}
+
 /**
  * The probe's stdout -> instances keyed by name. A dead qemu with a runtime record is
- * 'stopped'; `runtime.adminStopped` says whether Gantry stopped it (ADMIN_down) or it
- * died on its own (ERROR_down). A live qemu whose monitor does not answer is 'unknown'.
+ * 'stopped'; `adminStopped` says whether Gantry stopped it (ADMIN_down) or it died on
+ * its own (ERROR_down). A live qemu whose monitor does not answer is 'unknown'.
  */
 export function parseInstances(stdout: string): Record<string, ParsedInstance> {
   const out: Record<string, ParsedInstance> = {};
   for (const f of parseProbeFrames(stdout)) {
     const record = parseRuntimeRecord(f.runtimeText);
-    const runtime: Record<string, unknown> = {
-      ...(record ?? (f.runtimeText ? { unreadable: f.runtimeText.slice(0, 200) } : {})),
+    const runtime: Record<string, unknown> | undefined = record
+      ? { ...record }
+      : f.runtimeText ? { unreadable: f.runtimeText.slice(0, 200) } : undefined;
+    const meta = parseInstanceMeta(f.metaText);
+    const common = {
+      name: f.name,
       adminStopped: f.adminStopped,
+      ...(runtime ? { runtime } : {}),
+      ...(meta ? { meta } : {}),
     };
     if (!f.alive) {
-      out[f.name] = { name: f.name, runState: 'stopped', guestShutdown: false, runtime };
+      out[f.name] = { ...common, runState: 'stopped', guestShutdown: false };
       continue;
     }
     const ex = f.qmpText !== undefined ? parseQmpReplies(f.qmpText, PROBE_QMP) : undefined;
@@ -154,7 +176,7 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
     const vcpus = get('query-cpus-fast');
     const memoryMiB = parseMemorySummary(get('query-memory-size-summary'));
     out[f.name] = {
-      name: f.name,
+      ...common,
       ...(f.pid !== undefined ? { pid: f.pid } : {}),
       runState,
       // With -no-shutdown, runstate "shutdown" only arises from a guest poweroff that
@@ -162,7 +184,6 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
       guestShutdown: runState === 'shutdown',
       ...(vcpus !== undefined ? { vcpus: parseCpusFast(vcpus) } : {}),
       ...(memoryMiB !== undefined ? { memoryMiB } : {}),
-      runtime,
       ...(ex && ex.events.length ? { events: ex.events } : {}),
     };
   }
@@ -171,5 +192,5 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
 
 /** True when Gantry stopped this instance (the adminStopped marker exists). */
 export function isAdminStopped(inst: ObservedInstance): boolean {
-  return inst.runtime?.adminStopped === true;
+  return inst.adminStopped === true;
 }

@@ -67,6 +67,8 @@ export const RUN_FILES = {
   runtime: 'runtime.json',
   /** Present when Gantry stopped the instance (ADMIN_down rather than ERROR_down). */
   adminStopped: 'adminStopped',
+  /** Gantry's allocation record (observe/types InstanceMeta), written by the executor. */
+  meta: 'gantry.json',
   /** Output of the OS scripts run for this instance. */
   osLog: 'os.log',
 } as const;

@@ -1,0 +1,146 @@
+/**
+ * Observe a whole node in one round trip: `probeCommands` lists every read-only
+ * command (one Transport.execBatch), `parseProbe` turns the results into an
+ * ObservedNode. Both are pure. A section whose command fails is recorded in
+ * `probeErrors` and left empty (or undefined, for OVS); it never throws.
+ * Instances (QEMU) are filled by the qemu driver; pass them via `extraSections`.
+ */
+import type { ExecResult } from '../transport/transport.js';
+import type { ObserveRequest } from '../execute/node-ops.js';
+import type { NodeFacts, ObservedFile, ObservedNode, ObservedOvs } from './types.js';
+import { emptyObservedNode } from './types.js';
+import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
+import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
+import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
+import { parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
+import { addrsCmd, linksCmd } from '../drivers/bridge/commands.js';
+import { bridgesFrom, parseAddrs, parseLinks, tapsFrom } from '../drivers/bridge/parse.js';
+import { vxlansFrom } from '../drivers/vxlan/parse.js';
+import { listBridgesCmd, listInterfacesCmd, listPortsCmd } from '../drivers/ovs/commands.js';
+import { parseOvs } from '../drivers/ovs/parse.js';
+import { sysctlReadCmd } from '../drivers/sysctl/commands.js';
+import { parseSysctl, unknownKeys } from '../drivers/sysctl/parse.js';
+import { listImagesCmd } from '../drivers/file/commands.js';
+import { parseInfoStream } from '../drivers/file/parse.js';
+import { firstLine } from '../drivers/facts/shared.js';
+
+export interface ProbeOptions {
+  /** False runs LVM with activation disabled (lab nodes without device-mapper). */
+  readonly lvmActivation?: boolean;
+  /** ovsdb socket when the request does not name one. */
+  readonly ovsdbSocket?: string;
+  /** find -name glob for disk images in `fileDirs` (default: every regular file). */
+  readonly fileNamePattern?: string;
+}
+
+type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}`;
+
+/** The fixed order of sections for a request; results come back in this order. */
+function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
+  const lvm = { activation: opts.lvmActivation !== false };
+  const socket = req.ovsdbSocket ?? opts.ovsdbSocket;
+  const ovs = socket !== undefined ? { ovsdbSocket: socket } : {};
+  return [
+    { section: 'hostname', argv: hostnameCmd() },
+    { section: 'kernel', argv: kernelCmd() },
+    { section: 'nproc', argv: nprocCmd() },
+    { section: 'meminfo', argv: meminfoCmd() },
+    { section: 'vgs', argv: vgsCmd(lvm) },
+    { section: 'lvs', argv: lvsCmd(lvm) },
+    { section: 'pvs', argv: pvsCmd(lvm) },
+    { section: 'links', argv: linksCmd() },
+    { section: 'addrs', argv: addrsCmd() },
+    { section: 'ovsBridges', argv: listBridgesCmd(ovs) },
+    { section: 'ovsPorts', argv: listPortsCmd(ovs) },
+    { section: 'ovsIfaces', argv: listInterfacesCmd(ovs) },
+    ...(req.sysctls.length > 0 ? [{ section: 'sysctl' as const, argv: sysctlReadCmd(req.sysctls) }] : []),
+    ...req.fileDirs.map((d) => ({ section: `file:${d}` as const, argv: listImagesCmd(d, opts.fileNamePattern) })),
+  ];
+}
+
+export function probeCommands(req: ObserveRequest, opts: ProbeOptions = {}): string[][] {
+  return layout(req, opts).map((s) => s.argv);
+}
+
+/** Extra sections another driver adds to the snapshot (e.g. QEMU instances). */
+export type ExtraSections = Partial<Pick<ObservedNode, 'instances'>>;
+
+export function parseProbe(node: string, req: ObserveRequest, results: readonly ExecResult[], observedAt: string, opts: ProbeOptions = {}, extraSections: ExtraSections = {}): ObservedNode {
+  const plan = layout(req, opts);
+  const errors: string[] = [];
+  const by = new Map<Section, ExecResult>();
+  plan.forEach((p, i) => {
+    const r = results[i];
+    if (r) by.set(p.section, r);
+    else errors.push(`${p.section}: no result`);
+  });
+
+  /** Parse one section; a non-zero exit or a parse error becomes a probe error. */
+  function section<T>(names: Section[], parse: (...r: ExecResult[]) => T, tolerate = false): T | undefined {
+    const rs = names.map((n) => by.get(n));
+    if (rs.some((r) => r === undefined)) return undefined;
+    const failed = rs.find((r) => r!.code !== 0);
+    if (failed && !tolerate) {
+      errors.push(`${names[0]}: ${failed.argv[0]} exited ${failed.code}: ${firstLine(failed.stderr)}`);
+      return undefined;
+    }
+    try {
+      return parse(...(rs as ExecResult[]));
+    } catch (e) {
+      errors.push(`${names[0]}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  const base = emptyObservedNode(node, observedAt);
+  const mem = section(['meminfo'], (r) => parseMeminfo(r.stdout));
+  const facts: NodeFacts = {
+    hostname: section(['hostname'], (r) => parseLine(r.stdout, 'hostname')) ?? '',
+    kernel: section(['kernel'], (r) => parseLine(r.stdout, 'uname -r')) ?? '',
+    cpus: section(['nproc'], (r) => parseNproc(r.stdout)) ?? 0,
+    memoryTotalMiB: mem?.totalMiB ?? 0,
+    memoryFreeMiB: mem?.freeMiB ?? 0,
+  };
+
+  const pvs = section(['pvs'], (r) => parsePvs(r.stdout)) ?? [];
+  const vgs = Object.fromEntries((section(['vgs'], (r) => parseVgs(r.stdout)) ?? []).map((v) => [v.name, {
+    name: v.name, sizeMiB: v.sizeMiB, freeMiB: v.freeMiB, pvs: pvs.filter((p) => p.vg === v.name).map((p) => p.name),
+  }]));
+  const lvs = Object.fromEntries((section(['lvs'], (r) => parseLvs(r.stdout)) ?? []).map((l) => [`${l.vg}/${l.name}`, {
+    vg: l.vg, name: l.name, sizeMiB: l.sizeMiB, tags: l.tags,
+  }]));
+
+  const links = section(['links'], (r) => parseLinks(r.stdout));
+  const addrs = section(['addrs'], (r) => parseAddrs(r.stdout)) ?? new Map<string, string[]>();
+
+  const ovs: ObservedOvs | undefined = section(['ovsBridges', 'ovsPorts', 'ovsIfaces'], (b, p, i) => parseOvs(b.stdout, p.stdout, i.stdout));
+
+  // sysctl exits non-zero when one key is unknown but still prints the others.
+  const sysctls = section(['sysctl'], (r) => {
+    const unknown = unknownKeys(r.stderr);
+    for (const k of unknown) errors.push(`sysctl: ${k}: no such key on this kernel`);
+    if (r.code !== 0 && unknown.length === 0) errors.push(`sysctl: exited ${r.code}: ${firstLine(r.stderr)}`);
+    return parseSysctl(r.stdout);
+  }, true) ?? {};
+
+  const files: Record<string, ObservedFile> = {};
+  for (const dir of req.fileDirs) {
+    // A missing directory is an error, not "no disks": an unmounted shared dir must not look empty.
+    for (const f of section([`file:${dir}`], (r) => parseInfoStream(r.stdout)) ?? []) files[f.path] = f;
+  }
+
+  return {
+    ...base,
+    facts,
+    vgs,
+    lvs,
+    bridges: links ? bridgesFrom(links, addrs) : {},
+    ...(ovs ? { ovs } : {}),
+    vxlans: links ? vxlansFrom(links) : {},
+    sysctls,
+    files,
+    instances: extraSections.instances ?? {},
+    taps: links ? tapsFrom(links) : {},
+    probeErrors: errors,
+  };
+}
