@@ -1,0 +1,77 @@
+/**
+ * One reconcile pass: observe every node, plan, and (when asked) execute and re-plan.
+ * Level-triggered: it always starts from the manifests and the nodes, never from what a
+ * previous pass believed. Used by `gantry plan`, `gantry apply` and the `gantry run` loop.
+ */
+import type { DesiredState } from '../desired/model.js';
+import { observeCluster } from '../observe/observe-cluster.js';
+import { plan as makePlan, type PlanOptions } from '../plan/plan.js';
+import { toPlanInput } from '../plan/from-desired.js';
+import type { ObservedCluster, Plan } from '../plan/types.js';
+import { deriveStatus, type ResourceStatus } from '../status/status.js';
+import { writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
+import type { Logger } from '../util/log.js';
+import { executePlan, type ExecuteReport } from './executor.js';
+import type { ActionResult, NodeOps } from './node-ops.js';
+
+export interface ReconcileDeps {
+  readonly logger: Logger;
+  /** NodeOps for every node to observe (offline nodes may be absent). */
+  readonly ops: ReadonlyMap<string, NodeOps>;
+  readonly now?: () => Date;
+  readonly stateDir?: string;
+  readonly planOptions?: PlanOptions;
+}
+
+export interface ReconcileOptions {
+  readonly apply: boolean;
+  readonly dryRun?: boolean;
+  /** Asked before executing a non-empty plan; false aborts without changes. */
+  readonly confirm?: (plan: Plan) => Promise<boolean>;
+  readonly onResult?: (r: ActionResult, done: number, total: number) => void;
+  readonly command?: string;
+}
+
+export interface ReconcileResult {
+  readonly plan: Plan;
+  readonly observed: ObservedCluster;
+  readonly report?: ExecuteReport;
+  /** The plan recomputed after apply: empty when the nodes converged. */
+  readonly after?: Plan;
+  readonly statuses: readonly ResourceStatus[];
+  readonly aborted: boolean;
+  readonly jobFile?: string;
+}
+
+export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const now = deps.now ?? (() => new Date());
+  const input = toPlanInput(state);
+  const observed = await observeCluster(state, deps.ops, now);
+  const plan = makePlan(input, observed, deps.planOptions);
+  deps.logger.debug({ actions: plan.actions.length, refused: plan.refused.length, unreachable: plan.unreachable }, 'planned');
+
+  let report: ExecuteReport | undefined;
+  let after: Plan | undefined;
+  let finalObserved = observed;
+  let aborted = false;
+  if (opts.apply && plan.actions.length > 0) {
+    if (opts.confirm && !opts.dryRun && !(await opts.confirm(plan))) {
+      aborted = true;
+    } else {
+      report = await executePlan(plan, deps.ops, { logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}) });
+      if (!opts.dryRun) {
+        finalObserved = await observeCluster(state, deps.ops, now);
+        after = makePlan(input, finalObserved, deps.planOptions);
+      }
+    }
+  }
+  const at = now().toISOString();
+  const statuses = deriveStatus(plan, finalObserved, at, report, after);
+  let jobFile: string | undefined;
+  if (deps.stateDir && !opts.dryRun) {
+    await writeObserved(deps.stateDir, at, finalObserved);
+    await writeStatus(deps.stateDir, at, statuses);
+    if (report) jobFile = await writeJob(deps.stateDir, at, { command: opts.command ?? 'apply', dryRun: false, plan, report });
+  }
+  return { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(jobFile ? { jobFile } : {}) };
+}

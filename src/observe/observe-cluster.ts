@@ -1,0 +1,38 @@
+/**
+ * Observe every node of the desired state in parallel, each with one batched probe.
+ * A node that cannot be reached yields an unreachable snapshot; it never fails the rest.
+ */
+import type { DesiredNode, DesiredState } from '../desired/model.js';
+import type { NodeOps, ObserveRequest } from '../execute/node-ops.js';
+import { emptyObservedNode, type ObservedNode } from './types.js';
+import type { ObservedCluster } from '../plan/types.js';
+
+export function observeRequestFor(node: DesiredNode, state: DesiredState): ObserveRequest {
+  const dirs = new Set([node.paths.fileStorageDir, node.paths.sharedFileStorageDir, state.cluster.storage.sharedFileStorageDir]);
+  return {
+    sysctls: Object.keys(node.profile.sysctls).sort(),
+    fileDirs: [...dirs].sort(),
+    instanceRunDir: node.paths.runDir,
+    ...(node.ovsdbSocket !== undefined ? { ovsdbSocket: node.ovsdbSocket } : {}),
+  };
+}
+
+export async function observeCluster(state: DesiredState, ops: ReadonlyMap<string, NodeOps>, now: () => Date = () => new Date()): Promise<ObservedCluster> {
+  const nodes = new Map<string, ObservedNode>();
+  await Promise.all(
+    [...state.nodes.values()].map(async (n) => {
+      if (n.role === 'offline') return;
+      const o = ops.get(n.name);
+      if (!o) {
+        nodes.set(n.name, emptyObservedNode(n.name, now().toISOString(), 'no connection configured'));
+        return;
+      }
+      try {
+        nodes.set(n.name, await o.observe(observeRequestFor(n, state)));
+      } catch (e) {
+        nodes.set(n.name, emptyObservedNode(n.name, now().toISOString(), e instanceof Error ? e.message : String(e)));
+      }
+    }),
+  );
+  return { nodes: new Map([...nodes].sort(([a], [b]) => a.localeCompare(b))) };
+}

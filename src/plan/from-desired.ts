@@ -1,0 +1,98 @@
+/**
+ * Adapt the filled desired state (src/desired) into the planner's input. Pure. This is
+ * the only planner module that knows the desired model's shape.
+ */
+import { createHash } from 'node:crypto';
+import type { DesiredInstance, DesiredState } from '../desired/model.js';
+import type { PlanInput, PlanInstance, PlanNic, PlanNode } from './types.js';
+
+/** A stable UUID per (cluster, instance): the same VM keeps the same SMBIOS UUID everywhere. */
+export function instanceUuid(cluster: string, instance: string): string {
+  const h = createHash('sha1').update(`gantry:${cluster}:${instance}`).digest('hex');
+  // RFC 4122 name-based layout (version 5, variant 10xx).
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
+
+const nicModel = (m: DesiredInstance['nics'][number]['model']): PlanNic['model'] => (m === 'paravirtual' ? 'virtio' : m);
+const diskBus = (d: DesiredInstance['hvParams']['diskType']): 'virtio' | 'ide' | 'scsi' => (d === 'paravirtual' ? 'virtio' : d);
+
+export function toPlanInput(state: DesiredState): PlanInput {
+  const c = state.cluster;
+  const nodes: PlanNode[] = [...state.nodes.values()].map((n) => ({
+    name: n.name,
+    group: n.group,
+    role: n.role,
+    secondaryAddress: n.secondaryAddress,
+    ...(n.ovsdbSocket !== undefined ? { ovsdbSocket: n.ovsdbSocket } : {}),
+    runDir: n.paths.runDir,
+    fileStorageDir: n.paths.fileStorageDir,
+    profile: n.profile,
+  }));
+  const instances: PlanInstance[] = [...state.instances.values()].map((i) => {
+    const hv = i.hvParams;
+    const nics: PlanNic[] = i.nics.map((n) => {
+      const net = n.network ? state.networks.get(n.network) : undefined;
+      return {
+        index: n.index,
+        ...(n.network !== undefined ? { network: n.network } : {}),
+        mode: n.mode,
+        link: n.link ?? net?.link ?? c.nicParams.link ?? '',
+        ...(n.vlan !== undefined ? { vlan: n.vlan } : net?.vlan !== undefined ? { vlan: net.vlan } : {}),
+        trunks: n.trunks.length > 0 ? n.trunks : net?.trunks ?? [],
+        ip: n.ip,
+        mac: n.mac,
+        model: nicModel(n.model),
+      };
+    });
+    return {
+      name: i.name,
+      state: i.state,
+      deleteDisks: i.deleteDisks,
+      diskTemplate: i.diskTemplate,
+      ...(i.placement.primary !== undefined ? { primary: i.placement.primary } : {}),
+      ...(i.placement.secondary !== undefined ? { secondary: i.placement.secondary } : {}),
+      ...(i.placement.group !== undefined ? { group: i.placement.group } : {}),
+      memoryMiB: i.beParams.memory,
+      vcpus: i.beParams.vcpus,
+      disks: i.disks.map((d) => ({
+        index: d.index, sizeMiB: d.size, template: d.template,
+        vg: d.vg ?? c.storage.volumeGroup, metaVg: d.metaVg ?? d.vg ?? c.storage.volumeGroup, state: d.state,
+      })),
+      tags: i.tags,
+      runtime: {
+        uuid: instanceUuid(c.name, i.name),
+        os: { name: i.os.name, params: i.os.params, generation: i.os.generation },
+        powerState: i.powerState,
+        restartGeneration: i.restartGeneration,
+        accel: hv.accel,
+        ...(hv.machineType !== undefined ? { machineType: hv.machineType } : {}),
+        ...(hv.cpuType !== undefined ? { cpuType: hv.cpuType } : {}),
+        ...(hv.kernelPath !== undefined ? { kernelPath: hv.kernelPath } : {}),
+        ...(hv.initrdPath !== undefined ? { initrdPath: hv.initrdPath } : {}),
+        ...(hv.kernelPath !== undefined ? { kernelArgs: hv.serialConsole && !/console=/.test(hv.kernelArgs) ? `${hv.kernelArgs} console=ttyS0`.trim() : hv.kernelArgs } : {}),
+        bootOrder: [hv.bootOrder],
+        diskBus: diskBus(hv.diskType),
+        vnc: hv.vncBindAddress !== undefined,
+        vncBindAddress: hv.vncBindAddress ?? '127.0.0.1',
+        nics,
+        migration: i.migration,
+        restartErrorDown: c.watcher.restartErrorDown,
+        stopTimeoutS: 30,
+      },
+    };
+  });
+  return {
+    cluster: {
+      name: c.name,
+      macPrefix: c.macPrefix,
+      sharedFileStorageDir: c.storage.sharedFileStorageDir,
+      removeOrphans: c.orphans.remove,
+      exclusionTags: c.exclusionTags,
+    },
+    nodes,
+    instances,
+    networks: [...state.networks.values()].map((n) => ({
+      name: n.name, subnet: n.subnet, ...(n.gateway !== undefined ? { gateway: n.gateway } : {}), reserved: n.reservedIps, macPrefix: n.macPrefix,
+    })),
+  };
+}

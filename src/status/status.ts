@@ -1,0 +1,74 @@
+/**
+ * Status in Kubernetes conventions (conditions with type/status/reason/message) for each
+ * resource, derived from the plan, the apply results and the observed snapshot. Pure.
+ */
+import type { ExecuteReport } from '../execute/executor.js';
+import type { ObservedCluster, Plan } from '../plan/types.js';
+import { statusOf } from '../plan/instance-runtime.js';
+
+export interface Condition {
+  type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable';
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ResourceStatus {
+  subject: string;
+  conditions: Condition[];
+  facts: Record<string, unknown>;
+}
+
+const cond = (type: Condition['type'], ok: boolean | undefined, reason: string, message: string, at: string): Condition => ({
+  type, status: ok === undefined ? 'Unknown' : ok ? 'True' : 'False', reason, message, lastTransitionTime: at,
+});
+
+/**
+ * `plan` is the plan that was applied (or only shown), `report` its execution (absent
+ * for plan-only), `after` an optional re-plan after apply: Synced means that re-plan is empty.
+ */
+export function deriveStatus(plan: Plan, observed: ObservedCluster, at: string, report?: ExecuteReport, after?: Plan): ResourceStatus[] {
+  const failedBySubject = new Map<string, string>();
+  for (const r of report?.results ?? []) if (!r.ok) failedBySubject.set(r.action.subject, `${r.action.verb} on ${r.action.node}: ${r.error?.message ?? 'failed'}`);
+  const finalEntries = new Map((after ?? plan).entries.map((e) => [e.subject, e]));
+  return plan.entries.map((e) => {
+    const final = finalEntries.get(e.subject) ?? e;
+    const failed = failedBySubject.get(e.subject);
+    const synced = final.status === 'in-sync';
+    const conditions: Condition[] = [
+      cond('Synced', final.status === 'unreachable' ? undefined : synced,
+        synced ? 'InSync' : failed ? 'ApplyFailed' : final.status === 'refused' ? 'Refused' : final.status === 'unreachable' ? 'NodeUnreachable' : 'Drift',
+        failed ?? (final.refused[0]?.message ?? (synced ? 'node matches the desired state' : `${final.diffs.length} differences, ${final.actions.length} actions pending`)), at),
+    ];
+    const facts: Record<string, unknown> = {};
+    if (e.subject.startsWith('Node/')) {
+      const n = observed.nodes.get(e.subject.slice(5));
+      conditions.push(cond('Reachable', n?.reachable, n?.reachable ? 'Probed' : 'Unreachable', n?.error ?? 'probe answered', at));
+      if (n?.reachable) {
+        facts.memoryTotalMiB = n.facts.memoryTotalMiB;
+        facts.memoryFreeMiB = n.facts.memoryFreeMiB;
+        facts.cpus = n.facts.cpus;
+        facts.vgs = Object.fromEntries(Object.values(n.vgs).map((v) => [v.name, { sizeMiB: v.sizeMiB, freeMiB: v.freeMiB }]));
+        facts.instances = Object.keys(n.instances).sort();
+      }
+    }
+    if (e.subject.startsWith('Instance/')) {
+      const name = e.subject.slice(9);
+      for (const [node, o] of observed.nodes) {
+        const vm = o.instances[name];
+        if (!vm) continue;
+        const st = statusOf(vm);
+        if (facts.status === undefined || st === 'running') {
+          facts.status = st;
+          facts.node = node;
+          if (vm.meta) facts.nics = vm.meta.nics;
+        }
+      }
+      facts.status ??= 'not created';
+      conditions.push(cond('Ready', facts.status === 'running', String(facts.status), `instance is ${String(facts.status)}${facts.node ? ` on ${String(facts.node)}` : ''}`, at));
+    }
+    conditions.push(cond('Degraded', failed !== undefined || final.status === 'refused' || final.status === 'unreachable', failed ? 'ApplyFailed' : final.status, failed ?? '', at));
+    return { subject: e.subject, conditions, facts };
+  });
+}
