@@ -1,0 +1,296 @@
+/**
+ * Deterministic (seeded) generator of a large cluster for `npm run bench:plan`: the
+ * planner's desired input (PlanInput, src/plan/types.ts) and an observed cluster that
+ * matches it exactly, plus a drift function that breaks a chosen fraction of the
+ * observed objects. The observed side is derived from the naming contract
+ * (src/plan/naming.ts), not from the planner's own code, so a non-empty plan for the
+ * converged case is a real finding rather than a tautology.
+ *
+ * Shape (defaults): 700 nodes in 20 groups; each node has two Linux bridges (management
+ * with an address, VM bridge with VLAN filtering), one OVS bridge with an uplink trunk and
+ * VLAN access ports, one VG on two PVs and a few sysctls; 40,000 instances, 60 % plain,
+ * 30 % DRBD (primary and secondary in the same group), 10 % sharedfile, 1-3 disks each.
+ *
+ *   npx tsx bench/gen-desired.ts --nodes 700 --instances 40000 --seed 1   # prints a summary
+ */
+import type { ObservedNode } from '../src/observe/types.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
+import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanNode } from '../src/plan/types.js';
+
+export interface GenSpec {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly groups: number;
+  readonly instances: number;
+  /** Fractions of plain / drbd / sharedfile instances (normalised). */
+  readonly mix?: { readonly plain: number; readonly drbd: number; readonly sharedfile: number };
+}
+
+export const DEFAULT_SPEC: GenSpec = { seed: 1, nodes: 700, groups: 20, instances: 40_000 };
+
+const VG = 'xenvg';
+const PV_MIB = 8 * 1024 * 1024; // two 8 TiB PVs per node: room for ~60 instances' disks
+const SHARED_DIR = '/srv/gantry/shared-file-storage';
+const VLANS = [100, 101, 102, 103];
+
+/** mulberry32: small, fast, deterministic PRNG. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+const pad = (n: number, w: number): string => String(n).padStart(w, '0');
+
+function nodeName(i: number): string {
+  return `node${pad(i, 4)}`;
+}
+
+function genNode(i: number, group: string): PlanNode {
+  const name = nodeName(i);
+  const octet3 = Math.floor(i / 250);
+  const octet4 = (i % 250) + 1;
+  return {
+    name,
+    group,
+    role: i % 35 === 0 ? 'master-candidate' : 'regular',
+    secondaryAddress: `198.19.${octet3}.${octet4}`,
+    runDir: '/var/run/gantry',
+    fileStorageDir: '/srv/gantry/file-storage',
+    profile: {
+      bridges: [
+        { name: 'br-mgmt', vlanFiltering: false, mtu: 1500, addresses: [`198.18.${octet3}.${octet4}/22`], ports: ['eno1'] },
+        { name: 'br-vm', vlanFiltering: true, mtu: 9000, addresses: [], ports: ['eno2'] },
+      ],
+      ovsBridges: [{
+        name: 'ovsbr0',
+        datapathType: 'netdev',
+        ports: [
+          { name: 'eno3', trunks: VLANS, type: 'system' },
+          ...VLANS.map((v) => ({ name: `vlan${v}`, tag: v, trunks: [], type: 'internal' })),
+        ],
+      }],
+      vxlans: [],
+      volumeGroups: [{ name: VG, pvs: ['/dev/sdb', '/dev/sdc'] }],
+      sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '0', 'vm.swappiness': '1' },
+    },
+  };
+}
+
+/** The planner's desired input for a cluster of the given shape. */
+export function genDesired(spec: GenSpec = DEFAULT_SPEC): PlanInput {
+  const r = prng(spec.seed);
+  const groupOf = (i: number): number => Math.floor((i * spec.groups) / spec.nodes);
+  const nodes = Array.from({ length: spec.nodes }, (_, i) => genNode(i, `group${pad(groupOf(i), 2)}`));
+  // Node index ranges per group, for picking a DRBD secondary in the primary's group.
+  const ranges: [number, number][] = [];
+  nodes.forEach((_, i) => {
+    const g = groupOf(i);
+    ranges[g] = ranges[g] ? [ranges[g]![0], i] : [i, i];
+  });
+
+  const mix = spec.mix ?? { plain: 0.6, drbd: 0.3, sharedfile: 0.1 };
+  const total = mix.plain + mix.drbd + mix.sharedfile;
+  const instances: PlanInstance[] = [];
+  for (let k = 0; k < spec.instances; k++) {
+    const x = r() * total;
+    const template = x < mix.plain ? 'plain' : x < mix.plain + mix.drbd ? 'drbd' : 'sharedfile';
+    const p = int(r, 0, spec.nodes - 1);
+    const [lo, hi] = ranges[groupOf(p)]!;
+    let s = int(r, lo, hi - 1);
+    if (s >= p) s++; // any other node of the group
+    const disks: PlanDisk[] = Array.from({ length: int(r, 1, 3) }, (_, index) => ({
+      index, sizeMiB: int(r, 10, 100) * 1024, template, vg: VG, metaVg: VG, state: 'present',
+    }));
+    instances.push({
+      name: `inst${pad(k, 5)}`,
+      state: 'present',
+      deleteDisks: false,
+      diskTemplate: template,
+      primary: nodes[p]!.name,
+      ...(template === 'drbd' && hi > lo ? { secondary: nodes[s]!.name } : {}),
+      memoryMiB: int(r, 1, 16) * 1024,
+      vcpus: int(r, 1, 8),
+      disks,
+      tags: [],
+    });
+  }
+  return {
+    cluster: { name: 'bench', macPrefix: 'aa:00:00', sharedFileStorageDir: SHARED_DIR, removeOrphans: false, exclusionTags: [] },
+    nodes,
+    instances,
+    networks: [],
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type LvRec = Mutable<ObservedNode['lvs']>;
+type FileRec = Mutable<ObservedNode['files']>;
+
+/** An observed cluster in which every node already has exactly what `input` asks for. */
+export function genObserved(input: PlanInput, observedAt = '2026-01-01T00:00:00.000Z'): ObservedCluster {
+  const lvs = new Map<string, LvRec>(input.nodes.map((n) => [n.name, {}]));
+  const files = new Map<string, FileRec>(input.nodes.map((n) => [n.name, {}]));
+  for (const inst of input.instances) {
+    const tags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
+    for (const d of inst.disks) {
+      if (d.state !== 'present') continue;
+      if (d.template === 'plain' || d.template === 'drbd') {
+        const on = d.template === 'drbd' ? [inst.primary, inst.secondary] : [inst.primary];
+        for (const n of on) {
+          if (n === undefined) continue;
+          const rec = lvs.get(n)!;
+          const data = diskLvName(inst.name, d.index);
+          rec[`${d.vg}/${data}`] = { vg: d.vg, name: data, sizeMiB: d.sizeMiB, tags };
+          if (d.template === 'drbd') {
+            const meta = diskMetaLvName(inst.name, d.index);
+            rec[`${d.metaVg}/${meta}`] = { vg: d.metaVg, name: meta, sizeMiB: DRBD_META_MIB, tags };
+          }
+        }
+      } else if (d.template === 'sharedfile' && inst.primary !== undefined) {
+        // Listed on the primary only: the bench models a probe that lists the shared
+        // directory once, not 700 copies of it.
+        const path = diskFilePath(input.cluster.sharedFileStorageDir, inst.name, d.index);
+        files.get(inst.primary)![path] = { path, format: 'raw', virtualSizeMiB: d.sizeMiB };
+      }
+    }
+  }
+
+  const nodes = new Map<string, ObservedNode>();
+  for (const n of input.nodes) {
+    const p = n.profile;
+    const nodeLvs = lvs.get(n.name)!;
+    const vgs: ObservedNode['vgs'] = Object.fromEntries(p.volumeGroups.map((vg) => {
+      const size = vg.pvs.length * PV_MIB;
+      let used = 0;
+      for (const lv of Object.values(nodeLvs)) if (lv.vg === vg.name) used += lv.sizeMiB;
+      return [vg.name, { name: vg.name, sizeMiB: size, freeMiB: size - used, pvs: [...vg.pvs] }];
+    }));
+    nodes.set(n.name, {
+      name: n.name,
+      reachable: true,
+      observedAt,
+      facts: { hostname: n.name, kernel: '6.1.0-28-amd64', cpus: 32, memoryTotalMiB: 262_144, memoryFreeMiB: 200_000 },
+      vgs,
+      lvs: nodeLvs,
+      bridges: Object.fromEntries(p.bridges.map((b) => [b.name, { name: b.name, up: true, vlanFiltering: b.vlanFiltering, mtu: b.mtu ?? 1500, ports: [...b.ports], addresses: [...b.addresses] }])),
+      ovs: {
+        bridges: Object.fromEntries(p.ovsBridges.map((ob) => [ob.name, {
+          name: ob.name,
+          datapathType: ob.datapathType,
+          // ovs-vsctl reports a system port's type as "".
+          ports: Object.fromEntries(ob.ports.map((port) => [port.name, { name: port.name, ...(port.tag !== undefined ? { tag: port.tag } : {}), trunks: [...port.trunks], type: port.type === 'system' ? '' : port.type }])),
+        }])),
+      },
+      vxlans: Object.fromEntries(p.vxlans.map((v) => [v.name, { name: v.name, vni: v.vni, dstPort: v.dstPort, up: true, ...(v.local ? { local: v.local } : {}), ...(v.remote ? { remote: v.remote } : {}), ...(v.group ? { group: v.group } : {}), ...(v.dev ? { dev: v.dev } : {}), ...(v.bridge ? { master: v.bridge } : {}) }])),
+      sysctls: { ...p.sysctls },
+      files: files.get(n.name)!,
+      instances: {},
+      taps: {},
+      probeErrors: [],
+    });
+  }
+  return { nodes };
+}
+
+export interface DriftResult {
+  readonly observed: ObservedCluster;
+  /** Objects considered (sysctls, bridges, OVS ports, VGs, LVs, files). */
+  readonly objects: number;
+  readonly missing: number;
+  readonly different: number;
+}
+
+/**
+ * Break about `fraction` of the observed objects: half go missing, half differ in a way
+ * the planner repairs (smaller disk, other MTU or VLAN tag, sysctl value, a lost PV).
+ * Nothing grows, so the drifted plan has repairs and no shrink refusals.
+ */
+export function drift(observed: ObservedCluster, fraction: number, seed: number): DriftResult {
+  const r = prng(seed ^ 0x5eed);
+  let objects = 0;
+  let missing = 0;
+  let different = 0;
+  /** Decide the fate of one object: keep it, drop it, or change it. */
+  const fate = (canDrop = true): 'keep' | 'drop' | 'change' => {
+    objects++;
+    if (r() >= fraction) return 'keep';
+    if (r() < 0.5 && canDrop) {
+      missing++;
+      return 'drop';
+    }
+    different++;
+    return 'change';
+  };
+
+  const nodes = new Map<string, ObservedNode>();
+  for (const [name, o] of observed.nodes) {
+    const sysctls: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.sysctls)) {
+      const f = fate();
+      if (f === 'keep') sysctls[k] = v;
+      else if (f === 'change') sysctls[k] = v === '1' ? '0' : '1';
+    }
+    const bridges: Mutable<ObservedNode['bridges']> = {};
+    for (const [k, b] of Object.entries(o.bridges)) {
+      const f = fate();
+      if (f === 'keep') bridges[k] = b;
+      else if (f === 'change') bridges[k] = { ...b, mtu: b.mtu === 1500 ? 9000 : 1500 };
+    }
+    const ovsBridges: Mutable<NonNullable<ObservedNode['ovs']>['bridges']> = {};
+    for (const [k, ob] of Object.entries(o.ovs?.bridges ?? {})) {
+      const ports: Record<string, (typeof ob.ports)[string]> = {};
+      for (const [pk, port] of Object.entries(ob.ports)) {
+        const f = fate();
+        if (f === 'keep') ports[pk] = port;
+        else if (f === 'change') ports[pk] = { ...port, tag: (port.tag ?? 0) + 1000 };
+      }
+      ovsBridges[k] = { ...ob, ports };
+    }
+    const vgs: Mutable<ObservedNode['vgs']> = {};
+    for (const [k, vg] of Object.entries(o.vgs)) {
+      // A VG never goes missing here: its LVs would go with it and skew the count.
+      vgs[k] = fate(false) === 'keep' ? vg : { ...vg, pvs: vg.pvs.slice(0, 1) };
+    }
+    const lvs: LvRec = {};
+    for (const [k, lv] of Object.entries(o.lvs)) {
+      const f = fate();
+      if (f === 'keep') lvs[k] = lv;
+      else if (f === 'change') lvs[k] = { ...lv, sizeMiB: Math.max(1, lv.sizeMiB - 1024) };
+    }
+    const files: FileRec = {};
+    for (const [k, file] of Object.entries(o.files)) {
+      const f = fate();
+      if (f === 'keep') files[k] = file;
+      else if (f === 'change') files[k] = { ...file, virtualSizeMiB: Math.max(1, file.virtualSizeMiB - 1024) };
+    }
+    nodes.set(name, { ...o, sysctls, bridges, ...(o.ovs ? { ovs: { bridges: ovsBridges } } : {}), vgs, lvs, files });
+  }
+  return { observed: { nodes }, objects, missing, different };
+}
+
+// Summary when run directly.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (k: string, d: number): number => {
+    const i = process.argv.indexOf(`--${k}`);
+    return i > 0 ? Number(process.argv[i + 1]) : d;
+  };
+  const spec: GenSpec = { seed: arg('seed', 1), nodes: arg('nodes', 700), groups: arg('groups', 20), instances: arg('instances', 40_000) };
+  const input = genDesired(spec);
+  const obs = genObserved(input);
+  let lvCount = 0;
+  let fileCount = 0;
+  for (const n of obs.nodes.values()) {
+    lvCount += Object.keys(n.lvs).length;
+    fileCount += Object.keys(n.files).length;
+  }
+  const byTemplate: Record<string, number> = {};
+  for (const i of input.instances) byTemplate[i.diskTemplate] = (byTemplate[i.diskTemplate] ?? 0) + 1;
+  console.log(JSON.stringify({ spec, nodes: input.nodes.length, instances: input.instances.length, byTemplate, lvs: lvCount, files: fileCount }, null, 2));
+}
