@@ -3,9 +3,9 @@
  * records everything it made in <stateDir>/lab.json; `labDown` removes exactly what the
  * record names; `labStatus` reports what is really running.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PrereqError } from '../util/errors.js';
+import { ExecError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { DEFAULT_PREFIX, defaultStateDir, layoutLab, type LabLayout, type LabLayoutOptions, type NodeLayout } from './config.js';
 import { HostRunner, exists, stopPid } from './host.js';
@@ -89,6 +89,7 @@ export interface LabDownResult {
   links: string[];
   loopDevices: string[];
   pids: number[];
+  /** Whether the state dir itself went (it stays when it holds files the lab did not make). */
   stateDirRemoved: boolean;
 }
 
@@ -132,7 +133,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   // Fewer nodes than last time: remove the surplus ones, exactly as down would.
   const keep = new Set(layout.nodes.map((n) => n.name));
   const surplus = prev?.layout.nodes.filter((n) => !keep.has(n.name)) ?? [];
-  for (const node of surplus) await removeNode(run, node, log, emptyDown());
+  for (const node of surplus) {
+    const failures = await removeNode(run, node, log, emptyDown());
+    if (failures.length) throw new ExecError('LAB_DOWN_INCOMPLETE', `could not remove surplus node ${node.name}:\n${failures.join('\n')}`, { failures });
+  }
 
   // Record before creating, so a failed `up` can still be taken down.
   const record: LabRecord = {
@@ -215,13 +219,28 @@ function emptyDown(): LabDownResult {
   return { namespaces: [], links: [], loopDevices: [], pids: [], stateDirRemoved: false };
 }
 
-/** Remove one node: its processes, loop device, namespace and veths. Idempotent. */
-async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: LabDownResult): Promise<void> {
-  const sshd = await stopSshd(node, log);
-  if (sshd !== undefined) out.pids.push(sshd);
-  out.pids.push(...(await stopOvs(node, log)));
-  const namespaces = await listNamespaces(run);
-  if (namespaces.includes(node.namespace)) {
+/**
+ * Remove one node: its processes, namespace, veths and loop device. Idempotent; every
+ * step is tried even when an earlier one failed, and the failures are returned.
+ */
+async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: LabDownResult): Promise<string[]> {
+  const failures: string[] = [];
+  const step = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      failures.push(`${node.name}: ${what}: ${(err as Error).message}`);
+    }
+  };
+  await step('stop sshd', async () => {
+    const sshd = await stopSshd(node, log);
+    if (sshd !== undefined) out.pids.push(sshd);
+  });
+  await step('stop Open vSwitch', async () => {
+    out.pids.push(...(await stopOvs(node, log)));
+  });
+  await step('delete namespace', async () => {
+    if (!(await listNamespaces(run)).includes(node.namespace)) return;
     // Whatever still runs inside the namespace was started in the lab (a QEMU, a session):
     // it would keep the namespace and its veths alive after `ip netns del`.
     for (const pid of await namespacePids(run, node.namespace)) {
@@ -231,11 +250,18 @@ async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: L
     }
     await run.run(['ip', 'netns', 'del', node.namespace]);
     out.namespaces.push(node.namespace);
+  });
+  for (const link of [node.mgmtVeth, node.replVeth]) {
+    await step(`delete ${link}`, async () => {
+      if (await removeLink(run, link)) out.links.push(link);
+    });
   }
-  for (const link of [node.mgmtVeth, node.replVeth]) if (await removeLink(run, link)) out.links.push(link);
-  const loop = await removeVolumeGroup(run, node);
-  if (loop) out.loopDevices.push(loop);
-  await rm(node.dir, { recursive: true, force: true });
+  await step('detach loop device', async () => {
+    const loop = await removeVolumeGroup(run, node);
+    if (loop) out.loopDevices.push(loop);
+  });
+  if (failures.length === 0) await rm(node.dir, { recursive: true, force: true });
+  return failures;
 }
 
 export async function labDown(ref: LabRef): Promise<LabDownResult> {
@@ -248,10 +274,28 @@ export async function labDown(ref: LabRef): Promise<LabDownResult> {
     return out;
   }
   const run = new HostRunner(log);
-  await Promise.all(record.layout.nodes.map((node) => removeNode(run, node, log, out)));
-  for (const bridge of record.bridges) if (await removeLink(run, bridge)) out.links.push(bridge);
-  await rm(record.stateDir, { recursive: true, force: true });
-  out.stateDirRemoved = true;
+  const failures = (await Promise.all(record.layout.nodes.map((node) => removeNode(run, node, log, out)))).flat();
+  for (const bridge of record.bridges) {
+    try {
+      if (await removeLink(run, bridge)) out.links.push(bridge);
+    } catch (err) {
+      failures.push(`bridge ${bridge}: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length) {
+    // Keep the record so that running `down` again retries what is left.
+    throw new ExecError('LAB_DOWN_INCOMPLETE', `lab down left things behind:\n${failures.join('\n')}`, { failures });
+  }
+  // Only the files the lab made: the state dir may also hold other people's things
+  // (guest images, OS trees), which stay, and so does the dir itself then.
+  const layout = record.layout;
+  for (const file of [layout.sharedDir, layout.clientKeyFile, `${layout.clientKeyFile}.pub`, layout.authorizedKeysFile, layout.recordFile]) {
+    await rm(file, { recursive: true, force: true });
+  }
+  out.stateDirRemoved = await rmdir(record.stateDir).then(
+    () => true,
+    () => false,
+  );
   log.info({ namespaces: out.namespaces.length, links: out.links.length, loops: out.loopDevices.length, pids: out.pids.length }, 'lab is down');
   return out;
 }

@@ -45,9 +45,17 @@ export async function ensureBridge(run: HostRunner, net: LabNetwork): Promise<vo
   await run.run(['ip', 'link', 'set', net.bridge, 'up']);
 }
 
+/**
+ * Delete a link if it exists. A veth whose peer sat in a just-deleted namespace vanishes
+ * on its own a moment later (the kernel cleans namespaces up asynchronously), so losing
+ * that race counts as success.
+ */
 export async function removeLink(run: HostRunner, name: string): Promise<boolean> {
   if (!(await linkExists(run, name))) return false;
-  await run.run(['ip', 'link', 'del', name]);
+  const r = await run.run(['ip', 'link', 'del', name], { allowFail: true });
+  if (r.code !== 0 && (await linkExists(run, name))) {
+    await run.run(['ip', 'link', 'del', name]);
+  }
   return true;
 }
 

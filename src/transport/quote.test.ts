@@ -54,6 +54,15 @@ describe('exportEnv and buildExecLine', () => {
     expect(() => exportEnv({ lower: 'x' })).toThrow(/invalid environment/);
   });
 
+  it('given a timeout the node-side timeout wrapper kills the command and exits 124', () => {
+    expect(buildExecLine(['sleep', '5'], undefined, 1500)).toBe('exec timeout -k 1 1.500 sleep 5');
+    const started = Date.now();
+    const r = spawnSync('sh', ['-c', buildExecLine(['sleep', '5'], undefined, 200)]);
+    expect(r.status).toBe(124);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(() => buildExecLine(['true'], undefined, 0)).toThrow(/positive/);
+  });
+
   it('given argv and env a shell runs the command with that env', () => {
     const line = buildExecLine(['sh', '-c', 'printf "%s|%s" "$GREETING" "$1"', 'sh', '$(x)'], { GREETING: 'hi there' });
     const r = spawnSync('sh', ['-c', line], { encoding: 'utf8' });

@@ -34,11 +34,23 @@ export function exportEnv(env: Readonly<Record<string, string>> | undefined): st
 }
 
 /**
- * The line sent for a single ssh exec. `exec` makes the command the direct child of
- * sshd, so a timeout's KILL signal reaches the command itself and not just a shell.
+ * Wrap a command in coreutils `timeout`: sshd refuses signal requests for root sessions
+ * ("session signalling requires privilege separation"), so a timeout has to be enforced
+ * on the node. `timeout` runs the command in its own process group and kills the whole
+ * group: TERM at the deadline, KILL one second later. Exit 124/137 then means timed out.
  */
-export function buildExecLine(argv: readonly string[], env?: Readonly<Record<string, string>>): string {
-  return `${exportEnv(env)}exec ${quoteArgv(argv)}`;
+export function remoteTimeout(timeoutMs: number | undefined): string {
+  if (timeoutMs === undefined) return '';
+  if (!(timeoutMs > 0)) throw new TypeError('timeoutMs must be positive');
+  return `timeout -k 1 ${(timeoutMs / 1000).toFixed(3)} `;
+}
+
+/**
+ * The line sent for a single ssh exec. `exec` makes the command (or its `timeout`
+ * wrapper) the direct child of sshd, with no shell left in between.
+ */
+export function buildExecLine(argv: readonly string[], env?: Readonly<Record<string, string>>, timeoutMs?: number): string {
+  return `${exportEnv(env)}exec ${remoteTimeout(timeoutMs)}${quoteArgv(argv)}`;
 }
 
 // ---- batch framing ---------------------------------------------------------------------

@@ -9,7 +9,10 @@ import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { ExecOptions, ExecResult, Transport } from './transport.js';
 import { TransportError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { buildBatchScript, buildExecLine, parseBatchOutput } from './quote.js';
+import { buildBatchScript, buildExecLine, parseBatchOutput, remoteTimeout } from './quote.js';
+
+/** Extra time the client waits past a timeout for the node's own kill to be reported. */
+const TIMEOUT_GRACE_MS = 3000;
 
 /** How to reach a node: the `ssh` block of a Node manifest. */
 export interface SshEndpoint {
@@ -99,6 +102,25 @@ interface ChannelOutcome {
   stderr: string;
 }
 
+/**
+ * Send a signal request on a session channel. ssh2's public `signal()` stays silent once
+ * we sent EOF (we always close stdin), but RFC 4254 allows the request after EOF, so
+ * this goes to the protocol layer directly. (sshd ignores it for root sessions, hence
+ * the node-side `timeout`; it still helps for other users.)
+ */
+function sendSignal(channel: ClientChannel, name: string): void {
+  const c = channel as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal?: (id: number, signal: string) => void } };
+  };
+  const protocol = c._client?._protocol;
+  if (c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof') && typeof protocol?.signal === 'function') {
+    protocol.signal(c.outgoing.id, name);
+  } else {
+    channel.signal(name);
+  }
+}
+
 export class SshTransport implements Transport {
   readonly node: string;
   private readonly endpoint: SshEndpoint;
@@ -125,10 +147,11 @@ export class SshTransport implements Transport {
   }
 
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const line = buildExecLine(argv, opts.env);
+    const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
+    const line = buildExecLine(argv, opts.env, timeoutMs);
     this.log.debug({ cmd: argv[0], args: argv.length }, 'exec');
     const started = Date.now();
-    const out = await this.run(line, opts.stdin, opts.timeoutMs ?? this.commandTimeoutMs, argv[0]!);
+    const out = await this.run(line, opts.stdin, timeoutMs, argv[0]!);
     return { argv, code: out.code, stdout: out.stdout, stderr: out.stderr, durationMs: Date.now() - started };
   }
 
@@ -139,7 +162,8 @@ export class SshTransport implements Transport {
     const script = buildBatchScript(commands, marker, opts.env);
     this.log.debug({ cmds: commands.map((c) => c[0]), count: commands.length }, 'execBatch');
     const started = Date.now();
-    const out = await this.run('exec sh -s', script, opts.timeoutMs ?? this.commandTimeoutMs, 'batch');
+    const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
+    const out = await this.run(`exec ${remoteTimeout(timeoutMs)}sh -s`, script, timeoutMs, 'batch');
     const durationMs = Date.now() - started;
     return parseBatchOutput(out.stdout, out.stderr, marker, commands.length).map((p, i) => ({
       argv: commands[i]!,
@@ -162,12 +186,17 @@ export class SshTransport implements Transport {
   private async run(line: string, stdin: string | Buffer | undefined, timeoutMs: number | undefined, what: string): Promise<ChannelOutcome> {
     if (this.closed) throw new TransportError('CLOSED', `transport to ${this.node} is closed`, { node: this.node });
     await this.slots.acquire();
+    let channel: ClientChannel;
     try {
-      const channel = await this.openChannel(line);
-      return await this.drive(channel, stdin, timeoutMs, what);
-    } finally {
+      channel = await this.openChannel(line);
+    } catch (err) {
       this.slots.release();
+      throw err;
     }
+    // The slot stays taken until the channel really closes (a killed command may take a
+    // moment), so we never exceed sshd's MaxSessions.
+    channel.once('close', () => this.slots.release());
+    return this.drive(channel, stdin, timeoutMs, what);
   }
 
   /** Open an exec channel; if the cached connection turns out dead, reconnect once. */
@@ -195,20 +224,26 @@ export class SshTransport implements Transport {
       const err: Buffer[] = [];
       let exit: { code: number | null } | undefined;
       let timedOut = false;
+      const started = Date.now();
+      const timeoutError = (stdout: string, stderr: string) =>
+        new TransportError('COMMAND_TIMEOUT', `${what} on ${this.node} did not finish within ${timeoutMs} ms; it was killed`, {
+          node: this.node,
+          cmd: what,
+          timeoutMs,
+          stdout,
+          stderr,
+        });
+      // The node kills the command itself (see remoteTimeout); this timer only covers a
+      // node that stops answering altogether.
       const timer =
         timeoutMs === undefined
           ? undefined
           : setTimeout(() => {
               timedOut = true;
-              // KILL reaches the command itself because the line `exec`s it.
-              try {
-                channel.signal('KILL');
-              } catch {
-                // the channel may already be closing
-              }
+              sendSignal(channel, 'KILL');
               channel.close();
-            }, timeoutMs);
-
+              reject(timeoutError(Buffer.concat(out).toString('utf8'), Buffer.concat(err).toString('utf8')));
+            }, timeoutMs + TIMEOUT_GRACE_MS);
       channel.on('data', (b: Buffer) => out.push(b));
       channel.stderr.on('data', (b: Buffer) => err.push(b));
       channel.on('exit', (code: number | null) => {
@@ -219,17 +254,11 @@ export class SshTransport implements Transport {
         const stdout = Buffer.concat(out).toString('utf8');
         const stderr = Buffer.concat(err).toString('utf8');
         if (timedOut) {
-          reject(
-            new TransportError('COMMAND_TIMEOUT', `${what} on ${this.node} did not finish within ${timeoutMs} ms; its channel was killed`, {
-              node: this.node,
-              cmd: what,
-              timeoutMs,
-              stdout,
-              stderr,
-            }),
-          );
+          return; // already rejected
         } else if (!exit) {
           reject(new TransportError('CONNECTION_LOST', `connection to ${this.node} was lost while ${what} ran; it may or may not have completed`, { node: this.node, cmd: what }));
+        } else if (timeoutMs !== undefined && (exit.code === 124 || exit.code === 137) && Date.now() - started >= timeoutMs) {
+          reject(timeoutError(stdout, stderr));
         } else {
           resolve({ code: exit.code, stdout, stderr });
         }
