@@ -28,7 +28,7 @@ export const PROBE_SCRIPT = `root=$1; q=$2; shift 2
 if [ $# -eq 0 ]; then set -- "$root"/*; else
   for n in "$@"; do shift; set -- "$@" "$root/$n"; done; fi
 for d in "$@"; do
-  [ -e "$d/runtime.json" ] || [ -e "$d/pid" ] || continue
+  [ -e "$d/runtime.json" ] || [ -e "$d/pid" ] || [ -e "$d/gantry.json" ] || continue
   printf '\\n${MARK} instance %s\\n' "\${d##*/}"
   pid=$(tr -cd 0-9 <"$d/pid" 2>/dev/null)
   alive=0

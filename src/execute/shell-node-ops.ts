@@ -1,0 +1,159 @@
+/**
+ * NodeOps over a Transport: the drivers' pure builders and parsers plus the only I/O.
+ * observe = one execBatch of the probe; run = read (one execBatch), decide (pure), then
+ * the mutating commands one by one, stopping at the first failure. Command failures
+ * come back as ActionResult errors, never as throws.
+ */
+import type { Action } from '../plan/actions.js';
+import type { Transport, ExecResult } from '../transport/transport.js';
+import type { Logger } from '../util/log.js';
+import type { ObservedNode } from '../observe/types.js';
+import { emptyObservedNode } from '../observe/types.js';
+import { parseProbe, probeCommands, type ExtraSections, type ProbeOptions } from '../observe/probe.js';
+import { ExecError, GantryError } from '../util/errors.js';
+import type { ActionResult, NodeOps, ObserveRequest } from './node-ops.js';
+import { firstLine, type EnsureOp } from '../drivers/facts/shared.js';
+import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from '../drivers/lvm/ops.js';
+import { fileCreateOp, fileGrowOp, fileRemoveOp } from '../drivers/file/ops.js';
+import { bridgeEnsureOp, bridgeRemoveOp } from '../drivers/bridge/ops.js';
+import { vxlanEnsureOp, vxlanRemoveOp } from '../drivers/vxlan/ops.js';
+import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp } from '../drivers/ovs/ops.js';
+import { sysctlSetOp } from '../drivers/sysctl/ops.js';
+
+export interface ShellNodeOpsOptions {
+  readonly node: string;
+  readonly transport: Transport;
+  readonly logger: Logger;
+  /** False: LVM runs with `activation = 0` (no device-mapper on the node). Default true. */
+  readonly lvmActivation?: boolean;
+  /** ovsdb socket of this node's Open vSwitch (ObserveRequest.ovsdbSocket wins in observe). */
+  readonly ovsdbSocket?: string;
+  /** find -name glob for disk images in ObserveRequest.fileDirs (default every file). */
+  readonly fileNamePattern?: string;
+  /** Adds sections other drivers observe (QEMU instances); called after the probe. */
+  readonly extraSections?: (req: ObserveRequest) => Promise<ExtraSections>;
+  /**
+   * Runs the verbs these drivers do not own (instance.* belongs to drivers/qemu), so one
+   * NodeOps serves the executor.
+   */
+  readonly delegate?: Pick<NodeOps, 'describe' | 'run'>;
+  /** Injected clock, for observedAt and durations. */
+  readonly now?: () => number;
+}
+
+export class ShellNodeOps implements NodeOps {
+  readonly node: string;
+  private readonly t: Transport;
+  private readonly log: Logger;
+  private readonly o: ShellNodeOpsOptions;
+  private readonly now: () => number;
+
+  constructor(opts: ShellNodeOpsOptions) {
+    this.node = opts.node;
+    this.t = opts.transport;
+    this.log = opts.logger.child({ node: opts.node, component: 'shell-node-ops' });
+    this.o = opts;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private probeOptions(): ProbeOptions {
+    return {
+      ...(this.o.lvmActivation !== undefined ? { lvmActivation: this.o.lvmActivation } : {}),
+      ...(this.o.ovsdbSocket !== undefined ? { ovsdbSocket: this.o.ovsdbSocket } : {}),
+      ...(this.o.fileNamePattern !== undefined ? { fileNamePattern: this.o.fileNamePattern } : {}),
+    };
+  }
+
+  async observe(req: ObserveRequest): Promise<ObservedNode> {
+    const at = new Date(this.now()).toISOString();
+    const opts = this.probeOptions();
+    let results: ExecResult[];
+    try {
+      results = await this.t.execBatch(probeCommands(req, opts));
+    } catch (e) {
+      // Only the transport rejects (unreachable, host key, timeout): the node is unreachable.
+      const msg = e instanceof Error ? e.message : String(e);
+      this.log.warn({ err: msg }, 'observe failed: node unreachable');
+      return emptyObservedNode(this.node, at, msg);
+    }
+    const extra = this.o.extraSections ? await this.o.extraSections(req) : {};
+    const observed = parseProbe(this.node, req, results, at, opts, extra);
+    if (observed.probeErrors.length > 0) this.log.info({ probeErrors: observed.probeErrors }, 'observe: some sections failed');
+    return observed;
+  }
+
+  /** Write commands as if nothing existed yet; `run` reads first and may run fewer. */
+  describe(action: Action): readonly (readonly string[])[] {
+    const op = opFor(action, this.o);
+    if (op) return op.describe(action);
+    return this.o.delegate ? this.o.delegate.describe(action) : [];
+  }
+
+  async run(action: Action): Promise<ActionResult> {
+    if (!opFor(action, this.o) && this.o.delegate) return this.o.delegate.run(action);
+    const started = this.now();
+    const ran: string[][] = [];
+    let result: Omit<ActionResult, 'durationMs'>;
+    try {
+      const op = opFor(action, this.o);
+      if (!op) throw new ExecError('UNSUPPORTED_VERB', `${action.verb} has no shell driver on ${this.node} and no delegate was configured`);
+      const decision = op.decide(action, await this.t.execBatch(op.read(action)));
+      if (decision.kind === 'noop') result = { action, ok: true, unchanged: true, commands: [] };
+      else if (decision.kind === 'refuse') result = { action, ok: false, unchanged: true, commands: [], error: errorOf(decision.error) };
+      else {
+        let failure: ActionResult['error'];
+        for (const argv of decision.commands) {
+          ran.push(argv);
+          const r = await this.t.exec(argv);
+          if (r.code !== 0) {
+            failure = { code: 'COMMAND_FAILED', message: `${argv.slice(0, 2).join(' ')} exited ${r.code}: ${firstLine(r.stderr)}`, retryable: true };
+            break;
+          }
+        }
+        result = { action, ok: failure === undefined, unchanged: false, commands: ran, ...(failure ? { error: failure } : {}) };
+      }
+    } catch (e) {
+      // Builders throw on invalid names (prereq), the transport on unreachable nodes.
+      result = { action, ok: false, unchanged: ran.length === 0, commands: ran, error: errorOf(e) };
+    }
+    const durationMs = this.now() - started;
+    this.log.info({ verb: action.verb, node: this.node, subject: action.subject, ok: result.ok, unchanged: result.unchanged, durationMs, ...(result.error ? { code: result.error.code } : {}) }, 'action');
+    return { ...result, durationMs };
+  }
+
+  async close(): Promise<void> {
+    await this.t.close();
+  }
+}
+
+function errorOf(e: unknown): NonNullable<ActionResult['error']> {
+  if (e instanceof GantryError) return { code: e.code, message: e.message, retryable: e.retryable && e.code !== 'UNSUPPORTED_VERB' };
+  const err = new ExecError('INTERNAL', e instanceof Error ? e.message : String(e));
+  return { code: err.code, message: err.message, retryable: false };
+}
+
+/** The one switch from verb to driver operation; undefined for verbs owned elsewhere. */
+function opFor(action: Action, o: ShellNodeOpsOptions): EnsureOp<Action> | undefined {
+  const lvm = { activation: o.lvmActivation !== false };
+  const ovs = o.ovsdbSocket !== undefined ? { ovsdbSocket: o.ovsdbSocket } : {};
+  const pick = <A extends Action>(op: EnsureOp<A>): EnsureOp<Action> => op as unknown as EnsureOp<Action>;
+  switch (action.verb) {
+    case 'bridge.ensure': return pick(bridgeEnsureOp);
+    case 'bridge.remove': return pick(bridgeRemoveOp);
+    case 'ovs.bridge.ensure': return pick(ovsBridgeEnsureOp(ovs));
+    case 'ovs.bridge.remove': return pick(ovsBridgeRemoveOp(ovs));
+    case 'ovs.port.ensure': return pick(ovsPortEnsureOp(ovs));
+    case 'ovs.port.remove': return pick(ovsPortRemoveOp(ovs));
+    case 'vxlan.ensure': return pick(vxlanEnsureOp);
+    case 'vxlan.remove': return pick(vxlanRemoveOp);
+    case 'sysctl.set': return pick(sysctlSetOp);
+    case 'vg.ensure': return pick(vgEnsureOp(lvm));
+    case 'lv.create': return pick(lvCreateOp(lvm));
+    case 'lv.extend': return pick(lvExtendOp(lvm));
+    case 'lv.remove': return pick(lvRemoveOp(lvm));
+    case 'file.create': return pick(fileCreateOp);
+    case 'file.grow': return pick(fileGrowOp);
+    case 'file.remove': return pick(fileRemoveOp);
+    default: return undefined;
+  }
+}
