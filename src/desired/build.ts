@@ -1,0 +1,538 @@
+/**
+ * Schema-valid resources -> DesiredState: cross-resource checks (references, templates,
+ * DRBD secondaries, IPs) and filling (cluster -> node group -> instance), all pure.
+ * Used for files (load.ts) and for Kubernetes CRs alike: a resource only needs an
+ * Origin that turns a field path into a LoadError.
+ */
+import ipaddr from 'ipaddr.js';
+import type {
+  ClusterDoc, DiskParams, InstanceDoc, IPolicy, ISpec, Kind, KvmHvParams, NetworkDoc, NicParams, NodeDoc, NodeGroupDoc,
+  NodeProfile, PathSegment, Migration,
+} from '../api/index.js';
+import { SYSCTL_KEY_RE } from '../api/index.js';
+import {
+  DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
+  DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
+  DEFAULT_VCPU_RATIO, DEFAULT_VG,
+} from './defaults.js';
+import type { LoadError, LoadErrorCode } from './errors.js';
+import type {
+  DesiredCluster, DesiredDisk, DesiredGroup, DesiredInstance, DesiredNetwork, DesiredNic, DesiredNode, DesiredState,
+  DiskParamsEff, DiskTemplate, IPolicyEff, ISpecEff, KvmParams, MigrationEff, NicParamsEff, NodeProfileEff,
+} from './model.js';
+import { parseSize } from './sizes.js';
+
+export type Anchor = 'key' | 'value' | 'parent';
+
+/** Where a resource came from; turns a field path into a positioned error. */
+export interface Origin {
+  readonly file: string;
+  readonly line: number;
+  error(path: readonly PathSegment[], code: LoadErrorCode, message: string, anchor?: Anchor): LoadError;
+}
+
+export type ResourceDoc = ClusterDoc | NodeGroupDoc | NodeDoc | NetworkDoc | InstanceDoc;
+
+export interface ManifestResource {
+  readonly kind: Kind;
+  readonly name: string;
+  readonly body: ResourceDoc;
+  readonly origin: Origin;
+}
+
+
+/** Shallow merge where undefined never overrides. */
+function over<T extends object>(base: T, ...layers: (Partial<T> | undefined)[]): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const l of layers) {
+    if (!l) continue;
+    for (const [k, v] of Object.entries(l)) if (v !== undefined) out[k] = v;
+  }
+  return out as T;
+}
+
+function sizeOr(v: number | string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  return parseSize(v) ?? dflt;
+}
+
+function mergeByName<T extends { name: string }>(layers: (readonly T[] | undefined)[], merge: (a: T, b: T) => T): T[] {
+  const out = new Map<string, T>();
+  for (const l of layers) for (const item of l ?? []) {
+    const prev = out.get(item.name);
+    out.set(item.name, prev ? merge(prev, item) : item);
+  }
+  return [...out.values()];
+}
+
+/** cluster.nodeProfile ⊕ group.nodeProfile ⊕ node.profile; lists merge by name, later wins per field. */
+export function mergeProfiles(layers: (NodeProfile | undefined)[]): NodeProfileEff {
+  const bridges = mergeByName(layers.map((l) => l?.bridges), (a, b) => over(a, b)).map((b) => ({
+    name: b.name, vlanFiltering: b.vlanFiltering ?? false, ...(b.mtu !== undefined ? { mtu: b.mtu } : {}),
+    addresses: [...(b.addresses ?? [])], ports: [...(b.ports ?? [])],
+  }));
+  const ovsBridges = mergeByName(layers.map((l) => l?.ovsBridges), (a, b) => ({
+    ...over(a, b), ports: mergeByName([a.ports, b.ports], (x, y) => over(x, y)),
+  })).map((b) => ({
+    name: b.name, datapathType: b.datapathType ?? 'system',
+    ports: (b.ports ?? []).map((p) => ({ name: p.name, ...(p.tag !== undefined ? { tag: p.tag } : {}), trunks: [...(p.trunks ?? [])], type: p.type ?? 'system' })),
+  }));
+  const vxlans = mergeByName(layers.map((l) => l?.vxlans), (a, b) => over(a, b)).map((v) => ({ ...v, dstPort: v.dstPort ?? 4789 }));
+  const volumeGroups = mergeByName(layers.map((l) => l?.volumeGroups), (a, b) => over(a, b)).map((v) => ({ name: v.name, pvs: [...v.pvs] }));
+  const sysctls: Record<string, string> = {};
+  for (const l of layers) for (const [k, v] of Object.entries(l?.sysctls ?? {})) sysctls[k] = String(v);
+  return { bridges, ovsBridges, vxlans, volumeGroups, sysctls };
+}
+
+function fillKvm(...layers: (KvmHvParams | undefined)[]): KvmParams {
+  return over(DEFAULT_KVM, ...(layers as Partial<KvmParams>[]));
+}
+
+function fillDiskParams(storage: DesiredCluster['storage'], ...layers: (DiskParams | undefined)[]): DiskParamsEff {
+  const plain = over({} as NonNullable<DiskParams['plain']>, ...layers.map((l) => l?.plain));
+  const drbd = over({} as NonNullable<DiskParams['drbd']>, ...layers.map((l) => l?.drbd));
+  const file = over({} as NonNullable<DiskParams['file']>, ...layers.map((l) => l?.file));
+  const shared = over({} as NonNullable<DiskParams['sharedfile']>, ...layers.map((l) => l?.sharedfile));
+  const drbdVg = drbd.vg ?? storage.volumeGroup;
+  return {
+    plain: { vg: plain.vg ?? storage.volumeGroup, stripes: plain.stripes ?? 1 },
+    drbd: {
+      vg: drbdVg, metaVg: drbd.metaVg ?? drbdVg, metaSize: sizeOr(drbd.metaSize, DEFAULT_DRBD_META_MIB),
+      resyncRateKiB: drbd.resyncRateKiB ?? 61440, protocol: drbd.protocol ?? 'C', dynamicResync: drbd.dynamicResync ?? false,
+      diskBarriers: drbd.diskBarriers ?? 'n',
+    },
+    file: { dir: file.dir ?? storage.fileStorageDir, format: file.format ?? 'raw' },
+    sharedfile: { dir: shared.dir ?? storage.sharedFileStorageDir, format: shared.format ?? 'raw' },
+  };
+}
+
+function fillISpec(dflt: ISpecEff, ...layers: (ISpec | undefined)[]): ISpecEff {
+  const out = { ...dflt };
+  for (const l of layers) {
+    if (!l) continue;
+    if (l.memory !== undefined) out.memory = sizeOr(l.memory, out.memory);
+    if (l.diskSize !== undefined) out.diskSize = sizeOr(l.diskSize, out.diskSize);
+    for (const k of ['vcpus', 'diskCount', 'nicCount', 'spindleUse'] as const) if (l[k] !== undefined) out[k] = l[k]!;
+  }
+  return out;
+}
+
+function fillIPolicy(enabled: DiskTemplate[], ...layers: (IPolicy | undefined)[]): IPolicyEff {
+  let diskTemplates = [...enabled];
+  let vcpuRatio = DEFAULT_VCPU_RATIO;
+  let spindleRatio = DEFAULT_SPINDLE_RATIO;
+  for (const l of layers) {
+    if (l?.diskTemplates) diskTemplates = [...l.diskTemplates];
+    if (l?.vcpuRatio !== undefined) vcpuRatio = l.vcpuRatio;
+    if (l?.spindleRatio !== undefined) spindleRatio = l.spindleRatio;
+  }
+  return {
+    minSpec: fillISpec(DEFAULT_MIN_SPEC, ...layers.map((l) => l?.minSpec)),
+    maxSpec: fillISpec(DEFAULT_MAX_SPEC, ...layers.map((l) => l?.maxSpec)),
+    stdSpec: fillISpec(DEFAULT_STD_SPEC, ...layers.map((l) => l?.stdSpec)),
+    diskTemplates, vcpuRatio, spindleRatio,
+  };
+}
+
+function fillMigration(kvm: KvmParams, ...layers: (Migration | undefined)[]): MigrationEff {
+  return over({ ...DEFAULT_MIGRATION, bandwidthMiBps: kvm.migrationBandwidthMiBps, downtimeMs: kvm.migrationDowntimeMs }, ...(layers as Partial<MigrationEff>[]));
+}
+
+export function fillCluster(doc: ClusterDoc): DesiredCluster {
+  const s = doc.spec;
+  const storage = {
+    volumeGroup: s.storage?.volumeGroup ?? DEFAULT_VG,
+    fileStorageDir: s.storage?.fileStorageDir ?? DEFAULT_FILE_DIR,
+    sharedFileStorageDir: s.storage?.sharedFileStorageDir ?? DEFAULT_SHAREDFILE_DIR,
+  };
+  const kvm = fillKvm(s.hvParams?.kvm);
+  const enabledDiskTemplates = [...(s.enabledDiskTemplates ?? ['drbd', 'plain'])];
+  const be = s.beParams;
+  return {
+    name: doc.metadata.name,
+    enabledHypervisors: [...(s.enabledHypervisors ?? ['kvm'])],
+    enabledDiskTemplates,
+    hvParams: { kvm },
+    beParams: {
+      vcpus: be?.vcpus ?? DEFAULT_BE.vcpus, memory: sizeOr(be?.memory, DEFAULT_BE.memory),
+      autoBalance: be?.autoBalance ?? DEFAULT_BE.autoBalance, spindleUse: be?.spindleUse ?? DEFAULT_BE.spindleUse,
+    },
+    nicParams: over<NicParamsEff>({ mode: 'bridged' }, s.nicParams as Partial<NicParamsEff>),
+    diskParams: fillDiskParams(storage, s.diskParams),
+    storage,
+    drbd: {
+      portRange: { start: s.drbd?.portRange?.start ?? 11000, end: s.drbd?.portRange?.end ?? 14999 },
+      minorCount: s.drbd?.minorCount ?? 128,
+      usermodeHelper: s.drbd?.usermodeHelper ?? '/bin/true',
+    },
+    migration: fillMigration(kvm, s.migration),
+    ipolicy: fillIPolicy(enabledDiskTemplates, s.ipolicy),
+    nPlusOne: { enabled: s.nPlusOne?.enabled ?? true },
+    watcher: { restartErrorDown: s.watcher?.restartErrorDown ?? true },
+    autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false },
+    orphans: { remove: s.orphans?.remove ?? false },
+    macPrefix: s.macPrefix ?? DEFAULT_MAC_PREFIX,
+    exclusionTags: [...(s.exclusionTags ?? [])],
+    tags: [...(s.tags ?? [])],
+    nodeProfile: mergeProfiles([s.nodeProfile]),
+    ...(s.maxDiskSize !== undefined ? { maxDiskSize: sizeOr(s.maxDiskSize, 0) } : {}),
+  };
+}
+
+/** A group's effective params; `doc` undefined = the implicit "default" group. */
+export function fillGroup(name: string, doc: NodeGroupDoc | undefined, clusterDoc: ClusterDoc, cluster: DesiredCluster, networks: Map<string, DesiredNetwork>): DesiredGroup {
+  const s = doc?.spec;
+  const cs = clusterDoc.spec;
+  const kvm = fillKvm(cs.hvParams?.kvm, s?.hvParams?.kvm);
+  const nicParams = over<NicParamsEff>(cluster.nicParams, s?.nicParams as Partial<NicParamsEff>);
+  return {
+    name,
+    implicit: doc === undefined,
+    allocPolicy: s?.allocPolicy ?? 'preferred',
+    hvParams: { kvm },
+    nicParams,
+    diskParams: fillDiskParams(cluster.storage, cs.diskParams, s?.diskParams),
+    migration: fillMigration(kvm, cs.migration, s?.migration),
+    ipolicy: fillIPolicy(cluster.enabledDiskTemplates, cs.ipolicy, s?.ipolicy),
+    networks: (s?.networks ?? []).map((c) => {
+      const net = networks.get(c.network);
+      const mode = c.mode ?? net?.mode ?? nicParams.mode;
+      const link = c.link ?? net?.link ?? nicParams.link;
+      const vlan = c.vlan ?? net?.vlan;
+      return { network: c.network, mode, ...(link !== undefined ? { link } : {}), ...(vlan !== undefined ? { vlan } : {}) };
+    }),
+    nodeProfile: mergeProfiles([cs.nodeProfile, s?.nodeProfile]),
+    tags: [...(s?.tags ?? [])],
+  };
+}
+
+interface Ip4Net { addr: ipaddr.IPv4; prefix: number }
+
+function parseCidr4(cidr: string): Ip4Net | undefined {
+  try {
+    const [addr, prefix] = ipaddr.IPv4.parseCIDR(cidr);
+    return { addr, prefix };
+  } catch { return undefined; }
+}
+
+function ip4(s: string): ipaddr.IPv4 | undefined {
+  return ipaddr.IPv4.isValidFourPartDecimal(s) ? ipaddr.IPv4.parse(s) : undefined;
+}
+
+const ipNum = (a: ipaddr.IPv4) => a.octets.reduce((n, o) => n * 256 + o, 0);
+
+/** Build the desired state; errors are every problem found (never just the first). */
+export function buildDesired(resources: readonly ManifestResource[], setOrigin?: Origin, failed: ReadonlySet<string> = new Set()): { state?: DesiredState; errors: LoadError[] } {
+  const errors: LoadError[] = [];
+  // a reference to a resource that failed validation is not reported again
+  const missing = (kind: Kind, name: string, have: Map<string, unknown>) => !have.has(name) && !failed.has(`${kind}/${name}`);
+  const err = (r: ManifestResource, path: PathSegment[], code: LoadErrorCode, msg: string, anchor: Anchor = 'value') => errors.push(r.origin.error(path, code, msg, anchor));
+  const where = (r: ManifestResource) => `${r.origin.file}:${r.origin.line}`;
+
+  // ---- one name per kind ----
+  const byKind = new Map<Kind, Map<string, ManifestResource>>();
+  for (const r of resources) {
+    const m = byKind.get(r.kind) ?? new Map<string, ManifestResource>();
+    byKind.set(r.kind, m);
+    const first = m.get(r.name);
+    if (r.kind === 'Cluster' && m.size > 0) {
+      const [firstCluster] = m.values();
+      err(r, ['metadata', 'name'], 'multiple-clusters', `a set holds exactly one Cluster; ${firstCluster!.name} is already declared at ${where(firstCluster!)}`);
+      continue;
+    }
+    if (first) { err(r, ['metadata', 'name'], 'duplicate-name', `duplicate ${r.kind} "${r.name}" (first declared at ${where(first)})`); continue; }
+    m.set(r.name, r);
+  }
+  const get = <D extends ResourceDoc>(k: Kind) => [...(byKind.get(k)?.values() ?? [])] as (ManifestResource & { body: D })[];
+  const clusterR = get<ClusterDoc>('Cluster')[0];
+  if (!clusterR) {
+    const first = resources[0]?.origin ?? setOrigin;
+    errors.push(first
+      ? { ...first.error([], 'missing-cluster', 'no Cluster in this set: exactly one Cluster resource is required', 'parent'), path: '' }
+      : { file: '<none>', line: 1, column: 1, path: '', message: 'no manifests found: exactly one Cluster resource is required', code: 'missing-cluster' });
+    return { errors };
+  }
+  const cluster = fillCluster(clusterR.body);
+  const cs = clusterR.body.spec;
+  if (cluster.drbd.portRange.start > cluster.drbd.portRange.end) err(clusterR, ['spec', 'drbd', 'portRange'], 'invalid-port-range', `start ${cluster.drbd.portRange.start} is after end ${cluster.drbd.portRange.end}`);
+  for (const [i, t] of (cs.ipolicy?.diskTemplates ?? []).entries()) {
+    if (!cluster.enabledDiskTemplates.includes(t)) err(clusterR, ['spec', 'ipolicy', 'diskTemplates', i], 'template-not-enabled', `disk template "${t}" is not in enabledDiskTemplates (${cluster.enabledDiskTemplates.join(', ')})`);
+  }
+  checkProfile(clusterR, ['spec', 'nodeProfile'], cs.nodeProfile, err);
+
+  // ---- networks ----
+  const networks = new Map<string, DesiredNetwork>();
+  const netRanges = new Map<string, { net: Ip4Net; reserved: [number, number][]; gateway?: number }>();
+  for (const r of get<NetworkDoc>('Network')) {
+    const s = r.body.spec;
+    const net = parseCidr4(s.subnet);
+    let ok = true;
+    if (!net) { err(r, ['spec', 'subnet'], 'bad-cidr', `"${s.subnet}" is not an IPv4 CIDR`); ok = false; }
+    else {
+      const base = ipaddr.IPv4.networkAddressFromCIDR(s.subnet).toString();
+      if (base !== net.addr.toString()) { err(r, ['spec', 'subnet'], 'bad-cidr', `"${s.subnet}" has host bits set (did you mean ${base}/${net.prefix}?)`); ok = false; }
+    }
+    const inNet = (a: ipaddr.IPv4) => !!net && a.match(net.addr, net.prefix);
+    let gateway: number | undefined;
+    if (s.gateway !== undefined && ok) {
+      const g = ip4(s.gateway);
+      if (!g || !inNet(g)) err(r, ['spec', 'gateway'], 'ip-outside-subnet', `gateway ${s.gateway} is outside subnet ${s.subnet}`);
+      else gateway = ipNum(g);
+    }
+    const reserved: [number, number][] = [];
+    for (const [i, res] of (s.reservedIps ?? []).entries()) {
+      if (!ok) break;
+      const [a, b = a] = res.split('-');
+      const lo = ip4(a!), hi = ip4(b ?? a!);
+      if (!lo || !hi || !inNet(lo) || !inNet(hi)) { err(r, ['spec', 'reservedIps', i], 'ip-outside-subnet', `reserved ${res} is outside subnet ${s.subnet}`); continue; }
+      if (ipNum(lo) > ipNum(hi)) { err(r, ['spec', 'reservedIps', i], 'invalid-value', `range ${res} runs backwards`); continue; }
+      reserved.push([ipNum(lo), ipNum(hi)]);
+    }
+    if (s.subnet6 !== undefined) {
+      let n6: [ipaddr.IPv6, number] | undefined;
+      try { n6 = ipaddr.IPv6.parseCIDR(s.subnet6) as [ipaddr.IPv6, number]; } catch { err(r, ['spec', 'subnet6'], 'bad-cidr', `"${s.subnet6}" is not an IPv6 CIDR`); }
+      if (n6 && s.gateway6 !== undefined) {
+        let g6: ipaddr.IPv6 | undefined;
+        try { g6 = ipaddr.IPv6.parse(s.gateway6); } catch { /* reported below */ }
+        if (!g6 || !g6.match(n6)) err(r, ['spec', 'gateway6'], 'ip-outside-subnet', `gateway6 ${s.gateway6} is outside subnet6 ${s.subnet6}`);
+      }
+    } else if (s.gateway6 !== undefined) err(r, ['spec', 'gateway6'], 'invalid-value', 'gateway6 needs subnet6');
+    if (s.mode !== 'openvswitch' && (s.vlan !== undefined || s.trunks !== undefined)) err(r, ['spec', s.vlan !== undefined ? 'vlan' : 'trunks'], 'invalid-value', 'VLANs need mode: openvswitch');
+    if (net && ok) netRanges.set(r.name, { net, reserved, ...(gateway !== undefined ? { gateway } : {}) });
+    networks.set(r.name, {
+      name: r.name, subnet: s.subnet,
+      ...(s.gateway !== undefined ? { gateway: s.gateway } : {}),
+      ...(s.subnet6 !== undefined ? { subnet6: s.subnet6 } : {}),
+      ...(s.gateway6 !== undefined ? { gateway6: s.gateway6 } : {}),
+      ...(s.mode !== undefined ? { mode: s.mode } : {}),
+      ...(s.link !== undefined ? { link: s.link } : {}),
+      ...(s.vlan !== undefined ? { vlan: s.vlan } : {}),
+      trunks: [...(s.trunks ?? [])],
+      macPrefix: s.macPrefix ?? cluster.macPrefix,
+      reservedIps: [...(s.reservedIps ?? [])],
+      tags: [...(s.tags ?? [])],
+    });
+  }
+
+  // ---- groups ----
+  const groups = new Map<string, DesiredGroup>();
+  for (const r of get<NodeGroupDoc>('NodeGroup')) {
+    for (const [i, c] of (r.body.spec.networks ?? []).entries()) {
+      if (missing('Network', c.network, networks)) err(r, ['spec', 'networks', i, 'network'], 'unknown-reference', `unknown Network "${c.network}"${known(networks)}`);
+    }
+    checkProfile(r, ['spec', 'nodeProfile'], r.body.spec.nodeProfile, err);
+    groups.set(r.name, fillGroup(r.name, r.body, clusterR.body, cluster, networks));
+  }
+
+  // ---- nodes ----
+  const nodes = new Map<string, DesiredNode>();
+  const addresses = new Map<string, ManifestResource>();
+  const groupDocs = byKind.get('NodeGroup') ?? new Map();
+  for (const r of get<NodeDoc>('Node')) {
+    const s = r.body.spec;
+    const groupName = s.group ?? DEFAULT_GROUP;
+    if (!groups.has(groupName)) {
+      if (groupName === DEFAULT_GROUP) groups.set(DEFAULT_GROUP, fillGroup(DEFAULT_GROUP, undefined, clusterR.body, cluster, networks));
+      else if (missing('NodeGroup', groupName, groups)) err(r, ['spec', 'group'], 'unknown-reference', `unknown NodeGroup "${groupName}"${known(groups)}`);
+    }
+    for (const [field, addr] of [['address', s.address], ['secondaryAddress', s.secondaryAddress]] as const) {
+      if (addr === undefined) continue;
+      const prev = addresses.get(addr);
+      if (prev && prev.name !== r.name) err(r, ['spec', field], 'duplicate-address', `address ${addr} is already used by Node "${prev.name}" (${where(prev)})`);
+      else addresses.set(addr, r);
+    }
+    checkProfile(r, ['spec', 'profile'], s.profile, err);
+    const group = groups.get(groupName);
+    const groupDoc = groupDocs.get(groupName)?.body as NodeGroupDoc | undefined;
+    nodes.set(r.name, {
+      name: r.name,
+      group: groupName,
+      address: s.address,
+      secondaryAddress: s.secondaryAddress ?? s.address,
+      role: s.role ?? 'regular',
+      ssh: {
+        host: s.ssh?.host ?? s.address, port: s.ssh?.port ?? 22, user: s.ssh?.user ?? 'root',
+        ...(s.ssh?.hostKey !== undefined ? { hostKey: s.ssh.hostKey } : {}),
+        ...(s.ssh?.privateKeyFile !== undefined ? { privateKeyFile: s.ssh.privateKeyFile } : {}),
+      },
+      ...(s.ovsdbSocket !== undefined ? { ovsdbSocket: s.ovsdbSocket } : {}),
+      paths: {
+        runDir: s.paths?.runDir ?? DEFAULT_RUN_DIR,
+        fileStorageDir: s.paths?.fileStorageDir ?? group?.diskParams.file.dir ?? cluster.diskParams.file.dir,
+        sharedFileStorageDir: group?.diskParams.sharedfile.dir ?? cluster.diskParams.sharedfile.dir,
+      },
+      ...(s.memory !== undefined ? { memory: sizeOr(s.memory, 0) } : {}),
+      ...(s.cpus !== undefined ? { cpus: s.cpus } : {}),
+      profile: mergeProfiles([cs.nodeProfile, groupDoc?.spec.nodeProfile, s.profile]),
+      tags: [...(s.tags ?? [])],
+    });
+  }
+
+  // ---- instances ----
+  const instances = new Map<string, DesiredInstance>();
+  const usedIps = new Map<string, { r: ManifestResource; path: PathSegment[] }>();
+  for (const r of get<InstanceDoc>('Instance')) {
+    const s = r.body.spec;
+    const p = s.placement ?? {};
+    const primary = p.primary !== undefined ? nodes.get(p.primary) : undefined;
+    const secondary = p.secondary !== undefined ? nodes.get(p.secondary) : undefined;
+    if (p.primary !== undefined && missing('Node', p.primary, nodes)) err(r, ['spec', 'placement', 'primary'], 'unknown-reference', `unknown Node "${p.primary}"${known(nodes)}`);
+    if (p.secondary !== undefined && missing('Node', p.secondary, nodes)) err(r, ['spec', 'placement', 'secondary'], 'unknown-reference', `unknown Node "${p.secondary}"${known(nodes)}`);
+    if (p.group !== undefined && missing('NodeGroup', p.group, groups)) err(r, ['spec', 'placement', 'group'], 'unknown-reference', `unknown NodeGroup "${p.group}"${known(groups)}`);
+    if (primary && p.group !== undefined && groups.has(p.group) && primary.group !== p.group) {
+      err(r, ['spec', 'placement', 'primary'], 'placement-conflict', `primary ${primary.name} is in group ${primary.group}, not in placement.group ${p.group}`);
+    }
+    const groupName = p.group ?? primary?.group;
+    const group = groupName !== undefined ? groups.get(groupName) : undefined;
+    const groupDoc = groupName !== undefined ? groupDocs.get(groupName)?.body as NodeGroupDoc | undefined : undefined;
+    const hvParams = fillKvm(cs.hvParams?.kvm, groupDoc?.spec.hvParams?.kvm, s.hvParams);
+    const diskParams = group?.diskParams ?? cluster.diskParams;
+    const nicParams = group?.nicParams ?? cluster.nicParams;
+    const hypervisor = s.hypervisor ?? 'kvm';
+    if (!cluster.enabledHypervisors.includes(hypervisor)) err(r, ['spec', 'hypervisor'], 'unknown-hypervisor', `hypervisor ${hypervisor} is not enabled on the cluster`);
+
+    // templates and disks
+    const diskTemplate: DiskTemplate = s.diskTemplate ?? cluster.enabledDiskTemplates[0]!;
+    const enabledMsg = (t: string) => `disk template "${t}" is not enabled on the cluster (enabledDiskTemplates: ${cluster.enabledDiskTemplates.join(', ')})`;
+    if (s.diskTemplate !== undefined && !cluster.enabledDiskTemplates.includes(s.diskTemplate)) err(r, ['spec', 'diskTemplate'], 'template-not-enabled', enabledMsg(s.diskTemplate));
+    const disks: DesiredDisk[] = (s.disks ?? []).map((d, index) => {
+      const template = d.template ?? diskTemplate;
+      if (d.template !== undefined && !cluster.enabledDiskTemplates.includes(d.template)) err(r, ['spec', 'disks', index, 'template'], 'template-not-enabled', enabledMsg(d.template));
+      if (template === 'diskless') err(r, ['spec', 'disks', index, d.template !== undefined ? 'template' : 'size'], 'invalid-value', 'a diskless instance has no disks: give this disk a template');
+      const size = parseSize(d.size);
+      if (size === undefined) err(r, ['spec', 'disks', index, 'size'], 'bad-size', `${JSON.stringify(d.size)} is not a size`);
+      if ((d.vg !== undefined || d.metaVg !== undefined) && template !== 'plain' && template !== 'drbd') err(r, ['spec', 'disks', index, d.vg !== undefined ? 'vg' : 'metaVg'], 'invalid-value', `a ${template} disk has no volume group`);
+      if (d.metaVg !== undefined && template === 'plain') err(r, ['spec', 'disks', index, 'metaVg'], 'invalid-value', 'metaVg is for drbd disks');
+      const base = { index, ...(d.name !== undefined ? { name: d.name } : {}), size: size ?? 0, template, mode: d.mode ?? 'rw', state: d.state ?? 'present' } as const;
+      switch (template) {
+        case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg };
+        case 'drbd': return { ...base, vg: d.vg ?? diskParams.drbd.vg, metaVg: d.metaVg ?? diskParams.drbd.metaVg, metaSize: diskParams.drbd.metaSize };
+        case 'file': return { ...base, dir: diskParams.file.dir, format: diskParams.file.format };
+        case 'sharedfile': return { ...base, dir: diskParams.sharedfile.dir, format: diskParams.sharedfile.format };
+        default: return { ...base };
+      }
+    });
+    const needsSecondary = disks.some((d) => d.state === 'present' && d.template === 'drbd');
+
+    // DRBD needs two nodes in one group
+    if (needsSecondary) {
+      const drbdPath: PathSegment[] = s.diskTemplate === 'drbd' || !s.disks?.some((d) => d.template === 'drbd') ? ['spec', 'diskTemplate'] : ['spec', 'disks', s.disks.findIndex((d) => d.template === 'drbd'), 'template'];
+      const usable = (g: string) => [...nodes.values()].filter((n) => n.group === g && n.role !== 'offline').length;
+      if (p.primary !== undefined && p.primary === p.secondary) err(r, ['spec', 'placement', 'secondary'], 'drbd-no-secondary', `DRBD needs a secondary other than the primary (${p.primary})`);
+      else if (primary && secondary && primary.group !== secondary.group) err(r, ['spec', 'placement', 'secondary'], 'drbd-no-secondary', `DRBD secondary ${secondary.name} (group ${secondary.group}) must be in the primary's group ${primary.group}`);
+      else if (groupName !== undefined && groups.has(groupName) && usable(groupName) < 2) err(r, drbdPath, 'drbd-no-secondary', `DRBD needs a secondary node, but group ${groupName} has ${usable(groupName)} node(s) that are not offline`);
+      else if (groupName === undefined && ![...groups.values()].some((g) => g.allocPolicy !== 'unallocable' && usable(g.name) >= 2)) err(r, drbdPath, 'drbd-no-secondary', 'DRBD needs a secondary node, but no allocatable group has two nodes that are not offline');
+    } else if (p.secondary !== undefined) {
+      err(r, ['spec', 'placement', 'secondary'], 'placement-conflict', `a secondary node is only for drbd disks (this instance has none)`);
+    }
+
+    // NICs
+    const nics: DesiredNic[] = (s.nics ?? []).map((n, index) => {
+      const net = n.network !== undefined ? networks.get(n.network) : undefined;
+      if (n.network !== undefined && missing('Network', n.network, networks)) err(r, ['spec', 'nics', index, 'network'], 'unknown-reference', `unknown Network "${n.network}"${known(networks)}`);
+      const conn = group?.networks.find((c) => c.network === n.network);
+      if (net && group && group.networks.length > 0 && !conn) err(r, ['spec', 'nics', index, 'network'], 'network-not-connected', `Network "${n.network}" is not connected to group ${group.name} (connected: ${group.networks.map((c) => c.network).join(', ')})`);
+      const mode = n.mode ?? conn?.mode ?? net?.mode ?? nicParams.mode;
+      const link = n.link ?? conn?.link ?? net?.link ?? nicParams.link;
+      const vlan = n.vlan ?? conn?.vlan ?? net?.vlan ?? nicParams.vlan;
+      if (mode !== 'routed' && link === undefined) err(r, ['spec', 'nics', index], 'nic-no-link', `no link for this ${mode} NIC: set link here, on its Network, or in the cluster nicParams`);
+      const ip = n.ip ?? (net ? 'pool' : 'none');
+      if (ip === 'pool' && !net) err(r, ['spec', 'nics', index, 'ip'], 'invalid-value', 'ip: pool needs a network to allocate from');
+      if (ip !== 'pool' && ip !== 'none') {
+        const a = ip4(ip);
+        const range = n.network !== undefined ? netRanges.get(n.network) : undefined;
+        if (a && range) {
+          const v = ipNum(a);
+          if (!a.match(range.net.addr, range.net.prefix)) err(r, ['spec', 'nics', index, 'ip'], 'ip-outside-subnet', `${ip} is outside subnet ${net!.subnet} of network ${n.network}`);
+          else if (v === range.gateway) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is the gateway of network ${n.network}`);
+          else if (range.reserved.some(([lo, hi]) => v >= lo && v <= hi)) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is reserved on network ${n.network}`);
+        }
+        const key = `${n.network ?? ''}|${ip}`;
+        const prev = usedIps.get(key);
+        if (prev && s.state !== 'absent') err(r, ['spec', 'nics', index, 'ip'], 'duplicate-ip', `${ip} is already used by ${prev.r.kind} ${prev.r.name} (${where(prev.r)})`);
+        else if (s.state !== 'absent') usedIps.set(key, { r, path: ['spec', 'nics', index, 'ip'] });
+      }
+      return {
+        index, ...(n.name !== undefined ? { name: n.name } : {}), ...(n.network !== undefined ? { network: n.network } : {}),
+        mode, ...(link !== undefined ? { link } : {}), ...(vlan !== undefined ? { vlan } : {}),
+        trunks: [...(net?.trunks ?? [])], ip, mac: n.mac ?? 'auto', macPrefix: net?.macPrefix ?? cluster.macPrefix,
+        model: n.model ?? hvParams.nicType,
+      };
+    });
+
+    const be = s.beParams;
+    const beParams = {
+      vcpus: be?.vcpus ?? cluster.beParams.vcpus, memory: be?.memory !== undefined ? sizeOr(be.memory, cluster.beParams.memory) : cluster.beParams.memory,
+      autoBalance: be?.autoBalance ?? cluster.beParams.autoBalance, spindleUse: be?.spindleUse ?? cluster.beParams.spindleUse,
+    };
+    const ipolicy = group?.ipolicy ?? cluster.ipolicy;
+    // Ganeti's default policy (min disk 1 GiB) would reject lab-sized VMs: check only a declared policy
+    if (cs.ipolicy !== undefined || groupDoc?.spec.ipolicy !== undefined) checkIPolicy(r, s.beParams, beParams, disks, nics.length, diskTemplate, ipolicy, err);
+
+    const tags = [...(s.tags ?? [])];
+    instances.set(r.name, {
+      name: r.name,
+      os: {
+        name: s.os.name, params: Object.fromEntries(Object.entries(s.os.params ?? {}).map(([k, v]) => [k, String(v)])),
+        generation: s.os.generation ?? 1, resetParamsOnReinstall: s.os.resetParamsOnReinstall ?? false,
+      },
+      hypervisor, hvParams, beParams, diskTemplate, needsSecondary, disks, nics,
+      placement: {
+        ...(p.primary !== undefined ? { primary: p.primary } : {}),
+        ...(p.secondary !== undefined ? { secondary: p.secondary } : {}),
+        ...(groupName !== undefined ? { group: groupName } : {}),
+      },
+      migration: group?.migration ?? cluster.migration,
+      ipolicy,
+      powerState: s.powerState ?? 'running',
+      restartGeneration: s.restartGeneration ?? 0,
+      state: s.state ?? 'present',
+      deleteDisks: s.deleteDisks ?? false,
+      tags,
+      exclusionTags: tags.filter((t) => cluster.exclusionTags.some((prefix) => t.startsWith(prefix))),
+    });
+  }
+
+  if (errors.length) return { errors };
+  const sources = new Map(resources.map((r) => [`${r.kind}/${r.name}`, { file: r.origin.file, line: r.origin.line }]));
+  return { state: { cluster, groups, nodes, networks, instances, sources }, errors };
+}
+
+function known(m: Map<string, unknown>): string {
+  const names = [...m.keys()];
+  return names.length ? ` (known: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''})` : '';
+}
+
+function checkProfile(r: ManifestResource, base: PathSegment[], p: NodeProfile | undefined, err: (r: ManifestResource, path: PathSegment[], code: LoadErrorCode, msg: string, anchor?: Anchor) => void) {
+  if (!p) return;
+  const re = new RegExp(SYSCTL_KEY_RE);
+  for (const [k, v] of Object.entries(p.sysctls ?? {})) {
+    if (!re.test(k) || k.length > 255) err(r, [...base, 'sysctls', k], 'invalid-value', `"${k}" is not a sysctl key (like net.ipv4.ip_forward)`, 'key');
+    if (typeof v === 'string' && !/^[ -~]{0,1024}$/.test(v)) err(r, [...base, 'sysctls', k], 'invalid-value', 'sysctl values are printable ASCII on one line');
+  }
+  for (const [list, items] of [['bridges', p.bridges], ['ovsBridges', p.ovsBridges], ['vxlans', p.vxlans], ['volumeGroups', p.volumeGroups]] as const) {
+    const seen = new Set<string>();
+    for (const [i, it] of (items ?? []).entries()) {
+      if (seen.has(it.name)) err(r, [...base, list, i, 'name'], 'duplicate-name', `duplicate ${list} entry "${it.name}"`);
+      seen.add(it.name);
+    }
+  }
+}
+
+function checkIPolicy(
+  r: ManifestResource, rawBe: InstanceDoc['spec']['beParams'], be: { vcpus: number; memory: number; spindleUse: number },
+  disks: DesiredDisk[], nicCount: number, template: DiskTemplate, pol: IPolicyEff,
+  err: (r: ManifestResource, path: PathSegment[], code: LoadErrorCode, msg: string, anchor?: Anchor) => void,
+) {
+  if (!pol.diskTemplates.includes(template)) err(r, ['spec', 'diskTemplate'], 'ipolicy-violation', `disk template ${template} is not allowed by the instance policy (${pol.diskTemplates.join(', ')})`);
+  const range = (what: string, v: number, lo: number, hi: number, path: PathSegment[]) => {
+    if (v < lo || v > hi) err(r, path, 'ipolicy-violation', `${what} ${v} is outside the instance policy range ${lo}..${hi}`);
+  };
+  range('memory (MiB)', be.memory, pol.minSpec.memory, pol.maxSpec.memory, rawBe?.memory !== undefined ? ['spec', 'beParams', 'memory'] : ['spec']);
+  range('vcpus', be.vcpus, pol.minSpec.vcpus, pol.maxSpec.vcpus, rawBe?.vcpus !== undefined ? ['spec', 'beParams', 'vcpus'] : ['spec']);
+  const present = disks.filter((d) => d.state === 'present');
+  if (template !== 'diskless') range('disk count', present.length, pol.minSpec.diskCount, pol.maxSpec.diskCount, ['spec', 'disks']);
+  for (const d of present) range('disk size (MiB)', d.size, pol.minSpec.diskSize, pol.maxSpec.diskSize, ['spec', 'disks', d.index, 'size']);
+  range('NIC count', nicCount, 0, pol.maxSpec.nicCount, ['spec', 'nics']);
+}
+

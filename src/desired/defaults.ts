@@ -1,0 +1,33 @@
+/** Ganeti's defaults (lib/constants.py), as gantry fills them when a manifest says nothing. */
+import type { BeParamsEff, ISpecEff, KvmParams, MigrationEff } from './model.js';
+
+export const DEFAULT_KVM: KvmParams = {
+  accel: 'kvm',
+  kernelArgs: 'ro',
+  rootPath: '/dev/vda1',
+  bootOrder: 'disk',
+  diskType: 'paravirtual',
+  diskCache: 'default',
+  nicType: 'paravirtual',
+  serialConsole: true,
+  serialSpeed: 38400,
+  migrationBandwidthMiBps: 32,
+  migrationDowntimeMs: 30,
+  rebootBehavior: 'reboot',
+  useChroot: false,
+};
+
+export const DEFAULT_BE: BeParamsEff = { vcpus: 1, memory: 128, autoBalance: true, spindleUse: 1 };
+export const DEFAULT_MIGRATION: MigrationEff = { mode: 'live', bandwidthMiBps: 32, downtimeMs: 30 };
+export const DEFAULT_MIN_SPEC: ISpecEff = { memory: 128, vcpus: 1, diskSize: 1024, diskCount: 1, nicCount: 1, spindleUse: 1 };
+export const DEFAULT_MAX_SPEC: ISpecEff = { memory: 32768, vcpus: 8, diskSize: 1024 * 1024, diskCount: 16, nicCount: 8, spindleUse: 12 };
+export const DEFAULT_STD_SPEC: ISpecEff = { memory: 128, vcpus: 1, diskSize: 1024, diskCount: 1, nicCount: 1, spindleUse: 1 };
+export const DEFAULT_VCPU_RATIO = 4;
+export const DEFAULT_SPINDLE_RATIO = 32;
+export const DEFAULT_VG = 'xenvg';
+export const DEFAULT_FILE_DIR = '/srv/ganeti/file-storage';
+export const DEFAULT_SHAREDFILE_DIR = '/srv/ganeti/shared-file-storage';
+export const DEFAULT_MAC_PREFIX = 'aa:00:00';
+export const DEFAULT_RUN_DIR = '/var/run/gantry';
+export const DEFAULT_GROUP = 'default';
+export const DEFAULT_DRBD_META_MIB = 128;
