@@ -123,7 +123,7 @@ export function planNodeProfile(node: PlanNode, obs: ObservedNode): ProfilePlan 
     if (!obs.ovs && p.ovsBridges.length > 0 && ob === p.ovsBridges[0]) {
       diffs.push({ path: 'profile.ovsBridges', desired: 'Open vSwitch running', observed: 'no ovsdb answered' });
     }
-    if (!haveBr || haveBr.datapathType !== ob.datapathType) {
+    if (!haveBr || normaliseDatapath(haveBr.datapathType) !== normaliseDatapath(ob.datapathType)) {
       diffs.push({ path: `profile.ovsBridges[${ob.name}]`, desired: { datapathType: ob.datapathType }, observed: haveBr ? { datapathType: haveBr.datapathType } : null });
       actions.push({
         verb: 'ovs.bridge.ensure', node: node.name, subject, name: ob.name, datapathType: ob.datapathType,
@@ -165,6 +165,11 @@ export function planNodeProfile(node: PlanNode, obs: ObservedNode): ProfilePlan 
 /** The kernel prints multi-value sysctls with tabs; compare on single spaces. */
 function normaliseSysctl(v: string): string {
   return v.trim().split(/\s+/).join(' ');
+}
+
+/** ovsdb reports an unset datapath_type as "", which means "system". */
+function normaliseDatapath(t: string): string {
+  return t === '' ? 'system' : t;
 }
 
 function normaliseOvsType(t: string): string {
