@@ -119,6 +119,27 @@ function commandsOf(inst: string, notation: string): string[] {
   });
 }
 
+/**
+ * hbal's splitJobs: walking the moves in order, a move joins the current wave
+ * when it touches none of the wave's nodes, else it opens a new wave. Sets
+ * `wave` on each move and returns the number of waves.
+ */
+function splitWaves(moves: BalanceMove[]): number {
+  let wave = -1;
+  let nodes = new Set<string>();
+  for (let i = 0; i < moves.length; i++) {
+    const m = moves[i]!;
+    const mine = [m.from.primary, m.from.secondary, m.to.primary, m.to.secondary].filter((x): x is string => x !== null);
+    if (wave < 0 || mine.some((x) => nodes.has(x))) {
+      wave++;
+      nodes = new Set();
+    }
+    for (const x of mine) nodes.add(x);
+    moves[i] = { ...m, wave };
+  }
+  return wave + 1;
+}
+
 /** Engine-level balancing of one group of a ClusterState (mutates `st`). */
 export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions = {}): GroupBalance {
   const g = st.groups[gdx]!;
@@ -149,7 +170,7 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
   const initialScore = st.exactGroupScore(gdx);
   let cur = st.groupScore(gdx);
   const moves: BalanceMove[] = [];
-  let wave = 0;
+  let rounds = 0;
   let converged = false;
 
   const evalMove = (ii: number, mv: MoveType, tdx: number): number => {
@@ -194,47 +215,51 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     }
     if (cands.length === 0) { converged = true; break; }
     cands.sort((a, b) => a.score - b.score);
-    const used = new Set<number>();
+    const roundStart = cur;
     let applied = 0;
     for (const c of cands) {
       if (moves.length >= maxMoves) break;
+      if (applied > 0 && !parallel) break;
       const p = st.pNode[c.ii]!;
       const s = st.sNode[c.ii]!;
-      if (used.has(p) || (s >= 0 && used.has(s)) || (c.tdx >= 0 && used.has(c.tdx))) continue;
+      if (c.tdx >= 0 && (c.tdx === p || c.tdx === s)) continue;
       st.begin();
       const r = st.applyMove(c.ii, c.mv, c.tdx, force);
       if (r !== null) { st.rollback(); continue; }
       st.rescoreTouched();
       const sc = st.groupScore(gdx);
-      if (!acceptable(cur, sc)) { st.rollback(); if (applied === 0) break; continue; }
+      // later moves of a round were chosen against the round's starting state: keep them
+      // only while they still deliver at least half the gain they promised
+      const ok = acceptable(cur, sc) && (applied === 0 || cur - sc >= 0.5 * (roundStart - c.score));
+      if (!ok) { st.rollback(); if (applied === 0) break; continue; }
       st.commit();
       const np = st.pNode[c.ii]!;
       const ns = st.sNode[c.ii]!;
-      for (const x of [p, s, np, ns]) if (x >= 0) used.add(x);
       const name = st.insts[c.ii]!.name;
       const from = { primary: st.nodes[p]!.name, secondary: s >= 0 ? st.nodes[s]!.name : null };
       const to = { primary: st.nodes[np]!.name, secondary: ns >= 0 ? st.nodes[ns]!.name : null };
       const notation = notationOf(c.mv, from.primary, from.secondary, to.primary, to.secondary);
       moves.push({
-        instance: name, group: g.name, type: c.mv, from, to, score: sc, wave, notation,
+        instance: name, group: g.name, type: c.mv, from, to, score: sc, wave: 0, notation,
         commands: commandsOf(name, notation),
       });
       cur = sc;
       applied++;
-      if (!parallel) break;
     }
     if (applied === 0) { converged = true; break; }
     // refresh the statistics from scratch once per round (no drift from incremental updates)
     st.recomputeGroup(gdx);
     cur = st.groupScore(gdx);
-    wave++;
+    rounds++;
   }
+  const waves = splitWaves(moves);
   if (moves.length > 0) {
     const exact = st.exactGroupScore(gdx);
     const last = moves[moves.length - 1]!;
     moves[moves.length - 1] = { ...last, score: exact };
   }
-  return { group: g.name, initialScore, finalScore: st.exactGroupScore(gdx), moves, waves: wave, converged };
+  void rounds;
+  return { group: g.name, initialScore, finalScore: st.exactGroupScore(gdx), moves, waves, converged };
 }
 
 /** Balances every group (or one) of a cluster; returns the new cluster and the moves. */

@@ -58,11 +58,38 @@ export const SCORE_COMPONENTS: readonly { name: string; weight: number; kind: 's
   { name: 'location_exclusion_score', weight: 1, kind: 'map' },
   { name: 'reserved_mem_rtotal', weight: 0.25, kind: 'sum' },
 ];
-const K = SCORE_COMPONENTS.length;
-const MAP_COMPONENT = 18;
-const W = new Float64Array(SCORE_COMPONENTS.map((c) => c.weight));
-const IS_SD = SCORE_COMPONENTS.map((c) => c.kind === 'sd');
-const IS_OFF = SCORE_COMPONENTS.map((c) => c.kind === 'off');
+/**
+ * Internal (deduplicated) components: several of Ganeti's components are equal
+ * without dynamic-utilisation data or forthcoming instances (the three load CVs
+ * count primaries; the *_forth disk/vCPU/spindle CVs equal their plain twins),
+ * so they are kept once with the summed weight. `groupComponents` expands them.
+ */
+const U = [
+  { w: 0.5, kind: 'sd' }, // 0 pMem -> free_mem_cv
+  { w: 1.0, kind: 'sd' }, // 1 pDsk -> free_disk_cv + free_disk_cv_forth
+  { w: 1, kind: 'sum' }, // 2 n1 -> n1_cnt
+  { w: 1, kind: 'sd' }, // 3 pRem -> reserved_mem_cv
+  { w: 4, kind: 'off' }, // 4 offline_all_cnt
+  { w: 16, kind: 'off' }, // 5 offline_pri_cnt
+  { w: 1.0, kind: 'sd' }, // 6 pCpu -> vcpu_ratio_cv + _forth
+  { w: 3, kind: 'sd' }, // 7 primaries -> cpu/mem/net load
+  { w: 1, kind: 'sd' }, // 8 primaries+secondaries -> disk load
+  { w: 2, kind: 'sum' }, // 9 pri_tags_score
+  { w: 1.0, kind: 'sd' }, // 10 spindles -> spindles_cv + _forth
+  { w: 0.5, kind: 'sd' }, // 11 free_mem_cv_forth
+  { w: 1, kind: 'sum' }, // 12 location_score
+  { w: 1, kind: 'map' }, // 13 location_exclusion_score
+  { w: 0.25, kind: 'sum' }, // 14 reserved_mem_rtotal
+] as const;
+/** For each of Ganeti's components, the internal component holding its value. */
+const EXPAND = [0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 7, 9, 10, 11, 1, 6, 10, 12, 13, 14];
+const K = U.length;
+const MAP_COMPONENT = 13;
+const W = new Float64Array(U.map((c) => c.w));
+const SD_IDX = U.flatMap((c, k) => (c.kind === 'sd' ? [k] : []));
+const SUM_IDX = U.flatMap((c, k) => (c.kind === 'sum' || c.kind === 'off' ? [k] : []));
+const IS_SD = U.map((c) => c.kind === 'sd');
+const IS_OFF = U.map((c) => c.kind === 'off');
 
 export type MoveType =
   | 'failover'
@@ -647,18 +674,13 @@ export class ClusterState {
     out[off + 5] = 0;
     out[off + 6] = pCpu;
     out[off + 7] = pc;
-    out[off + 8] = pc;
-    out[off + 9] = pc + sc;
-    out[off + 10] = pc;
-    out[off + 11] = d[o + F_CONFL]!;
-    out[off + 12] = sp;
-    out[off + 13] = d[o + F_FMEMF]! / tMem;
-    out[off + 14] = pDsk;
-    out[off + 15] = pCpu;
-    out[off + 16] = sp;
-    out[off + 17] = d[o + F_LOCSC]!;
-    out[off + 18] = 0;
-    out[off + 19] = pRem;
+    out[off + 8] = pc + sc;
+    out[off + 9] = d[o + F_CONFL]!;
+    out[off + 10] = sp;
+    out[off + 11] = d[o + F_FMEMF]! / tMem;
+    out[off + 12] = d[o + F_LOCSC]!;
+    out[off + 13] = 0;
+    out[off + 14] = pRem;
   }
 
   private readonly tmpVec = new Float64Array(K);
@@ -711,17 +733,20 @@ export class ClusterState {
   groupScore(gdx: number): number {
     const g = this.groups[gdx]!;
     const n = g.nOnline;
-    let total = 0;
-    for (let k = 0; k < K; k++) {
-      let v: number;
-      if (k === MAP_COMPONENT) v = g.mapValue;
-      else if (IS_SD[k]) {
-        if (n === 0) continue;
-        const mean = g.sum[k]! / n;
-        const varr = g.sq[k]! / n - mean * mean;
-        v = varr > 0 ? Math.sqrt(varr) : 0;
-      } else v = g.sum[k]!;
-      total += W[k]! * v;
+    const sum = g.sum;
+    const sq = g.sq;
+    let total = W[MAP_COMPONENT]! * g.mapValue;
+    for (let j = 0; j < SUM_IDX.length; j++) {
+      const k = SUM_IDX[j]!;
+      total += W[k]! * sum[k]!;
+    }
+    if (n > 0) {
+      for (let j = 0; j < SD_IDX.length; j++) {
+        const k = SD_IDX[j]!;
+        const mean = sum[k]! / n;
+        const varr = sq[k]! / n - mean * mean;
+        if (varr > 0) total += W[k]! * Math.sqrt(varr);
+      }
     }
     return total;
   }
@@ -761,14 +786,14 @@ export class ClusterState {
       }
     }
     void v;
-    return out;
+    return EXPAND.map((k) => out[k]!);
   }
 
   /** Exact cluster score of a group (what hbal prints for that group). */
   exactGroupScore(gdx: number): number {
     const c = this.groupComponents(gdx);
     let t = 0;
-    for (let k = 0; k < K; k++) t += W[k]! * c[k]!;
+    for (let k = 0; k < c.length; k++) t += SCORE_COMPONENTS[k]!.weight * c[k]!;
     return t;
   }
 
@@ -825,30 +850,34 @@ function growInt(st: ClusterState, key: 'pNode' | 'sNode' | 'iLoc', need: number
 class Journal {
   active = false;
   touched: number[] = [];
-  private mark = new Map<number, number>(); // node -> snapshot slot
-  private snaps = new Float64Array(64 * (F + K));
+  private stamp = new Int32Array(0);
+  private gen = 1;
+  private snaps = new Float64Array(16 * (F + K));
   private mapM: Map<unknown, number>[] = [];
   private mapK: unknown[] = [];
   private mapV: (number | undefined)[] = [];
+  private nMap = 0;
   private instI: number[] = [];
   private instP: number[] = [];
   private instS: number[] = [];
   private instL: number[] = [];
-  private groupSnap = new Map<number, { sum: Float64Array; sq: Float64Array; mapValue: number }>();
+  private groupsSnapped: number[] = [];
+  private gsnap = new Float64Array(4 * (2 * K + 1));
 
-  begin(_st: ClusterState): void {
+  begin(st: ClusterState): void {
     this.active = true;
     this.touched.length = 0;
-    this.mark.clear();
-    this.mapM.length = 0; this.mapK.length = 0; this.mapV.length = 0;
+    if (this.stamp.length < st.nodes.length) this.stamp = new Int32Array(st.nodes.length);
+    this.gen++;
+    this.nMap = 0;
     this.instI.length = 0; this.instP.length = 0; this.instS.length = 0; this.instL.length = 0;
-    this.groupSnap.clear();
+    this.groupsSnapped.length = 0;
   }
 
   touchNode(st: ClusterState, i: number): void {
-    if (!this.active || this.mark.has(i)) return;
+    if (!this.active || this.stamp[i] === this.gen) return;
+    this.stamp[i] = this.gen;
     const slot = this.touched.length;
-    this.mark.set(i, slot);
     this.touched.push(i);
     const need = (slot + 1) * (F + K);
     if (need > this.snaps.length) {
@@ -857,18 +886,32 @@ class Journal {
       this.snaps = n;
     }
     const base = slot * (F + K);
-    this.snaps.set(st.d.subarray(i * F, i * F + F), base);
-    this.snaps.set(st.vec.subarray(i * K, i * K + K), base + F);
+    const d = st.d;
+    const vec = st.vec;
+    const snaps = this.snaps;
+    for (let f = 0; f < F; f++) snaps[base + f] = d[i * F + f]!;
+    for (let k = 0; k < K; k++) snaps[base + F + k] = vec[i * K + k]!;
     const gdx = st.nodes[i]!.gdx;
-    if (!this.groupSnap.has(gdx)) {
+    if (!this.groupsSnapped.includes(gdx)) {
+      const gi = this.groupsSnapped.length;
+      this.groupsSnapped.push(gdx);
+      const need2 = (gi + 1) * (2 * K + 1);
+      if (need2 > this.gsnap.length) {
+        const n = new Float64Array(this.gsnap.length * 2);
+        n.set(this.gsnap);
+        this.gsnap = n;
+      }
       const g = st.groups[gdx]!;
-      this.groupSnap.set(gdx, { sum: g.sum.slice(), sq: g.sq.slice(), mapValue: g.mapValue });
+      const gb = gi * (2 * K + 1);
+      for (let k = 0; k < K; k++) { this.gsnap[gb + k] = g.sum[k]!; this.gsnap[gb + K + k] = g.sq[k]!; }
+      this.gsnap[gb + 2 * K] = g.mapValue;
     }
   }
 
   logMap(m: Map<unknown, number>, k: unknown, prev: number | undefined): void {
     if (!this.active) return;
-    this.mapM.push(m); this.mapK.push(k); this.mapV.push(prev);
+    const j = this.nMap++;
+    this.mapM[j] = m; this.mapK[j] = k; this.mapV[j] = prev;
   }
 
   logInst(st: ClusterState, ii: number): void {
@@ -877,7 +920,7 @@ class Journal {
   }
 
   rollback(st: ClusterState): void {
-    for (let j = this.mapM.length - 1; j >= 0; j--) {
+    for (let j = this.nMap - 1; j >= 0; j--) {
       const m = this.mapM[j]!;
       const prev = this.mapV[j];
       if (prev === undefined) m.delete(this.mapK[j]);
@@ -887,20 +930,27 @@ class Journal {
       const ii = this.instI[j]!;
       st.pNode[ii] = this.instP[j]!; st.sNode[ii] = this.instS[j]!; st.iLoc[ii] = this.instL[j]!;
     }
+    const d = st.d;
+    const vec = st.vec;
+    const snaps = this.snaps;
     for (let slot = 0; slot < this.touched.length; slot++) {
       const i = this.touched[slot]!;
       const base = slot * (F + K);
-      st.d.set(this.snaps.subarray(base, base + F), i * F);
-      st.vec.set(this.snaps.subarray(base + F, base + F + K), i * K);
+      for (let f = 0; f < F; f++) d[i * F + f] = snaps[base + f]!;
+      for (let k = 0; k < K; k++) vec[i * K + k] = snaps[base + F + k]!;
     }
-    for (const [gdx, s] of this.groupSnap) {
-      const g = st.groups[gdx]!;
-      g.sum.set(s.sum); g.sq.set(s.sq); g.mapValue = s.mapValue;
+    for (let gi = 0; gi < this.groupsSnapped.length; gi++) {
+      const g = st.groups[this.groupsSnapped[gi]!]!;
+      const gb = gi * (2 * K + 1);
+      for (let k = 0; k < K; k++) { g.sum[k] = this.gsnap[gb + k]!; g.sq[k] = this.gsnap[gb + K + k]!; }
+      g.mapValue = this.gsnap[gb + 2 * K]!;
     }
     this.active = false;
+    this.nMap = 0;
   }
 
   commit(): void {
     this.active = false;
+    this.nMap = 0;
   }
 }
