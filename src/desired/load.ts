@@ -105,6 +105,12 @@ export function parseManifestText(file: string, text: string): { resources: Mani
  * Paths may be files or directories (walked recursively for *.yaml / *.yml).
  */
 export async function loadDesired(paths: string[]): Promise<{ state?: DesiredState; errors: LoadError[] }> {
+  const { state, errors } = await loadSet(paths);
+  return state ? { state, errors } : { errors };
+}
+
+/** loadDesired plus the resources as written (for `gantry show` without --effective). */
+export async function loadSet(paths: string[]): Promise<{ state?: DesiredState; errors: LoadError[]; resources: ManifestResource[] }> {
   const { files, errors } = await collectFiles(paths);
   const resources: ManifestResource[] = [];
   const failed = new Set<string>();
@@ -131,5 +137,5 @@ export async function loadDesired(paths: string[]): Promise<{ state?: DesiredSta
   const clusterFailed = failed.has('Cluster/*');
   for (const e of built.errors) if (!(e.code === 'missing-cluster' && clusterFailed)) errors.push(e);
   errors.sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
-  return errors.length ? { errors } : { state: built.state!, errors };
+  return errors.length ? { errors, resources } : { state: built.state!, errors, resources };
 }
