@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { createLogger } from '../util/log.js';
+import { PrereqError } from '../util/errors.js';
 import { labDown, labStartNode, labStatus, labStopNode, labUp, type LabStatus } from '../lab/index.js';
 
 interface CommonFlags {
@@ -57,7 +58,9 @@ export function registerLabCommands(program: Command): void {
     .option('--repl-subnet <cidr>', 'replication /24 inside 198.18.0.0/15', '198.19.0.0/24')
     .option('--pv-size <GiB>', 'size of each node\'s sparse loop file', (v) => Number.parseInt(v, 10), 10)
     .option('--no-install', 'do not apt-get install missing packages')
-    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean }) => {
+    .option('--apply', 'then run `gantry apply --yes -f <manifests>` (needs --manifests)')
+    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean }) => {
+      if (flags.apply && !flags.manifests) throw new PrereqError('LAB_APPLY_NEEDS_MANIFESTS', '--apply needs --manifests <dir>');
       const result = await labUp({
         ...ref(flags),
         nodes: flags.nodes,
@@ -71,6 +74,13 @@ export function registerLabCommands(program: Command): void {
       for (const n of result.nodes) process.stdout.write(`${n.name}  ${n.address}  ${n.secondaryAddress}  ${n.namespace}\n`);
       if (result.manifestFile) process.stdout.write(`manifests: ${result.manifestFile}\n`);
       process.stdout.write(`ssh: ssh -i ${result.clientKeyFile} root@${result.nodes[0]?.address ?? ''}\n`);
+      if (flags.apply && flags.manifests) {
+        // The apply command belongs to the reconcile CLI; run it through the same program.
+        if (!program.commands.some((c) => c.name() === 'apply')) {
+          throw new PrereqError('LAB_NO_APPLY', 'this gantry build has no apply command; run `gantry apply` yourself');
+        }
+        await program.parseAsync(['apply', '--yes', '-f', resolve(flags.manifests)], { from: 'user' });
+      }
     });
 
   common(lab.command('status'))

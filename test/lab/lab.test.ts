@@ -11,6 +11,20 @@ const skip = await labSkipReason();
 const manifestsDir = mkdtempSync(join(tmpdir(), 'gantry-lab-manifests-'));
 afterAll(() => rmSync(manifestsDir, { recursive: true, force: true }));
 
+interface NodeDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    group: string;
+    role: string;
+    address: string;
+    secondaryAddress: string;
+    ssh: { host: string; port: number; user: string; hostKey: string; privateKeyFile: string };
+    ovsdbSocket: string;
+  };
+}
+
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });
 }
@@ -38,7 +52,7 @@ describe.skipIf(skip)('given a 3-node lab', () => {
   });
 
   it('writes Node manifests with pinned host keys that the nodes really present', () => {
-    const docs = parseAllDocuments(readFileSync(join(manifestsDir, 'nodes.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const docs = parseAllDocuments(readFileSync(join(manifestsDir, 'nodes.yaml'), 'utf8')).map((d) => d.toJS() as NodeDoc);
     expect(docs.map((d) => [d.kind, d.metadata.name, d.spec.role, d.spec.group])).toEqual([
       ['Node', 'node1', 'master-candidate', 'default'],
       ['Node', 'node2', 'regular', 'default'],

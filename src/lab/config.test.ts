@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { layoutLab, renderLvmConf, renderSshdConfig } from './config.js';
+
+describe('layoutLab', () => {
+  it('given defaults it names node i gantry-node<i> at .10+i on both networks', () => {
+    const l = layoutLab({ nodes: 2 });
+    expect(l.stateDir).toBe('/var/lib/gantry-lab');
+    expect(l.mgmt).toEqual({ bridge: 'gantry-mgmt', hostCidr: '198.18.0.1/24', base: '198.18.0' });
+    expect(l.repl.bridge).toBe('gantry-repl');
+    expect(l.nodes.map((n) => [n.name, n.namespace, n.address, n.secondaryAddress, n.mgmtVeth, n.vgName])).toEqual([
+      ['node1', 'gantry-node1', '198.18.0.11', '198.19.0.11', 'gantry-1m', 'gantry'],
+      ['node2', 'gantry-node2', '198.18.0.12', '198.19.0.12', 'gantry-2m', 'gantry'],
+    ]);
+    expect(l.nodes[0]!.ovsdbSocket).toBe('/var/lib/gantry-lab/node1/ovs/db.sock');
+  });
+
+  it('given a test prefix and subnets every kernel name fits in 15 characters', () => {
+    const l = layoutLab({ nodes: 200, prefix: 'gt12345', mgmtSubnet: '198.18.120.0/24', replSubnet: '198.19.120.0/24' });
+    const names = [l.mgmt.bridge, l.repl.bridge, ...l.nodes.flatMap((n) => [n.mgmtVeth, n.replVeth])];
+    expect(Math.max(...names.map((n) => n.length))).toBeLessThanOrEqual(15);
+    expect(l.nodes[199]!.address).toBe('198.18.120.210');
+    expect(l.stateDir).toBe('/var/lib/gt12345-lab');
+  });
+
+  it('given addresses outside 198.18.0.0/15, a bad prefix or node count it refuses', () => {
+    expect(() => layoutLab({ nodes: 1, mgmtSubnet: '10.0.0.0/24' })).toThrow(expect.objectContaining({ code: 'LAB_BAD_SUBNET' }));
+    expect(() => layoutLab({ nodes: 1, mgmtSubnet: '198.18.0.0/16' })).toThrow(expect.objectContaining({ code: 'LAB_BAD_SUBNET' }));
+    expect(() => layoutLab({ nodes: 1, mgmtSubnet: '198.19.0.0/24' })).toThrow(expect.objectContaining({ code: 'LAB_BAD_SUBNET' }));
+    expect(() => layoutLab({ nodes: 1, prefix: 'Bad-Prefix' })).toThrow(expect.objectContaining({ code: 'LAB_BAD_PREFIX' }));
+    expect(() => layoutLab({ nodes: 0 })).toThrow(expect.objectContaining({ code: 'LAB_BAD_NODE_COUNT' }));
+  });
+
+  it('given a state dir so deep that OVS socket paths overflow it refuses', () => {
+    expect(() => layoutLab({ nodes: 1, stateDir: `/tmp/${'x'.repeat(90)}` })).toThrow(expect.objectContaining({ code: 'LAB_PATH_TOO_LONG' }));
+  });
+});
+
+describe('rendered configs', () => {
+  const node = layoutLab({ nodes: 1 }).nodes[0]!;
+
+  it('given a node its sshd listens on the node address only and allows root by key only', () => {
+    const conf = renderSshdConfig(node, '/var/lib/gantry-lab/authorized_keys');
+    expect(conf).toContain('ListenAddress 198.18.0.11:22');
+    expect(conf).toContain('PermitRootLogin prohibit-password');
+    expect(conf).toContain('PasswordAuthentication no');
+    expect(conf).toContain(`PidFile ${node.sshdPidFile}`);
+    expect(conf).toContain(`LVM_SYSTEM_DIR=${node.lvmSystemDir}`);
+  });
+
+  it('given a loop device LVM sees only that device and never activates', () => {
+    const conf = renderLvmConf(node, '/dev/loop7');
+    expect(conf).toContain('filter = [ "a|^/dev/loop7$|", "r|.*|" ]');
+    expect(conf).toContain('activation = 0');
+    expect(conf).toContain(`locking_dir = "${node.lvmSystemDir}/lock"`);
+  });
+});
