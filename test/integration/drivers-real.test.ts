@@ -30,7 +30,7 @@ const sh = (argv: string[], env?: NodeJS.ProcessEnv) => execFileSync(argv[0]!, a
 const quiet = (argv: string[]) => { try { sh(argv); } catch { /* cleanup best effort */ } };
 
 let dir = '';
-let loops: string[] = [];
+const loops: string[] = [];
 let ops: ShellNodeOps;
 
 function startOvs(): void {
