@@ -1,5 +1,6 @@
 import type { Action, Verb } from '../plan/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
+import { instanceHandlers, type InstanceCtx } from './instances.js';
 import { vgFreeMiB, type SimNodeState } from './state.js';
 
 /**
@@ -13,7 +14,7 @@ import { vgFreeMiB, type SimNodeState } from './state.js';
  * re-observe can succeed, e.g. the parent object is not there yet; PrereqError or
  * TerminalError (not retryable) when only a change of the desired state helps.
  */
-type Handler<V extends Verb> = (s: SimNodeState, a: Extract<Action, { verb: V }>) => boolean;
+type Handler<V extends Verb> = (s: SimNodeState, a: Extract<Action, { verb: V }>, ctx: InstanceCtx) => boolean;
 // Partial on purpose: verbs added to the Action union before the simulator learns them
 // still compile, and run() answers them with an UNKNOWN_VERB result instead of crashing.
 type Handlers = { [V in Verb]?: Handler<V> };
@@ -153,9 +154,10 @@ export const handlers: Handlers = {
     return true;
   },
   'file.remove': (s, a) => s.files.delete(a.path),
+  ...instanceHandlers,
 };
 
 /** The handler for a verb, or undefined for a verb this simulator does not know yet. */
-export function handlerFor(verb: string): ((s: SimNodeState, a: Action) => boolean) | undefined {
-  return Object.hasOwn(handlers, verb) ? (handlers[verb as Verb] as ((s: SimNodeState, a: Action) => boolean) | undefined) : undefined;
+export function handlerFor(verb: string): ((s: SimNodeState, a: Action, ctx: InstanceCtx) => boolean) | undefined {
+  return Object.hasOwn(handlers, verb) ? (handlers[verb as Verb] as ((s: SimNodeState, a: Action, ctx: InstanceCtx) => boolean) | undefined) : undefined;
 }

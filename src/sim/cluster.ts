@@ -12,7 +12,7 @@ export class SimCluster {
     for (const n of nodes) {
       const init = typeof n === 'string' ? { name: n } : n;
       if (m.has(init.name)) throw new Error(`SimCluster: duplicate node ${init.name}`);
-      m.set(init.name, new SimNodeOps(init, opts));
+      m.set(init.name, new SimNodeOps(init, { ...opts, peers: (name) => m.get(name) }));
     }
     this.nodes = m;
   }

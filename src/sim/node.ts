@@ -35,6 +35,8 @@ export interface SimOptions {
   readonly latencyMs?: number | ((action: Action) => number);
   /** Virtual time each observe() takes, on `clock`. Default 0. */
   readonly observeLatencyMs?: number;
+  /** Other nodes, for node-to-node verbs (instance.migrate). SimCluster sets this. */
+  readonly peers?: (name: string) => SimNodeOps | undefined;
 }
 
 const DEFAULT_BLOCK_DEVICES = { '/dev/sdb': 1_048_576, '/dev/sdc': 1_048_576 };
@@ -72,6 +74,8 @@ export class SimNodeOps implements NodeOps {
   private unreachable = false;
   private closed = false;
   private readonly log: ActionResult[] = [];
+  private readonly peers: (name: string) => SimNodeOps | undefined;
+  private pid = 1000;
 
   constructor(init: SimNodeInit, opts: SimOptions = {}) {
     this.node = init.name;
@@ -80,6 +84,7 @@ export class SimNodeOps implements NodeOps {
     const l = opts.latencyMs ?? 0;
     this.latency = typeof l === 'function' ? l : () => l;
     this.observeLatencyMs = opts.observeLatencyMs ?? 0;
+    this.peers = opts.peers ?? (() => undefined);
   }
 
   async observe(req: ObserveRequest): Promise<ObservedNode> {
@@ -133,6 +138,11 @@ export class SimNodeOps implements NodeOps {
     return this.log;
   }
 
+  /** The live state for a peer's node-to-node verb; undefined while unreachable or closed. */
+  private reachableState(): SimNodeState | undefined {
+    return this.unreachable || this.closed ? undefined : this.state;
+  }
+
   private apply(action: Action, started: number): ActionResult {
     const fail = (code: string, message: string, retryable: boolean): ActionResult => ({
       action, ok: false, unchanged: true, commands: [], error: { code, message, retryable }, durationMs: this.clock.now() - started,
@@ -145,7 +155,10 @@ export class SimNodeOps implements NodeOps {
     const fault = this.faults.take(action.verb);
     if (fault !== undefined) return fail(fault.code, fault.message ?? `injected fault on ${action.verb}`, fault.retryable);
     try {
-      const changed = handler(this.state, action);
+      const changed = handler(this.state, action, {
+        peer: (name) => this.peers(name)?.reachableState(),
+        nextPid: () => ++this.pid,
+      });
       return { action, ok: true, unchanged: !changed, commands: changed ? this.describe(action) : [], durationMs: this.clock.now() - started };
     } catch (err) {
       if (err instanceof GantryError) return fail(err.code, err.message, err.retryable);

@@ -1,0 +1,114 @@
+import { tapName } from '../drivers/tap/tap.js';
+import type { InstanceMeta, ObservedInstance } from '../observe/types.js';
+import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../plan/actions.js';
+import { ExecError } from '../util/errors.js';
+import type { SimNodeState } from './state.js';
+
+/**
+ * Instance verbs on the simulator, with the QEMU driver's contract: start on a running
+ * VM, stop on a stopped one, remove of a missing one and a repeated install of the same
+ * OS generation are unchanged. The state written is what the real probe would report
+ * (runState, adminStopped, the gantry.json record), so plan -> apply -> re-plan on the
+ * simulator converges exactly when it would on real nodes.
+ */
+export interface InstanceCtx {
+  /** The peer node's state for a migration, or undefined when it cannot be reached. */
+  peer(name: string): SimNodeState | undefined;
+  nextPid(): number;
+}
+
+const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
+
+function metaOf(name: string, r: InstanceRecord): InstanceMeta {
+  return {
+    version: 1, instance: name, uuid: r.uuid, os: r.os, osGeneration: r.osGeneration, restartGeneration: r.restartGeneration,
+    nics: r.nics.map((n) => ({ ...n })), launch: structuredClone(r.launch) as unknown as Record<string, unknown>,
+  };
+}
+
+/** Disks the launch names must exist (LVs and images; DRBD devices are not simulated). */
+function checkDisks(s: SimNodeState, launch: InstanceLaunch): void {
+  for (const d of launch.disks) {
+    if (d.path.startsWith('/dev/drbd')) continue;
+    const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(d.path);
+    const present = lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : s.files.has(d.path);
+    if (!present) throw new ExecError('DISK_NOT_FOUND', `disk ${d.path} of ${launch.name} does not exist`, { path: d.path });
+  }
+}
+
+/** Plug the VM's taps: a Linux bridge master, or a port on the OVS bridge. */
+function plugTaps(s: SimNodeState, launch: InstanceLaunch): void {
+  launch.nics.forEach((nic, i) => {
+    if (nic.mode === 'bridged' && !s.bridges.has(nic.link)) throw new ExecError('MASTER_NOT_FOUND', `bridge ${nic.link} for ${launch.name} nic ${i} does not exist`, { link: nic.link });
+    if (nic.mode === 'openvswitch' && s.ovs?.get(nic.link) === undefined) throw new ExecError('OVS_BRIDGE_NOT_FOUND', `OVS bridge ${nic.link} for ${launch.name} nic ${i} does not exist`, { link: nic.link });
+  });
+  launch.nics.forEach((nic, i) => {
+    const name = tapName(launch.name, i);
+    s.taps.set(name, { name, up: true, ...(nic.mode === 'bridged' ? { master: nic.link } : {}) });
+    const br = nic.mode === 'openvswitch' ? s.ovs?.get(nic.link) : undefined;
+    if (br) s.ovs?.set(br.name, { ...br, ports: { ...br.ports, [name]: { name, ...(nic.vlan !== undefined ? { tag: nic.vlan } : {}), trunks: [...nic.trunks], type: '' } } });
+  });
+}
+
+function unplugTaps(s: SimNodeState, instance: string, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const name = tapName(instance, i);
+    s.taps.delete(name);
+    for (const [k, br] of s.ovs ?? []) {
+      if (br.ports[name] === undefined) continue;
+      const { [name]: _gone, ...rest } = br.ports;
+      s.ovs?.set(k, { ...br, ports: rest });
+    }
+  }
+}
+
+function running(s: SimNodeState, name: string, launch: InstanceLaunch, record: InstanceRecord, pid: number): ObservedInstance {
+  plugTaps(s, launch);
+  return { name, pid, runState: 'running', guestShutdown: false, adminStopped: false, memoryMiB: launch.memoryMiB, vcpus: launch.vcpus, runtime: { uuid: record.uuid }, meta: metaOf(name, record) };
+}
+
+export const instanceHandlers = {
+  'instance.install': (s: SimNodeState, a: InstanceInstall): boolean => {
+    const cur = s.instances.get(a.name);
+    if (cur?.meta && cur.meta.uuid === a.record.uuid && cur.meta.osGeneration >= a.record.osGeneration) return false;
+    if (cur && ALIVE.has(cur.runState)) throw new ExecError('INSTANCE_RUNNING', `${a.name} is running; stop it before installing`, { instance: a.name });
+    checkDisks(s, a.launch);
+    s.instances.set(a.name, { name: a.name, runState: 'stopped', guestShutdown: false, adminStopped: true, meta: metaOf(a.name, a.record) });
+    return true;
+  },
+  'instance.start': (s: SimNodeState, a: InstanceStart, ctx: InstanceCtx): boolean => {
+    const cur = s.instances.get(a.name);
+    if (cur && ALIVE.has(cur.runState)) return false; // a relaunch is planned as stop + start
+    checkDisks(s, a.launch);
+    s.instances.set(a.name, running(s, a.name, a.launch, a.record, ctx.nextPid()));
+    return true;
+  },
+  'instance.stop': (s: SimNodeState, a: InstanceStop): boolean => {
+    const cur = s.instances.get(a.name);
+    if (cur === undefined || (!ALIVE.has(cur.runState) && cur.adminStopped === true)) return false;
+    const { pid: _pid, ...rest } = cur;
+    // A stop Gantry asked for is recorded, so the VM reads ADMIN_down, not ERROR_down.
+    s.instances.set(a.name, { ...rest, runState: 'stopped', guestShutdown: false, adminStopped: true });
+    return true;
+  },
+  'instance.remove': (s: SimNodeState, a: InstanceRemove): boolean => {
+    const had = s.instances.delete(a.name);
+    const tapsBefore = s.taps.size;
+    unplugTaps(s, a.name, a.nicCount);
+    return had || s.taps.size !== tapsBefore;
+  },
+  'instance.migrate': (s: SimNodeState, a: InstanceMigrate, ctx: InstanceCtx): boolean => {
+    const peer = ctx.peer(a.peer);
+    if (peer === undefined) throw new ExecError('PEER_UNREACHABLE', `migration target ${a.peer} (${a.peerAddress}) cannot be reached`, { peer: a.peer });
+    const src = s.instances.get(a.name);
+    const dst = peer.instances.get(a.name);
+    if ((src === undefined || !ALIVE.has(src.runState)) && dst !== undefined && ALIVE.has(dst.runState)) return false; // already moved
+    if (src === undefined || src.runState !== 'running') throw new ExecError('NOT_RUNNING', `${a.name} is not running on ${s.facts.hostname}; nothing to migrate`, { instance: a.name });
+    checkDisks(peer, a.launch);
+    peer.instances.set(a.name, running(peer, a.name, a.launch, a.record, ctx.nextPid()));
+    // The source QEMU exits once the destination runs; its run dir is gone too.
+    s.instances.delete(a.name);
+    unplugTaps(s, a.name, a.launch.nics.length);
+    return true;
+  },
+};
