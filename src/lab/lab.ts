@@ -13,7 +13,7 @@ import { renderNodeManifests } from './manifests.js';
 import { ensureBridge, ensureNodeNetwork, linkExists, listNamespaces, namespacePids, removeLink, subnetUsers } from './network.js';
 import { ensurePackages } from './packages.js';
 import {
-  ensureKey, ensureOvs, ensureSshd, ensureVolumeGroup, findLoop, ovsPids, publicKeyOnly, removeVolumeGroup, sshdPid, stopOvs, stopSshd, vgInfo,
+  ensureKey, ensureOvs, ensureSshd, ensureVolumeGroup, findLoop, ovsPids, publicKeyOnly, removeVolumeGroup, serializer, sshdPid, stopOvs, stopSshd, vgInfo, type Serializer,
 } from './services.js';
 
 export interface LabUpOptions extends LabLayoutOptions {
@@ -156,7 +156,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   await ensureBridge(run, layout.repl);
 
   const group = opts.group ?? 'default';
-  const nodes = await Promise.all(layout.nodes.map((node) => upNode(run, layout, node, group, log)));
+  const serial = serializer();
+  const nodes = await Promise.all(layout.nodes.map((node) => upNode(run, layout, node, group, log, serial)));
   record.nodes = nodes;
   await saveRecord(record);
 
@@ -173,11 +174,11 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   return { record, nodes, sharedDir: layout.sharedDir, clientKeyFile: layout.clientKeyFile, ...(manifestFile ? { manifestFile } : {}) };
 }
 
-async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, group: string, log: Logger): Promise<LabNode> {
+async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, group: string, log: Logger, serial: Serializer): Promise<LabNode> {
   await mkdir(node.dir, { recursive: true, mode: 0o700 });
   const hostKey = publicKeyOnly(await ensureKey(run, node.hostKeyFile, node.name));
   await ensureNodeNetwork(run, node, layout.mgmt, layout.repl);
-  const [loopDevice, ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB), ensureOvs(run, node)]);
+  const [loopDevice, ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB, serial), ensureOvs(run, node)]);
   const sshd = await ensureSshd(run, layout, node, log);
   return {
     name: node.name,

@@ -166,7 +166,20 @@ export async function vgInfo(run: HostRunner, node: NodeLayout): Promise<{ name:
   return vg ? { name: vg.vg_name, sizeBytes: Number(vg.vg_size), freeBytes: Number(vg.vg_free) } : undefined;
 }
 
-export async function ensureVolumeGroup(run: HostRunner, node: NodeLayout, sizeGiB: number): Promise<string> {
+/** Runs one function at a time, in call order. */
+export type Serializer = <T>(fn: () => Promise<T>) => Promise<T>;
+
+export function serializer(): Serializer {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = tail.then(fn, fn);
+    tail = next.catch(() => undefined);
+    return next;
+  };
+}
+
+/** `serial` orders the loop attaches of nodes brought up in parallel (losetup --find races). */
+export async function ensureVolumeGroup(run: HostRunner, node: NodeLayout, sizeGiB: number, serial: Serializer): Promise<string> {
   for (const sub of ['lock', 'backup', 'archive']) await mkdir(join(node.lvmSystemDir, sub), { recursive: true });
   if (!(await exists(node.pvFile))) {
     // A sparse file: LVM only ever writes metadata here.
@@ -174,8 +187,7 @@ export async function ensureVolumeGroup(run: HostRunner, node: NodeLayout, sizeG
     await fh.truncate(sizeGiB * 1024 ** 3);
     await fh.close();
   }
-  let loop = await findLoop(run, node.pvFile);
-  loop ??= (await run.run(['losetup', '--find', '--show', node.pvFile])).stdout.trim();
+  const loop = await serial(async () => (await findLoop(run, node.pvFile)) ?? (await run.run(['losetup', '--find', '--show', node.pvFile])).stdout.trim());
   await writeFile(join(node.lvmSystemDir, 'lvm.conf'), renderLvmConf(node, loop));
   if (!(await vgInfo(run, node))) {
     const env = lvmEnv(node);

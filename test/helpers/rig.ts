@@ -21,7 +21,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
 
 export interface UseLabOptions {
   nodes?: number;
-  /** Kernel object prefix, 2-8 of [a-z0-9]; default "gt" + this process id in base 36. */
+  /** Kernel object prefix, 2-8 of [a-z0-9]; default "gt" + process id + a counter, in base 36. */
   prefix?: string;
   /** Also write nodes.yaml here. */
   manifestsDir?: string;
@@ -71,8 +71,11 @@ function freeSubnetIndex(seed: number): number {
   throw new Error('no free 198.18.X.0/24 + 198.19.X.0/24 pair for a lab');
 }
 
+let labsInThisProcess = 0;
+
 export function useLab(opts: UseLabOptions = {}): LabHandle {
-  const prefix = opts.prefix ?? `gt${process.pid.toString(36)}`.slice(0, 8);
+  // Unique per process and per call, so parallel runs never share kernel object names.
+  const prefix = opts.prefix ?? `gt${process.pid.toString(36).slice(-5)}${(labsInThisProcess++ % 36).toString(36)}`;
   const logger = opts.logger ?? (process.env.GANTRY_LAB_DEBUG ? createLogger({ level: 'debug' }) : silentLogger());
   const ref: LabRef = { logger, prefix };
   const pool = new SshPool({ logger, connectTimeoutMs: opts.connectTimeoutMs ?? 5000, ...(opts.commandTimeoutMs ? { commandTimeoutMs: opts.commandTimeoutMs } : {}) });
@@ -81,7 +84,7 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
   beforeAll(async () => {
     // A lab left by a crashed run of this prefix goes first.
     await labDown(ref);
-    const x = freeSubnetIndex(process.pid);
+    const x = freeSubnetIndex(process.pid + labsInThisProcess * 7);
     up = await labUp({
       logger,
       prefix,
