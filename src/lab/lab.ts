@@ -167,7 +167,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     manifestFile = join(opts.manifestsDir, 'nodes.yaml');
     await writeFile(
       manifestFile,
-      renderNodeManifests(nodes.map((n) => ({ ...n, hostKey: n.ssh.hostKey, privateKeyFile: n.ssh.privateKeyFile }))),
+      renderNodeManifests(nodes.map((n) => ({ ...n, hostKey: n.ssh.hostKey, privateKeyFile: n.ssh.privateKeyFile, nodeDir: layout.nodes.find((l) => l.name === n.name)!.dir }))),
     );
   }
   log.info({ nodes: nodes.length, stateDir: layout.stateDir, ms: Date.now() - started }, 'lab is up');

@@ -6,8 +6,8 @@ describe('renderNodeManifests', () => {
   it('given two lab nodes it writes one Node document each with the pinned ssh endpoint', () => {
     const base = { group: 'default', privateKeyFile: '/var/lib/gantry-lab/id_ed25519', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxE6sRu42W/0EjKwoOkIPBJOdKQeIrV7NJx+u7qGXT4' };
     const text = renderNodeManifests([
-      { ...base, name: 'node1', address: '198.18.0.11', secondaryAddress: '198.19.0.11', role: 'master-candidate', ovsdbSocket: '/s1' },
-      { ...base, name: 'node2', address: '198.18.0.12', secondaryAddress: '198.19.0.12', role: 'regular', ovsdbSocket: '/s2' },
+      { ...base, name: 'node1', address: '198.18.0.11', secondaryAddress: '198.19.0.11', role: 'master-candidate', ovsdbSocket: '/s1', nodeDir: '/lab/node1', vgName: 'gantry', loopDevice: '/dev/loop1' },
+      { ...base, name: 'node2', address: '198.18.0.12', secondaryAddress: '198.19.0.12', role: 'regular', ovsdbSocket: '/s2', nodeDir: '/lab/node2', vgName: 'gantry', loopDevice: '/dev/loop2' },
     ]);
     const docs = parseAllDocuments(text).map((d) => d.toJS());
     expect(docs).toHaveLength(2);
@@ -22,6 +22,8 @@ describe('renderNodeManifests', () => {
         role: 'regular',
         ssh: { host: '198.18.0.12', port: 22, user: 'root', hostKey: base.hostKey, privateKeyFile: base.privateKeyFile },
         ovsdbSocket: '/s2',
+        paths: { runDir: '/lab/node2/run', fileStorageDir: '/lab/node2/file-storage' },
+        profile: { volumeGroups: [{ name: 'gantry', pvs: ['/dev/loop2'] }] },
       },
     });
   });

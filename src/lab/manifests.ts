@@ -10,6 +10,10 @@ export interface LabNodeManifestInput {
   hostKey: string;
   privateKeyFile: string;
   ovsdbSocket: string;
+  /** The node's private directory in the lab (lab nodes share one filesystem). */
+  nodeDir: string;
+  vgName: string;
+  loopDevice: string;
 }
 
 export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
@@ -24,6 +28,10 @@ export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
       role: n.role,
       ssh: { host: n.address, port: 22, user: 'root', hostKey: n.hostKey, privateKeyFile: n.privateKeyFile },
       ovsdbSocket: n.ovsdbSocket,
+      // Lab nodes share one filesystem: each gets its own run and file-storage directory.
+      paths: { runDir: `${n.nodeDir}/run`, fileStorageDir: `${n.nodeDir}/file-storage` },
+      // The lab made this VG on the node's loop device; declaring it lets plan check it.
+      profile: { volumeGroups: [{ name: n.vgName, pvs: [n.loopDevice] }] },
     },
   };
 }
