@@ -15,7 +15,7 @@
  */
 import type { ObservedNode } from '../src/observe/types.js';
 import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
-import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanNode } from '../src/plan/types.js';
+import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNetwork, PlanNode } from '../src/plan/types.js';
 
 export interface GenSpec {
   readonly seed: number;
@@ -24,6 +24,13 @@ export interface GenSpec {
   readonly instances: number;
   /** Fractions of plain / drbd / sharedfile instances (normalised). */
   readonly mix?: { readonly plain: number; readonly drbd: number; readonly sharedfile: number };
+  /**
+   * Give every instance a QEMU runtime spec (OS, power state, two NICs: one on the VM
+   * bridge, one on an OVS VLAN with an address from that VLAN's Network pool). The
+   * matching observed VMs cannot be written down from the naming contract alone (the
+   * launch record is the planner's), so the bench builds them by applying a plan.
+   */
+  readonly runtime?: boolean;
 }
 
 export const DEFAULT_SPEC: GenSpec = { seed: 1, nodes: 700, groups: 20, instances: 40_000 };
@@ -108,8 +115,9 @@ export function genDesired(spec: GenSpec = DEFAULT_SPEC): PlanInput {
     const disks: PlanDisk[] = Array.from({ length: int(r, 1, 3) }, (_, index) => ({
       index, sizeMiB: int(r, 10, 100) * 1024, template, vg: VG, metaVg: VG, state: 'present',
     }));
+    const name = `inst${pad(k, 5)}`;
     instances.push({
-      name: `inst${pad(k, 5)}`,
+      name,
       state: 'present',
       deleteDisks: false,
       diskTemplate: template,
@@ -119,13 +127,39 @@ export function genDesired(spec: GenSpec = DEFAULT_SPEC): PlanInput {
       vcpus: int(r, 1, 8),
       disks,
       tags: [],
+      ...(spec.runtime ? { runtime: genRuntime(r, k) } : {}),
     });
   }
   return {
     cluster: { name: 'bench', macPrefix: 'aa:00:00', sharedFileStorageDir: SHARED_DIR, removeOrphans: false, exclusionTags: [] },
     nodes,
     instances,
-    networks: [],
+    networks: spec.runtime ? NETWORKS : [],
+  };
+}
+
+/** One /16 per OVS VLAN: room for every instance's second NIC. */
+const NETWORKS: PlanNetwork[] = VLANS.map((v) => ({ name: `vlan${v}`, subnet: `10.${v}.0.0/16`, gateway: `10.${v}.0.1`, reserved: [`10.${v}.0.2-10.${v}.0.20`] }));
+
+function genRuntime(r: () => number, k: number): PlanInstanceRuntime {
+  const vlan = VLANS[k % VLANS.length]!;
+  return {
+    uuid: `00000000-0000-4000-8000-${pad(k, 12)}`,
+    os: { name: 'debootstrap+default', params: {}, generation: 1 },
+    powerState: r() < 0.95 ? 'running' : 'stopped',
+    restartGeneration: 0,
+    accel: 'kvm',
+    bootOrder: ['disk'],
+    diskBus: 'virtio',
+    vnc: false,
+    vncBindAddress: '127.0.0.1',
+    nics: [
+      { index: 0, mode: 'bridged', link: 'br-vm', trunks: [], ip: 'none', mac: 'auto', model: 'virtio' },
+      { index: 1, network: `vlan${vlan}`, mode: 'openvswitch', link: 'ovsbr0', vlan, trunks: [], ip: 'pool', mac: 'auto', model: 'virtio' },
+    ],
+    migration: { mode: 'live', bandwidthMiBps: 100, downtimeMs: 300 },
+    restartErrorDown: true,
+    stopTimeoutS: 120,
   };
 }
 
@@ -201,7 +235,7 @@ export function genObserved(input: PlanInput, observedAt = '2026-01-01T00:00:00.
 
 export interface DriftResult {
   readonly observed: ObservedCluster;
-  /** Objects considered (sysctls, bridges, OVS ports, VGs, LVs, files). */
+  /** Objects considered (sysctls, bridges, OVS ports, VGs, LVs, files, running VMs). */
   readonly objects: number;
   readonly missing: number;
   readonly different: number;
@@ -247,6 +281,11 @@ export function drift(observed: ObservedCluster, fraction: number, seed: number)
     for (const [k, ob] of Object.entries(o.ovs?.bridges ?? {})) {
       const ports: Record<string, (typeof ob.ports)[string]> = {};
       for (const [pk, port] of Object.entries(ob.ports)) {
+        // VM taps ("t-..."/"tx...") belong to the instance runtime, not the node profile.
+        if (/^t[x-]/.test(pk)) {
+          ports[pk] = port;
+          continue;
+        }
         const f = fate();
         if (f === 'keep') ports[pk] = port;
         else if (f === 'change') ports[pk] = { ...port, tag: (port.tag ?? 0) + 1000 };
@@ -270,7 +309,17 @@ export function drift(observed: ObservedCluster, fraction: number, seed: number)
       if (f === 'keep') files[k] = file;
       else if (f === 'change') files[k] = { ...file, virtualSizeMiB: Math.max(1, file.virtualSizeMiB - 1024) };
     }
-    nodes.set(name, { ...o, sysctls, bridges, ...(o.ovs ? { ovs: { bridges: ovsBridges } } : {}), vgs, lvs, files });
+    const instances: Mutable<ObservedNode['instances']> = {};
+    for (const [k, vm] of Object.entries(o.instances)) {
+      // A VM never loses its record here (that is not drift but a lost node); it crashes.
+      const f = vm.runState === 'running' ? fate(false) : 'keep';
+      if (f === 'keep') instances[k] = vm;
+      else {
+        const { pid: _pid, ...rest } = vm;
+        instances[k] = { ...rest, runState: 'stopped', adminStopped: false };
+      }
+    }
+    nodes.set(name, { ...o, sysctls, bridges, ...(o.ovs ? { ovs: { bridges: ovsBridges } } : {}), vgs, lvs, files, instances });
   }
   return { observed: { nodes }, objects, missing, different };
 }
@@ -281,7 +330,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const i = process.argv.indexOf(`--${k}`);
     return i > 0 ? Number(process.argv[i + 1]) : d;
   };
-  const spec: GenSpec = { seed: arg('seed', 1), nodes: arg('nodes', 700), groups: arg('groups', 20), instances: arg('instances', 40_000) };
+  const spec: GenSpec = { seed: arg('seed', 1), nodes: arg('nodes', 700), groups: arg('groups', 20), instances: arg('instances', 40_000), runtime: process.argv.includes('--runtime') };
   const input = genDesired(spec);
   const obs = genObserved(input);
   let lvCount = 0;

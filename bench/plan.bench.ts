@@ -7,7 +7,11 @@
  * again: the simulator and the planner agree on what "converged" means).
  *
  *   npm run bench:plan -- [--nodes 700] [--groups 20] [--instances 40000] [--seed 1]
- *                         [--drift 0.05] [--runs 3] [--no-apply] [--json]
+ *                         [--drift 0.05] [--runs 3] [--runtime] [--no-apply] [--json]
+ *
+ * --runtime gives every instance a QEMU spec with two NICs (one from a Network's IP
+ * pool). The converged observed state then comes from the simulator: plan against the
+ * disks-and-profile state, apply every install/start, observe.
  *
  * Peak RSS is the process high-water mark (getrusage maxrss), so it is cumulative: the
  * value after a phase is the peak of everything up to and including that phase. The
@@ -17,7 +21,9 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import type { ActionResult, ObserveRequest } from '../src/execute/node-ops.js';
 import type { Action } from '../src/plan/actions.js';
+import type { PlanInput } from '../src/plan/types.js';
 import { plan, type ObservedCluster, type Plan } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
 import { drift, genDesired, genObserved, type GenSpec } from './gen-desired.js';
@@ -40,7 +46,7 @@ const num = (k: string, d: number): number => {
 };
 const flag = (k: string): boolean => argv.includes(`--${k}`);
 
-const spec: GenSpec = { seed: num('seed', 1), nodes: num('nodes', 700), groups: num('groups', 20), instances: num('instances', 40_000) };
+const spec: GenSpec = { seed: num('seed', 1), nodes: num('nodes', 700), groups: num('groups', 20), instances: num('instances', 40_000), runtime: flag('runtime') };
 const driftFraction = num('drift', 0.05);
 const runs = Math.max(1, num('runs', 3));
 
@@ -49,6 +55,8 @@ interface Row {
   wallMs: number;
   /** For repeated phases: every run's wall time. */
   runsMs?: number[];
+  /** CPU time (user + system) of the median run: wall minus this is waiting (a shared machine). */
+  cpuMs: number;
   heapUsedMiB: number;
   heapDeltaMiB: number;
   rssMiB: number;
@@ -61,21 +69,26 @@ const mib = (b: number): number => Math.round((b / 1_048_576) * 10) / 10;
 /** Run `fn` `times` times (GC before each), record the median wall time, return the last result. */
 function measure<T>(phase: string, fn: () => T, times = 1, note?: (r: T) => string): T {
   const walls: number[] = [];
+  const cpus: number[] = [];
   let result: T | undefined;
   let heapBefore = 0;
   for (let i = 0; i < times; i++) {
     result = undefined; // let the previous run's result be collected
     gc?.();
     heapBefore = process.memoryUsage().heapUsed;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     result = fn();
     walls.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
   }
   const m = process.memoryUsage();
-  const sorted = [...walls].sort((a, b) => a - b);
+  const median = [...walls.keys()].sort((a, b) => walls[a]! - walls[b]!)[Math.floor(walls.length / 2)]!;
   rows.push({
     phase,
-    wallMs: Math.round(sorted[Math.floor(sorted.length / 2)]!),
+    wallMs: Math.round(walls[median]!),
+    cpuMs: Math.round(cpus[median]!),
     ...(times > 1 ? { runsMs: walls.map(Math.round) } : {}),
     heapUsedMiB: mib(m.heapUsed),
     heapDeltaMiB: mib(m.heapUsed - heapBefore),
@@ -89,12 +102,14 @@ function measure<T>(phase: string, fn: () => T, times = 1, note?: (r: T) => stri
 async function measureAsync<T>(phase: string, fn: () => Promise<T>, note?: (r: T) => string): Promise<T> {
   gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const result = await fn();
   const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
   const m = process.memoryUsage();
   rows.push({
-    phase, wallMs: Math.round(wall), heapUsedMiB: mib(m.heapUsed), heapDeltaMiB: mib(m.heapUsed - heapBefore),
+    phase, wallMs: Math.round(wall), cpuMs: Math.round((c.user + c.system) / 1000), heapUsedMiB: mib(m.heapUsed), heapDeltaMiB: mib(m.heapUsed - heapBefore),
     rssMiB: mib(m.rss), peakRssMiB: mib(process.resourceUsage().maxRSS * 1024), ...(note ? { note: note(result) } : {}),
   });
   return result;
@@ -105,8 +120,25 @@ const countBy = (actions: readonly Action[]): string =>
     .sort(([a], [b]) => a.localeCompare(b)).map(([v, n]) => `${v}=${n}`).join(' ');
 const planNote = (p: Plan): string => `${p.actions.length} actions in ${p.waves.length} waves, ${p.refused.length} refused, ${p.entries.length} entries${p.actions.length ? `; ${countBy(p.actions)}` : ''}`;
 
-const input = measure('build desired (PlanInput)', () => genDesired(spec), 1, (i) => `${i.nodes.length} nodes, ${i.instances.length} instances`);
-const observed = measure('build observed (converged)', () => genObserved(input), 1, (o) => {
+const PV_MIB = 8 * 1024 * 1024;
+const blockDevices = { '/dev/sdb': PV_MIB, '/dev/sdc': PV_MIB };
+const simFrom = (o: ObservedCluster): SimCluster => new SimCluster([...o.nodes.values()].map((n) => initFromObserved(n, blockDevices)));
+const req = (i: PlanInput): ObserveRequest => ({
+  sysctls: [...new Set(i.nodes.flatMap((n) => Object.keys(n.profile.sysctls)))],
+  fileDirs: [i.cluster.sharedFileStorageDir],
+});
+
+/** Apply a plan wave by wave (actions of a wave concurrently); returns the failures. */
+async function applyPlan(sim: SimCluster, p: Plan): Promise<ActionResult[]> {
+  const failed: ActionResult[] = [];
+  for (const wave of p.waves) for (const r of await Promise.all(wave.map((a) => sim.run(a)))) if (!r.ok) failed.push(r);
+  return failed;
+}
+const failNote = (p: Plan) => (failed: ActionResult[]): string =>
+  `${p.actions.length} actions, ${failed.length} failed${failed.length ? ` (first: ${failed[0]!.action.verb} ${failed[0]!.error?.code}: ${failed[0]!.error?.message})` : ''}`;
+
+const input = measure('build desired (PlanInput)', () => genDesired(spec), 1, (i) => `${i.nodes.length} nodes, ${i.instances.length} instances${spec.runtime ? ' with QEMU runtime' : ''}`);
+const base = measure(spec.runtime ? 'build observed (disks and profile, no VMs)' : 'build observed (converged)', () => genObserved(input), 1, (o) => {
   let lvs = 0;
   let files = 0;
   for (const n of o.nodes.values()) {
@@ -115,28 +147,27 @@ const observed = measure('build observed (converged)', () => genObserved(input),
   }
   return `${o.nodes.size} nodes, ${lvs} LVs, ${files} files`;
 });
+
+let observed = base;
+if (spec.runtime) {
+  const first = measure('plan first start (install + start)', () => plan(input, base), 1, planNote);
+  const sim0 = measure('load simulator', () => simFrom(base), 1, (c) => `${c.nodes.size} nodes`);
+  await measureAsync('apply first start on simulator', () => applyPlan(sim0, first), failNote(first));
+  observed = await measureAsync('observe simulator (converged)', () => sim0.observe(req(input)), (o) => {
+    let vms = 0;
+    for (const n of o.nodes.values()) vms += Object.keys(n.instances).length;
+    return `${o.nodes.size} nodes, ${vms} VMs`;
+  });
+}
 const converged = measure('plan converged', () => plan(input, observed), runs, planNote);
 const drifted = measure('drift observed', () => drift(observed, driftFraction, spec.seed), 1, (d) => `${d.objects} objects: ${d.missing} missing, ${d.different} different`);
 const driftPlan = measure('plan drifted', () => plan(input, drifted.observed), runs, planNote);
 
 let replan: Plan | undefined;
 if (!flag('no-apply')) {
-  const pv = 8 * 1024 * 1024;
-  const sim = measure('load simulator from drifted', () =>
-    new SimCluster([...drifted.observed.nodes.values()].map((o) => initFromObserved(o, { '/dev/sdb': pv, '/dev/sdc': pv }))), 1, (c) => `${c.nodes.size} nodes`);
-  await measureAsync('apply drifted plan on simulator', async () => {
-    let failed = 0;
-    for (const wave of driftPlan.waves) {
-      const results = await Promise.all(wave.map((a) => sim.run(a)));
-      failed += results.filter((r) => !r.ok).length;
-    }
-    return failed;
-  }, (failed) => `${driftPlan.actions.length} actions, ${failed} failed`);
-  const req = {
-    sysctls: [...new Set(input.nodes.flatMap((n) => Object.keys(n.profile.sysctls)))],
-    fileDirs: [input.cluster.sharedFileStorageDir],
-  };
-  const after = await measureAsync('observe simulator', () => sim.observe(req), (o: ObservedCluster) => `${o.nodes.size} nodes`);
+  const sim = measure('load simulator from drifted', () => simFrom(drifted.observed), 1, (c) => `${c.nodes.size} nodes`);
+  await measureAsync('apply drifted plan on simulator', () => applyPlan(sim, driftPlan), failNote(driftPlan));
+  const after = await measureAsync('observe simulator', () => sim.observe(req(input)), (o: ObservedCluster) => `${o.nodes.size} nodes`);
   replan = measure('re-plan after apply', () => plan(input, after), 1, planNote);
 }
 
@@ -157,10 +188,10 @@ if (flag('json')) {
 } else {
   console.log(`bench:plan  ${JSON.stringify(spec)} drift=${driftFraction} runs=${runs}`);
   console.log(`machine     ${machine.cpus}, ${machine.memGiB} GiB, Node ${machine.node}, ${machine.platform}\n`);
-  console.log('| phase | wall ms (median) | heap used MiB | heap Δ MiB | RSS MiB | peak RSS MiB | notes |');
-  console.log('|---|---:|---:|---:|---:|---:|---|');
+  console.log('| phase | wall ms (median) | CPU ms | heap used MiB | heap Δ MiB | RSS MiB | peak RSS MiB | notes |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    console.log(`| ${r.phase} | ${r.wallMs}${r.runsMs ? ` (${r.runsMs.join(', ')})` : ''} | ${r.heapUsedMiB} | ${r.heapDeltaMiB} | ${r.rssMiB} | ${r.peakRssMiB} | ${r.note ?? ''} |`);
+    console.log(`| ${r.phase} | ${r.wallMs}${r.runsMs ? ` (${r.runsMs.join(', ')})` : ''} | ${r.cpuMs} | ${r.heapUsedMiB} | ${r.heapDeltaMiB} | ${r.rssMiB} | ${r.peakRssMiB} | ${r.note ?? ''} |`);
   }
   console.log(`\nchecks: ${JSON.stringify(checks)}`);
 }
