@@ -31,6 +31,7 @@ export const ClusterSpec = Type.Object(
     }, Strict)),
     orphans: Type.Optional(Type.Object({ remove: Type.Optional(Type.Boolean({ description: 'remove LVs/files/VMs no manifest declares (default false: report only)' })) }, Strict)),
     macPrefix: Type.Optional(MacPrefix('MAC prefix for generated MACs (default aa:00:00)')),
+    osSearchPath: Type.Optional(Type.Array(AbsPath('directory of OS definitions'), { minItems: 1, description: 'where OS definitions live, searched in order (Ganeti: --os-search-path; default [/srv/gantry/os, /usr/share/gantry/os])' })),
     exclusionTags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:+*/@=-]{1,128}$' }), { description: 'instance tag prefixes whose instances must not share a primary node (htools:iextags)' })),
     tags: Type.Optional(Tags()),
     nodeProfile: Type.Optional(NodeProfile),

@@ -28,7 +28,7 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command('gantry')
     .description('declarative reconciler for Ganeti-style KVM clusters')
     .version(packageVersion())
-    .option('--log-level <level>', 'log level (trace, debug, info, warn, error)', process.env.GANTRY_LOG_LEVEL ?? 'info')
+    .option('--log-level <level>', 'structured log level on stderr (trace, debug, info, warn, error; default warn, or $GANTRY_LOG_LEVEL)')
     .showHelpAfterError()
     .hook('preAction', (cmd) => {
       const level = cmd.opts<{ logLevel?: string }>().logLevel;
@@ -59,8 +59,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    process.stderr.write(`gantry: ${(e as Error).message}\n`);
-    process.exitCode = 1;
+    // A command may end with a specific exit status (plan --detailed-exitcode: 2) and no message.
+    const exit = (e as { exitCode?: unknown }).exitCode;
+    const message = (e as Error).message;
+    if (message) process.stderr.write(`gantry: ${message}\n`);
+    process.exitCode = typeof exit === 'number' ? exit : 1;
   }
 }
 

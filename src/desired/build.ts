@@ -172,6 +172,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false },
     orphans: { remove: s.orphans?.remove ?? false },
     macPrefix: s.macPrefix ?? DEFAULT_MAC_PREFIX,
+    osSearchPath: [...(s.osSearchPath ?? ['/srv/gantry/os', '/usr/share/gantry/os'])],
     exclusionTags: [...(s.exclusionTags ?? [])],
     tags: [...(s.tags ?? [])],
     nodeProfile: mergeProfiles([s.nodeProfile]),

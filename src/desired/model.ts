@@ -110,6 +110,8 @@ export interface DesiredCluster {
   autoRepair: { enabled: boolean; failover: boolean };
   orphans: { remove: boolean };
   macPrefix: string;
+  /** Directories searched for OS definitions (<dir>/<provider>/create ...). */
+  osSearchPath: string[];
   exclusionTags: string[];
   tags: string[];
   nodeProfile: NodeProfileEff;
