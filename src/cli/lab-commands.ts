@@ -1,6 +1,7 @@
 /**
  * `gantry lab up|down|status|stop-node|start-node`: thin wrappers over src/lab.
  */
+import { ensureLabGuest } from '../lab/guest/index.js';
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { createLogger } from '../util/log.js';
@@ -58,8 +59,10 @@ export function registerLabCommands(program: Command): void {
     .option('--repl-subnet <cidr>', 'replication /24 inside 198.18.0.0/15', '198.19.0.0/24')
     .option('--pv-size <GiB>', 'size of each node\'s sparse loop file', (v) => Number.parseInt(v, 10), 10)
     .option('--no-install', 'do not apt-get install missing packages')
-    .option('--apply', 'then run `gantry apply --yes -f <manifests>` (needs --manifests)')
-    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean }) => {
+    .option('--no-guest', 'do not build the busybox lab guest and its OS definition')
+    .option('-f, --file <path>', 'more manifests to apply with the Node manifests (repeatable; with --apply)', (v: string, prev: string[] = []) => [...prev, v], [])
+    .option('--apply', 'then apply the Node manifests plus -f manifests (`gantry apply --yes`) and print the drift report (needs --manifests)')
+    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
       if (flags.apply && !flags.manifests) throw new PrereqError('LAB_APPLY_NEEDS_MANIFESTS', '--apply needs --manifests <dir>');
       const result = await labUp({
         ...ref(flags),
@@ -72,6 +75,10 @@ export function registerLabCommands(program: Command): void {
         ...(flags.manifests ? { manifestsDir: resolve(flags.manifests) } : {}),
       });
       for (const n of result.nodes) process.stdout.write(`${n.name}  ${n.address}  ${n.secondaryAddress}  ${n.namespace}\n`);
+      if (flags.guest) {
+        const g = ensureLabGuest({});
+        process.stdout.write(`guest: ${g.kernelPath} ${g.initrdPath}; OS definition: ${g.osDir}\n`);
+      }
       if (result.manifestFile) process.stdout.write(`manifests: ${result.manifestFile}\n`);
       process.stdout.write(`ssh: ssh -i ${result.clientKeyFile} root@${result.nodes[0]?.address ?? ''}\n`);
       if (flags.apply && flags.manifests) {
@@ -79,7 +86,11 @@ export function registerLabCommands(program: Command): void {
         if (!program.commands.some((c) => c.name() === 'apply')) {
           throw new PrereqError('LAB_NO_APPLY', 'this gantry build has no apply command; run `gantry apply` yourself');
         }
-        await program.parseAsync(['apply', '--yes', '-f', resolve(flags.manifests)], { from: 'user' });
+        const files = [resolve(flags.manifests), ...flags.file.map((f) => resolve(f))].flatMap((f) => ['-f', f]);
+        await program.parseAsync(['apply', '--yes', ...files], { from: 'user' });
+        // The main job's proof: after apply, the drift report is empty (exit 2 otherwise).
+        process.stdout.write('\nDrift report after apply:\n');
+        await program.parseAsync(['plan', '--detailed-exitcode', ...files], { from: 'user' });
       }
     });
 

@@ -27,8 +27,9 @@ interface CommonOpts {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** Ends a command with an exit status (and a message for stderr, when there is one). */
 export class CliExit extends Error {
-  constructor(readonly code: number, message = '') {
+  constructor(readonly exitCode: number, message = '') {
     super(message);
   }
 }

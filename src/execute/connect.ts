@@ -54,7 +54,7 @@ export async function connectNodes(state: DesiredState, opts: { logger: Logger; 
   const pool = opts.pool ?? new SshPool({ logger: opts.logger, connectTimeoutMs: 8000, commandTimeoutMs: 120_000 });
   const ops = new Map<string, NodeOps>();
   const peers = new Map<string, InstanceOps>();
-  const osSearchPath = opts.osSearchPath ?? (state.cluster as { osSearchPath?: string[] }).osSearchPath ?? DEFAULT_OS_SEARCH_PATH;
+  const osSearchPath = opts.osSearchPath ?? state.cluster.osSearchPath;
   for (const n of state.nodes.values()) {
     if (n.role === 'offline') continue;
     if (!n.ssh.hostKey) {

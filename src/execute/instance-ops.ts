@@ -70,6 +70,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     switch (a.verb) {
       case 'instance.install': {
         const { name } = parseOsName(a.os.name);
+        if (name === 'none') return [];
         if (name === 'image') return [imageWriteArgv({ image: a.os.params.image ?? '(os param image)', disk: a.launch.disks[0]?.path ?? '', targetExists: true })];
         return [osRunArgv({ osDir: `${this.o.osSearchPath[0] ?? '/srv/gantry/os'}/${name}`, script: 'create', env: {}, logPath: runFile(this.qemu.runDir(a.name), 'osLog') })];
       }
@@ -142,7 +143,9 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     const mk = await this.o.transport.exec(['mkdir', '-p', dir]);
     if (mk.code !== 0) throw new ExecError('INSTALL_FAILED', `cannot create ${dir} on ${this.o.node}: ${mk.stderr.trim()}`);
     const ref = parseOsName(os.name);
-    if (ref.name === 'image') {
+    if (ref.name === 'none') {
+      // No OS: the disks stay empty (data volumes, or a guest installed by other means).
+    } else if (ref.name === 'image') {
       const image = os.params.image;
       if (!image) throw new PrereqError('OS_IMAGE_MISSING', `instance ${name}: OS image+... needs the OS parameter "image" (path of the image file on the node)`);
       const disk = launch.disks[0]?.path;

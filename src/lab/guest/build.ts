@@ -91,8 +91,13 @@ export function ensureLabGuest(opts: LabGuestOptions = {}): LabGuest {
       modules: modules.map((m) => m.path),
     }))
     .digest('hex');
-  const result = { kernelPath, initrdPath, kernelArgs: GUEST_KERNEL_ARGS, osDir };
+  // Stable paths (<cacheDir>/guest/vmlinuz, initrd.img) so manifests need not name a kernel version.
+  const stableKernel = join(cacheDir, 'guest', 'vmlinuz');
+  const stableInitrd = join(cacheDir, 'guest', 'initrd.img');
+  const result = { kernelPath: stableKernel, initrdPath: stableInitrd, kernelArgs: GUEST_KERNEL_ARGS, osDir };
   if (existsSync(initrdPath) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) {
+    publishStable(kernelPath, stableKernel);
+    publishStable(initrdPath, stableInitrd);
     return { ...result, built: false };
   }
 
@@ -125,7 +130,17 @@ export function ensureLabGuest(opts: LabGuestOptions = {}): LabGuest {
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+  publishStable(kernelPath, stableKernel);
+  publishStable(initrdPath, stableInitrd);
   return { ...result, built: true };
+}
+
+/** Copy `from` to `to` when they differ (atomically, so a booting guest never reads half a file). */
+function publishStable(from: string, to: string): void {
+  if (existsSync(to) && statSync(to).size === statSync(from).size && readFileSync(to).equals(readFileSync(from))) return;
+  const tmp = `${to}.tmp-${process.pid}`;
+  copyFileSync(from, tmp);
+  renameSync(tmp, to);
 }
 
 function guestModules(moduleDir: string): ResolvedModule[] {

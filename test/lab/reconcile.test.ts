@@ -1,0 +1,142 @@
+/**
+ * Issue 3 on the real lab: node profiles (bridge, OVS VLAN bridge, VXLAN, VG, sysctl)
+ * and plain + sharedfile disks converge over real SSH; drift made by hand is shown and
+ * repaired; a wrong host key, a dead node and a failing command are reported and lose
+ * nothing. Real sshd, iproute2, Open vSwitch (userspace) and LVM (metadata mode).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labSkipReason, useLab } from '../helpers/rig.js';
+import { labManifests, type ManifestSet } from '../helpers/manifests.js';
+import { connectNodes, type Connections } from '../../src/execute/connect.js';
+import { reconcileOnce } from '../../src/execute/reconcile.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(import.meta.dirname, '../../bin/gantry.js');
+const skip = await labSkipReason();
+
+const diskOnly = [
+  { apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name: 'archive1' }, spec: { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '256M' }], powerState: 'stopped', placement: { primary: 'node2' } } },
+  { apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name: 'share1' }, spec: { os: { name: 'none' }, diskTemplate: 'sharedfile', disks: [{ size: '64M' }], powerState: 'stopped', placement: { primary: 'node3' } } },
+];
+
+describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only instances', () => {
+  const manifestsDir = path.join(tmpdir(), `gantry-lab-nodes-${process.pid}`);
+  const lab = useLab({ nodes: 3, manifestsDir });
+  let m: ManifestSet;
+  const logger = silentLogger();
+
+  const pass = async (apply: boolean) => {
+    const state = await m.load();
+    const conn: Connections = await connectNodes(state, { logger });
+    try {
+      return await reconcileOnce(state, { logger, ops: conn.ops }, { apply });
+    } finally {
+      await conn.close();
+    }
+  };
+  const gantry = (...args: string[]) => run(process.execPath, [BIN, ...args], { encoding: 'utf8' }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+
+  beforeAll(async () => {
+    m = await labManifests(lab, { files: ['cluster.yaml', 'group.yaml', 'networks.yaml'] });
+    await m.write('instances.yaml', diskOnly);
+  });
+  afterAll(async () => m?.cleanup());
+
+  it('apply converges the profiles and disks, and a second plan has nothing to do', async () => {
+    const first = await pass(true);
+    expect(first.plan.actions.length).toBeGreaterThan(10);
+    expect(first.report?.results.filter((r) => !r.ok)).toEqual([]);
+    expect(first.after?.actions).toEqual([]);
+    const lvs = await lab.transport('node2').exec(['lvs', '--noheadings', '-o', 'lv_name,lv_tags', 'gantry']);
+    expect(lvs.stdout).toMatch(/archive1\.disk0\s+gantry,gantry-inst=archive1/);
+    const br = await lab.transport('node1').exec(['ip', '-j', '-d', 'link', 'show', 'vx-lab']);
+    expect(JSON.parse(br.stdout)[0].master).toBe('br-lab');
+    const again = await pass(false);
+    expect(again.plan.actions).toEqual([]);
+  });
+
+  it('the gantry CLI agrees: plan --detailed-exitcode exits 0 and apply --dry-run has nothing to run', async () => {
+    const p = await gantry('plan', '-f', m.dir, '--detailed-exitcode');
+    expect(p.stderr).toBe('');
+    expect(p.stdout).toContain('No changes');
+    expect(p.code).toBe(0);
+  });
+
+  it('drift made by hand (bridge deleted, OVS tag changed, LV removed) is reported and repaired', async () => {
+    await lab.local('node1').exec(['ip', 'link', 'del', 'br-lab']);
+    const sock = lab.node('node2').ovsdbSocket;
+    await lab.local('node2').exec(['ovs-vsctl', `--db=unix:${sock}`, 'set', 'port', 'vlan10', 'tag=20']);
+    const rm = await lab.transport('node2').exec(['lvremove', '-y', 'gantry/archive1.disk0']);
+    expect(rm.code).toBe(0);
+
+    const p = await gantry('plan', '-f', m.dir, '--detailed-exitcode', '-o', 'json');
+    expect(p.code).toBe(2);
+    const report = JSON.parse(p.stdout) as { entries: { subject: string; diffs: { path: string }[] }[] };
+    const paths = (s: string) => report.entries.find((e) => e.subject === s)?.diffs.map((d) => d.path) ?? [];
+    expect(paths('Node/node1')).toContain('profile.bridges[br-lab]');
+    expect(paths('Node/node2')).toContain('profile.ovsBridges[ovs-lab].ports[vlan10].tag');
+    expect(paths('Instance/archive1')).toContain('disks[0].data');
+
+    const a = await gantry('apply', '-f', m.dir, '--yes', '--state-dir', await mkdtemp(path.join(tmpdir(), 'gantry-state-')));
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/After apply: 0 drifted, 0 refused, 0 unreachable/);
+    expect((await pass(false)).plan.actions).toEqual([]);
+  });
+
+  it('a command that fails midway is reported, the rest is applied, and a rerun converges', async () => {
+    await m.edit('instances.yaml', (docs) => {
+      docs.push({ apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name: 'big1' }, spec: { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '64M' }, { size: '500G' }], powerState: 'stopped', placement: { primary: 'node1' } } });
+      docs.push({ apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name: 'small1' }, spec: { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '32M' }], powerState: 'stopped', placement: { primary: 'node3' } } });
+    });
+    const r = await pass(true);
+    const failed = r.report!.results.filter((x) => !x.ok);
+    expect(failed.map((f) => `${f.action.subject} ${f.error?.code}`)).toEqual(['Instance/big1 VG_NO_SPACE']);
+    expect(r.report!.skipped.map((s) => s.action.verb)).toContain('instance.install');
+    // The other instance and big1's first disk were created all the same.
+    expect(r.after!.entries.find((e) => e.subject === 'Instance/small1')?.status).toBe('in-sync');
+    const lvs = await lab.transport('node1').exec(['lvs', '--noheadings', '-o', 'lv_name', 'gantry']);
+    expect(lvs.stdout).toContain('big1.disk0');
+
+    await m.edit('instances.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'big1')!.spec.disks[1].size = '128M';
+    });
+    const fixed = await pass(true);
+    expect(fixed.report?.ok).toBe(true);
+    expect(fixed.after?.actions).toEqual([]);
+  });
+
+  it('a wrong pinned host key is refused with a clear error and nothing on that node changes', async () => {
+    const good = lab.node('node3').ssh.hostKey;
+    await m.edit('nodes.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'node3')!.spec.ssh.hostKey = lab.node('node1').ssh.hostKey;
+    });
+    const p = await gantry('plan', '-f', m.dir);
+    expect(p.stdout).toMatch(/Node\/node3\s+\[unreachable\]/);
+    expect(p.stdout).toMatch(/host key/i);
+    await m.edit('nodes.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'node3')!.spec.ssh.hostKey = good;
+    });
+  });
+
+  it('a dead node is reported and the others still converge; when it returns a rerun converges it', async () => {
+    await lab.stopNode('node3');
+    await lab.local('node1').exec(['sysctl', '-w', 'net.ipv4.ip_forward=0']);
+    const r = await pass(true);
+    expect(r.plan.unreachable).toEqual(['node3']);
+    expect(r.report?.results.every((x) => x.ok && x.action.node !== 'node3')).toBe(true);
+    expect(r.after?.entries.find((e) => e.subject === 'Node/node1')?.status).toBe('in-sync');
+    await lab.startNode('node3');
+    const back = await pass(true);
+    expect(back.plan.unreachable).toEqual([]);
+    expect(back.after?.actions ?? back.plan.actions).toEqual([]);
+  });
+});
