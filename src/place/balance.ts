@@ -14,6 +14,7 @@
  * is therefore a wave of moves on disjoint nodes that can run in parallel.
  */
 import { ClusterState, type MoveType } from './state.js';
+import { FastEval } from './fasteval.js';
 import type { PlaceCluster } from './types.js';
 
 export interface BalanceOptions {
@@ -43,6 +44,14 @@ export interface BalanceOptions {
   readonly now?: () => number;
   /** Extra exclusion tag prefixes (hbal --exclusion-tags). */
   readonly exclusionTags?: readonly string[];
+  /**
+   * 'lazy' (default): lazy greedy, re-evaluating only the most promising instance per move;
+   * 'rounds': every instance evaluated each round, best moves on disjoint nodes applied;
+   * 'steepest': hbal's exact algorithm, one best move per full evaluation.
+   */
+  readonly strategy?: 'lazy' | 'rounds' | 'steepest';
+  /** Progress callback after each applied move. */
+  readonly onMove?: (move: BalanceMove, count: number) => void;
 }
 
 export interface BalanceMove {
@@ -173,7 +182,10 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
   let rounds = 0;
   let converged = false;
 
+  const fe = new FastEval(st);
   const evalMove = (ii: number, mv: MoveType, tdx: number): number => {
+    const fast = fe.score(ii, mv, tdx, force);
+    if (!Number.isNaN(fast)) return fast;
     st.begin();
     const r = st.applyMove(ii, mv, tdx, force);
     let sc = Infinity;
@@ -188,69 +200,121 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
   const acceptable = (from: number, to: number): boolean =>
     to < from - EPS && (from > mgLimit || from - to >= minGain);
 
-  while (moves.length < maxMoves && cur > minScore) {
-    if (now && now() > deadline) break;
+  const bestFor = (ii: number): Cand | null => {
+    const inst = st.insts[ii]!;
+    const p = st.pNode[ii]!;
+    const s = st.sNode[ii]!;
+    if (opts.evacMode && !st.nodes[p]!.offline && !(s >= 0 && st.nodes[s]!.offline)) return null;
+    const useSec = s >= 0 && onlineSet[s] === 1 && instMoves;
+    let best: Cand | null = null;
+    if (inst.mirror === 'internal' && useSec) {
+      const sc = evalMove(ii, 'failover', -1);
+      if (sc < cur) best = { ii, mv: 'failover', tdx: -1, score: sc };
+    }
+    const types = movesFor(inst.mirror, useSec, instMoves, diskMoves, restMig, st.nodes[p]!.offline);
+    if (types.length === 0) return best;
+    for (const t of online) {
+      if (t === p || t === s) continue;
+      for (const mv of types) {
+        const sc = evalMove(ii, mv, t);
+        if (sc < (best ? best.score : cur)) best = { ii, mv, tdx: t, score: sc };
+      }
+    }
+    return best;
+  };
+
+  /** Applies a candidate if it still passes and improves; records it. */
+  const tryApply = (c: Cand): boolean => {
+    const p = st.pNode[c.ii]!;
+    const s = st.sNode[c.ii]!;
+    st.begin();
+    const r = st.applyMove(c.ii, c.mv, c.tdx, force);
+    if (r !== null) { st.rollback(); return false; }
+    st.rescoreTouched();
+    const sc = st.groupScore(gdx);
+    if (!acceptable(cur, sc)) { st.rollback(); return false; }
+    const touched = st.touchedNodes().slice();
+    st.commit();
+    for (const x of touched) fe.refresh(x);
+    const np = st.pNode[c.ii]!;
+    const ns = st.sNode[c.ii]!;
+    const name = st.insts[c.ii]!.name;
+    const from = { primary: st.nodes[p]!.name, secondary: s >= 0 ? st.nodes[s]!.name : null };
+    const to = { primary: st.nodes[np]!.name, secondary: ns >= 0 ? st.nodes[ns]!.name : null };
+    const notation = notationOf(c.mv, from.primary, from.secondary, to.primary, to.secondary);
+    moves.push({
+      instance: name, group: g.name, type: c.mv, from, to, score: sc, wave: 0, notation,
+      commands: commandsOf(name, notation),
+    });
+    cur = sc;
+    opts.onMove?.(moves[moves.length - 1]!, moves.length);
+    return true;
+  };
+
+  const fullRound = (): Cand[] => {
     const cands: Cand[] = [];
     for (const ii of victims) {
-      const inst = st.insts[ii]!;
-      const p = st.pNode[ii]!;
-      const s = st.sNode[ii]!;
-      if (opts.evacMode && !st.nodes[p]!.offline && !(s >= 0 && st.nodes[s]!.offline)) continue;
-      const useSec = s >= 0 && onlineSet[s] === 1 && instMoves;
-      let best: Cand | null = null;
-      if (inst.mirror === 'internal' && useSec) {
-        const sc = evalMove(ii, 'failover', -1);
-        if (sc < cur) best = { ii, mv: 'failover', tdx: -1, score: sc };
-      }
-      const types = movesFor(inst.mirror, useSec, instMoves, diskMoves, restMig, st.nodes[p]!.offline);
-      if (types.length === 0) { if (best) cands.push(best); continue; }
-      for (const t of online) {
-        if (t === p || t === s) continue;
-        for (const mv of types) {
-          const sc = evalMove(ii, mv, t);
-          if (sc < (best ? best.score : cur)) best = { ii, mv, tdx: t, score: sc };
-        }
-      }
-      if (best) cands.push(best);
+      const b = bestFor(ii);
+      if (b) cands.push(b);
     }
-    if (cands.length === 0) { converged = true; break; }
     cands.sort((a, b) => a.score - b.score);
-    const roundStart = cur;
-    let applied = 0;
-    for (const c of cands) {
-      if (moves.length >= maxMoves) break;
-      if (applied > 0 && !parallel) break;
-      const p = st.pNode[c.ii]!;
-      const s = st.sNode[c.ii]!;
-      if (c.tdx >= 0 && (c.tdx === p || c.tdx === s)) continue;
-      st.begin();
-      const r = st.applyMove(c.ii, c.mv, c.tdx, force);
-      if (r !== null) { st.rollback(); continue; }
-      st.rescoreTouched();
-      const sc = st.groupScore(gdx);
-      // later moves of a round were chosen against the round's starting state: keep them
-      // only while they still deliver at least half the gain they promised
-      const ok = acceptable(cur, sc) && (applied === 0 || cur - sc >= 0.5 * (roundStart - c.score));
-      if (!ok) { st.rollback(); if (applied === 0) break; continue; }
-      st.commit();
-      const np = st.pNode[c.ii]!;
-      const ns = st.sNode[c.ii]!;
-      const name = st.insts[c.ii]!.name;
-      const from = { primary: st.nodes[p]!.name, secondary: s >= 0 ? st.nodes[s]!.name : null };
-      const to = { primary: st.nodes[np]!.name, secondary: ns >= 0 ? st.nodes[ns]!.name : null };
-      const notation = notationOf(c.mv, from.primary, from.secondary, to.primary, to.secondary);
-      moves.push({
-        instance: name, group: g.name, type: c.mv, from, to, score: sc, wave: 0, notation,
-        commands: commandsOf(name, notation),
-      });
-      cur = sc;
-      applied++;
+    return cands;
+  };
+
+  const strategy = opts.strategy ?? 'lazy';
+  if (strategy === 'lazy') {
+    // Lazy greedy: candidates ordered by the gain measured when last evaluated; the top one
+    // is re-evaluated against the current state and applied only if it still beats the
+    // next stale gain. A full re-evaluation runs whenever the queue runs dry; the group has
+    // converged when a full evaluation finds no improving move.
+    const heap = new GainHeap();
+    while (moves.length < maxMoves && cur > minScore) {
+      if (now && now() > deadline) break;
+      if (heap.size === 0) {
+        st.recomputeGroup(gdx);
+        cur = st.groupScore(gdx);
+        const cands = fullRound();
+        rounds++;
+        if (cands.length === 0) { converged = true; break; }
+        const first = cands[0]!;
+        if (!tryApply(first)) { converged = true; break; }
+        for (let j = 1; j < cands.length; j++) heap.push(cands[j]!.ii, 1e300);
+        heap.push(first.ii, 1e300);
+        continue;
+      }
+      const ii = heap.pop();
+      const fresh = bestFor(ii);
+      if (!fresh) continue;
+      const gain = cur - fresh.score;
+      if (gain <= EPS) continue;
+      if (heap.size > 0 && gain < heap.topGain() * 0.999) { heap.push(ii, gain); continue; }
+      if (tryApply(fresh)) heap.push(ii, gain);
     }
-    if (applied === 0) { converged = true; break; }
-    // refresh the statistics from scratch once per round (no drift from incremental updates)
-    st.recomputeGroup(gdx);
-    cur = st.groupScore(gdx);
-    rounds++;
+  } else {
+    while (moves.length < maxMoves && cur > minScore) {
+      if (now && now() > deadline) break;
+      const cands = fullRound();
+      if (cands.length === 0) { converged = true; break; }
+      const used = new Uint8Array(st.nodes.length);
+      let applied = 0;
+      for (const c of cands) {
+        if (moves.length >= maxMoves) break;
+        if (applied > 0 && (strategy === 'steepest' || !parallel)) break;
+        const p = st.pNode[c.ii]!;
+        const s = st.sNode[c.ii]!;
+        if (used[p] === 1 || (s >= 0 && used[s] === 1) || (c.tdx >= 0 && used[c.tdx] === 1)) continue;
+        if (!tryApply(c)) { if (applied === 0) break; continue; }
+        const np = st.pNode[c.ii]!;
+        const ns = st.sNode[c.ii]!;
+        for (const x of [p, s, np, ns]) if (x >= 0) used[x] = 1;
+        applied++;
+      }
+      if (applied === 0) { converged = true; break; }
+      // refresh the statistics from scratch once per round (no drift from incremental updates)
+      st.recomputeGroup(gdx);
+      cur = st.groupScore(gdx);
+      rounds++;
+    }
   }
   const waves = splitWaves(moves);
   if (moves.length > 0) {
@@ -272,4 +336,48 @@ export function balance(cluster: PlaceCluster, opts: BalanceOptions = {}): Balan
     groups.push(balanceGroup(st, g.gdx, opts));
   }
   return { cluster: st.toCluster(), groups, moves: groups.flatMap((g) => g.moves) };
+}
+
+/** Max-heap of instance indices keyed by their last measured gain. */
+class GainHeap {
+  private ids: number[] = [];
+  private gains: number[] = [];
+  get size(): number { return this.ids.length; }
+  topGain(): number { return this.gains[0]!; }
+  push(id: number, gain: number): void {
+    const ids = this.ids;
+    const gs = this.gains;
+    let i = ids.length;
+    ids.push(id); gs.push(gain);
+    while (i > 0) {
+      const par = (i - 1) >> 1;
+      if (gs[par]! >= gs[i]!) break;
+      [ids[par], ids[i]] = [ids[i]!, ids[par]!];
+      [gs[par], gs[i]] = [gs[i]!, gs[par]!];
+      i = par;
+    }
+  }
+  pop(): number {
+    const ids = this.ids;
+    const gs = this.gains;
+    const top = ids[0]!;
+    const lastId = ids.pop()!;
+    const lastG = gs.pop()!;
+    if (ids.length > 0) {
+      ids[0] = lastId; gs[0] = lastG;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < ids.length && gs[l]! > gs[m]!) m = l;
+        if (r < ids.length && gs[r]! > gs[m]!) m = r;
+        if (m === i) break;
+        [ids[m], ids[i]] = [ids[i]!, ids[m]!];
+        [gs[m], gs[i]] = [gs[i]!, gs[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
 }

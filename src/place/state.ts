@@ -639,13 +639,23 @@ export class ClusterState {
 
   // ---------------------------------------------------------------- transactions
   begin(): void { this.journal.begin(this); }
+  /** A nested what-if point inside the current transaction. */
+  savepoint(): Savepoint { return this.journal.savepoint(); }
+  rollbackTo(sp: Savepoint): void { this.journal.rollbackTo(this, sp); }
+  inTransaction(): boolean { return this.journal.active; }
   rollback(): void { this.journal.rollback(this); }
   commit(): void { this.journal.commit(); }
   touchedNodes(): readonly number[] { return this.journal.touched; }
 
   /** Re-scores the nodes touched in the current transaction and returns their groups' score. */
   rescoreTouched(): void {
-    for (const i of this.journal.touched) this.updateNodeVec(i);
+    const t = this.journal.touched;
+    const n = t.length;
+    for (let j = 0; j < n; j++) {
+      const i = t[j]!;
+      this.touch(i); // snapshot vec and group sums at the current savepoint level first
+      this.updateNodeVec(i);
+    }
   }
 
   // ---------------------------------------------------------------- scoring
@@ -732,23 +742,7 @@ export class ClusterState {
   /** Fast score of a group from the incremental statistics. */
   groupScore(gdx: number): number {
     const g = this.groups[gdx]!;
-    const n = g.nOnline;
-    const sum = g.sum;
-    const sq = g.sq;
-    let total = W[MAP_COMPONENT]! * g.mapValue;
-    for (let j = 0; j < SUM_IDX.length; j++) {
-      const k = SUM_IDX[j]!;
-      total += W[k]! * sum[k]!;
-    }
-    if (n > 0) {
-      for (let j = 0; j < SD_IDX.length; j++) {
-        const k = SD_IDX[j]!;
-        const mean = sum[k]! / n;
-        const varr = sq[k]! / n - mean * mean;
-        if (varr > 0) total += W[k]! * Math.sqrt(varr);
-      }
-    }
-    return total;
+    return scoreFromSums(g.sum, g.sq, g.nOnline, g.mapValue);
   }
 
   /** Exact per-component values of a group, computed like Ganeti (two-pass variance). */
@@ -826,6 +820,24 @@ export class ClusterState {
 export const NODE_FIELDS = F;
 export const SCORE_K = K;
 
+/** The score from a group's running sums (population standard deviations). */
+export function scoreFromSums(sum: Float64Array, sq: Float64Array, n: number, mapValue: number): number {
+  let total = W[MAP_COMPONENT]! * mapValue;
+  for (let j = 0; j < SUM_IDX.length; j++) {
+    const k = SUM_IDX[j]!;
+    total += W[k]! * sum[k]!;
+  }
+  if (n > 0) {
+    for (let j = 0; j < SD_IDX.length; j++) {
+      const k = SD_IDX[j]!;
+      const mean = sum[k]! / n;
+      const varr = sq[k]! / n - mean * mean;
+      if (varr > 0) total += W[k]! * Math.sqrt(varr);
+    }
+  }
+  return total;
+}
+
 function intersectSize(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
   if (a.size === 0 || b.size === 0) return 0;
   let n = 0;
@@ -846,12 +858,26 @@ function growInt(st: ClusterState, key: 'pNode' | 'sNode' | 'iLoc', need: number
   (st as unknown as Record<string, Int32Array>)[key] = next;
 }
 
-/** Undo log for one transaction: node field snapshots, map entries, instance placements, group stats. */
+/** A position in the journal to roll back to (nested what-ifs). */
+export interface Savepoint {
+  readonly snaps: number;
+  readonly maps: number;
+  readonly insts: number;
+  readonly groups: number;
+  readonly touched: number;
+}
+
+/**
+ * Undo log for one transaction: node field snapshots (taken at the first touch
+ * after the transaction start or the last savepoint), map entries, instance
+ * placements, group statistics. Supports savepoints for nested what-ifs.
+ */
 class Journal {
   active = false;
   touched: number[] = [];
   private stamp = new Int32Array(0);
   private gen = 1;
+  private snapNode: number[] = [];
   private snaps = new Float64Array(16 * (F + K));
   private mapM: Map<unknown, number>[] = [];
   private mapK: unknown[] = [];
@@ -861,24 +887,28 @@ class Journal {
   private instP: number[] = [];
   private instS: number[] = [];
   private instL: number[] = [];
-  private groupsSnapped: number[] = [];
+  private gStamp = new Int32Array(0);
+  private gIdx: number[] = [];
   private gsnap = new Float64Array(4 * (2 * K + 1));
 
   begin(st: ClusterState): void {
     this.active = true;
     this.touched.length = 0;
     if (this.stamp.length < st.nodes.length) this.stamp = new Int32Array(st.nodes.length);
+    if (this.gStamp.length < st.groups.length) this.gStamp = new Int32Array(st.groups.length);
     this.gen++;
+    this.snapNode.length = 0;
     this.nMap = 0;
     this.instI.length = 0; this.instP.length = 0; this.instS.length = 0; this.instL.length = 0;
-    this.groupsSnapped.length = 0;
+    this.gIdx.length = 0;
   }
 
   touchNode(st: ClusterState, i: number): void {
     if (!this.active || this.stamp[i] === this.gen) return;
     this.stamp[i] = this.gen;
-    const slot = this.touched.length;
     this.touched.push(i);
+    const slot = this.snapNode.length;
+    this.snapNode.push(i);
     const need = (slot + 1) * (F + K);
     if (need > this.snaps.length) {
       const n = new Float64Array(this.snaps.length * 2);
@@ -892,9 +922,10 @@ class Journal {
     for (let f = 0; f < F; f++) snaps[base + f] = d[i * F + f]!;
     for (let k = 0; k < K; k++) snaps[base + F + k] = vec[i * K + k]!;
     const gdx = st.nodes[i]!.gdx;
-    if (!this.groupsSnapped.includes(gdx)) {
-      const gi = this.groupsSnapped.length;
-      this.groupsSnapped.push(gdx);
+    if (this.gStamp[gdx] !== this.gen) {
+      this.gStamp[gdx] = this.gen;
+      const gi = this.gIdx.length;
+      this.gIdx.push(gdx);
       const need2 = (gi + 1) * (2 * K + 1);
       if (need2 > this.gsnap.length) {
         const n = new Float64Array(this.gsnap.length * 2);
@@ -919,34 +950,53 @@ class Journal {
     this.instI.push(ii); this.instP.push(st.pNode[ii]!); this.instS.push(st.sNode[ii]!); this.instL.push(st.iLoc[ii]!);
   }
 
-  rollback(st: ClusterState): void {
-    for (let j = this.nMap - 1; j >= 0; j--) {
+  savepoint(): Savepoint {
+    const sp = {
+      snaps: this.snapNode.length, maps: this.nMap, insts: this.instI.length, groups: this.gIdx.length,
+      touched: this.touched.length,
+    };
+    this.gen++;
+    return sp;
+  }
+
+  rollbackTo(st: ClusterState, sp: Savepoint): void {
+    for (let j = this.nMap - 1; j >= sp.maps; j--) {
       const m = this.mapM[j]!;
       const prev = this.mapV[j];
       if (prev === undefined) m.delete(this.mapK[j]);
       else m.set(this.mapK[j], prev);
     }
-    for (let j = this.instI.length - 1; j >= 0; j--) {
+    this.nMap = sp.maps;
+    for (let j = this.instI.length - 1; j >= sp.insts; j--) {
       const ii = this.instI[j]!;
       st.pNode[ii] = this.instP[j]!; st.sNode[ii] = this.instS[j]!; st.iLoc[ii] = this.instL[j]!;
     }
+    this.instI.length = sp.insts; this.instP.length = sp.insts; this.instS.length = sp.insts; this.instL.length = sp.insts;
     const d = st.d;
     const vec = st.vec;
     const snaps = this.snaps;
-    for (let slot = 0; slot < this.touched.length; slot++) {
-      const i = this.touched[slot]!;
+    for (let slot = this.snapNode.length - 1; slot >= sp.snaps; slot--) {
+      const i = this.snapNode[slot]!;
       const base = slot * (F + K);
       for (let f = 0; f < F; f++) d[i * F + f] = snaps[base + f]!;
       for (let k = 0; k < K; k++) vec[i * K + k] = snaps[base + F + k]!;
     }
-    for (let gi = 0; gi < this.groupsSnapped.length; gi++) {
-      const g = st.groups[this.groupsSnapped[gi]!]!;
+    this.snapNode.length = sp.snaps;
+    for (let gi = this.gIdx.length - 1; gi >= sp.groups; gi--) {
+      const g = st.groups[this.gIdx[gi]!]!;
       const gb = gi * (2 * K + 1);
       for (let k = 0; k < K; k++) { g.sum[k] = this.gsnap[gb + k]!; g.sq[k] = this.gsnap[gb + K + k]!; }
       g.mapValue = this.gsnap[gb + 2 * K]!;
     }
+    this.gIdx.length = sp.groups;
+    this.touched.length = sp.touched;
+    this.gen++;
+  }
+
+  rollback(st: ClusterState): void {
+    this.rollbackTo(st, { snaps: 0, maps: 0, insts: 0, groups: 0, touched: 0 });
     this.active = false;
-    this.nMap = 0;
+    this.touched.length = 0;
   }
 
   commit(): void {
