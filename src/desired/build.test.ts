@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { parseManifestText } from './load.js';
+import { buildDesired } from './build.js';
+import { formatLoadError } from './errors.js';
+
+const CLUSTER = `apiVersion: gantry.dev/v1alpha1
+kind: Cluster
+metadata: { name: c1 }
+spec:
+  enabledDiskTemplates: [drbd, plain, file, sharedfile]
+  hvParams: { kvm: { cpuType: host, machineType: q35, kernelArgs: "ro console=ttyS0" } }
+  beParams: { vcpus: 2, memory: 512M }
+  nicParams: { mode: bridged, link: br0 }
+  storage: { volumeGroup: vg0 }
+  diskParams: { drbd: { metaVg: vgmeta } }
+  exclusionTags: ["service:"]
+  nodeProfile:
+    bridges: [{ name: br0, ports: [eth0] }]
+    sysctls: { net.ipv4.ip_forward: 1 }
+`;
+const GROUP = `apiVersion: gantry.dev/v1alpha1
+kind: NodeGroup
+metadata: { name: g1 }
+spec:
+  hvParams: { kvm: { cpuType: Skylake-Server } }
+  diskParams: { plain: { vg: fast } }
+  networks: [{ network: vlan42, link: ovsbr1 }]
+  nodeProfile:
+    bridges: [{ name: br0, mtu: 9000 }]
+    ovsBridges: [{ name: ovsbr1, datapathType: netdev }]
+`;
+const node = (name: string, addr: string, extra = '') => `apiVersion: gantry.dev/v1alpha1
+kind: Node
+metadata: { name: ${name} }
+spec:
+  group: g1
+  address: ${addr}
+${extra}`;
+const NET = `apiVersion: gantry.dev/v1alpha1
+kind: Network
+metadata: { name: vlan42 }
+spec: { subnet: 10.42.0.0/24, mode: openvswitch, link: ovsbr0, vlan: 42 }
+`;
+const INST = `apiVersion: gantry.dev/v1alpha1
+kind: Instance
+metadata: { name: web1 }
+spec:
+  os: { name: image+debian, params: { filesystem: ext4, swap: 512 } }
+  diskTemplate: drbd
+  hvParams: { machineType: pc }
+  beParams: { memory: 2G }
+  disks:
+    - { size: 10G }
+    - { size: 20g, template: plain }
+    - { size: 1T, template: file }
+  nics: [{ network: vlan42 }]
+  placement: { primary: n1 }
+  tags: ["service:web", "owner:alice"]
+status: { primary: whatever }
+`;
+
+function build(...docs: string[]) {
+  const { resources, errors } = parseManifestText('m.yaml', docs.join('---\n'));
+  const built = buildDesired(resources);
+  return { ...built, errors: [...errors, ...built.errors] };
+}
+
+describe('buildDesired', () => {
+  const all = [CLUSTER, GROUP, node('n1', '192.0.2.1', '  profile: { sysctls: { vm.swappiness: 10 } }\n'), node('n2', '192.0.2.2'), NET, INST];
+
+  it('given cluster, group and instance hv params, it fills them cluster -> group -> instance', () => {
+    const { state, errors } = build(...all);
+    expect(errors.map(formatLoadError)).toEqual([]);
+    const i = state!.instances.get('web1')!;
+    expect(i.hvParams.cpuType).toBe('Skylake-Server');
+    expect(i.hvParams.machineType).toBe('pc');
+    expect(i.hvParams.kernelArgs).toBe('ro console=ttyS0');
+    expect(i.hvParams.nicType).toBe('paravirtual');
+    expect(i.beParams).toEqual({ vcpus: 2, memory: 2048, autoBalance: true, spindleUse: 1 });
+    expect(i.os.params).toEqual({ filesystem: 'ext4', swap: '512' });
+    expect(i.placement.group).toBe('g1');
+  });
+
+  it('given per-disk templates, it resolves each disk backend, VG and directory', () => {
+    const i = build(...all).state!.instances.get('web1')!;
+    expect(i.disks.map((d) => [d.template, d.size, d.vg, d.metaVg, d.dir])).toEqual([
+      ['drbd', 10240, 'vg0', 'vgmeta', undefined],
+      ['plain', 20480, 'fast', undefined, undefined],
+      ['file', 1048576, undefined, undefined, '/srv/ganeti/file-storage'],
+    ]);
+    expect(i.needsSecondary).toBe(true);
+  });
+
+  it('given a NIC on a network connected with a group link, it takes the group connection over the network', () => {
+    const nic = build(...all).state!.instances.get('web1')!.nics[0]!;
+    expect(nic).toMatchObject({ network: 'vlan42', mode: 'openvswitch', link: 'ovsbr1', vlan: 42, ip: 'pool', mac: 'auto' });
+  });
+
+  it('given profiles at cluster, group and node, it merges lists by name and sysctls by key', () => {
+    const n1 = build(...all).state!.nodes.get('n1')!;
+    expect(n1.profile.bridges).toEqual([{ name: 'br0', vlanFiltering: false, mtu: 9000, addresses: [], ports: ['eth0'] }]);
+    expect(n1.profile.ovsBridges).toEqual([{ name: 'ovsbr1', datapathType: 'netdev', ports: [] }]);
+    expect(n1.profile.sysctls).toEqual({ 'net.ipv4.ip_forward': '1', 'vm.swappiness': '10' });
+    expect(n1.secondaryAddress).toBe('192.0.2.1');
+    expect(n1.ssh).toEqual({ host: '192.0.2.1', port: 22, user: 'root' });
+  });
+
+  it('given exclusion tag prefixes, it lists the matching instance tags', () => {
+    expect(build(...all).state!.instances.get('web1')!.exclusionTags).toEqual(['service:web']);
+  });
+
+  it('given nodes with no group, it implies a "default" group filled from the cluster', () => {
+    const { state, errors } = build(CLUSTER, node('n1', '192.0.2.1').replace('  group: g1\n', ''));
+    expect(errors).toEqual([]);
+    expect(state!.groups.get('default')).toMatchObject({ implicit: true, allocPolicy: 'preferred' });
+    expect(state!.nodes.get('n1')!.group).toBe('default');
+  });
+
+  it('given several independent mistakes, it reports all of them with positions', () => {
+    const broken = INST.replace('primary: n1', 'primary: n9').replace('template: plain', 'template: diskless');
+    const { errors } = build(CLUSTER.replace('drbd, plain, file, sharedfile', 'drbd, plain, file'), GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.1'), NET, broken);
+    const codes = errors.map((e) => e.code).sort();
+    expect(codes).toEqual(expect.arrayContaining(['duplicate-address', 'template-not-enabled', 'unknown-reference', 'invalid-value']));
+    for (const e of errors) expect(e.line).toBeGreaterThan(0);
+  });
+
+  it('given status in a manifest, it ignores it and records the source line', () => {
+    const { state } = build(...all);
+    expect(state!.sources.get('Instance/web1')).toEqual({ file: 'm.yaml', line: expect.any(Number) });
+    expect(state!.sources.get('Cluster/c1')).toEqual({ file: 'm.yaml', line: 1 });
+  });
+});
