@@ -105,8 +105,20 @@ export const Metadata = Type.Object(
     namespace: Type.Optional(Type.String({ description: 'ignored in file mode' })),
     labels: Type.Optional(StringMap(Type.String(), 'labels')),
     annotations: Type.Optional(StringMap(Type.String(), 'annotations')),
+    // set by the Kubernetes API server on custom resources; accepted, never required
+    uid: Type.Optional(Type.String()),
+    resourceVersion: Type.Optional(Type.String()),
+    generation: Type.Optional(Type.Integer()),
+    creationTimestamp: Type.Optional(Type.Unknown()),
+    deletionTimestamp: Type.Optional(Type.Unknown()),
+    deletionGracePeriodSeconds: Type.Optional(Type.Integer()),
+    generateName: Type.Optional(Type.String()),
+    selfLink: Type.Optional(Type.String()),
+    finalizers: Type.Optional(Type.Array(Type.String())),
+    ownerReferences: Type.Optional(Type.Array(Type.Unknown())),
+    managedFields: Type.Optional(Type.Array(Type.Unknown())),
   },
-  { ...Strict, description: 'object metadata (file mode accepts name, namespace, labels, annotations)' },
+  { ...Strict, description: 'object metadata: name, namespace, labels, annotations (plus the fields the Kubernetes API server sets)' },
 );
 export type Metadata = Static<typeof Metadata>;
 

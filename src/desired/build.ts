@@ -6,7 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type {
-  ClusterDoc, DiskParams, InstanceDoc, IPolicy, ISpec, Kind, KvmHvParams, NetworkDoc, NicParams, NodeDoc, NodeGroupDoc,
+  ClusterDoc, DiskParams, InstanceDoc, IPolicy, ISpec, Kind, KvmHvParams, NetworkDoc, NodeDoc, NodeGroupDoc,
   NodeProfile, PathSegment, Migration,
 } from '../api/index.js';
 import { SYSCTL_KEY_RE } from '../api/index.js';
