@@ -28,7 +28,7 @@ export async function collectFiles(paths: readonly string[]): Promise<{ files: s
       return;
     }
     if (st.isDirectory()) {
-      const entries = (await readdir(p)).filter((n) => !n.startsWith('.')).sort();
+      const entries = (await readdir(p)).filter((n) => !n.startsWith('.') && n !== 'node_modules').sort();
       for (const n of entries) await walk(join(p, n), false);
     } else if (top || YAML_EXT.test(p)) {
       files.push(p);
@@ -62,6 +62,9 @@ export function parseManifestText(file: string, text: string): { resources: Mani
   for (const [index, doc] of list.entries()) {
     const src: DocSource = { file, index, doc, lineCounter };
     if (doc.errors.length) {
+      // the broken document may be the Cluster: then "no Cluster" would be noise
+      const kindGuess = /^kind:[ \t]*["']?([A-Za-z]+)/m.exec(text.slice(doc.range[0], doc.range[2]))?.[1];
+      if (kindGuess) failed.add(`${kindGuess}/*`);
       for (const e of doc.errors) {
         const lp = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
         errors.push({ file, line: lp.line, column: lp.col, path: '', code: 'yaml-syntax', message: e.message.split('\n')[0]! });
@@ -71,6 +74,7 @@ export function parseManifestText(file: string, text: string): { resources: Mani
     if (doc.contents === null) continue; // empty document (a trailing ---)
     const obj = doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      failed.add('*/*');
       errors.push(errorAt(src, [], 'not-a-resource', 'a manifest document must be a mapping with apiVersion, kind, metadata and spec'));
       continue;
     }
@@ -134,7 +138,7 @@ export async function loadSet(paths: string[]): Promise<{ state?: DesiredState; 
   // cross-resource checks run even when some documents failed, so one pass shows everything;
   // a missing Cluster is only reported when no Cluster document failed to parse
   const built = buildDesired(resources, setOrigin, failed);
-  const clusterFailed = failed.has('Cluster/*');
+  const clusterFailed = failed.has('Cluster/*') || failed.has('*/*') || files.length === 0;
   for (const e of built.errors) if (!(e.code === 'missing-cluster' && clusterFailed)) errors.push(e);
   errors.sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
   return errors.length ? { errors, resources } : { state: built.state!, errors, resources };

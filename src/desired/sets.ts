@@ -26,7 +26,7 @@ export async function discoverSets(paths: readonly string[]): Promise<ManifestSe
   const collections: ManifestSet[] = [];
   for (const p of paths) {
     if (!(await isDir(p))) { single.push(p); continue; }
-    const entries = (await readdir(p, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+    const entries = (await readdir(p, { withFileTypes: true })).filter((e) => !e.name.startsWith('.') && e.name !== 'node_modules');
     const ownYaml = entries.some((e) => e.isFile() && YAML_EXT.test(e.name));
     const subdirs = entries.filter((e) => e.isDirectory()).map((e) => join(p, e.name)).sort();
     if (ownYaml || subdirs.length === 0) single.push(p);
