@@ -61,6 +61,16 @@ describe('SimNodeOps instance verbs', () => {
     expect(c.snapshot().n1?.instances.web1?.pid).toBeUndefined();
   });
 
+  it('given start on a VM running another launch spec, it refuses with RESTART_NEEDED (stop first)', async () => {
+    const c = await cluster();
+    await c.run(start('n1'));
+    const bigger: Action = { ...start('n1'), launch: { ...launch, memoryMiB: 1024 } } as Action;
+    expect((await c.run(bigger)).error).toMatchObject({ code: 'RESTART_NEEDED', retryable: false });
+    await c.run(stop('n1'));
+    expect(await c.run(bigger)).toMatchObject({ ok: true, unchanged: false });
+    expect(c.snapshot().n1?.instances.web1?.memoryMiB).toBe(1024);
+  });
+
   it('given a missing disk or bridge, start fails retryably and leaves the node as it was', async () => {
     const c = new SimCluster(['n1']);
     const r = await c.run(start('n1'));

@@ -1,7 +1,7 @@
 import { tapName } from '../drivers/tap/tap.js';
 import type { InstanceMeta, ObservedInstance } from '../observe/types.js';
 import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../plan/actions.js';
-import { ExecError } from '../util/errors.js';
+import { ExecError, PrereqError } from '../util/errors.js';
 import type { SimNodeState } from './state.js';
 
 /**
@@ -78,7 +78,15 @@ export const instanceHandlers = {
   },
   'instance.start': (s: SimNodeState, a: InstanceStart, ctx: InstanceCtx): boolean => {
     const cur = s.instances.get(a.name);
-    if (cur && ALIVE.has(cur.runState)) return false; // a relaunch is planned as stop + start
+    if (cur && ALIVE.has(cur.runState)) {
+      // Like drivers/qemu: a VM running another launch spec needs stop + start, never a second qemu.
+      if (JSON.stringify(cur.meta?.launch) !== JSON.stringify(a.launch)) {
+        throw new PrereqError('RESTART_NEEDED', `instance ${a.name} runs with another spec; it must be stopped first`, { instance: a.name });
+      }
+      // The record is rewritten (bookkeeping, as the driver does); the VM is untouched.
+      s.instances.set(a.name, { ...cur, meta: metaOf(a.name, a.record) });
+      return false;
+    }
     checkDisks(s, a.launch);
     s.instances.set(a.name, running(s, a.name, a.launch, a.record, ctx.nextPid()));
     return true;
