@@ -96,6 +96,19 @@ export function tryGroup(st: ClusterState, ii: number, gdx: number, opts: AllocE
 
 /** Allocates instance `ii` (appended, unplaced) on the best group; commits on success. */
 export function allocateInstance(st: ClusterState, ii: number, opts: AllocEngineOptions = {}): AllocOutcome {
+  const plan = planAllocation(st, ii, opts);
+  if (!plan.ok) return plan;
+  st.begin();
+  const r = st.placeNew(ii, plan.p, plan.s);
+  if (r) { st.rollback(); throw new Error(`internal: chosen allocation failed (${r})`); }
+  st.rescoreTouched();
+  st.commit();
+  st.recomputeGroup(plan.gdx);
+  return { ...plan, score: st.groupScore(plan.gdx) };
+}
+
+/** Finds where instance `ii` would be allocated, without changing the state. */
+export function planAllocation(st: ClusterState, ii: number, opts: AllocEngineOptions = {}): AllocOutcome {
   const inst = st.insts[ii]!;
   const attempts: GroupAttempt[] = [];
   const messages: string[] = [];
@@ -120,13 +133,7 @@ export function allocateInstance(st: ClusterState, ii: number, opts: AllocEngine
   const best = good[0];
   if (!best) return { ok: false, p: -1, s: -1, gdx: -1, score: NaN, fails, attempts, messages };
   const sol = best.solution!;
-  st.begin();
-  const r = st.placeNew(ii, sol.p, sol.s);
-  if (r) { st.rollback(); throw new Error(`internal: chosen allocation failed (${r})`); }
-  st.rescoreTouched();
-  st.commit();
-  st.recomputeGroup(best.gdx);
-  return { ok: true, p: sol.p, s: sol.s, gdx: best.gdx, score: st.groupScore(best.gdx), fails, attempts, messages };
+  return { ok: true, p: sol.p, s: sol.s, gdx: best.gdx, score: sol.score, fails, attempts, messages };
 }
 
 export function describeFails(f: FailCounts): string {
@@ -171,7 +178,7 @@ function canEvacuateNode(st: ClusterState, gdx: number, n: number, prims: readon
     }
     for (const ii of drbd) {
       if (st.sNode[ii]! < 0) return false;
-      if (st.applyMove(ii, 'failover', -1, false) !== null) return false;
+      if (st.applyMove(ii, 'failover', -1, true) !== null) return false;
     }
     for (const ii of shared) {
       const t = bestTarget(st, gdx, escape, (t) => st.applyMove(ii, 'failoverToAny', t, true));

@@ -157,7 +157,7 @@ export const DEFAULT_IPOLICY: IPolicy = Object.freeze<IPolicy>({
     max: { memorySize: 32768, cpuCount: 8, diskSize: 1048576, diskCount: 16, nicCount: 8, spindleUse: 12 },
   }],
   std: { memorySize: 128, cpuCount: 1, diskSize: 1024, diskCount: 1, nicCount: 1, spindleUse: 1 },
-  diskTemplates: ['drbd', 'plain', 'file', 'sharedfile', 'blockdev', 'diskless', 'rbd', 'ext', 'gluster'],
+  diskTemplates: ['diskless', 'file', 'sharedfile', 'plain', 'blockdev', 'drbd', 'rbd', 'ext', 'gluster'],
   vcpuRatio: 4.0,
   spindleRatio: 32.0,
 });
