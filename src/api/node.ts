@@ -21,7 +21,7 @@ export const NodeSpec = Type.Object(
     }, Strict)),
     ovsdbSocket: Type.Optional(AbsPath('ovsdb-server socket (default: the system one)')),
     paths: Type.Optional(Type.Object({
-      runDir: Type.Optional(AbsPath('run directory for QMP sockets, pid files (default /var/run/gantry)')),
+      runDir: Type.Optional(AbsPath('per-instance directories: QMP and console sockets, pid files, the instance record (default /var/lib/gantry/instances; keep it on persistent storage)')),
       fileStorageDir: Type.Optional(AbsPath('file disk directory for this node (default: the cluster\'s; lab nodes share one filesystem so each gets its own)')),
     }, Strict)),
     memory: Type.Optional(Size('memory to plan with (default: observed)')),

@@ -28,6 +28,8 @@ export const DEFAULT_VG = 'xenvg';
 export const DEFAULT_FILE_DIR = '/srv/ganeti/file-storage';
 export const DEFAULT_SHAREDFILE_DIR = '/srv/ganeti/shared-file-storage';
 export const DEFAULT_MAC_PREFIX = 'aa:00:00';
-export const DEFAULT_RUN_DIR = '/var/run/gantry';
+// Persistent, not /run: each instance's record (installed OS generation, MACs, IPs) lives
+// beside its sockets, and a node reboot must not make Gantry believe its VMs were never installed.
+export const DEFAULT_RUN_DIR = '/var/lib/gantry/instances';
 export const DEFAULT_GROUP = 'default';
 export const DEFAULT_DRBD_META_MIB = 128;

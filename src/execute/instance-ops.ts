@@ -142,6 +142,9 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     const dir = this.qemu.runDir(name);
     const mk = await this.o.transport.exec(['mkdir', '-p', dir]);
     if (mk.code !== 0) throw new ExecError('INSTALL_FAILED', `cannot create ${dir} on ${this.o.node}: ${mk.stderr.trim()}`);
+    // A record before the installer runs: if it fails, the next pass finds the instance
+    // mid-install and retries, instead of finding disks with no record (which it refuses).
+    await this.writeRecord(name, { ...record, osGeneration: Math.max(0, record.osGeneration - 1) });
     const ref = parseOsName(os.name);
     if (ref.name === 'none') {
       // No OS: the disks stay empty (data volumes, or a guest installed by other means).

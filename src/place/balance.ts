@@ -50,6 +50,8 @@ export interface BalanceOptions {
    * 'steepest': hbal's exact algorithm, one best move per full evaluation.
    */
   readonly strategy?: 'lazy' | 'rounds' | 'steepest';
+  /** Lazy strategy: moves between two full re-evaluations (default: a quarter of the group's nodes). */
+  readonly lazyRefresh?: number;
   /** Progress callback after each applied move. */
   readonly onMove?: (move: BalanceMove, count: number) => void;
 }
@@ -206,12 +208,16 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     const s = st.sNode[ii]!;
     if (opts.evacMode && !st.nodes[p]!.offline && !(s >= 0 && st.nodes[s]!.offline)) return null;
     const useSec = s >= 0 && onlineSet[s] === 1 && instMoves;
+    const types = movesFor(inst.mirror, useSec, instMoves, diskMoves, restMig, st.nodes[p]!.offline);
+    if (useSec && inst.mirror === 'internal') {
+      const fast = fe.bestMove(ii, types, online, true, force, cur);
+      if (fast !== undefined) return fast ? { ii, mv: fast.mv, tdx: fast.tdx, score: fast.score } : null;
+    }
     let best: Cand | null = null;
     if (inst.mirror === 'internal' && useSec) {
       const sc = evalMove(ii, 'failover', -1);
       if (sc < cur) best = { ii, mv: 'failover', tdx: -1, score: sc };
     }
-    const types = movesFor(inst.mirror, useSec, instMoves, diskMoves, restMig, st.nodes[p]!.offline);
     if (types.length === 0) return best;
     for (const t of online) {
       if (t === p || t === s) continue;
@@ -268,18 +274,24 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     // next stale gain. A full re-evaluation runs whenever the queue runs dry; the group has
     // converged when a full evaluation finds no improving move.
     const heap = new GainHeap();
+    const refreshEvery = opts.lazyRefresh ?? Math.max(1, Math.floor(online.length / 4));
+    let sinceFull = 0;
     while (moves.length < maxMoves && cur > minScore) {
       if (now && now() > deadline) break;
-      if (heap.size === 0) {
+      if (heap.size === 0 || sinceFull >= refreshEvery) {
+        heap.clear();
+        sinceFull = 0;
         st.recomputeGroup(gdx);
         cur = st.groupScore(gdx);
+        const start = cur;
         const cands = fullRound();
         rounds++;
         if (cands.length === 0) { converged = true; break; }
         const first = cands[0]!;
         if (!tryApply(first)) { converged = true; break; }
-        for (let j = 1; j < cands.length; j++) heap.push(cands[j]!.ii, 1e300);
-        heap.push(first.ii, 1e300);
+        sinceFull++;
+        for (let j = 1; j < cands.length; j++) heap.push(cands[j]!.ii, start - cands[j]!.score);
+        heap.push(first.ii, start - first.score);
         continue;
       }
       const ii = heap.pop();
@@ -288,7 +300,7 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
       const gain = cur - fresh.score;
       if (gain <= EPS) continue;
       if (heap.size > 0 && gain < heap.topGain() * 0.999) { heap.push(ii, gain); continue; }
-      if (tryApply(fresh)) heap.push(ii, gain);
+      if (tryApply(fresh)) { heap.push(ii, gain); sinceFull++; }
     }
   } else {
     while (moves.length < maxMoves && cur > minScore) {
@@ -343,6 +355,7 @@ class GainHeap {
   private ids: number[] = [];
   private gains: number[] = [];
   get size(): number { return this.ids.length; }
+  clear(): void { this.ids.length = 0; this.gains.length = 0; }
   topGain(): number { return this.gains[0]!; }
   push(id: number, gain: number): void {
     const ids = this.ids;

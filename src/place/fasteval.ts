@@ -7,16 +7,30 @@
  * outside the common case returns NaN and the caller falls back to the journal.
  * `fasteval.test.ts` checks both paths agree.
  */
-import { type ClusterState, type InstS, type MoveType, NODE_FIELDS, SCORE_K, scoreFromSums } from './state.js';
+import {
+  type ClusterState, type InstS, type MoveType, NODE_FIELDS, SCORE_K, SCORE_MAP_IDX, SCORE_SD_IDX, SCORE_SUM_IDX,
+  SCORE_WEIGHTS, scoreFromSums,
+} from './state.js';
 
-const F = NODE_FIELDS;
-const K = SCORE_K;
+// module-local copies: imported bindings can compile to getters, too slow in the inner loop
+const F: number = NODE_FIELDS;
+const K: number = SCORE_K;
+const WEIGHTS = Float64Array.from(SCORE_WEIGHTS);
+const SD = Int32Array.from(SCORE_SD_IDX);
+const SUMS = Int32Array.from(SCORE_SUM_IDX);
+const MAPK: number = SCORE_MAP_IDX;
 
 class VNode {
   i = -1;
   iMem = 0; fMemF = 0; fDsk = 0; uCpu = 0; instSp = 0; rMem = 0; failN1 = false; pcnt = 0; scnt = 0;
   confl = 0; locsc = 0; fSp = 0;
   adjP1 = -1; adjV1 = 0; adjP2 = -1; adjV2 = 0;
+
+  copyFrom(o: VNode): void {
+    this.i = o.i; this.iMem = o.iMem; this.fMemF = o.fMemF; this.fDsk = o.fDsk; this.uCpu = o.uCpu; this.instSp = o.instSp;
+    this.rMem = o.rMem; this.failN1 = o.failN1; this.pcnt = o.pcnt; this.scnt = o.scnt; this.confl = o.confl;
+    this.locsc = o.locsc; this.fSp = o.fSp; this.adjP1 = o.adjP1; this.adjV1 = o.adjV1; this.adjP2 = o.adjP2; this.adjV2 = o.adjV2;
+  }
 
   load(st: ClusterState, i: number): void {
     const d = st.d;
@@ -268,5 +282,196 @@ export class FastEval {
     this.accumulate(B);
     if (usedC) this.accumulate(C);
     return scoreFromSums(this.sum, this.sq, g.nOnline, g.mapValue);
+  }
+
+  // ------------------------------------------------------------------ batched
+  private readonly a0 = new VNode();
+  private readonly b0 = new VNode();
+  private readonly fa = new VNode(); // t-independent final state of a fixed node
+  private readonly fb = new VNode();
+  private readonly x = new VNode(); // t-dependent scratch
+  private readonly baseSum = new Float64Array(K);
+  private readonly baseSq = new Float64Array(K);
+  private readonly vX = new Float64Array(K);
+  private readonly vXBase = new Float64Array(K);
+  private readonly vC = new Float64Array(K);
+
+  /** base = group sums with node `n` (old vector in st.vec) replaced by its state `v`. */
+  private addToBase(n: VNode): void {
+    const base = n.i * K;
+    const vec = this.st.vec;
+    const v = this.v;
+    this.vector(n, v);
+    for (let k = 0; k < K; k++) {
+      const o = vec[base + k]!;
+      const x = v[k]!;
+      this.baseSum[k]! += x - o;
+      this.baseSq[k]! += x * x - o * o;
+    }
+  }
+
+  /**
+   * Score with `base` plus target node C (old vector from st.vec, new `vC`) and
+   * optionally a fixed node re-evaluated (`vXBase` in base replaced by `vX`).
+   */
+  private scoreWith(ci: number, withX: boolean, n: number, mapValue: number): number {
+    const vec = this.st.vec;
+    const cb = ci * K;
+    const vC = this.vC;
+    const vX = this.vX;
+    const vXB = this.vXBase;
+    const bs = this.baseSum;
+    const bq = this.baseSq;
+    let total = WEIGHTS[MAPK]! * mapValue;
+    for (let j = 0; j < SUMS.length; j++) {
+      const k = SUMS[j]!;
+      let sm = bs[k]! + vC[k]! - vec[cb + k]!;
+      if (withX) sm += vX[k]! - vXB[k]!;
+      total += WEIGHTS[k]! * sm;
+    }
+    for (let j = 0; j < SD.length; j++) {
+      const k = SD[j]!;
+      const o = vec[cb + k]!;
+      const c = vC[k]!;
+      let sm = bs[k]! + c - o;
+      let sq = bq[k]! + c * c - o * o;
+      if (withX) {
+        const xb = vXB[k]!;
+        const xn = vX[k]!;
+        sm += xn - xb;
+        sq += xn * xn - xb * xb;
+      }
+      const mean = sm / n;
+      const varr = sq / n - mean * mean;
+      if (varr > 0) total += WEIGHTS[k]! * Math.sqrt(varr);
+    }
+    return total;
+  }
+
+  /**
+   * Best move of instance `ii` among `types` x `targets` (plus failover when
+   * `withFailover`), or null if none beats `cur`; undefined when this instance or
+   * its nodes are outside the fast path.
+   */
+  bestMove(
+    ii: number, types: readonly MoveType[], targets: readonly number[], withFailover: boolean, force: boolean, cur: number,
+  ): { mv: MoveType; tdx: number; score: number } | null | undefined {
+    const st = this.st;
+    const inst = st.insts[ii]!;
+    if (!this.eligible(inst)) return undefined;
+    const p = st.pNode[ii]!;
+    const s = st.sNode[ii]!;
+    const ok = this.ok;
+    if (ok[p] !== 1 || s < 0 || ok[s] !== 1) return undefined;
+    const np = st.nodes[p]!;
+    const ns = st.nodes[s]!;
+    if (np.offline || ns.offline || np.migTags.size > 0 || ns.migTags.size > 0) return undefined;
+    if (inst.mirror !== 'internal') return undefined;
+    for (const t of targets) if (ok[t] !== 1 || st.nodes[t]!.migTags.size > 0 || st.nodes[t]!.rmigTags.size > 0) return undefined;
+    const g = st.groups[np.gdx]!;
+    const n = g.nOnline;
+    const mv0 = g.mapValue;
+    let bestScore = cur;
+    let bestMv: MoveType | null = null;
+    let bestT = -1;
+    let bestTi = -2;
+    let bestMi = 0;
+    // hbal visits failover, then targets in order, then move types in order, keeping the
+    // first of equal scores: reproduce that order for (near-)ties
+    const better = (sc: number, ti: number, mi: number): boolean => {
+      if (sc < bestScore - 1e-12) return true;
+      if (bestMv === null || sc > bestScore + 1e-12) return bestMv === null && sc < bestScore;
+      return ti < bestTi || (ti === bestTi && mi < bestMi);
+    };
+    if (withFailover) {
+      const sc = this.score(ii, 'failover', -1, force);
+      if (sc < bestScore) { bestScore = sc; bestMv = 'failover'; bestT = -1; bestTi = -1; }
+    }
+    // shared removal
+    const A0 = this.a0;
+    const B0 = this.b0;
+    A0.load(st, p); B0.load(st, s);
+    this.removePri(A0, inst); this.removeSec(B0, inst, p);
+    const fp = force; // primary/secondary are online here
+    const C = this.c;
+    const X = this.x;
+    const FA = this.fa;
+    const FB = this.fb;
+    for (let mi = 0; mi < types.length; mi++) {
+      const mv = types[mi]!;
+      this.baseSum.set(g.sum); this.baseSq.set(g.sq);
+      switch (mv) {
+        case 'replaceSecondary': {
+          FA.copyFrom(A0);
+          if (!this.addPri(FA, inst, true)) continue;
+          this.addToBase(FA); this.addToBase(B0);
+          for (let ti = 0; ti < targets.length; ti++) {
+            const t = targets[ti]!;
+            if (t === p || t === s) continue;
+            C.load(st, t);
+            if (!this.addSec(C, inst, p, force)) continue;
+            this.vector(C, this.vC);
+            const sc = this.scoreWith(t, false, n, mv0);
+            if (better(sc, ti, mi)) { bestScore = sc; bestMv = mv; bestT = t; bestTi = ti; bestMi = mi; }
+          }
+          break;
+        }
+        case 'replacePrimary': {
+          FB.copyFrom(B0);
+          if (!this.addPri(FB, inst, fp)) continue;
+          this.removePri(FB, inst);
+          this.addToBase(A0); this.addToBase(FB);
+          this.vector(FB, this.vXBase);
+          for (let ti = 0; ti < targets.length; ti++) {
+            const t = targets[ti]!;
+            if (t === p || t === s) continue;
+            C.load(st, t);
+            if (!this.addPri(C, inst, fp)) continue;
+            X.copyFrom(FB);
+            if (!this.addSec(X, inst, t, fp)) continue;
+            this.vector(C, this.vC);
+            this.vector(X, this.vX);
+            const sc = this.scoreWith(t, true, n, mv0);
+            if (better(sc, ti, mi)) { bestScore = sc; bestMv = mv; bestT = t; bestTi = ti; bestMi = mi; }
+          }
+          break;
+        }
+        case 'replaceAndFailover': {
+          this.addToBase(A0); this.addToBase(B0);
+          this.vector(A0, this.vXBase);
+          for (let ti = 0; ti < targets.length; ti++) {
+            const t = targets[ti]!;
+            if (t === p || t === s) continue;
+            C.load(st, t);
+            if (!this.addPri(C, inst, force)) continue;
+            X.copyFrom(A0);
+            if (!this.addSec(X, inst, t, force)) continue;
+            this.vector(C, this.vC);
+            this.vector(X, this.vX);
+            const sc = this.scoreWith(t, true, n, mv0);
+            if (better(sc, ti, mi)) { bestScore = sc; bestMv = mv; bestT = t; bestTi = ti; bestMi = mi; }
+          }
+          break;
+        }
+        case 'failoverAndReplace': {
+          FB.copyFrom(B0);
+          if (!this.addPri(FB, inst, fp)) continue;
+          this.addToBase(A0); this.addToBase(FB);
+          for (let ti = 0; ti < targets.length; ti++) {
+            const t = targets[ti]!;
+            if (t === p || t === s) continue;
+            C.load(st, t);
+            if (!this.addSec(C, inst, s, fp)) continue;
+            this.vector(C, this.vC);
+            const sc = this.scoreWith(t, false, n, mv0);
+            if (better(sc, ti, mi)) { bestScore = sc; bestMv = mv; bestT = t; bestTi = ti; bestMi = mi; }
+          }
+          break;
+        }
+        default:
+          return undefined;
+      }
+    }
+    return bestMv === null ? null : { mv: bestMv, tdx: bestT, score: bestScore };
   }
 }

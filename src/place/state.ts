@@ -818,6 +818,10 @@ export class ClusterState {
 }
 
 export const NODE_FIELDS = F;
+export const SCORE_WEIGHTS = W;
+export const SCORE_SD_IDX = SD_IDX;
+export const SCORE_SUM_IDX = SUM_IDX;
+export const SCORE_MAP_IDX = MAP_COMPONENT;
 export const SCORE_K = K;
 
 /** The score from a group's running sums (population standard deviations). */

@@ -52,12 +52,24 @@ function observedWith(desired: PlanInstance, on: string | undefined, vm: Partial
 const verbs = (i: PlanInstance, o: ObservedCluster) => plan(input(i), o).actions.map((a) => `${a.node}:${a.verb}`);
 
 describe('instance runtime planning', () => {
-  it('given a new instance it installs the OS then starts it, with an IP from the pool', () => {
-    const p = plan(input(inst()), observedWith(inst(), undefined));
-    expect(p.actions.map((a) => a.verb)).toEqual(['instance.install', 'instance.start']);
-    const install = p.actions[0]!;
+  it('given a new instance it creates the disk, installs the OS then starts it, with an IP from the pool', () => {
+    const bare: ObservedCluster = { nodes: new Map([['n1', emptyObservedNode('n1', 't')], ['n2', emptyObservedNode('n2', 't')]]) };
+    const p = plan(input(inst()), bare);
+    expect(p.actions.map((a) => a.verb)).toEqual(['file.create', 'instance.install', 'instance.start']);
+    const install = p.actions[1]!;
     expect(install.verb === 'instance.install' && install.nicInfo[0]?.ip).toBe('198.18.10.10');
     expect(install.verb === 'instance.install' && install.record.nics[0]?.mac).toMatch(/^aa:00:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+  });
+
+  it('given existing disks but no instance record anywhere it refuses to run the installer over them', () => {
+    const p = plan(input(inst()), observedWith(inst(), undefined));
+    expect(p.refused.map((r) => r.code)).toEqual(['DISKS_WITHOUT_RECORD']);
+    expect(p.actions).toEqual([]);
+  });
+
+  it('given an install that failed midway (record without the target generation) it retries the install', () => {
+    const p = plan(input(inst()), observedWith(inst(), 'n1', { runState: 'stopped', runtime: undefined }, { osGeneration: 0 }));
+    expect(p.actions.map((a) => a.verb)).toEqual(['instance.install', 'instance.start']);
   });
 
   it('given a running instance matching the spec it plans nothing', () => {

@@ -17,6 +17,25 @@ export interface RuntimeHooks {
   /** NIC allocations (MACs, IPs) for every instance, from plan/nics. */
   readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
   readonly nicErrors: ReadonlyMap<string, string>;
+  /** Built once per plan: nodes by name, and every observed copy of each instance. */
+  readonly nodes: ReadonlyMap<string, PlanNode>;
+  readonly copies: ReadonlyMap<string, readonly { node: string; vm: ObservedInstance }[]>;
+  /** Instances whose disks all existed before this pass (observed, not planned). */
+  readonly disksExist: (inst: PlanInstance, primary: string, secondary: string | undefined) => boolean;
+}
+
+/** Index every observed instance copy by name, nodes in name order. Linear in the cluster. */
+export function indexCopies(observed: ObservedCluster): Map<string, { node: string; vm: ObservedInstance }[]> {
+  const out = new Map<string, { node: string; vm: ObservedInstance }[]>();
+  for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!obs.reachable) continue;
+    for (const vm of Object.values(obs.instances)) {
+      let l = out.get(vm.name);
+      if (!l) out.set(vm.name, (l = []));
+      l.push({ node, vm });
+    }
+  }
+  return out;
 }
 
 export interface RuntimePlan {
@@ -79,12 +98,8 @@ export function planInstanceRuntime(
   if (!inst.runtime) return out;
   const rt = inst.runtime;
   const subject = `Instance/${inst.name}`;
-  const nodes = new Map(input.nodes.map((n) => [n.name, n]));
-  const copies: { node: string; vm: ObservedInstance }[] = [];
-  for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    const vm = obs.reachable ? obs.instances[inst.name] : undefined;
-    if (vm) copies.push({ node, vm });
-  }
+  const nodes = hooks?.nodes ?? new Map(input.nodes.map((n) => [n.name, n]));
+  const copies = hooks?.copies.get(inst.name) ?? indexCopies(observed).get(inst.name) ?? [];
   const nicCount = rt.nics.length;
 
   if (inst.state === 'absent') {
@@ -162,6 +177,15 @@ export function planInstanceRuntime(
 
   // ---- reinstall (OS generation bump) or first install ----
   if (installedGen < rt.os.generation) {
+    // Never run an OS installer over data Gantry has no record of installing: a lost
+    // record (a wiped instance directory) must not turn into a reinstall of live disks.
+    if (copies.length === 0 && rt.os.name !== 'none' && hooks?.disksExist(inst, primary, secondary)) {
+      out.refused.push({
+        subject, code: 'DISKS_WITHOUT_RECORD',
+        message: `the disks of ${inst.name} already exist but no node has its instance record (${pNode.runDir}/${inst.name}/gantry.json); Gantry will not run the OS installer over existing data. Restore the record, or set spec.os.name to "none" to adopt the disks as they are.`,
+      });
+      return out;
+    }
     out.diffs.push({ path: 'os.generation', desired: rt.os.generation, observed: installedGen || null });
     if (status === 'running' || status === 'USER_down') out.actions.push(stop(primary, `reinstall: OS generation ${installedGen} -> ${rt.os.generation} needs the VM stopped`));
     const netOf = (name?: string) => input.networks.find((n) => n.name === name);
@@ -223,5 +247,6 @@ export function planInstanceRuntime(
 }
 
 function runDirOf(n: PlanNode | undefined, _instance: string): string {
-  return n?.runDir ?? '/var/run/gantry';
+  // The run root; drivers/qemu appends the instance name.
+  return n?.runDir ?? '/var/lib/gantry/instances';
 }

@@ -9,7 +9,8 @@ import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
-import { planInstanceRuntime } from './instance-runtime.js';
+import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
+import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
 
 export type { ObservedCluster, Plan } from './types.js';
@@ -82,7 +83,14 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   // ---- instances ----
   const located = locateInstances(observed);
   const nicAlloc = allocateNics(input, observed);
-  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors };
+  const disksExist = (inst: PlanInstance, primary: string, secondary: string | undefined): boolean => {
+    const vols = inst.disks.filter((d) => d.state === 'present').flatMap((d) => volumesOf(inst, d, primary, secondary, nodes, input.cluster));
+    return vols.length > 0 && vols.every((v) => {
+      const o = observed.nodes.get(v.node);
+      return v.kind === 'lv' ? o?.lvs[`${v.vg}/${v.name}`] !== undefined : o?.files[v.path] !== undefined;
+    });
+  };
+  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist };
   const placements = new Map<string, Placement>();
   const declared = new Set(input.instances.map((i) => i.name));
   for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {

@@ -24,11 +24,25 @@ const show = (v: unknown, key = ''): string => {
   return typeof m === 'string' ? m : JSON.stringify(m);
 };
 
+/** Object-valued fields summarised for one line; bulky internals (records, run dirs) left out. */
+function summariseField(k: string, v: unknown): string | undefined {
+  if (k === 'record' || k === 'nicInfo' || k === 'runDir' || k === 'peerRunDir') return undefined;
+  if (k === 'os' && v && typeof v === 'object') return (v as { name: string }).name;
+  if (k === 'launch' && v && typeof v === 'object') {
+    const l = v as { memoryMiB: number; vcpus: number; disks: unknown[]; nics: unknown[] };
+    return `${l.memoryMiB}M/${l.vcpus}cpu/${l.disks.length}disk/${l.nics.length}nic`;
+  }
+  if (v && typeof v === 'object' && !Array.isArray(v)) return JSON.stringify(v);
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
 export function describeAction(a: Action): string {
-  const { verb, node, subject: _s, reason: _r, ...rest } = a;
+  const { verb, node, subject: _s, reason: _r, ...rest } = a as Action & Record<string, unknown>;
   const args = Object.entries(rest)
     .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .map(([k, v]) => [k, summariseField(k, v)] as const)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   return `${verb} @${node}${args ? ' ' + args : ''}`;
 }

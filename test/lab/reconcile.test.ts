@@ -69,6 +69,19 @@ describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only i
     expect(p.stderr).toBe('');
     expect(p.stdout).toContain('No changes');
     expect(p.code).toBe(0);
+    const d = await gantry('apply', '-f', m.dir, '--dry-run');
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain('No changes');
+  });
+
+  it('apply --dry-run prints the exact commands and changes nothing', async () => {
+    await m.edit('group.yaml', ([g]) => g!.spec.nodeProfile.bridges.push({ name: 'br-dry' }));
+    const d = await gantry('apply', '-f', m.dir, '--dry-run');
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/^ip link add br-dry type bridge/m);
+    const link = await lab.local('node1').exec(['ip', 'link', 'show', 'br-dry']);
+    expect(link.code).not.toBe(0);
+    await m.edit('group.yaml', ([g]) => g!.spec.nodeProfile.bridges.pop());
   });
 
   it('drift made by hand (bridge deleted, OVS tag changed, LV removed) is reported and repaired', async () => {

@@ -57,6 +57,7 @@ for ev in /sys/class/input/event*; do
 done
 
 echo "gantry-guest $hostname booted"
+[ -n "$ip" ] && echo "gantry-guest $hostname ip $ip"
 [ -n "$message" ] && echo "gantry-guest $hostname message $message"
 n=0
 while :; do
