@@ -25,11 +25,13 @@ class VNode {
   iMem = 0; fMemF = 0; fDsk = 0; uCpu = 0; instSp = 0; rMem = 0; failN1 = false; pcnt = 0; scnt = 0;
   confl = 0; locsc = 0; fSp = 0;
   adjP1 = -1; adjV1 = 0; adjP2 = -1; adjV2 = 0;
+  tagDelta = 0; // virtual change of this instance's exclusion-tag counts on the node
 
   copyFrom(o: VNode): void {
     this.i = o.i; this.iMem = o.iMem; this.fMemF = o.fMemF; this.fDsk = o.fDsk; this.uCpu = o.uCpu; this.instSp = o.instSp;
     this.rMem = o.rMem; this.failN1 = o.failN1; this.pcnt = o.pcnt; this.scnt = o.scnt; this.confl = o.confl;
     this.locsc = o.locsc; this.fSp = o.fSp; this.adjP1 = o.adjP1; this.adjV1 = o.adjV1; this.adjP2 = o.adjP2; this.adjV2 = o.adjV2;
+    this.tagDelta = o.tagDelta;
   }
 
   load(st: ClusterState, i: number): void {
@@ -39,7 +41,7 @@ class VNode {
     this.iMem = d[o]!; this.fMemF = d[o + 1]!; this.fDsk = d[o + 2]!; this.uCpu = d[o + 3]!; this.instSp = d[o + 4]!;
     this.fSp = d[o + 5]!; this.rMem = d[o + 6]!; this.failN1 = d[o + 7] === 1; this.pcnt = d[o + 8]!; this.scnt = d[o + 9]!;
     this.confl = d[o + 10]!; this.locsc = d[o + 11]!;
-    this.adjP1 = -1; this.adjP2 = -1;
+    this.adjP1 = -1; this.adjP2 = -1; this.tagDelta = 0;
   }
 }
 
@@ -80,7 +82,7 @@ export class FastEval {
   }
 
   eligible(inst: InstS): boolean {
-    return inst.exclTags.length === 0 && inst.dsrdLoc.size === 0;
+    return inst.dsrdLoc.size === 0;
   }
 
   private unalloc(n: VNode): number {
@@ -122,6 +124,11 @@ export class FastEval {
     if (inst.local) { n.fDsk += inst.dsk; n.instSp -= inst.spindleUse; }
     if (inst.online) n.uCpu -= inst.vcpus;
     n.fMemF += inst.mem;
+    if (inst.exclTags.length > 0) {
+      const m = this.st.nodes[n.i]!.pTags;
+      for (const t of inst.exclTags) if ((m.get(t) ?? 0) + n.tagDelta >= 2) n.confl -= 1;
+      n.tagDelta -= 1;
+    }
   }
 
   private removeSec(n: VNode, inst: InstS, pdx: number): void {
@@ -153,6 +160,16 @@ export class FastEval {
       if (newFailN1 && !n.failN1) return false;
       if (lCpu >= 0 && lCpu < newUcpu / st.tCpu[i]!) return false;
       if (n.fMemF - inst.mem <= 0) return false;
+    }
+    if (inst.exclTags.length > 0) {
+      const m = this.st.nodes[i]!.pTags;
+      let add = 0;
+      for (const t of inst.exclTags) {
+        const c = (m.get(t) ?? 0) + n.tagDelta;
+        if (c > 0) { if (!force) return false; add++; }
+      }
+      n.confl += add;
+      n.tagDelta += 1;
     }
     n.pcnt += 1; n.iMem = newIMem; n.fDsk = newDsk; n.failN1 = newFailN1; n.uCpu = newUcpu; n.instSp = newInstSp;
     n.fMemF -= inst.mem;
