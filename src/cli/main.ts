@@ -10,6 +10,7 @@ type Register = (program: Command) => void;
 
 const OPTIONAL_MODULES: readonly [string, string][] = [
   ['./lab-commands.js', 'registerLabCommands'],
+  ['./live-commands.js', 'registerLiveCommands'],
   ['./place-commands.js', 'registerPlaceCommands'],
   ['./reconcile-commands.js', 'registerReconcileCommands'],
 ];
