@@ -105,6 +105,11 @@ describe('plan', () => {
     expect(p.actions.map((a) => a.verb)).toEqual(['lv.create']);
   });
 
+  it('given an instance whose primary is unreachable it is reported unreachable, not in sync', () => {
+    const p = plan(input([inst('web1')]), { nodes: new Map([['n1', emptyObservedNode('n1', 't', 'connect timeout')], ['n2', converged('n2')]]) });
+    expect(p.entries.find((e) => e.subject === 'Instance/web1')?.status).toBe('unreachable');
+  });
+
   it('given a drbd instance it plans data and meta LVs on both nodes', () => {
     const d = inst('db1', { diskTemplate: 'drbd', secondary: 'n2', disks: [{ index: 0, sizeMiB: 1024, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' }] });
     const p = plan(input([d]), { nodes: new Map([['n1', converged('n1')], ['n2', converged('n2')]]) });

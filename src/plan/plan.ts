@@ -148,7 +148,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
-    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes]);
+    // An instance whose nodes cannot be observed is not known to be in sync.
+    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes], down.length > 0 && d.actions.length + rt.actions.length === 0);
   }
 
   // ---- orphans: data Gantry made that no manifest declares ----
