@@ -138,7 +138,10 @@ const failNote = (p: Plan) => (failed: ActionResult[]): string =>
   `${p.actions.length} actions, ${failed.length} failed${failed.length ? ` (first: ${failed[0]!.action.verb} ${failed[0]!.error?.code}: ${failed[0]!.error?.message})` : ''}`;
 
 const input = measure('build desired (PlanInput)', () => genDesired(spec), 1, (i) => `${i.nodes.length} nodes, ${i.instances.length} instances${spec.runtime ? ' with QEMU runtime' : ''}`);
-const base = measure(spec.runtime ? 'build observed (disks and profile, no VMs)' : 'build observed (converged)', () => genObserved(input), 1, (o) => {
+// With --runtime the starting point is nodes with their profile but no instance yet: the
+// first plan creates the disks, installs and starts (the planner refuses to install over
+// disks that exist without an instance record, so "disks but no VMs" is not a start state).
+const base = measure(spec.runtime ? 'build observed (profile only, no instances yet)' : 'build observed (converged)', () => genObserved(spec.runtime ? { ...input, instances: [] } : input), 1, (o) => {
   let lvs = 0;
   let files = 0;
   for (const n of o.nodes.values()) {
@@ -150,7 +153,7 @@ const base = measure(spec.runtime ? 'build observed (disks and profile, no VMs)'
 
 let observed = base;
 if (spec.runtime) {
-  const first = measure('plan first start (install + start)', () => plan(input, base), 1, planNote);
+  const first = measure('plan first start (disks + install + start)', () => plan(input, base), 1, planNote);
   const sim0 = measure('load simulator', () => simFrom(base), 1, (c) => `${c.nodes.size} nodes`);
   await measureAsync('apply first start on simulator', () => applyPlan(sim0, first), failNote(first));
   observed = await measureAsync('observe simulator (converged)', () => sim0.observe(req(input)), (o) => {

@@ -417,7 +417,7 @@ async function runDescribe(ref: string, opts: { file: string[]; output?: string 
   const conn = await connectNodes(state, { logger });
   let res: Awaited<ReturnType<typeof reconcileOnce>>;
   try {
-    res = await reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocate: allocatorFor(state) } }, { apply: false });
+    res = await reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocator: allocatorFor(state) } }, { apply: false });
   } finally {
     await conn.close();
   }

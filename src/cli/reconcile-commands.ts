@@ -86,7 +86,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing differs, 2 when there are changes (or refusals), 1 on error')
     .action(async (opts: CommonOpts & { detailedExitcode?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
-      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocate: allocatorFor(state) } }, { apply: false }));
+      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocator: allocatorFor(state) } }, { apply: false }));
       process.stdout.write(renderPlan(res.plan, opts.output, { showInSync: opts.all ?? false }));
       if (opts.detailedExitcode && planHasChanges(res.plan)) throw new CliExit(2);
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);
@@ -99,7 +99,7 @@ export function registerReconcileCommands(program: Command): void {
     .action(async (opts: CommonOpts & { yes?: boolean; dryRun?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
       const res = await withCluster(opts.file, logger, (state, conn) =>
-        reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, planOptions: { allocate: allocatorFor(state) } }, {
+        reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, planOptions: { allocator: allocatorFor(state) } }, {
           apply: true,
           command: 'apply',
           ...(opts.dryRun ? { dryRun: true } : {}),

@@ -1,7 +1,9 @@
 import type { DesiredState } from '../desired/model.js';
+import { makeAllocator } from '../plan/allocate.js';
 import type { PlanOptions } from '../plan/plan.js';
 
-/** Placement for instances without placement.primary (wired to src/place). */
-export function allocatorFor(_state: DesiredState): PlanOptions['allocate'] {
-  return undefined;
+/** The planner's allocator for this desired state: hail over its groups and default VG. */
+export function allocatorFor(state: DesiredState): PlanOptions['allocator'] {
+  const groups = [...state.groups.values()].map((g) => ({ name: g.name, allocPolicy: g.allocPolicy }));
+  return (input, observed) => makeAllocator(input, observed, { groups, volumeGroup: state.cluster.storage.volumeGroup });
 }

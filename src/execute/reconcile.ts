@@ -13,6 +13,7 @@ import { writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
 import type { Logger } from '../util/log.js';
 import { executePlan, type ExecuteReport } from './executor.js';
 import type { ActionResult, NodeOps } from './node-ops.js';
+import { allocatorFor } from './allocate.js';
 
 export interface ReconcileDeps {
   readonly logger: Logger;
@@ -20,6 +21,7 @@ export interface ReconcileDeps {
   readonly ops: ReadonlyMap<string, NodeOps>;
   readonly now?: () => Date;
   readonly stateDir?: string;
+  /** Default: hail-grade allocation for instances without placement (plan/allocate). */
   readonly planOptions?: PlanOptions;
 }
 
@@ -47,7 +49,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const now = deps.now ?? (() => new Date());
   const input = toPlanInput(state);
   const observed = await observeCluster(state, deps.ops, now);
-  const plan = makePlan(input, observed, deps.planOptions);
+  const planOptions = deps.planOptions ?? { allocator: allocatorFor(state) };
+  const plan = makePlan(input, observed, planOptions);
   deps.logger.debug({ actions: plan.actions.length, refused: plan.refused.length, unreachable: plan.unreachable }, 'planned');
 
   let report: ExecuteReport | undefined;
@@ -61,7 +64,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
       report = await executePlan(plan, deps.ops, { logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}) });
       if (!opts.dryRun) {
         finalObserved = await observeCluster(state, deps.ops, now);
-        after = makePlan(input, finalObserved, deps.planOptions);
+        after = makePlan(input, finalObserved, planOptions);
       }
     }
   }

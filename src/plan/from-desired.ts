@@ -27,6 +27,8 @@ export function toPlanInput(state: DesiredState): PlanInput {
     runDir: n.paths.runDir,
     fileStorageDir: n.paths.fileStorageDir,
     profile: n.profile,
+    ...(n.memory !== undefined ? { memoryMiB: n.memory } : {}),
+    ...(n.cpus !== undefined ? { cpus: n.cpus } : {}),
   }));
   const instances: PlanInstance[] = [...state.instances.values()].map((i) => {
     const hv = i.hvParams;

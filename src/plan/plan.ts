@@ -12,12 +12,14 @@ import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, Pl
 import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
 import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
+import { locateInstances } from './locate.js';
+import type { AllocateFn } from './allocate.js';
 
 export type { ObservedCluster, Plan } from './types.js';
 
 export interface PlanOptions {
-  /** Choose a primary (and secondary) for an instance the manifests do not place. */
-  readonly allocate?: (inst: PlanInstance, input: PlanInput, observed: ObservedCluster, taken: ReadonlyMap<string, Placement>) => { primary: string; secondary?: string } | { error: string };
+  /** Makes the allocator that chooses a primary (and secondary) for instances the manifests do not place (see plan/allocate). */
+  readonly allocator?: (input: PlanInput, observed: ObservedCluster) => AllocateFn;
 }
 
 export interface Placement {
@@ -27,28 +29,7 @@ export interface Placement {
   readonly observedPrimary?: string;
 }
 
-/** Where an instance's volumes and process live now, from observation alone. */
-export function locateInstances(observed: ObservedCluster): Map<string, { nodes: Set<string>; running?: string }> {
-  const out = new Map<string, { nodes: Set<string>; running?: string }>();
-  const at = (inst: string) => {
-    let e = out.get(inst);
-    if (!e) out.set(inst, (e = { nodes: new Set() }));
-    return e;
-  };
-  for (const [node, obs] of observed.nodes) {
-    if (!obs.reachable) continue;
-    for (const lv of Object.values(obs.lvs)) {
-      const inst = instanceOfLvTags(lv.tags);
-      if (inst) at(inst).nodes.add(node);
-    }
-    for (const [name, vm] of Object.entries(obs.instances)) {
-      const e = at(name);
-      e.nodes.add(node);
-      if (vm.runState === 'running' || vm.runState === 'paused' || vm.runState === 'shutdown') e.running = node;
-    }
-  }
-  return out;
-}
+export { locateInstances } from './locate.js';
 
 export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOptions = {}): Plan {
   const nodes = new Map<string, PlanNode>(input.nodes.map((n) => [n.name, n]));
@@ -92,6 +73,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   };
   const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist };
   const placements = new Map<string, Placement>();
+  let allocateFn: AllocateFn | undefined;
   const declared = new Set(input.instances.map((i) => i.name));
   for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {
     const subject = `Instance/${inst.name}`;
@@ -127,7 +109,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
     }
     if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
-      const got = opts.allocate ? opts.allocate(inst, input, observed, placements) : { error: 'no allocator configured and the manifest gives no placement.primary' };
+      allocateFn ??= opts.allocator ? opts.allocator(input, observed) : () => ({ error: 'no allocator configured and the manifest gives no placement.primary' });
+      const got = allocateFn(inst);
       if ('error' in got) {
         addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
         continue;

@@ -11,6 +11,9 @@ export interface PlanNode {
   readonly runDir: string;
   readonly fileStorageDir: string;
   readonly profile: PlanNodeProfile;
+  /** Planning overrides of what the node reports (MiB, CPUs). */
+  readonly memoryMiB?: number;
+  readonly cpus?: number;
 }
 
 export interface PlanNodeProfile {

@@ -1,0 +1,68 @@
+/**
+ * The planner's allocator for instances the manifests do not place: Ganeti's hail
+ * (src/place) over a cluster model built from the desired state and the observation.
+ * Pure. One allocator per plan: each placement is added to the model before the next,
+ * so two new instances never both take the last free slot.
+ */
+import { allocate, buildCluster, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
+import type { ObservedCluster, PlanInput, PlanInstance } from './types.js';
+import { locateInstances } from './locate.js';
+
+export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };
+
+const GROUP_POLICY_DEFAULT = 'preferred' as const;
+
+export interface AllocatorContext {
+  /** Group alloc policies (NodeGroup spec.allocPolicy). */
+  readonly groups: readonly { name: string; allocPolicy: 'preferred' | 'last_resort' | 'unallocable' }[];
+  /** Default volume group whose size is a node's disk capacity. */
+  readonly volumeGroup: string;
+}
+
+export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: AllocatorContext): AllocateFn {
+  const located = locateInstances(observed);
+  const nodes: NodeInput[] = input.nodes.map((n) => {
+    const o = observed.nodes.get(n.name);
+    const usable = o?.reachable === true && n.role !== 'offline' && n.role !== 'drained';
+    const vg = o?.vgs[ctx.volumeGroup];
+    return {
+      name: n.name, group: n.group, offline: !usable,
+      memoryMiB: n.memoryMiB ?? o?.facts.memoryTotalMiB ?? 0,
+      diskMiB: vg?.sizeMiB ?? 0,
+      cpus: n.cpus ?? (o?.facts.cpus || 1),
+    };
+  });
+  const known = new Set(input.nodes.map((n) => n.name));
+  const existing: InstanceInput[] = [];
+  for (const i of input.instances) {
+    if (i.state === 'absent') continue;
+    const primary = i.primary ?? located.get(i.name)?.running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
+    if (!primary || !known.has(primary)) continue;
+    const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? [...(located.get(i.name)?.nodes ?? [])].sort().find((n) => n !== primary)) : undefined;
+    if (i.diskTemplate === 'drbd' && (!secondary || !known.has(secondary))) continue;
+    existing.push(toInstanceInput(i, primary, secondary));
+  }
+  let cluster: PlaceCluster = buildCluster({
+    groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy ?? GROUP_POLICY_DEFAULT })) : [{ name: 'default' }],
+    nodes, instances: existing, exclusionTags: input.cluster.exclusionTags,
+  });
+  return (inst) => {
+    const r = allocate(cluster, {
+      name: inst.name, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, diskTemplate: inst.diskTemplate,
+      disksMiB: inst.disks.filter((d) => d.state === 'present').map((d) => d.sizeMiB), tags: inst.tags,
+      ...(inst.group !== undefined ? { group: inst.group } : {}),
+    });
+    if (!r.ok) return { error: `no node can take ${inst.name}: ${r.message}` };
+    cluster = r.cluster;
+    return { primary: r.primary, ...(r.secondary !== undefined ? { secondary: r.secondary } : {}) };
+  };
+}
+
+function toInstanceInput(i: PlanInstance, primary: string, secondary: string | undefined): InstanceInput {
+  return {
+    name: i.name, memoryMiB: i.memoryMiB, vcpus: i.vcpus, diskTemplate: i.diskTemplate, primary,
+    ...(secondary !== undefined ? { secondary } : {}),
+    disksMiB: i.disks.filter((d) => d.state === 'present').map((d) => d.sizeMiB), tags: i.tags,
+    status: i.runtime?.powerState === 'stopped' ? 'ADMIN_down' : 'running',
+  };
+}
