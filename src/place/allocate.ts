@@ -165,6 +165,8 @@ export function groupRedundant(st: ClusterState, gdx: number): boolean {
 
 function canEvacuateNode(st: ClusterState, gdx: number, n: number, prims: readonly number[]): boolean {
   const sp = st.savepoint();
+  const prevCheck = st.finalSoftCheck;
+  st.finalSoftCheck = false;
   try {
     const escape = st.groups[gdx]!.nodes.filter((x) => x !== n);
     const drbd: number[] = [];
@@ -197,6 +199,7 @@ function canEvacuateNode(st: ClusterState, gdx: number, n: number, prims: readon
     return true;
   } finally {
     st.rollbackTo(sp);
+    st.finalSoftCheck = prevCheck;
   }
 }
 

@@ -29,6 +29,13 @@ export interface BalanceOptions {
   readonly minScore?: number;
   /** hbal --ignore-soft-errors. */
   readonly ignoreSoftErrors?: boolean;
+  /**
+   * Moves between online nodes never break N+1 or an exclusion tag. Moves off an
+   * offline/drained node skip those soft checks like hbal (an evacuation may pass
+   * through an N+1 failure that later moves repair); `strictEvacuation` refuses
+   * them too, at the price of worse results when evacuating.
+   */
+  readonly strictEvacuation?: boolean;
   /** hbal -E: only move instances off offline/drained nodes. */
   readonly evacMode?: boolean;
   readonly noDiskMoves?: boolean;
@@ -341,6 +348,7 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
 /** Balances every group (or one) of a cluster; returns the new cluster and the moves. */
 export function balance(cluster: PlaceCluster, opts: BalanceOptions = {}): BalanceResult {
   const st = new ClusterState(cluster, { exclusionTags: opts.exclusionTags ?? [] });
+  st.finalSoftCheck = opts.strictEvacuation ?? false;
   const groups: GroupBalance[] = [];
   for (const g of st.groups) {
     if (opts.group !== undefined && opts.group !== g.name && opts.group !== g.uuid) continue;

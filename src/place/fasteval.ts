@@ -242,7 +242,7 @@ export class FastEval {
     if (st.nodes[p]!.migTags.size > 0 || (s >= 0 && st.nodes[s]!.migTags.size > 0)) return NaN;
     const pOff = st.nodes[p]!.offline;
     // offline nodes carry only the offline counters: left to the journal path
-    if (pOff || (s >= 0 && st.nodes[s]!.offline)) return NaN;
+    if (pOff || (s >= 0 && st.nodes[s]!.offline) || (tdx >= 0 && st.nodes[tdx]!.offline)) return NaN;
     const A = this.a; // old primary
     const B = this.b; // old secondary
     const C = this.c; // target
@@ -384,7 +384,10 @@ export class FastEval {
     const ns = st.nodes[s]!;
     if (np.offline || ns.offline || np.migTags.size > 0 || ns.migTags.size > 0) return undefined;
     if (inst.mirror !== 'internal') return undefined;
-    for (const t of targets) if (ok[t] !== 1 || st.nodes[t]!.migTags.size > 0 || st.nodes[t]!.rmigTags.size > 0) return undefined;
+    for (const t of targets) {
+      const nt = st.nodes[t]!;
+      if (ok[t] !== 1 || nt.offline || nt.migTags.size > 0 || nt.rmigTags.size > 0) return undefined;
+    }
     const g = st.groups[np.gdx]!;
     const n = g.nOnline;
     const mv0 = g.mapValue;

@@ -183,6 +183,19 @@ export class ClusterState {
   readonly sNode: Int32Array;
   readonly iLoc: Int32Array;
   private readonly journal = new Journal();
+  /**
+   * Like Ganeti, the steps of a move off an offline node skip the soft checks
+   * (N+1, vCPU ratio, exclusion tags), so e.g. a transient failover to the
+   * secondary is allowed.
+   */
+  offlineForce = true;
+  /**
+   * Optional strictness beyond Ganeti: a move off an offline node must not leave
+   * an online node newly failing N+1 or with more exclusion-tag conflicts. Off by
+   * default: evacuating a dead node may pass through N+1 failures that later
+   * moves repair (hbal does the same).
+   */
+  finalSoftCheck = false;
 
   constructor(c: PlaceCluster, opts: StateOptions = {}) {
     this.src = c;
@@ -502,11 +515,31 @@ export class ClusterState {
    * transaction. On failure the caller must roll back.
    */
   applyMove(ii: number, mv: MoveType, tdx: number, force: boolean): FailReason | null {
+    if (force || !this.finalSoftCheck) return this.applyMoveSteps(ii, mv, tdx, force);
+    const p = this.pNode[ii]!;
+    const s = this.sNode[ii]!;
+    const d = this.d;
+    const nodes = [p, s, tdx];
+    const n1 = nodes.map((i) => (i >= 0 ? d[i * F + F_FAILN1]! : 0));
+    const cf = nodes.map((i) => (i >= 0 ? d[i * F + F_CONFL]! : 0));
+    const r = this.applyMoveSteps(ii, mv, tdx, force);
+    if (r !== null) return r;
+    for (let j = 0; j < 3; j++) {
+      const i = nodes[j]!;
+      if (i < 0 || this.nodes[i]!.offline) continue;
+      if (d[i * F + F_FAILN1] === 1 && n1[j] === 0) return 'FailN1';
+      if (d[i * F + F_CONFL]! > cf[j]!) return 'FailTags';
+    }
+    return null;
+  }
+
+  private applyMoveSteps(ii: number, mv: MoveType, tdx: number, force: boolean): FailReason | null {
     const inst = this.insts[ii]!;
     const p = this.pNode[ii]!;
     const s = this.sNode[ii]!;
     const oldLoc = this.iLoc[ii]!;
-    const pOff = this.nodes[p]!.offline;
+    const pOff = this.offlineForce && this.nodes[p]!.offline;
+    const sOff = this.offlineForce && s >= 0 && this.nodes[s]!.offline;
     switch (mv) {
       case 'failover': {
         if (!this.checkMigration(p, s)) return 'FailMig';
@@ -545,7 +578,7 @@ export class ClusterState {
       }
       case 'replaceSecondary': {
         const newLoc = this.locScoreOf(p, tdx);
-        const fs = this.nodes[s]!.offline || force;
+        const fs = sOff || force;
         this.removePri(p, inst, oldLoc);
         this.removeSec(s, inst, p);
         const r1 = this.addSec(tdx, inst, p, fs);
@@ -558,7 +591,7 @@ export class ClusterState {
       case 'replaceAndFailover': {
         if (!this.checkMigration(p, tdx)) return 'FailMig';
         const newLoc = this.locScoreOf(tdx, p);
-        const fs = this.nodes[s]!.offline || force;
+        const fs = sOff || force;
         this.removePri(p, inst, oldLoc);
         this.removeSec(s, inst, p);
         const r1 = this.addPri(tdx, inst, force, newLoc);
