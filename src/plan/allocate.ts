@@ -4,7 +4,7 @@
  * Pure. One allocator per plan: each placement is added to the model before the next,
  * so two new instances never both take the last free slot.
  */
-import { allocate, buildCluster, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
+import { allocate, buildCluster, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
 import type { ObservedCluster, PlanInput, PlanInstance } from './types.js';
 import { locateInstances } from './locate.js';
 
@@ -14,7 +14,7 @@ const GROUP_POLICY_DEFAULT = 'preferred' as const;
 
 export interface AllocatorContext {
   /** Group alloc policies (NodeGroup spec.allocPolicy). */
-  readonly groups: readonly { name: string; allocPolicy: 'preferred' | 'last_resort' | 'unallocable' }[];
+  readonly groups: readonly { name: string; allocPolicy: 'preferred' | 'last_resort' | 'unallocable'; ipolicy?: IPolicy }[];
   /** Default volume group whose size is a node's disk capacity. */
   readonly volumeGroup: string;
 }
@@ -43,7 +43,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     existing.push(toInstanceInput(i, primary, secondary));
   }
   let cluster: PlaceCluster = buildCluster({
-    groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy ?? GROUP_POLICY_DEFAULT })) : [{ name: 'default' }],
+    groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy ?? GROUP_POLICY_DEFAULT, ...(g.ipolicy ? { ipolicy: g.ipolicy } : {}) })) : [{ name: 'default' }],
     nodes, instances: existing, exclusionTags: input.cluster.exclusionTags,
   });
   return (inst) => {
