@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { capacity, machineReadable, parseSpec } from './capacity.js';
+import { buildCluster } from './index.js';
+import { parseText } from './text.js';
+import { FIXTURE, HAVE_SAMPLES, SKIP_REASON, readSample, sampleFiles } from './testdata/samples.js';
+
+/**
+ * Tiered mode: hspace shrinks one unit along its top failure reason per attempt and gives up when
+ * that makes no progress; Gantry keeps shrinking along every failing resource until something fits
+ * again (documented rule), so its tiered count can be higher. Standard mode must match exactly.
+ */
+describe('capacity (hspace)', () => {
+  if (!HAVE_SAMPLES) it.skip(`shared htools samples: ${SKIP_REASON}`, () => {});
+
+  it.skipIf(!HAVE_SAMPLES)("given each sample, it allocates as many standard instances as hspace and stops for the same reason", () => {
+    let compared = 0;
+    for (const f of sampleFiles('.data')) {
+      const want = FIXTURE.data[f]?.hspace;
+      if (!want?.HTS_ALLOC_INSTANCES) continue;
+      const r = capacity(parseText(readSample(f)));
+      const keys = Object.fromEntries(machineReadable(r).trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
+      for (const k of ['HTS_INI_INST_CNT', 'HTS_FIN_INST_CNT', 'HTS_ALLOC_INSTANCES', 'HTS_ALLOC_FAIL_REASON', 'HTS_SPEC_DISK_TEMPLATE', 'HTS_CLUSTER_VCPU', 'HTS_INI_MEM_FREE', 'HTS_INI_CPU_INST']) {
+        expect(keys[k], `${f} ${k}`).toBe(want[k]);
+      }
+      compared++;
+    }
+    expect(compared).toBeGreaterThanOrEqual(13);
+  });
+
+  it.skipIf(!HAVE_SAMPLES)('given each sample, its tiered count is at least hspace\'s and equal when no further shrink fits', () => {
+    for (const f of sampleFiles('.data')) {
+      const want = FIXTURE.data[f]?.hspace.HTS_TSPEC;
+      if (want === undefined) continue;
+      const r = capacity(parseText(readSample(f)));
+      const count = (s: string) => [...s.matchAll(/=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+      const got = r.tiered ? r.tiered.allocated : 0;
+      expect(got, f).toBeGreaterThanOrEqual(count(want));
+      if (r.tiered && r.tiered.tiers.length <= 1) expect(got, f).toBe(count(want));
+    }
+  });
+
+  it("given hspace's spec syntax, it reads disk,ram,cpu with optional units and spindles", () => {
+    expect(parseSpec('10240,2048,2')).toEqual({ diskMiB: 10240, memoryMiB: 2048, vcpus: 2, spindles: 1 });
+    expect(parseSpec('10g,1g,4,3')).toEqual({ diskMiB: 10240, memoryMiB: 1024, vcpus: 4, spindles: 3 });
+    expect(() => parseSpec('10,2')).toThrow(/disk,ram,cpu/);
+  });
+
+  it('given an empty cluster of two nodes, it counts how many standard instances fit and why it stops', () => {
+    const c = buildCluster({
+      nodes: [
+        { name: 'a', memoryMiB: 8192, diskMiB: 102400, cpus: 4 },
+        { name: 'b', memoryMiB: 8192, diskMiB: 102400, cpus: 4 },
+      ],
+    });
+    const r = capacity(c, { standard: { memoryMiB: 1024, diskMiB: 1024, vcpus: 1, spindles: 1 }, tiered: false, diskTemplate: 'drbd' });
+    expect(r.standard!.allocated).toBeGreaterThan(0);
+    // DRBD N+1: each node must be able to take over its peer's primaries
+    expect(r.standard!.allocated).toBeLessThanOrEqual(8);
+    expect(r.standard!.fails[r.standard!.reason]).toBeGreaterThan(0);
+  });
+
+  it('given no online node, it reports the error', () => {
+    const c = buildCluster({ nodes: [{ name: 'a', memoryMiB: 8192, diskMiB: 102400, cpus: 4, offline: true }] });
+    expect(capacity(c).error).toBe('No online nodes');
+  });
+});
