@@ -6,6 +6,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { isScalar, parseAllDocuments } from 'yaml';
+import { formatLoadError, loadSet } from '../desired/load.js';
+import { clusterFromDesired, type NodeFacts } from '../place/from-desired.js';
 import {
   answerRequestText, balance, capacity, machineReadable, parseSpec, parseText, serializeText,
   type BalanceOptions, type BalanceResult, type CapacityResult, type DiskTemplate, type PlaceCluster,
@@ -19,6 +22,7 @@ export interface PlaceIo {
   writeFile(path: string, text: string): void;
   readStdin(): string;
   now(): number;
+  loadManifests(paths: string[]): ReturnType<typeof loadSet>;
 }
 
 export const placeProcessIo: PlaceIo = {
@@ -28,6 +32,7 @@ export const placeProcessIo: PlaceIo = {
   writeFile: (p, t) => writeFileSync(p, t),
   readStdin: () => readFileSync(0, 'utf8'),
   now: () => performance.now(),
+  loadManifests: (paths) => loadSet(paths),
 };
 
 class CliError extends Error {}
@@ -74,7 +79,9 @@ interface BalanceFlags {
   printCommands?: boolean;
   json?: boolean;
   quiet?: boolean;
-  file?: string;
+  file?: string[];
+  nodeFacts?: string;
+  apply?: boolean;
 }
 
 export function formatBalance(r: BalanceResult, printCommands: boolean): string {
@@ -105,14 +112,8 @@ export function formatBalance(r: BalanceResult, printCommands: boolean): string 
   return lines.join('\n') + '\n';
 }
 
-function runBalance(io: PlaceIo, f: BalanceFlags): number {
-  if (!f.textData) {
-    throw new CliError(f.file
-      ? 'balance -f: manifest mode is not available yet (src/place/from-desired.ts); use -t with an htools text file'
-      : 'balance needs -t FILE (htools text data)');
-  }
-  const c = loadText(io, f.textData);
-  const opts: BalanceOptions = {
+function balanceOptions(io: PlaceIo, f: BalanceFlags): BalanceOptions {
+  return {
     ...(f.group !== undefined ? { group: f.group } : {}),
     ...(f.maxLength !== undefined && f.maxLength >= 0 ? { maxMoves: f.maxLength } : {}),
     minGain: f.minGain ?? 0.01,
@@ -128,6 +129,12 @@ function runBalance(io: PlaceIo, f: BalanceFlags): number {
     strategy: f.strategy ?? 'rounds',
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit * 1000, now: io.now } : {}),
   };
+}
+
+function runBalance(io: PlaceIo, f: BalanceFlags): number {
+  if (!f.textData) throw new CliError('balance needs -t FILE (htools text data) or -f PATH (manifests)');
+  const c = loadText(io, f.textData);
+  const opts = balanceOptions(io, f);
   if (f.group !== undefined && !c.groups.some((g) => g.name === f.group || g.uuid === f.group)) {
     throw new CliError(`unknown group '${f.group}'`);
   }
@@ -138,6 +145,139 @@ function runBalance(io: PlaceIo, f: BalanceFlags): number {
     io.writeFile(f.write, serializeText(r.cluster));
     if (!f.json && !f.quiet) io.out(`The cluster state after balancing has been written to ${f.write}\n`);
   }
+  return 0;
+}
+
+/** One edit of an Instance manifest's spec.placement. */
+export interface PlacementEdit {
+  readonly primary: string;
+  readonly secondary?: string;
+}
+
+/**
+ * Rewrites spec.placement of the named Instance documents in a manifest file,
+ * touching only the changed values when they are already written (comments and
+ * layout kept); documents without those keys are re-serialised.
+ */
+export function applyPlacementEdits(text: string, edits: ReadonlyMap<string, PlacementEdit>): string {
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return text;
+  const splices: [number, number, string][] = [];
+  let reserialise = false;
+  for (const doc of docs) {
+    if (doc.get('kind') !== 'Instance') continue;
+    const name = doc.getIn(['metadata', 'name']);
+    if (typeof name !== 'string') continue;
+    const e = edits.get(name);
+    if (!e) continue;
+    const p = doc.getIn(['spec', 'placement', 'primary'], true);
+    const sNode = doc.getIn(['spec', 'placement', 'secondary'], true);
+    const pOk = isScalar(p) && p.range !== undefined && p.range !== null;
+    const sOk = e.secondary === undefined || (isScalar(sNode) && sNode.range !== undefined && sNode.range !== null);
+    if (pOk && sOk) {
+      splices.push([p.range![0], p.range![1], e.primary]);
+      if (e.secondary !== undefined && isScalar(sNode)) splices.push([sNode.range![0], sNode.range![1], e.secondary]);
+    } else {
+      doc.setIn(['spec', 'placement', 'primary'], e.primary);
+      if (e.secondary !== undefined) doc.setIn(['spec', 'placement', 'secondary'], e.secondary);
+      reserialise = true;
+    }
+  }
+  if (reserialise) return docs.map((d) => d.toString({ lineWidth: 0 })).join('');
+  let out = text;
+  for (const [a, b, v] of splices.sort((x, y) => y[0] - x[0])) out = out.slice(0, a) + v + out.slice(b);
+  return out;
+}
+
+/** A unified diff of two texts (small files: plain LCS over lines). */
+export function unifiedDiff(path: string, a: string, b: string, context = 2): string {
+  const x = a.split('\n');
+  const y = b.split('\n');
+  const n = x.length;
+  const m = y.length;
+  const lcs = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
+    lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  }
+  const ops: { t: ' ' | '-' | '+'; s: string; i: number; j: number }[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && x[i] === y[j]) { ops.push({ t: ' ', s: x[i]!, i, j }); i++; j++; }
+    else if (j < m && (i >= n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) { ops.push({ t: '+', s: y[j]!, i, j }); j++; }
+    else { ops.push({ t: '-', s: x[i]!, i, j }); i++; }
+  }
+  const out = [`--- a/${path}`, `+++ b/${path}`];
+  let k = 0;
+  while (k < ops.length) {
+    if (ops[k]!.t === ' ') { k++; continue; }
+    const start = Math.max(0, k - context);
+    let end = k;
+    while (end < ops.length) {
+      if (ops[end]!.t !== ' ') { end++; continue; }
+      let run = 0;
+      while (end + run < ops.length && ops[end + run]!.t === ' ') run++;
+      if (end + run >= ops.length || run > 2 * context) { end = Math.min(ops.length, end + context); break; }
+      end += run;
+    }
+    const hunk = ops.slice(start, end);
+    const a0 = hunk[0]!.i;
+    const b0 = hunk[0]!.j;
+    const aLen = hunk.filter((o) => o.t !== '+').length;
+    const bLen = hunk.filter((o) => o.t !== '-').length;
+    out.push(`@@ -${a0 + 1},${aLen} +${b0 + 1},${bLen} @@`);
+    for (const o of hunk) out.push(`${o.t}${o.s}`);
+    k = end;
+  }
+  return out.join('\n') + '\n';
+}
+
+async function runBalanceManifests(io: PlaceIo, f: BalanceFlags): Promise<number> {
+  const paths = f.file ?? [];
+  const { state, errors } = await io.loadManifests(paths);
+  if (!state) {
+    for (const e of errors) io.err(`${formatLoadError(e)}\n`);
+    throw new CliError(`cannot balance: ${errors.length} error(s) in the manifests`);
+  }
+  let facts: Record<string, NodeFacts> = {};
+  if (f.nodeFacts) {
+    try {
+      facts = JSON.parse(io.readFile(f.nodeFacts)) as Record<string, NodeFacts>;
+    } catch (e) {
+      throw new CliError(`cannot read node facts ${f.nodeFacts}: ${(e as Error).message}`);
+    }
+  }
+  const { cluster, unplaced, skipped } = clusterFromDesired(state, facts);
+  for (const s of skipped) io.err(`gantry: ${s.kind}/${s.name} left out: ${s.reason}\n`);
+  const r = balance(cluster, balanceOptions(io, f));
+  // net effect per instance: where it is at the end
+  const before = new Map(cluster.instances.map((i) => [i.name, i]));
+  const edits = new Map<string, PlacementEdit>();
+  for (const i of r.cluster.instances) {
+    const b = before.get(i.name);
+    if (!b || (b.pNode === i.pNode && b.sNode === i.sNode)) continue;
+    edits.set(i.name, { primary: i.pNode, ...(i.sNode !== null ? { secondary: i.sNode } : {}) });
+  }
+  if (f.json) io.out(`${JSON.stringify({ groups: r.groups, unplaced, edits: Object.fromEntries(edits) }, null, 2)}\n`);
+  else if (!f.quiet) io.out(formatBalance(r, f.printCommands ?? false));
+  if (unplaced.length && !f.quiet && !f.json) io.out(`Not balanced (no placement in the manifests): ${unplaced.join(', ')}\n`);
+  const byFile = new Map<string, Map<string, PlacementEdit>>();
+  for (const [name, e] of edits) {
+    const src = state.sources.get(`Instance/${name}`);
+    if (!src) continue;
+    const m = byFile.get(src.file) ?? new Map<string, PlacementEdit>();
+    m.set(name, e);
+    byFile.set(src.file, m);
+  }
+  for (const [file, m] of [...byFile].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const old = io.readFile(file);
+    const next = applyPlacementEdits(old, m);
+    if (f.apply) {
+      io.writeFile(file, next);
+      if (!f.quiet && !f.json) io.out(`updated ${file} (${m.size} instance(s))\n`);
+    } else if (!f.json) io.out(unifiedDiff(file, old, next));
+  }
+  if (!f.apply && edits.size > 0 && !f.quiet && !f.json) io.out('Review the diff above, then run again with --apply (or apply it and commit).\n');
   return 0;
 }
 
@@ -219,13 +359,29 @@ function wrap(io: PlaceIo, fn: () => number): void {
   }
 }
 
+async function wrapAsync(io: PlaceIo, fn: () => Promise<number>): Promise<void> {
+  try {
+    const code = await fn();
+    if (code !== 0) process.exitCode = code;
+  } catch (e) {
+    if (e instanceof CliError) {
+      io.err(`gantry: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
+  }
+}
+
 /** Adds `balance`, `capacity` and `iallocator` to the gantry program. */
 export function registerPlaceCommands(program: Command, io: PlaceIo = placeProcessIo): void {
   program
     .command('balance')
     .description('propose (and write) instance moves that balance the cluster, like hbal')
     .option('-t, --text-data <file>', 'htools text data file (as read by hbal -t)')
-    .option('-f, --file <path>', 'manifest directory or file (manifest mode; not available yet)')
+    .option('-f, --file <path>', 'manifest directory or file (manifest mode; repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--node-facts <file>', 'manifest mode: JSON {node: {memoryMiB, freeMemoryMiB, diskMiB, freeDiskMiB, cpus}} of observed sizes')
+    .option('--apply', 'manifest mode: write the new placements into the manifests instead of printing a diff')
     .option('--write <file>', 'write the balanced cluster in htools text format (like hbal --save-cluster)')
     .option('-G, --group <name>', 'only balance this node group (name or UUID); default every group')
     .option('-l, --max-length <n>', 'at most this many moves per group', num('--max-length'))
@@ -245,8 +401,11 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
     .option('-C, --print-commands', 'print the Ganeti commands, grouped in parallel jobsets')
     .option('--json', 'print the moves as JSON')
     .option('-q, --quiet', 'print nothing but errors')
-    .addHelpText('after', '\nExamples:\n  gantry balance -t cluster.data\n  gantry balance -t cluster.data --write balanced.data -C\n')
-    .action((f: BalanceFlags) => wrap(io, () => runBalance(io, f)));
+    .addHelpText('after', '\nExamples:\n  gantry balance -t cluster.data\n  gantry balance -t cluster.data --write balanced.data -C\n  gantry balance -f manifests/ --node-facts facts.json          # prints a diff of spec.placement\n  gantry balance -f manifests/ --node-facts facts.json --apply\n')
+    .action(async (f: BalanceFlags) => {
+      if (f.file && f.file.length > 0 && !f.textData) await wrapAsync(io, () => runBalanceManifests(io, f));
+      else wrap(io, () => runBalance(io, f));
+    });
 
   program
     .command('capacity')
