@@ -204,8 +204,8 @@ export function unifiedDiff(path: string, a: string, b: string, context = 2): st
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) { ops.push({ t: ' ', s: x[i]!, i, j }); i++; j++; }
-    else if (j < m && (i >= n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) { ops.push({ t: '+', s: y[j]!, i, j }); j++; }
-    else { ops.push({ t: '-', s: x[i]!, i, j }); i++; }
+    else if (i < n && (j >= m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) { ops.push({ t: '-', s: x[i]!, i, j }); i++; }
+    else { ops.push({ t: '+', s: y[j]!, i, j }); j++; }
   }
   const out = [`--- a/${path}`, `+++ b/${path}`];
   let k = 0;
