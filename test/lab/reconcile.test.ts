@@ -78,7 +78,7 @@ describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only i
     await m.edit('group.yaml', ([g]) => g!.spec.nodeProfile.bridges.push({ name: 'br-dry' }));
     const d = await gantry('apply', '-f', m.dir, '--dry-run');
     expect(d.code).toBe(0);
-    expect(d.stdout).toMatch(/^ip link add br-dry type bridge/m);
+    expect(d.stdout).toMatch(/^ip link add name br-dry type bridge$/m);
     const link = await lab.local('node1').exec(['ip', 'link', 'show', 'br-dry']);
     expect(link.code).not.toBe(0);
     await m.edit('group.yaml', ([g]) => g!.spec.nodeProfile.bridges.pop());
