@@ -133,8 +133,8 @@ spec:
     expect(out).toBe('# c\nkind: Instance\nmetadata: { name: a }\nspec:\n  placement:\n    primary: n3  # here\n    secondary: n1\n');
     const d = unifiedDiff('f.yaml', text, out);
     expect(d).toMatch(/^@@ -4,5 \+4,5 @@$/m);
-    expect(d).toMatch(/^-    primary: n1  # here$/m);
-    expect(d).toMatch(/^\+    primary: n3  # here$/m);
+    expect(d).toMatch(/^- {4}primary: n1 {2}# here$/m);
+    expect(d).toMatch(/^\+ {4}primary: n3 {2}# here$/m);
     expect(d).toMatch(/^ spec:$/m);
   });
 });
