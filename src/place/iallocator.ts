@@ -297,12 +297,30 @@ function doRelocate(st: ClusterState, r: J): IAllocatorAnswer {
   return { success: true, info: 'Request successful: success', result: [st.nodes[t]!.name] };
 }
 
-type EvacMode = 'primary-only' | 'secondary-only' | 'all';
+export type EvacMode = 'primary-only' | 'secondary-only' | 'all';
+
+export interface EvacuationResult {
+  readonly moved: [string, string, string[]][];
+  readonly failed: [string, string][];
+  readonly jobs: unknown[][];
+}
 
 function doEvacuate(st: ClusterState, r: J, kind: 'evac' | 'change-group'): IAllocatorAnswer {
   const names = strs(r, 'instances');
   const mode: EvacMode = kind === 'change-group' ? 'all'
     : r['evac_mode'] === 'primary-only' || r['evac_mode'] === 'secondary-only' ? r['evac_mode'] : 'all';
+  const result = evacuateInstances(st, names, mode, kind, strs(r, 'target_groups'));
+  return { success: true, info: 'Request successful', result };
+}
+
+/**
+ * Node evacuation (kind 'evac': primaries failed over / secondaries replaced /
+ * both, away from the instances' current nodes) or change-group (re-allocation
+ * into one of `targetGroups`, default any other group). Mutates `st`.
+ */
+export function evacuateInstances(
+  st: ClusterState, names: readonly string[], mode: EvacMode, kind: 'evac' | 'change-group', targetGroupKeys: readonly string[] = [],
+): EvacuationResult {
   const idx = names.map((n) => findInstance(st, n));
   const excluded = new Set<number>();
   for (const ii of idx) {
@@ -313,7 +331,7 @@ function doEvacuate(st: ClusterState, r: J, kind: 'evac' | 'change-group'): IAll
     if (mode !== 'primary-only' && s >= 0) excluded.add(s);
   }
   const targetGroups = kind === 'change-group'
-    ? strs(r, 'target_groups').map((u) => st.groupByUuid.get(u) ?? st.groups.findIndex((g) => g.name === u)).filter((x) => x >= 0)
+    ? targetGroupKeys.map((u) => st.groupByUuid.get(u) ?? st.groups.findIndex((g) => g.name === u)).filter((x) => x >= 0)
     : [];
   const moved: [string, string, string[]][] = [];
   const failed: [string, string][] = [];
@@ -351,7 +369,7 @@ function doEvacuate(st: ClusterState, r: J, kind: 'evac' | 'change-group'): IAll
     jobs.push(opcodesFor(inst.name, before, [np, ns], st));
   }
   for (const g of st.groups) st.recomputeGroup(g.gdx);
-  return { success: true, info: 'Request successful', result: { moved, failed, jobs } };
+  return { moved, failed, jobs };
 }
 
 function failoverAny(st: ClusterState, ii: number, excluded: ReadonlySet<number>): string | null {

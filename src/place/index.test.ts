@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allocate, buildCluster, clusterScore, scoreComponents, serializeText, parseText } from './index.js';
+import { allocate, allocateMany, buildCluster, changeGroup, clusterScore, evacuate, scoreComponents, serializeText, parseText } from './index.js';
 import { clusterFromShape, clusterShape } from './testdata/arbitrary.js';
 
 describe('placement API', () => {
@@ -69,5 +69,46 @@ describe('placement API', () => {
     const comps = scoreComponents(c, 'default');
     expect(comps.map((x) => x.name)).toContain('reserved_mem_rtotal');
     expect(comps.reduce((a, x) => a + x.weight * x.value, 0)).toBeCloseTo(clusterScore(c), 12);
+  });
+});
+
+describe('HA helpers', () => {
+  const base = () => buildCluster({
+    groups: [{ name: 'g1' }, { name: 'g2' }],
+    nodes: [
+      { name: 'a', group: 'g1', memoryMiB: 16384, diskMiB: 102400, cpus: 8 },
+      { name: 'b', group: 'g1', memoryMiB: 16384, diskMiB: 102400, cpus: 8 },
+      { name: 'c', group: 'g1', memoryMiB: 16384, diskMiB: 102400, cpus: 8 },
+      { name: 'd', group: 'g2', memoryMiB: 16384, diskMiB: 102400, cpus: 8 },
+      { name: 'e', group: 'g2', memoryMiB: 16384, diskMiB: 102400, cpus: 8 },
+    ],
+    instances: [
+      { name: 'x', memoryMiB: 1024, vcpus: 1, disksMiB: [1024], diskTemplate: 'drbd', primary: 'a', secondary: 'b' },
+      { name: 'y', memoryMiB: 1024, vcpus: 1, disksMiB: [1024], diskTemplate: 'plain', primary: 'a' },
+    ],
+  });
+
+  it('given primary-only evacuation, it fails the DRBD instance over and reports the plain one', () => {
+    const r = evacuate(base(), ['x', 'y'], 'primary-only');
+    expect(r.moved).toEqual([['x', 'g1', ['b', 'a']]]);
+    expect(r.failed.map((f) => f[0])).toEqual(['y']);
+    expect(r.cluster.instances.find((i) => i.name === 'x')).toMatchObject({ pNode: 'b', sNode: 'a' });
+  });
+
+  it('given secondary-only evacuation, it picks a new secondary off the old one', () => {
+    const r = evacuate(base(), ['x'], 'secondary-only');
+    expect(r.moved).toEqual([['x', 'g1', ['a', 'c']]]);
+  });
+
+  it('given a change of group, it re-allocates both nodes in the other group', () => {
+    const r = changeGroup(base(), ['x'], ['g2']);
+    expect(r.moved[0]![1]).toBe('g2');
+    expect(new Set(r.moved[0]![2])).toEqual(new Set(['d', 'e']));
+  });
+
+  it('given several requests, multi-allocation places each knowing the previous ones', () => {
+    const r = allocateMany(base(), [1, 2, 3].map((n) => ({ name: `m${n}`, memoryMiB: 2048, vcpus: 1, diskMiB: 1024, diskTemplate: 'plain' as const })), { capacityChecks: false });
+    expect(r.results.every((x) => x.result.ok)).toBe(true);
+    expect(r.cluster.instances.filter((i) => i.name.startsWith('m'))).toHaveLength(3);
   });
 });

@@ -15,6 +15,9 @@
  *   allocate(cluster, req, opts?): AllocateResult hail: best node / DRBD pair, counted failure reasons
  *   balance(cluster, opts?): BalanceResult        hbal: moves grouped in waves, score after each
  *   capacity(cluster, opts?): CapacityResult      hspace: how many more of a spec fit, and why not more
+ *   allocateMany(cluster, reqs, opts?)            multi-allocate, in order, each seeing the previous ones
+ *   evacuate(cluster, instances, mode)            HA: move instances off their nodes (failover / new secondary / both)
+ *   changeGroup(cluster, instances, groups?)      HA: re-allocate instances into another node group
  *   clusterScore(cluster, group?): number         Ganeti's cluster score (what hbal prints)
  *   scoreComponents(cluster, group): {name, weight, value}[]
  *   parseText / serializeText                     htools text format
@@ -23,6 +26,7 @@
  * Everything here is pure: values in, values out; no clock, no I/O, no randomness.
  */
 import { allocateInstance } from './allocate.js';
+import { evacuateInstances, type EvacMode } from './iallocator.js';
 import { ClusterState, SCORE_COMPONENTS } from './state.js';
 import { exclusionPrefixes } from './tags.js';
 import {
@@ -33,7 +37,8 @@ import {
 
 export { balance, type BalanceMove, type BalanceOptions, type BalanceResult, type GroupBalance } from './balance.js';
 export { capacity, machineReadable, parseSpec, type CapacityOptions, type CapacityResult, type CapacitySpec } from './capacity.js';
-export { answerRequest, answerRequestText, clusterFromRequest, type IAllocatorAnswer } from './iallocator.js';
+export { answerRequest, answerRequestText, clusterFromRequest, type EvacMode, type EvacuationResult, type IAllocatorAnswer } from './iallocator.js';
+export { clusterFromDesired, type FromDesiredResult, type NodeFacts } from './from-desired.js';
 export { parseText, serializeText, TextFormatError } from './text.js';
 export { policyViolation } from './policy.js';
 export type { MoveType } from './state.js';
@@ -229,4 +234,43 @@ export function scoreComponents(cluster: PlaceCluster, group: string): { name: s
   if (!g) throw new Error(`unknown group '${group}'`);
   const v = st.groupComponents(g.gdx);
   return SCORE_COMPONENTS.map((c, k) => ({ name: c.name, weight: c.weight, value: v[k]! }));
+}
+
+/** Multi-allocation: each request sees the instances placed before it. */
+export function allocateMany(
+  cluster: PlaceCluster, reqs: readonly AllocateRequest[], opts: AllocateOptions = {},
+): { cluster: PlaceCluster; results: { name: string; result: AllocateResult }[] } {
+  let cur = cluster;
+  const results: { name: string; result: AllocateResult }[] = [];
+  for (const r of reqs) {
+    const res = allocate(cur, r, opts);
+    if (res.ok) cur = res.cluster;
+    results.push({ name: r.name, result: res });
+  }
+  return { cluster: cur, results };
+}
+
+export interface EvacuateResult {
+  readonly cluster: PlaceCluster;
+  /** [instance, group, [primary, secondary?]] for each moved instance. */
+  readonly moved: readonly (readonly [string, string, readonly string[]])[];
+  readonly failed: readonly (readonly [string, string])[];
+}
+
+/**
+ * Evacuation for the HA work: 'primary-only' fails DRBD instances over to their
+ * secondary, 'secondary-only' gives them a new secondary, 'all' re-allocates both
+ * nodes within the group; shared-storage instances move to the best other node.
+ */
+export function evacuate(cluster: PlaceCluster, instances: readonly string[], mode: EvacMode): EvacuateResult {
+  const st = new ClusterState(cluster);
+  const r = evacuateInstances(st, instances, mode, 'evac');
+  return { cluster: st.toCluster(), moved: r.moved, failed: r.failed };
+}
+
+/** Re-allocates instances into another group (any other group when `groups` is empty). */
+export function changeGroup(cluster: PlaceCluster, instances: readonly string[], groups: readonly string[] = []): EvacuateResult {
+  const st = new ClusterState(cluster);
+  const r = evacuateInstances(st, instances, 'all', 'change-group', groups);
+  return { cluster: st.toCluster(), moved: r.moved, failed: r.failed };
 }
