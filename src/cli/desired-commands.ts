@@ -157,8 +157,14 @@ export function registerDesiredCommands(program: Command, io: CliIo = processIo)
     .argument('<kind/name>', 'e.g. instance/web1, node/node1, group/rack-a, network/lan, cluster')
     .option('-f, --file <path>', 'manifest file or directory (repeatable)', collect)
     .option('--effective', 'print the filled spec')
+    .option('--status', 'instances: also observe the nodes and print live status, conditions and pending actions (as gantry describe)')
     .addOption(new Option('--output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
-    .action(async (ref: string, opts: { file?: string[]; effective?: boolean; output?: string }) => {
+    .action(async (ref: string, opts: { file?: string[]; effective?: boolean; output?: string; status?: boolean }, cmd: Command) => {
+      if (opts.status) {
+        const { runDescribe } = await import('./live-commands.js');
+        await runDescribe(ref, { file: opts.file ?? ['.'], ...(cmd.getOptionValueSource('output') === 'cli' && opts.output ? { output: opts.output } : {}) }, cmd);
+        return;
+      }
       process.exitCode = await runShow(ref, { ...opts, file: opts.file ?? ['.'] }, io);
     });
 

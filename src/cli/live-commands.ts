@@ -404,7 +404,8 @@ async function runStatus(what: string, opts: StatusOpts, cmd: Command): Promise<
   process.stdout.write(renderRows(kind, rows, { ...(fields ? { fields } : {}), headers: opts.headers !== false, output: opts.output }));
 }
 
-async function runDescribe(ref: string, opts: { file: string[]; output?: string }, cmd: Command): Promise<void> {
+/** `gantry describe instance/NAME` (and `gantry show instance/NAME --status`). */
+export async function runDescribe(ref: string, opts: { file: string[]; output?: string }, cmd: Command): Promise<void> {
   const [rawKind, ...rest] = ref.split('/');
   const name = rest.join('/');
   if (!['instance', 'instances', 'inst', 'vm'].includes((rawKind ?? '').toLowerCase()) || !name) {

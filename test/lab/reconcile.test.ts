@@ -105,6 +105,27 @@ describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only i
     expect((await pass(false)).plan.actions).toEqual([]);
   });
 
+  it('a grown disk in the manifest grows the LV and the sharedfile image; a shrink is refused', async () => {
+    await m.edit('instances.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'archive1')!.spec.disks[0].size = '320M';
+      docs.find((d) => d.metadata.name === 'share1')!.spec.disks[0].size = '96M';
+    });
+    const r = await pass(true);
+    expect(r.plan.actions.map((a) => a.verb).sort()).toEqual(['file.grow', 'lv.extend']);
+    expect(r.after?.actions).toEqual([]);
+    const lv = await lab.transport('node2').exec(['lvs', '--noheadings', '--units', 'm', '--nosuffix', '-o', 'lv_size', 'gantry/archive1.disk0']);
+    expect(Number(lv.stdout.trim())).toBe(320);
+    await m.edit('instances.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'archive1')!.spec.disks[0].size = '256M';
+    });
+    const shrink = await pass(true);
+    expect(shrink.plan.refused.map((x) => x.code)).toEqual(['REFUSED_SHRINK']);
+    expect(shrink.plan.actions).toEqual([]);
+    await m.edit('instances.yaml', (docs) => {
+      docs.find((d) => d.metadata.name === 'archive1')!.spec.disks[0].size = '320M';
+    });
+  });
+
   it('a command that fails midway is reported, the rest is applied, and a rerun converges', async () => {
     await m.edit('instances.yaml', (docs) => {
       docs.push({ apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name: 'big1' }, spec: { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '64M' }, { size: '500G' }], powerState: 'stopped', placement: { primary: 'node1' } } });
