@@ -10,6 +10,9 @@
  *
  *   npx tsx bench/gen-cluster.ts --seed 1 --groups 1 --nodes 30 --instances 900 > c.data
  */
+import { prng as rng } from './prng.js';
+
+export { rng };
 
 export interface GenSpec {
   readonly seed: number;
@@ -22,17 +25,6 @@ export interface GenSpec {
   readonly exclRatio?: number;
 }
 
-/** mulberry32: small, fast, deterministic PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(r: () => number, xs: readonly T[], ws: readonly number[]): T {
   const tot = ws.reduce((a, b) => a + b, 0);

@@ -16,6 +16,9 @@
 import type { ObservedNode } from '../src/observe/types.js';
 import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
 import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNetwork, PlanNode } from '../src/plan/types.js';
+import { prng } from './prng.js';
+
+export { prng };
 
 export interface GenSpec {
   readonly seed: number;
@@ -40,17 +43,6 @@ const PV_MIB = 8 * 1024 * 1024; // two 8 TiB PVs per node: room for ~60 instance
 const SHARED_DIR = '/srv/gantry/shared-file-storage';
 const VLANS = [100, 101, 102, 103];
 
-/** mulberry32: small, fast, deterministic PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pad = (n: number, w: number): string => String(n).padStart(w, '0');
