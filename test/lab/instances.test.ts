@@ -54,6 +54,16 @@ describe.skipIf(skip)('given a 3-node lab and the example instances placed on it
   };
   const lastTick = (text: string, inst: string) => Math.max(0, ...[...text.matchAll(new RegExp(`gantry-guest ${inst} tick (\\d+)`, 'g'))].map((x) => Number(x[1])));
   const statusOf = (r: ReconcileResult, inst: string) => r.statuses.find((s) => s.subject === `Instance/${inst}`)?.facts.status;
+  /** Plan (without applying) until the instance shows `want`, for up to a minute. */
+  const untilStatus = async (inst: string, want: string): Promise<ReconcileResult> => {
+    const until = Date.now() + 60_000;
+    let r = await pass(false);
+    while (statusOf(r, inst) !== want && Date.now() < until) {
+      await sleep(1000);
+      r = await pass(false);
+    }
+    return r;
+  };
   const editInstance = (name: string, fn: (spec: Record<string, any>) => void) => m.edit('instances.yaml', (docs) => fn(docs.find((d) => d.metadata.name === name)!.spec));
 
   beforeAll(async () => {
@@ -152,13 +162,7 @@ describe.skipIf(skip)('given a 3-node lab and the example instances placed on it
       },
     });
     try {
-      const until = Date.now() + 60_000;
-      let r = await pass(false);
-      while (statusOf(r, 'db1') !== 'running' && Date.now() < until) {
-        await sleep(1000);
-        r = await pass(false);
-      }
-      expect(statusOf(r, 'db1')).toBe('running');
+      expect(statusOf(await untilStatus('db1', 'running'), 'db1')).toBe('running');
     } finally {
       abort.abort();
       await daemon.stopped;
@@ -174,12 +178,7 @@ describe.skipIf(skip)('given a 3-node lab and the example instances placed on it
     });
     await converge();
     await waitConsole('node2', 'web2', /tick 3/);
-    const until = Date.now() + 60_000;
-    let r = await pass(false);
-    while (statusOf(r, 'web2') !== 'USER_down' && Date.now() < until) {
-      await sleep(1000);
-      r = await pass(false);
-    }
+    const r = await untilStatus('web2', 'USER_down');
     expect(statusOf(r, 'web2')).toBe('USER_down');
     expect(r.plan.actions).toEqual([]);
     expect(r.plan.entries.find((e) => e.subject === 'Instance/web2')?.notes.join(' ')).toMatch(/USER_down/);
