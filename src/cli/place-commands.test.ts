@@ -54,6 +54,18 @@ describe('gantry balance / capacity / iallocator', () => {
     expect(io.files['out.data']).not.toBe(DATA);
   });
 
+  it('given several groups, balancing on worker threads gives the same cluster as one thread', async () => {
+    const two = DATA.replace('g1|uuid-1|preferred||', 'g1|uuid-1|preferred||\ng2|uuid-2|preferred||')
+      .replace('n3|16384|0|16384|409600|409600|16|N|uuid-1|1', 'n3|16384|0|16384|409600|409600|16|N|uuid-1|1\nm1|16384|0|12288|409600|307200|16|N|uuid-2|1\nm2|16384|0|16384|409600|409600|16|N|uuid-2|1\nm3|16384|0|16384|409600|409600|16|N|uuid-2|1')
+      .replace('c|2048|51200|1|running|Y|n1|n2|drbd||1', 'c|2048|51200|1|running|Y|n1|n2|drbd||1\nd|2048|51200|1|running|Y|m1|m2|drbd||1\ne|2048|51200|1|running|Y|m1|m2|drbd||1');
+    const io1 = fakeIo({ 'in.data': two });
+    const io2 = fakeIo({ 'in.data': two });
+    expect(await gantry(io1, ['balance', '-t', 'in.data', '-j', '1', '--write', 'out.data'])).toBe(0);
+    expect(await gantry(io2, ['balance', '-t', 'in.data', '-j', '2', '--write', 'out.data'])).toBe(0);
+    expect(io2.files['out.data']).toBe(io1.files['out.data']);
+    expect(io1.stdout).toMatch(/Group g2: score improved/);
+  });
+
   it('given a missing file, balance fails with a message and exit status 1', async () => {
     const io = fakeIo({});
     expect(await gantry(io, ['balance', '-t', 'nope.data'])).toBe(1);

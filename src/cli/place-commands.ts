@@ -5,12 +5,16 @@
  * engine is pure.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Command, Option } from 'commander';
 import { isScalar, parseAllDocuments } from 'yaml';
 import { formatLoadError, loadSet } from '../desired/load.js';
 import { clusterFromDesired, type NodeFacts } from '../place/from-desired.js';
 import {
-  answerRequestText, balance, capacity, machineReadable, parseSpec, parseText, serializeText,
+  answerRequestText, balance, balanceGroups, capacity, machineReadable, parseSpec, parseText, serializeText,
   type BalanceOptions, type BalanceResult, type CapacityResult, type DiskTemplate, type PlaceCluster,
   DISK_TEMPLATES,
 } from '../place/index.js';
@@ -36,6 +40,75 @@ export const placeProcessIo: PlaceIo = {
 };
 
 class CliError extends Error {}
+
+// ---------------------------------------------------------------- parallel balancing
+interface WorkerJob {
+  readonly gantryPlaceWorker: true;
+  readonly text: string;
+  readonly groups: readonly string[];
+  readonly opts: BalanceOptions;
+}
+
+if (!isMainThread && (workerData as Partial<WorkerJob> | null)?.gantryPlaceWorker) {
+  const job = workerData as WorkerJob;
+  const opts: BalanceOptions = { ...job.opts, ...(job.opts.timeLimitMs !== undefined ? { now: () => performance.now() } : {}) };
+  const r = balanceGroups(parseText(job.text), job.groups, opts);
+  parentPort!.postMessage(r);
+}
+
+/** Where tsx's loader API lives (workers must register it to run TypeScript). */
+function tsxApiUrl(): string {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    // some runners (vitest) lack import.meta.resolve: take the ESM twin of the CJS entry
+    return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  }
+}
+
+/**
+ * Balances the groups of an htools text cluster on `jobs` worker threads (groups
+ * are independent). Same result as `balance`; functions in `opts` are dropped.
+ */
+export async function balanceParallel(text: string, opts: BalanceOptions, jobs: number): Promise<BalanceResult> {
+  const cluster = parseText(text);
+  const groups = cluster.groups.filter((g) => opts.group === undefined || opts.group === g.name || opts.group === g.uuid);
+  if (jobs <= 1 || groups.length <= 1) return balance(cluster, opts);
+  // biggest groups first, each to the least loaded worker
+  const byGroup = new Map<string, number>();
+  const groupOfNode = new Map(cluster.nodes.map((n) => [n.name, n.group]));
+  for (const i of cluster.instances) {
+    const g = groupOfNode.get(i.pNode)!;
+    byGroup.set(g, (byGroup.get(g) ?? 0) + 1);
+  }
+  const buckets = Array.from({ length: Math.min(jobs, groups.length) }, () => ({ load: 0, groups: [] as string[] }));
+  for (const g of [...groups].sort((a, b) => (byGroup.get(b.uuid) ?? 0) - (byGroup.get(a.uuid) ?? 0))) {
+    const b = buckets.reduce((x, y) => (y.load < x.load ? y : x));
+    b.groups.push(g.name);
+    b.load += byGroup.get(g.uuid) ?? 0;
+  }
+  const { now: _n, onMove: _o, ...plain } = opts;
+  void _n; void _o;
+  const api = tsxApiUrl();
+  const boot = `(async () => { const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(import.meta.url)}); })().catch((e) => { console.error(e); process.exit(1); });`;
+  const parts = await Promise.all(buckets.map((b) => new Promise<BalanceResult>((resolve, reject) => {
+    const w = new Worker(boot, { eval: true, workerData: { gantryPlaceWorker: true, text, groups: b.groups, opts: plain } satisfies WorkerJob });
+    w.once('message', (m: BalanceResult) => { resolve(m); void w.terminate(); });
+    w.once('error', reject);
+    w.once('exit', (code) => { if (code !== 0) reject(new Error(`balance worker exited with ${code}`)); });
+  })));
+  // merge: every node and instance comes from the worker that owned its group
+  const owner = new Map<string, number>();
+  buckets.forEach((b, k) => { for (const g of b.groups) owner.set(cluster.groups.find((x) => x.name === g)!.uuid, k); });
+  const nodes = cluster.nodes.map((n, k) => { const o = owner.get(n.group); return o === undefined ? n : parts[o]!.cluster.nodes[k]!; });
+  const instances = cluster.instances.map((inst, k) => {
+    const o = owner.get(groupOfNode.get(inst.pNode)!);
+    return o === undefined ? inst : parts[o]!.cluster.instances[k]!;
+  });
+  const order = new Map(cluster.groups.map((g, k) => [g.name, k]));
+  const outGroups = parts.flatMap((p) => p.groups).sort((a, b) => order.get(a.group)! - order.get(b.group)!);
+  return { cluster: { ...cluster, nodes, instances }, groups: outGroups, moves: outGroups.flatMap((g) => g.moves) };
+}
 
 function loadText(io: PlaceIo, path: string): PlaceCluster {
   let text: string;
@@ -82,6 +155,7 @@ interface BalanceFlags {
   file?: string[];
   nodeFacts?: string;
   apply?: boolean;
+  jobs?: number;
 }
 
 export function formatBalance(r: BalanceResult, printCommands: boolean): string {
@@ -131,14 +205,17 @@ function balanceOptions(io: PlaceIo, f: BalanceFlags): BalanceOptions {
   };
 }
 
-function runBalance(io: PlaceIo, f: BalanceFlags): number {
+async function runBalance(io: PlaceIo, f: BalanceFlags): Promise<number> {
   if (!f.textData) throw new CliError('balance needs -t FILE (htools text data) or -f PATH (manifests)');
   const c = loadText(io, f.textData);
   const opts = balanceOptions(io, f);
   if (f.group !== undefined && !c.groups.some((g) => g.name === f.group || g.uuid === f.group)) {
     throw new CliError(`unknown group '${f.group}'`);
   }
-  const r = balance(c, opts);
+  const jobs = f.jobs ?? Math.min(availableParallelism(), c.groups.length);
+  const r = jobs > 1 && c.groups.length > 1
+    ? await balanceParallel(serializeText(c), opts, jobs)
+    : balance(c, opts);
   if (f.json) io.out(`${JSON.stringify({ groups: r.groups }, null, 2)}\n`);
   else if (!f.quiet) io.out(formatBalance(r, f.printCommands ?? false));
   if (f.write) {
@@ -402,9 +479,10 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
     .option('--json', 'print the moves as JSON')
     .option('-q, --quiet', 'print nothing but errors')
     .addHelpText('after', '\nExamples:\n  gantry balance -t cluster.data\n  gantry balance -t cluster.data --write balanced.data -C\n  gantry balance -f manifests/ --node-facts facts.json          # prints a diff of spec.placement\n  gantry balance -f manifests/ --node-facts facts.json --apply\n')
+    .option('-j, --jobs <n>', 'balance groups on this many threads (default: one per core, at most one per group)', num('--jobs'))
     .action(async (f: BalanceFlags) => {
       if (f.file && f.file.length > 0 && !f.textData) await wrapAsync(io, () => runBalanceManifests(io, f));
-      else wrap(io, () => runBalance(io, f));
+      else await wrapAsync(io, () => runBalance(io, f));
     });
 
   program

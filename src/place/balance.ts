@@ -347,12 +347,20 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
 
 /** Balances every group (or one) of a cluster; returns the new cluster and the moves. */
 export function balance(cluster: PlaceCluster, opts: BalanceOptions = {}): BalanceResult {
+  const names = cluster.groups
+    .filter((g) => opts.group === undefined || opts.group === g.name || opts.group === g.uuid)
+    .map((g) => g.name);
+  return balanceGroups(cluster, names, opts);
+}
+
+/** Balances the named groups, in order (groups are independent: callers may split them across workers). */
+export function balanceGroups(cluster: PlaceCluster, groupNames: readonly string[], opts: BalanceOptions = {}): BalanceResult {
   const st = new ClusterState(cluster, { exclusionTags: opts.exclusionTags ?? [] });
   st.finalSoftCheck = opts.strictEvacuation ?? false;
+  const want = new Set(groupNames);
   const groups: GroupBalance[] = [];
   for (const g of st.groups) {
-    if (opts.group !== undefined && opts.group !== g.name && opts.group !== g.uuid) continue;
-    if (g.nodes.length === 0) continue;
+    if (!want.has(g.name) || g.nodes.length === 0) continue;
     groups.push(balanceGroup(st, g.gdx, opts));
   }
   return { cluster: st.toCluster(), groups, moves: groups.flatMap((g) => g.moves) };

@@ -35,7 +35,7 @@ import {
   DEFAULT_IPOLICY, emptyFailCounts,
 } from './types.js';
 
-export { balance, type BalanceMove, type BalanceOptions, type BalanceResult, type GroupBalance } from './balance.js';
+export { balance, balanceGroups, type BalanceMove, type BalanceOptions, type BalanceResult, type GroupBalance } from './balance.js';
 export { capacity, machineReadable, parseSpec, type CapacityOptions, type CapacityResult, type CapacitySpec } from './capacity.js';
 export { answerRequest, answerRequestText, clusterFromRequest, type EvacMode, type EvacuationResult, type IAllocatorAnswer } from './iallocator.js';
 export { clusterFromDesired, type FromDesiredResult, type NodeFacts } from './from-desired.js';
