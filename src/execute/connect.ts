@@ -6,7 +6,8 @@
 import type { DesiredNode, DesiredState } from '../desired/model.js';
 import { SshPool } from '../transport/pool.js';
 import type { Transport } from '../transport/transport.js';
-import { TerminalError } from '../util/errors.js';
+import { ExecError, TerminalError } from '../util/errors.js';
+import { parseInstances, probeInstancesCommands } from '../drivers/qemu/index.js';
 import type { Logger } from '../util/log.js';
 import { InstanceOps } from './instance-ops.js';
 import type { NodeOps } from './node-ops.js';
@@ -32,7 +33,14 @@ export function nodeOpsFor(node: DesiredNode, transport: Transport, logger: Logg
     ...(node.ovsdbSocket !== undefined ? { ovsdbSocket: node.ovsdbSocket } : {}),
     fileNamePattern: '*.disk*.img',
     delegate: inst,
-    extraSections: async () => ({ instances: await inst.qemu.observe() }),
+    // QEMU instances are observed in the same batch as everything else: one round trip.
+    extraProbe: () => ({
+      commands: probeInstancesCommands(node.paths.runDir),
+      parse: ([r]) => {
+        if (!r || r.code !== 0) throw new ExecError('QEMU_PROBE_FAILED', `instance probe on ${node.name} failed: ${r?.stderr.trim() ?? 'no result'}`);
+        return { instances: parseInstances(r.stdout) };
+      },
+    }),
   });
 }
 

@@ -42,6 +42,31 @@ describe('ShellNodeOps', () => {
     expect(n.probeErrors.length).toBeGreaterThan(0);
   });
 
+  it('given an extra probe it runs in the same batch and its sections land in the snapshot', async () => {
+    const f = fake((argv) => (argv[0] === 'qemu-probe' ? { stdout: 'vm1' } : {}));
+    const ops = new ShellNodeOps({
+      node: 'n1', transport: f.t, logger: silentLogger(),
+      extraProbe: () => ({
+        commands: [['qemu-probe']],
+        parse: ([r]) => ({ instances: { [r!.stdout]: { name: r!.stdout, runState: 'running' as const, guestShutdown: false } } }),
+      }),
+    });
+    const n = await ops.observe({ sysctls: [], fileDirs: [] });
+    expect(f.batches).toHaveLength(1);
+    expect(f.batches[0]!.at(-1)).toEqual(['qemu-probe']);
+    expect(Object.keys(n.instances)).toEqual(['vm1']);
+  });
+
+  it('given an extra probe that cannot be parsed it treats the node as unobservable rather than empty', async () => {
+    const f = fake(() => ({}));
+    const ops = new ShellNodeOps({
+      node: 'n1', transport: f.t, logger: silentLogger(),
+      extraProbe: () => ({ commands: [['qemu-probe']], parse: () => { throw new Error('instance probe failed'); } }),
+    });
+    const n = await ops.observe({ sysctls: [], fileDirs: [] });
+    expect(n).toMatchObject({ reachable: false, error: 'instance probe failed' });
+  });
+
   it('given an unreachable node it returns reachable=false with the transport error', async () => {
     const ops = new ShellNodeOps({ node: 'n1', transport: fake(() => ({}), { unreachable: true }).t, logger: silentLogger() });
     const n = await ops.observe({ sysctls: [], fileDirs: [] });

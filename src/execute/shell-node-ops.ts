@@ -33,6 +33,11 @@ export interface ShellNodeOpsOptions {
   /** Adds sections other drivers observe (QEMU instances); called after the probe. */
   readonly extraSections?: (req: ObserveRequest) => Promise<ExtraSections>;
   /**
+   * Sections other drivers observe, run in the same batch as the probe (one round trip):
+   * their commands are appended to the batch and `parse` gets their results.
+   */
+  readonly extraProbe?: (req: ObserveRequest) => { commands: string[][]; parse: (results: readonly ExecResult[]) => ExtraSections };
+  /**
    * Runs the verbs these drivers do not own (instance.* belongs to drivers/qemu), so one
    * NodeOps serves the executor.
    */
@@ -68,16 +73,31 @@ export class ShellNodeOps implements NodeOps {
     const at = new Date(this.now()).toISOString();
     const opts = this.probeOptions();
     let results: ExecResult[];
+    const base = probeCommands(req, opts);
+    const more = this.o.extraProbe?.(req);
     try {
-      results = await this.t.execBatch(probeCommands(req, opts));
+      results = await this.t.execBatch([...base, ...(more?.commands ?? [])]);
     } catch (e) {
       // Only the transport rejects (unreachable, host key, timeout): the node is unreachable.
       const msg = e instanceof Error ? e.message : String(e);
       this.log.warn({ err: msg }, 'observe failed: node unreachable');
       return emptyObservedNode(this.node, at, msg);
     }
-    const extra = this.o.extraSections ? await this.o.extraSections(req) : {};
-    const observed = parseProbe(this.node, req, results, at, opts, extra);
+    const extra: ExtraSections = this.o.extraSections ? await this.o.extraSections(req) : {};
+    const probed = results.slice(0, base.length);
+    let fromBatch: ExtraSections = {};
+    if (more) {
+      try {
+        fromBatch = more.parse(results.slice(base.length));
+      } catch (e) {
+        // Without its instances a node must not be planned at all: an empty instance list
+        // would read as "no VM runs here" and start duplicates. Treat it as unobservable.
+        const msg = e instanceof Error ? e.message : String(e);
+        this.log.warn({ err: msg }, 'observe: instance probe failed; node treated as unreachable');
+        return emptyObservedNode(this.node, at, msg);
+      }
+    }
+    const observed = parseProbe(this.node, req, probed, at, opts, { ...fromBatch, ...extra });
     if (observed.probeErrors.length > 0) this.log.info({ probeErrors: observed.probeErrors }, 'observe: some sections failed');
     return observed;
   }
