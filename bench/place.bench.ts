@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { answerRequestText, balance, capacity, machineReadable, parseText, serializeText } from '../src/place/index.js';
+import { balanceParallel } from '../src/cli/place-commands.js';
 import { generateCluster } from './gen-cluster.js';
 
 const BIN = '/usr/lib/ganeti/3.0/usr/bin';
@@ -36,6 +37,7 @@ const ONLY = new Set(flag('only', 'samples,small,mid,large,huge').split(','));
 const HBAL_TIMEOUT = Number(flag('hbal-timeout', '600'));
 const OUT = flag('out-dir', '/tmp/gantry-bench-place');
 const WRITE_README = !process.argv.includes('--no-readme');
+const JOBS = Number(flag('jobs', String(cpus().length)));
 mkdirSync(OUT, { recursive: true });
 
 function log(s: string): void { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`); }
@@ -70,7 +72,7 @@ const balanceRows: BalanceRow[] = [];
 const capRows: { name: string; hspace: string; gantry: string; hsMs: number; gMs: number; tHs: string; tG: string }[] = [];
 const hailRows: { name: string; hail: string; gantry: string; same: boolean; hailMs: number; gMs: number }[] = [];
 
-function benchBalance(name: string, file: string, groups: string[], hbalGroups: Set<string>): void {
+async function benchBalance(name: string, file: string, groups: string[], hbalGroups: Set<string>): Promise<void> {
   const text = readFileSync(file, 'utf8');
   const cluster = parseText(text);
   const shape = `${cluster.groups.length}g/${cluster.nodes.length}n/${cluster.instances.length}i`;
@@ -84,13 +86,15 @@ function benchBalance(name: string, file: string, groups: string[], hbalGroups: 
   log(`${name}: gantry balance`);
   const reach = new Map<string, number>();
   const t0 = performance.now();
-  const res = balance(cluster, {
-    minGain: 0.01, minGainLimit: 0.1, strategy: 'rounds',
-    onMove: (m) => {
+  const bopts = {
+    minGain: 0.01, minGainLimit: 0.1, strategy: 'rounds' as const,
+    onMove: (m: { group: string; score: number }) => {
       const target = hbal.get(m.group)?.s.final;
       if (target !== undefined && target !== null && !reach.has(m.group) && m.score <= target) reach.set(m.group, performance.now() - t0);
     },
-  });
+  };
+  // big multi-group clusters: groups on one worker thread per core (time includes starting the workers)
+  const res = cluster.groups.length > 1 && JOBS > 1 && cluster.instances.length >= 5000 ? await balanceParallel(text, bopts, JOBS) : balance(cluster, bopts);
   const out = join(OUT, `${name}-gantry.data`);
   writeFileSync(out, serializeText(res.cluster));
   const gantryMs = performance.now() - t0;
@@ -137,7 +141,7 @@ if (ONLY.has('samples') && existsSync(SAMPLES)) {
     try { c = parseText(readFileSync(file, 'utf8')); } catch { continue; }
     if (c.instances.length > 0 && c.nodes.some((n) => !n.offline)) {
       const gs = groupNames(file);
-      benchBalance(f.replace(/\.data$/, ''), file, gs, new Set(gs));
+      await benchBalance(f.replace(/\.data$/, ''), file, gs, new Set(gs));
     }
     benchCapacity(f.replace(/\.data$/, ''), file);
   }
@@ -168,7 +172,7 @@ for (const [name, spec] of GEN) {
   const file = join(OUT, `gen-${name}.data`);
   writeFileSync(file, generateCluster(spec));
   const gs = groupNames(file);
-  benchBalance(`gen-${name}`, file, gs, new Set(name === 'huge' ? [gs[0]!] : gs));
+  await benchBalance(`gen-${name}`, file, gs, new Set(name === 'huge' ? [gs[0]!] : gs));
   if (name === 'small') benchCapacity(`gen-${name}`, file);
 }
 
@@ -179,7 +183,7 @@ const ratio = (a: number | null, b: number | null, d = 3) => (a === null || b ==
 const lines: string[] = [];
 lines.push('## Placement (bench:place)', '');
 lines.push(`Measured ${new Date().toISOString().slice(0, 10)} on this machine (Debian 12, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB), ganeti-htools 3.0.2,`);
-lines.push(`with \`npm run bench:place${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (hbal timeout ${HBAL_TIMEOUT} s; Gantry single-threaded, strategy \`rounds\`).`);
+lines.push(`with \`npm run bench:place${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (hbal timeout ${HBAL_TIMEOUT} s; Gantry strategy \`rounds\`, one thread per group up to ${JOBS} threads on multi-group clusters).`);
 lines.push('"hbal score" is the last score hbal printed (its final score, or where it was when stopped); "Gantry score" is Gantry\'s written');
 lines.push('file re-scored by hbal itself (`hbal -t FILE -G GROUP -l 0`). Ratios are Gantry / hbal: score ratio <= 1 means Gantry is no worse.');
 lines.push('hbal times are whole runs of the binary; Gantry times are the engine in-process (parse, balance, write; Node start-up of about 0.5 s excluded).');
@@ -199,7 +203,14 @@ if (hailRows.length) {
   lines.push('| request | hail | Gantry | same | hail time | Gantry time |', '|---|---|---|---|---|---|');
   for (const r of hailRows) lines.push(`| ${r.name} | ${r.hail} | ${r.gantry} | ${r.same ? 'yes' : 'NO'} | ${sec(r.hailMs)} | ${sec(r.gMs)} |`);
 }
-lines.push('');
+lines.push('', 'Notes:', '');
+lines.push('* Scores match hbal to 8 decimals (the same 20 weighted components as Ganeti 3.0.2\'s cluster metric); tests in');
+lines.push('  `src/place/*.test.ts` compare against values captured from these binaries (`bench/capture-htools.ts`).');
+lines.push('* Gantry writes the reported free memory of each node as it is after the moves (hbal --save-cluster keeps the old');
+lines.push('  value, so its own written file re-scores slightly differently from the score it printed).');
+lines.push('* Tiered capacity: Gantry keeps shrinking along every failing resource until something fits again; hspace stops');
+lines.push('  earlier on some clusters, so Gantry may report more tiered instances (standard mode matches hspace exactly).');
+lines.push('* A hbal score marked "(stopped)" is where hbal was when the timeout killed it, not its final score.', '');
 const section = lines.join('\n');
 process.stdout.write(`${section}\n`);
 if (WRITE_README) {
