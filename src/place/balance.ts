@@ -52,9 +52,9 @@ export interface BalanceOptions {
   /** Extra exclusion tag prefixes (hbal --exclusion-tags). */
   readonly exclusionTags?: readonly string[];
   /**
-   * 'lazy' (default): lazy greedy, re-evaluating only the most promising instance per move;
-   * 'rounds': every instance evaluated each round, best moves on disjoint nodes applied;
-   * 'steepest': hbal's exact algorithm, one best move per full evaluation.
+   * 'rounds' (default): every instance evaluated each round, the best moves on disjoint nodes applied;
+   * 'steepest': hbal's exact algorithm, one best move per full evaluation;
+   * 'lazy': lazy greedy, re-evaluating only the most promising instances (fastest, slightly worse).
    */
   readonly strategy?: 'lazy' | 'rounds' | 'steepest';
   /** Lazy strategy: moves between two full re-evaluations (default: a quarter of the group's nodes). */
@@ -274,7 +274,7 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     return cands;
   };
 
-  const strategy = opts.strategy ?? 'lazy';
+  const strategy = opts.strategy ?? 'rounds';
   if (strategy === 'lazy') {
     // Lazy greedy: candidates ordered by the gain measured when last evaluated; the top one
     // is re-evaluated against the current state and applied only if it still beats the
