@@ -4,7 +4,8 @@
  * repaired; a wrong host key, a dead node and a failing command are reported and lose
  * nothing. Real sshd, iproute2, Open vSwitch (userspace) and LVM (metadata mode).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -172,5 +173,41 @@ describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only i
     const back = await pass(true);
     expect(back.plan.unreachable).toEqual([]);
     expect(back.after?.actions ?? back.plan.actions).toEqual([]);
+  });
+
+  it('gantry run repairs hand-made drift on resync, follows manifest edits, ignores invalid manifests, and stops on SIGTERM', async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'gantry-run-'));
+    const child = spawn(process.execPath, [BIN, 'run', '-f', m.dir, '--resync', '2', '--debounce', '200', '--state-dir', stateDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const until = async (what: string, check: () => Promise<boolean>, ms = 45_000) => {
+      const end = Date.now() + ms;
+      while (!(await check())) {
+        if (Date.now() > end) throw new Error(`gantry run never got to: ${what}\n${log.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    const hasLink = async (node: string, name: string) => (await lab.local(node).exec(['ip', 'link', 'show', name])).code === 0;
+    try {
+      await until('first pass', async () => log.includes('reconciled'));
+      await lab.local('node2').exec(['ip', 'link', 'del', 'br-lab']);
+      await until('br-lab repaired on node2', () => hasLink('node2', 'br-lab'));
+
+      await m.edit('group.yaml', ([g]) => g!.spec.nodeProfile.bridges.push({ name: 'br-run' }));
+      await until('br-run created on node3', () => hasLink('node3', 'br-run'));
+
+      const good = await import('node:fs/promises').then((fs) => fs.readFile(path.join(m.dir, 'group.yaml'), 'utf8'));
+      await writeFile(path.join(m.dir, 'group.yaml'), good.replace('br-run', 'br run; rm -rf /'));
+      await until('invalid manifests reported', async () => /INVALID_MANIFESTS|is not a valid|must match/.test(log));
+      expect(await hasLink('node3', 'br-run')).toBe(true);
+      await writeFile(path.join(m.dir, 'group.yaml'), good);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    await m.edit('group.yaml', ([g]) => {
+      g!.spec.nodeProfile.bridges = g!.spec.nodeProfile.bridges.filter((b: { name: string }) => b.name !== 'br-run');
+    });
   });
 });
