@@ -783,7 +783,6 @@ export class ClusterState {
     const g = this.groups[gdx]!;
     const on = g.nodes.filter((i) => !this.nodes[i]!.offline);
     const off = g.nodes.filter((i) => this.nodes[i]!.offline);
-    const v = new Float64Array(K);
     const out: number[] = [];
     const vecs = on.map((i) => { const a = new Float64Array(K); this.nodeVector(i, a, 0); return a; });
     const offv = off.map((i) => { const a = new Float64Array(K); this.nodeVector(i, a, 0); return a; });
@@ -812,7 +811,6 @@ export class ClusterState {
         out.push(s);
       }
     }
-    void v;
     return EXPAND.map((k) => out[k]!);
   }
 
