@@ -1,0 +1,124 @@
+/**
+ * ResourceStatus -> the status subresource of each CR. Writes go to .../status with
+ * the resourceVersion just read (optimistic concurrency), so spec is never touched and
+ * a concurrent writer costs a re-read, not a lost update. A condition keeps its
+ * lastTransitionTime while its status does not change, and an unchanged status is not
+ * written at all (no churn, no watch events for nothing).
+ */
+import { KIND_INFO, isKind } from '../api/index.js';
+import type { LoadError } from '../desired/errors.js';
+import type { Condition, ResourceStatus } from '../status/status.js';
+import type { Logger } from '../util/log.js';
+import { KubeApiError, type KubeApi, type KubeObject } from './client.js';
+
+export interface StatusWriterOptions {
+  readonly api: KubeApi;
+  readonly namespace: string;
+  readonly logger: Logger;
+  /** Attempts per object when the API answers 409 Conflict. Default 5. */
+  readonly maxAttempts?: number;
+}
+
+export type WriteOutcome = 'updated' | 'unchanged' | 'missing' | 'failed';
+
+/** What to write into one CR: the generation it describes, conditions and facts. */
+export interface StatusUpdate {
+  readonly subject: string;
+  /** metadata.generation of the spec this status was computed from. */
+  readonly observedGeneration: number;
+  readonly conditions: readonly Condition[];
+  readonly facts?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Conditions merge by type: new ones replace old ones of the same type (keeping
+ * lastTransitionTime when the status did not change); other old ones stay.
+ */
+export function mergeConditions(prev: readonly Partial<Condition>[] | undefined, next: readonly Condition[]): Partial<Condition>[] {
+  const merged = next.map((c) => {
+    const old = prev?.find((p) => p.type === c.type);
+    return old && old.status === c.status && old.lastTransitionTime ? { ...c, lastTransitionTime: old.lastTransitionTime } : { ...c };
+  });
+  const kept = (prev ?? []).filter((p) => !next.some((c) => c.type === p.type));
+  return [...merged, ...kept];
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+export class StatusWriter {
+  private readonly log: Logger;
+  constructor(private readonly opts: StatusWriterOptions) {
+    this.log = opts.logger.child({ component: 'kube-status', namespace: opts.namespace });
+  }
+
+  /** Write every status; failures are logged and counted, never thrown (status is best effort). */
+  async writeAll(updates: readonly StatusUpdate[]): Promise<Record<WriteOutcome, number>> {
+    const counts: Record<WriteOutcome, number> = { updated: 0, unchanged: 0, missing: 0, failed: 0 };
+    for (const u of updates) {
+      try {
+        counts[await this.write(u)]++;
+      } catch (err) {
+        counts.failed++;
+        this.log.warn({ err, subject: u.subject }, 'status write failed');
+      }
+    }
+    return counts;
+  }
+
+  /** Read, merge, PUT /status; on 409 read again (bounded). */
+  async write(u: StatusUpdate): Promise<WriteOutcome> {
+    const [kind, name] = u.subject.split('/', 2) as [string, string | undefined];
+    if (!isKind(kind) || !name) return 'missing';
+    const plural = KIND_INFO[kind].plural;
+    const attempts = this.opts.maxAttempts ?? 5;
+    for (let i = 1; ; i++) {
+      let cur: KubeObject;
+      try {
+        cur = await this.opts.api.get(plural, this.opts.namespace, name);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return 'missing';
+        throw err;
+      }
+      const prev = cur.status ?? {};
+      const status: Record<string, unknown> = {
+        ...prev,
+        ...u.facts,
+        observedGeneration: u.observedGeneration,
+        conditions: mergeConditions(prev.conditions as Partial<Condition>[] | undefined, u.conditions),
+      };
+      if (same(status, cur.status)) return 'unchanged';
+      try {
+        await this.opts.api.replaceStatus(plural, this.opts.namespace, { ...cur, status });
+        return 'updated';
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 409 && i < attempts) {
+          this.log.debug({ subject: u.subject, attempt: i }, 'status conflict; re-reading');
+          continue;
+        }
+        if (err instanceof KubeApiError && err.status === 404) return 'missing';
+        throw err;
+      }
+    }
+  }
+}
+
+/** ResourceStatus from reconcileOnce -> updates, with the generation each CR was built from. */
+export function updatesFromStatuses(statuses: readonly ResourceStatus[], generations: ReadonlyMap<string, number>): StatusUpdate[] {
+  return statuses.flatMap((s) => {
+    const g = generations.get(s.subject);
+    return g === undefined ? [] : [{ subject: s.subject, observedGeneration: g, conditions: s.conditions, facts: s.facts }];
+  });
+}
+
+/** Invalid CRs: Synced=False, reason InvalidSpec, with every error for that object. */
+export function invalidSpecUpdates(invalid: ReadonlyMap<string, readonly LoadError[]>, generations: ReadonlyMap<string, number>, at: string): StatusUpdate[] {
+  return [...invalid].flatMap(([subject, errors]) => {
+    const g = generations.get(subject);
+    if (g === undefined) return [];
+    const message = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ');
+    return [{
+      subject, observedGeneration: g,
+      conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidSpec', message, lastTransitionTime: at }],
+    }];
+  });
+}
