@@ -71,9 +71,9 @@ async function askConfirm(plan: Plan): Promise<boolean> {
   }
 }
 
-function addCommon(c: Command): Command {
-  return c
-    .requiredOption('-f, --file <path>', 'manifest file or directory (repeatable)', collect, [])
+function addCommon(c: Command, fileRequired = true): Command {
+  const fileHelp = 'manifest file or directory (repeatable)';
+  return (fileRequired ? c.requiredOption('-f, --file <path>', fileHelp, collect, []) : c.option('-f, --file <path>', `${fileHelp}; required unless --kubernetes`, collect, []))
     .option('--state-dir <dir>', 'where status, the last observation and the job log are kept', DEFAULT_STATE_DIR)
     .option('-o, --output <format>', 'table | json | markdown', 'table')
     .option('--all', 'also list resources that are in sync')
@@ -119,14 +119,28 @@ export function registerReconcileCommands(program: Command): void {
       printApply(res, opts);
     });
 
-  addCommon(program.command('run'))
+  addCommon(program.command('run'), false)
     .description('run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift')
     .option('--resync <seconds>', 'full resync period (catches drift made by hand on nodes)', '60')
     .option('--debounce <ms>', 'wait this long after a manifest change before reconciling', '500')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:PORT')
     .option('--once', 'reconcile once and exit (for cron or tests)')
-    .action(async (opts: CommonOpts & { resync: string; debounce: string; metricsPort?: string; once?: boolean }, cmd: Command) => {
+    .option('--kubernetes', 'read the desired state from gantry.dev custom resources instead of files; status goes into the CRs')
+    .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
+    .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
+    .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
+    .action(async (opts: CommonOpts & { resync: string; debounce: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
+      if (opts.kubernetes) {
+        if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
+        const { runKubeDaemon } = await import('./run-kube.js');
+        await runKubeDaemon({
+          namespace: opts.namespace, leaseName: opts.leaseName, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
+          ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}),
+        });
+        return;
+      }
+      if (opts.file.length === 0) throw new CliExit(1, "error: required option '-f, --file <path>' not specified (or pass --kubernetes)");
       const { runReconcileDaemon } = await import('./run-daemon.js');
       await runReconcileDaemon({
         files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),

@@ -97,8 +97,10 @@ export class KubeApiDouble {
 
   async stop(): Promise<void> {
     this.dropWatches();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    // keep-alive connections would hold close() open forever
     this.server?.closeAllConnections();
+    await closed;
   }
 
   get url(): string {
@@ -340,6 +342,8 @@ export class KubeApiDouble {
 
   private watch(c: Collection, ns: string, rvParam: string | null, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // clients wait for the headers before they read events
+    res.flushHeaders();
     const coll = this.collKey(c);
     if (rvParam === null || rvParam === '' || rvParam === '0') {
       // no version: the current state as synthetic ADDED events, then changes

@@ -1,0 +1,176 @@
+/**
+ * `gantry run --kubernetes`: the reconcile loop with custom resources as the desired
+ * state. Only the holder of the Lease reconciles; it follows the CRs of one namespace
+ * (list + watch), and on a change (debounced) or a resync runs the same level-triggered
+ * pass as file mode under one key per namespace, then writes each resource's status
+ * into its CR. Invalid CRs get Synced=False/InvalidSpec and nothing on any node changes.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { DesiredState } from '../desired/model.js';
+import { allocatorFor } from '../execute/allocate.js';
+import { connectNodes, type Connections } from '../execute/connect.js';
+import type { NodeOps } from '../execute/node-ops.js';
+import { reconcileOnce } from '../execute/reconcile.js';
+import { kubeApiFrom, loadKubeConfig, type KubeApi } from '../kube/client.js';
+import { LeaderElector } from '../kube/leader.js';
+import { CrSource } from '../kube/source.js';
+import { StatusWriter, invalidSpecUpdates, updatesFromStatuses } from '../kube/status-writer.js';
+import type { Clock } from '../runtime/clock.js';
+import type { ReconcileReport } from '../runtime/controller.js';
+import { startDaemon, type Daemon } from '../runtime/daemon.js';
+import type { WatchHandlers } from '../runtime/watcher.js';
+import { summary } from '../status/drift-report.js';
+import { ExecError, PrereqError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+
+export interface KubeRunOptions {
+  readonly namespace: string;
+  /** Default: in-cluster config, $KUBECONFIG or ~/.kube/config. */
+  readonly kubeconfig?: string;
+  /** Injected instead of `kubeconfig` (tests, embedding). */
+  readonly kubeConfig?: KubeConfig;
+  readonly leaseName: string;
+  readonly identity?: string;
+  readonly logger: Logger;
+  readonly resyncMs: number;
+  readonly debounceMs?: number;
+  /** Also keep the job log and last observation locally (optional in this mode). */
+  readonly stateDir?: string;
+  readonly metricsPort?: number;
+  /** NodeOps to use instead of SSH connections (the simulator in tests). */
+  readonly ops?: ReadonlyMap<string, NodeOps>;
+  readonly clock?: Clock;
+  /** Stop when aborted; default: SIGINT / SIGTERM. */
+  readonly signal?: AbortSignal;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  readonly relistMs?: number;
+  readonly onReport?: (r: ReconcileReport) => void;
+}
+
+/** What runs while this process leads: the CR source, the daemon, node connections. */
+interface Term {
+  readonly abort: AbortController;
+  readonly source: CrSource;
+  readonly daemon: Daemon;
+}
+
+export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
+  const { logger, namespace } = opts;
+  const api: KubeApi = kubeApiFrom(opts.kubeConfig ?? loadKubeConfig(opts.kubeconfig));
+  const writer = new StatusWriter({ api, namespace, logger });
+  const stop = new AbortController();
+  const signal = opts.signal ?? stop.signal;
+  if (!opts.signal) {
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+
+  let conn: Connections | undefined;
+  let connFor: DesiredState | undefined;
+  const opsFor = async (state: DesiredState): Promise<ReadonlyMap<string, NodeOps>> => {
+    if (opts.ops) return opts.ops;
+    // reconnect when the node list changes; SSH connections are otherwise reused
+    if (!conn || !sameNodes(connFor, state)) {
+      await conn?.close();
+      conn = await connectNodes(state, { logger });
+      connFor = state;
+    }
+    return conn.ops;
+  };
+
+  let term: Term | undefined;
+  let elector: LeaderElector;
+
+  const lead = (): void => {
+    const abort = new AbortController();
+    let handlers: WatchHandlers | undefined;
+    const source = new CrSource({
+      api, namespace, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.relistMs !== undefined ? { relistMs: opts.relistMs } : {}),
+      onChange: (why) => handlers?.onChange(why),
+    });
+    const ready = source.start();
+    // a failed first list is reported by the daemon's ready; reconciles must not see it unhandled
+    ready.catch(() => undefined);
+
+    const reconcile = async (key: string, ctx: { logger: Logger }) => {
+      await ready;
+      if (!elector.isLeader) return undefined;
+      const built = source.build();
+      const generations = new Map([...built.refs].map(([s, r]) => [s, r.generation]));
+      if (built.invalid.size > 0) {
+        await writer.writeAll(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()));
+        const lines = [...built.invalid].flatMap(([s, errs]) => errs.map((e) => `${s}: ${e.path ? `${e.path}: ` : ''}${e.message}`));
+        // terminal for this pass: the next CR change enqueues the key again
+        throw new PrereqError('INVALID_SPEC', `custom resources in ${namespace} are invalid; nothing changed:\n${lines.join('\n')}`);
+      }
+      if (!built.state) {
+        ctx.logger.info({ namespace }, 'no gantry resources in the namespace; nothing to do');
+        return undefined;
+      }
+      const state = built.state;
+      const res = await reconcileOnce(state, {
+        logger: ctx.logger, ops: await opsFor(state), planOptions: { allocator: allocatorFor(state) },
+        ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+      }, { apply: true, command: `run ${key}` });
+      const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations));
+      const s = summary(res.after ?? res.plan);
+      ctx.logger.info({ key, planned: res.plan.actions.length, statuses: written, ...s }, 'reconciled');
+      const failed = res.report?.results.filter((r) => !r.ok).length ?? 0;
+      if (failed > 0) throw new ExecError('APPLY_FAILED', `${failed} actions failed`);
+      if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
+      return undefined;
+    };
+
+    const daemon = startDaemon({
+      paths: [], watch: true, reconcile, resyncMs: opts.resyncMs, logger, signal: abort.signal,
+      keysFor: async () => [`Namespace/${namespace}`],
+      watchFactory: (_paths, h) => {
+        handlers = h;
+        return { ready, close: async () => source.stop() };
+      },
+      ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
+      ...(opts.onReport ? { onReport: opts.onReport } : {}),
+    });
+    daemon.ready.then(() => logger.info({ namespace }, 'leading: following the custom resources'), (err: unknown) => {
+      logger.error({ err, namespace }, 'cannot follow the custom resources (CRDs installed? RBAC?)');
+    });
+    term = { abort, source, daemon };
+  };
+
+  const follow = async (): Promise<void> => {
+    const t = term;
+    term = undefined;
+    if (!t) return;
+    t.abort.abort();
+    await t.daemon.stopped;
+  };
+
+  let stopping: Promise<void> = Promise.resolve();
+  elector = new LeaderElector({
+    api, namespace, leaseName: opts.leaseName, logger,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.leaseDurationMs !== undefined ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+    ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
+    ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+    onStartedLeading: lead,
+    // stop reconciling at once: another replica may take over after the lease expires
+    onStoppedLeading: () => { stopping = stopping.then(follow); },
+  });
+  logger.info({ namespace, lease: opts.leaseName, identity: elector.identity }, 'gantry run --kubernetes: campaigning for leadership');
+  await elector.run(signal);
+  await stopping;
+  await follow();
+  await conn?.close();
+}
+
+function sameNodes(a: DesiredState | undefined, b: DesiredState): boolean {
+  if (!a) return false;
+  const key = (s: DesiredState) => JSON.stringify([...s.nodes.values()].map((n) => [n.name, n.ssh, n.role]));
+  return key(a) === key(b);
+}
