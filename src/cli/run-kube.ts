@@ -82,7 +82,18 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
   };
 
   let term: Term | undefined;
-  let elector: LeaderElector;
+  let stopping: Promise<void> = Promise.resolve();
+  const elector: LeaderElector = new LeaderElector({
+    api, namespace, leaseName: opts.leaseName, logger,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.leaseDurationMs !== undefined ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+    ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
+    ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+    onStartedLeading: () => lead(),
+    // stop reconciling at once: another replica may take over after the lease expires
+    onStoppedLeading: () => { stopping = stopping.then(follow); },
+  });
 
   const lead = (): void => {
     const abort = new AbortController();
@@ -150,18 +161,6 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     await t.daemon.stopped;
   };
 
-  let stopping: Promise<void> = Promise.resolve();
-  elector = new LeaderElector({
-    api, namespace, leaseName: opts.leaseName, logger,
-    ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.leaseDurationMs !== undefined ? { leaseDurationMs: opts.leaseDurationMs } : {}),
-    ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
-    ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
-    onStartedLeading: lead,
-    // stop reconciling at once: another replica may take over after the lease expires
-    onStoppedLeading: () => { stopping = stopping.then(follow); },
-  });
   logger.info({ namespace, lease: opts.leaseName, identity: elector.identity }, 'gantry run --kubernetes: campaigning for leadership');
   await elector.run(signal);
   await stopping;
