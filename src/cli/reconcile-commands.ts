@@ -170,7 +170,8 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
       const s = summary(res.after);
       process.stdout.write(`Applied ${res.report?.results.length ?? 0} actions (${failed.length} failed) in ${res.report?.durationMs ?? 0} ms. After apply: ${s.drift} drifted, ${s.refused} refused, ${s.unreachable} unreachable, ${s.inSync} in sync.${res.jobFile ? ` Job log: ${res.jobFile}` : ''}\n`);
     }
-    if (failed.length > 0 || (res.report?.skipped.length ?? 0) > 0 || res.plan.unreachable.length > 0) throw new CliExit(1);
+    // Anything short of the desired state (failed, skipped, refused, unreachable) is exit 1.
+    if (failed.length > 0 || (res.report?.skipped.length ?? 0) > 0 || res.plan.refused.length > 0 || res.plan.unreachable.length > 0) throw new CliExit(1);
   }
 }
 
