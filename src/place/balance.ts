@@ -94,7 +94,8 @@ export interface BalanceResult {
   readonly moves: readonly BalanceMove[];
 }
 
-const EPS = 1e-12;
+// below this a "gain" is floating-point noise of the incremental sums (cancellation in sumsq/n - mean^2)
+const EPS = 1e-9;
 
 interface Cand {
   ii: number;
