@@ -1,4 +1,5 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { emptyObservedNode } from '../observe/types.js';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -137,6 +138,28 @@ spec:
     io.stdout = '';
     expect(await gantry(io, ['balance', '-f', tmp, '--node-facts', join(tmp, 'facts.json')])).toBe(0);
     expect(io.stdout).not.toMatch(/\+\+\+ b\//);
+  });
+
+  it('given --cached, balance -f takes node sizes from the last observation in the state dir', async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'gantry-place-'));
+    for (const f of ['cluster.yaml', 'groups.yaml', 'networks.yaml', 'nodes.yaml']) {
+      cpSync(new URL(`../../examples/campus/${f}`, import.meta.url), join(tmp, f));
+    }
+    const stateDir = join(tmp, 'state');
+    const io = { ...placeProcessIo, stdout: '', stderr: '', out(t: string) { io.stdout += t; }, err(t: string) { io.stderr += t; } };
+    expect(await gantry(io, ['balance', '-f', tmp, '--cached', '--state-dir', stateDir])).not.toBe(0);
+    const { state } = await loadSet([tmp]);
+    const nodes = Object.fromEntries([...state!.nodes.keys()].map((n) => [n, {
+      ...emptyObservedNode(n, '2026-01-01T00:00:00Z'),
+      facts: { hostname: n, kernel: 'k', cpus: 16, memoryTotalMiB: 65536, memoryFreeMiB: 60000 },
+      vgs: { [state!.cluster.storage.volumeGroup]: { name: state!.cluster.storage.volumeGroup, sizeMiB: 2_000_000, freeMiB: 1_000_000, pvs: [] } },
+    }]));
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, 'observed.json'), JSON.stringify({ observedAt: '2026-01-01T00:00:00Z', nodes }));
+    io.stderr = '';
+    expect(await gantry(io, ['balance', '-f', tmp, '--cached', '--state-dir', stateDir])).toBe(0);
+    expect(io.stderr).not.toMatch(/memory size unknown/);
+    expect(io.stdout).toMatch(/initial score/);
   });
 
   it('given an edit, applyPlacementEdits changes only the placement values', () => {

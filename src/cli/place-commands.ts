@@ -154,6 +154,9 @@ interface BalanceFlags {
   quiet?: boolean;
   file?: string[];
   nodeFacts?: string;
+  live?: boolean;
+  cached?: boolean;
+  stateDir?: string;
   apply?: boolean;
   jobs?: number;
 }
@@ -317,7 +320,9 @@ async function runBalanceManifests(io: PlaceIo, f: BalanceFlags): Promise<number
     throw new CliError(`cannot balance: ${errors.length} error(s) in the manifests`);
   }
   let facts: Record<string, NodeFacts> = {};
-  if (f.nodeFacts) {
+  if (f.live || f.cached) {
+    facts = await observedNodeFacts(state, f);
+  } else if (f.nodeFacts) {
     try {
       facts = JSON.parse(io.readFile(f.nodeFacts)) as Record<string, NodeFacts>;
     } catch (e) {
@@ -458,6 +463,9 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
     .option('-t, --text-data <file>', 'htools text data file (as read by hbal -t)')
     .option('-f, --file <path>', 'manifest directory or file (manifest mode; repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--node-facts <file>', 'manifest mode: JSON {node: {memoryMiB, freeMemoryMiB, diskMiB, freeDiskMiB, cpus}} of observed sizes')
+    .option('--live', 'manifest mode: observe the nodes now (SSH) for their memory, CPUs and volume group sizes')
+    .option('--cached', 'manifest mode: take node sizes from the last observation in --state-dir')
+    .option('--state-dir <dir>', 'with --cached: the state directory', '/var/lib/gantry')
     .option('--apply', 'manifest mode: write the new placements into the manifests instead of printing a diff')
     .option('--write <file>', 'write the balanced cluster in htools text format (like hbal --save-cluster)')
     .option('-G, --group <name>', 'only balance this node group (name or UUID); default every group')
@@ -478,7 +486,7 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
     .option('-C, --print-commands', 'print the Ganeti commands, grouped in parallel jobsets')
     .option('--json', 'print the moves as JSON')
     .option('-q, --quiet', 'print nothing but errors')
-    .addHelpText('after', '\nExamples:\n  gantry balance -t cluster.data\n  gantry balance -t cluster.data --write balanced.data -C\n  gantry balance -f manifests/ --node-facts facts.json          # prints a diff of spec.placement\n  gantry balance -f manifests/ --node-facts facts.json --apply\n')
+    .addHelpText('after', '\nExamples:\n  gantry balance -t cluster.data\n  gantry balance -t cluster.data --write balanced.data -C\n  gantry balance -f manifests/ --node-facts facts.json          # prints a diff of spec.placement\n  gantry balance -f manifests/ --node-facts facts.json --apply\n  gantry balance -f manifests/ --live                            # node sizes observed over SSH\n')
     .option('-j, --jobs <n>', 'balance groups on this many threads (default: one per core, at most one per group)', num('--jobs'))
     .action(async (f: BalanceFlags) => {
       if (f.file && f.file.length > 0 && !f.textData) await wrapAsync(io, () => runBalanceManifests(io, f));
@@ -505,4 +513,33 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
     .argument('<request>', 'request JSON file, or - for stdin')
     .addHelpText('after', '\nInstall as an external allocator: a wrapper script running `gantry iallocator "$1"` in\n/usr/lib/ganeti/iallocators, then gnt-instance add -I <name> ...\n')
     .action((path: string) => wrap(io, () => runIallocator(io, path)));
+}
+
+/** Node sizes from the nodes themselves (live, over SSH) or from the last observation. */
+async function observedNodeFacts(state: import('../desired/model.js').DesiredState, f: BalanceFlags): Promise<Record<string, NodeFacts>> {
+  let observed: import('../plan/types.js').ObservedCluster;
+  if (f.cached) {
+    const { readObserved } = await import('../status/state-dir.js');
+    const snap = await readObserved(f.stateDir ?? '/var/lib/gantry');
+    if (!snap) throw new CliError(`no observation in ${f.stateDir ?? '/var/lib/gantry'}: run gantry plan/apply first, or use --live`);
+    observed = snap.observed;
+  } else {
+    const { connectNodes } = await import('../execute/connect.js');
+    const { observeCluster } = await import('../observe/observe-cluster.js');
+    const { createLogger } = await import('../util/log.js');
+    const conn = await connectNodes(state, { logger: createLogger({ level: process.env.GANTRY_LOG_LEVEL ?? 'warn' }) });
+    try {
+      observed = await observeCluster(state, conn.ops);
+    } finally {
+      await conn.close();
+    }
+  }
+  const vg = state.cluster.storage.volumeGroup;
+  const out: Record<string, NodeFacts> = {};
+  for (const [name, o] of observed.nodes) {
+    if (!o.reachable) continue;
+    const v = o.vgs[vg];
+    out[name] = { memoryMiB: o.facts.memoryTotalMiB, cpus: o.facts.cpus, ...(v ? { diskMiB: v.sizeMiB, freeDiskMiB: v.freeMiB } : {}) };
+  }
+  return out;
 }
