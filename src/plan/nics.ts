@@ -5,7 +5,7 @@
  * order, so two planners given the same input allocate the same addresses.
  */
 import ipaddr from 'ipaddr.js';
-import { createHash } from 'node:crypto';
+import { generateMac, normaliseMac } from './mac.js';
 import type { ObservedCluster, PlanInput, PlanNetwork } from './types.js';
 import type { InstanceMeta } from '../observe/types.js';
 
@@ -35,12 +35,6 @@ export function recordedMeta(observed: ObservedCluster): Map<string, InstanceMet
     }
   }
   return out;
-}
-
-export function macFor(prefix: string, seed: string, attempt: number): string {
-  const h = createHash('sha256').update(`${seed}#${attempt}`).digest();
-  const tail = [h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  return `${prefix.toLowerCase()}:${tail}`;
 }
 
 function poolFor(net: PlanNetwork, used: Set<string>): () => string | undefined {
@@ -97,7 +91,7 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
   for (const inst of live) {
     const rec = meta.get(inst.name);
     inst.runtime!.nics.forEach((nic, i) => {
-      if (nic.mac !== 'auto') usedMacs.add(nic.mac.toLowerCase());
+      if (nic.mac !== 'auto') usedMacs.add(normaliseMac(nic.mac));
       else if (rec?.nics[i]) usedMacs.add(rec.nics[i]!.mac);
       if (!nic.network) return;
       if (nic.ip !== 'pool' && nic.ip !== 'none') usedIps.get(nic.network)?.add(nic.ip);
@@ -111,15 +105,13 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
     const out: NicAllocation[] = [];
     for (const [i, nic] of inst.runtime!.nics.entries()) {
       const net = nic.network ? nets.get(nic.network) : undefined;
-      let mac = nic.mac !== 'auto' ? nic.mac.toLowerCase() : rec?.nics[i]?.mac;
+      let mac = nic.mac !== 'auto' ? normaliseMac(nic.mac) : rec?.nics[i]?.mac;
       if (!mac) {
-        const prefix = net?.macPrefix ?? input.cluster.macPrefix;
-        for (let attempt = 0; ; attempt++) {
-          const m = macFor(prefix, `${input.cluster.name}/${inst.name}/${i}`, attempt);
-          if (!usedMacs.has(m)) {
-            mac = m;
-            break;
-          }
+        try {
+          mac = generateMac({ prefix: net?.macPrefix ?? input.cluster.macPrefix, seed: input.cluster.name, instance: inst.name, nicIndex: i, used: usedMacs });
+        } catch (e) {
+          errors.set(inst.name, e instanceof Error ? e.message : String(e));
+          continue;
         }
       }
       usedMacs.add(mac);

@@ -13,7 +13,7 @@ import { QemuDriver, MigrationError, type LaunchInput, type MigrationInfo } from
 import { runFile } from '../../src/drivers/qemu/spec.js';
 import { buildOsEnv, checkOsRequest, parseOsName, readOsDefinition, runOsScript } from '../../src/drivers/os/index.js';
 import { tapName } from '../../src/drivers/tap/index.js';
-import { generateMac } from '../../src/drivers/mac.js';
+import { generateMac } from '../../src/plan/mac.js';
 import { ensureLabGuest, type LabGuest } from '../../src/lab/guest/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { silentLogger } from '../../src/util/log.js';

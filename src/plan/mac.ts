@@ -16,7 +16,8 @@ export interface MacRequest {
   seed: string;
   instance: string;
   nicIndex: number;
-  /** Addresses already allocated (any case). */
+  /** Addresses already allocated: an array (any case), or a Set of lowercase addresses,
+   *  used as is so a caller allocating thousands of NICs does not copy it per NIC. */
   used?: ReadonlySet<string> | readonly string[];
   /** Give up after this many re-hashes (default 4096). */
   maxAttempts?: number;
@@ -37,7 +38,7 @@ export function validateMacPrefix(prefix: string): string {
 export function generateMac(req: MacRequest): string {
   const prefix = validateMacPrefix(req.prefix);
   const prefixOctets = prefix.split(':').length;
-  const used = new Set([...(req.used ?? [])].map(normaliseMac));
+  const used = req.used instanceof Set ? req.used : new Set([...(req.used ?? [])].map(normaliseMac));
   const max = req.maxAttempts ?? 4096;
   for (let attempt = 0; attempt < max; attempt++) {
     const digest = createHash('sha256').update(`${req.seed}\0${req.instance}\0${req.nicIndex}\0${attempt}`).digest();
