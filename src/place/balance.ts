@@ -337,13 +337,13 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     }
   }
   const waves = splitWaves(moves);
+  const finalScore = st.rereadGroupScore(gdx);
   if (moves.length > 0) {
-    const exact = st.exactGroupScore(gdx);
     const last = moves[moves.length - 1]!;
-    moves[moves.length - 1] = { ...last, score: exact };
+    moves[moves.length - 1] = { ...last, score: finalScore };
   }
   void rounds;
-  return { group: g.name, initialScore, finalScore: st.exactGroupScore(gdx), moves, waves, converged };
+  return { group: g.name, initialScore, finalScore, moves, waves, converged };
 }
 
 /** Balances every group (or one) of a cluster; returns the new cluster and the moves. */

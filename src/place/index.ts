@@ -38,7 +38,7 @@ import {
 export { balance, balanceGroups, type BalanceMove, type BalanceOptions, type BalanceResult, type GroupBalance } from './balance.js';
 export { capacity, machineReadable, parseSpec, type CapacityOptions, type CapacityResult, type CapacitySpec } from './capacity.js';
 export { answerRequest, answerRequestText, clusterFromRequest, type EvacMode, type EvacuationResult, type IAllocatorAnswer } from './iallocator.js';
-export { clusterFromDesired, type FromDesiredResult, type NodeFacts } from './from-desired.js';
+export { clusterFromDesired, ipolicyFromDesired, type FromDesiredResult, type NodeFacts } from './from-desired.js';
 export { parseText, serializeText, TextFormatError } from './text.js';
 export { policyViolation } from './policy.js';
 export type { MoveType } from './state.js';
@@ -215,7 +215,7 @@ export function allocate(cluster: PlaceCluster, req: AllocateRequest, opts: Allo
   const secondary = out.s >= 0 ? st.nodes[out.s]!.name : undefined;
   return {
     ok: true, primary, ...(secondary !== undefined ? { secondary } : {}), group: st.groups[out.gdx]!.name,
-    score: st.exactGroupScore(out.gdx), cluster: st.toCluster(),
+    score: st.rereadGroupScore(out.gdx), cluster: st.toCluster(),
   };
 }
 

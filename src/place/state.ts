@@ -815,6 +815,17 @@ export class ClusterState {
   }
 
   /** Exact cluster score of a group (what hbal prints for that group). */
+  /**
+   * The score Ganeti prints when it reads the current placement back from a file. It can
+   * differ from `exactGroupScore` after moves: Ganeti's incremental N+1 test (Node.hs
+   * removePri/addSec: free <= reserved) and its load-time test (free < reserved) disagree
+   * when a node's free memory equals its reserved memory exactly. Decisions keep the
+   * incremental semantics (hbal parity); reported scores use this one.
+   */
+  rereadGroupScore(gdx: number): number {
+    return new ClusterState(this.toCluster()).exactGroupScore(gdx);
+  }
+
   exactGroupScore(gdx: number): number {
     const c = this.groupComponents(gdx);
     let t = 0;
