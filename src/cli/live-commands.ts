@@ -6,6 +6,7 @@
  * `list` and `show` (desired-commands.ts) stay over the desired state only.
  * Row builders, the console argv and age formatting are pure and unit-tested.
  */
+import { ALIVE, indexCopies } from '../plan/instance-runtime.js';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,6 @@ import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import type { DesiredInstance, DesiredNode, DesiredState } from '../desired/model.js';
 import { connectNodes } from '../execute/connect.js';
-import { allocatorFor } from '../execute/allocate.js';
 import { reconcileOnce } from '../execute/reconcile.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import type { ObservedInstance, ObservedNode } from '../observe/types.js';
@@ -95,22 +95,7 @@ export interface NodeRow {
   error: string;
 }
 
-interface Copy { node: string; vm: ObservedInstance; observedAt: string }
-
-const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
-
-function copiesOf(observed: ObservedCluster): Map<string, Copy[]> {
-  const out = new Map<string, Copy[]>();
-  for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!obs.reachable) continue;
-    for (const vm of Object.values(obs.instances)) {
-      const l = out.get(vm.name) ?? [];
-      l.push({ node, vm, observedAt: obs.observedAt });
-      out.set(vm.name, l);
-    }
-  }
-  return out;
-}
+type Copy = { node: string; vm: ObservedInstance };
 
 /** The copy that speaks for the instance: a live one, else the one on the pinned primary, else the first. */
 function mainCopy(copies: readonly Copy[], primary: string | undefined): Copy | undefined {
@@ -135,7 +120,7 @@ function missingStatus(inst: DesiredInstance | undefined, observed: ObservedClus
 
 /** gnt-instance list rows: every declared instance, then instances found on nodes but not declared. */
 export function instanceRows(state: DesiredState, observed: ObservedCluster): InstanceRow[] {
-  const copies = copiesOf(observed);
+  const copies = indexCopies(observed);
   const names = new Set([...state.instances.keys(), ...copies.keys()]);
   return [...names].sort((a, b) => a.localeCompare(b)).map((name) => {
     const inst = state.instances.get(name);
@@ -165,7 +150,7 @@ export function instanceRows(state: DesiredState, observed: ObservedCluster): In
       pid: running ? (c.vm.pid ?? '') : '',
       nodes: cs.map((x) => x.node).join(','),
       declared: inst !== undefined,
-      observed_at: c?.observedAt ?? '',
+      observed_at: c ? observed.nodes.get(c.node)?.observedAt ?? '' : '',
     };
   });
 }
@@ -418,7 +403,7 @@ export async function runDescribe(ref: string, opts: { file: string[]; output?: 
   const conn = await connectNodes(state, { logger });
   let res: Awaited<ReturnType<typeof reconcileOnce>>;
   try {
-    res = await reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocator: allocatorFor(state) } }, { apply: false });
+    res = await reconcileOnce(state, { logger, ops: conn.ops }, { apply: false });
   } finally {
     await conn.close();
   }

@@ -15,7 +15,6 @@ import { planHasChanges, type Plan } from '../plan/types.js';
 import { describeAction, renderPlan, summary, type ReportFormat } from '../status/drift-report.js';
 import { DEFAULT_STATE_DIR } from '../status/state-dir.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { allocatorFor } from '../execute/allocate.js';
 
 interface CommonOpts {
   file: string[];
@@ -86,7 +85,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing differs, 2 when there are changes (or refusals), 1 on error')
     .action(async (opts: CommonOpts & { detailedExitcode?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
-      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops, planOptions: { allocator: allocatorFor(state) } }, { apply: false }));
+      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops }, { apply: false }));
       process.stdout.write(renderPlan(res.plan, opts.output, { showInSync: opts.all ?? false }));
       if (opts.detailedExitcode && planHasChanges(res.plan)) throw new CliExit(2);
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);
@@ -99,7 +98,7 @@ export function registerReconcileCommands(program: Command): void {
     .action(async (opts: CommonOpts & { yes?: boolean; dryRun?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
       const res = await withCluster(opts.file, logger, (state, conn) =>
-        reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, planOptions: { allocator: allocatorFor(state) } }, {
+        reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir }, {
           apply: true,
           command: 'apply',
           ...(opts.dryRun ? { dryRun: true } : {}),

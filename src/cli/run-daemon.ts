@@ -12,7 +12,6 @@ import { startDaemon } from '../runtime/daemon.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { allocatorFor } from '../execute/allocate.js';
 import type { DesiredState } from '../desired/model.js';
 
 export interface RunOptions {
@@ -41,7 +40,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<void> {
       conn = await connectNodes(state, { logger });
       connFor = state;
     }
-    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, planOptions: { allocator: allocatorFor(state) } }, { apply: true, command: `run ${key}` });
+    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir }, { apply: true, command: `run ${key}` });
     const s = summary(res.after ?? res.plan);
     ctx.logger.info({ key, planned: res.plan.actions.length, failed: res.report?.results.filter((r) => !r.ok).length ?? 0, ...s }, "reconciled");
     // Unreachable nodes or failed actions: try again soon, with the queue's backoff.

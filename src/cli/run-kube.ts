@@ -7,7 +7,6 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DesiredState } from '../desired/model.js';
-import { allocatorFor } from '../execute/allocate.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
 import type { NodeOps } from '../execute/node-ops.js';
 import { reconcileOnce } from '../execute/reconcile.js';
@@ -123,7 +122,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       }
       const state = built.state;
       const res = await reconcileOnce(state, {
-        logger: ctx.logger, ops: await opsFor(state), planOptions: { allocator: allocatorFor(state) },
+        logger: ctx.logger, ops: await opsFor(state),
         ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
       }, { apply: true, command: `run ${key}` });
       const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations));

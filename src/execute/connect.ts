@@ -11,6 +11,7 @@ import { parseInstances, probeInstancesCommands } from '../drivers/qemu/index.js
 import type { Logger } from '../util/log.js';
 import { InstanceOps } from './instance-ops.js';
 import type { NodeOps } from './node-ops.js';
+import { emptyObservedNode } from '../observe/types.js';
 import { ShellNodeOps } from './shell-node-ops.js';
 
 export interface Connections {
@@ -48,7 +49,6 @@ export function nodeOpsFor(node: DesiredNode, transport: Transport, logger: Logg
 class RefusedNodeOps implements NodeOps {
   constructor(readonly node: string, private readonly why: TerminalError) {}
   async observe() {
-    const { emptyObservedNode } = await import('../observe/types.js');
     return emptyObservedNode(this.node, new Date().toISOString(), this.why.message);
   }
   describe() { return []; }

@@ -30,8 +30,6 @@ export interface ShellNodeOpsOptions {
   readonly ovsdbSocket?: string;
   /** find -name glob for disk images in ObserveRequest.fileDirs (default every file). */
   readonly fileNamePattern?: string;
-  /** Adds sections other drivers observe (QEMU instances); called after the probe. */
-  readonly extraSections?: (req: ObserveRequest) => Promise<ExtraSections>;
   /**
    * Sections other drivers observe, run in the same batch as the probe (one round trip):
    * their commands are appended to the batch and `parse` gets their results.
@@ -83,7 +81,6 @@ export class ShellNodeOps implements NodeOps {
       this.log.warn({ err: msg }, 'observe failed: node unreachable');
       return emptyObservedNode(this.node, at, msg);
     }
-    const extra: ExtraSections = this.o.extraSections ? await this.o.extraSections(req) : {};
     const probed = results.slice(0, base.length);
     let fromBatch: ExtraSections = {};
     if (more) {
@@ -97,7 +94,7 @@ export class ShellNodeOps implements NodeOps {
         return emptyObservedNode(this.node, at, msg);
       }
     }
-    const observed = parseProbe(this.node, req, probed, at, opts, { ...fromBatch, ...extra });
+    const observed = parseProbe(this.node, req, probed, at, opts, fromBatch);
     if (observed.probeErrors.length > 0) this.log.info({ probeErrors: observed.probeErrors }, 'observe: some sections failed');
     return observed;
   }

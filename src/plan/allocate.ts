@@ -10,8 +10,6 @@ import { locateInstances } from './locate.js';
 
 export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };
 
-const GROUP_POLICY_DEFAULT = 'preferred' as const;
-
 export interface AllocatorContext {
   /** Group alloc policies (NodeGroup spec.allocPolicy). */
   readonly groups: readonly { name: string; allocPolicy: 'preferred' | 'last_resort' | 'unallocable'; ipolicy?: IPolicy }[];
@@ -43,7 +41,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     existing.push(toInstanceInput(i, primary, secondary));
   }
   let cluster: PlaceCluster = buildCluster({
-    groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy ?? GROUP_POLICY_DEFAULT, ...(g.ipolicy ? { ipolicy: g.ipolicy } : {}) })) : [{ name: 'default' }],
+    groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy, ...(g.ipolicy ? { ipolicy: g.ipolicy } : {}) })) : [{ name: 'default' }],
     nodes, instances: existing, exclusionTags: input.cluster.exclusionTags,
   });
   return (inst) => {

@@ -46,7 +46,8 @@ export interface RuntimePlan {
   status?: InstanceStatus;
 }
 
-const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
+/** Run states in which a qemu process exists (the guest may be powered off inside it). */
+export const ALIVE: ReadonlySet<string> = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
 
 /** Ganeti's status of one observed copy. */
 export function statusOf(vm: ObservedInstance): InstanceStatus {
@@ -100,14 +101,16 @@ export function planInstanceRuntime(
   const subject = `Instance/${inst.name}`;
   const nodes = hooks?.nodes ?? new Map(input.nodes.map((n) => [n.name, n]));
   const copies = hooks?.copies.get(inst.name) ?? indexCopies(observed).get(inst.name) ?? [];
-  const nicCount = rt.nics.length;
+  const remove = (node: string, reason: string): Action => {
+    const n = nodes.get(node);
+    return { verb: 'instance.remove', node, subject, name: inst.name, runDir: runDirOf(n), nicCount: rt.nics.length, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason };
+  };
 
   if (inst.state === 'absent') {
     out.status = 'absent';
     for (const c of copies) {
-      const n = nodes.get(c.node);
       out.diffs.push({ path: 'state', desired: 'absent', observed: `${statusOf(c.vm)} on ${c.node}` });
-      out.actions.push({ verb: 'instance.remove', node: c.node, subject, name: inst.name, runDir: runDirOf(n, inst.name), nicCount, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason: 'instance state is absent: stop the VM and remove its runtime files' });
+      out.actions.push(remove(c.node, 'instance state is absent: stop the VM and remove its runtime files'));
     }
     return out;
   }
@@ -132,13 +135,12 @@ export function planInstanceRuntime(
   const elsewhereAlive = copies.find((c) => c.node !== primary && ALIVE.has(c.vm.runState));
   const installedGen = Math.max(0, ...copies.map((c) => c.vm.meta?.osGeneration ?? 0));
   const start = (reason: string, gen = installedGen): Action => ({ verb: 'instance.start', node: primary, subject, name: inst.name, runDir: pNode.runDir, launch, record: record(gen), ...(pNode.ovsdbSocket ? { ovsdbSocket: pNode.ovsdbSocket } : {}), reason });
-  const stop = (node: string, reason: string): Action => ({ verb: 'instance.stop', node, subject, name: inst.name, runDir: runDirOf(nodes.get(node), inst.name), timeoutS: rt.stopTimeoutS, reason });
+  const stop = (node: string, reason: string): Action => ({ verb: 'instance.stop', node, subject, name: inst.name, runDir: runDirOf(nodes.get(node)), timeoutS: rt.stopTimeoutS, reason });
 
   // Stale runtime dirs on other nodes (after a migration or a failover): no data there.
   for (const c of copies) {
     if (c.node === primary || c === elsewhereAlive) continue;
-    const n = nodes.get(c.node);
-    out.actions.push({ verb: 'instance.remove', node: c.node, subject, name: inst.name, runDir: runDirOf(n, inst.name), nicCount, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason: `stale runtime files on ${c.node}; the instance belongs on ${primary}` });
+    out.actions.push(remove(c.node, `stale runtime files on ${c.node}; the instance belongs on ${primary}`));
   }
 
   // ---- running on the wrong node: migrate (shared storage) or refuse ----
@@ -161,10 +163,12 @@ export function planInstanceRuntime(
       out.refused.push({ subject, code: 'NO_SECONDARY_ADDRESS', message: `node ${primary} has no secondaryAddress to receive the migration` });
       return out;
     }
+    // The destination must run the machine the source runs; spec changes restart it later.
+    const running = (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch;
     out.actions.push({
       verb: 'instance.migrate', node: from, peer: primary, peerAddress, subject, name: inst.name,
-      runDir: runDirOf(nodes.get(from), inst.name), peerRunDir: pNode.runDir, launch: (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch,
-      record: { ...record(installedGen), launch: (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch },
+      runDir: runDirOf(nodes.get(from)), peerRunDir: pNode.runDir, launch: running,
+      record: { ...record(installedGen), launch: running },
       bandwidthMiBps: rt.migration.bandwidthMiBps, downtimeMs: rt.migration.downtimeMs,
       ...(pNode.ovsdbSocket ? { peerOvsdbSocket: pNode.ovsdbSocket } : {}),
       reason: `placement.primary changed ${from} -> ${primary}: live-migrate over the replication network`,
@@ -246,7 +250,7 @@ export function planInstanceRuntime(
   }
 }
 
-function runDirOf(n: PlanNode | undefined, _instance: string): string {
-  // The run root; drivers/qemu appends the instance name.
+/** A node's instance run root (drivers/qemu appends the instance name). */
+function runDirOf(n: PlanNode | undefined): string {
   return n?.runDir ?? '/var/lib/gantry/instances';
 }

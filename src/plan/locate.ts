@@ -1,5 +1,6 @@
 import type { ObservedCluster } from './types.js';
 import { instanceOfLvTags } from './naming.js';
+import { ALIVE } from './instance-runtime.js';
 
 /** Where an instance's volumes and process live now, from observation alone. */
 export function locateInstances(observed: ObservedCluster): Map<string, { nodes: Set<string>; running?: string }> {
@@ -18,7 +19,7 @@ export function locateInstances(observed: ObservedCluster): Map<string, { nodes:
     for (const [name, vm] of Object.entries(obs.instances)) {
       const e = at(name);
       e.nodes.add(node);
-      if (vm.runState === 'running' || vm.runState === 'paused' || vm.runState === 'shutdown') e.running = node;
+      if (ALIVE.has(vm.runState)) e.running = node;
     }
   }
   return out;

@@ -25,8 +25,6 @@ export interface PlanOptions {
 export interface Placement {
   readonly primary: string;
   readonly secondary?: string;
-  /** Where the instance's data or process was found, when it differs from the manifest. */
-  readonly observedPrimary?: string;
 }
 
 export { locateInstances } from './locate.js';
@@ -124,7 +122,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       addEntry(subject, [], [], [{ subject, code: 'UNKNOWN_NODE', message: `primary node ${primary} is not declared` }], notes);
       continue;
     }
-    placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}), ...(observedPrimary !== undefined && observedPrimary !== primary ? { observedPrimary } : {}) });
+    placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
     const involved = [primary, secondary].filter((n): n is string => n !== undefined);
     const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
     if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
