@@ -189,7 +189,6 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
   const initialScore = st.exactGroupScore(gdx);
   let cur = st.groupScore(gdx);
   const moves: BalanceMove[] = [];
-  let rounds = 0;
   let converged = false;
 
   const fe = new FastEval(st);
@@ -293,7 +292,6 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
         cur = st.groupScore(gdx);
         const start = cur;
         const cands = fullRound();
-        rounds++;
         if (cands.length === 0) { converged = true; break; }
         const first = cands[0]!;
         if (!tryApply(first)) { converged = true; break; }
@@ -333,7 +331,6 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
       // refresh the statistics from scratch once per round (no drift from incremental updates)
       st.recomputeGroup(gdx);
       cur = st.groupScore(gdx);
-      rounds++;
     }
   }
   const waves = splitWaves(moves);
@@ -342,7 +339,6 @@ export function balanceGroup(st: ClusterState, gdx: number, opts: BalanceOptions
     const last = moves[moves.length - 1]!;
     moves[moves.length - 1] = { ...last, score: finalScore };
   }
-  void rounds;
   return { group: g.name, initialScore, finalScore, moves, waves, converged };
 }
 
