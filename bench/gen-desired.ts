@@ -13,9 +13,9 @@
  *
  *   npx tsx bench/gen-desired.ts --nodes 700 --instances 40000 --seed 1   # prints a summary
  */
-import type { ObservedNode } from '../src/observe/types.js';
+import type { ObservedNode } from '../src/core/observed.js';
 import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
-import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNetwork, PlanNode } from '../src/plan/types.js';
+import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNetwork, PlanNode } from '../src/core/plan.js';
 import { prng } from './prng.js';
 
 export { prng };

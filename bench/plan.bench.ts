@@ -21,9 +21,9 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { ActionResult, ObserveRequest } from '../src/execute/node-ops.js';
-import type { Action } from '../src/plan/actions.js';
-import type { PlanInput } from '../src/plan/types.js';
+import type { ActionResult, ObserveRequest } from '../src/core/node-ops.js';
+import type { Action } from '../src/core/actions.js';
+import type { PlanInput } from '../src/core/plan.js';
 import { plan, type ObservedCluster, type Plan } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
 import { drift, genDesired, genObserved, type GenSpec } from './gen-desired.js';

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDesired } from '../desired/load.js';
 import type { DesiredState } from '../desired/model.js';
-import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../observe/types.js';
-import type { ObservedCluster, PlanEntry } from '../plan/types.js';
+import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanEntry } from '../core/plan.js';
 import type { ResourceStatus } from '../status/status.js';
 import {
   consoleArgv, describeAge, formatAge, instanceRows, knownHostsLine, nodeRows, renderInstanceDescription, renderRows, shellQuote,

@@ -1,4 +1,4 @@
-import { emptyObservedNode } from '../observe/types.js';
+import { emptyObservedNode } from '../core/observed.js';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

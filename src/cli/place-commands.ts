@@ -517,7 +517,7 @@ export function registerPlaceCommands(program: Command, io: PlaceIo = placeProce
 
 /** Node sizes from the nodes themselves (live, over SSH) or from the last observation. */
 async function observedNodeFacts(state: import('../desired/model.js').DesiredState, f: BalanceFlags): Promise<Record<string, NodeFacts>> {
-  let observed: import('../plan/types.js').ObservedCluster;
+  let observed: import('../core/plan.js').ObservedCluster;
   if (f.cached) {
     const { readObserved } = await import('../status/state-dir.js');
     const snap = await readObserved(f.stateDir ?? '/var/lib/gantry');

@@ -7,7 +7,7 @@
 import { loadDesired } from '../desired/load.js';
 import { formatLoadError } from '../desired/errors.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
-import { reconcileOnce } from '../execute/reconcile.js';
+import { reconcileOnce } from '../runtime/reconcile.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';

@@ -8,8 +8,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DesiredState } from '../desired/model.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
-import type { NodeOps } from '../execute/node-ops.js';
-import { reconcileOnce } from '../execute/reconcile.js';
+import type { NodeOps } from '../core/node-ops.js';
+import { reconcileOnce } from '../runtime/reconcile.js';
 import { kubeApiFrom, loadKubeConfig, type KubeApi } from '../kube/client.js';
 import { LeaderElector } from '../kube/leader.js';
 import { CrSource } from '../kube/source.js';

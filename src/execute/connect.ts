@@ -10,8 +10,8 @@ import { ExecError, TerminalError } from '../util/errors.js';
 import { parseInstances, probeInstancesCommands } from '../drivers/qemu/index.js';
 import type { Logger } from '../util/log.js';
 import { InstanceOps } from './instance-ops.js';
-import type { NodeOps } from './node-ops.js';
-import { emptyObservedNode } from '../observe/types.js';
+import type { NodeOps } from '../core/node-ops.js';
+import { emptyObservedNode } from '../core/observed.js';
 import { ShellNodeOps } from './shell-node-ops.js';
 
 export interface Connections {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { executePlan } from './executor.js';
-import type { ActionResult, NodeOps } from './node-ops.js';
-import type { Action } from '../plan/actions.js';
+import type { ActionResult, NodeOps } from '../core/node-ops.js';
+import type { Action } from '../core/actions.js';
 import { buildWaves, orderActions } from '../plan/waves.js';
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../core/plan.js';
 import { silentLogger } from '../util/log.js';
-import { emptyObservedNode } from '../observe/types.js';
+import { emptyObservedNode } from '../core/observed.js';
 
 /** A recording NodeOps double: fails the verbs it is told to, the given number of times. */
 class RecordingOps implements NodeOps {

@@ -5,10 +5,10 @@
  * it) but never stops other nodes or other resources: the next plan picks up the rest.
  */
 import type { Logger } from '../util/log.js';
-import type { Action } from '../plan/actions.js';
-import type { Plan } from '../plan/types.js';
+import type { Action } from '../core/actions.js';
+import type { Plan } from '../core/plan.js';
 import { nodesOf } from '../plan/waves.js';
-import type { ActionResult, NodeOps } from './node-ops.js';
+import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
 export interface ExecuteOptions {
   readonly logger: Logger;

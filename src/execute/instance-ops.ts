@@ -5,14 +5,14 @@
  * one or removing a missing one changes nothing.
  */
 import { createHash } from 'node:crypto';
-import type { Action, InstanceLaunch, InstanceRecord } from '../plan/actions.js';
+import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
 import { buildQemuArgv, QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
 import { buildOsEnv, osRunArgv, parseOsName, runOsScript, writeImage, imageWriteArgv } from '../drivers/os/os.js';
 import type { Transport } from '../transport/transport.js';
 import { ExecError, GantryError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import type { ActionResult, NodeOps } from './node-ops.js';
+import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
 export interface InstanceOpsOptions {
   readonly node: string;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { LvExtend, SysctlSet } from '../plan/actions.js';
+import type { LvExtend, SysctlSet } from '../core/actions.js';
 import type { ExecResult, Transport } from '../transport/transport.js';
 import { TransportError } from '../util/errors.js';
 import { silentLogger } from '../util/log.js';

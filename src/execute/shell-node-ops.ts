@@ -4,14 +4,14 @@
  * the mutating commands one by one, stopping at the first failure. Command failures
  * come back as ActionResult errors, never as throws.
  */
-import type { Action } from '../plan/actions.js';
+import type { Action } from '../core/actions.js';
 import type { Transport, ExecResult } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
-import type { ObservedNode } from '../observe/types.js';
-import { emptyObservedNode } from '../observe/types.js';
+import type { ObservedNode } from '../core/observed.js';
+import { emptyObservedNode } from '../core/observed.js';
 import { parseProbe, probeCommands, type ExtraSections, type ProbeOptions } from '../observe/probe.js';
 import { ExecError, GantryError } from '../util/errors.js';
-import type { ActionResult, NodeOps, ObserveRequest } from './node-ops.js';
+import type { ActionResult, NodeOps, ObserveRequest } from '../core/node-ops.js';
 import { firstLine, type EnsureOp } from '../drivers/facts/shared.js';
 import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from '../drivers/lvm/ops.js';
 import { fileCreateOp, fileGrowOp, fileRemoveOp } from '../drivers/file/ops.js';

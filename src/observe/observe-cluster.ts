@@ -3,9 +3,9 @@
  * A node that cannot be reached yields an unreachable snapshot; it never fails the rest.
  */
 import type { DesiredNode, DesiredState } from '../desired/model.js';
-import type { NodeOps, ObserveRequest } from '../execute/node-ops.js';
-import { emptyObservedNode, type ObservedNode } from './types.js';
-import type { ObservedCluster } from '../plan/types.js';
+import type { NodeOps, ObserveRequest } from '../core/node-ops.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster } from '../core/plan.js';
 
 export function observeRequestFor(node: DesiredNode, state: DesiredState): ObserveRequest {
   const dirs = new Set([node.paths.fileStorageDir, node.paths.sharedFileStorageDir, state.cluster.storage.sharedFileStorageDir]);

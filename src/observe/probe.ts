@@ -6,9 +6,9 @@
  * Instances (QEMU) are filled by the qemu driver; pass them via `extraSections`.
  */
 import type { ExecResult } from '../transport/transport.js';
-import type { ObserveRequest } from '../execute/node-ops.js';
-import type { NodeFacts, ObservedFile, ObservedNode, ObservedOvs } from './types.js';
-import { emptyObservedNode } from './types.js';
+import type { ObserveRequest } from '../core/node-ops.js';
+import type { NodeFacts, ObservedFile, ObservedNode, ObservedOvs } from '../core/observed.js';
+import { emptyObservedNode } from '../core/observed.js';
 import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
 import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
 import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';

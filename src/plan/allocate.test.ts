@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { makeAllocator } from './allocate.js';
 import { plan } from './plan.js';
-import { emptyObservedNode, type ObservedNode } from '../observe/types.js';
-import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from './types.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 
 const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
   name, group: 'default', role, runDir: '/r', fileStorageDir: '/f', profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },

@@ -5,7 +5,7 @@
  * so two new instances never both take the last free slot.
  */
 import { allocate, buildCluster, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
-import type { ObservedCluster, PlanInput, PlanInstance } from './types.js';
+import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import { locateInstances } from './locate.js';
 
 export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };

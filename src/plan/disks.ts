@@ -3,9 +3,9 @@
  * disks. Pure. A disk is never shrunk and never removed unless the manifest says so
  * (disk state: absent, or instance state: absent with deleteDisks).
  */
-import type { Action } from './actions.js';
+import type { Action } from '../core/actions.js';
 import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from './naming.js';
-import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from './types.js';
+import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 
 export interface DiskPlan {
   readonly diffs: FieldDiff[];

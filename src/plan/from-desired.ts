@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DesiredInstance, DesiredState } from '../desired/model.js';
-import type { PlanInput, PlanInstance, PlanNic, PlanNode } from './types.js';
+import type { PlanInput, PlanInstance, PlanNic, PlanNode } from '../core/plan.js';
 
 /** A stable UUID per (cluster, instance): the same VM keeps the same SMBIOS UUID everywhere. */
 export function instanceUuid(cluster: string, instance: string): string {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
 import { launchFor } from './instance-runtime.js';
 import { allocateNics } from './nics.js';
-import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../observe/types.js';
-import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from './types.js';
+import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 
 const node = (name: string): PlanNode => ({
   name, group: 'g', role: 'regular', secondaryAddress: `198.19.0.${name === 'n1' ? 11 : 12}`, runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`,

@@ -4,12 +4,12 @@
  * running, ADMIN_down (stopped by Gantry), USER_down (the guest powered itself off: not
  * restarted), ERROR_down (crashed: restarted unless the cluster says no), ERROR_nodedown.
  */
-import type { Action, InstanceLaunch, InstanceRecord } from './actions.js';
+import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
 import { volumesOf } from './disks.js';
 import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
-import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
-import type { ObservedInstance } from '../observe/types.js';
+import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { ObservedInstance } from '../core/observed.js';
 
 export type InstanceStatus = 'running' | 'ADMIN_down' | 'USER_down' | 'ERROR_down' | 'ERROR_nodedown' | 'ERROR_wrongnode' | 'absent';
 

@@ -1,4 +1,4 @@
-import type { ObservedCluster } from './types.js';
+import type { ObservedCluster } from '../core/plan.js';
 import { instanceOfLvTags } from './naming.js';
 import { ALIVE } from './instance-runtime.js';
 

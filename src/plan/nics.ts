@@ -6,8 +6,8 @@
  */
 import ipaddr from 'ipaddr.js';
 import { generateMac, normaliseMac } from './mac.js';
-import type { ObservedCluster, PlanInput, PlanNetwork } from './types.js';
-import type { InstanceMeta } from '../observe/types.js';
+import type { ObservedCluster, PlanInput, PlanNetwork } from '../core/plan.js';
+import type { InstanceMeta } from '../core/observed.js';
 
 export interface NicAllocation {
   readonly mac: string;

@@ -3,9 +3,9 @@
  * VXLANs, volume groups and sysctls a node must have. Pure: (desired, observed) -> diffs
  * and ensure actions. Ensures are idempotent, so re-planning after a partial apply is safe.
  */
-import type { Action } from './actions.js';
-import type { FieldDiff, PlanNode } from './types.js';
-import type { ObservedNode } from '../observe/types.js';
+import type { Action } from '../core/actions.js';
+import type { FieldDiff, PlanNode } from '../core/plan.js';
+import type { ObservedNode } from '../core/observed.js';
 
 export interface ProfilePlan {
   readonly diffs: FieldDiff[];

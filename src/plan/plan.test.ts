@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
-import { emptyObservedNode, type ObservedNode } from '../observe/types.js';
-import type { PlanInput, PlanInstance, PlanNode } from './types.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import { instanceLvTag, MANAGED_LV_TAG } from './naming.js';
 
 const node = (name: string, over: Partial<PlanNode> = {}): PlanNode => ({

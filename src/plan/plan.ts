@@ -3,19 +3,19 @@
  * Every pass recomputes the whole difference (level-triggered), so a plan made after a
  * partial or failed apply picks up exactly what is still missing.
  */
-import type { Action } from './actions.js';
+import type { Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planInstanceDisks } from './disks.js';
 import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from './types.js';
+import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
 import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
 import { locateInstances } from './locate.js';
 import type { AllocateFn } from './allocate.js';
 
-export type { ObservedCluster, Plan } from './types.js';
+export type { ObservedCluster, Plan } from '../core/plan.js';
 
 export interface PlanOptions {
   /** Makes the allocator that chooses a primary (and secondary) for instances the manifests do not place (see plan/allocate). */

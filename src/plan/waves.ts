@@ -4,7 +4,7 @@
  * every node: network and volume groups before disks, disks before instances,
  * removals last (so nothing is removed before its replacement exists).
  */
-import type { Action, Verb } from './actions.js';
+import type { Action, Verb } from '../core/actions.js';
 
 const PHASE: Record<Verb, number> = {
   'sysctl.set': 0,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from '../plan/plan.js';
-import type { PlanInput, PlanNode } from '../plan/types.js';
+import type { PlanInput, PlanNode } from '../core/plan.js';
 import { SimCluster } from '../sim/cluster.js';
 import { ExecError, TerminalError } from '../util/errors.js';
 import { silentLogger } from '../util/log.js';

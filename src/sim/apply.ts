@@ -1,4 +1,4 @@
-import type { Action, Verb } from '../plan/actions.js';
+import type { Action, Verb } from '../core/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { instanceHandlers, type InstanceCtx } from './instances.js';
 import { vgFreeMiB, type SimNodeState } from './state.js';

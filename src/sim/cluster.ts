@@ -1,6 +1,6 @@
-import type { ActionResult, ObserveRequest } from '../execute/node-ops.js';
-import type { ObservedNode } from '../observe/types.js';
-import type { Action } from '../plan/actions.js';
+import type { ActionResult, ObserveRequest } from '../core/node-ops.js';
+import type { ObservedNode } from '../core/observed.js';
+import type { Action } from '../core/actions.js';
 import { SimNodeOps, type SimNodeInit, type SimOptions } from './node.js';
 
 /** A set of simulated nodes sharing one clock and latency model. */

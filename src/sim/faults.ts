@@ -1,4 +1,4 @@
-import type { Verb } from '../plan/actions.js';
+import type { Verb } from '../core/actions.js';
 
 /** A failure the test wants the next matching action(s) to report. */
 export interface FaultSpec {

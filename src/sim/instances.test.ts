@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Action, InstanceLaunch, InstanceRecord } from '../plan/actions.js';
+import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
 import { SimCluster } from './cluster.js';
 
 const launch: InstanceLaunch = {

@@ -1,6 +1,6 @@
 import { tapName } from '../drivers/tap/tap.js';
-import type { InstanceMeta, ObservedInstance } from '../observe/types.js';
-import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../plan/actions.js';
+import type { InstanceMeta, ObservedInstance } from '../core/observed.js';
+import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { SimNodeState } from './state.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Action } from '../plan/actions.js';
+import type { Action } from '../core/actions.js';
 import { FakeClock } from '../runtime/fake-clock.js';
 import { SimNodeOps } from './node.js';
 

@@ -1,6 +1,6 @@
-import type { ActionResult, NodeOps, ObserveRequest } from '../execute/node-ops.js';
-import { emptyObservedNode, type NodeFacts, type ObservedBridge, type ObservedFile, type ObservedInstance, type ObservedLv, type ObservedNode, type ObservedOvsBridge, type ObservedTap, type ObservedVxlan } from '../observe/types.js';
-import type { Action, Verb } from '../plan/actions.js';
+import type { ActionResult, NodeOps, ObserveRequest } from '../core/node-ops.js';
+import { emptyObservedNode, type NodeFacts, type ObservedBridge, type ObservedFile, type ObservedInstance, type ObservedLv, type ObservedNode, type ObservedOvsBridge, type ObservedTap, type ObservedVxlan } from '../core/observed.js';
+import type { Action, Verb } from '../core/actions.js';
 import { sleep, systemClock, type Clock } from '../runtime/clock.js';
 import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';

@@ -1,4 +1,4 @@
-import type { ObservedNode } from '../observe/types.js';
+import type { ObservedNode } from '../core/observed.js';
 import type { SimNodeInit } from './node.js';
 
 /**

@@ -1,8 +1,8 @@
 import type {
   NodeFacts, ObservedBridge, ObservedFile, ObservedInstance, ObservedLv, ObservedNode,
   ObservedOvsBridge, ObservedTap, ObservedVxlan,
-} from '../observe/types.js';
-import type { ObserveRequest } from '../execute/node-ops.js';
+} from '../core/observed.js';
+import type { ObserveRequest } from '../core/node-ops.js';
 
 /** A VG as the simulator keeps it: size and free space are derived from PVs and LVs. */
 export interface SimVg {

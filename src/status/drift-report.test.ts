@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { maskSecrets, renderPlan } from './drift-report.js';
-import type { Plan } from '../plan/types.js';
+import type { Plan } from '../core/plan.js';
 
 const plan: Plan = {
   entries: [

@@ -3,8 +3,8 @@
  * Rendered as a terminal table, JSON (for tools), or Markdown (for a pull-request comment).
  * Pure formatting: no I/O.
  */
-import type { Action } from '../plan/actions.js';
-import type { Plan, PlanEntry } from '../plan/types.js';
+import type { Action } from '../core/actions.js';
+import type { Plan, PlanEntry } from '../core/plan.js';
 
 export type ReportFormat = 'table' | 'json' | 'markdown';
 

@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ObservedCluster, Plan } from '../plan/types.js';
+import type { ObservedCluster, Plan } from '../core/plan.js';
 import type { ExecuteReport } from '../execute/executor.js';
 import type { ResourceStatus } from './status.js';
 import { maskSecrets } from './drift-report.js';

@@ -3,7 +3,7 @@
  * resource, derived from the plan, the apply results and the observed snapshot. Pure.
  */
 import type { ExecuteReport } from '../execute/executor.js';
-import type { ObservedCluster, Plan } from '../plan/types.js';
+import type { ObservedCluster, Plan } from '../core/plan.js';
 import { statusOf } from '../plan/instance-runtime.js';
 
 export interface Condition {

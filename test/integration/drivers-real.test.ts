@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Action } from '../../src/plan/actions.js';
+import type { Action } from '../../src/core/actions.js';
 import { ShellNodeOps } from '../../src/execute/shell-node-ops.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { silentLogger } from '../../src/util/log.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
 import { connectNodes } from '../../src/execute/connect.js';
-import { reconcileOnce, type ReconcileResult } from '../../src/execute/reconcile.js';
+import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
 import { startDaemon } from '../../src/runtime/daemon.js';
 import { silentLogger } from '../../src/util/log.js';
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
 import { connectNodes, type Connections } from '../../src/execute/connect.js';
-import { reconcileOnce } from '../../src/execute/reconcile.js';
+import { reconcileOnce } from '../../src/runtime/reconcile.js';
 import { silentLogger } from '../../src/util/log.js';
 
 const run = promisify(execFile);

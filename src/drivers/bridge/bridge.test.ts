@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { BridgeEnsure } from '../../plan/actions.js';
+import type { BridgeEnsure } from '../../core/actions.js';
 import { addrAddCmd, bridgeAddCmd, checkCidr, linkMasterCmd } from './commands.js';
 import { bridgeEnsureOp, bridgeRemoveOp } from './ops.js';
 import { bridgesFrom, parseAddrs, parseLinks, parseVlans, tapsFrom } from './parse.js';

@@ -3,7 +3,7 @@
  * what differs. Ports not listed are left enslaved: instance taps join bridges at VM
  * start and are not the node profile's to remove.
  */
-import type { BridgeEnsure, BridgeRemove } from '../../plan/actions.js';
+import type { BridgeEnsure, BridgeRemove } from '../../core/actions.js';
 import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';

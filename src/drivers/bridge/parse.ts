@@ -2,7 +2,7 @@
  * Parsers for iproute2 JSON (`ip -j -d link show`, `ip -j addr show`, `bridge -j vlan
  * show`). One link listing serves bridges, ports (via "master"), taps and VXLANs.
  */
-import type { ObservedBridge, ObservedTap } from '../../observe/types.js';
+import type { ObservedBridge, ObservedTap } from '../../core/observed.js';
 import { ExecError } from '../../util/errors.js';
 import { isRecord, parseJson } from '../facts/shared.js';
 

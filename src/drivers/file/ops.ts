@@ -2,9 +2,9 @@
  * Idempotent file-disk operations. `qemu-img create` silently overwrites an existing
  * image, so create always reads first and never runs on an existing path.
  */
-import type { FileCreate, FileGrow, FileRemove } from '../../plan/actions.js';
+import type { FileCreate, FileGrow, FileRemove } from '../../core/actions.js';
 import type { ExecResult } from '../../transport/transport.js';
-import type { ObservedFile } from '../../observe/types.js';
+import type { ObservedFile } from '../../core/observed.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
 import { imgCreateCmd, imgInfoCmd, imgResizeCmd, mkdirCmd, parentDir, rmCmd, type ImageFormat } from './commands.js';

@@ -1,4 +1,4 @@
-import type { ObservedFile } from '../../observe/types.js';
+import type { ObservedFile } from '../../core/observed.js';
 import { ExecError } from '../../util/errors.js';
 import { isRecord, parseJson } from '../facts/shared.js';
 

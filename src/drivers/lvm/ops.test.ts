@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { LvCreate, LvExtend } from '../../plan/actions.js';
+import type { LvCreate, LvExtend } from '../../core/actions.js';
 import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from './ops.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');

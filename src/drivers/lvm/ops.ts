@@ -3,7 +3,7 @@
  * Nothing here shrinks or removes data unless the action says remove.
  */
 import type { ExecResult } from '../../transport/transport.js';
-import type { LvCreate, LvExtend, LvRemove, VgEnsure } from '../../plan/actions.js';
+import type { LvCreate, LvExtend, LvRemove, VgEnsure } from '../../core/actions.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
 import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';

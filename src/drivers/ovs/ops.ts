@@ -1,6 +1,6 @@
 /** Idempotent Open vSwitch operations: read the three tables, change only what differs. */
-import type { OvsBridgeEnsure, OvsBridgeRemove, OvsPortEnsure, OvsPortRemove } from '../../plan/actions.js';
-import type { ObservedOvs } from '../../observe/types.js';
+import type { OvsBridgeEnsure, OvsBridgeRemove, OvsPortEnsure, OvsPortRemove } from '../../core/actions.js';
+import type { ObservedOvs } from '../../core/observed.js';
 import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { OvsPortEnsure } from '../../plan/actions.js';
+import type { OvsPortEnsure } from '../../core/actions.js';
 import { addBridgeCmd, addPortCmd, delBridgeCmd, delPortCmd, listBridgesCmd, movePortCmd, setPortTagCmd, setPortTrunksCmd } from './commands.js';
 import { ovsBridgeEnsureOp, ovsPortEnsureOp, ovsPortRemoveOp } from './ops.js';
 import { decodeValue, isNoServer, parseOvs, parseTable } from './parse.js';

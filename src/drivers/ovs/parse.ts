@@ -3,7 +3,7 @@
  * (string, number, boolean), ["uuid", id], ["set", [atoms]] (a one-element set is the
  * bare atom, an empty set is ["set", []]) and ["map", [[k, v], ...]].
  */
-import type { ObservedOvs, ObservedOvsPort } from '../../observe/types.js';
+import type { ObservedOvs, ObservedOvsPort } from '../../core/observed.js';
 import { ExecError } from '../../util/errors.js';
 import { isRecord, parseJson } from '../facts/shared.js';
 

@@ -4,7 +4,7 @@
  * record: pid + liveness, the adminStopped marker, runtime.json, and, for a live qemu,
  * the replies of one QMP exchange. The parser turns that into ObservedInstance values.
  */
-import type { InstanceMeta, ObservedInstance, ObservedRunState } from '../../observe/types.js';
+import type { InstanceMeta, ObservedInstance, ObservedRunState } from '../../core/observed.js';
 import {
   buildQmpStdin,
   parseCpusFast,

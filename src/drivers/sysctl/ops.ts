@@ -1,4 +1,4 @@
-import type { SysctlSet } from '../../plan/actions.js';
+import type { SysctlSet } from '../../core/actions.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type EnsureOp } from '../facts/shared.js';
 import { sysctlReadCmd, sysctlWriteCmd } from './commands.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { SysctlSet } from '../../plan/actions.js';
+import type { SysctlSet } from '../../core/actions.js';
 import { checkSysctlKey, sysctlReadCmd, sysctlWriteCmd } from './commands.js';
 import { sysctlSetOp } from './ops.js';
 import { parseSysctl, unknownKeys } from './parse.js';

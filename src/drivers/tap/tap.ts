@@ -5,7 +5,7 @@
  * the same "qemu never runs network scripts" property without fd passing over ssh).
  */
 import { createHash } from 'node:crypto';
-import type { ObservedTap } from '../../observe/types.js';
+import type { ObservedTap } from '../../core/observed.js';
 import type { Transport } from '../../transport/transport.js';
 import { ExecError, PrereqError } from '../../util/errors.js';
 

@@ -2,7 +2,7 @@
  * Idempotent VXLAN ensure. The kernel cannot change a VXLAN's id/addresses/port in
  * place, so a mismatch recreates the link (a net device, no data is lost).
  */
-import type { VxlanEnsure, VxlanRemove } from '../../plan/actions.js';
+import type { VxlanEnsure, VxlanRemove } from '../../core/actions.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
 import { linkDelCmd, linkMasterCmd, linksCmd, linkUpCmd } from '../bridge/commands.js';

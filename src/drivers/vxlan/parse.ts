@@ -1,4 +1,4 @@
-import type { ObservedVxlan } from '../../observe/types.js';
+import type { ObservedVxlan } from '../../core/observed.js';
 import type { Link } from '../bridge/parse.js';
 
 /** VXLAN links from the shared link listing (`ip -j -d link show [type vxlan]`). */

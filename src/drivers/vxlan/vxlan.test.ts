@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { VxlanEnsure } from '../../plan/actions.js';
+import type { VxlanEnsure } from '../../core/actions.js';
 import { parseLinks } from '../bridge/parse.js';
 import { vxlanAddCmd } from './commands.js';
 import { vxlanEnsureOp, vxlanRemoveOp } from './ops.js';

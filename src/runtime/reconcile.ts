@@ -7,13 +7,13 @@ import type { DesiredState } from '../desired/model.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { plan as makePlan, type PlanOptions } from '../plan/plan.js';
 import { toPlanInput } from '../plan/from-desired.js';
-import type { ObservedCluster, Plan } from '../plan/types.js';
+import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
 import { writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
 import type { Logger } from '../util/log.js';
-import { executePlan, type ExecuteReport } from './executor.js';
-import type { ActionResult, NodeOps } from './node-ops.js';
-import { allocatorFor } from './allocate.js';
+import { executePlan, type ExecuteReport } from '../execute/executor.js';
+import type { ActionResult, NodeOps } from '../core/node-ops.js';
+import { allocatorFor } from '../execute/allocate.js';
 
 export interface ReconcileDeps {
   readonly logger: Logger;

@@ -1,5 +1,5 @@
-import type { ObservedNode } from '../observe/types.js';
-import type { Action } from '../plan/actions.js';
+import type { ObservedNode } from './observed.js';
+import type { Action } from './actions.js';
 
 /** What the executor needs from the node side when it observes. */
 export interface ObserveRequest {

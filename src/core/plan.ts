@@ -1,5 +1,5 @@
 import type { Action } from './actions.js';
-import type { ObservedNode } from '../observe/types.js';
+import type { ObservedNode } from './observed.js';
 
 /** What the planner needs of each node, already filled and validated by src/desired. */
 export interface PlanNode {
