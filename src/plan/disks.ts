@@ -3,8 +3,9 @@
  * disks. Pure. A disk is never shrunk and never removed unless the manifest says so
  * (disk state: absent, or instance state: absent with deleteDisks).
  */
+import path from 'node:path';
 import type { Action } from '../core/actions.js';
-import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from './naming.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
 import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 
 export interface DiskPlan {
@@ -98,8 +99,12 @@ export function planInstanceDisks(
   return { diffs, actions, refused };
 }
 
-/** Remove every disk volume of an instance found anywhere (instance absent + deleteDisks). */
-export function planDeleteInstanceDisks(inst: PlanInstance, cluster: PlanCluster, observed: ObservedCluster): DiskPlan {
+/**
+ * Remove every disk volume of an instance found anywhere (instance absent + deleteDisks).
+ * Matched exactly: an LV with Gantry's tags for this instance and a name made for it; a
+ * file directly in a Gantry storage dir under a name made for it. Never by prefix.
+ */
+export function planDeleteInstanceDisks(inst: PlanInstance, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): DiskPlan {
   const diffs: FieldDiff[] = [];
   const actions: Action[] = [];
   const subject = `Instance/${inst.name}`;
@@ -107,16 +112,15 @@ export function planDeleteInstanceDisks(inst: PlanInstance, cluster: PlanCluster
   for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
     if (!obs.reachable) continue;
     for (const lv of Object.values(obs.lvs)) {
-      if (lv.tags.includes(instanceLvTag(inst.name))) {
-        diffs.push({ path: 'disks', desired: 'deleted', observed: `${lv.vg}/${lv.name} on ${nodeName}` });
-        actions.push({ verb: 'lv.remove', node: nodeName, subject, vg: lv.vg, name: lv.name, reason: `instance is absent and deleteDisks is set: remove ${lv.vg}/${lv.name}` });
-      }
+      if (!isDiskLvOf(lv, inst.name)) continue;
+      diffs.push({ path: 'disks', desired: 'deleted', observed: `${lv.vg}/${lv.name} on ${nodeName}` });
+      actions.push({ verb: 'lv.remove', node: nodeName, subject, vg: lv.vg, name: lv.name, reason: `instance is absent and deleteDisks is set: remove ${lv.vg}/${lv.name}` });
     }
+    const dirs = [nodes.get(nodeName)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
     for (const f of Object.values(obs.files)) {
-      const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-      if (!base.startsWith(`${inst.name}.disk`)) continue;
+      if (!isDiskFileOf(f.path, inst.name, dirs)) continue;
       // A sharedfile image is seen by every node: remove it once.
-      if (f.path.startsWith(cluster.sharedFileStorageDir + '/')) {
+      if (path.posix.dirname(f.path) === cluster.sharedFileStorageDir) {
         if (sharedSeen.has(f.path)) continue;
         sharedSeen.add(f.path);
       }

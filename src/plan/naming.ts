@@ -32,10 +32,28 @@ export function diskFilePath(dir: string, instance: string, index: number): stri
 }
 
 const FILE_RE = /^(.+)\.disk(\d+)\.img$/;
+const LV_RE = /^(.+)\.disk(\d+)(_meta)?$/;
 
+/** The instance and disk index a file name was made for (the whole suffix is fixed, so "web.disk1.disk0.img" is web.disk1's, never web's). */
 export function instanceOfDiskFile(filePath: string): { instance: string; index: number } | undefined {
   const m = FILE_RE.exec(path.posix.basename(filePath));
   return m ? { instance: m[1]!, index: Number(m[2]) } : undefined;
+}
+
+/** The instance and disk index an LV name was made for (diskLvName / diskMetaLvName), parsed, never prefix-matched. */
+export function instanceOfDiskLv(name: string): { instance: string; index: number; meta: boolean } | undefined {
+  const m = LV_RE.exec(name);
+  return m ? { instance: m[1]!, index: Number(m[2]), meta: m[3] !== undefined } : undefined;
+}
+
+/** An LV is `instance`'s disk only with both of Gantry's tags for it AND a name made for it. */
+export function isDiskLvOf(lv: { readonly name: string; readonly tags: readonly string[] }, instance: string): boolean {
+  return lv.tags.includes(MANAGED_LV_TAG) && lv.tags.includes(instanceLvTag(instance)) && instanceOfDiskLv(lv.name)?.instance === instance;
+}
+
+/** A file is `instance`'s disk only directly inside one of Gantry's storage dirs, under a name made for it. */
+export function isDiskFileOf(filePath: string, instance: string, storageDirs: readonly string[]): boolean {
+  return storageDirs.includes(path.posix.dirname(filePath)) && instanceOfDiskFile(filePath)?.instance === instance;
 }
 
 /** DRBD metadata size Ganeti uses per disk (128 MiB covers disks up to 4 TiB). */

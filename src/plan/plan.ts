@@ -84,7 +84,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       actions.push(...rt.actions);
       const notes: string[] = [];
       if (inst.deleteDisks) {
-        const d = planDeleteInstanceDisks(inst, input.cluster, observed);
+        const d = planDeleteInstanceDisks(inst, nodes, input.cluster, observed);
         diffs.push(...d.diffs);
         actions.push(...d.actions);
       } else if (loc && loc.nodes.size > 0) {

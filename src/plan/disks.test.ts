@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { planDeleteInstanceDisks } from './disks.js';
+import { plan } from './plan.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanCluster, PlanInstance, PlanNode } from '../core/plan.js';
+import { instanceLvTag, MANAGED_LV_TAG } from './naming.js';
+
+const cluster: PlanCluster = { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: false, exclusionTags: [] };
+const node = (name: string): PlanNode => ({
+  name, group: 'default', role: 'regular', runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`,
+  profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },
+});
+const nodes = new Map([['n1', node('n1')]]);
+const lv = (name: string, owner: string) => ({ vg: 'vg0', name, sizeMiB: 1024, tags: [MANAGED_LV_TAG, instanceLvTag(owner)] });
+const file = (p: string) => ({ path: p, format: 'raw', virtualSizeMiB: 1024 });
+const gone = (name: string): PlanInstance => ({
+  name, state: 'absent', deleteDisks: true, diskTemplate: 'plain', memoryMiB: 512, vcpus: 1,
+  disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' }], tags: [],
+});
+
+/** n1 holds disks of two instances whose names share a prefix: web and web.disk1. */
+function twoInstances(): ObservedCluster {
+  const n1: ObservedNode = {
+    ...emptyObservedNode('n1', 't'),
+    lvs: {
+      'vg0/web.disk0': lv('web.disk0', 'web'),
+      'vg0/web.disk1.disk0': lv('web.disk1.disk0', 'web.disk1'),
+      // carries web's tag by mistake (e.g. a hand-made copy) but is not named for web
+      'vg0/web.disk1.disk1': lv('web.disk1.disk1', 'web'),
+    },
+    files: {
+      '/srv/n1/web.disk1.img': file('/srv/n1/web.disk1.img'),
+      '/srv/n1/web.disk1.disk0.img': file('/srv/n1/web.disk1.disk0.img'),
+      '/srv/n1/web.disk2.img.bak': file('/srv/n1/web.disk2.img.bak'),
+      '/home/alice/web.disk0.img': file('/home/alice/web.disk0.img'),
+    },
+  };
+  return { nodes: new Map([['n1', n1]]) };
+}
+
+describe('planDeleteInstanceDisks', () => {
+  it('given instances web and web.disk1, when web is deleted it removes only web\'s LV and file, never web.disk1\'s', () => {
+    const d = planDeleteInstanceDisks(gone('web'), nodes, cluster, twoInstances());
+    const removed = d.actions.map((a) => (a.verb === 'lv.remove' ? `lv ${a.vg}/${a.name}` : a.verb === 'file.remove' ? `file ${a.path}` : a.verb));
+    expect(removed.sort()).toEqual(['file /srv/n1/web.disk1.img', 'lv vg0/web.disk0']);
+  });
+
+  it('given instance web.disk1 deleted, it removes its own disks only', () => {
+    const d = planDeleteInstanceDisks(gone('web.disk1'), nodes, cluster, twoInstances());
+    const removed = d.actions.map((a) => (a.verb === 'lv.remove' ? `lv ${a.vg}/${a.name}` : a.verb === 'file.remove' ? `file ${a.path}` : a.verb));
+    expect(removed.sort()).toEqual(['file /srv/n1/web.disk1.disk0.img', 'lv vg0/web.disk1.disk0']);
+  });
+
+  it('given an LV named for the instance but without Gantry\'s tags, it is left alone', () => {
+    const obs: ObservedCluster = { nodes: new Map([['n1', { ...emptyObservedNode('n1', 't'), lvs: { 'vg0/web.disk0': { vg: 'vg0', name: 'web.disk0', sizeMiB: 1, tags: [] } } }]]) };
+    expect(planDeleteInstanceDisks(gone('web'), nodes, cluster, obs).actions).toEqual([]);
+  });
+
+  it('given the whole plan with web absent and deleteDisks, it plans no removal of web.disk1\'s data', () => {
+    const p = plan({ cluster, nodes: [node('n1')], networks: [], instances: [gone('web'), { ...gone('web.disk1'), state: 'present', deleteDisks: false, primary: 'n1' }] }, twoInstances());
+    const removals = p.actions.filter((a) => a.verb === 'lv.remove' || a.verb === 'file.remove');
+    expect(removals.every((a) => a.subject === 'Instance/web')).toBe(true);
+    expect(removals.map((a) => (a.verb === 'lv.remove' ? a.name : a.verb === 'file.remove' ? a.path : ''))).not.toContain('web.disk1.disk0');
+    expect(removals.map((a) => (a.verb === 'file.remove' ? a.path : ''))).not.toContain('/srv/n1/web.disk1.disk0.img');
+  });
+});
