@@ -124,6 +124,14 @@ describe('buildDesired', () => {
     for (const e of errors) expect(e.line).toBeGreaterThan(0);
   });
 
+  it('given a Cluster that names no templates, it enables only those this release runs (no drbd) and refuses a drbd instance', () => {
+    const bare = CLUSTER.replace('  enabledDiskTemplates: [drbd, plain, file, sharedfile]\n', '');
+    const ok = build(bare, GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), NET);
+    expect(ok.state!.cluster.enabledDiskTemplates).toEqual(['plain', 'file', 'sharedfile', 'diskless']);
+    const { errors } = build(bare, GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), NET, INST);
+    expect(errors.map(formatLoadError)).toContainEqual(expect.stringMatching(/spec\.diskTemplate: disk template "drbd" is not enabled/));
+  });
+
   it('given status in a manifest, it ignores it and records the source line', () => {
     const { state } = build(...all);
     expect(state!.sources.get('Instance/web1')).toEqual({ file: 'm.yaml', line: expect.any(Number) });

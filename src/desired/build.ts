@@ -11,7 +11,7 @@ import type {
 } from '../api/index.js';
 import { SYSCTL_KEY_RE } from '../api/index.js';
 import {
-  DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
+  DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_ENABLED_DISK_TEMPLATES, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
   DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
   DEFAULT_VCPU_RATIO, DEFAULT_VG,
 } from './defaults.js';
@@ -146,7 +146,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     sharedFileStorageDir: s.storage?.sharedFileStorageDir ?? DEFAULT_SHAREDFILE_DIR,
   };
   const kvm = fillKvm(s.hvParams?.kvm);
-  const enabledDiskTemplates = [...(s.enabledDiskTemplates ?? ['drbd', 'plain'])];
+  const enabledDiskTemplates = [...(s.enabledDiskTemplates ?? DEFAULT_ENABLED_DISK_TEMPLATES)];
   const be = s.beParams;
   return {
     name: doc.metadata.name,

@@ -1,5 +1,5 @@
 /** Ganeti's defaults (lib/constants.py), as gantry fills them when a manifest says nothing. */
-import type { BeParamsEff, ISpecEff, KvmParams, MigrationEff } from './model.js';
+import type { BeParamsEff, DiskTemplate, ISpecEff, KvmParams, MigrationEff } from './model.js';
 
 export const DEFAULT_KVM: KvmParams = {
   accel: 'kvm',
@@ -33,3 +33,9 @@ export const DEFAULT_MAC_PREFIX = 'aa:00:00';
 export const DEFAULT_RUN_DIR = '/var/lib/gantry/instances';
 export const DEFAULT_GROUP = 'default';
 export const DEFAULT_DRBD_META_MIB = 128;
+/**
+ * Templates enabled when the Cluster says nothing: only those this release runs. Not
+ * Ganeti's [drbd, plain]: DRBD is refused in the plan until it is managed (plan/unsupported).
+ * Plain LVs need device-mapper on the node (real nodes have it; the namespace lab does not).
+ */
+export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['plain', 'file', 'sharedfile', 'diskless'];

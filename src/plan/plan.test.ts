@@ -110,12 +110,12 @@ describe('plan', () => {
     expect(p.entries.find((e) => e.subject === 'Instance/web1')?.status).toBe('unreachable');
   });
 
-  it('given a drbd instance it plans data and meta LVs on both nodes', () => {
+  it('given a drbd instance it refuses it with DRBD_NOT_MANAGED and plans no LV, install or start', () => {
     const d = inst('db1', { diskTemplate: 'drbd', secondary: 'n2', disks: [{ index: 0, sizeMiB: 1024, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' }] });
     const p = plan(input([d]), { nodes: new Map([['n1', converged('n1')], ['n2', converged('n2')]]) });
-    expect(p.actions.map((a) => `${a.node}:${a.verb}:${(a as { name?: string }).name}`)).toEqual([
-      'n1:lv.create:db1.disk0', 'n1:lv.create:db1.disk0_meta', 'n2:lv.create:db1.disk0', 'n2:lv.create:db1.disk0_meta',
-    ]);
+    expect(p.actions).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_NOT_MANAGED' }]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')?.status).toBe('refused');
   });
 
   it('given an instance without placement whose disks exist it keeps it where it is', () => {

@@ -14,6 +14,7 @@ import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
 import { locateInstances } from './locate.js';
 import type { AllocateFn } from './allocate.js';
+import { refuseUnsupported } from './unsupported.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -91,6 +92,12 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
         notes.push(`disks kept on ${[...loc.nodes].sort().join(', ')} (set deleteDisks: true to remove them)`);
       }
       addEntry(subject, diffs, actions, [], notes);
+      continue;
+    }
+
+    const unsupported = refuseUnsupported(inst);
+    if (unsupported.length > 0) {
+      addEntry(subject, [], [], unsupported, []);
       continue;
     }
 
