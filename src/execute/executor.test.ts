@@ -69,4 +69,26 @@ describe('executePlan', () => {
     expect(a.ran).toEqual([]);
     expect(r.results[0]?.commands).toEqual([['echo', 'lv.create', 'a']]);
   });
+  it('given a signal aborted mid-pass (lost leadership), it runs no further action and skips the rest as cancelled', async () => {
+    const ac = new AbortController();
+    const a = new RecordingOps('a');
+    const run = a.run.bind(a);
+    a.run = async (x: Action) => {
+      const r = await run(x);
+      ac.abort('lost leadership');
+      return r;
+    };
+    const r = await executePlan(planOf([act('a', 'bridge.ensure', 'Node/a'), act('a', 'lv.create', 'I/x'), act('a', 'file.create', 'I/y')]), new Map([['a', a]]), { logger: silentLogger(), signal: ac.signal });
+    expect(a.ran).toEqual(['bridge.ensure']);
+    expect(r.ok).toBe(false);
+    expect(r.skipped.map((s) => [s.action.verb, s.because])).toEqual([['lv.create', 'cancelled: lost leadership'], ['file.create', 'cancelled: lost leadership']]);
+  });
+
+  it('given a retryable failure and a signal aborted meanwhile, it does not retry', async () => {
+    const ac = new AbortController();
+    const flaky = new RecordingOps('a', new Map([['lv.create', { times: 2, retryable: true }]]));
+    const r = await executePlan(planOf([act('a', 'lv.create', 'I/x')]), new Map([['a', flaky]]), { logger: silentLogger(), retries: 2, signal: ac.signal, retryDelay: async () => { ac.abort('lost leadership'); } });
+    expect(flaky.ran).toEqual(['lv.create']);
+    expect(r.ok).toBe(false);
+  });
 });

@@ -22,6 +22,11 @@ export interface ExecuteOptions {
   readonly onResult?: (r: ActionResult, done: number, total: number) => void;
   /** Max lanes running at once within a wave. */
   readonly parallelism?: number;
+  /**
+   * Checked before every action (and every retry): once aborted, the remaining actions
+   * are skipped as "cancelled: <reason>" (e.g. the Lease was lost in Kubernetes mode).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface SkippedAction {
@@ -49,6 +54,11 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
   const delay = opts.retryDelay ?? defaultDelay;
 
   const runOne = async (a: Action): Promise<void> => {
+    if (opts.signal?.aborted) {
+      skipped.push({ action: a, because: `cancelled: ${abortReason(opts.signal)}` });
+      done++;
+      return;
+    }
     const keys = nodesOf(a).map((n) => `${n}\0${a.subject}`);
     const blocked = keys.find((k) => failedKeys.has(k));
     if (blocked !== undefined) {
@@ -64,9 +74,11 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
       r = { action: a, ok: true, unchanged: false, commands: nodeOps.describe(a), durationMs: 0 };
     } else {
       r = await nodeOps.run(a);
-      for (let attempt = 1; !r.ok && r.error?.retryable && attempt <= retries; attempt++) {
+      // The retry rule (util/errors.ts): only transport and declared-transient failures.
+      for (let attempt = 1; !r.ok && r.error?.retryable && attempt <= retries && !opts.signal?.aborted; attempt++) {
         opts.logger.warn({ verb: a.verb, node: a.node, subject: a.subject, attempt, code: r.error.code }, 'retrying action');
         await delay(attempt);
+        if (opts.signal?.aborted) break;
         r = await nodeOps.run(a);
       }
     }
@@ -92,6 +104,12 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
     });
   }
   return { results, skipped, ok: results.every((r) => r.ok) && skipped.length === 0, durationMs: Date.now() - started };
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  if (typeof r === 'string') return r;
+  return r instanceof Error && r.name !== 'AbortError' ? r.message : 'aborted';
 }
 
 async function runLimited<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {

@@ -10,7 +10,7 @@ import { buildQemuArgv, QemuDriver, runFile, type LaunchInput, type QemuLaunchSp
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
 import { buildOsEnv, osRunArgv, parseOsName, runOsScript, writeImage, imageWriteArgv } from '../drivers/os/os.js';
 import type { Transport } from '../transport/transport.js';
-import { ExecError, GantryError, PrereqError } from '../util/errors.js';
+import { actionError, ExecError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
@@ -130,11 +130,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
           throw new ExecError('UNSUPPORTED_VERB', `${a.verb} is not an instance verb`);
       }
     } catch (e) {
-      const g = e instanceof GantryError ? e : undefined;
-      return {
-        action: a, ok: false, unchanged: false, commands: this.describe(a), durationMs: Date.now() - t0,
-        error: { code: g?.code ?? 'INSTANCE_OP_FAILED', message: e instanceof Error ? e.message : String(e), retryable: g ? g.retryable : true },
-      };
+      return { action: a, ok: false, unchanged: false, commands: this.describe(a), durationMs: Date.now() - t0, error: actionError(e) };
     }
   }
 

@@ -7,6 +7,7 @@ import type { ExecResult, Transport } from '../transport/transport.js';
 import { TransportError } from '../util/errors.js';
 import { silentLogger } from '../util/log.js';
 import { ShellNodeOps } from './shell-node-ops.js';
+import { executePlan } from './executor.js';
 
 const g = (f: string) => readFileSync(new URL(`../drivers/testdata/${f}`, import.meta.url), 'utf8');
 
@@ -94,11 +95,36 @@ describe('ShellNodeOps', () => {
     expect(JSON.stringify(line)).not.toContain('ip_forward=1');
   });
 
-  it('given a failing write it returns COMMAND_FAILED (retryable) instead of throwing', async () => {
+  it('given a failing write it returns COMMAND_FAILED, not retryable (a deterministic failure), instead of throwing', async () => {
     const f = fake((argv) => (argv.includes('-w') ? { code: 255, stderr: 'sysctl: permission denied on key "net.ipv4.ip_forward"\n' } : sysctlAnswer(argv)));
     const r = await new ShellNodeOps({ node: 'n1', transport: f.t, logger: silentLogger() }).run(sysctl('1'));
     expect(r.ok).toBe(false);
-    expect(r.error).toEqual({ code: 'COMMAND_FAILED', message: 'sysctl -w exited 255: sysctl: permission denied on key "net.ipv4.ip_forward"', retryable: true });
+    expect(r.error).toEqual({ code: 'COMMAND_FAILED', message: 'sysctl -w exited 255: sysctl: permission denied on key "net.ipv4.ip_forward"', retryable: false });
+  });
+
+  it('given a command that fails deterministically, the executor runs it once and fails fast', async () => {
+    const f = fake((argv) => (argv.includes('-w') ? { code: 1, stderr: 'sysctl: cannot stat /proc/sys/net/ipv4/ip_forward\n' } : sysctlAnswer(argv)));
+    const ops = new Map([['n1', new ShellNodeOps({ node: 'n1', transport: f.t, logger: silentLogger() })]]);
+    const delays: number[] = [];
+    const a = sysctl('1');
+    const report = await executePlan({ entries: [], actions: [a], waves: [[a]], refused: [], orphans: [], unreachable: [] }, ops, {
+      logger: silentLogger(), retries: 2, retryDelay: async (n) => { delays.push(n); },
+    });
+    expect(report.results.map((r) => r.error?.code)).toEqual(['COMMAND_FAILED']);
+    expect(f.execs.filter((argv) => argv.includes('-w'))).toHaveLength(1);
+    expect(delays).toEqual([]);
+  });
+
+  it('given a command that failed only because another process held a lock, it is declared transient and retried', async () => {
+    let calls = 0;
+    const f = fake((argv) => (argv.includes('-w') && calls++ === 0 ? { code: 5, stderr: '  Unable to obtain global lock.\n' } : sysctlAnswer(argv)));
+    const ops = new Map([['n1', new ShellNodeOps({ node: 'n1', transport: f.t, logger: silentLogger() })]]);
+    const a = sysctl('1');
+    const report = await executePlan({ entries: [], actions: [a], waves: [[a]], refused: [], orphans: [], unreachable: [] }, ops, {
+      logger: silentLogger(), retries: 2, retryDelay: async () => undefined,
+    });
+    expect(report.ok).toBe(true);
+    expect(f.execs.filter((argv) => argv.includes('-w'))).toHaveLength(2);
   });
 
   it('given a shrink it refuses with a terminal, non-retryable error and runs nothing', async () => {

@@ -10,7 +10,7 @@ import type { Logger } from '../util/log.js';
 import type { ObservedNode } from '../core/observed.js';
 import { emptyObservedNode } from '../core/observed.js';
 import { parseProbe, probeCommands, type ExtraSections, type ProbeOptions } from '../observe/probe.js';
-import { ExecError, GantryError } from '../util/errors.js';
+import { actionError, commandFailure, ExecError } from '../util/errors.js';
 import type { ActionResult, NodeOps, ObserveRequest } from '../core/node-ops.js';
 import { firstLine, type EnsureOp } from '../drivers/facts/shared.js';
 import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from '../drivers/lvm/ops.js';
@@ -123,7 +123,7 @@ export class ShellNodeOps implements NodeOps {
           ran.push(argv);
           const r = await this.t.exec(argv);
           if (r.code !== 0) {
-            failure = { code: 'COMMAND_FAILED', message: `${argv.slice(0, 2).join(' ')} exited ${r.code}: ${firstLine(r.stderr)}`, retryable: true };
+            failure = commandFailure(argv, r.code, r.stderr, firstLine(r.stderr));
             break;
           }
         }
@@ -143,11 +143,8 @@ export class ShellNodeOps implements NodeOps {
   }
 }
 
-function errorOf(e: unknown): NonNullable<ActionResult['error']> {
-  if (e instanceof GantryError) return { code: e.code, message: e.message, retryable: e.retryable && e.code !== 'UNSUPPORTED_VERB' };
-  const err = new ExecError('INTERNAL', e instanceof Error ? e.message : String(e));
-  return { code: err.code, message: err.message, retryable: false };
-}
+/** The retry rule lives in util/errors.ts (actionError, commandFailure). */
+const errorOf = actionError;
 
 /** The one switch from verb to driver operation; undefined for verbs owned elsewhere. */
 function opFor(action: Action, o: ShellNodeOpsOptions): EnsureOp<Action> | undefined {

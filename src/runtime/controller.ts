@@ -50,7 +50,7 @@ export interface ControllerOptions {
  * guarantees one key never runs on two workers at once; this maps each outcome to a
  * queue operation the way controller-runtime's reconcileHandler does:
  *
- *   throws non-retryable GantryError -> forget, report terminal (retrying cannot help)
+ *   throws permanent GantryError     -> forget, report terminal (retrying cannot help)
  *   throws anything else             -> addRateLimited (per-key exponential backoff)
  *   returns {requeueAfterMs > 0}     -> forget, addAfter
  *   returns otherwise                -> forget
@@ -116,7 +116,7 @@ export class Controller {
       logger.debug({ result: report.result, durationMs }, 'reconciled');
     } catch (error) {
       const durationMs = clock.now() - started;
-      if (error instanceof GantryError && !error.retryable) {
+      if (error instanceof GantryError && error.permanent) {
         queue.forget(key);
         report = { key, id, result: 'terminal', durationMs, error };
         logger.error({ err: error, code: error.code, durationMs }, 'reconcile failed terminally; not retrying');

@@ -35,6 +35,8 @@ const input: PlanInput = {
 
 const req = { sysctls: ['net.ipv4.ip_forward'], fileDirs: [] };
 
+const ORDERING = new Set(['VG_NOT_FOUND', 'OVS_BRIDGE_NOT_FOUND', 'MASTER_NOT_FOUND', 'LV_NOT_FOUND', 'DISK_NOT_FOUND']);
+
 /** Observe, plan, and apply only the actions of `key`'s entry, in plan order. */
 function reconcilerFor(sim: SimCluster): Reconcile {
   return async (key) => {
@@ -43,7 +45,8 @@ function reconcilerFor(sim: SimCluster): Reconcile {
     for (const a of entry?.actions ?? []) {
       const r = await sim.run(a);
       if (r.ok) continue;
-      if (r.error?.retryable) throw new ExecError(r.error.code, r.error.message);
+      // Keys run in any order here: a missing parent is there once its own key ran (a later pass).
+      if (r.error?.retryable || ORDERING.has(r.error?.code ?? '')) throw new ExecError(r.error!.code, r.error!.message);
       throw new TerminalError(r.error?.code ?? 'FAILED', r.error?.message ?? 'failed');
     }
   };

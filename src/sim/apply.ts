@@ -10,9 +10,10 @@ import { vgFreeMiB, type SimNodeState } from './state.js';
  * destructive that was not asked for (a shrink) is refused. Handlers validate before they
  * mutate, so a failed action leaves the node as it was.
  *
- * Error classes follow src/util/errors.ts: ExecError (retryable) when a retry after a
- * re-observe can succeed, e.g. the parent object is not there yet; PrereqError or
- * TerminalError (not retryable) when only a change of the desired state helps.
+ * Error classes follow src/util/errors.ts: ExecError when the next pass (after a
+ * re-observe) can succeed, e.g. the parent object is not there yet (not retried within
+ * the pass: only transport and declared-transient failures are); PrereqError or
+ * TerminalError when only a change of the desired state helps.
  */
 type Handler<V extends Verb> = (s: SimNodeState, a: Extract<Action, { verb: V }>, ctx: InstanceCtx) => boolean;
 // Partial on purpose: verbs added to the Action union before the simulator learns them

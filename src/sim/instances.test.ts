@@ -71,10 +71,10 @@ describe('SimNodeOps instance verbs', () => {
     expect(c.snapshot().n1?.instances.web1?.memoryMiB).toBe(1024);
   });
 
-  it('given a missing disk or bridge, start fails retryably and leaves the node as it was', async () => {
+  it('given a missing disk or bridge, start fails (not retried within the pass: the next pass re-observes) and leaves the node as it was', async () => {
     const c = new SimCluster(['n1']);
     const r = await c.run(start('n1'));
-    expect(r.error).toMatchObject({ code: 'DISK_NOT_FOUND', retryable: true });
+    expect(r.error).toMatchObject({ code: 'DISK_NOT_FOUND', retryable: false });
     expect(c.snapshot().n1?.instances).toEqual({});
   });
 

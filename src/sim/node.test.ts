@@ -123,7 +123,7 @@ describe('SimNodeOps verbs', () => {
     expect((await sim.run(lvCreate('d0', 2_048))).error?.code).toBe('LV_SIZE_MISMATCH');
   });
 
-  it('given missing parents, children fail retryably (ordering, not desired state, is wrong)', async () => {
+  it('given missing parents, children fail without an in-pass retry (ordering is wrong: the next pass re-observes)', async () => {
     const sim = new SimNodeOps({ name: N });
     const results = await Promise.all([
       sim.run(lvCreate('d0', 1)),
@@ -132,7 +132,7 @@ describe('SimNodeOps verbs', () => {
       sim.run({ ...base, verb: 'lv.extend', vg: 'xenvg', name: 'nope', sizeMiB: 2 }),
     ]);
     expect(results.map((r) => [r.error?.code, r.error?.retryable])).toEqual([
-      ['VG_NOT_FOUND', true], ['OVS_BRIDGE_NOT_FOUND', true], ['MASTER_NOT_FOUND', true], ['LV_NOT_FOUND', true],
+      ['VG_NOT_FOUND', false], ['OVS_BRIDGE_NOT_FOUND', false], ['MASTER_NOT_FOUND', false], ['LV_NOT_FOUND', false],
     ]);
   });
 
