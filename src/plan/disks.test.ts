@@ -64,3 +64,62 @@ describe('planDeleteInstanceDisks', () => {
     expect(removals.map((a) => (a.verb === 'file.remove' ? a.path : ''))).not.toContain('/srv/n1/web.disk1.disk0.img');
   });
 });
+
+describe('planDiskConversions (through plan)', () => {
+  const present = (over: Partial<PlanInstance> = {}): PlanInstance => ({ ...gone('web'), state: 'present', deleteDisks: false, primary: 'n1', ...over });
+  const launchOn = (diskPath: string) => ({ name: 'web', uuid: 'u', memoryMiB: 512, vcpus: 1, accel: 'tcg', bootOrder: ['disk'], disks: [{ path: diskPath, format: 'raw', bus: 'virtio' }], nics: [], vnc: false, vncBindAddress: '127.0.0.1' });
+  const running = (diskPath: string) => ({ web: { name: 'web', pid: 42, runState: 'running' as const, guestShutdown: false, runtime: {}, meta: { version: 1 as const, instance: 'web', uuid: 'u', os: 'none', osGeneration: 1, restartGeneration: 0, nics: [], launch: launchOn(diskPath) } } });
+  const withRuntime = (i: PlanInstance): PlanInstance => ({
+    ...i, runtime: {
+      uuid: 'u', os: { name: 'none', params: {}, generation: 1 }, powerState: 'running', restartGeneration: 0, accel: 'tcg', bootOrder: ['disk'], diskBus: 'virtio',
+      vnc: false, vncBindAddress: '127.0.0.1', nics: [], migration: { mode: 'live', bandwidthMiBps: 32, downtimeMs: 30 }, restartErrorDown: true, stopTimeoutS: 30,
+    },
+  });
+  const obs = (extra: Partial<ObservedNode>): ObservedCluster => ({ nodes: new Map([['n1', { ...emptyObservedNode('n1', 't'), ...extra }]]) });
+  const run = (i: PlanInstance, o: ObservedCluster) => plan({ cluster, nodes: [node('n1')], networks: [], instances: [i] }, o);
+
+  it('given a running plain instance whose manifest now says file, it refuses DISK_CONVERSION_NEEDED and plans no new disk and no restart', () => {
+    const i = withRuntime(present({ diskTemplate: 'file', disks: [{ index: 0, sizeMiB: 1024, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present' }] }));
+    const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web') }, instances: running('/dev/vg0/web.disk0') }));
+    expect(p.actions).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/web', code: 'DISK_CONVERSION_NEEDED' }]);
+    expect(p.refused[0]!.message).toMatch(/disk 0 exists as LV vg0\/web\.disk0 on n1.*file \/srv\/n1\/web\.disk0\.img on n1.*conversion is an explicit operation/);
+  });
+
+  it('given a plain disk whose VG changed, it refuses rather than create an empty LV in the new VG', () => {
+    const i = present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg1', metaVg: 'vg1', state: 'present' }] });
+    const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web') } }));
+    expect(p.actions).toEqual([]);
+    expect(p.refused.map((r) => r.code)).toEqual(['DISK_CONVERSION_NEEDED']);
+  });
+
+  it('given a file disk whose storage dir changed (the old dir is no longer observed), the instance record witnesses the old path', () => {
+    const i = withRuntime(present({ diskTemplate: 'file', disks: [{ index: 0, sizeMiB: 1024, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present' }] }));
+    const p = run(i, obs({ instances: running('/srv/old-dir/web.disk0.img') }));
+    expect(p.actions).toEqual([]);
+    expect(p.refused[0]).toMatchObject({ code: 'DISK_CONVERSION_NEEDED' });
+    expect(p.refused[0]!.message).toMatch(/\/srv\/old-dir\/web\.disk0\.img \(the path its instance record was started with\)/);
+  });
+
+  it('given the old and the new volume both exist (converted by hand), it refuses nothing', () => {
+    const i = present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg1', metaVg: 'vg1', state: 'present' }] });
+    const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web'), 'vg1/web.disk0': { ...lv('web.disk0', 'web'), vg: 'vg1' } } }));
+    expect(p.refused).toEqual([]);
+  });
+
+  it('given a new disk added to a running instance, it creates it (no conversion)', () => {
+    const i = withRuntime(present({ disks: [
+      { index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' },
+      { index: 1, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' },
+    ] }));
+    const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web') }, instances: running('/dev/vg0/web.disk0') }));
+    expect(p.refused).toEqual([]);
+    expect(p.actions.map((a) => a.verb)).toContain('lv.create');
+  });
+
+  it('given another instance web.disk1 with an LV, it is no witness for web\'s disk 1', () => {
+    const i = present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' }, { index: 1, sizeMiB: 1024, template: 'plain', vg: 'vg1', metaVg: 'vg1', state: 'present' }] });
+    const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web'), 'vg0/web.disk1.disk0': lv('web.disk1.disk0', 'web.disk1') } }));
+    expect(p.refused).toEqual([]);
+  });
+});

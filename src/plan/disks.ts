@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Action } from '../core/actions.js';
-import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
 import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 
 export interface DiskPlan {
@@ -129,4 +129,80 @@ export function planDeleteInstanceDisks(inst: PlanInstance, nodes: ReadonlyMap<s
     }
   }
   return { diffs, actions, refused: [] };
+}
+
+/** Where a volume is, as one comparable string (a sharedfile image is the same on every node). */
+function volumeId(v: Volume, cluster: PlanCluster): string {
+  if (v.kind === 'lv') return `LV ${v.vg}/${v.name} on ${v.node}`;
+  return path.posix.dirname(v.path) === cluster.sharedFileStorageDir ? `shared file ${v.path}` : `file ${v.path} on ${v.node}`;
+}
+
+function volumeExists(v: Volume, cluster: PlanCluster, observed: ObservedCluster): boolean {
+  if (v.kind === 'lv') return observed.nodes.get(v.node)?.lvs[`${v.vg}/${v.name}`] !== undefined;
+  if (path.posix.dirname(v.path) === cluster.sharedFileStorageDir) return [...observed.nodes.values()].some((o) => o.reachable && o.files[v.path] !== undefined);
+  return observed.nodes.get(v.node)?.files[v.path] !== undefined;
+}
+
+/** Every observed data volume made for disk `index` of `instance` (exact names, Gantry's storage dirs). */
+function observedDataVolumes(instance: string, index: number, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Volume[] {
+  const out: Volume[] = [];
+  for (const [node, obs] of observed.nodes) {
+    if (!obs.reachable) continue;
+    for (const lv of Object.values(obs.lvs)) {
+      const owner = instanceOfDiskLv(lv.name);
+      if (isDiskLvOf(lv, instance) && owner?.index === index && !owner.meta) out.push({ kind: 'lv', node, vg: lv.vg, name: lv.name, sizeMiB: lv.sizeMiB, role: 'data' });
+    }
+    const dirs = [nodes.get(node)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
+    for (const f of Object.values(obs.files)) {
+      if (isDiskFileOf(f.path, instance, dirs) && instanceOfDiskFile(f.path)?.index === index) out.push({ kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data' });
+    }
+  }
+  return out;
+}
+
+/** The disk paths the instance was last started with, from its record on a reachable node (the primary's first). */
+function recordedDiskPaths(instance: string, primary: string, observed: ObservedCluster): string[] | undefined {
+  const nodes = [...observed.nodes].sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : a.localeCompare(b)));
+  for (const [, obs] of nodes) {
+    const disks = obs.reachable ? obs.instances[instance]?.meta?.launch?.disks : undefined;
+    if (Array.isArray(disks)) return disks.map((d) => String((d as { path?: unknown }).path ?? ''));
+  }
+  return undefined;
+}
+
+/**
+ * A disk that exists, but not where the manifest now puts it (its template, VG, storage
+ * dir or node changed), is refused: planning the new location would create an empty
+ * disk and restart the VM on it. Two witnesses: a volume made for this disk observed
+ * elsewhere, or the instance record naming another path for it. Only when the desired
+ * volume is missing (both existing is no conversion) and its node could be observed.
+ */
+export function planDiskConversions(
+  inst: PlanInstance, primary: string, secondary: string | undefined,
+  nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
+): Refusal[] {
+  const refused: Refusal[] = [];
+  const recorded = recordedDiskPaths(inst.name, primary, observed);
+  const present = inst.disks.filter((d) => d.state === 'present');
+  present.forEach((disk, k) => {
+    const want = volumesOf(inst, disk, primary, secondary, nodes, cluster).filter((v) => v.role.endsWith('data'));
+    const missing = want.filter((v) => !volumeExists(v, cluster, observed));
+    if (want.length === 0 || missing.length === 0) return;
+    const unobservable = missing.some((v) => !observed.nodes.get(v.node)?.reachable && !(v.kind === 'file' && path.posix.dirname(v.path) === cluster.sharedFileStorageDir));
+    if (unobservable) return; // unknown is not absent: decided when the node answers
+    const wantIds = new Set(want.map((v) => volumeId(v, cluster)));
+    const elsewhere = [...new Set(observedDataVolumes(inst.name, disk.index, nodes, cluster, observed).map((v) => volumeId(v, cluster)))].filter((id) => !wantIds.has(id));
+    const wantPaths = new Set(want.filter((v) => v.node === primary || v.kind === 'file').map((v) => (v.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v.path)));
+    const was = recorded?.[k];
+    const recordSaysElsewhere = was !== undefined && was !== '' && disk.template !== 'drbd' && !wantPaths.has(was);
+    if (elsewhere.length === 0 && !recordSaysElsewhere) return;
+    const found = elsewhere.length > 0 ? elsewhere.sort().join(', ') : `${was} (the path its instance record was started with)`;
+    refused.push({
+      subject: `Instance/${inst.name}`, code: 'DISK_CONVERSION_NEEDED',
+      message: `disk ${disk.index} exists as ${found}, but the manifest now asks for ${missing.map((v) => volumeId(v, cluster)).join(', ')} (${disk.template}), which does not exist. ` +
+        'Gantry never converts or moves a disk implicitly (that would start the VM on a new, empty disk): conversion is an explicit operation. ' +
+        'Restore the template, VG and storage dir in the manifest, or copy the data to the new place by hand and apply again.',
+    });
+  });
+  return refused;
 }

@@ -4,7 +4,7 @@
  * partial or failed apply picks up exactly what is still missing.
  */
 import type { Action } from '../core/actions.js';
-import { planDeleteInstanceDisks, planInstanceDisks } from './disks.js';
+import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
@@ -133,6 +133,13 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const involved = [primary, secondary].filter((n): n is string => n !== undefined);
     const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
     if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
+    const conversions = planDiskConversions(inst, primary, secondary, nodes, input.cluster, observed);
+    if (conversions.length > 0) {
+      // No disk and no runtime action on a disk that is not where the manifest says; the runtime's own refusals still show.
+      const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+      addEntry(subject, [], [], [...conversions, ...rt.refused], [...notes, ...rt.notes]);
+      continue;
+    }
     const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
