@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { parseEvents2 } from './parse-events2.js';
+import { parseDrbdShow } from './parse-show.js';
+import { expectedSyncOptions, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
+import { golden } from './testdata/golden.js';
+
+// The capture VM's resource0: what the golden states were made from.
+const A: Drbd84Spec = { resource: 'resource0', minor: 0, dataDev: '/dev/vda', metaDev: '/dev/vdb', sizeMiB: 240, barriers: { noDiskBarrier: true, noMdFlushes: true },
+  resync: { kind: 'fixed', rateKiB: 8192 }, net: { local: { host: '127.0.0.1', port: 7788 }, peer: { host: '127.0.0.2', port: 7789 } } };
+const state = (name: string) => ({ events: parseEvents2(golden(`v84/events2-${name}.txt`)), show: (r: string) => parseDrbdShow(golden(`v84/show-${name}.txt`)).find((x) => x.name === r) });
+const steps = (d: ReturnType<typeof planUp>): unknown => (d.kind === 'run' ? d.steps : d.error.code);
+
+describe('DRBD 8.4 bring-up decisions (from real captured states)', () => {
+  it('given nothing configured, it plans the whole Ganeti sequence', () => {
+    const d = planUp(A, { devices: [], resources: [] }, undefined);
+    expect(d.kind === 'run' && d.commands.map((x) => x[1])).toEqual(['new-resource', 'new-minor', '/dev/drbd0', 'attach', 'disk-options', 'connect']);
+  });
+
+  it('given attached but StandAlone (real), it sets the sync options, then connects', () => {
+    const s = state('attached');
+    expect(steps(planUp(A, s.events, s.show('resource0')))).toEqual(['sync-options', 'connect']);
+  });
+
+  it('given connected with the same sync options, it plans nothing', () => {
+    const s = state('uptodate');
+    const r1 = s.show('resource1')!;
+    // resource1 shows resync-rate 8192k: the rate set on resource0, adopted over the link.
+    expect(steps(planUp({ ...A, resource: 'resource1', minor: 1, dataDev: '/dev/vdc', metaDev: '/dev/vdd', net: { local: A.net.peer, peer: A.net.local } }, s.events, r1))).toEqual([]);
+  });
+
+  it('given connected where the peer overwrote the sync options at handshake (real), it re-applies them and does not reconnect', () => {
+    const s = state('uptodate');
+    expect(steps(planUp(A, s.events, s.show('resource0')))).toEqual(['sync-options']);
+  });
+
+  it('given a detached minor (real: Diskless, Unconfigured in /proc/drbd), it re-attaches without new-resource/new-minor', () => {
+    const s = state('detached');
+    const d = planUp({ ...A, resource: 'resource1', minor: 1, dataDev: '/dev/vdc', metaDev: '/dev/vdd', net: { local: A.net.peer, peer: A.net.local } }, s.events, s.show('resource1'));
+    expect(steps(d)).toEqual(['attach', 'sync-options', 'connect']);
+  });
+
+  it('given a minor owned by another resource, attached elsewhere, or linked to another peer, it refuses', () => {
+    const s = state('uptodate');
+    expect(steps(planUp({ ...A, resource: 'resource9' }, s.events, s.show('resource0')))).toBe('DRBD_MINOR_IN_USE');
+    expect(steps(planUp({ ...A, dataDev: '/dev/vdc' }, s.events, s.show('resource0')))).toBe('DRBD_DISK_MISMATCH');
+    expect(steps(planUp({ ...A, net: { ...A.net, peer: { host: '127.0.0.3', port: 7789 } } }, s.events, s.show('resource0')))).toBe('DRBD_NET_MISMATCH');
+  });
+
+  it('given a request for dual primary on a connected link, it toggles it with net-options only', () => {
+    const s = state('uptodate');
+    const d = planUp({ ...A, resync: { kind: 'dynamic', planAhead: 20, fillTarget: 0, delayTarget: 10, maxRateKiB: 8192, minRateKiB: 250 }, net: { ...A.net, allowTwoPrimaries: true } }, s.events, s.show('resource0'));
+    expect(d.kind === 'run' && d.commands).toEqual([['drbdsetup', 'net-options', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789', '--allow-two-primaries=yes']]);
+  });
+
+  it('given sync options and what show prints, defaults count as set', () => {
+    expect(expectedSyncOptions({ kind: 'fixed', rateKiB: 250 })).toEqual({ 'resync-rate': '250k' });
+    expect(syncOptionsDiffer({ kind: 'fixed', rateKiB: 250 }, {})).toBe(false);
+    expect(syncOptionsDiffer({ kind: 'fixed', rateKiB: 8192 }, { 'resync-rate': '8192k' })).toBe(false);
+  });
+
+  it('given real dump-md answers, it tells present metadata from none', () => {
+    expect(metaState(0, golden('v84/dump-md-fresh.txt'))).toBe('present');
+    expect(metaState(1, golden('v84/dump-md-none.txt'))).toBe('none');
+    expect(metaState(20, "Device '/dev/drbd0' is configured!")).toBe('unknown');
+  });
+
+  it('given real states, the initial forced sync is allowed only for a connected Inconsistent pair of Secondaries', () => {
+    const dev = (name: string, minor: number) => parseEvents2(golden(`v84/events2-${name}.txt`)).devices.find((d) => d.minor === minor);
+    expect(initialSyncDecision(0, dev('connected-inconsistent', 0))).toBe('force');
+    expect(initialSyncDecision(0, dev('syncing', 0))).toBe('done');
+    expect(initialSyncDecision(1, dev('syncing', 1))).toBe('done');
+    expect(initialSyncDecision(0, dev('uptodate', 0))).toBe('done');
+    expect(initialSyncDecision(0, dev('attached', 0))).toMatchObject({ code: 'DRBD_FORCE_REFUSED' });
+    expect(initialSyncDecision(0, undefined)).toMatchObject({ code: 'DRBD_FORCE_REFUSED' });
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * Pure decisions for DRBD 8.4 ensures: from what a node shows (events2 --now, drbdsetup
+ * show, drbdmeta dump-md) to the missing steps, in Ganeti's order, or a refusal. Nothing
+ * here runs; ops.ts reads, calls these, then runs what they return.
+ *
+ * Refusals protect data: a minor used by another resource or disk, a link to another
+ * peer, metadata already on a meta LV, a forced promotion over data that may be newer.
+ */
+import { PrereqError, type GantryError } from '../../util/errors.js';
+import * as c from './cmd84.js';
+import { SYNCING, type DrbdDevice, type DrbdSnapshot } from './state.js';
+import type { ShowResource } from './parse-show.js';
+import type { Endpoint } from './validate.js';
+
+/** Everything that defines one 8.4 resource on one node (Ganeti: one resource per minor). */
+export interface Drbd84Spec {
+  readonly resource: string;
+  readonly minor: number;
+  readonly dataDev: string;
+  readonly metaDev: string;
+  readonly sizeMiB?: number;
+  readonly barriers?: c.BarrierOptions;
+  readonly resync: c.ResyncOptions;
+  readonly net: c.NetSpec;
+}
+
+export type UpStep = 'new-resource' | 'new-minor' | 'attach' | 'sync-options' | 'connect' | 'dual-primary';
+export type UpDecision =
+  | { readonly kind: 'run'; readonly steps: readonly UpStep[]; readonly commands: readonly string[][] }
+  | { readonly kind: 'refuse'; readonly error: GantryError };
+
+/** drbdsetup 8.4's defaults: `show` prints only what differs from these. */
+const SYNC_DEFAULTS: Readonly<Record<string, string>> = {
+  'resync-rate': '250k', 'c-plan-ahead': '20', 'c-fill-target': '100s', 'c-delay-target': '10', 'c-max-rate': '102400k', 'c-min-rate': '250k',
+};
+
+/** The disk options resyncArgs sets, as `drbdsetup show` prints them. */
+export function expectedSyncOptions(o: c.ResyncOptions): Record<string, string> {
+  const args = c.resyncArgs(o);
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i += 2) out[args[i]!.slice(2)] = args[i + 1]!;
+  return out;
+}
+
+export function syncOptionsDiffer(o: c.ResyncOptions, shown: Readonly<Record<string, string>>): boolean {
+  return Object.entries(expectedSyncOptions(o)).some(([k, v]) => (shown[k] ?? SYNC_DEFAULTS[k]) !== v);
+}
+
+const sameEndpoint = (a: { host: string; port: number } | undefined, b: Endpoint): boolean => a !== undefined && a.host === b.host && a.port === b.port;
+const refuse = (code: string, message: string, details: Record<string, unknown>): UpDecision => ({ kind: 'refuse', error: new PrereqError(code, message, details) });
+
+function localSteps(spec: Drbd84Spec, dev: DrbdDevice | undefined, cfg: ShowResource | undefined, resources: readonly string[]): UpDecision {
+  const attach = [c.applyAlCmd(spec.minor, spec.metaDev), c.attachCmd(spec)];
+  if (!dev) {
+    if (resources.includes(spec.resource)) return { kind: 'run', steps: ['new-minor', 'attach'], commands: [c.newMinorCmd(spec.resource, spec.minor), ...attach] };
+    return { kind: 'run', steps: ['new-resource', 'new-minor', 'attach'], commands: [c.newResourceCmd(spec.resource), c.newMinorCmd(spec.resource, spec.minor), ...attach] };
+  }
+  if (dev.resource !== spec.resource) return refuse('DRBD_MINOR_IN_USE', `minor ${spec.minor} belongs to DRBD resource ${dev.resource ?? '?'}, not ${spec.resource}`, { minor: spec.minor, resource: dev.resource });
+  const vol = cfg?.volumes.find((v) => v.minor === spec.minor);
+  if (vol?.disk === undefined) return dev.disk === 'Diskless' ? { kind: 'run', steps: ['attach'], commands: attach } : refuse('DRBD_DISK_STATE', `minor ${spec.minor} has no disk in drbdsetup show but its disk state is ${dev.disk ?? 'unknown'}: not attaching over it`, { minor: spec.minor, disk: dev.disk });
+  if (vol.disk !== spec.dataDev || vol.metaDisk !== spec.metaDev) {
+    return refuse('DRBD_DISK_MISMATCH', `minor ${spec.minor} is attached to ${vol.disk} (meta ${vol.metaDisk ?? '?'}), not ${spec.dataDev} (meta ${spec.metaDev})`, { minor: spec.minor, disk: vol.disk, metaDisk: vol.metaDisk });
+  }
+  return { kind: 'run', steps: [], commands: [] };
+}
+
+function netSteps(spec: Drbd84Spec, cfg: ShowResource | undefined, attachedNow: boolean): UpDecision {
+  const conn = cfg?.connections[0];
+  const vol = cfg?.volumes.find((v) => v.minor === spec.minor);
+  const sync = attachedNow || syncOptionsDiffer(spec.resync, vol?.diskOptions ?? {}) ? [c.diskOptionsCmd(spec.minor, spec.resync)] : [];
+  const syncStep: UpStep[] = sync.length ? ['sync-options'] : [];
+  if (!conn?.local && !conn?.remote) return { kind: 'run', steps: [...syncStep, 'connect'], commands: [...sync, c.connectCmd(spec.resource, spec.net)] };
+  if (!sameEndpoint(conn.local, spec.net.local) || !sameEndpoint(conn.remote, spec.net.peer)) {
+    const shown = `${conn.local?.host ?? '?'}:${conn.local?.port ?? '?'} -> ${conn.remote?.host ?? '?'}:${conn.remote?.port ?? '?'}`;
+    return refuse('DRBD_NET_MISMATCH', `${spec.resource} is linked ${shown}, not ${spec.net.local.host}:${spec.net.local.port} -> ${spec.net.peer.host}:${spec.net.peer.port}: disconnect it explicitly first`, { resource: spec.resource });
+  }
+  const dual = (conn.net['allow-two-primaries'] === 'yes') !== (spec.net.allowTwoPrimaries ?? false);
+  const dualCmd = dual ? [c.allowTwoPrimariesCmd(spec.net.local, spec.net.peer, spec.net.allowTwoPrimaries ?? false)] : [];
+  return { kind: 'run', steps: [...syncStep, ...(dual ? ['dual-primary' as const] : [])], commands: [...sync, ...dualCmd] };
+}
+
+/**
+ * The missing steps to bring a resource up: local half (new-resource, new-minor,
+ * apply-al + attach), sync options (before connect, see cmd84.ts), connect.
+ */
+export function planUp(spec: Drbd84Spec, events: DrbdSnapshot, cfg: ShowResource | undefined): UpDecision {
+  const dev = events.devices.find((d) => d.minor === spec.minor);
+  const local = localSteps(spec, dev, cfg, events.resources ?? []);
+  if (local.kind === 'refuse') return local;
+  const attachedNow = local.steps.includes('attach');
+  const net = netSteps(spec, dev ? cfg : undefined, attachedNow);
+  if (net.kind === 'refuse') return net;
+  return { kind: 'run', steps: [...local.steps, ...net.steps], commands: [...local.commands, ...net.commands] };
+}
+
+/** dump-md's answer: metadata present, none (safe to create), or unreadable. */
+export function metaState(code: number | null, out: string): 'present' | 'none' | 'unknown' {
+  if (code === 0 && /^version "v08";/m.test(out)) return 'present';
+  if (/No valid meta data found/.test(out)) return 'none';
+  return 'unknown';
+}
+
+/** Only a fully Inconsistent, connected pair of Secondaries may be forced (initial sync). */
+export function initialSyncDecision(minor: number, dev: DrbdDevice | undefined): 'force' | 'done' | GantryError {
+  const peer = dev?.peers[0];
+  if (dev && (dev.disk === 'UpToDate' || (peer && SYNCING.has(peer.replication ?? '')))) return 'done';
+  if (dev?.disk === 'Inconsistent' && dev.role === 'Secondary' && peer?.connection === 'Connected' && peer.disk === 'Inconsistent' && peer.role === 'Secondary') return 'force';
+  const shown = dev ? `disk ${dev.disk ?? '?'}, role ${dev.role ?? '?'}, peer ${peer?.connection ?? 'none'} ${peer?.disk ?? ''}` : 'not configured';
+  return new PrereqError('DRBD_FORCE_REFUSED', `not forcing minor ${minor} primary: the initial sync needs both sides connected, Secondary and Inconsistent (now ${shown})`, { minor });
+}
