@@ -20,9 +20,12 @@ describe('lvm argv builders', () => {
     expect(lvRemoveCmd('xenvg', 'd0')).toEqual(['lvremove', '-f', '-y', 'xenvg/d0']);
     expect(lvAddTagsCmd('xenvg', 'd0', ['a'])).toEqual(['lvchange', '--addtag', 'a', 'xenvg/d0']);
   });
-  it('given PVs it builds vgcreate and vgextend', () => {
-    expect(vgCreateCmd('xenvg', ['/dev/loop0', '/dev/loop1'], OFF)).toEqual(['vgcreate', ...CFG, '-y', 'xenvg', '/dev/loop0', '/dev/loop1']);
-    expect(vgExtendCmd('xenvg', ['/dev/sdb'])).toEqual(['vgextend', '-y', 'xenvg', '/dev/sdb']);
+  it('given PVs it builds vgcreate and vgextend that answer no to every prompt: never -y, -ff or --force', () => {
+    expect(vgCreateCmd('xenvg', ['/dev/loop0', '/dev/loop1'], OFF)).toEqual(['vgcreate', ...CFG, '-qq', 'xenvg', '/dev/loop0', '/dev/loop1']);
+    expect(vgExtendCmd('xenvg', ['/dev/sdb'])).toEqual(['vgextend', '-qq', 'xenvg', '/dev/sdb']);
+    for (const argv of [vgCreateCmd('v', ['/dev/a']), vgExtendCmd('v', ['/dev/a'])]) {
+      expect(argv.filter((a) => ['-y', '--yes', '-f', '-ff', '--force'].includes(a))).toEqual([]);
+    }
   });
   it('given unsafe names, sizes or tags it throws instead of building', () => {
     expect(() => lvCreateCmd('xenvg', '-rf', 1, [])).toThrow(/invalid lv name/);

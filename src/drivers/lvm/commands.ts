@@ -67,11 +67,19 @@ export function lvRemoveCmd(vg: string, name: string, opts: LvmOptions = {}): st
   return lvm('lvremove', opts, ['-f', '-y', `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
 }
 
+/**
+ * Never `-y`/`-ff`/`--force`: those answer LVM's "signature detected, wipe it?" with yes.
+ * `-qq` answers every prompt with no instead of waiting on stdin, so a device that still
+ * carries a signature makes the command fail (the driver refuses such devices first).
+ */
 export function vgCreateCmd(vg: string, pvs: readonly string[], opts: LvmOptions = {}): string[] {
   if (pvs.length === 0) throw new PrereqError('INVALID_NAME', `vgcreate ${vg}: no physical volumes given`);
-  return lvm('vgcreate', opts, ['-y', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
+  return lvm('vgcreate', opts, ['-qq', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
 }
 
 export function vgExtendCmd(vg: string, pvs: readonly string[], opts: LvmOptions = {}): string[] {
-  return lvm('vgextend', opts, ['-y', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
+  return lvm('vgextend', opts, ['-qq', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
 }
+
+/** List a device's signatures (filesystem, partition table, RAID, LVM...) without touching it. */
+export const signaturesCmd = (device: string): string[] => ['wipefs', '--no-act', '--json', checkPath(device)];

@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { LvCreate, LvExtend } from '../../core/actions.js';
-import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from './ops.js';
+import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp, type LvCreateParams, type LvExtendParams } from './ops.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['lvm'], code: 0, stdout, stderr: '', durationMs: 1 });
 const reads = () => [ok(golden('vgs.json')), ok(golden('lvs.json'))];
-const base = { node: 'n1', subject: 'Instance/web1', reason: 'r' };
 const O = { activation: false };
 const CFG = ['--config', 'global { activation = 0 }'];
-const create = (p: Partial<LvCreate>): LvCreate => ({ verb: 'lv.create', ...base, vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry'], ...p });
-const extend = (sizeMiB: number, name = 'disk1b'): LvExtend => ({ verb: 'lv.extend', ...base, vg: 'gdrvcap', name, sizeMiB });
+const create = (p: Partial<LvCreateParams>): LvCreateParams => ({ vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry'], ...p });
+const extend = (sizeMiB: number, name = 'disk1b'): LvExtendParams => ({ vg: 'gdrvcap', name, sizeMiB });
 
 describe('lvm ensures against real reports', () => {
   it('given the LV exists with its size and tags it decides noop', () => {
@@ -42,22 +40,37 @@ describe('lvm ensures against real reports', () => {
     expect(lvExtendOp(O).decide(extend(64), reads())).toEqual({ kind: 'run', commands: [['lvextend', ...CFG, '-L', '64m', 'gdrvcap/disk1b']] });
   });
   it('given remove of a missing LV it decides noop, of a present one it removes', () => {
-    const rm = (name: string) => ({ verb: 'lv.remove' as const, ...base, vg: 'gdrvcap', name });
+    const rm = (name: string) => ({ vg: 'gdrvcap', name });
     expect(lvRemoveOp(O).decide(rm('nope'), reads())).toEqual({ kind: 'noop' });
     expect(lvRemoveOp(O).decide(rm('disk0'), reads())).toEqual({ kind: 'run', commands: [['lvremove', ...CFG, '-f', '-y', 'gdrvcap/disk0']] });
   });
-  it('given a VG with all its PVs it decides noop; with a new PV it extends; a PV of another VG is refused', () => {
-    const vg = (name: string, pvs: string[]) => ({ verb: 'vg.ensure' as const, ...base, name, pvs });
-    const r = [ok(golden('vgs.json')), ok(golden('pvs.json'))];
-    expect(vgEnsureOp(O).decide(vg('gdrvcap', ['/dev/loop0', '/dev/loop1']), r)).toEqual({ kind: 'noop' });
-    expect(vgEnsureOp(O).decide(vg('gdrvcap', ['/dev/loop0', '/dev/loop2']), r)).toEqual({ kind: 'run', commands: [['vgextend', ...CFG, '-y', 'gdrvcap', '/dev/loop2']] });
-    const d = vgEnsureOp(O).decide(vg('newvg', ['/dev/loop1']), r);
+  it('given a VG with all its PVs it decides noop; with a clean new PV it extends without -y; a PV of another VG is refused', () => {
+    const vg = (name: string, pvs: string[]) => ({ name, pvs });
+    const r = (...sigs: string[]) => [ok(golden('vgs.json')), ok(golden('pvs.json')), ...sigs.map((f) => ok(golden(f)))];
+    expect(vgEnsureOp(O).decide(vg('gdrvcap', ['/dev/loop0', '/dev/loop1']), r('wipefs-lvm2-member.json', 'wipefs-lvm2-member.json'))).toEqual({ kind: 'noop' });
+    expect(vgEnsureOp(O).decide(vg('gdrvcap', ['/dev/loop0', '/dev/loop2']), r('wipefs-lvm2-member.json', 'wipefs-clean.json'))).toEqual({ kind: 'run', commands: [['vgextend', ...CFG, '-qq', 'gdrvcap', '/dev/loop2']] });
+    const d = vgEnsureOp(O).decide(vg('newvg', ['/dev/loop1']), r('wipefs-lvm2-member.json'));
     expect(d.kind === 'refuse' && d.error.code).toBe('PV_IN_OTHER_VG');
-    expect(vgEnsureOp(O).decide(vg('newvg', ['/dev/loop7']), r)).toEqual({ kind: 'run', commands: [['vgcreate', ...CFG, '-y', 'newvg', '/dev/loop7']] });
+    expect(vgEnsureOp(O).decide(vg('newvg', ['/dev/loop7']), r('wipefs-clean.json'))).toEqual({ kind: 'run', commands: [['vgcreate', ...CFG, '-qq', 'newvg', '/dev/loop7']] });
+  });
+  it('given a new PV with an ext4 signature (real wipefs output) it refuses, naming device and signature, and runs nothing', () => {
+    const r = [ok(golden('vgs.json')), ok(golden('pvs.json')), ok(golden('wipefs-ext4.json'))];
+    const d = vgEnsureOp(O).decide({ name: 'newvg', pvs: ['/dev/loop7'] }, r);
+    expect(d.kind === 'refuse' && [d.error.code, d.error.message]).toEqual(['PV_HAS_SIGNATURE', expect.stringContaining('/dev/loop7 carries a ext4 signature at offset 0x438')]);
+    const ext = vgEnsureOp(O).decide({ name: 'gdrvcap', pvs: ['/dev/loop0', '/dev/loop7'] }, [...r.slice(0, 2), ok(golden('wipefs-lvm2-member.json')), ok(golden('wipefs-ext4.json'))]);
+    expect(ext.kind).toBe('refuse');
+  });
+  it('given a PV device that does not exist it refuses with wipefs\' own reason', () => {
+    const fail = { argv: ['wipefs'], code: 1, stdout: '', stderr: golden('wipefs-missing.stderr.txt'), durationMs: 1 };
+    const d = vgEnsureOp(O).decide({ name: 'newvg', pvs: ['/dev/nonexistent-x'] }, [ok(golden('vgs.json')), ok(golden('pvs.json')), fail]);
+    expect(d.kind === 'refuse' && d.error.message).toMatch(/nonexistent-x cannot be probed.*No such file or directory/);
+  });
+  it('given a VG ensure it reads every declared device with wipefs --no-act, never a wiping command', () => {
+    expect(vgEnsureOp(O).read({ name: 'v', pvs: ['/dev/sdb', '/dev/sdc'] }).slice(2)).toEqual([['wipefs', '--no-act', '--json', '/dev/sdb'], ['wipefs', '--no-act', '--json', '/dev/sdc']]);
   });
   it('given a failed read it refuses with the first meaningful stderr line', () => {
     const fail = { argv: ['vgs'], code: 5, stdout: '', stderr: golden('lvremove-missing.stderr.txt'), durationMs: 1 };
-    const d = lvRemoveOp(O).decide({ verb: 'lv.remove', ...base, vg: 'gdrvcap', name: 'x' }, [fail, fail]);
+    const d = lvRemoveOp(O).decide({ vg: 'gdrvcap', name: 'x' }, [fail, fail]);
     expect(d.kind === 'refuse' && d.error.message).toMatch(/Failed to find logical volume/);
   });
 });

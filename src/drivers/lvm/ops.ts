@@ -3,11 +3,16 @@
  * Nothing here shrinks or removes data unless the action says remove.
  */
 import type { ExecResult } from '../../transport/transport.js';
-import type { LvCreate, LvExtend, LvRemove, VgEnsure } from '../../core/actions.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
-import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
-import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
-import { parseLvs, parsePvs, parseVgs, type LvRow, type VgRow } from './parse.js';
+import { firstLine, NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
+import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
+import { parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
+
+/** What the LVM operations need (the executor passes its actions: only the shape matters). */
+export interface LvCreateParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[] }
+export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number }
+export interface LvRemoveParams { readonly vg: string; readonly name: string }
+export interface VgEnsureParams { readonly name: string; readonly pvs: readonly string[] }
 
 interface LvState { readonly vg?: VgRow; readonly lv?: LvRow }
 
@@ -26,7 +31,7 @@ function noSpace(vg: VgRow, needMiB: number, what: string): Decision {
   return { kind: 'refuse', error: new PrereqError('VG_NO_SPACE', `${what}: volume group ${vg.name} has ${vg.freeMiB} MiB free, ${needMiB} MiB needed`, { vg: vg.name, freeMiB: vg.freeMiB, needMiB }) };
 }
 
-export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreate> {
+export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreateParams> {
   return {
     read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
     describe: (a) => [lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts)],
@@ -48,7 +53,7 @@ export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreate> {
   };
 }
 
-export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtend> {
+export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtendParams> {
   return {
     read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
     describe: (a) => [lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)],
@@ -67,7 +72,7 @@ export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtend> {
   };
 }
 
-export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemove> {
+export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemoveParams> {
   return {
     read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
     describe: (a) => [lvRemoveCmd(a.vg, a.name, opts)],
@@ -79,12 +84,18 @@ export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemove> {
   };
 }
 
-export function vgEnsureOp(opts: LvmOptions): EnsureOp<VgEnsure> {
+/**
+ * Create the VG or add the declared PVs it lacks; PVs in the VG but not declared are left
+ * alone (removing one could move data). A device that is not yet a PV must carry no
+ * signature at all (filesystem, partition table, RAID...): it is refused, named, and
+ * nothing is written to it. Devices are read with `wipefs --no-act`, never wiped.
+ */
+export function vgEnsureOp(opts: LvmOptions): EnsureOp<VgEnsureParams> {
   return {
-    read: () => [vgsCmd(opts), pvsCmd(opts)],
+    read: (a) => [vgsCmd(opts), pvsCmd(opts), ...a.pvs.map(signaturesCmd)],
     describe: (a) => [vgCreateCmd(a.name, a.pvs, opts)],
     decide(a, reads) {
-      const [vgsR, pvsR] = reads;
+      const [vgsR, pvsR, ...sigR] = reads;
       if (!vgsR || !pvsR) throw new Error('lvm: expected two read results');
       if (vgsR.code !== 0) return { kind: 'refuse', error: readFailed(vgsR, 'LVM_READ_FAILED') };
       if (pvsR.code !== 0) return { kind: 'refuse', error: readFailed(pvsR, 'LVM_READ_FAILED') };
@@ -95,11 +106,29 @@ export function vgEnsureOp(opts: LvmOptions): EnsureOp<VgEnsure> {
       if (taken.length > 0) {
         return { kind: 'refuse', error: new PrereqError('PV_IN_OTHER_VG', `cannot use ${taken.map((p) => `${p.name} (in ${p.vg})`).join(', ')} for volume group ${a.name}`, { vg: a.name }) };
       }
-      if (!exists) return runAll([vgCreateCmd(a.name, a.pvs, opts)]);
-      const have = new Set(pvs.filter((p) => p.vg === a.name).map((p) => p.name));
-      const missing = a.pvs.filter((p) => !have.has(p));
-      // PVs in the VG but not declared are left alone: removing one could move data.
-      return runAll(missing.length > 0 ? [vgExtendCmd(a.name, missing, opts)] : []);
+      const missing = a.pvs.filter((p) => !pvs.some((r) => r.name === p && r.vg === a.name));
+      if (missing.length === 0) return NOOP;
+      const refusal = unusableDevices(a, missing, pvs, sigR);
+      if (refusal) return refusal;
+      return runAll([exists ? vgExtendCmd(a.name, missing, opts) : vgCreateCmd(a.name, a.pvs, opts)]);
     },
   };
+}
+
+/** A refusal naming every device that is missing or carries a signature, or undefined. */
+function unusableDevices(a: VgEnsureParams, devices: readonly string[], pvs: readonly PvRow[], sigR: readonly ExecResult[]): Decision | undefined {
+  const problems: string[] = [];
+  for (const dev of devices) {
+    if (pvs.some((p) => p.name === dev)) continue; // already a PV (of no VG): LVM's own label
+    const r = sigR[a.pvs.indexOf(dev)];
+    if (!r) throw new Error(`lvm: no signature read for ${dev}`);
+    if (r.code !== 0) {
+      problems.push(`${dev} cannot be probed (${firstLine(r.stderr)})`);
+      continue;
+    }
+    const sigs = parseSignatures(r.stdout);
+    if (sigs.length > 0) problems.push(`${dev} carries ${sigs.map((s) => `a ${s.type} signature at offset ${s.offset}`).join(', ')}`);
+  }
+  if (problems.length === 0) return undefined;
+  return { kind: 'refuse', error: new PrereqError('PV_HAS_SIGNATURE', `volume group ${a.name}: refusing to use ${problems.join('; ')}. Gantry never wipes a device: check it holds nothing you need, then wipe it by hand (wipefs -a)`, { vg: a.name, devices: [...devices] }) };
 }

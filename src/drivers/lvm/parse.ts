@@ -54,3 +54,14 @@ export function parseGanetiLvsLine(line: string): GanetiLvLine {
   // uuid;name;attr;major;minor;kmajor;kminor;size;stripes;tags;?;vg_uuid;vg_name;...
   return { name: f[1]!, attr: f[2]!, sizeBytes: Number(f[7]!.replace(/B$/, '')), tags: tags(f[9]!), vg: f[12]! };
 }
+
+/** One signature `wipefs --no-act --json DEVICE` reports. */
+export interface Signature { readonly type: string; readonly offset: string }
+
+/** `wipefs --json` output: an empty device prints `{"signatures": []}` (or nothing). */
+export function parseSignatures(text: string): Signature[] {
+  if (text.trim() === '') return [];
+  const doc = parseJson(text, 'wipefs');
+  if (!isRecord(doc) || !Array.isArray(doc.signatures)) throw new ExecError('PARSE_FAILED', 'wipefs output has no "signatures" array');
+  return doc.signatures.filter(isRecord).map((s) => ({ type: str(s, 'type'), offset: str(s, 'offset') }));
+}
