@@ -176,6 +176,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
 
 async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, group: string, log: Logger, serial: Serializer): Promise<LabNode> {
   await mkdir(node.dir, { recursive: true, mode: 0o700 });
+  // The node's file storage root (manifests.ts): Gantry refuses a missing one, never creates it.
+  await mkdir(`${node.dir}/file-storage`, { recursive: true, mode: 0o755 });
   const hostKey = publicKeyOnly(await ensureKey(run, node.hostKeyFile, node.name));
   await ensureNodeNetwork(run, node, layout.mgmt, layout.repl);
   const [loopDevice, ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB, serial), ensureOvs(run, node)]);

@@ -1,23 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { imgCreateCmd, imgInfoCmd, imgResizeCmd, listImagesCmd, mkdirCmd, parentDir, rmCmd } from './commands.js';
+import { imgCreateCmd, imgInfoCmd, imgResizeCmd, listImagesCmd, parentDir, pathTypeCmd, rmCmd } from './commands.js';
 
 describe('file disk argv builders', () => {
   it('given a raw or qcow2 disk it builds qemu-img create with a MiB size', () => {
     expect(imgCreateCmd('/srv/disks/web1.disk0', 'raw', 1024)).toEqual(['qemu-img', 'create', '-q', '-f', 'raw', '/srv/disks/web1.disk0', '1024M']);
     expect(imgCreateCmd('/srv/disks/web1.disk1', 'qcow2', 64)[4]).toBe('qcow2');
   });
-  it('given a resize it never passes --shrink', () => {
+  it('given a resize it always passes -f and never --shrink', () => {
     expect(imgResizeCmd('/srv/d', 'qcow2', 2048)).toEqual(['qemu-img', 'resize', '-q', '-f', 'qcow2', '/srv/d', '2048M']);
-    expect(imgResizeCmd('/srv/d', undefined, 2048)).toEqual(['qemu-img', 'resize', '-q', '/srv/d', '2048M']);
+    expect(imgResizeCmd('/srv/d', 'raw', 2048)).toEqual(['qemu-img', 'resize', '-q', '-f', 'raw', '/srv/d', '2048M']);
   });
   it('given a directory it lists images with one find -exec qemu-img info', () => {
     expect(listImagesCmd('/srv/disks')).toEqual(['find', '/srv/disks', '-maxdepth', '1', '-type', 'f', '-name', '*', '-exec', 'qemu-img', 'info', '-U', '--output=json', '{}', ';']);
     expect(listImagesCmd('/srv/disks', '*.disk*')[7]).toBe('*.disk*');
   });
-  it('given info, rm and mkdir it uses -- and absolute paths', () => {
+  it('given info, rm and stat it uses -- and absolute paths', () => {
     expect(imgInfoCmd('/srv/d')).toEqual(['qemu-img', 'info', '-U', '--output=json', '/srv/d']);
     expect(rmCmd('/srv/d')).toEqual(['rm', '-f', '--', '/srv/d']);
-    expect(mkdirCmd(parentDir('/srv/disks/d'))).toEqual(['mkdir', '-p', '--', '/srv/disks']);
+    expect(pathTypeCmd(parentDir('/srv/disks/d'))).toEqual(['stat', '-L', '-c', '%F', '--', '/srv/disks']);
   });
   it('given relative, traversing or odd paths, formats or sizes it throws', () => {
     expect(() => imgCreateCmd('disks/d', 'raw', 1)).toThrow(/absolute/);

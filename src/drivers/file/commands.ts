@@ -15,15 +15,20 @@ export function parentDir(path: string): string {
   return checkPath(path).replace(/\/[^/]+$/, '') || '/';
 }
 
-export const mkdirCmd = (dir: string): string[] => ['mkdir', '-p', '--', checkPath(dir)];
+/** What a path is ("directory", "regular file"...), following links; fails when it is missing. */
+export const pathTypeCmd = (path: string): string[] => ['stat', '-L', '-c', '%F', '--', checkPath(path)];
 export const imgCreateCmd = (path: string, format: ImageFormat, sizeMiB: number): string[] =>
   ['qemu-img', 'create', '-q', '-f', checkFormat(format), checkPath(path), `${checkSizeMiB(sizeMiB)}M`];
 /**
- * Grow only: without --shrink qemu-img refuses to make an image smaller. The format is
- * the one `qemu-img info` reported (omitted only in a dry run, before that read).
+ * Grow only: without --shrink qemu-img refuses to make an image smaller. Always `-f`
+ * with the declared format: qemu-img never guesses the format of a guest-written image.
  */
-export const imgResizeCmd = (path: string, format: ImageFormat | undefined, sizeMiB: number): string[] =>
-  ['qemu-img', 'resize', '-q', ...(format ? ['-f', checkFormat(format)] : []), checkPath(path), `${checkSizeMiB(sizeMiB)}M`];
+export const imgResizeCmd = (path: string, format: ImageFormat, sizeMiB: number): string[] =>
+  ['qemu-img', 'resize', '-q', '-f', checkFormat(format), checkPath(path), `${checkSizeMiB(sizeMiB)}M`];
+/**
+ * Probes the format: its answer is only compared with the declared format (a raw disk a
+ * guest wrote a qcow2 header into reads as qcow2, and is then refused, never used).
+ */
 export const imgInfoCmd = (path: string): string[] => ['qemu-img', 'info', '-U', '--output=json', checkPath(path)];
 export const rmCmd = (path: string): string[] => ['rm', '-f', '--', checkPath(path)];
 
