@@ -16,11 +16,28 @@ interface Base {
 // ---- node profile: network ----
 export interface BridgeEnsure extends Base { readonly verb: 'bridge.ensure'; readonly name: string; readonly vlanFiltering: boolean; readonly mtu?: number; readonly addresses: readonly string[]; readonly ports: readonly string[] }
 export interface BridgeRemove extends Base { readonly verb: 'bridge.remove'; readonly name: string }
+/**
+ * Remove one address the manifest does not list from a managed bridge (drift). Its own
+ * action so the plan shows it; the planner never makes one for a node's management address.
+ */
+export interface BridgeAddressRemove extends Base { readonly verb: 'bridge.address.remove'; readonly bridge: string; readonly address: string }
 export interface OvsBridgeEnsure extends Base { readonly verb: 'ovs.bridge.ensure'; readonly name: string; readonly datapathType: string }
 export interface OvsBridgeRemove extends Base { readonly verb: 'ovs.bridge.remove'; readonly name: string }
-export interface OvsPortEnsure extends Base { readonly verb: 'ovs.port.ensure'; readonly bridge: string; readonly port: string; readonly tag?: number; readonly trunks: readonly number[]; readonly type: string }
+/**
+ * Make the port exist on `bridge` with this tag, these trunks (added; extra trunks are
+ * left for ovs.port.vlans.remove) and this interface type. `fromBridge` names the bridge
+ * the port is moved off (the plan shows it); a port on any other bridge is refused.
+ */
+export interface OvsPortEnsure extends Base { readonly verb: 'ovs.port.ensure'; readonly bridge: string; readonly port: string; readonly tag?: number; readonly trunks: readonly number[]; readonly type: string; readonly fromBridge?: string }
+/** Remove VLANs the manifest does not list from an OVS port: these trunks, and the access tag when `tag` is set. */
+export interface OvsPortVlansRemove extends Base { readonly verb: 'ovs.port.vlans.remove'; readonly bridge: string; readonly port: string; readonly trunks: readonly number[]; readonly tag?: number }
 export interface OvsPortRemove extends Base { readonly verb: 'ovs.port.remove'; readonly bridge: string; readonly port: string }
-export interface VxlanEnsure extends Base { readonly verb: 'vxlan.ensure'; readonly name: string; readonly vni: number; readonly local?: string; readonly remote?: string; readonly group?: string; readonly dstPort: number; readonly dev?: string; readonly master?: string }
+/**
+ * The kernel cannot change a VXLAN's id, endpoints, port or device in place: `recreate`
+ * says the plan deletes and re-adds the link (dropping its FDB entries); without it a
+ * link that differs in those fields is refused.
+ */
+export interface VxlanEnsure extends Base { readonly verb: 'vxlan.ensure'; readonly name: string; readonly vni: number; readonly local?: string; readonly remote?: string; readonly group?: string; readonly dstPort: number; readonly dev?: string; readonly master?: string; readonly recreate?: boolean }
 export interface VxlanRemove extends Base { readonly verb: 'vxlan.remove'; readonly name: string }
 export interface SysctlSet extends Base { readonly verb: 'sysctl.set'; readonly key: string; readonly value: string }
 
@@ -31,8 +48,10 @@ export interface VgEnsure extends Base { readonly verb: 'vg.ensure'; readonly na
 export interface LvCreate extends Base { readonly verb: 'lv.create'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[] }
 export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number }
 export interface LvRemove extends Base { readonly verb: 'lv.remove'; readonly vg: string; readonly name: string }
+/** The image's directory (the storage root) must exist: it is never created. */
 export interface FileCreate extends Base { readonly verb: 'file.create'; readonly path: string; readonly sizeMiB: number; readonly format: 'raw' | 'qcow2' }
-export interface FileGrow extends Base { readonly verb: 'file.grow'; readonly path: string; readonly sizeMiB: number }
+/** `format` is the declared format qemu-img is told (-f); default raw, what file.create makes. */
+export interface FileGrow extends Base { readonly verb: 'file.grow'; readonly path: string; readonly sizeMiB: number; readonly format?: 'raw' | 'qcow2' }
 export interface FileRemove extends Base { readonly verb: 'file.remove'; readonly path: string }
 
 // ---- instances (QEMU/KVM) ----
@@ -86,8 +105,8 @@ export interface InstanceMigrate extends Base {
 
 export type Action =
   | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate
-  | BridgeEnsure | BridgeRemove
-  | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove
+  | BridgeEnsure | BridgeRemove | BridgeAddressRemove
+  | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove | OvsPortVlansRemove
   | VxlanEnsure | VxlanRemove
   | SysctlSet
   | VgEnsure

@@ -6,6 +6,9 @@ export interface PlanNode {
   readonly name: string;
   readonly group: string;
   readonly role: 'master-candidate' | 'regular' | 'drained' | 'offline';
+  /** Management (primary) IP: never removed from an interface by any plan. */
+  readonly address?: string;
+  /** Replication IP: never removed either. */
   readonly secondaryAddress?: string;
   readonly ovsdbSocket?: string;
   readonly runDir: string;

@@ -12,12 +12,12 @@ import { emptyObservedNode } from '../core/observed.js';
 import { parseProbe, probeCommands, type ExtraSections, type ProbeOptions } from '../observe/probe.js';
 import { actionError, commandFailure, ExecError } from '../util/errors.js';
 import type { ActionResult, NodeOps, ObserveRequest } from '../core/node-ops.js';
-import { firstLine, type EnsureOp } from '../drivers/facts/shared.js';
+import { firstLine, type Decision, type EnsureOp } from '../drivers/facts/shared.js';
 import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp } from '../drivers/lvm/ops.js';
 import { fileCreateOp, fileGrowOp, fileRemoveOp } from '../drivers/file/ops.js';
-import { bridgeEnsureOp, bridgeRemoveOp } from '../drivers/bridge/ops.js';
+import { bridgeAddressRemoveOp, bridgeEnsureOp, bridgeRemoveOp } from '../drivers/bridge/ops.js';
 import { vxlanEnsureOp, vxlanRemoveOp } from '../drivers/vxlan/ops.js';
-import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp } from '../drivers/ovs/ops.js';
+import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp, ovsPortVlansRemoveOp } from '../drivers/ovs/ops.js';
 import { sysctlSetOp } from '../drivers/sysctl/ops.js';
 
 export interface ShellNodeOpsOptions {
@@ -102,7 +102,7 @@ export class ShellNodeOps implements NodeOps {
   /** Write commands as if nothing existed yet; `run` reads first and may run fewer. */
   describe(action: Action): readonly (readonly string[])[] {
     const op = opFor(action, this.o);
-    if (op) return op.describe(action);
+    if (op) return op.describe();
     return this.o.delegate ? this.o.delegate.describe(action) : [];
   }
 
@@ -114,7 +114,7 @@ export class ShellNodeOps implements NodeOps {
     try {
       const op = opFor(action, this.o);
       if (!op) throw new ExecError('UNSUPPORTED_VERB', `${action.verb} has no shell driver on ${this.node} and no delegate was configured`);
-      const decision = op.decide(action, await this.t.execBatch(op.read(action)));
+      const decision = op.decide(await this.t.execBatch(op.read()));
       if (decision.kind === 'noop') result = { action, ok: true, unchanged: true, commands: [] };
       else if (decision.kind === 'refuse') result = { action, ok: false, unchanged: true, commands: [], error: errorOf(decision.error) };
       else {
@@ -146,28 +146,41 @@ export class ShellNodeOps implements NodeOps {
 /** The retry rule lives in util/errors.ts (actionError, commandFailure). */
 const errorOf = actionError;
 
+/** A driver operation bound to its action's parameters. */
+interface BoundOp {
+  read(): string[][];
+  decide(reads: readonly ExecResult[]): Decision;
+  describe(): string[][];
+}
+
+/** Drivers define their own parameter types; an action is passed as them by its shape. */
+function bind<P>(op: EnsureOp<P>, params: P): BoundOp {
+  return { read: () => op.read(params), decide: (reads) => op.decide(params, reads), describe: () => op.describe(params) };
+}
+
 /** The one switch from verb to driver operation; undefined for verbs owned elsewhere. */
-function opFor(action: Action, o: ShellNodeOpsOptions): EnsureOp<Action> | undefined {
+function opFor(action: Action, o: ShellNodeOpsOptions): BoundOp | undefined {
   const lvm = { activation: o.lvmActivation !== false };
   const ovs = o.ovsdbSocket !== undefined ? { ovsdbSocket: o.ovsdbSocket } : {};
-  const pick = <A extends Action>(op: EnsureOp<A>): EnsureOp<Action> => op as unknown as EnsureOp<Action>;
   switch (action.verb) {
-    case 'bridge.ensure': return pick(bridgeEnsureOp);
-    case 'bridge.remove': return pick(bridgeRemoveOp);
-    case 'ovs.bridge.ensure': return pick(ovsBridgeEnsureOp(ovs));
-    case 'ovs.bridge.remove': return pick(ovsBridgeRemoveOp(ovs));
-    case 'ovs.port.ensure': return pick(ovsPortEnsureOp(ovs));
-    case 'ovs.port.remove': return pick(ovsPortRemoveOp(ovs));
-    case 'vxlan.ensure': return pick(vxlanEnsureOp);
-    case 'vxlan.remove': return pick(vxlanRemoveOp);
-    case 'sysctl.set': return pick(sysctlSetOp);
-    case 'vg.ensure': return pick(vgEnsureOp(lvm));
-    case 'lv.create': return pick(lvCreateOp(lvm));
-    case 'lv.extend': return pick(lvExtendOp(lvm));
-    case 'lv.remove': return pick(lvRemoveOp(lvm));
-    case 'file.create': return pick(fileCreateOp);
-    case 'file.grow': return pick(fileGrowOp);
-    case 'file.remove': return pick(fileRemoveOp);
+    case 'bridge.ensure': return bind(bridgeEnsureOp, action);
+    case 'bridge.remove': return bind(bridgeRemoveOp, action);
+    case 'bridge.address.remove': return bind(bridgeAddressRemoveOp, action);
+    case 'ovs.bridge.ensure': return bind(ovsBridgeEnsureOp(ovs), action);
+    case 'ovs.bridge.remove': return bind(ovsBridgeRemoveOp(ovs), action);
+    case 'ovs.port.ensure': return bind(ovsPortEnsureOp(ovs), action);
+    case 'ovs.port.remove': return bind(ovsPortRemoveOp(ovs), action);
+    case 'ovs.port.vlans.remove': return bind(ovsPortVlansRemoveOp(ovs), action);
+    case 'vxlan.ensure': return bind(vxlanEnsureOp, action);
+    case 'vxlan.remove': return bind(vxlanRemoveOp, action);
+    case 'sysctl.set': return bind(sysctlSetOp, action);
+    case 'vg.ensure': return bind(vgEnsureOp(lvm), action);
+    case 'lv.create': return bind(lvCreateOp(lvm), action);
+    case 'lv.extend': return bind(lvExtendOp(lvm), action);
+    case 'lv.remove': return bind(lvRemoveOp(lvm), action);
+    case 'file.create': return bind(fileCreateOp, action);
+    case 'file.grow': return bind(fileGrowOp, action);
+    case 'file.remove': return bind(fileRemoveOp, action);
     default: return undefined;
   }
 }

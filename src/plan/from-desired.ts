@@ -22,6 +22,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
     name: n.name,
     group: n.group,
     role: n.role,
+    address: n.address,
     secondaryAddress: n.secondaryAddress,
     ...(n.ovsdbSocket !== undefined ? { ovsdbSocket: n.ovsdbSocket } : {}),
     runDir: n.paths.runDir,

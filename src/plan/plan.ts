@@ -57,7 +57,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     const p = planNodeProfile(node, obs);
-    addEntry(`Node/${node.name}`, p.diffs, p.actions, [], obs.probeErrors.map((e) => `probe: ${e}`));
+    addEntry(`Node/${node.name}`, p.diffs, p.actions, [], [...p.notes, ...obs.probeErrors.map((e) => `probe: ${e}`)]);
   }
 
   // ---- instances ----

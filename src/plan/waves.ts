@@ -2,7 +2,8 @@
  * Order actions into waves. A wave holds at most one lane per node; lanes run in
  * parallel, actions within a lane run in order. Phases keep dependencies right on
  * every node: network and volume groups before disks, disks before instances,
- * removals last (so nothing is removed before its replacement exists).
+ * removals last (so nothing is removed before its replacement exists: a bridge gets its
+ * new address before an address the manifest dropped is removed).
  */
 import type { Action, Verb } from '../core/actions.js';
 
@@ -25,6 +26,8 @@ const PHASE: Record<Verb, number> = {
   'lv.remove': 9,
   'file.remove': 9,
   'ovs.port.remove': 10,
+  'ovs.port.vlans.remove': 10,
+  'bridge.address.remove': 10,
   'vxlan.remove': 10,
   'ovs.bridge.remove': 11,
   'bridge.remove': 11,

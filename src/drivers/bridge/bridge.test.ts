@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { BridgeEnsure } from '../../core/actions.js';
 import { addrAddCmd, bridgeAddCmd, checkCidr, linkMasterCmd } from './commands.js';
-import { bridgeEnsureOp, bridgeRemoveOp } from './ops.js';
+import { bridgeAddressRemoveOp, bridgeEnsureOp, bridgeRemoveOp, type BridgeEnsureParams } from './ops.js';
 import { bridgesFrom, parseAddrs, parseLinks, parseVlans, tapsFrom } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/bridge/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['ip'], code: 0, stdout, stderr: '', durationMs: 1 });
 const reads = () => [ok(golden('ip-d-link.json')), ok(golden('ip-addr.json'))];
-const ensure = (p: Partial<BridgeEnsure>): BridgeEnsure => ({
-  verb: 'bridge.ensure', node: 'n1', subject: 'Node/n1', reason: 'r', name: 'br-cap', vlanFiltering: false, mtu: 1450,
+const ensure = (p: Partial<BridgeEnsureParams>): BridgeEnsureParams => ({
+  name: 'br-cap', vlanFiltering: false, mtu: 1450,
   addresses: ['198.18.200.1/24', 'fd00:198:18::1/64'], ports: ['veth-a', 'tap-cap', 'vx-cap'], ...p,
 });
 
@@ -62,10 +61,17 @@ describe('bridge ensure against the real listing', () => {
       ['ip', 'addr', 'add', '198.18.9.1/24', 'dev', 'br-new'], ['ip', 'link', 'set', 'dev', 'und-b', 'master', 'br-new', 'up'],
       ['ip', 'link', 'set', 'dev', 'br-new', 'up']] });
   });
-  it('given drift it converges only what differs and leaves unlisted ports alone', () => {
+  it('given an MTU repair on a bridge with an address the ensure does not list it changes the MTU and deletes no address', () => {
     const d = bridgeEnsureOp.decide(ensure({ mtu: 1500, addresses: ['198.18.200.1/24'], ports: ['veth-a'] }), reads());
-    expect(d).toEqual({ kind: 'run', commands: [
-      ['ip', 'link', 'set', 'dev', 'br-cap', 'mtu', '1500'], ['ip', 'addr', 'del', 'fd00:198:18::1/64', 'dev', 'br-cap']] });
+    expect(d).toEqual({ kind: 'run', commands: [['ip', 'link', 'set', 'dev', 'br-cap', 'mtu', '1500']] });
+  });
+  it('given an ensure listing no addresses at all it never runs ip addr del', () => {
+    const d = bridgeEnsureOp.decide(ensure({ mtu: 9000, addresses: [] }), reads());
+    expect(d.kind === 'run' && d.commands.filter((c) => c.includes('del'))).toEqual([]);
+  });
+  it('given address remove it deletes exactly that address, and an address already gone is noop', () => {
+    expect(bridgeAddressRemoveOp.decide({ bridge: 'br-cap', address: 'fd00:198:18::1/64' }, reads())).toEqual({ kind: 'run', commands: [['ip', 'addr', 'del', 'fd00:198:18::1/64', 'dev', 'br-cap']] });
+    expect(bridgeAddressRemoveOp.decide({ bridge: 'br-cap', address: '198.18.9.9/24' }, reads())).toEqual({ kind: 'noop' });
   });
   it('given a name used by a non-bridge or a missing port it refuses', () => {
     const d1 = bridgeEnsureOp.decide(ensure({ name: 'vx-cap', ports: [] }), reads());
@@ -73,9 +79,12 @@ describe('bridge ensure against the real listing', () => {
     const d2 = bridgeEnsureOp.decide(ensure({ ports: ['eth9'] }), reads());
     expect(d2.kind === 'refuse' && d2.error.code).toBe('BRIDGE_PORT_MISSING');
   });
-  it('given remove of a missing bridge it decides noop and of a present one it deletes', () => {
-    const rm = (name: string) => ({ verb: 'bridge.remove' as const, node: 'n1', subject: 's', reason: 'r', name });
-    expect(bridgeRemoveOp.decide(rm('br-gone'), reads())).toEqual({ kind: 'noop' });
-    expect(bridgeRemoveOp.decide(rm('br-plain'), reads())).toEqual({ kind: 'run', commands: [['ip', 'link', 'del', 'dev', 'br-plain']] });
+  it('given remove of a missing bridge it decides noop and of an empty one it deletes', () => {
+    expect(bridgeRemoveOp.decide({ name: 'br-gone' }, reads())).toEqual({ kind: 'noop' });
+    expect(bridgeRemoveOp.decide({ name: 'br-plain' }, reads())).toEqual({ kind: 'run', commands: [['ip', 'link', 'del', 'dev', 'br-plain']] });
+  });
+  it('given remove of a bridge that still has ports and addresses it refuses, naming them', () => {
+    const d = bridgeRemoveOp.decide({ name: 'br-cap' }, reads());
+    expect(d.kind === 'refuse' && [d.error.code, d.error.message]).toEqual(['BRIDGE_IN_USE', expect.stringContaining('ports tap-cap, veth-a, vx-cap and addresses 198.18.200.1/24')]);
   });
 });

@@ -1,9 +1,9 @@
 /**
  * Idempotent Linux bridge operations. Read the links and addresses, then change only
- * what differs. Ports not listed are left enslaved: instance taps join bridges at VM
- * start and are not the node profile's to remove.
+ * what differs, and only what the operation names: ensure adds and never removes. Ports
+ * not listed stay enslaved (instance taps join bridges at VM start); addresses not listed
+ * stay too: removing one is its own operation (addressRemove), which the plan shows.
  */
-import type { BridgeEnsure, BridgeRemove } from '../../core/actions.js';
 import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
@@ -20,7 +20,12 @@ export function readLinks(reads: readonly ExecResult[]): { links: Link[]; addrs:
 }
 const isDecision = (x: object): x is Decision => 'kind' in x;
 
-function createCommands(a: BridgeEnsure): string[][] {
+/** What a bridge ensure needs (the executor passes its action: only the shape matters). */
+export interface BridgeEnsureParams { readonly name: string; readonly vlanFiltering: boolean; readonly mtu?: number; readonly addresses: readonly string[]; readonly ports: readonly string[] }
+export interface BridgeRemoveParams { readonly name: string }
+export interface BridgeAddressRemoveParams { readonly bridge: string; readonly address: string }
+
+function createCommands(a: BridgeEnsureParams): string[][] {
   return [
     bridgeAddCmd(a.name, a.vlanFiltering),
     ...(a.mtu !== undefined ? [linkMtuCmd(a.name, a.mtu)] : []),
@@ -30,7 +35,7 @@ function createCommands(a: BridgeEnsure): string[][] {
   ];
 }
 
-export const bridgeEnsureOp: EnsureOp<BridgeEnsure> = {
+export const bridgeEnsureOp: EnsureOp<BridgeEnsureParams> = {
   read: () => [linksCmd(), addrsCmd()],
   describe: createCommands,
   decide(a, reads) {
@@ -50,7 +55,6 @@ export const bridgeEnsureOp: EnsureOp<BridgeEnsure> = {
     const cmds: string[][] = [];
     if (b.vlanFiltering !== a.vlanFiltering) cmds.push(bridgeSetVlanFilteringCmd(a.name, a.vlanFiltering));
     if (a.mtu !== undefined && b.mtu !== a.mtu) cmds.push(linkMtuCmd(a.name, a.mtu));
-    for (const c of b.addresses) if (!a.addresses.includes(c)) cmds.push(addrDelCmd(c, a.name));
     for (const c of a.addresses) if (!b.addresses.includes(c)) cmds.push(addrAddCmd(c, a.name));
     for (const p of a.ports) if (byName.get(p)?.master !== a.name || !byName.get(p)?.up) cmds.push(linkMasterCmd(p, a.name));
     if (!b.up) cmds.push(linkUpCmd(a.name));
@@ -58,8 +62,12 @@ export const bridgeEnsureOp: EnsureOp<BridgeEnsure> = {
   },
 };
 
-export const bridgeRemoveOp: EnsureOp<BridgeRemove> = {
-  read: () => [linksCmd()],
+/**
+ * Deleting a bridge also drops its addresses and releases its ports, which the action
+ * does not name: a bridge that still has either is refused, naming them.
+ */
+export const bridgeRemoveOp: EnsureOp<BridgeRemoveParams> = {
+  read: () => [linksCmd(), addrsCmd()],
   describe: (a) => [linkDelCmd(a.name)],
   decide(a, reads) {
     const s = readLinks(reads);
@@ -67,6 +75,24 @@ export const bridgeRemoveOp: EnsureOp<BridgeRemove> = {
     const link = s.links.find((l) => l.name === a.name);
     if (!link) return NOOP;
     if (link.kind !== 'bridge') return { kind: 'refuse', error: new PrereqError('NAME_IN_USE', `${a.name} is a ${link.kind || 'plain'} link, not a bridge: not removing it`, { name: a.name }) };
+    const b = bridgesFrom(s.links, s.addrs)[a.name]!;
+    if (b.ports.length > 0 || b.addresses.length > 0) {
+      const held = [...(b.ports.length ? [`ports ${b.ports.join(', ')}`] : []), ...(b.addresses.length ? [`addresses ${b.addresses.join(', ')}`] : [])];
+      return { kind: 'refuse', error: new PrereqError('BRIDGE_IN_USE', `bridge ${a.name} still has ${held.join(' and ')}: removing it would drop them too; remove them first`, { name: a.name }) };
+    }
     return runAll([linkDelCmd(a.name)]);
+  },
+};
+
+/** Remove exactly one address from one bridge; an address already gone is a noop. */
+export const bridgeAddressRemoveOp: EnsureOp<BridgeAddressRemoveParams> = {
+  read: () => [linksCmd(), addrsCmd()],
+  describe: (a) => [addrDelCmd(a.address, a.bridge)],
+  decide(a, reads) {
+    const s = readLinks(reads);
+    if (isDecision(s)) return s;
+    const link = s.links.find((l) => l.name === a.bridge);
+    if (link && link.kind !== 'bridge') return { kind: 'refuse', error: new PrereqError('NAME_IN_USE', `${a.bridge} is a ${link.kind || 'plain'} link, not a bridge: not touching its addresses`, { name: a.bridge }) };
+    return (s.addrs.get(a.bridge) ?? []).includes(a.address) ? runAll([addrDelCmd(a.address, a.bridge)]) : NOOP;
   },
 };

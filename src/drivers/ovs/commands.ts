@@ -36,38 +36,46 @@ export const delBridgeCmd = (name: string, o: OvsOptions = {}): string[] => vsct
 
 export interface PortSpec { readonly bridge: string; readonly port: string; readonly tag?: number; readonly trunks: readonly number[]; readonly type: string }
 
-/** Column settings for a port: an unset tag/trunks is cleared so a rerun converges. */
+/** Column settings for a new port: only what is set (a new port has no tag and no trunks). */
 function portColumns(s: PortSpec): string[] {
   const p = checkIfName(s.port);
   return [
-    ...(s.tag !== undefined ? ['--', 'set', 'port', p, `tag=${checkVlan(s.tag)}`] : ['--', 'clear', 'port', p, 'tag']),
-    ...(s.trunks.length > 0 ? ['--', 'set', 'port', p, `trunks=${s.trunks.map(checkVlan).join(',')}`] : ['--', 'clear', 'port', p, 'trunks']),
+    ...(s.tag !== undefined ? ['--', 'set', 'port', p, `tag=${checkVlan(s.tag)}`] : []),
+    ...(s.trunks.length > 0 ? ['--', 'set', 'port', p, `trunks=${s.trunks.map(checkVlan).join(',')}`] : []),
   ];
 }
 const isSystem = (type: string): boolean => type === '' || type === 'system';
 
 /**
- * `--may-exist add-port` ignores column arguments when the port exists, so the
- * columns are set explicitly in the same transaction.
+ * Add a port that does not exist. No `--may-exist`: if the port appeared since the read,
+ * the transaction fails instead of rewriting a port the plan did not look at.
  */
 export function addPortCmd(s: PortSpec, o: OvsOptions = {}): string[] {
   const p = checkIfName(s.port);
   return vsctl(o, [
-    '--', '--may-exist', 'add-port', checkIfName(s.bridge), p,
+    '--', 'add-port', checkIfName(s.bridge), p,
     ...portColumns(s),
     ...(isSystem(s.type) ? [] : ['--', 'set', 'interface', p, `type=${checkName('interface type', s.type)}`]),
   ]);
 }
-/** Move a port that sits on another bridge: delete and add in one transaction. */
+/** Move a port off the bridge the plan named: delete and add in one transaction. */
 export function movePortCmd(from: string, s: PortSpec, o: OvsOptions = {}): string[] {
   const add = addPortCmd(s, o);
   const at = add.indexOf('--');
   return [...add.slice(0, at), '--', 'del-port', checkIfName(from), checkIfName(s.port), ...add.slice(at)];
 }
-export const setPortTagCmd = (port: string, tag: number | undefined, o: OvsOptions = {}): string[] =>
-  vsctl(o, tag !== undefined ? ['set', 'port', checkIfName(port), `tag=${checkVlan(tag)}`] : ['clear', 'port', checkIfName(port), 'tag']);
-export const setPortTrunksCmd = (port: string, trunks: readonly number[], o: OvsOptions = {}): string[] =>
-  vsctl(o, trunks.length > 0 ? ['set', 'port', checkIfName(port), `trunks=${trunks.map(checkVlan).join(',')}`] : ['clear', 'port', checkIfName(port), 'trunks']);
+/** Add trunk VLANs to a port's set (the ones it has stay). */
+export const addPortTrunksCmd = (port: string, trunks: readonly number[], o: OvsOptions = {}): string[] =>
+  vsctl(o, ['add', 'port', checkIfName(port), 'trunks', ...trunks.map(checkVlan)]);
+/** Remove exactly these trunk VLANs from a port's set. */
+export const removePortTrunksCmd = (port: string, trunks: readonly number[], o: OvsOptions = {}): string[] =>
+  vsctl(o, ['remove', 'port', checkIfName(port), 'trunks', ...trunks.map(checkVlan)]);
+/** Clear the access tag only if it still holds this VLAN (`remove` of a value absent is a no-op). */
+export const removePortTagCmd = (port: string, tag: number, o: OvsOptions = {}): string[] =>
+  vsctl(o, ['remove', 'port', checkIfName(port), 'tag', checkVlan(tag)]);
+/** Set the access tag (changing it to the VLAN the plan names). */
+export const setPortTagCmd = (port: string, tag: number, o: OvsOptions = {}): string[] =>
+  vsctl(o, ['set', 'port', checkIfName(port), `tag=${checkVlan(tag)}`]);
 export const setInterfaceTypeCmd = (port: string, type: string, o: OvsOptions = {}): string[] =>
   vsctl(o, ['set', 'interface', checkIfName(port), `type=${isSystem(type) ? 'system' : checkName('interface type', type)}`]);
 export const delPortCmd = (bridge: string, port: string, o: OvsOptions = {}): string[] => vsctl(o, ['--if-exists', 'del-port', checkIfName(bridge), checkIfName(port)]);

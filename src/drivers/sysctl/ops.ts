@@ -1,11 +1,13 @@
-import type { SysctlSet } from '../../core/actions.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, readFailed, runAll, type EnsureOp } from '../facts/shared.js';
 import { sysctlReadCmd, sysctlWriteCmd } from './commands.js';
 import { normaliseValue, parseSysctl } from './parse.js';
 
+/** What a sysctl write needs (the executor passes its action: only the shape matters). */
+export interface SysctlSetParams { readonly key: string; readonly value: string }
+
 /** Write only when the live value differs; a key the kernel does not have is a prereq failure. */
-export const sysctlSetOp: EnsureOp<SysctlSet> = {
+export const sysctlSetOp: EnsureOp<SysctlSetParams> = {
   read: (a) => [sysctlReadCmd([a.key])],
   describe: (a) => [sysctlWriteCmd(a.key, a.value)],
   decide(a, reads) {

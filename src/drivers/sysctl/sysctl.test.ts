@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { SysctlSet } from '../../core/actions.js';
 import { checkSysctlKey, sysctlReadCmd, sysctlWriteCmd } from './commands.js';
-import { sysctlSetOp } from './ops.js';
+import { sysctlSetOp, type SysctlSetParams } from './ops.js';
 import { parseSysctl, unknownKeys } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/sysctl/${f}`, import.meta.url), 'utf8');
 const res = (stdout: string, code = 0, stderr = '') => ({ argv: ['sysctl'], code, stdout, stderr, durationMs: 1 });
-const act = (key: string, value: string): SysctlSet => ({ verb: 'sysctl.set', node: 'n1', subject: 'Node/n1', reason: 'profile', key, value });
+const act = (key: string, value: string): SysctlSetParams => ({ key, value });
 
 describe('sysctl driver', () => {
   it('given real "sysctl KEY..." output it maps keys to whitespace-normalised values', () => {

@@ -1,22 +1,27 @@
 /**
  * Idempotent VXLAN ensure. The kernel cannot change a VXLAN's id/addresses/port in
- * place, so a mismatch recreates the link (a net device, no data is lost).
+ * place, so a mismatch needs the link deleted and re-added, which also drops its FDB
+ * entries and its bridge membership: that happens only when the operation says
+ * `recreate` (the plan shows it), and is refused otherwise.
  */
-import type { VxlanEnsure, VxlanRemove } from '../../core/actions.js';
 import { PrereqError } from '../../util/errors.js';
 import { NOOP, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
 import { linkDelCmd, linkMasterCmd, linksCmd, linkUpCmd } from '../bridge/commands.js';
 import { readLinks } from '../bridge/ops.js';
-import { vxlanAddCmd } from './commands.js';
+import { vxlanAddCmd, type VxlanSpec } from './commands.js';
 import { vxlansFrom } from './parse.js';
 
-function createCommands(a: VxlanEnsure): string[][] {
+/** What the VXLAN operations need (the executor passes its actions: only the shape matters). */
+export interface VxlanEnsureParams extends VxlanSpec { readonly master?: string; readonly recreate?: boolean }
+export interface VxlanRemoveParams { readonly name: string }
+
+function createCommands(a: VxlanEnsureParams): string[][] {
   return [vxlanAddCmd(a), a.master !== undefined ? linkMasterCmd(a.name, a.master) : linkUpCmd(a.name)];
 }
 
-export const vxlanEnsureOp: EnsureOp<VxlanEnsure> = {
+export const vxlanEnsureOp: EnsureOp<VxlanEnsureParams> = {
   read: () => [linksCmd()],
-  describe: createCommands,
+  describe: (a) => [...(a.recreate === true ? [linkDelCmd(a.name)] : []), ...createCommands(a)],
   decide(a, reads): Decision {
     const s = readLinks(reads);
     if ('kind' in s) return s;
@@ -25,13 +30,16 @@ export const vxlanEnsureOp: EnsureOp<VxlanEnsure> = {
     if (link.kind !== 'vxlan') return { kind: 'refuse', error: new PrereqError('NAME_IN_USE', `${a.name} exists but is a ${link.kind || 'plain'} link, not a vxlan`, { name: a.name }) };
     const v = vxlansFrom([link])[a.name]!;
     const same = v.vni === a.vni && v.local === a.local && v.remote === a.remote && v.group === a.group && v.dstPort === a.dstPort && v.dev === a.dev;
-    if (!same) return runAll([linkDelCmd(a.name), ...createCommands(a)]);
+    if (!same) {
+      if (a.recreate === true) return runAll([linkDelCmd(a.name), ...createCommands(a)]);
+      return { kind: 'refuse', error: new PrereqError('VXLAN_RECREATE_NOT_PLANNED', `vxlan ${a.name} differs in id, endpoints, port or device, which only a delete and re-add changes; the plan did not say recreate`, { name: a.name }) };
+    }
     if (a.master !== undefined && (v.master !== a.master || !v.up)) return runAll([linkMasterCmd(a.name, a.master)]);
     return v.up ? NOOP : runAll([linkUpCmd(a.name)]);
   },
 };
 
-export const vxlanRemoveOp: EnsureOp<VxlanRemove> = {
+export const vxlanRemoveOp: EnsureOp<VxlanRemoveParams> = {
   read: () => [linksCmd()],
   describe: (a) => [linkDelCmd(a.name)],
   decide(a, reads) {

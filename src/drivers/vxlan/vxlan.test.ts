@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { VxlanEnsure } from '../../core/actions.js';
 import { parseLinks } from '../bridge/parse.js';
 import { vxlanAddCmd } from './commands.js';
-import { vxlanEnsureOp, vxlanRemoveOp } from './ops.js';
+import { vxlanEnsureOp, vxlanRemoveOp, type VxlanEnsureParams } from './ops.js';
 import { vxlansFrom } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['ip'], code: 0, stdout, stderr: '', durationMs: 1 });
-const ensure = (p: Partial<VxlanEnsure>): VxlanEnsure => ({
-  verb: 'vxlan.ensure', node: 'n1', subject: 'Node/n1', reason: 'r', name: 'vx-cap', vni: 100, local: '198.18.201.1', remote: '198.18.201.2', dstPort: 4789, dev: 'und-a', master: 'br-cap', ...p,
+const ensure = (p: Partial<VxlanEnsureParams>): VxlanEnsureParams => ({
+  name: 'vx-cap', vni: 100, local: '198.18.201.1', remote: '198.18.201.2', dstPort: 4789, dev: 'und-a', master: 'br-cap', ...p,
 });
 
 describe('vxlan driver (real iproute2 6.1 output)', () => {
@@ -26,16 +25,23 @@ describe('vxlan driver (real iproute2 6.1 output)', () => {
     expect(() => vxlanAddCmd({ name: 'vx0', vni: 1, remote: '198.18.0.2', group: '239.1.1.1', dstPort: 4789 })).toThrow(/exclusive/);
     expect(() => vxlanAddCmd({ name: 'vx0', vni: 1, remote: 'evil host', dstPort: 4789 })).toThrow(/invalid IP/);
   });
-  it('given the link as desired it decides noop; given a new VNI it recreates', () => {
+  it('given the link as desired it decides noop; given a new VNI and recreate it recreates', () => {
     const r = [ok(golden('bridge/ip-d-link.json'))];
     expect(vxlanEnsureOp.decide(ensure({}), r)).toEqual({ kind: 'noop' });
-    const d = vxlanEnsureOp.decide(ensure({ vni: 101 }), r);
+    const d = vxlanEnsureOp.decide(ensure({ vni: 101, recreate: true }), r);
     expect(d.kind === 'run' && d.commands.map((c) => c.slice(0, 3))).toEqual([['ip', 'link', 'del'], ['ip', 'link', 'add'], ['ip', 'link', 'set']]);
+  });
+  it('given a new VNI without recreate it refuses instead of deleting the link', () => {
+    const d = vxlanEnsureOp.decide(ensure({ vni: 101 }), [ok(golden('bridge/ip-d-link.json'))]);
+    expect(d.kind === 'refuse' && d.error.code).toBe('VXLAN_RECREATE_NOT_PLANNED');
+  });
+  it('given recreate it describes the delete before the add', () => {
+    expect(vxlanEnsureOp.describe(ensure({ recreate: true })).map((c) => c.slice(0, 3))).toEqual([['ip', 'link', 'del'], ['ip', 'link', 'add'], ['ip', 'link', 'set']]);
   });
   it('given a down vxlan without master it brings it up, and given remove of a missing one it is noop', () => {
     const r = [ok(golden('bridge/ip-d-link.json'))];
     const d = vxlanEnsureOp.decide(ensure({ name: 'vx-grp', vni: 200, local: undefined, remote: undefined, group: '239.1.1.1', master: undefined }), r);
     expect(d).toEqual({ kind: 'run', commands: [['ip', 'link', 'set', 'dev', 'vx-grp', 'up']] });
-    expect(vxlanRemoveOp.decide({ verb: 'vxlan.remove', node: 'n1', subject: 's', reason: 'r', name: 'vx-none' }, r)).toEqual({ kind: 'noop' });
+    expect(vxlanRemoveOp.decide({ name: 'vx-none' }, r)).toEqual({ kind: 'noop' });
   });
 });
