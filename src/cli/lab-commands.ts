@@ -6,7 +6,8 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { createLogger } from '../util/log.js';
 import { PrereqError } from '../util/errors.js';
-import { labDown, labStartNode, labStatus, labStopNode, labUp, type LabStatus } from '../lab/index.js';
+import { spawn } from 'node:child_process';
+import { labDown, labExecArgv, labPower, labStartNode, labStatus, labStopNode, labUp, parsePowerVerb, type LabStatus } from '../lab/index.js';
 
 interface CommonFlags {
   prefix?: string;
@@ -33,12 +34,13 @@ export function renderStatusTable(status: LabStatus): string {
   if (!status.recorded) return `no lab recorded in ${status.stateDir}\n`;
   const yesNo = (b: boolean) => (b ? 'up' : 'DOWN');
   const rows = [
-    ['NODE', 'NAMESPACE', 'SSHD', 'OVS', 'VG', 'ADDRESS'],
+    ['NODE', 'KIND', 'NAMESPACE/QEMU', 'SSHD', 'OVS', 'VG', 'ADDRESS'],
     ...status.nodes.map((n) => [
       n.name,
-      n.namespaceExists ? n.namespace : `${n.namespace} (missing)`,
+      n.kind,
+      n.kind === 'vm' ? (n.pids.qemu !== undefined ? `pid ${n.pids.qemu} rss ${Math.round((n.rssKiB ?? 0) / 1024)}M` : 'OFF') : n.namespaceExists ? n.namespace : `${n.namespace} (missing)`,
       yesNo(n.sshdUp),
-      yesNo(n.ovsUp),
+      n.kind === 'vm' ? '(inside)' : yesNo(n.ovsUp),
       n.vg ? `${n.vg.name} ${(n.vg.freeBytes / 1024 ** 3).toFixed(1)}/${(n.vg.sizeBytes / 1024 ** 3).toFixed(1)}G free` : '-',
       n.address,
     ]),
@@ -52,7 +54,9 @@ export function registerLabCommands(program: Command): void {
 
   common(lab.command('up'))
     .description('build (or complete) the lab and write Node manifests')
-    .requiredOption('--nodes <n>', 'number of nodes', (v) => Number.parseInt(v, 10))
+    .option('--nodes <n>', 'number of namespace nodes (node1..nodeN)', (v) => Number.parseInt(v, 10), 0)
+    .option('--vm-nodes <n>', 'number of QEMU VM nodes with their own kernel (DRBD, dm-mod), numbered after the namespace nodes', (v) => Number.parseInt(v, 10), 0)
+    .option('--vm-memory <MiB>', 'memory of each VM node', (v) => Number.parseInt(v, 10), 1024)
     .option('--manifests <dir>', 'write nodes.yaml (Node manifests) into this directory')
     .option('--group <group>', 'node group written into the manifests', 'default')
     .option('--mgmt-subnet <cidr>', 'management /24 inside 198.18.0.0/15', '198.18.0.0/24')
@@ -62,11 +66,13 @@ export function registerLabCommands(program: Command): void {
     .option('--no-guest', 'do not build the busybox lab guest and its OS definition')
     .option('-f, --file <path>', 'more manifests to apply with the Node manifests (repeatable; with --apply)', (v: string, prev: string[] = []) => [...prev, v], [])
     .option('--apply', 'then apply the Node manifests plus -f manifests (`gantry apply --yes`) and print the drift report (needs --manifests)')
-    .action(async (flags: CommonFlags & { nodes: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
+    .action(async (flags: CommonFlags & { nodes: number; vmNodes: number; vmMemory: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
       if (flags.apply && !flags.manifests) throw new PrereqError('LAB_APPLY_NEEDS_MANIFESTS', '--apply needs --manifests <dir>');
       const result = await labUp({
         ...ref(flags),
         nodes: flags.nodes,
+        vmNodes: flags.vmNodes,
+        vmMemoryMiB: flags.vmMemory,
         group: flags.group,
         mgmtSubnet: flags.mgmtSubnet,
         replSubnet: flags.replSubnet,
@@ -74,7 +80,7 @@ export function registerLabCommands(program: Command): void {
         installMissing: flags.install,
         ...(flags.manifests ? { manifestsDir: resolve(flags.manifests) } : {}),
       });
-      for (const n of result.nodes) process.stdout.write(`${n.name}  ${n.address}  ${n.secondaryAddress}  ${n.namespace}\n`);
+      for (const n of result.nodes) process.stdout.write(`${n.name}  ${n.address}  ${n.secondaryAddress}  ${n.kind === 'vm' ? `vm (pid ${n.pids.qemu ?? '?'}, serial ${n.vm?.serialLog ?? '?'})` : n.namespace}\n`);
       if (flags.guest) {
         const g = ensureLabGuest({});
         process.stdout.write(`guest: ${g.kernelPath} ${g.initrdPath}; OS definition: ${g.osDir}\n`);
@@ -107,6 +113,28 @@ export function registerLabCommands(program: Command): void {
     .action(async (flags: CommonFlags) => {
       const out = await labDown(ref(flags));
       process.stdout.write(`removed ${out.namespaces.length} namespaces, ${out.links.length} links, ${out.loopDevices.length} loop devices, stopped ${out.pids.length} processes\n`);
+    });
+
+  common(lab.command('exec <node>'))
+    .description('run a command on a lab node (namespace: nsenter; VM: ssh with the pinned key); exits with its code')
+    .argument('<command...>', 'the command, after --')
+    .action(async (name: string, argv: string[], flags: CommonFlags) => {
+      const hostArgv = await labExecArgv(ref(flags), name, argv);
+      const code = await new Promise<number>((resolveCode, reject) => {
+        const child = spawn(hostArgv[0]!, hostArgv.slice(1), { stdio: 'inherit' });
+        child.on('error', reject);
+        child.on('exit', (c, signal) => resolveCode(c ?? (signal ? 128 : 1)));
+      });
+      process.exitCode = code;
+    });
+
+  common(lab.command('power <verb> <node>'))
+    .description('power control of a lab node: on|off|status|cycle (or Ganeti OOB verbs power-on ...). status prints {"powered": true|false}')
+    .action(async (verb: string, name: string, flags: CommonFlags) => {
+      const v = parsePowerVerb(verb);
+      const r = await labPower(ref(flags), name, v);
+      // Ganeti's OOB protocol: only power-status writes to stdout (JSON); the rest print nothing.
+      if (v === 'status') process.stdout.write(JSON.stringify({ powered: r.powered }) + '\n');
     });
 
   common(lab.command('stop-node <name>'))

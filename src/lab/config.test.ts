@@ -54,3 +54,32 @@ describe('rendered configs', () => {
     expect(conf).toContain(`locking_dir = "${node.lvmSystemDir}/lock"`);
   });
 });
+
+describe('layoutLab with VM nodes', () => {
+  it('given 1 namespace node and 2 VM nodes it numbers the VMs after it, with taps, files and distinct MACs', () => {
+    const l = layoutLab({ nodes: 1, vmNodes: 2, prefix: 'vmt' });
+    expect(l.nodes.map((n) => [n.name, n.kind, n.address, n.mgmtVeth])).toEqual([
+      ['node1', 'netns', '198.18.0.11', 'vmt-1m'],
+      ['node2', 'vm', '198.18.0.12', 'vmt-2m'],
+      ['node3', 'vm', '198.18.0.13', 'vmt-3m'],
+    ]);
+    expect(l.nodes[0]!.vm).toBeUndefined();
+    expect(l.nodes[1]!.vm).toMatchObject({
+      pidFile: '/var/lib/vmt-lab/node2/qemu.pid',
+      qmpSocket: '/var/lib/vmt-lab/node2/qmp.sock',
+      serialLog: '/var/lib/vmt-lab/node2/serial.log',
+      diskFile: '/var/lib/vmt-lab/node2/disk.img',
+      configDir: '/var/lib/vmt-lab/node2/vmcfg',
+      memoryMiB: 1024,
+    });
+    const macs = l.nodes.flatMap((n) => (n.vm ? [n.vm.mgmtMac, n.vm.replMac] : []));
+    expect(new Set(macs).size).toBe(4);
+    for (const mac of macs) expect(mac).toMatch(/^52:54(:[0-9a-f]{2}){4}$/);
+  });
+
+  it('given only VM nodes, zero nodes in all or a VM memory out of range it refuses or accepts accordingly', () => {
+    expect(layoutLab({ nodes: 0, vmNodes: 2 }).nodes.map((n) => n.kind)).toEqual(['vm', 'vm']);
+    expect(() => layoutLab({ nodes: 0, vmNodes: 0 })).toThrow(expect.objectContaining({ code: 'LAB_BAD_NODE_COUNT' }));
+    expect(() => layoutLab({ nodes: 0, vmNodes: 1, vmMemoryMiB: 64 })).toThrow(expect.objectContaining({ code: 'LAB_BAD_VM_MEMORY' }));
+  });
+});

@@ -8,12 +8,21 @@
  * device filter accepts only that node's loop device, with activation = 0 (no
  * device-mapper here) and its own lock, backup and archive directories. A command run
  * outside ssh must set LVM_SYSTEM_DIR=<lvmSystemDir> to see the node's VG.
+ *
+ * VM nodes (`vmNodes`) follow the namespace nodes in numbering (node M+1 ... M+N): each
+ * is a QEMU VM (see vm/) on taps named like the veths, with its own kernel, so its LVM
+ * needs none of the above (real activation through dm-mod on its virtio disk).
  */
 import { join } from 'node:path';
 import { PrereqError } from '../util/errors.js';
 
 export interface LabLayoutOptions {
+  /** Namespace nodes (node1..nodeM). */
   nodes: number;
+  /** VM nodes, numbered after the namespace nodes. */
+  vmNodes?: number;
+  /** Memory of each VM node. */
+  vmMemoryMiB?: number;
   /** Prefix of every kernel object name (namespaces, bridges, veths): 2-8 of [a-z0-9]. */
   prefix?: string;
   /** Pid files, keys, configs, loop files and the record; default /var/lib/<prefix>-lab. */
@@ -35,12 +44,30 @@ export interface LabNetwork {
   base: string;
 }
 
+export type LabNodeKind = 'netns' | 'vm';
+
+/** What a VM node adds: files of its QEMU process and the guest's hardware. */
+export interface VmNodeLayout {
+  pidFile: string;
+  qmpSocket: string;
+  serialLog: string;
+  /** Sparse raw file: the node's virtio disk, its LVM PV (/dev/vda in the guest). */
+  diskFile: string;
+  /** Shared read-only with the guest over 9p: host key, sshd and LVM config, stage-2 init. */
+  configDir: string;
+  mgmtMac: string;
+  replMac: string;
+  memoryMiB: number;
+}
+
 export interface NodeLayout {
   name: string;
   index: number;
+  kind: LabNodeKind;
+  /** Namespace nodes: the network namespace (VM nodes have none; the name is reserved). */
   namespace: string;
   dir: string;
-  /** Host ends of the veth pairs; inside the namespace they are eth0 (mgmt) and eth1 (repl). */
+  /** Host ends of the veth pairs (VM nodes: the taps); inside, eth0 (mgmt) and eth1 (repl). */
   mgmtVeth: string;
   replVeth: string;
   address: string;
@@ -59,6 +86,7 @@ export interface NodeLayout {
   lvmSystemDir: string;
   pvFile: string;
   vgName: string;
+  vm?: VmNodeLayout;
 }
 
 export interface LabLayout {
@@ -77,6 +105,7 @@ export interface LabLayout {
 export const DEFAULT_PREFIX = 'gantry';
 export const NODE_MGMT_IF = 'eth0';
 export const NODE_REPL_IF = 'eth1';
+export const DEFAULT_VM_MEMORY_MIB = 1024;
 const MAX_NODES = 200;
 /** sun_path is 108 bytes including the NUL. */
 const MAX_SOCKET_PATH = 107;
@@ -90,8 +119,13 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
   if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) {
     throw new PrereqError('LAB_BAD_PREFIX', `lab prefix ${JSON.stringify(prefix)} must be 2-8 of [a-z0-9], starting with a letter (interface names are limited to 15 characters)`);
   }
-  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
-    throw new PrereqError('LAB_BAD_NODE_COUNT', `--nodes must be an integer from 1 to ${MAX_NODES}`);
+  const vmNodes = opts.vmNodes ?? 0;
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 0 || !Number.isInteger(vmNodes) || vmNodes < 0 || opts.nodes + vmNodes < 1 || opts.nodes + vmNodes > MAX_NODES) {
+    throw new PrereqError('LAB_BAD_NODE_COUNT', `--nodes plus --vm-nodes must be integers adding up to 1 to ${MAX_NODES}`);
+  }
+  const vmMemoryMiB = opts.vmMemoryMiB ?? DEFAULT_VM_MEMORY_MIB;
+  if (!Number.isInteger(vmMemoryMiB) || vmMemoryMiB < 256 || vmMemoryMiB > 16384) {
+    throw new PrereqError('LAB_BAD_VM_MEMORY', '--vm-memory must be an integer from 256 to 16384 (MiB)');
   }
   const stateDir = opts.stateDir ?? defaultStateDir(prefix);
   const mgmt = network(`${prefix}-mgmt`, opts.mgmtSubnet ?? '198.18.0.0/24');
@@ -99,13 +133,15 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
   if (mgmt.base === repl.base) throw new PrereqError('LAB_BAD_SUBNET', 'management and replication subnets must differ');
   const vgName = opts.vgName ?? 'gantry';
   const nodes: NodeLayout[] = [];
-  for (let index = 1; index <= opts.nodes; index++) {
+  for (let index = 1; index <= opts.nodes + vmNodes; index++) {
     const name = `node${index}`;
     const dir = join(stateDir, name);
     const ovsDir = join(dir, 'ovs');
+    const kind: LabNodeKind = index > opts.nodes ? 'vm' : 'netns';
     const node: NodeLayout = {
       name,
       index,
+      kind,
       namespace: `${prefix}-${name}`,
       dir,
       mgmtVeth: `${prefix}-${index}m`,
@@ -126,8 +162,9 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
       lvmSystemDir: join(dir, 'lvm'),
       pvFile: join(dir, 'pv.img'),
       vgName,
+      ...(kind === 'vm' ? { vm: vmLayout(prefix, dir, index, vmMemoryMiB) } : {}),
     };
-    for (const sock of [node.ovsdbSocket, node.ovsdbCtl, node.vswitchdCtl]) {
+    for (const sock of [node.ovsdbSocket, node.ovsdbCtl, node.vswitchdCtl, ...(node.vm ? [node.vm.qmpSocket] : [])]) {
       if (sock.length > MAX_SOCKET_PATH) throw new PrereqError('LAB_PATH_TOO_LONG', `unix socket path ${sock} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter --state-dir`);
     }
     nodes.push(node);
@@ -143,6 +180,30 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
     mgmt,
     repl,
     nodes,
+  };
+}
+
+/**
+ * Locally administered unicast MACs, unique per lab prefix, node and leg:
+ * 52:54:<prefix hash>:<index>:<1 mgmt | 2 repl>.
+ */
+export function vmNodeMac(prefix: string, index: number, leg: 'mgmt' | 'repl'): string {
+  let h = 0;
+  for (const c of prefix) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return ['52', '54', hex((h >>> 8) & 0xff), hex(h & 0xff), hex(index & 0xff), leg === 'mgmt' ? '01' : '02'].join(':');
+}
+
+function vmLayout(prefix: string, dir: string, index: number, memoryMiB: number): VmNodeLayout {
+  return {
+    pidFile: join(dir, 'qemu.pid'),
+    qmpSocket: join(dir, 'qmp.sock'),
+    serialLog: join(dir, 'serial.log'),
+    diskFile: join(dir, 'disk.img'),
+    configDir: join(dir, 'vmcfg'),
+    mgmtMac: vmNodeMac(prefix, index, 'mgmt'),
+    replMac: vmNodeMac(prefix, index, 'repl'),
+    memoryMiB,
   };
 }
 

@@ -7,8 +7,11 @@ import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { DEFAULT_PREFIX, defaultStateDir, layoutLab, type LabLayout, type LabLayoutOptions, type NodeLayout } from './config.js';
-import { HostRunner, exists, stopPid } from './host.js';
+import { DEFAULT_PREFIX, defaultStateDir, layoutLab, type LabLayout, type LabLayoutOptions, type LabNodeKind, type NodeLayout } from './config.js';
+import { HostRunner, exists, stopPid, waitForPort } from './host.js';
+import type { VmBoot } from './vm/argv.js';
+import { bootFiles, removeVmNode, upVmNode } from './vm/lab-vm.js';
+import { rssKiB, vmPid } from './vm/vmnode.js';
 import { renderNodeManifests } from './manifests.js';
 import { ensureBridge, ensureNodeNetwork, linkExists, listNamespaces, namespacePids, removeLink, subnetUsers } from './network.js';
 import { ensurePackages } from './packages.js';
@@ -17,6 +20,8 @@ import {
 } from './services.js';
 
 export interface LabUpOptions extends LabLayoutOptions {
+  /** VM nodes: kernel to boot (default the newest /boot/vmlinuz-*-amd64). */
+  vmKernelPath?: string;
   logger: Logger;
   /** Write nodes.yaml here. */
   manifestsDir?: string;
@@ -34,6 +39,8 @@ export interface LabRef {
 
 export interface LabNode {
   name: string;
+  kind: LabNodeKind;
+  /** Namespace nodes only; '' for a VM node. */
   namespace: string;
   role: 'master-candidate' | 'regular';
   group: string;
@@ -42,10 +49,14 @@ export interface LabNode {
   ssh: { host: string; port: number; user: string; hostKey: string; privateKeyFile: string };
   ovsdbSocket: string;
   vgName: string;
-  /** LVM_SYSTEM_DIR that makes lvm commands see this node's VG (sshd sets it for sessions). */
+  /** LVM_SYSTEM_DIR that makes lvm commands see this node's VG (sshd sets it for sessions); VM nodes: /etc/lvm. */
   lvmSystemDir: string;
+  /** The PV: a loop device (namespace node) or the VM's virtio disk (/dev/vda). */
   loopDevice: string;
-  pids: { sshd: number; ovsdbServer: number; ovsVswitchd: number };
+  /** Host processes of the node: sshd and OVS (namespace node) or QEMU (VM node). */
+  pids: { sshd?: number; ovsdbServer?: number; ovsVswitchd?: number; qemu?: number };
+  /** VM nodes: where to look on the host. */
+  vm?: { serialLog: string; qmpSocket: string; diskFile: string; memoryMiB: number };
 }
 
 export interface LabRecord {
@@ -56,6 +67,8 @@ export interface LabRecord {
   layout: LabLayout;
   bridges: string[];
   nodes: LabNode[];
+  /** Kernel and initramfs the VM nodes boot (power on boots them again). */
+  vmBoot?: VmBoot;
 }
 
 export interface LabUpResult {
@@ -68,13 +81,16 @@ export interface LabUpResult {
 
 export interface LabNodeStatus {
   name: string;
+  kind: LabNodeKind;
   namespace: string;
   address: string;
   namespaceExists: boolean;
   sshdUp: boolean;
   ovsUp: boolean;
   vg?: { name: string; sizeBytes: number; freeBytes: number };
-  pids: { sshd?: number; ovsdbServer?: number; ovsVswitchd?: number };
+  pids: { sshd?: number; ovsdbServer?: number; ovsVswitchd?: number; qemu?: number };
+  /** VM nodes: resident memory of the QEMU process. */
+  rssKiB?: number;
 }
 
 export interface LabStatus {
@@ -109,7 +125,7 @@ export async function readLabRecord(ref: { prefix?: string; stateDir?: string })
   }
 }
 
-async function saveRecord(record: LabRecord): Promise<void> {
+export async function saveRecord(record: LabRecord): Promise<void> {
   record.updatedAt = new Date().toISOString();
   const file = join(record.stateDir, 'lab.json');
   await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
@@ -131,8 +147,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   await mkdir(layout.sharedDir, { recursive: true, mode: 0o755 });
 
   // Fewer nodes than last time: remove the surplus ones, exactly as down would.
-  const keep = new Set(layout.nodes.map((n) => n.name));
-  const surplus = prev?.layout.nodes.filter((n) => !keep.has(n.name)) ?? [];
+  // A node whose kind changed (namespace <-> VM) is removed and made again.
+  const keep = new Set(layout.nodes.map((n) => `${n.name}:${n.kind}`));
+  const keyOf = (n: { name: string; kind?: LabNodeKind }) => `${n.name}:${n.kind ?? 'netns'}`;
+  const surplus = prev?.layout.nodes.filter((n) => !keep.has(keyOf(n))) ?? [];
   for (const node of surplus) {
     const failures = await removeNode(run, node, log, emptyDown());
     if (failures.length) throw new ExecError('LAB_DOWN_INCOMPLETE', `could not remove surplus node ${node.name}:\n${failures.join('\n')}`, { failures });
@@ -146,7 +164,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     updatedAt: '',
     layout,
     bridges: [layout.mgmt.bridge, layout.repl.bridge],
-    nodes: prev?.nodes.filter((n) => keep.has(n.name)) ?? [],
+    nodes: prev?.nodes.filter((n) => keep.has(keyOf(n))) ?? [],
   };
   await saveRecord(record);
 
@@ -157,7 +175,14 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
 
   const group = opts.group ?? 'default';
   const serial = serializer();
-  const nodes = await Promise.all(layout.nodes.map((node) => upNode(run, layout, node, group, log, serial)));
+  const boot = layout.nodes.some((n) => n.kind === 'vm') ? bootFiles(layout, opts.vmKernelPath) : undefined;
+  if (boot) {
+    record.vmBoot = boot;
+    await saveRecord(record);
+  }
+  const nodes = await Promise.all(
+    layout.nodes.map((node) => (node.kind === 'vm' ? upVmNode(run, layout, node, group, boot!, log) : upNode(run, layout, node, group, log, serial))),
+  );
   record.nodes = nodes;
   await saveRecord(record);
 
@@ -184,6 +209,7 @@ async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, grou
   const sshd = await ensureSshd(run, layout, node, log);
   return {
     name: node.name,
+    kind: 'netns',
     namespace: node.namespace,
     role: node.index === 1 ? 'master-candidate' : 'regular',
     group,
@@ -227,6 +253,7 @@ function emptyDown(): LabDownResult {
  * step is tried even when an earlier one failed, and the failures are returned.
  */
 async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: LabDownResult): Promise<string[]> {
+  if (node.kind === 'vm') return removeVmNode(run, node, log, out);
   const failures: string[] = [];
   const step = async (what: string, fn: () => Promise<void>) => {
     try {
@@ -292,7 +319,7 @@ export async function labDown(ref: LabRef): Promise<LabDownResult> {
   // Only the files the lab made: the state dir may also hold other people's things
   // (guest images, OS trees), which stay, and so does the dir itself then.
   const layout = record.layout;
-  for (const file of [layout.sharedDir, layout.clientKeyFile, `${layout.clientKeyFile}.pub`, layout.authorizedKeysFile, layout.recordFile]) {
+  for (const file of [layout.sharedDir, join(layout.stateDir, 'vm'), layout.clientKeyFile, `${layout.clientKeyFile}.pub`, layout.authorizedKeysFile, layout.recordFile]) {
     await rm(file, { recursive: true, force: true });
   }
   out.stateDirRemoved = await rmdir(record.stateDir).then(
@@ -310,27 +337,45 @@ export async function labStatus(ref: LabRef): Promise<LabStatus> {
   if (!record) return { prefix, stateDir, recorded: false, nodes: [] };
   const run = new HostRunner(ref.logger.child({ component: 'lab' }));
   const namespaces = await listNamespaces(run);
-  const nodes = await Promise.all(
-    record.layout.nodes.map(async (node): Promise<LabNodeStatus> => {
-      const sshd = await sshdPid(node);
-      const ovs = await ovsPids(node);
-      const vg = (await findLoop(run, node.pvFile)) && (await exists(join(node.lvmSystemDir, 'lvm.conf'))) ? await vgInfo(run, node) : undefined;
-      return {
-        name: node.name,
-        namespace: node.namespace,
-        address: node.address,
-        namespaceExists: namespaces.includes(node.namespace),
-        sshdUp: sshd !== undefined,
-        ovsUp: ovs.ovsdbServer !== undefined && ovs.ovsVswitchd !== undefined,
-        ...(vg ? { vg } : {}),
-        pids: { ...(sshd !== undefined ? { sshd } : {}), ...ovs },
-      };
-    }),
-  );
+  const nodes = await Promise.all(record.layout.nodes.map((node) => (node.kind === 'vm' ? vmNodeStatus(node) : netnsNodeStatus(run, node, namespaces))));
   return { prefix: record.prefix, stateDir: record.stateDir, recorded: true, nodes };
 }
 
-async function recordedNode(ref: LabRef, name: string): Promise<{ record: LabRecord; node: NodeLayout }> {
+async function netnsNodeStatus(run: HostRunner, node: NodeLayout, namespaces: string[]): Promise<LabNodeStatus> {
+  const sshd = await sshdPid(node);
+  const ovs = await ovsPids(node);
+  const vg = (await findLoop(run, node.pvFile)) && (await exists(join(node.lvmSystemDir, 'lvm.conf'))) ? await vgInfo(run, node) : undefined;
+  return {
+    name: node.name,
+    kind: 'netns',
+    namespace: node.namespace,
+    address: node.address,
+    namespaceExists: namespaces.includes(node.namespace),
+    sshdUp: sshd !== undefined,
+    ovsUp: ovs.ovsdbServer !== undefined && ovs.ovsVswitchd !== undefined,
+    ...(vg ? { vg } : {}),
+    pids: { ...(sshd !== undefined ? { sshd } : {}), ...ovs },
+  };
+}
+
+/** A VM node from the host: its QEMU by pid file, its sshd by a TCP connect. */
+async function vmNodeStatus(node: NodeLayout): Promise<LabNodeStatus> {
+  const qemu = await vmPid(node);
+  const rss = qemu !== undefined ? await rssKiB(qemu) : undefined;
+  return {
+    name: node.name,
+    kind: 'vm',
+    namespace: '',
+    address: node.address,
+    namespaceExists: false,
+    sshdUp: qemu !== undefined && (await waitForPort(node.address, 22, 1000)),
+    ovsUp: false,
+    pids: qemu !== undefined ? { qemu } : {},
+    ...(rss !== undefined ? { rssKiB: rss } : {}),
+  };
+}
+
+export async function recordedNode(ref: LabRef, name: string): Promise<{ record: LabRecord; node: NodeLayout }> {
   const record = await readLabRecord(ref);
   const node = record?.layout.nodes.find((n) => n.name === name);
   if (!record || !node) throw new PrereqError('LAB_NO_SUCH_NODE', `no lab node ${name} recorded in ${recordFileOf(ref)}`);

@@ -28,3 +28,18 @@ describe('renderNodeManifests', () => {
     });
   });
 });
+
+describe('renderNodeManifests for a VM node', () => {
+  it('given a VM node it pins its key, declares the VG on /dev/vda and leaves the node paths at their defaults', () => {
+    const text = renderNodeManifests([
+      {
+        kind: 'vm', name: 'node3', group: 'default', address: '198.18.0.13', secondaryAddress: '198.19.0.13', role: 'regular', privateKeyFile: '/k',
+        hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxE6sRu42W/0EjKwoOkIPBJOdKQeIrV7NJx+u7qGXT4', ovsdbSocket: '/run/openvswitch/db.sock', nodeDir: '/lab/node3', vgName: 'gantry', loopDevice: '/dev/vda',
+      },
+    ]);
+    const spec = (parseAllDocuments(text)[0]!.toJS() as { spec: Record<string, unknown> }).spec;
+    expect(spec.paths).toBeUndefined();
+    expect(spec.profile).toEqual({ volumeGroups: [{ name: 'gantry', pvs: ['/dev/vda'] }] });
+    expect(spec.ssh).toMatchObject({ host: '198.18.0.13', hostKey: expect.stringMatching(/^ssh-ed25519 /) });
+  });
+});

@@ -14,6 +14,8 @@ export interface LabNodeManifestInput {
   nodeDir: string;
   vgName: string;
   loopDevice: string;
+  /** VM nodes have their own filesystem: the default node paths apply. */
+  kind?: 'netns' | 'vm';
 }
 
 export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
@@ -28,9 +30,9 @@ export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
       role: n.role,
       ssh: { host: n.address, port: 22, user: 'root', hostKey: n.hostKey, privateKeyFile: n.privateKeyFile },
       ovsdbSocket: n.ovsdbSocket,
-      // Lab nodes share one filesystem: each gets its own run and file-storage directory.
-      paths: { runDir: `${n.nodeDir}/run`, fileStorageDir: `${n.nodeDir}/file-storage` },
-      // The lab made this VG on the node's loop device; declaring it lets plan check it.
+      // Namespace nodes share one filesystem: each gets its own run and file-storage directory.
+      ...(n.kind === 'vm' ? {} : { paths: { runDir: `${n.nodeDir}/run`, fileStorageDir: `${n.nodeDir}/file-storage` } }),
+      // The lab made this VG on the node's PV (loop device or VM disk); declaring it lets plan check it.
       profile: { volumeGroups: [{ name: n.vgName, pvs: [n.loopDevice] }] },
     },
   };

@@ -13,14 +13,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll } from 'vitest';
-import { labDown, labStartNode, labStopNode, labUp, missingPackages, type LabNode, type LabRef, type LabUpResult } from '../../src/lab/index.js';
+import { labDown, labExec, labPower, labStartNode, labStopNode, labUp, missingPackages, type LabNode, type LabRef, type LabUpResult, type PowerResult, type PowerVerb } from '../../src/lab/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { SshPool, type NodeSshSpec } from '../../src/transport/pool.js';
 import type { SshTransport } from '../../src/transport/ssh.js';
 import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
 
 export interface UseLabOptions {
+  /** Namespace nodes (default 3, or 0 when vmNodes is set). */
   nodes?: number;
+  /** QEMU VM nodes (own kernel: DRBD, dm-mod), numbered after the namespace nodes. */
+  vmNodes?: number;
+  vmMemoryMiB?: number;
   /** Kernel object prefix, 2-8 of [a-z0-9]; default "gt" + process id + a counter, in base 36. */
   prefix?: string;
   /** Also write nodes.yaml here. */
@@ -47,6 +51,10 @@ export interface LabHandle {
   local(name: string): LocalTransport;
   stopNode(name: string): Promise<number | undefined>;
   startNode(name: string): Promise<number>;
+  /** `gantry lab exec`: a command on any node kind (VM: ssh with the pinned key). */
+  exec(name: string, argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `gantry lab power`. */
+  power(name: string, verb: PowerVerb): Promise<PowerResult>;
 }
 
 /** Why lab tests cannot run here, or undefined when they can. Logged once when set. */
@@ -88,7 +96,9 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
     up = await labUp({
       logger,
       prefix,
-      nodes: opts.nodes ?? 3,
+      nodes: opts.nodes ?? (opts.vmNodes ? 0 : 3),
+      ...(opts.vmNodes ? { vmNodes: opts.vmNodes } : {}),
+      ...(opts.vmMemoryMiB ? { vmMemoryMiB: opts.vmMemoryMiB } : {}),
       mgmtSubnet: `198.18.${x}.0/24`,
       replSubnet: `198.19.${x}.0/24`,
       installMissing: false,
@@ -128,5 +138,7 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
     local: (name) => new LocalTransport({ logger, node: name, netns: node(name).namespace }),
     stopNode: (name) => labStopNode(ref, name),
     startNode: (name) => labStartNode(ref, name),
+    exec: (name, argv) => labExec(ref, name, argv),
+    power: (name, verb) => labPower(ref, name, verb),
   };
 }

@@ -129,7 +129,7 @@ describe.skipIf(skip)('given a 3-node lab', () => {
 
   it('given down it leaves no namespace, link, loop device or process behind, and down again is a no-op', async () => {
     const record = (await readLabRecord(lab.ref)) as LabRecord;
-    const pids = record.nodes.flatMap((n) => [n.pids.sshd, n.pids.ovsdbServer, n.pids.ovsVswitchd]);
+    const pids = record.nodes.flatMap((n) => [n.pids.sshd!, n.pids.ovsdbServer!, n.pids.ovsVswitchd!]);
     expect(pids.every(alive)).toBe(true);
     await lab.pool.closeAll();
     const out = await labDown(lab.ref);
