@@ -85,7 +85,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing differs, 2 when there are changes (or refusals), 1 on error')
     .action(async (opts: CommonOpts & { detailedExitcode?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
-      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops }, { apply: false }));
+      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops, floorDir: opts.stateDir }, { apply: false }));
       process.stdout.write(renderPlan(res.plan, opts.output, { showInSync: opts.all ?? false }));
       if (opts.detailedExitcode && planHasChanges(res.plan)) throw new CliExit(2);
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);

@@ -116,7 +116,15 @@ export interface PlanInput {
 }
 
 export interface ObservedCluster {
+  /** What each node reported in this pass (unreachable nodes: an empty snapshot with `error`). */
   readonly nodes: ReadonlyMap<string, ObservedNode>;
+  /**
+   * The last good snapshot of each declared node that cannot be observed now (unreachable
+   * or offline), from the state directory's last observation: the floor of what that node
+   * holds. A node missing here has no known past (state directory lost): anything not
+   * seen elsewhere may be on it. Unknown is not absent (DESIGN.md, safety invariant 1).
+   */
+  readonly lastKnown?: ReadonlyMap<string, ObservedNode>;
 }
 
 /** One field that differs between desired and observed, for the drift report. */
@@ -153,6 +161,17 @@ export interface PlanEntry {
   readonly notes: readonly string[];
 }
 
+/** Resources that wait for a node that cannot be observed now (unknown is not absent). */
+export interface NodeWait {
+  readonly node: string;
+  /** Why it cannot be observed: "unreachable (...)" or "offline". */
+  readonly why: string;
+  /** When it was last observed (its last good snapshot); absent = no earlier observation kept. */
+  readonly since?: string;
+  /** "Instance/web2", ...: last seen there, or (no snapshot) possibly there. */
+  readonly subjects: readonly string[];
+}
+
 export interface Plan {
   readonly entries: readonly PlanEntry[];
   /** Every action, in execution order. */
@@ -162,6 +181,8 @@ export interface Plan {
   readonly refused: readonly Refusal[];
   readonly orphans: readonly Orphan[];
   readonly unreachable: readonly string[];
+  /** Per node that cannot be observed: the resources that wait for it. */
+  readonly waits?: readonly NodeWait[];
 }
 
 export function planHasChanges(p: Plan): boolean {

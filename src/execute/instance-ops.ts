@@ -49,7 +49,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       bootOrder: [...l.bootOrder],
       disks: l.disks.map((d) => ({ path: d.path, format: d.format, bus: d.bus, cache: 'none' as const })),
       nics: l.nics.map((n, i) => ({ tap: tapName(l.name, i), mac: n.mac, model: n.model, link: tapLink(n, ovsdbSocket) })),
-      ...(l.vnc ? { vncDisplay: 100 + (createHash('sha256').update(l.name).digest().readUInt16BE(0) % 1000), vncBindAddress: l.vncBindAddress } : {}),
+      ...(l.vnc ? { vncDisplay: vncDisplayOf(l), vncBindAddress: l.vncBindAddress } : {}),
     };
   }
 
@@ -171,6 +171,12 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     const meta = { version: 1, instance: name, ...record };
     await this.qemu.writeFile(`${this.qemu.runDir(name)}/gantry.json`, JSON.stringify(meta) + '\n', name);
   }
+}
+
+/** The display the planner allocated (plan/vnc); a launch with VNC on and none is refused, never guessed. */
+function vncDisplayOf(l: InstanceLaunch): number {
+  if (l.vncDisplay === undefined) throw new PrereqError('VNC_NO_DISPLAY', `instance ${l.name} has VNC on but its launch names no display; re-plan it`);
+  return l.vncDisplay;
 }
 
 function tapLink(n: InstanceLaunch['nics'][number], ovsdbSocket: string | undefined): TapLink {

@@ -23,14 +23,16 @@ export async function writeStatus(stateDir: string, at: string, statuses: Resour
   await atomicWrite(path.join(stateDir, 'status.json'), JSON.stringify({ updatedAt: at, resources: statuses }, null, 2) + '\n');
 }
 
+/** `nodes` as observed at `at`; `lastKnown`: the last good snapshot of each node that could not be observed then. */
 export async function writeObserved(stateDir: string, at: string, observed: ObservedCluster): Promise<void> {
-  await atomicWrite(path.join(stateDir, 'observed.json'), JSON.stringify({ observedAt: at, nodes: Object.fromEntries(observed.nodes) }, null, 2) + '\n');
+  const lastKnown = observed.lastKnown && observed.lastKnown.size > 0 ? { lastKnown: Object.fromEntries(observed.lastKnown) } : {};
+  await atomicWrite(path.join(stateDir, 'observed.json'), JSON.stringify({ observedAt: at, nodes: Object.fromEntries(observed.nodes), ...lastKnown }, null, 2) + '\n');
 }
 
 export async function readObserved(stateDir: string): Promise<{ observedAt: string; observed: ObservedCluster } | undefined> {
   try {
-    const j = JSON.parse(await readFile(path.join(stateDir, 'observed.json'), 'utf8')) as { observedAt: string; nodes: Record<string, never> };
-    return { observedAt: j.observedAt, observed: { nodes: new Map(Object.entries(j.nodes)) } };
+    const j = JSON.parse(await readFile(path.join(stateDir, 'observed.json'), 'utf8')) as { observedAt: string; nodes: Record<string, never>; lastKnown?: Record<string, never> };
+    return { observedAt: j.observedAt, observed: { nodes: new Map(Object.entries(j.nodes)), lastKnown: new Map(Object.entries(j.lastKnown ?? {})) } };
   } catch {
     return undefined;
   }
