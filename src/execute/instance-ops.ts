@@ -10,7 +10,7 @@ import { buildQemuArgv, QemuDriver, runFile, type LaunchInput, type QemuLaunchSp
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
 import { buildOsEnv, osRunArgv, parseOsName, runOsScript, writeImage, imageWriteArgv } from '../drivers/os/os.js';
 import type { Transport } from '../transport/transport.js';
-import { actionError, ExecError, PrereqError } from '../util/errors.js';
+import { actionError, ExecError, GantryError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
@@ -122,6 +122,8 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
             destination: peer.qemu, address: a.peerAddress, port: migrationPort(a.name),
             maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs,
             onProgress: (p) => this.o.logger.info({ instance: a.name, ...p }, 'migration progress'),
+          }).catch(async (e: unknown) => {
+            throw await this.settleFailedMigration(a.name, a.peer, peer, e);
           });
           this.o.logger.info({ instance: a.name, from: this.o.node, to: a.peer, ...res }, 'migration completed');
           return done(false);
@@ -167,10 +169,54 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     await this.writeRecord(name, record);
   }
 
+  /**
+   * After a failed or aborted live migration exactly one side may run: look at both, and
+   * stop the copy that does not hold the guest (the destination's incoming qemu while the
+   * source still runs; the source's paused husk once the destination runs). Returns the
+   * error to report, its message extended with where the guest runs now.
+   */
+  private async settleFailedMigration(name: string, peerNode: string, peer: InstanceOps, cause: unknown): Promise<GantryError> {
+    const src = (await this.qemu.inspect(name).catch(() => undefined))?.runState ?? 'stopped';
+    const dst = (await peer.qemu.inspect(name).catch(() => undefined))?.runState ?? 'stopped';
+    const step = afterFailedMigration(src, dst);
+    const g = cause instanceof GantryError ? cause : new ExecError('MIGRATION_FAILED', cause instanceof Error ? cause.message : String(cause));
+    const where = `${this.o.node} ${src}, ${peerNode} ${dst}`;
+    try {
+      if (step.kill === 'destination') await peer.qemu.kill(name, { markAdminStopped: false });
+      if (step.kill === 'source') await this.qemu.kill(name, { markAdminStopped: true });
+    } catch (e) {
+      return new ExecError('MIGRATION_TWO_COPIES', `migration of ${name} ${this.o.node} -> ${peerNode} failed (${g.message}) and the copy on ${step.kill === 'source' ? this.o.node : peerNode} could not be stopped (${e instanceof Error ? e.message : String(e)}): qemu runs on both nodes (${where}); stop one by hand`);
+    }
+    this.o.logger.error({ instance: name, from: this.o.node, to: peerNode, source: src, destination: dst, settled: step.kill ?? 'nothing to stop' }, 'migration failed; both sides checked');
+    return new GantryError(g.errorClass, g.code, `${g.message}; afterwards (${where}): ${step.outcome}`, g.details, { cause, transient: g.transient });
+  }
+
   async writeRecord(name: string, record: InstanceRecord): Promise<void> {
     const meta = { version: 1, instance: name, ...record };
     await this.qemu.writeFile(`${this.qemu.runDir(name)}/gantry.json`, JSON.stringify(meta) + '\n', name);
   }
+}
+
+/** Run states with a qemu process on the node (ObservedRunState). */
+const HAS_PROCESS = (s: string) => s !== 'stopped';
+
+/**
+ * One running copy after a failed live migration, from the run state on each side: which
+ * qemu to stop (if any) and what the outcome is, in words for the error message.
+ */
+export function afterFailedMigration(source: string, destination: string): { kill?: 'source' | 'destination'; outcome: string } {
+  const sourceHasGuest = HAS_PROCESS(source) && source !== 'postmigrate';
+  if (sourceHasGuest) {
+    return HAS_PROCESS(destination)
+      ? { kill: 'destination', outcome: 'the guest still runs on the source; the destination qemu is stopped' }
+      : { outcome: 'the guest still runs on the source only' };
+  }
+  if (destination === 'running') {
+    return source === 'postmigrate'
+      ? { kill: 'source', outcome: 'the guest runs on the destination; the paused source qemu is stopped' }
+      : { outcome: 'the guest runs on the destination only' };
+  }
+  return { outcome: 'the guest runs on neither node (the migration may have completed without the destination resuming): left for a sysadmin, nothing is resumed blindly' };
 }
 
 /** The display the planner allocated (plan/vnc); a launch with VNC on and none is refused, never guessed. */
