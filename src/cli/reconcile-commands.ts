@@ -155,7 +155,8 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
     if (res.plan.actions.length === 0) process.stdout.write('No changes. The nodes match the desired state.\n');
     for (const r of res.report?.results ?? []) {
       process.stdout.write(`# ${describeAction(r.action)}\n#   why: ${r.action.reason}\n`);
-      for (const c of r.commands) process.stdout.write(`${c.map(shellish).join(' ')}\n`);
+      // `<<<` introduces what a command is fed on stdin (QMP JSON, a record): a bash here-string.
+      for (const c of r.commands) process.stdout.write(`${c.map((w) => (w === '<<<' ? w : shellish(w))).join(' ')}\n`);
     }
   } else {
     if (res.aborted) throw new CliExit(1, 'aborted: nothing was changed');

@@ -6,9 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
-import { buildQemuArgv, QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
+import { QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
-import { buildOsEnv, osRunArgv, parseOsName, runOsScript, writeImage, imageWriteArgv } from '../drivers/os/os.js';
+import { declaredImageFormat, parseOsName, runOsScript, writeImage } from '../drivers/os/os.js';
+import { describeInstanceAction, installEnv, type DescribeContext } from './instance-describe.js';
 import type { Transport } from '../transport/transport.js';
 import { actionError, ExecError, GantryError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -66,25 +67,16 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     throw new PrereqError('OS_NOT_FOUND', `OS ${name} is not installed on ${this.o.node} (searched ${this.o.osSearchPath.join(', ')})`);
   }
 
+  /** The real argv of every step run() takes, QMP as the JSON it sends (see instance-describe). */
   describe(a: Action): readonly (readonly string[])[] {
-    switch (a.verb) {
-      case 'instance.install': {
-        const { name } = parseOsName(a.os.name);
-        if (name === 'none') return [];
-        if (name === 'image') return [imageWriteArgv({ image: a.os.params.image ?? '(os param image)', disk: a.launch.disks[0]?.path ?? '', targetExists: true })];
-        return [osRunArgv({ osDir: `${this.o.osSearchPath[0] ?? '/srv/gantry/os'}/${name}`, script: 'create', env: {}, logPath: runFile(this.qemu.runDir(a.name), 'osLog') })];
-      }
-      case 'instance.start':
-        return [buildQemuArgv(this.spec(a.launch))];
-      case 'instance.stop':
-        return [['qmp', a.name, 'system_powerdown'], ['qmp', a.name, 'quit']];
-      case 'instance.remove':
-        return [['rm', '-rf', '--', this.qemu.runDir(a.name)], ...Array.from({ length: a.nicCount }, (_, i) => ['ip', 'link', 'del', tapName(a.name, i)])];
-      case 'instance.migrate':
-        return [['qmp', a.name, 'migrate', `tcp:${a.peerAddress}:${migrationPort(a.name)}`]];
-      default:
-        return [];
-    }
+    return describeInstanceAction(this.describeContext(), a);
+  }
+
+  private describeContext(): DescribeContext {
+    return {
+      qemu: this.qemu, osSearchPath: this.o.osSearchPath, ...(this.o.ovsdbSocket !== undefined ? { ovsdbSocket: this.o.ovsdbSocket } : {}),
+      spec: (l) => this.spec(l), peer: (n) => this.o.peer(n)?.describeContext(), migrationPort,
+    };
   }
 
   async run(a: Action): Promise<ActionResult> {
@@ -151,18 +143,10 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       if (!image) throw new PrereqError('OS_IMAGE_MISSING', `instance ${name}: OS image+... needs the OS parameter "image" (path of the image file on the node)`);
       const disk = launch.disks[0]?.path;
       if (!disk) throw new PrereqError('OS_NO_DISK', `instance ${name} has no disk to write the image to`);
-      await writeImage(this.o.transport, { image, disk, targetExists: true });
+      await writeImage(this.o.transport, { image, disk, sourceFormat: declaredImageFormat(os.params), targetExists: true });
     } else {
       const osDir = await this.osDir(os.name);
-      const env = buildOsEnv({
-        os: ref, instance: name, hypervisor: 'kvm', params: os.params,
-        disks: launch.disks.map((d) => ({ path: d.path, access: 'rw' as const, frontendType: d.bus === 'virtio' ? 'paravirtual' : d.bus })),
-        nics: launch.nics.map((n, i) => ({
-          mac: n.mac, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}),
-          ...(nicInfo[i]?.ip ? { ip: nicInfo[i]!.ip! } : {}),
-          ...(nicInfo[i]?.network ? { network: { name: nicInfo[i]!.network!, ...(nicInfo[i]!.subnet ? { subnet: nicInfo[i]!.subnet! } : {}), ...(nicInfo[i]!.gateway ? { gateway: nicInfo[i]!.gateway! } : {}) } } : {}),
-        })),
-      });
+      const env = installEnv(name, os, launch, nicInfo);
       await runOsScript(this.o.transport, { osDir, script: 'create', env, logPath: runFile(dir, 'osLog'), timeoutMs: 30 * 60_000 });
     }
     // Recorded only after the install succeeded: a failed install is retried next pass.
