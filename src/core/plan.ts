@@ -104,6 +104,8 @@ export interface PlanCluster {
   readonly macPrefix: string;
   readonly sharedFileStorageDir: string;
   readonly removeOrphans: boolean;
+  /** At most this percentage of a node's Gantry objects is removed as orphans in one pass (default 10). */
+  readonly orphanMaxPercentPerPass?: number;
   readonly exclusionTags: readonly string[];
 }
 
@@ -113,6 +115,16 @@ export interface PlanInput {
   readonly nodes: readonly PlanNode[];
   readonly instances: readonly PlanInstance[];
   readonly networks: readonly PlanNetwork[];
+  /** How big the desired state was at the last apply (state directory); absent when unknown. */
+  readonly lastApplied?: DesiredSummary;
+}
+
+/** The size of a desired state, kept after each apply to tell a shrink from a truncated checkout. */
+export interface DesiredSummary {
+  readonly instances: number;
+  readonly nodes: number;
+  /** ISO time of the apply that recorded it. */
+  readonly at: string;
 }
 
 export interface ObservedCluster {
@@ -147,6 +159,8 @@ export interface Orphan {
   readonly kind: 'lv' | 'file' | 'instance';
   readonly id: string;
   readonly removed: boolean;
+  /** With removal on, why this one is kept in this pass (no ownership mark, in use, bound reached, ...). */
+  readonly kept?: string;
 }
 
 export type EntryStatus = 'in-sync' | 'drift' | 'refused' | 'unreachable';

@@ -93,7 +93,7 @@ describe('plan', () => {
     const keep = plan(input(), observed);
     expect(keep.orphans).toEqual([{ node: 'n1', kind: 'lv', id: 'vg0/old.disk0', removed: false }]);
     expect(keep.actions).toEqual([]);
-    const rm = plan(input([], true), observed);
+    const rm = plan({ ...input([], true), lastApplied: { instances: 0, nodes: 2, at: 't' } }, observed);
     expect(rm.actions).toMatchObject([{ verb: 'lv.remove', vg: 'vg0', name: 'old.disk0' }]);
   });
 

@@ -5,10 +5,9 @@
  */
 import type { Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
-import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FieldDiff, NodeWait, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
 import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
@@ -16,6 +15,7 @@ import { blindNodes, describeWait, localFileDirs, locateInstances, type BlindNod
 import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
+import { planOrphans } from './orphans.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -184,30 +184,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes], down.length > 0 && d.actions.length + rt.actions.length === 0);
   }
 
-  // ---- orphans: data Gantry made that no manifest declares ----
-  const orphans: Orphan[] = [];
-  const orphanActions: Action[] = [];
-  const remove = input.cluster.removeOrphans;
-  for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!obs.reachable || !nodes.has(nodeName)) continue;
-    for (const lv of Object.values(obs.lvs)) {
-      const owner = instanceOfLvTags(lv.tags);
-      if (owner === undefined || declared.has(owner)) continue;
-      orphans.push({ node: nodeName, kind: 'lv', id: `${lv.vg}/${lv.name}`, removed: remove });
-      if (remove) orphanActions.push({ verb: 'lv.remove', node: nodeName, subject: `Instance/${owner}`, vg: lv.vg, name: lv.name, reason: `orphan of undeclared instance ${owner}; cluster orphans.remove is on` });
-    }
-    for (const f of Object.values(obs.files)) {
-      const owner = instanceOfDiskFile(f.path);
-      if (!owner || declared.has(owner.instance)) continue;
-      if (f.path.startsWith(input.cluster.sharedFileStorageDir + '/') && orphans.some((o) => o.kind === 'file' && o.id === f.path)) continue;
-      orphans.push({ node: nodeName, kind: 'file', id: f.path, removed: remove });
-      if (remove) orphanActions.push({ verb: 'file.remove', node: nodeName, subject: `Instance/${owner.instance}`, path: f.path, reason: `orphan of undeclared instance ${owner.instance}; cluster orphans.remove is on` });
-    }
-    for (const name of Object.keys(obs.instances)) {
-      if (!declared.has(name)) orphans.push({ node: nodeName, kind: 'instance', id: name, removed: false });
-    }
-  }
-  allActions.push(...orphanActions);
+  // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
+  const o = planOrphans(input, observed, declared);
+  if (o.refused.length > 0 || o.notes.length > 0) addEntry(`Cluster/${input.cluster.name}`, [], [], o.refused, o.notes);
+  allActions.push(...o.actions);
+  const orphans = o.orphans;
 
   entries.sort((a, b) => a.subject.localeCompare(b.subject));
   const ordered = orderActions(allActions);

@@ -7,9 +7,10 @@ import type { DesiredState } from '../desired/model.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { plan as makePlan, type PlanOptions } from '../plan/plan.js';
 import { toPlanInput } from '../plan/from-desired.js';
+import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readObserved, writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
+import { readDesiredSummary, readObserved, writeDesiredSummary, writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
 import type { ObservedNode } from '../core/observed.js';
 import type { Logger } from '../util/log.js';
 import { executePlan, type ExecuteReport } from '../execute/executor.js';
@@ -80,7 +81,9 @@ async function readFloor(deps: ReconcileDeps): Promise<ObservedCluster | undefin
 
 export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
   const now = deps.now ?? (() => new Date());
-  const input = toPlanInput(state);
+  const summaryDir = deps.stateDir ?? deps.floorDir;
+  const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
+  const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}) };
   const floor = await readFloor(deps);
   const observeNow = async () => withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
   const observed = await observeNow();
@@ -109,6 +112,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   if (deps.stateDir && !opts.dryRun) {
     await writeObserved(deps.stateDir, at, finalObserved);
     await writeStatus(deps.stateDir, at, statuses);
+    // The baseline orphan removal compares with; never a size that looked truncated.
+    if (opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED')) await writeDesiredSummary(deps.stateDir, desiredSummary(input, at));
     if (report) jobFile = await writeJob(deps.stateDir, at, { command: opts.command ?? 'apply', dryRun: false, plan, report });
   }
   return { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(jobFile ? { jobFile } : {}) };

@@ -80,7 +80,7 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
   }
   if (plan.orphans.length > 0) {
     out.push('Orphans (on nodes, in no manifest):');
-    for (const o of plan.orphans) out.push(`  ? ${o.kind} ${o.id} on ${o.node}${o.removed ? '  (will be removed: orphans.remove is on)' : '  (kept; set Cluster spec.orphans.remove to remove)'}`);
+    for (const o of plan.orphans) out.push(`  ? ${o.kind} ${o.id} on ${o.node}${o.removed ? '  (will be removed: orphans.remove is on)' : o.kept ? `  (kept: ${o.kept})` : '  (kept; set Cluster spec.orphans.remove to remove)'}`);
   }
   out.push(`Summary: ${headline}`);
   return out.join('\n') + '\n';
