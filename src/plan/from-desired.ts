@@ -90,7 +90,6 @@ export function toPlanInput(state: DesiredState): PlanInput {
       macPrefix: c.macPrefix,
       sharedFileStorageDir: c.storage.sharedFileStorageDir,
       removeOrphans: c.orphans.remove,
-      orphanMaxPercentPerPass: c.orphans.maxPercentPerPass,
       exclusionTags: c.exclusionTags,
     },
     nodes,

@@ -81,3 +81,12 @@ describe('DRBD 8.4 runner over a transport (replay double of real 8.4.11 states)
     expect(redact(['a', '--shared-secret', 'x', 'y'])).toEqual(['a', '--shared-secret', '[redacted]', 'y']);
   });
 });
+
+describe('readState (replay double)', () => {
+  it('given events2 and /proc/drbd from the real resync, it returns named devices with progress; a failed read throws', async () => {
+    const { readState } = await import('./ops.js');
+    const t = new ReplayNode({ [EV]: { stdout: golden('v84/events2-syncing.txt') }, 'cat /proc/drbd': { stdout: golden('v84/proc-syncing.txt') } });
+    expect((await readState(t)).devices[1]?.peers[0]?.sync).toEqual({ percent: 31.2, remainingKiB: 175104, etaSec: 9, speedKiBps: 17664 });
+    await expect(readState(new ReplayNode({ [EV]: { stdout: '' }, 'cat /proc/drbd': { code: 1, stderr: 'No such file or directory' } }))).rejects.toMatchObject({ code: 'DRBD_READ_FAILED' });
+  });
+});

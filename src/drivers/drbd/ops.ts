@@ -10,9 +10,10 @@ import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
 import * as c from './cmd84.js';
 import { parseEvents2 } from './parse-events2.js';
+import { parseProcDrbd } from './parse-proc.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
 import { initialSyncDecision, metaState, planUp, type Drbd84Spec, type UpStep } from './plan84.js';
-import type { DrbdSnapshot } from './state.js';
+import { withProcProgress, type DrbdSnapshot } from './state.js';
 
 export interface EnsureResult<S extends string = string> {
   /** What ran, in order (shared secrets replaced by "[redacted]"). */
@@ -47,6 +48,14 @@ export async function readEvents(t: Transport): Promise<DrbdSnapshot> {
   const r = await t.exec(c.events2NowCmd(), { timeoutMs: 30_000 });
   if (r.code !== 0) throw readFailed(r, t.node);
   return parseEvents2(r.stdout);
+}
+
+/** The full 8.4 picture for status: events2 --now joined with /proc/drbd's sync progress. */
+export async function readState(t: Transport): Promise<DrbdSnapshot> {
+  const [ev, proc] = await t.execBatch([c.events2NowCmd(), c.procDrbdCmd()], { timeoutMs: 30_000 });
+  if (ev!.code !== 0) throw readFailed(ev!, t.node);
+  if (proc!.code !== 0) throw readFailed(proc!, t.node);
+  return withProcProgress(parseEvents2(ev!.stdout), parseProcDrbd(proc!.stdout).devices);
 }
 
 async function readShow(t: Transport, resource: string): Promise<ShowResource | undefined> {

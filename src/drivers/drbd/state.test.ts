@@ -25,3 +25,12 @@ describe('DRBD state helpers', () => {
     expect(parseProcDrbd(golden('v84/proc-standalone.txt')).devices.some(isHealthy)).toBe(false);
   });
 });
+
+describe('joining events2 and /proc/drbd (8.4)', () => {
+  it('given both captured during the real resync, the named devices get percent, speed and ETA', async () => {
+    const { withProcProgress } = await import('./state.js');
+    const s = withProcProgress(parseEvents2(golden('v84/events2-syncing.txt')), parseProcDrbd(golden('v84/proc-syncing.txt')).devices);
+    expect(s.devices[0]).toMatchObject({ minor: 0, resource: 'resource0', protocol: 'C', peers: [{ replication: 'SyncSource', outOfSyncKiB: 175104, sync: { percent: 31.2, speedKiBps: 17664, etaSec: 9 } }] });
+    expect(s.resources).toEqual(['resource0', 'resource1']);
+  });
+});

@@ -84,3 +84,19 @@ export function splitBrainIndicators(d: DrbdDevice, opts: { expectConnected: boo
   if (d.role === 'Primary' && d.peers.some((p) => p.role === 'Primary') && d.peers.some((p) => !isConnected(p))) reasons.push('both sides Primary while not connected');
   return { suspected: reasons.length > 0, reasons };
 }
+
+/**
+ * 8.4's events2 --now names resources but carries no resync progress or out-of-sync
+ * counts; /proc/drbd has those but no names. Join them by minor (peer 0: 8.4 has one).
+ */
+export function withProcProgress(events: DrbdSnapshot, proc: readonly DrbdDevice[]): DrbdSnapshot {
+  const byMinor = new Map(proc.map((d) => [d.minor, d]));
+  const devices = events.devices.map((d) => {
+    const p = byMinor.get(d.minor)?.peers[0];
+    const [first, ...rest] = d.peers;
+    if (!p || !first) return { ...d, ...(byMinor.get(d.minor)?.protocol ? { protocol: byMinor.get(d.minor)!.protocol! } : {}) };
+    const merged: DrbdPeer = { ...first, ...(p.outOfSyncKiB !== undefined ? { outOfSyncKiB: p.outOfSyncKiB } : {}), ...(p.sync ? { sync: p.sync } : {}) };
+    return { ...d, ...(byMinor.get(d.minor)?.protocol ? { protocol: byMinor.get(d.minor)!.protocol! } : {}), peers: [merged, ...rest] };
+  });
+  return { ...events, devices };
+}
