@@ -29,7 +29,10 @@ export const ClusterSpec = Type.Object(
       enabled: Type.Optional(Type.Boolean({ description: 'default false' })),
       failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (default false)' })),
     }, Strict)),
-    orphans: Type.Optional(Type.Object({ remove: Type.Optional(Type.Boolean({ description: 'remove LVs/files/VMs no manifest declares (default false: report only)' })) }, Strict)),
+    orphans: Type.Optional(Type.Object({
+      remove: Type.Optional(Type.Boolean({ description: 'remove disk LVs and image files that carry Gantry\'s ownership mark and that no manifest declares (default false: report only). Orphan VMs are only reported. Refused when the manifests shrank by more than half since the last apply (MANIFESTS_TRUNCATED)' })),
+      maxPercentPerPass: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'remove at most this percentage (rounded up) of a node\'s Gantry objects in one pass; the rest waits for later passes (default 10)' })),
+    }, Strict)),
     macPrefix: Type.Optional(MacPrefix('MAC prefix for generated MACs (default aa:00:00)')),
     osSearchPath: Type.Optional(Type.Array(AbsPath('directory of OS definitions'), { minItems: 1, description: 'where OS definitions live, searched in order (Ganeti: --os-search-path; default [/srv/gantry/os, /usr/share/gantry/os])' })),
     exclusionTags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:+*/@=-]{1,128}$' }), { description: 'instance tag prefixes whose instances must not share a primary node (htools:iextags)' })),

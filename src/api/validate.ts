@@ -2,10 +2,13 @@
  * ajv validators compiled from the kind schemas, and the translation of ajv's errors
  * into issues a sysadmin can act on ("unknown field", '"10X" is not a size', ...).
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { MESSAGE_KEY } from './common.js';
-import { DOC_SCHEMAS, KINDS, type Kind } from './kinds.js';
+import { KINDS, type Kind } from './kinds.js';
+import { kindValidators } from './validators.js';
+
+export { createAjv } from './ajv.js';
 
 export type PathSegment = string | number;
 
@@ -17,28 +20,9 @@ export interface SchemaIssue {
   readonly at: 'key' | 'value' | 'parent';
 }
 
-/** A fresh ajv that knows the Kubernetes and gantry annotation keywords. */
-export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-  ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string' });
-  ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields' });
-  ajv.addKeyword({ keyword: MESSAGE_KEY });
-  return ajv;
-}
-
-let compiled: Map<Kind, ValidateFunction> | undefined;
-
-function validators(): Map<Kind, ValidateFunction> {
-  if (!compiled) {
-    const ajv = createAjv();
-    compiled = new Map(KINDS.map((k) => [k, ajv.compile(DOC_SCHEMAS[k] as object)]));
-  }
-  return compiled;
-}
-
 /** Validate one document of a known kind against its schema; [] when valid. */
 export function validateDocument(kind: Kind, doc: unknown): SchemaIssue[] {
-  const v = validators().get(kind)!;
+  const v = kindValidators().get(kind)!;
   if (v(doc)) return [];
   return translateErrors(v.errors ?? []);
 }

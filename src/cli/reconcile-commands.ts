@@ -85,7 +85,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing differs, 2 when there are changes (or refusals), 1 on error')
     .action(async (opts: CommonOpts & { detailedExitcode?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
-      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops }, { apply: false }));
+      const res = await withCluster(opts.file, logger, (state, conn) => reconcileOnce(state, { logger, ops: conn.ops, floorDir: opts.stateDir }, { apply: false }));
       process.stdout.write(renderPlan(res.plan, opts.output, { showInSync: opts.all ?? false }));
       if (opts.detailedExitcode && planHasChanges(res.plan)) throw new CliExit(2);
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);
@@ -155,7 +155,8 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
     if (res.plan.actions.length === 0) process.stdout.write('No changes. The nodes match the desired state.\n');
     for (const r of res.report?.results ?? []) {
       process.stdout.write(`# ${describeAction(r.action)}\n#   why: ${r.action.reason}\n`);
-      for (const c of r.commands) process.stdout.write(`${c.map(shellish).join(' ')}\n`);
+      // `<<<` introduces what a command is fed on stdin (QMP JSON, a record): a bash here-string.
+      for (const c of r.commands) process.stdout.write(`${c.map((w) => (w === '<<<' ? w : shellish(w))).join(' ')}\n`);
     }
   } else {
     if (res.aborted) throw new CliExit(1, 'aborted: nothing was changed');

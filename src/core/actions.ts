@@ -11,6 +11,18 @@ interface Base {
   readonly subject: string;
   /** Why the planner chose this action, in words a sysadmin reads in the drift report. */
   readonly reason: string;
+  /**
+   * Actions (by actionKey) on other nodes that must have succeeded earlier in the same
+   * execution before this one runs; if one failed or was skipped, this one is skipped and
+   * says why. Used for one running copy: a start (install, migration) elsewhere waits for
+   * the stop of every other copy that may run.
+   */
+  readonly after?: readonly string[];
+}
+
+/** How one action is named in another's `after`: "instance.stop@node1 Instance/web2". */
+export function actionKey(a: Pick<Base, 'node' | 'subject'> & { readonly verb: string }): string {
+  return `${a.verb}@${a.node} ${a.subject}`;
 }
 
 // ---- node profile: network ----
@@ -72,6 +84,8 @@ export interface InstanceLaunch {
   readonly nics: readonly { readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[] }[];
   readonly vnc: boolean;
   readonly vncBindAddress: string;
+  /** VNC display (port 5900+N), allocated by the planner (plan/vnc) when `vnc` is on. */
+  readonly vncDisplay?: number;
 }
 
 /** Recorded on the node beside the instance (see InstanceMeta in observe/types). */

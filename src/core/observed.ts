@@ -22,6 +22,11 @@ export interface ObservedNode {
   readonly sysctls: Readonly<Record<string, string>>;
   /** File and sharedfile disk images, keyed by absolute path. */
   readonly files: Readonly<Record<string, ObservedFile>>;
+  /**
+   * Whether each requested storage directory exists (true) or is missing (false); a
+   * directory the probe could not check is absent from the map (unknown, not missing).
+   */
+  readonly storageDirs?: Readonly<Record<string, boolean>>;
   /** QEMU instances found on this node, keyed by instance name. */
   readonly instances: Readonly<Record<string, ObservedInstance>>;
   /** Tap devices, keyed by name. */

@@ -104,6 +104,8 @@ export interface PlanCluster {
   readonly macPrefix: string;
   readonly sharedFileStorageDir: string;
   readonly removeOrphans: boolean;
+  /** At most this percentage of a node's Gantry objects is removed as orphans in one pass (default 10). */
+  readonly orphanMaxPercentPerPass?: number;
   readonly exclusionTags: readonly string[];
 }
 
@@ -113,10 +115,28 @@ export interface PlanInput {
   readonly nodes: readonly PlanNode[];
   readonly instances: readonly PlanInstance[];
   readonly networks: readonly PlanNetwork[];
+  /** How big the desired state was at the last apply (state directory); absent when unknown. */
+  readonly lastApplied?: DesiredSummary;
+}
+
+/** The size of a desired state, kept after each apply to tell a shrink from a truncated checkout. */
+export interface DesiredSummary {
+  readonly instances: number;
+  readonly nodes: number;
+  /** ISO time of the apply that recorded it. */
+  readonly at: string;
 }
 
 export interface ObservedCluster {
+  /** What each node reported in this pass (unreachable nodes: an empty snapshot with `error`). */
   readonly nodes: ReadonlyMap<string, ObservedNode>;
+  /**
+   * The last good snapshot of each declared node that cannot be observed now (unreachable
+   * or offline), from the state directory's last observation: the floor of what that node
+   * holds. A node missing here has no known past (state directory lost): anything not
+   * seen elsewhere may be on it. Unknown is not absent (DESIGN.md, safety invariant 1).
+   */
+  readonly lastKnown?: ReadonlyMap<string, ObservedNode>;
 }
 
 /** One field that differs between desired and observed, for the drift report. */
@@ -139,6 +159,8 @@ export interface Orphan {
   readonly kind: 'lv' | 'file' | 'instance';
   readonly id: string;
   readonly removed: boolean;
+  /** With removal on, why this one is kept in this pass (no ownership mark, in use, bound reached, ...). */
+  readonly kept?: string;
 }
 
 export type EntryStatus = 'in-sync' | 'drift' | 'refused' | 'unreachable';
@@ -153,6 +175,17 @@ export interface PlanEntry {
   readonly notes: readonly string[];
 }
 
+/** Resources that wait for a node that cannot be observed now (unknown is not absent). */
+export interface NodeWait {
+  readonly node: string;
+  /** Why it cannot be observed: "unreachable (...)" or "offline". */
+  readonly why: string;
+  /** When it was last observed (its last good snapshot); absent = no earlier observation kept. */
+  readonly since?: string;
+  /** "Instance/web2", ...: last seen there, or (no snapshot) possibly there. */
+  readonly subjects: readonly string[];
+}
+
 export interface Plan {
   readonly entries: readonly PlanEntry[];
   /** Every action, in execution order. */
@@ -162,6 +195,8 @@ export interface Plan {
   readonly refused: readonly Refusal[];
   readonly orphans: readonly Orphan[];
   readonly unreachable: readonly string[];
+  /** Per node that cannot be observed: the resources that wait for it. */
+  readonly waits?: readonly NodeWait[];
 }
 
 export function planHasChanges(p: Plan): boolean {

@@ -39,3 +39,5 @@ export const DEFAULT_DRBD_META_MIB = 128;
  * Plain LVs need device-mapper on the node (real nodes have it; the namespace lab does not).
  */
 export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['plain', 'file', 'sharedfile', 'diskless'];
+/** Orphan removal takes at most this percentage of a node's Gantry objects per pass. */
+export const DEFAULT_ORPHAN_MAX_PERCENT = 10;

@@ -108,7 +108,7 @@ export interface DesiredCluster {
   nPlusOne: { enabled: boolean };
   watcher: { restartErrorDown: boolean };
   autoRepair: { enabled: boolean; failover: boolean };
-  orphans: { remove: boolean };
+  orphans: { remove: boolean; maxPercentPerPass: number };
   macPrefix: string;
   /** Directories searched for OS definitions (<dir>/<provider>/create ...). */
   osSearchPath: string[];

@@ -5,7 +5,9 @@ import type { Action } from '../core/actions.js';
 import { buildWaves, orderActions } from '../plan/waves.js';
 import type { Plan } from '../core/plan.js';
 import { silentLogger } from '../util/log.js';
-import { emptyObservedNode } from '../core/observed.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import { plan } from '../plan/plan.js';
+import type { PlanInput, PlanInstance } from '../core/plan.js';
 
 /** A recording NodeOps double: fails the verbs it is told to, the given number of times. */
 class RecordingOps implements NodeOps {
@@ -90,5 +92,57 @@ describe('executePlan', () => {
     const r = await executePlan(planOf([act('a', 'lv.create', 'I/x')]), new Map([['a', flaky]]), { logger: silentLogger(), retries: 2, signal: ac.signal, retryDelay: async () => { ac.abort('lost leadership'); } });
     expect(flaky.ran).toEqual(['lv.create']);
     expect(r.ok).toBe(false);
+  });
+
+  it('given a stop on one node that fails, a start on another node that must follow it is skipped and says why', async () => {
+    const stop: Action = { verb: 'instance.stop', node: 'a', subject: 'Instance/vm', name: 'vm', runDir: '/run', timeoutS: 1, reason: 'move: stop on a' };
+    const start: Action = { verb: 'instance.start', node: 'b', subject: 'Instance/vm', name: 'vm', runDir: '/run', launch: {} as never, record: {} as never, reason: 'move: start on b', after: ['instance.stop@a Instance/vm'] };
+    const a = new RecordingOps('a', new Map([['instance.stop', { times: 1, retryable: false }]]));
+    const b = new RecordingOps('b');
+    const r = await executePlan(planOf([stop, start]), new Map([['a', a], ['b', b]]), { logger: silentLogger() });
+    expect(b.ran).toEqual([]);
+    expect(r.ok).toBe(false);
+    expect(r.skipped).toEqual([{ action: start, because: expect.stringMatching(/must follow instance\.stop@a Instance\/vm, which failed \(X: boom\)/) }]);
+  });
+
+  it('given the dependency succeeds (or only dry-runs) the dependent action runs', async () => {
+    const stop: Action = { verb: 'instance.stop', node: 'a', subject: 'Instance/vm', name: 'vm', runDir: '/run', timeoutS: 1, reason: 'r' };
+    const start: Action = { verb: 'instance.start', node: 'b', subject: 'Instance/vm', name: 'vm', runDir: '/run', launch: {} as never, record: {} as never, reason: 'r', after: ['instance.stop@a Instance/vm'] };
+    const b = new RecordingOps('b');
+    const r = await executePlan(planOf([stop, start]), new Map([['a', new RecordingOps('a')], ['b', b]]), { logger: silentLogger() });
+    expect(r.ok).toBe(true);
+    expect(b.ran).toEqual(['instance.start']);
+    const dry = await executePlan(planOf([stop, start]), new Map([['a', new RecordingOps('a')], ['b', new RecordingOps('b')]]), { logger: silentLogger(), dryRun: true });
+    expect(dry.skipped).toEqual([]);
+  });
+
+  it('given a planned non-live move whose stop on the old node fails, the new node never starts a second copy', async () => {
+    // The planner's move n1 -> n2 of a sharedfile VM without live migration, run by the real executor.
+    const vm: PlanInstance = {
+      name: 'vm1', state: 'present', deleteDisks: false, diskTemplate: 'sharedfile', primary: 'n2', memoryMiB: 64, vcpus: 1, tags: [],
+      disks: [{ index: 0, sizeMiB: 64, template: 'sharedfile', vg: 'vg', metaVg: 'vg', state: 'present' }],
+      runtime: {
+        uuid: 'u', os: { name: 'none', params: {}, generation: 1 }, powerState: 'running', restartGeneration: 0, accel: 'tcg', bootOrder: ['disk'], diskBus: 'virtio',
+        vnc: false, vncBindAddress: '127.0.0.1', nics: [], migration: { mode: 'non-live', bandwidthMiBps: 100, downtimeMs: 300 }, restartErrorDown: true, stopTimeoutS: 30,
+      },
+    };
+    const input: PlanInput = {
+      cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: false, exclusionTags: [] },
+      nodes: ['n1', 'n2'].map((name) => ({ name, group: 'g', role: 'regular' as const, runDir: '/run', fileStorageDir: '/srv', profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} } })),
+      networks: [], instances: [vm],
+    };
+    const disk = { '/srv/shared/vm1.disk0.img': { path: '/srv/shared/vm1.disk0.img', format: 'raw', virtualSizeMiB: 64 } };
+    const meta = { version: 1 as const, instance: 'vm1', uuid: 'u', os: 'none', osGeneration: 1, restartGeneration: 0, nics: [] };
+    const n1: ObservedNode = { ...emptyObservedNode('n1', 't'), files: disk, instances: { vm1: { name: 'vm1', pid: 7, runState: 'running', guestShutdown: false, runtime: {}, meta } } };
+    const p = plan(input, { nodes: new Map([['n1', n1], ['n2', { ...emptyObservedNode('n2', 't'), files: disk }]]) });
+    expect(p.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.stop@n1', 'instance.start@n2']);
+    expect(p.actions[1]!.after).toEqual(['instance.stop@n1 Instance/vm1']);
+
+    const ops1 = new RecordingOps('n1', new Map([['instance.stop', { times: 1, retryable: false }]]));
+    const ops2 = new RecordingOps('n2');
+    const r = await executePlan(p, new Map([['n1', ops1], ['n2', ops2]]), { logger: silentLogger() });
+    expect(ops2.ran).toEqual([]);
+    expect(r.skipped.map((x) => `${x.action.verb}@${x.action.node}`)).toEqual(['instance.start@n2']);
+    expect(r.skipped[0]!.because).toMatch(/which failed/);
   });
 });

@@ -3,9 +3,12 @@
  * within a wave each node is a lane (actions in order), lanes run in parallel. A failed
  * action skips the later actions of the same resource on the same node (they depend on
  * it) but never stops other nodes or other resources: the next plan picks up the rest.
+ * Across nodes, an action runs only once every action named in its `after` succeeded
+ * earlier in this execution (one running copy: a start elsewhere waits for the stop);
+ * a failed or skipped dependency skips it, and the skip says which and why.
  */
 import type { Logger } from '../util/log.js';
-import type { Action } from '../core/actions.js';
+import { actionKey, type Action } from '../core/actions.js';
 import type { Plan } from '../core/plan.js';
 import { nodesOf } from '../plan/waves.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
@@ -48,6 +51,7 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
   const results: ActionResult[] = [];
   const skipped: SkippedAction[] = [];
   const failedKeys = new Set<string>(); // "node\0subject" whose earlier action failed
+  const outcomes = new Map<string, string | undefined>(); // actionKey -> undefined when it succeeded, else what happened
   const total = plan.actions.length;
   let done = 0;
   const retries = opts.retries ?? 2;
@@ -61,8 +65,11 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
     }
     const keys = nodesOf(a).map((n) => `${n}\0${a.subject}`);
     const blocked = keys.find((k) => failedKeys.has(k));
-    if (blocked !== undefined) {
-      skipped.push({ action: a, because: `an earlier action for ${a.subject} on ${blocked.split('\0')[0]} failed` });
+    const because = blocked !== undefined ? `an earlier action for ${a.subject} on ${blocked.split('\0')[0]} failed` : unmetDependency(a, outcomes);
+    if (because !== undefined) {
+      skipped.push({ action: a, because });
+      outcomes.set(actionKey(a), `was skipped: ${because}`);
+      opts.logger.warn({ verb: a.verb, node: a.node, subject: a.subject, because }, 'action skipped');
       done++;
       return;
     }
@@ -83,6 +90,7 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
       }
     }
     if (!r.ok) keys.forEach((k) => failedKeys.add(k));
+    outcomes.set(actionKey(a), r.ok ? undefined : `failed (${r.error?.code ?? 'FAILED'}: ${r.error?.message ?? 'no message'})`);
     results.push(r);
     done++;
     opts.logger.info(
@@ -110,6 +118,15 @@ function abortReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (typeof r === 'string') return r;
   return r instanceof Error && r.name !== 'AbortError' ? r.message : 'aborted';
+}
+
+/** Why `a` may not run: a dependency in its `after` that failed, was skipped or has not run. */
+function unmetDependency(a: Action, outcomes: ReadonlyMap<string, string | undefined>): string | undefined {
+  for (const dep of a.after ?? []) {
+    const what = outcomes.has(dep) ? outcomes.get(dep) : 'has not run before it';
+    if (what !== undefined) return `${a.verb} on ${a.node} must follow ${dep}, which ${what}; not run, so that ${a.subject} never runs twice`;
+  }
+  return undefined;
 }
 
 async function runLimited<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {

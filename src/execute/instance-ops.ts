@@ -6,11 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
-import { buildQemuArgv, QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
+import { QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
-import { buildOsEnv, osRunArgv, parseOsName, runOsScript, writeImage, imageWriteArgv } from '../drivers/os/os.js';
+import { declaredImageFormat, parseOsName, runOsScript, writeImage } from '../drivers/os/os.js';
+import { describeInstanceAction, installEnv, type DescribeContext } from './instance-describe.js';
 import type { Transport } from '../transport/transport.js';
-import { actionError, ExecError, PrereqError } from '../util/errors.js';
+import { actionError, ExecError, GantryError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
@@ -49,7 +50,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       bootOrder: [...l.bootOrder],
       disks: l.disks.map((d) => ({ path: d.path, format: d.format, bus: d.bus, cache: 'none' as const })),
       nics: l.nics.map((n, i) => ({ tap: tapName(l.name, i), mac: n.mac, model: n.model, link: tapLink(n, ovsdbSocket) })),
-      ...(l.vnc ? { vncDisplay: 100 + (createHash('sha256').update(l.name).digest().readUInt16BE(0) % 1000), vncBindAddress: l.vncBindAddress } : {}),
+      ...(l.vnc ? { vncDisplay: vncDisplayOf(l), vncBindAddress: l.vncBindAddress } : {}),
     };
   }
 
@@ -66,25 +67,16 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     throw new PrereqError('OS_NOT_FOUND', `OS ${name} is not installed on ${this.o.node} (searched ${this.o.osSearchPath.join(', ')})`);
   }
 
+  /** The real argv of every step run() takes, QMP as the JSON it sends (see instance-describe). */
   describe(a: Action): readonly (readonly string[])[] {
-    switch (a.verb) {
-      case 'instance.install': {
-        const { name } = parseOsName(a.os.name);
-        if (name === 'none') return [];
-        if (name === 'image') return [imageWriteArgv({ image: a.os.params.image ?? '(os param image)', disk: a.launch.disks[0]?.path ?? '', targetExists: true })];
-        return [osRunArgv({ osDir: `${this.o.osSearchPath[0] ?? '/srv/gantry/os'}/${name}`, script: 'create', env: {}, logPath: runFile(this.qemu.runDir(a.name), 'osLog') })];
-      }
-      case 'instance.start':
-        return [buildQemuArgv(this.spec(a.launch))];
-      case 'instance.stop':
-        return [['qmp', a.name, 'system_powerdown'], ['qmp', a.name, 'quit']];
-      case 'instance.remove':
-        return [['rm', '-rf', '--', this.qemu.runDir(a.name)], ...Array.from({ length: a.nicCount }, (_, i) => ['ip', 'link', 'del', tapName(a.name, i)])];
-      case 'instance.migrate':
-        return [['qmp', a.name, 'migrate', `tcp:${a.peerAddress}:${migrationPort(a.name)}`]];
-      default:
-        return [];
-    }
+    return describeInstanceAction(this.describeContext(), a);
+  }
+
+  private describeContext(): DescribeContext {
+    return {
+      qemu: this.qemu, osSearchPath: this.o.osSearchPath, ...(this.o.ovsdbSocket !== undefined ? { ovsdbSocket: this.o.ovsdbSocket } : {}),
+      spec: (l) => this.spec(l), peer: (n) => this.o.peer(n)?.describeContext(), migrationPort,
+    };
   }
 
   async run(a: Action): Promise<ActionResult> {
@@ -122,6 +114,8 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
             destination: peer.qemu, address: a.peerAddress, port: migrationPort(a.name),
             maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs,
             onProgress: (p) => this.o.logger.info({ instance: a.name, ...p }, 'migration progress'),
+          }).catch(async (e: unknown) => {
+            throw await this.settleFailedMigration(a.name, a.peer, peer, e);
           });
           this.o.logger.info({ instance: a.name, from: this.o.node, to: a.peer, ...res }, 'migration completed');
           return done(false);
@@ -149,28 +143,70 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       if (!image) throw new PrereqError('OS_IMAGE_MISSING', `instance ${name}: OS image+... needs the OS parameter "image" (path of the image file on the node)`);
       const disk = launch.disks[0]?.path;
       if (!disk) throw new PrereqError('OS_NO_DISK', `instance ${name} has no disk to write the image to`);
-      await writeImage(this.o.transport, { image, disk, targetExists: true });
+      await writeImage(this.o.transport, { image, disk, sourceFormat: declaredImageFormat(os.params), targetExists: true });
     } else {
       const osDir = await this.osDir(os.name);
-      const env = buildOsEnv({
-        os: ref, instance: name, hypervisor: 'kvm', params: os.params,
-        disks: launch.disks.map((d) => ({ path: d.path, access: 'rw' as const, frontendType: d.bus === 'virtio' ? 'paravirtual' : d.bus })),
-        nics: launch.nics.map((n, i) => ({
-          mac: n.mac, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}),
-          ...(nicInfo[i]?.ip ? { ip: nicInfo[i]!.ip! } : {}),
-          ...(nicInfo[i]?.network ? { network: { name: nicInfo[i]!.network!, ...(nicInfo[i]!.subnet ? { subnet: nicInfo[i]!.subnet! } : {}), ...(nicInfo[i]!.gateway ? { gateway: nicInfo[i]!.gateway! } : {}) } } : {}),
-        })),
-      });
+      const env = installEnv(name, os, launch, nicInfo);
       await runOsScript(this.o.transport, { osDir, script: 'create', env, logPath: runFile(dir, 'osLog'), timeoutMs: 30 * 60_000 });
     }
     // Recorded only after the install succeeded: a failed install is retried next pass.
     await this.writeRecord(name, record);
   }
 
+  /**
+   * After a failed or aborted live migration exactly one side may run: look at both, and
+   * stop the copy that does not hold the guest (the destination's incoming qemu while the
+   * source still runs; the source's paused husk once the destination runs). Returns the
+   * error to report, its message extended with where the guest runs now.
+   */
+  private async settleFailedMigration(name: string, peerNode: string, peer: InstanceOps, cause: unknown): Promise<GantryError> {
+    const src = (await this.qemu.inspect(name).catch(() => undefined))?.runState ?? 'stopped';
+    const dst = (await peer.qemu.inspect(name).catch(() => undefined))?.runState ?? 'stopped';
+    const step = afterFailedMigration(src, dst);
+    const g = cause instanceof GantryError ? cause : new ExecError('MIGRATION_FAILED', cause instanceof Error ? cause.message : String(cause));
+    const where = `${this.o.node} ${src}, ${peerNode} ${dst}`;
+    try {
+      if (step.kill === 'destination') await peer.qemu.kill(name, { markAdminStopped: false });
+      if (step.kill === 'source') await this.qemu.kill(name, { markAdminStopped: true });
+    } catch (e) {
+      return new ExecError('MIGRATION_TWO_COPIES', `migration of ${name} ${this.o.node} -> ${peerNode} failed (${g.message}) and the copy on ${step.kill === 'source' ? this.o.node : peerNode} could not be stopped (${e instanceof Error ? e.message : String(e)}): qemu runs on both nodes (${where}); stop one by hand`);
+    }
+    this.o.logger.error({ instance: name, from: this.o.node, to: peerNode, source: src, destination: dst, settled: step.kill ?? 'nothing to stop' }, 'migration failed; both sides checked');
+    return new GantryError(g.errorClass, g.code, `${g.message}; afterwards (${where}): ${step.outcome}`, g.details, { cause, transient: g.transient });
+  }
+
   async writeRecord(name: string, record: InstanceRecord): Promise<void> {
     const meta = { version: 1, instance: name, ...record };
     await this.qemu.writeFile(`${this.qemu.runDir(name)}/gantry.json`, JSON.stringify(meta) + '\n', name);
   }
+}
+
+/** Run states with a qemu process on the node (ObservedRunState). */
+const HAS_PROCESS = (s: string) => s !== 'stopped';
+
+/**
+ * One running copy after a failed live migration, from the run state on each side: which
+ * qemu to stop (if any) and what the outcome is, in words for the error message.
+ */
+export function afterFailedMigration(source: string, destination: string): { kill?: 'source' | 'destination'; outcome: string } {
+  const sourceHasGuest = HAS_PROCESS(source) && source !== 'postmigrate';
+  if (sourceHasGuest) {
+    return HAS_PROCESS(destination)
+      ? { kill: 'destination', outcome: 'the guest still runs on the source; the destination qemu is stopped' }
+      : { outcome: 'the guest still runs on the source only' };
+  }
+  if (destination === 'running') {
+    return source === 'postmigrate'
+      ? { kill: 'source', outcome: 'the guest runs on the destination; the paused source qemu is stopped' }
+      : { outcome: 'the guest runs on the destination only' };
+  }
+  return { outcome: 'the guest runs on neither node (the migration may have completed without the destination resuming): left for a sysadmin, nothing is resumed blindly' };
+}
+
+/** The display the planner allocated (plan/vnc); a launch with VNC on and none is refused, never guessed. */
+function vncDisplayOf(l: InstanceLaunch): number {
+  if (l.vncDisplay === undefined) throw new PrereqError('VNC_NO_DISPLAY', `instance ${l.name} has VNC on but its launch names no display; re-plan it`);
+  return l.vncDisplay;
 }
 
 function tapLink(n: InstanceLaunch['nics'][number], ovsdbSocket: string | undefined): TapLink {

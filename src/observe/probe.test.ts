@@ -27,13 +27,15 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'ovs-vsctl' && has('Interface')) return ok(argv, g('ovs/list-interface.json'));
   if (cmd === 'sysctl') return { argv, code: 255, stdout: 'net.ipv4.ip_forward = 0\n', stderr: g('sysctl/sysctl-missing.stderr.txt'), durationMs: 1 };
   if (cmd === 'find') return ok(argv, g('file/find-exec-info.json'));
+  if (cmd === 'stat') return ok(argv, g('file/stat-dir.txt'));
   throw new Error(`unexpected ${argv.join(' ')}`);
 }
 
 describe('probe', () => {
-  it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find per dir', () => {
+  it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find']);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat']);
+    expect(cmds[14]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
     expect(cmds[4]).toContain('global { activation = 0 }');
     expect(cmds[9]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
     expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(12);
@@ -52,6 +54,7 @@ describe('probe', () => {
     expect(n.ovs?.bridges.obr0?.ports['p-access']?.tag).toBe(10);
     expect(n.sysctls).toEqual({ 'net.ipv4.ip_forward': '0' });
     expect(Object.keys(n.files)).toEqual(['/tmp/gdrvcap/disks/web1.disk1', '/tmp/gdrvcap/disks/web1.disk0']);
+    expect(n.storageDirs).toEqual({ '/tmp/gdrvcap/disks': true });
     expect(n.probeErrors).toEqual(['sysctl: net.nope.key: no such key on this kernel']);
   });
 
@@ -61,9 +64,11 @@ describe('probe', () => {
       if (c[0] === 'ovs-vsctl') return fail(c, 1, g('ovs/no-server.stderr.txt'));
       if (['vgs', 'lvs', 'pvs'].includes(c[0]!)) return fail(c, 127, `${c[0]}: spawn ${c[0]} ENOENT\n`);
       if (c[0] === 'find') return fail(c, 1, "find: '/tmp/gdrvcap/disks': No such file or directory\n");
+      if (c[0] === 'stat') return fail(c, 1, g('file/stat-missing.stderr.txt'));
       return answer(c);
     });
     const n = parseProbe('n1', req, results, AT);
+    expect(n.storageDirs).toEqual({ '/tmp/gdrvcap/disks': false });
     expect(n.ovs).toBeUndefined();
     expect(n.vgs).toEqual({});
     expect(n.files).toEqual({});
@@ -73,6 +78,14 @@ describe('probe', () => {
       expect.stringMatching(/^vgs: vgs exited 127/),
       expect.stringMatching(/^file:\/tmp\/gdrvcap\/disks: find exited 1: .*No such file/),
     ]));
+  });
+
+  it('given a storage path that cannot be checked it leaves the directory unknown (not missing) and says why', () => {
+    const cmds = probeCommands(req);
+    const results = cmds.map((c) => (c[0] === 'stat' ? fail(c, 1, "stat: cannot statx '/tmp/gdrvcap/disks': Permission denied\n") : answer(c)));
+    const n = parseProbe('n1', req, results, AT);
+    expect(n.storageDirs).toEqual({});
+    expect(n.probeErrors).toEqual(expect.arrayContaining([expect.stringMatching(/^dir:\/tmp\/gdrvcap\/disks: .*Permission denied/)]));
   });
 
   it('given garbage output and missing results it reports parse errors instead of throwing', () => {

@@ -20,8 +20,8 @@ import { listBridgesCmd, listInterfacesCmd, listPortsCmd } from '../drivers/ovs/
 import { parseOvs } from '../drivers/ovs/parse.js';
 import { sysctlReadCmd } from '../drivers/sysctl/commands.js';
 import { parseSysctl, unknownKeys } from '../drivers/sysctl/parse.js';
-import { listImagesCmd } from '../drivers/file/commands.js';
-import { parseInfoStream } from '../drivers/file/parse.js';
+import { listImagesCmd, pathTypeCmd } from '../drivers/file/commands.js';
+import { parseInfoStream, parseStorageDir } from '../drivers/file/parse.js';
 import { firstLine } from '../drivers/facts/shared.js';
 
 export interface ProbeOptions {
@@ -33,7 +33,7 @@ export interface ProbeOptions {
   readonly fileNamePattern?: string;
 }
 
-type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}`;
+type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`;
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -55,6 +55,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'ovsIfaces', argv: listInterfacesCmd(ovs) },
     ...(req.sysctls.length > 0 ? [{ section: 'sysctl' as const, argv: sysctlReadCmd(req.sysctls) }] : []),
     ...req.fileDirs.map((d) => ({ section: `file:${d}` as const, argv: listImagesCmd(d, opts.fileNamePattern) })),
+    ...req.fileDirs.map((d) => ({ section: `dir:${d}` as const, argv: pathTypeCmd(d) })),
   ];
 }
 
@@ -129,6 +130,13 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     for (const f of section([`file:${dir}`], (r) => parseInfoStream(r.stdout)) ?? []) files[f.path] = f;
   }
 
+  // Whether each storage root exists: the planner refuses to put an image in a missing one.
+  const storageDirs: Record<string, boolean> = {};
+  for (const dir of req.fileDirs) {
+    const exists = section([`dir:${dir}`], (r) => parseStorageDir(r), true);
+    if (exists !== undefined) storageDirs[dir] = exists;
+  }
+
   return {
     ...base,
     facts,
@@ -139,6 +147,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     vxlans: links ? vxlansFrom(links) : {},
     sysctls,
     files,
+    storageDirs,
     instances: extraSections.instances ?? {},
     taps: links ? tapsFrom(links) : {},
     probeErrors: errors,

@@ -6,7 +6,7 @@
  */
 import { allocate, buildCluster, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
 import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
-import { locateInstances } from './locate.js';
+import { localFileDirs, locateInstances } from './locate.js';
 
 export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };
 
@@ -18,7 +18,7 @@ export interface AllocatorContext {
 }
 
 export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: AllocatorContext): AllocateFn {
-  const located = locateInstances(observed);
+  const located = locateInstances(observed, localFileDirs(input.nodes));
   const nodes: NodeInput[] = input.nodes.map((n) => {
     const o = observed.nodes.get(n.name);
     const usable = o?.reachable === true && n.role !== 'offline' && n.role !== 'drained';

@@ -44,6 +44,9 @@ export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, s
   }
 }
 
+/** The directory an image lives in (its storage root: images are not nested). */
+const storageDirOf = (path: string): string => path.slice(0, path.lastIndexOf('/')) || '/';
+
 export function planInstanceDisks(
   inst: PlanInstance, primary: string, secondary: string | undefined,
   nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
@@ -85,10 +88,15 @@ export function planInstanceDisks(
           }
         } else if (!have) {
           diffs.push({ path, desired: `${v.sizeMiB} MiB at ${v.path}`, observed: null });
+          const dir = storageDirOf(v.path);
+          if (obs.storageDirs?.[dir] === false) {
+            refused.push({ subject, code: 'STORAGE_DIR_MISSING', message: `disk ${disk.index}: storage directory ${dir} does not exist on ${v.node}. Gantry never creates it (an unmounted or mistyped directory would fill the root filesystem): create or mount it.` });
+            continue;
+          }
           actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: 'raw', reason: `disk ${disk.index} image ${v.path} is missing` });
         } else if (have.virtualSizeMiB < v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
-          actions.push({ verb: 'file.grow', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.virtualSizeMiB} to ${v.sizeMiB} MiB` });
+          actions.push({ verb: 'file.grow', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: 'raw', reason: `disk ${disk.index} grows from ${have.virtualSizeMiB} to ${v.sizeMiB} MiB` });
         } else if (have.virtualSizeMiB > v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} image ${v.path} is ${have.virtualSizeMiB} MiB; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });

@@ -90,6 +90,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       macPrefix: c.macPrefix,
       sharedFileStorageDir: c.storage.sharedFileStorageDir,
       removeOrphans: c.orphans.remove,
+      orphanMaxPercentPerPass: c.orphans.maxPercentPerPass,
       exclusionTags: c.exclusionTags,
     },
     nodes,

@@ -37,7 +37,7 @@ function observedWith(desired: PlanInstance, on: string | undefined, vm: Partial
   const nodes = new Map([['n1', empty('n1')], ['n2', empty('n2')]]);
   if (on) {
     const inp = input(desired);
-    const alloc = allocateNics(inp, { nodes: new Map() }).nics.get('vm1')!;
+    const alloc = allocateNics(inp, { nodes: new Map([['n1', emptyObservedNode('n1', 't')], ['n2', emptyObservedNode('n2', 't')]]) }).nics.get('vm1')!;
     const launch = launchFor(desired, desired.primary!, undefined, alloc, inp, new Map(inp.nodes.map((n) => [n.name, n])));
     const o: ObservedInstance = {
       name: 'vm1', runState: 'running', guestShutdown: false, runtime: { specHash: 'x' },

@@ -4,19 +4,22 @@
  * running, ADMIN_down (stopped by Gantry), USER_down (the guest powered itself off: not
  * restarted), ERROR_down (crashed: restarted unless the cluster says no), ERROR_nodedown.
  */
-import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
+import { actionKey, type Action, type InstanceLaunch, type InstanceRecord } from '../core/actions.js';
 import { volumesOf } from './disks.js';
 import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
 import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { ObservedInstance } from '../core/observed.js';
+import { recordedVncDisplay, VncAllocator } from './vnc.js';
 
 export type InstanceStatus = 'running' | 'ADMIN_down' | 'USER_down' | 'ERROR_down' | 'ERROR_nodedown' | 'ERROR_wrongnode' | 'absent';
 
 export interface RuntimeHooks {
   /** NIC allocations (MACs, IPs) for every instance, from plan/nics. */
   readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
-  readonly nicErrors: ReadonlyMap<string, string>;
+  readonly nicErrors: ReadonlyMap<string, Omit<Refusal, 'subject'>>;
+  /** VNC displays (plan/vnc), asked in instance-name order. */
+  readonly vnc: VncAllocator;
   /** Built once per plan: nodes by name, and every observed copy of each instance. */
   readonly nodes: ReadonlyMap<string, PlanNode>;
   readonly copies: ReadonlyMap<string, readonly { node: string; vm: ObservedInstance }[]>;
@@ -49,6 +52,9 @@ export interface RuntimePlan {
 /** Run states in which a qemu process exists (the guest may be powered off inside it). */
 export const ALIVE: ReadonlySet<string> = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
 
+/** Run states in which the guest may be running: alive, or a live qemu whose monitor did not answer. */
+export const MAY_RUN: ReadonlySet<string> = new Set([...ALIVE, 'unknown']);
+
 /** Ganeti's status of one observed copy. */
 export function statusOf(vm: ObservedInstance): InstanceStatus {
   if (vm.runState === 'shutdown' || vm.guestShutdown) return 'USER_down';
@@ -57,7 +63,9 @@ export function statusOf(vm: ObservedInstance): InstanceStatus {
   return 'ERROR_down';
 }
 
-export function launchFor(inst: PlanInstance, primary: string, secondary: string | undefined, nics: readonly NicAllocation[], input: PlanInput, nodes: ReadonlyMap<string, PlanNode>): InstanceLaunch {
+export function launchFor(
+  inst: PlanInstance, primary: string, secondary: string | undefined, nics: readonly NicAllocation[], input: PlanInput, nodes: ReadonlyMap<string, PlanNode>, vncDisplay?: number,
+): InstanceLaunch {
   const rt = inst.runtime!;
   const disks = inst.disks.filter((d) => d.state === 'present').map((d) => {
     const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
@@ -74,7 +82,16 @@ export function launchFor(inst: PlanInstance, primary: string, secondary: string
     bootOrder: rt.bootOrder, disks,
     nics: rt.nics.map((n, i) => ({ mac: nics[i]?.mac ?? '', model: n.model, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), trunks: n.trunks })),
     vnc: rt.vnc, vncBindAddress: rt.vncBindAddress,
+    ...(rt.vnc && vncDisplay !== undefined ? { vncDisplay } : {}),
   };
+}
+
+/** The launch description a copy runs with: its record's, with the display it runs on when the record predates recorded displays. */
+function runningLaunch(vm: ObservedInstance | undefined): Readonly<Record<string, unknown>> | undefined {
+  const l = vm?.meta?.launch;
+  if (!l || l.vncDisplay !== undefined || l.vnc !== true) return l;
+  const d = recordedVncDisplay(vm);
+  return d === undefined ? l : { ...l, vncDisplay: d };
 }
 
 /** Fields of two launch descriptions that differ, named for the report. */
@@ -125,14 +142,27 @@ export function planInstanceRuntime(
   }
   const nicErr = hooks?.nicErrors.get(inst.name);
   if (nicErr) {
-    out.refused.push({ subject, code: 'NIC_ALLOCATION', message: nicErr });
+    out.refused.push({ subject, ...nicErr });
     return out;
   }
   const nicAlloc = hooks?.nics.get(inst.name) ?? [];
-  const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes);
+  const vncDisplay = rt.vnc ? (hooks?.vnc ?? new VncAllocator(observed)).displayFor(inst.name, primary) : undefined;
+  if (rt.vnc && vncDisplay === undefined) {
+    out.refused.push({ subject, code: 'VNC_EXHAUSTED', message: `no free VNC display left for ${inst.name} on ${primary}` });
+    return out;
+  }
+  const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes, vncDisplay);
   const record = (osGeneration: number): InstanceRecord => ({ uuid: rt.uuid, os: rt.os.name, osGeneration, restartGeneration: rt.restartGeneration, nics: nicAlloc, launch });
   const here = copies.find((c) => c.node === primary);
-  const elsewhereAlive = copies.find((c) => c.node !== primary && ALIVE.has(c.vm.runState));
+  // One running copy: every copy elsewhere that may run (a live qemu, or one whose monitor did not answer).
+  const mayRunElsewhere = copies.filter((c) => c.node !== primary && MAY_RUN.has(c.vm.runState));
+  if (mayRunElsewhere.length > 1 || (mayRunElsewhere.length === 1 && here !== undefined && MAY_RUN.has(here.vm.runState))) {
+    const where = [...(here && MAY_RUN.has(here.vm.runState) ? [here] : []), ...mayRunElsewhere].map((c) => `${c.node} (${c.vm.runState})`).join(', ');
+    out.status = 'ERROR_wrongnode';
+    out.refused.push({ subject, code: 'RUNNING_TWICE', message: `${inst.name} may run on more than one node: ${where}. Gantry will not choose which copy to stop; stop the wrong ones by hand.` });
+    return out;
+  }
+  const elsewhereAlive = mayRunElsewhere[0];
   const installedGen = Math.max(0, ...copies.map((c) => c.vm.meta?.osGeneration ?? 0));
   const start = (reason: string, gen = installedGen): Action => ({ verb: 'instance.start', node: primary, subject, name: inst.name, runDir: pNode.runDir, launch, record: record(gen), ...(pNode.ovsdbSocket ? { ovsdbSocket: pNode.ovsdbSocket } : {}), reason });
   const stop = (node: string, reason: string): Action => ({ verb: 'instance.stop', node, subject, name: inst.name, runDir: runDirOf(nodes.get(node)), timeoutS: rt.stopTimeoutS, reason });
@@ -154,8 +184,10 @@ export function planInstanceRuntime(
       return out;
     }
     if (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running') {
-      out.actions.push(stop(from, `move ${from} -> ${primary} without live migration: stop on ${from}`));
-      if (rt.powerState === 'running') out.actions.push(start(`move ${from} -> ${primary}: start on ${primary}`));
+      const halt = stop(from, `move ${from} -> ${primary} without live migration: stop on ${from}`);
+      out.actions.push(halt);
+      // Started on the new node only after the old copy's stop succeeded (executor: `after`).
+      if (rt.powerState === 'running') out.actions.push({ ...start(`move ${from} -> ${primary}: start on ${primary} once it is stopped on ${from}`), after: [actionKey(halt)] });
       return out;
     }
     const peerAddress = pNode.secondaryAddress;
@@ -236,7 +268,7 @@ export function planInstanceRuntime(
       }
       return out;
     case 'running': {
-      const diffs = launchDiffs(launch, have?.launch);
+      const diffs = launchDiffs(launch, runningLaunch(here?.vm));
       if (diffs.length > 0 || restartBump) {
         out.diffs.push(...diffs);
         if (restartBump) out.diffs.push({ path: 'restartGeneration', desired: rt.restartGeneration, observed: have?.restartGeneration ?? 0 });

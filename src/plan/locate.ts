@@ -1,27 +1,103 @@
-import type { ObservedCluster } from '../core/plan.js';
-import { instanceOfLvTags } from './naming.js';
+/**
+ * Where things are, as far as the planner can know: the nodes observed in this pass, and
+ * for a declared node that cannot be observed now, its last good snapshot (the state
+ * directory's floor, ObservedCluster.lastKnown). Unknown is not absent: an instance last
+ * seen on an unobservable node is still there, and a node with no known past may hold
+ * anything not seen elsewhere. Every allocator (IPs, MACs, VNC displays, and DRBD minors
+ * and ports) reserves from knownSnapshots(), never from the reachable nodes alone.
+ */
+import type { ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanNode } from '../core/plan.js';
+import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { ALIVE } from './instance-runtime.js';
 
-/** Where an instance's volumes and process live now, from observation alone. */
-export function locateInstances(observed: ObservedCluster): Map<string, { nodes: Set<string>; running?: string }> {
-  const out = new Map<string, { nodes: Set<string>; running?: string }>();
-  const at = (inst: string) => {
-    let e = out.get(inst);
-    if (!e) out.set(inst, (e = { nodes: new Set() }));
-    return e;
-  };
-  for (const [node, obs] of observed.nodes) {
-    if (!obs.reachable) continue;
-    for (const lv of Object.values(obs.lvs)) {
-      const inst = instanceOfLvTags(lv.tags);
-      if (inst) at(inst).nodes.add(node);
-    }
-    for (const [name, vm] of Object.entries(obs.instances)) {
-      const e = at(name);
-      e.nodes.add(node);
-      if (ALIVE.has(vm.runState)) e.running = node;
-    }
+/** A declared node the planner cannot see in this pass. */
+export interface BlindNode {
+  readonly node: string;
+  /** Why it cannot be seen: the probe error, or that it is offline. */
+  readonly why: string;
+  /** Its last good snapshot, when the state directory kept one. */
+  readonly last?: ObservedNode;
+}
+
+/** One node's snapshot as the planner knows it; `stale` = the last good one of an unobservable node. */
+export interface KnownSnapshot {
+  readonly node: string;
+  readonly obs: ObservedNode;
+  readonly stale: boolean;
+}
+
+export interface InstanceLocation {
+  /** Nodes holding its volumes, node-local disk images or runtime directory. */
+  readonly nodes: Set<string>;
+  /** A node where its process was seen alive. */
+  running?: string;
+  /** The nodes among `nodes` that cannot be observed now (known from their last snapshot). */
+  readonly waitsFor: Set<string>;
+}
+
+/** Declared nodes that are unreachable or offline in this pass, by name. */
+export function blindNodes(nodes: readonly PlanNode[], observed: ObservedCluster): Map<string, BlindNode> {
+  const out = new Map<string, BlindNode>();
+  for (const n of [...nodes].sort((a, b) => a.name.localeCompare(b.name))) {
+    const obs = observed.nodes.get(n.name);
+    if (obs?.reachable && n.role !== 'offline') continue;
+    const last = observed.lastKnown?.get(n.name);
+    const why = n.role === 'offline' ? 'offline' : `unreachable (${obs?.error ?? 'not observed'})`;
+    out.set(n.name, { node: n.name, why, ...(last ? { last } : {}) });
   }
   return out;
 }
 
+/** Every node snapshot the planner knows, in node-name order: observed now, else the last good one. */
+export function knownSnapshots(observed: ObservedCluster): KnownSnapshot[] {
+  const out: KnownSnapshot[] = [];
+  for (const [node, obs] of observed.nodes) if (obs.reachable) out.push({ node, obs, stale: false });
+  for (const [node, obs] of observed.lastKnown ?? []) {
+    if (!observed.nodes.get(node)?.reachable) out.push({ node, obs, stale: true });
+  }
+  return out.sort((a, b) => a.node.localeCompare(b.node));
+}
+
+/** Node -> its own (node-local) file storage directory. */
+export function localFileDirs(nodes: readonly PlanNode[]): Map<string, string> {
+  return new Map(nodes.map((n) => [n.name, n.fileStorageDir]));
+}
+
+/** "node1: unreachable (connect ECONNREFUSED) since 2026-11-28T04:00:00.000Z" (the last good observation). */
+export function describeWait(b: BlindNode): string {
+  return b.last ? `${b.node}: ${b.why} since ${b.last.observedAt}` : `${b.node}: ${b.why}, and no earlier observation of it is kept`;
+}
+
+/**
+ * Where each instance's volumes and process are, from the known snapshots. Only disk
+ * images in a node's own file storage directory (`fileDirs`, node -> dir) place an
+ * instance there: sharedfile images are seen by every node.
+ */
+export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap<string, string> = new Map()): Map<string, InstanceLocation> {
+  const out = new Map<string, InstanceLocation>();
+  const at = (inst: string, node: string, stale: boolean) => {
+    let e = out.get(inst);
+    if (!e) out.set(inst, (e = { nodes: new Set(), waitsFor: new Set() }));
+    e.nodes.add(node);
+    if (stale) e.waitsFor.add(node);
+    return e;
+  };
+  for (const { node, obs, stale } of knownSnapshots(observed)) {
+    for (const lv of Object.values(obs.lvs)) {
+      const inst = instanceOfLvTags(lv.tags);
+      if (inst) at(inst, node, stale);
+    }
+    const dir = fileDirs.get(node);
+    for (const f of Object.values(obs.files)) {
+      if (dir === undefined || !f.path.startsWith(dir + '/')) continue;
+      const owner = instanceOfDiskFile(f.path);
+      if (owner) at(owner.instance, node, stale);
+    }
+    for (const [name, vm] of Object.entries(obs.instances)) {
+      const e = at(name, node, stale);
+      if (ALIVE.has(vm.runState) && (e.running === undefined || !stale)) e.running = node;
+    }
+  }
+  return out;
+}

@@ -3,11 +3,16 @@
  * cluster, and IPs from each Network's pool. Pure and deterministic: allocations already
  * recorded on the nodes (InstanceMeta) are kept; new ones are taken in instance-name
  * order, so two planners given the same input allocate the same addresses.
+ * Unknown is not absent: every address recorded on any known node snapshot stays
+ * reserved, whether its instance is declared or not and whether the node is observed
+ * now or only known from its last snapshot; while a node cannot be observed and has no
+ * known past, no pool hands out a new address (it may hold any of them).
  */
 import ipaddr from 'ipaddr.js';
 import { generateMac, normaliseMac } from './mac.js';
-import type { ObservedCluster, PlanInput, PlanNetwork } from '../core/plan.js';
+import type { ObservedCluster, PlanInput, PlanNetwork, Refusal } from '../core/plan.js';
 import type { InstanceMeta } from '../core/observed.js';
+import { blindNodes, describeWait, knownSnapshots } from './locate.js';
 
 export interface NicAllocation {
   readonly mac: string;
@@ -18,15 +23,14 @@ export interface NicAllocation {
 export interface AllocationResult {
   /** instance name -> NIC allocations by index. */
   readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
-  /** instance name -> why its NICs could not be addressed. */
-  readonly errors: ReadonlyMap<string, string>;
+  /** instance name -> why its NICs could not be addressed (code and message of the refusal). */
+  readonly errors: ReadonlyMap<string, Omit<Refusal, 'subject'>>;
 }
 
-/** The newest record of each instance found on any reachable node. */
+/** The newest record of each instance found on any known node snapshot (observed now or last seen). */
 export function recordedMeta(observed: ObservedCluster): Map<string, InstanceMeta> {
   const out = new Map<string, InstanceMeta>();
-  for (const [, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!obs.reachable) continue;
+  for (const { obs } of knownSnapshots(observed)) {
     for (const vm of Object.values(obs.instances)) {
       if (!vm.meta) continue;
       const prev = out.get(vm.name);
@@ -68,13 +72,33 @@ export function expandReserved(entry: string): string[] {
   return out;
 }
 
+/** Every MAC and (network, IP) recorded on any known node snapshot, declared instance or not. */
+function reserveRecorded(observed: ObservedCluster, usedMacs: Set<string>, usedIps: ReadonlyMap<string, Set<string>>): void {
+  for (const { obs } of knownSnapshots(observed)) {
+    for (const vm of Object.values(obs.instances)) {
+      for (const n of vm.meta?.nics ?? []) {
+        if (typeof n.mac === 'string') usedMacs.add(normaliseMac(n.mac));
+        if (n.ip && n.network) usedIps.get(n.network)?.add(n.ip);
+      }
+    }
+  }
+}
+
+/** Why no pool may hand out a new address now: a node with no known past may hold any of them. */
+function poolsBlockedBy(input: PlanInput, observed: ObservedCluster): string | undefined {
+  const unknown = [...blindNodes(input.nodes, observed).values()].filter((b) => !b.last);
+  if (unknown.length === 0) return undefined;
+  return `no new address is taken from a pool while ${unknown.map(describeWait).join('; ')}: its instances may hold any of them. Bring the node back (or remove it from the manifests) first.`;
+}
+
 export function allocateNics(input: PlanInput, observed: ObservedCluster): AllocationResult {
   const meta = recordedMeta(observed);
   const nets = new Map(input.networks.map((n) => [n.name, n]));
   const usedIps = new Map<string, Set<string>>();
   const usedMacs = new Set<string>();
   const nicsOut = new Map<string, NicAllocation[]>();
-  const errors = new Map<string, string>();
+  const errors = new Map<string, Omit<Refusal, 'subject'>>();
+  const blocked = poolsBlockedBy(input, observed);
   const live = input.instances.filter((i) => i.state === 'present' && i.runtime);
 
   for (const net of input.networks) {
@@ -87,6 +111,7 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
     for (const r of net.reserved) expandReserved(r).forEach((ip) => s.add(ip));
     usedIps.set(net.name, s);
   }
+  reserveRecorded(observed, usedMacs, usedIps);
   // First pass: fixed addresses and recorded allocations are taken before anything new.
   for (const inst of live) {
     const rec = meta.get(inst.name);
@@ -110,7 +135,7 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
         try {
           mac = generateMac({ prefix: net?.macPrefix ?? input.cluster.macPrefix, seed: input.cluster.name, instance: inst.name, nicIndex: i, used: usedMacs });
         } catch (e) {
-          errors.set(inst.name, e instanceof Error ? e.message : String(e));
+          errors.set(inst.name, { code: 'NIC_ALLOCATION', message: e instanceof Error ? e.message : String(e) });
           continue;
         }
       }
@@ -118,13 +143,17 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
       let ip: string | undefined;
       if (nic.ip === 'pool') {
         if (!net) {
-          errors.set(inst.name, `nic ${i} asks for ip: pool but names no network`);
+          errors.set(inst.name, { code: 'NIC_ALLOCATION', message: `nic ${i} asks for ip: pool but names no network` });
           continue;
         }
         const recIp = rec?.nics[i]?.network === nic.network ? rec?.nics[i]?.ip : undefined;
+        if (!recIp && blocked) {
+          errors.set(inst.name, { code: 'NODE_UNKNOWN', message: `nic ${i} needs an address from network ${net.name}, but ${blocked}` });
+          continue;
+        }
         ip = recIp ?? pools.get(net.name)!();
         if (!ip) {
-          errors.set(inst.name, `network ${net.name} (${net.subnet}) has no free address for nic ${i}`);
+          errors.set(inst.name, { code: 'NIC_ALLOCATION', message: `network ${net.name} (${net.subnet}) has no free address for nic ${i}` });
           continue;
         }
       } else if (nic.ip !== 'none') {

@@ -93,12 +93,12 @@ describe('plan', () => {
     const keep = plan(input(), observed);
     expect(keep.orphans).toEqual([{ node: 'n1', kind: 'lv', id: 'vg0/old.disk0', removed: false }]);
     expect(keep.actions).toEqual([]);
-    const rm = plan(input([], true), observed);
+    const rm = plan({ ...input([], true), lastApplied: { instances: 0, nodes: 2, at: 't' } }, observed);
     expect(rm.actions).toMatchObject([{ verb: 'lv.remove', vg: 'vg0', name: 'old.disk0' }]);
   });
 
-  it('given an unreachable node it reports it and still plans the others', () => {
-    const p = plan(input([inst('web2', { primary: 'n2' })]), { nodes: new Map([['n1', emptyObservedNode('n1', 't', 'connect timeout')], ['n2', converged('n2')]]) });
+  it('given an unreachable node with a last snapshot it reports it and still plans the others', () => {
+    const p = plan(input([inst('web2', { primary: 'n2' })]), { nodes: new Map([['n1', emptyObservedNode('n1', 't', 'connect timeout')], ['n2', converged('n2')]]), lastKnown: new Map([['n1', converged('n1')]]) });
     expect(p.unreachable).toEqual(['n1']);
     expect(p.entries.find((e) => e.subject === 'Node/n1')?.status).toBe('unreachable');
     expect(p.actions.every((a) => a.node === 'n2')).toBe(true);
@@ -106,7 +106,7 @@ describe('plan', () => {
   });
 
   it('given an instance whose primary is unreachable it is reported unreachable, not in sync', () => {
-    const p = plan(input([inst('web1')]), { nodes: new Map([['n1', emptyObservedNode('n1', 't', 'connect timeout')], ['n2', converged('n2')]]) });
+    const p = plan(input([inst('web1')]), { nodes: new Map([['n1', emptyObservedNode('n1', 't', 'connect timeout')], ['n2', converged('n2')]]), lastKnown: new Map([['n1', converged('n1')]]) });
     expect(p.entries.find((e) => e.subject === 'Instance/web1')?.status).toBe('unreachable');
   });
 

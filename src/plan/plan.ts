@@ -5,16 +5,17 @@
  */
 import type { Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
-import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FieldDiff, ObservedCluster, Orphan, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
 import { volumesOf } from './disks.js';
 import { allocateNics } from './nics.js';
-import { locateInstances } from './locate.js';
+import { blindNodes, describeWait, localFileDirs, locateInstances, type BlindNode, type InstanceLocation } from './locate.js';
 import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
+import { VncAllocator } from './vnc.js';
+import { planOrphans } from './orphans.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -29,6 +30,24 @@ export interface Placement {
 }
 
 export { locateInstances } from './locate.js';
+
+/**
+ * Unknown is not absent: why an instance must wait for (or may be on) a node that cannot
+ * be observed now, or undefined when every node that may hold it is observed.
+ */
+export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefined, blind: ReadonlyMap<string, BlindNode>): { refusal?: Refusal; note: string } | undefined {
+  const subject = `Instance/${inst.name}`;
+  if (loc && loc.waitsFor.size > 0) {
+    const where = [...loc.waitsFor].sort().map((n) => blind.get(n)).filter((b): b is BlindNode => b !== undefined);
+    const ran = loc.running !== undefined && loc.waitsFor.has(loc.running) ? `last seen running on ${loc.running}` : `last seen on ${[...loc.waitsFor].sort().join(', ')}`;
+    return { note: `waits for ${where.map(describeWait).join('; ')}: ${ran}; nothing of it is moved, re-created or started elsewhere until the node is observed again` };
+  }
+  if (loc && loc.nodes.size > 0) return undefined;
+  const unknown = [...blind.values()].filter((b) => !b.last);
+  if (unknown.length === 0) return undefined;
+  const message = `${inst.name} is on no observed node, and ${unknown.map(describeWait).join('; ')} (state directory lost?): it may be there. Gantry will not create or allocate it elsewhere and risk a second copy; bring the node back, or remove it from the manifests.`;
+  return { refusal: { subject, code: 'NODE_UNKNOWN', message }, note: `may be on ${unknown.map((b) => b.node).join(', ')}` };
+}
 
 export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOptions = {}): Plan {
   const nodes = new Map<string, PlanNode>(input.nodes.map((n) => [n.name, n]));
@@ -53,7 +72,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
     if (!obs || !obs.reachable) {
       unreachable.push(node.name);
-      addEntry(`Node/${node.name}`, [], [], [], [`unreachable: ${obs?.error ?? 'not observed'}; its changes wait for the next pass`], true);
+      const last = observed.lastKnown?.get(node.name);
+      const held = last ? `last observed ${last.observedAt}: what it held then stays reserved` : 'no earlier observation is kept: instances seen nowhere else are not created elsewhere';
+      addEntry(`Node/${node.name}`, [], [], [], [`unreachable: ${obs?.error ?? 'not observed'}; its changes wait for the next pass`, held], true);
       continue;
     }
     const p = planNodeProfile(node, obs);
@@ -61,7 +82,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   }
 
   // ---- instances ----
-  const located = locateInstances(observed);
+  const blind = blindNodes(input.nodes, observed);
+  const waits = new Map([...blind.keys()].map((n) => [n, [] as string[]]));
+  const located = locateInstances(observed, localFileDirs(input.nodes));
   const nicAlloc = allocateNics(input, observed);
   const disksExist = (inst: PlanInstance, primary: string, secondary: string | undefined): boolean => {
     const vols = inst.disks.filter((d) => d.state === 'present').flatMap((d) => volumesOf(inst, d, primary, secondary, nodes, input.cluster));
@@ -70,7 +93,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       return v.kind === 'lv' ? o?.lvs[`${v.vg}/${v.name}`] !== undefined : o?.files[v.path] !== undefined;
     });
   };
-  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist };
+  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed) };
   const placements = new Map<string, Placement>();
   let allocateFn: AllocateFn | undefined;
   const declared = new Set(input.instances.map((i) => i.name));
@@ -91,6 +114,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       } else if (loc && loc.nodes.size > 0) {
         notes.push(`disks kept on ${[...loc.nodes].sort().join(', ')} (set deleteDisks: true to remove them)`);
       }
+      const wait = loc && loc.waitsFor.size > 0 ? instanceWait(inst, loc, blind) : undefined;
+      if (wait) {
+        notes.push(`its part on ${[...loc!.waitsFor].sort().join(', ')} ${wait.note}`);
+        loc!.waitsFor.forEach((n) => waits.get(n)?.push(subject));
+      }
       addEntry(subject, diffs, actions, [], notes);
       continue;
     }
@@ -98,6 +126,15 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const unsupported = refuseUnsupported(inst);
     if (unsupported.length > 0) {
       addEntry(subject, [], [], unsupported, []);
+      continue;
+    }
+
+    // Unknown is not absent: an instance that is (or may be) on a node that cannot be
+    // observed gets no action anywhere; its addresses and display stay reserved.
+    const wait = instanceWait(inst, loc, blind);
+    if (wait) {
+      waitingFor(loc, blind).forEach((n) => waits.get(n)?.push(subject));
+      addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
       continue;
     }
 
@@ -147,32 +184,23 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes], down.length > 0 && d.actions.length + rt.actions.length === 0);
   }
 
-  // ---- orphans: data Gantry made that no manifest declares ----
-  const orphans: Orphan[] = [];
-  const orphanActions: Action[] = [];
-  const remove = input.cluster.removeOrphans;
-  for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!obs.reachable || !nodes.has(nodeName)) continue;
-    for (const lv of Object.values(obs.lvs)) {
-      const owner = instanceOfLvTags(lv.tags);
-      if (owner === undefined || declared.has(owner)) continue;
-      orphans.push({ node: nodeName, kind: 'lv', id: `${lv.vg}/${lv.name}`, removed: remove });
-      if (remove) orphanActions.push({ verb: 'lv.remove', node: nodeName, subject: `Instance/${owner}`, vg: lv.vg, name: lv.name, reason: `orphan of undeclared instance ${owner}; cluster orphans.remove is on` });
-    }
-    for (const f of Object.values(obs.files)) {
-      const owner = instanceOfDiskFile(f.path);
-      if (!owner || declared.has(owner.instance)) continue;
-      if (f.path.startsWith(input.cluster.sharedFileStorageDir + '/') && orphans.some((o) => o.kind === 'file' && o.id === f.path)) continue;
-      orphans.push({ node: nodeName, kind: 'file', id: f.path, removed: remove });
-      if (remove) orphanActions.push({ verb: 'file.remove', node: nodeName, subject: `Instance/${owner.instance}`, path: f.path, reason: `orphan of undeclared instance ${owner.instance}; cluster orphans.remove is on` });
-    }
-    for (const name of Object.keys(obs.instances)) {
-      if (!declared.has(name)) orphans.push({ node: nodeName, kind: 'instance', id: name, removed: false });
-    }
-  }
-  allActions.push(...orphanActions);
+  // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
+  const o = planOrphans(input, observed, declared);
+  if (o.refused.length > 0 || o.notes.length > 0) addEntry(`Cluster/${input.cluster.name}`, [], [], o.refused, o.notes);
+  allActions.push(...o.actions);
+  const orphans = o.orphans;
 
   entries.sort((a, b) => a.subject.localeCompare(b.subject));
   const ordered = orderActions(allActions);
-  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, unreachable };
+  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, unreachable, waits: nodeWaits(blind, waits) };
+}
+
+/** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */
+function waitingFor(loc: InstanceLocation | undefined, blind: ReadonlyMap<string, BlindNode>): string[] {
+  if (loc && loc.waitsFor.size > 0) return [...loc.waitsFor];
+  return [...blind.values()].filter((b) => !b.last).map((b) => b.node);
+}
+
+function nodeWaits(blind: ReadonlyMap<string, BlindNode>, waits: ReadonlyMap<string, string[]>): NodeWait[] {
+  return [...blind.values()].map((b) => ({ node: b.node, why: b.why, ...(b.last ? { since: b.last.observedAt } : {}), subjects: [...new Set(waits.get(b.node) ?? [])].sort() }));
 }

@@ -7,9 +7,11 @@ import type { DesiredState } from '../desired/model.js';
 import { observeCluster } from '../observe/observe-cluster.js';
 import { plan as makePlan, type PlanOptions } from '../plan/plan.js';
 import { toPlanInput } from '../plan/from-desired.js';
+import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
+import { readDesiredSummary, readObserved, writeDesiredSummary, writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
+import type { ObservedNode } from '../core/observed.js';
 import type { Logger } from '../util/log.js';
 import { executePlan, type ExecuteReport } from '../execute/executor.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
@@ -21,6 +23,8 @@ export interface ReconcileDeps {
   readonly ops: ReadonlyMap<string, NodeOps>;
   readonly now?: () => Date;
   readonly stateDir?: string;
+  /** Read the last observation (the floor) from this state directory without writing it (`gantry plan`); default: stateDir. */
+  readonly floorDir?: string;
   /** Default: hail-grade allocation for instances without placement (plan/allocate). */
   readonly planOptions?: PlanOptions;
 }
@@ -45,10 +49,44 @@ export interface ReconcileResult {
   readonly jobFile?: string;
 }
 
+/** The last good snapshot of a node in an earlier observation: as observed then, or its floor then. */
+function lastGood(previous: ObservedCluster | undefined, node: string): ObservedNode | undefined {
+  const then = previous?.nodes.get(node);
+  return then?.reachable ? then : previous?.lastKnown?.get(node);
+}
+
+/**
+ * Unknown is not absent: `observed` with, for each declared node that cannot be observed
+ * now, its last good snapshot from `previous` (the state directory's last observation).
+ * Written back as is, so an unreachable node's snapshot and its observedAt are kept.
+ */
+export function withFloor(observed: ObservedCluster, previous: ObservedCluster | undefined, declared: Iterable<string>): ObservedCluster {
+  const lastKnown = new Map<string, ObservedNode>();
+  for (const node of [...declared].sort()) {
+    if (observed.nodes.get(node)?.reachable) continue;
+    const last = lastGood(previous, node);
+    if (last) lastKnown.set(node, last);
+  }
+  return { nodes: observed.nodes, lastKnown };
+}
+
+/** The state directory's last observation, or undefined (none, or no state directory). */
+async function readFloor(deps: ReconcileDeps): Promise<ObservedCluster | undefined> {
+  const dir = deps.stateDir ?? deps.floorDir;
+  if (!dir) return undefined;
+  const snap = await readObserved(dir);
+  if (!snap) deps.logger.info({ stateDir: dir }, 'no earlier observation in the state directory: instances not seen on any node are not created while a node cannot be observed');
+  return snap?.observed;
+}
+
 export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
   const now = deps.now ?? (() => new Date());
-  const input = toPlanInput(state);
-  const observed = await observeCluster(state, deps.ops, now);
+  const summaryDir = deps.stateDir ?? deps.floorDir;
+  const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
+  const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}) };
+  const floor = await readFloor(deps);
+  const observeNow = async () => withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
+  const observed = await observeNow();
   const planOptions = deps.planOptions ?? { allocator: allocatorFor(state) };
   const plan = makePlan(input, observed, planOptions);
   deps.logger.debug({ actions: plan.actions.length, refused: plan.refused.length, unreachable: plan.unreachable }, 'planned');
@@ -63,7 +101,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     } else {
       report = await executePlan(plan, deps.ops, { logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}) });
       if (!opts.dryRun) {
-        finalObserved = await observeCluster(state, deps.ops, now);
+        finalObserved = await observeNow();
         after = makePlan(input, finalObserved, planOptions);
       }
     }
@@ -74,6 +112,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   if (deps.stateDir && !opts.dryRun) {
     await writeObserved(deps.stateDir, at, finalObserved);
     await writeStatus(deps.stateDir, at, statuses);
+    // The baseline orphan removal compares with; never a size that looked truncated.
+    if (opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED')) await writeDesiredSummary(deps.stateDir, desiredSummary(input, at));
     if (report) jobFile = await writeJob(deps.stateDir, at, { command: opts.command ?? 'apply', dryRun: false, plan, report });
   }
   return { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(jobFile ? { jobFile } : {}) };

@@ -44,10 +44,19 @@ function ovsOf(s: SimNodeState): NonNullable<SimNodeState['ovs']> {
 
 export const handlers: Handlers = {
   'bridge.ensure': (s, a) => {
+    // Like the real driver: add and set what the action names, never remove an address or port.
     const cur = s.bridges.get(a.name);
     const mtu = a.mtu ?? cur?.mtu ?? 1500;
-    if (cur && cur.up && cur.vlanFiltering === a.vlanFiltering && cur.mtu === mtu && sameSet(cur.addresses, a.addresses) && sameSet(cur.ports, a.ports)) return false;
-    s.bridges.set(a.name, { name: a.name, up: true, vlanFiltering: a.vlanFiltering, mtu, addresses: [...a.addresses], ports: [...a.ports] });
+    const addresses = [...new Set([...(cur?.addresses ?? []), ...a.addresses])];
+    const ports = [...new Set([...(cur?.ports ?? []), ...a.ports])];
+    if (cur && cur.up && cur.vlanFiltering === a.vlanFiltering && cur.mtu === mtu && sameSet(cur.addresses, addresses) && sameSet(cur.ports, ports)) return false;
+    s.bridges.set(a.name, { name: a.name, up: true, vlanFiltering: a.vlanFiltering, mtu, addresses, ports });
+    return true;
+  },
+  'bridge.address.remove': (s, a) => {
+    const cur = s.bridges.get(a.bridge);
+    if (!cur || !cur.addresses.includes(a.address)) return false;
+    s.bridges.set(a.bridge, { ...cur, addresses: cur.addresses.filter((x) => x !== a.address) });
     return true;
   },
   'bridge.remove': (s, a) => {
@@ -67,9 +76,23 @@ export const handlers: Handlers = {
     const br = ovsOf(s).get(a.bridge);
     if (br === undefined) throw new ExecError('OVS_BRIDGE_NOT_FOUND', `OVS bridge ${a.bridge} does not exist (ensure it first)`, { bridge: a.bridge });
     const cur = br.ports[a.port];
-    if (cur && cur.tag === a.tag && cur.type === a.type && sameSet(cur.trunks, a.trunks)) return false;
-    const port = { name: a.port, ...(a.tag !== undefined ? { tag: a.tag } : {}), trunks: [...a.trunks], type: a.type };
+    // Like the real driver: the tag is set only when named, trunks are added, never dropped.
+    const tag = a.tag ?? cur?.tag;
+    const trunks = [...new Set([...(cur?.trunks ?? []), ...a.trunks])];
+    if (cur && cur.tag === tag && cur.type === a.type && sameSet(cur.trunks, trunks)) return false;
+    const port = { name: a.port, ...(tag !== undefined ? { tag } : {}), trunks, type: a.type };
     ovsOf(s).set(a.bridge, { ...br, ports: { ...br.ports, [a.port]: port } });
+    return true;
+  },
+  'ovs.port.vlans.remove': (s, a) => {
+    const br = s.ovs?.get(a.bridge);
+    const cur = br?.ports[a.port];
+    if (!br || !cur) return false;
+    const trunks = cur.trunks.filter((t) => !a.trunks.includes(t));
+    const dropTag = a.tag !== undefined && cur.tag === a.tag;
+    if (trunks.length === cur.trunks.length && !dropTag) return false;
+    const { tag: _tag, ...rest } = cur;
+    s.ovs?.set(a.bridge, { ...br, ports: { ...br.ports, [a.port]: { ...(dropTag ? rest : cur), trunks } } });
     return true;
   },
   'ovs.port.remove': (s, a) => {

@@ -78,12 +78,15 @@ describe('SimNodeOps verbs', () => {
     expect(Object.isFrozen(o.lvs)).toBe(true);
   });
 
-  it('given a differing bridge, it updates it in place and keeps unlisted fields', async () => {
+  it('given a differing bridge, it updates it in place and keeps unlisted fields and addresses (like the real driver)', async () => {
     const sim = new SimNodeOps({ name: N });
     await sim.run(ENSURES[0]!);
+    const before = sim.snapshot().bridges.br0!.addresses;
     const r = await sim.run({ ...base, verb: 'bridge.ensure', name: 'br0', vlanFiltering: false, addresses: [], ports: ['eth1'] });
     expect(r).toMatchObject({ ok: true, unchanged: false });
-    expect(sim.snapshot().bridges.br0).toMatchObject({ vlanFiltering: false, mtu: 9000, addresses: [] });
+    expect(sim.snapshot().bridges.br0).toMatchObject({ vlanFiltering: false, mtu: 9000, addresses: before });
+    await sim.run({ ...base, verb: 'bridge.address.remove', bridge: 'br0', address: before[0]! });
+    expect(sim.snapshot().bridges.br0!.addresses).toEqual(before.slice(1));
   });
 
   it('given bridge.remove, it releases the VXLAN enslaved to it', async () => {

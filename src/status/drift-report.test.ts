@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskSecrets, renderPlan } from './drift-report.js';
+import { describeAction, maskSecrets, renderPlan } from './drift-report.js';
 import type { Plan } from '../core/plan.js';
 
 const plan: Plan = {
@@ -36,5 +36,18 @@ describe('renderPlan', () => {
 
   it('given secret-looking keys it masks them', () => {
     expect(maskSecrets({ ssh: { password: 'x', user: 'root' }, token: 'y' })).toEqual({ ssh: { password: '*****', user: 'root' }, token: '*****' });
+  });
+
+  it('given resources waiting for an unreachable node, the table says which wait for which node and since when', () => {
+    const waiting: Plan = { ...plan, waits: [{ node: 'node1', why: 'unreachable (connect ECONNREFUSED)', since: '2026-11-28T03:00:00.000Z', subjects: ['Instance/web2'] }] };
+    expect(renderPlan(waiting, 'table')).toContain('~ waits for node1: unreachable (connect ECONNREFUSED) since 2026-11-28T03:00:00.000Z: Instance/web2');
+    expect(renderPlan(waiting, 'markdown')).toContain('waits for node1: unreachable (connect ECONNREFUSED) since 2026-11-28T03:00:00.000Z: Instance/web2');
+    const lost: Plan = { ...plan, waits: [{ node: 'node1', why: 'offline', subjects: ['Instance/new1'] }] };
+    expect(renderPlan(lost, 'table')).toMatch(/waits for node1: offline \(no earlier observation kept: anything seen nowhere else may be there\): Instance\/new1/);
+  });
+
+  it('given an action that must follow another, the plan shows the dependency', () => {
+    const a = { verb: 'instance.start', node: 'n2', subject: 'Instance/vm', name: 'vm', runDir: '/run', launch: { memoryMiB: 64, vcpus: 1, disks: [], nics: [] }, record: {}, reason: 'move', after: ['instance.stop@n1 Instance/vm'] };
+    expect(describeAction(a as never)).toContain('after=instance.stop@n1 Instance/vm');
   });
 });

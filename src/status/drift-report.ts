@@ -4,7 +4,7 @@
  * Pure formatting: no I/O.
  */
 import type { Action } from '../core/actions.js';
-import type { Plan, PlanEntry } from '../core/plan.js';
+import type { NodeWait, Plan, PlanEntry } from '../core/plan.js';
 
 export type ReportFormat = 'table' | 'json' | 'markdown';
 
@@ -52,6 +52,12 @@ export function summary(plan: Plan): { inSync: number; drift: number; refused: n
   return { inSync: count('in-sync'), drift: count('drift'), refused: count('refused'), unreachable: count('unreachable'), actions: plan.actions.length, orphans: plan.orphans.length };
 }
 
+/** "waits for node1: unreachable (connect ECONNREFUSED) since 2026-...: Instance/web2, Instance/web3". */
+export function describeNodeWait(w: NodeWait): string {
+  const since = w.since ? ` since ${w.since}` : ' (no earlier observation kept: anything seen nowhere else may be there)';
+  return `waits for ${w.node}: ${w.why}${since}: ${w.subjects.length > 0 ? w.subjects.join(', ') : 'nothing of it is needed now'}`;
+}
+
 export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?: boolean } = {}): string {
   if (format === 'json') return JSON.stringify(maskSecrets({ summary: summary(plan), ...plan }), null, 2) + '\n';
   const entries = plan.entries.filter((e) => opts.showInSync || e.status !== 'in-sync');
@@ -67,9 +73,14 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
     for (const r of e.refused) out.push(`  ! refused ${r.code}: ${r.message}`);
     for (const n of e.notes) out.push(`  # ${n}`);
   }
+  const waits = plan.waits ?? [];
+  if (waits.length > 0) {
+    out.push('Waiting for nodes that cannot be observed (unknown is not absent: nothing of theirs is moved, re-created or started elsewhere):');
+    for (const w of waits) out.push(`  ~ ${describeNodeWait(w)}`);
+  }
   if (plan.orphans.length > 0) {
     out.push('Orphans (on nodes, in no manifest):');
-    for (const o of plan.orphans) out.push(`  ? ${o.kind} ${o.id} on ${o.node}${o.removed ? '  (will be removed: orphans.remove is on)' : '  (kept; set Cluster spec.orphans.remove to remove)'}`);
+    for (const o of plan.orphans) out.push(`  ? ${o.kind} ${o.id} on ${o.node}${o.removed ? '  (will be removed: orphans.remove is on)' : o.kept ? `  (kept: ${o.kept})` : '  (kept; set Cluster spec.orphans.remove to remove)'}`);
   }
   out.push(`Summary: ${headline}`);
   return out.join('\n') + '\n';
@@ -91,6 +102,8 @@ function renderMarkdown(plan: Plan, entries: readonly PlanEntry[], headline: str
   } else {
     out.push('No changes. The nodes match the desired state.', '');
   }
+  for (const w of plan.waits ?? []) out.push(`- ⏳ ${mdEscape(describeNodeWait(w))}`);
+  if ((plan.waits ?? []).length > 0) out.push('');
   if (plan.orphans.length > 0) {
     out.push('<details><summary>Orphans</summary>', '');
     for (const o of plan.orphans) out.push(`- ${o.kind} \`${o.id}\` on ${o.node}${o.removed ? ' (will be removed)' : ''}`);

@@ -1,4 +1,5 @@
 import type { ObservedFile } from '../../core/observed.js';
+import type { ExecResult } from '../../transport/transport.js';
 import { ExecError } from '../../util/errors.js';
 import { isRecord, parseJson } from '../facts/shared.js';
 
@@ -38,3 +39,15 @@ export function parseInfoStream(text: string): ObservedFile[] {
 
 /** qemu-img's "file is missing" message (info on a path that does not exist). */
 export const isMissing = (stderr: string): boolean => /No such file or directory/.test(stderr);
+
+/**
+ * `stat -L -c %F -- DIR`: true for a directory, false when the path does not exist;
+ * anything else (not a directory, permission denied) throws, so the probe records it as
+ * an error and the directory stays unknown rather than "missing".
+ */
+export function parseStorageDir(r: ExecResult): boolean {
+  if (r.code === 0 && r.stdout.trim() === 'directory') return true;
+  if (r.code !== 0 && /No such file or directory/.test(r.stderr)) return false;
+  const what = r.code === 0 ? `is a ${r.stdout.trim()}, not a directory` : `cannot be checked: ${r.stderr.trim()}`;
+  throw new ExecError('STORAGE_DIR_UNKNOWN', `${r.argv[r.argv.length - 1] ?? 'storage directory'} ${what}`);
+}

@@ -6,7 +6,10 @@ import { LocalTransport } from '../../transport/local.js';
 import { silentLogger } from '../../util/log.js';
 import {
   buildOsEnv,
+  checkImageInfo,
   checkOsRequest,
+  declaredImageFormat,
+  imageInfoArgv,
   imageWriteArgv,
   osRunArgv,
   OsScriptError,
@@ -16,6 +19,7 @@ import {
   parseVariants,
   runOsScript,
   validateOsParams,
+  writeImage,
   type OsDefinition,
 } from './os.js';
 
@@ -123,11 +127,54 @@ describe('running OS scripts', () => {
   });
 });
 
+const imgGolden = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url), 'utf8');
+
 describe('image provider', () => {
-  it('given an image and a disk, it converts to raw, in place when the target exists', () => {
-    expect(imageWriteArgv({ image: '/img/a.qcow2', disk: '/srv/d0' })).toEqual(['qemu-img', 'convert', '-O', 'raw', '/img/a.qcow2', '/srv/d0']);
+  it('given an image and a disk, it always passes the declared source format, in place when the target exists', () => {
+    expect(imageWriteArgv({ image: '/img/a.raw', disk: '/srv/d0', sourceFormat: 'raw' })).toEqual(['qemu-img', 'convert', '-f', 'raw', '-O', 'raw', '/img/a.raw', '/srv/d0']);
     expect(imageWriteArgv({ image: '/img/a.qcow2', disk: '/dev/vg/lv', sourceFormat: 'qcow2', targetExists: true })).toEqual([
       'qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', '-n', '/img/a.qcow2', '/dev/vg/lv',
     ]);
+    expect(imageInfoArgv('/img/a.qcow2')).toEqual(['qemu-img', 'info', '--output=json', '/img/a.qcow2']);
+  });
+  it('given relative or traversing image paths it refuses before building argv', () => {
+    for (const bad of ['img/a', '/img/../etc/shadow', '/img/./a', '/img//a', '/img/-o']) {
+      expect(() => imageWriteArgv({ image: bad, disk: '/srv/d0', sourceFormat: 'raw' })).toThrow(/absolute, normal path/);
+    }
+  });
+  it('given the image_format OS parameter it declares that format, raw by default, and refuses unknown ones', () => {
+    expect(declaredImageFormat({})).toBe('raw');
+    expect(declaredImageFormat({ image_format: 'qcow2' })).toBe('qcow2');
+    expect(() => declaredImageFormat({ image_format: 'luks' })).toThrow(/not one of raw, qcow2/);
+  });
+  it('given real qemu-img info of a raw and a qcow2 image it accepts each only as its own format', () => {
+    expect(() => checkImageInfo(imgGolden('info-raw.json'), { image: '/i', sourceFormat: 'raw' })).not.toThrow();
+    expect(() => checkImageInfo(imgGolden('info-qcow2.json'), { image: '/i', sourceFormat: 'qcow2' })).not.toThrow();
+    // a "raw" image that probes as qcow2 (a qcow2 header written into it) is refused
+    expect(() => checkImageInfo(imgGolden('info-qcow2.json'), { image: '/i', sourceFormat: 'raw' })).toThrow(/is qcow2, but its declared format .* is raw/);
+  });
+  it('given real qemu-img info of a qcow2 with a backing file it refuses (it would read another host file)', () => {
+    expect(() => checkImageInfo(imgGolden('info-qcow2-backing.json'), { image: '/i', sourceFormat: 'qcow2' })).toThrow(/refers to another file \(\/tmp\/sdcap\/img.raw\)/);
+  });
+});
+
+describe('image provider against the real qemu-img', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-img-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const t = new LocalTransport({ logger: silentLogger(), node: 'local' });
+  const sh = (argv: string[]) => t.exec(argv).then((r) => expect(r.code).toBe(0));
+
+  it('given a qcow2 image declared raw it refuses and leaves the disk as it was; declared qcow2 it writes it', async () => {
+    const image = join(dir, 'os.qcow2');
+    const disk = join(dir, 'disk0');
+    await sh(['qemu-img', 'create', '-q', '-f', 'qcow2', image, '4M']);
+    writeFileSync(disk, Buffer.alloc(4 << 20, 0x5a));
+    await expect(writeImage(t, { image, disk, sourceFormat: 'raw', targetExists: true })).rejects.toMatchObject({ code: 'OS_IMAGE_FORMAT_MISMATCH' });
+    expect(readFileSync(disk).every((b) => b === 0x5a)).toBe(true);
+    await writeImage(t, { image, disk, sourceFormat: 'qcow2', targetExists: true });
+    expect(readFileSync(disk).every((b) => b === 0)).toBe(true);
+  });
+  it('given a missing image it refuses with qemu-img\'s own reason', async () => {
+    await expect(writeImage(t, { image: join(dir, 'nope.img'), disk: join(dir, 'd'), sourceFormat: 'raw' })).rejects.toThrow(/No such file or directory/);
   });
 });

@@ -258,21 +258,76 @@ export async function runOsScript(transport: Transport, req: OsRunRequest): Prom
 
 // ---- the "image" provider ----
 
+export const IMAGE_FORMATS = ['raw', 'qcow2', 'vmdk', 'vdi', 'vpc'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
 export interface ImageWrite {
   image: string;
   disk: string;
-  /** Source format (default: let qemu-img probe; pass it for untrusted images). */
-  sourceFormat?: 'raw' | 'qcow2' | 'vmdk' | 'vdi' | 'vpc';
+  /** The declared source format: qemu-img is always told it (-f), never left to probe. */
+  sourceFormat: ImageFormat;
   /** The target exists (an LV or a pre-sized file): write into it, do not recreate it. */
   targetExists?: boolean;
 }
 
-/** `qemu-img convert -O raw IMG DISK`: install a disk from an image file. */
-export function imageWriteArgv(w: ImageWrite): string[] {
-  return ['qemu-img', 'convert', ...(w.sourceFormat ? ['-f', w.sourceFormat] : []), '-O', 'raw', ...(w.targetExists ? ['-n'] : []), w.image, w.disk];
+/** Absolute, normal paths only (no '..', no empty or odd components). */
+function checkImagePath(p: string, what: string): string {
+  if (!/^(\/[A-Za-z0-9_.:+-]+)+$/.test(p) || p.split('/').some((c) => c === '.' || c === '..' || c.startsWith('-'))) {
+    throw new PrereqError('OS_BAD_PATH', `${what} ${JSON.stringify(p)} must be an absolute, normal path`);
+  }
+  return p;
 }
 
+/**
+ * The declared format of an image+... OS: the OS parameter `image_format` (default raw).
+ * A value qemu-img does not know as an image format is refused.
+ */
+export function declaredImageFormat(params: Readonly<Record<string, string>>): ImageFormat {
+  const f = params.image_format ?? 'raw';
+  if (!(IMAGE_FORMATS as readonly string[]).includes(f)) {
+    throw new PrereqError('OS_IMAGE_FORMAT_INVALID', `OS parameter image_format ${JSON.stringify(f)} is not one of ${IMAGE_FORMATS.join(', ')}`);
+  }
+  return f as ImageFormat;
+}
+
+/**
+ * `qemu-img info` probes the format: its answer is only compared with the declared one
+ * (an image that is not what its owner says is refused), never used to read the image.
+ */
+export function imageInfoArgv(image: string): string[] {
+  return ['qemu-img', 'info', '--output=json', checkImagePath(image, 'image')];
+}
+
+/**
+ * The image must be what the manifest declares, and stand alone: a backing file (or an
+ * external data file) would make qemu-img read another file of the node into the disk.
+ */
+export function checkImageInfo(infoJson: string, w: Pick<ImageWrite, 'image' | 'sourceFormat'>): void {
+  let info: Record<string, unknown>;
+  try {
+    info = JSON.parse(infoJson) as Record<string, unknown>;
+  } catch (e) {
+    throw new ExecError('OS_IMAGE_INFO_UNREADABLE', `qemu-img info ${w.image}: ${(e as Error).message}`);
+  }
+  if (info.format !== w.sourceFormat) {
+    throw new PrereqError('OS_IMAGE_FORMAT_MISMATCH', `image ${w.image} is ${String(info.format)}, but its declared format (OS parameter image_format) is ${w.sourceFormat}: refusing to write it`, { image: w.image, probed: info.format, declared: w.sourceFormat });
+  }
+  const backing = info['backing-filename'] ?? (info['format-specific'] as { data?: { 'data-file'?: unknown } } | undefined)?.data?.['data-file'];
+  if (backing !== undefined) {
+    throw new PrereqError('OS_IMAGE_HAS_BACKING_FILE', `image ${w.image} refers to another file (${String(backing)}): refusing to write it; flatten it first (qemu-img convert)`, { image: w.image });
+  }
+}
+
+/** `qemu-img convert -f FORMAT -O raw IMG DISK`: install a disk from an image file. */
+export function imageWriteArgv(w: ImageWrite): string[] {
+  return ['qemu-img', 'convert', '-f', w.sourceFormat, '-O', 'raw', ...(w.targetExists ? ['-n'] : []), checkImagePath(w.image, 'image'), checkImagePath(w.disk, 'disk')];
+}
+
+/** Check the image's real format against the declared one, then convert with -f declared. */
 export async function writeImage(transport: Transport, w: ImageWrite, timeoutMs = 60 * 60_000): Promise<void> {
+  const info = await transport.exec(imageInfoArgv(w.image), { timeoutMs: 60_000 });
+  if (info.code !== 0) throw new PrereqError('OS_IMAGE_UNREADABLE', `image ${w.image} on ${transport.node}: ${info.stderr.trim()}`, { image: w.image });
+  checkImageInfo(info.stdout, w);
   const argv = imageWriteArgv(w);
   const r = await transport.exec(argv, { timeoutMs });
   if (r.code !== 0) throw new ExecError('OS_IMAGE_WRITE_FAILED', `writing image ${w.image} to ${w.disk} on ${transport.node} failed: ${r.stderr.trim()}`, { argv });

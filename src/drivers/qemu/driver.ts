@@ -81,6 +81,11 @@ export class MigrationError extends ExecError {
   }
 }
 
+/** Atomic write of stdin to `path` (the content goes on stdin, the path as a positional arg). */
+export function writeFileArgv(path: string): string[] {
+  return ['sh', '-c', 'cat >"$1.tmp" && mv -f "$1.tmp" "$1"', 'gantry-write', path];
+}
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class QemuDriver {
@@ -337,7 +342,7 @@ export class QemuDriver {
 
   /** Atomic write through the transport (content on stdin, path as a positional arg). */
   async writeFile(path: string, content: string, instance: string): Promise<void> {
-    const r = await this.transport.exec(['sh', '-c', 'cat >"$1.tmp" && mv -f "$1.tmp" "$1"', 'gantry-write', path], { stdin: content, timeoutMs: 15_000 });
+    const r = await this.transport.exec(writeFileArgv(path), { stdin: content, timeoutMs: 15_000 });
     if (r.code !== 0) throw new ExecError('QEMU_WRITE_FAILED', `instance ${instance} on ${this.node}: cannot write ${path}: ${r.stderr.trim()}`, { instance, path });
   }
 

@@ -45,6 +45,19 @@ export function buildQmpStdin(commands: readonly QmpCommand[]): string {
   return [{ execute: 'qmp_capabilities' }, ...commands].map((c) => JSON.stringify(c) + '\n').join('');
 }
 
+/**
+ * How a command that reads stdin is shown in a dry run: its argv, then `<<<` and what it
+ * is fed. For QMP that is the JSON sent, one command per line (capabilities first).
+ */
+export function withStdin(argv: readonly string[], stdin: string): string[] {
+  return [...argv, '<<<', stdin.replace(/\n$/, '')];
+}
+
+/** The exchange qmpExec runs, as a dry run shows it. */
+export function describeQmp(runDir: string, commands: readonly QmpCommand[]): string[] {
+  return withStdin(qmpArgv(runDir), buildQmpStdin(commands));
+}
+
 export function parseQmpReplies(stdout: string, commands: readonly QmpCommand[]): QmpExchange {
   const out: QmpExchange = { replies: [], events: [], unanswered: [] };
   const answers: Array<Record<string, unknown>> = [];
