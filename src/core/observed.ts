@@ -99,6 +99,8 @@ export interface ObservedVxlan {
   /** Bridge it is enslaved to. */
   readonly master?: string;
   readonly up: boolean;
+  /** Static FDB entries (`bridge fdb append ... dst IP`); absent when the FDB was not read. */
+  readonly fdb?: readonly { readonly mac: string; readonly dst: string }[];
 }
 
 export interface ObservedFile {

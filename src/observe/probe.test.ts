@@ -22,6 +22,7 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'pvs') return ok(argv, g('lvm/pvs.json'));
   if (cmd === 'ip' && has('link')) return ok(argv, g('bridge/ip-d-link.json'));
   if (cmd === 'ip' && has('addr')) return ok(argv, g('bridge/ip-addr.json'));
+  if (cmd === 'bridge' && has('fdb')) return ok(argv, g('vxlan/bridge-fdb-show.json'));
   if (cmd === 'ovs-vsctl' && has('Bridge')) return ok(argv, g('ovs/list-bridge.json'));
   if (cmd === 'ovs-vsctl' && has('Port')) return ok(argv, g('ovs/list-port.json'));
   if (cmd === 'ovs-vsctl' && has('Interface')) return ok(argv, g('ovs/list-interface.json'));
@@ -34,11 +35,11 @@ function answer(argv: string[]): ExecResult {
 describe('probe', () => {
   it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat']);
-    expect(cmds[14]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat']);
+    expect(cmds[15]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
     expect(cmds[4]).toContain('global { activation = 0 }');
-    expect(cmds[9]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
-    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(12);
+    expect(cmds[10]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(13);
   });
 
   it('given real outputs for every section it fills the whole snapshot', () => {

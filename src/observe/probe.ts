@@ -13,9 +13,9 @@ import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/c
 import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
 import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
 import { parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
-import { addrsCmd, linksCmd } from '../drivers/bridge/commands.js';
+import { addrsCmd, fdbCmd, linksCmd } from '../drivers/bridge/commands.js';
 import { bridgesFrom, parseAddrs, parseLinks, tapsFrom } from '../drivers/bridge/parse.js';
-import { vxlansFrom } from '../drivers/vxlan/parse.js';
+import { parseFdb, vxlansFrom } from '../drivers/vxlan/parse.js';
 import { listBridgesCmd, listInterfacesCmd, listPortsCmd } from '../drivers/ovs/commands.js';
 import { parseOvs } from '../drivers/ovs/parse.js';
 import { sysctlReadCmd } from '../drivers/sysctl/commands.js';
@@ -33,7 +33,7 @@ export interface ProbeOptions {
   readonly fileNamePattern?: string;
 }
 
-type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`;
+type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`;
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -50,6 +50,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'pvs', argv: pvsCmd(lvm) },
     { section: 'links', argv: linksCmd() },
     { section: 'addrs', argv: addrsCmd() },
+    { section: 'fdb', argv: fdbCmd() },
     { section: 'ovsBridges', argv: listBridgesCmd(ovs) },
     { section: 'ovsPorts', argv: listPortsCmd(ovs) },
     { section: 'ovsIfaces', argv: listInterfacesCmd(ovs) },
@@ -113,6 +114,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
 
   const links = section(['links'], (r) => parseLinks(r.stdout));
   const addrs = section(['addrs'], (r) => parseAddrs(r.stdout)) ?? new Map<string, string[]>();
+  const fdb = section(['fdb'], (r) => parseFdb(r.stdout));
 
   const ovs: ObservedOvs | undefined = section(['ovsBridges', 'ovsPorts', 'ovsIfaces'], (b, p, i) => parseOvs(b.stdout, p.stdout, i.stdout));
 
@@ -144,7 +146,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     lvs,
     bridges: links ? bridgesFrom(links, addrs) : {},
     ...(ovs ? { ovs } : {}),
-    vxlans: links ? vxlansFrom(links) : {},
+    vxlans: links ? vxlansFrom(links, fdb) : {},
     sysctls,
     files,
     storageDirs,

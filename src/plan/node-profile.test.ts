@@ -76,7 +76,13 @@ describe('planNodeProfile: VXLAN', () => {
   const have = { name: 'vx0', vni: 100, dstPort: 4789, remote: '198.18.201.2', master: 'br0', up: true };
   it('given a new VNI it plans a recreate and says it drops FDB entries', () => {
     const p = planNodeProfile(node({ vxlans: [{ ...vx, vni: 101 }] }), observed({ vxlans: { vx0: have } }));
-    expect(p.actions).toMatchObject([{ verb: 'vxlan.ensure', recreate: true, reason: 'vxlan vx0: vni 100 -> 101 (recreated: ip link del + add, which drops its FDB entries)' }]);
+    expect(p.actions).toMatchObject([{ verb: 'vxlan.ensure', recreate: true, reason: 'vxlan vx0: vni 100 -> 101 (recreated: ip link del + add, which drops its FDB entries (not read: unknown))' }]);
+  });
+  it('given static FDB entries on a VXLAN that must be recreated it shows each entry the recreate drops', () => {
+    const fdb = [{ mac: '00:00:00:00:00:00', dst: '198.18.250.2' }];
+    const p = planNodeProfile(node({ vxlans: [{ ...vx, vni: 101 }] }), observed({ vxlans: { vx0: { ...have, fdb } } }));
+    expect(p.diffs).toContainEqual({ path: 'profile.vxlans[vx0].fdb', desired: [], observed: fdb });
+    expect(p.actions[0]!.reason).toBe('vxlan vx0: vni 100 -> 101 (recreated: ip link del + add, which drops its static FDB entries 00:00:00:00:00:00 dst 198.18.250.2)');
   });
   it('given only a new master it plans an in-place ensure without recreate', () => {
     const p = planNodeProfile(node({ vxlans: [{ ...vx, bridge: 'br1' }] }), observed({ vxlans: { vx0: have } }));

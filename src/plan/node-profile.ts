@@ -156,13 +156,22 @@ function planVxlan({ node, obs, out, subject }: Ctx, vx: Vxlan): void {
     }
   }
   if (why.length === 0) return;
+  const dropped = recreate ? droppedFdb(have!) : '';
+  if (recreate && have?.fdb && have.fdb.length > 0) out.diffs.push({ path: `${at}.fdb`, desired: [], observed: have.fdb });
   out.actions.push({
     verb: 'vxlan.ensure', node: node.name, subject, name: vx.name, vni: vx.vni, dstPort: vx.dstPort,
     ...(vx.local !== undefined ? { local: vx.local } : {}), ...(vx.remote !== undefined ? { remote: vx.remote } : {}),
     ...(vx.group !== undefined ? { group: vx.group } : {}), ...(vx.dev !== undefined ? { dev: vx.dev } : {}),
     ...(vx.bridge !== undefined ? { master: vx.bridge } : {}), ...(recreate ? { recreate: true } : {}),
-    reason: `vxlan ${vx.name}: ${why.join('; ')}${recreate ? ' (recreated: ip link del + add, which drops its FDB entries)' : ''}`,
+    reason: `vxlan ${vx.name}: ${why.join('; ')}${recreate ? ` (recreated: ip link del + add, which drops ${dropped})` : ''}`,
   });
+}
+
+/** What a recreate loses: the link's static FDB entries, named. */
+function droppedFdb(have: ObservedNode['vxlans'][string]): string {
+  if (!have.fdb) return 'its FDB entries (not read: unknown)';
+  if (have.fdb.length === 0) return 'no static FDB entry';
+  return `its static FDB entries ${have.fdb.map((e) => `${e.mac} dst ${e.dst}`).join(', ')}`;
 }
 
 function planOvsBridge(ctx: Ctx, ob: OvsBridge): void {

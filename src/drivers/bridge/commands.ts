@@ -7,6 +7,8 @@ export const linksCmd = (): string[] => ['ip', '-j', '-d', 'link', 'show'];
 export const bridgesCmd = (): string[] => ['ip', '-j', '-d', 'link', 'show', 'type', 'bridge'];
 export const addrsCmd = (): string[] => ['ip', '-j', 'addr', 'show'];
 export const vlansCmd = (): string[] => ['bridge', '-j', 'vlan', 'show'];
+/** Every forwarding entry of every device (VXLAN static entries are filtered in parseFdb). */
+export const fdbCmd = (): string[] => ['bridge', '-j', 'fdb', 'show'];
 
 /**
  * vlan_filtering is only passed when wanted: kernels built without bridge VLAN

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseLinks } from '../bridge/parse.js';
 import { vxlanAddCmd } from './commands.js';
 import { vxlanEnsureOp, vxlanRemoveOp, type VxlanEnsureParams } from './ops.js';
-import { vxlansFrom } from './parse.js';
+import { parseFdb, vxlansFrom } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['ip'], code: 0, stdout, stderr: '', durationMs: 1 });
@@ -17,6 +17,15 @@ describe('vxlan driver (real iproute2 6.1 output)', () => {
       'vx-cap': { name: 'vx-cap', vni: 100, local: '198.18.201.1', remote: '198.18.201.2', dstPort: 4789, dev: 'und-a', master: 'br-cap', up: true },
       'vx-grp': { name: 'vx-grp', vni: 200, group: '239.1.1.1', dstPort: 4789, dev: 'und-a', up: false },
     });
+  });
+  it('given real "bridge -j fdb show" it keeps static remote entries of each VXLAN, not learned ones nor the default remote entry', () => {
+    const fdb = parseFdb(golden('vxlan/bridge-fdb-show.json'));
+    expect(fdb.every((e) => e.dst !== '')).toBe(true);
+    const v = vxlansFrom(parseLinks(golden('vxlan/ip-d-link-vxlan-fdb.json')), fdb);
+    expect(v['vx-cap']?.fdb).toEqual([
+      { mac: '52:54:00:12:34:56', dst: '198.18.250.4' }, { mac: '00:00:00:00:00:00', dst: '198.18.250.2' }, { mac: '00:00:00:00:00:00', dst: '198.18.250.3' },
+    ]);
+    expect(v['vx-rem']).toMatchObject({ remote: '198.18.250.9', fdb: [] });
   });
   it('given a spec it builds ip link add type vxlan in iproute2 order', () => {
     expect(vxlanAddCmd({ name: 'vx0', vni: 100, local: '198.18.0.1', remote: '198.18.0.2', dstPort: 4789, dev: 'eth0' })).toEqual(
