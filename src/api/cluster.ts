@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { AbsPath, MacPrefix, Size, StrEnum, Strict, Tags, Port } from './common.js';
+import { AbsPath, MacPrefix, MESSAGE_KEY, Size, StrEnum, Strict, SYSCTL_ALLOW_RE, Tags, Port } from './common.js';
 import { BeParams, DiskParams, DiskTemplateSchema, HYPERVISORS, IPolicy, KvmHvParams, Migration, NicParams, NodeProfile } from './params.js';
 
 /** Cluster: what gnt-cluster init/modify sets. Exactly one per set of manifests. */
@@ -38,6 +38,10 @@ export const ClusterSpec = Type.Object(
     exclusionTags: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:+*/@=-]{1,128}$' }), { description: 'instance tag prefixes whose instances must not share a primary node (htools:iextags)' })),
     tags: Type.Optional(Tags()),
     nodeProfile: Type.Optional(NodeProfile),
+    nodeSysctlAllow: Type.Optional(Type.Array(
+      Type.String({ pattern: SYSCTL_ALLOW_RE, [MESSAGE_KEY]: 'is not a sysctl key or a prefix ending in "*" (like net.ipv4.tcp_* or kernel.panic)', maxLength: 255 }),
+      { maxItems: 256, description: 'sysctl keys (or prefixes ending in "*") node profiles may set, added to the built-in allow-list (net.ipv4.ip_forward, net.ipv4.conf.*, net.ipv6.conf.*, net.bridge.*, net.core.*, the usual vm.* tuning, fs.inotify.*). Any other key is refused: a sysctl such as kernel.core_pattern or kernel.modprobe makes whoever writes manifests root on every node' },
+    )),
     maxDiskSize: Type.Optional(Size('refuse disks larger than this (default unlimited)')),
   },
   { ...Strict, description: 'cluster-wide settings (gnt-cluster init/modify)' },

@@ -37,6 +37,8 @@ export const MAC_PREFIX_RE = '^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$';
 export const TAG_RE = '^[A-Za-z0-9_.:+*/@=-]{1,128}$';
 /** sysctl key, dotted or slashed (net.ipv4.ip_forward, net/ipv4/conf/br0/forwarding). */
 export const SYSCTL_KEY_RE = '^[a-z0-9_]+([./][A-Za-z0-9_-]+)*$';
+/** An allow-list entry for sysctl keys: a dotted key, or a prefix ending in "*" (net.ipv4.conf.*, vm.dirty_*). */
+export const SYSCTL_ALLOW_RE = '^[a-z0-9_]+(\\.[A-Za-z0-9_-]+)*(\\.?\\*)?$';
 /** OS name as Ganeti writes it: provider+variant (image+debian, debootstrap+default). */
 export const OS_NAME_RE = '^[a-z0-9][a-z0-9_.-]*(\\+[a-z0-9][a-z0-9_.-]*)?$';
 export const PARAM_KEY_RE = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';

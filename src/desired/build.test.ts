@@ -132,6 +132,18 @@ describe('buildDesired', () => {
     expect(errors.map(formatLoadError)).toContainEqual(expect.stringMatching(/spec\.diskTemplate: disk template "drbd" is not enabled/));
   });
 
+  it('given sysctls, it allows the usual net/vm/fs.inotify tuning, refuses kernel.* (dotted or slashed) and lets the Cluster allow more', () => {
+    const prof = (keys: string) => node('n1', '192.0.2.1', `  profile: { sysctls: { ${keys} } }\n`);
+    const ok = build(CLUSTER, GROUP, prof('net.ipv4.conf.br0.rp_filter: 1, net.bridge.bridge-nf-call-iptables: 0, vm.dirty_ratio: 5, fs.inotify.max_user_watches: 65536'), NET);
+    expect(ok.errors).toEqual([]);
+    const bad = build(CLUSTER, GROUP, prof('kernel.core_pattern: "|/bin/sh", kernel/modprobe: /tmp/x, kernel.panic: 10, vm.dirty: 1'), NET);
+    expect(bad.errors.filter((e) => e.code === 'sysctl-not-allowed').map((e) => e.path)).toEqual([
+      'spec.profile.sysctls["kernel.core_pattern"]', 'spec.profile.sysctls["kernel/modprobe"]', 'spec.profile.sysctls["kernel.panic"]', 'spec.profile.sysctls["vm.dirty"]',
+    ]);
+    const extended = build(CLUSTER.replace('  exclusionTags:', '  nodeSysctlAllow: [kernel.panic, "kernel.sched_*"]\n  exclusionTags:'), GROUP, prof('kernel.panic: 10, kernel.sched_autogroup_enabled: 0, kernel.modprobe: /tmp/x'), NET);
+    expect(extended.errors.map((e) => e.path)).toEqual(['spec.profile.sysctls["kernel.modprobe"]']);
+  });
+
   it('given status in a manifest, it ignores it and records the source line', () => {
     const { state } = build(...all);
     expect(state!.sources.get('Instance/web1')).toEqual({ file: 'm.yaml', line: expect.any(Number) });

@@ -12,7 +12,7 @@ import type {
 import { SYSCTL_KEY_RE } from '../api/index.js';
 import {
   DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_ENABLED_DISK_TEMPLATES, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
-  DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_ORPHAN_MAX_PERCENT, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
+  DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_ORPHAN_MAX_PERCENT, DEFAULT_SYSCTL_ALLOW, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
   DEFAULT_VCPU_RATIO, DEFAULT_VG,
 } from './defaults.js';
 import type { LoadError, LoadErrorCode } from './errors.js';
@@ -176,6 +176,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     exclusionTags: [...(s.exclusionTags ?? [])],
     tags: [...(s.tags ?? [])],
     nodeProfile: mergeProfiles([s.nodeProfile]),
+    nodeSysctlAllow: [...DEFAULT_SYSCTL_ALLOW, ...(s.nodeSysctlAllow ?? [])],
     ...(s.maxDiskSize !== undefined ? { maxDiskSize: sizeOr(s.maxDiskSize, 0) } : {}),
   };
 }
@@ -259,7 +260,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   for (const [i, t] of (cs.ipolicy?.diskTemplates ?? []).entries()) {
     if (!cluster.enabledDiskTemplates.includes(t)) err(clusterR, ['spec', 'ipolicy', 'diskTemplates', i], 'template-not-enabled', `disk template "${t}" is not in enabledDiskTemplates (${cluster.enabledDiskTemplates.join(', ')})`);
   }
-  checkProfile(clusterR, ['spec', 'nodeProfile'], cs.nodeProfile, err);
+  checkProfile(clusterR, ['spec', 'nodeProfile'], cs.nodeProfile, cluster.nodeSysctlAllow, err);
 
   // ---- networks ----
   const networks = new Map<string, DesiredNetwork>();
@@ -321,7 +322,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     for (const [i, c] of (r.body.spec.networks ?? []).entries()) {
       if (missing('Network', c.network, networks)) err(r, ['spec', 'networks', i, 'network'], 'unknown-reference', `unknown Network "${c.network}"${known(networks)}`);
     }
-    checkProfile(r, ['spec', 'nodeProfile'], r.body.spec.nodeProfile, err);
+    checkProfile(r, ['spec', 'nodeProfile'], r.body.spec.nodeProfile, cluster.nodeSysctlAllow, err);
     groups.set(r.name, fillGroup(r.name, r.body, clusterR.body, cluster, networks));
   }
 
@@ -342,7 +343,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (prev && prev.name !== r.name) err(r, ['spec', field], 'duplicate-address', `address ${addr} is already used by Node "${prev.name}" (${where(prev)})`);
       else addresses.set(addr, r);
     }
-    checkProfile(r, ['spec', 'profile'], s.profile, err);
+    checkProfile(r, ['spec', 'profile'], s.profile, cluster.nodeSysctlAllow, err);
     const group = groups.get(groupName);
     const groupDoc = groupDocs.get(groupName)?.body as NodeGroupDoc | undefined;
     nodes.set(r.name, {
@@ -504,11 +505,18 @@ function known(m: Map<string, unknown>): string {
   return names.length ? ` (known: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''})` : '';
 }
 
-function checkProfile(r: ManifestResource, base: PathSegment[], p: NodeProfile | undefined, err: (r: ManifestResource, path: PathSegment[], code: LoadErrorCode, msg: string, anchor?: Anchor) => void) {
+/** Whether a sysctl key is on the allow-list (exact keys, or prefixes ending in "*"); a slashed key is read dotted. */
+export function sysctlAllowed(key: string, allow: readonly string[]): boolean {
+  const k = key.includes('.') ? key : key.replace(/\//g, '.');
+  return allow.some((a) => (a.endsWith('*') ? k.startsWith(a.slice(0, -1)) && k.length > a.length - 1 : k === a));
+}
+
+function checkProfile(r: ManifestResource, base: PathSegment[], p: NodeProfile | undefined, allow: readonly string[], err: (r: ManifestResource, path: PathSegment[], code: LoadErrorCode, msg: string, anchor?: Anchor) => void) {
   if (!p) return;
   const re = new RegExp(SYSCTL_KEY_RE);
   for (const [k, v] of Object.entries(p.sysctls ?? {})) {
     if (!re.test(k) || k.length > 255) err(r, [...base, 'sysctls', k], 'invalid-value', `"${k}" is not a sysctl key (like net.ipv4.ip_forward)`, 'key');
+    else if (!sysctlAllowed(k, allow)) err(r, [...base, 'sysctls', k], 'sysctl-not-allowed', `sysctl "${k}" is not on the allow-list (the usual net.*, vm.* and fs.inotify.* tuning; the Cluster's spec.nodeSysctlAllow adds keys): some sysctls (kernel.core_pattern, kernel.modprobe) make whoever writes manifests root on every node`, 'key');
     if (typeof v === 'string' && !/^[ -~]{0,1024}$/.test(v)) err(r, [...base, 'sysctls', k], 'invalid-value', 'sysctl values are printable ASCII on one line');
   }
   for (const [list, items] of [['bridges', p.bridges], ['ovsBridges', p.ovsBridges], ['vxlans', p.vxlans], ['volumeGroups', p.volumeGroups]] as const) {

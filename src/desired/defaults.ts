@@ -41,3 +41,14 @@ export const DEFAULT_DRBD_META_MIB = 128;
 export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['plain', 'file', 'sharedfile', 'diskless'];
 /** Orphan removal takes at most this percentage of a node's Gantry objects per pass. */
 export const DEFAULT_ORPHAN_MAX_PERCENT = 10;
+/**
+ * Sysctl keys a node profile may set without the Cluster allowing more (spec.nodeSysctlAllow).
+ * A trailing "*" is a prefix. Left out on purpose: kernel.* (core_pattern pipes, modprobe and
+ * usermode-helper paths run programs as root), fs.* beyond inotify, and everything else.
+ */
+export const DEFAULT_SYSCTL_ALLOW: readonly string[] = [
+  'net.ipv4.ip_forward', 'net.ipv4.conf.*', 'net.ipv6.conf.*', 'net.ipv4.neigh.*', 'net.ipv6.neigh.*', 'net.bridge.*', 'net.core.*',
+  'vm.swappiness', 'vm.dirty_*', 'vm.overcommit_memory', 'vm.overcommit_ratio', 'vm.min_free_kbytes', 'vm.nr_hugepages',
+  'vm.vfs_cache_pressure', 'vm.max_map_count', 'vm.zone_reclaim_mode', 'vm.watermark_scale_factor',
+  'fs.inotify.*',
+];

@@ -115,6 +115,8 @@ export interface DesiredCluster {
   exclusionTags: string[];
   tags: string[];
   nodeProfile: NodeProfileEff;
+  /** Sysctl keys and prefixes ("...*") node profiles may set: the built-in list plus spec.nodeSysctlAllow. */
+  nodeSysctlAllow: string[];
   /** MiB, undefined = unlimited */
   maxDiskSize?: number;
 }
