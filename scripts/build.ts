@@ -153,6 +153,8 @@ export async function buildDist(root: string = ROOT, opts: { meta?: boolean } = 
       platform: 'node',
       target: 'node20',
       sourcemap: 'linked',
+      minifyWhitespace: true,
+      minifySyntax: true,
       metafile: true,
       logLevel: 'warning',
       // bundled CommonJS packages require() node's built-ins
