@@ -13,7 +13,9 @@ import { connectNodes } from '../execute/connect.js';
 import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
 import { planHasChanges, type Plan } from '../core/plan.js';
 import { describeAction, renderPlan, summary, type ReportFormat } from '../status/drift-report.js';
-import { DEFAULT_STATE_DIR } from '../status/state-dir.js';
+import { DEFAULT_JOB_LOG_RETENTION, DEFAULT_STATE_DIR, type JobLogRetention } from '../status/state-dir.js';
+import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
+import { GantryError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 
 interface CommonOpts {
@@ -25,6 +27,24 @@ interface CommonOpts {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Exit statuses of apply and run (also in their --help). */
+export const EXIT = { ok: 0, failed: 1, changes: 2, locked: 3, stateDir: 4 } as const;
+
+const EXIT_HELP = `
+Exit status:
+  0  the nodes match the manifests
+  1  an error, or anything short of the desired state (failed, skipped, refused, unreachable)
+  3  another apply or run holds the state directory's lock (the message names it)
+  4  the state directory could not be written (status, last observation or job log);
+     the summary printed before it is still true, and an unwritten job log went to stderr as JSON
+`;
+
+interface WriterOpts {
+  lockTimeout: string;
+  jobLogKeep: string;
+  jobLogMaxAge: string;
+}
 
 /** Ends a command with an exit status (and a message for stderr, when there is one). */
 export class CliExit extends Error {
@@ -70,6 +90,43 @@ async function askConfirm(plan: Plan): Promise<boolean> {
   }
 }
 
+/** Options of the commands that write (apply, run): the lock and the job log. */
+function addWriter(c: Command): Command {
+  return c
+    .option('--lock-timeout <seconds>', 'wait this long for another apply or run to release the state directory lock (default: fail at once, naming it)', '0')
+    .option('--job-log-keep <count>', 'keep at most this many job records in STATE_DIR/jobs', String(DEFAULT_JOB_LOG_RETENTION.keep))
+    .option('--job-log-max-age <days>', 'remove job records older than this', String(DEFAULT_JOB_LOG_RETENTION.maxAgeDays))
+    .addHelpText('after', EXIT_HELP);
+}
+
+export function jobLogRetention(o: Pick<WriterOpts, 'jobLogKeep' | 'jobLogMaxAge'>): JobLogRetention {
+  const keep = Number(o.jobLogKeep);
+  const maxAgeDays = Number(o.jobLogMaxAge);
+  if (!Number.isInteger(keep) || keep < 1) throw new CliExit(EXIT.failed, `--job-log-keep must be a whole number >= 1 (got ${o.jobLogKeep})`);
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays <= 0) throw new CliExit(EXIT.failed, `--job-log-max-age must be a number of days > 0 (got ${o.jobLogMaxAge})`);
+  return { keep, maxAgeDays };
+}
+
+/** Take the state directory lock; a held or unwritable lock becomes exit 3 or 4. */
+export async function lockOrExit(stateDir: string, command: string, timeoutSeconds: string, logger: Logger): Promise<StateLock> {
+  const waitMs = Number(timeoutSeconds) * 1000;
+  if (!Number.isFinite(waitMs) || waitMs < 0) throw new CliExit(EXIT.failed, `--lock-timeout must be a number of seconds >= 0 (got ${timeoutSeconds})`);
+  try {
+    return await acquireStateLock({ stateDir, command, logger, waitMs });
+  } catch (e) {
+    if (e instanceof GantryError && e.code === 'STATE_LOCKED') throw new CliExit(EXIT.locked, e.message);
+    if (e instanceof GantryError && e.code === 'STATE_DIR_UNWRITABLE') throw new CliExit(EXIT.stateDir, e.message);
+    throw e;
+  }
+}
+
+/** After the summary: a state directory that refused a write is exit 4, with what it refused. */
+export function stateDirExit(res: Pick<ReconcileResult, 'jobLogError' | 'stateError'>): CliExit | undefined {
+  const errs = [res.jobLogError, res.stateError].filter((e) => e !== undefined);
+  if (errs.length === 0) return undefined;
+  return new CliExit(EXIT.stateDir, errs.map((e) => e.message).join('\n'));
+}
+
 function addCommon(c: Command, fileRequired = true): Command {
   const fileHelp = 'manifest file or directory (repeatable)';
   return (fileRequired ? c.requiredOption('-f, --file <path>', fileHelp, collect, []) : c.option('-f, --file <path>', `${fileHelp}; required unless --kubernetes`, collect, []))
@@ -91,35 +148,46 @@ export function registerReconcileCommands(program: Command): void {
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);
     });
 
-  addCommon(program.command('apply'))
-    .description('make the nodes match the manifests: plan, confirm, run the actions in waves over disjoint nodes, re-plan')
+  addWriter(addCommon(program.command('apply')))
+    .description('make the nodes match the manifests: plan, confirm, run the actions in waves over disjoint nodes, re-plan. Holds the state directory lock throughout (not with --dry-run)')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--dry-run', 'print the exact commands each action would run; change nothing')
-    .action(async (opts: CommonOpts & { yes?: boolean; dryRun?: boolean }, cmd: Command) => {
+    .action(async (opts: CommonOpts & WriterOpts & { yes?: boolean; dryRun?: boolean }, cmd: Command) => {
       const logger = loggerFor(opts, cmd);
-      const res = await withCluster(opts.file, logger, (state, conn) =>
-        reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir }, {
-          apply: true,
-          command: 'apply',
-          ...(opts.dryRun ? { dryRun: true } : {}),
-          ...(opts.yes || opts.dryRun ? {} : {
-            confirm: async (p: Plan) => {
-              process.stderr.write(renderPlan(p, 'table'));
-              return askConfirm(p);
+      const jobLog = jobLogRetention(opts);
+      // --dry-run changes nothing on any node and writes no state: it needs no lock
+      const lock = opts.dryRun ? undefined : await lockOrExit(opts.stateDir, 'gantry apply', opts.lockTimeout, logger);
+      let exit: CliExit | undefined;
+      try {
+        const res = await withCluster(opts.file, logger, (state, conn) =>
+          reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, jobLog }, {
+            apply: true,
+            command: 'apply',
+            ...(opts.dryRun ? { dryRun: true } : {}),
+            ...(opts.yes || opts.dryRun ? {} : {
+              confirm: async (p: Plan) => {
+                process.stderr.write(renderPlan(p, 'table'));
+                return askConfirm(p);
+              },
+            }),
+            onResult: (r, done, total) => {
+              if (opts.output !== 'table' || opts.dryRun) return;
+              const mark = r.ok ? (r.unchanged ? '=' : '✓') : '✗';
+              process.stderr.write(`[${done}/${total}] ${mark} ${describeAction(r.action)}${r.error ? `  — ${r.error.code}: ${r.error.message}` : ''}\n`);
             },
+            // the summary goes out before status and the observation are written
+            beforeStateWrite: (r) => { exit = printApply(r, opts); },
           }),
-          onResult: (r, done, total) => {
-            if (opts.output !== 'table' || opts.dryRun) return;
-            const mark = r.ok ? (r.unchanged ? '=' : '✓') : '✗';
-            process.stderr.write(`[${done}/${total}] ${mark} ${describeAction(r.action)}${r.error ? `  — ${r.error.code}: ${r.error.message}` : ''}\n`);
-          },
-        }),
-      );
-      printApply(res, opts);
+        );
+        const end = stateDirExit(res) ?? exit;
+        if (end) throw end;
+      } finally {
+        await lock?.release();
+      }
     });
 
-  addCommon(program.command('run'), false)
-    .description('run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift')
+  addWriter(addCommon(program.command('run'), false))
+    .description('run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift. Holds the state directory lock for its whole life (file mode); with --kubernetes the Lease is the lock')
     .option('--resync <seconds>', 'full resync period (catches drift made by hand on nodes)', '60')
     .option('--debounce <ms>', 'wait this long after a manifest change before reconciling', '500')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:PORT')
@@ -128,7 +196,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
     .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
-    .action(async (opts: CommonOpts & { resync: string; debounce: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
+    .action(async (opts: CommonOpts & WriterOpts & { resync: string; debounce: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
       if (opts.kubernetes) {
         if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
@@ -140,15 +208,24 @@ export function registerReconcileCommands(program: Command): void {
         return;
       }
       if (opts.file.length === 0) throw new CliExit(1, "error: required option '-f, --file <path>' not specified (or pass --kubernetes)");
+      const jobLog = jobLogRetention(opts);
+      const lock = await lockOrExit(opts.stateDir, opts.once ? 'gantry run --once' : 'gantry run', opts.lockTimeout, logger);
       const { runReconcileDaemon } = await import('./run-daemon.js');
-      await runReconcileDaemon({
-        files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
-        ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}), once: opts.once ?? false,
-      });
+      try {
+        const res = await runReconcileDaemon({
+          files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
+          ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}), once: opts.once ?? false, lock, jobLog,
+        });
+        const end = res ? stateDirExit(res) : undefined;
+        if (end) throw end;
+      } finally {
+        await lock.release();
+      }
     });
 }
 
-function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean }): void {
+/** Print the apply summary; returns the exit it implies (thrown by the caller after the state writes). */
+function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean }): CliExit | undefined {
   if (opts.output === 'json') {
     process.stdout.write(JSON.stringify({ plan: res.plan, results: res.report?.results ?? [], skipped: res.report?.skipped ?? [], after: res.after ? summary(res.after) : null, aborted: res.aborted }, null, 2) + '\n');
   } else if (opts.dryRun) {
@@ -159,7 +236,7 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
       for (const c of r.commands) process.stdout.write(`${c.map((w) => (w === '<<<' ? w : shellish(w))).join(' ')}\n`);
     }
   } else {
-    if (res.aborted) throw new CliExit(1, 'aborted: nothing was changed');
+    if (res.aborted) return new CliExit(EXIT.failed, 'aborted: nothing was changed');
     if (res.plan.actions.length === 0) process.stdout.write(renderPlan(res.plan, opts.output));
     const failed = res.report?.results.filter((r) => !r.ok) ?? [];
     for (const f of failed) process.stdout.write(`FAILED ${describeAction(f.action)}: ${f.error?.code} ${f.error?.message}\n`);
@@ -168,11 +245,13 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
     if (res.plan.unreachable.length > 0) process.stdout.write(`UNREACHABLE ${res.plan.unreachable.join(', ')}: their changes wait for the next run\n`);
     if (res.after) {
       const s = summary(res.after);
-      process.stdout.write(`Applied ${res.report?.results.length ?? 0} actions (${failed.length} failed) in ${res.report?.durationMs ?? 0} ms. After apply: ${s.drift} drifted, ${s.refused} refused, ${s.unreachable} unreachable, ${s.inSync} in sync.${res.jobFile ? ` Job log: ${res.jobFile}` : ''}\n`);
+      const job = res.jobFile ? ` Job log: ${res.jobFile}` : res.jobLogError ? ' Job log: NOT WRITTEN (printed to stderr as JSON).' : '';
+      process.stdout.write(`Applied ${res.report?.results.length ?? 0} actions (${failed.length} failed) in ${res.report?.durationMs ?? 0} ms. After apply: ${s.drift} drifted, ${s.refused} refused, ${s.unreachable} unreachable, ${s.inSync} in sync.${job}\n`);
     }
     // Anything short of the desired state (failed, skipped, refused, unreachable) is exit 1.
-    if (failed.length > 0 || (res.report?.skipped.length ?? 0) > 0 || res.plan.refused.length > 0 || res.plan.unreachable.length > 0) throw new CliExit(1);
+    if (failed.length > 0 || (res.report?.skipped.length ?? 0) > 0 || res.plan.refused.length > 0 || res.plan.unreachable.length > 0) return new CliExit(EXIT.failed);
   }
+  return undefined;
 }
 
 /** For display only (dry-run): quote argv elements that a shell would split. */

@@ -3,11 +3,18 @@
  * the manifests and recomputes the whole plan (allocation is cluster-wide), so there is
  * nothing to gain from finer keys and a lot of consistency to lose. Invalid manifests
  * are a terminal error for that pass: nothing is changed until the files are fixed.
+ *
+ * One writer: the caller holds the state directory lock for the daemon's whole life;
+ * every pass first checks that the lock is still its own (a lock removed by hand is taken
+ * again; one taken by another process stops the pass before it observes anything).
+ * A state directory that refuses a write fails the pass after its actions are logged.
  */
 import { loadDesired } from '../desired/load.js';
 import { formatLoadError } from '../desired/errors.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
-import { reconcileOnce } from '../runtime/reconcile.js';
+import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
+import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
+import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';
@@ -22,14 +29,29 @@ export interface RunOptions {
   debounceMs: number;
   metricsPort?: number;
   once: boolean;
+  /** The state directory lock, taken by the caller and released by it after we return. */
+  lock?: StateLock;
+  jobLog?: JobLogRetention;
 }
 
-export async function runReconcileDaemon(opts: RunOptions): Promise<void> {
+/** Runs until stopped; with `once`, returns the result of its one pass. */
+export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileResult | undefined> {
   const { logger } = opts;
   let conn: Connections | undefined;
   let connFor: DesiredState | undefined;
+  let lock = opts.lock;
+  let last: ReconcileResult | undefined;
+
+  /** Before a pass: still the one writer? A lock removed by hand is taken again (or the pass fails naming the new holder). */
+  const ensureLock = async (): Promise<void> => {
+    if (!lock || (await lock.held())) return;
+    logger.error({ lock: lock.file }, 'the state directory lock is no longer ours; taking it again before this pass');
+    // throws StateLockedError (permanent: no pass runs until a resync finds the lock free)
+    lock = await acquireStateLock({ stateDir: opts.stateDir, command: lock.holder.command, logger, waitMs: 0 });
+  };
 
   const reconcile = async (key: string, ctx: { logger: Logger }) => {
+    await ensureLock();
     const { state, errors } = await loadDesired(opts.files);
     if (!state || errors.length > 0) {
       throw new PrereqError('INVALID_MANIFESTS', `manifests are invalid; nothing changed:\n${errors.map(formatLoadError).join('\n')}`);
@@ -40,9 +62,12 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<void> {
       conn = await connectNodes(state, { logger });
       connFor = state;
     }
-    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir }, { apply: true, command: `run ${key}` });
+    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
+    last = res;
     const s = summary(res.after ?? res.plan);
-    ctx.logger.info({ key, planned: res.plan.actions.length, failed: res.report?.results.filter((r) => !r.ok).length ?? 0, ...s }, "reconciled");
+    ctx.logger.info({ key, planned: res.plan.actions.length, failed: res.report?.results.filter((r) => !r.ok).length ?? 0, ...s, ...(res.jobFile ? { jobFile: res.jobFile } : {}) }, "reconciled");
+    const stateErr = res.jobLogError ?? res.stateError;
+    if (stateErr) throw stateErr;
     // Unreachable nodes or failed actions: try again soon, with the queue's backoff.
     if (res.report && !res.report.ok) throw new Error(`${res.report.results.filter((r) => !r.ok).length} actions failed`);
     if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
@@ -56,9 +81,17 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<void> {
 
   if (opts.once) {
     const [key] = await keysFor();
-    await reconcile(key!, { logger });
-    await conn?.close();
-    return;
+    try {
+      await reconcile(key!, { logger });
+    } catch (e) {
+      // the state directory's refusal is the caller's exit 4, after the pass's own outcome
+      if (!(last && (e === last.jobLogError || e === last.stateError))) throw e;
+      logger.error({ err: e }, 'state directory not written');
+    } finally {
+      await conn?.close();
+      if (lock !== opts.lock) await lock?.release();
+    }
+    return last;
   }
 
   const abort = new AbortController();
@@ -73,6 +106,8 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<void> {
   logger.info({ files: opts.files, resyncMs: opts.resyncMs, ...ready }, 'gantry run: watching manifests');
   await daemon.stopped;
   await conn?.close();
+  if (lock !== opts.lock) await lock?.release();
+  return undefined;
 }
 
 function sameNodes(a: DesiredState | undefined, b: DesiredState): boolean {

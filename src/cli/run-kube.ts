@@ -121,10 +121,18 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
         return undefined;
       }
       const state = built.state;
+      // this term's signal: losing the Lease cancels the pass before its next action
+      const leadership = elector.leadership;
       const res = await reconcileOnce(state, {
         logger: ctx.logger, ops: await opsFor(state),
         ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
-      }, { apply: true, command: `run ${key}` });
+      }, { apply: true, command: `run ${key}`, signal: leadership });
+      if (leadership.aborted) {
+        // the new leader writes status from its own observation; ours may be stale already
+        const cancelled = res.report?.skipped.filter((s) => s.because.startsWith('cancelled:')).length ?? 0;
+        ctx.logger.warn({ key, cancelled, reason: String(leadership.reason) }, 'lost leadership during the pass: remaining actions cancelled, status not written');
+        return undefined;
+      }
       const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations));
       const s = summary(res.after ?? res.plan);
       ctx.logger.info({ key, planned: res.plan.actions.length, statuses: written, ...s }, 'reconciled');

@@ -7,6 +7,8 @@
  * process last saw the lease record change, never from renewTime, so clock skew
  * between replicas cannot make two leaders. Writes carry resourceVersion: of two
  * candidates racing for an expired lease, the API server lets exactly one win (409).
+ * Each term of leadership has an AbortSignal (`leadership`) that aborts the moment this
+ * process stops leading, so work in flight stops before its next action.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -47,6 +49,7 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private leading = false;
+  private term?: AbortController;
   private lastRenew = 0;
   private seen?: Seen;
 
@@ -64,6 +67,14 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /**
+   * Aborts when the current term of leadership ends (reason "lost leadership: why");
+   * already aborted when this process does not lead. Take it when a pass starts.
+   */
+  get leadership(): AbortSignal {
+    return this.leading && this.term ? this.term.signal : AbortSignal.abort('lost leadership: not the leader');
+  }
+
   /** One attempt to acquire or renew; updates and returns leadership. */
   async step(): Promise<boolean> {
     const now = this.clock.now();
@@ -77,6 +88,7 @@ export class LeaderElector {
       this.lastRenew = now;
       if (!this.leading) {
         this.leading = true;
+        this.term = new AbortController();
         this.log.info('became leader');
         this.opts.onStartedLeading?.();
       }
@@ -113,6 +125,7 @@ export class LeaderElector {
   private stepDown(why: string): void {
     if (!this.leading) return;
     this.leading = false;
+    this.term?.abort(`lost leadership: ${why}`);
     this.log.warn({ why }, 'stopped leading');
     this.opts.onStoppedLeading?.();
   }

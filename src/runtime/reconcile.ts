@@ -10,8 +10,10 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readObserved, writeDesiredSummary, writeJob, writeObserved, writeStatus } from '../status/state-dir.js';
+import { readDesiredSummary, readObserved, type JobLogRetention } from '../status/state-dir.js';
 import type { ObservedNode } from '../core/observed.js';
+import type { StateDirError } from '../util/errors.js';
+import { recordJob, saveState } from './persist.js';
 import type { Logger } from '../util/log.js';
 import { executePlan, type ExecuteReport } from '../execute/executor.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
@@ -27,6 +29,10 @@ export interface ReconcileDeps {
   readonly floorDir?: string;
   /** Default: hail-grade allocation for instances without placement (plan/allocate). */
   readonly planOptions?: PlanOptions;
+  /** Job log rotation (default: 500 files, 30 days). */
+  readonly jobLog?: JobLogRetention;
+  /** Where a job record goes when the state directory cannot take it (default: stderr). */
+  readonly stderr?: (line: string) => void;
 }
 
 export interface ReconcileOptions {
@@ -36,6 +42,13 @@ export interface ReconcileOptions {
   readonly confirm?: (plan: Plan) => Promise<boolean>;
   readonly onResult?: (r: ActionResult, done: number, total: number) => void;
   readonly command?: string;
+  /**
+   * Called once the job log is written and before status and the observation are: the
+   * place to print the summary, so a state directory that cannot be written hides nothing.
+   */
+  readonly beforeStateWrite?: (res: ReconcileResult) => void | Promise<void>;
+  /** Cancels the pass before its next action (Kubernetes mode: the Lease was lost). */
+  readonly signal?: AbortSignal;
 }
 
 export interface ReconcileResult {
@@ -47,6 +60,10 @@ export interface ReconcileResult {
   readonly statuses: readonly ResourceStatus[];
   readonly aborted: boolean;
   readonly jobFile?: string;
+  /** The job log could not be written (it went to stderr as JSON). */
+  readonly jobLogError?: StateDirError;
+  /** status.json or observed.json could not be written. */
+  readonly stateError?: StateDirError;
 }
 
 /** The last good snapshot of a node in an earlier observation: as observed then, or its floor then. */
@@ -99,7 +116,9 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     if (opts.confirm && !opts.dryRun && !(await opts.confirm(plan))) {
       aborted = true;
     } else {
-      report = await executePlan(plan, deps.ops, { logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}) });
+      report = await executePlan(plan, deps.ops, {
+        logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      });
       if (!opts.dryRun) {
         finalObserved = await observeNow();
         after = makePlan(input, finalObserved, planOptions);
@@ -108,13 +127,21 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   }
   const at = now().toISOString();
   const statuses = deriveStatus(plan, finalObserved, at, report, after);
-  let jobFile: string | undefined;
-  if (deps.stateDir && !opts.dryRun) {
-    await writeObserved(deps.stateDir, at, finalObserved);
-    await writeStatus(deps.stateDir, at, statuses);
+  let res: ReconcileResult = { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted };
+  const persist = deps.stateDir !== undefined && !opts.dryRun;
+  if (persist && report) res = { ...res, ...(await jobLogFields(deps, at, { command: opts.command ?? 'apply', dryRun: false, plan, report })) };
+  await opts.beforeStateWrite?.(res);
+  if (persist) {
     // The baseline orphan removal compares with; never a size that looked truncated.
-    if (opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED')) await writeDesiredSummary(deps.stateDir, desiredSummary(input, at));
-    if (report) jobFile = await writeJob(deps.stateDir, at, { command: opts.command ?? 'apply', dryRun: false, plan, report });
+    const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at) : undefined;
+    const stateError = await saveState(deps.stateDir!, at, finalObserved, statuses, baseline);
+    if (stateError) res = { ...res, stateError };
   }
-  return { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(jobFile ? { jobFile } : {}) };
+  return res;
+}
+
+/** Job log first: what ran survives a state directory that refuses status and observed. */
+async function jobLogFields(deps: ReconcileDeps, at: string, job: Parameters<typeof recordJob>[2]): Promise<Pick<ReconcileResult, 'jobFile' | 'jobLogError'>> {
+  const out = await recordJob(deps.stateDir!, at, job, { logger: deps.logger, ...(deps.jobLog ? { retention: deps.jobLog } : {}), ...(deps.stderr ? { stderr: deps.stderr } : {}) });
+  return { ...(out.jobFile ? { jobFile: out.jobFile } : {}), ...(out.error ? { jobLogError: out.error } : {}) };
 }

@@ -3,10 +3,10 @@
  * Never the manifests. Everything that matters is also on the nodes (LV tags, instance
  * records), so losing this directory loses history, not allocations.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredSummary, ObservedCluster, Plan } from '../core/plan.js';
-import { PrereqError } from '../util/errors.js';
+import { PrereqError, StateFileCorruptError } from '../util/errors.js';
 import type { ExecuteReport } from '../execute/executor.js';
 import type { ResourceStatus } from './status.js';
 import { maskSecrets } from './drift-report.js';
@@ -30,13 +30,87 @@ export async function writeObserved(stateDir: string, at: string, observed: Obse
   await atomicWrite(path.join(stateDir, 'observed.json'), JSON.stringify({ observedAt: at, nodes: Object.fromEntries(observed.nodes), ...lastKnown }, null, 2) + '\n');
 }
 
+/** The last observation, or undefined when there is none; a damaged file throws StateFileCorruptError. */
 export async function readObserved(stateDir: string): Promise<{ observedAt: string; observed: ObservedCluster } | undefined> {
+  const j = await readStateFile(path.join(stateDir, 'observed.json'), observedProblem);
+  if (j === undefined) return undefined;
+  const doc = j as { observedAt: string; nodes: Record<string, never>; lastKnown?: Record<string, never> };
+  return { observedAt: doc.observedAt, observed: { nodes: new Map(Object.entries(doc.nodes)), lastKnown: new Map(Object.entries(doc.lastKnown ?? {})) } };
+}
+
+/** The last status written by apply/run, or undefined; a damaged file throws StateFileCorruptError. */
+export async function readStatus(stateDir: string): Promise<{ updatedAt: string; resources: ResourceStatus[] } | undefined> {
+  return (await readStateFile(path.join(stateDir, 'status.json'), statusProblem)) as { updatedAt: string; resources: ResourceStatus[] } | undefined;
+}
+
+/**
+ * Read a JSON state file: undefined only when it does not exist. Bad JSON (with its line
+ * and column) or a document that `problem` rejects throws StateFileCorruptError; other
+ * I/O errors (permissions) are thrown as they are.
+ */
+export async function readStateFile(file: string, problem: (doc: unknown) => string | undefined): Promise<unknown> {
+  let text: string;
   try {
-    const j = JSON.parse(await readFile(path.join(stateDir, 'observed.json'), 'utf8')) as { observedAt: string; nodes: Record<string, never>; lastKnown?: Record<string, never> };
-    return { observedAt: j.observedAt, observed: { nodes: new Map(Object.entries(j.nodes)), lastKnown: new Map(Object.entries(j.lastKnown ?? {})) } };
-  } catch {
-    return undefined;
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const at = /at position (\d+)/.exec(msg);
+    throw new StateFileCorruptError(file, `not JSON: ${msg}`, at ? lineColumn(text, Number(at[1])) : text.trim() === '' ? undefined : lineColumn(text, text.length));
+  }
+  const wrong = problem(doc);
+  if (wrong !== undefined) throw new StateFileCorruptError(file, wrong);
+  return doc;
+}
+
+function lineColumn(text: string, pos: number): { line: number; column: number } {
+  const before = text.slice(0, pos).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const NODE_RECORDS = ['vgs', 'lvs', 'bridges', 'vxlans', 'sysctls', 'files', 'instances', 'taps'] as const;
+
+/** What makes a parsed observed.json unusable, or undefined when its shape is right. */
+export function observedProblem(doc: unknown): string | undefined {
+  if (!isObject(doc)) return 'expected an object with observedAt and nodes';
+  if (typeof doc.observedAt !== 'string') return 'observedAt: expected a timestamp';
+  if (!isObject(doc.nodes)) return 'nodes: expected an object keyed by node name';
+  if (doc.lastKnown !== undefined && !isObject(doc.lastKnown)) return 'lastKnown: expected an object keyed by node name';
+  for (const [field, nodes] of [['nodes', doc.nodes], ['lastKnown', doc.lastKnown ?? {}]] as const) {
+    for (const [name, n] of Object.entries(nodes as Record<string, unknown>)) {
+      const wrong = nodeProblem(name, n);
+      if (wrong) return `${field}.${name}${wrong}`;
+    }
+  }
+  return undefined;
+}
+
+function nodeProblem(name: string, n: unknown): string | undefined {
+  if (!isObject(n)) return ': expected an object';
+  if (n.name !== name) return `.name: expected "${name}"`;
+  if (typeof n.reachable !== 'boolean') return '.reachable: expected true or false';
+  if (typeof n.observedAt !== 'string') return '.observedAt: expected a timestamp';
+  const bad = NODE_RECORDS.find((k) => !isObject(n[k]));
+  if (bad) return `.${bad}: expected an object`;
+  if (!Array.isArray(n.probeErrors)) return '.probeErrors: expected a list';
+  return undefined;
+}
+
+/** What makes a parsed status.json unusable, or undefined when its shape is right. */
+export function statusProblem(doc: unknown): string | undefined {
+  if (!isObject(doc)) return 'expected an object with updatedAt and resources';
+  if (typeof doc.updatedAt !== 'string') return 'updatedAt: expected a timestamp';
+  if (!Array.isArray(doc.resources)) return 'resources: expected a list';
+  const i = doc.resources.findIndex((r) => !isObject(r) || typeof r.subject !== 'string' || !Array.isArray(r.conditions));
+  return i >= 0 ? `resources[${i}]: expected {subject, conditions, facts}` : undefined;
 }
 
 /** Append one job record (the plan, what ran, what failed) to jobs/; returns its path. */
@@ -74,4 +148,37 @@ export async function readDesiredSummary(stateDir: string): Promise<DesiredSumma
     throw new PrereqError('STATE_CORRUPT', `${file} is corrupt (want {instances, nodes, at}); remove it and apply again to record a new baseline`, { file });
   }
   return { instances: j.instances!, nodes: j.nodes!, at: j.at };
+}
+
+export interface JobLogRetention {
+  /** Keep at most this many job files (newest first). Default 500. */
+  readonly keep: number;
+  /** Remove job files older than this. Default 30 days. */
+  readonly maxAgeDays: number;
+}
+
+export const DEFAULT_JOB_LOG_RETENTION: JobLogRetention = { keep: 500, maxAgeDays: 30 };
+
+const JOB_FILE = /^\d{4}-\d\d-\d\dT[\d-]+Z-\d+\.json$/;
+
+/**
+ * Rotate jobs/: remove job files beyond the newest `keep` and those older than
+ * `maxAgeDays` (by modification time). Only files named like job records are touched.
+ * Returns the paths removed.
+ */
+export async function rotateJobs(stateDir: string, retention: JobLogRetention, now: Date = new Date()): Promise<string[]> {
+  const dir = path.join(stateDir, 'jobs');
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => JOB_FILE.test(n));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const files = await Promise.all(names.map(async (n) => ({ file: path.join(dir, n), mtimeMs: (await stat(path.join(dir, n))).mtimeMs })));
+  files.sort((a, b) => b.mtimeMs - a.mtimeMs || b.file.localeCompare(a.file));
+  const oldest = now.getTime() - retention.maxAgeDays * 86_400_000;
+  const doomed = files.filter((f, i) => i >= retention.keep || f.mtimeMs < oldest).map((f) => f.file);
+  for (const f of doomed) await unlink(f).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+  return doomed;
 }

@@ -105,3 +105,39 @@ export function commandFailure(argv: readonly string[], exitCode: number | null,
   const transient = TRANSIENT_STDERR.some((re) => re.test(stderr));
   return { code: transient ? 'LOCK_CONTENDED' : 'COMMAND_FAILED', message: `${argv.slice(0, 2).join(' ')} exited ${exitCode}: ${firstLine}`, retryable: transient };
 }
+
+/**
+ * A state file exists but cannot be used (bad JSON, wrong shape): reported, never read as
+ * missing, so a damaged snapshot cannot pose as "nothing was ever seen".
+ */
+export class StateFileCorruptError extends GantryError {
+  constructor(readonly path: string, readonly problem: string, readonly position?: { line: number; column: number }) {
+    super('terminal', 'STATE_FILE_CORRUPT', `state file ${path} is corrupt${position ? ` (line ${position.line}, column ${position.column})` : ''}: ${problem}; move it aside to start again from the nodes`, {
+      path, problem, ...(position ? { line: position.line, column: position.column } : {}),
+    });
+  }
+}
+
+/** The state directory could not be read or written (permissions, full disk, not a directory). */
+export class StateDirError extends GantryError {
+  constructor(readonly path: string, readonly operation: string, cause: unknown) {
+    super('terminal', 'STATE_DIR_UNWRITABLE', `cannot ${operation} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { path, operation }, { cause });
+  }
+}
+
+/** Who holds the state directory's lock (one writer per cluster). */
+export interface LockHolderInfo {
+  readonly pid: number;
+  readonly command: string;
+  readonly since: string;
+  readonly host: string;
+}
+
+/** Another apply or run holds the state directory's lock. */
+export class StateLockedError extends GantryError {
+  constructor(readonly lockPath: string, readonly holder: LockHolderInfo, waitedMs: number) {
+    super('terminal', 'STATE_LOCKED',
+      `${lockPath} is held by pid ${holder.pid} (${holder.command}) on ${holder.host} since ${holder.since}${waitedMs > 0 ? `; gave up after waiting ${Math.round(waitedMs / 1000)} s` : ''}: one apply or run at a time per cluster (--lock-timeout SECONDS waits for it)`,
+      { lockPath, ...holder });
+  }
+}
