@@ -58,6 +58,9 @@ export function describeNodeWait(w: NodeWait): string {
   return `waits for ${w.node}: ${w.why}${since}: ${w.subjects.length > 0 ? w.subjects.join(', ') : 'nothing of it is needed now'}`;
 }
 
+/** Nodes that hold back a resource, or whose past is unknown (the JSON output has them all). */
+const shownWaits = (plan: Plan): readonly NodeWait[] => (plan.waits ?? []).filter((w) => w.subjects.length > 0 || w.since === undefined);
+
 export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?: boolean } = {}): string {
   if (format === 'json') return JSON.stringify(maskSecrets({ summary: summary(plan), ...plan }), null, 2) + '\n';
   const entries = plan.entries.filter((e) => opts.showInSync || e.status !== 'in-sync');
@@ -73,7 +76,7 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
     for (const r of e.refused) out.push(`  ! refused ${r.code}: ${r.message}`);
     for (const n of e.notes) out.push(`  # ${n}`);
   }
-  const waits = plan.waits ?? [];
+  const waits = shownWaits(plan);
   if (waits.length > 0) {
     out.push('Waiting for nodes that cannot be observed (unknown is not absent: nothing of theirs is moved, re-created or started elsewhere):');
     for (const w of waits) out.push(`  ~ ${describeNodeWait(w)}`);
@@ -102,8 +105,8 @@ function renderMarkdown(plan: Plan, entries: readonly PlanEntry[], headline: str
   } else {
     out.push('No changes. The nodes match the desired state.', '');
   }
-  for (const w of plan.waits ?? []) out.push(`- ⏳ ${mdEscape(describeNodeWait(w))}`);
-  if ((plan.waits ?? []).length > 0) out.push('');
+  for (const w of shownWaits(plan)) out.push(`- ⏳ ${mdEscape(describeNodeWait(w))}`);
+  if (shownWaits(plan).length > 0) out.push('');
   if (plan.orphans.length > 0) {
     out.push('<details><summary>Orphans</summary>', '');
     for (const o of plan.orphans) out.push(`- ${o.kind} \`${o.id}\` on ${o.node}${o.removed ? ' (will be removed)' : ''}`);
