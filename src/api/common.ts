@@ -23,8 +23,14 @@ export const HOSTNAME_RE = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-
 export const IFNAME_RE = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$';
 /** LVM volume group / logical volume name. */
 export const LVM_NAME_RE = '^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$';
-/** An absolute path made only of characters that never mean anything to a shell. */
-export const ABS_PATH_RE = '^/[A-Za-z0-9_.+@:/-]*$';
+/**
+ * An absolute path in normal form, made only of characters that never mean anything to a
+ * shell: one or more "/segment", no "." or ".." segment, no "//", no trailing "/" (so "/"
+ * itself is refused too). Checked before any join, so a join never climbs out of a dir.
+ */
+const PATH_SEGMENT = '([A-Za-z0-9_+@:-]|\\.[A-Za-z0-9_+@:-]|\\.\\.[A-Za-z0-9_.+@:-])[A-Za-z0-9_.+@:-]*';
+export const ABS_PATH_RE = `^(/${PATH_SEGMENT})+$`;
+export const ABS_PATH_MESSAGE = 'is not a normal absolute path (it starts with "/", has no "." or ".." segment, no "//", no trailing "/", and only A-Z a-z 0-9 _ . + @ : / -)';
 /** A size: an integer (MiB) or a number with a unit (K, M, G, T, P; optional i and B, any case). */
 export const SIZE_RE = '^[0-9]+(\\.[0-9]+)?[ ]?([KkMmGgTtPp]([Ii]?[Bb])?)?$';
 export const IPV4_RE = '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$';
@@ -63,7 +69,7 @@ export const IfName = (description = 'network interface name') =>
 export const LvmName = (description = 'LVM volume group name') =>
   Pattern(LVM_NAME_RE, 'is not a valid LVM name', description, { maxLength: 127 });
 export const AbsPath = (description = 'absolute path') =>
-  Pattern(ABS_PATH_RE, 'is not an absolute path made of safe characters (A-Z a-z 0-9 _ . + @ : / -)', description, { maxLength: 4096 });
+  Pattern(ABS_PATH_RE, ABS_PATH_MESSAGE, description, { maxLength: 4096 });
 export const Ipv4 = (description = 'IPv4 address') => Pattern(IPV4_RE, 'is not an IPv4 address', description);
 export const Ipv4Cidr = (description = 'IPv4 network in CIDR notation') => Pattern(IPV4_CIDR_RE, 'is not an IPv4 CIDR (like 192.0.2.0/24)', description);
 export const Ipv6 = (description = 'IPv6 address') => Pattern(IPV6_RE, 'is not an IPv6 address', description);

@@ -13,7 +13,7 @@ export const NodeSpec = Type.Object(
     secondaryAddress: Type.Optional(Ipv4('secondary (replication) IP for DRBD (default: address)')),
     role: Type.Optional(StrEnum(NODE_ROLES, 'role (default regular); drained = evacuate and allocate nothing; offline = unreachable, ignored')),
     ssh: Type.Optional(Type.Object({
-      host: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.:-]{1,253}$', description: 'SSH host (default: address)' })),
+      host: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$', [MESSAGE_KEY]: 'is not a host name or address (it may not start with "-" or ".")', description: 'SSH host (default: address)' })),
       port: Type.Optional(Port('SSH port (default 22)')),
       user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'SSH user (default root)' })),
       hostKey: Type.Optional(Type.String({ pattern: SSH_PUBKEY_RE, [MESSAGE_KEY]: 'is not an OpenSSH public key line ("ssh-ed25519 AAAA...")', description: 'pinned host key, OpenSSH public key line' })),

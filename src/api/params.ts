@@ -6,7 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import {
   AbsPath, IfName, Ipv4, LvmName, Printable, Size, StrEnum, Strict, Vlan, Ipv4Cidr, Port,
-  StringMap, IntOrString,
+  StringMap, IntOrString, MESSAGE_KEY,
 } from './common.js';
 
 export const HYPERVISORS = ['kvm'] as const;
@@ -26,8 +26,8 @@ export const KvmHvParams = Type.Object(
     rootPath: Type.Optional(AbsPath('root_path (default /dev/vda1)')),
     bootOrder: Type.Optional(StrEnum(['disk', 'cdrom', 'network'] as const, 'boot_order (default disk)')),
     cdromImagePath: Type.Optional(AbsPath('cdrom_image_path')),
-    machineType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'machine_type (QEMU -machine; default: QEMU default)' })),
-    cpuType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.,=+-]{1,128}$', description: 'cpu_type (QEMU -cpu)' })),
+    machineType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$', [MESSAGE_KEY]: 'is not a QEMU machine type (A-Z a-z 0-9 _ . -, not starting with "." or "-")', description: 'machine_type (QEMU -machine; default: QEMU default)' })),
+    cpuType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.,=+-]{0,127}$', [MESSAGE_KEY]: 'is not a QEMU CPU model (A-Z a-z 0-9 _ . , = + -, not starting with "-")', description: 'cpu_type (QEMU -cpu)' })),
     diskType: Type.Optional(StrEnum(['paravirtual', 'ide', 'scsi'] as const, 'disk_type (default paravirtual)')),
     diskCache: Type.Optional(StrEnum(['default', 'none', 'writethrough', 'writeback'] as const, 'disk_cache (default default)')),
     nicType: Type.Optional(StrEnum(['paravirtual', 'e1000', 'rtl8139'] as const, 'nic_type (default paravirtual)')),

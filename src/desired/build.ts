@@ -9,7 +9,7 @@ import type {
   ClusterDoc, DiskParams, InstanceDoc, IPolicy, ISpec, Kind, KvmHvParams, NetworkDoc, NodeDoc, NodeGroupDoc,
   NodeProfile, PathSegment, Migration,
 } from '../api/index.js';
-import { SYSCTL_KEY_RE } from '../api/index.js';
+import { ABS_PATH_MESSAGE, ABS_PATH_RE, SYSCTL_KEY_RE } from '../api/index.js';
 import {
   DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_ENABLED_DISK_TEMPLATES, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
   DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_ORPHAN_MAX_PERCENT, DEFAULT_SYSCTL_ALLOW, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
@@ -470,6 +470,10 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     const ipolicy = group?.ipolicy ?? cluster.ipolicy;
     // Ganeti's default policy (min disk 1 GiB) would reject lab-sized VMs: check only a declared policy
     if (cs.ipolicy !== undefined || groupDoc?.spec.ipolicy !== undefined) checkIPolicy(r, s.beParams, beParams, disks, nics.length, diskTemplate, ipolicy, err);
+
+    // OS parameters that name files on the node: the same normal-form rule as every path field.
+    const image = s.os.params?.image;
+    if (image !== undefined && !new RegExp(ABS_PATH_RE).test(String(image))) err(r, ['spec', 'os', 'params', 'image'], 'invalid-value', `${JSON.stringify(String(image))} ${ABS_PATH_MESSAGE}`);
 
     const tags = [...(s.tags ?? [])];
     instances.set(r.name, {
