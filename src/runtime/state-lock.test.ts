@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StateFileCorruptError, StateLockedError } from '../util/errors.js';
 import { silentLogger } from '../util/log.js';
 import { acquireStateLock, lockPath, readHolder } from './state-lock.js';
@@ -30,7 +30,7 @@ function holder(waitMs: number, holdMs: number) {
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const line = async (re: RegExp): Promise<string> => {
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 1_600; i++) { // tsx start-up is slow on a loaded machine
       const m = out.split('\n').find((l) => re.test(l));
       if (m) return m;
       await new Promise((r) => setTimeout(r, 25));
@@ -51,7 +51,7 @@ const logLines = () => {
   return { logger, lines };
 };
 
-describe('the state directory lock (two real processes)', () => {
+describe('the state directory lock (two real processes)', { timeout: 60_000 }, () => {
   it('given another process holding the lock, a second apply exits at once naming the holder: pid, command, since, host', async () => {
     const a = holder(0, -1);
     await a.line(/^locked$/);
@@ -66,7 +66,7 @@ describe('the state directory lock (two real processes)', () => {
   it('given a holder that finishes, a second process waiting with a timeout gets the lock after it', async () => {
     const first = await acquireStateLock({ stateDir: dir, command: 'apply', logger: silentLogger() });
     const b = holder(10_000, 0);
-    await new Promise((r) => setTimeout(r, 700)); // b is waiting now
+    await vi.waitFor(() => expect(b.err()).toMatch(/locked by another gantry; waiting/), { timeout: 40_000, interval: 25 });
     expect(b.out()).toBe('');
     await first.release();
     await b.line(/^locked$/);
@@ -94,7 +94,7 @@ describe('the state directory lock (two real processes)', () => {
 
   it('given a stale lock and two processes racing for it, exactly one gets it', async () => {
     await writeFile(lockPath(dir), JSON.stringify({ pid: deadPid(), command: 'apply', since: '2026-01-01T00:00:00Z', host: hostname(), token: 'dead' }));
-    const racers = [holder(0, 1_500), holder(0, 1_500), holder(0, 1_500)];
+    const racers = [holder(0, -1), holder(0, -1), holder(0, -1)]; // winners hold until killed: a slow start cannot see a released lock
     const outcomes = await Promise.all(racers.map((r) => r.line(/^(locked|refused)/)));
     expect(outcomes.filter((o) => o === 'locked')).toHaveLength(1);
     expect(outcomes.filter((o) => o.startsWith('refused'))).toHaveLength(2);

@@ -15,13 +15,15 @@ const NS = 'lab';
 let api: KubeApiDouble | undefined;
 let stop: AbortController | undefined;
 let running: Promise<void> | undefined;
+let openGate: (() => void) | undefined;
 afterEach(async () => {
+  openGate?.();
   stop?.abort();
   await running;
   await api?.stop();
   api = undefined;
   running = undefined;
-});
+}, 30_000);
 
 const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/gantry`;
 
@@ -46,7 +48,7 @@ function gated(sim: SimCluster, verb: Action['verb']) {
   return { ops, ran, inFlight, open: () => open() };
 }
 
-describe('losing the Lease cancels the pass (API double: no kube-apiserver can run here)', () => {
+describe('losing the Lease cancels the pass (API double: no kube-apiserver can run here)', { timeout: 60_000 }, () => {
   it('given a leader whose lease is taken mid-pass, it runs no further action, says "cancelled: lost leadership", and writes no status (API double: no kube-apiserver can run here)', async () => {
     api = await startKubeApiDouble(await loadRepoCrds());
     await createCr(api, NS, 'Cluster', 'c1', {
@@ -57,6 +59,7 @@ describe('losing the Lease cancels the pass (API double: no kube-apiserver can r
     await createCr(api, NS, 'Instance', 'web1', { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }], placement: { primary: 'n1' } });
     const sim = new SimCluster(['n1']);
     const g = gated(sim, 'lv.create');
+    openGate = g.open;
     const lines: { msg: string; [k: string]: unknown }[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c))); cb(); } }));
     stop = new AbortController();
@@ -66,11 +69,14 @@ describe('losing the Lease cancels the pass (API double: no kube-apiserver can r
     });
     await g.inFlight; // vg.ensure done, lv.create running
     // another replica takes the lease (e.g. after a partition): our next renewal sees it
-    const lease = await api.request('GET', leasePath);
-    await api.request('PUT', leasePath, { ...lease, spec: { ...lease.spec, holderIdentity: 'thief', renewTime: new Date().toISOString(), leaseDurationSeconds: 60 } });
-    await vi.waitFor(() => expect(lines.some((l) => l.msg === 'stopped leading')).toBe(true), { timeout: 5_000, interval: 20 });
+    const d = api;
+    await vi.waitFor(async () => { // the leader renews every 100 ms: retry on 409 like any writer
+      const lease = await d.request('GET', leasePath);
+      await d.request('PUT', leasePath, { ...lease, spec: { ...lease.spec, holderIdentity: 'thief', renewTime: new Date().toISOString(), leaseDurationSeconds: 60 } });
+    }, { timeout: 20_000, interval: 10 });
+    await vi.waitFor(() => expect(lines.some((l) => l.msg === 'stopped leading')).toBe(true), { timeout: 20_000, interval: 20 });
     g.open();
-    await vi.waitFor(() => expect(lines.find((l) => /lost leadership during the pass/.test(l.msg))).toBeDefined(), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(lines.find((l) => /lost leadership during the pass/.test(l.msg))).toBeDefined(), { timeout: 20_000, interval: 20 });
     expect(g.ran).toEqual(['vg.ensure', 'lv.create']);
     const cancelled = lines.find((l) => /lost leadership during the pass/.test(l.msg))!;
     expect(cancelled).toMatchObject({ cancelled: 2, reason: 'lost leadership: lease taken by thief' });
