@@ -1,11 +1,2 @@
-/** mulberry32: a small, fast, deterministic PRNG for the benchmark generators. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The project's one PRNG lives in src/util/prng.ts (the fault campaign uses it too). */
+export { prng } from '../src/util/prng.js';

@@ -1,7 +1,7 @@
 import type { Action, Verb } from '../core/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { instanceHandlers, type InstanceCtx } from './instances.js';
-import { vgFreeMiB, type SimNodeState } from './state.js';
+import { filesFor, vgFreeMiB, type SimNodeState } from './state.js';
 
 /**
  * One handler per verb, with the idempotent-ensure contract the real drivers promise:
@@ -161,23 +161,25 @@ export const handlers: Handlers = {
   },
   'lv.remove': (s, a) => s.lvs.delete(`${a.vg}/${a.name}`),
   'file.create': (s, a) => {
-    const cur = s.files.get(a.path);
+    const files = filesFor(s, a.path);
+    const cur = files.get(a.path);
     if (cur) {
       if (cur.format === a.format && cur.virtualSizeMiB === a.sizeMiB) return false;
       throw new PrereqError('FILE_MISMATCH', `${a.path} exists as ${cur.format} ${cur.virtualSizeMiB} MiB, not ${a.format} ${a.sizeMiB} MiB`, { path: a.path });
     }
-    s.files.set(a.path, { path: a.path, format: a.format, virtualSizeMiB: a.sizeMiB });
+    files.set(a.path, { path: a.path, format: a.format, virtualSizeMiB: a.sizeMiB });
     return true;
   },
   'file.grow': (s, a) => {
-    const cur = s.files.get(a.path);
+    const files = filesFor(s, a.path);
+    const cur = files.get(a.path);
     if (cur === undefined) throw new ExecError('FILE_NOT_FOUND', `disk image ${a.path} does not exist`, { path: a.path });
     if (a.sizeMiB === cur.virtualSizeMiB) return false;
     if (a.sizeMiB < cur.virtualSizeMiB) throw new TerminalError('REFUSED_SHRINK', `refusing to shrink ${a.path} from ${cur.virtualSizeMiB} MiB to ${a.sizeMiB} MiB`, { path: a.path });
-    s.files.set(a.path, { ...cur, virtualSizeMiB: a.sizeMiB });
+    files.set(a.path, { ...cur, virtualSizeMiB: a.sizeMiB });
     return true;
   },
-  'file.remove': (s, a) => s.files.delete(a.path),
+  'file.remove': (s, a) => filesFor(s, a.path).delete(a.path),
   ...instanceHandlers,
 };
 

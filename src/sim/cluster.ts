@@ -2,17 +2,27 @@ import type { ActionResult, ObserveRequest } from '../core/node-ops.js';
 import type { ObservedNode } from '../core/observed.js';
 import type { Action } from '../core/actions.js';
 import { SimNodeOps, type SimNodeInit, type SimOptions } from './node.js';
+import type { SimSharedStorage } from './state.js';
 
-/** A set of simulated nodes sharing one clock and latency model. */
+export interface SimClusterOptions extends Omit<SimOptions, 'peers' | 'shared'> {
+  /** Directories every node sees (shared storage for sharedfile disks): one file written on any node is there on all. */
+  readonly sharedDirs?: readonly string[];
+}
+
+/** A set of simulated nodes sharing one clock and latency model, and optionally shared storage. */
 export class SimCluster {
   readonly nodes: ReadonlyMap<string, SimNodeOps>;
+  /** The shared storage, when sharedDirs were given. */
+  readonly shared: SimSharedStorage | undefined;
 
-  constructor(nodes: readonly (SimNodeInit | string)[], opts: SimOptions = {}) {
+  constructor(nodes: readonly (SimNodeInit | string)[], opts: SimClusterOptions = {}) {
+    const { sharedDirs, ...nodeOpts } = opts;
+    this.shared = sharedDirs !== undefined && sharedDirs.length > 0 ? { dirs: [...sharedDirs], files: new Map() } : undefined;
     const m = new Map<string, SimNodeOps>();
     for (const n of nodes) {
       const init = typeof n === 'string' ? { name: n } : n;
       if (m.has(init.name)) throw new Error(`SimCluster: duplicate node ${init.name}`);
-      m.set(init.name, new SimNodeOps(init, { ...opts, peers: (name) => m.get(name) }));
+      m.set(init.name, new SimNodeOps(init, { ...nodeOpts, peers: (name) => m.get(name), ...(this.shared ? { shared: this.shared } : {}) }));
     }
     this.nodes = m;
   }

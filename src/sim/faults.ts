@@ -7,6 +7,11 @@ export interface FaultSpec {
   /** How many matching actions fail. Default 1. */
   readonly times?: number;
   readonly message?: string;
+  /**
+   * The command did its work on the node, but its result was lost (an SSH session that
+   * hung and timed out after the remote side finished). Default false: nothing changed.
+   */
+  readonly applied?: boolean;
 }
 
 interface Rule {

@@ -2,7 +2,7 @@ import { tapName } from '../drivers/tap/tap.js';
 import type { InstanceMeta, ObservedInstance } from '../core/observed.js';
 import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
 import { ExecError, PrereqError } from '../util/errors.js';
-import type { SimNodeState } from './state.js';
+import { filesFor, type SimNodeState } from './state.js';
 
 /**
  * Instance verbs on the simulator, with the QEMU driver's contract: start on a running
@@ -26,13 +26,18 @@ function metaOf(name: string, r: InstanceRecord): InstanceMeta {
   };
 }
 
-/** Disks the launch names must exist (LVs and images; DRBD devices are not simulated). */
+/**
+ * Every disk the launch names must exist on this node, as QEMU would find it: an LV
+ * (/dev/VG/LV) or an image file (local or on shared storage). The simulator has no DRBD
+ * devices, so a /dev/drbd path never exists here and such a VM does not boot: a missing
+ * device is refused, never started as an empty disk.
+ */
 function checkDisks(s: SimNodeState, launch: InstanceLaunch): void {
   for (const d of launch.disks) {
-    if (d.path.startsWith('/dev/drbd')) continue;
     const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(d.path);
-    const present = lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : s.files.has(d.path);
-    if (!present) throw new ExecError('DISK_NOT_FOUND', `disk ${d.path} of ${launch.name} does not exist`, { path: d.path });
+    // /dev/drbd/by-res/R/0 and /dev/drbdN match no LV and are no file: they never exist here.
+    const present = lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : !d.path.startsWith('/dev/') && filesFor(s, d.path).has(d.path);
+    if (!present) throw new ExecError('DISK_NOT_FOUND', `disk ${d.path} of ${launch.name} does not exist on ${s.facts.hostname}`, { path: d.path });
   }
 }
 

@@ -5,7 +5,7 @@ import { sleep, systemClock, type Clock } from '../runtime/clock.js';
 import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';
 import { FaultPlan, type FaultSpec } from './faults.js';
-import { defaultFacts, toObserved, type SimNodeState, type SimVg } from './state.js';
+import { defaultFacts, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
 
 /** What a simulated node starts with. Everything but the name is optional. */
 export interface SimNodeInit {
@@ -37,11 +37,16 @@ export interface SimOptions {
   readonly observeLatencyMs?: number;
   /** Other nodes, for node-to-node verbs (instance.migrate). SimCluster sets this. */
   readonly peers?: (name: string) => SimNodeOps | undefined;
+  /** Shared storage this node mounts (SimCluster passes one object to every node). */
+  readonly shared?: SimSharedStorage;
 }
+
+/** Run states in which a QEMU process exists (as plan/instance-runtime counts them). */
+const ALIVE_STATES = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
 
 const DEFAULT_BLOCK_DEVICES = { '/dev/sdb': 1_048_576, '/dev/sdc': 1_048_576 };
 
-function stateFrom(init: SimNodeInit): SimNodeState {
+function stateFrom(init: SimNodeInit, shared: SimSharedStorage | undefined): SimNodeState {
   const seed = init.seed ?? {};
   const byName = <T extends { name: string }>(xs: readonly T[] | undefined): Map<string, T> => new Map((xs ?? []).map((x) => [x.name, structuredClone(x)]));
   return {
@@ -56,6 +61,7 @@ function stateFrom(init: SimNodeInit): SimNodeState {
     files: new Map((seed.files ?? []).map((f) => [f.path, { ...f }])),
     instances: byName(seed.instances),
     taps: byName(seed.taps),
+    ...(shared !== undefined ? { shared } : {}),
   };
 }
 
@@ -72,6 +78,8 @@ export class SimNodeOps implements NodeOps {
   private readonly observeLatencyMs: number;
   private readonly faults = new FaultPlan();
   private unreachable = false;
+  private replicationDown = false;
+  private down = false;
   private closed = false;
   private readonly log: ActionResult[] = [];
   private readonly peers: (name: string) => SimNodeOps | undefined;
@@ -79,7 +87,7 @@ export class SimNodeOps implements NodeOps {
 
   constructor(init: SimNodeInit, opts: SimOptions = {}) {
     this.node = init.name;
-    this.state = stateFrom(init);
+    this.state = stateFrom(init, opts.shared);
     this.clock = opts.clock ?? systemClock;
     const l = opts.latencyMs ?? 0;
     this.latency = typeof l === 'function' ? l : () => l;
@@ -90,7 +98,7 @@ export class SimNodeOps implements NodeOps {
   async observe(req: ObserveRequest): Promise<ObservedNode> {
     await sleep(this.clock, this.observeLatencyMs);
     const at = new Date(this.clock.now()).toISOString();
-    if (this.unreachable) return emptyObservedNode(this.node, at, `ssh: connect to ${this.node} port 22: No route to host (simulated)`);
+    if (this.unreachable || this.down) return emptyObservedNode(this.node, at, `ssh: connect to ${this.node} port 22: No route to host (simulated)`);
     return toObserved(this.node, this.state, at, req);
   }
 
@@ -119,8 +127,48 @@ export class SimNodeOps implements NodeOps {
     this.faults.add(verb, spec);
   }
 
+  /** Disarm every fault failNext armed that has not fired yet. */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  /** The management path (SSH) to the node fails; the node and its VMs keep running. */
   setUnreachable(unreachable: boolean): void {
     this.unreachable = unreachable;
+  }
+
+  /** The replication network to the node fails: node-to-node verbs (migration) to or from it fail. */
+  setReplicationDown(down: boolean): void {
+    this.replicationDown = down;
+  }
+
+  /**
+   * The node loses power: every VM process dies (its record and disks stay, so it reads
+   * ERROR_down after boot), non-persistent kernel state (bridges, taps, VXLANs, sysctls)
+   * is gone, and nothing reaches the node until boot().
+   */
+  crash(): void {
+    const s = this.state;
+    for (const [name, vm] of s.instances) {
+      if (!ALIVE_STATES.has(vm.runState)) continue;
+      const { pid: _pid, ...rest } = vm;
+      s.instances.set(name, { ...rest, runState: 'stopped', guestShutdown: false, adminStopped: false });
+    }
+    s.taps.clear();
+    s.bridges.clear();
+    s.vxlans.clear();
+    s.sysctls.clear();
+    this.down = true;
+  }
+
+  /** Power the node back on after crash(): reachable again, VMs still dead. */
+  boot(): void {
+    this.down = false;
+  }
+
+  /** Whether the node is powered off by crash(). */
+  isDown(): boolean {
+    return this.down;
   }
 
   /** Change the node behind Gantry's back (hand-made drift, a reboot that lost sysctls). */
@@ -133,14 +181,23 @@ export class SimNodeOps implements NodeOps {
     return toObserved(this.node, this.state, new Date(this.clock.now()).toISOString());
   }
 
+  /**
+   * Read the live state without copying it (for invariant checks after every action,
+   * where snapshot() would copy and freeze the whole node each time). `fn` must not
+   * mutate it or keep references past the call.
+   */
+  inspect<T>(fn: (s: Readonly<SimNodeState>) => T): T {
+    return fn(this.state);
+  }
+
   /** Every result run() returned, in order. */
   history(): readonly ActionResult[] {
     return this.log;
   }
 
-  /** The live state for a peer's node-to-node verb; undefined while unreachable or closed. */
+  /** The live state for a peer's node-to-node verb; undefined while unreachable, down, cut off from replication or closed. */
   private reachableState(): SimNodeState | undefined {
-    return this.unreachable || this.closed ? undefined : this.state;
+    return this.unreachable || this.down || this.replicationDown || this.closed ? undefined : this.state;
   }
 
   private apply(action: Action, started: number): ActionResult {
@@ -149,19 +206,20 @@ export class SimNodeOps implements NodeOps {
     });
     if (this.closed) return fail('CLOSED', `NodeOps for ${this.node} is closed`, false);
     if (action.node !== this.node) return fail('WRONG_NODE', `action for ${action.node} sent to ${this.node}`, false);
-    if (this.unreachable) return fail('UNREACHABLE', `ssh: connect to ${this.node} port 22: No route to host (simulated)`, true);
+    if (this.unreachable || this.down) return fail('UNREACHABLE', `ssh: connect to ${this.node} port 22: No route to host (simulated)`, true);
     const handler = handlerFor(action.verb);
     if (handler === undefined) return fail('UNKNOWN_VERB', `the simulator does not implement verb "${action.verb}"`, false);
     const fault = this.faults.take(action.verb);
-    if (fault !== undefined) return fail(fault.code, fault.message ?? `injected fault on ${action.verb}`, fault.retryable);
+    if (fault !== undefined && fault.applied !== true) return fail(fault.code, fault.message ?? `injected fault on ${action.verb}`, fault.retryable);
     try {
       const changed = handler(this.state, action, {
-        peer: (name) => this.peers(name)?.reachableState(),
+        peer: (name) => (this.replicationDown ? undefined : this.peers(name)?.reachableState()),
         nextPid: () => ++this.pid,
       });
+      if (fault !== undefined) return fail(fault.code, fault.message ?? `injected fault on ${action.verb} (the command ran)`, fault.retryable);
       return { action, ok: true, unchanged: !changed, commands: changed ? this.describe(action) : [], durationMs: this.clock.now() - started };
     } catch (err) {
-      if (err instanceof GantryError) return fail(err.code, err.message, err.retryable);
+      if (err instanceof GantryError) return fault !== undefined ? fail(fault.code, fault.message ?? err.message, fault.retryable) : fail(err.code, err.message, err.retryable);
       throw err; // a bug in the simulator, not a simulated failure
     }
   }

@@ -10,6 +10,12 @@ export interface SimVg {
   pvs: string[];
 }
 
+/** A directory every node of a SimCluster sees (NFS-like shared storage for sharedfile disks). */
+export interface SimSharedStorage {
+  readonly dirs: readonly string[];
+  readonly files: Map<string, ObservedFile>;
+}
+
 /**
  * The mutable truth of one simulated node. Shapes follow ObservedNode so a snapshot is a
  * copy, not a translation; only VGs differ (their sizes are computed, never stored).
@@ -26,13 +32,27 @@ export interface SimNodeState {
   ovs: Map<string, ObservedOvsBridge> | undefined;
   vxlans: Map<string, ObservedVxlan>;
   sysctls: Map<string, string>;
+  /** Files on the node's own disks. */
   files: Map<string, ObservedFile>;
+  /** Shared storage mounted on this node, if any (files under its dirs live there). */
+  shared?: SimSharedStorage;
   instances: Map<string, ObservedInstance>;
   taps: Map<string, ObservedTap>;
 }
 
 export function defaultFacts(name: string): NodeFacts {
   return { hostname: name, kernel: '6.1.0-sim', cpus: 16, memoryTotalMiB: 65_536, memoryFreeMiB: 61_440 };
+}
+
+/** The file map a path lives in: the shared storage for a path under a shared dir, else the node's own. */
+export function filesFor(s: SimNodeState, path: string): Map<string, ObservedFile> {
+  const sh = s.shared;
+  return sh !== undefined && sh.dirs.some((d) => path.startsWith(d.endsWith('/') ? d : `${d}/`)) ? sh.files : s.files;
+}
+
+/** Every file the node sees: its own and the shared storage's. */
+export function allFiles(s: SimNodeState): Map<string, ObservedFile> {
+  return s.shared === undefined ? s.files : new Map([...s.files, ...s.shared.files]);
 }
 
 export function vgSizeMiB(s: SimNodeState, vg: SimVg): number {
@@ -61,7 +81,7 @@ export function toObserved(name: string, s: SimNodeState, observedAt: string, re
   }
   const dirs = req?.fileDirs.map((d) => (d.endsWith('/') ? d : `${d}/`));
   const files: Record<string, ObservedFile> = {};
-  for (const [p, f] of s.files) if (dirs === undefined || dirs.some((d) => p.startsWith(d))) files[p] = { ...f };
+  for (const [p, f] of allFiles(s)) if (dirs === undefined || dirs.some((d) => p.startsWith(d))) files[p] = { ...f };
 
   const vgs: ObservedNode['vgs'] = Object.fromEntries(
     [...s.vgs.values()].map((vg) => [vg.name, { name: vg.name, sizeMiB: vgSizeMiB(s, vg), freeMiB: vgFreeMiB(s, vg.name), pvs: [...vg.pvs] }]),
