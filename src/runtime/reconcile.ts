@@ -15,7 +15,7 @@ import type { ObservedNode } from '../core/observed.js';
 import type { StateDirError } from '../util/errors.js';
 import { recordJob, saveState } from './persist.js';
 import type { Logger } from '../util/log.js';
-import { executePlan, type ExecuteReport } from '../execute/executor.js';
+import { executePlan, type ExecuteOptions, type ExecuteReport } from '../execute/executor.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 import { allocatorFor } from '../execute/allocate.js';
 
@@ -33,6 +33,8 @@ export interface ReconcileDeps {
   readonly jobLog?: JobLogRetention;
   /** Where a job record goes when the state directory cannot take it (default: stderr). */
   readonly stderr?: (line: string) => void;
+  /** Retry policy of the executor (the simulator's fault campaign retries without waiting). */
+  readonly execute?: Pick<ExecuteOptions, 'retries' | 'retryDelay'>;
 }
 
 export interface ReconcileOptions {
@@ -117,7 +119,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
       aborted = true;
     } else {
       report = await executePlan(plan, deps.ops, {
-        logger: deps.logger, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+        logger: deps.logger, ...deps.execute, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       });
       if (!opts.dryRun) {
         finalObserved = await observeNow();

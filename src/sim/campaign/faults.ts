@@ -1,0 +1,228 @@
+/**
+ * The faults of the campaign: what each does to the simulator, the state directory, the
+ * manifests or a controller pass, and how it heals. Node faults last a few steps; pass
+ * faults (a controller crash, a second controller, a partition that starts mid-pass)
+ * strike between two actions of the next pass.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Verb } from '../../core/actions.js';
+import type { Plan } from '../../core/plan.js';
+import type { DesiredState } from '../../desired/model.js';
+import type { SimCluster } from '../cluster.js';
+import type { PassArming, PassOutcome, PassSpec } from './controller.js';
+import type { World } from './world.js';
+
+export const FAULT_KINDS = [
+  'node-crash', 'sshd-loss', 'mgmt-partition', 'repl-partition', 'command-fail', 'command-hang',
+  'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Node faults that cut the controller off a node. */
+const CUT_OFF: ReadonlySet<FaultKind> = new Set(['node-crash', 'sshd-loss', 'mgmt-partition']);
+const COMMAND_VERBS: readonly (Verb | '*')[] = [
+  'instance.start', 'instance.stop', 'instance.install', 'instance.migrate', 'instance.remove', 'lv.create', 'file.create', 'bridge.ensure', '*',
+];
+const GARBAGE = '{"observedAt": "2026-01-01T00:00:00.000Z", "nodes": {"n1": {"name": "n1", "reach';
+
+interface Active {
+  readonly kind: FaultKind;
+  readonly node?: string;
+  readonly healAt: number;
+  /** Instance files a truncated checkout keeps. */
+  readonly keep?: number;
+}
+
+type RunPass = (spec: Omit<PassSpec, 'afterAction'>) => Promise<PassOutcome>;
+
+export class FaultInjector {
+  private active: Active[] = [];
+  private readonly injected = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  /** A pass fault waiting for the next pass. */
+  private pending: { kind: 'controller-crash' | 'two-controllers' | 'mgmt-partition'; node?: string; healAt: number } | undefined;
+  /** The full desired state of the previous step, and of the one before it (a stale checkout for controller B). */
+  private previous: DesiredState | undefined;
+  private previousForB: DesiredState | undefined;
+
+  constructor(
+    private readonly r: () => number,
+    private readonly sim: SimCluster,
+    private readonly world: World,
+    private readonly stateDir: string,
+    private readonly kinds: readonly FaultKind[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  counts(): Record<FaultKind, number> {
+    return { ...this.injected };
+  }
+
+  private int(lo: number, hi: number): number {
+    return lo + Math.floor(this.r() * (hi - lo + 1));
+  }
+
+  /** Inject one random fault at `step`. */
+  async inject(step: number): Promise<void> {
+    const kind = this.kinds[Math.floor(this.r() * this.kinds.length)]!;
+    const healAt = step + this.int(1, 4);
+    switch (kind) {
+      case 'node-crash':
+      case 'sshd-loss':
+      case 'repl-partition': {
+        const node = this.freeNode(kind);
+        if (node === undefined) return;
+        this.active.push({ kind, node, healAt });
+        if (kind === 'node-crash') this.sim.node(node).crash();
+        this.applyNodeFaults();
+        this.count(kind, `${node}, heals at step ${healAt}`);
+        return;
+      }
+      case 'mgmt-partition': {
+        const node = this.freeNode(kind);
+        if (node === undefined || this.pending !== undefined) return;
+        this.pending = { kind, node, healAt };
+        this.count(kind, `${node} cut off from the controller in the middle of the next pass, heals at step ${healAt}`);
+        return;
+      }
+      case 'command-fail':
+      case 'command-hang': {
+        const node = this.world.shape.nodes[Math.floor(this.r() * this.world.shape.nodes.length)]!;
+        const verb = COMMAND_VERBS[Math.floor(this.r() * COMMAND_VERBS.length)]!;
+        const times = this.int(1, 3);
+        const spec = kind === 'command-fail'
+          ? { code: 'COMMAND_FAILED', retryable: this.r() < 0.5, times, message: `${verb} failed on ${node} (injected)` }
+          : { code: 'TIMEOUT', retryable: true, times, applied: this.r() < 0.5, message: `${verb} on ${node} hung and timed out (injected)` };
+        this.sim.node(node).failNext(verb, spec);
+        this.active.push({ kind, node, healAt });
+        this.count(kind, `${verb} on ${node} x${times}${'applied' in spec && spec.applied ? ' (the command ran)' : ''}`);
+        return;
+      }
+      case 'controller-crash':
+      case 'two-controllers':
+        if (this.pending !== undefined) return;
+        this.pending = { kind, healAt };
+        this.count(kind, 'in the next pass');
+        return;
+      case 'state-lost':
+        await rm(this.stateDir, { recursive: true, force: true });
+        this.count(kind, this.stateDir);
+        return;
+      case 'state-corrupt':
+        await mkdir(this.stateDir, { recursive: true });
+        for (const f of ['observed.json', 'status.json']) await writeFile(path.join(this.stateDir, f), GARBAGE);
+        this.active.push({ kind, healAt });
+        this.count(kind, 'observed.json and status.json cut short');
+        return;
+      case 'truncated-manifests': {
+        if (this.active.some((a) => a.kind === kind)) return;
+        const keep = this.int(0, Math.max(0, this.world.instanceFileCount() - 1));
+        this.active.push({ kind, healAt, keep });
+        this.count(kind, `checkout keeps ${keep} of ${this.world.instanceFileCount()} instance files until step ${healAt}`);
+        return;
+      }
+    }
+  }
+
+  /** The desired state controller A reads this step (a truncated checkout while that fault lasts). */
+  desiredFor(world: World): DesiredState {
+    const t = this.active.find((a) => a.kind === 'truncated-manifests');
+    const full = world.desired();
+    const seen = t ? world.desired(t.keep) : full;
+    this.previousForB = this.previous ?? full;
+    this.previous = full;
+    return seen;
+  }
+
+  /** Arm the pending pass fault against the plan of the pass about to execute. */
+  armPass(plan: Plan, runPass: RunPass): PassArming {
+    const p = this.pending;
+    if (p === undefined || plan.actions.length === 0) return {};
+    this.pending = undefined;
+    const k = Math.floor(this.r() * plan.actions.length);
+    if (p.kind === 'controller-crash') {
+      this.log(`controller A crashes before action ${k} of ${plan.actions.length}`);
+      return { crashAfter: k };
+    }
+    if (p.kind === 'mgmt-partition') return { before: new Map([[k, async () => this.startPartition(p.node!, p.healAt)]]) };
+    return { before: new Map([[k, async () => void (await this.secondController(runPass, `before action ${k} of A`))]]) };
+  }
+
+  /** Pass faults whose pass had nothing to run strike after it. */
+  async afterPass(_a: PassOutcome, runPass: RunPass): Promise<void> {
+    const p = this.pending;
+    if (p === undefined) return;
+    this.pending = undefined;
+    if (p.kind === 'mgmt-partition') this.startPartition(p.node!, p.healAt);
+    else if (p.kind === 'two-controllers') await this.secondController(runPass, 'after A (A had nothing to run)');
+    // A controller crash with nothing to run is no crash.
+  }
+
+  private startPartition(node: string, healAt: number): void {
+    this.active.push({ kind: 'mgmt-partition', node, healAt });
+    this.applyNodeFaults();
+    this.log(`management partition of ${node} starts`);
+  }
+
+  /** A second controller (an `apply` next to `run`), with the same manifests or a checkout one step old. */
+  private secondController(runPass: RunPass, when: string): Promise<PassOutcome> {
+    const stale = this.r() < 0.5 && this.previousForB !== undefined;
+    this.log(`controller B starts ${when}${stale ? ' with the previous checkout' : ''}`);
+    return runPass({ name: 'controller B', desired: stale ? this.previousForB! : this.world.desired() });
+  }
+
+  async healDue(step: number): Promise<void> {
+    const due = this.active.filter((a) => a.healAt <= step);
+    this.active = this.active.filter((a) => a.healAt > step);
+    for (const a of due) await this.heal(a);
+    this.applyNodeFaults();
+  }
+
+  async healAll(): Promise<void> {
+    const all = this.active;
+    this.active = [];
+    this.pending = undefined;
+    for (const a of all) await this.heal(a);
+    this.applyNodeFaults();
+  }
+
+  private async heal(a: Active): Promise<void> {
+    if (a.kind === 'node-crash' && !this.active.some((x) => x.kind === 'node-crash' && x.node === a.node)) this.sim.node(a.node!).boot();
+    if ((a.kind === 'command-fail' || a.kind === 'command-hang') && !this.active.some((x) => x.node === a.node && (x.kind === 'command-fail' || x.kind === 'command-hang'))) {
+      this.sim.node(a.node!).clearFaults();
+    }
+    if (a.kind === 'state-corrupt') {
+      // The operator removes what the controller could not read (a controller that rewrote them healed it already).
+      for (const f of ['observed.json', 'status.json']) {
+        const p = path.join(this.stateDir, f);
+        const text = await readFile(p, 'utf8').catch(() => undefined);
+        if (text === GARBAGE) await rm(p, { force: true });
+      }
+    }
+    this.log(`healed ${a.kind}${a.node ? ` on ${a.node}` : ''}`);
+  }
+
+  /** Reachability and replication of every node from the active faults. */
+  private applyNodeFaults(): void {
+    for (const n of this.world.shape.nodes) {
+      const on = (k: FaultKind) => this.active.some((a) => a.node === n && a.kind === k);
+      this.sim.node(n).setUnreachable(on('sshd-loss') || on('mgmt-partition'));
+      this.sim.node(n).setReplicationDown(on('repl-partition'));
+    }
+  }
+
+  /** A node this fault may strike: not already struck by it, and at least one node stays in reach. */
+  private freeNode(kind: FaultKind): string | undefined {
+    const nodes = this.world.shape.nodes;
+    const cut = new Set(this.active.filter((a) => CUT_OFF.has(a.kind)).map((a) => a.node));
+    if (this.pending?.node !== undefined) cut.add(this.pending.node);
+    const candidates = nodes.filter((n) => !this.active.some((a) => a.kind === kind && a.node === n) && !(CUT_OFF.has(kind) && cut.has(n)));
+    if (candidates.length === 0 || (CUT_OFF.has(kind) && cut.size >= nodes.length - 1)) return undefined;
+    return candidates[Math.floor(this.r() * candidates.length)];
+  }
+
+  private count(kind: FaultKind, what: string): void {
+    this.injected[kind]++;
+    this.log(`fault ${kind}: ${what}`);
+  }
+}

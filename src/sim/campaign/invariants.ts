@@ -1,0 +1,169 @@
+/**
+ * The safety invariants (shared/DESIGN.md), checked on the simulator's ground truth (the
+ * nodes as they really are, reachable or not), never on what a controller observed.
+ */
+import type { Action } from '../../core/actions.js';
+import type { ObservedFile, ObservedInstance, ObservedLv, ObservedNode } from '../../core/observed.js';
+import type { Plan } from '../../core/plan.js';
+import { instanceOfDiskFile, instanceOfLvTags } from '../../plan/naming.js';
+import type { SimCluster } from '../cluster.js';
+
+/** Run states in which a QEMU process exists. */
+const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
+
+export type InvariantName =
+  | 'one-running-copy' | 'unique-ip' | 'unique-mac' | 'unique-vnc-display' | 'unique-drbd-minor' | 'unique-drbd-port'
+  | 'no-implicit-disk-removal' | 'action-in-plan' | 'converges' | 'controller-error';
+
+export interface Finding {
+  readonly invariant: InvariantName;
+  readonly detail: string;
+}
+
+/** What the invariants read of one node, straight from the simulator's state (no copies). */
+export interface TruthNode {
+  readonly instances: Iterable<ObservedInstance>;
+  readonly lvs: Iterable<ObservedLv>;
+  readonly files: Iterable<ObservedFile>;
+}
+export type Truth = Readonly<Record<string, TruthNode>>;
+
+/** The ground truth of every node, reachable or not. Valid until the next action runs. */
+export function truthOf(sim: SimCluster): Truth {
+  const out: Record<string, TruthNode> = {};
+  for (const [name, n] of sim.nodes) {
+    out[name] = n.inspect((s) => ({
+      instances: [...s.instances.values()],
+      lvs: [...s.lvs.values()],
+      files: [...s.files.values(), ...(s.shared?.files.values() ?? [])],
+    }));
+  }
+  return out;
+}
+
+/** The same view of observed snapshots (for tests that build the truth by hand). */
+export function truthOfSnapshots(nodes: Readonly<Record<string, ObservedNode>>): Truth {
+  return Object.fromEntries(Object.entries(nodes).map(([k, o]) => [k, { instances: Object.values(o.instances), lvs: Object.values(o.lvs), files: Object.values(o.files) }]));
+}
+
+/** At most one node runs each instance (the simulator's migration is atomic, so none is in flight between actions). */
+export function oneRunningCopy(truth: Truth): Finding[] {
+  const running = new Map<string, string[]>();
+  for (const [node, o] of Object.entries(truth)) {
+    for (const vm of o.instances) {
+      if (ALIVE.has(vm.runState)) running.set(vm.name, [...(running.get(vm.name) ?? []), node]);
+    }
+  }
+  return [...running].filter(([, nodes]) => nodes.length > 1)
+    .map(([name, nodes]) => ({ invariant: 'one-running-copy', detail: `${name} runs on ${nodes.join(' and ')}` }));
+}
+
+/**
+ * No two instances hold the same IP or MAC, as recorded on the nodes (instance records and
+ * launch specs, running or not: a stopped VM's address is still its own).
+ */
+export function uniqueAddresses(truth: Truth): Finding[] {
+  const ips = new Map<string, Set<string>>();
+  const macs = new Map<string, Set<string>>();
+  const add = (m: Map<string, Set<string>>, key: string | undefined, owner: string) => {
+    if (key === undefined || key === '') return;
+    m.set(key, (m.get(key) ?? new Set()).add(owner));
+  };
+  for (const o of Object.values(truth)) {
+    for (const vm of o.instances) {
+      for (const nic of vm.meta?.nics ?? []) {
+        add(ips, nic.ip, vm.name);
+        add(macs, nic.mac, vm.name);
+      }
+      const launch = vm.meta?.launch as { nics?: { mac?: string }[] } | undefined;
+      for (const nic of launch?.nics ?? []) add(macs, nic.mac, vm.name);
+    }
+  }
+  const dup = (m: Map<string, Set<string>>, invariant: InvariantName, what: string): Finding[] =>
+    [...m].filter(([, owners]) => owners.size > 1).map(([k, owners]) => ({ invariant, detail: `${what} ${k} is held by ${[...owners].sort().join(' and ')}` }));
+  return [...dup(ips, 'unique-ip', 'IP'), ...dup(macs, 'unique-mac', 'MAC')];
+}
+
+/**
+ * No two running instances of one node share a VNC display. The launch spec carries no
+ * display number yet (drivers/qemu derives it from a hash): TODO(vnc) when the allocated
+ * display lands in the launch record, this checks it as `vncDisplay`; until then it finds nothing.
+ */
+export function uniqueVncDisplays(truth: Truth): Finding[] {
+  const out: Finding[] = [];
+  for (const [node, o] of Object.entries(truth)) {
+    const seen = new Map<number, string>();
+    for (const vm of o.instances) {
+      const display = (vm.meta?.launch as { vncDisplay?: unknown } | undefined)?.vncDisplay;
+      if (!ALIVE.has(vm.runState) || typeof display !== 'number') continue;
+      const other = seen.get(display);
+      if (other !== undefined) out.push({ invariant: 'unique-vnc-display', detail: `${other} and ${vm.name} share VNC display ${display} on ${node}` });
+      seen.set(display, vm.name);
+    }
+  }
+  return out;
+}
+
+/**
+ * DRBD minors are unique per node and DRBD ports per cluster. TODO(drbd): the simulator
+ * has no DRBD devices yet (a /dev/drbd disk never exists, so no such VM starts); the
+ * DRBD engineer fills this in when the simulator models drbd.* verbs (minor and port per
+ * resource in SimNodeState), checking both uniqueness rules across every node here.
+ */
+export function uniqueDrbdResources(_truth: Truth): Finding[] {
+  return [];
+}
+
+/** Where a disk lives: an LV on a node, a file on a node, or a file on shared storage. */
+export interface DiskRef {
+  readonly key: string;
+  readonly instance: string;
+}
+
+/** Every instance disk on the nodes (LVs by their ownership tag, images by their name), shared files once. */
+export function disksOf(truth: Truth, sharedDirs: readonly string[]): Map<string, DiskRef> {
+  const out = new Map<string, DiskRef>();
+  const shared = (p: string) => sharedDirs.some((d) => p.startsWith(`${d}/`));
+  for (const [node, o] of Object.entries(truth)) {
+    for (const lv of o.lvs) {
+      const instance = instanceOfLvTags(lv.tags);
+      if (instance !== undefined) out.set(`${node}:${lv.vg}/${lv.name}`, { key: `${node}:${lv.vg}/${lv.name}`, instance });
+    }
+    for (const f of o.files) {
+      const owner = instanceOfDiskFile(f.path);
+      const key = shared(f.path) ? `shared:${f.path}` : `${node}:${f.path}`;
+      if (owner !== undefined) out.set(key, { key, instance: owner.instance });
+    }
+  }
+  return out;
+}
+
+/** Whether the operator's manifests allow removing this instance's disks. */
+export type RemovalAllowed = (instance: string) => boolean;
+
+/** Disks gone between two truths that the desired state did not remove. */
+export function diskRemovals(before: ReadonlyMap<string, DiskRef>, after: ReadonlyMap<string, DiskRef>, allowed: RemovalAllowed): Finding[] {
+  const out: Finding[] = [];
+  for (const [key, d] of before) {
+    if (after.has(key) || allowed(d.instance)) continue;
+    out.push({ invariant: 'no-implicit-disk-removal', detail: `disk ${key} of ${d.instance} was removed, but the manifests neither delete ${d.instance} (state: absent + deleteDisks) nor leave it undeclared with orphans.remove on` });
+  }
+  return out;
+}
+
+/** Every action a pass ran is one of its plan's actions (compared field by field). */
+export function actionsInPlan(plan: Plan | undefined, executed: readonly Action[], who: string): Finding[] {
+  const planned = new Set((plan?.actions ?? []).map((a) => JSON.stringify(a)));
+  return executed.filter((a) => !planned.has(JSON.stringify(a)))
+    .map((a) => ({ invariant: 'action-in-plan', detail: `${who} ran ${describeAction(a)}, which its plan does not hold` }));
+}
+
+/** Every invariant that holds at any instant (between two actions). */
+export function instantInvariants(sim: SimCluster): Finding[] {
+  const truth = truthOf(sim);
+  return [...oneRunningCopy(truth), ...uniqueAddresses(truth), ...uniqueVncDisplays(truth), ...uniqueDrbdResources(truth)];
+}
+
+export function describeAction(a: Action): string {
+  return `${a.verb} ${a.node} ${a.subject}`;
+}
