@@ -92,7 +92,7 @@ export class FaultInjector {
         const times = this.int(1, 3);
         const spec = kind === 'command-fail'
           ? { code: 'COMMAND_FAILED', retryable: this.r() < 0.5, times, message: `${verb} failed on ${node} (injected)` }
-          : { code: 'TIMEOUT', retryable: true, times, applied: this.r() < 0.5, message: `${verb} on ${node} hung and timed out (injected)` };
+          : { code: 'COMMAND_TIMEOUT', retryable: true, times, applied: this.r() < 0.5, message: `${verb} on ${node} hung and timed out (injected)` };
         this.sim.node(node).failNext(verb, spec);
         this.active.push({ kind, node, healAt });
         this.count(kind, `${verb} on ${node} x${times}${'applied' in spec && spec.applied ? ' (the command ran)' : ''}`);
