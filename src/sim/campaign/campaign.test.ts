@@ -14,8 +14,8 @@ import type { InvariantName } from './invariants.js';
  */
 const OPEN: Partial<Record<InvariantName, string>> = {
   'no-implicit-disk-removal': 'orphans.remove deletes the disks of every instance a truncated checkout lacks (issue 8 item 4)',
-  'unique-ip': 'an IP held by an instance on an unreachable node, or allocated by another controller at once, is handed out again (items 1, 7)',
-  'one-running-copy': 'an instance on an unreachable node is re-created and started on another node (item 1)',
+  'unique-ip': 'an IP held by an instance on an unreachable node is handed out again (item 1); an IP freed by a deletion is given to a new instance that starts before the old one is removed (new)',
+  'one-running-copy': 'a plain or file instance on an unreachable node gets a new disk, an OS install and a start on another node (item 1)',
 };
 
 const SEEDS = Array.from({ length: 10 }, (_, i) => i + 1);

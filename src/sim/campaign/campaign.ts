@@ -99,6 +99,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     passes++;
     actions += o.executed.length;
     log(`${o.name}: planned ${o.plan?.actions.length ?? 0}, ran ${o.executed.length}${o.crashed ? ', crashed' : ''}${o.error !== undefined && !o.crashed ? `, error ${String(o.error)}` : ''}`);
+    if (opts.trace) {
+      for (const r of o.results) log(`  ${o.name}: ${describeAction(r.action)}${r.ok ? '' : ` FAILED ${r.error?.code}`}`);
+      for (const x of o.plan?.refused ?? []) log(`  ${o.name}: refused ${x.subject} ${x.code}`);
+    }
     report(actionsInPlan(o.plan, o.executed, o.name));
     if (o.error !== undefined && !isDeliberate(o.error)) {
       report([{ invariant: 'controller-error', detail: `${o.name} failed with an unexpected error: ${o.error instanceof Error ? o.error.stack?.split('\n').slice(0, 3).join(' | ') : String(o.error)}` }]);
@@ -115,10 +119,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       stepActions = [];
       await faults.healDue(step);
       if (r() < (opts.editRate ?? 0.2)) {
-        const kind = editWorld(r, world);
-        if (kind !== undefined) {
-          edits[kind]++;
-          log(`operator edit: ${kind}`);
+        const edit = editWorld(r, world);
+        if (edit !== undefined) {
+          edits[edit.kind]++;
+          log(`operator edit: ${edit.kind} ${edit.what}`);
         }
       }
       if (r() < (opts.faultRate ?? 0.35)) await faults.inject(step);

@@ -11,62 +11,68 @@ export type EditKind = (typeof EDIT_KINDS)[number];
 const MAX_PRESENT = 10;
 
 /** Apply one random edit; undefined when the chosen edit had nothing to act on. */
-export function editWorld(r: () => number, world: World): EditKind | undefined {
+export function editWorld(r: () => number, world: World): { kind: EditKind; what: string } | undefined {
   const kind = EDIT_KINDS[Math.floor(r() * EDIT_KINDS.length)]!;
+  const what = applyEdit(kind, r, world);
+  return what === undefined ? undefined : { kind, what };
+}
+
+function applyEdit(kind: EditKind, r: () => number, world: World): string | undefined {
   const docs = [...world.instances.values()];
   const present = docs.filter((d) => d.spec.state !== 'absent');
   const absent = docs.filter((d) => d.spec.state === 'absent');
   const one = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[Math.floor(r() * xs.length)]);
   switch (kind) {
-    case 'add':
+    case 'add': {
       if (present.length >= MAX_PRESENT) return undefined;
-      world.addInstance();
-      return kind;
+      const d = world.addInstance();
+      return `${d.metadata.name} (${d.spec.diskTemplate}${d.spec.placement?.primary ? ` on ${d.spec.placement.primary}` : ''}, ${d.spec.powerState})`;
+    }
     case 'move': {
       const d = one(present.filter((x) => x.spec.diskTemplate !== 'drbd'));
       if (d === undefined) return undefined;
       const to = one(world.shape.nodes.filter((n) => n !== d.spec.placement?.primary));
       if (to === undefined) return undefined;
       d.spec.placement = { ...d.spec.placement, primary: to };
-      return kind;
+      return `${d.metadata.name} (${d.spec.diskTemplate}) to ${to}`;
     }
     case 'power': {
       const d = one(present);
       if (d === undefined) return undefined;
       d.spec.powerState = d.spec.powerState === 'running' ? 'stopped' : 'running';
-      return kind;
+      return `${d.metadata.name} ${d.spec.powerState}`;
     }
     case 'restart': {
       const d = one(present);
       if (d === undefined) return undefined;
       d.spec.restartGeneration = (d.spec.restartGeneration ?? 0) + 1;
-      return kind;
+      return d.metadata.name;
     }
     case 'reinstall': {
       const d = one(present);
       if (d === undefined) return undefined;
       d.spec.os = { ...d.spec.os, generation: (d.spec.os.generation ?? 1) + 1 };
-      return kind;
+      return d.metadata.name;
     }
     case 'grow': {
       const d = one(present);
       if (d === undefined) return undefined;
       const disk = d.spec.disks[0]!;
       disk.size = `${Number.parseInt(disk.size, 10) + 64}M`;
-      return kind;
+      return `${d.metadata.name} disk0 to ${disk.size}`;
     }
     case 'delete': {
       const d = one(present);
       if (d === undefined) return undefined;
       d.spec.state = 'absent';
       d.spec.deleteDisks = r() < 0.7;
-      return kind;
+      return `${d.metadata.name}${d.spec.deleteDisks ? ' with deleteDisks' : ''}`;
     }
     case 'forget': {
       const d = one(absent);
       if (d === undefined) return undefined;
       world.instances.delete(d.metadata.name);
-      return kind;
+      return d.metadata.name;
     }
   }
 }

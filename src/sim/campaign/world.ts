@@ -58,7 +58,8 @@ export class World {
   /** Desired states by checkout content: the same files build the same state (the planner never mutates it). */
   private readonly built = new Map<string, DesiredState>();
 
-  constructor(private readonly r: () => number, shape?: Partial<WorldShape>) {
+  /** `count` instances are generated (default 4-8, seeded); tests pass 0 and add their own. */
+  constructor(private readonly r: () => number, shape?: Partial<WorldShape>, count?: number) {
     const nodes = Array.from({ length: shape?.nodes?.length ?? int(r, 3, 4) }, (_, i) => shape?.nodes?.[i] ?? `n${i + 1}`);
     this.shape = {
       nodes,
@@ -66,12 +67,12 @@ export class World {
       drbd: shape?.drbd ?? r() < 0.3,
       migration: shape?.migration ?? (r() < 0.8 ? 'live' : 'non-live'),
     };
-    const count = int(r, 4, 8);
-    for (let i = 0; i < count; i++) this.addInstance();
+    const n = count ?? int(r, 4, 8);
+    for (let i = 0; i < n; i++) this.addInstance();
   }
 
-  /** A new instance, pinned to a node or left to the allocator. */
-  addInstance(): InstanceDoc {
+  /** A new instance, pinned to a node or left to the allocator; `spec` overrides what the seed chose. */
+  addInstance(spec?: Partial<InstanceDoc['spec']>): InstanceDoc {
     const r = this.r;
     const templates: InstanceDoc['spec']['diskTemplate'][] = ['sharedfile', 'sharedfile', 'file', 'plain', ...(this.shape.drbd ? ['drbd' as const] : [])];
     const diskTemplate = pick(r, templates);
@@ -88,6 +89,10 @@ export class World {
         powerState: r() < 0.85 ? 'running' : 'stopped',
       },
     };
+    if (spec !== undefined) {
+      doc.spec = { ...doc.spec, ...spec };
+      if (spec.placement === undefined && 'placement' in spec) delete doc.spec.placement;
+    }
     this.instances.set(name, doc);
     return doc;
   }
