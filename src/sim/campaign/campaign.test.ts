@@ -13,9 +13,7 @@ import type { InvariantName } from './invariants.js';
  * no longer shows up (the fix landed: delete its line).
  */
 const OPEN: Partial<Record<InvariantName, string>> = {
-  'no-implicit-disk-removal': 'orphans.remove deletes the disks of every instance a truncated checkout lacks (issue 8 item 4)',
-  'unique-ip': 'an IP held by an instance on an unreachable node is handed out again (item 1); an IP freed by a deletion is given to a new instance that starts before the old one is removed (new)',
-  'one-running-copy': 'a plain or file instance on an unreachable node gets a new disk, an OS install and a start on another node (item 1)',
+  'no-implicit-disk-removal': 'a checkout missing under half of the instance files passes MANIFESTS_TRUNCATED, and orphans.remove deletes disks of declared instances, one bounded batch per pass',
 };
 
 const SEEDS = Array.from({ length: 10 }, (_, i) => i + 1);
@@ -31,7 +29,7 @@ describe('fault campaign on the simulator', () => {
       const got = await Promise.all(batch.map((seed) => runCampaign({ seed, steps: STEPS })));
       for (const r of got) expect(r.passes).toBeGreaterThanOrEqual(STEPS);
       results.push(...got);
-    });
+    }, 120_000); // about 4 s of CPU per batch; the shared machine can stretch that several times
   }
 
   it('given 1,000 steps in all, every fault kind struck and the nodes really changed', () => {
