@@ -6,7 +6,7 @@
  * Skips when not root or a tool is missing. Cleans up by PID and by name.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,7 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'gdrv-it-'));
     disks = join(dir, 'disks');
+    mkdirSync(disks); // the admin makes the storage root: Gantry never creates one
     sh(['ip', 'netns', 'add', NS]);
     sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
     sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'add', 'und-a', 'type', 'veth', 'peer', 'name', 'und-b']);
@@ -83,15 +84,16 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
       { verb: 'lv.extend', ...base, vg: VG, name: 'web1.disk0', sizeMiB: 30 },
       { verb: 'file.create', ...base, path: join(disks, 'web1.disk0'), sizeMiB: 16, format: 'raw' },
       { verb: 'file.create', ...base, path: join(disks, 'web1.disk1'), sizeMiB: 16, format: 'qcow2' },
-      { verb: 'file.grow', ...base, path: join(disks, 'web1.disk1'), sizeMiB: 48 },
+      { verb: 'file.grow', ...base, path: join(disks, 'web1.disk1'), sizeMiB: 48, format: 'qcow2' },
     ];
     removals = [
       { verb: 'lv.remove', ...base, vg: VG, name: 'web1.disk0' },
       { verb: 'file.remove', ...base, path: join(disks, 'web1.disk0') },
       { verb: 'ovs.port.remove', ...base, bridge: 'obr-it', port: 'op1' },
+      { verb: 'ovs.port.remove', ...base, bridge: 'obr-it', port: 'op2' },
       { verb: 'ovs.bridge.remove', ...base, name: 'obr-it' },
       { verb: 'vxlan.remove', ...base, name: 'vx-it' },
-      { verb: 'bridge.remove', ...base, name: 'br-it' },
+      { verb: 'bridge.address.remove', ...base, bridge: 'br-it', address: '198.18.211.1/24' },
     ];
   }, 60_000);
 
@@ -114,7 +116,7 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
     const n = await ops.observe({ sysctls: ['net.ipv4.ip_forward'], fileDirs: [disks], ovsdbSocket: join(dir, 'db.sock') });
     expect(n.reachable).toBe(true);
     expect(n.bridges['br-it']).toEqual({ name: 'br-it', up: true, vlanFiltering: false, mtu: 1450, ports: ['p-a', 'vx-it'], addresses: ['198.18.211.1/24'] });
-    expect(n.vxlans['vx-it']).toEqual({ name: 'vx-it', vni: 4242, local: '198.18.210.1', remote: '198.18.210.2', dstPort: 4789, dev: 'und-a', master: 'br-it', up: true });
+    expect(n.vxlans['vx-it']).toEqual({ name: 'vx-it', vni: 4242, local: '198.18.210.1', remote: '198.18.210.2', dstPort: 4789, dev: 'und-a', master: 'br-it', up: true, fdb: [] });
     expect(n.ovs?.bridges['obr-it']).toEqual({ name: 'obr-it', datapathType: 'netdev', ports: {
       op1: { name: 'op1', tag: 10, trunks: [], type: 'internal' }, op2: { name: 'op2', trunks: [10, 20], type: 'internal' } } });
     expect(n.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
@@ -139,18 +141,26 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
     expect(fmt.error?.code).toBe('FILE_FORMAT_MISMATCH');
   });
 
-  it('given drift (an extra address, a changed tag) it converges only that', async () => {
+  it('given drift (an extra address, a changed tag) the ensures leave the address and only its own action removes it', async () => {
     sh(['ip', 'netns', 'exec', NS, 'ip', 'addr', 'add', '198.18.212.1/24', 'dev', 'br-it']);
     sh(['ovs-vsctl', `--db=unix:${join(dir, 'db.sock')}`, 'set', 'port', 'op1', 'tag=99']);
     const br = await ops.run(ensures[0]!);
-    expect(br.commands).toEqual([['ip', 'addr', 'del', '198.18.212.1/24', 'dev', 'br-it']]);
+    expect({ ok: br.ok, commands: br.commands }).toEqual({ ok: true, commands: [] });
     const port = await ops.run(ensures[3]!);
     expect(port.commands).toEqual([['ovs-vsctl', `--db=unix:${join(dir, 'db.sock')}`, '--timeout=10', 'set', 'port', 'op1', 'tag=10']]);
+    const del = await ops.run({ verb: 'bridge.address.remove', ...base, bridge: 'br-it', address: '198.18.212.1/24' });
+    expect(del.commands).toEqual([['ip', 'addr', 'del', '198.18.212.1/24', 'dev', 'br-it']]);
+    const n = await ops.observe({ sysctls: [], fileDirs: [disks], ovsdbSocket: join(dir, 'db.sock') });
+    expect(n.bridges['br-it']?.addresses).toEqual(['198.18.211.1/24']);
   });
 
-  it('given removals it removes, and a second pass is unchanged', async () => {
+  it('given removals it removes, refuses a bridge that still holds a port, and a second pass is unchanged', async () => {
     for (const a of removals) expect(await ops.run(a)).toMatchObject({ ok: true, unchanged: false });
     for (const a of removals) expect(await ops.run(a)).toMatchObject({ ok: true, unchanged: true });
+    const held = await ops.run({ verb: 'bridge.remove', ...base, name: 'br-it' });
+    expect({ ok: held.ok, code: held.error?.code, commands: held.commands }).toEqual({ ok: false, code: 'BRIDGE_IN_USE', commands: [] });
+    sh(['ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'p-a', 'nomaster']);
+    expect(await ops.run({ verb: 'bridge.remove', ...base, name: 'br-it' })).toMatchObject({ ok: true, unchanged: false });
     const n = await ops.observe({ sysctls: [], fileDirs: [disks], ovsdbSocket: join(dir, 'db.sock') });
     expect(n.bridges['br-it']).toBeUndefined();
     expect(n.vxlans['vx-it']).toBeUndefined();
