@@ -32,6 +32,7 @@ export const ClusterSpec = Type.Object(
     orphans: Type.Optional(Type.Object({
       remove: Type.Optional(Type.Boolean({ description: 'remove disk LVs and image files that carry Gantry\'s ownership mark and that no manifest declares (default false: report only). Orphan VMs are only reported. Refused when the manifests shrank by more than half since the last apply (MANIFESTS_TRUNCATED)' })),
       maxPercentPerPass: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'remove at most this percentage (rounded up) of a node\'s Gantry objects in one pass; the rest waits for later passes (default 10)' })),
+      graceMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 525600, description: 'an instance\'s disks are removed as orphans only after no manifest has declared it for this many minutes, in every apply pass since (default 60): a checkout cut short and completed within the grace removes nothing' })),
     }, Strict)),
     macPrefix: Type.Optional(MacPrefix('MAC prefix for generated MACs (default aa:00:00)')),
     osSearchPath: Type.Optional(Type.Array(AbsPath('directory of OS definitions'), { minItems: 1, description: 'where OS definitions live, searched in order (Ganeti: --os-search-path; default [/srv/gantry/os, /usr/share/gantry/os])' })),

@@ -106,6 +106,8 @@ export interface PlanCluster {
   readonly removeOrphans: boolean;
   /** At most this percentage of a node's Gantry objects is removed as orphans in one pass (default 10). */
   readonly orphanMaxPercentPerPass?: number;
+  /** An instance's objects go as orphans only after it has been undeclared this long (default 60). */
+  readonly orphanGraceMinutes?: number;
   readonly exclusionTags: readonly string[];
 }
 
@@ -117,6 +119,8 @@ export interface PlanInput {
   readonly networks: readonly PlanNetwork[];
   /** How big the desired state was at the last apply (state directory); absent when unknown. */
   readonly lastApplied?: DesiredSummary;
+  /** ISO time of this pass: the orphan grace counts to it (absent: no orphan is old enough). */
+  readonly now?: string;
 }
 
 /** The size of a desired state, kept after each apply to tell a shrink from a truncated checkout. */
@@ -125,6 +129,11 @@ export interface DesiredSummary {
   readonly nodes: number;
   /** ISO time of the apply that recorded it. */
   readonly at: string;
+  /**
+   * Instance name -> ISO time an apply pass first found its marked objects orphaned (no
+   * manifest declared it), kept while they stay orphaned; dropped when it is declared again.
+   */
+  readonly orphanSince?: Readonly<Record<string, string>>;
 }
 
 export interface ObservedCluster {
@@ -194,6 +203,8 @@ export interface Plan {
   readonly waves: readonly (readonly Action[])[];
   readonly refused: readonly Refusal[];
   readonly orphans: readonly Orphan[];
+  /** Owner -> since when its marked objects are orphaned: what the next desired summary keeps for the orphan grace. */
+  readonly orphanSince?: Readonly<Record<string, string>>;
   readonly unreachable: readonly string[];
   /** Per node that cannot be observed: the resources that wait for it. */
   readonly waits?: readonly NodeWait[];

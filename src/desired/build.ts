@@ -12,7 +12,7 @@ import type {
 import { ABS_PATH_MESSAGE, ABS_PATH_RE, SYSCTL_KEY_RE } from '../api/index.js';
 import {
   DEFAULT_BE, DEFAULT_DRBD_META_MIB, DEFAULT_ENABLED_DISK_TEMPLATES, DEFAULT_FILE_DIR, DEFAULT_GROUP, DEFAULT_KVM, DEFAULT_MAC_PREFIX, DEFAULT_MAX_SPEC,
-  DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_ORPHAN_MAX_PERCENT, DEFAULT_SYSCTL_ALLOW, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
+  DEFAULT_MIGRATION, DEFAULT_MIN_SPEC, DEFAULT_ORPHAN_GRACE_MINUTES, DEFAULT_ORPHAN_MAX_PERCENT, DEFAULT_SYSCTL_ALLOW, DEFAULT_RUN_DIR, DEFAULT_SHAREDFILE_DIR, DEFAULT_SPINDLE_RATIO, DEFAULT_STD_SPEC,
   DEFAULT_VCPU_RATIO, DEFAULT_VG,
 } from './defaults.js';
 import type { LoadError, LoadErrorCode } from './errors.js';
@@ -170,7 +170,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     nPlusOne: { enabled: s.nPlusOne?.enabled ?? true },
     watcher: { restartErrorDown: s.watcher?.restartErrorDown ?? true },
     autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false },
-    orphans: { remove: s.orphans?.remove ?? false, maxPercentPerPass: s.orphans?.maxPercentPerPass ?? DEFAULT_ORPHAN_MAX_PERCENT },
+    orphans: { remove: s.orphans?.remove ?? false, maxPercentPerPass: s.orphans?.maxPercentPerPass ?? DEFAULT_ORPHAN_MAX_PERCENT, graceMinutes: s.orphans?.graceMinutes ?? DEFAULT_ORPHAN_GRACE_MINUTES },
     macPrefix: s.macPrefix ?? DEFAULT_MAC_PREFIX,
     osSearchPath: [...(s.osSearchPath ?? ['/srv/gantry/os', '/usr/share/gantry/os'])],
     exclusionTags: [...(s.exclusionTags ?? [])],

@@ -41,6 +41,8 @@ export const DEFAULT_DRBD_META_MIB = 128;
 export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['plain', 'file', 'sharedfile', 'diskless'];
 /** Orphan removal takes at most this percentage of a node's Gantry objects per pass. */
 export const DEFAULT_ORPHAN_MAX_PERCENT = 10;
+/** An instance's disks become removable orphans only after it has been undeclared this long. */
+export const DEFAULT_ORPHAN_GRACE_MINUTES = 60;
 /**
  * Sysctl keys a node profile may set without the Cluster allowing more (spec.nodeSysctlAllow).
  * A trailing "*" is a prefix. Left out on purpose: kernel.* (core_pattern pipes, modprobe and

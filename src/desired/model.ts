@@ -108,7 +108,7 @@ export interface DesiredCluster {
   nPlusOne: { enabled: boolean };
   watcher: { restartErrorDown: boolean };
   autoRepair: { enabled: boolean; failover: boolean };
-  orphans: { remove: boolean; maxPercentPerPass: number };
+  orphans: { remove: boolean; maxPercentPerPass: number; graceMinutes: number };
   macPrefix: string;
   /** Directories searched for OS definitions (<dir>/<provider>/create ...). */
   osSearchPath: string[];

@@ -91,6 +91,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       sharedFileStorageDir: c.storage.sharedFileStorageDir,
       removeOrphans: c.orphans.remove,
       orphanMaxPercentPerPass: c.orphans.maxPercentPerPass,
+      orphanGraceMinutes: c.orphans.graceMinutes,
       exclusionTags: c.exclusionTags,
     },
     nodes,

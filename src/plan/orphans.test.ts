@@ -15,9 +15,12 @@ const keepInst = (name: string): PlanInstance => ({
 const lv = (name: string, owner: string, tags = [MANAGED_LV_TAG, instanceLvTag(owner)]) => ({ vg: 'vg0', name, sizeMiB: 64, tags });
 const baseline = (instances: number, nodes = 2): DesiredSummary => ({ instances, nodes, at: '2026-11-27T00:00:00Z' });
 
-function input(declared: number, opts: { remove?: boolean; pct?: number; lastApplied?: DesiredSummary; extra?: PlanInstance[] } = {}): PlanInput {
+const NOW = '2026-11-28T12:00:00.000Z';
+/** Grace 0 unless a test sets it: the other guards are tested on their own; the grace has its own tests. */
+function input(declared: number, opts: { remove?: boolean; pct?: number; graceMinutes?: number; lastApplied?: DesiredSummary; extra?: PlanInstance[] } = {}): PlanInput {
   return {
-    cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: opts.remove ?? true, exclusionTags: [], ...(opts.pct !== undefined ? { orphanMaxPercentPerPass: opts.pct } : {}) },
+    now: NOW,
+    cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: opts.remove ?? true, exclusionTags: [], orphanGraceMinutes: opts.graceMinutes ?? 0, ...(opts.pct !== undefined ? { orphanMaxPercentPerPass: opts.pct } : {}) },
     nodes: [node('n1'), node('n2')], networks: [],
     instances: [...Array.from({ length: declared }, (_, i) => keepInst(`keep${i}`)), ...(opts.extra ?? [])],
     ...(opts.lastApplied ? { lastApplied: opts.lastApplied } : {}),
@@ -120,6 +123,39 @@ describe('orphan removal', () => {
   });
 });
 
+describe('orphan grace (spec.orphans.graceMinutes)', () => {
+  const since = (minutesAgo: number) => new Date(Date.parse(NOW) - minutesAgo * 60_000).toISOString();
+
+  it('given an instance first found undeclared in this pass, it removes nothing and records since when', () => {
+    const p = plan(input(5, { pct: 100, graceMinutes: 60, lastApplied: baseline(5) }), cluster(5, 2));
+    expect(p.actions).toEqual([]);
+    expect(p.orphans.filter((o) => o.kind === 'lv').map((o) => o.kept)).toEqual([expect.stringMatching(/first found undeclared in this pass: removed only once no manifest has declared it for 60 minutes .*60 to go/), expect.any(String)]);
+    expect(p.orphanSince).toEqual({ old00: NOW, old01: NOW });
+  });
+
+  it('given an orphan undeclared for 59 minutes, it waits and keeps the first time; at 60 minutes it removes it', () => {
+    const early = plan(input(5, { pct: 100, graceMinutes: 60, lastApplied: { ...baseline(5), orphanSince: { old00: since(59) } } }), cluster(5, 1));
+    expect(early.actions).toEqual([]);
+    expect(early.orphans.find((o) => o.kind === 'lv')?.kept).toMatch(/undeclared since .*1 to go/);
+    expect(early.orphanSince).toEqual({ old00: since(59) });
+    const due = plan(input(5, { pct: 100, graceMinutes: 60, lastApplied: { ...baseline(5), orphanSince: { old00: since(60) } } }), cluster(5, 1));
+    expect(removedIds(due)).toEqual(['vg0/old00.disk0']);
+  });
+
+  it('given an instance declared again, its record is dropped so a later loss starts the grace over', () => {
+    const back = { ...keepInst('old00') };
+    const p = plan(input(5, { pct: 100, graceMinutes: 60, lastApplied: { ...baseline(6), orphanSince: { old00: since(30) } }, extra: [back] }), cluster(5, 1));
+    expect(p.actions).toEqual([]);
+    expect(p.orphanSince).toEqual({});
+  });
+
+  it('given objects without the ownership mark, it records no time for them (they are never removed)', () => {
+    const p = plan(input(5, { pct: 100, graceMinutes: 0, lastApplied: baseline(5) }), cluster(5, 0, { lvs: { 'vg0/x.disk0': lv('x.disk0', 'x', [instanceLvTag('x')]) } }));
+    expect(p.actions).toEqual([]);
+    expect(p.orphanSince).toEqual({});
+  });
+});
+
 describe('orphan settings from the manifests', () => {
   it('given spec.orphans.maxPercentPerPass in a Cluster manifest, the planner uses it (and 10 when unset)', async () => {
     const { parseManifestText } = await import('../desired/load.js');
@@ -137,9 +173,9 @@ spec: { address: 192.0.2.1 }
 `;
     const inputOf = (orphans: string) => toPlanInput(buildDesired(parseManifestText('c.yaml', yaml(orphans)).resources).state!);
     expect(inputOf('{ remove: true, maxPercentPerPass: 25 }').cluster).toMatchObject({ removeOrphans: true, orphanMaxPercentPerPass: 25 });
-    expect(inputOf('{ remove: true }').cluster.orphanMaxPercentPerPass).toBe(10);
+    expect(inputOf('{ remove: true }').cluster).toMatchObject({ orphanMaxPercentPerPass: 10, orphanGraceMinutes: 60 });
     const obs = cluster(0, 8);
-    const withPct = { ...inputOf('{ remove: true, maxPercentPerPass: 25 }'), lastApplied: baseline(0, 1) };
+    const withPct = { ...inputOf('{ remove: true, maxPercentPerPass: 25, graceMinutes: 0 }'), lastApplied: baseline(0, 1), now: NOW };
     expect(plan(withPct, { nodes: new Map([['n1', obs.nodes.get('n1')!]]) }).actions).toHaveLength(2);
   });
 });

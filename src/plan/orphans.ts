@@ -12,6 +12,10 @@
  *   * not truncated: the desired state did not shrink by more than half since then
  *     (MANIFESTS_TRUNCATED); only orphan removal is refused, not `state: absent`
  *     deletions, which a truncated checkout cannot write;
+ *   * a grace: the instance has been undeclared in every apply pass for graceMinutes
+ *     (default 60; the state directory keeps when each owner was first found orphaned).
+ *     A checkout cut short that keeps more than half of the files passes the check above;
+ *     completed within the grace, it removes nothing;
  *   * bounded: at most maxPercentPerPass % (default 10, rounded up) of a node's Gantry
  *     objects per pass (the shared dir counts as one more scope); the rest waits, reported.
  * Orphan VMs (instance records without a manifest) are reported, never removed. Pure.
@@ -26,17 +30,39 @@ import { instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags, MANAGED_LV_TAG 
 export const DEFAULT_ORPHAN_MAX_PERCENT = 10;
 /** A desired state with fewer than this percentage of the last apply's instances or nodes looks truncated. */
 export const TRUNCATED_BELOW_PERCENT = 50;
+/** Used when the plan input does not say (src/desired fills spec.orphans.graceMinutes with the same default). */
+export const DEFAULT_ORPHAN_GRACE_MINUTES = 60;
 
 export interface OrphanPlan {
   readonly orphans: Orphan[];
+  /** Owner -> since when its marked objects are orphaned (kept from lastApplied, or this pass's time). */
+  readonly orphanSince: Record<string, string>;
   readonly actions: Action[];
   readonly refused: Refusal[];
   readonly notes: string[];
 }
 
 /** What the state directory keeps of a desired state after an apply. */
-export function desiredSummary(input: PlanInput, at: string): DesiredSummary {
-  return { instances: input.instances.length, nodes: input.nodes.length, at };
+export function desiredSummary(input: PlanInput, at: string, orphanSince?: Readonly<Record<string, string>>): DesiredSummary {
+  return { instances: input.instances.length, nodes: input.nodes.length, at, ...(orphanSince && Object.keys(orphanSince).length > 0 ? { orphanSince } : {}) };
+}
+
+/** Owner -> since when, for each owner of a marked orphan now: the earlier time when one was recorded. */
+function orphanTimes(input: PlanInput, candidates: readonly Candidate[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (input.now === undefined) return out;
+  const before = input.lastApplied?.orphanSince ?? {};
+  for (const c of candidates) if (c.unmarked === undefined) out[c.owner] = before[c.owner] ?? input.now;
+  return out;
+}
+
+/** Why an owner's orphans are still inside the grace, or undefined once it has passed. */
+function withinGrace(input: PlanInput, since: string | undefined): string | undefined {
+  const grace = input.cluster.orphanGraceMinutes ?? DEFAULT_ORPHAN_GRACE_MINUTES;
+  const left = since === undefined || input.now === undefined ? grace * 60_000 : grace * 60_000 - (Date.parse(input.now) - Date.parse(since));
+  if (left <= 0) return undefined;
+  const from = since === undefined ? 'first found undeclared in this pass' : `undeclared since ${since}`;
+  return `${from}: removed only once no manifest has declared it for ${grace} minutes (spec.orphans.graceMinutes; ${Math.ceil(left / 60_000)} to go)`;
 }
 
 /** MANIFESTS_TRUNCATED when the instances or nodes declared now are fewer than half of the last apply's. */
@@ -139,7 +165,8 @@ function inUse(c: Candidate, input: PlanInput, observed: ObservedCluster, alive:
 
 export function planOrphans(input: PlanInput, observed: ObservedCluster, declared: ReadonlySet<string>): OrphanPlan {
   const { candidates, owned, instanceOrphans } = collect(input, observed, declared);
-  const out: OrphanPlan = { orphans: [], actions: [], refused: [], notes: [] };
+  const orphanSince = orphanTimes(input, candidates);
+  const out: OrphanPlan = { orphans: [], orphanSince, actions: [], refused: [], notes: [] };
   const keep = (c: Candidate, kept?: string) => out.orphans.push({ ...c.orphan, removed: false, ...(kept ? { kept } : {}) });
   if (!input.cluster.removeOrphans) {
     for (const c of candidates) keep(c);
@@ -158,7 +185,7 @@ export function planOrphans(input: PlanInput, observed: ObservedCluster, declare
     const why = c.unmarked !== undefined ? `no ownership mark: ${c.unmarked}`
       : truncated ? 'manifests look truncated (MANIFESTS_TRUNCATED)'
         : !input.lastApplied ? 'no record of the last applied desired state yet: removal starts after one apply records it'
-          : inUse(c, input, observed, alive)
+          : withinGrace(input, input.lastApplied.orphanSince?.[c.owner]) ?? inUse(c, input, observed, alive)
             ?? (left <= 0 ? `waits for a later pass: at most ${pct} % of ${c.scope === 'shared' ? 'the shared dir' : c.scope}'s ${owned.get(c.scope) ?? 0} Gantry objects go per pass (spec.orphans.maxPercentPerPass)` : undefined);
     if (why !== undefined) {
       if (why.startsWith('waits')) waiting++;

@@ -192,7 +192,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
   entries.sort((a, b) => a.subject.localeCompare(b.subject));
   const ordered = orderActions(allActions);
-  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, unreachable, waits: nodeWaits(blind, waits) };
+  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits) };
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */

@@ -102,7 +102,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const now = deps.now ?? (() => new Date());
   const summaryDir = deps.stateDir ?? deps.floorDir;
   const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
-  const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}) };
+  const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}), now: now().toISOString() };
   const floor = await readFloor(deps);
   const observeNow = async () => withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
   const observed = await observeNow();
@@ -135,7 +135,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   await opts.beforeStateWrite?.(res);
   if (persist) {
     // The baseline orphan removal compares with; never a size that looked truncated.
-    const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at) : undefined;
+    const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at, plan.orphanSince) : undefined;
     const stateError = await saveState(deps.stateDir!, at, finalObserved, statuses, baseline);
     if (stateError) res = { ...res, stateError };
   }

@@ -101,15 +101,17 @@ describe('desired summary in the state directory', () => {
   it('given no summary yet, it reads undefined; given one written, it reads it back', async () => {
     const dir = fresh();
     expect(await readDesiredSummary(dir)).toBeUndefined();
-    await writeDesiredSummary(dir, { instances: 12, nodes: 3, at: '2026-11-28T00:00:00.000Z' });
-    expect(await readDesiredSummary(dir)).toEqual({ instances: 12, nodes: 3, at: '2026-11-28T00:00:00.000Z' });
+    await writeDesiredSummary(dir, { instances: 12, nodes: 3, at: '2026-11-28T00:00:00.000Z', orphanSince: { web9: '2026-11-27T23:00:00.000Z' } });
+    expect(await readDesiredSummary(dir)).toEqual({ instances: 12, nodes: 3, at: '2026-11-28T00:00:00.000Z', orphanSince: { web9: '2026-11-27T23:00:00.000Z' } });
   });
 
   it('given a corrupt summary, it reports it as corrupt with its path rather than as missing', async () => {
     const dir = fresh();
     writeFileSync(path.join(dir, 'desired-summary.json'), '{"instances": 12, "nod');
-    await expect(readDesiredSummary(dir)).rejects.toThrow(/desired-summary\.json is corrupt \(not JSON/);
+    await expect(readDesiredSummary(dir)).rejects.toThrow(/desired-summary\.json is corrupt \(line 1, column \d+\): not JSON/);
     writeFileSync(path.join(dir, 'desired-summary.json'), '{"instances": -1, "nodes": 3, "at": "x"}');
-    await expect(readDesiredSummary(dir)).rejects.toMatchObject({ code: 'STATE_CORRUPT' });
+    await expect(readDesiredSummary(dir)).rejects.toMatchObject({ code: 'STATE_FILE_CORRUPT', problem: expect.stringContaining('want {instances, nodes, at}') });
+    writeFileSync(path.join(dir, 'desired-summary.json'), '{"instances": 1, "nodes": 3, "at": "2026-11-28T00:00:00.000Z", "orphanSince": {"web1": "soon"}}');
+    await expect(readDesiredSummary(dir)).rejects.toMatchObject({ code: 'STATE_FILE_CORRUPT', problem: 'orphanSince.web1 is not an ISO time' });
   });
 });

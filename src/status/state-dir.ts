@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredSummary, ObservedCluster, Plan } from '../core/plan.js';
-import { PrereqError, StateFileCorruptError } from '../util/errors.js';
+import { StateFileCorruptError } from '../util/errors.js';
 import type { ExecuteReport } from '../execute/executor.js';
 import type { ResourceStatus } from './status.js';
 import { maskSecrets } from './drift-report.js';
@@ -127,27 +127,19 @@ export async function writeDesiredSummary(stateDir: string, summary: DesiredSumm
   await atomicWrite(path.join(stateDir, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
 }
 
-/** The last applied desired summary; undefined when none was recorded; a corrupt file is an error naming it. */
+/** The last applied desired summary; undefined when none was recorded; a damaged file throws StateFileCorruptError. */
 export async function readDesiredSummary(stateDir: string): Promise<DesiredSummary | undefined> {
-  const file = path.join(stateDir, SUMMARY_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new PrereqError('STATE_UNREADABLE', `${file}: ${(e as Error).message}`, { file });
-  }
-  let j: Partial<DesiredSummary>;
-  try {
-    j = JSON.parse(text) as Partial<DesiredSummary>;
-  } catch (e) {
-    throw new PrereqError('STATE_CORRUPT', `${file} is corrupt (not JSON: ${(e as Error).message}); remove it and apply again to record a new baseline`, { file });
-  }
+  return (await readStateFile(path.join(stateDir, SUMMARY_FILE), summaryProblem)) as DesiredSummary | undefined;
+}
+
+function summaryProblem(doc: unknown): string | undefined {
   const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (!j || !count(j.instances) || !count(j.nodes) || typeof j.at !== 'string') {
-    throw new PrereqError('STATE_CORRUPT', `${file} is corrupt (want {instances, nodes, at}); remove it and apply again to record a new baseline`, { file });
-  }
-  return { instances: j.instances!, nodes: j.nodes!, at: j.at };
+  const isTime = (v: unknown) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+  if (!isObject(doc) || !count(doc.instances) || !count(doc.nodes) || !isTime(doc.at)) return 'want {instances, nodes, at} (counts and an ISO time)';
+  if (doc.orphanSince === undefined) return undefined;
+  if (!isObject(doc.orphanSince)) return 'orphanSince is not an object';
+  const bad = Object.entries(doc.orphanSince).find(([, v]) => !isTime(v));
+  return bad ? `orphanSince.${bad[0]} is not an ISO time` : undefined;
 }
 
 export interface JobLogRetention {

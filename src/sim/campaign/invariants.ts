@@ -84,11 +84,7 @@ export function uniqueAddresses(truth: Truth): Finding[] {
   return [...dup(ips, 'unique-ip', 'IP'), ...dup(macs, 'unique-mac', 'MAC')];
 }
 
-/**
- * No two running instances of one node share a VNC display. The launch spec carries no
- * display number yet (drivers/qemu derives it from a hash): TODO(vnc) when the allocated
- * display lands in the launch record, this checks it as `vncDisplay`; until then it finds nothing.
- */
+/** No two running instances of one node share a VNC display (the planner's allocation, as recorded in each launch). */
 export function uniqueVncDisplays(truth: Truth): Finding[] {
   const out: Finding[] = [];
   for (const [node, o] of Object.entries(truth)) {

@@ -31,6 +31,7 @@ export interface InstanceDoc {
     placement?: { primary?: string; secondary?: string };
     powerState: 'running' | 'stopped';
     restartGeneration?: number;
+    hvParams?: { vncBindAddress?: string };
     state?: 'present' | 'absent';
     deleteDisks?: boolean;
   };
@@ -87,6 +88,7 @@ export class World {
         nics: [{ network: 'net1', ip: 'pool' }],
         ...(primary !== undefined ? { placement: { primary } } : {}),
         powerState: r() < 0.85 ? 'running' : 'stopped',
+        ...(r() < 0.5 ? { hvParams: { vncBindAddress: '127.0.0.1' } } : {}), // half of them get a VNC display the invariants check
       },
     };
     if (spec !== undefined) {

@@ -1,0 +1,31 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ObservedInstance } from '../../core/observed.js';
+import { truthOf, uniqueVncDisplays, type Truth } from './invariants.js';
+import { Scenario } from './scenario.js';
+
+let sc: Scenario | undefined;
+afterEach(async () => {
+  await sc?.cleanup();
+  sc = undefined;
+});
+
+const displayOf = (vm: ObservedInstance) => (vm.meta?.launch as { vncDisplay?: number } | undefined)?.vncDisplay;
+
+describe('the VNC display invariant', () => {
+  it('given three VNC instances converged on one node, each launch records its own display and the check finds nothing; a forged clash is found', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'] });
+    for (let i = 0; i < 3; i++) sc.world.addInstance({ diskTemplate: 'sharedfile', placement: { primary: 'n1' }, powerState: 'running', hvParams: { vncBindAddress: '127.0.0.1' } });
+    await sc.converge();
+    const truth = truthOf(sc.sim);
+    const vms = [...truth.n1!.instances];
+    const displays = vms.map(displayOf);
+    expect(displays).toHaveLength(3);
+    expect(displays.every((d) => typeof d === 'number')).toBe(true);
+    expect(new Set(displays).size).toBe(3);
+    expect(uniqueVncDisplays(truth)).toEqual([]);
+
+    const forged = vms.map((vm, i) => (i === 2 ? { ...vm, meta: { ...vm.meta, launch: { ...(vm.meta?.launch as object), vncDisplay: displays[0] } } } : vm));
+    const clash: Truth = { ...truth, n1: { ...truth.n1!, instances: forged as ObservedInstance[] } };
+    expect(uniqueVncDisplays(clash)).toEqual([{ invariant: 'unique-vnc-display', detail: `${vms[0]!.name} and ${vms[2]!.name} share VNC display ${displays[0]} on n1` }]);
+  });
+});
