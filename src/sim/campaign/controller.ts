@@ -10,6 +10,7 @@ import type { ObservedNode } from '../../core/observed.js';
 import type { Plan } from '../../core/plan.js';
 import type { DesiredState } from '../../desired/model.js';
 import { reconcileOnce, type ReconcileResult } from '../../runtime/reconcile.js';
+import { acquireStateLock, type StateLock } from '../../runtime/state-lock.js';
 import { GantryError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { SimCluster } from '../cluster.js';
@@ -109,14 +110,22 @@ class RecordingOps implements NodeOps {
   }
 }
 
-/** Run one apply pass of `spec` against the simulator; never throws. */
+/**
+ * Run one apply pass of `spec` against the simulator, holding the state directory lock as
+ * `gantry apply`/`run` do (a second controller meets the first one's lock: StateLockedError,
+ * a deliberate refusal); never throws. A crashed controller's lock is released here: a real
+ * crash leaves it to a dead pid, which the next controller takes over as stale
+ * (runtime/state-lock.test.ts tests that takeover).
+ */
 export async function runPass(env: PassEnv, spec: PassSpec): Promise<PassOutcome> {
   const rec = new Recorder(spec);
   const ops = new Map<string, NodeOps>([...env.sim.nodes].map(([n, o]) => [n, new RecordingOps(n, o, rec)]));
   let plan: Plan | undefined;
   let result: ReconcileResult | undefined;
   let error: unknown;
+  let lock: StateLock | undefined;
   try {
+    lock = await acquireStateLock({ stateDir: env.stateDir, command: `campaign ${spec.name}`, logger: env.logger });
     result = await reconcileOnce(spec.desired, {
       logger: env.logger, ops, now: env.now, stateDir: env.stateDir, execute: { retries: 2, retryDelay: async () => {} },
     }, {
@@ -130,6 +139,8 @@ export async function runPass(env: PassEnv, spec: PassSpec): Promise<PassOutcome
     plan ??= result.plan;
   } catch (e) {
     error = e;
+  } finally {
+    await lock?.release();
   }
   const missedHooks = [...(rec.arming.before?.keys() ?? [])].filter((k) => !rec.hooksRun.has(k)).sort((a, b) => a - b);
   return {

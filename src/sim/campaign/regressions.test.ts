@@ -90,4 +90,20 @@ describe('bugs found by the fault campaign', () => {
     for (let k = 0; k < 3; k++) await sc.pass({ desired: sc.world.desired(4) }); // vm4 and vm5 missing from the checkout
     expect(disks(sc)).toEqual(before);
   });
+
+  // Campaign seeds 102 and 105 step 0 (two-controllers before action 8 of A): the campaign ran controllers without the
+  // state directory lock that gantry apply/run take, so B planned vm7 onto another node while A was placing it: two copies.
+  // Fixed by running every campaign controller through the lock, as the CLI does.
+  it('given a second controller starting in the middle of a pass, it meets the lock, runs nothing, and one copy of each instance runs', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3', 'n4'] });
+    for (let i = 0; i < 6; i++) sc.world.addInstance({ diskTemplate: 'file', placement: undefined, powerState: 'running' });
+    let b: Awaited<ReturnType<Scenario['pass']>> | undefined;
+    const a = await sc.pass({ arm: () => ({ before: new Map([[8, async () => void (b = await sc!.pass({ name: 'controller B' }))]]) }) });
+    expect(a.executed.length).toBeGreaterThan(8);
+    expect(b?.executed).toEqual([]);
+    expect(b?.error).toMatchObject({ code: 'STATE_LOCKED' });
+    await sc.converge();
+    for (let i = 0; i < 6; i++) expect(sc.runningOn(`vm${i}`)).toHaveLength(1);
+    expect(sc.findings()).toEqual([]);
+  });
 });
