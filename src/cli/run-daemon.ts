@@ -66,6 +66,9 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     last = res;
     const s = summary(res.after ?? res.plan);
     ctx.logger.info({ key, planned: res.plan.actions.length, failed: res.report?.results.filter((r) => !r.ok).length ?? 0, ...s, ...(res.jobFile ? { jobFile: res.jobFile } : {}) }, "reconciled");
+    for (const w of res.plan.waits ?? []) {
+      ctx.logger.warn({ key, node: w.node, why: w.why, ...(w.since ? { lastSeen: w.since } : {}), waiting: w.subjects }, `node ${w.node} cannot be observed: ${w.subjects.length} resources wait for it and are left alone`);
+    }
     const stateErr = res.jobLogError ?? res.stateError;
     if (stateErr) throw stateErr;
     // Unreachable nodes or failed actions: try again soon, with the queue's backoff.

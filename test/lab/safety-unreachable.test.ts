@@ -7,7 +7,7 @@
  * Then a stop that fails on node1 (its run dir made immutable with chattr +i) blocks the
  * start of the moved VM on node2. Real sshd, QEMU (TCG), file disks and the state directory.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -137,6 +137,27 @@ describe.skipIf(skip)('given a 3-node lab where a file-disk VM runs on node1 and
     const cli = await run(process.execPath, [BIN, 'plan', '-f', m.dir, '--state-dir', stateDir], { encoding: 'utf8' });
     expect(cli.stdout).toMatch(/waits for node1: .*Instance\/web2/);
     expect(cli.stdout).not.toMatch(/instance\.(install|start) @node[23] .*web2/);
+  });
+
+  it('with node1 sshd still stopped, the gantry run daemon leaves web2 alone pass after pass and logs that it waits for node1', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', '-f', m.dir, '--state-dir', stateDir, '--resync', '2', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (b: Buffer) => (log += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (log += b.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      const passes = () => log.split('\n').filter((l) => l.includes('"msg":"reconciled"')).length;
+      for (let t = 0; t < 600 && passes() < 3; t++) await new Promise((r) => setTimeout(r, 500));
+      expect(passes()).toBeGreaterThanOrEqual(3);
+    } finally {
+      child.kill('SIGTERM'); // by the PID we spawned
+      await exited;
+    }
+    const waits = log.split('\n').filter((l) => l.includes('cannot be observed')).map((l) => JSON.parse(l) as { node: string; waiting: string[] });
+    expect(waits.length).toBeGreaterThanOrEqual(3);
+    expect(waits.every((w) => w.node === 'node1' && w.waiting.includes('Instance/web2'))).toBe(true);
+    for (const other of ['node2', 'node3']) expect(await exists(await runDir(other, 'web2'))).toBe(false);
+    expect(alive(web2Pid)).toBe(true);
   });
 
   it('when node1 sshd is back the cluster converges with one copy of web2, never restarted', async () => {

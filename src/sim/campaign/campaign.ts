@@ -8,6 +8,7 @@
  * every fault heals and the loop must converge within a bounded number of passes.
  * Everything is a function of the seed: a violation replays with its seed and step.
  */
+import { StateLockedError } from '../../util/errors.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -98,7 +99,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const checkPass = (o: PassOutcome) => {
     passes++;
     actions += o.executed.length;
-    log(`${o.name}: planned ${o.plan?.actions.length ?? 0}, ran ${o.executed.length}${o.crashed ? ', crashed' : ''}${o.error !== undefined && !o.crashed ? `, error ${String(o.error)}` : ''}`);
+    log(`${o.name}: planned ${o.plan?.actions.length ?? 0}, ran ${o.executed.length}${o.crashed ? ', crashed' : ''}${o.error !== undefined && !o.crashed ? `, error ${traceError(o.error)}` : ''}`);
     if (opts.trace) {
       for (const r of o.results) log(`  ${o.name}: ${describeAction(r.action)}${r.ok ? '' : ` FAILED ${r.error?.code}`}`);
       for (const x of o.plan?.refused ?? []) log(`  ${o.name}: refused ${x.subject} ${x.code}`);
@@ -187,4 +188,9 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
     if (x.violations.some((v) => v.invariant === 'converges')) notConverged++;
   }
   return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged };
+}
+
+/** An error as the trace shows it: a lock refusal by its code (its message names a temp dir, a pid and the wall clock, which differ run to run). */
+function traceError(e: unknown): string {
+  return e instanceof StateLockedError ? `StateLockedError ${e.code}` : String(e);
 }
