@@ -93,7 +93,11 @@ describe('plan', () => {
     const keep = plan(input(), observed);
     expect(keep.orphans).toEqual([{ node: 'n1', kind: 'lv', id: 'vg0/old.disk0', removed: false }]);
     expect(keep.actions).toEqual([]);
-    const rm = plan({ ...input([], true), lastApplied: { instances: 0, nodes: 2, at: 't' } }, observed);
+    const now = '2026-11-28T12:00:00.000Z';
+    const fresh = plan({ ...input([], true), lastApplied: { instances: 0, nodes: 2, at: 't' }, now }, observed);
+    expect(fresh.actions).toEqual([]); // first found orphaned now: the grace (default 60 minutes) starts
+    expect(fresh.orphanSince).toEqual({ old: now });
+    const rm = plan({ ...input([], true), lastApplied: { instances: 0, nodes: 2, at: 't', orphanSince: { old: '2026-11-28T11:00:00.000Z' } }, now }, observed);
     expect(rm.actions).toMatchObject([{ verb: 'lv.remove', vg: 'vg0', name: 'old.disk0' }]);
   });
 
