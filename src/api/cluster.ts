@@ -27,7 +27,12 @@ export const ClusterSpec = Type.Object(
     watcher: Type.Optional(Type.Object({ restartErrorDown: Type.Optional(Type.Boolean({ description: 'restart instances found ERROR_down (default true)' })) }, Strict)),
     autoRepair: Type.Optional(Type.Object({
       enabled: Type.Optional(Type.Boolean({ description: 'default false' })),
-      failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (default false)' })),
+      failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (fenced: its out-of-band program reports power off) or declared offline; sharedfile ones start on the allocator\'s choice, plain/file ones are reported lost (default false; Instance spec.autoRepair.failover overrides)' })),
+      fenceMaxPerGroup: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'fence at most this many nodes of one node group at a time: when more are unreachable together (a partition on the controller\'s side, a switch), none is fenced and a human decides (default 1)' })),
+    }, Strict)),
+    liveness: Type.Optional(Type.Object({
+      missedProbes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'a node unreachable for this many probes in a row (and for graceSeconds) has passed its grace; nothing follows from a shorter outage (default 3)' })),
+      graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, description: 'and for at least this long since its first missed probe (default 10)' })),
     }, Strict)),
     orphans: Type.Optional(Type.Object({
       remove: Type.Optional(Type.Boolean({ description: 'remove disk LVs and image files that carry Gantry\'s ownership mark and that no manifest declares (default false: report only). Orphan VMs are only reported. Refused when the manifests shrank by more than half since the last apply (MANIFESTS_TRUNCATED)' })),

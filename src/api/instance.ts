@@ -51,6 +51,9 @@ export const InstanceSpec = Type.Object(
     restartGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'bump to power-cycle the VM (default 0)' })),
     state: Type.Optional(StrEnum(['present', 'absent'] as const, 'absent deletes the VM (default present)')),
     deleteDisks: Type.Optional(Type.Boolean({ description: 'with state: absent, also delete its disks (default false)' })),
+    autoRepair: Type.Optional(Type.Object({
+      failover: Type.Optional(Type.Boolean({ description: 'fail this instance over when its node is confirmed dead or offline (default: Cluster spec.autoRepair.failover)' })),
+    }, Strict)),
     tags: Type.Optional(Tags()),
   },
   { ...Strict, description: 'instance (gnt-instance)' },

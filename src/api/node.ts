@@ -19,6 +19,10 @@ export const NodeSpec = Type.Object(
       hostKey: Type.Optional(Type.String({ pattern: SSH_PUBKEY_RE, [MESSAGE_KEY]: 'is not an OpenSSH public key line ("ssh-ed25519 AAAA...")', description: 'pinned host key, OpenSSH public key line' })),
       privateKeyFile: Type.Optional(AbsPath('private key for this node (default: the controller\'s)')),
     }, Strict)),
+    oob: Type.Optional(Type.Object({
+      program: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^[^\\x00-\\x1f]+$', [MESSAGE_KEY]: 'is not a plain argument (no control characters)' }), { minItems: 1, maxItems: 32, description: 'out-of-band power program as argv (Ganeti oob_program); Gantry appends the verb (power-status, power-off, power-on, power-cycle) and the node name; power-status prints {"powered": true|false}' }),
+      timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'kill the program and count the verb as failed after this long (default 60)' })),
+    }, { ...Strict, description: 'out-of-band power control: how Gantry fences this node (confirms it dead) before failing its instances over' })),
     ovsdbSocket: Type.Optional(AbsPath('ovsdb-server socket (default: the system one)')),
     paths: Type.Optional(Type.Object({
       runDir: Type.Optional(AbsPath('per-instance directories: QMP and console sockets, pid files, the instance record (default /var/lib/gantry/instances; keep it on persistent storage)')),

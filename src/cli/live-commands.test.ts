@@ -128,14 +128,24 @@ describe('nodeRows', () => {
   });
 });
 
+describe('nodeRows with liveness', () => {
+  it('given the liveness record, each node shows its condition, since when and its missed probes', () => {
+    const obs = cluster(up(N1), emptyObservedNode(N2, AT, 'refused'));
+    const liveness = new Map([[N2, { node: N2, condition: 'Unreachable' as const, since: AT, missedProbes: 2, error: 'refused', graceOver: false }]]);
+    const rows = nodeRows(state, { ...obs, liveness });
+    expect(rows.find((r) => r.name === N2)).toMatchObject({ condition: 'Unreachable', since: AT, missed: 2 });
+    expect(rows.find((r) => r.name === N1)).toMatchObject({ condition: 'Ready', since: '', missed: '' });
+  });
+});
+
 describe('renderRows', () => {
   const rows = () => nodeRows(state, cluster(up(N1), emptyObservedNode(N2, AT, 'refused')));
 
   it('given the default fields it prints a gnt-node-list-style table with Y/N booleans', () => {
     const t = renderRows('nodes', rows());
-    expect(t.split('\n')[0]).toMatch(/^Node\s+Group\s+Role\s+Reachable\s+MTotal\s+MFree\s+VGs\s+Inst\s+Error$/);
-    expect(t).toMatch(new RegExp(`${N1.replace(/\./g, '\\.')}\\s+rack-a\\s+master-candidate\\s+Y\\s+65536\\s+30000`));
-    expect(t).toMatch(/ N\s+refused/);
+    expect(t.split('\n')[0]).toMatch(/^Node\s+Group\s+Role\s+Reachable\s+Condition\s+Missed\s+MTotal\s+MFree\s+VGs\s+Inst\s+Error$/);
+    expect(t).toMatch(new RegExp(`${N1.replace(/\./g, '\\.')}\\s+rack-a\\s+master-candidate\\s+Y\\s+Ready\\s+65536\\s+30000`));
+    expect(t).toMatch(/ N\s+Unreachable\s+refused/);
   });
 
   it('given -o fields, --no-headers and json it keeps only those fields with their raw types', () => {

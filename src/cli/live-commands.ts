@@ -21,7 +21,8 @@ import type { ObservedInstance, ObservedNode } from '../core/observed.js';
 import { statusOf } from '../plan/instance-runtime.js';
 import type { ObservedCluster, PlanEntry } from '../core/plan.js';
 import { describeAction } from '../status/drift-report.js';
-import { DEFAULT_STATE_DIR, readObserved } from '../status/state-dir.js';
+import { DEFAULT_STATE_DIR, readLiveness, readObserved } from '../status/state-dir.js';
+import { nextLiveness } from '../observe/liveness.js';
 import type { ResourceStatus } from '../status/status.js';
 import { SshPool } from '../transport/pool.js';
 import { quoteArg } from '../transport/quote.js';
@@ -80,6 +81,11 @@ export interface NodeRow {
   group: string;
   role: string;
   reachable: boolean;
+  /** Liveness: Ready, Unreachable, Offline, Dead (observe/liveness). */
+  condition: string;
+  /** When that condition began. */
+  since: string;
+  missed: number | '';
   mtotal: number | '';
   mfree: number | '';
   ctotal: number | '';
@@ -166,11 +172,15 @@ export function nodeRows(state: DesiredState, observed: ObservedCluster): NodeRo
     const error = !o
       ? d?.role === 'offline' ? 'offline: not probed' : 'not observed'
       : !o.reachable ? (o.error ?? 'unreachable') : o.probeErrors.join('; ');
+    const live = observed.liveness?.get(name);
     return {
       name,
       group: d?.group ?? '',
       role: d?.role ?? '',
       reachable: up,
+      condition: live?.condition ?? (d?.role === 'offline' ? 'Offline' : up ? 'Ready' : 'Unreachable'),
+      since: live?.since ?? '',
+      missed: live?.missedProbes ?? '',
       mtotal: up ? o.facts.memoryTotalMiB : '',
       mfree: up ? o.facts.memoryFreeMiB : '',
       ctotal: up ? o.facts.cpus : '',
@@ -216,6 +226,9 @@ export const LIVE_COLUMNS = {
       group: { title: 'Group', doc: 'node group' },
       role: { title: 'Role', doc: 'declared role' },
       reachable: { title: 'Reachable', doc: 'the probe answered' },
+      condition: { title: 'Condition', doc: 'Ready, Unreachable (state unknown), Offline (declared), Dead (fenced: power off confirmed)' },
+      since: { title: 'Since', doc: 'when the condition began (Unreachable: the first missed probe), from the state directory\'s liveness record' },
+      missed: { title: 'Missed', doc: 'probes missed in a row' },
       mtotal: { title: 'MTotal', doc: 'total memory, MiB' },
       mfree: { title: 'MFree', doc: 'free memory, MiB' },
       ctotal: { title: 'CTotal', doc: 'CPUs' },
@@ -227,7 +240,7 @@ export const LIVE_COLUMNS = {
       observed_at: { title: 'ObservedAt', doc: 'probe time' },
       error: { title: 'Error', doc: 'why the node is unreachable, or failed probe sections' },
     } satisfies Record<keyof NodeRow, LiveColumn>,
-    defaults: ['name', 'group', 'role', 'reachable', 'mtotal', 'mfree', 'vgs', 'instances', 'error'],
+    defaults: ['name', 'group', 'role', 'reachable', 'condition', 'missed', 'mtotal', 'mfree', 'vgs', 'instances', 'error'],
   },
 } as const;
 
@@ -385,8 +398,18 @@ async function runStatus(what: string, opts: StatusOpts, cmd: Command): Promise<
   } else {
     observed = await observeNow(state, loggerFor(cmd));
   }
-  const rows = kind === 'instances' ? instanceRows(state, observed) : nodeRows(state, observed);
+  const rows = kind === 'instances' ? instanceRows(state, observed) : nodeRows(state, await withLiveness(state, observed, opts));
   process.stdout.write(renderRows(kind, rows, { ...(fields ? { fields } : {}), headers: opts.headers !== false, output: opts.output }));
+}
+
+/**
+ * Node conditions for `status nodes`: the state directory's record (what `gantry run`
+ * counted); with a live probe, that record advanced by this probe for display (not written).
+ */
+async function withLiveness(state: DesiredState, observed: ObservedCluster, opts: StatusOpts): Promise<ObservedCluster> {
+  const rec = await readLiveness(opts.stateDir);
+  if (opts.cached) return rec ? { ...observed, liveness: rec.nodes } : observed;
+  return { ...observed, liveness: nextLiveness(rec?.nodes, [...state.nodes.values()], observed.nodes, new Date().toISOString(), state.cluster.liveness) };
 }
 
 /** `gantry describe instance/NAME` (and `gantry show instance/NAME --status`). */

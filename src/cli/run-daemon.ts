@@ -16,6 +16,7 @@ import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
 import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
+import { createRuntimeMetrics } from '../runtime/metrics.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -50,6 +51,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     lock = await acquireStateLock({ stateDir: opts.stateDir, command: lock.holder.command, logger, waitMs: 0 });
   };
 
+  const metrics = createRuntimeMetrics();
   const reconcile = async (key: string, ctx: { logger: Logger }) => {
     await ensureLock();
     const { state, errors } = await loadDesired(opts.files);
@@ -64,6 +66,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     }
     const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
     last = res;
+    if (res.observed.liveness) metrics.observeLiveness(res.observed.liveness);
     const s = summary(res.after ?? res.plan);
     ctx.logger.info({ key, planned: res.plan.actions.length, failed: res.report?.results.filter((r) => !r.ok).length ?? 0, ...s, ...(res.jobFile ? { jobFile: res.jobFile } : {}) }, "reconciled");
     for (const w of res.plan.waits ?? []) {
@@ -102,7 +105,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const daemon = startDaemon({
-    paths: opts.files, reconcile, keysFor, watch: true, resyncMs: opts.resyncMs, debounceMs: opts.debounceMs, logger, signal: abort.signal,
+    paths: opts.files, reconcile, keysFor, watch: true, resyncMs: opts.resyncMs, debounceMs: opts.debounceMs, logger, signal: abort.signal, metrics,
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
   });
   const ready = await daemon.ready;

@@ -1,5 +1,6 @@
 import type { Action } from './actions.js';
 import type { ObservedNode } from './observed.js';
+import type { LivenessPolicy, NodeLiveness } from './liveness.js';
 
 /** What the planner needs of each node, already filled and validated by src/desired. */
 export interface PlanNode {
@@ -14,6 +15,8 @@ export interface PlanNode {
   readonly runDir: string;
   readonly fileStorageDir: string;
   readonly profile: PlanNodeProfile;
+  /** It has an out-of-band power program (Node spec.oob): Gantry can fence it. */
+  readonly fenceable?: boolean;
   /** Planning overrides of what the node reports (MiB, CPUs). */
   readonly memoryMiB?: number;
   readonly cpus?: number;
@@ -50,6 +53,8 @@ export interface PlanInstance {
   readonly vcpus: number;
   readonly disks: readonly PlanDisk[];
   readonly tags: readonly string[];
+  /** Instance spec.autoRepair.failover; undefined = the cluster's policy. */
+  readonly failover?: boolean;
   /** What the VM runs and how; absent = disks only (the VM itself is not managed). */
   readonly runtime?: PlanInstanceRuntime;
 }
@@ -109,6 +114,12 @@ export interface PlanCluster {
   /** An instance's objects go as orphans only after it has been undeclared this long (default 60). */
   readonly orphanGraceMinutes?: number;
   readonly exclusionTags: readonly string[];
+  /** Cluster spec.liveness (default 3 probes over 10 s). */
+  readonly liveness?: LivenessPolicy;
+  /** Cluster spec.autoRepair.failover: fail over instances of Dead or Offline nodes (default false). */
+  readonly failover?: boolean;
+  /** Fence at most this many nodes of one group at a time (default 1). */
+  readonly fenceMaxPerGroup?: number;
 }
 
 /** The planner's whole input on the desired side. */
@@ -146,6 +157,8 @@ export interface ObservedCluster {
    * seen elsewhere may be on it. Unknown is not absent (DESIGN.md, safety invariant 1).
    */
   readonly lastKnown?: ReadonlyMap<string, ObservedNode>;
+  /** Each declared node's condition in this pass (observe/liveness); absent = not tracked (every unreachable node is only Unreachable). */
+  readonly liveness?: ReadonlyMap<string, NodeLiveness>;
 }
 
 /** One field that differs between desired and observed, for the drift report. */

@@ -169,7 +169,8 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     ipolicy: fillIPolicy(enabledDiskTemplates, s.ipolicy),
     nPlusOne: { enabled: s.nPlusOne?.enabled ?? true },
     watcher: { restartErrorDown: s.watcher?.restartErrorDown ?? true },
-    autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false },
+    autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false, fenceMaxPerGroup: s.autoRepair?.fenceMaxPerGroup ?? 1 },
+    liveness: { missedProbes: s.liveness?.missedProbes ?? 3, graceSeconds: s.liveness?.graceSeconds ?? 10 },
     orphans: { remove: s.orphans?.remove ?? false, maxPercentPerPass: s.orphans?.maxPercentPerPass ?? DEFAULT_ORPHAN_MAX_PERCENT, graceMinutes: s.orphans?.graceMinutes ?? DEFAULT_ORPHAN_GRACE_MINUTES },
     macPrefix: s.macPrefix ?? DEFAULT_MAC_PREFIX,
     osSearchPath: [...(s.osSearchPath ?? ['/srv/gantry/os', '/usr/share/gantry/os'])],
@@ -344,6 +345,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       else addresses.set(addr, r);
     }
     checkProfile(r, ['spec', 'profile'], s.profile, cluster.nodeSysctlAllow, err);
+    const oobProgram = s.oob?.program[0];
+    if (oobProgram !== undefined && !new RegExp(ABS_PATH_RE).test(oobProgram)) err(r, ['spec', 'oob', 'program', 0], 'invalid-value', `${JSON.stringify(oobProgram)} ${ABS_PATH_MESSAGE} (the program is run as argv, never through a shell)`);
     const group = groups.get(groupName);
     const groupDoc = groupDocs.get(groupName)?.body as NodeGroupDoc | undefined;
     nodes.set(r.name, {
@@ -358,6 +361,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         ...(s.ssh?.privateKeyFile !== undefined ? { privateKeyFile: s.ssh.privateKeyFile } : {}),
       },
       ...(s.ovsdbSocket !== undefined ? { ovsdbSocket: s.ovsdbSocket } : {}),
+      ...(s.oob !== undefined ? { oob: { program: [...s.oob.program], timeoutSeconds: s.oob.timeoutSeconds ?? 60 } } : {}),
       paths: {
         runDir: s.paths?.runDir ?? DEFAULT_RUN_DIR,
         fileStorageDir: s.paths?.fileStorageDir ?? group?.diskParams.file.dir ?? cluster.diskParams.file.dir,
@@ -491,6 +495,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       migration: group?.migration ?? cluster.migration,
       ipolicy,
       powerState: s.powerState ?? 'running',
+      ...(s.autoRepair?.failover !== undefined ? { failover: s.autoRepair.failover } : {}),
       restartGeneration: s.restartGeneration ?? 0,
       state: s.state ?? 'present',
       deleteDisks: s.deleteDisks ?? false,

@@ -107,7 +107,9 @@ export interface DesiredCluster {
   ipolicy: IPolicyEff;
   nPlusOne: { enabled: boolean };
   watcher: { restartErrorDown: boolean };
-  autoRepair: { enabled: boolean; failover: boolean };
+  autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number };
+  /** Node liveness grace: nothing follows from an outage shorter than both. */
+  liveness: { missedProbes: number; graceSeconds: number };
   orphans: { remove: boolean; maxPercentPerPass: number; graceMinutes: number };
   macPrefix: string;
   /** Directories searched for OS definitions (<dir>/<provider>/create ...). */
@@ -152,6 +154,8 @@ export interface DesiredNode {
   role: NodeRole;
   ssh: { host: string; port: number; user: string; hostKey?: string; privateKeyFile?: string };
   ovsdbSocket?: string;
+  /** Out-of-band power program (argv; the verb and node name are appended) and its timeout. */
+  oob?: { program: string[]; timeoutSeconds: number };
   paths: { runDir: string; fileStorageDir: string; sharedFileStorageDir: string };
   /** MiB, for planning; undefined = use what is observed. */
   memory?: number;
@@ -229,6 +233,8 @@ export interface DesiredInstance {
   migration: MigrationEff;
   ipolicy: IPolicyEff;
   powerState: 'running' | 'stopped';
+  /** Instance spec.autoRepair.failover; undefined = the cluster's policy. */
+  failover?: boolean;
   restartGeneration: number;
   state: 'present' | 'absent';
   deleteDisks: boolean;

@@ -28,6 +28,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
     runDir: n.paths.runDir,
     fileStorageDir: n.paths.fileStorageDir,
     profile: n.profile,
+    ...(n.oob !== undefined ? { fenceable: true } : {}),
     ...(n.memory !== undefined ? { memoryMiB: n.memory } : {}),
     ...(n.cpus !== undefined ? { cpus: n.cpus } : {}),
   }));
@@ -62,6 +63,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         vg: d.vg ?? c.storage.volumeGroup, metaVg: d.metaVg ?? d.vg ?? c.storage.volumeGroup, state: d.state,
       })),
       tags: i.tags,
+      ...(i.failover !== undefined ? { failover: i.failover } : {}),
       runtime: {
         uuid: instanceUuid(c.name, i.name),
         os: { name: i.os.name, params: i.os.params, generation: i.os.generation },
@@ -93,6 +95,9 @@ export function toPlanInput(state: DesiredState): PlanInput {
       orphanMaxPercentPerPass: c.orphans.maxPercentPerPass,
       orphanGraceMinutes: c.orphans.graceMinutes,
       exclusionTags: c.exclusionTags,
+      liveness: c.liveness,
+      failover: c.autoRepair.failover,
+      fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
     },
     nodes,
     instances,

@@ -16,6 +16,8 @@ import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
+import { describeLiveness } from '../observe/liveness.js';
+import { DEFAULT_LIVENESS } from '../core/liveness.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -66,15 +68,17 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   // ---- nodes ----
   for (const node of input.nodes) {
     const obs = observed.nodes.get(node.name);
+    const live = observed.liveness?.get(node.name);
+    const condition = live ? [describeLiveness(live, input.cluster.liveness ?? DEFAULT_LIVENESS)] : [];
     if (node.role === 'offline') {
-      addEntry(`Node/${node.name}`, [], [], [], ['node is offline: not observed, not changed']);
+      addEntry(`Node/${node.name}`, [], [], [], ['node is offline: not observed, not changed', ...condition]);
       continue;
     }
     if (!obs || !obs.reachable) {
       unreachable.push(node.name);
       const last = observed.lastKnown?.get(node.name);
       const held = last ? `last observed ${last.observedAt}: what it held then stays reserved` : 'no earlier observation is kept: instances seen nowhere else are not created elsewhere';
-      addEntry(`Node/${node.name}`, [], [], [], [`unreachable: ${obs?.error ?? 'not observed'}; its changes wait for the next pass`, held], true);
+      addEntry(`Node/${node.name}`, [], [], [], [`unreachable: ${obs?.error ?? 'not observed'}; its changes wait for the next pass`, ...condition, held], true);
       continue;
     }
     const p = planNodeProfile(node, obs);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileReport } from './controller.js';
+import { NODE_CONDITIONS, type NodeLiveness } from '../core/liveness.js';
 
 /**
  * Runtime metrics on a registry of our own (never prom-client's global one), so several
@@ -12,7 +13,11 @@ export interface RuntimeMetrics {
   readonly reconcileTotal: Counter<'result'>;
   readonly reconcileDuration: Histogram<'result'>;
   readonly queueDepth: Gauge;
+  /** 1 for each node's current condition, 0 for the others (Ready, Unreachable, Offline, Dead). */
+  readonly nodeCondition: Gauge<'node' | 'condition'>;
+  readonly nodeMissedProbes: Gauge<'node'>;
   observe(r: ReconcileReport): void;
+  observeLiveness(liveness: ReadonlyMap<string, NodeLiveness>): void;
 }
 
 export function createRuntimeMetrics(registry: Registry = new Registry()): RuntimeMetrics {
@@ -35,11 +40,34 @@ export function createRuntimeMetrics(registry: Registry = new Registry()): Runti
     help: 'Keys ready and waiting for a worker.',
     registers: [registry],
   });
+  const nodeCondition = new Gauge({
+    name: 'gantry_node_condition',
+    help: 'Node liveness: 1 for the node\'s condition in the last pass (Ready, Unreachable, Offline, Dead), 0 for the others.',
+    labelNames: ['node', 'condition'] as const,
+    registers: [registry],
+  });
+  const nodeMissedProbes = new Gauge({
+    name: 'gantry_node_missed_probes',
+    help: 'Probes a node missed in a row (0 when it answered).',
+    labelNames: ['node'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     reconcileTotal,
     reconcileDuration,
     queueDepth,
+    nodeCondition,
+    nodeMissedProbes,
+    observeLiveness(liveness) {
+      // Nodes no longer declared drop out of the metrics.
+      nodeCondition.reset();
+      nodeMissedProbes.reset();
+      for (const l of liveness.values()) {
+        for (const c of NODE_CONDITIONS) nodeCondition.set({ node: l.node, condition: c }, l.condition === c ? 1 : 0);
+        nodeMissedProbes.set({ node: l.node }, l.missedProbes);
+      }
+    },
     observe(r) {
       reconcileTotal.inc({ result: r.result });
       reconcileDuration.observe({ result: r.result }, r.durationMs / 1000);

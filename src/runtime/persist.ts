@@ -8,7 +8,7 @@
 import type { DesiredSummary, ObservedCluster, Plan } from '../core/plan.js';
 import type { ExecuteReport } from '../execute/executor.js';
 import { maskSecrets } from '../status/drift-report.js';
-import { DEFAULT_JOB_LOG_RETENTION, rotateJobs, writeDesiredSummary, writeJob, writeObserved, writeStatus, type JobLogRetention } from '../status/state-dir.js';
+import { DEFAULT_JOB_LOG_RETENTION, rotateJobs, writeDesiredSummary, writeJob, writeLiveness, writeObserved, writeStatus, type JobLogRetention } from '../status/state-dir.js';
 import type { ResourceStatus } from '../status/status.js';
 import { StateDirError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -56,6 +56,11 @@ export async function saveState(stateDir: string, at: string, observed: Observed
     await writeObserved(stateDir, at, observed);
   } catch (e) {
     return new StateDirError(`${stateDir}/observed.json`, 'write', e);
+  }
+  try {
+    if (observed.liveness) await writeLiveness(stateDir, at, observed.liveness);
+  } catch (e) {
+    return new StateDirError(`${stateDir}/liveness.json`, 'write', e);
   }
   try {
     if (summary) await writeDesiredSummary(stateDir, summary);

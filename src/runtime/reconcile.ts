@@ -10,7 +10,9 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readObserved, type JobLogRetention } from '../status/state-dir.js';
+import { readDesiredSummary, readLiveness, readObserved, type JobLogRetention } from '../status/state-dir.js';
+import { nextLiveness } from '../observe/liveness.js';
+import type { NodeLiveness } from '../core/liveness.js';
 import type { ObservedNode } from '../core/observed.js';
 import type { StateDirError } from '../util/errors.js';
 import { recordJob, saveState } from './persist.js';
@@ -98,13 +100,25 @@ async function readFloor(deps: ReconcileDeps): Promise<ObservedCluster | undefin
   return snap?.observed;
 }
 
+/** The node conditions the last pass recorded (liveness.json), or undefined. */
+async function readPrevLiveness(deps: ReconcileDeps): Promise<ReadonlyMap<string, NodeLiveness> | undefined> {
+  const dir = deps.stateDir ?? deps.floorDir;
+  return dir ? (await readLiveness(dir))?.nodes : undefined;
+}
+
 export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
   const now = deps.now ?? (() => new Date());
   const summaryDir = deps.stateDir ?? deps.floorDir;
   const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
   const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}), now: now().toISOString() };
   const floor = await readFloor(deps);
-  const observeNow = async () => withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
+  // Every probe counts: the re-observation after apply is a probe too.
+  let liveness = await readPrevLiveness(deps);
+  const observeNow = async (): Promise<ObservedCluster> => {
+    const o = withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
+    liveness = nextLiveness(liveness, [...state.nodes.values()], o.nodes, now().toISOString(), state.cluster.liveness);
+    return { ...o, liveness };
+  };
   const observed = await observeNow();
   const planOptions = deps.planOptions ?? { allocator: allocatorFor(state) };
   const plan = makePlan(input, observed, planOptions);

@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:
 import path from 'node:path';
 import type { DesiredSummary, ObservedCluster, Plan } from '../core/plan.js';
 import { StateFileCorruptError } from '../util/errors.js';
+import { NODE_CONDITIONS, type NodeLiveness } from '../core/liveness.js';
 import type { ExecuteReport } from '../execute/executor.js';
 import type { ResourceStatus } from './status.js';
 import { maskSecrets } from './drift-report.js';
@@ -173,4 +174,28 @@ export async function rotateJobs(stateDir: string, retention: JobLogRetention, n
   const doomed = files.filter((f, i) => i >= retention.keep || f.mtimeMs < oldest).map((f) => f.file);
   for (const f of doomed) await unlink(f).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
   return doomed;
+}
+
+const LIVENESS_FILE = 'liveness.json';
+
+/** Each node's condition after a pass: how many probes it missed, since when, whether it was fenced. */
+export async function writeLiveness(stateDir: string, at: string, liveness: ReadonlyMap<string, NodeLiveness>): Promise<void> {
+  await atomicWrite(path.join(stateDir, LIVENESS_FILE), JSON.stringify({ updatedAt: at, nodes: Object.fromEntries(liveness) }, null, 2) + '\n');
+}
+
+/** The conditions the last pass left; undefined when none were recorded; a damaged file throws StateFileCorruptError. */
+export async function readLiveness(stateDir: string): Promise<{ updatedAt: string; nodes: Map<string, NodeLiveness> } | undefined> {
+  const doc = (await readStateFile(path.join(stateDir, LIVENESS_FILE), livenessProblem)) as { updatedAt: string; nodes: Record<string, NodeLiveness> } | undefined;
+  return doc && { updatedAt: doc.updatedAt, nodes: new Map(Object.entries(doc.nodes)) };
+}
+
+export function livenessProblem(doc: unknown): string | undefined {
+  if (!isObject(doc) || typeof doc.updatedAt !== 'string' || !isObject(doc.nodes)) return 'want {updatedAt, nodes}';
+  for (const [name, n] of Object.entries(doc.nodes)) {
+    if (!isObject(n) || n.node !== name) return `nodes.${name}: want an object with node "${name}"`;
+    if (!NODE_CONDITIONS.includes(n.condition as never)) return `nodes.${name}.condition: want one of ${NODE_CONDITIONS.join(', ')}`;
+    if (typeof n.since !== 'string' || Number.isNaN(Date.parse(n.since))) return `nodes.${name}.since: want an ISO time`;
+    if (typeof n.missedProbes !== 'number' || !Number.isInteger(n.missedProbes) || n.missedProbes < 0) return `nodes.${name}.missedProbes: want a count`;
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@
 import type { ExecuteReport } from '../execute/executor.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { statusOf } from '../plan/instance-runtime.js';
+import { describeLiveness } from '../observe/liveness.js';
 
 export interface Condition {
   type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable';
@@ -45,6 +46,11 @@ export function deriveStatus(plan: Plan, observed: ObservedCluster, at: string, 
     if (e.subject.startsWith('Node/')) {
       const n = observed.nodes.get(e.subject.slice(5));
       conditions.push(cond('Reachable', n?.reachable, n?.reachable ? 'Probed' : 'Unreachable', n?.error ?? 'probe answered', at));
+      const live = observed.liveness?.get(e.subject.slice(5));
+      if (live) {
+        conditions.push(cond('Ready', live.condition === 'Ready', live.condition, describeLiveness(live), live.since));
+        facts.liveness = live;
+      }
       if (n?.reachable) {
         facts.memoryTotalMiB = n.facts.memoryTotalMiB;
         facts.memoryFreeMiB = n.facts.memoryFreeMiB;

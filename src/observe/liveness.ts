@@ -1,0 +1,56 @@
+/**
+ * Each node's condition for this pass, from its previous condition (state directory,
+ * liveness.json), this pass's probe, its declared role and the time. Pure: the caller
+ * passes the clock's reading. One probe = one pass; a node is only Dead through
+ * `confirmDead` (its out-of-band program said power off) and stays Dead until its probe
+ * answers again.
+ */
+import type { FenceRecord, LivenessPolicy, NodeLiveness } from '../core/liveness.js';
+import type { ObservedNode } from '../core/observed.js';
+
+export interface LivenessNode {
+  readonly name: string;
+  readonly role: string;
+}
+
+/** One node's next condition. `obs` undefined = not probed (offline nodes are not). */
+export function nextNodeLiveness(prev: NodeLiveness | undefined, node: LivenessNode, obs: ObservedNode | undefined, now: string, policy: LivenessPolicy): NodeLiveness {
+  const name = node.name;
+  const lastSeen = prev?.lastSeen !== undefined ? { lastSeen: prev.lastSeen } : {};
+  if (node.role === 'offline') return { node: name, condition: 'Offline', since: prev?.condition === 'Offline' ? prev.since : now, missedProbes: 0, ...lastSeen };
+  if (obs?.reachable) return { node: name, condition: 'Ready', since: prev?.condition === 'Ready' ? prev.since : now, missedProbes: 0, lastSeen: now };
+  const error = obs?.error ?? 'not observed';
+  const missedProbes = (prev && prev.condition !== 'Ready' && prev.condition !== 'Offline' ? prev.missedProbes : 0) + 1;
+  if (prev?.condition === 'Dead') return { ...prev, missedProbes, error };
+  const since = prev?.condition === 'Unreachable' ? prev.since : now;
+  const graceOver = missedProbes >= policy.missedProbes && Date.parse(now) - Date.parse(since) >= policy.graceSeconds * 1000;
+  return { node: name, condition: 'Unreachable', since, missedProbes, ...lastSeen, error, graceOver };
+}
+
+/** Every declared node's next condition, in name order. */
+export function nextLiveness(
+  prev: ReadonlyMap<string, NodeLiveness> | undefined, nodes: readonly LivenessNode[], observed: ReadonlyMap<string, ObservedNode>, now: string, policy: LivenessPolicy,
+): Map<string, NodeLiveness> {
+  const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+  return new Map(sorted.map((n) => [n.name, nextNodeLiveness(prev?.get(n.name), n, observed.get(n.name), now, policy)]));
+}
+
+/** An unreachable node whose program confirmed power off becomes Dead; a node that answered is never made Dead. */
+export function confirmDead(l: NodeLiveness, fence: FenceRecord): NodeLiveness {
+  if (l.condition !== 'Unreachable' || fence.powered) return l;
+  const { graceOver: _g, ...rest } = l;
+  return { ...rest, condition: 'Dead', since: fence.at, fence };
+}
+
+/** "Unreachable since 12:00:01Z, 2 missed probes (grace: 3 probes over 10 s)" and the like, for reports. */
+export function describeLiveness(l: NodeLiveness, policy?: LivenessPolicy): string {
+  switch (l.condition) {
+    case 'Ready': return `Ready since ${l.since}`;
+    case 'Offline': return `Offline (declared in its Node spec) since ${l.since}`;
+    case 'Dead': return `Dead since ${l.since}: its out-of-band program confirmed power off (${l.fence?.verbs.join(', ') ?? 'fenced'})`;
+    case 'Unreachable': {
+      const grace = l.graceOver ? ' (grace over)' : policy ? ` (in its grace: ${policy.missedProbes} probes over ${policy.graceSeconds} s)` : ' (in its grace)';
+      return `Unreachable since ${l.since}, ${l.missedProbes} missed probe${l.missedProbes === 1 ? '' : 's'}${grace}${l.lastSeen ? `; last seen ${l.lastSeen}` : ''}`;
+    }
+  }
+}
