@@ -74,6 +74,8 @@ export const Ipv4 = (description = 'IPv4 address') => Pattern(IPV4_RE, 'is not a
 export const Ipv4Cidr = (description = 'IPv4 network in CIDR notation') => Pattern(IPV4_CIDR_RE, 'is not an IPv4 CIDR (like 192.0.2.0/24)', description);
 export const Ipv6 = (description = 'IPv6 address') => Pattern(IPV6_RE, 'is not an IPv6 address', description);
 export const Ipv6Cidr = (description = 'IPv6 network in CIDR notation') => Pattern(IPV6_CIDR_RE, 'is not an IPv6 CIDR (like 2001:db8::/64)', description);
+/** An interface address: IPv4 or IPv6 address with its prefix length. */
+export const IpCidr = (description = 'IPv4 or IPv6 address/prefix') => Pattern(`(${IPV4_CIDR_RE})|(${IPV6_CIDR_RE})`, 'is not an IPv4 or IPv6 address/prefix (like 192.0.2.1/24 or 2001:db8::1/64)', description);
 export const MacPrefix = (description = 'MAC prefix, three octets') => Pattern(MAC_PREFIX_RE, 'is not a MAC prefix (like aa:00:00)', description);
 export const Tag = () => Pattern(TAG_RE, 'is not a valid tag (no whitespace, at most 128 characters)', 'tag');
 export const Tags = (description = 'tags, as with gnt-* add-tags') => Type.Array(Tag(), { description, maxItems: 1024 });

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import {
-  AbsPath, IfName, Ipv4, LvmName, Printable, Size, StrEnum, Strict, Vlan, Ipv4Cidr, Port,
+  AbsPath, IfName, Ipv4, LvmName, Printable, Size, StrEnum, Strict, Vlan, IpCidr, Port,
   StringMap, IntOrString, MESSAGE_KEY,
 } from './common.js';
 
@@ -141,7 +141,7 @@ export const BridgeSpec = Type.Object({
   name: IfName('bridge name'),
   vlanFiltering: Type.Optional(Type.Boolean({ description: 'vlan_filtering (default false)' })),
   mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
-  addresses: Type.Optional(Type.Array(Ipv4Cidr('address/prefix to put on the bridge'))),
+  addresses: Type.Optional(Type.Array(IpCidr('IPv4 or IPv6 address/prefix to put on the bridge (e.g. a routed network\'s gateway)'))),
   ports: Type.Optional(Type.Array(IfName('enslaved interface'))),
 }, Strict);
 

@@ -52,6 +52,14 @@ export interface OvsPortRemove extends Base { readonly verb: 'ovs.port.remove'; 
 export interface VxlanEnsure extends Base { readonly verb: 'vxlan.ensure'; readonly name: string; readonly vni: number; readonly local?: string; readonly remote?: string; readonly group?: string; readonly dstPort: number; readonly dev?: string; readonly master?: string; readonly recreate?: boolean }
 export interface VxlanRemove extends Base { readonly verb: 'vxlan.remove'; readonly name: string }
 export interface SysctlSet extends Base { readonly verb: 'sysctl.set'; readonly key: string; readonly value: string }
+/**
+ * A routed NIC's tap (Ganeti's mode routed): host routes for the guest's addresses to the
+ * tap, proxy ARP/NDP and forwarding on it, proxy NDP entries for `proxyNdp` (the gateway6).
+ * Adds and sets only; a stale entry is removed by nic.routed.remove.
+ */
+export interface NicRoutedEnsure extends Base { readonly verb: 'nic.routed.ensure'; readonly tap: string; readonly addresses: readonly string[]; readonly proxyNdp: readonly string[] }
+/** Remove one host route (`kind: route`) or proxy NDP entry (`kind: proxy`) from a tap. */
+export interface NicRoutedRemove extends Base { readonly verb: 'nic.routed.remove'; readonly tap: string; readonly kind: 'route' | 'proxy'; readonly address: string }
 
 // ---- node profile: storage ----
 export interface VgEnsure extends Base { readonly verb: 'vg.ensure'; readonly name: string; readonly pvs: readonly string[] }
@@ -81,7 +89,11 @@ export interface InstanceLaunch {
   readonly kernelArgs?: string;
   readonly bootOrder: readonly ('disk' | 'cdrom' | 'network')[];
   readonly disks: readonly { readonly path: string; readonly format: 'raw' | 'qcow2'; readonly bus: 'virtio' | 'ide' | 'scsi' }[];
-  readonly nics: readonly { readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[] }[];
+  readonly nics: readonly {
+    readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[];
+    /** Routed NICs only: the guest's addresses routed to the tap, and the IPv6 addresses the node answers NDP for on it. */
+    readonly routed?: { readonly addresses: readonly string[]; readonly proxyNdp: readonly string[] };
+  }[];
   readonly vnc: boolean;
   readonly vncBindAddress: string;
   /** VNC display (port 5900+N), allocated by the planner (plan/vnc) when `vnc` is on. */
@@ -94,9 +106,15 @@ export interface InstanceRecord {
   readonly os: string;
   readonly osGeneration: number;
   readonly restartGeneration: number;
-  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly network?: string }[];
+  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly ip6?: string; readonly network?: string }[];
   /** The launch description the VM was (or will be) started with; compared to detect restarts. */
   readonly launch: InstanceLaunch;
+}
+
+/** What the OS scripts learn about one NIC beyond the launch (Ganeti's NIC_%d_* network variables). */
+export interface NicInfo {
+  readonly ip?: string; readonly ip6?: string; readonly network?: string;
+  readonly subnet?: string; readonly gateway?: string; readonly subnet6?: string; readonly gateway6?: string;
 }
 
 export interface InstanceInstall extends Base {
@@ -104,7 +122,7 @@ export interface InstanceInstall extends Base {
   readonly os: { readonly name: string; readonly params: Readonly<Record<string, string>> };
   readonly launch: InstanceLaunch; readonly record: InstanceRecord;
   /** Extra OS environment: NIC IPs, network details. */
-  readonly nicInfo: readonly { readonly ip?: string; readonly network?: string; readonly subnet?: string; readonly gateway?: string }[];
+  readonly nicInfo: readonly NicInfo[];
 }
 export interface InstanceStart extends Base { readonly verb: 'instance.start'; readonly name: string; readonly runDir: string; readonly launch: InstanceLaunch; readonly record: InstanceRecord; readonly ovsdbSocket?: string }
 export interface InstanceStop extends Base { readonly verb: 'instance.stop'; readonly name: string; readonly runDir: string; readonly timeoutS: number }
@@ -123,6 +141,7 @@ export type Action =
   | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove | OvsPortVlansRemove
   | VxlanEnsure | VxlanRemove
   | SysctlSet
+  | NicRoutedEnsure | NicRoutedRemove
   | VgEnsure
   | LvCreate | LvExtend | LvRemove
   | FileCreate | FileGrow | FileRemove;

@@ -31,6 +31,8 @@ export interface ObservedNode {
   readonly instances: Readonly<Record<string, ObservedInstance>>;
   /** Tap devices, keyed by name. */
   readonly taps: Readonly<Record<string, ObservedTap>>;
+  /** Routed NICs' host routes, proxy NDP entries and tap sysctls; absent when not read (unknown). */
+  readonly routing?: ObservedRouting;
   /** Probe sections that failed without making the whole node unreachable. */
   readonly probeErrors: readonly string[];
 }
@@ -109,6 +111,14 @@ export interface ObservedFile {
   readonly virtualSizeMiB: number;
 }
 
+/** Host routes (`proto static`) and proxy NDP entries per device, and Gantry taps' routing sysctls. */
+export interface ObservedRouting {
+  readonly routes: readonly { readonly dst: string; readonly dev: string }[];
+  readonly proxies: readonly { readonly dst: string; readonly dev: string }[];
+  /** "net.ipv4.conf.<tap>.proxy_arp" etc. -> value. */
+  readonly tapSysctls: Readonly<Record<string, string>>;
+}
+
 export interface ObservedTap {
   readonly name: string;
   readonly master?: string;
@@ -147,7 +157,7 @@ export interface InstanceMeta {
   /** OS generation whose install completed; 0 = never installed. */
   readonly osGeneration: number;
   readonly restartGeneration: number;
-  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly network?: string }[];
+  readonly nics: readonly { readonly mac: string; readonly ip?: string; readonly ip6?: string; readonly network?: string }[];
   /** The launch description it was started with (plan/actions InstanceLaunch). */
   readonly launch?: Readonly<Record<string, unknown>>;
 }

@@ -100,6 +100,9 @@ export interface PlanNetwork {
   readonly name: string;
   readonly subnet: string;
   readonly gateway?: string;
+  /** IPv6 network; NICs on it get the EUI-64 address of their MAC in it (like Ganeti's networks). */
+  readonly subnet6?: string;
+  readonly gateway6?: string;
   readonly reserved: readonly string[];
   readonly macPrefix?: string;
 }

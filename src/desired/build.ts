@@ -65,11 +65,18 @@ function mergeByName<T extends { name: string }>(layers: (readonly T[] | undefin
   return [...out.values()];
 }
 
+/** IPv6 interface addresses in the form iproute2 prints (RFC 5952), so the plan compares like with like. */
+function canonicalCidr(cidr: string): string {
+  if (!cidr.includes(':')) return cidr;
+  const [addr, len] = cidr.split('/');
+  try { return `${ipaddr.IPv6.parse(addr!).toRFC5952String()}/${len}`; } catch { return cidr; }
+}
+
 /** cluster.nodeProfile ⊕ group.nodeProfile ⊕ node.profile; lists merge by name, later wins per field. */
 export function mergeProfiles(layers: (NodeProfile | undefined)[]): NodeProfileEff {
   const bridges = mergeByName(layers.map((l) => l?.bridges), (a, b) => over(a, b)).map((b) => ({
     name: b.name, vlanFiltering: b.vlanFiltering ?? false, ...(b.mtu !== undefined ? { mtu: b.mtu } : {}),
-    addresses: [...(b.addresses ?? [])], ports: [...(b.ports ?? [])],
+    addresses: (b.addresses ?? []).map(canonicalCidr), ports: [...(b.ports ?? [])],
   }));
   const ovsBridges = mergeByName(layers.map((l) => l?.ovsBridges), (a, b) => ({
     ...over(a, b), ports: mergeByName([a.ports, b.ports], (x, y) => over(x, y)),
@@ -294,6 +301,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (s.subnet6 !== undefined) {
       let n6: [ipaddr.IPv6, number] | undefined;
       try { n6 = ipaddr.IPv6.parseCIDR(s.subnet6) as [ipaddr.IPv6, number]; } catch { err(r, ['spec', 'subnet6'], 'bad-cidr', `"${s.subnet6}" is not an IPv6 CIDR`); }
+      // NICs get the EUI-64 address of their MAC (plan/ip6): 64 bits of interface identifier.
+      if (n6 && n6[1] > 64) { err(r, ['spec', 'subnet6'], 'invalid-value', `subnet6 ${s.subnet6} is longer than /64: NIC addresses are EUI-64 (derived from the MAC) and need a /64 or shorter`); n6 = undefined; }
       if (n6 && s.gateway6 !== undefined) {
         let g6: ipaddr.IPv6 | undefined;
         try { g6 = ipaddr.IPv6.parse(s.gateway6); } catch { /* reported below */ }
@@ -439,7 +448,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       const conn = group?.networks.find((c) => c.network === n.network);
       if (net && group && group.networks.length > 0 && !conn) err(r, ['spec', 'nics', index, 'network'], 'network-not-connected', `Network "${n.network}" is not connected to group ${group.name} (connected: ${group.networks.map((c) => c.network).join(', ')})`);
       const mode = n.mode ?? conn?.mode ?? net?.mode ?? nicParams.mode;
-      const link = n.link ?? conn?.link ?? net?.link ?? nicParams.link;
+      // A routed NIC's link is a routing table, never the cluster's default bridge.
+      const link = n.link ?? conn?.link ?? net?.link ?? (mode === 'routed' ? undefined : nicParams.link);
       const vlan = n.vlan ?? conn?.vlan ?? net?.vlan ?? nicParams.vlan;
       if (mode !== 'routed' && link === undefined) err(r, ['spec', 'nics', index], 'nic-no-link', `no link for this ${mode} NIC: set link here, on its Network, or in the cluster nicParams`);
       const ip = n.ip ?? (net ? 'pool' : 'none');

@@ -4,7 +4,7 @@
  * run fewer). A command fed on stdin shows it after `<<<` (QMP: the JSON it sends);
  * commands that run on another node (migration destination) start with `@node`.
  */
-import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
+import type { Action, InstanceLaunch, InstanceRecord, NicInfo } from '../core/actions.js';
 import { buildOsEnv, declaredImageFormat, imageInfoArgv, imageWriteArgv, osRunArgv, parseOsName, type OsEnvInput } from '../drivers/os/os.js';
 import { buildQemuArgv, buildRuntimeRecord, describeQmp, qmp, runFile, tcpUri, withStdin, writeFileArgv, type QemuDriver, type QemuLaunchSpec } from '../drivers/qemu/index.js';
 import { ovsDelPortArgv, planTap, tapDelArgv, tapName } from '../drivers/tap/tap.js';
@@ -20,7 +20,6 @@ export interface DescribeContext {
 }
 
 type InstanceAction = Extract<Action, { verb: `instance.${string}` }>;
-type NicInfo = { readonly ip?: string; readonly network?: string; readonly subnet?: string; readonly gateway?: string };
 
 /** The OS environment install passes to the OS create script (Ganeti OS API 20). */
 export function installEnv(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, nicInfo: readonly NicInfo[]): Record<string, string> {
@@ -28,12 +27,22 @@ export function installEnv(name: string, os: { name: string; params: Readonly<Re
     os: parseOsName(os.name), instance: name, hypervisor: 'kvm', params: os.params,
     disks: launch.disks.map((d) => ({ path: d.path, access: 'rw' as const, frontendType: d.bus === 'virtio' ? 'paravirtual' : d.bus })),
     nics: launch.nics.map((n, i) => ({
-      mac: n.mac, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}),
-      ...(nicInfo[i]?.ip ? { ip: nicInfo[i]!.ip! } : {}),
-      ...(nicInfo[i]?.network ? { network: { name: nicInfo[i]!.network!, ...(nicInfo[i]!.subnet ? { subnet: nicInfo[i]!.subnet! } : {}), ...(nicInfo[i]!.gateway ? { gateway: nicInfo[i]!.gateway! } : {}) } } : {}),
+      mac: n.mac, mode: n.mode, ...(n.link ? { link: n.link } : {}), ...(n.vlan !== undefined ? { vlan: n.vlan } : {}),
+      ...osNicAddressing(nicInfo[i]),
     })),
   };
   return buildOsEnv(input);
+}
+
+/** A NIC's addresses and network, as the OS environment names them. */
+function osNicAddressing(info: NicInfo | undefined): Pick<OsEnvInput['nics'][number], 'ip' | 'ip6' | 'network'> {
+  if (!info) return {};
+  const net = info.network === undefined ? undefined : {
+    name: info.network,
+    ...(info.subnet ? { subnet: info.subnet } : {}), ...(info.gateway ? { gateway: info.gateway } : {}),
+    ...(info.subnet6 ? { subnet6: info.subnet6 } : {}), ...(info.gateway6 ? { gateway6: info.gateway6 } : {}),
+  };
+  return { ...(info.ip ? { ip: info.ip } : {}), ...(info.ip6 ? { ip6: info.ip6 } : {}), ...(net ? { network: net } : {}) };
 }
 
 const recordJson = (name: string, record: InstanceRecord): string => JSON.stringify({ version: 1, instance: name, ...record });

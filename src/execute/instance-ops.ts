@@ -5,7 +5,7 @@
  * one or removing a missing one changes nothing.
  */
 import { createHash } from 'node:crypto';
-import type { Action, InstanceLaunch, InstanceRecord } from '../core/actions.js';
+import type { Action, InstanceLaunch, InstanceRecord, NicInfo } from '../core/actions.js';
 import { QemuDriver, runFile, type LaunchInput, type QemuLaunchSpec } from '../drivers/qemu/index.js';
 import { tapName, removeTap, type TapLink } from '../drivers/tap/tap.js';
 import { declaredImageFormat, parseOsName, runOsScript, writeImage } from '../drivers/os/os.js';
@@ -128,7 +128,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     }
   }
 
-  private async install(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, record: InstanceRecord, nicInfo: readonly { ip?: string; network?: string; subnet?: string; gateway?: string }[]): Promise<void> {
+  private async install(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, record: InstanceRecord, nicInfo: readonly NicInfo[]): Promise<void> {
     const dir = this.qemu.runDir(name);
     const mk = await this.o.transport.exec(['mkdir', '-p', dir]);
     if (mk.code !== 0) throw new ExecError('INSTALL_FAILED', `cannot create ${dir} on ${this.o.node}: ${mk.stderr.trim()}`);
@@ -210,7 +210,7 @@ function vncDisplayOf(l: InstanceLaunch): number {
 }
 
 function tapLink(n: InstanceLaunch['nics'][number], ovsdbSocket: string | undefined): TapLink {
-  if (n.mode === 'routed') return { mode: 'routed' };
+  if (n.mode === 'routed') return { mode: 'routed', ...(n.routed ? { routing: n.routed } : {}) };
   if (n.mode === 'openvswitch') {
     if (!ovsdbSocket) return { mode: 'openvswitch', bridge: n.link, dbSocket: '/var/run/openvswitch/db.sock', ...(n.vlan !== undefined ? { tag: n.vlan } : {}), ...(n.trunks.length ? { trunks: [...n.trunks] } : {}) };
     return { mode: 'openvswitch', bridge: n.link, dbSocket: ovsdbSocket, ...(n.vlan !== undefined ? { tag: n.vlan } : {}), ...(n.trunks.length ? { trunks: [...n.trunks] } : {}) };

@@ -19,6 +19,7 @@ import { bridgeAddressRemoveOp, bridgeEnsureOp, bridgeRemoveOp } from '../driver
 import { vxlanEnsureOp, vxlanRemoveOp } from '../drivers/vxlan/ops.js';
 import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp, ovsPortVlansRemoveOp } from '../drivers/ovs/ops.js';
 import { sysctlSetOp } from '../drivers/sysctl/ops.js';
+import { routedEntryRemoveOp, routedTapEnsureOp } from '../drivers/route/route.js';
 
 export interface ShellNodeOpsOptions {
   readonly node: string;
@@ -174,6 +175,8 @@ function opFor(action: Action, o: ShellNodeOpsOptions): BoundOp | undefined {
     case 'vxlan.ensure': return bind(vxlanEnsureOp, action);
     case 'vxlan.remove': return bind(vxlanRemoveOp, action);
     case 'sysctl.set': return bind(sysctlSetOp, action);
+    case 'nic.routed.ensure': return bind(routedTapEnsureOp, action);
+    case 'nic.routed.remove': return bind(routedEntryRemoveOp, action);
     case 'vg.ensure': return bind(vgEnsureOp(lvm), action);
     case 'lv.create': return bind(lvCreateOp(lvm), action);
     case 'lv.extend': return bind(lvExtendOp(lvm), action);

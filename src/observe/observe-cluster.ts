@@ -6,11 +6,12 @@ import type { DesiredNode, DesiredState } from '../desired/model.js';
 import type { NodeOps, ObserveRequest } from '../core/node-ops.js';
 import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster } from '../core/plan.js';
+import { effectiveNodeSysctls } from '../desired/routed.js';
 
 export function observeRequestFor(node: DesiredNode, state: DesiredState): ObserveRequest {
   const dirs = new Set([node.paths.fileStorageDir, node.paths.sharedFileStorageDir, state.cluster.storage.sharedFileStorageDir]);
   return {
-    sysctls: Object.keys(node.profile.sysctls).sort(),
+    sysctls: Object.keys(effectiveNodeSysctls(node, state)).sort(),
     fileDirs: [...dirs].sort(),
     instanceRunDir: node.paths.runDir,
     ...(node.ovsdbSocket !== undefined ? { ovsdbSocket: node.ovsdbSocket } : {}),

@@ -23,6 +23,7 @@ import { parseSysctl, unknownKeys } from '../drivers/sysctl/parse.js';
 import { listImagesCmd, pathTypeCmd } from '../drivers/file/commands.js';
 import { parseInfoStream, parseStorageDir } from '../drivers/file/parse.js';
 import { firstLine } from '../drivers/facts/shared.js';
+import { parseTapConf, parseTapEntries, proxyNeighArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
 
 export interface ProbeOptions {
   /** False runs LVM with activation disabled (lab nodes without device-mapper). */
@@ -33,7 +34,8 @@ export interface ProbeOptions {
   readonly fileNamePattern?: string;
 }
 
-type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`;
+type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
+  | 'routes4' | 'routes6' | 'proxies' | 'tapConf';
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -57,6 +59,11 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     ...(req.sysctls.length > 0 ? [{ section: 'sysctl' as const, argv: sysctlReadCmd(req.sysctls) }] : []),
     ...req.fileDirs.map((d) => ({ section: `file:${d}` as const, argv: listImagesCmd(d, opts.fileNamePattern) })),
     ...req.fileDirs.map((d) => ({ section: `dir:${d}` as const, argv: pathTypeCmd(d) })),
+    // Routed NICs (drivers/route): host routes, proxy NDP entries, the taps' routing sysctls.
+    { section: 'routes4', argv: staticRoutesArgv('-4') },
+    { section: 'routes6', argv: staticRoutesArgv('-6') },
+    { section: 'proxies', argv: proxyNeighArgv() },
+    { section: 'tapConf', argv: tapConfArgv() },
   ];
 }
 
@@ -139,6 +146,13 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     if (exists !== undefined) storageDirs[dir] = exists;
   }
 
+  // All four or nothing: a partial read would make present entries look missing.
+  const routing = section(['routes4', 'routes6', 'proxies', 'tapConf'], (r4, r6, px, sc) => ({
+    routes: [...parseTapEntries(r4.stdout), ...parseTapEntries(r6.stdout)],
+    proxies: parseTapEntries(px.stdout),
+    tapSysctls: parseTapConf(sc.stdout),
+  }));
+
   return {
     ...base,
     facts,
@@ -152,6 +166,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     storageDirs,
     instances: extraSections.instances ?? {},
     taps: links ? tapsFrom(links) : {},
+    ...(routing ? { routing } : {}),
     probeErrors: errors,
   };
 }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { DesiredInstance, DesiredState } from '../desired/model.js';
 import type { PlanInput, PlanInstance, PlanNic, PlanNode } from '../core/plan.js';
+import { effectiveNodeSysctls } from '../desired/routed.js';
 
 /** A stable UUID per (cluster, instance): the same VM keeps the same SMBIOS UUID everywhere. */
 export function instanceUuid(cluster: string, instance: string): string {
@@ -27,7 +28,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
     ...(n.ovsdbSocket !== undefined ? { ovsdbSocket: n.ovsdbSocket } : {}),
     runDir: n.paths.runDir,
     fileStorageDir: n.paths.fileStorageDir,
-    profile: n.profile,
+    profile: { ...n.profile, sysctls: effectiveNodeSysctls(n, state) },
     ...(n.oob !== undefined ? { fenceable: true } : {}),
     ...(n.memory !== undefined ? { memoryMiB: n.memory } : {}),
     ...(n.cpus !== undefined ? { cpus: n.cpus } : {}),
@@ -40,7 +41,8 @@ export function toPlanInput(state: DesiredState): PlanInput {
         index: n.index,
         ...(n.network !== undefined ? { network: n.network } : {}),
         mode: n.mode,
-        link: n.link ?? net?.link ?? c.nicParams.link ?? '',
+        // A routed NIC's link is a routing table (desired/build never gives it the default bridge).
+        link: n.mode === 'routed' ? n.link ?? '' : n.link ?? net?.link ?? c.nicParams.link ?? '',
         ...(n.vlan !== undefined ? { vlan: n.vlan } : net?.vlan !== undefined ? { vlan: net.vlan } : {}),
         trunks: n.trunks.length > 0 ? n.trunks : net?.trunks ?? [],
         ip: n.ip,
@@ -102,7 +104,9 @@ export function toPlanInput(state: DesiredState): PlanInput {
     nodes,
     instances,
     networks: [...state.networks.values()].map((n) => ({
-      name: n.name, subnet: n.subnet, ...(n.gateway !== undefined ? { gateway: n.gateway } : {}), reserved: n.reservedIps, macPrefix: n.macPrefix,
+      name: n.name, subnet: n.subnet, ...(n.gateway !== undefined ? { gateway: n.gateway } : {}),
+      ...(n.subnet6 !== undefined ? { subnet6: n.subnet6 } : {}), ...(n.gateway6 !== undefined ? { gateway6: n.gateway6 } : {}),
+      reserved: n.reservedIps, macPrefix: n.macPrefix,
     })),
   };
 }

@@ -11,6 +11,7 @@ import type { Placement } from './plan.js';
 import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { ObservedInstance } from '../core/observed.js';
 import { recordedVncDisplay, VncAllocator } from './vnc.js';
+import { nicInfoOf, routedNicRouting } from './routed.js';
 
 export type InstanceStatus = 'running' | 'ADMIN_down' | 'USER_down' | 'ERROR_down' | 'ERROR_nodedown' | 'ERROR_wrongnode' | 'absent';
 
@@ -80,7 +81,10 @@ export function launchFor(
     ...(rt.initrdPath !== undefined ? { initrdPath: rt.initrdPath } : {}),
     ...(rt.kernelArgs !== undefined ? { kernelArgs: rt.kernelArgs } : {}),
     bootOrder: rt.bootOrder, disks,
-    nics: rt.nics.map((n, i) => ({ mac: nics[i]?.mac ?? '', model: n.model, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), trunks: n.trunks })),
+    nics: rt.nics.map((n, i) => {
+      const routed = routedNicRouting(n, nics[i], input.networks.find((x) => x.name === n.network));
+      return { mac: nics[i]?.mac ?? '', model: n.model, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), trunks: n.trunks, ...(routed ? { routed } : {}) };
+    }),
     vnc: rt.vnc, vncBindAddress: rt.vncBindAddress,
     ...(rt.vnc && vncDisplay !== undefined ? { vncDisplay } : {}),
   };
@@ -228,10 +232,7 @@ export function planInstanceRuntime(
     out.actions.push({
       verb: 'instance.install', node: primary, subject, name: inst.name, runDir: pNode.runDir,
       os: { name: rt.os.name, params: rt.os.params }, launch, record: record(rt.os.generation),
-      nicInfo: nicAlloc.map((n) => {
-        const net = netOf(n.network);
-        return { ...(n.ip ? { ip: n.ip } : {}), ...(n.network ? { network: n.network } : {}), ...(net ? { subnet: net.subnet } : {}), ...(net?.gateway ? { gateway: net.gateway } : {}) };
-      }),
+      nicInfo: nicAlloc.map((n) => nicInfoOf(n, netOf(n.network))),
       reason: installedGen === 0 ? `install OS ${rt.os.name}` : `reinstall OS ${rt.os.name}: generation ${installedGen} -> ${rt.os.generation}`,
     });
     if (rt.powerState === 'running') out.actions.push(start('start after install', rt.os.generation));

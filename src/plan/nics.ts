@@ -13,10 +13,13 @@ import { generateMac, normaliseMac } from './mac.js';
 import type { ObservedCluster, PlanInput, PlanNetwork, Refusal } from '../core/plan.js';
 import type { InstanceMeta } from '../core/observed.js';
 import { blindNodes, describeWait, knownSnapshots } from './locate.js';
+import { eui64Address } from './ip6.js';
 
 export interface NicAllocation {
   readonly mac: string;
   readonly ip?: string;
+  /** EUI-64 of the MAC in the network's subnet6 (plan/ip6), when the network has one. */
+  readonly ip6?: string;
   readonly network?: string;
 }
 
@@ -159,7 +162,14 @@ export function allocateNics(input: PlanInput, observed: ObservedCluster): Alloc
       } else if (nic.ip !== 'none') {
         ip = nic.ip;
       }
-      out.push({ mac, ...(ip !== undefined ? { ip } : {}), ...(nic.network ? { network: nic.network } : {}) });
+      let ip6: string | undefined;
+      try {
+        ip6 = net?.subnet6 !== undefined ? eui64Address(net.subnet6, mac) : undefined;
+      } catch (e) {
+        errors.set(inst.name, { code: 'NIC_ALLOCATION', message: `nic ${i}: ${e instanceof Error ? e.message : String(e)}` });
+        continue;
+      }
+      out.push({ mac, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}), ...(nic.network ? { network: nic.network } : {}) });
     }
     nicsOut.set(inst.name, out);
   }

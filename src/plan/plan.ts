@@ -8,9 +8,10 @@ import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from 
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
-import { indexCopies, planInstanceRuntime } from './instance-runtime.js';
+import { ALIVE, indexCopies, MAY_RUN, planInstanceRuntime, type RuntimePlan } from './instance-runtime.js';
+import { planRoutedDrift, refuseUnroutable, routedWants, type RoutedDrift } from './routed.js';
 import { volumesOf } from './disks.js';
-import { allocateNics } from './nics.js';
+import { allocateNics, type NicAllocation } from './nics.js';
 import { blindNodes, describeWait, localFileDirs, locateInstances, type BlindNode, type InstanceLocation } from './locate.js';
 import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
@@ -127,7 +128,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
 
-    const unsupported = refuseUnsupported(inst);
+    const unsupported = [...refuseUnsupported(inst), ...refuseUnroutable(inst, nicAlloc.nics.get(inst.name) ?? [])];
     if (unsupported.length > 0) {
       addEntry(subject, [], [], unsupported, []);
       continue;
@@ -183,6 +184,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
     const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+    const routed = routedDriftOf(inst, primary, rt, input, observed, hooks);
+    rt.diffs.push(...routed.diffs);
+    rt.actions.push(...routed.actions);
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
     addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes], down.length > 0 && d.actions.length + rt.actions.length === 0);
@@ -197,6 +201,17 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   entries.sort((a, b) => a.subject.localeCompare(b.subject));
   const ordered = orderActions(allActions);
   return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits) };
+}
+
+/** Routed taps of an instance placed on `primary`: their drift there and stale entries elsewhere (plan/routed). */
+function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: ReturnType<typeof indexCopies> }): RoutedDrift {
+  const copies = hooks.copies.get(inst.name) ?? [];
+  const wants = routedWants(inst, hooks.nics.get(inst.name) ?? [], input.networks);
+  return planRoutedDrift(inst, primary, wants, observed, {
+    runningOnPrimary: copies.some((c) => c.node === primary && ALIVE.has(c.vm.runState)),
+    startPlanned: rt.actions.some((a) => a.verb === 'instance.start' || a.verb === 'instance.migrate'),
+    mayRunOn: new Set(copies.filter((c) => MAY_RUN.has(c.vm.runState)).map((c) => c.node)),
+  });
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */

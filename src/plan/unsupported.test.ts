@@ -47,11 +47,11 @@ describe('refusals of what this release cannot run', () => {
     expect(p.actions.map((a) => a.verb)).toContain('file.create');
   });
 
-  it('given an instance with a routed NIC, it refuses it with ROUTED_NIC_NOT_CONNECTED and starts nothing', () => {
+  it('given a routed NIC whose link names a routing table, it refuses it with ROUTED_TABLE_NOT_SUPPORTED and starts nothing', () => {
     const p = plan(input([inst('gw1', { runtime: runtime([nic('bridged', 0), nic('routed', 1)]) })]), observed);
     expect(p.actions.filter((a) => a.subject === 'Instance/gw1')).toEqual([]);
-    expect(p.refused).toMatchObject([{ subject: 'Instance/gw1', code: 'ROUTED_NIC_NOT_CONNECTED' }]);
-    expect(p.refused[0]!.message).toMatch(/NIC\(s\) 1 \(network dmz\) use mode routed/);
+    expect(p.refused[0]).toMatchObject({ subject: 'Instance/gw1', code: 'ROUTED_TABLE_NOT_SUPPORTED' });
+    expect(p.refused[0]!.message).toMatch(/routed NIC\(s\) 1 \(link dmz\) name a routing table/);
   });
 
   it('given a bridged-only file instance, it plans its disk, install and start', () => {

@@ -21,21 +21,21 @@ export function refuseDrbd(inst: PlanInstance): Refusal[] {
 }
 
 /**
- * Routed NICs: the tap is created and brought up with no master, but nothing adds the
- * host route, proxy ARP or routing-table rule that Ganeti's kvm-ifup adds, so the NIC
- * is connected to nothing. Refuse rather than start a VM that looks up and is unreachable.
+ * Routed NICs with a link: in Ganeti the link of a routed NIC names a routing table (an
+ * `ip rule` for the tap and the host route in that table). Gantry routes into the main
+ * table only; refuse rather than put the route where the admin did not ask.
  */
-export function refuseRoutedNics(inst: PlanInstance): Refusal[] {
-  const routed = (inst.runtime?.nics ?? []).filter((n) => n.mode === 'routed');
-  if (routed.length === 0) return [];
+export function refuseRoutingTables(inst: PlanInstance): Refusal[] {
+  const tabled = (inst.runtime?.nics ?? []).filter((n) => n.mode === 'routed' && n.link !== '');
+  if (tabled.length === 0) return [];
   return [{
-    subject: `Instance/${inst.name}`, code: 'ROUTED_NIC_NOT_CONNECTED',
-    message: `NIC(s) ${routed.map((n) => `${n.index}${n.network ? ` (network ${n.network})` : ''}`).join(', ')} use mode routed, but Gantry sets up no host route, proxy ARP or routing table for routed NICs yet: the VM's tap would be up and connected to nothing. Use a bridged or openvswitch network.`,
+    subject: `Instance/${inst.name}`, code: 'ROUTED_TABLE_NOT_SUPPORTED',
+    message: `routed NIC(s) ${tabled.map((n) => `${n.index} (link ${n.link})`).join(', ')} name a routing table, which Gantry does not manage yet (it routes into the main table). Remove link from the routed network, its group connection and the NIC to route through the main table.`,
   }];
 }
 
 /** Every refusal of a feature this release cannot run, for one declared (present) instance. */
 export function refuseUnsupported(inst: PlanInstance): Refusal[] {
   if (inst.state !== 'present') return [];
-  return [...refuseDrbd(inst), ...refuseRoutedNics(inst)];
+  return [...refuseDrbd(inst), ...refuseRoutingTables(inst)];
 }

@@ -127,6 +127,8 @@ export interface OsDisk {
 export interface OsNic {
   mac: string;
   ip?: string;
+  /** IPv6 address (NIC_%d_IP6). Ganeti's OS API has no such variable (its scripts derive it from MAC and NETWORK_SUBNET6); Gantry passes it too. */
+  ip6?: string;
   mode?: 'bridged' | 'routed' | 'openvswitch';
   /** Bridge (bridged/openvswitch) or routing table (routed). */
   link?: string;
@@ -179,6 +181,7 @@ export function buildOsEnv(input: OsEnvInput): Record<string, string> {
     const p = `NIC_${i}_`;
     env[`${p}MAC`] = n.mac;
     if (n.ip) env[`${p}IP`] = n.ip;
+    if (n.ip6) env[`${p}IP6`] = n.ip6;
     if (n.mode) env[`${p}MODE`] = n.mode;
     if (n.link) {
       env[`${p}LINK`] = n.link;

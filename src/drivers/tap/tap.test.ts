@@ -59,4 +59,15 @@ describe('planTap', () => {
     expect(planTap('tap1', link, { name: 'tap1', master: 'br9', up: true })).toEqual([tapSetMasterArgv('tap1', 'br0')]);
     expect(planTap('tap1', { mode: 'routed' }, { name: 'tap1', master: 'br0', up: true })).toEqual([['ip', 'link', 'set', 'dev', 'tap1', 'nomaster']]);
   });
+
+  it('given a routed link with addresses, it brings the tap up, then routes the addresses to it with proxy ARP/NDP', () => {
+    const link = { mode: 'routed', routing: { addresses: ['198.18.40.10', '2001:2:0:40::10'], proxyNdp: ['2001:2:0:40::1'] } } as const;
+    expect(planTap('t-web1-0', link, undefined)).toEqual([
+      tapAddArgv('t-web1-0'), ['ip', 'link', 'set', 'dev', 't-web1-0', 'up'],
+      ['sysctl', '-w', 'net.ipv4.conf.t-web1-0.proxy_arp=1', 'net.ipv4.conf.t-web1-0.forwarding=1', 'net.ipv6.conf.t-web1-0.proxy_ndp=1', 'net.ipv6.conf.t-web1-0.forwarding=1'],
+      ['ip', '-4', 'route', 'replace', '198.18.40.10/32', 'dev', 't-web1-0', 'proto', 'static'],
+      ['ip', '-6', 'route', 'replace', '2001:2:0:40::10/128', 'dev', 't-web1-0', 'proto', 'static'],
+      ['ip', '-6', 'neigh', 'replace', 'proxy', '2001:2:0:40::1', 'dev', 't-web1-0'],
+    ]);
+  });
 });

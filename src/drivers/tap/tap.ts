@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ObservedTap } from '../../core/observed.js';
 import type { Transport } from '../../transport/transport.js';
 import { ExecError, PrereqError } from '../../util/errors.js';
+import { planRoutedTap } from '../route/route.js';
 
 /** Linux IFNAMSIZ - 1. */
 export const MAX_IFNAME = 15;
@@ -36,8 +37,11 @@ export function assertIfName(name: string, what = 'interface'): void {
 export type TapLink =
   | { mode: 'bridged'; bridge: string }
   | { mode: 'openvswitch'; bridge: string; dbSocket: string; tag?: number; trunks?: number[] }
-  /** Routed: the tap stays unattached (routes/proxy-arp are the network driver's job). */
-  | { mode: 'routed' };
+  /**
+   * Routed: the tap stays unattached; the guest's addresses are routed to it, with proxy
+   * ARP/NDP on it (drivers/route), re-asserted at every start like Ganeti's kvm-ifup.
+   */
+  | { mode: 'routed'; routing?: { addresses: readonly string[]; proxyNdp: readonly string[] } };
 
 export function tapAddArgv(tap: string): string[] {
   assertIfName(tap, 'tap');
@@ -129,6 +133,7 @@ export function planTap(tap: string, link: TapLink, observed: ObservedTap | unde
     case 'routed':
       if (observed?.master) cmds.push(tapNoMasterArgv(tap));
       if (!observed?.up) cmds.push(tapUpArgv(tap));
+      if (link.routing) cmds.push(...planRoutedTap({ tap, ...link.routing }));
       break;
   }
   return cmds;

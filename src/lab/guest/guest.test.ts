@@ -43,6 +43,8 @@ describe('kernel choice', () => {
 describe('guest header', () => {
   it('given a config, it round-trips and keeps values on one line', () => {
     const text = renderGuestHeader({ hostname: 'vm1', ip: '198.18.201.10/24', gateway: '198.18.201.1', poweroffAfter: 3, message: 'a\nb' });
+    const six = { hostname: 'vm6', ip6: '2001:2:0:40::5/64', gateway6: '2001:2:0:40::1', ping: '2001:2:0:40::1' };
+    expect(parseGuestHeader(renderGuestHeader(six))).toEqual(six);
     expect(text).toContain('message=a b\n');
     expect(parseGuestHeader(Buffer.concat([Buffer.from(text), Buffer.alloc(100)]))).toEqual({ hostname: 'vm1', ip: '198.18.201.10/24', gateway: '198.18.201.1', poweroffAfter: 3, message: 'a b' });
     expect(parseGuestHeader(Buffer.alloc(4096))).toBeUndefined();
@@ -62,6 +64,17 @@ describe('lab OS definition scripts (run with sh on a scratch disk)', () => {
     run('create', { INSTANCE_NAME: 'vm1.lab', DISK_0_PATH: disk, NIC_COUNT: '1', NIC_0_IP: '198.18.201.10', NIC_0_NETWORK_SUBNET: '198.18.201.0/24', NIC_0_NETWORK_GATEWAY: '198.18.201.1', OSP_POWEROFF_AFTER: '3', OSP_MESSAGE: 'hi\nthere' });
     const raw = readFileSync(disk);
     expect(parseGuestHeader(raw)).toEqual({ hostname: 'vm1', ip: '198.18.201.10/24', gateway: '198.18.201.1', poweroffAfter: 3, message: 'hi there' });
+    expect(raw[4095]).toBe(0);
+  });
+
+  it('given IPv6 NIC variables and a ping parameter, create writes ip6, gateway6 and ping for the guest', () => {
+    run('create', {
+      INSTANCE_NAME: 'vm6', DISK_0_PATH: disk, NIC_COUNT: '1', NIC_0_IP6: '2001:2:0:40:a800:ff:fe00:1', NIC_0_NETWORK_SUBNET6: '2001:2:0:40::/64',
+      NIC_0_NETWORK_GATEWAY6: '2001:2:0:40::1', OSP_PING: '2001:2:0:40::1 198.18.40.1',
+    });
+    expect(parseGuestHeader(readFileSync(disk))).toEqual({ hostname: 'vm6', ip6: '2001:2:0:40:a800:ff:fe00:1/64', gateway6: '2001:2:0:40::1', ping: '2001:2:0:40::1 198.18.40.1' });
+    run('create', { INSTANCE_NAME: 'vm1.lab', DISK_0_PATH: disk, NIC_COUNT: '1', NIC_0_IP: '198.18.201.10', NIC_0_NETWORK_SUBNET: '198.18.201.0/24', NIC_0_NETWORK_GATEWAY: '198.18.201.1', OSP_POWEROFF_AFTER: '3', OSP_MESSAGE: 'hi\nthere' });
+    const raw = readFileSync(disk);
     expect(raw[4095]).toBe(0);
     expect(raw[4096]).toBe(0xee);
     expect(statSync(disk).size).toBe(64 * 1024);

@@ -13,6 +13,11 @@ export interface GuestConfig {
   /** CIDR, e.g. "198.18.201.10/24". */
   ip?: string;
   gateway?: string;
+  /** IPv6 CIDR, e.g. "2001:2:0:40:a800:ff:fe00:1/64". */
+  ip6?: string;
+  gateway6?: string;
+  /** Addresses the guest pings once after booting, printing "ping ADDR ok|failed". */
+  ping?: string;
   /** Power off (guest-initiated) after this many ticks. */
   poweroffAfter?: number;
   message?: string;
@@ -22,6 +27,9 @@ const KEYS: Record<string, keyof GuestConfig> = {
   hostname: 'hostname',
   ip: 'ip',
   gateway: 'gateway',
+  ip6: 'ip6',
+  gateway6: 'gateway6',
+  ping: 'ping',
   poweroff_after: 'poweroffAfter',
   message: 'message',
 };
@@ -31,6 +39,9 @@ export function renderGuestHeader(cfg: GuestConfig): string {
   const lines = [GUEST_HEADER_MAGIC, `hostname=${oneLine(cfg.hostname)}`];
   if (cfg.ip) lines.push(`ip=${oneLine(cfg.ip)}`);
   if (cfg.gateway) lines.push(`gateway=${oneLine(cfg.gateway)}`);
+  if (cfg.ip6) lines.push(`ip6=${oneLine(cfg.ip6)}`);
+  if (cfg.gateway6) lines.push(`gateway6=${oneLine(cfg.gateway6)}`);
+  if (cfg.ping) lines.push(`ping=${oneLine(cfg.ping)}`);
   if (cfg.poweroffAfter !== undefined) lines.push(`poweroff_after=${Math.trunc(cfg.poweroffAfter)}`);
   if (cfg.message) lines.push(`message=${oneLine(cfg.message)}`);
   lines.push(GUEST_HEADER_END);

@@ -22,7 +22,7 @@ while read -r m; do insmod "/lib/modules/$m" 2>/dev/null; done </lib/modules/loa
 i=0
 while [ ! -b /dev/vda ] && [ ! -b /dev/sda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 
-hostname=gantry-guest ip= gateway= poweroff_after=0 message=
+hostname=gantry-guest ip= gateway= ip6= gateway6= ping= poweroff_after=0 message=
 for d in /dev/vda /dev/sda; do
   [ -b "$d" ] || continue
   dd if="$d" bs=${GUEST_HEADER_BYTES} count=1 2>/dev/null | tr -d '\\000' >/tmp/cfg
@@ -35,6 +35,9 @@ while IFS= read -r line; do
     hostname=*) hostname=\${line#hostname=} ;;
     ip=*) ip=\${line#ip=} ;;
     gateway=*) gateway=\${line#gateway=} ;;
+    ip6=*) ip6=\${line#ip6=} ;;
+    gateway6=*) gateway6=\${line#gateway6=} ;;
+    ping=*) ping=\${line#ping=} ;;
     poweroff_after=*) poweroff_after=\${line#poweroff_after=} ;;
     message=*) message=\${line#message=} ;;
   esac
@@ -48,6 +51,13 @@ if [ -n "$ip" ] && ip link show eth0 >/dev/null 2>&1; then
   ip addr add "$ip" dev eth0
   [ -n "$gateway" ] && ip route add default via "$gateway"
 fi
+if [ -n "$ip6" ] && ip link show eth0 >/dev/null 2>&1; then
+  # No duplicate address detection: the address is the node's to hand out (busybox ip has no nodad).
+  echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad
+  ip link set eth0 up
+  ip -6 addr add "$ip6" dev eth0
+  [ -n "$gateway6" ] && ip -6 route add default via "$gateway6"
+fi
 
 # ACPI power button (QMP system_powerdown): power off cleanly, like acpid would.
 for ev in /sys/class/input/event*; do
@@ -58,7 +68,12 @@ done
 
 echo "gantry-guest $hostname booted"
 [ -n "$ip" ] && echo "gantry-guest $hostname ip $ip"
+[ -n "$ip6" ] && echo "gantry-guest $hostname ip6 $ip6"
 [ -n "$message" ] && echo "gantry-guest $hostname message $message"
+for t in $ping; do
+  if ping -c 3 -W 2 "$t" >/dev/null 2>&1; then r=ok; else r=failed; fi
+  echo "gantry-guest $hostname ping $t $r"
+done
 n=0
 while :; do
   sleep 1
@@ -89,6 +104,13 @@ trap 'rm -f "$tmp"' EXIT
     printf 'ip=%s/%s\\n' "$NIC_0_IP" "$prefix"
     if [ -n "\${NIC_0_NETWORK_GATEWAY:-}" ]; then printf 'gateway=%s\\n' "$NIC_0_NETWORK_GATEWAY"; fi
   fi
+  if [ "\${NIC_COUNT:-0}" -gt 0 ] && [ -n "\${NIC_0_IP6:-}" ]; then
+    prefix6=64
+    case "\${NIC_0_NETWORK_SUBNET6:-}" in */*) prefix6=\${NIC_0_NETWORK_SUBNET6#*/} ;; esac
+    printf 'ip6=%s/%s\\n' "$NIC_0_IP6" "$prefix6"
+    if [ -n "\${NIC_0_NETWORK_GATEWAY6:-}" ]; then printf 'gateway6=%s\\n' "$NIC_0_NETWORK_GATEWAY6"; fi
+  fi
+  if [ -n "\${OSP_PING:-}" ]; then printf 'ping=%s\\n' "$(oneline "$OSP_PING")"; fi
   if [ -n "\${OSP_POWEROFF_AFTER:-}" ]; then printf 'poweroff_after=%s\\n' "$(oneline "$OSP_POWEROFF_AFTER")"; fi
   if [ -n "\${OSP_MESSAGE:-}" ]; then printf 'message=%s\\n' "$(oneline "$OSP_MESSAGE")"; fi
   printf '%s\\n' '${GUEST_HEADER_END}'
@@ -148,5 +170,5 @@ export const LAB_OS_FILES: Readonly<Record<string, readonly [string, number]>> =
   verify: [VERIFY, 0o755],
   ganeti_api_version: ['20\n', 0o644],
   'variants.list': ['default\n', 0o644],
-  'parameters.list': ['poweroff_after Power the guest off after this many ticks (0 = never)\nmessage A line the guest prints after booting\n', 0o644],
+  'parameters.list': ['poweroff_after Power the guest off after this many ticks (0 = never)\nmessage A line the guest prints after booting\nping Addresses the guest pings once after booting (space-separated)\n', 0o644],
 };

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { plan } from './plan.js';
+import { emptyObservedNode, type ObservedInstance, type ObservedNode, type ObservedRouting } from '../core/observed.js';
+import type { InstanceInstall, InstanceStart, NicRoutedEnsure } from '../core/actions.js';
+import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNic, PlanNode } from '../core/plan.js';
+
+const node = (name: string): PlanNode => ({
+  name, group: 'default', role: 'regular', runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`,
+  profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },
+});
+const routedNic: PlanNic = { index: 0, network: 'pub', mode: 'routed', link: '', trunks: [], ip: 'pool', mac: 'aa:00:00:00:00:01', model: 'virtio' };
+const runtime = (nics: PlanNic[]): PlanInstanceRuntime => ({
+  uuid: 'u', os: { name: 'busybox', params: {}, generation: 1 }, powerState: 'running', restartGeneration: 0, accel: 'tcg',
+  bootOrder: ['disk'], diskBus: 'virtio', vnc: false, vncBindAddress: '127.0.0.1', nics,
+  migration: { mode: 'live', bandwidthMiBps: 32, downtimeMs: 30 }, restartErrorDown: true, stopTimeoutS: 30,
+});
+const inst = (over: Partial<PlanInstance> = {}): PlanInstance => ({
+  name: 'gw1', state: 'present', deleteDisks: false, diskTemplate: 'diskless', primary: 'n1', memoryMiB: 128, vcpus: 1,
+  disks: [], tags: [],
+  runtime: runtime([routedNic]), ...over,
+});
+const input = (instances: PlanInstance[], subnet6 = true): PlanInput => ({
+  cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: false, exclusionTags: [] },
+  networks: [{ name: 'pub', subnet: '198.18.40.0/24', gateway: '198.18.40.1', reserved: [], ...(subnet6 ? { subnet6: '2001:2:0:40::/64', gateway6: '2001:2:0:40::1' } : {}) }],
+  nodes: [node('n1'), node('n2')], instances,
+});
+const IP6 = '2001:2:0:40:a800:ff:fe00:1';
+/** gw1 running on `where`, installed, with its record (MAC and pool IP) and a tap. */
+function running(where: string, routing: ObservedRouting, launch?: unknown): ObservedNode {
+  const vm: ObservedInstance = {
+    name: 'gw1', runState: 'running', guestShutdown: false, runtime: {},
+    meta: { version: 1, instance: 'gw1', uuid: 'u', os: 'busybox', osGeneration: 1, restartGeneration: 0, nics: [{ mac: 'aa:00:00:00:00:01', ip: '198.18.40.2', network: 'pub' }], ...(launch ? { launch: launch as Record<string, unknown> } : {}) },
+  };
+  return { ...emptyObservedNode(where, 't'), instances: { gw1: vm }, taps: { 't-gw1-0': { name: 't-gw1-0', up: true } }, routing };
+}
+const fullRouting: ObservedRouting = {
+  routes: [{ dst: '198.18.40.2', dev: 't-gw1-0' }, { dst: IP6, dev: 't-gw1-0' }],
+  proxies: [{ dst: '2001:2:0:40::1', dev: 't-gw1-0' }],
+  tapSysctls: { 'net.ipv4.conf.t-gw1-0.proxy_arp': '1', 'net.ipv4.conf.t-gw1-0.forwarding': '1', 'net.ipv6.conf.t-gw1-0.proxy_ndp': '1', 'net.ipv6.conf.t-gw1-0.forwarding': '1' },
+};
+const bare = (n: string): ObservedNode => ({ ...emptyObservedNode(n, 't'), routing: { routes: [], proxies: [], tapSysctls: {} } });
+const cluster = (...nodes: ObservedNode[]): ObservedCluster => ({ nodes: new Map(nodes.map((n) => [n.name, n])) });
+
+describe('routed NICs in the plan', () => {
+  it('given a new routed instance, it installs with the IPv4, EUI-64 IPv6 and gateways, and starts it with its routes and proxy NDP', () => {
+    const p = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    expect(p.refused).toEqual([]);
+    const install = p.actions.find((a): a is InstanceInstall => a.verb === 'instance.install')!;
+    expect(install.nicInfo).toEqual([{ ip: '198.18.40.2', ip6: IP6, network: 'pub', subnet: '198.18.40.0/24', gateway: '198.18.40.1', subnet6: '2001:2:0:40::/64', gateway6: '2001:2:0:40::1' }]);
+    const start = p.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!;
+    expect(start.launch.nics[0]).toMatchObject({ mode: 'routed', link: '', routed: { addresses: ['198.18.40.2', IP6], proxyNdp: ['2001:2:0:40::1'] } });
+    expect(start.record.nics[0]).toEqual({ mac: 'aa:00:00:00:00:01', ip: '198.18.40.2', ip6: IP6, network: 'pub' });
+    expect(p.actions.filter((a) => a.verb.startsWith('nic.routed'))).toEqual([]);
+  });
+
+  it('given it runs with its routing in place, it plans nothing', () => {
+    const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    const p = plan(input([inst()]), cluster(running('n1', fullRouting, launch), bare('n2')));
+    expect(p.actions).toEqual([]);
+  });
+
+  it('given a host route and proxy ARP removed by hand, it shows the drift and re-asserts them with one action', () => {
+    const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    const lost: ObservedRouting = { ...fullRouting, routes: [fullRouting.routes[1]!], tapSysctls: { ...fullRouting.tapSysctls, 'net.ipv4.conf.t-gw1-0.proxy_arp': '0' } };
+    const p = plan(input([inst()]), cluster(running('n1', lost, launch), bare('n2')));
+    expect(p.actions).toHaveLength(1);
+    const a = p.actions[0] as NicRoutedEnsure;
+    expect(a).toMatchObject({ verb: 'nic.routed.ensure', node: 'n1', tap: 't-gw1-0', addresses: ['198.18.40.2', IP6], proxyNdp: ['2001:2:0:40::1'] });
+    expect(a.reason).toMatch(/routes\[t-gw1-0\].*proxy_arp/);
+    expect(p.entries.find((e) => e.subject === 'Instance/gw1')!.diffs.map((d) => d.path)).toEqual(['routes[t-gw1-0]', 'sysctls.net.ipv4.conf.t-gw1-0.proxy_arp']);
+  });
+
+  it('given an extra route on its tap and its old routes on a node it left, it removes each by its own action', () => {
+    const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    const extra: ObservedRouting = { ...fullRouting, routes: [...fullRouting.routes, { dst: '198.18.40.77', dev: 't-gw1-0' }, { dst: '198.18.40.78', dev: 'eth0' }] };
+    const left: ObservedNode = { ...bare('n2'), routing: { routes: [{ dst: '198.18.40.2', dev: 't-gw1-0' }], proxies: [{ dst: '2001:2:0:40::1', dev: 't-gw1-0' }], tapSysctls: {} } };
+    const p = plan(input([inst()]), cluster(running('n1', extra, launch), left));
+    expect(p.actions.map((a) => a.verb === 'nic.routed.remove' ? `${a.node} ${a.kind} ${a.address}` : a.verb).sort()).toEqual([
+      'n1 route 198.18.40.77', 'n2 proxy 2001:2:0:40::1', 'n2 route 198.18.40.2',
+    ]);
+  });
+
+  it('given a node whose routing could not be read, it plans no routing change there (unknown is not absent)', () => {
+    const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    const { routing: _unread, ...unread } = running('n1', fullRouting, launch);
+    expect(plan(input([inst()]), cluster(unread, bare('n2'))).actions).toEqual([]);
+  });
+
+  it('given a routed NIC with no IPv4 and no subnet6, it refuses the instance with ROUTED_NIC_NO_ADDRESS', () => {
+    const p = plan(input([inst({ runtime: runtime([{ ...routedNic, ip: 'none' }]) })], false), cluster(bare('n1'), bare('n2')));
+    expect(p.actions).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/gw1', code: 'ROUTED_NIC_NO_ADDRESS' }]);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * Routed NICs (Ganeti's mode "routed"): what each one's tap needs (host routes for the
+ * guest's addresses, proxy NDP for its gateway6), what the OS scripts learn about each NIC,
+ * and the drift of a running instance's taps: a route, proxy entry or tap sysctl lost on
+ * the node is re-asserted (nic.routed.ensure); one the plan no longer wants there (an old
+ * address, a node the instance left) is removed by its own action (nic.routed.remove).
+ * Pure. A start sets the routing up itself (drivers/tap), so nothing is planned for an
+ * instance this plan starts; a node whose routing was not read is unknown, not bare.
+ */
+import type { Action, NicInfo } from '../core/actions.js';
+import type { FieldDiff, ObservedCluster, PlanInstance, PlanNetwork, PlanNic, Refusal } from '../core/plan.js';
+import type { ObservedNode } from '../core/observed.js';
+import type { NicAllocation } from './nics.js';
+import { tapName } from '../drivers/tap/tap.js';
+import { canonicalIp, routedTapDiffs, type RoutedTapParams } from '../drivers/route/route.js';
+
+export type RoutedNicRouting = Omit<RoutedTapParams, 'tap'>;
+
+/** What a routed NIC's tap needs; undefined for other modes. */
+export function routedNicRouting(nic: PlanNic, alloc: NicAllocation | undefined, net: PlanNetwork | undefined): RoutedNicRouting | undefined {
+  if (nic.mode !== 'routed') return undefined;
+  const addresses = [alloc?.ip, alloc?.ip6].filter((a): a is string => a !== undefined);
+  const proxyNdp = alloc?.ip6 !== undefined && net?.gateway6 !== undefined ? [canonicalIp(net.gateway6)] : [];
+  return { addresses, proxyNdp };
+}
+
+/** A NIC's addresses and its network's, for the OS scripts (NIC_%d_IP, _IP6, _NETWORK_*). */
+export function nicInfoOf(n: NicAllocation, net: PlanNetwork | undefined): NicInfo {
+  return {
+    ...(n.ip ? { ip: n.ip } : {}), ...(n.ip6 ? { ip6: n.ip6 } : {}), ...(n.network ? { network: n.network } : {}),
+    ...(net ? { subnet: net.subnet } : {}), ...(net?.gateway ? { gateway: net.gateway } : {}),
+    ...(net?.subnet6 ? { subnet6: net.subnet6 } : {}), ...(net?.gateway6 ? { gateway6: net.gateway6 } : {}),
+  };
+}
+
+/** A routed NIC with no address has nothing to route (Ganeti's kvm-ifup fails it the same way). */
+export function refuseUnroutable(inst: PlanInstance, nics: readonly NicAllocation[]): Refusal[] {
+  const bad = (inst.runtime?.nics ?? []).filter((n, i) => n.mode === 'routed' && nics[i]?.ip === undefined && nics[i]?.ip6 === undefined);
+  if (bad.length === 0) return [];
+  return [{
+    subject: `Instance/${inst.name}`, code: 'ROUTED_NIC_NO_ADDRESS',
+    message: `routed NIC(s) ${bad.map((n) => n.index).join(', ')} have no IPv4 or IPv6 address, so nothing can be routed to them: give them ip: pool (or a fixed ip) on a network, or a network with subnet6.`,
+  }];
+}
+
+/** The routing each routed NIC of `inst` wants on its tap, by NIC index. */
+export function routedWants(inst: PlanInstance, nics: readonly NicAllocation[], networks: readonly PlanNetwork[]): RoutedTapParams[] {
+  return (inst.runtime?.nics ?? []).flatMap((n, i) => {
+    const r = routedNicRouting(n, nics[i], networks.find((x) => x.name === n.network));
+    return r ? [{ tap: tapName(inst.name, i), ...r }] : [];
+  });
+}
+
+export interface RoutedDrift { readonly diffs: FieldDiff[]; readonly actions: Action[] }
+
+/**
+ * Drift of the instance's routed taps. On `primary` (when the instance runs there and this
+ * plan does not start it): what is missing is ensured, what is extra on its taps removed.
+ * On every other observed node where no copy of it may run: its taps' entries are stale.
+ */
+export function planRoutedDrift(
+  inst: PlanInstance, primary: string, wants: readonly RoutedTapParams[], observed: ObservedCluster,
+  opts: { readonly runningOnPrimary: boolean; readonly startPlanned: boolean; readonly mayRunOn: ReadonlySet<string> },
+): RoutedDrift {
+  const out: RoutedDrift = { diffs: [], actions: [] };
+  const subject = `Instance/${inst.name}`;
+  const taps = (inst.runtime?.nics ?? []).map((_, i) => tapName(inst.name, i));
+  for (const [node, obs] of observed.nodes) {
+    if (!obs.reachable || !obs.routing) continue;
+    if (node === primary) {
+      if (opts.runningOnPrimary && !opts.startPlanned) planOnPrimary(out, subject, node, obs, wants);
+    } else if (!opts.mayRunOn.has(node)) {
+      for (const tap of taps) removeExtra(out, subject, node, obs, { tap, addresses: [], proxyNdp: [] }, `${inst.name} does not run on ${node}`);
+    }
+  }
+  return out;
+}
+
+function planOnPrimary(out: RoutedDrift, subject: string, node: string, obs: ObservedNode, wants: readonly RoutedTapParams[]): void {
+  for (const w of wants) {
+    if (!obs.taps[w.tap]) continue; // no tap: the instance's next start creates and routes it
+    const diffs = routedTapDiffs(w, { routes: obs.routing!.routes, proxies: obs.routing!.proxies, sysctls: obs.routing!.tapSysctls });
+    if (diffs.length > 0) {
+      out.diffs.push(...diffs);
+      out.actions.push({ verb: 'nic.routed.ensure', node, subject, tap: w.tap, addresses: w.addresses, proxyNdp: w.proxyNdp, reason: `routed tap ${w.tap}: ${diffs.map((d) => d.path).join(', ')} missing` });
+    }
+    removeExtra(out, subject, node, obs, w, 'not an address of this NIC');
+  }
+}
+
+/** One removal per route or proxy entry on the tap that `want` does not list. */
+function removeExtra(out: RoutedDrift, subject: string, node: string, obs: ObservedNode, want: RoutedTapParams, why: string): void {
+  const wantRoutes = new Set(want.addresses.map(canonicalIp));
+  const wantProxies = new Set(want.proxyNdp.map(canonicalIp));
+  for (const [kind, list, keep] of [['route', obs.routing!.routes, wantRoutes], ['proxy', obs.routing!.proxies, wantProxies]] as const) {
+    for (const e of list.filter((x) => x.dev === want.tap && !keep.has(x.dst))) {
+      out.diffs.push({ path: `${kind === 'route' ? 'routes' : 'proxyNdp'}[${want.tap}]@${node}`, desired: null, observed: e.dst });
+      out.actions.push({ verb: 'nic.routed.remove', node, subject, tap: want.tap, kind, address: e.dst, reason: `${kind === 'route' ? 'host route' : 'proxy NDP entry'} ${e.dst} on ${want.tap} (${node}): ${why}` });
+    }
+  }
+}
