@@ -6,7 +6,7 @@ import { BeParams, DiskParams, DiskTemplateSchema, HYPERVISORS, IPolicy, KvmHvPa
 export const ClusterSpec = Type.Object(
   {
     enabledHypervisors: Type.Optional(Type.Array(StrEnum(HYPERVISORS), { minItems: 1, description: 'enabled hypervisors (default [kvm])' })),
-    enabledDiskTemplates: Type.Optional(Type.Array(DiskTemplateSchema, { minItems: 1, description: 'enabled disk templates (default [plain, file, sharedfile, diskless]: drbd is refused in the plan until Gantry manages DRBD)' })),
+    enabledDiskTemplates: Type.Optional(Type.Array(DiskTemplateSchema, { minItems: 1, description: 'enabled disk templates (default [drbd, plain, file, sharedfile, diskless])' })),
     hvParams: Type.Optional(Type.Object({ kvm: Type.Optional(KvmHvParams) }, { ...Strict, description: 'default hypervisor parameters (-H)' })),
     beParams: Type.Optional(BeParams),
     nicParams: Type.Optional(NicParams),

@@ -74,6 +74,32 @@ export interface FileCreate extends Base { readonly verb: 'file.create'; readonl
 export interface FileGrow extends Base { readonly verb: 'file.grow'; readonly path: string; readonly sizeMiB: number; readonly format?: 'raw' | 'qcow2' }
 export interface FileRemove extends Base { readonly verb: 'file.remove'; readonly path: string }
 
+// ---- DRBD (one resource per disk, Ganeti's "resource<minor>" naming, 8.4 command order) ----
+export interface DrbdEndpointSpec { readonly host: string; readonly port: number }
+/** Fixed resync rate (KiB/s), or DRBD's dynamic resync controller capped at maxRateKiB. */
+export type DrbdResyncSpec =
+  | { readonly kind: 'fixed'; readonly rateKiB: number }
+  | { readonly kind: 'dynamic'; readonly planAhead: number; readonly fillTarget: number; readonly delayTarget: number; readonly maxRateKiB: number; readonly minRateKiB: number };
+/** Ganeti's disk-barriers letters: each true DISABLES that mechanism (b barrier, f flushes, d drain). */
+export interface DrbdBarrierSpec { readonly noDiskBarrier?: boolean; readonly noDiskFlushes?: boolean; readonly noDiskDrain?: boolean }
+/** Zero the head of a meta LV and write fresh metadata, only when it holds no valid DRBD metadata (never over existing metadata). */
+export interface DrbdCreateMd extends Base { readonly verb: 'drbd.create-md'; readonly minor: number; readonly metaDev: string }
+/** Attach (new-resource, new-minor, apply-al, attach), sync options, connect: only the missing steps. */
+export interface DrbdUp extends Base {
+  readonly verb: 'drbd.up'; readonly resource: string; readonly minor: number; readonly dataDev: string; readonly metaDev: string;
+  readonly sizeMiB: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec; readonly peerNode: string;
+  readonly protocol: 'A' | 'B' | 'C'; readonly resync: DrbdResyncSpec; readonly barriers: DrbdBarrierSpec;
+}
+/** `primary --force` to start the initial full sync of a new pair: only when both sides are connected, Secondary and Inconsistent. */
+export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number }
+/** Promote, after waiting up to waitS for the peer to connect; refused when the peer stays away and this side is not known UpToDate. */
+export interface DrbdPrimary extends Base { readonly verb: 'drbd.primary'; readonly resource: string; readonly minor: number; readonly waitS: number }
+export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; readonly resource: string; readonly minor: number }
+/** After both data LVs grew: the device takes the new size (run on the primary). */
+export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number }
+/** Only for an explicit deletion (disk or instance absent with its data deleted). */
+export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly resource: string; readonly minor: number }
+
 // ---- instances (QEMU/KVM) ----
 /** The full launch description; drivers/qemu turns it into argv. */
 export interface InstanceLaunch {
@@ -144,6 +170,7 @@ export type Action =
   | NicRoutedEnsure | NicRoutedRemove
   | VgEnsure
   | LvCreate | LvExtend | LvRemove
-  | FileCreate | FileGrow | FileRemove;
+  | FileCreate | FileGrow | FileRemove
+  | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown;
 
 export type Verb = Action['verb'];

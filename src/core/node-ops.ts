@@ -9,6 +9,8 @@ export interface ObserveRequest {
   readonly fileDirs: readonly string[];
   /** Instance run directory root (drivers/qemu). */
   readonly instanceRunDir?: string;
+  /** Read DRBD state (the desired state has DRBD disks); default false: nodes without the module are not asked. */
+  readonly drbd?: boolean;
   /** ovsdb socket for this node's Open vSwitch, when it has one. */
   readonly ovsdbSocket?: string;
 }

@@ -35,6 +35,37 @@ export interface ObservedNode {
   readonly routing?: ObservedRouting;
   /** Probe sections that failed without making the whole node unreachable. */
   readonly probeErrors: readonly string[];
+  /** DRBD devices (events2 --now joined with /proc/drbd); absent when not read or the read failed (unknown, not "none"). */
+  readonly drbd?: ObservedDrbd;
+}
+
+/** What DRBD reports on one node, keyed by minor (decimal string). */
+export interface ObservedDrbd {
+  readonly devices: Readonly<Record<string, ObservedDrbdDevice>>;
+}
+
+export interface ObservedDrbdSync {
+  readonly percent: number;
+  readonly speedKiBps?: number;
+  readonly etaSec?: number;
+}
+
+export interface ObservedDrbdDevice {
+  readonly minor: number;
+  readonly resource?: string;
+  readonly role?: 'Primary' | 'Secondary' | 'Unknown';
+  /** UpToDate, Inconsistent, Outdated, Diskless, Failed, ... */
+  readonly disk?: string;
+  readonly sizeMiB?: number;
+  /** The (one, 8.4) peer; absent when the device has no network config at all. */
+  readonly peer?: {
+    /** Connected, StandAlone, WFConnection, SyncSource, ... */
+    readonly connection: string;
+    readonly replication?: string;
+    readonly role?: 'Primary' | 'Secondary' | 'Unknown';
+    readonly disk?: string;
+    readonly sync?: ObservedDrbdSync;
+  };
 }
 
 export interface NodeFacts {

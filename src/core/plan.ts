@@ -39,6 +39,17 @@ export interface PlanDisk {
   readonly vg: string;
   readonly metaVg: string;
   readonly state: 'present' | 'absent';
+  /** DRBD disks: metadata LV size (MiB, diskParams.drbd.metaSize) and the sync and safety parameters. */
+  readonly drbd?: PlanDrbdParams;
+}
+
+export interface PlanDrbdParams {
+  readonly metaSizeMiB: number;
+  readonly protocol: 'A' | 'B' | 'C';
+  readonly resyncRateKiB: number;
+  readonly dynamicResync: boolean;
+  /** "n" or letters of b, f, d: the write-ordering mechanisms to disable. */
+  readonly diskBarriers: string;
 }
 
 export interface PlanInstance {
@@ -123,6 +134,8 @@ export interface PlanCluster {
   readonly failover?: boolean;
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
+  /** DRBD ports (per cluster) and minors (per node, 0..minorCount-1); default 11000-14999 and 128. */
+  readonly drbd?: { readonly portStart: number; readonly portEnd: number; readonly minorCount: number };
 }
 
 /** The planner's whole input on the desired side. */

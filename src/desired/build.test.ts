@@ -124,12 +124,13 @@ describe('buildDesired', () => {
     for (const e of errors) expect(e.line).toBeGreaterThan(0);
   });
 
-  it('given a Cluster that names no templates, it enables only those this release runs (no drbd) and refuses a drbd instance', () => {
+  it('given a Cluster that names no templates, it enables every template this release runs (drbd first, as Ganeti) and accepts a drbd instance with its diskParams', () => {
     const bare = CLUSTER.replace('  enabledDiskTemplates: [drbd, plain, file, sharedfile]\n', '');
-    const ok = build(bare, GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), NET);
-    expect(ok.state!.cluster.enabledDiskTemplates).toEqual(['plain', 'file', 'sharedfile', 'diskless']);
-    const { errors } = build(bare, GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), NET, INST);
-    expect(errors.map(formatLoadError)).toContainEqual(expect.stringMatching(/spec\.diskTemplate: disk template "drbd" is not enabled/));
+    const ok = build(bare, GROUP, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'), NET, INST);
+    expect(ok.errors).toEqual([]);
+    expect(ok.state!.cluster.enabledDiskTemplates).toEqual(['drbd', 'plain', 'file', 'sharedfile', 'diskless']);
+    const d = [...ok.state!.instances.values()][0]!.disks[0]!;
+    expect(d).toMatchObject({ template: 'drbd', metaSize: 128, drbdSync: { protocol: 'C', resyncRateKiB: 61440, dynamicResync: false, diskBarriers: 'n' } });
   });
 
   it('given sysctls, it allows the usual net/vm/fs.inotify tuning, refuses kernel.* (dotted or slashed) and lets the Cluster allow more', () => {

@@ -421,7 +421,10 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       const base = { index, ...(d.name !== undefined ? { name: d.name } : {}), size: size ?? 0, template, mode: d.mode ?? 'rw', state: d.state ?? 'present' } as const;
       switch (template) {
         case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg };
-        case 'drbd': return { ...base, vg: d.vg ?? diskParams.drbd.vg, metaVg: d.metaVg ?? diskParams.drbd.metaVg, metaSize: diskParams.drbd.metaSize };
+        case 'drbd': {
+          const p = diskParams.drbd;
+          return { ...base, vg: d.vg ?? p.vg, metaVg: d.metaVg ?? p.metaVg, metaSize: p.metaSize, drbdSync: { protocol: p.protocol, resyncRateKiB: p.resyncRateKiB, dynamicResync: p.dynamicResync, diskBarriers: p.diskBarriers } };
+        }
         case 'file': return { ...base, dir: diskParams.file.dir, format: diskParams.file.format };
         case 'sharedfile': return { ...base, dir: diskParams.sharedfile.dir, format: diskParams.sharedfile.format };
         default: return { ...base };
@@ -436,7 +439,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (p.primary !== undefined && p.primary === p.secondary) err(r, ['spec', 'placement', 'secondary'], 'drbd-no-secondary', `DRBD needs a secondary other than the primary (${p.primary})`);
       else if (primary && secondary && primary.group !== secondary.group) err(r, ['spec', 'placement', 'secondary'], 'drbd-no-secondary', `DRBD secondary ${secondary.name} (group ${secondary.group}) must be in the primary's group ${primary.group}`);
       else if (groupName !== undefined && groups.has(groupName) && usable(groupName) < 2) err(r, drbdPath, 'drbd-no-secondary', `DRBD needs a secondary node, but group ${groupName} has ${usable(groupName)} node(s) that are not offline`);
-      else if (groupName === undefined && ![...groups.values()].some((g) => g.allocPolicy !== 'unallocable' && usable(g.name) >= 2)) err(r, drbdPath, 'drbd-no-secondary', 'DRBD needs a secondary node, but no allocatable group has two nodes that are not offline');
+      // A set that declares no Node at all (the lab writes them; `-f` adds them) cannot be judged here.
+      else if (groupName === undefined && nodes.size > 0 && ![...groups.values()].some((g) => g.allocPolicy !== 'unallocable' && usable(g.name) >= 2)) err(r, drbdPath, 'drbd-no-secondary', 'DRBD needs a secondary node, but no allocatable group has two nodes that are not offline');
     } else if (p.secondary !== undefined) {
       err(r, ['spec', 'placement', 'secondary'], 'placement-conflict', `a secondary node is only for drbd disks (this instance has none)`);
     }

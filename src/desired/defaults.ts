@@ -34,11 +34,11 @@ export const DEFAULT_RUN_DIR = '/var/lib/gantry/instances';
 export const DEFAULT_GROUP = 'default';
 export const DEFAULT_DRBD_META_MIB = 128;
 /**
- * Templates enabled when the Cluster says nothing: only those this release runs. Not
- * Ganeti's [drbd, plain]: DRBD is refused in the plan until it is managed (plan/unsupported).
- * Plain LVs need device-mapper on the node (real nodes have it; the namespace lab does not).
+ * Templates enabled when the Cluster says nothing: every template this release runs
+ * (Ganeti's drbd and plain first). Plain and DRBD LVs need device-mapper on the node, DRBD
+ * its kernel module (real nodes and the VM lab have both; the namespace lab has neither).
  */
-export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['plain', 'file', 'sharedfile', 'diskless'];
+export const DEFAULT_ENABLED_DISK_TEMPLATES: readonly DiskTemplate[] = ['drbd', 'plain', 'file', 'sharedfile', 'diskless'];
 /** Orphan removal takes at most this percentage of a node's Gantry objects per pass. */
 export const DEFAULT_ORPHAN_MAX_PERCENT = 10;
 /** An instance's disks become removable orphans only after it has been undeclared this long. */

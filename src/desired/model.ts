@@ -193,6 +193,8 @@ export interface DesiredDisk {
   metaVg?: string;
   /** drbd: metadata LV size, MiB */
   metaSize?: number;
+  /** drbd: the sync and safety parameters of diskParams.drbd (group over cluster) */
+  drbdSync?: { protocol: 'A' | 'B' | 'C'; resyncRateKiB: number; dynamicResync: boolean; diskBarriers: string };
   /** file/sharedfile: directory the image lives in (file: per node, see DesiredNode.paths) */
   dir?: string;
   format?: 'raw' | 'qcow2';

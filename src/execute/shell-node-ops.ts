@@ -20,6 +20,8 @@ import { vxlanEnsureOp, vxlanRemoveOp } from '../drivers/vxlan/ops.js';
 import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp, ovsPortVlansRemoveOp } from '../drivers/ovs/ops.js';
 import { sysctlSetOp } from '../drivers/sysctl/ops.js';
 import { routedEntryRemoveOp, routedTapEnsureOp } from '../drivers/route/route.js';
+import { redact } from '../drivers/drbd/ops.js';
+import { describeDrbd, isDrbdAction, runDrbd, type DrbdAction } from './drbd-actions.js';
 
 export interface ShellNodeOpsOptions {
   readonly node: string;
@@ -41,6 +43,8 @@ export interface ShellNodeOpsOptions {
    * NodeOps serves the executor.
    */
   readonly delegate?: Pick<NodeOps, 'describe' | 'run'>;
+  /** How drbd.primary / drbd.initial-sync poll for the peer (tests inject the sleep). */
+  readonly drbdWait?: { readonly sleep?: (ms: number) => Promise<void>; readonly intervalMs?: number };
   /** Injected clock, for observedAt and durations. */
   readonly now?: () => number;
 }
@@ -102,12 +106,14 @@ export class ShellNodeOps implements NodeOps {
 
   /** Write commands as if nothing existed yet; `run` reads first and may run fewer. */
   describe(action: Action): readonly (readonly string[])[] {
+    if (isDrbdAction(action)) return describeDrbd(action).map(redact);
     const op = opFor(action, this.o);
     if (op) return op.describe();
     return this.o.delegate ? this.o.delegate.describe(action) : [];
   }
 
   async run(action: Action): Promise<ActionResult> {
+    if (isDrbdAction(action)) return this.runDrbd(action);
     if (!opFor(action, this.o) && this.o.delegate) return this.o.delegate.run(action);
     const started = this.now();
     const ran: string[][] = [];
@@ -132,6 +138,22 @@ export class ShellNodeOps implements NodeOps {
       }
     } catch (e) {
       // Builders throw on invalid names (prereq), the transport on unreachable nodes.
+      result = { action, ok: false, unchanged: ran.length === 0, commands: ran, error: errorOf(e) };
+    }
+    const durationMs = this.now() - started;
+    this.log.info({ verb: action.verb, node: this.node, subject: action.subject, ok: result.ok, unchanged: result.unchanged, durationMs, ...(result.error ? { code: result.error.code } : {}) }, 'action');
+    return { ...result, durationMs };
+  }
+
+  /** drbd.* actions: the DRBD runner reads, decides and runs in several steps (waits for the peer). */
+  private async runDrbd(action: DrbdAction): Promise<ActionResult> {
+    const started = this.now();
+    let result: Omit<ActionResult, 'durationMs'>;
+    try {
+      const r = await runDrbd(this.t, action, this.log, this.o.drbdWait ?? {});
+      result = { action, ok: true, unchanged: r.ran.length === 0, commands: r.ran };
+    } catch (e) {
+      const ran = (e as { details?: { ran?: string[][] } }).details?.ran ?? [];
       result = { action, ok: false, unchanged: ran.length === 0, commands: ran, error: errorOf(e) };
     }
     const durationMs = this.now() - started;

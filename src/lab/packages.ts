@@ -19,6 +19,8 @@ export const LAB_TOOLS: Readonly<Record<string, string>> = {
   'ovs-vswitchd': 'openvswitch-switch',
   'ovs-vsctl': 'openvswitch-switch',
   lvm: 'lvm2',
+  // VM nodes run the kernel's DRBD 8.4 module with the host's drbd-utils (seen over 9p).
+  drbdsetup: 'drbd-utils',
   // The lab's guests: QEMU under TCG, disk images, a busybox initramfs, QMP over socat.
   'qemu-system-x86_64': 'qemu-system-x86',
   'qemu-img': 'qemu-utils',

@@ -14,8 +14,15 @@ export function observeRequestFor(node: DesiredNode, state: DesiredState): Obser
     sysctls: Object.keys(effectiveNodeSysctls(node, state)).sort(),
     fileDirs: [...dirs].sort(),
     instanceRunDir: node.paths.runDir,
+    ...(usesDrbd(state) ? { drbd: true } : {}),
     ...(node.ovsdbSocket !== undefined ? { ovsdbSocket: node.ovsdbSocket } : {}),
   };
+}
+
+/** DRBD is read on every node once any instance has a DRBD disk (nodes without the module are not asked otherwise). */
+export function usesDrbd(state: DesiredState): boolean {
+  for (const i of state.instances.values()) if (i.disks.some((d) => d.template === 'drbd')) return true;
+  return false;
 }
 
 export async function observeCluster(state: DesiredState, ops: ReadonlyMap<string, NodeOps>, now: () => Date = () => new Date()): Promise<ObservedCluster> {

@@ -7,7 +7,7 @@
  */
 import type { ExecResult } from '../transport/transport.js';
 import type { ObserveRequest } from '../core/node-ops.js';
-import type { NodeFacts, ObservedFile, ObservedNode, ObservedOvs } from '../core/observed.js';
+import type { NodeFacts, ObservedDrbd, ObservedDrbdDevice, ObservedFile, ObservedNode, ObservedOvs } from '../core/observed.js';
 import { emptyObservedNode } from '../core/observed.js';
 import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
 import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
@@ -24,6 +24,10 @@ import { listImagesCmd, pathTypeCmd } from '../drivers/file/commands.js';
 import { parseInfoStream, parseStorageDir } from '../drivers/file/parse.js';
 import { firstLine } from '../drivers/facts/shared.js';
 import { parseTapConf, parseTapEntries, proxyNeighArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
+import { events2NowCmd, procDrbdCmd } from '../drivers/drbd/cmd84.js';
+import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
+import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
+import { withProcProgress, type DrbdSnapshot } from '../drivers/drbd/state.js';
 
 export interface ProbeOptions {
   /** False runs LVM with activation disabled (lab nodes without device-mapper). */
@@ -35,7 +39,7 @@ export interface ProbeOptions {
 }
 
 type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
-  | 'routes4' | 'routes6' | 'proxies' | 'tapConf';
+  | 'drbdEvents' | 'drbdProc' | 'routes4' | 'routes6' | 'proxies' | 'tapConf';
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -64,6 +68,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'routes6', argv: staticRoutesArgv('-6') },
     { section: 'proxies', argv: proxyNeighArgv() },
     { section: 'tapConf', argv: tapConfArgv() },
+    ...(req.drbd ? [{ section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }] : []),
   ];
 }
 
@@ -152,9 +157,12 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     proxies: parseTapEntries(px.stdout),
     tapSysctls: parseTapConf(sc.stdout),
   }));
+  // Unknown is not absent: a failed DRBD read leaves `drbd` undefined, never "no devices".
+  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => observedDrbd(withProcProgress(parseEvents2(ev.stdout), parseProcDrbd(proc.stdout).devices))) : undefined;
 
   return {
     ...base,
+    ...(drbd ? { drbd } : {}),
     facts,
     vgs,
     lvs,
@@ -169,4 +177,28 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     ...(routing ? { routing } : {}),
     probeErrors: errors,
   };
+}
+
+/** The driver's DRBD snapshot as the planner's vocabulary: devices by minor, the one (8.4) peer each. */
+export function observedDrbd(snap: DrbdSnapshot): ObservedDrbd {
+  const devices: Record<string, ObservedDrbdDevice> = {};
+  for (const d of snap.devices) {
+    if (d.unconfigured) continue;
+    const p = d.peers[0];
+    devices[String(d.minor)] = {
+      minor: d.minor,
+      ...(d.resource !== undefined ? { resource: d.resource } : {}),
+      ...(d.role !== undefined ? { role: d.role } : {}),
+      ...(d.disk !== undefined ? { disk: d.disk } : {}),
+      ...(d.sizeKiB !== undefined ? { sizeMiB: Math.floor(d.sizeKiB / 1024) } : {}),
+      ...(p ? { peer: {
+        connection: p.connection,
+        ...(p.replication !== undefined ? { replication: p.replication } : {}),
+        ...(p.role !== undefined ? { role: p.role } : {}),
+        ...(p.disk !== undefined ? { disk: p.disk } : {}),
+        ...(p.sync ? { sync: { percent: p.sync.percent, ...(p.sync.speedKiBps !== undefined ? { speedKiBps: p.sync.speedKiBps } : {}), ...(p.sync.etaSec !== undefined ? { etaSec: p.sync.etaSec } : {}) } } : {}),
+      } } : {}),
+    };
+  }
+  return { devices };
 }

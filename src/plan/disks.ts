@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { Action } from '../core/actions.js';
 import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
+import { planDrbdDownForDeletion } from './drbd.js';
 import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 
 export interface DiskPlan {
@@ -29,7 +30,7 @@ export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, s
         if (n === undefined) continue;
         const role = n === primary ? 'primary' : 'secondary';
         out.push({ kind: 'lv', node: n, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: `${role} data` });
-        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: DRBD_META_MIB, role: `${role} meta` });
+        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: disk.drbd?.metaSizeMiB ?? DRBD_META_MIB, role: `${role} meta` });
       }
       return out;
     }
@@ -50,12 +51,14 @@ const storageDirOf = (path: string): string => path.slice(0, path.lastIndexOf('/
 export function planInstanceDisks(
   inst: PlanInstance, primary: string, secondary: string | undefined,
   nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
+  /** Tags recorded beside Gantry's own on a new LV (DRBD: its minor and port on that node). */
+  extraTags: (node: string, disk: PlanDisk) => readonly string[] = () => [],
 ): DiskPlan {
   const diffs: FieldDiff[] = [];
   const actions: Action[] = [];
   const refused: Refusal[] = [];
   const subject = `Instance/${inst.name}`;
-  const tags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
+  const baseTags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
 
   for (const disk of inst.disks) {
     const path = `disks[${disk.index}]`;
@@ -71,7 +74,7 @@ export function planInstanceDisks(
           }
         } else if (!have) {
           diffs.push({ path: `${path}.${v.role}`, desired: `${v.sizeMiB} MiB on ${v.node}`, observed: null });
-          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags, reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}` });
+          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags: [...baseTags, ...extraTags(v.node, disk)], reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}` });
         } else if (have.sizeMiB < v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
           actions.push({ verb: 'lv.extend', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.sizeMiB} to ${v.sizeMiB} MiB` });
@@ -119,6 +122,9 @@ export function planDeleteInstanceDisks(inst: PlanInstance, nodes: ReadonlyMap<s
   const sharedSeen = new Set<string>();
   for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
     if (!obs.reachable) continue;
+    const downs = planDrbdDownForDeletion(inst.name, nodeName, obs);
+    actions.push(...downs);
+    diffs.push(...downs.map((a) => ({ path: 'disks', desired: 'deleted', observed: `DRBD ${(a as { resource: string }).resource} up on ${nodeName}` })));
     for (const lv of Object.values(obs.lvs)) {
       if (!isDiskLvOf(lv, inst.name)) continue;
       diffs.push({ path: 'disks', desired: 'deleted', observed: `${lv.vg}/${lv.name} on ${nodeName}` });

@@ -63,6 +63,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       disks: i.disks.map((d) => ({
         index: d.index, sizeMiB: d.size, template: d.template,
         vg: d.vg ?? c.storage.volumeGroup, metaVg: d.metaVg ?? d.vg ?? c.storage.volumeGroup, state: d.state,
+        ...(d.template === 'drbd' && d.drbdSync ? { drbd: { metaSizeMiB: d.metaSize ?? c.diskParams.drbd.metaSize, ...d.drbdSync } } : {}),
       })),
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),
@@ -100,6 +101,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       liveness: c.liveness,
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
+      drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount },
     },
     nodes,
     instances,

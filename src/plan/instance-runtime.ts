@@ -12,6 +12,7 @@ import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Ref
 import type { ObservedInstance } from '../core/observed.js';
 import { recordedVncDisplay, VncAllocator } from './vnc.js';
 import { nicInfoOf, routedNicRouting } from './routed.js';
+import { drbdDevicePath } from './naming.js';
 
 export type InstanceStatus = 'running' | 'ADMIN_down' | 'USER_down' | 'ERROR_down' | 'ERROR_nodedown' | 'ERROR_wrongnode' | 'absent';
 
@@ -24,6 +25,8 @@ export interface RuntimeHooks {
   /** Built once per plan: nodes by name, and every observed copy of each instance. */
   readonly nodes: ReadonlyMap<string, PlanNode>;
   readonly copies: ReadonlyMap<string, readonly { node: string; vm: ObservedInstance }[]>;
+  /** The DRBD minor of disk `index` of `instance` on `node` (plan/drbd-alloc), for the VM's disk path. */
+  readonly drbdMinor?: (instance: string, index: number, node: string) => number | undefined;
   /** Instances whose disks all existed before this pass (observed, not planned). */
   readonly disksExist: (inst: PlanInstance, primary: string, secondary: string | undefined) => boolean;
 }
@@ -66,11 +69,13 @@ export function statusOf(vm: ObservedInstance): InstanceStatus {
 
 export function launchFor(
   inst: PlanInstance, primary: string, secondary: string | undefined, nics: readonly NicAllocation[], input: PlanInput, nodes: ReadonlyMap<string, PlanNode>, vncDisplay?: number,
+  drbdMinor?: (index: number) => number | undefined,
 ): InstanceLaunch {
   const rt = inst.runtime!;
   const disks = inst.disks.filter((d) => d.state === 'present').map((d) => {
     const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
-    const path = d.template === 'drbd' ? `/dev/drbd/by-res/${inst.name}.disk${d.index}/0` : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
+    const minor = d.template === 'drbd' ? drbdMinor?.(d.index) : undefined;
+    const path = d.template === 'drbd' ? (minor !== undefined ? drbdDevicePath(minor) : '') : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
     return { path, format: 'raw' as const, bus: rt.diskBus };
   }).filter((d) => d.path !== '');
   return {
@@ -155,7 +160,7 @@ export function planInstanceRuntime(
     out.refused.push({ subject, code: 'VNC_EXHAUSTED', message: `no free VNC display left for ${inst.name} on ${primary}` });
     return out;
   }
-  const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes, vncDisplay);
+  const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes, vncDisplay, (index) => hooks?.drbdMinor?.(inst.name, index, primary));
   const record = (osGeneration: number): InstanceRecord => ({ uuid: rt.uuid, os: rt.os.name, osGeneration, restartGeneration: rt.restartGeneration, nics: nicAlloc, launch });
   const here = copies.find((c) => c.node === primary);
   // One running copy: every copy elsewhere that may run (a live qemu, or one whose monitor did not answer).

@@ -58,3 +58,37 @@ export function isDiskFileOf(filePath: string, instance: string, storageDirs: re
 
 /** DRBD metadata size Ganeti uses per disk (128 MiB covers disks up to 4 TiB). */
 export const DRBD_META_MIB = 128;
+
+/**
+ * DRBD allocations are recorded on the node, in the tags of the disk's data and meta LVs
+ * (written by the same lvcreate that makes the LV, so they exist exactly when the LV
+ * does and survive a lost state directory or a controller crash): this node's minor,
+ * and the resource's TCP port (the same on both nodes).
+ */
+export const DRBD_MINOR_TAG = 'gantry-drbd-minor=';
+export const DRBD_PORT_TAG = 'gantry-drbd-port=';
+
+export function drbdTags(minor: number, port: number): string[] {
+  return [`${DRBD_MINOR_TAG}${minor}`, `${DRBD_PORT_TAG}${port}`];
+}
+
+/** The minor and port an LV's tags record, each undefined when absent or unreadable. */
+export function drbdOfLvTags(tags: readonly string[]): { minor?: number; port?: number } {
+  const num = (prefix: string): number | undefined => {
+    const t = tags.find((x) => x.startsWith(prefix));
+    const v = t === undefined ? NaN : Number(t.slice(prefix.length));
+    return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  };
+  const minor = num(DRBD_MINOR_TAG);
+  const port = num(DRBD_PORT_TAG);
+  return { ...(minor !== undefined ? { minor } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/** Ganeti names one DRBD resource per minor; the minor is unique on its node. */
+export function drbdResourceName(minor: number): string {
+  return `resource${minor}`;
+}
+
+export function drbdDevicePath(minor: number): string {
+  return `/dev/drbd${minor}`;
+}

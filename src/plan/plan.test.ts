@@ -114,14 +114,6 @@ describe('plan', () => {
     expect(p.entries.find((e) => e.subject === 'Instance/web1')?.status).toBe('unreachable');
   });
 
-  it('given a drbd instance it refuses it with DRBD_NOT_MANAGED and plans no LV, install or start', () => {
-    const d = inst('db1', { diskTemplate: 'drbd', secondary: 'n2', disks: [{ index: 0, sizeMiB: 1024, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' }] });
-    const p = plan(input([d]), { nodes: new Map([['n1', converged('n1')], ['n2', converged('n2')]]) });
-    expect(p.actions).toEqual([]);
-    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_NOT_MANAGED' }]);
-    expect(p.entries.find((e) => e.subject === 'Instance/db1')?.status).toBe('refused');
-  });
-
   it('given an instance without placement whose disks exist it keeps it where it is', () => {
     const p = plan(input([inst('web1', { primary: undefined })]), {
       nodes: new Map([['n1', converged('n1')], ['n2', converged('n2', { lvs: { 'vg0/web1.disk0': lv('web1.disk0', 1024, 'web1') } })]]),

@@ -19,6 +19,9 @@ import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
+import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
+import { planDrbdDisk, type DrbdDiskPlan } from './drbd.js';
+import { drbdTags } from './naming.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -98,7 +101,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       return v.kind === 'lv' ? o?.lvs[`${v.vg}/${v.name}`] !== undefined : o?.files[v.path] !== undefined;
     });
   };
-  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed) };
+  const drbdAllocs = new Map<string, Map<number, DrbdDiskAlloc>>();
+  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node));
+  const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
+  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed), drbdMinor };
   const placements = new Map<string, Placement>();
   let allocateFn: AllocateFn | undefined;
   const declared = new Set(input.instances.map((i) => i.name));
@@ -154,6 +160,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
         secondary = [...(loc?.nodes ?? [])].sort().find((n) => n !== primary);
       }
       notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
+    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && secondary === undefined && loc) {
+      // The replica already has a node: keep it there rather than allocate a new (empty) one.
+      secondary = [...loc.nodes].sort().find((n) => n !== primary);
+      if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
     }
     if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
       allocateFn ??= opts.allocator ? opts.allocator(input, observed) : () => ({ error: 'no allocator configured and the manifest gives no placement.primary' });
@@ -162,13 +172,18 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
         addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
         continue;
       }
+      // A fixed primary with an allocated pair: the secondary is the pair's node that is not the primary.
+      secondary = secondary ?? (primary !== undefined && got.secondary === primary ? got.primary : got.secondary);
       primary = primary ?? got.primary;
-      secondary = secondary ?? got.secondary;
       notes.push(`allocated: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
     }
     const pNode = nodes.get(primary);
     if (!pNode) {
       addEntry(subject, [], [], [{ subject, code: 'UNKNOWN_NODE', message: `primary node ${primary} is not declared` }], notes);
+      continue;
+    }
+    if (secondary !== undefined && secondary === primary) {
+      addEntry(subject, [], [], [{ subject, code: 'DRBD_NO_SECONDARY', message: `the secondary of ${inst.name} would be its primary ${primary}: DRBD needs two nodes` }], notes);
       continue;
     }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
@@ -182,14 +197,27 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       addEntry(subject, [], [], [...conversions, ...rt.refused], [...notes, ...rt.notes]);
       continue;
     }
-    const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed);
+    const allocs = allocateDrbd(inst, primary, secondary, drbdAlloc);
+    if ('code' in allocs) {
+      addEntry(subject, [], [], [{ subject, code: allocs.code, message: allocs.error }], notes);
+      continue;
+    }
+    drbdAllocs.set(inst.name, allocs);
+    const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
+      const a = allocs.get(disk.index);
+      const minor = a?.minors.get(node);
+      return a && minor !== undefined ? drbdTags(minor, a.port) : [];
+    });
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks);
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
+    const rtActions = dr.blocksRuntime ? [] : rt.actions;
+    if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
-    addEntry(subject, [...d.diffs, ...rt.diffs], [...d.actions, ...rt.actions], [...d.refused, ...rt.refused], [...statusNote, ...notes, ...rt.notes], down.length > 0 && d.actions.length + rt.actions.length === 0);
+    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...d.actions, ...dr.actions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...dr.notes, ...rt.notes], down.length > 0 && d.actions.length + dr.actions.length + rtActions.length === 0);
   }
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
@@ -212,6 +240,36 @@ function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, inp
     startPlanned: rt.actions.some((a) => a.verb === 'instance.start' || a.verb === 'instance.migrate'),
     mayRunOn: new Set(copies.filter((c) => MAY_RUN.has(c.vm.runState)).map((c) => c.node)),
   });
+}
+
+/** Minors and port of each DRBD disk of an instance (present or absent: an absent one keeps its recorded numbers to be taken down). */
+function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | undefined, alloc: DrbdAllocator): Map<number, DrbdDiskAlloc> | { code: string; error: string } {
+  const out = new Map<number, DrbdDiskAlloc>();
+  for (const disk of inst.disks.filter((x) => x.template === 'drbd')) {
+    if (secondary === undefined && disk.state === 'absent') continue;
+    if (secondary === undefined) return { code: 'DRBD_NO_SECONDARY', error: `disk ${disk.index} is DRBD but ${inst.name} has no secondary node` };
+    const a = alloc.allocate(inst.name, disk.index, [primary, secondary]);
+    if ('code' in a) return a;
+    out.set(disk.index, a);
+  }
+  return out;
+}
+
+/** Every DRBD disk's lifecycle (plan/drbd), merged. */
+function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[]): DrbdDiskPlan {
+  const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
+  let blocks = false;
+  for (const disk of inst.disks) {
+    const alloc = allocs.get(disk.index);
+    if (!alloc || !secondary) continue;
+    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned });
+    out.diffs.push(...p.diffs);
+    out.actions.push(...p.actions);
+    out.refused.push(...p.refused);
+    out.notes.push(...p.notes);
+    blocks ||= p.blocksRuntime && disk.state === 'present';
+  }
+  return { ...out, blocksRuntime: blocks };
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */

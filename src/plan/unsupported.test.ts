@@ -25,18 +25,6 @@ const input = (instances: PlanInstance[]): PlanInput => ({
 const observed = { nodes: new Map([['n1', emptyObservedNode('n1', 't')], ['n2', emptyObservedNode('n2', 't')]]) };
 
 describe('refusals of what this release cannot run', () => {
-  it('given a file instance with one drbd disk, it refuses the instance with DRBD_NOT_MANAGED: no LV, no install, no start on /dev/drbd', () => {
-    const i = inst('db1', { secondary: 'n2', disks: [
-      { index: 0, sizeMiB: 64, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present' },
-      { index: 1, sizeMiB: 64, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' },
-    ] });
-    const p = plan(input([i]), observed);
-    expect(p.actions.filter((a) => a.subject === 'Instance/db1')).toEqual([]);
-    expect(p.refused).toHaveLength(1);
-    expect(p.refused[0]).toMatchObject({ subject: 'Instance/db1', code: 'DRBD_NOT_MANAGED' });
-    expect(p.refused[0]!.message).toMatch(/disk\(s\) 1 use the drbd template/);
-  });
-
   it('given a drbd disk marked absent, it does not refuse the instance', () => {
     const i = inst('web1', { disks: [
       { index: 0, sizeMiB: 64, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present' },

@@ -7,20 +7,6 @@
 import type { PlanInstance, Refusal } from '../core/plan.js';
 
 /**
- * DRBD: the planner would create LVs, run the OS installer and start QEMU on a
- * /dev/drbd/by-res path, but nothing configures DRBD devices yet, so every step after the
- * LVs fails on the node. Refuse before anything is created.
- */
-export function refuseDrbd(inst: PlanInstance): Refusal[] {
-  const drbd = inst.disks.filter((d) => d.state === 'present' && d.template === 'drbd').map((d) => d.index);
-  if (drbd.length === 0) return [];
-  return [{
-    subject: `Instance/${inst.name}`, code: 'DRBD_NOT_MANAGED',
-    message: `disk(s) ${drbd.join(', ')} use the drbd template, which Gantry does not manage yet (it configures no DRBD device, so the VM would start on a /dev/drbd path that does not exist). Nothing is created, installed or started for ${inst.name}: use plain, file or sharedfile.`,
-  }];
-}
-
-/**
  * Routed NICs with a link: in Ganeti the link of a routed NIC names a routing table (an
  * `ip rule` for the tap and the host route in that table). Gantry routes into the main
  * table only; refuse rather than put the route where the admin did not ask.
@@ -37,5 +23,5 @@ export function refuseRoutingTables(inst: PlanInstance): Refusal[] {
 /** Every refusal of a feature this release cannot run, for one declared (present) instance. */
 export function refuseUnsupported(inst: PlanInstance): Refusal[] {
   if (inst.state !== 'present') return [];
-  return [...refuseDrbd(inst), ...refuseRoutingTables(inst)];
+  return refuseRoutingTables(inst);
 }

@@ -2,6 +2,7 @@ import type { Action, Verb } from '../core/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { instanceHandlers, type InstanceCtx } from './instances.js';
 import { filesFor, vgFreeMiB, type SimNodeState } from './state.js';
+import { drbdHandlers, lvHeldByDrbd } from './drbd.js';
 
 /**
  * One handler per verb, with the idempotent-ensure contract the real drivers promise:
@@ -159,7 +160,10 @@ export const handlers: Handlers = {
     s.lvs.set(id, { ...cur, sizeMiB: a.sizeMiB });
     return true;
   },
-  'lv.remove': (s, a) => s.lvs.delete(`${a.vg}/${a.name}`),
+  'lv.remove': (s, a) => {
+    if (lvHeldByDrbd(s, `${a.vg}/${a.name}`)) throw new ExecError('LV_IN_USE', `logical volume ${a.vg}/${a.name} is in use by a DRBD device`, { lv: `${a.vg}/${a.name}` });
+    return s.lvs.delete(`${a.vg}/${a.name}`);
+  },
   'file.create': (s, a) => {
     const files = filesFor(s, a.path);
     const cur = files.get(a.path);
@@ -181,6 +185,7 @@ export const handlers: Handlers = {
   },
   'file.remove': (s, a) => filesFor(s, a.path).delete(a.path),
   ...instanceHandlers,
+  ...drbdHandlers,
 };
 
 /** The handler for a verb, or undefined for a verb this simulator does not know yet. */

@@ -3,6 +3,7 @@ import type { InstanceMeta, ObservedInstance } from '../core/observed.js';
 import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import { filesFor, type SimNodeState } from './state.js';
+import { drbdDeviceUsable } from './drbd.js';
 
 /**
  * Instance verbs on the simulator, with the QEMU driver's contract: start on a running
@@ -28,15 +29,14 @@ function metaOf(name: string, r: InstanceRecord): InstanceMeta {
 
 /**
  * Every disk the launch names must exist on this node, as QEMU would find it: an LV
- * (/dev/VG/LV) or an image file (local or on shared storage). The simulator has no DRBD
- * devices, so a /dev/drbd path never exists here and such a VM does not boot: a missing
- * device is refused, never started as an empty disk.
+ * (/dev/VG/LV), an image file (local or on shared storage), or a DRBD device that is up
+ * and Primary here: a missing device is refused, never started as an empty disk.
  */
 function checkDisks(s: SimNodeState, launch: InstanceLaunch): void {
   for (const d of launch.disks) {
     const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(d.path);
-    // /dev/drbd/by-res/R/0 and /dev/drbdN match no LV and are no file: they never exist here.
-    const present = lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : !d.path.startsWith('/dev/') && filesFor(s, d.path).has(d.path);
+    // /dev/drbdN exists while its device is up, attached and Primary (sim/drbd).
+    const present = /^\/dev\/drbd\d+$/.test(d.path) ? drbdDeviceUsable(s, d.path) : lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : !d.path.startsWith('/dev/') && filesFor(s, d.path).has(d.path);
     if (!present) throw new ExecError('DISK_NOT_FOUND', `disk ${d.path} of ${launch.name} does not exist on ${s.facts.hostname}`, { path: d.path });
   }
 }

@@ -4,6 +4,7 @@ import type { Action, Verb } from '../core/actions.js';
 import { sleep, systemClock, type Clock } from '../runtime/clock.js';
 import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';
+import { observeDrbd, type DrbdCtx } from './drbd.js';
 import { FaultPlan, type FaultSpec } from './faults.js';
 import { defaultFacts, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
 
@@ -61,6 +62,8 @@ function stateFrom(init: SimNodeInit, shared: SimSharedStorage | undefined): Sim
     files: new Map((seed.files ?? []).map((f) => [f.path, { ...f }])),
     instances: byName(seed.instances),
     taps: byName(seed.taps),
+    drbd: new Map(),
+    drbdMeta: new Map(),
     ...(shared !== undefined ? { shared } : {}),
   };
 }
@@ -99,7 +102,12 @@ export class SimNodeOps implements NodeOps {
     await sleep(this.clock, this.observeLatencyMs);
     const at = new Date(this.clock.now()).toISOString();
     if (this.unreachable || this.down) return emptyObservedNode(this.node, at, `ssh: connect to ${this.node} port 22: No route to host (simulated)`);
-    return toObserved(this.node, this.state, at, req);
+    return toObserved(this.node, this.state, at, req, req.drbd ? observeDrbd(this.state, this.drbdCtx()) : undefined);
+  }
+
+  /** The peer view DRBD has: a peer node's state while the replication path to it works. */
+  private drbdCtx(): DrbdCtx {
+    return { peer: (name) => (this.replicationDown || this.down ? undefined : this.peers(name)?.reachableForReplication()) };
   }
 
   /** Pseudo-argv: the verb and the action's own fields, in a stable order. */
@@ -155,6 +163,7 @@ export class SimNodeOps implements NodeOps {
       s.instances.set(name, { ...rest, runState: 'stopped', guestShutdown: false, adminStopped: false });
     }
     s.taps.clear();
+    s.drbd.clear();
     s.bridges.clear();
     s.vxlans.clear();
     s.sysctls.clear();
@@ -195,6 +204,11 @@ export class SimNodeOps implements NodeOps {
     return this.log;
   }
 
+  /** The state DRBD on a peer sees over the replication network: not while down or cut off (SSH loss does not matter). */
+  private reachableForReplication(): SimNodeState | undefined {
+    return this.down || this.replicationDown ? undefined : this.state;
+  }
+
   /** The live state for a peer's node-to-node verb; undefined while unreachable, down, cut off from replication or closed. */
   private reachableState(): SimNodeState | undefined {
     return this.unreachable || this.down || this.replicationDown || this.closed ? undefined : this.state;
@@ -213,7 +227,7 @@ export class SimNodeOps implements NodeOps {
     if (fault !== undefined && fault.applied !== true) return fail(fault.code, fault.message ?? `injected fault on ${action.verb}`, fault.retryable);
     try {
       const changed = handler(this.state, action, {
-        peer: (name) => (this.replicationDown ? undefined : this.peers(name)?.reachableState()),
+        peer: (name) => (action.verb.startsWith('drbd.') ? this.drbdCtx().peer(name) : this.replicationDown ? undefined : this.peers(name)?.reachableState()),
         nextPid: () => ++this.pid,
       });
       if (fault !== undefined) return fail(fault.code, fault.message ?? `injected fault on ${action.verb} (the command ran)`, fault.retryable);

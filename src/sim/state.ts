@@ -3,6 +3,8 @@ import type {
   ObservedOvsBridge, ObservedTap, ObservedVxlan,
 } from '../core/observed.js';
 import type { ObserveRequest } from '../core/node-ops.js';
+import type { ObservedDrbd } from '../core/observed.js';
+import type { SimDrbdDevice, SimDrbdMeta } from './drbd.js';
 
 /** A VG as the simulator keeps it: size and free space are derived from PVs and LVs. */
 export interface SimVg {
@@ -38,6 +40,10 @@ export interface SimNodeState {
   shared?: SimSharedStorage;
   instances: Map<string, ObservedInstance>;
   taps: Map<string, ObservedTap>;
+  /** DRBD devices by minor (kernel state: gone after a crash). */
+  drbd: Map<number, SimDrbdDevice>;
+  /** DRBD metadata by meta LV ("vg/lv"): on disk, survives down and crashes. */
+  drbdMeta: Map<string, SimDrbdMeta>;
 }
 
 export function defaultFacts(name: string): NodeFacts {
@@ -72,7 +78,7 @@ export function vgFreeMiB(s: SimNodeState, vgName: string): number {
  * only the sysctls asked for, only files under the given directories. Without `req`,
  * everything (for assertions).
  */
-export function toObserved(name: string, s: SimNodeState, observedAt: string, req?: ObserveRequest): ObservedNode {
+export function toObserved(name: string, s: SimNodeState, observedAt: string, req?: ObserveRequest, drbd?: ObservedDrbd): ObservedNode {
   const sysctls: Record<string, string> = {};
   if (req === undefined) for (const [k, v] of s.sysctls) sysctls[k] = v;
   else for (const k of req.sysctls) {
@@ -103,6 +109,7 @@ export function toObserved(name: string, s: SimNodeState, observedAt: string, re
     instances: mapCopy(s.instances, (i) => ({ ...i })),
     taps: mapCopy(s.taps, (t) => ({ ...t })),
     probeErrors: [],
+    ...(drbd ? { drbd } : {}),
   };
   return deepFreeze(node);
 }

@@ -13,7 +13,7 @@ import { parseEvents2 } from './parse-events2.js';
 import { parseProcDrbd } from './parse-proc.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
 import { initialSyncDecision, metaState, planUp, type Drbd84Spec, type UpStep } from './plan84.js';
-import { withProcProgress, type DrbdSnapshot } from './state.js';
+import { isConnected, withProcProgress, type DrbdDevice, type DrbdSnapshot } from './state.js';
 
 export interface EnsureResult<S extends string = string> {
   /** What ran, in order (shared secrets replaced by "[redacted]"). */
@@ -104,4 +104,65 @@ export async function ensureDown(t: Transport, resource: string, log?: Logger): 
   const events = await readEvents(t);
   if (!(events.resources ?? []).includes(resource)) return { ran: [], steps: [] };
   return { ran: await runAll(t, [c.downCmd(resource)], log), steps: ['down'] };
+}
+
+export interface WaitOptions {
+  /** How long to wait for the peer to connect (ms). */
+  readonly timeoutMs: number;
+  /** Poll interval (ms); default 1000. */
+  readonly intervalMs?: number;
+  /** Injected so tests need not sleep. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The device once its peer is connected, or as last seen when `timeoutMs` passed first. */
+export async function waitForPeer(t: Transport, minor: number, w: WaitOptions): Promise<DrbdDevice | undefined> {
+  const sleep = w.sleep ?? realSleep;
+  const step = w.intervalMs ?? 1000;
+  let dev: DrbdDevice | undefined;
+  for (let waited = 0; ; waited += step) {
+    dev = (await readEvents(t)).devices.find((d) => d.minor === minor);
+    if (!dev || dev.peers.some(isConnected) || waited >= w.timeoutMs) return dev;
+    await sleep(step);
+  }
+}
+
+/** Like startInitialSync, after waiting for the peer (both sides come up in the same wave). */
+export async function startInitialSyncWhenConnected(t: Transport, minor: number, w: WaitOptions, log?: Logger): Promise<EnsureResult<'force-primary'>> {
+  await waitForPeer(t, minor, w);
+  return startInitialSync(t, minor, log);
+}
+
+/**
+ * Promote, never on a guess: wait for the peer to connect; promote only while connected
+ * (DRBD itself then refuses unless one side is UpToDate). A peer that stays away is a
+ * refusal: this side may be the stale one.
+ */
+export async function ensurePrimary(t: Transport, minor: number, w: WaitOptions, log?: Logger): Promise<EnsureResult<'primary'>> {
+  const now = (await readEvents(t)).devices.find((d) => d.minor === minor);
+  if (now?.role === 'Primary') return { ran: [], steps: [] };
+  const dev = await waitForPeer(t, minor, w);
+  if (!dev) throw new ExecError('DRBD_NOT_UP', `${t.node}: minor ${minor} is not configured: nothing to promote`, { node: t.node, minor });
+  if (dev.role === 'Primary') return { ran: [], steps: [] };
+  if (!dev.peers.some(isConnected)) {
+    const seen = dev.peers[0]?.connection ?? 'no peer';
+    throw new ExecError('DRBD_PEER_MISSING', `${t.node}: not promoting minor ${minor}: its peer did not connect within ${Math.round(w.timeoutMs / 1000)} s (${seen}, disk ${dev.disk ?? '?'}); this side may hold stale data. Bring the peer back; promoting without it is a failover decision for a person`, { node: t.node, minor });
+  }
+  return { ran: await runAll(t, [c.primaryCmd(minor)], log), steps: ['primary'] };
+}
+
+export async function ensureSecondary(t: Transport, minor: number, log?: Logger): Promise<EnsureResult<'secondary'>> {
+  const dev = (await readEvents(t)).devices.find((d) => d.minor === minor);
+  if (!dev || dev.role !== 'Primary') return { ran: [], steps: [] };
+  return { ran: await runAll(t, [c.secondaryCmd(minor)], log), steps: ['secondary'] };
+}
+
+/** Grow the device to sizeMiB once both backing LVs grew (DRBD checks the peer's size itself). */
+export async function ensureResized(t: Transport, minor: number, sizeMiB: number, log?: Logger): Promise<EnsureResult<'resize'>> {
+  const dev = (await readEvents(t)).devices.find((d) => d.minor === minor);
+  if (!dev) throw new ExecError('DRBD_NOT_UP', `${t.node}: minor ${minor} is not configured: nothing to resize`, { node: t.node, minor });
+  if (dev.sizeKiB !== undefined && dev.sizeKiB >= sizeMiB * 1024) return { ran: [], steps: [] };
+  return { ran: await runAll(t, [c.resizeCmd(minor, sizeMiB)], log), steps: ['resize'] };
 }

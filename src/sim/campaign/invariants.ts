@@ -5,7 +5,7 @@
 import type { Action } from '../../core/actions.js';
 import type { ObservedFile, ObservedInstance, ObservedLv, ObservedNode } from '../../core/observed.js';
 import type { Plan } from '../../core/plan.js';
-import { instanceOfDiskFile, instanceOfLvTags } from '../../plan/naming.js';
+import { drbdOfLvTags, instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags } from '../../plan/naming.js';
 import type { SimCluster } from '../cluster.js';
 
 /** Run states in which a QEMU process exists. */
@@ -25,6 +25,8 @@ export interface TruthNode {
   readonly instances: Iterable<ObservedInstance>;
   readonly lvs: Iterable<ObservedLv>;
   readonly files: Iterable<ObservedFile>;
+  /** Configured DRBD devices (absent in hand-built truths). */
+  readonly drbd?: Iterable<{ readonly minor: number; readonly resource: string }>;
 }
 export type Truth = Readonly<Record<string, TruthNode>>;
 
@@ -36,6 +38,7 @@ export function truthOf(sim: SimCluster): Truth {
       instances: [...s.instances.values()],
       lvs: [...s.lvs.values()],
       files: [...s.files.values(), ...(s.shared?.files.values() ?? [])],
+      drbd: [...s.drbd.values()],
     }));
   }
   return out;
@@ -101,13 +104,39 @@ export function uniqueVncDisplays(truth: Truth): Finding[] {
 }
 
 /**
- * DRBD minors are unique per node and DRBD ports per cluster. TODO(drbd): the simulator
- * has no DRBD devices yet (a /dev/drbd disk never exists, so no such VM starts); the
- * DRBD engineer fills this in when the simulator models drbd.* verbs (minor and port per
- * resource in SimNodeState), checking both uniqueness rules across every node here.
+ * DRBD minors are unique per node and DRBD ports per cluster: what the LV tags record
+ * (plan/naming drbdTags, written by the lvcreate that makes each disk) never gives one
+ * minor on a node, or one port anywhere, to two different disks; and a configured DRBD
+ * device on a node uses the minor its disk records.
  */
-export function uniqueDrbdResources(_truth: Truth): Finding[] {
-  return [];
+export function uniqueDrbdResources(truth: Truth): Finding[] {
+  const out: Finding[] = [];
+  const ports = new Map<number, string>();
+  for (const [node, o] of Object.entries(truth)) {
+    const minors = new Map<number, string>();
+    for (const lv of o.lvs) {
+      const inst = instanceOfLvTags(lv.tags);
+      const disk = instanceOfDiskLv(lv.name);
+      const rec = drbdOfLvTags(lv.tags);
+      if (!inst || !disk) continue;
+      const owner = `${inst} disk ${disk.index}`;
+      if (rec.minor !== undefined) {
+        const other = minors.get(rec.minor);
+        if (other !== undefined && other !== owner) out.push({ invariant: 'unique-drbd-minor', detail: `${other} and ${owner} both record DRBD minor ${rec.minor} on ${node}` });
+        minors.set(rec.minor, owner);
+      }
+      if (rec.port !== undefined) {
+        const other = ports.get(rec.port);
+        if (other !== undefined && other !== owner) out.push({ invariant: 'unique-drbd-port', detail: `${other} and ${owner} both record DRBD port ${rec.port}` });
+        ports.set(rec.port, owner);
+      }
+    }
+    for (const d of o.drbd ?? []) {
+      const owner = minors.get(d.minor);
+      if (owner === undefined) out.push({ invariant: 'unique-drbd-minor', detail: `DRBD minor ${d.minor} (${d.resource}) is configured on ${node} but no disk records it` });
+    }
+  }
+  return out;
 }
 
 /** Where a disk lives: an LV on a node, a file on a node, or a file on shared storage. */

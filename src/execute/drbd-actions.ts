@@ -1,0 +1,55 @@
+/**
+ * The drbd.* actions on a real node: each maps to one ensure of the DRBD 8.4 runner
+ * (drivers/drbd/ops.ts), which reads the node first and runs only the missing steps.
+ * `describe` gives the argv a fresh node would get (for --dry-run).
+ */
+import type { Action } from '../core/actions.js';
+import type { Transport } from '../transport/transport.js';
+import type { Logger } from '../util/log.js';
+import * as c from '../drivers/drbd/cmd84.js';
+import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
+import {
+  ensureDown, ensureMetadata, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
+} from '../drivers/drbd/ops.js';
+
+export type DrbdAction = Extract<Action, { verb: `drbd.${string}` }>;
+
+export function isDrbdAction(a: Action): a is DrbdAction {
+  return a.verb.startsWith('drbd.');
+}
+
+function specOf(a: Extract<Action, { verb: 'drbd.up' }>): Drbd84Spec {
+  return {
+    resource: a.resource, minor: a.minor, dataDev: a.dataDev, metaDev: a.metaDev, sizeMiB: a.sizeMiB, barriers: a.barriers, resync: a.resync,
+    net: { local: a.local, peer: a.peer, protocol: a.protocol },
+  };
+}
+
+/** What the action runs on a node where nothing of it exists yet. */
+export function describeDrbd(a: DrbdAction): string[][] {
+  switch (a.verb) {
+    case 'drbd.create-md': return [c.dumpMdCmd(a.minor, a.metaDev), c.wipeMetaCmd(a.metaDev), c.createMdCmd(a.minor, a.metaDev)];
+    case 'drbd.up': {
+      const s = specOf(a);
+      return [...c.localUpCmds(s.resource, s), c.diskOptionsCmd(s.minor, s.resync), c.connectCmd(s.resource, s.net)];
+    }
+    case 'drbd.initial-sync': return [c.forcePrimaryForInitialSyncCmd(a.minor)];
+    case 'drbd.primary': return [c.primaryCmd(a.minor)];
+    case 'drbd.secondary': return [c.secondaryCmd(a.minor)];
+    case 'drbd.resize': return [c.resizeCmd(a.minor, a.sizeMiB)];
+    case 'drbd.down': return [c.downCmd(a.resource)];
+  }
+}
+
+/** Run one drbd.* action; throws a GantryError (prereq or exec) when it cannot. */
+export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pick<WaitOptions, 'sleep' | 'intervalMs'> = {}): Promise<EnsureResult> {
+  switch (a.verb) {
+    case 'drbd.create-md': return ensureMetadata(t, a, log);
+    case 'drbd.up': return ensureUp(t, specOf(a), log);
+    case 'drbd.initial-sync': return startInitialSyncWhenConnected(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
+    case 'drbd.primary': return ensurePrimary(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
+    case 'drbd.secondary': return ensureSecondary(t, a.minor, log);
+    case 'drbd.resize': return ensureResized(t, a.minor, a.sizeMiB, log);
+    case 'drbd.down': return ensureDown(t, a.resource, log);
+  }
+}

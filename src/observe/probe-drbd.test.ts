@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import type { ExecResult } from '../transport/transport.js';
+import { observedDrbd, parseProbe, probeCommands } from './probe.js';
+import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
+import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
+import { withProcProgress } from '../drivers/drbd/state.js';
+import { golden } from '../drivers/drbd/testdata/golden.js';
+
+const snap = (name: string) => observedDrbd(withProcProgress(parseEvents2(golden(`v84/events2-${name}.txt`)), parseProcDrbd(golden(`v84/proc-${name}.txt`)).devices));
+
+describe('DRBD in the node probe (real 8.4.11 captures)', () => {
+  it('given a resync, it reports role, disk, peer and the sync percent, speed and ETA /proc/drbd printed', () => {
+    expect(snap('syncing').devices['0']).toEqual({
+      minor: 0, resource: 'resource0', role: 'Primary', disk: 'UpToDate',
+      peer: { connection: 'Connected', replication: 'SyncSource', role: 'Secondary', disk: 'Inconsistent', sync: { percent: 31.2, speedKiBps: 17664, etaSec: 9 } },
+    });
+  });
+
+  it('given a detached minor and a disconnect, it reports Diskless and StandAlone', () => {
+    expect(snap('detached').devices['1']).toMatchObject({ disk: 'Diskless', peer: { connection: 'StandAlone' } });
+    expect(snap('split-brain').devices['0']).toMatchObject({ disk: 'UpToDate', peer: { connection: 'StandAlone', role: 'Unknown' } });
+  });
+
+  it('given DRBD asked for, it reads events2 and /proc/drbd in the same batch; a failed read leaves drbd unknown (undefined) with a probe error, never empty', () => {
+    const req = { sysctls: [], fileDirs: [], drbd: true };
+    const cmds = probeCommands(req);
+    expect(cmds.slice(-2)).toEqual([['drbdsetup', 'events2', '--now', 'all'], ['cat', '/proc/drbd']]);
+    const ok = (argv: readonly string[], stdout = ''): ExecResult => ({ argv, code: 0, stdout, stderr: '', durationMs: 1 });
+    const results = cmds.map((c) => ok(c));
+    results[results.length - 2] = ok(cmds[cmds.length - 2]!, golden('v84/events2-uptodate.txt'));
+    results[results.length - 1] = ok(cmds[cmds.length - 1]!, golden('v84/proc-uptodate.txt'));
+    expect(Object.keys(parseProbe('n1', req, results, 't').drbd!.devices)).toEqual(['0', '1']);
+    results[results.length - 1] = { argv: ['cat', '/proc/drbd'], code: 1, stdout: '', stderr: 'cat: /proc/drbd: No such file or directory', durationMs: 1 };
+    const failed = parseProbe('n1', req, results, 't');
+    expect(failed.drbd).toBeUndefined();
+    expect(failed.probeErrors.join('\n')).toMatch(/drbdEvents: cat exited 1/);
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).flat()).not.toContain('events2');
+  });
+});

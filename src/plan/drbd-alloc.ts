@@ -1,0 +1,122 @@
+/**
+ * DRBD minors (unique per node, 0..minorCount-1) and TCP ports (unique per cluster, in
+ * spec.drbd.portRange), allocated like MACs and VNC displays: deterministic (instances
+ * ask in name order, the lowest free number wins), and reserved from every known node
+ * snapshot, including the last good one of a node that cannot be observed now (unknown is
+ * not absent). What is recorded on a node (its LV tags, see naming.drbdTags) is kept; a
+ * minor some DRBD device uses without a record is taken too. Pure.
+ */
+import type { ObservedCluster, PlanCluster } from '../core/plan.js';
+import { knownSnapshots } from './locate.js';
+import { drbdOfLvTags, instanceOfDiskLv, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
+
+export const DEFAULT_DRBD = { portStart: 11000, portEnd: 14999, minorCount: 128 } as const;
+
+export interface DrbdDiskAlloc {
+  /** node -> its minor for this disk. */
+  readonly minors: ReadonlyMap<string, number>;
+  readonly port: number;
+}
+
+export type DrbdAllocResult = DrbdDiskAlloc | { readonly code: string; readonly error: string };
+
+const keyOf = (instance: string, index: number): string => `${instance}\0${index}`;
+
+export class DrbdAllocator {
+  /** node -> minor -> owner ("web1 disk 0", or "device resource7" for an unrecorded one). */
+  private readonly minors = new Map<string, Map<number, string>>();
+  private readonly ports = new Map<number, string>();
+  /** instance\0index -> what its LVs record: node -> minor, and every port seen. */
+  private readonly recorded = new Map<string, { minors: Map<string, number>; ports: Set<number> }>();
+  private readonly range: { portStart: number; portEnd: number; minorCount: number };
+  private portCursor = 0;
+  private readonly minorCursor = new Map<string, number>();
+
+  /** `unknownNodes`: declared nodes that cannot be observed and have no known past (their ports are unknown). */
+  constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = []) {
+    this.range = cluster.drbd ?? DEFAULT_DRBD;
+    for (const { node, obs } of knownSnapshots(observed)) {
+      for (const lv of Object.values(obs.lvs).sort((a, b) => a.name.localeCompare(b.name))) {
+        const inst = lv.tags.includes(MANAGED_LV_TAG) ? instanceOfLvTags(lv.tags) : undefined;
+        const disk = instanceOfDiskLv(lv.name);
+        const rec = drbdOfLvTags(lv.tags);
+        if (!inst || !disk || disk.instance !== inst || (rec.minor === undefined && rec.port === undefined)) continue;
+        const owner = `${inst} disk ${disk.index}`;
+        const k = keyOf(inst, disk.index);
+        if (!this.recorded.has(k)) this.recorded.set(k, { minors: new Map(), ports: new Set() });
+        const r = this.recorded.get(k)!;
+        if (rec.minor !== undefined) {
+          r.minors.set(node, rec.minor);
+          if (!this.on(node).has(rec.minor)) this.on(node).set(rec.minor, owner);
+        }
+        if (rec.port !== undefined) {
+          r.ports.add(rec.port);
+          if (!this.ports.has(rec.port)) this.ports.set(rec.port, owner);
+        }
+      }
+      for (const dev of Object.values(obs.drbd?.devices ?? {})) {
+        if (!this.on(node).has(dev.minor)) this.on(node).set(dev.minor, `device ${dev.resource ?? `minor ${dev.minor}`}`);
+      }
+    }
+  }
+
+  /** The minor on each of `nodes` and the port of disk `index` of `instance`: recorded ones kept, new ones the lowest free. */
+  allocate(instance: string, index: number, nodes: readonly string[]): DrbdAllocResult {
+    const owner = `${instance} disk ${index}`;
+    const rec = this.recorded.get(keyOf(instance, index));
+    const port = this.portFor(owner, rec?.ports);
+    if (typeof port !== 'number') return port;
+    const minors = new Map<string, number>();
+    for (const node of nodes) {
+      const m = this.minorFor(owner, node, rec?.minors.get(node));
+      if (typeof m !== 'number') return m;
+      minors.set(node, m);
+    }
+    return { minors, port };
+  }
+
+  private portFor(owner: string, recorded: ReadonlySet<number> | undefined): number | { code: string; error: string } {
+    const seen = [...(recorded ?? [])].sort((a, b) => a - b);
+    if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${owner} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };
+    if (seen.length === 1) {
+      const p = seen[0]!;
+      const holder = this.ports.get(p);
+      if (holder !== undefined && holder !== owner) return { code: 'DRBD_PORT_CONFLICT', error: `DRBD port ${p} recorded for ${owner} is also recorded for ${holder}: Gantry will not bring up two resources on one port` };
+      return p;
+    }
+    if (this.unknownNodes.length > 0) {
+      return { code: 'DRBD_PORTS_UNKNOWN', error: `no DRBD port is allocated for ${owner} while ${this.unknownNodes.join(', ')} cannot be observed and no earlier observation of it is kept: the port may be in use there` };
+    }
+    // Every port below the cursor is taken (ports are only ever added): lowest free, in linear time overall.
+    for (let p = Math.max(this.portCursor, this.range.portStart); p <= this.range.portEnd; p++) {
+      if (this.ports.has(p)) continue;
+      this.ports.set(p, owner);
+      this.portCursor = p + 1;
+      return p;
+    }
+    return { code: 'DRBD_PORTS_EXHAUSTED', error: `no free DRBD port left in ${this.range.portStart}-${this.range.portEnd} for ${owner}` };
+  }
+
+  private minorFor(owner: string, node: string, recorded: number | undefined): number | { code: string; error: string } {
+    const taken = this.on(node);
+    if (recorded !== undefined) {
+      const holder = taken.get(recorded);
+      if (holder !== undefined && holder !== owner) return { code: 'DRBD_MINOR_CONFLICT', error: `DRBD minor ${recorded} recorded on ${node} for ${owner} is also held by ${holder}` };
+      taken.set(recorded, owner);
+      return recorded;
+    }
+    for (let m = this.minorCursor.get(node) ?? 0; m < this.range.minorCount; m++) {
+      if (taken.has(m)) continue;
+      taken.set(m, owner);
+      this.minorCursor.set(node, m + 1);
+      return m;
+    }
+    return { code: 'DRBD_MINORS_EXHAUSTED', error: `no free DRBD minor left on ${node} (minorCount ${this.range.minorCount}) for ${owner}` };
+  }
+
+  private on(node: string): Map<number, string> {
+    let m = this.minors.get(node);
+    if (!m) this.minors.set(node, (m = new Map()));
+    return m;
+  }
+}

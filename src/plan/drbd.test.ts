@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { plan } from './plan.js';
+import { emptyObservedNode, type ObservedDrbdDevice, type ObservedNode } from '../core/observed.js';
+import type { Action } from '../core/actions.js';
+import type { PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
+import { drbdTags, instanceLvTag, MANAGED_LV_TAG } from './naming.js';
+import { DrbdAllocator } from './drbd-alloc.js';
+import { describeSync } from './drbd.js';
+
+const node = (name: string, ip: string): PlanNode => ({
+  name, group: 'default', role: 'regular', runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`, address: ip, secondaryAddress: ip,
+  profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },
+});
+const runtime: PlanInstanceRuntime = {
+  uuid: 'u', os: { name: 'none', params: {}, generation: 1 }, powerState: 'running', restartGeneration: 0, accel: 'tcg',
+  bootOrder: ['disk'], diskBus: 'virtio', vnc: false, vncBindAddress: '127.0.0.1', nics: [],
+  migration: { mode: 'live', bandwidthMiBps: 32, downtimeMs: 30 }, restartErrorDown: true, stopTimeoutS: 30,
+};
+const drbdDisk = (over: Partial<PlanDisk> = {}): PlanDisk => ({
+  index: 0, sizeMiB: 1024, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present',
+  drbd: { metaSizeMiB: 128, protocol: 'C', resyncRateKiB: 30720, dynamicResync: false, diskBarriers: 'bf' }, ...over,
+});
+const db = (name = 'db1', over: Partial<PlanInstance> = {}): PlanInstance => ({
+  name, state: 'present', deleteDisks: false, diskTemplate: 'drbd', primary: 'n1', secondary: 'n2', memoryMiB: 128, vcpus: 1,
+  disks: [drbdDisk()], tags: [], runtime, ...over,
+});
+const input = (instances: PlanInstance[], nodes = ['n1', 'n2']): PlanInput => ({
+  cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: false, exclusionTags: [], drbd: { portStart: 11000, portEnd: 11010, minorCount: 4 } },
+  networks: [], nodes: nodes.map((n, i) => node(n, `198.18.1.${i + 1}`)), instances,
+});
+
+type Dev = Partial<ObservedDrbdDevice> & { minor: number };
+const dev = (d: Dev): ObservedDrbdDevice => ({ resource: `resource${d.minor}`, role: 'Secondary', disk: 'UpToDate', peer: { connection: 'Connected', role: 'Secondary', disk: 'UpToDate' }, ...d });
+const lvs = (inst: string, minor: number, port: number, sizeMiB = 1024) => ({
+  [`vg0/${inst}.disk0`]: { vg: 'vg0', name: `${inst}.disk0`, sizeMiB, tags: [MANAGED_LV_TAG, instanceLvTag(inst), ...drbdTags(minor, port)] },
+  [`vg0/${inst}.disk0_meta`]: { vg: 'vg0', name: `${inst}.disk0_meta`, sizeMiB: 128, tags: [MANAGED_LV_TAG, instanceLvTag(inst), ...drbdTags(minor, port)] },
+});
+const running = (name: string) => ({ name, runState: 'running' as const, guestShutdown: false, meta: { version: 1 as const, instance: name, uuid: 'u', os: 'none', osGeneration: 1, restartGeneration: 0, nics: [], launch: { name, uuid: 'u', memoryMiB: 128, vcpus: 1, accel: 'tcg', bootOrder: ['disk'], disks: [{ path: '/dev/drbd0', format: 'raw', bus: 'virtio' }], nics: [], vnc: false, vncBindAddress: '127.0.0.1' } } });
+const obsNode = (name: string, extra: Partial<ObservedNode> = {}): ObservedNode => ({ ...emptyObservedNode(name, '2026-11-28T12:00:00Z'), drbd: { devices: {} }, ...extra });
+const cluster = (...ns: ObservedNode[]) => ({ nodes: new Map(ns.map((n) => [n.name, n])) });
+
+/** Both sides up, Connected, UpToDate/UpToDate, n1 Primary with the VM running. */
+function converged(extra1: Partial<ObservedNode> = {}, extra2: Partial<ObservedNode> = {}) {
+  return cluster(
+    obsNode('n1', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary' }) } }, instances: { db1: running('db1') }, ...extra1 }),
+    obsNode('n2', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }) } }, ...extra2 }),
+  );
+}
+const verbs = (as: readonly Action[]) => as.map((a) => `${a.verb}@${a.node}`);
+
+describe('DRBD in the planner', () => {
+  it('given a new DRBD instance, it creates data + meta LVs recording minor and port, metadata and bring-up on both nodes, the initial sync on the primary, then install and start', () => {
+    const p = plan(input([db()]), cluster(obsNode('n1'), obsNode('n2')));
+    expect(verbs(p.actions)).toEqual([
+      'lv.create@n1', 'lv.create@n1', 'lv.create@n2', 'lv.create@n2',
+      'drbd.create-md@n1', 'drbd.create-md@n2', 'drbd.up@n1', 'drbd.up@n2', 'drbd.initial-sync@n1',
+      'instance.install@n1', 'instance.start@n1',
+    ]);
+    const creates = p.actions.filter((a) => a.verb === 'lv.create');
+    expect(creates.map((a) => a.verb === 'lv.create' && [a.name, a.sizeMiB, a.tags])).toEqual([
+      ['db1.disk0', 1024, ['gantry', 'gantry-inst=db1', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000']],
+      ['db1.disk0_meta', 128, ['gantry', 'gantry-inst=db1', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000']],
+      ['db1.disk0', 1024, ['gantry', 'gantry-inst=db1', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000']],
+      ['db1.disk0_meta', 128, ['gantry', 'gantry-inst=db1', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000']],
+    ]);
+    const up = p.actions.find((a) => a.verb === 'drbd.up' && a.node === 'n2');
+    expect(up).toMatchObject({
+      resource: 'resource0', minor: 0, dataDev: '/dev/vg0/db1.disk0', metaDev: '/dev/vg0/db1.disk0_meta', sizeMiB: 1024,
+      local: { host: '198.18.1.2', port: 11000 }, peer: { host: '198.18.1.1', port: 11000 }, protocol: 'C',
+      resync: { kind: 'fixed', rateKiB: 30720 }, barriers: { noDiskBarrier: true, noDiskFlushes: true },
+    });
+    const sync = p.actions.find((a) => a.verb === 'drbd.initial-sync')!;
+    expect(sync.after).toEqual(['drbd.up@n1 Instance/db1', 'drbd.up@n2 Instance/db1']);
+    const install = p.actions.find((a) => a.verb === 'instance.install');
+    expect(install?.verb === 'instance.install' && install.launch.disks).toEqual([{ path: '/dev/drbd0', format: 'raw', bus: 'virtio' }]);
+    // the waves: both nodes' bring-up before the sync, the sync before the install
+    const waveOf = (v: string) => p.waves.findIndex((w) => w.some((a) => a.verb === v));
+    expect(waveOf('drbd.up')).toBeLessThan(waveOf('drbd.initial-sync'));
+    expect(waveOf('drbd.initial-sync')).toBeLessThan(waveOf('instance.install'));
+  });
+
+  it('given the pair Connected UpToDate/UpToDate with the VM running on the primary, it plans nothing', () => {
+    const p = plan(input([db()]), converged());
+    expect(p.actions).toEqual([]);
+    expect(p.refused).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')?.status).toBe('in-sync');
+  });
+
+  it('given the secondary taken down by hand (drbdsetup down), it shows the drift and plans metadata check and bring-up on the secondary only', () => {
+    const p = plan(input([db()]), converged({ drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'WFConnection' } }) } } }, { drbd: { devices: {} } }));
+    expect(verbs(p.actions)).toEqual(['drbd.create-md@n2', 'drbd.up@n2']);
+    const e = p.entries.find((x) => x.subject === 'Instance/db1')!;
+    expect(e.diffs).toContainEqual({ path: 'disks[0].drbd.secondary', desired: 'up', observed: 'down' });
+    expect(p.actions[1]!.reason).toMatch(/resource0 is down on n2/);
+    expect(e.notes.join('\n')).toMatch(/condition Degraded: .*n1 waits for its peer/);
+  });
+
+  it('given a StandAlone secondary and a detached (Diskless) primary, it plans re-connect and re-attach, each with its reason', () => {
+    const p = plan(input([db()]), converged(
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', disk: 'Diskless', peer: { connection: 'Connected', role: 'Secondary', disk: 'UpToDate' } }) } } },
+      { drbd: { devices: { 0: dev({ minor: 0, peer: { connection: 'StandAlone' } }) } } },
+    ));
+    expect(verbs(p.actions)).toEqual(['drbd.up@n1', 'drbd.up@n2']);
+    expect(p.actions[0]!.reason).toMatch(/Diskless.*re-attach/);
+    expect(p.actions[1]!.reason).toMatch(/StandAlone.*re-connect/);
+  });
+
+  it('given both sides Primary and not connected (split brain), it refuses with guidance, plans no DRBD action and does not touch the VM', () => {
+    const p = plan(input([db()]), converged(
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'StandAlone' } }) } } },
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'StandAlone' } }) } } },
+    ));
+    expect(p.actions).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_SPLIT_BRAIN' }]);
+    expect(p.refused[0]!.message).toMatch(/never chooses whose data to discard.*--discard-my-data/);
+  });
+
+  it('given both sides StandAlone and UpToDate, it notes a possible split brain and plans a re-connect (after-sb policies discard no changed data)', () => {
+    const p = plan(input([db()]), converged(
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'StandAlone' } }) } } },
+      { drbd: { devices: { 0: dev({ minor: 0, peer: { connection: 'StandAlone' } }) } } },
+    ));
+    expect(verbs(p.actions)).toEqual(['drbd.up@n1', 'drbd.up@n2']);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/split brain DRBD refused to resolve/);
+  });
+
+  it('given a grown disk, it extends both data LVs, then resizes the device on the primary after both', () => {
+    const big = db('db1', { disks: [drbdDisk({ sizeMiB: 2048 })] });
+    const p = plan(input([big]), converged());
+    expect(verbs(p.actions)).toEqual(['lv.extend@n1', 'lv.extend@n2', 'drbd.resize@n1']);
+    expect(p.actions[2]).toMatchObject({ sizeMiB: 2048, after: ['lv.extend@n1 Instance/db1', 'lv.extend@n2 Instance/db1'] });
+  });
+
+  it('given the primary not promoted, it promotes it with a wait for the peer; a Primary secondary is demoted first', () => {
+    const p = plan(input([db()]), converged(
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Secondary', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }) } }, instances: {} },
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary' }) } } },
+    ));
+    expect(verbs(p.actions).slice(0, 2)).toEqual(['drbd.secondary@n2', 'drbd.primary@n1']);
+    expect(p.actions[1]).toMatchObject({ waitS: 120, after: ['drbd.secondary@n2 Instance/db1'] });
+  });
+
+  it('given a disk marked absent, it takes both devices down before removing the LVs; with the disk present nothing is ever taken down', () => {
+    const gone = db('db1', { disks: [drbdDisk({ state: 'absent' })], runtime: undefined });
+    const p = plan(input([gone]), converged());
+    expect(verbs(p.actions)).toEqual(['drbd.down@n1', 'drbd.down@n2', 'lv.remove@n1', 'lv.remove@n1', 'lv.remove@n2', 'lv.remove@n2']);
+    expect(plan(input([db()]), converged()).actions.filter((a) => a.verb === 'drbd.down')).toEqual([]);
+  });
+
+  it('given an absent instance with deleteDisks, it takes down the devices its LVs record before removing them; without deleteDisks it keeps them up', () => {
+    const del = plan(input([db('db1', { state: 'absent', deleteDisks: true })]), converged());
+    expect(verbs(del.actions)).toEqual(['instance.remove@n1', 'drbd.down@n1', 'drbd.down@n2', 'lv.remove@n1', 'lv.remove@n1', 'lv.remove@n2', 'lv.remove@n2']);
+    const keep = plan(input([db('db1', { state: 'absent' })]), converged());
+    expect(keep.actions.filter((a) => a.verb.startsWith('drbd.') || a.verb === 'lv.remove')).toEqual([]);
+  });
+
+  it('given a resync running, it plans nothing and notes percent, speed and ETA', () => {
+    const p = plan(input([db()]), converged(
+      { drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'SyncSource', replication: 'SyncSource', role: 'Secondary', disk: 'Inconsistent', sync: { percent: 45.2, speedKiBps: 10240, etaSec: 83 } } }) } } },
+      { drbd: { devices: { 0: dev({ minor: 0, disk: 'Inconsistent', peer: { connection: 'SyncTarget', replication: 'SyncTarget', role: 'Primary', disk: 'UpToDate' } }) } } },
+    ));
+    expect(p.actions).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/resync on n1 \(SyncSource\): 45\.2% done, 10\.0 MiB\/s, ETA 1m23s/);
+  });
+
+  it('given DRBD state that could not be read on the secondary, it plans no DRBD action and does not start the VM', () => {
+    const p = plan(input([db()]), cluster(obsNode('n1', { lvs: lvs('db1', 0, 11000) }), { ...obsNode('n2', { lvs: lvs('db1', 0, 11000) }), drbd: undefined }));
+    expect(p.actions).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/could not be read/);
+  });
+});
+
+describe('DRBD minors and ports', () => {
+  it('given recorded allocations, it keeps them and gives a new disk the lowest free minor per node and port per cluster', () => {
+    const obs = cluster(obsNode('n1', { lvs: { ...lvs('a', 0, 11000), ...lvs('b', 2, 11001) } }), obsNode('n2', { lvs: lvs('a', 1, 11000) }), obsNode('n3'));
+    const alloc = new DrbdAllocator(obs, { drbd: { portStart: 11000, portEnd: 11010, minorCount: 4 } });
+    expect(alloc.allocate('a', 0, ['n1', 'n2'])).toEqual({ minors: new Map([['n1', 0], ['n2', 1]]), port: 11000 });
+    expect(alloc.allocate('c', 0, ['n1', 'n2'])).toEqual({ minors: new Map([['n1', 1], ['n2', 0]]), port: 11002 });
+    expect(alloc.allocate('d', 0, ['n1', 'n3'])).toEqual({ minors: new Map([['n1', 3], ['n3', 0]]), port: 11003 });
+    expect(alloc.allocate('e', 0, ['n1', 'n3'])).toMatchObject({ code: 'DRBD_MINORS_EXHAUSTED' });
+  });
+
+  it('given a node that cannot be observed now, its last snapshot keeps its minors and ports reserved', () => {
+    const obs = { nodes: new Map([['n1', obsNode('n1')], ['n2', emptyObservedNode('n2', 't', 'ssh: timeout')]]), lastKnown: new Map([['n2', obsNode('n2', { lvs: lvs('old', 0, 11000) })]]) };
+    const alloc = new DrbdAllocator(obs, { drbd: { portStart: 11000, portEnd: 11010, minorCount: 4 } });
+    expect(alloc.allocate('new', 0, ['n1', 'n2'])).toEqual({ minors: new Map([['n1', 0], ['n2', 1]]), port: 11001 });
+  });
+
+  it('given an unobservable node with no known past, it allocates no new port (it may be in use there)', () => {
+    const obs = { nodes: new Map([['n1', obsNode('n1')], ['n3', emptyObservedNode('n3', 't', 'ssh: timeout')]]) };
+    const alloc = new DrbdAllocator(obs, {}, ['n3']);
+    expect(alloc.allocate('new', 0, ['n1', 'n2'])).toMatchObject({ code: 'DRBD_PORTS_UNKNOWN' });
+  });
+
+  it('given a minor used by a DRBD device nobody recorded, it is not handed out', () => {
+    const obs = cluster(obsNode('n1', { drbd: { devices: { 0: dev({ minor: 0, resource: 'handmade' }) } } }), obsNode('n2'));
+    expect(new DrbdAllocator(obs, {}).allocate('x', 0, ['n1', 'n2'])).toEqual({ minors: new Map([['n1', 1], ['n2', 0]]), port: 11000 });
+  });
+
+  it('given two disks recording the same port, the plan refuses the second with DRBD_PORT_CONFLICT', () => {
+    const obs = cluster(obsNode('n1', { lvs: { ...lvs('a', 0, 11000), ...lvs('b', 1, 11000) } }), obsNode('n2'));
+    const p = plan(input([db('a'), db('b')]), obs);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/b', code: 'DRBD_PORT_CONFLICT' }]);
+  });
+
+  it('formats sync progress like gnt-instance add', () => {
+    expect(describeSync({ percent: 3, speedKiBps: 512, etaSec: 5 })).toBe('3.0% done, 0.5 MiB/s, ETA 5s');
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * The DRBD lifecycle of one instance's disks, from desired and observed state. Pure.
+ *
+ *   creation:  lv.create (data + meta, tags record minor and port) -> drbd.create-md ->
+ *              drbd.up on both nodes -> drbd.initial-sync on the primary (primary --force,
+ *              only for a pair created in this plan or found fully Inconsistent)
+ *   running:   the primary's device Primary (drbd.primary waits for the peer), the
+ *              secondary's Secondary; a grown disk: lv.extend on both, then drbd.resize
+ *   degraded:  a device down, detached (Diskless) or StandAlone -> drbd.up (re-attach,
+ *              re-connect), each shown with its reason; a failed disk is reported
+ *   split brain: both sides Primary while apart -> refused with guidance (Gantry never
+ *              picks whose writes to discard); both StandAlone and UpToDate -> suspected,
+ *              re-connect planned (DRBD's after-sb policies discard no changed data)
+ *   deletion:  drbd.down only with an explicit deletion, before the LVs go.
+ */
+import { actionKey, type Action, type DrbdResyncSpec, type DrbdUp } from '../core/actions.js';
+import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
+import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { DrbdDiskAlloc } from './drbd-alloc.js';
+import { diskLvName, diskMetaLvName, drbdDevicePath, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
+
+/** Seconds drbd.primary and drbd.initial-sync wait for the peer to connect. */
+export const DRBD_PEER_WAIT_S = 120;
+
+/** Replication states of a running or paused resync. */
+export const DRBD_SYNCING: ReadonlySet<string> = new Set(['SyncSource', 'SyncTarget', 'PausedSyncS', 'PausedSyncT', 'StartingSyncS', 'StartingSyncT', 'WFBitMapS', 'WFBitMapT', 'WFSyncUUID']);
+const CONNECTED = new Set(['Connected', ...DRBD_SYNCING, 'VerifyS', 'VerifyT']);
+
+export interface DrbdDiskPlan {
+  readonly diffs: FieldDiff[];
+  readonly actions: Action[];
+  readonly refused: Refusal[];
+  readonly notes: string[];
+  /** The disk cannot be used now (split brain, state unknown): the VM is not installed or started on it. */
+  readonly blocksRuntime: boolean;
+}
+
+export interface DrbdDiskInput {
+  readonly inst: PlanInstance;
+  readonly disk: PlanDisk;
+  readonly primary: PlanNode;
+  readonly secondary: PlanNode;
+  readonly alloc: DrbdDiskAlloc;
+  readonly observed: ObservedCluster;
+  /** The disk actions planned for this instance so far (lv.create / lv.extend). */
+  readonly planned: readonly Action[];
+}
+
+/** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
+function deviceOf(obs: ObservedNode, minor: number): ObservedDrbdDevice | undefined {
+  const d = obs.drbd?.devices[String(minor)];
+  return d && (d.disk !== undefined || d.peer !== undefined || d.role !== undefined) ? d : undefined;
+}
+
+const connected = (d: ObservedDrbdDevice | undefined): boolean => d?.peer !== undefined && CONNECTED.has(d.peer.connection);
+
+export function resyncSpec(disk: PlanDisk): DrbdResyncSpec {
+  const p = disk.drbd;
+  const rate = p?.resyncRateKiB ?? 61440;
+  // Ganeti's dynamic resync defaults: c-plan-ahead 20 (2 s), c-fill-target 0, c-delay-target 1 (0.1 s), c-min-rate 4096 KiB/s.
+  return p?.dynamicResync ? { kind: 'dynamic', planAhead: 20, fillTarget: 0, delayTarget: 1, maxRateKiB: rate, minRateKiB: Math.min(4096, rate) } : { kind: 'fixed', rateKiB: rate };
+}
+
+export function barrierSpec(letters: string | undefined): DrbdUp['barriers'] {
+  const l = letters ?? 'n';
+  return { ...(l.includes('b') ? { noDiskBarrier: true } : {}), ...(l.includes('f') ? { noDiskFlushes: true } : {}), ...(l.includes('d') ? { noDiskDrain: true } : {}) };
+}
+
+/** "45.2% done, 10.0 MiB/s, ETA 1m23s", as gnt-instance add prints a sync. */
+export function describeSync(s: { percent: number; speedKiBps?: number; etaSec?: number }): string {
+  const speed = s.speedKiBps !== undefined ? `, ${(s.speedKiBps / 1024).toFixed(1)} MiB/s` : '';
+  const eta = s.etaSec !== undefined ? `, ETA ${s.etaSec >= 60 ? `${Math.floor(s.etaSec / 60)}m` : ''}${s.etaSec % 60}s` : '';
+  return `${s.percent.toFixed(1)}% done${speed}${eta}`;
+}
+
+const addr = (n: PlanNode): string => n.secondaryAddress ?? n.address ?? n.name;
+
+export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
+  const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
+  const { inst, disk, primary: P, secondary: S, alloc } = x;
+  const subject = `Instance/${inst.name}`;
+  const pObs = x.observed.nodes.get(P.name);
+  const sObs = x.observed.nodes.get(S.name);
+  const minorOf = (n: PlanNode) => alloc.minors.get(n.name)!;
+  const label = `disk ${disk.index} (DRBD port ${alloc.port}; minor ${minorOf(P)} on ${P.name}, ${minorOf(S)} on ${S.name})`;
+  if (!pObs?.reachable || !sObs?.reachable) {
+    out.notes.push(`${label}: DRBD waits until both ${P.name} and ${S.name} are observed`);
+    return { ...out, blocksRuntime: !pObs?.reachable };
+  }
+  const unread = [pObs, sObs].filter((o) => o.drbd === undefined).map((o) => o.name);
+  if (unread.length > 0) {
+    out.notes.push(`${label}: DRBD state of ${unread.join(', ')} could not be read (module loaded? drbd-utils installed?): no DRBD action until it can`);
+    return { ...out, blocksRuntime: true };
+  }
+  const pDev = deviceOf(pObs, minorOf(P));
+  const sDev = deviceOf(sObs, minorOf(S));
+  for (const [n, d] of [[P, pDev], [S, sDev]] as const) {
+    const want = drbdResourceName(minorOf(n));
+    if (d?.resource !== undefined && d.resource !== want) {
+      out.refused.push({ subject, code: 'DRBD_MINOR_IN_USE', message: `${label}: minor ${minorOf(n)} on ${n.name} is DRBD resource ${d.resource}, not ${want}; Gantry does not touch a device it did not make. Free the minor or fix the LV tags.` });
+    }
+  }
+  if (out.refused.length > 0) return { ...out, blocksRuntime: true };
+
+  if (disk.state === 'absent') {
+    for (const [n, d] of [[P, pDev], [S, sDev]] as const) {
+      if (!d) continue;
+      out.diffs.push({ path: `disks[${disk.index}].drbd`, desired: 'absent', observed: `${drbdResourceName(minorOf(n))} up on ${n.name}` });
+      out.actions.push(down(subject, n.name, minorOf(n), `disk ${disk.index} is marked absent: take DRBD resource ${drbdResourceName(minorOf(n))} down before its LVs are removed`));
+    }
+    return out;
+  }
+
+  // ---- split brain: never resolved by Gantry ----
+  if (pDev?.role === 'Primary' && sDev?.role === 'Primary' && !(connected(pDev) && connected(sDev))) {
+    out.refused.push({
+      subject, code: 'DRBD_SPLIT_BRAIN',
+      message: `${label}: split brain: both ${P.name} and ${S.name} are Primary while not connected, so each may hold writes the other lacks. ` +
+        `Gantry never chooses whose data to discard. Decide which node's data survives; on the OTHER node run "drbdsetup secondary MINOR" and ` +
+        `"drbdadm connect --discard-my-data" (8.4: drbdsetup connect ... --discard-my-data), then connect the survivor; the next pass sees them Connected.`,
+    });
+    return { ...out, blocksRuntime: true };
+  }
+  if (pDev && sDev && pDev.peer?.connection === 'StandAlone' && sDev.peer?.connection === 'StandAlone' && pDev.disk === 'UpToDate' && sDev.disk === 'UpToDate') {
+    out.notes.push(`${label}: both sides StandAlone with UpToDate data: an admin disconnect, or a split brain DRBD refused to resolve (its kernel log says "Split-Brain detected"). ` +
+      'Re-connect is planned: DRBD\'s after-sb policies (discard-zero-changes, consensus, disconnect) discard no changed data. If it drops to StandAlone again, it is a split brain: resolve it by hand (drbdadm connect --discard-my-data on the node whose writes are to be dropped).');
+  }
+
+  // ---- bring up, repair ----
+  const lvCreated = (n: PlanNode) => x.planned.some((a) => a.verb === 'lv.create' && a.node === n.name && a.name === diskMetaLvName(inst.name, disk.index));
+  const creating = !pDev && !sDev && lvCreated(P) && lvCreated(S);
+  const ups: Action[] = [];
+  for (const [n, d, peerNode] of [[P, pDev, S], [S, sDev, P]] as const) {
+    const minor = minorOf(n);
+    const res = drbdResourceName(minor);
+    const up = (reason: string): DrbdUp => ({
+      verb: 'drbd.up', node: n.name, subject, resource: res, minor,
+      dataDev: `/dev/${disk.vg}/${diskLvName(inst.name, disk.index)}`, metaDev: `/dev/${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`,
+      sizeMiB: disk.sizeMiB, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peerNode), port: alloc.port }, peerNode: peerNode.name,
+      protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), reason,
+    });
+    let why: string | undefined;
+    if (!d) {
+      why = creating || lvCreated(n) ? `new DRBD ${res} on ${n.name} (${label})` : `DRBD ${res} is down on ${n.name}: bring it up again (attach, connect)`;
+      out.diffs.push({ path: `disks[${disk.index}].drbd.${n === P ? 'primary' : 'secondary'}`, desired: 'up', observed: creating || lvCreated(n) ? null : 'down' });
+      out.actions.push({ verb: 'drbd.create-md', node: n.name, subject, minor, metaDev: up('').metaDev, reason: `${why}: DRBD metadata on its meta LV (written only if the LV holds none; existing metadata is never overwritten)` });
+    } else if (d.disk === 'Diskless') {
+      why = `DRBD ${res} on ${n.name} has no disk (Diskless, detached): re-attach its data and meta LVs`;
+      out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.disk`, desired: 'attached', observed: 'Diskless' });
+    } else if (d.disk === 'Failed') {
+      out.notes.push(`${label}: the backing disk of ${res} on ${n.name} FAILED (DRBD detached it on an I/O error): check the LV and its PV; Gantry does not re-attach a failed disk by itself`);
+    } else if (!d.peer || d.peer.connection === 'StandAlone') {
+      why = `DRBD ${res} on ${n.name} is StandAlone (not connected to ${peerNode.name}): re-connect`;
+      out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.connection`, desired: 'Connected', observed: d.peer?.connection ?? 'StandAlone' });
+    }
+    if (why !== undefined) {
+      const a = up(why);
+      ups.push(a);
+      out.actions.push(a);
+    }
+  }
+  conditionNotes(out, label, P, S, pDev, sDev);
+
+  // ---- initial sync (only at creation) and roles ----
+  const fresh = pDev && sDev && pDev.disk === 'Inconsistent' && sDev.disk === 'Inconsistent' && connected(pDev) && !DRBD_SYNCING.has(pDev.peer?.replication ?? pDev.peer?.connection ?? '');
+  const after = ups.map((a) => actionKey(a));
+  if (creating || fresh) {
+    out.actions.push({ verb: 'drbd.initial-sync', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after, reason: `initial full sync of the new pair ${label}: primary --force on ${P.name}, both sides Inconsistent` });
+  } else {
+    if (sDev?.role === 'Primary') {
+      out.diffs.push({ path: `disks[${disk.index}].drbd.${S.name}.role`, desired: 'Secondary', observed: 'Primary' });
+      out.actions.push({ verb: 'drbd.secondary', node: S.name, subject, resource: drbdResourceName(minorOf(S)), minor: minorOf(S), reason: `${S.name} is the secondary: demote ${drbdResourceName(minorOf(S))}` });
+    }
+    if (pDev?.role !== 'Primary') {
+      out.diffs.push({ path: `disks[${disk.index}].drbd.${P.name}.role`, desired: 'Primary', observed: pDev?.role ?? null });
+      const demote = out.actions.filter((a) => a.verb === 'drbd.secondary').map((a) => actionKey(a));
+      out.actions.push({ verb: 'drbd.primary', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after: [...after, ...demote], reason: `${P.name} is the primary: promote ${drbdResourceName(minorOf(P))} once ${S.name} is connected (never on a guess)` });
+    }
+  }
+
+  // ---- resize: both data LVs first, then the device ----
+  const extends_ = x.planned.filter((a) => a.verb === 'lv.extend' && a.name === diskLvName(inst.name, disk.index));
+  const small = pDev?.sizeMiB !== undefined && pDev.sizeMiB < disk.sizeMiB;
+  if ((extends_.length > 0 || small) && !creating) {
+    out.actions.push({ verb: 'drbd.resize', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
+  }
+  return out;
+}
+
+/** Degraded states and sync progress, as notes (the conditions the drift report and describe show). */
+function conditionNotes(out: DrbdDiskPlan, label: string, P: PlanNode, S: PlanNode, pDev: ObservedDrbdDevice | undefined, sDev: ObservedDrbdDevice | undefined): void {
+  for (const [n, d] of [[P, pDev], [S, sDev]] as const) {
+    if (!d?.peer) continue;
+    const rep = d.peer.replication ?? d.peer.connection;
+    if (d.peer.sync && DRBD_SYNCING.has(rep)) out.notes.push(`${label}: resync on ${n.name} (${rep}): ${describeSync(d.peer.sync)}`);
+    else if (d.peer.connection === 'WFConnection') out.notes.push(`condition Degraded: ${label}: ${n.name} waits for its peer to connect (WFConnection)`);
+    if (d.disk === 'Outdated') out.notes.push(`condition Degraded: ${label}: the data on ${n.name} is Outdated: it resyncs from its peer once connected`);
+  }
+}
+
+function down(subject: string, node: string, minor: number, reason: string): Action {
+  return { verb: 'drbd.down', node, subject, resource: drbdResourceName(minor), minor, reason };
+}
+
+/**
+ * Instance absent with deleteDisks: take down every DRBD device its LVs record on this
+ * node (matched by the recorded minor and Gantry's resource name), before the LVs go.
+ */
+export function planDrbdDownForDeletion(instance: string, node: string, obs: ObservedNode): Action[] {
+  const out: Action[] = [];
+  const seen = new Set<number>();
+  for (const lv of Object.values(obs.lvs)) {
+    if (!isDiskLvOf(lv, instance)) continue;
+    const minor = drbdOfLvTags(lv.tags).minor;
+    if (minor === undefined || seen.has(minor)) continue;
+    seen.add(minor);
+    const d = deviceOf(obs, minor);
+    if (d && (d.resource === undefined || d.resource === drbdResourceName(minor))) {
+      out.push(down(`Instance/${instance}`, node, minor, `instance is absent and deleteDisks is set: take DRBD ${drbdResourceName(minor)} (${drbdDevicePath(minor)}) down before its LVs are removed`));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { SimCluster } from './cluster.js';
+import { plan } from '../plan/plan.js';
+import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
+import type { ObservedCluster } from '../core/plan.js';
+import { uniqueDrbdResources, truthOf } from './campaign/invariants.js';
+
+const node = (name: string, ip: string): PlanNode => ({
+  name, group: 'default', role: 'regular', runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`, address: ip, secondaryAddress: ip,
+  profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [{ name: 'vg0', pvs: ['/dev/sdb'] }], sysctls: {} },
+});
+const db = (name: string, over: Partial<PlanInstance> = {}): PlanInstance => ({
+  name, state: 'present', deleteDisks: false, diskTemplate: 'drbd', primary: 'n1', secondary: 'n2', memoryMiB: 128, vcpus: 1, tags: [],
+  disks: [{ index: 0, sizeMiB: 64, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' }], ...over,
+});
+const input = (instances: PlanInstance[]): PlanInput => ({
+  cluster: { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/srv/shared', removeOrphans: false, exclusionTags: [] },
+  networks: [], nodes: [node('n1', '198.19.0.1'), node('n2', '198.19.0.2'), node('n3', '198.19.0.3')], instances,
+});
+
+/** plan -> run every wave on the simulator, `passes` times; returns the last plan's actions. */
+async function converge(sim: SimCluster, inp: PlanInput, passes = 3): Promise<{ actions: string[]; failed: string[] }> {
+  let actions: string[] = [];
+  const failed: string[] = [];
+  for (let i = 0; i < passes; i++) {
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(inp, obs);
+    actions = p.actions.map((a) => `${a.verb}@${a.node}`);
+    for (const w of p.waves) for (const a of w) {
+      const r = await sim.run(a);
+      if (!r.ok) failed.push(`${a.verb}@${a.node} ${r.error?.code}`);
+    }
+  }
+  return { actions, failed };
+}
+
+const drbdOf = async (sim: SimCluster, n: string) => (await sim.node(n).observe({ sysctls: [], fileDirs: [], drbd: true })).drbd?.devices['0'];
+
+describe('DRBD on the simulator', () => {
+  it('given a new DRBD disk, plan and apply bring it to Connected UpToDate/UpToDate with the primary Primary, and a second plan is empty', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    const r = await converge(sim, input([db('db1')]), 2);
+    expect(r.failed).toEqual([]);
+    expect(r.actions).toEqual([]);
+    expect(await drbdOf(sim, 'n1')).toMatchObject({ role: 'Primary', disk: 'UpToDate', peer: { connection: 'Connected', disk: 'UpToDate', role: 'Secondary' } });
+    expect(uniqueDrbdResources(truthOf(sim))).toEqual([]);
+  });
+
+  it('given the secondary crashed and came back, the plan brings its device up again and it resyncs; nothing is forced', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 1);
+    sim.node('n2').crash();
+    sim.node('n2').boot();
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(input([db('db1')]), obs);
+    expect(p.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['drbd.create-md@n2', 'drbd.up@n2']);
+    for (const a of p.actions) expect((await sim.run(a)).ok).toBe(true);
+    expect(await drbdOf(sim, 'n2')).toMatchObject({ role: 'Secondary', disk: 'UpToDate', peer: { connection: 'Connected' } });
+  });
+
+  it('given both sides promoted while the replication network was cut, reconnecting finds a split brain: StandAlone, and the plan refuses to pick a side', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 1);
+    sim.node('n1').setReplicationDown(true);
+    await sim.observe({ sysctls: [], fileDirs: [], drbd: true }); // n1 Primary alone: may write
+    sim.node('n2').tamper((s) => { s.drbd.get(0)!.role = 'Primary'; }); // an admin promoted the other side by hand
+    await sim.observe({ sysctls: [], fileDirs: [], drbd: true });
+    sim.node('n1').setReplicationDown(false);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    expect(obs.nodes.get('n1')!.drbd!.devices['0']).toMatchObject({ role: 'Primary', peer: { connection: 'StandAlone' } });
+    const p = plan(input([db('db1')]), obs);
+    expect(p.refused.map((x) => x.code)).toEqual(['DRBD_SPLIT_BRAIN']);
+    expect(p.actions).toEqual([]);
+  });
+
+  it('given a manifest that pins the primary and leaves the secondary to the allocator, the secondary is another node', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(input([db('db1', { primary: 'n2', secondary: undefined })]), obs, { allocator: () => () => ({ primary: 'n1', secondary: 'n2' }) });
+    const up = p.actions.filter((a) => a.verb === 'drbd.up').map((a) => a.node);
+    expect(up).toEqual(['n2', 'n1']);
+  });
+
+  it('given an LV removal while its DRBD device is up, it fails LV_IN_USE and the LV stays', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 1);
+    const r = await sim.run({ verb: 'lv.remove', node: 'n2', subject: 'Instance/db1', reason: 't', vg: 'vg0', name: 'db1.disk0' });
+    expect(r.error?.code).toBe('LV_IN_USE');
+    expect(sim.node('n2').snapshot().lvs['vg0/db1.disk0']).toBeDefined();
+  });
+
+  it('given two disks recording the same port (forged tags), the invariant check names both', () => {
+    const sim = new SimCluster([{ name: 'n1', seed: { lvs: [
+      { vg: 'vg0', name: 'a.disk0', sizeMiB: 64, tags: ['gantry', 'gantry-inst=a', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000'] },
+      { vg: 'vg0', name: 'b.disk0', sizeMiB: 64, tags: ['gantry', 'gantry-inst=b', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000'] },
+    ] } }]);
+    expect(uniqueDrbdResources(truthOf(sim)).map((f) => f.invariant).sort()).toEqual(['unique-drbd-minor', 'unique-drbd-port']);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * DRBD 8.4 on the simulator: one resource per minor, two nodes per resource, with the
+ * rules the planner and runner rely on.
+ *
+ * * Metadata lives on the meta LV (it survives `down` and a node crash); the kernel's
+ *   device (minor, role, attachment, network config) does not survive a crash.
+ * * Two devices are Connected when both have network config pointing at each other and
+ *   the replication path between their nodes works. Sync is instant: once connected, an
+ *   Inconsistent or Outdated side takes the UpToDate side's data; a fully Inconsistent
+ *   pair stays so until `primary --force` (the initial sync).
+ * * A Primary that is not connected may write alone; when both sides wrote alone, the
+ *   reconnect finds a split brain: both drop to StandAlone (network config gone), as
+ *   8.4 does with the after-sb policies Gantry sets. Nothing is ever discarded here.
+ * * Dual-primary is refused: promotion needs the peer Secondary (no live migration yet).
+ */
+import type { DrbdDown, DrbdInitialSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
+import type { ObservedDrbd, ObservedDrbdDevice } from '../core/observed.js';
+import { ExecError, PrereqError } from '../util/errors.js';
+import type { SimNodeState } from './state.js';
+
+export interface SimDrbdMeta {
+  disk: 'Inconsistent' | 'UpToDate' | 'Outdated';
+  /** Primary while not connected since the last sync: it may hold writes the peer lacks. */
+  wroteAlone: boolean;
+}
+
+export interface SimDrbdDevice {
+  readonly minor: number;
+  readonly resource: string;
+  readonly dataLv: string;
+  readonly metaLv: string;
+  role: 'Primary' | 'Secondary';
+  attached: boolean;
+  /** Network config (undefined after disconnect, a split brain, or before connect). */
+  net?: { readonly local: string; readonly peer: string; readonly peerNode: string };
+  sizeMiB: number;
+}
+
+export interface DrbdCtx {
+  /** The peer node's state, or undefined while the replication path to it is down. */
+  peer(name: string): SimNodeState | undefined;
+}
+
+const lvId = (dev: string): string => dev.replace(/^\/dev\//, '');
+const ep = (e: { host: string; port: number }): string => `${e.host}:${e.port}`;
+
+/** The peer's device this one is linked to, when the link is configured on both ends and the path works. */
+function peerDevice(s: SimNodeState, d: SimDrbdDevice, ctx: DrbdCtx): { ps: SimNodeState; pd: SimDrbdDevice } | undefined {
+  if (!d.net || !d.attached) return undefined;
+  const ps = ctx.peer(d.net.peerNode);
+  if (!ps || ps === s) return undefined;
+  for (const pd of ps.drbd.values()) {
+    if (pd.attached && pd.net && pd.net.local === d.net.peer && pd.net.peer === d.net.local) return { ps, pd };
+  }
+  return undefined;
+}
+
+/**
+ * Bring every device's pair to what DRBD would show now: connect linked pairs, sync
+ * (instantly) toward the UpToDate side, mark lone primaries, detect split brain.
+ */
+export function settleDrbd(s: SimNodeState, ctx: DrbdCtx): void {
+  for (const d of s.drbd.values()) {
+    const meta = s.drbdMeta.get(d.metaLv);
+    if (!meta) continue;
+    const p = peerDevice(s, d, ctx);
+    if (!p) {
+      if (d.role === 'Primary') meta.wroteAlone = true;
+      continue;
+    }
+    const pm = p.ps.drbdMeta.get(p.pd.metaLv);
+    if (!pm) continue;
+    if (meta.wroteAlone && pm.wroteAlone) {
+      // Split brain, unresolved by the after-sb policies: both sides StandAlone.
+      delete d.net;
+      delete p.pd.net;
+      continue;
+    }
+    if (meta.disk === 'UpToDate' || pm.disk === 'UpToDate') {
+      meta.disk = 'UpToDate';
+      pm.disk = 'UpToDate';
+    }
+    meta.wroteAlone = false;
+    pm.wroteAlone = false;
+  }
+}
+
+/** What the probe would report (events2 + /proc/drbd), after settling. */
+export function observeDrbd(s: SimNodeState, ctx: DrbdCtx): ObservedDrbd {
+  settleDrbd(s, ctx);
+  const devices: Record<string, ObservedDrbdDevice> = {};
+  for (const d of s.drbd.values()) {
+    const meta = s.drbdMeta.get(d.metaLv);
+    const p = peerDevice(s, d, ctx);
+    const pm = p ? p.ps.drbdMeta.get(p.pd.metaLv) : undefined;
+    devices[String(d.minor)] = {
+      minor: d.minor, resource: d.resource, role: d.role, disk: d.attached ? meta?.disk ?? 'Diskless' : 'Diskless', sizeMiB: d.sizeMiB,
+      peer: p ? { connection: 'Connected', replication: 'Established', role: p.pd.role, disk: pm?.disk ?? 'DUnknown' } : { connection: d.net ? 'WFConnection' : 'StandAlone', role: 'Unknown', disk: 'DUnknown' },
+    };
+  }
+  return { devices };
+}
+
+function deviceOf(s: SimNodeState, minor: number, resource: string): SimDrbdDevice {
+  const d = s.drbd.get(minor);
+  if (!d) throw new ExecError('DRBD_NOT_UP', `minor ${minor} is not configured`, { minor });
+  if (d.resource !== resource) throw new PrereqError('DRBD_MINOR_IN_USE', `minor ${minor} belongs to ${d.resource}, not ${resource}`, { minor });
+  return d;
+}
+
+/** A running VM on this node uses /dev/drbdN. */
+function inUse(s: SimNodeState, minor: number): boolean {
+  const path = `/dev/drbd${minor}`;
+  return [...s.instances.values()].some((vm) => ['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate'].includes(vm.runState) && JSON.stringify(vm.meta?.launch?.disks ?? []).includes(`"${path}"`));
+}
+
+export const drbdHandlers = {
+  'drbd.create-md': (s: SimNodeState, a: DrbdCreateMd): boolean => {
+    const id = lvId(a.metaDev);
+    if (!s.lvs.has(id)) throw new ExecError('LV_NOT_FOUND', `meta LV ${a.metaDev} does not exist`, { lv: id });
+    if (s.drbd.has(a.minor) || s.drbdMeta.has(id)) return false; // never over existing metadata
+    s.drbdMeta.set(id, { disk: 'Inconsistent', wroteAlone: false });
+    return true;
+  },
+  'drbd.up': (s: SimNodeState, a: DrbdUp): boolean => {
+    const data = lvId(a.dataDev);
+    const metaLv = lvId(a.metaDev);
+    if (!s.lvs.has(data)) throw new ExecError('LV_NOT_FOUND', `data LV ${a.dataDev} does not exist`, { lv: data });
+    if (!s.drbdMeta.has(metaLv)) throw new ExecError('DRBD_NO_METADATA', `no valid DRBD metadata on ${a.metaDev}`, { lv: metaLv });
+    const net = { local: ep(a.local), peer: ep(a.peer), peerNode: a.peerNode };
+    const cur = s.drbd.get(a.minor);
+    if (cur && cur.resource !== a.resource) throw new PrereqError('DRBD_MINOR_IN_USE', `minor ${a.minor} belongs to ${cur.resource}, not ${a.resource}`, { minor: a.minor });
+    if (cur?.attached && (cur.dataLv !== data || cur.metaLv !== metaLv)) throw new PrereqError('DRBD_DISK_MISMATCH', `minor ${a.minor} is attached to ${cur.dataLv}`, { minor: a.minor });
+    if (cur?.net && (cur.net.local !== net.local || cur.net.peer !== net.peer)) throw new PrereqError('DRBD_NET_MISMATCH', `${a.resource} is linked ${cur.net.local} -> ${cur.net.peer}`, { resource: a.resource });
+    if (cur?.attached && cur.net) return false;
+    s.drbd.set(a.minor, { minor: a.minor, resource: a.resource, dataLv: data, metaLv, role: cur?.role ?? 'Secondary', attached: true, net, sizeMiB: cur?.sizeMiB ?? a.sizeMiB });
+    return true;
+  },
+  'drbd.initial-sync': (s: SimNodeState, a: DrbdInitialSync, ctx: DrbdCtx): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    settleDrbd(s, ctx);
+    const meta = s.drbdMeta.get(d.metaLv)!;
+    const p = peerDevice(s, d, ctx);
+    const pm = p?.ps.drbdMeta.get(p.pd.metaLv);
+    if (meta.disk === 'UpToDate') return false;
+    if (!p || !pm || meta.disk !== 'Inconsistent' || pm.disk !== 'Inconsistent' || d.role !== 'Secondary' || p.pd.role !== 'Secondary') {
+      throw new ExecError('DRBD_FORCE_REFUSED', `not forcing minor ${a.minor} primary: the initial sync needs both sides connected, Secondary and Inconsistent`, { minor: a.minor });
+    }
+    d.role = 'Primary';
+    meta.disk = 'UpToDate';
+    pm.disk = 'UpToDate';
+    return true;
+  },
+  'drbd.primary': (s: SimNodeState, a: DrbdPrimary, ctx: DrbdCtx): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    if (d.role === 'Primary') return false;
+    settleDrbd(s, ctx);
+    const p = peerDevice(s, d, ctx);
+    if (!p) throw new ExecError('DRBD_PEER_MISSING', `not promoting minor ${a.minor}: its peer is not connected; this side may hold stale data`, { minor: a.minor });
+    if (p.pd.role === 'Primary') throw new ExecError('DRBD_PEER_PRIMARY', `not promoting minor ${a.minor}: the peer is Primary (dual-primary is for live migration only)`, { minor: a.minor });
+    const mine = s.drbdMeta.get(d.metaLv)?.disk;
+    const theirs = p.ps.drbdMeta.get(p.pd.metaLv)?.disk;
+    if (mine !== 'UpToDate' && theirs !== 'UpToDate') throw new ExecError('DRBD_NO_GOOD_DATA', `neither side of minor ${a.minor} is UpToDate`, { minor: a.minor });
+    d.role = 'Primary';
+    return true;
+  },
+  'drbd.secondary': (s: SimNodeState, a: DrbdSecondary): boolean => {
+    const d = s.drbd.get(a.minor);
+    if (!d || d.role !== 'Primary') return false;
+    if (inUse(s, a.minor)) throw new ExecError('DRBD_IN_USE', `minor ${a.minor} is held open by a running VM`, { minor: a.minor });
+    d.role = 'Secondary';
+    return true;
+  },
+  'drbd.resize': (s: SimNodeState, a: DrbdResize, ctx: DrbdCtx): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    if (d.sizeMiB >= a.sizeMiB) return false;
+    const p = peerDevice(s, d, ctx);
+    const mine = s.lvs.get(d.dataLv)?.sizeMiB ?? 0;
+    const theirs = p ? p.ps.lvs.get(p.pd.dataLv)?.sizeMiB ?? 0 : 0;
+    if (!p || mine < a.sizeMiB || theirs < a.sizeMiB) throw new ExecError('DRBD_RESIZE_FAILED', `minor ${a.minor}: both data LVs must hold ${a.sizeMiB} MiB and the peer be connected`, { minor: a.minor });
+    d.sizeMiB = a.sizeMiB;
+    p.pd.sizeMiB = a.sizeMiB;
+    return true;
+  },
+  'drbd.down': (s: SimNodeState, a: DrbdDown): boolean => {
+    const d = s.drbd.get(a.minor);
+    if (!d || d.resource !== a.resource) return false;
+    if (inUse(s, a.minor)) throw new ExecError('DRBD_IN_USE', `minor ${a.minor} is held open by a running VM`, { minor: a.minor });
+    s.drbd.delete(a.minor);
+    return true;
+  },
+};
+
+/** An LV a configured DRBD device holds open cannot be removed (lvremove: "in use"). */
+export function lvHeldByDrbd(s: SimNodeState, id: string): boolean {
+  return [...s.drbd.values()].some((d) => d.attached && (d.dataLv === id || d.metaLv === id));
+}
+
+/** /dev/drbdN exists for QEMU when the device is up, attached and Primary. */
+export function drbdDeviceUsable(s: SimNodeState, path: string): boolean {
+  const m = /^\/dev\/drbd(\d+)$/.exec(path);
+  const d = m ? s.drbd.get(Number(m[1])) : undefined;
+  return d !== undefined && d.attached && d.role === 'Primary';
+}
