@@ -24,6 +24,7 @@ import { describeAction } from '../status/drift-report.js';
 import { DEFAULT_STATE_DIR, readLiveness, readObserved } from '../status/state-dir.js';
 import { nextLiveness } from '../observe/liveness.js';
 import type { ResourceStatus } from '../status/status.js';
+import type { DrbdDiskFact } from '../status/drbd.js';
 import { SshPool } from '../transport/pool.js';
 import { quoteArg } from '../transport/quote.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -297,6 +298,13 @@ export function renderInstanceDescription(inst: DesiredInstance, status: Resourc
     return [`nic${n.index}`, o?.network ?? n.network ?? '', n.mode, o?.mac ?? n.mac, o?.ip ?? n.ip];
   });
   out.push(nicRows.length ? indent(renderTable(['NIC', 'NETWORK', 'MODE', 'MAC', 'IP'], nicRows)).trimEnd() : '  (none)');
+  const drbd = Array.isArray(facts.drbd) ? (facts.drbd as DrbdDiskFact[]) : [];
+  if (drbd.length) {
+    out.push('DRBD:');
+    const sync = (f: DrbdDiskFact) => (f.sync ? `${f.sync.percent.toFixed(1)}%${f.sync.speedKiBps !== undefined ? ` ${(f.sync.speedKiBps / 1024).toFixed(1)} MiB/s` : ''}${f.sync.etaSec !== undefined ? ` ETA ${f.sync.etaSec}s` : ''}` : '');
+    out.push(indent(renderTable(['DISK', 'NODE', 'MINOR', 'PORT', 'ROLE', 'CONNECTION', 'DISK/PEER', 'SYNC'],
+      drbd.map((f) => [`disk${f.disk}`, f.node, String(f.minor), String(f.port ?? ''), f.role ?? 'unknown', f.connection ?? '', f.diskState ? `${f.diskState}/${f.peerDisk ?? '?'}` : '', sync(f)]))).trimEnd());
+  }
   out.push('Conditions:');
   const conds = status?.conditions ?? [];
   out.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE'], conds.map((c) => [c.type, c.status, c.reason, c.message]))).trimEnd() : '  (no status: not in the plan)');

@@ -6,6 +6,7 @@ import type { ExecuteReport } from '../execute/executor.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { statusOf } from '../plan/instance-runtime.js';
 import { describeLiveness } from '../observe/liveness.js';
+import { describeDrbdFact, drbdFactsByInstance, drbdHealthy, type DrbdDiskFact } from './drbd.js';
 
 export interface Condition {
   type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable';
@@ -33,6 +34,7 @@ export function deriveStatus(plan: Plan, observed: ObservedCluster, at: string, 
   const failedBySubject = new Map<string, string>();
   for (const r of report?.results ?? []) if (!r.ok) failedBySubject.set(r.action.subject, `${r.action.verb} on ${r.action.node}: ${r.error?.message ?? 'failed'}`);
   const finalEntries = new Map((after ?? plan).entries.map((e) => [e.subject, e]));
+  let drbd: Map<string, DrbdDiskFact[]> | undefined;
   return plan.entries.map((e) => {
     const final = finalEntries.get(e.subject) ?? e;
     const failed = failedBySubject.get(e.subject);
@@ -73,6 +75,13 @@ export function deriveStatus(plan: Plan, observed: ObservedCluster, at: string, 
       }
       facts.status ??= 'not created';
       conditions.push(cond('Ready', facts.status === 'running', String(facts.status), `instance is ${String(facts.status)}${facts.node ? ` on ${String(facts.node)}` : ''}`, at));
+    }
+    const disks = e.subject.startsWith('Instance/') ? (drbd ??= drbdFactsByInstance(observed)).get(e.subject.slice(9)) : undefined;
+    if (disks) {
+      facts.drbd = disks;
+      const bad = disks.filter((f) => !drbdHealthy(f));
+      const syncing = bad.filter((f) => f.sync);
+      if (bad.length > 0) conditions.push(cond('Degraded', true, syncing.length === bad.length ? 'DrbdSyncing' : 'DrbdDegraded', bad.map(describeDrbdFact).join('; '), at));
     }
     conditions.push(cond('Degraded', failed !== undefined || final.status === 'refused' || final.status === 'unreachable', failed ? 'ApplyFailed' : final.status, failed ?? '', at));
     return { subject: e.subject, conditions, facts };
