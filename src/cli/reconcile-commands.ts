@@ -11,6 +11,7 @@ import { formatLoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
 import { connectNodes } from '../execute/connect.js';
 import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
+import { fencerFor } from '../execute/fence.js';
 import { planHasChanges, type Plan } from '../core/plan.js';
 import { describeAction, renderPlan, summary, type ReportFormat } from '../status/drift-report.js';
 import { DEFAULT_JOB_LOG_RETENTION, DEFAULT_STATE_DIR, type JobLogRetention } from '../status/state-dir.js';
@@ -160,7 +161,7 @@ export function registerReconcileCommands(program: Command): void {
       let exit: CliExit | undefined;
       try {
         const res = await withCluster(opts.file, logger, (state, conn) =>
-          reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, jobLog }, {
+          reconcileOnce(state, { logger, ops: conn.ops, stateDir: opts.stateDir, jobLog, fencer: fencerFor(state, logger) }, {
             apply: true,
             command: 'apply',
             ...(opts.dryRun ? { dryRun: true } : {}),

@@ -17,6 +17,7 @@ import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { createRuntimeMetrics } from '../runtime/metrics.js';
+import { fencerFor } from '../execute/fence.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -64,7 +65,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
       conn = await connectNodes(state, { logger });
       connFor = state;
     }
-    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
+    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
     last = res;
     if (res.observed.liveness) metrics.observeLiveness(res.observed.liveness);
     const s = summary(res.after ?? res.plan);

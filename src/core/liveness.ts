@@ -32,6 +32,8 @@ export interface NodeLiveness {
   readonly error?: string;
   /** Unreachable: missedProbes and the grace time are both reached (fencing may follow). */
   readonly graceOver?: boolean;
+  /** Dead: when it was first found unreachable (its first missed probe). */
+  readonly detected?: string;
   /** Dead: how it was confirmed. */
   readonly fence?: FenceRecord;
 }
@@ -43,3 +45,9 @@ export interface LivenessPolicy {
 }
 
 export const DEFAULT_LIVENESS: LivenessPolicy = { missedProbes: 3, graceSeconds: 10 };
+
+/** Powers a node off through its out-of-band program and confirms it (execute/fence, sim/fencer). */
+export interface Fencer {
+  /** Resolves with the confirmation; rejects when power off cannot be confirmed. */
+  fence(node: string, now: () => Date): Promise<FenceRecord>;
+}

@@ -146,6 +146,8 @@ export interface PlanInput {
   readonly networks: readonly PlanNetwork[];
   /** How big the desired state was at the last apply (state directory); absent when unknown. */
   readonly lastApplied?: DesiredSummary;
+  /** Instances that failed over (state directory, failovers.json), by name: kept on their new node while the manifest names the old one. */
+  readonly failovers?: ReadonlyMap<string, FailoverRecord>;
   /** ISO time of this pass: the orphan grace counts to it (absent: no orphan is old enough). */
   readonly now?: string;
 }
@@ -224,6 +226,38 @@ export interface NodeWait {
   readonly subjects: readonly string[];
 }
 
+/** An instance moved off a Dead or Offline node: the timeline (ISO times) and its new primary. */
+export interface FailoverRecord {
+  readonly instance: string;
+  readonly from: string;
+  readonly to: string;
+  /** The node's first missed probe. */
+  readonly detected?: string;
+  /** Its out-of-band program confirmed power off (absent: the node was declared offline). */
+  readonly fenced?: string;
+  /** The start on the new primary succeeded. */
+  readonly started: string;
+}
+
+/** A failover this plan makes (its start is among the actions) or cannot make (lost). */
+export interface PlannedFailover {
+  readonly instance: string;
+  readonly from: string;
+  /** The new primary; absent when the instance is lost until its node returns. */
+  readonly to?: string;
+  readonly detected?: string;
+  readonly fenced?: string;
+  /** Why it cannot fail over (plain/file disks live only on the gone node). */
+  readonly lost?: string;
+}
+
+/** Whether a node past its grace is fenced in this pass, and why (plan/fencing). */
+export interface FenceDecision {
+  readonly node: string;
+  readonly fence: boolean;
+  readonly reason: string;
+}
+
 export interface Plan {
   readonly entries: readonly PlanEntry[];
   /** Every action, in execution order. */
@@ -237,8 +271,12 @@ export interface Plan {
   readonly unreachable: readonly string[];
   /** Per node that cannot be observed: the resources that wait for it. */
   readonly waits?: readonly NodeWait[];
+  /** Nodes past their liveness grace: fenced in this pass (before its actions) or held, with the reason. */
+  readonly fencing?: readonly FenceDecision[];
+  /** Instances leaving a Dead or Offline node in this plan, or lost with it. */
+  readonly failovers?: readonly PlannedFailover[];
 }
 
 export function planHasChanges(p: Plan): boolean {
-  return p.actions.length > 0 || p.refused.length > 0;
+  return p.actions.length > 0 || p.refused.length > 0 || (p.fencing ?? []).some((f) => f.fence);
 }

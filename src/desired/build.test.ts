@@ -151,3 +151,28 @@ describe('buildDesired', () => {
     expect(state!.sources.get('Cluster/c1')).toEqual({ file: 'm.yaml', line: 1 });
   });
 });
+
+describe('Node spec.oob (the out-of-band power program)', () => {
+  const text = (program: string) => `apiVersion: gantry.dev/v1alpha1
+kind: Cluster
+metadata: {name: c1}
+spec: {}
+---
+apiVersion: gantry.dev/v1alpha1
+kind: Node
+metadata: {name: n1}
+spec:
+  address: 198.18.0.1
+  oob: {program: [${program}, --lab]}
+`;
+  it('given a relative program, it is refused naming the file, line and field; an absolute one is kept with the default timeout', async () => {
+    const { parseManifestText } = await import('./load.js');
+    const bad = parseManifestText('nodes.yaml', text('bmc-power'));
+    const errs = buildDesired(bad.resources).errors;
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatchObject({ file: 'nodes.yaml', line: 11, code: 'invalid-value' });
+    expect(errs[0]!.message).toMatch(/"bmc-power"/);
+    const good = buildDesired(parseManifestText('nodes.yaml', text('/usr/local/sbin/bmc-power')).resources);
+    expect(good.state?.nodes.get('n1')?.oob).toEqual({ program: ['/usr/local/sbin/bmc-power', '--lab'], timeoutSeconds: 60 });
+  });
+});

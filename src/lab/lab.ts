@@ -3,7 +3,9 @@
  * records everything it made in <stateDir>/lab.json; `labDown` removes exactly what the
  * record names; `labStatus` reports what is really running.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -192,7 +194,10 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     manifestFile = join(opts.manifestsDir, 'nodes.yaml');
     await writeFile(
       manifestFile,
-      renderNodeManifests(nodes.map((n) => ({ ...n, hostKey: n.ssh.hostKey, privateKeyFile: n.ssh.privateKeyFile, nodeDir: layout.nodes.find((l) => l.name === n.name)!.dir }))),
+      renderNodeManifests(nodes.map((n) => ({
+        ...n, hostKey: n.ssh.hostKey, privateKeyFile: n.ssh.privateKeyFile, nodeDir: layout.nodes.find((l) => l.name === n.name)!.dir,
+        oobProgram: labOobProgram(layout.prefix, layout.stateDir),
+      }))),
     );
   }
   log.info({ nodes: nodes.length, stateDir: layout.stateDir, ms: Date.now() - started }, 'lab is up');
@@ -401,4 +406,15 @@ export async function labStartNode(ref: LabRef, name: string): Promise<number> {
     await saveRecord(record);
   }
   return pid;
+}
+
+/**
+ * The lab's out-of-band program for its Node manifests: `gantry lab power` of this lab
+ * (Gantry appends the verb and the node name, Ganeti's OOB protocol). The gantry entry
+ * point is found from this module, whether it runs from src/ or from the dist/ bundle.
+ */
+export function labOobProgram(prefix: string, stateDir: string): string[] {
+  const bin = ['../../bin/gantry.js', '../bin/gantry.js'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((f) => existsSync(f));
+  if (!bin) throw new PrereqError('LAB_NO_GANTRY_BIN', `bin/gantry.js not found near ${fileURLToPath(import.meta.url)}: cannot name the lab's out-of-band program`);
+  return [process.execPath, bin, 'lab', 'power', '--prefix', prefix, '--state-dir', stateDir];
 }

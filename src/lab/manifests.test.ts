@@ -43,3 +43,23 @@ describe('renderNodeManifests for a VM node', () => {
     expect(spec.ssh).toMatchObject({ host: '198.18.0.13', hostKey: expect.stringMatching(/^ssh-ed25519 /) });
   });
 });
+
+describe('renderNodeManifests with the lab\'s out-of-band program', () => {
+  it('given the lab power program, each Node declares it as spec.oob and the manifest validates', async () => {
+    const { parseManifestText } = await import('../desired/load.js');
+    const { buildDesired } = await import('../desired/build.js');
+    const { labOobProgram } = await import('./lab.js');
+    const program = labOobProgram('gtx', '/var/lib/gtx-lab');
+    expect(program.slice(2)).toEqual(['lab', 'power', '--prefix', 'gtx', '--state-dir', '/var/lib/gtx-lab']);
+    expect(program[1]).toMatch(/\/bin\/gantry\.js$/);
+    const text = renderNodeManifests([{
+      name: 'node1', group: 'default', address: '198.18.0.11', secondaryAddress: '198.19.0.11', role: 'regular', privateKeyFile: '/k',
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxE6sRu42W/0EjKwoOkIPBJOdKQeIrV7NJx+u7qGXT4', ovsdbSocket: '/s1', nodeDir: '/lab/node1', vgName: 'gantry', loopDevice: '/dev/loop1', oobProgram: program,
+    }]);
+    const parsed = parseManifestText('nodes.yaml', text + '---\napiVersion: gantry.dev/v1alpha1\nkind: Cluster\nmetadata: {name: lab}\nspec: {}\n');
+    expect(parsed.errors).toEqual([]);
+    const built = buildDesired(parsed.resources);
+    expect(built.errors).toEqual([]);
+    expect(built.state?.nodes.get('node1')?.oob).toEqual({ program, timeoutSeconds: 60 });
+  });
+});

@@ -14,6 +14,8 @@ export interface LabNodeManifestInput {
   nodeDir: string;
   vgName: string;
   loopDevice: string;
+  /** Out-of-band power program (argv) Gantry fences the node with: the lab's `gantry lab power`. */
+  oobProgram?: readonly string[];
   /** VM nodes have their own filesystem: the default node paths apply. */
   kind?: 'netns' | 'vm';
 }
@@ -30,6 +32,7 @@ export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
       role: n.role,
       ssh: { host: n.address, port: 22, user: 'root', hostKey: n.hostKey, privateKeyFile: n.privateKeyFile },
       ovsdbSocket: n.ovsdbSocket,
+      ...(n.oobProgram ? { oob: { program: [...n.oobProgram], timeoutSeconds: 60 } } : {}),
       // Namespace nodes share one filesystem: each gets its own run and file-storage directory.
       ...(n.kind === 'vm' ? {} : { paths: { runDir: `${n.nodeDir}/run`, fileStorageDir: `${n.nodeDir}/file-storage` } }),
       // The lab made this VG on the node's PV (loop device or VM disk); declaring it lets plan check it.

@@ -39,7 +39,7 @@ export function nextLiveness(
 export function confirmDead(l: NodeLiveness, fence: FenceRecord): NodeLiveness {
   if (l.condition !== 'Unreachable' || fence.powered) return l;
   const { graceOver: _g, ...rest } = l;
-  return { ...rest, condition: 'Dead', since: fence.at, fence };
+  return { ...rest, condition: 'Dead', since: fence.at, detected: l.since, fence };
 }
 
 /** "Unreachable since 12:00:01Z, 2 missed probes (grace: 3 probes over 10 s)" and the like, for reports. */

@@ -7,6 +7,7 @@
 import { allocate, buildCluster, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
 import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import { localFileDirs, locateInstances } from './locate.js';
+import { goneNodes } from './failover.js';
 
 export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };
 
@@ -31,11 +32,15 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     };
   });
   const known = new Set(input.nodes.map((n) => n.name));
+  // Instances on a Dead or Offline node hold nothing on a live one: the failing-over ones are allocated anew.
+  const gone = goneNodes(input, observed);
   const existing: InstanceInput[] = [];
   for (const i of input.instances) {
     if (i.state === 'absent') continue;
-    const primary = i.primary ?? located.get(i.name)?.running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
-    if (!primary || !known.has(primary)) continue;
+    const moved = input.failovers?.get(i.name);
+    const pinned = moved && i.primary === moved.from ? moved.to : i.primary;
+    const primary = pinned ?? located.get(i.name)?.running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
+    if (!primary || !known.has(primary) || gone.has(primary)) continue;
     const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? [...(located.get(i.name)?.nodes ?? [])].sort().find((n) => n !== primary)) : undefined;
     if (i.diskTemplate === 'drbd' && (!secondary || !known.has(secondary))) continue;
     existing.push(toInstanceInput(i, primary, secondary));

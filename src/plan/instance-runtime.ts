@@ -29,6 +29,8 @@ export interface RuntimeHooks {
   readonly drbdMinor?: (instance: string, index: number, node: string) => number | undefined;
   /** Instances whose disks all existed before this pass (observed, not planned). */
   readonly disksExist: (inst: PlanInstance, primary: string, secondary: string | undefined) => boolean;
+  /** Instance -> the node it failed over from: a copy still running there is stale (stopped, never a second copy). */
+  readonly superseded?: ReadonlyMap<string, string>;
 }
 
 /** Index every observed instance copy by name, nodes in name order. Linear in the cluster. */
@@ -126,7 +128,7 @@ export function planInstanceRuntime(
   const rt = inst.runtime;
   const subject = `Instance/${inst.name}`;
   const nodes = hooks?.nodes ?? new Map(input.nodes.map((n) => [n.name, n]));
-  const copies = hooks?.copies.get(inst.name) ?? indexCopies(observed).get(inst.name) ?? [];
+  const allCopies = hooks?.copies.get(inst.name) ?? indexCopies(observed).get(inst.name) ?? [];
   const remove = (node: string, reason: string): Action => {
     const n = nodes.get(node);
     return { verb: 'instance.remove', node, subject, name: inst.name, runDir: runDirOf(n), nicCount: rt.nics.length, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason };
@@ -134,7 +136,7 @@ export function planInstanceRuntime(
 
   if (inst.state === 'absent') {
     out.status = 'absent';
-    for (const c of copies) {
+    for (const c of allCopies) {
       out.diffs.push({ path: 'state', desired: 'absent', observed: `${statusOf(c.vm)} on ${c.node}` });
       out.actions.push(remove(c.node, 'instance state is absent: stop the VM and remove its runtime files'));
     }
@@ -162,6 +164,13 @@ export function planInstanceRuntime(
   }
   const launch = launchFor(inst, primary, secondary, nicAlloc, input, nodes, vncDisplay, (index) => hooks?.drbdMinor?.(inst.name, index, primary));
   const record = (osGeneration: number): InstanceRecord => ({ uuid: rt.uuid, os: rt.os.name, osGeneration, restartGeneration: rt.restartGeneration, nics: nicAlloc, launch });
+  // A copy left running on the node it failed over from is stale: stopped first, before anything else of it there.
+  const oldNode = hooks?.superseded?.get(inst.name);
+  const staleRun = oldNode !== undefined && oldNode !== primary ? allCopies.find((c) => c.node === oldNode && MAY_RUN.has(c.vm.runState)) : undefined;
+  if (staleRun) {
+    out.actions.push({ verb: 'instance.stop', node: staleRun.node, subject, name: inst.name, runDir: runDirOf(nodes.get(staleRun.node)), timeoutS: rt.stopTimeoutS, reason: `stale copy: ${inst.name} failed over from ${staleRun.node} to ${primary}; the returning node's copy is stopped before anything else` });
+  }
+  const copies = staleRun ? allCopies.filter((c) => c !== staleRun) : allCopies;
   const here = copies.find((c) => c.node === primary);
   // One running copy: every copy elsewhere that may run (a live qemu, or one whose monitor did not answer).
   const mayRunElsewhere = copies.filter((c) => c.node !== primary && MAY_RUN.has(c.vm.runState));
@@ -178,7 +187,7 @@ export function planInstanceRuntime(
 
   // Stale runtime dirs on other nodes (after a migration or a failover): no data there.
   for (const c of copies) {
-    if (c.node === primary || c === elsewhereAlive) continue;
+    if (c.node === primary || c === elsewhereAlive || !observed.nodes.get(c.node)?.reachable) continue;
     out.actions.push(remove(c.node, `stale runtime files on ${c.node}; the instance belongs on ${primary}`));
   }
 

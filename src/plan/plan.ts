@@ -7,9 +7,10 @@ import type { Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
-import { ALIVE, indexCopies, MAY_RUN, planInstanceRuntime, type RuntimePlan } from './instance-runtime.js';
+import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal } from '../core/plan.js';
+import { ALIVE, indexCopies, MAY_RUN, planInstanceRuntime, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planRoutedDrift, refuseUnroutable, routedWants, type RoutedDrift } from './routed.js';
+import { failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
 import { allocateNics, type NicAllocation } from './nics.js';
 import { blindNodes, describeWait, localFileDirs, locateInstances, type BlindNode, type InstanceLocation } from './locate.js';
@@ -17,6 +18,7 @@ import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
+import { planFencing, wantsFailover } from './fencing.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
@@ -104,7 +106,14 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const drbdAllocs = new Map<string, Map<number, DrbdDiskAlloc>>();
   const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node));
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
-  const hooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed), drbdMinor };
+  const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
+  const failovers: PlannedFailover[] = [];
+  const timeline = (node: string) => {
+    const l = observed.liveness?.get(node);
+    return { ...(l?.detected ? { detected: l.detected } : {}), ...(l?.fence ? { fenced: l.fence.at } : {}) };
+  };
+  const superseded = new Map([...(input.failovers ?? new Map<string, FailoverRecord>())].map(([name, r]) => [name, r.from]));
+  const hooks: RuntimeHooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed), drbdMinor, superseded };
   const placements = new Map<string, Placement>();
   let allocateFn: AllocateFn | undefined;
   const declared = new Set(input.instances.map((i) => i.name));
@@ -140,9 +149,22 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
 
+    // A Dead or Offline node's instances fail over when asked to (plan/failover).
+    const from = goneHome(loc, new Set(gone.keys()));
+    const failover = from !== undefined && wantsFailover(input, inst) ? from : undefined;
+    if (failover !== undefined && !failsOverByRestart(inst)) {
+      const lost = inst.diskTemplate === 'drbd'
+        ? `DRBD failover (promote the secondary) is not done by this release: ${inst.name} waits for ${failover}`
+        : `its ${inst.diskTemplate} disks exist only on ${failover}: lost until ${failover} returns`;
+      failovers.push({ instance: inst.name, from: failover, lost, ...timeline(failover) });
+      waits.get(failover)?.push(subject);
+      addEntry(subject, [], [], [], [`${failover} is ${gone.get(failover)}: ${lost}`], true);
+      continue;
+    }
+
     // Unknown is not absent: an instance that is (or may be) on a node that cannot be
     // observed gets no action anywhere; its addresses and display stay reserved.
-    const wait = instanceWait(inst, loc, blind);
+    const wait = failover !== undefined ? undefined : instanceWait(inst, loc, blind);
     if (wait) {
       waitingFor(loc, blind).forEach((n) => waits.get(n)?.push(subject));
       addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
@@ -153,7 +175,19 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const notes: string[] = [];
     let primary = inst.primary;
     let secondary = inst.secondary;
-    const observedPrimary = loc?.running ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+    const record = input.failovers?.get(inst.name);
+    if (record && primary === record.from && !gone.has(record.to)) {
+      primary = record.to;
+      notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
+    }
+    let failoverStart = false;
+    if (failover !== undefined) {
+      const running = loc?.running !== undefined && !gone.has(loc.running) && observed.nodes.get(loc.running)?.reachable ? loc.running : undefined;
+      if (primary !== undefined && gone.has(primary)) primary = undefined;
+      primary ??= running;
+      failoverStart = running === undefined;
+    }
+    const observedPrimary = failover !== undefined ? undefined : loc?.running ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
     if (primary === undefined && observedPrimary !== undefined) {
       primary = observedPrimary;
       if (inst.diskTemplate === 'drbd' && secondary === undefined) {
@@ -187,6 +221,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
+    if (failover !== undefined && failoverStart) {
+      failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
+      notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
+    }
     const involved = [primary, secondary].filter((n): n is string => n !== undefined);
     const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
     if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
@@ -209,7 +247,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       return a && minor !== undefined ? drbdTags(minor, a.port) : [];
     });
     const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions);
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks);
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
@@ -228,11 +266,24 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
   entries.sort((a, b) => a.subject.localeCompare(b.subject));
   const ordered = orderActions(allActions);
-  return { entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits) };
+  const fencing = planFencing(input, observed);
+  return {
+    entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
+    ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
+  };
+}
+
+/** The runtime hooks with the gone node's last copy of `name` (stopped): its record carries the OS generation and MACs over. */
+function withStaleCopy(hooks: RuntimeHooks, observed: ObservedCluster, node: string, name: string): RuntimeHooks {
+  const stale = staleCopy(observed, node, name);
+  if (!stale) return hooks;
+  const copies = new Map(hooks.copies);
+  copies.set(name, [...(hooks.copies.get(name) ?? []), stale]);
+  return { ...hooks, copies };
 }
 
 /** Routed taps of an instance placed on `primary`: their drift there and stale entries elsewhere (plan/routed). */
-function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: ReturnType<typeof indexCopies> }): RoutedDrift {
+function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: RuntimeHooks['copies'] }): RoutedDrift {
   const copies = hooks.copies.get(inst.name) ?? [];
   const wants = routedWants(inst, hooks.nics.get(inst.name) ?? [], input.networks);
   return planRoutedDrift(inst, primary, wants, observed, {

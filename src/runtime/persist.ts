@@ -18,6 +18,8 @@ export interface JobRecord {
   readonly dryRun: boolean;
   readonly plan: Plan;
   readonly report?: ExecuteReport;
+  /** Nodes fenced before the actions ran. */
+  readonly fencing?: readonly { readonly node: string; readonly ok: boolean }[];
 }
 
 export interface JobLogOutcome {

@@ -10,11 +10,22 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readLiveness, readObserved, type JobLogRetention } from '../status/state-dir.js';
-import { nextLiveness } from '../observe/liveness.js';
-import type { NodeLiveness } from '../core/liveness.js';
+import { readDesiredSummary, readFailovers, readLiveness, readObserved, writeFailovers, type JobLogRetention } from '../status/state-dir.js';
+import { keepFailoverRecords } from '../plan/failover.js';
+import { confirmDead, nextLiveness } from '../observe/liveness.js';
+import { fenceError, type Fencer } from '../execute/fence.js';
+import type { FailoverRecord, FenceDecision } from '../core/plan.js';
+import type { FenceRecord, NodeLiveness } from '../core/liveness.js';
+
+/** One node fenced in a pass: confirmed dead (record), or why not. */
+export interface FenceOutcome {
+  readonly node: string;
+  readonly ok: boolean;
+  readonly record?: FenceRecord;
+  readonly error?: { readonly code: string; readonly message: string };
+}
 import type { ObservedNode } from '../core/observed.js';
-import type { StateDirError } from '../util/errors.js';
+import { StateDirError } from '../util/errors.js';
 import { recordJob, saveState } from './persist.js';
 import type { Logger } from '../util/log.js';
 import { executePlan, type ExecuteOptions, type ExecuteReport } from '../execute/executor.js';
@@ -35,6 +46,8 @@ export interface ReconcileDeps {
   readonly jobLog?: JobLogRetention;
   /** Where a job record goes when the state directory cannot take it (default: stderr). */
   readonly stderr?: (line: string) => void;
+  /** Powers off and confirms nodes the plan decides to fence (execute/fence); without it nothing is fenced. */
+  readonly fencer?: Fencer;
   /** Retry policy of the executor (the simulator's fault campaign retries without waiting). */
   readonly execute?: Pick<ExecuteOptions, 'retries' | 'retryDelay'>;
 }
@@ -66,6 +79,10 @@ export interface ReconcileResult {
   readonly jobFile?: string;
   /** The job log could not be written (it went to stderr as JSON). */
   readonly jobLogError?: StateDirError;
+  /** Failovers whose start succeeded in this pass, with their timeline. */
+  readonly failovers?: readonly FailoverRecord[];
+  /** Nodes fenced in this pass (before its actions), with what their program said. */
+  readonly fencing?: readonly FenceOutcome[];
   /** status.json or observed.json could not be written. */
   readonly stateError?: StateDirError;
 }
@@ -110,7 +127,9 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const now = deps.now ?? (() => new Date());
   const summaryDir = deps.stateDir ?? deps.floorDir;
   const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
-  const input = { ...toPlanInput(state), ...(lastApplied ? { lastApplied } : {}), now: now().toISOString() };
+  const base = toPlanInput(state);
+  const records = keepFailoverRecords(base, summaryDir ? await readFailovers(summaryDir) : new Map());
+  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString() };
   const floor = await readFloor(deps);
   // Every probe counts: the re-observation after apply is a probe too.
   let liveness = await readPrevLiveness(deps);
@@ -119,16 +138,29 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     liveness = nextLiveness(liveness, [...state.nodes.values()], o.nodes, now().toISOString(), state.cluster.liveness);
     return { ...o, liveness };
   };
-  const observed = await observeNow();
+  let observed = await observeNow();
   const planOptions = deps.planOptions ?? { allocator: allocatorFor(state) };
-  const plan = makePlan(input, observed, planOptions);
+  let plan = makePlan(input, observed, planOptions);
   deps.logger.debug({ actions: plan.actions.length, refused: plan.refused.length, unreachable: plan.unreachable }, 'planned');
 
   let report: ExecuteReport | undefined;
   let after: Plan | undefined;
-  let finalObserved = observed;
   let aborted = false;
-  if (opts.apply && plan.actions.length > 0) {
+  let fencing: FenceOutcome[] = [];
+  // Fencing first: a node confirmed dead changes what the plan may do with its instances.
+  if (opts.apply && !opts.dryRun && deps.fencer && plan.fencing?.some((f) => f.fence)) {
+    if (opts.confirm && !(await opts.confirm(plan))) {
+      aborted = true;
+    } else {
+      const f = await fenceNodes(plan.fencing, deps.fencer, liveness!, now, deps.logger);
+      fencing = f.outcomes;
+      liveness = f.liveness;
+      observed = { ...observed, liveness };
+      plan = makePlan(input, observed, planOptions);
+    }
+  }
+  let finalObserved = observed;
+  if (opts.apply && !aborted && plan.actions.length > 0) {
     if (opts.confirm && !opts.dryRun && !(await opts.confirm(plan))) {
       aborted = true;
     } else {
@@ -142,18 +174,69 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     }
   }
   const at = now().toISOString();
-  const statuses = deriveStatus(plan, finalObserved, at, report, after);
-  let res: ReconcileResult = { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted };
+  const done = completedFailovers(plan, report, at);
+  for (const r of done) {
+    records.set(r.instance, r);
+    deps.logger.warn({ instance: r.instance, from: r.from, to: r.to, detected: r.detected, fenced: r.fenced, started: r.started }, `failover: ${r.instance} runs on ${r.to} (its node ${r.from} is gone)`);
+  }
+  const statuses = withFailoverFacts(deriveStatus(plan, finalObserved, at, report, after), records);
+  let res: ReconcileResult = { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(done.length > 0 ? { failovers: done } : {}) };
   const persist = deps.stateDir !== undefined && !opts.dryRun;
-  if (persist && report) res = { ...res, ...(await jobLogFields(deps, at, { command: opts.command ?? 'apply', dryRun: false, plan, report })) };
+  if (fencing.length > 0) res = { ...res, fencing };
+  if (persist && (report || fencing.length > 0)) {
+    res = { ...res, ...(await jobLogFields(deps, at, { command: opts.command ?? 'apply', dryRun: false, plan, ...(report ? { report } : {}), ...(fencing.length > 0 ? { fencing } : {}), ...(done.length > 0 ? { failovers: done } : {}) })) };
+  }
   await opts.beforeStateWrite?.(res);
   if (persist) {
     // The baseline orphan removal compares with; never a size that looked truncated.
     const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at, plan.orphanSince) : undefined;
-    const stateError = await saveState(deps.stateDir!, at, finalObserved, statuses, baseline);
+    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records));
     if (stateError) res = { ...res, stateError };
   }
   return res;
+}
+
+/** The plan's failovers whose start on the new primary succeeded: detected, fenced, started. */
+export function completedFailovers(plan: Plan, report: ExecuteReport | undefined, at: string): FailoverRecord[] {
+  const started = new Set((report?.results ?? []).filter((r) => r.ok && r.action.verb === 'instance.start').map((r) => `${r.action.subject}@${r.action.node}`));
+  return (plan.failovers ?? []).filter((f) => f.to !== undefined && started.has(`Instance/${f.instance}@${f.to}`)).map((f) => ({
+    instance: f.instance, from: f.from, to: f.to!, ...(f.detected ? { detected: f.detected } : {}), ...(f.fenced ? { fenced: f.fenced } : {}), started: at,
+  }));
+}
+
+/** Instance status carries its failover: the new primary and the timeline. */
+function withFailoverFacts(statuses: ResourceStatus[], records: ReadonlyMap<string, FailoverRecord>): ResourceStatus[] {
+  return statuses.map((st) => {
+    const r = st.subject.startsWith('Instance/') ? records.get(st.subject.slice(9)) : undefined;
+    return r ? { ...st, facts: { ...st.facts, primary: r.to, failover: r } } : st;
+  });
+}
+
+async function saveFailovers(stateDir: string, records: ReadonlyMap<string, FailoverRecord>): Promise<StateDirError | undefined> {
+  try {
+    await writeFailovers(stateDir, records);
+    return undefined;
+  } catch (e) {
+    return new StateDirError(`${stateDir}/failovers.json`, 'write', e);
+  }
+}
+
+/** Fence each node the plan decided to, one at a time; a confirmed power off makes it Dead. */
+async function fenceNodes(decisions: readonly FenceDecision[], fencer: Fencer, liveness: ReadonlyMap<string, NodeLiveness>, now: () => Date, logger: Logger) {
+  const next = new Map(liveness);
+  const outcomes: FenceOutcome[] = [];
+  for (const d of decisions.filter((x) => x.fence)) {
+    try {
+      const record = await fencer.fence(d.node, now);
+      next.set(d.node, confirmDead(next.get(d.node)!, record));
+      outcomes.push({ node: d.node, ok: true, record });
+    } catch (e) {
+      const error = fenceError(e);
+      logger.error({ node: d.node, ...error }, 'fencing failed: the node is not confirmed dead and its instances stay where they were');
+      outcomes.push({ node: d.node, ok: false, error });
+    }
+  }
+  return { liveness: next, outcomes };
 }
 
 /** Job log first: what ran survives a state directory that refuses status and observed. */

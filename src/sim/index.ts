@@ -3,3 +3,4 @@ export { SimCluster } from './cluster.js';
 export type { FaultSpec } from './faults.js';
 export type { SimNodeState, SimVg } from './state.js';
 export { initFromObserved } from './seed.js';
+export { SimFencer } from './fencer.js';

@@ -76,6 +76,14 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
     for (const r of e.refused) out.push(`  ! refused ${r.code}: ${r.message}`);
     for (const n of e.notes) out.push(`  # ${n}`);
   }
+  if (plan.fencing && plan.fencing.length > 0) {
+    out.push('Fencing (nodes unreachable past their grace):');
+    for (const f of plan.fencing) out.push(`  ${f.fence ? '! fence' : '~ hold '} ${f.node}: ${f.reason}`);
+  }
+  if (plan.failovers && plan.failovers.length > 0) {
+    out.push('Failover (instances of Dead or offline nodes):');
+    for (const f of plan.failovers) out.push(`  ${f.to ? `> ${f.instance}: ${f.from} -> ${f.to}` : `x ${f.instance} on ${f.from}: ${f.lost ?? 'lost'}`}${f.detected ? `; detected ${f.detected}` : ''}${f.fenced ? `, fenced ${f.fenced}` : ''}`);
+  }
   const waits = shownWaits(plan);
   if (waits.length > 0) {
     out.push('Waiting for nodes that cannot be observed (unknown is not absent: nothing of theirs is moved, re-created or started elsewhere):');
@@ -105,6 +113,7 @@ function renderMarkdown(plan: Plan, entries: readonly PlanEntry[], headline: str
   } else {
     out.push('No changes. The nodes match the desired state.', '');
   }
+  for (const f of plan.fencing ?? []) out.push(`- ${f.fence ? '⚡ fence' : '✋ hold'} ${f.node}: ${mdEscape(f.reason)}`);
   for (const w of shownWaits(plan)) out.push(`- ⏳ ${mdEscape(describeNodeWait(w))}`);
   if (shownWaits(plan).length > 0) out.push('');
   if (plan.orphans.length > 0) {

@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DesiredSummary, ObservedCluster, Plan } from '../core/plan.js';
+import type { DesiredSummary, FailoverRecord, ObservedCluster, Plan } from '../core/plan.js';
 import { StateFileCorruptError } from '../util/errors.js';
 import { NODE_CONDITIONS, type NodeLiveness } from '../core/liveness.js';
 import type { ExecuteReport } from '../execute/executor.js';
@@ -115,7 +115,7 @@ export function statusProblem(doc: unknown): string | undefined {
 }
 
 /** Append one job record (the plan, what ran, what failed) to jobs/; returns its path. */
-export async function writeJob(stateDir: string, at: string, job: { command: string; dryRun: boolean; plan: Plan; report?: ExecuteReport }): Promise<string> {
+export async function writeJob(stateDir: string, at: string, job: { command: string; dryRun: boolean; plan: Plan; report?: ExecuteReport; fencing?: readonly unknown[] }): Promise<string> {
   const file = path.join(stateDir, 'jobs', `${at.replace(/[:.]/g, '-')}-${process.pid}.json`);
   await atomicWrite(file, JSON.stringify(maskSecrets({ at, ...job }), null, 2) + '\n');
   return file;
@@ -196,6 +196,27 @@ export function livenessProblem(doc: unknown): string | undefined {
     if (!NODE_CONDITIONS.includes(n.condition as never)) return `nodes.${name}.condition: want one of ${NODE_CONDITIONS.join(', ')}`;
     if (typeof n.since !== 'string' || Number.isNaN(Date.parse(n.since))) return `nodes.${name}.since: want an ISO time`;
     if (typeof n.missedProbes !== 'number' || !Number.isInteger(n.missedProbes) || n.missedProbes < 0) return `nodes.${name}.missedProbes: want a count`;
+  }
+  return undefined;
+}
+
+const FAILOVERS_FILE = 'failovers.json';
+
+/** Instances that failed over, with their timeline and new primary (kept while the manifest names the old node). */
+export async function writeFailovers(stateDir: string, records: ReadonlyMap<string, FailoverRecord>): Promise<void> {
+  await atomicWrite(path.join(stateDir, FAILOVERS_FILE), JSON.stringify({ instances: Object.fromEntries(records) }, null, 2) + '\n');
+}
+
+/** The failover records; an empty map when none were written; a damaged file throws StateFileCorruptError. */
+export async function readFailovers(stateDir: string): Promise<Map<string, FailoverRecord>> {
+  const doc = (await readStateFile(path.join(stateDir, FAILOVERS_FILE), failoversProblem)) as { instances: Record<string, FailoverRecord> } | undefined;
+  return new Map(Object.entries(doc?.instances ?? {}));
+}
+
+function failoversProblem(doc: unknown): string | undefined {
+  if (!isObject(doc) || !isObject(doc.instances)) return 'want {instances: {NAME: {instance, from, to, started}}}';
+  for (const [name, r] of Object.entries(doc.instances)) {
+    if (!isObject(r) || r.instance !== name || typeof r.from !== 'string' || typeof r.to !== 'string' || typeof r.started !== 'string') return `instances.${name}: want {instance: "${name}", from, to, started}`;
   }
   return undefined;
 }

@@ -1,0 +1,55 @@
+/**
+ * When to fence (DESIGN.md, "Failure model and high availability"). Pure. A node is
+ * fenced only when all of these hold: it is Unreachable past its grace; some instance
+ * that may be on it wants failover (the cluster's or its own autoRepair.failover);
+ * it has an out-of-band program (Node spec.oob); and its group is not losing more nodes
+ * at once than Cluster spec.autoRepair.fenceMaxPerGroup allows (default 1: when several
+ * nodes vanish together the likelier cause is on Gantry's side, and a human decides,
+ * like LINSTOR stopping evictions). Every node past its grace gets a decision with its
+ * reason, so the plan shows why a node was or was not fenced.
+ */
+import type { NodeLiveness } from '../core/liveness.js';
+import type { FenceDecision, ObservedCluster, PlanInput, PlanNode } from '../core/plan.js';
+import { locateInstances, localFileDirs } from './locate.js';
+
+/** Whether the cluster or the instance asks for failover when its node is confirmed dead. */
+export function wantsFailover(input: PlanInput, instance: { readonly failover?: boolean }): boolean {
+  return instance.failover ?? input.cluster.failover ?? false;
+}
+
+/** Nodes that hold (or last held) an instance that wants failover. */
+function nodesWithFailover(input: PlanInput, observed: ObservedCluster): Set<string> {
+  const located = locateInstances(observed, localFileDirs(input.nodes));
+  const out = new Set<string>();
+  for (const inst of input.instances) {
+    if (inst.state !== 'present' || !wantsFailover(input, inst)) continue;
+    const loc = located.get(inst.name);
+    if (loc?.running) out.add(loc.running);
+    loc?.nodes.forEach((n) => out.add(n));
+    if (inst.primary) out.add(inst.primary);
+  }
+  return out;
+}
+
+const down = (l: NodeLiveness | undefined) => l?.condition === 'Dead' || (l?.condition === 'Unreachable' && l.graceOver === true);
+
+export function planFencing(input: PlanInput, observed: ObservedCluster): FenceDecision[] {
+  const live = observed.liveness;
+  if (!live) return [];
+  const candidates = input.nodes.filter((n) => live.get(n.name)?.condition === 'Unreachable' && live.get(n.name)?.graceOver === true);
+  if (candidates.length === 0) return [];
+  const wanted = nodesWithFailover(input, observed);
+  const max = input.cluster.fenceMaxPerGroup ?? 1;
+  const downIn = (group: string) => input.nodes.filter((n) => n.group === group && down(live.get(n.name))).map((n) => n.name);
+  return candidates.sort((a, b) => a.name.localeCompare(b.name)).map((n) => decide(n, wanted, downIn(n.group), max));
+}
+
+function decide(n: PlanNode, wanted: ReadonlySet<string>, groupDown: readonly string[], max: number): FenceDecision {
+  const hold = (reason: string): FenceDecision => ({ node: n.name, fence: false, reason });
+  if (!wanted.has(n.name)) return hold('no instance on it asks for failover (Cluster or Instance spec.autoRepair.failover): nothing needs it confirmed dead');
+  if (!n.fenceable) return hold('it has no out-of-band program (Node spec.oob): it cannot be confirmed dead; set role: offline once you know it is down');
+  if (groupDown.length > max) {
+    return hold(`${groupDown.length} nodes of group ${n.group} are down together (${groupDown.join(', ')}; at most ${max} at a time, Cluster spec.autoRepair.fenceMaxPerGroup): a fault on Gantry's side looks the same, so none is fenced; a human decides`);
+  }
+  return { node: n.name, fence: true, reason: 'unreachable past its grace and an instance on it asks for failover: power it off through its out-of-band program and confirm power off' };
+}
