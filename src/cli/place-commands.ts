@@ -12,7 +12,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { Command, Option } from 'commander';
 import { isScalar, parseAllDocuments } from 'yaml';
 import { formatLoadError, loadSet } from '../desired/load.js';
-import { clusterFromDesired, type NodeFacts } from '../place/from-desired.js';
+import { clusterFromDesired, nodeFactsFromObserved, type NodeFacts } from '../place/from-desired.js';
 import {
   answerRequestText, balance, balanceGroups, capacity, machineReadable, parseSpec, parseText, serializeText,
   type BalanceOptions, type BalanceResult, type CapacityResult, type DiskTemplate, type PlaceCluster,
@@ -534,12 +534,5 @@ async function observedNodeFacts(state: import('../desired/model.js').DesiredSta
       await conn.close();
     }
   }
-  const vg = state.cluster.storage.volumeGroup;
-  const out: Record<string, NodeFacts> = {};
-  for (const [name, o] of observed.nodes) {
-    if (!o.reachable) continue;
-    const v = o.vgs[vg];
-    out[name] = { memoryMiB: o.facts.memoryTotalMiB, cpus: o.facts.cpus, ...(v ? { diskMiB: v.sizeMiB, freeDiskMiB: v.freeMiB } : {}) };
-  }
-  return out;
+  return nodeFactsFromObserved(state, observed);
 }

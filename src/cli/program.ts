@@ -75,6 +75,13 @@ export const GROUPS: readonly CommandGroup[] = [
       cmd('run', 'run [options]', 'run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift. Holds the state directory lock for its whole life (file mode); with --kubernetes the Lease is the lock'),
     ],
   },
+  {
+    module: './serve-commands.js',
+    load: async () => (await import('./serve-commands.js')).registerServeCommands,
+    commands: [
+      cmd('serve', 'serve [options]', 'serve the Ganeti-compatible remote API (RAPI v2) over HTTPS: ganetimgr, Ganeti Web Manager, htools -m and the RAPI checks keep working'),
+    ],
+  },
 ];
 
 /** Global options that take a value (their value is not a command word). */

@@ -108,19 +108,25 @@ export function parseManifestText(file: string, text: string): { resources: Mani
  * Load one set of manifests. `state` is present only when there are no errors.
  * Paths may be files or directories (walked recursively for *.yaml / *.yml).
  */
-export async function loadDesired(paths: string[]): Promise<{ state?: DesiredState; errors: LoadError[] }> {
-  const { state, errors } = await loadSet(paths);
+export async function loadDesired(paths: string[], overrides?: ReadonlyMap<string, string>): Promise<{ state?: DesiredState; errors: LoadError[] }> {
+  const { state, errors } = await loadSet(paths, overrides);
   return state ? { state, errors } : { errors };
 }
 
-/** loadDesired plus the resources as written (for `gantry show` without --effective). */
-export async function loadSet(paths: string[]): Promise<{ state?: DesiredState; errors: LoadError[]; resources: ManifestResource[] }> {
-  const { files, errors } = await collectFiles(paths);
+/**
+ * loadDesired plus the resources as written (for `gantry show` without --effective).
+ * `overrides` (file -> text) replaces what is on disk, and adds files that are not there
+ * yet: a change is validated as a whole set before any file is written (the remote API).
+ */
+export async function loadSet(paths: string[], overrides?: ReadonlyMap<string, string>): Promise<{ state?: DesiredState; errors: LoadError[]; resources: ManifestResource[] }> {
+  const collected = await collectFiles(paths);
+  const errors = collected.errors;
+  const files = overrides ? [...new Set([...collected.files, ...overrides.keys()])] : collected.files;
   const resources: ManifestResource[] = [];
   const failed = new Set<string>();
   for (const f of files) {
     let text: string;
-    try { text = await readFile(f, 'utf8'); } catch (e) {
+    try { text = overrides?.get(f) ?? await readFile(f, 'utf8'); } catch (e) {
       errors.push({ file: f, line: 1, column: 1, path: '', code: 'io', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` });
       continue;
     }

@@ -14,6 +14,7 @@
 import type { DesiredInstance, DesiredState, IPolicyEff, ISpecEff } from '../desired/model.js';
 import { buildCluster, type GroupInput, type InstanceInput, type NodeInput } from './index.js';
 import type { DiskTemplate, IPolicy, ISpec, PlaceCluster } from './types.js';
+import type { ObservedCluster } from '../core/plan.js';
 
 export interface NodeFacts {
   readonly memoryMiB?: number;
@@ -102,4 +103,21 @@ export function clusterFromDesired(state: DesiredState, facts: Readonly<Record<s
     exclusionTags: state.cluster.exclusionTags,
   });
   return { cluster, unplaced, skipped };
+}
+
+/**
+ * Node sizes as the nodes reported them (one observation): total memory, CPUs, and the
+ * cluster volume group's size and free space. Unreachable nodes are left out (their size
+ * is unknown, not zero). `gantry balance --live/--cached` and the remote API use this, so
+ * hbal -m reading the API and `gantry balance` see the same cluster.
+ */
+export function nodeFactsFromObserved(state: DesiredState, observed: ObservedCluster): Record<string, NodeFacts> {
+  const vg = state.cluster.storage.volumeGroup;
+  const out: Record<string, NodeFacts> = {};
+  for (const [name, o] of observed.nodes) {
+    if (!o.reachable) continue;
+    const v = o.vgs[vg];
+    out[name] = { memoryMiB: o.facts.memoryTotalMiB, cpus: o.facts.cpus, ...(v ? { diskMiB: v.sizeMiB, freeDiskMiB: v.freeMiB } : {}) };
+  }
+  return out;
 }

@@ -102,7 +102,7 @@ export interface ClusterInput {
 
 const DRBD_META_MIB = 128;
 
-function totalDisk(t: DiskTemplate, disks: readonly number[]): number {
+export function totalDisk(t: DiskTemplate, disks: readonly number[]): number {
   const s = disks.reduce((a, b) => a + b, 0);
   return t === 'drbd' ? s + DRBD_META_MIB * disks.length : s;
 }

@@ -1,0 +1,79 @@
+/**
+ * Where the server's view comes from in file mode: the manifests (-f) and the state
+ * directory's last observation (written by apply/run). Reloaded when one of them changed,
+ * checked at most every `checkMs`, and at once after a write (invalidate()). A reload
+ * that fails (a manifest made invalid by hand) keeps serving the last good view and logs
+ * why; until a first good load, requests fail with 503 naming the errors.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { collectFiles, loadDesired } from '../desired/load.js';
+import { formatLoadError } from '../desired/errors.js';
+import type { DesiredState } from '../desired/model.js';
+import { readObserved } from '../status/state-dir.js';
+import type { ObservedCluster } from '../core/plan.js';
+import type { Logger } from '../util/log.js';
+import { buildModel, type RapiModel } from './view.js';
+import { RapiHttpError, type RapiSource } from './server.js';
+
+export interface Snapshot {
+  readonly state: DesiredState;
+  readonly observed?: ObservedCluster;
+  readonly model: RapiModel;
+}
+
+async function mtimes(files: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(files.map(async (f) => {
+    try { out.set(f, (await stat(f)).mtimeMs / 1000); } catch { out.set(f, -1); }
+  }));
+  return out;
+}
+
+export class FileSource implements RapiSource {
+  private snap: Snapshot | undefined;
+  private stamp = '';
+  private checkedAt = 0;
+  private loading: Promise<void> | undefined;
+  private lastError = '';
+
+  constructor(private readonly o: { files: readonly string[]; stateDir: string; logger: Logger; checkMs?: number; now?: () => number }) {}
+
+  /** Forget the check time: the next request reloads if anything changed. */
+  invalidate(): void {
+    this.checkedAt = 0;
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const now = (this.o.now ?? Date.now)();
+    if (!this.snap || now - this.checkedAt >= (this.o.checkMs ?? 2000)) {
+      this.loading ??= this.refresh().finally(() => { this.loading = undefined; });
+      await this.loading;
+      this.checkedAt = now;
+    }
+    if (!this.snap) throw new RapiHttpError(503, 'Service Unavailable', `the manifests do not load: ${this.lastError}`);
+    return this.snap;
+  }
+
+  async current(): Promise<RapiModel> {
+    return (await this.snapshot()).model;
+  }
+
+  private async refresh(): Promise<void> {
+    const { files } = await collectFiles([...this.o.files]);
+    const observedFile = path.join(this.o.stateDir, 'observed.json');
+    const times = await mtimes([...files, observedFile]);
+    const stamp = JSON.stringify([...times]);
+    if (stamp === this.stamp && this.snap) return;
+    const { state, errors } = await loadDesired([...this.o.files]);
+    if (!state) {
+      this.lastError = errors.map(formatLoadError).join('; ');
+      this.o.logger.error({ errors: errors.slice(0, 20).map(formatLoadError) }, 'manifests do not load: serving the last good view');
+      return;
+    }
+    const observed = (await readObserved(this.o.stateDir))?.observed;
+    const model = buildModel({ state, ...(observed ? { observed } : {}), fileTimes: times });
+    this.snap = { state, ...(observed ? { observed } : {}), model };
+    this.stamp = stamp;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Writes in file mode: each RAPI write is a manifest change, validated with the whole set
+ * before the request is answered (a refusal is a 400 naming the field, and no file is
+ * touched), then a job that (1) applies the same change to the file as it is now and
+ * validates again, (2) writes it, (3) commits it when the manifests are a git work tree
+ * (the message names the API user and the operation), (4) runs a reconcile pass holding
+ * the state directory lock, and succeeds when the pass left the resource in sync.
+ */
+import { execFile } from 'node:child_process';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { loadDesired } from '../desired/load.js';
+import type { LoadError } from '../desired/errors.js';
+import type { DesiredState } from '../desired/model.js';
+import type { Plan } from '../core/plan.js';
+import { connectNodes } from '../execute/connect.js';
+import { reconcileOnce } from '../runtime/reconcile.js';
+import { acquireStateLock } from '../runtime/state-lock.js';
+import type { Logger } from '../util/log.js';
+import { createInstanceChange, rapiField } from './create.js';
+import { asObject, bad, editDocument, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
+import type { JobContext, JobQueue } from './jobs.js';
+import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
+import type { FileSource } from './source.js';
+
+const run = promisify(execFile);
+
+/** What a reconcile pass left: the plan after apply (or the plan, when nothing ran) and failed actions. */
+export interface PassOutcome {
+  readonly plan: Plan;
+  readonly failed: readonly { readonly subject: string; readonly message: string }[];
+}
+
+/** Runs one reconcile pass over this desired state (production: lock + SSH + reconcileOnce). */
+export type PassRunner = (state: DesiredState, ctx: JobContext) => Promise<PassOutcome>;
+
+export interface FileWritesOptions {
+  readonly files: readonly string[];
+  readonly stateDir: string;
+  readonly source: FileSource;
+  readonly jobs: JobQueue;
+  readonly logger: Logger;
+  /** Where new instances are written (one file each); default: the first -f path that is a directory. */
+  readonly instanceDir?: string;
+  readonly lockTimeoutMs?: number;
+  /** Default: a real pass over SSH with the state directory lock. */
+  readonly pass?: PassRunner;
+  /** Commit to git when the manifests are a work tree (default true). */
+  readonly git?: boolean;
+}
+
+/** The production pass: the state directory lock (waiting for apply/run), SSH to the nodes, reconcileOnce with apply. */
+export function sshPass(o: { stateDir: string; logger: Logger; lockTimeoutMs: number }): PassRunner {
+  return async (state, ctx) => {
+    ctx.log('waiting for the state directory lock');
+    const lock = await acquireStateLock({ stateDir: o.stateDir, command: 'gantry serve (remote API job)', logger: o.logger, waitMs: o.lockTimeoutMs });
+    try {
+      const conn = await connectNodes(state, { logger: o.logger });
+      try {
+        ctx.log('reconcile pass');
+        const res = await reconcileOnce(state, { logger: o.logger, ops: conn.ops, stateDir: o.stateDir }, { apply: true, command: 'rapi' });
+        const failed = (res.report?.results ?? []).filter((r) => !r.ok).map((r) => ({ subject: r.action.subject, message: `${r.error?.code}: ${r.error?.message}` }));
+        return { plan: res.after ?? res.plan, failed };
+      } finally {
+        await conn.close();
+      }
+    } finally {
+      await lock.release();
+    }
+  };
+}
+
+/** The 400 for a change the manifests refuse: each error with the RAPI field (create) or the manifest field. */
+function refusal(errors: readonly LoadError[], created: boolean): RapiHttpError {
+  const lines = errors.slice(0, 10).map((e) => `${created && e.path ? rapiField(e.path) : e.path || e.file}: ${e.message}${created ? '' : ` (${path.basename(e.file)}:${e.line})`}`);
+  return new RapiHttpError(400, 'Bad Request', lines.join('; '));
+}
+
+async function isGitWorkTree(dir: string): Promise<boolean> {
+  try {
+    const { stdout } = await run('git', ['-C', dir, 'rev-parse', '--is-inside-work-tree'], { timeout: 30_000 });
+    return stdout.trim() === 'true';
+  } catch {
+    return false;
+  }
+}
+
+async function atomicWrite(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+class FileWrites {
+  constructor(private readonly o: FileWritesOptions, private readonly pass: PassRunner) {}
+
+  /** The file a change goes to and its new text, from the files as they are now. */
+  private async render(change: ManifestChange, state: DesiredState): Promise<{ file: string; text: string; before: string | undefined }> {
+    if (change.create) {
+      const file = path.join(await this.instanceDir(), `${change.subject.split('/')[1]}.yaml`);
+      const before = await readFile(file, 'utf8').catch(() => undefined);
+      if (before !== undefined) throw bad('name', `${file} already exists`);
+      return { file, text: newDocumentText(change.create), before };
+    }
+    const src = state.sources.get(change.subject);
+    if (!src) throw new RapiHttpError(404, 'Not Found', `${change.subject} is not declared in the manifests`);
+    const before = await readFile(src.file, 'utf8');
+    const [kind, name] = change.subject.split('/') as [string, string];
+    return { file: src.file, text: editDocument(before, kind, name, change.edit!), before };
+  }
+
+  private async instanceDir(): Promise<string> {
+    if (this.o.instanceDir) return this.o.instanceDir;
+    for (const f of this.o.files) if ((await stat(f).catch(() => undefined))?.isDirectory()) return f;
+    throw bad('name', 'no directory for new instances: start gantry serve with --instance-dir DIR');
+  }
+
+  /** Render and validate with the whole set; throws the 400 when the manifests would not load. */
+  private async validated(change: ManifestChange, state: DesiredState): Promise<{ file: string; text: string; before: string | undefined; next: DesiredState }> {
+    const r = await this.render(change, state);
+    const { state: next, errors } = await loadDesired([...this.o.files], new Map([[r.file, r.text]]));
+    if (!next) throw refusal(errors, change.create !== undefined);
+    return { ...r, next };
+  }
+
+  async submit(req: WriteRequest, change: ManifestChange): Promise<number> {
+    const { state } = await this.o.source.snapshot();
+    await this.validated(change, state); // the 400, before any job or file
+    const user = req.user?.name ?? 'anonymous';
+    return this.o.jobs.submit({ ...change.op } as never, `${change.op.OP_ID as string}(${change.subject.split('/')[1]})`, user, (ctx) => this.runJob(change, user, ctx));
+  }
+
+  private async runJob(change: ManifestChange, user: string, ctx: JobContext): Promise<null> {
+    const { state: current, errors } = await loadDesired([...this.o.files]);
+    if (!current) throw new Error(`the manifests do not load now: ${errors.slice(0, 3).map((e) => `${e.file}:${e.line}: ${e.path}: ${e.message}`).join('; ')}`);
+    const r = await this.validated(change, current);
+    await atomicWrite(r.file, r.text);
+    ctx.log(`wrote ${r.file}`);
+    await this.commit(r.file, `${change.what} (remote API, user ${user})`, ctx);
+    this.o.source.invalidate();
+    const out = await this.pass(r.next, ctx);
+    this.o.source.invalidate();
+    this.judge(change, out, ctx);
+    return null;
+  }
+
+  private async commit(file: string, message: string, ctx: JobContext): Promise<void> {
+    const dir = path.dirname(file);
+    if (this.o.git === false || !(await isGitWorkTree(dir))) return;
+    const env = { ...process.env, GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? 'gantry remote API', GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'gantry@localhost', GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'gantry remote API', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'gantry@localhost' };
+    await run('git', ['-C', dir, 'add', '--', path.basename(file)], { env, timeout: 60_000 });
+    await run('git', ['-C', dir, 'commit', '-q', '-m', message, '--', path.basename(file)], { env, timeout: 60_000 });
+    ctx.log(`committed: ${message}`);
+  }
+
+  /** Success when the pass left the subject in sync; its failures, refusals or pending changes otherwise. */
+  private judge(change: ManifestChange, out: PassOutcome, ctx: JobContext): void {
+    const failed = out.failed.filter((f) => f.subject === change.subject);
+    if (failed.length) throw new Error(`${change.what}: ${failed.map((f) => f.message).join('; ')}`);
+    const entry = out.plan.entries.find((e) => e.subject === change.subject);
+    if (entry && entry.status !== 'in-sync') {
+      const why = [...entry.refused.map((r) => `${r.code}: ${r.message}`), ...entry.notes, ...entry.actions.map((a) => `pending ${a.verb} on ${a.node}`)].slice(0, 5).join('; ');
+      throw new Error(`${change.what}: ${entry.status} after the reconcile pass${why ? `: ${why}` : ''}`);
+    }
+    ctx.log(`${change.what}: done`);
+  }
+}
+
+function instanceOf(state: DesiredState, name: string) {
+  const i = state.instances.get(name);
+  if (!i || i.state === 'absent') throw new RapiHttpError(404, 'Not Found', `Instance '${name}' is unknown`);
+  return i;
+}
+
+function tagsOf(query: Record<string, string | string[]>): string[] {
+  const t = query.tag;
+  const tags = t === undefined ? [] : Array.isArray(t) ? t : [t];
+  if (tags.length === 0) throw bad('tag', 'no tag given (?tag=NAME, repeatable)');
+  return tags;
+}
+
+const NODE_ROLES = ['master-candidate', 'regular', 'drained', 'offline'];
+
+/** The RapiWrites of file mode. */
+export function fileWrites(o: FileWritesOptions): RapiWrites {
+  const w = new FileWrites(o, o.pass ?? sshPass({ stateDir: o.stateDir, logger: o.logger, lockTimeoutMs: o.lockTimeoutMs ?? 600_000 }));
+  const state = async () => (await o.source.snapshot()).state;
+  const name = (req: WriteRequest) => req.params.name!;
+  const noBody = (req: WriteRequest) => onlyKnown(asObject(req.body, 'body'), []);
+  return {
+    createInstance: async (req) => { onlyQuery(req.query, []); return w.submit(req, createInstanceChange(req.body, await state())); },
+    deleteInstance: async (req) => { onlyQuery(req.query, []); noBody(req); instanceOf(await state(), name(req)); return w.submit(req, remove(name(req))); },
+    startup: async (req) => { onlyQuery(req.query, []); noBody(req); instanceOf(await state(), name(req)); return w.submit(req, setPower(name(req), true, 'OP_INSTANCE_STARTUP')); },
+    shutdown: async (req) => { onlyQuery(req.query, []); noBody(req); instanceOf(await state(), name(req)); return w.submit(req, setPower(name(req), false, 'OP_INSTANCE_SHUTDOWN')); },
+    reboot: async (req) => {
+      onlyQuery(req.query, ['type']);
+      if (req.query.type !== undefined && req.query.type !== 'hard') throw bad('type', 'only a hard reboot (the VM is power-cycled) is supported');
+      const i = instanceOf(await state(), name(req));
+      if (i.powerState !== 'running') throw bad('instance', `instance ${i.name} is stopped: start it instead`);
+      return w.submit(req, reboot(i.name, i.restartGeneration));
+    },
+    migrate: async (req) => {
+      onlyQuery(req.query, []);
+      const b = asObject(req.body, 'body');
+      onlyKnown(b, ['mode', 'cleanup', 'target_node', 'allow_failover']);
+      const i = instanceOf(await state(), name(req));
+      if (b.cleanup === true) throw bad('cleanup', 'not needed: every reconcile pass checks both sides of a migration');
+      const fixed = i.disks.find((d) => d.state === 'present' && d.template !== 'sharedfile' && d.template !== 'drbd');
+      if (fixed) throw bad('disk_template', `${fixed.template} disks stay on their node: only sharedfile and DRBD instances migrate (disk ${fixed.index} of ${i.name})`);
+      if (b.mode !== undefined && b.mode !== i.migration.mode) throw bad('mode', `the migration mode of ${i.name} is ${i.migration.mode} (cluster/group setting); got ${JSON.stringify(b.mode)}`);
+      const from = i.placement.primary;
+      const target = typeof b.target_node === 'string' ? b.target_node : i.needsSecondary ? i.placement.secondary : undefined;
+      if (!target) throw bad('target_node', `needed: ${i.name} has no secondary to migrate to`);
+      if (target === from) throw bad('target_node', `${i.name} is already on ${target}`);
+      if (i.needsSecondary && target !== i.placement.secondary) throw bad('target_node', `a DRBD instance migrates to its secondary (${i.placement.secondary ?? 'none'})`);
+      const op = { OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: i.name, target_node: target, ...(b.mode !== undefined ? { mode: b.mode } : {}) };
+      return w.submit(req, migrate(i.name, target, i.needsSecondary ? from : undefined, op));
+    },
+    addTags: async (req) => {
+      onlyQuery(req.query, ['tag']);
+      const i = instanceOf(await state(), name(req));
+      const add = tagsOf(req.query);
+      return w.submit(req, setTags('Instance', i.name, [...new Set([...i.tags, ...add])], `add tags ${add.join(', ')} to instance ${i.name}`, { OP_ID: 'OP_TAGS_SET', kind: 'instance', name: i.name, tags: add }));
+    },
+    removeTags: async (req) => {
+      onlyQuery(req.query, ['tag']);
+      const i = instanceOf(await state(), name(req));
+      const drop = tagsOf(req.query);
+      return w.submit(req, setTags('Instance', i.name, i.tags.filter((t) => !drop.includes(t)), `remove tags ${drop.join(', ')} from instance ${i.name}`, { OP_ID: 'OP_TAGS_DEL', kind: 'instance', name: i.name, tags: drop }));
+    },
+    setNodeRole: async (req) => {
+      onlyQuery(req.query, ['force']);
+      flag(req.query, 'force');
+      if (typeof req.body !== 'string' || !NODE_ROLES.includes(req.body)) throw bad('role', `one of ${NODE_ROLES.join(', ')} (the master is not a role in Gantry), got ${JSON.stringify(req.body)}`);
+      const n = (await state()).nodes.get(name(req));
+      if (!n) throw new RapiHttpError(404, 'Not Found', `Node '${name(req)}' is unknown`);
+      return w.submit(req, setRole(n.name, req.body));
+    },
+  };
+}
