@@ -25,7 +25,7 @@ describe('capacity (hspace)', () => {
       compared++;
     }
     expect(compared).toBeGreaterThanOrEqual(13);
-  });
+  }, 180_000); // every htools sample file; seconds on an idle machine, minutes on a loaded one
 
   it.skipIf(!HAVE_SAMPLES)('given each sample, its tiered count is at least hspace\'s and equal when no further shrink fits', () => {
     for (const f of sampleFiles('.data')) {
@@ -37,7 +37,7 @@ describe('capacity (hspace)', () => {
       expect(got, f).toBeGreaterThanOrEqual(count(want));
       if (r.tiered && r.tiered.tiers.length <= 1) expect(got, f).toBe(count(want));
     }
-  });
+  }, 180_000); // every htools sample file; seconds on an idle machine, minutes on a loaded one
 
   it("given hspace's spec syntax, it reads disk,ram,cpu with optional units and spindles", () => {
     expect(parseSpec('10240,2048,2')).toEqual({ diskMiB: 10240, memoryMiB: 2048, vcpus: 2, spindles: 1 });
