@@ -9,3 +9,5 @@ export * from './kinds.js';
 export * from './validate.js';
 export * from './crd.js';
 export * from './structural.js';
+export * from './leaves.js';
+export * from './field-support.js';

@@ -5,18 +5,18 @@ import { BeParams, DiskTemplateSchema, HYPERVISORS, KvmHvParams, NIC_MODES } fro
 const IP_RE = '^(pool|none|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))$';
 
 export const DiskSpec = Type.Object({
-  name: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$', description: 'disk name' })),
+  name: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$', description: 'disk name, unique in the instance: given to the OS scripts as DISK_N_NAME' })),
   size: Size('disk size (-s / --disk N:size=)'),
   template: Type.Optional(DiskTemplateSchema),
   vg: Type.Optional(LvmName('volume group (--disk N:vg=)')),
   metaVg: Type.Optional(LvmName('DRBD metadata volume group (--disk N:metavg=)')),
-  mode: Type.Optional(StrEnum(['rw', 'ro'] as const, 'access mode (default rw)')),
+  mode: Type.Optional(StrEnum(['rw', 'ro'] as const, 'access mode: ro attaches the disk read-only to the VM (QEMU readonly=on; not with diskType ide) and gives the OS scripts DISK_N_ACCESS=ro (default rw)')),
   state: Type.Optional(StrEnum(['present', 'absent'] as const, 'absent = explicitly delete this disk (default present)')),
 }, { ...Strict, description: 'one disk; template overrides the instance diskTemplate for this disk' });
 export type DiskSpec = Static<typeof DiskSpec>;
 
 export const NicSpec = Type.Object({
-  name: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$', description: 'NIC name' })),
+  name: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$', description: 'NIC name, unique in the instance: given to the OS scripts as NIC_N_NAME' })),
   network: Type.Optional(Hostname('Network name')),
   mode: Type.Optional(StrEnum(NIC_MODES)),
   link: Type.Optional(IfName('bridge / OVS bridge / routing link')),
@@ -34,7 +34,7 @@ export const InstanceSpec = Type.Object(
       name: Type.String({ pattern: OS_NAME_RE, [MESSAGE_KEY]: 'is not an OS name (provider+variant, like image+debian)', description: 'OS (-o), e.g. image+debian, debootstrap+default' }),
       params: Type.Optional(StringMap(IntOrString('value'), 'OS parameters (-O key=value)')),
       generation: Type.Optional(Type.Integer({ minimum: 1, description: 'bump to reinstall (default 1)' })),
-      resetParamsOnReinstall: Type.Optional(Type.Boolean({ description: 'default false' })),
+      resetParamsOnReinstall: Type.Optional(Type.Boolean({ description: 'not supported (refused when set): every install runs with exactly the manifest\'s params' })),
     }, Strict),
     hypervisor: Type.Optional(StrEnum(HYPERVISORS, 'hypervisor (default kvm)')),
     hvParams: Type.Optional(KvmHvParams),

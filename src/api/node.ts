@@ -17,7 +17,7 @@ export const NodeSpec = Type.Object(
       port: Type.Optional(Port('SSH port (default 22)')),
       user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'SSH user (default root)' })),
       hostKey: Type.Optional(Type.String({ pattern: SSH_PUBKEY_RE, [MESSAGE_KEY]: 'is not an OpenSSH public key line ("ssh-ed25519 AAAA...")', description: 'pinned host key, OpenSSH public key line' })),
-      privateKeyFile: Type.Optional(AbsPath('private key for this node (default: the controller\'s)')),
+      privateKeyFile: Type.Optional(AbsPath('private key for this node (default: the controller user\'s ~/.ssh/id_ed25519, id_ecdsa or id_rsa, the first that exists, as ssh does; plus the ssh-agent when SSH_AUTH_SOCK is set)')),
     }, Strict)),
     oob: Type.Optional(Type.Object({
       program: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^[^\\x00-\\x1f]+$', [MESSAGE_KEY]: 'is not a plain argument (no control characters)' }), { minItems: 1, maxItems: 32, description: 'out-of-band power program as argv (Ganeti oob_program); Gantry appends the verb (power-status, power-off, power-on, power-cycle) and the node name; power-status prints {"powered": true|false}' }),

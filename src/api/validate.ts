@@ -7,6 +7,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { MESSAGE_KEY } from './common.js';
 import { KINDS, type Kind } from './kinds.js';
 import { kindValidators } from './validators.js';
+import { refusedFieldIssues } from './field-support.js';
 
 export { createAjv } from './ajv.js';
 
@@ -16,14 +17,14 @@ export type PathSegment = string | number;
 export interface SchemaIssue {
   readonly path: readonly PathSegment[];
   readonly message: string;
-  readonly code: 'unknown-field' | 'missing-field' | 'invalid-value' | 'bad-size' | 'invalid-name' | 'invalid-type';
+  readonly code: 'unknown-field' | 'missing-field' | 'invalid-value' | 'bad-size' | 'invalid-name' | 'invalid-type' | 'unsupported-field';
   readonly at: 'key' | 'value' | 'parent';
 }
 
-/** Validate one document of a known kind against its schema; [] when valid. */
+/** Validate one document of a known kind against its schema, then refuse fields set that this release cannot honour; [] when valid. */
 export function validateDocument(kind: Kind, doc: unknown): SchemaIssue[] {
   const v = kindValidators().get(kind)!;
-  if (v(doc)) return [];
+  if (v(doc)) return refusedFieldIssues(kind, doc);
   return translateErrors(v.errors ?? []);
 }
 

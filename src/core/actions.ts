@@ -114,7 +114,13 @@ export interface InstanceLaunch {
   readonly initrdPath?: string;
   readonly kernelArgs?: string;
   readonly bootOrder: readonly ('disk' | 'cdrom' | 'network')[];
-  readonly disks: readonly { readonly path: string; readonly format: 'raw' | 'qcow2'; readonly bus: 'virtio' | 'ide' | 'scsi' }[];
+  readonly disks: readonly { readonly path: string; readonly format: 'raw' | 'qcow2'; readonly bus: 'virtio' | 'ide' | 'scsi'; readonly readOnly?: true }[];
+  /** Absent = cache=none. */
+  readonly diskCache?: 'default' | 'writethrough' | 'writeback';
+  readonly usbMouse?: 'mouse' | 'tablet';
+  /** A guest reboot stops the VM (-no-reboot). */
+  readonly noReboot?: true;
+  readonly cdromImagePath?: string;
   readonly nics: readonly {
     readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[];
     /** Routed NICs only: the guest's addresses routed to the tap, and the IPv6 addresses the node answers NDP for on it. */
@@ -141,6 +147,8 @@ export interface InstanceRecord {
 export interface NicInfo {
   readonly ip?: string; readonly ip6?: string; readonly network?: string;
   readonly subnet?: string; readonly gateway?: string; readonly subnet6?: string; readonly gateway6?: string;
+  /** NIC name (OS scripts: NIC_N_NAME). */
+  readonly name?: string;
 }
 
 export interface InstanceInstall extends Base {
@@ -149,6 +157,8 @@ export interface InstanceInstall extends Base {
   readonly launch: InstanceLaunch; readonly record: InstanceRecord;
   /** Extra OS environment: NIC IPs, network details. */
   readonly nicInfo: readonly NicInfo[];
+  /** Disk names for the OS scripts (DISK_N_NAME), in launch order; absent when none is named. */
+  readonly diskNames?: readonly (string | null)[];
 }
 export interface InstanceStart extends Base { readonly verb: 'instance.start'; readonly name: string; readonly runDir: string; readonly launch: InstanceLaunch; readonly record: InstanceRecord; readonly ovsdbSocket?: string }
 export interface InstanceStop extends Base { readonly verb: 'instance.stop'; readonly name: string; readonly runDir: string; readonly timeoutS: number }

@@ -41,6 +41,10 @@ export interface PlanDisk {
   readonly state: 'present' | 'absent';
   /** DRBD disks: metadata LV size (MiB, diskParams.drbd.metaSize) and the sync and safety parameters. */
   readonly drbd?: PlanDrbdParams;
+  /** Disk name (OS scripts: DISK_N_NAME). */
+  readonly name?: string;
+  /** mode: ro (QEMU readonly=on, DISK_N_ACCESS=ro). */
+  readonly readOnly?: true;
 }
 
 export interface PlanDrbdParams {
@@ -83,6 +87,8 @@ export interface PlanNic {
   /** 'auto' or a fixed MAC. */
   readonly mac: string;
   readonly model: 'virtio' | 'e1000' | 'rtl8139';
+  /** NIC name (OS scripts: NIC_N_NAME). */
+  readonly name?: string;
 }
 
 export interface PlanInstanceRuntime {
@@ -98,6 +104,13 @@ export interface PlanInstanceRuntime {
   readonly kernelArgs?: string;
   readonly bootOrder: readonly ('disk' | 'cdrom' | 'network')[];
   readonly diskBus: 'virtio' | 'ide' | 'scsi';
+  /** hvParams.diskCache when not "none" (the default). */
+  readonly diskCache?: 'default' | 'writethrough' | 'writeback';
+  /** hvParams.usbMouse when not "none". */
+  readonly usbMouse?: 'mouse' | 'tablet';
+  /** hvParams.rebootBehavior: exit. */
+  readonly noReboot?: true;
+  readonly cdromImagePath?: string;
   readonly vnc: boolean;
   readonly vncBindAddress: string;
   readonly nics: readonly PlanNic[];

@@ -12,7 +12,6 @@ spec:
   beParams: { vcpus: 2, memory: 512M }
   nicParams: { mode: bridged, link: br0 }
   storage: { volumeGroup: vg0 }
-  diskParams: { drbd: { metaVg: vgmeta } }
   exclusionTags: ["service:"]
   nodeProfile:
     bridges: [{ name: br0, ports: [eth0] }]
@@ -84,7 +83,7 @@ describe('buildDesired', () => {
   it('given per-disk templates, it resolves each disk backend, VG and directory', () => {
     const i = build(...all).state!.instances.get('web1')!;
     expect(i.disks.map((d) => [d.template, d.size, d.vg, d.metaVg, d.dir])).toEqual([
-      ['drbd', 10240, 'vg0', 'vgmeta', undefined],
+      ['drbd', 10240, 'vg0', 'vg0', undefined],
       ['plain', 20480, 'fast', undefined, undefined],
       ['file', 1048576, undefined, undefined, '/srv/ganeti/file-storage'],
     ]);

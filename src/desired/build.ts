@@ -21,6 +21,7 @@ import type {
   DiskParamsEff, DiskTemplate, IPolicyEff, ISpecEff, KvmParams, MigrationEff, NicParamsEff, NodeProfileEff,
 } from './model.js';
 import { parseSize } from './sizes.js';
+import { checkInstanceDevices, checkKvmLayer, checkMaxDiskSize, checkNicVlan } from './checks.js';
 
 export type Anchor = 'key' | 'value' | 'parent';
 
@@ -207,7 +208,7 @@ export function fillGroup(name: string, doc: NodeGroupDoc | undefined, clusterDo
     networks: (s?.networks ?? []).map((c) => {
       const net = networks.get(c.network);
       const mode = c.mode ?? net?.mode ?? nicParams.mode;
-      const link = c.link ?? net?.link ?? nicParams.link;
+      const link = c.link ?? net?.link ?? (mode === 'routed' ? undefined : nicParams.link);
       const vlan = c.vlan ?? net?.vlan;
       return { network: c.network, mode, ...(link !== undefined ? { link } : {}), ...(vlan !== undefined ? { vlan } : {}) };
     }),
@@ -256,6 +257,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   const get = <D extends ResourceDoc>(k: Kind) => [...(byKind.get(k)?.values() ?? [])] as (ManifestResource & { body: D })[];
   const clusterR = get<ClusterDoc>('Cluster')[0];
   if (!clusterR) {
+    // a Cluster that failed validation is not reported missing as well
+    if (failed.has('Cluster/*') || failed.has('*/*')) return { errors };
     const first = resources[0]?.origin ?? setOrigin;
     errors.push(first
       ? { ...first.error([], 'missing-cluster', 'no Cluster in this set: exactly one Cluster resource is required', 'parent'), path: '' }
@@ -269,6 +272,9 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (!cluster.enabledDiskTemplates.includes(t)) err(clusterR, ['spec', 'ipolicy', 'diskTemplates', i], 'template-not-enabled', `disk template "${t}" is not in enabledDiskTemplates (${cluster.enabledDiskTemplates.join(', ')})`);
   }
   checkProfile(clusterR, ['spec', 'nodeProfile'], cs.nodeProfile, cluster.nodeSysctlAllow, err);
+  const errAt = (r: ManifestResource) => (path: PathSegment[], code: LoadErrorCode, msg: string) => err(r, path, code, msg);
+  checkKvmLayer(['spec', 'hvParams', 'kvm'], cs.hvParams?.kvm, cluster.hvParams.kvm, errAt(clusterR));
+  checkNicVlan(['spec', 'nicParams', 'vlan'], cluster.nicParams.mode, cs.nicParams?.vlan, errAt(clusterR));
 
   // ---- networks ----
   const networks = new Map<string, DesiredNetwork>();
@@ -333,7 +339,11 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (missing('Network', c.network, networks)) err(r, ['spec', 'networks', i, 'network'], 'unknown-reference', `unknown Network "${c.network}"${known(networks)}`);
     }
     checkProfile(r, ['spec', 'nodeProfile'], r.body.spec.nodeProfile, cluster.nodeSysctlAllow, err);
-    groups.set(r.name, fillGroup(r.name, r.body, clusterR.body, cluster, networks));
+    const g = fillGroup(r.name, r.body, clusterR.body, cluster, networks);
+    checkKvmLayer(['spec', 'hvParams', 'kvm'], r.body.spec.hvParams?.kvm, g.hvParams.kvm, errAt(r));
+    checkNicVlan(['spec', 'nicParams', 'vlan'], g.nicParams.mode, r.body.spec.nicParams?.vlan, errAt(r));
+    for (const [i, c] of (r.body.spec.networks ?? []).entries()) checkNicVlan(['spec', 'networks', i, 'vlan'], g.networks[i]?.mode ?? 'bridged', c.vlan, errAt(r));
+    groups.set(r.name, g);
   }
 
   // ---- nodes ----
@@ -430,6 +440,9 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         default: return { ...base };
       }
     });
+    checkKvmLayer(['spec', 'hvParams'], s.hvParams, hvParams, errAt(r));
+    checkInstanceDevices(s, disks, hvParams, errAt(r));
+    checkMaxDiskSize(disks, cluster.maxDiskSize, errAt(r));
     const needsSecondary = disks.some((d) => d.state === 'present' && d.template === 'drbd');
 
     // DRBD needs two nodes in one group
@@ -455,6 +468,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       // A routed NIC's link is a routing table, never the cluster's default bridge.
       const link = n.link ?? conn?.link ?? net?.link ?? (mode === 'routed' ? undefined : nicParams.link);
       const vlan = n.vlan ?? conn?.vlan ?? net?.vlan ?? nicParams.vlan;
+      if (n.vlan !== undefined) checkNicVlan(['spec', 'nics', index, 'vlan'], mode, n.vlan, errAt(r));
+      else if (n.mode !== undefined) checkNicVlan(['spec', 'nics', index, 'mode'], mode, vlan, errAt(r));
       if (mode !== 'routed' && link === undefined) err(r, ['spec', 'nics', index], 'nic-no-link', `no link for this ${mode} NIC: set link here, on its Network, or in the cluster nicParams`);
       const ip = n.ip ?? (net ? 'pool' : 'none');
       if (ip === 'pool' && !net) err(r, ['spec', 'nics', index, 'ip'], 'invalid-value', 'ip: pool needs a network to allocate from');

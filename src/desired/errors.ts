@@ -5,7 +5,8 @@ export type LoadErrorCode =
   | 'duplicate-name' | 'unknown-reference' | 'template-not-enabled' | 'drbd-no-secondary'
   | 'network-not-connected' | 'bad-cidr' | 'ip-outside-subnet' | 'duplicate-ip' | 'ip-reserved'
   | 'missing-cluster' | 'multiple-clusters' | 'unknown-hypervisor' | 'duplicate-address'
-  | 'nic-no-link' | 'placement-conflict' | 'ipolicy-violation' | 'invalid-port-range' | 'sysctl-not-allowed';
+  | 'nic-no-link' | 'placement-conflict' | 'ipolicy-violation' | 'invalid-port-range' | 'sysctl-not-allowed'
+  | 'unsupported-field';
 
 export interface LoadError {
   readonly file: string;

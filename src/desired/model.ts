@@ -13,7 +13,7 @@ export interface KvmParams {
   kernelPath?: string;
   initrdPath?: string;
   kernelArgs: string;
-  rootPath: string;
+  rootPath?: string;
   bootOrder: 'disk' | 'cdrom' | 'network';
   cdromImagePath?: string;
   machineType?: string;
@@ -22,7 +22,7 @@ export interface KvmParams {
   diskCache: 'default' | 'none' | 'writethrough' | 'writeback';
   nicType: 'paravirtual' | 'e1000' | 'rtl8139';
   serialConsole: boolean;
-  serialSpeed: number;
+  serialSpeed?: number;
   vncBindAddress?: string;
   usbMouse?: 'none' | 'mouse' | 'tablet';
   migrationBandwidthMiBps: number;

@@ -58,6 +58,15 @@ describe('InstanceOps.describe (what --dry-run prints for instance verbs)', () =
     const run = d.find((c) => c[0] === 'env')!;
     expect(run).toEqual(expect.arrayContaining(['INSTANCE_NAME=web1', 'DISK_0_PATH=/dev/gantry/web1.disk0', 'NIC_0_IP=198.18.5.20', 'sh', '/srv/gantry/os/busybox/create']));
   });
+  it('given named disks and NICs and a read-only disk, the OS scripts get DISK_N_NAME, DISK_N_ACCESS=ro and NIC_N_NAME', () => {
+    const ro: InstanceLaunch = { ...launch, disks: launch.disks.map((d) => ({ ...d, readOnly: true as const })) };
+    const d = n1.describe({ ...base, verb: 'instance.install', os: { name: 'busybox+default', params: {} }, launch: ro, record, nicInfo: [{ ip: '198.18.5.20', name: 'eth-lan' }], diskNames: ['root'] });
+    expect(d.find((c) => c[0] === 'env')).toEqual(expect.arrayContaining(['DISK_0_NAME=root', 'DISK_0_ACCESS=ro', 'NIC_0_NAME=eth-lan']));
+    const start = n1.describe({ ...base, verb: 'instance.start', launch: { ...ro, diskCache: 'writethrough', usbMouse: 'tablet', noReboot: true }, record });
+    const qemu = start.find((c) => c[0] === 'qemu-system-x86_64')!;
+    expect(qemu).toEqual(expect.arrayContaining(['-no-reboot', 'usb-tablet,id=pointer0']));
+    expect(qemu.find((x) => x.startsWith('file=/dev/gantry/web1.disk0'))).toMatch(/cache=writethrough,readonly=on$/);
+  });
   it('given a remove it prints QMP stop, the real tap deletion (ip tuntap del) and the run dir removal', () => {
     const d = n1.describe({ ...base, verb: 'instance.remove', nicCount: 1 }).map(line);
     expect(d).toContain('ip tuntap del dev t-web1-0 mode tap');

@@ -22,12 +22,12 @@ export interface DescribeContext {
 type InstanceAction = Extract<Action, { verb: `instance.${string}` }>;
 
 /** The OS environment install passes to the OS create script (Ganeti OS API 20). */
-export function installEnv(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, nicInfo: readonly NicInfo[]): Record<string, string> {
+export function installEnv(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, nicInfo: readonly NicInfo[], diskNames?: readonly (string | null)[]): Record<string, string> {
   const input: OsEnvInput = {
     os: parseOsName(os.name), instance: name, hypervisor: 'kvm', params: os.params,
-    disks: launch.disks.map((d) => ({ path: d.path, access: 'rw' as const, frontendType: d.bus === 'virtio' ? 'paravirtual' : d.bus })),
+    disks: launch.disks.map((d, i) => ({ path: d.path, access: d.readOnly ? 'ro' as const : 'rw' as const, frontendType: d.bus === 'virtio' ? 'paravirtual' : d.bus, ...(diskNames?.[i] ? { name: diskNames[i]! } : {}) })),
     nics: launch.nics.map((n, i) => ({
-      mac: n.mac, mode: n.mode, ...(n.link ? { link: n.link } : {}), ...(n.vlan !== undefined ? { vlan: n.vlan } : {}),
+      mac: n.mac, mode: n.mode, ...(n.link ? { link: n.link } : {}), ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), ...(nicInfo[i]?.name ? { name: nicInfo[i]!.name! } : {}),
       ...osNicAddressing(nicInfo[i]),
     })),
   };
@@ -56,7 +56,7 @@ function describeInstall(c: DescribeContext, a: InstanceAction & { verb: 'instan
     const w = { image: a.os.params.image ?? '/(os parameter image is missing)', disk: a.launch.disks[0]?.path ?? '/(no disk)', sourceFormat: declaredImageFormat(a.os.params), targetExists: true };
     out.push(imageInfoArgv(w.image), imageWriteArgv(w));
   } else if (name !== 'none') {
-    const env = installEnv(a.name, a.os, a.launch, a.nicInfo);
+    const env = installEnv(a.name, a.os, a.launch, a.nicInfo, a.diskNames);
     const osDir = `${c.osSearchPath[0] ?? '/srv/gantry/os'}/${name}`;
     out.push(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...osRunArgv({ osDir, script: 'create', env, logPath: runFile(dir, 'osLog') })]);
   }

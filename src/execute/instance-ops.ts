@@ -48,7 +48,10 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       ...(l.initrdPath !== undefined ? { initrdPath: l.initrdPath } : {}),
       ...(l.kernelArgs !== undefined ? { kernelArgs: l.kernelArgs } : {}),
       bootOrder: [...l.bootOrder],
-      disks: l.disks.map((d) => ({ path: d.path, format: d.format, bus: d.bus, cache: 'none' as const })),
+      disks: l.disks.map((d) => ({ path: d.path, format: d.format, bus: d.bus, cache: l.diskCache ?? 'none', ...(d.readOnly ? { readOnly: true } : {}) })),
+      ...(l.cdromImagePath !== undefined ? { cdromImagePath: l.cdromImagePath } : {}),
+      ...(l.usbMouse !== undefined ? { usbMouse: l.usbMouse } : {}),
+      ...(l.noReboot ? { noReboot: true } : {}),
       nics: l.nics.map((n, i) => ({ tap: tapName(l.name, i), mac: n.mac, model: n.model, link: tapLink(n, ovsdbSocket) })),
       ...(l.vnc ? { vncDisplay: vncDisplayOf(l), vncBindAddress: l.vncBindAddress } : {}),
     };
@@ -85,7 +88,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     try {
       switch (a.verb) {
         case 'instance.install':
-          await this.install(a.name, a.os, a.launch, a.record, a.nicInfo);
+          await this.install(a.name, a.os, a.launch, a.record, a.nicInfo, a.diskNames);
           return done(false);
         case 'instance.start': {
           const r = await this.qemu.start(this.launchInput(a.launch));
@@ -128,7 +131,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     }
   }
 
-  private async install(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, record: InstanceRecord, nicInfo: readonly NicInfo[]): Promise<void> {
+  private async install(name: string, os: { name: string; params: Readonly<Record<string, string>> }, launch: InstanceLaunch, record: InstanceRecord, nicInfo: readonly NicInfo[], diskNames?: readonly (string | null)[]): Promise<void> {
     const dir = this.qemu.runDir(name);
     const mk = await this.o.transport.exec(['mkdir', '-p', dir]);
     if (mk.code !== 0) throw new ExecError('INSTALL_FAILED', `cannot create ${dir} on ${this.o.node}: ${mk.stderr.trim()}`);
@@ -146,7 +149,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       await writeImage(this.o.transport, { image, disk, sourceFormat: declaredImageFormat(os.params), targetExists: true });
     } else {
       const osDir = await this.osDir(os.name);
-      const env = installEnv(name, os, launch, nicInfo);
+      const env = installEnv(name, os, launch, nicInfo, diskNames);
       await runOsScript(this.o.transport, { osDir, script: 'create', env, logPath: runFile(dir, 'osLog'), timeoutMs: 30 * 60_000 });
     }
     // Recorded only after the install succeeded: a failed install is retried next pass.

@@ -17,6 +17,28 @@ export function instanceUuid(cluster: string, instance: string): string {
 const nicModel = (m: DesiredInstance['nics'][number]['model']): PlanNic['model'] => (m === 'paravirtual' ? 'virtio' : m);
 const diskBus = (d: DesiredInstance['hvParams']['diskType']): 'virtio' | 'ide' | 'scsi' => (d === 'paravirtual' ? 'virtio' : d);
 
+/**
+ * The kernel command line of a direct kernel boot, as Ganeti's kvm hypervisor builds it:
+ * kernelArgs, then root=rootPath and console=ttyS0[,serialSpeed] unless kernelArgs already
+ * says root= / console=.
+ */
+export function kernelCommandLine(hv: DesiredInstance['hvParams']): string {
+  let args = hv.kernelArgs;
+  if (hv.rootPath !== undefined && !/(^| )root=/.test(args)) args = `${args} root=${hv.rootPath}`;
+  if (hv.serialConsole && !/console=/.test(args)) args = `${args} console=ttyS0${hv.serialSpeed !== undefined ? `,${hv.serialSpeed}` : ''}`;
+  return args.trim();
+}
+
+/** Launch settings that are absent at their defaults, so records written before them still match. */
+function launchExtras(hv: DesiredInstance['hvParams']) {
+  return {
+    ...(hv.diskCache !== 'none' ? { diskCache: hv.diskCache } : {}),
+    ...(hv.usbMouse !== undefined && hv.usbMouse !== 'none' ? { usbMouse: hv.usbMouse } : {}),
+    ...(hv.rebootBehavior === 'exit' ? { noReboot: true as const } : {}),
+    ...(hv.cdromImagePath !== undefined ? { cdromImagePath: hv.cdromImagePath } : {}),
+  };
+}
+
 export function toPlanInput(state: DesiredState): PlanInput {
   const c = state.cluster;
   const nodes: PlanNode[] = [...state.nodes.values()].map((n) => ({
@@ -48,6 +70,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         ip: n.ip,
         mac: n.mac,
         model: nicModel(n.model),
+        ...(n.name !== undefined ? { name: n.name } : {}),
       };
     });
     return {
@@ -64,6 +87,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         index: d.index, sizeMiB: d.size, template: d.template,
         vg: d.vg ?? c.storage.volumeGroup, metaVg: d.metaVg ?? d.vg ?? c.storage.volumeGroup, state: d.state,
         ...(d.template === 'drbd' && d.drbdSync ? { drbd: { metaSizeMiB: d.metaSize ?? c.diskParams.drbd.metaSize, ...d.drbdSync } } : {}),
+        ...(d.name !== undefined ? { name: d.name } : {}), ...(d.mode === 'ro' ? { readOnly: true as const } : {}),
       })),
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),
@@ -77,9 +101,10 @@ export function toPlanInput(state: DesiredState): PlanInput {
         ...(hv.cpuType !== undefined ? { cpuType: hv.cpuType } : {}),
         ...(hv.kernelPath !== undefined ? { kernelPath: hv.kernelPath } : {}),
         ...(hv.initrdPath !== undefined ? { initrdPath: hv.initrdPath } : {}),
-        ...(hv.kernelPath !== undefined ? { kernelArgs: hv.serialConsole && !/console=/.test(hv.kernelArgs) ? `${hv.kernelArgs} console=ttyS0`.trim() : hv.kernelArgs } : {}),
+        ...(hv.kernelPath !== undefined ? { kernelArgs: kernelCommandLine(hv) } : {}),
         bootOrder: [hv.bootOrder],
         diskBus: diskBus(hv.diskType),
+        ...launchExtras(hv),
         vnc: hv.vncBindAddress !== undefined,
         vncBindAddress: hv.vncBindAddress ?? '127.0.0.1',
         nics,
@@ -93,7 +118,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
     cluster: {
       name: c.name,
       macPrefix: c.macPrefix,
-      sharedFileStorageDir: c.storage.sharedFileStorageDir,
+      sharedFileStorageDir: c.diskParams.sharedfile.dir,
       removeOrphans: c.orphans.remove,
       orphanMaxPercentPerPass: c.orphans.maxPercentPerPass,
       orphanGraceMinutes: c.orphans.graceMinutes,

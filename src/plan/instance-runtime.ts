@@ -78,7 +78,7 @@ export function launchFor(
     const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
     const minor = d.template === 'drbd' ? drbdMinor?.(d.index) : undefined;
     const path = d.template === 'drbd' ? (minor !== undefined ? drbdDevicePath(minor) : '') : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
-    return { path, format: 'raw' as const, bus: rt.diskBus };
+    return { path, format: 'raw' as const, bus: rt.diskBus, ...(d.readOnly ? { readOnly: true as const } : {}) };
   }).filter((d) => d.path !== '');
   return {
     name: inst.name, uuid: rt.uuid, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, accel: rt.accel,
@@ -88,6 +88,10 @@ export function launchFor(
     ...(rt.initrdPath !== undefined ? { initrdPath: rt.initrdPath } : {}),
     ...(rt.kernelArgs !== undefined ? { kernelArgs: rt.kernelArgs } : {}),
     bootOrder: rt.bootOrder, disks,
+    ...(rt.diskCache !== undefined ? { diskCache: rt.diskCache } : {}),
+    ...(rt.usbMouse !== undefined ? { usbMouse: rt.usbMouse } : {}),
+    ...(rt.noReboot ? { noReboot: true as const } : {}),
+    ...(rt.cdromImagePath !== undefined ? { cdromImagePath: rt.cdromImagePath } : {}),
     nics: rt.nics.map((n, i) => {
       const routed = routedNicRouting(n, nics[i], input.networks.find((x) => x.name === n.network));
       return { mac: nics[i]?.mac ?? '', model: n.model, mode: n.mode, link: n.link, ...(n.vlan !== undefined ? { vlan: n.vlan } : {}), trunks: n.trunks, ...(routed ? { routed } : {}) };
@@ -116,6 +120,12 @@ export function launchDiffs(want: InstanceLaunch, have: Readonly<Record<string, 
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: k === 'memoryMiB' ? 'beParams.memory' : k === 'vcpus' ? 'beParams.vcpus' : `launch.${k}`, desired: a ?? null, observed: b ?? null });
   }
   return out;
+}
+
+/** Disk names for the OS scripts, in launch order (present disks); absent when no disk is named. */
+function diskNames(inst: PlanInstance): { diskNames?: (string | null)[] } {
+  const present = inst.disks.filter((d) => d.state === 'present' && d.template !== 'diskless');
+  return present.some((d) => d.name !== undefined) ? { diskNames: present.map((d) => d.name ?? null) } : {};
 }
 
 const sharedStorage = (inst: PlanInstance) => inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'sharedfile' || d.template === 'diskless');
@@ -246,7 +256,8 @@ export function planInstanceRuntime(
     out.actions.push({
       verb: 'instance.install', node: primary, subject, name: inst.name, runDir: pNode.runDir,
       os: { name: rt.os.name, params: rt.os.params }, launch, record: record(rt.os.generation),
-      nicInfo: nicAlloc.map((n) => nicInfoOf(n, netOf(n.network))),
+      nicInfo: nicAlloc.map((n, i) => ({ ...nicInfoOf(n, netOf(n.network)), ...(rt.nics[i]?.name !== undefined ? { name: rt.nics[i]!.name } : {}) })),
+      ...diskNames(inst),
       reason: installedGen === 0 ? `install OS ${rt.os.name}` : `reinstall OS ${rt.os.name}: generation ${installedGen} -> ${rt.os.generation}`,
     });
     if (rt.powerState === 'running') out.actions.push(start('start after install', rt.os.generation));

@@ -4,7 +4,8 @@
  * at once (sshd refuses sessions beyond MaxSessions, default 10).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { resolveIdentity } from './identity.js';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { ExecOptions, ExecResult, Transport } from './transport.js';
 import { TransportError } from '../util/errors.js';
@@ -279,13 +280,16 @@ export class SshTransport implements Transport {
 
   private async connect(): Promise<Client> {
     const { host, port = 22, user = 'root' } = this.endpoint;
-    let privateKey = this.endpoint.privateKey;
-    if (privateKey === undefined && this.endpoint.privateKeyFile) {
+    let privateKey: string | Buffer | undefined = this.endpoint.privateKey;
+    let agent: string | undefined;
+    if (privateKey === undefined) {
       try {
-        privateKey = await readFile(this.endpoint.privateKeyFile);
+        const id = await resolveIdentity(this.endpoint.privateKeyFile, this.node, { home: homedir(), ...(process.env.SSH_AUTH_SOCK ? { agentSocket: process.env.SSH_AUTH_SOCK } : {}) });
+        privateKey = id.privateKey;
+        agent = id.agent;
       } catch (err) {
         this.client = undefined;
-        throw new TransportError('PRIVATE_KEY_UNREADABLE', `cannot read the ssh private key ${this.endpoint.privateKeyFile}: ${(err as Error).message}`, { node: this.node }, { cause: err });
+        throw err;
       }
     }
     const expected = fingerprint(this.pinned.blob);
@@ -304,6 +308,7 @@ export class SshTransport implements Transport {
         return false;
       },
       ...(privateKey === undefined ? {} : { privateKey }),
+      ...(agent === undefined ? {} : { agent }),
     };
 
     const client = new Client();

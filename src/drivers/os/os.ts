@@ -134,6 +134,8 @@ export interface OsNic {
   link?: string;
   vlan?: number;
   frontendType?: string;
+  /** NIC name (Ganeti: NIC_N_NAME). */
+  name?: string;
   network?: { name: string; subnet?: string; gateway?: string; subnet6?: string; gateway6?: string; macPrefix?: string };
 }
 
@@ -189,6 +191,7 @@ export function buildOsEnv(input: OsEnvInput): Record<string, string> {
     }
     if (n.vlan !== undefined) env[`${p}VLAN`] = String(n.vlan);
     if (n.frontendType) env[`${p}FRONTEND_TYPE`] = n.frontendType;
+    if (n.name) env[`${p}NAME`] = n.name;
     if (n.network) {
       env[`${p}NETWORK_NAME`] = n.network.name;
       if (n.network.subnet) env[`${p}NETWORK_SUBNET`] = n.network.subnet;

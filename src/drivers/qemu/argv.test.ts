@@ -100,4 +100,26 @@ describe('specHash', () => {
     expect(specHash(reordered)).toBe(specHash(base));
     expect(specHash({ ...base, memoryMiB: 1024 })).not.toBe(specHash(base));
   });
+  it('given a CD-ROM image and bootOrder cdrom, it attaches a read-only IDE CD-ROM that boots first (checked with real QEMU TCG: accepted)', () => {
+    const { kernelPath: _k, initrdPath: _i, kernelArgs: _a, ...diskBoot } = base;
+    const argv = buildQemuArgv({ ...diskBoot, bootOrder: ['cdrom', 'disk'], cdromImagePath: '/srv/iso/debian.iso' });
+    expect(after(argv, '-boot')).toEqual(['order=dc']);
+    expect(after(argv, '-drive')).toContain('file=/srv/iso/debian.iso,format=raw,if=none,id=cdrom0,media=cdrom,readonly=on');
+    expect(after(argv, '-device')).toContain('ide-cd,drive=cdrom0,id=ide-cdrom0,bootindex=0');
+    expect(after(argv, '-device')).toContain('virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1');
+    expect(() => buildQemuArgv({ ...diskBoot, bootOrder: ['cdrom'] })).toThrow(/bootOrder cdrom needs cdromImagePath/);
+  });
+
+  it('given diskCache, a read-only disk, a USB tablet and rebootBehavior exit, it passes cache=, readonly=on, -usb -device usb-tablet and -no-reboot', () => {
+    const argv = buildQemuArgv({ ...base, disks: [{ ...base.disks[0]!, cache: 'writeback', readOnly: true }], usbMouse: 'tablet', noReboot: true });
+    expect(after(argv, '-drive')).toEqual(['file=/srv/disks/web1.disk0,format=raw,if=none,id=disk0,cache=writeback,readonly=on']);
+    expect(after(argv, '-usb')).toEqual(['-device']);
+    expect(after(argv, '-device')).toContain('usb-tablet,id=pointer0');
+    expect(argv).toContain('-no-reboot');
+    const dflt = buildQemuArgv({ ...base, disks: [{ ...base.disks[0]!, cache: 'default' }], usbMouse: 'mouse' });
+    expect(after(dflt, '-drive')).toEqual(['file=/srv/disks/web1.disk0,format=raw,if=none,id=disk0']);
+    expect(after(dflt, '-device')).toContain('usb-mouse,id=pointer0');
+    expect(dflt).not.toContain('-no-reboot');
+    expect(() => buildQemuArgv({ ...base, disks: [{ ...base.disks[0]!, bus: 'ide', readOnly: true }] })).toThrow(/IDE hard disk cannot be read-only/);
+  });
 });

@@ -63,7 +63,10 @@ export function buildQemuArgv(spec: QemuLaunchSpec, binary: string = DEFAULT_QEM
   const diskBootIndex = spec.kernelPath ? undefined : bootOrder.indexOf('disk');
   if (spec.disks.some((d) => d.bus === 'scsi')) argv.push('-device', 'virtio-scsi-pci,id=scsi0');
   spec.disks.forEach((d, i) => argv.push(...diskArgs(d, i, i === 0 && diskBootIndex !== undefined && diskBootIndex >= 0 ? diskBootIndex : undefined)));
+  if (spec.cdromImagePath !== undefined) argv.push(...cdromArgs(spec.cdromImagePath, spec.kernelPath ? -1 : bootOrder.indexOf('cdrom')));
   spec.nics.forEach((n, i) => argv.push(...nicArgs(n, i)));
+  if (spec.usbMouse) argv.push('-usb', '-device', spec.usbMouse === 'tablet' ? 'usb-tablet,id=pointer0' : 'usb-mouse,id=pointer0');
+  if (spec.noReboot) argv.push('-no-reboot');
   if (spec.vncDisplay !== undefined) {
     argv.push('-vga', 'std', '-vnc', `${spec.vncBindAddress ?? '127.0.0.1'}:${spec.vncDisplay}`);
   } else {
@@ -75,7 +78,8 @@ export function buildQemuArgv(spec: QemuLaunchSpec, binary: string = DEFAULT_QEM
 
 function diskArgs(d: QemuDisk, i: number, bootIndex: number | undefined): string[] {
   const id = `disk${i}`;
-  const drive = `file=${escapeOptionValue(d.path)},format=${d.format},if=none,id=${id},cache=${d.cache}`;
+  const cache = d.cache === 'default' ? '' : `,cache=${d.cache}`;
+  const drive = `file=${escapeOptionValue(d.path)},format=${d.format},if=none,id=${id}${cache}${d.readOnly ? ',readonly=on' : ''}`;
   const boot = bootIndex !== undefined ? `,bootindex=${bootIndex}` : '';
   let device: string;
   switch (d.bus) {
@@ -85,6 +89,14 @@ function diskArgs(d: QemuDisk, i: number, bootIndex: number | undefined): string
     case 'scsi': device = `scsi-hd,drive=${id},bus=scsi0.0,scsi-id=${i},lun=0${boot}`; break;
   }
   return ['-drive', drive, '-device', device];
+}
+
+/** The CD-ROM on the pc machine's IDE controller (QEMU picks a free bus/unit after the disks). */
+function cdromArgs(path: string, bootIndex: number): string[] {
+  return [
+    '-drive', `file=${escapeOptionValue(path)},format=raw,if=none,id=cdrom0,media=cdrom,readonly=on`,
+    '-device', `ide-cd,drive=cdrom0,id=ide-cdrom0${bootIndex >= 0 ? `,bootindex=${bootIndex}` : ''}`,
+  ];
 }
 
 function nicArgs(n: QemuNic, i: number): string[] {

@@ -11,7 +11,8 @@ import type { TapLink } from '../tap/tap.js';
 export type Accel = 'kvm' | 'tcg';
 export type DiskFormat = 'raw' | 'qcow2';
 export type DiskBus = 'virtio' | 'ide' | 'scsi';
-export type DiskCache = 'none' | 'writeback' | 'writethrough' | 'directsync' | 'unsafe';
+/** "default" passes no cache= option (QEMU's own default, writeback). */
+export type DiskCache = 'default' | 'none' | 'writeback' | 'writethrough' | 'directsync' | 'unsafe';
 export type NicModel = 'virtio' | 'e1000' | 'rtl8139';
 export type BootDevice = 'disk' | 'cdrom' | 'network';
 
@@ -20,6 +21,8 @@ export interface QemuDisk {
   format: DiskFormat;
   bus: DiskBus;
   cache: DiskCache;
+  /** Attach read-only (readonly=on); IDE hard disks cannot be read-only in QEMU. */
+  readOnly?: boolean;
 }
 
 export interface QemuNic {
@@ -49,6 +52,12 @@ export interface QemuLaunchSpec {
   bootOrder?: BootDevice[];
   disks: QemuDisk[];
   nics: QemuNic[];
+  /** An ISO image attached as an IDE CD-ROM (read-only). */
+  cdromImagePath?: string;
+  /** A USB pointer on a USB controller; absent = none. */
+  usbMouse?: 'mouse' | 'tablet';
+  /** A guest reboot ends the VM (-no-reboot) instead of rebooting it. */
+  noReboot?: boolean;
   /** VNC display number (port 5900+N); absent = no display. */
   vncDisplay?: number;
   /** Default 127.0.0.1. */
@@ -113,7 +122,10 @@ export function validateLaunchSpec(spec: QemuLaunchSpec): void {
   if (!spec.kernelPath && spec.disks.length === 0) bad('nothing to boot: no kernel and no disks');
   spec.disks.forEach((d, i) => {
     if (!d.path.startsWith('/')) bad(`disk ${i}: path must be absolute`);
+    if (d.readOnly && d.bus === 'ide') bad(`disk ${i}: an IDE hard disk cannot be read-only in QEMU (use diskType paravirtual or scsi)`);
   });
+  if (spec.cdromImagePath !== undefined && !spec.cdromImagePath.startsWith('/')) bad('cdromImagePath must be absolute');
+  if ((spec.bootOrder ?? []).includes('cdrom') && !spec.kernelPath && spec.cdromImagePath === undefined) bad('bootOrder cdrom needs cdromImagePath');
   spec.nics.forEach((n, i) => {
     if (!TAP.test(n.tap)) bad(`nic ${i}: tap ${JSON.stringify(n.tap)} is not a valid interface name`);
     if (!MAC.test(n.mac)) bad(`nic ${i}: mac ${JSON.stringify(n.mac)} is not a MAC address`);
