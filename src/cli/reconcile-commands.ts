@@ -191,13 +191,14 @@ export function registerReconcileCommands(program: Command): void {
     .description('run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift. Holds the state directory lock for its whole life (file mode); with --kubernetes the Lease is the lock')
     .option('--resync <seconds>', 'full resync period (catches drift made by hand on nodes)', '60')
     .option('--debounce <ms>', 'wait this long after a manifest change before reconciling', '500')
+    .option('--probe-interval <seconds>', 'liveness: a TCP heartbeat to each node\'s SSH port this often (a change starts a pass at once), and passes this often while a node is in its grace', '5')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:PORT')
     .option('--once', 'reconcile once and exit (for cron or tests)')
     .option('--kubernetes', 'read the desired state from gantry.dev custom resources instead of files; status goes into the CRs')
     .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
     .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
-    .action(async (opts: CommonOpts & WriterOpts & { resync: string; debounce: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
+    .action(async (opts: CommonOpts & WriterOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
       if (opts.kubernetes) {
         if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
@@ -214,7 +215,7 @@ export function registerReconcileCommands(program: Command): void {
       const { runReconcileDaemon } = await import('./run-daemon.js');
       try {
         const res = await runReconcileDaemon({
-          files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
+          files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce), probeIntervalMs: probeInterval(opts.probeInterval),
           ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}), once: opts.once ?? false, lock, jobLog,
         });
         const end = res ? stateDirExit(res) : undefined;
@@ -258,4 +259,11 @@ function printApply(res: ReconcileResult, opts: CommonOpts & { dryRun?: boolean 
 /** For display only (dry-run): quote argv elements that a shell would split. */
 function shellish(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** --probe-interval in ms: a positive number of seconds. */
+function probeInterval(v: string): number {
+  const s = Number(v);
+  if (!Number.isFinite(s) || s <= 0 || s > 3600) throw new CliExit(1, `--probe-interval ${JSON.stringify(v)}: want seconds between 0 and 3600`);
+  return Math.round(s * 1000);
 }

@@ -17,6 +17,8 @@ import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { createRuntimeMetrics } from '../runtime/metrics.js';
+import { startHeartbeat } from '../runtime/heartbeat.js';
+import { systemClock } from '../runtime/clock.js';
 import { fencerFor } from '../execute/fence.js';
 import { summary } from '../status/drift-report.js';
 import { PrereqError } from '../util/errors.js';
@@ -29,6 +31,8 @@ export interface RunOptions {
   logger: Logger;
   resyncMs: number;
   debounceMs: number;
+  /** Heartbeat period, and the pass period while a node is in its liveness grace (default 5 s). */
+  probeIntervalMs?: number;
   metricsPort?: number;
   once: boolean;
   /** The state directory lock, taken by the caller and released by it after we return. */
@@ -53,6 +57,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   };
 
   const metrics = createRuntimeMetrics();
+  const probeMs = opts.probeIntervalMs ?? 5000;
   const reconcile = async (key: string, ctx: { logger: Logger }) => {
     await ensureLock();
     const { state, errors } = await loadDesired(opts.files);
@@ -77,6 +82,8 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     if (stateErr) throw stateErr;
     // Unreachable nodes or failed actions: try again soon, with the queue's backoff.
     if (res.report && !res.report.ok) throw new Error(`${res.report.results.filter((r) => !r.ok).length} actions failed`);
+    // A node in its liveness grace is probed again soon: its count decides whether it is fenced.
+    if ([...(res.observed.liveness?.values() ?? [])].some((l) => l.condition === 'Unreachable')) return { requeueAfterMs: Math.max(1000, Math.round(probeMs / 2)) };
     if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
     return undefined;
   };
@@ -109,6 +116,16 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     paths: opts.files, reconcile, keysFor, watch: true, resyncMs: opts.resyncMs, debounceMs: opts.debounceMs, logger, signal: abort.signal, metrics,
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
   });
+  const stopHeartbeat = startHeartbeat({
+    intervalMs: probeMs, clock: systemClock,
+    targets: () => [...(connFor?.nodes.values() ?? [])].filter((n) => n.role !== 'offline').map((n) => ({ node: n.name, host: n.ssh.host, port: n.ssh.port })),
+    onChange: (node, answers) => {
+      logger.info({ node, answers }, answers ? `heartbeat: ${node} answers again` : `heartbeat: ${node} stopped answering; probing it now`);
+      if (!answers) void conn?.reset(node);
+      void keysFor().then((keys) => keys.forEach((k) => daemon.queue.add(k)));
+    },
+  });
+  abort.signal.addEventListener('abort', stopHeartbeat, { once: true });
   const ready = await daemon.ready;
   logger.info({ files: opts.files, resyncMs: opts.resyncMs, ...ready }, 'gantry run: watching manifests');
   await daemon.stopped;

@@ -16,6 +16,8 @@ import { ShellNodeOps } from './shell-node-ops.js';
 
 export interface Connections {
   readonly ops: ReadonlyMap<string, NodeOps>;
+  /** Drop a node's connection so the next probe connects anew (the liveness heartbeat saw it stop answering). */
+  reset(node: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,5 +77,5 @@ export async function connectNodes(state: DesiredState, opts: { logger: Logger; 
     });
     ops.set(n.name, nodeOpsFor(n, transport, opts.logger, osSearchPath, peers));
   }
-  return { ops, close: () => (opts.pool ? Promise.resolve() : pool.closeAll()) };
+  return { ops, reset: (node) => pool.reset(node), close: () => (opts.pool ? Promise.resolve() : pool.closeAll()) };
 }

@@ -41,6 +41,11 @@ export class SshPool {
     return transport;
   }
 
+  /** Drop one node's connection (SshTransport.reset); the next command reconnects. */
+  async reset(name: string): Promise<void> {
+    await this.transports.get(name)?.transport.reset();
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.transports.values()];
     this.transports.clear();

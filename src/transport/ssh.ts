@@ -175,6 +175,18 @@ export class SshTransport implements Transport {
     }));
   }
 
+  /**
+   * Drop the current connection at once (its commands in flight fail) and connect anew on
+   * the next command: for a peer that vanished without closing TCP, which keepalives would
+   * only notice after keepaliveIntervalMs x keepaliveCountMax.
+   */
+  async reset(): Promise<void> {
+    const pending = this.client;
+    this.client = undefined;
+    const client = await pending?.catch(() => undefined);
+    client?.destroy();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const pending = this.client;
