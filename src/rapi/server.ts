@@ -77,13 +77,13 @@ function sendError(reply: FastifyReply, code: number, explain: string): FastifyR
 }
 
 /** Cached serialized bodies per model: the bulk lists are built once per snapshot. */
-const bodies = new WeakMap<RapiModel, Map<string, string>>();
+const bodies = new WeakMap<RapiModel, Map<string, Buffer>>();
 
-function cachedBody(model: RapiModel, key: string, make: () => unknown): string {
+function cachedBody(model: RapiModel, key: string, make: () => unknown): Buffer {
   let m = bodies.get(model);
   if (!m) bodies.set(model, (m = new Map()));
   let s = m.get(key);
-  if (s === undefined) m.set(key, (s = JSON.stringify(make())));
+  if (s === undefined) m.set(key, (s = Buffer.from(JSON.stringify(make()))));
   return s;
 }
 
@@ -209,7 +209,7 @@ async function getBody(req: FastifyRequest): Promise<unknown> {
 
 /** A body already serialized (the cached bulk lists). */
 class RawJson {
-  constructor(readonly text: string) {}
+  constructor(readonly text: Buffer) {}
 }
 
 function authenticate(o: RapiServerOptions, req: FastifyRequest, access: 'read' | 'write'): RapiUser | undefined {

@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:rapi`: GET /2/instances?bulk=1 from `gantry serve`'s server over HTTPS on
+ * 127.0.0.1, for a generated cluster (default 200 nodes, 40,000 plain instances, written as
+ * manifests by test/helpers/rapi-sim.ts's generators and loaded by the real loader). With
+ * --observe the cluster is first applied on SimCluster nodes so the state directory holds
+ * a real observation; without it the server shows the manifests with nothing observed
+ * (the same fields, live ones null). Measures one warm-up request (builds and caches the
+ * serialized list), then --sequential requests one after another (latency), then
+ * --concurrent requests over --parallel keep-alive connections (throughput). Bounded
+ * request counts; loopback only.
+ *
+ *   npm run bench:rapi
+ *   npm run bench:rapi -- --instances 4000 --nodes 40 --sequential 20 --concurrent 100 --parallel 4
+ */
+import { Agent, request } from 'node:https';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { clusterYaml, instancesYaml, nodesYaml, simRapiCluster } from '../test/helpers/rapi-sim.js';
+import { JobQueue } from '../src/rapi/jobs.js';
+import { buildRapiServer } from '../src/rapi/server.js';
+import { FileSource } from '../src/rapi/source.js';
+import { ensureSelfSigned } from '../src/rapi/tls.js';
+import { silentLogger } from '../src/util/log.js';
+
+function flag(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const NODES = flag('nodes', 200);
+const INSTANCES = flag('instances', 40_000);
+const SEQUENTIAL = flag('sequential', 30);
+const CONCURRENT = flag('concurrent', 100);
+const PARALLEL = flag('parallel', 4);
+const OBSERVE = process.argv.includes('--observe');
+
+async function manifests(): Promise<{ dir: string; manifests: string; stateDir: string; cleanup: () => Promise<void> }> {
+  if (OBSERVE) return simRapiCluster({ nodes: NODES, instances: INSTANCES });
+  const dir = await mkdtemp(path.join(tmpdir(), 'gantry-rapi-bench-'));
+  const m = path.join(dir, 'manifests');
+  await mkdir(m);
+  await writeFile(path.join(m, 'cluster.yaml'), clusterYaml());
+  await writeFile(path.join(m, 'nodes.yaml'), nodesYaml(NODES));
+  await writeFile(path.join(m, 'instances.yaml'), instancesYaml(INSTANCES, NODES));
+  return { dir, manifests: m, stateDir: path.join(dir, 'state'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+function get(agent: Agent, port: number, url: string): Promise<{ ms: number; bytes: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: url, agent, rejectUnauthorized: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => { bytes += c.length; });
+      res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t0, bytes }) : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const c = await manifests();
+  const logger = silentLogger();
+  const source = new FileSource({ files: [c.manifests], stateDir: c.stateDir, logger, checkMs: 60_000 });
+  const app = await buildRapiServer({ source, jobs: new JobQueue(), users: () => new Map(), anonymousRead: true, logger, https: await ensureSelfSigned(c.stateDir, logger, 'localhost') });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const agent = new Agent({ keepAlive: true, maxSockets: PARALLEL });
+  const url = '/2/instances?bulk=1';
+  try {
+    const setupS = (performance.now() - t0) / 1000;
+    const first = await get(agent, port, url);
+    const seq: number[] = [];
+    for (let i = 0; i < SEQUENTIAL; i++) seq.push((await get(agent, port, url)).ms);
+    let next = 0;
+    const conc: number[] = [];
+    const c0 = performance.now();
+    await Promise.all(Array.from({ length: PARALLEL }, async () => {
+      while (next++ < CONCURRENT) conc.push((await get(agent, port, url)).ms);
+    }));
+    const wallS = (performance.now() - c0) / 1000;
+    const out = {
+      machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+      instances: INSTANCES, nodes: NODES, observed: OBSERVE, setupS: +setupS.toFixed(1), bodyMiB: +(first.bytes / 2 ** 20).toFixed(1),
+      firstMs: Math.round(first.ms),
+      sequential: { n: SEQUENTIAL, medianMs: Math.round(pct(seq, 0.5)), p90Ms: Math.round(pct(seq, 0.9)), maxMs: Math.round(Math.max(...seq)) },
+      concurrent: { n: CONCURRENT, parallel: PARALLEL, reqPerS: +(CONCURRENT / wallS).toFixed(1), medianMs: Math.round(pct(conc, 0.5)), p90Ms: Math.round(pct(conc, 0.9)) },
+    };
+    console.log(JSON.stringify(out, null, 2));
+  } finally {
+    agent.destroy();
+    await app.close();
+    await c.cleanup();
+  }
+}
+
+await main();
