@@ -66,8 +66,8 @@ export function ipolicyJson(p: IPolicyEff): RapiObject {
 export function hvparamsJson(k: KvmParams): RapiObject {
   return {
     kvm_flag: k.accel === 'kvm' ? 'enabled' : 'disabled', kernel_path: k.kernelPath ?? '', initrd_path: k.initrdPath ?? '', kernel_args: k.kernelArgs,
-    root_path: k.rootPath, boot_order: k.bootOrder, cdrom_image_path: k.cdromImagePath ?? '', machine_version: k.machineType ?? '', cpu_type: k.cpuType ?? '',
-    disk_type: k.diskType, disk_cache: k.diskCache, nic_type: k.nicType, serial_console: k.serialConsole, serial_speed: k.serialSpeed,
+    root_path: k.rootPath ?? '', boot_order: k.bootOrder, cdrom_image_path: k.cdromImagePath ?? '', machine_version: k.machineType ?? '', cpu_type: k.cpuType ?? '',
+    disk_type: k.diskType, disk_cache: k.diskCache, nic_type: k.nicType, serial_console: k.serialConsole, serial_speed: k.serialSpeed ?? null,
     vnc_bind_address: k.vncBindAddress ?? '', usb_mouse: k.usbMouse === 'none' || k.usbMouse === undefined ? '' : k.usbMouse,
     migration_bandwidth: k.migrationBandwidthMiBps, migration_downtime: k.migrationDowntimeMs, reboot_behavior: k.rebootBehavior, use_chroot: k.useChroot,
   };
