@@ -67,7 +67,8 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     // Reconnect when the node list changes; SSH connections are otherwise reused.
     if (!conn || !sameNodes(connFor, state)) {
       await conn?.close();
-      conn = await connectNodes(state, { logger });
+      // A handshake that takes longer than a probe interval counts as a missed probe (the grace absorbs one slow answer).
+      conn = await connectNodes(state, { logger, connectTimeoutMs: Math.min(8000, Math.max(3000, probeMs)) });
       connFor = state;
     }
     const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });

@@ -60,8 +60,8 @@ class RefusedNodeOps implements NodeOps {
   async close() {}
 }
 
-export async function connectNodes(state: DesiredState, opts: { logger: Logger; pool?: SshPool; osSearchPath?: readonly string[] }): Promise<Connections> {
-  const pool = opts.pool ?? new SshPool({ logger: opts.logger, connectTimeoutMs: 8000, commandTimeoutMs: 120_000 });
+export async function connectNodes(state: DesiredState, opts: { logger: Logger; pool?: SshPool; osSearchPath?: readonly string[]; connectTimeoutMs?: number }): Promise<Connections> {
+  const pool = opts.pool ?? new SshPool({ logger: opts.logger, connectTimeoutMs: opts.connectTimeoutMs ?? 8000, commandTimeoutMs: 120_000 });
   const ops = new Map<string, NodeOps>();
   const peers = new Map<string, InstanceOps>();
   const osSearchPath = opts.osSearchPath ?? state.cluster.osSearchPath;
