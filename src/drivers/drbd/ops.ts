@@ -45,14 +45,14 @@ async function runAll(t: Transport, commands: readonly string[][], log?: Logger)
 
 /** events2 --now: the resources, minors and states the kernel has right now. */
 export async function readEvents(t: Transport): Promise<DrbdSnapshot> {
-  const r = await t.exec(c.events2NowCmd(), { timeoutMs: 30_000 });
+  const r = await t.exec(c.events2NowCmd()); // the transport's timeout: a loaded TCG node can take tens of seconds
   if (r.code !== 0) throw readFailed(r, t.node);
   return parseEvents2(r.stdout);
 }
 
 /** The full 8.4 picture for status: events2 --now joined with /proc/drbd's sync progress. */
 export async function readState(t: Transport): Promise<DrbdSnapshot> {
-  const [ev, proc] = await t.execBatch([c.events2NowCmd(), c.procDrbdCmd()], { timeoutMs: 30_000 });
+  const [ev, proc] = await t.execBatch([c.events2NowCmd(), c.procDrbdCmd()]);
   if (ev!.code !== 0) throw readFailed(ev!, t.node);
   if (proc!.code !== 0) throw readFailed(proc!, t.node);
   return withProcProgress(parseEvents2(ev!.stdout), parseProcDrbd(proc!.stdout).devices);

@@ -107,6 +107,9 @@ mount -t devpts -o gid=5,mode=620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+# root's home is the VM's own: the host's /root (dotfiles that run pyenv rehash against a
+# lock on the shared root, held 60 s per command; the host admin's files) stays out of it.
+mount -t tmpfs -o mode=0700 tmpfs /root
 mkdir -p /run/sshd /run/lock /run/lvm /run/openvswitch /var/log /var/lib/gantry
 . ${NODE_CONFIG_MOUNT}/node.env
 hostname "$NODE_HOSTNAME"
