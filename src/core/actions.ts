@@ -89,6 +89,8 @@ export interface DrbdUp extends Base {
   readonly verb: 'drbd.up'; readonly resource: string; readonly minor: number; readonly dataDev: string; readonly metaDev: string;
   readonly sizeMiB: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec; readonly peerNode: string;
   readonly protocol: 'A' | 'B' | 'C'; readonly resync: DrbdResyncSpec; readonly barriers: DrbdBarrierSpec;
+  /** The module's usermode_helper (Cluster spec.drbd.usermodeHelper, Ganeti's /bin/true): set first when it differs. */
+  readonly usermodeHelper: string;
 }
 /** `primary --force` to start the initial full sync of a new pair: only when both sides are connected, Secondary and Inconsistent. */
 export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number }

@@ -148,7 +148,7 @@ export interface PlanCluster {
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
   /** DRBD ports (per cluster) and minors (per node, 0..minorCount-1); default 11000-14999 and 128. */
-  readonly drbd?: { readonly portStart: number; readonly portEnd: number; readonly minorCount: number };
+  readonly drbd?: { readonly portStart: number; readonly portEnd: number; readonly minorCount: number; readonly usermodeHelper?: string };
 }
 
 /** The planner's whole input on the desired side. */

@@ -20,6 +20,7 @@ class ReplayNode implements Transport {
     const ok = (stdout: string): ExecResult => ({ argv, code: 0, stdout, stderr: '', durationMs: 1 });
     if (key === 'drbdsetup events2 --now all') return ok(golden(`v84/events2-${this.states.length > 1 ? this.states.shift()! : this.states[0]!}.txt`));
     if (argv[1] === 'show') return ok(this.show);
+    if (argv[0] === 'cat') return ok('/sbin/drbdadm\n'); // the module's default usermode_helper
     this.ran.push([...argv]);
     return ok('');
   }
@@ -33,7 +34,7 @@ const base = { node: 'n1', subject: 'Instance/db1', reason: 'test', resource: 'r
 const up: Action = {
   ...base, verb: 'drbd.up', dataDev: '/dev/vg0/db1.disk0', metaDev: '/dev/vg0/db1.disk0_meta', sizeMiB: 1024,
   local: { host: '198.18.1.1', port: 11000 }, peer: { host: '198.18.1.2', port: 11000 }, peerNode: 'n2', protocol: 'C',
-  resync: { kind: 'fixed', rateKiB: 30720 }, barriers: { noDiskFlushes: true },
+  resync: { kind: 'fixed', rateKiB: 30720 }, barriers: { noDiskFlushes: true }, usermodeHelper: '/bin/true',
 };
 
 describe('drbd.* actions on a node (replay double of real 8.4.11 states)', () => {
@@ -41,6 +42,7 @@ describe('drbd.* actions on a node (replay double of real 8.4.11 states)', () =>
     const t = new ReplayNode(['down']);
     const r = await opsOn(t).run(up);
     expect(r).toMatchObject({ ok: true, unchanged: false });
+    expect(t.ran.shift()).toEqual(['tee', '/sys/module/drbd/parameters/usermode_helper']);
     expect(t.ran.map((a) => a.slice(0, 2).join(' '))).toEqual(['drbdsetup new-resource', 'drbdsetup new-minor', 'drbdmeta /dev/drbd0', 'drbdsetup attach', 'drbdsetup disk-options', 'drbdsetup connect']);
     expect(t.ran[3]).toEqual(['drbdsetup', 'attach', '0', '/dev/vg0/db1.disk0', '/dev/vg0/db1.disk0_meta', 'flexible', '--on-io-error=detach', '--size', '1024m', '--disk-flushes=no']);
     expect(t.ran[4]).toEqual(['drbdsetup', 'disk-options', '0', '--resync-rate', '30720k']);

@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import * as c from '../drivers/drbd/cmd84.js';
 import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
 import {
-  ensureDown, ensureMetadata, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
+  ensureDown, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
 } from '../drivers/drbd/ops.js';
 
 export type DrbdAction = Extract<Action, { verb: `drbd.${string}` }>;
@@ -31,7 +31,7 @@ export function describeDrbd(a: DrbdAction): string[][] {
     case 'drbd.create-md': return [c.dumpMdCmd(a.minor, a.metaDev), c.wipeMetaCmd(a.metaDev), c.createMdCmd(a.minor, a.metaDev)];
     case 'drbd.up': {
       const s = specOf(a);
-      return [...c.localUpCmds(s.resource, s), c.diskOptionsCmd(s.minor, s.resync), c.connectCmd(s.resource, s.net)];
+      return [c.usermodeHelperWriteCmd(), ...c.localUpCmds(s.resource, s), c.diskOptionsCmd(s.minor, s.resync), c.connectCmd(s.resource, s.net)];
     }
     case 'drbd.initial-sync': return [c.forcePrimaryForInitialSyncCmd(a.minor)];
     case 'drbd.primary': return [c.primaryCmd(a.minor)];
@@ -45,7 +45,11 @@ export function describeDrbd(a: DrbdAction): string[][] {
 export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pick<WaitOptions, 'sleep' | 'intervalMs'> = {}): Promise<EnsureResult> {
   switch (a.verb) {
     case 'drbd.create-md': return ensureMetadata(t, a, log);
-    case 'drbd.up': return ensureUp(t, specOf(a), log);
+    case 'drbd.up': {
+      const helper = await ensureUsermodeHelper(t, a.usermodeHelper, log);
+      const up = await ensureUp(t, specOf(a), log);
+      return { ran: [...helper.ran, ...up.ran], steps: [...helper.steps, ...up.steps] };
+    }
     case 'drbd.initial-sync': return startInitialSyncWhenConnected(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
     case 'drbd.primary': return ensurePrimary(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
     case 'drbd.secondary': return ensureSecondary(t, a.minor, log);

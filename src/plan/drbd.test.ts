@@ -67,7 +67,7 @@ describe('DRBD in the planner', () => {
     expect(up).toMatchObject({
       resource: 'resource0', minor: 0, dataDev: '/dev/vg0/db1.disk0', metaDev: '/dev/vg0/db1.disk0_meta', sizeMiB: 1024,
       local: { host: '198.18.1.2', port: 11000 }, peer: { host: '198.18.1.1', port: 11000 }, protocol: 'C',
-      resync: { kind: 'fixed', rateKiB: 30720 }, barriers: { noDiskBarrier: true, noDiskFlushes: true },
+      resync: { kind: 'fixed', rateKiB: 30720 }, barriers: { noDiskBarrier: true, noDiskFlushes: true }, usermodeHelper: '/bin/true',
     });
     const sync = p.actions.find((a) => a.verb === 'drbd.initial-sync')!;
     expect(sync.after).toEqual(['drbd.up@n1 Instance/db1', 'drbd.up@n2 Instance/db1']);

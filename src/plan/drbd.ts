@@ -44,6 +44,8 @@ export interface DrbdDiskInput {
   readonly observed: ObservedCluster;
   /** The disk actions planned for this instance so far (lv.create / lv.extend). */
   readonly planned: readonly Action[];
+  /** Cluster spec.drbd.usermodeHelper (default /bin/true). */
+  readonly usermodeHelper?: string;
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
@@ -137,7 +139,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
       verb: 'drbd.up', node: n.name, subject, resource: res, minor,
       dataDev: `/dev/${disk.vg}/${diskLvName(inst.name, disk.index)}`, metaDev: `/dev/${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`,
       sizeMiB: disk.sizeMiB, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peerNode), port: alloc.port }, peerNode: peerNode.name,
-      protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), reason,
+      protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), usermodeHelper: x.usermodeHelper ?? '/bin/true', reason,
     });
     let why: string | undefined;
     if (!d) {

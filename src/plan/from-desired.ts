@@ -126,7 +126,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       liveness: c.liveness,
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
-      drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount },
+      drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount, usermodeHelper: c.drbd.usermodeHelper },
     },
     nodes,
     instances,

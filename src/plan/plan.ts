@@ -246,7 +246,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       const minor = a?.minors.get(node);
       return a && minor !== undefined ? drbdTags(minor, a.port) : [];
     });
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks);
     rt.diffs.push(...routed.diffs);
@@ -307,13 +307,13 @@ function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | u
 }
 
 /** Every DRBD disk's lifecycle (plan/drbd), merged. */
-function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[]): DrbdDiskPlan {
+function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[], usermodeHelper?: string): DrbdDiskPlan {
   const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
   let blocks = false;
   for (const disk of inst.disks) {
     const alloc = allocs.get(disk.index);
     if (!alloc || !secondary) continue;
-    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned });
+    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}) });
     out.diffs.push(...p.diffs);
     out.actions.push(...p.actions);
     out.refused.push(...p.refused);

@@ -170,6 +170,15 @@ export const resumeSyncCmd = (minor: number): string[] => ['drbdsetup', 'resume-
 export const showCmd = (minor: number): string[] => ['drbdsetup', 'show', checkMinor(minor)];
 export const showResourceCmd = (resource: string): string[] => ['drbdsetup', 'show', checkResource(resource)];
 export const procDrbdCmd = (): string[] => ['cat', '/proc/drbd'];
+/**
+ * DRBD calls its usermode helper (default /sbin/drbdadm) on events such as
+ * before-resync-source; drbdadm without a config file exits 1 and DRBD drops the
+ * connection (seen in the VM lab right after the initial sync's primary --force).
+ * Ganeti sets it to /bin/true; the helper is written with tee (stdin), read with cat.
+ */
+export const USERMODE_HELPER_PATH = '/sys/module/drbd/parameters/usermode_helper';
+export const usermodeHelperReadCmd = (): string[] => ['cat', USERMODE_HELPER_PATH];
+export const usermodeHelperWriteCmd = (): string[] => ['tee', USERMODE_HELPER_PATH];
 export const versionCmd = (): string[] => ['drbdadm', '--version'];
 /** One snapshot of every object, then exit (8.4's drbdsetup supports events2 --now). */
 export const events2NowCmd = (): string[] => ['drbdsetup', 'events2', '--now', 'all'];

@@ -8,6 +8,7 @@ import type { Transport, ExecResult } from '../../transport/transport.js';
 import { ExecError, type GantryError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
+import { checkDevice } from './validate.js';
 import * as c from './cmd84.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseProcDrbd } from './parse-proc.js';
@@ -165,4 +166,16 @@ export async function ensureResized(t: Transport, minor: number, sizeMiB: number
   if (!dev) throw new ExecError('DRBD_NOT_UP', `${t.node}: minor ${minor} is not configured: nothing to resize`, { node: t.node, minor });
   if (dev.sizeKiB !== undefined && dev.sizeKiB >= sizeMiB * 1024) return { ran: [], steps: [] };
   return { ran: await runAll(t, [c.resizeCmd(minor, sizeMiB)], log), steps: ['resize'] };
+}
+
+/** Set the module's usermode_helper when it differs (stdin to tee; the value is checked as a path first). */
+export async function ensureUsermodeHelper(t: Transport, helper: string, log?: Logger): Promise<EnsureResult<'usermode-helper'>> {
+  checkDevice(helper);
+  const r = await t.exec(c.usermodeHelperReadCmd());
+  if (r.code !== 0) throw readFailed(r, t.node);
+  if (r.stdout.trim() === helper) return { ran: [], steps: [] };
+  const w = await t.exec(c.usermodeHelperWriteCmd(), { stdin: `${helper}\n` });
+  log?.info({ node: t.node, argv: c.usermodeHelperWriteCmd(), code: w.code }, 'drbd command');
+  if (w.code !== 0) throw new ExecError('DRBD_COMMAND_FAILED', `${t.node}: tee ${c.USERMODE_HELPER_PATH} exited ${w.code}: ${firstLine(w.stderr)}`, { node: t.node });
+  return { ran: [c.usermodeHelperWriteCmd()], steps: ['usermode-helper'] };
 }
