@@ -57,9 +57,9 @@ export interface SysctlSet extends Base { readonly verb: 'sysctl.set'; readonly 
  * tap, proxy ARP/NDP and forwarding on it, proxy NDP entries for `proxyNdp` (the gateway6).
  * Adds and sets only; a stale entry is removed by nic.routed.remove.
  */
-export interface NicRoutedEnsure extends Base { readonly verb: 'nic.routed.ensure'; readonly tap: string; readonly addresses: readonly string[]; readonly proxyNdp: readonly string[] }
-/** Remove one host route (`kind: route`) or proxy NDP entry (`kind: proxy`) from a tap. */
-export interface NicRoutedRemove extends Base { readonly verb: 'nic.routed.remove'; readonly tap: string; readonly kind: 'route' | 'proxy'; readonly address: string }
+export interface NicRoutedEnsure extends Base { readonly verb: 'nic.routed.ensure'; readonly tap: string; readonly addresses: readonly string[]; readonly proxyNdp: readonly string[]; readonly table?: string }
+/** Remove one host route (`kind: route`, in `table`), proxy NDP entry (`kind: proxy`) or the tap's rule (`kind: rule`, `family`, `table`). */
+export interface NicRoutedRemove extends Base { readonly verb: 'nic.routed.remove'; readonly tap: string; readonly kind: 'route' | 'proxy' | 'rule'; readonly address?: string; readonly table?: string; readonly family?: 4 | 6 }
 
 // ---- node profile: storage ----
 export interface VgEnsure extends Base { readonly verb: 'vg.ensure'; readonly name: string; readonly pvs: readonly string[] }
@@ -126,7 +126,7 @@ export interface InstanceLaunch {
   readonly nics: readonly {
     readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[];
     /** Routed NICs only: the guest's addresses routed to the tap, and the IPv6 addresses the node answers NDP for on it. */
-    readonly routed?: { readonly addresses: readonly string[]; readonly proxyNdp: readonly string[] };
+    readonly routed?: { readonly addresses: readonly string[]; readonly proxyNdp: readonly string[]; readonly table?: string };
   }[];
   readonly vnc: boolean;
   readonly vncBindAddress: string;

@@ -144,8 +144,11 @@ export interface ObservedFile {
 
 /** Host routes (`proto static`) and proxy NDP entries per device, and Gantry taps' routing sysctls. */
 export interface ObservedRouting {
-  readonly routes: readonly { readonly dst: string; readonly dev: string }[];
+  /** `table` absent = main. */
+  readonly routes: readonly { readonly dst: string; readonly dev: string; readonly table?: string }[];
   readonly proxies: readonly { readonly dst: string; readonly dev: string }[];
+  /** Policy rules matching on an input interface ("iif TAP lookup TABLE"), IPv4 and IPv6. */
+  readonly rules: readonly { readonly family: 4 | 6; readonly iif: string; readonly table: string }[];
   /** "net.ipv4.conf.<tap>.proxy_arp" etc. -> value. */
   readonly tapSysctls: Readonly<Record<string, string>>;
 }

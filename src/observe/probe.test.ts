@@ -20,7 +20,8 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'vgs') return ok(argv, g('lvm/vgs.json'));
   if (cmd === 'lvs') return ok(argv, g('lvm/lvs.json'));
   if (cmd === 'pvs') return ok(argv, g('lvm/pvs.json'));
-  if (cmd === 'ip' && has('route')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-route-show-proto-static.json`));
+  if (cmd === 'ip' && has('route')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-route-show-table-all-proto-static.json`));
+  if (cmd === 'ip' && has('rule')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-rule-show.json`));
   if (cmd === 'ip' && has('neigh')) return ok(argv, g('../route/testdata/ip-6-neigh-show-proxy.json'));
   if (cmd === 'sysctl' && has('-a')) return ok(argv, g('../route/testdata/sysctl-tap-conf.txt'));
   if (cmd === 'ip' && has('link')) return ok(argv, g('bridge/ip-d-link.json'));
@@ -38,11 +39,11 @@ function answer(argv: string[]): ExecResult {
 describe('probe', () => {
   it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir, routing', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl']);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
     expect(cmds[15]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
     expect(cmds[4]).toContain('global { activation = 0 }');
     expect(cmds[10]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
-    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(17);
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(19);
   });
 
   it('given real outputs for every section it fills the whole snapshot', () => {
@@ -59,7 +60,8 @@ describe('probe', () => {
     expect(n.sysctls).toEqual({ 'net.ipv4.ip_forward': '0' });
     expect(Object.keys(n.files)).toEqual(['/tmp/gdrvcap/disks/web1.disk1', '/tmp/gdrvcap/disks/web1.disk0']);
     expect(n.storageDirs).toEqual({ '/tmp/gdrvcap/disks': true });
-    expect(n.routing?.routes).toContainEqual({ dst: '2001:2:0:40:a800:ff:fe00:1', dev: 't-web1-0' });
+    expect(n.routing?.routes).toContainEqual({ dst: '2001:2:0:40::10', dev: 't-web1-0', table: '100' });
+    expect(n.routing?.rules).toEqual([{ family: 4, iif: 't-web1-0', table: '100' }, { family: 6, iif: 't-web1-0', table: '100' }]);
     expect(n.routing?.proxies).toHaveLength(2);
     expect(n.routing?.tapSysctls['net.ipv4.conf.t-web1-0.proxy_arp']).toBe('1');
     expect(n.probeErrors).toEqual(['sysctl: net.nope.key: no such key on this kernel']);

@@ -23,7 +23,7 @@ import { parseSysctl, unknownKeys } from '../drivers/sysctl/parse.js';
 import { listImagesCmd, pathTypeCmd } from '../drivers/file/commands.js';
 import { parseInfoStream, parseStorageDir } from '../drivers/file/parse.js';
 import { firstLine } from '../drivers/facts/shared.js';
-import { parseTapConf, parseTapEntries, proxyNeighArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
+import { parseTapConf, parseTapEntries, parseTapRules, proxyNeighArgv, rulesArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
 import { events2NowCmd, procDrbdCmd } from '../drivers/drbd/cmd84.js';
 import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
 import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
@@ -39,7 +39,7 @@ export interface ProbeOptions {
 }
 
 type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
-  | 'drbdEvents' | 'drbdProc' | 'routes4' | 'routes6' | 'proxies' | 'tapConf';
+  | 'drbdEvents' | 'drbdProc' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -68,6 +68,8 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'routes6', argv: staticRoutesArgv('-6') },
     { section: 'proxies', argv: proxyNeighArgv() },
     { section: 'tapConf', argv: tapConfArgv() },
+    { section: 'rules4', argv: rulesArgv('-4') },
+    { section: 'rules6', argv: rulesArgv('-6') },
     ...(req.drbd ? [{ section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }] : []),
   ];
 }
@@ -151,10 +153,11 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     if (exists !== undefined) storageDirs[dir] = exists;
   }
 
-  // All four or nothing: a partial read would make present entries look missing.
-  const routing = section(['routes4', 'routes6', 'proxies', 'tapConf'], (r4, r6, px, sc) => ({
+  // All or nothing: a partial read would make present entries look missing.
+  const routing = section(['routes4', 'routes6', 'proxies', 'tapConf', 'rules4', 'rules6'], (r4, r6, px, sc, u4, u6) => ({
     routes: [...parseTapEntries(r4.stdout), ...parseTapEntries(r6.stdout)],
     proxies: parseTapEntries(px.stdout),
+    rules: [...parseTapRules(u4.stdout, 4), ...parseTapRules(u6.stdout, 6)],
     tapSysctls: parseTapConf(sc.stdout),
   }));
   // Unknown is not absent: a failed DRBD read leaves `drbd` undefined, never "no devices".

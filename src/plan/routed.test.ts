@@ -36,9 +36,10 @@ function running(where: string, routing: ObservedRouting, launch?: unknown): Obs
 const fullRouting: ObservedRouting = {
   routes: [{ dst: '198.18.40.2', dev: 't-gw1-0' }, { dst: IP6, dev: 't-gw1-0' }],
   proxies: [{ dst: '2001:2:0:40::1', dev: 't-gw1-0' }],
+  rules: [],
   tapSysctls: { 'net.ipv4.conf.t-gw1-0.proxy_arp': '1', 'net.ipv4.conf.t-gw1-0.forwarding': '1', 'net.ipv6.conf.t-gw1-0.proxy_ndp': '1', 'net.ipv6.conf.t-gw1-0.forwarding': '1' },
 };
-const bare = (n: string): ObservedNode => ({ ...emptyObservedNode(n, 't'), routing: { routes: [], proxies: [], tapSysctls: {} } });
+const bare = (n: string): ObservedNode => ({ ...emptyObservedNode(n, 't'), routing: { routes: [], proxies: [], rules: [], tapSysctls: {} } });
 const cluster = (...nodes: ObservedNode[]): ObservedCluster => ({ nodes: new Map(nodes.map((n) => [n.name, n])) });
 
 describe('routed NICs in the plan', () => {
@@ -76,7 +77,7 @@ describe('routed NICs in the plan', () => {
     const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
     const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
     const extra: ObservedRouting = { ...fullRouting, routes: [...fullRouting.routes, { dst: '198.18.40.77', dev: 't-gw1-0' }, { dst: '198.18.40.78', dev: 'eth0' }] };
-    const left: ObservedNode = { ...bare('n2'), routing: { routes: [{ dst: '198.18.40.2', dev: 't-gw1-0' }], proxies: [{ dst: '2001:2:0:40::1', dev: 't-gw1-0' }], tapSysctls: {} } };
+    const left: ObservedNode = { ...bare('n2'), routing: { routes: [{ dst: '198.18.40.2', dev: 't-gw1-0' }], proxies: [{ dst: '2001:2:0:40::1', dev: 't-gw1-0' }], rules: [], tapSysctls: {} } };
     const p = plan(input([inst()]), cluster(running('n1', extra, launch), left));
     expect(p.actions.map((a) => a.verb === 'nic.routed.remove' ? `${a.node} ${a.kind} ${a.address}` : a.verb).sort()).toEqual([
       'n1 route 198.18.40.77', 'n2 proxy 2001:2:0:40::1', 'n2 route 198.18.40.2',
@@ -88,6 +89,29 @@ describe('routed NICs in the plan', () => {
     const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
     const { routing: _unread, ...unread } = running('n1', fullRouting, launch);
     expect(plan(input([inst()]), cluster(unread, bare('n2'))).actions).toEqual([]);
+  });
+
+  it('given a routed NIC whose link names a routing table, it routes into that table with a rule per family, and moves main-table routes there', () => {
+    const tabled = inst({ runtime: runtime([{ ...routedNic, link: 'dmz' }]) });
+    const first = plan(input([tabled]), cluster(bare('n1'), bare('n2')));
+    expect(first.refused).toEqual([]);
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    expect(launch.nics[0]!.routed).toEqual({ addresses: ['198.18.40.2', IP6], proxyNdp: ['2001:2:0:40::1'], table: 'dmz' });
+    // Running with the routes still in main (say, from before the table was set) and no rules.
+    const p = plan(input([tabled]), cluster(running('n1', fullRouting, launch), bare('n2')));
+    const ensure = p.actions.find((a): a is NicRoutedEnsure => a.verb === 'nic.routed.ensure')!;
+    expect(ensure).toMatchObject({ tap: 't-gw1-0', table: 'dmz' });
+    expect(ensure.reason).toMatch(/routes\[t-gw1-0\] \(table dmz\), rules\[t-gw1-0\]\.ipv4, rules\[t-gw1-0\]\.ipv6/);
+    expect(p.actions.filter((a) => a.verb === 'nic.routed.remove').map((a) => a.verb === 'nic.routed.remove' && `${a.kind} ${a.address} ${a.table ?? 'main'}`)).toEqual([
+      'route 198.18.40.2 main', `route ${IP6} main`,
+    ]);
+    // In place: nothing to do; a rule to another table is removed.
+    const inTable: ObservedRouting = {
+      ...fullRouting, routes: fullRouting.routes.map((r) => ({ ...r, table: 'dmz' })),
+      rules: [{ family: 4, iif: 't-gw1-0', table: 'dmz' }, { family: 6, iif: 't-gw1-0', table: 'dmz' }, { family: 4, iif: 't-gw1-0', table: 'old' }],
+    };
+    const q = plan(input([tabled]), cluster(running('n1', inTable, launch), bare('n2')));
+    expect(q.actions).toMatchObject([{ verb: 'nic.routed.remove', kind: 'rule', family: 4, table: 'old' }]);
   });
 
   it('given a routed NIC with no IPv4 and no subnet6, it refuses the instance with ROUTED_NIC_NO_ADDRESS', () => {

@@ -21,7 +21,8 @@ export function routedNicRouting(nic: PlanNic, alloc: NicAllocation | undefined,
   if (nic.mode !== 'routed') return undefined;
   const addresses = [alloc?.ip, alloc?.ip6].filter((a): a is string => a !== undefined);
   const proxyNdp = alloc?.ip6 !== undefined && net?.gateway6 !== undefined ? [canonicalIp(net.gateway6)] : [];
-  return { addresses, proxyNdp };
+  // Ganeti's link of a routed NIC is a routing table.
+  return { addresses, proxyNdp, ...(nic.link !== '' ? { table: nic.link } : {}) };
 }
 
 /** A NIC's addresses and its network's, for the OS scripts (NIC_%d_IP, _IP6, _NETWORK_*). */
@@ -54,8 +55,8 @@ export function routedWants(inst: PlanInstance, nics: readonly NicAllocation[], 
 export interface RoutedDrift { readonly diffs: FieldDiff[]; readonly actions: Action[] }
 
 /**
- * Drift of the instance's routed taps. On `primary` (when the instance runs there and this
- * plan does not start it): what is missing is ensured, what is extra on its taps removed.
+ * Drift of the instance's routed taps. On `primary`: what is extra on its taps is removed;
+ * what is missing is ensured when the instance runs there and this plan does not start it.
  * On every other observed node where no copy of it may run: its taps' entries are stale.
  */
 export function planRoutedDrift(
@@ -68,7 +69,7 @@ export function planRoutedDrift(
   for (const [node, obs] of observed.nodes) {
     if (!obs.reachable || !obs.routing) continue;
     if (node === primary) {
-      if (opts.runningOnPrimary && !opts.startPlanned) planOnPrimary(out, subject, node, obs, wants);
+      planOnPrimary(out, subject, node, obs, wants, opts.runningOnPrimary && !opts.startPlanned);
     } else if (!opts.mayRunOn.has(node)) {
       for (const tap of taps) removeExtra(out, subject, node, obs, { tap, addresses: [], proxyNdp: [] }, `${inst.name} does not run on ${node}`);
     }
@@ -76,26 +77,41 @@ export function planRoutedDrift(
   return out;
 }
 
-function planOnPrimary(out: RoutedDrift, subject: string, node: string, obs: ObservedNode, wants: readonly RoutedTapParams[]): void {
+/** Extra entries go in any case (after a start, which adds the wanted ones); missing ones are ensured only on a running VM this plan does not start. */
+function planOnPrimary(out: RoutedDrift, subject: string, node: string, obs: ObservedNode, wants: readonly RoutedTapParams[], ensure: boolean): void {
   for (const w of wants) {
     if (!obs.taps[w.tap]) continue; // no tap: the instance's next start creates and routes it
-    const diffs = routedTapDiffs(w, { routes: obs.routing!.routes, proxies: obs.routing!.proxies, sysctls: obs.routing!.tapSysctls });
+    removeExtra(out, subject, node, obs, w, 'not what this NIC routes');
+    if (!ensure) continue;
+    const diffs = routedTapDiffs(w, { routes: obs.routing!.routes, proxies: obs.routing!.proxies, rules: obs.routing!.rules, sysctls: obs.routing!.tapSysctls });
     if (diffs.length > 0) {
       out.diffs.push(...diffs);
-      out.actions.push({ verb: 'nic.routed.ensure', node, subject, tap: w.tap, addresses: w.addresses, proxyNdp: w.proxyNdp, reason: `routed tap ${w.tap}: ${diffs.map((d) => d.path).join(', ')} missing` });
+      out.actions.push({
+        verb: 'nic.routed.ensure', node, subject, tap: w.tap, addresses: w.addresses, proxyNdp: w.proxyNdp, ...(w.table !== undefined ? { table: w.table } : {}),
+        reason: `routed tap ${w.tap}: ${diffs.map((d) => d.path).join(', ')} missing`,
+      });
     }
-    removeExtra(out, subject, node, obs, w, 'not an address of this NIC');
   }
 }
 
-/** One removal per route or proxy entry on the tap that `want` does not list. */
+/** One removal per route, proxy entry or rule on the tap that `want` does not list. */
 function removeExtra(out: RoutedDrift, subject: string, node: string, obs: ObservedNode, want: RoutedTapParams, why: string): void {
   const wantRoutes = new Set(want.addresses.map(canonicalIp));
   const wantProxies = new Set(want.proxyNdp.map(canonicalIp));
-  for (const [kind, list, keep] of [['route', obs.routing!.routes, wantRoutes], ['proxy', obs.routing!.proxies, wantProxies]] as const) {
-    for (const e of list.filter((x) => x.dev === want.tap && !keep.has(x.dst))) {
-      out.diffs.push({ path: `${kind === 'route' ? 'routes' : 'proxyNdp'}[${want.tap}]@${node}`, desired: null, observed: e.dst });
-      out.actions.push({ verb: 'nic.routed.remove', node, subject, tap: want.tap, kind, address: e.dst, reason: `${kind === 'route' ? 'host route' : 'proxy NDP entry'} ${e.dst} on ${want.tap} (${node}): ${why}` });
-    }
+  const tap = want.tap;
+  const remove = (path: string, seen: string, what: string, fields: Pick<Extract<Action, { verb: 'nic.routed.remove' }>, 'kind' | 'address' | 'table' | 'family'>) => {
+    out.diffs.push({ path: `${path}[${tap}]@${node}`, desired: null, observed: seen });
+    out.actions.push({ verb: 'nic.routed.remove', node, subject, tap, ...fields, reason: `${what} on ${tap} (${node}): ${why}` });
+  };
+  for (const e of obs.routing!.routes.filter((x) => x.dev === tap && (!wantRoutes.has(x.dst) || x.table !== want.table))) {
+    const t = e.table !== undefined ? ` (table ${e.table})` : '';
+    remove('routes', `${e.dst}${t}`, `host route ${e.dst}${t}`, { kind: 'route', address: e.dst, ...(e.table !== undefined ? { table: e.table } : {}) });
+  }
+  for (const e of obs.routing!.proxies.filter((x) => x.dev === tap && !wantProxies.has(x.dst))) {
+    remove('proxyNdp', e.dst, `proxy NDP entry ${e.dst}`, { kind: 'proxy', address: e.dst });
+  }
+  const wantFamilies = new Set(want.table === undefined ? [] : want.addresses.map((a) => (a.includes(':') ? 6 : 4)));
+  for (const r of obs.routing!.rules.filter((x) => x.iif === tap && (x.table !== want.table || !wantFamilies.has(x.family)))) {
+    remove('rules', `ipv${r.family} iif ${tap} lookup ${r.table}`, `rule iif ${tap} lookup ${r.table} (IPv${r.family})`, { kind: 'rule', family: r.family, table: r.table });
   }
 }

@@ -35,13 +35,6 @@ describe('refusals of what this release cannot run', () => {
     expect(p.actions.map((a) => a.verb)).toContain('file.create');
   });
 
-  it('given a routed NIC whose link names a routing table, it refuses it with ROUTED_TABLE_NOT_SUPPORTED and starts nothing', () => {
-    const p = plan(input([inst('gw1', { runtime: runtime([nic('bridged', 0), nic('routed', 1)]) })]), observed);
-    expect(p.actions.filter((a) => a.subject === 'Instance/gw1')).toEqual([]);
-    expect(p.refused[0]).toMatchObject({ subject: 'Instance/gw1', code: 'ROUTED_TABLE_NOT_SUPPORTED' });
-    expect(p.refused[0]!.message).toMatch(/routed NIC\(s\) 1 \(link dmz\) name a routing table/);
-  });
-
   it('given a bridged-only file instance, it plans its disk, install and start', () => {
     const p = plan(input([inst('web1')]), observed);
     expect(p.refused).toEqual([]);

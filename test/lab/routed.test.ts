@@ -127,4 +127,31 @@ describe.skipIf(skip)('given a 1-node lab and a guest on a routed dual-stack net
     const routes = JSON.parse((await onNode('ip', '-j', 'route', 'show', 'dev', 't-rt1-0', 'proto', 'static')).stdout) as { dst: string }[];
     expect(routes.map((x) => x.dst)).toEqual([ip]);
   });
+
+  it('given the network\'s link set to routing table 100 (Ganeti\'s routed link), the guest restarts routed through that table and reaches its gateways again', async () => {
+    const ip = /gantry-guest rt1 ip (198\.18\.250\.\d+)\//.exec(await consoleOf())![1]!;
+    // The admin's part, as with Ganeti: traffic to the network looks up its table.
+    expect((await onNode('ip', 'rule', 'add', 'to', '198.18.250.0/24', 'lookup', '100')).code).toBe(0);
+    expect((await onNode('ip', '-6', 'rule', 'add', 'to', '2001:2:0:fa::/64', 'lookup', '100')).code).toBe(0);
+    await m.edit('networks.yaml', ([n]) => (n!.spec.link = '100'));
+    const r = await converge();
+    expect(r.plan.actions.map((a) => (a.verb === 'nic.routed.remove' ? `${a.verb} ${a.kind} ${a.table ?? 'main'}` : a.verb))).toEqual([
+      'instance.stop', 'instance.start', 'nic.routed.remove route main', 'nic.routed.remove route main',
+    ]);
+    const pings = (t: string, gw: string) => t.split(`gantry-guest rt1 ping ${gw} ok`).length - 1;
+    const text = await waitConsole(new RegExp(`(ping ${GW6} \\w+[^]*){2}`));
+    expect(pings(text, GW)).toBe(2);
+    expect(pings(text, GW6)).toBe(2);
+    const inTable = JSON.parse((await onNode('ip', '-j', 'route', 'show', 'table', '100', 'dev', 't-rt1-0')).stdout) as { dst: string }[];
+    expect(inTable.map((x) => x.dst)).toContain(ip);
+    expect(JSON.parse((await onNode('ip', '-j', 'route', 'show', 'dev', 't-rt1-0', 'proto', 'static')).stdout)).toEqual([]);
+    const rules = JSON.parse((await onNode('ip', '-j', 'rule', 'show', 'iif', 't-rt1-0')).stdout) as { table: string }[];
+    expect(rules.map((x) => x.table)).toEqual(['100']);
+    expect((await onNode('busybox', 'ping', '-c', '2', '-W', '3', ip)).code).toBe(0);
+    // Another start on the same tap reads the rule first: `ip rule add` would add a duplicate.
+    await m.edit('instances.yaml', ([d]) => (d!.spec.restartGeneration = 1));
+    expect((await converge()).plan.actions.map((a) => a.verb)).toEqual(['instance.stop', 'instance.start']);
+    const after = JSON.parse((await onNode('ip', '-j', 'rule', 'show', 'iif', 't-rt1-0')).stdout) as { table: string }[];
+    expect(after.map((x) => x.table)).toEqual(['100']);
+  });
 });

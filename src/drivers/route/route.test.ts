@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ExecResult } from '../../transport/transport.js';
 import {
-  canonicalIp, hostRouteAddArgv, hostRouteDelArgv, parseTapConf, parseTapEntries, planRoutedTap, proxyNdpAddArgv, proxyNdpDelArgv,
+  canonicalIp, hostRouteAddArgv, parseTapRules, tapRuleAddArgv, hostRouteDelArgv, parseTapConf, parseTapEntries, planRoutedTap, proxyNdpAddArgv, proxyNdpDelArgv,
   routedEntryRemoveOp, routedTapDiffs, routedTapEnsureOp, staticRoutesArgv, tapConfArgv, tapSysctls, type RoutedTapParams,
 } from './route.js';
 
@@ -59,7 +59,31 @@ describe('routed tap parsers (real ip -j and sysctl output)', () => {
     expect(conf['net.ipv6.conf.t-db1-0.proxy_ndp']).toBe('0');
     expect(Object.keys(conf)).toHaveLength(8);
     expect(tapConfArgv().slice(0, 3)).toEqual(['sysctl', '-a', '-r']);
-    expect(staticRoutesArgv('-6', 't-web1-0')).toEqual(['ip', '-j', '-6', 'route', 'show', 'proto', 'static', 'dev', 't-web1-0']);
+    expect(staticRoutesArgv('-6', 't-web1-0')).toEqual(['ip', '-j', '-6', 'route', 'show', 'table', 'all', 'proto', 'static', 'dev', 't-web1-0']);
+  });
+});
+
+describe('routing tables (Ganeti: the link of a routed NIC)', () => {
+  it('given routes in table 100 and rules per family (real ip -j output), it parses table and rule', () => {
+    expect(parseTapEntries(golden('ip-4-route-show-table-all-proto-static.json'))).toEqual([
+      { dst: '198.18.40.10', dev: 't-web1-0', table: '100' }, { dst: '198.18.40.11', dev: 't-db1-0' },
+    ]);
+    expect(parseTapEntries(golden('ip-6-route-show-table-all-proto-static.json'))).toEqual([{ dst: '2001:2:0:40::10', dev: 't-web1-0', table: '100' }]);
+    expect(parseTapRules(golden('ip-4-rule-show.json'), 4)).toEqual([{ family: 4, iif: 't-web1-0', table: '100' }]);
+    expect(parseTapRules(golden('ip-6-rule-show.json'), 6)).toEqual([{ family: 6, iif: 't-web1-0', table: '100' }]);
+    expect(parseTapRules(golden('ip-4-rule-show-iif.json'), 4)).toHaveLength(1);
+  });
+
+  it('given a table, it adds the missing rule (ip rule add would duplicate one) and routes into the table', () => {
+    const p: RoutedTapParams = { tap: 't-web1-0', addresses: ['198.18.40.10', '2001:2:0:40::10'], proxyNdp: [], table: '100' };
+    const o = {
+      routes: [...parseTapEntries(golden('ip-4-route-show-table-all-proto-static.json')), ...parseTapEntries(golden('ip-6-route-show-table-all-proto-static.json'))],
+      proxies: [], rules: parseTapRules(golden('ip-4-rule-show.json'), 4), sysctls: parseTapConf(golden('sysctl-tap-conf.txt')),
+    };
+    expect(planRoutedTap(p, o)).toEqual([['ip', '-6', 'rule', 'add', 'iif', 't-web1-0', 'table', '100']]);
+    expect(hostRouteAddArgv('t-web1-0', '198.18.40.10', '100').slice(-2)).toEqual(['table', '100']);
+    expect(() => tapRuleAddArgv('t-web1-0', 4, '-x')).toThrow(/routing table/);
+    expect(routedEntryRemoveOp.describe({ tap: 't-web1-0', kind: 'rule', family: 6, table: '100' })).toEqual([['ip', '-6', 'rule', 'del', 'iif', 't-web1-0', 'table', '100']]);
   });
 });
 
@@ -93,7 +117,7 @@ describe('planRoutedTap', () => {
 
 describe('routed tap operations', () => {
   const reads = (tap: string, r4: string, r6: string, px: string, sc: string): ExecResult[] =>
-    [ok(staticRoutesArgv('-4', tap), r4), ok(staticRoutesArgv('-6', tap), r6), ok(['ip'], px), ok(tapConfArgv(), sc)];
+    [ok(staticRoutesArgv('-4', tap), r4), ok(staticRoutesArgv('-6', tap), r6), ok(['ip'], px), ok(tapConfArgv(), sc), ok(['ip'], '[]'), ok(['ip'], '[]')];
 
   it('given a tap already routed, the ensure is a no-op; with a route deleted by hand, it re-adds only that', () => {
     const sc = golden('sysctl-tap-conf.txt');
@@ -104,7 +128,7 @@ describe('routed tap operations', () => {
   });
 
   it('given a missing tap, the ensure refuses and the removal has nothing to do', () => {
-    const gone: ExecResult[] = [{ argv: ['ip'], code: 1, stdout: '', stderr: 'Cannot find device "t-web1-0"\n', durationMs: 1 }, ok(['ip'], '[]'), ok(['ip'], '[]'), ok(['sysctl'], '')];
+    const gone: ExecResult[] = [{ argv: ['ip'], code: 1, stdout: '', stderr: 'Cannot find device "t-web1-0"\n', durationMs: 1 }, ok(['ip'], '[]'), ok(['ip'], '[]'), ok(['sysctl'], ''), ok(['ip'], '[]'), ok(['ip'], '[]')];
     const d = routedTapEnsureOp.decide(web1, gone);
     expect(d.kind === 'refuse' && d.error.code).toBe('TAP_NOT_FOUND');
     expect(routedEntryRemoveOp.decide({ tap: 't-web1-0', kind: 'route', address: '198.18.40.10' }, gone)).toEqual({ kind: 'noop' });

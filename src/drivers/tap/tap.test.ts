@@ -70,4 +70,13 @@ describe('planTap', () => {
       ['ip', '-6', 'neigh', 'replace', 'proxy', '2001:2:0:40::1', 'dev', 't-web1-0'],
     ]);
   });
+
+  it('given a routed link with a table whose rule survives from an earlier start, it does not add the rule again (ip rule add duplicates)', () => {
+    const link = { mode: 'routed', routing: { addresses: ['198.18.40.10'], proxyNdp: [], table: '100' } } as const;
+    const fresh = planTap('t-web1-0', link, { name: 't-web1-0', up: true }, { routes: [], proxies: [], rules: [], sysctls: {} });
+    expect(fresh).toContainEqual(['ip', '-4', 'rule', 'add', 'iif', 't-web1-0', 'table', '100']);
+    const again = planTap('t-web1-0', link, { name: 't-web1-0', up: true }, { routes: [], proxies: [], rules: [{ family: 4, iif: 't-web1-0', table: '100' }], sysctls: {} });
+    expect(again.filter((c) => c.includes('rule'))).toEqual([]);
+    expect(again).toContainEqual(['ip', '-4', 'route', 'replace', '198.18.40.10/32', 'dev', 't-web1-0', 'proto', 'static', 'table', '100']);
+  });
 });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ObservedTap } from '../../core/observed.js';
 import type { Transport } from '../../transport/transport.js';
 import { ExecError, PrereqError } from '../../util/errors.js';
-import { planRoutedTap } from '../route/route.js';
+import { planRoutedTap, routedTapObservedForStart, routedTapReadsArgv, type RoutedTapObserved } from '../route/route.js';
 
 /** Linux IFNAMSIZ - 1. */
 export const MAX_IFNAME = 15;
@@ -41,7 +41,7 @@ export type TapLink =
    * Routed: the tap stays unattached; the guest's addresses are routed to it, with proxy
    * ARP/NDP on it (drivers/route), re-asserted at every start like Ganeti's kvm-ifup.
    */
-  | { mode: 'routed'; routing?: { addresses: readonly string[]; proxyNdp: readonly string[] } };
+  | { mode: 'routed'; routing?: { addresses: readonly string[]; proxyNdp: readonly string[]; table?: string } };
 
 export function tapAddArgv(tap: string): string[] {
   assertIfName(tap, 'tap');
@@ -116,8 +116,11 @@ export function parseTaps(json: string): Record<string, ObservedTap> {
   return out;
 }
 
-/** The commands that bring an observed tap (or none) to the desired link. Pure. */
-export function planTap(tap: string, link: TapLink, observed: ObservedTap | undefined): string[][] {
+/**
+ * The commands that bring an observed tap (or none) to the desired link. Pure. A routed
+ * link's routing is re-asserted except what `routed` (its observed routing) already shows.
+ */
+export function planTap(tap: string, link: TapLink, observed: ObservedTap | undefined, routed?: RoutedTapObserved): string[][] {
   const cmds: string[][] = [];
   if (!observed) cmds.push(tapAddArgv(tap));
   switch (link.mode) {
@@ -133,7 +136,7 @@ export function planTap(tap: string, link: TapLink, observed: ObservedTap | unde
     case 'routed':
       if (observed?.master) cmds.push(tapNoMasterArgv(tap));
       if (!observed?.up) cmds.push(tapUpArgv(tap));
-      if (link.routing) cmds.push(...planRoutedTap({ tap, ...link.routing }));
+      if (link.routing) cmds.push(...planRoutedTap({ tap, ...link.routing }, routed));
       break;
   }
   return cmds;
@@ -144,7 +147,9 @@ export async function ensureTap(transport: Transport, tap: string, link: TapLink
   assertIfName(tap, 'tap');
   const probe = await transport.exec(['ip', '-j', '-d', 'link', 'show', 'dev', tap]);
   const observed = probe.code === 0 ? parseTaps(probe.stdout)[tap] : undefined;
-  const cmds = planTap(tap, link, observed);
+  // `ip rule add` adds a duplicate every time: a routed start reads what is there first.
+  const routed = link.mode === 'routed' && link.routing ? routedTapObservedForStart(tap, await transport.execBatch(routedTapReadsArgv(tap))) : undefined;
+  const cmds = planTap(tap, link, observed, routed);
   for (const argv of cmds) await mustRun(transport, argv, 'TAP_ENSURE_FAILED', `tap ${tap}`);
   return cmds;
 }
