@@ -64,6 +64,10 @@ describe('DRBD 8.4 bring-up decisions (from real captured states)', () => {
     expect(metaState(20, "Device '/dev/drbd0' is configured!")).toBe('unknown');
   });
 
+  it('given the dump-md answer of a meta LV after drbdsetup down (seen on the VM lab, 8.4.11), it counts the metadata as present', () => {
+    expect(metaState(1, 'Found meta data is "unclean", please apply-al first')).toBe('present');
+  });
+
   it('given real states, the initial forced sync is allowed only for a connected Inconsistent pair of Secondaries', () => {
     const dev = (name: string, minor: number) => parseEvents2(golden(`v84/events2-${name}.txt`)).devices.find((d) => d.minor === minor);
     expect(initialSyncDecision(0, dev('connected-inconsistent', 0))).toBe('force');

@@ -96,6 +96,9 @@ export function planUp(spec: Drbd84Spec, events: DrbdSnapshot, cfg: ShowResource
 /** dump-md's answer: metadata present, none (safe to create), or unreadable. */
 export function metaState(code: number | null, out: string): 'present' | 'none' | 'unknown' {
   if (code === 0 && /^version "v08";/m.test(out)) return 'present';
+  // After `drbdsetup down` of an attached device its activity log is unapplied: metadata
+  // is there (drbd.up runs apply-al before attach); never a reason to create new metadata.
+  if (/Found meta data is "unclean", please apply-al first/.test(out)) return 'present';
   if (/No valid meta data found/.test(out)) return 'none';
   return 'unknown';
 }
