@@ -21,7 +21,7 @@ import type {
   DiskParamsEff, DiskTemplate, IPolicyEff, ISpecEff, KvmParams, MigrationEff, NicParamsEff, NodeProfileEff,
 } from './model.js';
 import { parseSize } from './sizes.js';
-import { checkInstanceDevices, checkKvmLayer, checkMaxDiskSize, checkNicVlan } from './checks.js';
+import { checkHostKey, checkInstanceDevices, checkKvmLayer, checkMaxDiskSize, checkNicVlan, checkOsParams, checkStorageDir, edgeAddresses, isMulticastMac } from './checks.js';
 
 export type Anchor = 'key' | 'value' | 'parent';
 
@@ -275,6 +275,11 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   const errAt = (r: ManifestResource) => (path: PathSegment[], code: LoadErrorCode, msg: string) => err(r, path, code, msg);
   checkKvmLayer(['spec', 'hvParams', 'kvm'], cs.hvParams?.kvm, cluster.hvParams.kvm, errAt(clusterR));
   checkNicVlan(['spec', 'nicParams', 'vlan'], cluster.nicParams.mode, cs.nicParams?.vlan, errAt(clusterR));
+  checkStorageDir(['spec', 'storage', 'fileStorageDir'], cs.storage?.fileStorageDir, errAt(clusterR));
+  checkStorageDir(['spec', 'storage', 'sharedFileStorageDir'], cs.storage?.sharedFileStorageDir, errAt(clusterR));
+  checkStorageDir(['spec', 'diskParams', 'file', 'dir'], cs.diskParams?.file?.dir, errAt(clusterR));
+  checkStorageDir(['spec', 'diskParams', 'sharedfile', 'dir'], cs.diskParams?.sharedfile?.dir, errAt(clusterR));
+  if (cs.macPrefix !== undefined && isMulticastMac(cs.macPrefix)) err(clusterR, ['spec', 'macPrefix'], 'invalid-value', `MAC prefix ${cs.macPrefix} is multicast (the low bit of its first octet is set): NICs need unicast MACs`);
 
   // ---- networks ----
   const networks = new Map<string, DesiredNetwork>();
@@ -293,6 +298,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (s.gateway !== undefined && ok) {
       const g = ip4(s.gateway);
       if (!g || !inNet(g)) err(r, ['spec', 'gateway'], 'ip-outside-subnet', `gateway ${s.gateway} is outside subnet ${s.subnet}`);
+      else if (ipNum(g) === edgeAddresses(ipNum(net!.addr), net!.prefix)?.broadcast) err(r, ['spec', 'gateway'], 'ip-reserved', `gateway ${s.gateway} is the broadcast address of ${s.subnet}`);
+      else if (ipNum(g) === edgeAddresses(ipNum(net!.addr), net!.prefix)?.network) err(r, ['spec', 'gateway'], 'ip-reserved', `gateway ${s.gateway} is the network address of ${s.subnet}`);
       else gateway = ipNum(g);
     }
     const reserved: [number, number][] = [];
@@ -315,6 +322,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         if (!g6 || !g6.match(n6)) err(r, ['spec', 'gateway6'], 'ip-outside-subnet', `gateway6 ${s.gateway6} is outside subnet6 ${s.subnet6}`);
       }
     } else if (s.gateway6 !== undefined) err(r, ['spec', 'gateway6'], 'invalid-value', 'gateway6 needs subnet6');
+    if (s.macPrefix !== undefined && isMulticastMac(s.macPrefix)) err(r, ['spec', 'macPrefix'], 'invalid-value', `MAC prefix ${s.macPrefix} is multicast (the low bit of its first octet is set): NICs need unicast MACs`);
     if (s.mode !== 'openvswitch' && (s.vlan !== undefined || s.trunks !== undefined)) err(r, ['spec', s.vlan !== undefined ? 'vlan' : 'trunks'], 'invalid-value', 'VLANs need mode: openvswitch');
     if (net && ok) netRanges.set(r.name, { net, reserved, ...(gateway !== undefined ? { gateway } : {}) });
     networks.set(r.name, {
@@ -359,6 +367,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     }
     for (const [field, addr] of [['address', s.address], ['secondaryAddress', s.secondaryAddress]] as const) {
       if (addr === undefined) continue;
+      if (field === 'address') { checkHostKey(s.ssh?.hostKey, errAt(r)); checkStorageDir(['spec', 'paths', 'fileStorageDir'], s.paths?.fileStorageDir, errAt(r)); }
+      if (addr === '0.0.0.0') { err(r, ['spec', field], 'invalid-value', `${addr} is the unspecified address, not an address of the node`); continue; }
       const prev = addresses.get(addr);
       if (prev && prev.name !== r.name) err(r, ['spec', field], 'duplicate-address', `address ${addr} is already used by Node "${prev.name}" (${where(prev)})`);
       else addresses.set(addr, r);
@@ -396,6 +406,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   // ---- instances ----
   const instances = new Map<string, DesiredInstance>();
   const usedIps = new Map<string, { r: ManifestResource; path: PathSegment[] }>();
+  const usedMacs = new Map<string, string>();
   for (const r of get<InstanceDoc>('Instance')) {
     const s = r.body.spec;
     const p = s.placement ?? {};
@@ -471,6 +482,12 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (n.vlan !== undefined) checkNicVlan(['spec', 'nics', index, 'vlan'], mode, n.vlan, errAt(r));
       else if (n.mode !== undefined) checkNicVlan(['spec', 'nics', index, 'mode'], mode, vlan, errAt(r));
       if (mode !== 'routed' && link === undefined) err(r, ['spec', 'nics', index], 'nic-no-link', `no link for this ${mode} NIC: set link here, on its Network, or in the cluster nicParams`);
+      if (n.mac !== undefined && n.mac !== 'auto') {
+        const prevMac = usedMacs.get(n.mac);
+        if (isMulticastMac(n.mac)) err(r, ['spec', 'nics', index, 'mac'], 'invalid-value', `MAC ${n.mac} is multicast (the low bit of its first octet is set): a NIC needs a unicast MAC`);
+        else if (prevMac && s.state !== 'absent') err(r, ['spec', 'nics', index, 'mac'], 'duplicate-name', `MAC ${n.mac} is already used by ${prevMac}`);
+        else if (s.state !== 'absent') usedMacs.set(n.mac, `Instance ${r.name} nics[${index}] (${where(r)})`);
+      }
       const ip = n.ip ?? (net ? 'pool' : 'none');
       if (ip === 'pool' && !net) err(r, ['spec', 'nics', index, 'ip'], 'invalid-value', 'ip: pool needs a network to allocate from');
       if (ip !== 'pool' && ip !== 'none') {
@@ -480,6 +497,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
           const v = ipNum(a);
           if (!a.match(range.net.addr, range.net.prefix)) err(r, ['spec', 'nics', index, 'ip'], 'ip-outside-subnet', `${ip} is outside subnet ${net!.subnet} of network ${n.network}`);
           else if (v === range.gateway) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is the gateway of network ${n.network}`);
+          else if (v === edgeAddresses(ipNum(range.net.addr), range.net.prefix)?.network) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is the network address of ${net!.subnet} (network ${n.network})`);
+          else if (v === edgeAddresses(ipNum(range.net.addr), range.net.prefix)?.broadcast) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is the broadcast address of ${net!.subnet} (network ${n.network})`);
           else if (range.reserved.some(([lo, hi]) => v >= lo && v <= hi)) err(r, ['spec', 'nics', index, 'ip'], 'ip-reserved', `${ip} is reserved on network ${n.network}`);
         }
         const key = `${n.network ?? ''}|${ip}`;
@@ -505,6 +524,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (cs.ipolicy !== undefined || groupDoc?.spec.ipolicy !== undefined) checkIPolicy(r, s.beParams, beParams, disks, nics.length, diskTemplate, ipolicy, err);
 
     // OS parameters that name files on the node: the same normal-form rule as every path field.
+    checkOsParams(s.os.params, errAt(r));
     const image = s.os.params?.image;
     if (image !== undefined && !new RegExp(ABS_PATH_RE).test(String(image))) err(r, ['spec', 'os', 'params', 'image'], 'invalid-value', `${JSON.stringify(String(image))} ${ABS_PATH_MESSAGE}`);
 

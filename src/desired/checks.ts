@@ -60,3 +60,51 @@ export function checkMaxDiskSize(disks: readonly DesiredDisk[], maxMiB: number |
 export function checkNicVlan(path: PathSegment[], mode: string, vlan: number | undefined, err: ErrAt): void {
   if (vlan !== undefined && mode !== 'openvswitch') err(path, 'invalid-value', `VLAN ${vlan} needs mode openvswitch (a ${mode} NIC is not tagged; put a bridged NIC on a bridge of that VLAN instead)`);
 }
+
+/** The network and broadcast addresses of an IPv4 subnet (as integers), for prefixes that have them. */
+export function edgeAddresses(base: number, prefix: number): { network: number; broadcast: number } | undefined {
+  if (prefix >= 31) return undefined; // /31 point-to-point and /32 hosts have no network or broadcast address
+  const size = 2 ** (32 - prefix);
+  return { network: base, broadcast: base + size - 1 };
+}
+
+/** A MAC address or prefix whose first octet has the multicast bit set. */
+export const isMulticastMac = (mac: string): boolean => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
+
+/** OS parameter names reach the OS scripts as OSP_NAME environment variables (Ganeti: lowercase names). */
+export function checkOsParams(params: Readonly<Record<string, unknown>> | undefined, err: ErrAt): void {
+  for (const k of Object.keys(params ?? {})) {
+    if (!/^[a-z0-9_]{1,64}$/.test(k)) err(['spec', 'os', 'params', k], 'invalid-value', `OS parameter name "${k}" cannot become an environment variable (OSP_${k.toUpperCase()}): use lowercase letters, digits and "_"`);
+  }
+}
+
+const KEY_LENGTHS: Readonly<Record<string, (blob: Buffer) => boolean>> = {
+  'ssh-ed25519': (b) => b.length === 51,
+  'ssh-rsa': (b) => b.length > 200,
+  'ecdsa-sha2-nistp256': (b) => b.length === 104,
+  'ecdsa-sha2-nistp384': (b) => b.length === 136,
+  'ecdsa-sha2-nistp521': (b) => b.length === 172,
+};
+
+/** A pinned host key whose base64 decodes to a key of the type the line names (its blob starts with that name). */
+export function checkHostKey(line: string | undefined, err: ErrAt): void {
+  if (line === undefined) return;
+  const [type, b64] = line.trim().split(/\s+/);
+  const blob = Buffer.from(b64 ?? '', 'base64');
+  const nameLen = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  const inner = nameLen > 0 && nameLen <= blob.length - 4 ? blob.subarray(4, 4 + nameLen).toString('latin1') : '';
+  const sizeOk = KEY_LENGTHS[type ?? '']?.(blob) ?? true;
+  if (blob.toString('base64').replace(/=+$/, '') !== (b64 ?? '').replace(/=+$/, '') || inner !== type || !sizeOk) {
+    err(['spec', 'ssh', 'hostKey'], 'invalid-value', `host key is not a ${type} key: its base64 does not decode to one (copy the line from the node's /etc/ssh/ssh_host_*_key.pub, or ssh-keyscan)`);
+  }
+}
+
+/** Directories Ganeti refuses as file storage (lib/utils/storage.py: system directories). */
+const SYSTEM_DIRS = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/proc', '/root', '/run', '/sbin', '/sys', '/usr', '/usr/bin', '/usr/lib', '/usr/sbin', '/var', '/var/lib', '/var/log', '/var/run', '/tmp', '/home'];
+
+export function checkStorageDir(path: PathSegment[], dir: string | undefined, err: ErrAt): void {
+  if (dir === undefined) return;
+  if (SYSTEM_DIRS.includes(dir) || SYSTEM_DIRS.some((s) => ['/bin', '/boot', '/dev', '/etc', '/lib', '/proc', '/sbin', '/sys', '/usr'].includes(s) && dir.startsWith(`${s}/`))) {
+    err(path, 'invalid-value', `${dir} is a system directory: disk images there would mix with the system's files; use a directory of its own (like /srv/ganeti/file-storage)`);
+  }
+}
