@@ -66,6 +66,13 @@ class World {
   async converge() {
     for (let i = 0; i < 5; i++) if ((await this.pass()).plan.actions.length === 0) return;
   }
+  /** Converge, cut n1 off, pass through its grace and fence: where web1 runs now. */
+  async failedOver(): Promise<string[]> {
+    await this.converge();
+    this.sim.node('n1').setUnreachable(true);
+    for (let i = 0; i < 3; i++) await this.pass();
+    return this.running('web1');
+  }
 }
 
 describe('automatic failover (simulated nodes and power, real state directory)', () => {
@@ -99,10 +106,7 @@ describe('automatic failover (simulated nodes and power, real state directory)',
 
   it('given the dead node powered on again, web1 stays on its new node (one copy) and n1\'s stale runtime files go', async () => {
     const w = await World.make();
-    await w.converge();
-    w.sim.node('n1').setUnreachable(true);
-    for (let i = 0; i < 3; i++) await w.pass();
-    const on = w.running('web1');
+    const on = await w.failedOver();
     w.sim.node('n1').setUnreachable(false);
     w.sim.node('n1').boot();
     const back = await w.pass();
@@ -115,10 +119,7 @@ describe('automatic failover (simulated nodes and power, real state directory)',
 
   it('given a copy still running on the old node when it returns (its qemu survived), that stale copy is stopped, never a second one kept', async () => {
     const w = await World.make();
-    await w.converge();
-    w.sim.node('n1').setUnreachable(true);
-    for (let i = 0; i < 3; i++) await w.pass();
-    const on = w.running('web1');
+    const on = await w.failedOver();
     // n1 comes back with web1 running (as if its qemu had survived)
     w.sim.node('n1').setUnreachable(false);
     w.sim.node('n1').boot();
