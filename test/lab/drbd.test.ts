@@ -12,11 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { labSkipReason, useLab } from '../helpers/rig.js';
-import { connectNodes } from '../../src/execute/connect.js';
-import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
+import { failures, labPasses } from '../helpers/passes.js';
 import { loadDesired } from '../../src/desired/load.js';
 import { formatLoadError } from '../../src/desired/errors.js';
-import { silentLogger } from '../../src/util/log.js';
 
 const skip = await labSkipReason();
 // Two TCG VMs whose every command reads its binary over 9p: on a loaded 2-core machine a
@@ -27,7 +25,6 @@ const EXAMPLE = path.resolve(import.meta.dirname, '../../examples/lab-drbd');
 
 describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and examples/lab-drbd', () => {
   const lab = useLab({ vmNodes: 2, manifestsDir: path.join(tmpdir(), `gantry-drbd-nodes-${process.pid}`), commandTimeoutMs: 180_000 });
-  const logger = silentLogger();
   let dir = '';
   const [P, S] = ['node1', 'node2'];
 
@@ -44,17 +41,11 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const pass = async (apply: boolean): Promise<ReconcileResult> => {
+  const { pass } = labPasses(async () => {
     const { state, errors } = await loadDesired([dir]);
     if (!state || errors.length) throw new Error(errors.map(formatLoadError).join('\n'));
-    const conn = await connectNodes(state, { logger });
-    try {
-      return await reconcileOnce(state, { logger, ops: conn.ops }, { apply });
-    } finally {
-      await conn.close();
-    }
-  };
-  const failures = (r: ReconcileResult) => r.report?.results.filter((x) => !x.ok).map((x) => `${x.action.verb}@${x.action.node}: ${x.error?.message}`) ?? [];
+    return state;
+  });
   const procDrbd = async (node: string) => (await lab.exec(node, ['cat', '/proc/drbd'])).stdout;
   const untilProc = async (node: string, re: RegExp, ms = 600_000): Promise<string> => {
     const until = Date.now() + ms;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
+import { labPasses } from '../helpers/passes.js';
 import { connectNodes } from '../../src/execute/connect.js';
 import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
 import { startDaemon } from '../../src/runtime/daemon.js';
@@ -25,22 +26,7 @@ describe.skipIf(skip)('given a 3-node lab and the example instances placed on it
   const logger = silentLogger();
   const placement: Record<string, string> = { web1: 'node1', web2: 'node2', db1: 'node3', archive1: 'node2' };
 
-  const pass = async (apply: boolean): Promise<ReconcileResult> => {
-    const state = await m.load();
-    const conn = await connectNodes(state, { logger });
-    try {
-      return await reconcileOnce(state, { logger, ops: conn.ops }, { apply });
-    } finally {
-      await conn.close();
-    }
-  };
-  /** Apply, expect every action to succeed, and expect the re-plan to be empty. */
-  const converge = async (): Promise<ReconcileResult> => {
-    const r = await pass(true);
-    expect(r.report?.results.filter((x) => !x.ok).map((x) => `${x.action.verb}@${x.action.node}: ${x.error?.message}`) ?? []).toEqual([]);
-    expect(r.after?.actions ?? r.plan.actions).toEqual([]);
-    return r;
-  };
+  const { pass, converge } = labPasses(() => m.load());
   const runDir = (node: string, inst: string) => path.join(lab.up.record.stateDir, node, 'run', inst);
   const consoleOf = async (node: string, inst: string) => readFile(path.join(runDir(node, inst), 'console.log'), 'utf8').catch(() => '');
   const waitConsole = async (node: string, inst: string, re: RegExp | ((text: string) => boolean), ms = 90_000): Promise<string> => {

@@ -13,9 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { connectNodes, type Connections } from '../../src/execute/connect.js';
-import { reconcileOnce } from '../../src/runtime/reconcile.js';
-import { silentLogger } from '../../src/util/log.js';
+import { labPasses } from '../helpers/passes.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/gantry.js');
@@ -30,17 +28,8 @@ describe.skipIf(skip)('given a 3-node lab and the lab manifests with disk-only i
   const manifestsDir = path.join(tmpdir(), `gantry-lab-nodes-${process.pid}`);
   const lab = useLab({ nodes: 3, manifestsDir });
   let m: ManifestSet;
-  const logger = silentLogger();
 
-  const pass = async (apply: boolean) => {
-    const state = await m.load();
-    const conn: Connections = await connectNodes(state, { logger });
-    try {
-      return await reconcileOnce(state, { logger, ops: conn.ops }, { apply });
-    } finally {
-      await conn.close();
-    }
-  };
+  const { pass } = labPasses(() => m.load());
   const gantry = (...args: string[]) => run(process.execPath, [BIN, ...args], { encoding: 'utf8' }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),

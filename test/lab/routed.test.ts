@@ -12,10 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { connectNodes } from '../../src/execute/connect.js';
-import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
+import { labPasses } from '../helpers/passes.js';
 import { ensureLabGuest } from '../../src/lab/guest/index.js';
-import { silentLogger } from '../../src/util/log.js';
 
 const skip = await labSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,23 +26,8 @@ describe.skipIf(skip)('given a 1-node lab and a guest on a routed dual-stack net
   // A private guest build: the guest's /init must be this tree's (IPv6, ping), whatever other runs publish.
   const guestCache = `/var/lib/gantry-lab/test-routed-${process.pid}`;
   let m: ManifestSet;
-  const logger = silentLogger();
 
-  const pass = async (apply: boolean): Promise<ReconcileResult> => {
-    const state = await m.load();
-    const conn = await connectNodes(state, { logger });
-    try {
-      return await reconcileOnce(state, { logger, ops: conn.ops }, { apply });
-    } finally {
-      await conn.close();
-    }
-  };
-  const converge = async (): Promise<ReconcileResult> => {
-    const r = await pass(true);
-    expect(r.report?.results.filter((x) => !x.ok).map((x) => `${x.action.verb}@${x.action.node}: ${x.error?.message}`) ?? []).toEqual([]);
-    expect(r.after?.actions ?? r.plan.actions).toEqual([]);
-    return r;
-  };
+  const { pass, converge } = labPasses(() => m.load());
   const consoleOf = async () => readFile(path.join(lab.up.record.stateDir, 'node1', 'run', 'rt1', 'console.log'), 'utf8').catch(() => '');
   const waitConsole = async (re: RegExp, ms = 180_000): Promise<string> => {
     const until = Date.now() + ms;

@@ -8,16 +8,14 @@
  * start of the moved VM on node2. Real sshd, QEMU (TCG), file disks and the state directory.
  */
 import { execFile, spawn } from 'node:child_process';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { connectNodes } from '../../src/execute/connect.js';
-import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
-import { silentLogger } from '../../src/util/log.js';
+import { alive, exists, failures, labPasses } from '../helpers/passes.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/gantry.js');
@@ -31,22 +29,11 @@ const vm = (name: string, template: 'file' | 'sharedfile', primary?: string) => 
   },
 });
 
-const exists = (p: string) => access(p).then(() => true, () => false);
-const alive = (pid: number) => {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe.skipIf(skip)('given a 3-node lab where a file-disk VM runs on node1 and node1 loses sshd', () => {
   // Three nodes: with node1 down, hail can still place an instance (N+1 holds on two), so
   // the old re-allocation of web2 would really happen here.
   const lab = useLab({ nodes: 3, manifestsDir: path.join(tmpdir(), `gantry-safety-nodes-${process.pid}`) });
-  const logger = silentLogger();
   let m: ManifestSet;
   let stateDir: string;
   let web2Pid = 0;
@@ -54,22 +41,7 @@ describe.skipIf(skip)('given a 3-node lab where a file-disk VM runs on node1 and
   let api1Node = '';
   const immutable: string[] = [];
 
-  const pass = async (apply: boolean): Promise<ReconcileResult> => {
-    const state = await m.load();
-    const conn = await connectNodes(state, { logger });
-    try {
-      return await reconcileOnce(state, { logger, ops: conn.ops, stateDir }, { apply });
-    } finally {
-      await conn.close();
-    }
-  };
-  const failures = (r: ReconcileResult) => r.report?.results.filter((x) => !x.ok).map((x) => `${x.action.verb}@${x.action.node}: ${x.error?.message}`) ?? [];
-  const converge = async (): Promise<ReconcileResult> => {
-    const r = await pass(true);
-    expect(failures(r)).toEqual([]);
-    expect(r.after?.actions ?? r.plan.actions).toEqual([]);
-    return r;
-  };
+  const { pass, converge } = labPasses(() => m.load(), { stateDir: () => stateDir });
   const paths = async (node: string) => (await m.load()).nodes.get(node)!.paths;
   const runDir = async (node: string, inst: string) => path.join((await paths(node)).runDir, inst);
   const pidOf = async (node: string, inst: string) => Number((await readFile(path.join(await runDir(node, inst), 'pid'), 'utf8').catch(() => '0')).trim());
