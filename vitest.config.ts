@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // network namespaces and the real tools (they share one rig in test/helpers/rig.ts).
 export default defineConfig({
   test: {
+    // vitest's default on a 2-core machine is one worker: every file would run in turn.
+    maxWorkers: 3,
     projects: [
       {
         test: {
@@ -18,8 +20,10 @@ export default defineConfig({
           include: ['test/lab/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          // lab tests share kernel state (namespaces, bridges): run files one at a time
-          fileParallelism: false,
+          // Each lab file builds its own lab (own prefix for every kernel object, own claimed
+          // subnets: test/helpers/rig.ts), so files run side by side; they mostly wait on
+          // sshd, QEMU and the kernel, which is why more workers than cores pays off.
+          fileParallelism: true,
         },
       },
     ],

@@ -12,6 +12,7 @@
  * Set GANTRY_LAB_KEEP=1 to leave the lab up after the file (for debugging).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { labDown, labExec, labPower, labStartNode, labStopNode, labUp, missingPackages, type LabNode, type LabRef, type LabUpResult, type PowerResult, type PowerVerb } from '../../src/lab/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -69,12 +70,44 @@ export async function labSkipReason(): Promise<string | undefined> {
   return reason;
 }
 
-/** A /24 index X with neither 198.18.X.0/24 nor 198.19.X.0/24 on any interface. */
-function freeSubnetIndex(seed: number): number {
+const CLAIMS = '/run/gantry-lab-subnets';
+
+function claimAlive(dir: string): boolean {
+  try {
+    const pid = Number(readFileSync(`${dir}/pid`, 'utf8'));
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists under another user; anything else: gone or never written.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A /24 index X with neither 198.18.X.0/24 nor 198.19.X.0/24 on any interface, claimed for
+ * this process by an atomic mkdir, so lab test files running side by side never pick the
+ * same pair. A claim whose process is gone is taken over.
+ */
+function claimSubnetIndex(seed: number): { x: number; release: () => void } {
+  mkdirSync(CLAIMS, { recursive: true });
   const used = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
   for (let i = 0; i < 150; i++) {
     const x = 100 + ((seed + i) % 150);
-    if (!used.includes(` 198.18.${x}.`) && !used.includes(` 198.19.${x}.`)) return x;
+    if (used.includes(` 198.18.${x}.`) || used.includes(` 198.19.${x}.`)) continue;
+    const dir = `${CLAIMS}/${x}`;
+    try {
+      mkdirSync(dir);
+    } catch {
+      if (claimAlive(dir)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        mkdirSync(dir);
+      } catch {
+        continue;
+      }
+    }
+    writeFileSync(`${dir}/pid`, String(process.pid));
+    return { x, release: () => rmSync(dir, { recursive: true, force: true }) };
   }
   throw new Error('no free 198.18.X.0/24 + 198.19.X.0/24 pair for a lab');
 }
@@ -88,11 +121,14 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
   const ref: LabRef = { logger, prefix };
   const pool = new SshPool({ logger, connectTimeoutMs: opts.connectTimeoutMs ?? 5000, ...(opts.commandTimeoutMs ? { commandTimeoutMs: opts.commandTimeoutMs } : {}) });
   let up: LabUpResult | undefined;
+  let releaseSubnet = (): void => {};
 
   beforeAll(async () => {
     // A lab left by a crashed run of this prefix goes first.
     await labDown(ref);
-    const x = freeSubnetIndex(process.pid + labsInThisProcess * 7);
+    const claim = claimSubnetIndex(process.pid + labsInThisProcess * 7);
+    releaseSubnet = claim.release;
+    const x = claim.x;
     up = await labUp({
       logger,
       prefix,
@@ -109,6 +145,7 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
   afterAll(async () => {
     await pool.closeAll();
     if (!process.env.GANTRY_LAB_KEEP) await labDown(ref);
+    releaseSubnet();
   });
 
   const ready = (): LabUpResult => {
