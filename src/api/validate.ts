@@ -67,6 +67,14 @@ function levenshtein(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** A pattern failure in words: the field's description when it has one, never the regular expression itself. */
+function patternWords(path: readonly PathSegment[], parent: Record<string, unknown>): string {
+  const field = [...path].reverse().find((p) => typeof p === 'string') ?? 'value';
+  const what = typeof parent.description === 'string' ? ` (${parent.description})` : '';
+  const len = typeof parent.maxLength === 'number' ? ` (at most ${parent.maxLength} characters)` : '';
+  return `is not a valid ${field}${what}${len}`;
+}
+
 /** Turn ajv errors into issues: one per problem, branch noise of int-or-string removed. */
 export function translateErrors(errors: readonly ErrorObject[]): SchemaIssue[] {
   const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
@@ -97,7 +105,7 @@ export function translateErrors(errors: readonly ErrorObject[]): SchemaIssue[] {
       case 'format': {
         const isSize = parent['x-kubernetes-int-or-string'] === true && custom !== undefined;
         const code = isSize ? 'bad-size' : custom?.includes('hostname') ? 'invalid-name' : 'invalid-value';
-        push({ path, at: 'value', code, message: custom ? `${show(e.data)} ${custom}` : `${show(e.data)} does not match ${String(e.schema)}` });
+        push({ path, at: 'value', code, message: custom ? `${show(e.data)} ${custom}` : `${show(e.data)} ${patternWords(path, parent)}` });
         break;
       }
       case 'enum':

@@ -108,7 +108,7 @@ kind: Instance
 metadata:
   name: vm${n}.phys.example.edu
 spec:
-  os: { name: image+debian }
+  os: { name: debootstrap+default }
   diskTemplate: drbd
   disks:
     - { size: 20G }

@@ -44,7 +44,7 @@ const INST = `apiVersion: gantry.dev/v1alpha1
 kind: Instance
 metadata: { name: web1 }
 spec:
-  os: { name: image+debian, params: { filesystem: ext4, swap: 512 } }
+  os: { name: debootstrap+default, params: { filesystem: ext4, swap: 512 } }
   diskTemplate: drbd
   hvParams: { machineType: pc }
   beParams: { memory: 2G }

@@ -21,6 +21,7 @@ import type {
   DiskParamsEff, DiskTemplate, IPolicyEff, ISpecEff, KvmParams, MigrationEff, NicParamsEff, NodeProfileEff,
 } from './model.js';
 import { parseSize } from './sizes.js';
+import { checkConnectedOnce, checkFits, checkImageOs, checkIPolicyLayer, checkOverlaps, checkSubnetSpan, ExclusionRegistry, type LinkedSubnet } from './checks-set.js';
 import { checkHostKey, checkInstanceDevices, checkKvmLayer, checkMaxDiskSize, checkNicVlan, checkOsParams, checkStorageDir, edgeAddresses, isMulticastMac } from './checks.js';
 
 export type Anchor = 'key' | 'value' | 'parent';
@@ -279,13 +280,17 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   checkStorageDir(['spec', 'storage', 'sharedFileStorageDir'], cs.storage?.sharedFileStorageDir, errAt(clusterR));
   checkStorageDir(['spec', 'diskParams', 'file', 'dir'], cs.diskParams?.file?.dir, errAt(clusterR));
   checkStorageDir(['spec', 'diskParams', 'sharedfile', 'dir'], cs.diskParams?.sharedfile?.dir, errAt(clusterR));
+  const policyOk = new Map<string, boolean>([['', checkIPolicyLayer(cs.ipolicy, cluster.ipolicy, errAt(clusterR))]]);
   if (cs.macPrefix !== undefined && isMulticastMac(cs.macPrefix)) err(clusterR, ['spec', 'macPrefix'], 'invalid-value', `MAC prefix ${cs.macPrefix} is multicast (the low bit of its first octet is set): NICs need unicast MACs`);
 
   // ---- networks ----
   const networks = new Map<string, DesiredNetwork>();
   const netRanges = new Map<string, { net: Ip4Net; reserved: [number, number][]; gateway?: number }>();
+  const linked: LinkedSubnet[] = [];
   for (const r of get<NetworkDoc>('Network')) {
     const s = r.body.spec;
+    checkSubnetSpan(['spec', 'subnet'], s.subnet, errAt(r));
+    checkSubnetSpan(['spec', 'subnet6'], s.subnet6, errAt(r));
     const net = parseCidr4(s.subnet);
     let ok = true;
     if (!net) { err(r, ['spec', 'subnet'], 'bad-cidr', `"${s.subnet}" is not an IPv4 CIDR`); ok = false; }
@@ -325,6 +330,10 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (s.macPrefix !== undefined && isMulticastMac(s.macPrefix)) err(r, ['spec', 'macPrefix'], 'invalid-value', `MAC prefix ${s.macPrefix} is multicast (the low bit of its first octet is set): NICs need unicast MACs`);
     if (s.mode !== 'openvswitch' && (s.vlan !== undefined || s.trunks !== undefined)) err(r, ['spec', s.vlan !== undefined ? 'vlan' : 'trunks'], 'invalid-value', 'VLANs need mode: openvswitch');
     if (net && ok) netRanges.set(r.name, { net, reserved, ...(gateway !== undefined ? { gateway } : {}) });
+    if (net && ok && net.prefix > 0) {
+      const mode = s.mode ?? cluster.nicParams.mode;
+      linked.push({ name: r.name, link: s.link ?? (mode === 'routed' ? undefined : cluster.nicParams.link), subnets: [s.subnet, s.subnet6], err: errAt(r), path: ['spec', 'subnet'] });
+    }
     networks.set(r.name, {
       name: r.name, subnet: s.subnet,
       ...(s.gateway !== undefined ? { gateway: s.gateway } : {}),
@@ -340,15 +349,19 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     });
   }
 
+  checkOverlaps(linked);
+
   // ---- groups ----
   const groups = new Map<string, DesiredGroup>();
   for (const r of get<NodeGroupDoc>('NodeGroup')) {
+    checkConnectedOnce(r.body.spec.networks ?? [], errAt(r));
     for (const [i, c] of (r.body.spec.networks ?? []).entries()) {
       if (missing('Network', c.network, networks)) err(r, ['spec', 'networks', i, 'network'], 'unknown-reference', `unknown Network "${c.network}"${known(networks)}`);
     }
     checkProfile(r, ['spec', 'nodeProfile'], r.body.spec.nodeProfile, cluster.nodeSysctlAllow, err);
     const g = fillGroup(r.name, r.body, clusterR.body, cluster, networks);
     checkKvmLayer(['spec', 'hvParams', 'kvm'], r.body.spec.hvParams?.kvm, g.hvParams.kvm, errAt(r));
+    policyOk.set(r.name, policyOk.get('')! && checkIPolicyLayer(r.body.spec.ipolicy, g.ipolicy, errAt(r)));
     checkNicVlan(['spec', 'nicParams', 'vlan'], g.nicParams.mode, r.body.spec.nicParams?.vlan, errAt(r));
     for (const [i, c] of (r.body.spec.networks ?? []).entries()) checkNicVlan(['spec', 'networks', i, 'vlan'], g.networks[i]?.mode ?? 'bridged', c.vlan, errAt(r));
     groups.set(r.name, g);
@@ -407,6 +420,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
   const instances = new Map<string, DesiredInstance>();
   const usedIps = new Map<string, { r: ManifestResource; path: PathSegment[] }>();
   const usedMacs = new Map<string, string>();
+  const exclusion = new ExclusionRegistry();
   for (const r of get<InstanceDoc>('Instance')) {
     const s = r.body.spec;
     const p = s.placement ?? {};
@@ -476,6 +490,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       const conn = group?.networks.find((c) => c.network === n.network);
       if (net && group && group.networks.length > 0 && !conn) err(r, ['spec', 'nics', index, 'network'], 'network-not-connected', `Network "${n.network}" is not connected to group ${group.name} (connected: ${group.networks.map((c) => c.network).join(', ')})`);
       const mode = n.mode ?? conn?.mode ?? net?.mode ?? nicParams.mode;
+      const carried = conn?.mode ?? net?.mode;
+      if (n.mode !== undefined && carried !== undefined && n.mode !== carried) err(r, ['spec', 'nics', index, 'mode'], 'invalid-value', `network ${n.network} carries ${carried} NICs${conn ? ` in group ${group!.name}` : ''}, not ${n.mode}: leave mode unset (the network decides) or use a network of that mode`);
       // A routed NIC's link is a routing table, never the cluster's default bridge.
       const link = n.link ?? conn?.link ?? net?.link ?? (mode === 'routed' ? undefined : nicParams.link);
       const vlan = n.vlan ?? conn?.vlan ?? net?.vlan ?? nicParams.vlan;
@@ -521,14 +537,25 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     };
     const ipolicy = group?.ipolicy ?? cluster.ipolicy;
     // Ganeti's default policy (min disk 1 GiB) would reject lab-sized VMs: check only a declared policy
-    if (cs.ipolicy !== undefined || groupDoc?.spec.ipolicy !== undefined) checkIPolicy(r, s.beParams, beParams, disks, nics.length, diskTemplate, ipolicy, err);
+    if ((cs.ipolicy !== undefined || groupDoc?.spec.ipolicy !== undefined) && policyOk.get(groupDoc ? groupName! : '') !== false) checkIPolicy(r, s.beParams, beParams, disks, nics.length, diskTemplate, ipolicy, err);
+
+    const tags = [...(s.tags ?? [])];
+    const exclusionTags = tags.filter((t) => cluster.exclusionTags.some((prefix) => t.startsWith(prefix)));
+    if (s.state !== 'absent') {
+      exclusion.check(r.name, p.primary, exclusionTags, errAt(r));
+      const candidates = primary ? [primary] : [...nodes.values()].filter((n) => n.role !== 'offline' && (groupName === undefined || n.group === groupName));
+      checkFits({
+        memory: beParams.memory, vcpus: beParams.vcpus,
+        memoryPath: s.beParams?.memory !== undefined ? ['spec', 'beParams', 'memory'] : ['spec'], vcpusPath: s.beParams?.vcpus !== undefined ? ['spec', 'beParams', 'vcpus'] : ['spec'],
+      }, candidates, ipolicy.vcpuRatio, primary ? `node ${primary.name}` : groupName !== undefined ? `group ${groupName}` : 'the cluster', errAt(r));
+    }
 
     // OS parameters that name files on the node: the same normal-form rule as every path field.
     checkOsParams(s.os.params, errAt(r));
+    checkImageOs(s.os, errAt(r));
     const image = s.os.params?.image;
     if (image !== undefined && !new RegExp(ABS_PATH_RE).test(String(image))) err(r, ['spec', 'os', 'params', 'image'], 'invalid-value', `${JSON.stringify(String(image))} ${ABS_PATH_MESSAGE}`);
 
-    const tags = [...(s.tags ?? [])];
     instances.set(r.name, {
       name: r.name,
       os: {
@@ -549,7 +576,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       state: s.state ?? 'present',
       deleteDisks: s.deleteDisks ?? false,
       tags,
-      exclusionTags: tags.filter((t) => cluster.exclusionTags.some((prefix) => t.startsWith(prefix))),
+      exclusionTags,
     });
   }
 

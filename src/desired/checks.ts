@@ -78,25 +78,51 @@ export function checkOsParams(params: Readonly<Record<string, unknown>> | undefi
   }
 }
 
-const KEY_LENGTHS: Readonly<Record<string, (blob: Buffer) => boolean>> = {
-  'ssh-ed25519': (b) => b.length === 51,
-  'ssh-rsa': (b) => b.length > 200,
-  'ecdsa-sha2-nistp256': (b) => b.length === 104,
-  'ecdsa-sha2-nistp384': (b) => b.length === 136,
-  'ecdsa-sha2-nistp521': (b) => b.length === 172,
+/** The SSH wire-format strings of a public key blob (uint32 length + bytes, RFC 4253 6.6); undefined when they do not add up. */
+function sshStrings(blob: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  for (let i = 0; i < blob.length;) {
+    if (i + 4 > blob.length) return undefined;
+    const n = blob.readUInt32BE(i);
+    if (i + 4 + n > blob.length) return undefined;
+    out.push(blob.subarray(i + 4, i + 4 + n));
+    i += 4 + n;
+  }
+  return out;
+}
+
+const ecdsa = (curve: string, point: number) => (f: Buffer[]) => f.length === 3 && f[1]!.toString('latin1') === curve && f[2]!.length === point && f[2]![0] === 4;
+
+/** The shape of each key type's blob after its name (RFC 8709, RFC 4253, RFC 5656). */
+const KEY_SHAPES: Readonly<Record<string, (fields: Buffer[]) => boolean>> = {
+  'ssh-ed25519': (f) => f.length === 2 && f[1]!.length === 32,
+  'ssh-rsa': (f) => f.length === 3 && f[1]!.length >= 1 && f[1]!.length <= 8 && f[2]!.length >= 128,
+  'ssh-dss': (f) => f.length === 5,
+  'ecdsa-sha2-nistp256': ecdsa('nistp256', 65),
+  'ecdsa-sha2-nistp384': ecdsa('nistp384', 97),
+  'ecdsa-sha2-nistp521': ecdsa('nistp521', 133),
 };
 
-/** A pinned host key whose base64 decodes to a key of the type the line names (its blob starts with that name). */
+/** Why a pinned host key line is not a key of the type it names, or undefined when it is one. */
+export function hostKeyProblem(line: string): string | undefined {
+  const [type = '', b64 = ''] = line.trim().split(/\s+/);
+  const blob = Buffer.from(b64, 'base64');
+  if (b64 === '' || blob.toString('base64').replace(/=+$/, '') !== b64.replace(/=+$/, '')) return 'its key part is not base64';
+  const fields = sshStrings(blob);
+  if (!fields || fields.length === 0) return 'its base64 does not decode to an SSH public key (the lengths inside do not add up)';
+  const inner = fields[0]!.toString('latin1');
+  if (inner !== type) return `its base64 decodes to a ${JSON.stringify(inner)} key`;
+  const shape = KEY_SHAPES[type];
+  if (shape && !shape(fields)) return `its base64 decodes to a truncated or malformed ${type} key`;
+  return undefined;
+}
+
+/** A pinned host key whose base64 decodes to a key of the type the line names (name, then that type's fields). */
 export function checkHostKey(line: string | undefined, err: ErrAt): void {
   if (line === undefined) return;
-  const [type, b64] = line.trim().split(/\s+/);
-  const blob = Buffer.from(b64 ?? '', 'base64');
-  const nameLen = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-  const inner = nameLen > 0 && nameLen <= blob.length - 4 ? blob.subarray(4, 4 + nameLen).toString('latin1') : '';
-  const sizeOk = KEY_LENGTHS[type ?? '']?.(blob) ?? true;
-  if (blob.toString('base64').replace(/=+$/, '') !== (b64 ?? '').replace(/=+$/, '') || inner !== type || !sizeOk) {
-    err(['spec', 'ssh', 'hostKey'], 'invalid-value', `host key is not a ${type} key: its base64 does not decode to one (copy the line from the node's /etc/ssh/ssh_host_*_key.pub, or ssh-keyscan)`);
-  }
+  const problem = hostKeyProblem(line);
+  const type = line.trim().split(/\s+/)[0];
+  if (problem) err(['spec', 'ssh', 'hostKey'], 'invalid-value', `host key is not a valid ${type} key: ${problem} (copy the line from the node's /etc/ssh/ssh_host_*_key.pub, or ssh-keyscan)`);
 }
 
 /** Directories Ganeti refuses as file storage (lib/utils/storage.py: system directories). */

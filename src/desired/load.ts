@@ -72,7 +72,14 @@ export function parseManifestText(file: string, text: string): { resources: Mani
       continue;
     }
     if (doc.contents === null) continue; // empty document (a trailing ---)
-    const obj = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    let obj: unknown;
+    try { obj = doc.toJS({ maxAliasCount: 100 }); } catch (e) {
+      // yaml throws on an alias that expands too far (a "billion laughs" document)
+      failed.add('*/*');
+      const msg = (e as Error).message;
+      errors.push(errorAt(src, [], 'yaml-syntax', /excessive alias/i.test(msg) ? `refused: its aliases expand too far (more than 100 alias uses per node, a resource exhaustion attack or a mistake): ${msg}` : msg));
+      continue;
+    }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
       failed.add('*/*');
       errors.push(errorAt(src, [], 'not-a-resource', 'a manifest document must be a mapping with apiVersion, kind, metadata and spec'));

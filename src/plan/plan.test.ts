@@ -122,6 +122,19 @@ describe('plan', () => {
     expect(p.entries.find((e) => e.subject === 'Instance/web1')?.notes[0]).toMatch(/primary n2/);
   });
 
+  it('given a new instance placed on a drained node, it refuses it and plans nothing for it, while an instance already there stays', () => {
+    const drainedInput = { ...input([inst('web1', { primary: 'n2' }), inst('db1', { primary: 'n2' })]), nodes: [node('n1'), node('n2', { role: 'drained' })] };
+    const p = plan(drainedInput, {
+      nodes: new Map([['n1', converged('n1')], ['n2', converged('n2', { lvs: { 'vg0/db1.disk0': lv('db1.disk0', 1024, 'db1') } })]]),
+    });
+    const web = p.entries.find((e) => e.subject === 'Instance/web1')!;
+    expect(web.status).toBe('refused');
+    expect(web.refused[0]).toMatchObject({ code: 'PLACEMENT_DRAINED' });
+    expect(web.refused[0]!.message).toMatch(/^node n2 is drained: it takes no new instances/);
+    expect(p.actions.filter((a) => a.subject === 'Instance/web1')).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')?.refused).toEqual([]);
+  });
+
   it('given an absent instance without deleteDisks it keeps the disks and says so', () => {
     const observed = { nodes: new Map([['n1', converged('n1', { lvs: { 'vg0/web1.disk0': lv('web1.disk0', 1024, 'web1') } })], ['n2', converged('n2')]]) };
     const keep = plan(input([inst('web1', { state: 'absent' })]), observed);

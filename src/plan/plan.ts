@@ -220,6 +220,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       addEntry(subject, [], [], [{ subject, code: 'DRBD_NO_SECONDARY', message: `the secondary of ${inst.name} would be its primary ${primary}: DRBD needs two nodes` }], notes);
       continue;
     }
+    const drained = [primary, secondary].find((n) => n !== undefined && nodes.get(n)?.role === 'drained' && !loc?.nodes.has(n));
+    if (drained !== undefined) {
+      addEntry(subject, [], [], [{ subject, code: 'PLACEMENT_DRAINED', message: `node ${drained} is drained: it takes no new instances (one already there stays until it is moved); name another node in placement or leave it unset` }], notes);
+      continue;
+    }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
     if (failover !== undefined && failoverStart) {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });

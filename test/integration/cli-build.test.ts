@@ -145,7 +145,8 @@ describe('the standalone validators of the build', () => {
     const file = path.join(root, 'dist/cli', VALIDATORS_FILE);
     const built = loadCjs(file, readCodeCache(file)).exports as Record<Kind, ValidateFunction>;
     const docs = yamlFiles(['examples', 'test/fixtures'].map((d) => path.join(REPO, d)))
-      .flatMap((f) => parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS() as unknown));
+      // a document yaml refuses to expand (the alias-bomb fixture) never reaches a validator
+      .flatMap((f) => parseAllDocuments(readFileSync(f, 'utf8')).flatMap((d) => { try { return [d.toJS({ maxAliasCount: 100 }) as unknown]; } catch { return []; } }));
     let compared = 0;
     for (const doc of docs) {
       const kind = (doc as { kind?: unknown } | null)?.kind;

@@ -37,6 +37,15 @@ describe('invalid fixtures', () => {
   }
 });
 
+describe('error messages', () => {
+  it('given every invalid fixture, no message prints a raw regular expression', async () => {
+    const io = capture();
+    await runValidate([FIXTURES], {}, io);
+    expect(io.stderr.split('\n').length).toBeGreaterThan(40);
+    for (const line of io.stderr.split('\n')) expect(line).not.toMatch(/\^[^ ]*\$|\[[A-Za-z0-9_]+-[A-Za-z0-9_]+[^\]]*\]\{/);
+  });
+});
+
 describe('examples', () => {
   it('given examples/, it validates every set in it and exits 0', async () => {
     const io = capture();
