@@ -75,7 +75,7 @@ export const DiskParams = Type.Object(
   {
     plain: Type.Optional(Type.Object({
       vg: Type.Optional(LvmName('volume group for plain LVs (default: storage.volumeGroup)')),
-      stripes: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'stripes: not supported yet (refused when set; LVs have one stripe)' })),
+      stripes: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'stripes of new plain LVs (lvcreate -i N over N PVs of the VG; default 1). Applies when an LV is created; an existing LV keeps its stripes (the plan notes a difference)' })),
     }, Strict)),
     drbd: Type.Optional(Type.Object({
       vg: Type.Optional(LvmName('volume group for DRBD data LVs (default: storage.volumeGroup)')),

@@ -65,7 +65,7 @@ export interface NicRoutedRemove extends Base { readonly verb: 'nic.routed.remov
 export interface VgEnsure extends Base { readonly verb: 'vg.ensure'; readonly name: string; readonly pvs: readonly string[] }
 
 // ---- instance disks ----
-export interface LvCreate extends Base { readonly verb: 'lv.create'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[] }
+export interface LvCreate extends Base { readonly verb: 'lv.create'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number }
 export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number }
 export interface LvRemove extends Base { readonly verb: 'lv.remove'; readonly vg: string; readonly name: string }
 /** The image's directory (the storage root) must exist: it is never created. */

@@ -88,6 +88,8 @@ export interface ObservedLv {
   readonly name: string;
   readonly sizeMiB: number;
   readonly tags: readonly string[];
+  /** Stripes of the LV (lvs stripes; absent when the probe did not report them). */
+  readonly stripes?: number;
 }
 
 export interface ObservedBridge {

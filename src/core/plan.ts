@@ -45,6 +45,8 @@ export interface PlanDisk {
   readonly name?: string;
   /** mode: ro (QEMU readonly=on, DISK_N_ACCESS=ro). */
   readonly readOnly?: true;
+  /** plain disks: LV stripes (diskParams.plain.stripes), when more than one. */
+  readonly stripes?: number;
 }
 
 export interface PlanDrbdParams {

@@ -455,7 +455,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (d.metaVg !== undefined && template === 'plain') err(r, ['spec', 'disks', index, 'metaVg'], 'invalid-value', 'metaVg is for drbd disks');
       const base = { index, ...(d.name !== undefined ? { name: d.name } : {}), size: size ?? 0, template, mode: d.mode ?? 'rw', state: d.state ?? 'present' } as const;
       switch (template) {
-        case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg };
+        case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg, ...(diskParams.plain.stripes > 1 ? { stripes: diskParams.plain.stripes } : {}) };
         case 'drbd': {
           const p = diskParams.drbd;
           return { ...base, vg: d.vg ?? p.vg, metaVg: d.metaVg ?? p.metaVg, metaSize: p.metaSize, drbdSync: { protocol: p.protocol, resyncRateKiB: p.resyncRateKiB, dynamicResync: p.dynamicResync, diskBarriers: p.diskBarriers } };

@@ -191,6 +191,8 @@ export interface DesiredDisk {
   vg?: string;
   /** drbd: metadata VG */
   metaVg?: string;
+  /** plain: LV stripes (diskParams.plain.stripes) */
+  stripes?: number;
   /** drbd: metadata LV size, MiB */
   metaSize?: number;
   /** drbd: the sync and safety parameters of diskParams.drbd (group over cluster) */

@@ -123,7 +123,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     name: v.name, sizeMiB: v.sizeMiB, freeMiB: v.freeMiB, pvs: pvs.filter((p) => p.vg === v.name).map((p) => p.name),
   }]));
   const lvs = Object.fromEntries((section(['lvs'], (r) => parseLvs(r.stdout)) ?? []).map((l) => [`${l.vg}/${l.name}`, {
-    vg: l.vg, name: l.name, sizeMiB: l.sizeMiB, tags: l.tags,
+    vg: l.vg, name: l.name, sizeMiB: l.sizeMiB, tags: l.tags, ...(l.stripes !== undefined ? { stripes: l.stripes } : {}),
   }]));
 
   const links = section(['links'], (r) => parseLinks(r.stdout));

@@ -117,6 +117,15 @@ describe('planDiskConversions (through plan)', () => {
     expect(p.actions.map((a) => a.verb)).toContain('lv.create');
   });
 
+  it('given a plain disk with stripes, it creates the LV with them, and given an existing LV striped otherwise, it notes it and plans nothing', () => {
+    const striped = withRuntime(present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present', stripes: 2 }] }));
+    const fresh = run(striped, obs({}));
+    expect(fresh.actions.find((a) => a.verb === 'lv.create')).toMatchObject({ name: 'web.disk0', stripes: 2 });
+    const have = run(striped, obs({ lvs: { 'vg0/web.disk0': { ...lv('web.disk0', 'web'), stripes: 1 } }, instances: running('/dev/vg0/web.disk0') }));
+    expect(have.actions.filter((a) => a.subject === 'Instance/web' && a.verb.startsWith('lv.'))).toEqual([]);
+    expect(have.entries.find((e) => e.subject === 'Instance/web')?.notes).toContain('disk 0: vg0/web.disk0 on n1 has 1 stripe(s), diskParams.plain.stripes asks 2; stripes apply when an LV is created and this one is left as it is');
+  });
+
   it('given another instance web.disk1 with an LV, it is no witness for web\'s disk 1', () => {
     const i = present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' }, { index: 1, sizeMiB: 1024, template: 'plain', vg: 'vg1', metaVg: 'vg1', state: 'present' }] });
     const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web'), 'vg0/web.disk1.disk0': lv('web.disk1.disk0', 'web.disk1') } }));

@@ -13,17 +13,19 @@ export interface DiskPlan {
   readonly diffs: FieldDiff[];
   readonly actions: Action[];
   readonly refused: Refusal[];
+  /** What the plan leaves alone on purpose, said once (an LV striped otherwise than diskParams now asks). */
+  readonly notes?: string[];
 }
 
 /** Where each volume of a disk lives: (node, LV) or (node that creates it, file path). */
 type Volume =
-  | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string }
+  | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string; stripes?: number }
   | { kind: 'file'; node: string; path: string; sizeMiB: number; role: string };
 
 export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster): Volume[] {
   switch (disk.template) {
     case 'plain':
-      return [{ kind: 'lv', node: primary, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data' }];
+      return [{ kind: 'lv', node: primary, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data', ...(disk.stripes !== undefined ? { stripes: disk.stripes } : {}) }];
     case 'drbd': {
       const out: Volume[] = [];
       for (const n of [primary, secondary]) {
@@ -57,6 +59,7 @@ export function planInstanceDisks(
   const diffs: FieldDiff[] = [];
   const actions: Action[] = [];
   const refused: Refusal[] = [];
+  const notes: string[] = [];
   const subject = `Instance/${inst.name}`;
   const baseTags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
 
@@ -74,13 +77,17 @@ export function planInstanceDisks(
           }
         } else if (!have) {
           diffs.push({ path: `${path}.${v.role}`, desired: `${v.sizeMiB} MiB on ${v.node}`, observed: null });
-          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags: [...baseTags, ...extraTags(v.node, disk)], reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}` });
+          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags: [...baseTags, ...extraTags(v.node, disk)], ...(v.stripes !== undefined ? { stripes: v.stripes } : {}), reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}${v.stripes !== undefined ? ` (${v.stripes} stripes)` : ''}` });
         } else if (have.sizeMiB < v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
           actions.push({ verb: 'lv.extend', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.sizeMiB} to ${v.sizeMiB} MiB` });
         } else if (have.sizeMiB > v.sizeMiB && v.role.endsWith('data')) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} is ${have.sizeMiB} MiB on ${v.node}; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
+        }
+        // Stripes are chosen at lvcreate (as Ganeti's plain.stripes): LVM cannot restripe a linear or striped LV in place.
+        if (have && disk.state !== 'absent' && disk.template === 'plain' && have.stripes !== undefined && have.stripes !== (v.stripes ?? 1)) {
+          notes.push(`disk ${disk.index}: ${v.vg}/${v.name} on ${v.node} has ${have.stripes} stripe(s), diskParams.plain.stripes asks ${v.stripes ?? 1}; stripes apply when an LV is created and this one is left as it is`);
         }
       } else {
         const have = obs.files[v.path];
@@ -107,7 +114,7 @@ export function planInstanceDisks(
       }
     }
   }
-  return { diffs, actions, refused };
+  return { diffs, actions, refused, notes };
 }
 
 /**

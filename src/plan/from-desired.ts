@@ -88,6 +88,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         vg: d.vg ?? c.storage.volumeGroup, metaVg: d.metaVg ?? d.vg ?? c.storage.volumeGroup, state: d.state,
         ...(d.template === 'drbd' && d.drbdSync ? { drbd: { metaSizeMiB: d.metaSize ?? c.diskParams.drbd.metaSize, ...d.drbdSync } } : {}),
         ...(d.name !== undefined ? { name: d.name } : {}), ...(d.mode === 'ro' ? { readOnly: true as const } : {}),
+        ...(d.stripes !== undefined ? { stripes: d.stripes } : {}),
       })),
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),

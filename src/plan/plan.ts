@@ -260,7 +260,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
-    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...d.actions, ...dr.actions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...dr.notes, ...rt.notes], down.length > 0 && d.actions.length + dr.actions.length + rtActions.length === 0);
+    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...d.actions, ...dr.actions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...rt.notes], down.length > 0 && d.actions.length + dr.actions.length + rtActions.length === 0);
   }
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----

@@ -135,6 +135,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'nicParams.link': on(C, ['nicParams', 'link'], 'br1'),
   'nicParams.vlan': on(C, ['nicParams', 'vlan'], 10, ovs(['nicParams', 'mode'])),
   'diskParams.plain.vg': on(C, ['diskParams', 'plain', 'vg'], 'vg1'),
+  'diskParams.plain.stripes': on(C, ['diskParams', 'plain', 'stripes'], 2),
   'diskParams.drbd.vg': on(C, ['diskParams', 'drbd', 'vg'], 'vg1'),
   'diskParams.drbd.metaVg': on(C, ['diskParams', 'drbd', 'metaVg'], 'vg1'),
   'diskParams.drbd.metaSize': on(C, ['diskParams', 'drbd', 'metaSize'], '256M'),

@@ -6,13 +6,18 @@ const CFG = ['--config', 'global { activation = 0 }'];
 
 describe('lvm argv builders', () => {
   it('given activation false it adds the config as two argv elements after the subcommand', () => {
-    expect(vgsCmd(OFF)).toEqual(['vgs', ...CFG, '--reportformat', 'json', '--units', 'm', '--nosuffix', '-o', 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags']);
-    expect(lvsCmd()).toEqual(['lvs', '--reportformat', 'json', '--units', 'm', '--nosuffix', '-o', 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size']);
+    expect(vgsCmd(OFF)).toEqual(['vgs', ...CFG, '--reportformat', 'json', '--units', 'm', '--nosuffix', '-o', 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count']);
+    expect(lvsCmd()).toEqual(['lvs', '--reportformat', 'json', '--units', 'm', '--nosuffix', '-o', 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size,stripes']);
     expect(lvsOfVgCmd('xenvg', OFF).slice(-2)).toEqual(['-S', 'vg_name=xenvg']);
   });
   it('given an LV with tags it builds lvcreate with one --addtag per tag', () => {
     expect(lvCreateCmd('xenvg', 'web1.disk0', 1024, ['gantry', 'inst=web1'], OFF)).toEqual(
       ['lvcreate', ...CFG, '-L', '1024m', '-n', 'web1.disk0', '--addtag', 'gantry', '--addtag', 'inst=web1', '-y', '--wipesignatures', 'n', 'xenvg']);
+  });
+  it('given stripes it adds -i N (and nothing for one stripe), and refuses a count LVM cannot take', () => {
+    expect(lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 3)).toEqual(['lvcreate', ...CFG, '-L', '1024m', '-i', '3', '-n', 'd0', '-y', '--wipesignatures', 'n', 'xenvg']);
+    expect(lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 1)).not.toContain('-i');
+    expect(() => lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 0)).toThrow(/stripe count 0/);
   });
   it('given extend, rename, tag and remove it addresses the LV as vg/lv', () => {
     expect(lvExtendCmd('xenvg', 'd0', 2048)).toEqual(['lvextend', '-L', '2048m', 'xenvg/d0']);

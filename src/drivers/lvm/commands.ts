@@ -31,8 +31,8 @@ function lvm(sub: string, opts: LvmOptions, args: string[]): string[] {
 }
 
 const REPORT = ['--reportformat', 'json', '--units', 'm', '--nosuffix'];
-export const VG_FIELDS = 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags';
-export const LV_FIELDS = 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size';
+export const VG_FIELDS = 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count';
+export const LV_FIELDS = 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size,stripes';
 export const PV_FIELDS = 'pv_name,vg_name,pv_size,pv_free';
 
 /** Every VG / LV / PV on the node (no name filter, so a missing VG is not an error). */
@@ -45,10 +45,13 @@ export function lvsOfVgCmd(vg: string, opts: LvmOptions = {}): string[] {
   return lvm('lvs', opts, [...REPORT, '-o', LV_FIELDS, '-S', `vg_name=${checkLvmName('vg', vg)}`]);
 }
 
-export function lvCreateCmd(vg: string, name: string, sizeMiB: number, tags: readonly string[], opts: LvmOptions = {}): string[] {
+/** lvcreate; `stripes` > 1 stripes the LV over that many PVs (-i, LVM's default stripe size), as Ganeti's plain.stripes. */
+export function lvCreateCmd(vg: string, name: string, sizeMiB: number, tags: readonly string[], opts: LvmOptions = {}, stripes = 1): string[] {
   const tagArgs = tags.flatMap((t) => ['--addtag', checkTag(t)]);
+  if (!Number.isInteger(stripes) || stripes < 1 || stripes > 64) throw new PrereqError('INVALID_VALUE', `invalid stripe count ${stripes}: 1..64`);
+  const stripeArgs = stripes > 1 ? ['-i', String(stripes)] : [];
   // -y answers prompts; signatures are not wiped (the brief's choice); LVM still zeroes the start when it can.
-  return lvm('lvcreate', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, '-n', checkLvmName('lv', name), ...tagArgs, '-y', '--wipesignatures', 'n', checkLvmName('vg', vg)]);
+  return lvm('lvcreate', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, ...stripeArgs, '-n', checkLvmName('lv', name), ...tagArgs, '-y', '--wipesignatures', 'n', checkLvmName('vg', vg)]);
 }
 
 export function lvExtendCmd(vg: string, name: string, sizeMiB: number, opts: LvmOptions = {}): string[] {

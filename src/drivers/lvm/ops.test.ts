@@ -26,6 +26,13 @@ describe('lvm ensures against real reports', () => {
     const novg = lvCreateOp(O).decide(create({ vg: 'other' }), reads());
     expect(novg.kind === 'refuse' && novg.error.code).toBe('VG_MISSING');
   });
+  it('given more stripes than the VG has PVs it refuses (Ganeti would quietly stripe less), and given enough it creates with -i', () => {
+    const vgs = (pvs: number) => ok(golden('vgs.json').replace('"vg_tags":""', `"vg_tags":"", "pv_count":"${pvs}"`));
+    const few = lvCreateOp(O).decide(create({ name: 'disk9', stripes: 3 }), [vgs(2), ok(golden('lvs.json'))]);
+    expect(few.kind === 'refuse' && [few.error.code, few.error.message]).toEqual(['VG_TOO_FEW_PVS', 'cannot create gdrvcap/disk9 with 3 stripes: volume group gdrvcap has 2 physical volume(s)']);
+    const enough = lvCreateOp(O).decide(create({ name: 'disk9', stripes: 2 }), [vgs(2), ok(golden('lvs.json'))]);
+    expect(enough.kind === 'run' && enough.commands[0]!.slice(3, 7)).toEqual(['-L', '16m', '-i', '2']);
+  });
   it('given extend to the current size or within one extent it decides noop', () => {
     expect(lvExtendOp(O).decide(extend(24), reads())).toEqual({ kind: 'noop' });
     expect(lvExtendOp(O).decide(extend(22), reads())).toEqual({ kind: 'noop' });

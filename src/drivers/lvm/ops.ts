@@ -9,7 +9,7 @@ import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd
 import { parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
 
 /** What the LVM operations need (the executor passes its actions: only the shape matters). */
-export interface LvCreateParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[] }
+export interface LvCreateParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number }
 export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number }
 export interface LvRemoveParams { readonly vg: string; readonly name: string }
 export interface VgEnsureParams { readonly name: string; readonly pvs: readonly string[] }
@@ -34,12 +34,17 @@ function noSpace(vg: VgRow, needMiB: number, what: string): Decision {
 export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreateParams> {
   return {
     read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
-    describe: (a) => [lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts)],
+    describe: (a) => [lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, a.stripes)],
     decide(a, reads) {
       const s = lvState(a.vg, a.name, reads);
       if (isDecision(s)) return s;
       if (!s.vg) return { kind: 'refuse', error: new PrereqError('VG_MISSING', `cannot create ${a.vg}/${a.name}: volume group ${a.vg} does not exist`, { vg: a.vg }) };
-      if (!s.lv) return a.sizeMiB > s.vg.freeMiB ? noSpace(s.vg, a.sizeMiB, `create ${a.vg}/${a.name}`) : runAll([lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts)]);
+      const stripes = a.stripes ?? 1;
+      // Ganeti quietly uses fewer stripes than asked when the VG has fewer PVs; Gantry refuses instead.
+      if (!s.lv && stripes > 1 && s.vg.pvCount !== undefined && s.vg.pvCount < stripes) {
+        return { kind: 'refuse', error: new PrereqError('VG_TOO_FEW_PVS', `cannot create ${a.vg}/${a.name} with ${stripes} stripes: volume group ${a.vg} has ${s.vg.pvCount} physical volume(s)`, { vg: a.vg, stripes, pvs: s.vg.pvCount }) };
+      }
+      if (!s.lv) return a.sizeMiB > s.vg.freeMiB ? noSpace(s.vg, a.sizeMiB, `create ${a.vg}/${a.name}`) : runAll([lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, stripes)]);
       // Already there (a retry after a lost reply, or a rerun): converge size and tags.
       const cmds: string[][] = [];
       if (s.lv.sizeMiB < a.sizeMiB) {

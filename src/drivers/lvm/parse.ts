@@ -5,8 +5,8 @@
 import { ExecError } from '../../util/errors.js';
 import { isRecord, parseJson } from '../facts/shared.js';
 
-export interface VgRow { readonly name: string; readonly sizeMiB: number; readonly freeMiB: number; readonly extentMiB: number; readonly tags: readonly string[] }
-export interface LvRow { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly attr: string; readonly extentMiB: number }
+export interface VgRow { readonly name: string; readonly sizeMiB: number; readonly freeMiB: number; readonly extentMiB: number; readonly tags: readonly string[]; readonly pvCount?: number }
+export interface LvRow { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly attr: string; readonly extentMiB: number; readonly stripes?: number }
 export interface PvRow { readonly name: string; readonly vg: string; readonly sizeMiB: number; readonly freeMiB: number }
 
 function rows(text: string, kind: 'vg' | 'lv' | 'pv'): Record<string, unknown>[] {
@@ -29,6 +29,7 @@ export function parseVgs(text: string): VgRow[] {
   return rows(text, 'vg').map((r) => ({
     name: str(r, 'vg_name'), sizeMiB: mib(r, 'vg_size'), freeMiB: mib(r, 'vg_free'),
     extentMiB: r.vg_extent_size === undefined ? 4 : mib(r, 'vg_extent_size'), tags: tags(str(r, 'vg_tags')),
+    ...(r.pv_count !== undefined ? { pvCount: mib(r, 'pv_count') } : {}),
   }));
 }
 
@@ -36,6 +37,7 @@ export function parseLvs(text: string): LvRow[] {
   return rows(text, 'lv').map((r) => ({
     vg: str(r, 'vg_name'), name: str(r, 'lv_name'), sizeMiB: mib(r, 'lv_size'), tags: tags(str(r, 'lv_tags')),
     attr: str(r, 'lv_attr'), extentMiB: r.vg_extent_size === undefined ? 4 : mib(r, 'vg_extent_size'),
+    ...(r.stripes !== undefined ? { stripes: mib(r, 'stripes') } : {}),
   }));
 }
 
