@@ -23,7 +23,6 @@ const DRBD = 'issue 9 (DRBD lifecycle)';
 const HA = 'issue 10 (high availability)';
 
 export const REFUSED_FIELDS: Readonly<Record<string, RefusedField>> = {
-  'hvParams.useChroot': { reason: 'Gantry does not run QEMU in a chroot' },
   'diskParams.file.format': { reason: 'file disks are raw images; qcow2 is not implemented end to end (create, grow, install, migrate)', values: ['qcow2'] },
   'diskParams.sharedfile.format': { reason: 'sharedfile disks are raw images; qcow2 is not implemented end to end (create, grow, install, migrate)', values: ['qcow2'] },
   'NodeGroup:diskParams.sharedfile.dir': { reason: 'the sharedfile directory is one for the whole cluster (every node must see the same files to migrate): set it in the Cluster\'s diskParams.sharedfile.dir or storage.sharedFileStorageDir' },

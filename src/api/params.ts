@@ -38,7 +38,7 @@ export const KvmHvParams = Type.Object(
     migrationBandwidthMiBps: Type.Optional(Type.Integer({ minimum: 1, description: 'migration_bandwidth in MiB/s (default 32)' })),
     migrationDowntimeMs: Type.Optional(Type.Integer({ minimum: 1, description: 'migration_downtime in ms (default 30)' })),
     rebootBehavior: Type.Optional(StrEnum(['reboot', 'exit'] as const, 'reboot_behavior: exit = a guest reboot stops the VM (QEMU -no-reboot; Ganeti then reports it down) (default reboot)')),
-    useChroot: Type.Optional(Type.Boolean({ description: 'use_chroot: not supported (refused when set)' })),
+    useChroot: Type.Optional(Type.Boolean({ description: 'use_chroot: QEMU chroots into an empty directory of its run directory once started (-chroot), as Ganeti does' })),
   },
   { ...Strict, description: 'KVM hypervisor parameters (Ganeti -H kvm:...)' },
 );

@@ -122,6 +122,8 @@ export interface InstanceLaunch {
   readonly usbMouse?: 'mouse' | 'tablet';
   /** A guest reboot stops the VM (-no-reboot). */
   readonly noReboot?: true;
+  /** hvParams.useChroot: QEMU chroots into an empty directory of its run directory after start-up (-chroot). */
+  readonly chroot?: true;
   readonly cdromImagePath?: string;
   readonly nics: readonly {
     readonly mac: string; readonly model: 'virtio' | 'e1000' | 'rtl8139'; readonly mode: 'bridged' | 'routed' | 'openvswitch'; readonly link: string; readonly vlan?: number; readonly trunks: readonly number[];

@@ -112,6 +112,8 @@ export interface PlanInstanceRuntime {
   readonly usbMouse?: 'mouse' | 'tablet';
   /** hvParams.rebootBehavior: exit. */
   readonly noReboot?: true;
+  /** hvParams.useChroot. */
+  readonly chroot?: true;
   readonly cdromImagePath?: string;
   readonly vnc: boolean;
   readonly vncBindAddress: string;

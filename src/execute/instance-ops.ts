@@ -52,6 +52,7 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
       ...(l.cdromImagePath !== undefined ? { cdromImagePath: l.cdromImagePath } : {}),
       ...(l.usbMouse !== undefined ? { usbMouse: l.usbMouse } : {}),
       ...(l.noReboot ? { noReboot: true } : {}),
+      ...(l.chroot ? { chroot: true } : {}),
       nics: l.nics.map((n, i) => ({ tap: tapName(l.name, i), mac: n.mac, model: n.model, link: tapLink(n, ovsdbSocket) })),
       ...(l.vnc ? { vncDisplay: vncDisplayOf(l), vncBindAddress: l.vncBindAddress } : {}),
     };

@@ -35,6 +35,7 @@ function launchExtras(hv: DesiredInstance['hvParams']) {
     ...(hv.diskCache !== 'none' ? { diskCache: hv.diskCache } : {}),
     ...(hv.usbMouse !== undefined && hv.usbMouse !== 'none' ? { usbMouse: hv.usbMouse } : {}),
     ...(hv.rebootBehavior === 'exit' ? { noReboot: true as const } : {}),
+    ...(hv.useChroot === true ? { chroot: true as const } : {}),
     ...(hv.cdromImagePath !== undefined ? { cdromImagePath: hv.cdromImagePath } : {}),
   };
 }

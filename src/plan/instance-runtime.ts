@@ -91,6 +91,7 @@ export function launchFor(
     ...(rt.diskCache !== undefined ? { diskCache: rt.diskCache } : {}),
     ...(rt.usbMouse !== undefined ? { usbMouse: rt.usbMouse } : {}),
     ...(rt.noReboot ? { noReboot: true as const } : {}),
+    ...(rt.chroot ? { chroot: true as const } : {}),
     ...(rt.cdromImagePath !== undefined ? { cdromImagePath: rt.cdromImagePath } : {}),
     nics: rt.nics.map((n, i) => {
       const routed = routedNicRouting(n, nics[i], input.networks.find((x) => x.name === n.network));

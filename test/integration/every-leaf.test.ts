@@ -127,6 +127,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'hvParams.migrationBandwidthMiBps': on(C, ['hvParams', 'kvm', 'migrationBandwidthMiBps'], 100),
   'hvParams.migrationDowntimeMs': on(C, ['hvParams', 'kvm', 'migrationDowntimeMs'], 100),
   'hvParams.rebootBehavior': on(I, ['hvParams', 'rebootBehavior'], 'exit'),
+  'hvParams.useChroot': on(I, ['hvParams', 'useChroot'], true),
   'beParams.vcpus': on(I, ['beParams', 'vcpus'], 2),
   'beParams.memory': on(I, ['beParams', 'memory'], '256M'),
   'beParams.autoBalance': on(I, ['beParams', 'autoBalance'], false),

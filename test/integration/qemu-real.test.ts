@@ -6,7 +6,7 @@
  * Traffic stays in namespaces this file creates (198.18.200.0/24, 198.18.201.0/24).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver, MigrationError, type LaunchInput, type MigrationInfo } from '../../src/drivers/qemu/index.js';
@@ -229,6 +229,26 @@ describe.skipIf(missing.length > 0)('qemu driver on real QEMU (TCG)', () => {
     expect(vm1).toMatchObject({ runState: 'stopped', adminStopped: false });
     expect(vm1?.runtime).toMatchObject({ instance: 'vm1' }); // ERROR_down: a runtime record, no marker
   }, 60_000);
+
+  it('given useChroot, qemu runs chrooted into the empty chroot of its run directory, boots and stops; a chroot holding a file refuses the start', async () => {
+    const disk = `${ROOT}/disks/vmc.raw`;
+    await install('vmc', disk, { message: 'chrooted' });
+    const input = { ...launch('vmc', '6f1c9a52-6a43-4f63-9a4e-0c5d1d0a1b0c', disk, false), chroot: true };
+    const chroot = runFile(driverA.runDir('vmc'), 'chroot');
+    mkdirSync(chroot, { recursive: true });
+    writeFileSync(`${chroot}/leftover`, 'x');
+    await expect(driverA.start(input)).rejects.toMatchObject({ code: 'QEMU_CHROOT_NOT_EMPTY' });
+    expect((await driverA.observe()).vmc?.runState ?? 'stopped').toBe('stopped');
+    rmSync(`${chroot}/leftover`);
+    await driverA.start(input);
+    const serial = await readSerialUntil(runFile(driverA.runDir('vmc'), 'serial'), /tick \d+/, 60_000);
+    expect(serial.text).toContain('chrooted');
+    const pid = (await driverA.observe()).vmc!.pid!;
+    // the kernel's view of the process root: the chroot directory, not /
+    expect(readlinkSync(`/proc/${pid}/root`)).toBe(chroot);
+    expect(await driverA.stop('vmc', { timeoutMs: 30_000 })).toEqual({ changed: true, graceful: true });
+    expect(alive(pid)).toBe(false);
+  }, 120_000);
 
   it('given poweroff_after=3, the guest powers itself off and qemu stays in runstate shutdown', async () => {
     const disk = `${ROOT}/disks/vm2.raw`;

@@ -122,4 +122,9 @@ describe('specHash', () => {
     expect(dflt).not.toContain('-no-reboot');
     expect(() => buildQemuArgv({ ...base, disks: [{ ...base.disks[0]!, bus: 'ide', readOnly: true }] })).toThrow(/IDE hard disk cannot be read-only/);
   });
+
+  it('given chroot, it passes -chroot with the chroot directory of the run directory, and nothing without it', () => {
+    expect(after(buildQemuArgv({ ...base, chroot: true }), '-chroot')).toEqual([`${base.runDir}/chroot`]);
+    expect(buildQemuArgv(base)).not.toContain('-chroot');
+  });
 });

@@ -67,6 +67,7 @@ export function buildQemuArgv(spec: QemuLaunchSpec, binary: string = DEFAULT_QEM
   spec.nics.forEach((n, i) => argv.push(...nicArgs(n, i)));
   if (spec.usbMouse) argv.push('-usb', '-device', spec.usbMouse === 'tablet' ? 'usb-tablet,id=pointer0' : 'usb-mouse,id=pointer0');
   if (spec.noReboot) argv.push('-no-reboot');
+  if (spec.chroot) argv.push('-chroot', runFile(dir, 'chroot'));
   if (spec.vncDisplay !== undefined) {
     argv.push('-vga', 'std', '-vnc', `${spec.vncBindAddress ?? '127.0.0.1'}:${spec.vncDisplay}`);
   } else {

@@ -165,6 +165,7 @@ export class QemuDriver {
     const argv = buildQemuArgv(spec, this.binary, opts.incoming ? { incoming: opts.incoming } : {});
     const dir = spec.runDir;
     await this.must(['mkdir', '-p', dir], 'QEMU_START_FAILED', spec.name);
+    if (spec.chroot) await this.emptyChroot(spec.name, runFile(dir, 'chroot'));
     // Stale files of a crashed qemu would confuse liveness checks and socket binds.
     await this.must(['rm', '-f', runFile(dir, 'adminStopped'), runFile(dir, 'pid'), runFile(dir, 'qmp'), runFile(dir, 'serial')], 'QEMU_START_FAILED', spec.name);
     const incomingUri = opts.incoming ? tcpUri(opts.incoming.address, opts.incoming.port) : undefined;
@@ -180,6 +181,14 @@ export class QemuDriver {
     const ready = await this.waitFor(spec.name, opts.readyTimeoutMs ?? 15_000, true, (i) => i !== undefined && i.runState !== 'unknown' && i.runState !== 'stopped');
     if (!ready) throw new ExecError('QEMU_START_FAILED', `instance ${spec.name} on ${this.node}: qemu started but its monitor never answered`, { instance: spec.name });
     return { changed: true, ...(ready.pid ? { pid: ready.pid } : {}) };
+  }
+
+  /** The chroot directory, created when missing; refused when it holds anything (Ganeti: "chroot dir not empty"). */
+  private async emptyChroot(name: string, chroot: string): Promise<void> {
+    await this.must(['mkdir', '-p', chroot], 'QEMU_START_FAILED', name);
+    const r = await this.transport.exec(['find', chroot, '-mindepth', '1', '-maxdepth', '1', '-print', '-quit'], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new ExecError('QEMU_START_FAILED', `instance ${name} on ${this.node}: cannot read chroot directory ${chroot}: ${r.stderr.trim()}`, { instance: name });
+    if (r.stdout.trim() !== '') throw new PrereqError('QEMU_CHROOT_NOT_EMPTY', `instance ${name} on ${this.node}: chroot directory ${chroot} is not empty (${r.stdout.trim()}): QEMU would see those files; empty it`, { instance: name, chroot });
   }
 
   /** ACPI power-off, then quit; kill when qemu will not quit. Leaves the adminStopped marker. */

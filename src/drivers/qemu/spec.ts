@@ -58,6 +58,11 @@ export interface QemuLaunchSpec {
   usbMouse?: 'mouse' | 'tablet';
   /** A guest reboot ends the VM (-no-reboot) instead of rebooting it. */
   noReboot?: boolean;
+  /**
+   * Chroot QEMU into <runDir>/chroot once it is set up (-chroot, as Ganeti's use_chroot):
+   * the directory must be empty, so a compromised QEMU sees nothing of the node's files.
+   */
+  chroot?: boolean;
   /** VNC display number (port 5900+N); absent = no display. */
   vncDisplay?: number;
   /** Default 127.0.0.1. */
@@ -71,6 +76,8 @@ export const RUN_FILES = {
   pid: 'pid',
   qmp: 'qmp.sock',
   serial: 'serial.sock',
+  /** The empty directory QEMU chroots into (hvParams.useChroot). */
+  chroot: 'chroot',
   /** Everything the guest wrote to ttyS0 (QEMU's chardev logfile). */
   console: 'console.log',
   runtime: 'runtime.json',
