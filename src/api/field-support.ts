@@ -23,8 +23,6 @@ const DRBD = 'issue 9 (DRBD lifecycle)';
 const HA = 'issue 10 (high availability)';
 
 export const REFUSED_FIELDS: Readonly<Record<string, RefusedField>> = {
-  'diskParams.file.format': { reason: 'file disks are raw images; qcow2 is not implemented end to end (create, grow, install, migrate)', values: ['qcow2'] },
-  'diskParams.sharedfile.format': { reason: 'sharedfile disks are raw images; qcow2 is not implemented end to end (create, grow, install, migrate)', values: ['qcow2'] },
   'NodeGroup:diskParams.sharedfile.dir': { reason: 'the sharedfile directory is one for the whole cluster (every node must see the same files to migrate): set it in the Cluster\'s diskParams.sharedfile.dir or storage.sharedFileStorageDir' },
   'Cluster.spec.drbd.usermodeHelper': { reason: 'Gantry does not set the DRBD kernel module\'s usermode_helper (it is a module parameter of the node)', owner: DRBD },
   'Cluster.spec.nPlusOne.enabled': { reason: 'the reconcile planner does not check N+1 redundancy yet (gantry place check does)', owner: HA },

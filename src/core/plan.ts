@@ -47,6 +47,8 @@ export interface PlanDisk {
   readonly readOnly?: true;
   /** plain disks: LV stripes (diskParams.plain.stripes), when more than one. */
   readonly stripes?: number;
+  /** file and sharedfile disks: the image format when not raw (diskParams.file/sharedfile.format). */
+  readonly format?: 'qcow2';
 }
 
 export interface PlanDrbdParams {

@@ -60,12 +60,8 @@ describe('cross-field checks', () => {
     ]));
   });
 
-  it('given fields refused in this release (qcow2), it names the field and says "not supported yet"', () => {
-    const errs = errorsOf(CLUSTER('  diskParams: { file: { format: qcow2 } }\n'), NODE);
-    expect(errs).toEqual([
-      expect.stringMatching(/spec\.diskParams\.file\.format: field spec\.diskParams\.file\.format = "qcow2" is not supported yet/),
-    ]);
-    expect(errorsOf(CLUSTER('  diskParams: { file: { format: raw } }\n'), NODE)).toEqual([]);
+  it('given qcow2 file and sharedfile formats (implemented end to end), it accepts them', () => {
+    expect(errorsOf(CLUSTER('  diskParams: { file: { format: qcow2 }, sharedfile: { format: qcow2 } }\n'), NODE)).toEqual([]);
   });
 });
 

@@ -53,7 +53,7 @@ function describeInstall(c: DescribeContext, a: InstanceAction & { verb: 'instan
   const out: string[][] = [['mkdir', '-p', dir], withStdin(writeFileArgv(meta), recordJson(a.name, { ...a.record, osGeneration: Math.max(0, a.record.osGeneration - 1) }))];
   const { name } = parseOsName(a.os.name);
   if (name === 'image') {
-    const w = { image: a.os.params.image ?? '/(os parameter image is missing)', disk: a.launch.disks[0]?.path ?? '/(no disk)', sourceFormat: declaredImageFormat(a.os.params), targetExists: true };
+    const w = { image: a.os.params.image ?? '/(os parameter image is missing)', disk: a.launch.disks[0]?.path ?? '/(no disk)', sourceFormat: declaredImageFormat(a.os.params), targetExists: true, targetFormat: a.launch.disks[0]?.format ?? 'raw' };
     out.push(imageInfoArgv(w.image), imageWriteArgv(w));
   } else if (name !== 'none') {
     const env = installEnv(a.name, a.os, a.launch, a.nicInfo, a.diskNames);

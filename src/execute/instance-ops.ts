@@ -145,9 +145,9 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     } else if (ref.name === 'image') {
       const image = os.params.image;
       if (!image) throw new PrereqError('OS_IMAGE_MISSING', `instance ${name}: OS image+... needs the OS parameter "image" (path of the image file on the node)`);
-      const disk = launch.disks[0]?.path;
+      const disk = launch.disks[0];
       if (!disk) throw new PrereqError('OS_NO_DISK', `instance ${name} has no disk to write the image to`);
-      await writeImage(this.o.transport, { image, disk, sourceFormat: declaredImageFormat(os.params), targetExists: true });
+      await writeImage(this.o.transport, { image, disk: disk.path, sourceFormat: declaredImageFormat(os.params), targetExists: true, targetFormat: disk.format });
     } else {
       const osDir = await this.osDir(os.name);
       const env = installEnv(name, os, launch, nicInfo, diskNames);

@@ -126,6 +126,35 @@ describe('planDiskConversions (through plan)', () => {
     expect(have.entries.find((e) => e.subject === 'Instance/web')?.notes).toContain('disk 0: vg0/web.disk0 on n1 has 1 stripe(s), diskParams.plain.stripes asks 2; stripes apply when an LV is created and this one is left as it is');
   });
 
+  it('given file and sharedfile disks in qcow2, it creates, grows and launches them as qcow2', () => {
+    const i = withRuntime(present({ diskTemplate: 'file', disks: [
+      { index: 0, sizeMiB: 2048, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present', format: 'qcow2' },
+      { index: 1, sizeMiB: 1024, template: 'sharedfile', vg: 'vg0', metaVg: 'vg0', state: 'present', format: 'qcow2' },
+    ] }));
+    const fresh = run(i, obs({}));
+    expect(fresh.actions.filter((a) => a.verb === 'file.create').map((a) => a.verb === 'file.create' && [a.path, a.format])).toEqual([['/srv/n1/web.disk0.img', 'qcow2'], ['/srv/shared/web.disk1.img', 'qcow2']]);
+    const have = { '/srv/n1/web.disk0.img': { ...file('/srv/n1/web.disk0.img'), format: 'qcow2' }, '/srv/shared/web.disk1.img': { ...file('/srv/shared/web.disk1.img'), format: 'qcow2' } };
+    const grown = run(i, obs({ files: have }));
+    expect(grown.actions.find((a) => a.verb === 'file.grow')).toMatchObject({ path: '/srv/n1/web.disk0.img', sizeMiB: 2048, format: 'qcow2' });
+    const start = fresh.actions.find((a) => a.verb === 'instance.start' || a.verb === 'instance.install');
+    expect(start && 'launch' in start && start.launch.disks.map((d) => d.format)).toEqual(['qcow2', 'qcow2']);
+  });
+
+  it('given a disk image whose format differs from the manifest, it refuses DISK_FORMAT_MISMATCH and never converts it', () => {
+    const i = withRuntime(present({ diskTemplate: 'file', disks: [{ index: 0, sizeMiB: 1024, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present', format: 'qcow2' }] }));
+    const p = run(i, obs({ files: { '/srv/n1/web.disk0.img': file('/srv/n1/web.disk0.img') }, instances: running('/srv/n1/web.disk0.img') }));
+    expect(p.refused.map((r) => r.code)).toContain('DISK_FORMAT_MISMATCH');
+    expect(p.actions.filter((a) => a.verb.startsWith('file.'))).toEqual([]);
+  });
+
+  it('given qcow2 disks and an OS installed by scripts, it refuses QCOW2_NEEDS_IMAGE_OS before any disk is made', () => {
+    const base = withRuntime(present({ diskTemplate: 'file', disks: [{ index: 0, sizeMiB: 1024, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present', format: 'qcow2' }] }));
+    const scripted = { ...base, runtime: { ...base.runtime!, os: { name: 'debootstrap+default', params: {}, generation: 1 } } };
+    const p = run(scripted, obs({}));
+    expect(p.refused.map((r) => r.code)).toEqual(['QCOW2_NEEDS_IMAGE_OS']);
+    expect(p.actions.filter((a) => a.subject === 'Instance/web')).toEqual([]);
+  });
+
   it('given another instance web.disk1 with an LV, it is no witness for web\'s disk 1', () => {
     const i = present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present' }, { index: 1, sizeMiB: 1024, template: 'plain', vg: 'vg1', metaVg: 'vg1', state: 'present' }] });
     const p = run(i, obs({ lvs: { 'vg0/web.disk0': lv('web.disk0', 'web'), 'vg0/web.disk1.disk0': lv('web.disk1.disk0', 'web.disk1') } }));

@@ -20,7 +20,7 @@ export interface DiskPlan {
 /** Where each volume of a disk lives: (node, LV) or (node that creates it, file path). */
 type Volume =
   | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string; stripes?: number }
-  | { kind: 'file'; node: string; path: string; sizeMiB: number; role: string };
+  | { kind: 'file'; node: string; path: string; sizeMiB: number; role: string; format: 'raw' | 'qcow2' };
 
 export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster): Volume[] {
   switch (disk.template) {
@@ -38,10 +38,10 @@ export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, s
     }
     case 'file': {
       const dir = nodes.get(primary)?.fileStorageDir ?? '/srv/gantry/file-storage';
-      return [{ kind: 'file', node: primary, path: diskFilePath(dir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data' }];
+      return [{ kind: 'file', node: primary, path: diskFilePath(dir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data', format: disk.format ?? 'raw' }];
     }
     case 'sharedfile':
-      return [{ kind: 'file', node: primary, path: diskFilePath(cluster.sharedFileStorageDir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'shared data' }];
+      return [{ kind: 'file', node: primary, path: diskFilePath(cluster.sharedFileStorageDir, inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'shared data', format: disk.format ?? 'raw' }];
     case 'diskless':
       return [];
   }
@@ -103,10 +103,14 @@ export function planInstanceDisks(
             refused.push({ subject, code: 'STORAGE_DIR_MISSING', message: `disk ${disk.index}: storage directory ${dir} does not exist on ${v.node}. Gantry never creates it (an unmounted or mistyped directory would fill the root filesystem): create or mount it.` });
             continue;
           }
-          actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: 'raw', reason: `disk ${disk.index} image ${v.path} is missing` });
+          actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: v.format, reason: `disk ${disk.index} ${v.format} image ${v.path} is missing` });
+        } else if (have.format !== v.format) {
+          // Never converted in place: a raw disk read as qcow2 (or the reverse) would hand the guest garbage.
+          diffs.push({ path: `${path}.format`, desired: v.format, observed: have.format });
+          refused.push({ subject, code: 'DISK_FORMAT_MISMATCH', message: `disk ${disk.index} image ${v.path} on ${v.node} is ${have.format}; the manifest asks for ${v.format}. Gantry never converts a disk in place: convert it yourself (qemu-img convert, with the instance stopped) or set the format back.` });
         } else if (have.virtualSizeMiB < v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
-          actions.push({ verb: 'file.grow', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: 'raw', reason: `disk ${disk.index} grows from ${have.virtualSizeMiB} to ${v.sizeMiB} MiB` });
+          actions.push({ verb: 'file.grow', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: v.format, reason: `disk ${disk.index} grows from ${have.virtualSizeMiB} to ${v.sizeMiB} MiB` });
         } else if (have.virtualSizeMiB > v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.virtualSizeMiB });
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} image ${v.path} is ${have.virtualSizeMiB} MiB; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
@@ -175,7 +179,7 @@ function observedDataVolumes(instance: string, index: number, nodes: ReadonlyMap
     }
     const dirs = [nodes.get(node)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
     for (const f of Object.values(obs.files)) {
-      if (isDiskFileOf(f.path, instance, dirs) && instanceOfDiskFile(f.path)?.index === index) out.push({ kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data' });
+      if (isDiskFileOf(f.path, instance, dirs) && instanceOfDiskFile(f.path)?.index === index) out.push({ kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data', format: f.format === 'qcow2' ? 'qcow2' : 'raw' });
     }
   }
   return out;

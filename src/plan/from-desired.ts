@@ -90,6 +90,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         ...(d.template === 'drbd' && d.drbdSync ? { drbd: { metaSizeMiB: d.metaSize ?? c.diskParams.drbd.metaSize, ...d.drbdSync } } : {}),
         ...(d.name !== undefined ? { name: d.name } : {}), ...(d.mode === 'ro' ? { readOnly: true as const } : {}),
         ...(d.stripes !== undefined ? { stripes: d.stripes } : {}),
+        ...(d.format === 'qcow2' ? { format: 'qcow2' as const } : {}),
       })),
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),

@@ -78,7 +78,7 @@ export function launchFor(
     const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
     const minor = d.template === 'drbd' ? drbdMinor?.(d.index) : undefined;
     const path = d.template === 'drbd' ? (minor !== undefined ? drbdDevicePath(minor) : '') : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
-    return { path, format: 'raw' as const, bus: rt.diskBus, ...(d.readOnly ? { readOnly: true as const } : {}) };
+    return { path, format: v?.kind === 'file' ? v.format : 'raw' as const, bus: rt.diskBus, ...(d.readOnly ? { readOnly: true as const } : {}) };
   }).filter((d) => d.path !== '');
   return {
     name: inst.name, uuid: rt.uuid, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, accel: rt.accel,

@@ -11,6 +11,8 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver, MigrationError, type LaunchInput, type MigrationInfo } from '../../src/drivers/qemu/index.js';
 import { runFile } from '../../src/drivers/qemu/spec.js';
+import { imgCreateCmd, imgInfoCmd, imgResizeCmd } from '../../src/drivers/file/commands.js';
+import { writeImage } from '../../src/drivers/os/os.js';
 import { buildOsEnv, checkOsRequest, parseOsName, readOsDefinition, runOsScript } from '../../src/drivers/os/index.js';
 import { tapName } from '../../src/drivers/tap/index.js';
 import { generateMac } from '../../src/plan/mac.js';
@@ -249,6 +251,29 @@ describe.skipIf(missing.length > 0)('qemu driver on real QEMU (TCG)', () => {
     expect(await driverA.stop('vmc', { timeoutMs: 30_000 })).toEqual({ changed: true, graceful: true });
     expect(alive(pid)).toBe(false);
   }, 120_000);
+
+  it('given a qcow2 disk, it is created, installed from an image through qemu-img convert -O qcow2, grown, boots as qcow2 and live-migrates to node B', async () => {
+    const image = `${ROOT}/disks/vmq-image.raw`;
+    const disk = `${ROOT}/disks/vmq.qcow2`; // one path both nodes see, as a sharedfile disk
+    await install('vmq', image, { message: 'from a qcow2 disk' });
+    const run = async (argv: string[]) => { const r = await nodeA.exec(argv); expect(r.stderr).toBe(''); expect(r.code).toBe(0); return r.stdout; };
+    await run(imgCreateCmd(disk, 'qcow2', 16));
+    await writeImage(nodeA, { image, disk, sourceFormat: 'raw', targetExists: true, targetFormat: 'qcow2' });
+    await run(imgResizeCmd(disk, 'qcow2', 32));
+    const info = JSON.parse(await run(imgInfoCmd(disk))) as { format: string; 'virtual-size': number };
+    expect([info.format, info['virtual-size']]).toEqual(['qcow2', 32 * 1024 * 1024]);
+    const input = launch('vmq', '6f1c9a52-6a43-4f63-9a4e-0c5d1d0a1b0d', disk, false);
+    const qcow = { ...input, disks: [{ ...input.disks[0]!, format: 'qcow2' as const, cache: 'none' as const }] };
+    await driverA.start(qcow);
+    const serial = await readSerialUntil(runFile(driverA.runDir('vmq'), 'serial'), /tick \d+/, 60_000);
+    expect(serial.text).toContain('from a qcow2 disk');
+    const result = await driverA.migrate('vmq', { destination: driverB, address: '198.18.200.2', port: 4445, maxBandwidthBytes: 256 * 1024 * 1024, downtimeLimitMs: 300, timeoutMs: 120_000 });
+    expect(result.transferredBytes).toBeGreaterThan(0);
+    expect((await driverB.observe()).vmq).toMatchObject({ runState: 'running' });
+    const onB = await readSerialUntil(runFile(driverB.runDir('vmq'), 'serial'), /tick \d+/, 30_000);
+    expect(onB.text).not.toContain('booted');
+    await driverB.kill('vmq', { markAdminStopped: false });
+  }, 180_000);
 
   it('given poweroff_after=3, the guest powers itself off and qemu stays in runstate shutdown', async () => {
     const disk = `${ROOT}/disks/vm2.raw`;

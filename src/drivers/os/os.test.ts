@@ -137,6 +137,11 @@ describe('image provider', () => {
     ]);
     expect(imageInfoArgv('/img/a.qcow2')).toEqual(['qemu-img', 'info', '--output=json', '/img/a.qcow2']);
   });
+  it('given a qcow2 disk file as the target, it writes through its qcow2 structure (-O qcow2 -n)', () => {
+    expect(imageWriteArgv({ image: '/img/a.raw', disk: '/srv/web.disk0.img', sourceFormat: 'raw', targetExists: true, targetFormat: 'qcow2' })).toEqual([
+      'qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', '-n', '/img/a.raw', '/srv/web.disk0.img',
+    ]);
+  });
   it('given relative or traversing image paths it refuses before building argv', () => {
     for (const bad of ['img/a', '/img/../etc/shadow', '/img/./a', '/img//a', '/img/-o']) {
       expect(() => imageWriteArgv({ image: bad, disk: '/srv/d0', sourceFormat: 'raw' })).toThrow(/absolute, normal path/);

@@ -274,6 +274,8 @@ export interface ImageWrite {
   sourceFormat: ImageFormat;
   /** The target exists (an LV or a pre-sized file): write into it, do not recreate it. */
   targetExists?: boolean;
+  /** The disk's own format (default raw): a qcow2 disk file is written through its qcow2 structure. */
+  targetFormat?: 'raw' | 'qcow2';
 }
 
 /** Absolute, normal paths only (no '..', no empty or odd components). */
@@ -324,9 +326,9 @@ export function checkImageInfo(infoJson: string, w: Pick<ImageWrite, 'image' | '
   }
 }
 
-/** `qemu-img convert -f FORMAT -O raw IMG DISK`: install a disk from an image file. */
+/** `qemu-img convert -f FORMAT -O DISKFORMAT IMG DISK`: install a disk from an image file. */
 export function imageWriteArgv(w: ImageWrite): string[] {
-  return ['qemu-img', 'convert', '-f', w.sourceFormat, '-O', 'raw', ...(w.targetExists ? ['-n'] : []), checkImagePath(w.image, 'image'), checkImagePath(w.disk, 'disk')];
+  return ['qemu-img', 'convert', '-f', w.sourceFormat, '-O', w.targetFormat ?? 'raw', ...(w.targetExists ? ['-n'] : []), checkImagePath(w.image, 'image'), checkImagePath(w.disk, 'disk')];
 }
 
 /** Check the image's real format against the declared one, then convert with -f declared. */
