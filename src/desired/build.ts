@@ -505,7 +505,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         else if (s.state !== 'absent') usedMacs.set(n.mac, `Instance ${r.name} nics[${index}] (${where(r)})`);
       }
       const ip = n.ip ?? (net ? 'pool' : 'none');
-      if (ip === 'pool' && !net) err(r, ['spec', 'nics', index, 'ip'], 'invalid-value', 'ip: pool needs a network to allocate from');
+      if (ip === 'pool' && !net && !(n.network !== undefined && failed.has(`Network/${n.network}`))) err(r, ['spec', 'nics', index, 'ip'], 'invalid-value', 'ip: pool needs a network to allocate from');
       if (ip !== 'pool' && ip !== 'none') {
         const a = ip4(ip);
         const range = n.network !== undefined ? netRanges.get(n.network) : undefined;

@@ -65,6 +65,18 @@ describe('cross-field checks', () => {
   });
 });
 
+describe('one broken resource, one error', () => {
+  it('given a Network and a NodeGroup that fail validation, the Nodes and Instances that refer to them add no error of their own', () => {
+    const group = 'apiVersion: gantry.dev/v1alpha1\nkind: NodeGroup\nmetadata: { name: rack1 }\nspec: { allocPolicy: sometimes }\n';
+    const net = 'apiVersion: gantry.dev/v1alpha1\nkind: Network\nmetadata: { name: lan }\nspec: { subnet: 10.0.0.0/33 }\n';
+    const node = (n: string, a: string) => `apiVersion: gantry.dev/v1alpha1\nkind: Node\nmetadata: { name: ${n} }\nspec: { address: ${a}, group: rack1 }\n`;
+    const errs = errorsOf(CLUSTER(), group, net, node('n1', '192.0.2.1'), node('n2', '192.0.2.2'),
+      inst('web1', '  disks: [{ size: 1G }]\n  nics: [{ network: lan, ip: 10.0.0.5 }]\n  placement: { primary: n1, group: rack1 }\n'),
+      inst('web2', '  disks: [{ size: 1G }]\n  nics: [{ network: lan, ip: pool }]\n  placement: { primary: n2 }\n'));
+    expect(errs).toEqual([expect.stringMatching(/spec\.allocPolicy: "sometimes" is not one of/), expect.stringMatching(/spec\.subnet: "10\.0\.0\.0\/33" is not an IPv4 CIDR/)]);
+  });
+});
+
 describe('kernelCommandLine', () => {
   const hv = { accel: 'tcg', kernelArgs: 'ro', bootOrder: 'disk', diskType: 'paravirtual', diskCache: 'none', nicType: 'paravirtual', serialConsole: true, migrationBandwidthMiBps: 32, migrationDowntimeMs: 30, rebootBehavior: 'reboot', useChroot: false, kernelPath: '/boot/vmlinuz' } as const;
   it('given rootPath and serialSpeed, it appends root= and console=ttyS0,SPEED unless kernelArgs has them', () => {
