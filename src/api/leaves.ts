@@ -21,6 +21,8 @@ export interface Leaf {
   readonly path: string;
   /** The name the registry uses: "hvParams.diskCache" inside a shared block, else "Instance.spec.os.name". */
   readonly key: string;
+  /** A Size (integer MiB or a string with a unit). */
+  readonly size?: true;
 }
 
 type Node = { type?: string; properties?: Record<string, Node>; items?: Node; description?: string };
@@ -37,7 +39,7 @@ function walk(kind: Kind, s: Node, path: string, key: string, out: Leaf[]): void
   } else if (s.type === 'array' && s.items?.type === 'object' && s.items.properties) {
     walk(kind, s.items, `${path}[]`, `${k}[]`, out);
   } else {
-    out.push({ kind, path, key: k });
+    out.push({ kind, path, key: k, ...((s as Record<string, unknown>)['x-kubernetes-int-or-string'] === true ? { size: true as const } : {}) });
   }
 }
 

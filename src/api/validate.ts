@@ -8,6 +8,8 @@ import { MESSAGE_KEY } from './common.js';
 import { KINDS, type Kind } from './kinds.js';
 import { kindValidators } from './validators.js';
 import { refusedFieldIssues } from './field-support.js';
+import { schemaLeaves, setPaths } from './leaves.js';
+import { parseSize } from './sizes.js';
 
 export { createAjv } from './ajv.js';
 
@@ -24,8 +26,24 @@ export interface SchemaIssue {
 /** Validate one document of a known kind against its schema, then refuse fields set that this release cannot honour; [] when valid. */
 export function validateDocument(kind: Kind, doc: unknown): SchemaIssue[] {
   const v = kindValidators().get(kind)!;
-  if (v(doc)) return refusedFieldIssues(kind, doc);
+  if (v(doc)) return [...sizeRangeIssues(kind, doc), ...refusedFieldIssues(kind, doc)];
   return translateErrors(v.errors ?? []);
+}
+
+/** Sizes the pattern accepts but no number holds (99999999999999999999T): refused, never read as a default. */
+export function sizeRangeIssues(kind: Kind, doc: unknown): SchemaIssue[] {
+  const out: SchemaIssue[] = [];
+  for (const leaf of schemaLeaves(kind)) {
+    if (!leaf.size) continue;
+    for (const path of setPaths(doc, leaf.path)) {
+      let v: unknown = doc;
+      for (const p of path) v = (v as Record<string | number, unknown>)[p];
+      if ((typeof v === 'number' || typeof v === 'string') && parseSize(v) === undefined) {
+        out.push({ path, at: 'value', code: 'bad-size', message: `${show(v)} is too large: a size must be at most ${Number.MAX_SAFE_INTEGER} MiB` });
+      }
+    }
+  }
+  return out;
 }
 
 /** Validate with any compiled function (e.g. a CRD's openAPIV3Schema) and translate. */
@@ -41,7 +59,7 @@ function pointerToPath(pointer: string): PathSegment[] {
   });
 }
 
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v) ?? String(v));
 
 function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
