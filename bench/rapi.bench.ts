@@ -4,10 +4,11 @@
  * manifests by test/helpers/rapi-sim.ts's generators and loaded by the real loader). With
  * --observe the cluster is first applied on SimCluster nodes so the state directory holds
  * a real observation; without it the server shows the manifests with nothing observed
- * (the same fields, live ones null). Measures one warm-up request (builds and caches the
- * serialized list), then --sequential requests one after another (latency), then
+ * (the same fields, live ones null). Measures the view build (load, model, serialized and
+ * gzipped lists: what `gantry serve` does once per change), one warm-up request, then --sequential requests one after another (latency), then
  * --concurrent requests over --parallel keep-alive connections (throughput). Bounded
- * request counts; loopback only.
+ * request counts; loopback only. --gzip sends Accept-Encoding: gzip (body sizes are then the
+ * compressed bytes on the wire).
  *
  *   npm run bench:rapi
  *   npm run bench:rapi -- --instances 4000 --nodes 40 --sequential 20 --concurrent 100 --parallel 4
@@ -33,6 +34,7 @@ const SEQUENTIAL = flag('sequential', 30);
 const CONCURRENT = flag('concurrent', 100);
 const PARALLEL = flag('parallel', 4);
 const OBSERVE = process.argv.includes('--observe');
+const GZIP = process.argv.includes('--gzip');
 
 async function manifests(): Promise<{ dir: string; manifests: string; stateDir: string; cleanup: () => Promise<void> }> {
   if (OBSERVE) return simRapiCluster({ nodes: NODES, instances: INSTANCES });
@@ -48,7 +50,8 @@ async function manifests(): Promise<{ dir: string; manifests: string; stateDir: 
 function get(agent: Agent, port: number, url: string): Promise<{ ms: number; bytes: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: url, agent, rejectUnauthorized: false }, (res) => {
+    const headers = GZIP ? { 'accept-encoding': 'gzip' } : {};
+    const req = request({ host: '127.0.0.1', port, path: url, agent, headers, rejectUnauthorized: false }, (res) => {
       let bytes = 0;
       res.on('data', (c: Buffer) => { bytes += c.length; });
       res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t0, bytes }) : reject(new Error(`HTTP ${res.statusCode}`))));
@@ -72,6 +75,9 @@ async function main(): Promise<void> {
   const url = '/2/instances?bulk=1';
   try {
     const setupS = (performance.now() - t0) / 1000;
+    const v0 = performance.now();
+    await source.snapshot();
+    const viewS = (performance.now() - v0) / 1000;
     const first = await get(agent, port, url);
     const seq: number[] = [];
     for (let i = 0; i < SEQUENTIAL; i++) seq.push((await get(agent, port, url)).ms);
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
     const wallS = (performance.now() - c0) / 1000;
     const out = {
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-      instances: INSTANCES, nodes: NODES, observed: OBSERVE, setupS: +setupS.toFixed(1), bodyMiB: +(first.bytes / 2 ** 20).toFixed(1),
+      instances: INSTANCES, nodes: NODES, observed: OBSERVE, gzip: GZIP, setupS: +setupS.toFixed(1), viewS: +viewS.toFixed(1), bodyMiB: +(first.bytes / 2 ** 20).toFixed(1),
       firstMs: Math.round(first.ms),
       sequential: { n: SEQUENTIAL, medianMs: Math.round(pct(seq, 0.5)), p90Ms: Math.round(pct(seq, 0.9)), maxMs: Math.round(Math.max(...seq)) },
       concurrent: { n: CONCURRENT, parallel: PARALLEL, reqPerS: +(CONCURRENT / wallS).toFixed(1), medianMs: Math.round(pct(conc, 0.5)), p90Ms: Math.round(pct(conc, 0.9)) },

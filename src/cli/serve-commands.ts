@@ -56,6 +56,8 @@ async function serve(opts: ServeOpts, logger: Logger): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await app.listen({ host, port });
+  // build the view (and the serialized lists) now, not on the first request; a load error is served as 503
+  void source.snapshot().catch((e: Error) => logger.error({ err: e.message }, 'manifests do not load yet'));
   logger.warn({ url: `https://${host.includes(':') ? `[${host}]` : host}:${port}/`, certificate: tls.certFile, users: users.size, anonymousRead: opts.anonymousRead ?? false }, 'remote API listening');
   await new Promise<void>((resolve) => app.server.once('close', () => resolve()));
 }

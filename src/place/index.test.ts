@@ -23,6 +23,28 @@ describe('placement API', () => {
     }), { numRuns: 150 });
   });
 
+  it('given random instances, the free memory and disk of each node equal the per-node sums (one pass over the instances)', () => {
+    const inst = fc.record({
+      p: fc.integer({ min: 0, max: 3 }), s: fc.integer({ min: 0, max: 3 }), mem: fc.integer({ min: 128, max: 4096 }),
+      disk: fc.integer({ min: 1, max: 8192 }), t: fc.constantFrom('drbd', 'plain', 'diskless', 'sharedfile'), running: fc.boolean(),
+    });
+    fc.assert(fc.property(fc.array(inst, { maxLength: 30 }), (xs) => {
+      const names = ['a', 'b', 'c', 'd'];
+      const instances = xs.map((x, k) => ({
+        name: `i${k}`, memoryMiB: x.mem, vcpus: 1, disksMiB: [x.disk], diskTemplate: x.t as 'drbd', primary: names[x.p]!,
+        secondary: x.t === 'drbd' ? names[(x.p + 1 + (x.s % 3)) % 4]! : null, status: x.running ? 'running' as const : 'ADMIN_down' as const,
+      }));
+      const c = buildCluster({ nodes: names.map((name) => ({ name, memoryMiB: 1 << 20, diskMiB: 1 << 24, cpus: 8 })), instances });
+      for (const n of c.nodes) {
+        const mem = instances.filter((i) => i.primary === n.name && i.status === 'running').reduce((a, i) => a + i.memoryMiB, 0);
+        const dsk = instances.filter((i) => ['plain', 'drbd'].includes(i.diskTemplate) && (i.primary === n.name || i.secondary === n.name))
+          .reduce((a, i) => a + i.disksMiB[0]! + (i.diskTemplate === 'drbd' ? 128 : 0), 0);
+        expect(n.fMem).toBe((1 << 20) - mem);
+        expect(n.fDsk).toBe((1 << 24) - dsk);
+      }
+    }), { numRuns: 100 });
+  });
+
   it('given an instance bigger than every node, it answers why per reason', () => {
     const c = buildCluster({ nodes: [{ name: 'a', memoryMiB: 4096, diskMiB: 10240, cpus: 2 }, { name: 'b', memoryMiB: 4096, diskMiB: 10240, cpus: 2 }] });
     const r = allocate(c, { name: 'huge', memoryMiB: 8192, vcpus: 1, diskMiB: 1024, diskTemplate: 'plain' });

@@ -107,6 +107,25 @@ export function totalDisk(t: DiskTemplate, disks: readonly number[]): number {
   return t === 'drbd' ? s + DRBD_META_MIB * disks.length : s;
 }
 
+const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+
+/**
+ * Per node, in one pass over the instances: memory of running primaries, and disk of
+ * plain/DRBD instances it holds as primary or secondary (counted once when both).
+ */
+function usagePerNode(insts: readonly InstanceInput[]): { running: Map<string, number>; disk: Map<string, number> } {
+  const running = new Map<string, number>();
+  const disk = new Map<string, number>();
+  for (const i of insts) {
+    if ((i.status ?? 'running') === 'running') add(running, i.primary, i.memoryMiB);
+    if (i.diskTemplate !== 'plain' && i.diskTemplate !== 'drbd') continue;
+    const d = totalDisk(i.diskTemplate, i.disksMiB);
+    add(disk, i.primary, d);
+    if (typeof i.secondary === 'string' && i.secondary !== i.primary) add(disk, i.secondary, d);
+  }
+  return { running, disk };
+}
+
 /** Builds a frozen PlaceCluster from plain arrays, filling Ganeti's defaults. */
 export function buildCluster(input: ClusterInput): PlaceCluster {
   const ipolicy = input.ipolicy ?? DEFAULT_IPOLICY;
@@ -118,14 +137,13 @@ export function buildCluster(input: ClusterInput): PlaceCluster {
   const gByKey = new Map<string, string>();
   for (const g of groups) { gByKey.set(g.name, g.uuid); gByKey.set(g.uuid, g.uuid); }
   const insts = input.instances ?? [];
+  const sums = usagePerNode(insts);
   const nodes: PlaceNode[] = input.nodes.map((n) => {
     const group = n.group === undefined ? groups[0]!.uuid : gByKey.get(n.group);
     if (group === undefined) throw new Error(`node ${n.name}: unknown group '${n.group}'`);
     const nodeMem = n.nodeMemoryMiB ?? 0;
-    const running = insts.filter((i) => i.primary === n.name && (i.status ?? 'running') === 'running')
-      .reduce((a, i) => a + i.memoryMiB, 0);
-    const used = insts.filter((i) => (i.diskTemplate === 'plain' || i.diskTemplate === 'drbd') && (i.primary === n.name || i.secondary === n.name))
-      .reduce((a, i) => a + totalDisk(i.diskTemplate, i.disksMiB), 0);
+    const running = sums.running.get(n.name) ?? 0;
+    const used = sums.disk.get(n.name) ?? 0;
     return Object.freeze({
       name: n.name, group, tMem: n.memoryMiB, nMem: nodeMem, fMem: n.freeMemoryMiB ?? n.memoryMiB - nodeMem - running,
       tDsk: n.diskMiB, fDsk: n.freeDiskMiB ?? n.diskMiB - used, tCpu: n.cpus, nCpu: n.reservedCpus ?? 1,

@@ -10,6 +10,7 @@ import type { Logger } from '../util/log.js';
 import { GantryError } from '../util/errors.js';
 import { FINAL, JOB_FIELDS, jobJson, type JobQueue } from './jobs.js';
 import { checkPassword, parseBasicAuth, RAPI_REALM, type RapiUser, type UsersFile } from './users.js';
+import { listBody, type Body } from './bodies.js';
 import type { Json, RapiModel, RapiObject } from './view.js';
 
 /** Features this server implements (GET /2/features). */
@@ -76,22 +77,7 @@ function sendError(reply: FastifyReply, code: number, explain: string): FastifyR
   return reply.code(code).type('application/json').send(errorBody(code, explain));
 }
 
-/** Cached serialized bodies per model: the bulk lists are built once per snapshot. */
-const bodies = new WeakMap<RapiModel, Map<string, Buffer>>();
-
-function cachedBody(model: RapiModel, key: string, make: () => unknown): Buffer {
-  let m = bodies.get(model);
-  if (!m) bodies.set(model, (m = new Map()));
-  let s = m.get(key);
-  if (s === undefined) m.set(key, (s = Buffer.from(JSON.stringify(make()))));
-  return s;
-}
-
 const isBulk = (req: FastifyRequest) => ['1', 'true'].includes(String((req.query as Record<string, unknown>).bulk ?? '0'));
-
-function listing(kind: string, items: readonly RapiObject[]): { id: Json; uri: string }[] {
-  return items.map((o) => ({ id: o.name as string, uri: `/2/${kind}/${encodeURIComponent(o.name as string)}` }));
-}
 
 function find(items: readonly RapiObject[], what: string, name: string): RapiObject {
   const o = items.find((x) => x.name === name);
@@ -104,9 +90,7 @@ const ROLE_NAME: Record<string, string> = { M: 'master', C: 'master-candidate', 
 function readResources(o: RapiServerOptions): Resource[] {
   const model = () => o.source.current();
   const list = (kind: keyof Pick<RapiModel, 'instances' | 'nodes' | 'groups' | 'networks'>) => async (req: FastifyRequest) => {
-    const m = await model();
-    const bulk = isBulk(req);
-    return new RawJson(cachedBody(m, `${kind}:${bulk}`, () => (bulk ? m[kind] : listing(kind, m[kind]))));
+    return listBody(await model(), kind, isBulk(req));
   };
   const one = (kind: keyof Pick<RapiModel, 'instances' | 'nodes' | 'groups' | 'networks'>, what: string) => async (req: FastifyRequest) =>
     find((await model())[kind], what, (req.params as { name: string }).name);
@@ -207,9 +191,25 @@ async function getBody(req: FastifyRequest): Promise<unknown> {
   }
 }
 
-/** A body already serialized (the cached bulk lists). */
-class RawJson {
-  constructor(readonly text: Buffer) {}
+const isBody = (x: unknown): x is Body => typeof x === 'object' && x !== null && Buffer.isBuffer((x as Body).json);
+
+/** Whether the client takes gzip (Accept-Encoding: gzip, without q=0). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const v = Array.isArray(header) ? header.join(',') : header ?? '';
+  return v.split(',').some((p) => {
+    const [coding, ...params] = p.trim().toLowerCase().split(';').map((x) => x.trim());
+    return (coding === 'gzip' || coding === '*') && !params.some((q) => /^q=0(\.0*)?$/.test(q));
+  });
+}
+
+/** Sends a cached body, gzipped when it has a gzip form and the client accepts it. */
+async function sendBody(req: FastifyRequest, reply: FastifyReply, b: Body): Promise<Buffer> {
+  reply.header('Vary', 'Accept-Encoding');
+  if (b.gzip && acceptsGzip(req.headers['accept-encoding'])) {
+    reply.header('Content-Encoding', 'gzip');
+    return b.gzip;
+  }
+  return b.json;
 }
 
 function authenticate(o: RapiServerOptions, req: FastifyRequest, access: 'read' | 'write'): RapiUser | undefined {
@@ -251,7 +251,7 @@ function register(app: FastifyInstance, o: RapiServerOptions, res: Resource): vo
       const user = authenticate(o, req, m.access);
       const out = await m.handler(req, user);
       reply.type('application/json');
-      return out instanceof RawJson ? out.text : JSON.stringify(out ?? null);
+      return isBody(out) ? sendBody(req, reply, out) : JSON.stringify(out ?? null);
     },
   });
 }

@@ -13,6 +13,7 @@ import type { DesiredState } from '../desired/model.js';
 import { readObserved } from '../status/state-dir.js';
 import type { ObservedCluster } from '../core/plan.js';
 import type { Logger } from '../util/log.js';
+import { warmBodies } from './bodies.js';
 import { buildModel, type RapiModel } from './view.js';
 import { RapiHttpError, type RapiSource } from './server.js';
 
@@ -34,22 +35,33 @@ export class FileSource implements RapiSource {
   private snap: Snapshot | undefined;
   private stamp = '';
   private checkedAt = 0;
+  private dirty = true;
   private loading: Promise<void> | undefined;
   private lastError = '';
 
   constructor(private readonly o: { files: readonly string[]; stateDir: string; logger: Logger; checkMs?: number; now?: () => number }) {}
 
-  /** Forget the check time: the next request reloads if anything changed. */
+  /** After a write: the next snapshot() waits for a reload (a client reads its own writes). */
   invalidate(): void {
-    this.checkedAt = 0;
+    this.dirty = true;
   }
 
+  /**
+   * The current snapshot. The view is built once per change of the inputs, never per
+   * request: when checkMs has passed, the inputs are checked (and a changed view built)
+   * in the background while requests keep getting the last view; only the first load
+   * and a load after invalidate() are waited for.
+   */
   async snapshot(): Promise<Snapshot> {
     const now = (this.o.now ?? Date.now)();
-    if (!this.snap || now - this.checkedAt >= (this.o.checkMs ?? 2000)) {
-      this.loading ??= this.refresh().finally(() => { this.loading = undefined; });
-      await this.loading;
+    if (!this.snap || this.dirty) {
+      this.dirty = false;
       this.checkedAt = now;
+      if (this.loading) await this.loading; // it may have read the files before the write
+      await this.reload();
+    } else if (now - this.checkedAt >= (this.o.checkMs ?? 2000)) {
+      this.checkedAt = now;
+      void this.reload();
     }
     if (!this.snap) throw new RapiHttpError(503, 'Service Unavailable', `the manifests do not load: ${this.lastError}`);
     return this.snap;
@@ -57,6 +69,14 @@ export class FileSource implements RapiSource {
 
   async current(): Promise<RapiModel> {
     return (await this.snapshot()).model;
+  }
+
+  /** One refresh at a time; a refresh that throws is logged and keeps the last view. */
+  private reload(): Promise<void> {
+    this.loading ??= this.refresh()
+      .catch((err: unknown) => { this.lastError = String(err); this.o.logger.error({ err }, 'remote API view reload failed: serving the last good view'); })
+      .finally(() => { this.loading = undefined; });
+    return this.loading;
   }
 
   private async refresh(): Promise<void> {
@@ -73,6 +93,7 @@ export class FileSource implements RapiSource {
     }
     const observed = (await readObserved(this.o.stateDir))?.observed;
     const model = buildModel({ state, ...(observed ? { observed } : {}), fileTimes: times });
+    await warmBodies(model);
     this.snap = { state, ...(observed ? { observed } : {}), model };
     this.stamp = stamp;
   }

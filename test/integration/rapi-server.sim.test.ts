@@ -3,6 +3,7 @@
  * state directory, real reconcile passes): reads, errors, authentication, and writes that
  * edit the manifests and run a pass on the simulated nodes.
  */
+import { gunzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -72,6 +73,16 @@ describe('remote API reads (simulator-backed)', () => {
     expect(vm1).toMatchObject({ status: 'running', admin_state: 'up', oper_state: true, pnode: 'node1', snodes: [], disk_template: 'plain', 'disk.sizes': [1024], disk_usage: 1024, oper_ram: 128, tags: ['team:b'] });
     expect(vm1.beparams).toMatchObject({ vcpus: 1, maxmem: 128, minmem: 128, spindle_use: 1, auto_balance: true });
     for (const f of ['uuid', 'os', 'nic.ips', 'nic.macs', 'nic.modes', 'nic.links', 'nic.networks', 'hvparams', 'oper_vcpus', 'network_port', 'ctime', 'mtime', 'serial_no']) expect(vm1).toHaveProperty([f]);
+  });
+
+  it('given Accept-Encoding: gzip, it sends the cached bulk list gzipped, the same JSON as without', async () => {
+    const plain = await app.inject({ method: 'GET', url: '/2/instances?bulk=1' });
+    const gz = await app.inject({ method: 'GET', url: '/2/instances?bulk=1', headers: { 'accept-encoding': 'gzip, deflate' } });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.headers.vary).toBe('Accept-Encoding');
+    expect(gz.rawPayload.length).toBeLessThan(plain.rawPayload.length);
+    expect(JSON.parse(gunzipSync(gz.rawPayload).toString())).toEqual(plain.json());
   });
 
   it('given /2/nodes?bulk=1, it reports sizes the simulated nodes observed and the instance lists', async () => {
