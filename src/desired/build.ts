@@ -332,7 +332,9 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     if (net && ok) netRanges.set(r.name, { net, reserved, ...(gateway !== undefined ? { gateway } : {}) });
     if (net && ok && net.prefix > 0) {
       const mode = s.mode ?? cluster.nicParams.mode;
-      linked.push({ name: r.name, link: s.link ?? (mode === 'routed' ? undefined : cluster.nicParams.link), subnets: [s.subnet, s.subnet6], err: errAt(r), path: ['spec', 'subnet'] });
+      const link = s.link ?? (mode === 'routed' ? undefined : cluster.nicParams.link);
+      // VLANs split one OVS switch into separate segments: the same subnet on two VLANs is fine.
+      linked.push({ name: r.name, link: link !== undefined && s.vlan !== undefined ? `${link} (VLAN ${s.vlan})` : link, subnets: [s.subnet, s.subnet6], err: errAt(r), path: ['spec', 'subnet'] });
     }
     networks.set(r.name, {
       name: r.name, subnet: s.subnet,

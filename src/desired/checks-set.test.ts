@@ -7,6 +7,11 @@ import { hostKeyProblem } from './checks.js';
 import { checkIPolicyLayer, subnetsOverlap } from './checks-set.js';
 import { DEFAULT_MAX_SPEC, DEFAULT_MIN_SPEC, DEFAULT_STD_SPEC } from './defaults.js';
 import type { PathSegment } from '../api/index.js';
+import { parseManifestText } from './load.js';
+import { buildDesired } from './build.js';
+import { formatLoadError } from './errors.js';
+
+const CLUSTER = 'apiVersion: gantry.dev/v1alpha1\nkind: Cluster\nmetadata: { name: c1 }\nspec: { nicParams: { mode: bridged, link: br0 } }\n';
 
 const hasKeygen = spawnSync('ssh-keygen', ['-?'], { stdio: 'ignore' }).error === undefined;
 const keygen = hasKeygen ? (type: string, bits?: number): string => {
@@ -46,6 +51,23 @@ describe('subnetsOverlap', () => {
     expect(subnetsOverlap('10.0.0.0/24', '10.0.1.0/24')).toBe(false);
     expect(subnetsOverlap('2001:db8::/48', '2001:db8:0:1::/64')).toBe(true);
     expect(subnetsOverlap('10.0.0.0/8', '2001:db8::/32')).toBe(false);
+  });
+});
+
+describe('overlapping subnets through buildDesired', () => {
+  const doc = (net: string, spec: string) => `apiVersion: gantry.dev/v1alpha1\nkind: Network\nmetadata: { name: ${net} }\nspec: ${spec}\n`;
+  const errorsOf = (...docs: string[]) => {
+    const parsed = parseManifestText('m.yaml', [CLUSTER, ...docs].join('---\n'));
+    return [...parsed.errors, ...buildDesired(parsed.resources, undefined, parsed.failed).errors].map(formatLoadError);
+  };
+  it('given the same subnet on two VLANs of one OVS switch, it accepts it; on one bridge, it refuses the second network', () => {
+    expect(errorsOf(
+      doc('v10', '{ subnet: 10.0.0.0/24, mode: openvswitch, link: ovs0, vlan: 10 }'),
+      doc('v20', '{ subnet: 10.0.0.0/24, mode: openvswitch, link: ovs0, vlan: 20 }'),
+    )).toEqual([]);
+    expect(errorsOf(doc('a', '{ subnet: 10.0.0.0/24 }'), doc('b', '{ subnet: 10.0.0.128/25 }'))).toEqual([
+      expect.stringMatching(/spec\.subnet: subnet of network b overlaps network a's on link br0/),
+    ]);
   });
 });
 
