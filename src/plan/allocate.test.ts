@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeAllocator } from './allocate.js';
 import { plan } from './plan.js';
-import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 
 const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
@@ -59,5 +59,19 @@ describe('makeAllocator', () => {
     expect(p.actions).toHaveLength(1);
     expect(p.actions[0]).toMatchObject({ verb: 'lv.create', name: 'a.disk0' });
     expect(p.entries.find((e) => e.subject === 'Instance/a')?.notes.join()).toMatch(/allocated: primary n\d/);
+  });
+
+  it('given instances running on a drained node, node-evacuate moves them off it in one request, spread by free memory', () => {
+    const nodes = [node('n1', 'drained'), node('n2'), node('n3')];
+    const obs = observed();
+    const running = (name: string): ObservedInstance => ({ name, runState: 'running', pid: 1, guestShutdown: false });
+    const withVms: ObservedCluster = { nodes: new Map([...obs.nodes].map(([n, o]) => [n, n === 'n1' ? { ...o, instances: { a: running('a'), b: running('b') } } : o])) };
+    const shared = (n: string) => inst(n, { diskTemplate: 'sharedfile', primary: 'n1', memoryMiB: 3000, disks: [{ index: 0, sizeMiB: 1024, template: 'sharedfile', vg: 'vg', metaVg: 'vg', state: 'present' }] });
+    const alloc = makeAllocator(input([shared('a'), shared('b')], nodes), withVms, ctx);
+    const r = alloc.evacuate!(['a', 'b', 'ghost']);
+    const a = r.get('a');
+    const b = r.get('b');
+    expect(a && 'primary' in a && b && 'primary' in b && [a.primary, b.primary].sort()).toEqual(['n2', 'n3']);
+    expect(r.get('ghost')).toMatchObject({ error: expect.stringMatching(/not in the placement model/) });
   });
 });

@@ -4,12 +4,21 @@
  * Pure. One allocator per plan: each placement is added to the model before the next,
  * so two new instances never both take the last free slot.
  */
-import { allocate, buildCluster, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
+import { allocate, buildCluster, evacuate, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
 import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import { localFileDirs, locateInstances } from './locate.js';
 import { goneNodes } from './failover.js';
 
-export type AllocateFn = (inst: PlanInstance) => { primary: string; secondary?: string } | { error: string };
+export type Allocation = { primary: string; secondary?: string } | { error: string };
+
+/**
+ * Chooses a node for an instance the manifests do not place; `evacuate` (Ganeti's
+ * node-evacuate, primary-only) moves running instances off drained nodes, all in one
+ * request so that two evacuees never both take the last free slot.
+ */
+export type AllocateFn = ((inst: PlanInstance) => Allocation) & {
+  readonly evacuate?: (names: readonly string[]) => ReadonlyMap<string, Allocation>;
+};
 
 export interface AllocatorContext {
   /** Group alloc policies (NodeGroup spec.allocPolicy). */
@@ -34,12 +43,16 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
   const known = new Set(input.nodes.map((n) => n.name));
   // Instances on a Dead or Offline node hold nothing on a live one: the failing-over ones are allocated anew.
   const gone = goneNodes(input, observed);
+  const drained = new Set(input.nodes.filter((n) => n.role === 'drained').map((n) => n.name));
   const existing: InstanceInput[] = [];
   for (const i of input.instances) {
     if (i.state === 'absent') continue;
     const moved = input.failovers?.get(i.name);
+    const running = located.get(i.name)?.running;
     const pinned = moved && i.primary === moved.from ? moved.to : i.primary;
-    const primary = pinned ?? located.get(i.name)?.running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
+    // Pinned to a drained node but already moved off it: it holds its room where it runs.
+    const left = pinned !== undefined && drained.has(pinned) && running !== undefined && running !== pinned;
+    const primary = (left ? running : pinned) ?? running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
     if (!primary || !known.has(primary) || gone.has(primary)) continue;
     const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? [...(located.get(i.name)?.nodes ?? [])].sort().find((n) => n !== primary)) : undefined;
     if (i.diskTemplate === 'drbd' && (!secondary || !known.has(secondary))) continue;
@@ -49,7 +62,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     groups: ctx.groups.length ? ctx.groups.map((g) => ({ name: g.name, allocPolicy: g.allocPolicy, ...(g.ipolicy ? { ipolicy: g.ipolicy } : {}) })) : [{ name: 'default' }],
     nodes, instances: existing, exclusionTags: input.cluster.exclusionTags,
   });
-  return (inst) => {
+  const one = (inst: PlanInstance): Allocation => {
     const r = allocate(cluster, {
       name: inst.name, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, diskTemplate: inst.diskTemplate,
       disksMiB: inst.disks.filter((d) => d.state === 'present').map((d) => d.sizeMiB), tags: inst.tags,
@@ -59,6 +72,16 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     cluster = r.cluster;
     return { primary: r.primary, ...(r.secondary !== undefined ? { secondary: r.secondary } : {}) };
   };
+  const evacuateNames = (names: readonly string[]): Map<string, Allocation> => {
+    const held = new Set(cluster.instances.map((i) => i.name));
+    const r = evacuate(cluster, names.filter((n) => held.has(n)), 'primary-only');
+    cluster = r.cluster;
+    const out = new Map<string, Allocation>(names.filter((n) => !held.has(n)).map((n) => [n, { error: `${n} is not in the placement model (unknown primary)` }]));
+    for (const [name, , [primary]] of r.moved) out.set(name, { primary: primary! });
+    for (const [name, why] of r.failed) out.set(name, { error: why });
+    return out;
+  };
+  return Object.assign(one, { evacuate: evacuateNames });
 }
 
 function toInstanceInput(i: PlanInstance, primary: string, secondary: string | undefined): InstanceInput {

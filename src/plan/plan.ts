@@ -19,6 +19,7 @@ import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
 import { planFencing, wantsFailover } from './fencing.js';
+import { drainPlacement, drainedNodes, evacuateAll, evacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
@@ -116,6 +117,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const hooks: RuntimeHooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed), drbdMinor, superseded };
   const placements = new Map<string, Placement>();
   let allocateFn: AllocateFn | undefined;
+  const getAllocator = (): AllocateFn => allocateFn ??= opts.allocator ? opts.allocator(input, observed) : Object.assign(() => ({ error: 'no allocator configured and the manifest gives no placement.primary' }), {});
+  // Drained nodes: their running movable instances are evacuated in one node-evacuate request (plan/drain).
+  const toEvacuate = evacuees(input, located, drainedNodes(input));
+  const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
   for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {
     const subject = `Instance/${inst.name}`;
@@ -199,9 +204,13 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       secondary = [...loc.nodes].sort().find((n) => n !== primary);
       if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
     }
+    const drain = primary !== undefined && failover === undefined ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined;
+    if (drain) {
+      primary = drain.primary;
+      notes.push(drain.note);
+    }
     if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
-      allocateFn ??= opts.allocator ? opts.allocator(input, observed) : () => ({ error: 'no allocator configured and the manifest gives no placement.primary' });
-      const got = allocateFn(inst);
+      const got = getAllocator()(inst);
       if ('error' in got) {
         addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
         continue;
