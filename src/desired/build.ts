@@ -364,6 +364,14 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
     const g = fillGroup(r.name, r.body, clusterR.body, cluster, networks);
     checkKvmLayer(['spec', 'hvParams', 'kvm'], r.body.spec.hvParams?.kvm, g.hvParams.kvm, errAt(r));
     policyOk.set(r.name, policyOk.get('')! && checkIPolicyLayer(r.body.spec.ipolicy, g.ipolicy, errAt(r)));
+    // A connection may put a network on another link than its own: check the group's links too.
+    const netLink = new Map(linked.map((l) => [l.name, l.link]));
+    checkOverlaps(g.networks.flatMap((c, i) => {
+      const n = networks.get(c.network);
+      if (!n || !linked.some((l) => l.name === c.network)) return [];
+      const link = c.link !== undefined && c.vlan !== undefined ? `${c.link} (VLAN ${c.vlan})` : c.link;
+      return [{ name: c.network, link, subnets: [n.subnet, n.subnet6], err: errAt(r), path: ['spec', 'networks', i, 'network'] }];
+    }), (a, b) => netLink.get(a) !== undefined && netLink.get(a) === netLink.get(b));
     checkNicVlan(['spec', 'nicParams', 'vlan'], g.nicParams.mode, r.body.spec.nicParams?.vlan, errAt(r));
     for (const [i, c] of (r.body.spec.networks ?? []).entries()) checkNicVlan(['spec', 'networks', i, 'vlan'], g.networks[i]?.mode ?? 'bridged', c.vlan, errAt(r));
     groups.set(r.name, g);

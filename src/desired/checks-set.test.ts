@@ -69,6 +69,15 @@ describe('overlapping subnets through buildDesired', () => {
       expect.stringMatching(/spec\.subnet: subnet of network b overlaps network a's on link br0/),
     ]);
   });
+
+  it('given a group that connects two overlapping networks of different links to one bridge, it reports the group once', () => {
+    const group = 'apiVersion: gantry.dev/v1alpha1\nkind: NodeGroup\nmetadata: { name: g1 }\nspec: { networks: [{ network: a, link: br9 }, { network: b, link: br9 }] }\n';
+    expect(errorsOf(doc('a', '{ subnet: 10.0.0.0/24, link: br1 }'), doc('b', '{ subnet: 10.0.0.0/24, link: br2 }'), group)).toEqual([
+      expect.stringMatching(/spec\.networks\[1\]\.network: subnet of network b overlaps network a's on link br9/),
+    ]);
+    const same = 'apiVersion: gantry.dev/v1alpha1\nkind: NodeGroup\nmetadata: { name: g1 }\nspec: { networks: [{ network: a }, { network: b }] }\n';
+    expect(errorsOf(doc('a', '{ subnet: 10.0.0.0/24 }'), doc('b', '{ subnet: 10.0.0.0/24 }'), same)).toHaveLength(1);
+  });
 });
 
 describe('checkIPolicyLayer', () => {

@@ -39,11 +39,15 @@ export interface LinkedSubnet {
   readonly path: PathSegment[];
 }
 
-/** Two networks on one link whose subnets overlap: their guests would answer for each other's addresses. */
-export function checkOverlaps(nets: readonly LinkedSubnet[]): void {
+/**
+ * Two networks on one link whose subnets overlap: their guests would answer for each other's
+ * addresses. `reported` skips a pair already reported elsewhere (a group's connections that
+ * keep both networks' own links were checked on the Networks).
+ */
+export function checkOverlaps(nets: readonly LinkedSubnet[], reported: (a: string, b: string) => boolean = () => false): void {
   for (const [j, b] of nets.entries()) {
     if (b.link === undefined) continue;
-    const a = nets.slice(0, j).find((x) => x.link === b.link && x.subnets.some((s) => b.subnets.some((t) => s !== undefined && t !== undefined && subnetsOverlap(s, t))));
+    const a = nets.slice(0, j).find((x) => x.link === b.link && !reported(x.name, b.name) && x.subnets.some((s) => b.subnets.some((t) => s !== undefined && t !== undefined && subnetsOverlap(s, t))));
     if (a) b.err(b.path, 'invalid-value', `subnet of network ${b.name} overlaps network ${a.name}'s on link ${b.link}: one link carries one address plan (give one of them another link or a disjoint subnet)`);
   }
 }
