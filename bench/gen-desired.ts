@@ -10,11 +10,16 @@
  * with an address, VM bridge with VLAN filtering), one OVS bridge with an uplink trunk and
  * VLAN access ports, one VG on two PVs and a few sysctls; 40,000 instances, 60 % plain,
  * 30 % DRBD (primary and secondary in the same group), 10 % sharedfile, 1-3 disks each.
+ * Templates are assigned by exact quota (see quotaTemplates), so 40,000 instances have
+ * exactly 12,000 DRBD ones. Each DRBD disk has a
+ * port (cluster-wide, from 11000) and a minor on each of its two nodes, recorded in its LV
+ * tags, and a device Connected UpToDate/UpToDate on both nodes, Primary on the primary.
  *
  *   npx tsx bench/gen-desired.ts --nodes 700 --instances 40000 --seed 1   # prints a summary
  */
-import type { ObservedNode } from '../src/core/observed.js';
-import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
+import type { ObservedDrbdDevice, ObservedNode } from '../src/core/observed.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, drbdOfLvTags, drbdResourceName, drbdTags, instanceLvTag, MANAGED_LV_TAG } from '../src/plan/naming.js';
+import type { SimDrbdSeed } from '../src/sim/node.js';
 import type { ObservedCluster, PlanDisk, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNetwork, PlanNode } from '../src/core/plan.js';
 import { prng } from './prng.js';
 
@@ -95,11 +100,11 @@ export function genDesired(spec: GenSpec = DEFAULT_SPEC): PlanInput {
   });
 
   const mix = spec.mix ?? { plain: 0.6, drbd: 0.3, sharedfile: 0.1 };
-  const total = mix.plain + mix.drbd + mix.sharedfile;
+  const templateOf = quotaTemplates(mix);
   const instances: PlanInstance[] = [];
   for (let k = 0; k < spec.instances; k++) {
-    const x = r() * total;
-    const template = x < mix.plain ? 'plain' : x < mix.plain + mix.drbd ? 'drbd' : 'sharedfile';
+    const template = templateOf(k);
+    r(); // the draw that used to pick the template: keeps the rest of the stream as before
     const p = int(r, 0, spec.nodes - 1);
     const [lo, hi] = ranges[groupOf(p)]!;
     let s = int(r, lo, hi - 1);
@@ -123,10 +128,34 @@ export function genDesired(spec: GenSpec = DEFAULT_SPEC): PlanInput {
     });
   }
   return {
-    cluster: { name: 'bench', macPrefix: 'aa:00:00', sharedFileStorageDir: SHARED_DIR, removeOrphans: false, exclusionTags: [] },
+    cluster: { name: 'bench', macPrefix: 'aa:00:00', sharedFileStorageDir: SHARED_DIR, removeOrphans: false, exclusionTags: [], drbd: DRBD_RANGE },
     nodes,
     instances,
     networks: spec.runtime ? NETWORKS : [],
+  };
+}
+
+/** Room for ~24,000 DRBD disks (one port each) and ~70 minors a node on average. */
+const DRBD_RANGE = { portStart: 11000, portEnd: 60999, minorCount: 256 } as const;
+
+/**
+ * Templates by exact quota: each instance takes the template furthest behind its share
+ * (largest share * (k + 1) - count so far), so the first n instances hold each template's
+ * share of n, rounded (40,000 at 6:3:1: 24,000 plain, 12,000 DRBD, 4,000 sharedfile).
+ */
+function quotaTemplates(mix: NonNullable<GenSpec['mix']>): (k: number) => PlanDisk['template'] {
+  const total = mix.plain + mix.drbd + mix.sharedfile;
+  const shares = [['drbd', mix.drbd], ['sharedfile', mix.sharedfile], ['plain', mix.plain]] as const;
+  const counts = new Map<string, number>();
+  return (k) => {
+    let best: (typeof shares)[number] = shares[0];
+    let bestDeficit = -Infinity;
+    for (const sh of shares) {
+      const deficit = (sh[1] / total) * (k + 1) - (counts.get(sh[0]) ?? 0);
+      if (deficit > bestDeficit + 1e-9) [best, bestDeficit] = [sh, deficit];
+    }
+    counts.set(best[0], (counts.get(best[0]) ?? 0) + 1);
+    return best[0];
   };
 }
 
@@ -163,14 +192,25 @@ type FileRec = Mutable<ObservedNode['files']>;
 export function genObserved(input: PlanInput, observedAt = '2026-01-01T00:00:00.000Z'): ObservedCluster {
   const lvs = new Map<string, LvRec>(input.nodes.map((n) => [n.name, {}]));
   const files = new Map<string, FileRec>(input.nodes.map((n) => [n.name, {}]));
+  const drbd = new Map<string, Record<string, ObservedDrbdDevice>>(input.nodes.map((n) => [n.name, {}]));
+  const nextMinor = new Map<string, number>();
+  let nextPort = input.cluster.drbd?.portStart ?? 11000;
   for (const inst of input.instances) {
-    const tags = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
+    const base = [MANAGED_LV_TAG, instanceLvTag(inst.name)];
     for (const d of inst.disks) {
       if (d.state !== 'present') continue;
       if (d.template === 'plain' || d.template === 'drbd') {
         const on = d.template === 'drbd' ? [inst.primary, inst.secondary] : [inst.primary];
-        for (const n of on) {
-          if (n === undefined) continue;
+        const port = d.template === 'drbd' ? nextPort++ : 0;
+        const minors = on.map((n) => {
+          const m = nextMinor.get(n ?? '') ?? 0;
+          if (d.template === 'drbd' && n !== undefined) nextMinor.set(n, m + 1);
+          return m;
+        });
+        on.forEach((n, i) => {
+          if (n === undefined) return;
+          const tags = d.template === 'drbd' ? [...base, ...drbdTags(minors[i]!, port)] : base;
+          if (d.template === 'drbd') drbd.get(n)![String(minors[i])] = upToDate(minors[i]!, d.sizeMiB, i === 0);
           const rec = lvs.get(n)!;
           const data = diskLvName(inst.name, d.index);
           rec[`${d.vg}/${data}`] = { vg: d.vg, name: data, sizeMiB: d.sizeMiB, tags };
@@ -178,7 +218,7 @@ export function genObserved(input: PlanInput, observedAt = '2026-01-01T00:00:00.
             const meta = diskMetaLvName(inst.name, d.index);
             rec[`${d.metaVg}/${meta}`] = { vg: d.metaVg, name: meta, sizeMiB: DRBD_META_MIB, tags };
           }
-        }
+        });
       } else if (d.template === 'sharedfile' && inst.primary !== undefined) {
         // Listed on the primary only: the bench models a probe that lists the shared
         // directory once, not 700 copies of it.
@@ -220,14 +260,24 @@ export function genObserved(input: PlanInput, observedAt = '2026-01-01T00:00:00.
       instances: {},
       taps: {},
       probeErrors: [],
+      drbd: { devices: drbd.get(n.name)! },
     });
   }
   return { nodes };
 }
 
+/** A converged DRBD 8.4 device: Connected, UpToDate on both sides, Primary on the instance's primary. */
+function upToDate(minor: number, sizeMiB: number, primary: boolean): ObservedDrbdDevice {
+  const role = primary ? 'Primary' : 'Secondary';
+  return {
+    minor, resource: drbdResourceName(minor), role, disk: 'UpToDate', sizeMiB,
+    peer: { connection: 'Connected', replication: 'Established', role: primary ? 'Secondary' : 'Primary', disk: 'UpToDate' },
+  };
+}
+
 export interface DriftResult {
   readonly observed: ObservedCluster;
-  /** Objects considered (sysctls, bridges, OVS ports, VGs, LVs, files, running VMs). */
+  /** Objects considered (sysctls, bridges, OVS ports, VGs, LVs, files, DRBD devices, running VMs). */
   readonly objects: number;
   readonly missing: number;
   readonly different: number;
@@ -235,7 +285,8 @@ export interface DriftResult {
 
 /**
  * Break about `fraction` of the observed objects: half go missing, half differ in a way
- * the planner repairs (smaller disk, other MTU or VLAN tag, sysctl value, a lost PV).
+ * the planner repairs (smaller disk, other MTU or VLAN tag, sysctl value, a lost PV; a
+ * DRBD device down or StandAlone).
  * Nothing grows, so the drifted plan has repairs and no shrink refusals.
  */
 export function drift(observed: ObservedCluster, fraction: number, seed: number): DriftResult {
@@ -291,7 +342,9 @@ export function drift(observed: ObservedCluster, fraction: number, seed: number)
     }
     const lvs: LvRec = {};
     for (const [k, lv] of Object.entries(o.lvs)) {
-      const f = fate();
+      // A DRBD disk's LV never goes missing here (its tags record the minor and port of a
+      // device that is up); DRBD drift is a device down or StandAlone, below.
+      const f = fate(drbdOfLvTags(lv.tags).port === undefined);
       if (f === 'keep') lvs[k] = lv;
       else if (f === 'change') lvs[k] = { ...lv, sizeMiB: Math.max(1, lv.sizeMiB - 1024) };
     }
@@ -311,9 +364,50 @@ export function drift(observed: ObservedCluster, fraction: number, seed: number)
         instances[k] = { ...rest, runState: 'stopped', adminStopped: false };
       }
     }
-    nodes.set(name, { ...o, sysctls, bridges, ...(o.ovs ? { ovs: { bridges: ovsBridges } } : {}), vgs, lvs, files, instances });
+    const devices: Record<string, ObservedDrbdDevice> = {};
+    for (const [k, dev] of Object.entries(o.drbd?.devices ?? {})) {
+      const f = fate();
+      if (f === 'keep') devices[k] = dev;
+      else if (f === 'change') devices[k] = { ...dev, peer: { connection: 'StandAlone', role: 'Unknown', disk: 'DUnknown' } };
+    }
+    nodes.set(name, { ...o, sysctls, bridges, ...(o.ovs ? { ovs: { bridges: ovsBridges } } : {}), vgs, lvs, files, instances, ...(o.drbd ? { drbd: { devices } } : {}) });
   }
   return { observed: { nodes }, objects, missing, different };
+}
+
+/**
+ * The DRBD state a simulator node starts with, matching `observed` (after drift): the
+ * metadata of every DRBD disk (UpToDate; it lives on the meta LV, which drift keeps), and
+ * each device observed up, with its network config unless it was seen StandAlone.
+ */
+export function simDrbdSeed(input: PlanInput, observed: ObservedCluster): Map<string, SimDrbdSeed> {
+  const out = new Map<string, SimDrbdSeed>(input.nodes.map((n) => [n.name, { devices: [], meta: {} }]));
+  const nodes = new Map(input.nodes.map((n) => [n.name, n]));
+  const addr = (n: string): string => nodes.get(n)?.secondaryAddress ?? n;
+  for (const inst of input.instances) {
+    if (inst.diskTemplate !== 'drbd' || inst.primary === undefined || inst.secondary === undefined) continue;
+    const pair = [inst.primary, inst.secondary] as const;
+    for (const d of inst.disks) {
+      pair.forEach((n, i) => {
+        const obs = observed.nodes.get(n);
+        const metaId = `${d.metaVg}/${diskMetaLvName(inst.name, d.index)}`;
+        const { minor, port } = drbdOfLvTags(obs?.lvs[metaId]?.tags ?? []);
+        if (minor === undefined || port === undefined) return;
+        const seed = out.get(n)!;
+        seed.meta[metaId] = { disk: 'UpToDate', wroteAlone: false };
+        const dev = obs?.drbd?.devices[String(minor)];
+        if (!dev) return;
+        const peer = pair[1 - i]!;
+        const linked = dev.peer !== undefined && dev.peer.connection !== 'StandAlone';
+        seed.devices.push({
+          minor, resource: drbdResourceName(minor), dataLv: `${d.vg}/${diskLvName(inst.name, d.index)}`, metaLv: metaId,
+          role: dev.role === 'Primary' ? 'Primary' : 'Secondary', attached: dev.disk !== 'Diskless', sizeMiB: dev.sizeMiB ?? d.sizeMiB,
+          ...(linked ? { net: { local: `${addr(n)}:${port}`, peer: `${addr(peer)}:${port}`, peerNode: peer } } : {}),
+        });
+      });
+    }
+  }
+  return out;
 }
 
 // Summary when run directly.

@@ -26,7 +26,7 @@ import type { Action } from '../src/core/actions.js';
 import type { PlanInput } from '../src/core/plan.js';
 import { plan, type ObservedCluster, type Plan } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
-import { drift, genDesired, genObserved, type GenSpec } from './gen-desired.js';
+import { drift, genDesired, genObserved, simDrbdSeed, type GenSpec } from './gen-desired.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined && process.env.GANTRY_BENCH_CHILD === undefined) {
@@ -122,10 +122,14 @@ const planNote = (p: Plan): string => `${p.actions.length} actions in ${p.waves.
 
 const PV_MIB = 8 * 1024 * 1024;
 const blockDevices = { '/dev/sdb': PV_MIB, '/dev/sdc': PV_MIB };
-const simFrom = (o: ObservedCluster): SimCluster => new SimCluster([...o.nodes.values()].map((n) => initFromObserved(n, blockDevices)));
+const simFrom = (o: ObservedCluster): SimCluster => {
+  const drbd = simDrbdSeed(input, o);
+  return new SimCluster([...o.nodes.values()].map((n) => initFromObserved(n, blockDevices, drbd.get(n.name))));
+};
 const req = (i: PlanInput): ObserveRequest => ({
   sysctls: [...new Set(i.nodes.flatMap((n) => Object.keys(n.profile.sysctls)))],
   fileDirs: [i.cluster.sharedFileStorageDir],
+  drbd: i.instances.some((x) => x.diskTemplate === 'drbd'),
 });
 
 /** Apply a plan wave by wave (actions of a wave concurrently); returns the failures. */
@@ -137,18 +141,20 @@ async function applyPlan(sim: SimCluster, p: Plan): Promise<ActionResult[]> {
 const failNote = (p: Plan) => (failed: ActionResult[]): string =>
   `${p.actions.length} actions, ${failed.length} failed${failed.length ? ` (first: ${failed[0]!.action.verb} ${failed[0]!.error?.code}: ${failed[0]!.error?.message})` : ''}`;
 
-const input = measure('build desired (PlanInput)', () => genDesired(spec), 1, (i) => `${i.nodes.length} nodes, ${i.instances.length} instances${spec.runtime ? ' with QEMU runtime' : ''}`);
+const input = measure('build desired (PlanInput)', () => genDesired(spec), 1, (i) => `${i.nodes.length} nodes, ${i.instances.length} instances (${i.instances.filter((x) => x.diskTemplate === 'drbd').length} DRBD)${spec.runtime ? ' with QEMU runtime' : ''}`);
 // With --runtime the starting point is nodes with their profile but no instance yet: the
 // first plan creates the disks, installs and starts (the planner refuses to install over
 // disks that exist without an instance record, so "disks but no VMs" is not a start state).
 const base = measure(spec.runtime ? 'build observed (profile only, no instances yet)' : 'build observed (converged)', () => genObserved(spec.runtime ? { ...input, instances: [] } : input), 1, (o) => {
   let lvs = 0;
   let files = 0;
+  let drbd = 0;
   for (const n of o.nodes.values()) {
     lvs += Object.keys(n.lvs).length;
     files += Object.keys(n.files).length;
+    drbd += Object.keys(n.drbd?.devices ?? {}).length;
   }
-  return `${o.nodes.size} nodes, ${lvs} LVs, ${files} files`;
+  return `${o.nodes.size} nodes, ${lvs} LVs, ${files} files, ${drbd} DRBD devices`;
 });
 
 let observed = base;

@@ -162,27 +162,66 @@ function volumeId(v: Volume, cluster: PlanCluster): string {
   return path.posix.dirname(v.path) === cluster.sharedFileStorageDir ? `shared file ${v.path}` : `file ${v.path} on ${v.node}`;
 }
 
-function volumeExists(v: Volume, cluster: PlanCluster, observed: ObservedCluster): boolean {
+function volumeExists(v: Volume, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): boolean {
   if (v.kind === 'lv') return observed.nodes.get(v.node)?.lvs[`${v.vg}/${v.name}`] !== undefined;
-  if (path.posix.dirname(v.path) === cluster.sharedFileStorageDir) return [...observed.nodes.values()].some((o) => o.reachable && o.files[v.path] !== undefined);
+  if (path.posix.dirname(v.path) === cluster.sharedFileStorageDir) return filesSeen(nodes, cluster, observed).has(v.path);
   return observed.nodes.get(v.node)?.files[v.path] !== undefined;
 }
 
 /** Every observed data volume made for disk `index` of `instance` (exact names, Gantry's storage dirs). */
 function observedDataVolumes(instance: string, index: number, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Volume[] {
-  const out: Volume[] = [];
+  return dataVolumes(nodes, cluster, observed).get(`${instance}\0${index}`) ?? [];
+}
+
+/**
+ * Lookups over every observed LV and file, each built in one pass when first needed, once
+ * per plan (the `nodes` map is made per plan call; observed and cluster must be the same
+ * objects too), so a missing disk costs a lookup, not a scan of every node:
+ * "instance\0index" -> its observed data volumes; every file path a reachable node lists.
+ */
+interface PlanIndex { readonly observed: ObservedCluster; readonly cluster: PlanCluster; dataVolumes?: Map<string, Volume[]>; sharedFiles?: Set<string> }
+const planIndexes = new WeakMap<ReadonlyMap<string, PlanNode>, PlanIndex>();
+
+function planIndex(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): PlanIndex {
+  const cached = planIndexes.get(nodes);
+  if (cached?.observed === observed && cached.cluster === cluster) return cached;
+  const index: PlanIndex = { observed, cluster };
+  planIndexes.set(nodes, index);
+  return index;
+}
+
+function filesSeen(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Set<string> {
+  const index = planIndex(nodes, cluster, observed);
+  if (!index.sharedFiles) {
+    index.sharedFiles = new Set();
+    for (const o of observed.nodes.values()) if (o.reachable) for (const p of Object.keys(o.files)) index.sharedFiles.add(p);
+  }
+  return index.sharedFiles;
+}
+
+function dataVolumes(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Map<string, Volume[]> {
+  const index = planIndex(nodes, cluster, observed);
+  if (index.dataVolumes) return index.dataVolumes;
+  const out = new Map<string, Volume[]>();
+  const add = (instance: string, i: number, v: Volume): void => {
+    const k = `${instance}\0${i}`;
+    const list = out.get(k);
+    if (list) list.push(v);
+    else out.set(k, [v]);
+  };
   for (const [node, obs] of observed.nodes) {
     if (!obs.reachable) continue;
     for (const lv of Object.values(obs.lvs)) {
       const owner = instanceOfDiskLv(lv.name);
-      if (isDiskLvOf(lv, instance) && owner?.index === index && !owner.meta) out.push({ kind: 'lv', node, vg: lv.vg, name: lv.name, sizeMiB: lv.sizeMiB, role: 'data' });
+      if (owner && !owner.meta && isDiskLvOf(lv, owner.instance)) add(owner.instance, owner.index, { kind: 'lv', node, vg: lv.vg, name: lv.name, sizeMiB: lv.sizeMiB, role: 'data' });
     }
     const dirs = [nodes.get(node)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
     for (const f of Object.values(obs.files)) {
-      if (isDiskFileOf(f.path, instance, dirs) && instanceOfDiskFile(f.path)?.index === index) out.push({ kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data', format: f.format === 'qcow2' ? 'qcow2' : 'raw' });
+      const owner = instanceOfDiskFile(f.path);
+      if (owner && isDiskFileOf(f.path, owner.instance, dirs)) add(owner.instance, owner.index, { kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data', format: f.format === 'qcow2' ? 'qcow2' : 'raw' });
     }
   }
-  return out;
+  return (index.dataVolumes = out);
 }
 
 /** The disk paths the instance was last started with, from its record on a reachable node (the primary's first). */
@@ -207,18 +246,20 @@ export function planDiskConversions(
   nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
 ): Refusal[] {
   const refused: Refusal[] = [];
-  const recorded = recordedDiskPaths(inst.name, primary, observed);
+  // Read only when a disk is missing: sorting every node's snapshot per instance costs O(nodes log nodes) each.
+  let recorded: string[] | undefined | null = null;
+  const recordedPaths = (): string[] | undefined => (recorded === null ? (recorded = recordedDiskPaths(inst.name, primary, observed)) : recorded);
   const present = inst.disks.filter((d) => d.state === 'present');
   present.forEach((disk, k) => {
     const want = volumesOf(inst, disk, primary, secondary, nodes, cluster).filter((v) => v.role.endsWith('data'));
-    const missing = want.filter((v) => !volumeExists(v, cluster, observed));
+    const missing = want.filter((v) => !volumeExists(v, nodes, cluster, observed));
     if (want.length === 0 || missing.length === 0) return;
     const unobservable = missing.some((v) => !observed.nodes.get(v.node)?.reachable && !(v.kind === 'file' && path.posix.dirname(v.path) === cluster.sharedFileStorageDir));
     if (unobservable) return; // unknown is not absent: decided when the node answers
     const wantIds = new Set(want.map((v) => volumeId(v, cluster)));
     const elsewhere = [...new Set(observedDataVolumes(inst.name, disk.index, nodes, cluster, observed).map((v) => volumeId(v, cluster)))].filter((id) => !wantIds.has(id));
     const wantPaths = new Set(want.filter((v) => v.node === primary || v.kind === 'file').map((v) => (v.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v.path)));
-    const was = recorded?.[k];
+    const was = recordedPaths()?.[k];
     const recordSaysElsewhere = was !== undefined && was !== '' && disk.template !== 'drbd' && !wantPaths.has(was);
     if (elsewhere.length === 0 && !recordSaysElsewhere) return;
     const found = elsewhere.length > 0 ? elsewhere.sort().join(', ') : `${was} (the path its instance record was started with)`;

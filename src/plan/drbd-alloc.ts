@@ -6,6 +6,7 @@
  * not absent). What is recorded on a node (its LV tags, see naming.drbdTags) is kept; a
  * minor some DRBD device uses without a record is taken too. Pure.
  */
+import type { ObservedLv } from '../core/observed.js';
 import type { ObservedCluster, PlanCluster } from '../core/plan.js';
 import { knownSnapshots } from './locate.js';
 import { drbdOfLvTags, instanceOfDiskLv, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
@@ -21,6 +22,7 @@ export interface DrbdDiskAlloc {
 export type DrbdAllocResult = DrbdDiskAlloc | { readonly code: string; readonly error: string };
 
 const keyOf = (instance: string, index: number): string => `${instance}\0${index}`;
+const byLvName = (a: { lv: ObservedLv }, b: { lv: ObservedLv }): number => (a.lv.name < b.lv.name ? -1 : a.lv.name > b.lv.name ? 1 : 0);
 
 export class DrbdAllocator {
   /** node -> minor -> owner ("web1 disk 0", or "device resource7" for an unrecorded one). */
@@ -36,11 +38,16 @@ export class DrbdAllocator {
   constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = []) {
     this.range = cluster.drbd ?? DEFAULT_DRBD;
     for (const { node, obs } of knownSnapshots(observed)) {
-      for (const lv of Object.values(obs.lvs).sort((a, b) => a.name.localeCompare(b.name))) {
+      // Only LVs whose tags record a DRBD minor or port, in name order (code-unit order: cheap and deterministic).
+      const recording: { lv: ObservedLv; rec: { minor?: number; port?: number } }[] = [];
+      for (const lv of Object.values(obs.lvs)) {
+        const rec = drbdOfLvTags(lv.tags);
+        if (rec.minor !== undefined || rec.port !== undefined) recording.push({ lv, rec });
+      }
+      for (const { lv, rec } of recording.sort(byLvName)) {
         const inst = lv.tags.includes(MANAGED_LV_TAG) ? instanceOfLvTags(lv.tags) : undefined;
         const disk = instanceOfDiskLv(lv.name);
-        const rec = drbdOfLvTags(lv.tags);
-        if (!inst || !disk || disk.instance !== inst || (rec.minor === undefined && rec.port === undefined)) continue;
+        if (!inst || !disk || disk.instance !== inst) continue;
         const owner = `${inst} disk ${disk.index}`;
         const k = keyOf(inst, disk.index);
         if (!this.recorded.has(k)) this.recorded.set(k, { minors: new Map(), ports: new Set() });

@@ -74,14 +74,20 @@ export function drbdTags(minor: number, port: number): string[] {
 
 /** The minor and port an LV's tags record, each undefined when absent or unreadable. */
 export function drbdOfLvTags(tags: readonly string[]): { minor?: number; port?: number } {
-  const num = (prefix: string): number | undefined => {
-    const t = tags.find((x) => x.startsWith(prefix));
-    const v = t === undefined ? NaN : Number(t.slice(prefix.length));
-    return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-  };
-  const minor = num(DRBD_MINOR_TAG);
-  const port = num(DRBD_PORT_TAG);
+  // A plain loop, no closure: this runs for every LV of every node in each plan.
+  let minor: number | undefined;
+  let port: number | undefined;
+  for (const t of tags) {
+    if (minor === undefined && t.startsWith(DRBD_MINOR_TAG)) minor = tagNumber(t, DRBD_MINOR_TAG.length);
+    else if (port === undefined && t.startsWith(DRBD_PORT_TAG)) port = tagNumber(t, DRBD_PORT_TAG.length);
+  }
   return { ...(minor !== undefined ? { minor } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/** The non-negative integer after `at` in a tag; undefined when it is none. */
+function tagNumber(tag: string, at: number): number | undefined {
+  const v = Number(tag.slice(at));
+  return Number.isSafeInteger(v) && v >= 0 && tag.length > at ? v : undefined;
 }
 
 /** Ganeti names one DRBD resource per minor; the minor is unique on its node. */

@@ -40,6 +40,9 @@ export interface Placement {
 
 export { locateInstances } from './locate.js';
 
+/** localeCompare's order (the default locale's collation), without building a collator per comparison. */
+const collate = new Intl.Collator().compare;
+
 /**
  * Unknown is not absent: why an instance must wait for (or may be on) a node that cannot
  * be observed now, or undefined when every node that may hold it is observed.
@@ -122,7 +125,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const toEvacuate = evacuees(input, located, drainedNodes(input));
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
-  for (const inst of [...input.instances].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
     const subject = `Instance/${inst.name}`;
     const loc = located.get(inst.name);
     if (inst.state === 'absent') {
@@ -278,7 +281,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   allActions.push(...o.actions);
   const orphans = o.orphans;
 
-  entries.sort((a, b) => a.subject.localeCompare(b.subject));
+  entries.sort((a, b) => collate(a.subject, b.subject));
   const ordered = orderActions(allActions);
   const fencing = planFencing(input, observed);
   return {

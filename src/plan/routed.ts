@@ -66,6 +66,7 @@ export function planRoutedDrift(
   const out: RoutedDrift = { diffs: [], actions: [] };
   const subject = `Instance/${inst.name}`;
   const taps = (inst.runtime?.nics ?? []).map((_, i) => tapName(inst.name, i));
+  if (taps.length === 0 && wants.length === 0) return out; // no NIC: nothing routed anywhere (skips a pass over every node)
   for (const [node, obs] of observed.nodes) {
     if (!obs.reachable || !obs.routing) continue;
     if (node === primary) {

@@ -4,7 +4,7 @@ import type { Action, Verb } from '../core/actions.js';
 import { sleep, systemClock, type Clock } from '../runtime/clock.js';
 import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';
-import { observeDrbd, type DrbdCtx } from './drbd.js';
+import { observeDrbd, type DrbdCtx, type SimDrbdDevice, type SimDrbdMeta } from './drbd.js';
 import { FaultPlan, type FaultSpec } from './faults.js';
 import { defaultFacts, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
 
@@ -27,7 +27,14 @@ export interface SimNodeInit {
     readonly files?: readonly ObservedFile[];
     readonly instances?: readonly ObservedInstance[];
     readonly taps?: readonly ObservedTap[];
+    /** DRBD devices up and the metadata on meta LVs ("vg/lv" -> its state). */
+    readonly drbd?: SimDrbdSeed;
   };
+}
+
+export interface SimDrbdSeed {
+  readonly devices: SimDrbdDevice[];
+  readonly meta: Record<string, SimDrbdMeta>;
 }
 
 export interface SimOptions {
@@ -62,8 +69,8 @@ function stateFrom(init: SimNodeInit, shared: SimSharedStorage | undefined): Sim
     files: new Map((seed.files ?? []).map((f) => [f.path, { ...f }])),
     instances: byName(seed.instances),
     taps: byName(seed.taps),
-    drbd: new Map(),
-    drbdMeta: new Map(),
+    drbd: new Map((seed.drbd?.devices ?? []).map((d) => [d.minor, structuredClone(d)])),
+    drbdMeta: new Map(Object.entries(seed.drbd?.meta ?? {}).map(([k, m]) => [k, { ...m }])),
     ...(shared !== undefined ? { shared } : {}),
   };
 }
