@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSet } from '../desired/load.js';
-import { applyPlacementEdits, placeProcessIo, registerPlaceCommands, type PlaceIo, unifiedDiff } from './place-commands.js';
+import { applyPlacementEdits, unifiedDiff } from './manifest-edits.js';
+import { placeProcessIo, registerPlaceCommands, type PlaceIo } from './place-commands.js';
 
 const DATA = [
   'g1|uuid-1|preferred||', '',
