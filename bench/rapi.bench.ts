@@ -13,7 +13,7 @@
  *   npm run bench:rapi
  *   npm run bench:rapi -- --instances 4000 --nodes 40 --sequential 20 --concurrent 100 --parallel 4
  */
-import { Agent, request } from 'node:https';
+import { Worker } from 'node:worker_threads';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
@@ -47,17 +47,48 @@ async function manifests(): Promise<{ dir: string; manifests: string; stateDir: 
   return { dir, manifests: m, stateDir: path.join(dir, 'state'), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-function get(agent: Agent, port: number, url: string): Promise<{ ms: number; bytes: number }> {
+/**
+ * The client, run in a worker thread so that it does not share the server's event loop
+ * (a real client is another process): plain JS for the worker, node's https client over
+ * keep-alive connections. It makes one warm-up request, SEQUENTIAL requests, then
+ * CONCURRENT over PARALLEL connections, and posts the timings.
+ */
+const CLIENT = `
+const { workerData: w, parentPort } = require('node:worker_threads');
+const { Agent, request } = require('node:https');
+const agent = new Agent({ keepAlive: true, maxSockets: w.parallel });
+const get = () => new Promise((resolve, reject) => {
   const t0 = performance.now();
+  const req = request({ host: '127.0.0.1', port: w.port, path: w.url, agent, headers: w.headers, rejectUnauthorized: false }, (res) => {
+    let bytes = 0;
+    res.on('data', (c) => { bytes += c.length; });
+    res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t0, bytes }) : reject(new Error('HTTP ' + res.statusCode))));
+  });
+  req.on('error', reject);
+  req.end();
+});
+(async () => {
+  const first = await get();
+  const seq = [];
+  for (let i = 0; i < w.sequential; i++) seq.push((await get()).ms);
+  let next = 0;
+  const conc = [];
+  const c0 = performance.now();
+  await Promise.all(Array.from({ length: w.parallel }, async () => { while (next++ < w.concurrent) conc.push((await get()).ms); }));
+  const wallS = (performance.now() - c0) / 1000;
+  agent.destroy();
+  parentPort.postMessage({ first, seq, conc, wallS });
+})().catch((e) => parentPort.postMessage({ error: String(e) }));
+`;
+
+interface ClientResult { first: { ms: number; bytes: number }; seq: number[]; conc: number[]; wallS: number; error?: string }
+
+function runClient(port: number, url: string): Promise<ClientResult> {
+  const headers = GZIP ? { 'accept-encoding': 'gzip' } : {};
+  const w = new Worker(CLIENT, { eval: true, workerData: { port, url, headers, parallel: PARALLEL, sequential: SEQUENTIAL, concurrent: CONCURRENT } });
   return new Promise((resolve, reject) => {
-    const headers = GZIP ? { 'accept-encoding': 'gzip' } : {};
-    const req = request({ host: '127.0.0.1', port, path: url, agent, headers, rejectUnauthorized: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => { bytes += c.length; });
-      res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - t0, bytes }) : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
+    w.once('message', (m: ClientResult) => { void w.terminate(); if (m.error) reject(new Error(m.error)); else resolve(m); });
+    w.once('error', reject);
   });
 }
 
@@ -71,33 +102,22 @@ async function main(): Promise<void> {
   const app = await buildRapiServer({ source, jobs: new JobQueue(), users: () => new Map(), anonymousRead: true, logger, https: await ensureSelfSigned(c.stateDir, logger, 'localhost') });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
-  const agent = new Agent({ keepAlive: true, maxSockets: PARALLEL });
   const url = '/2/instances?bulk=1';
   try {
     const setupS = (performance.now() - t0) / 1000;
     const v0 = performance.now();
     await source.snapshot();
     const viewS = (performance.now() - v0) / 1000;
-    const first = await get(agent, port, url);
-    const seq: number[] = [];
-    for (let i = 0; i < SEQUENTIAL; i++) seq.push((await get(agent, port, url)).ms);
-    let next = 0;
-    const conc: number[] = [];
-    const c0 = performance.now();
-    await Promise.all(Array.from({ length: PARALLEL }, async () => {
-      while (next++ < CONCURRENT) conc.push((await get(agent, port, url)).ms);
-    }));
-    const wallS = (performance.now() - c0) / 1000;
+    const { first, seq, conc, wallS } = await runClient(port, url);
     const out = {
       machine: `${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-      instances: INSTANCES, nodes: NODES, observed: OBSERVE, gzip: GZIP, setupS: +setupS.toFixed(1), viewS: +viewS.toFixed(1), bodyMiB: +(first.bytes / 2 ** 20).toFixed(1),
+      instances: INSTANCES, nodes: NODES, observed: OBSERVE, gzip: GZIP, setupS: +setupS.toFixed(1), viewS: +viewS.toFixed(1), bodyMiB: +(first.bytes / 2 ** 20).toFixed(2),
       firstMs: Math.round(first.ms),
       sequential: { n: SEQUENTIAL, medianMs: Math.round(pct(seq, 0.5)), p90Ms: Math.round(pct(seq, 0.9)), maxMs: Math.round(Math.max(...seq)) },
       concurrent: { n: CONCURRENT, parallel: PARALLEL, reqPerS: +(CONCURRENT / wallS).toFixed(1), medianMs: Math.round(pct(conc, 0.5)), p90Ms: Math.round(pct(conc, 0.9)) },
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {
-    agent.destroy();
     await app.close();
     await c.cleanup();
   }

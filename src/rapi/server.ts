@@ -11,6 +11,7 @@ import { GantryError } from '../util/errors.js';
 import { FINAL, JOB_FIELDS, jobJson, type JobQueue } from './jobs.js';
 import { checkPassword, parseBasicAuth, RAPI_REALM, type RapiUser, type UsersFile } from './users.js';
 import { listBody, type Body } from './bodies.js';
+import { allFieldNames, fieldDefs, instanceInfo, runQuery } from './query.js';
 import type { Json, RapiModel, RapiObject } from './view.js';
 
 /** Features this server implements (GET /2/features). */
@@ -85,6 +86,22 @@ function find(items: readonly RapiObject[], what: string, name: string): RapiObj
   return o;
 }
 
+/** Ganeti's query resources (singular) and the lists that answer them. */
+const QUERY_KIND: Record<string, 'instances' | 'nodes' | 'groups' | 'networks'> = { instance: 'instances', node: 'nodes', group: 'groups', network: 'networks' };
+
+/** ?fields=a,b as a list (undefined when absent). */
+function fieldsParam(req: FastifyRequest): string[] | undefined {
+  const f = (req.query as Record<string, unknown>).fields;
+  return typeof f === 'string' ? f.split(',').filter((x) => x !== '') : undefined;
+}
+
+/** GET /2/instances/[name]/info: as in Ganeti, a job (OpInstanceQueryData) whose result is the instance's details. */
+function infoJob(o: RapiServerOptions, inst: RapiObject, req: FastifyRequest, user: RapiUser | undefined): number {
+  const staticOnly = String((req.query as Record<string, unknown>).static ?? '0') === '1';
+  const op = { OP_ID: 'OP_INSTANCE_QUERY_DATA', instances: [inst.name as string], static: staticOnly };
+  return o.jobs.submit(op, `INSTANCE_QUERY_DATA(${inst.name as string})`, user?.name ?? 'anonymous', async () => instanceInfo(inst));
+}
+
 const ROLE_NAME: Record<string, string> = { M: 'master', C: 'master-candidate', R: 'regular', D: 'drained', O: 'offline' };
 
 function readResources(o: RapiServerOptions): Resource[] {
@@ -94,6 +111,12 @@ function readResources(o: RapiServerOptions): Resource[] {
   };
   const one = (kind: keyof Pick<RapiModel, 'instances' | 'nodes' | 'groups' | 'networks'>, what: string) => async (req: FastifyRequest) =>
     find((await model())[kind], what, (req.params as { name: string }).name);
+  const queried = async (req: FastifyRequest) => {
+    const res = (req.params as { resource: string }).resource;
+    const kind = QUERY_KIND[res];
+    if (!kind) throw new RapiHttpError(404, 'Not Found', `no query resource '${res}' (this server answers ${Object.keys(QUERY_KIND).join(', ')})`);
+    return (await model())[kind];
+  };
   const r = (handler: Handler) => ({ access: 'read' as const, handler });
   return [
     { url: '/', methods: { GET: r(async () => null) } },
@@ -105,6 +128,7 @@ function readResources(o: RapiServerOptions): Resource[] {
     { url: '/2/instances', methods: { GET: r(list('instances')) } },
     { url: '/2/instances/:name', methods: { GET: r(one('instances', 'Instance')) } },
     { url: '/2/instances/:name/tags', methods: { GET: r(async (req) => (await one('instances', 'Instance')(req)).tags) } },
+    { url: '/2/instances/:name/info', methods: { GET: r(async (req, user) => infoJob(o, await one('instances', 'Instance')(req), req, user)) } },
     { url: '/2/nodes', methods: { GET: r(list('nodes')) } },
     { url: '/2/nodes/:name', methods: { GET: r(one('nodes', 'Node')) } },
     { url: '/2/nodes/:name/role', methods: { GET: r(async (req) => ROLE_NAME[(await one('nodes', 'Node')(req)).role as string]) } },
@@ -113,6 +137,8 @@ function readResources(o: RapiServerOptions): Resource[] {
     { url: '/2/groups/:name', methods: { GET: r(one('groups', 'Group')) } },
     { url: '/2/networks', methods: { GET: r(list('networks')) } },
     { url: '/2/networks/:name', methods: { GET: r(one('networks', 'Network')) } },
+    { url: '/2/query/:resource', methods: { GET: r(async (req) => runQuery(await queried(req), { fields: fieldsParam(req) })), PUT: r(async (req) => runQuery(await queried(req), req.body)) } },
+    { url: '/2/query/:resource/fields', methods: { GET: r(async (req) => { const items = await queried(req); return { fields: fieldDefs(items, fieldsParam(req) ?? allFieldNames(items)) }; }) } },
   ];
 }
 

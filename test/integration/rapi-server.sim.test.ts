@@ -110,6 +110,42 @@ describe('remote API reads (simulator-backed)', () => {
   });
 });
 
+describe('remote API queries (simulator-backed)', () => {
+  it('given PUT /2/query/instance with fields and a filter, it answers Ganeti\'s {fields, data} for the matching instances', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/2/query/instance', payload: { fields: ['name', 'pnode', 'oper_state'], qfilter: ['&', ['=', 'pnode', 'node1'], ['=~', 'name', '^vm']] } });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body.fields.map((f: any) => f.name)).toEqual(['name', 'pnode', 'oper_state']);
+    const all = (await get('/2/instances?bulk=1')).body.filter((i: any) => i.pnode === 'node1').map((i: any) => [[0, i.name], [0, 'node1'], [0, i.oper_state]]);
+    expect(all.length).toBeGreaterThan(0);
+    expect(body.data).toEqual(all);
+  });
+
+  it('given PUT /2/query/node and GET /2/query/node/fields, it answers node rows and field kinds', async () => {
+    const q = await app.inject({ method: 'PUT', url: '/2/query/node', payload: { fields: ['name', 'mtotal'], qfilter: ['=', 'name', 'node1'] } });
+    expect(q.json().data).toEqual([[[0, 'node1'], [0, 65536]]]);
+    const f = (await get('/2/query/node/fields?fields=name,mtotal,offline')).body;
+    expect(f.fields.map((x: any) => [x.name, x.kind])).toEqual([['name', 'text'], ['mtotal', 'number'], ['offline', 'bool']]);
+  });
+
+  it('given a bad filter, an unknown query resource or no fields, it answers 400 / 404 / 400', async () => {
+    const bad = await app.inject({ method: 'PUT', url: '/2/query/instance', payload: { fields: ['name'], qfilter: ['=', 'nosuch', 1] } });
+    expect(bad.json()).toEqual({ code: 400, message: 'Bad Request', explain: 'qfilter: unknown field "nosuch"' });
+    expect((await app.inject({ method: 'PUT', url: '/2/query/lock', payload: { fields: ['name'] } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'PUT', url: '/2/query/instance', payload: {} })).statusCode).toBe(400);
+  });
+
+  it('given GET /2/instances/[name]/info, it answers a job id whose result holds the instance details', async () => {
+    const id = (await get('/2/instances/vm1/info')).body;
+    expect(typeof id).toBe('number');
+    const job = await finished(id);
+    expect(job.status).toBe('success');
+    expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_QUERY_DATA', instances: ['vm1'] });
+    expect(job.opresult[0].vm1).toMatchObject({ name: 'vm1', config_state: 'up', run_state: 'up', pnode: 'node1', disks: [{ size: 1024 }] });
+    expect((await get('/2/instances/nope/info')).status).toBe(404);
+  });
+});
+
 describe('remote API authentication', () => {
   it('given no credentials, it answers reads (anonymous reads on) and refuses writes with 401 and a Basic challenge', async () => {
     const r = await app.inject({ method: 'PUT', url: '/2/instances/vm1/shutdown' });
