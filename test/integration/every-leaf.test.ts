@@ -147,6 +147,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Cluster.spec.drbd.portRange.start': on(C, ['drbd', 'portRange'], { start: 12000, end: 14999 }),
   'Cluster.spec.drbd.portRange.end': on(C, ['drbd', 'portRange'], { start: 11000, end: 12000 }),
   'Cluster.spec.drbd.minorCount': on(C, ['drbd', 'minorCount'], 16),
+  'Cluster.spec.drbd.usermodeHelper': on(C, ['drbd', 'usermodeHelper'], '/usr/lib/drbd/notify.sh'),
   'Cluster.spec.autoRepair.failover': on(C, ['autoRepair', 'failover'], true),
   'Cluster.spec.autoRepair.fenceMaxPerGroup': on(C, ['autoRepair', 'fenceMaxPerGroup'], 2),
   'Instance.spec.autoRepair.failover': on(I, ['autoRepair', 'failover'], true),
