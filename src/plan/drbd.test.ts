@@ -207,3 +207,36 @@ describe('DRBD minors and ports', () => {
     expect(describeSync({ percent: 3, speedKiBps: 512, etaSec: 5 })).toBe('3.0% done, 0.5 MiB/s, ETA 5s');
   });
 });
+
+describe('DRBD and fencing: a management-only partition is not a death', () => {
+  const suspectInput = (): PlanInput => {
+    const base = input([db()]);
+    return { ...base, cluster: { ...base.cluster, failover: true }, nodes: base.nodes.map((n) => ({ ...n, fenceable: true })) };
+  };
+  const withN1Unreachable = (n2Peer: NonNullable<ObservedDrbdDevice['peer']>) => {
+    const c = converged({}, { drbd: { devices: { 0: dev({ minor: 0, peer: n2Peer }) } } });
+    const n1 = { ...emptyObservedNode('n1', '2026-11-28T12:00:00Z'), reachable: false };
+    return {
+      nodes: new Map([['n1', n1], ['n2', c.nodes.get('n2')!]]),
+      lastKnown: new Map([['n1', c.nodes.get('n1')!]]),
+      liveness: new Map([['n1', { node: 'n1', condition: 'Unreachable' as const, since: '2026-11-28T11:59:00Z', missedProbes: 5, graceOver: true }]]),
+    };
+  };
+
+  it('given the primary unreachable past its grace while its DRBD peer still reports it Connected, it is not fenced, with the reason', () => {
+    const p = plan(suspectInput(), withN1Unreachable({ connection: 'Connected', role: 'Primary', disk: 'UpToDate' }));
+    expect(p.fencing).toEqual([{ node: 'n1', fence: false, reason: expect.stringContaining('still seen on the replication network') }]);
+    expect(p.fencing![0]!.reason).toContain('n2: resource0 of db1 disk 0');
+    expect(verbs(p.actions)).toEqual([]);
+  });
+
+  it('given the same but the peer has lost the connection (WFConnection), the node is fenced', () => {
+    const p = plan(suspectInput(), withN1Unreachable({ connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' }));
+    expect(p.fencing).toEqual([{ node: 'n1', fence: true, reason: expect.stringContaining('unreachable past its grace') }]);
+  });
+
+  it('given a resync still running toward the unreachable node, it counts as connected', () => {
+    const p = plan(suspectInput(), withN1Unreachable({ connection: 'SyncSource', role: 'Primary', disk: 'UpToDate' }));
+    expect(p.fencing?.[0]?.fence).toBe(false);
+  });
+});

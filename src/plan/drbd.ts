@@ -55,6 +55,8 @@ function deviceOf(obs: ObservedNode, minor: number): ObservedDrbdDevice | undefi
 }
 
 const connected = (d: ObservedDrbdDevice | undefined): boolean => d?.peer !== undefined && CONNECTED.has(d.peer.connection);
+/** The device's peer is connected (Connected, or a resync or verify running): its node is alive on the replication network. */
+export const drbdPeerConnected = connected;
 
 export function resyncSpec(disk: PlanDisk): DrbdResyncSpec {
   const p = disk.drbd;

@@ -5,12 +5,16 @@
  * it has an out-of-band program (Node spec.oob); and its group is not losing more nodes
  * at once than Cluster spec.autoRepair.fenceMaxPerGroup allows (default 1: when several
  * nodes vanish together the likelier cause is on Gantry's side, and a human decides,
- * like LINSTOR stopping evictions). Every node past its grace gets a decision with its
- * reason, so the plan shows why a node was or was not fenced.
+ * like LINSTOR stopping evictions); and no DRBD peer of it still reports it connected
+ * (a node seen on the replication network is alive: a management-only partition is not a
+ * death, and fencing it would kill a working primary). Every node past its grace gets a
+ * decision with its reason, so the plan shows why a node was or was not fenced.
  */
 import type { NodeLiveness } from '../core/liveness.js';
 import type { FenceDecision, ObservedCluster, PlanInput, PlanNode } from '../core/plan.js';
+import { drbdPeerConnected } from './drbd.js';
 import { locateInstances, localFileDirs } from './locate.js';
+import { drbdOfLvTags, drbdResourceName, instanceOfDiskLv, instanceOfLvTags } from './naming.js';
 
 /** Whether the cluster or the instance asks for failover when its node is confirmed dead. */
 export function wantsFailover(input: PlanInput, instance: { readonly failover?: boolean }): boolean {
@@ -41,12 +45,45 @@ export function planFencing(input: PlanInput, observed: ObservedCluster): FenceD
   const wanted = nodesWithFailover(input, observed);
   const max = input.cluster.fenceMaxPerGroup ?? 1;
   const downIn = (group: string) => input.nodes.filter((n) => n.group === group && down(live.get(n.name))).map((n) => n.name);
-  return candidates.sort((a, b) => a.name.localeCompare(b.name)).map((n) => decide(n, wanted, downIn(n.group), max));
+  return candidates.sort((a, b) => a.name.localeCompare(b.name)).map((n) => decide(n, wanted, downIn(n.group), max, seenOnReplication(n.name, input, observed)));
 }
 
-function decide(n: PlanNode, wanted: ReadonlySet<string>, groupDown: readonly string[], max: number): FenceDecision {
+/**
+ * What reachable nodes report `suspect` connected over DRBD ("node2: resource3 of web1
+ * disk 0"). A device's peer is `suspect` when the device's LV tags name an instance whose
+ * declared pair is this node and `suspect`, or when the suspect's last known snapshot has
+ * an LV of the same disk recording the same port.
+ */
+export function seenOnReplication(suspect: string, input: PlanInput, observed: ObservedCluster): string[] {
+  const pairs = new Map(input.instances.filter((i) => i.diskTemplate === 'drbd').map((i) => [i.name, [i.primary, i.secondary]]));
+  const suspectPorts = new Set<number>();
+  for (const lv of Object.values(observed.lastKnown?.get(suspect)?.lvs ?? {})) {
+    const port = drbdOfLvTags(lv.tags).port;
+    if (port !== undefined) suspectPorts.add(port);
+  }
+  const out = new Set<string>();
+  for (const [node, obs] of observed.nodes) {
+    if (node === suspect || !obs.reachable || !obs.drbd) continue;
+    for (const lv of Object.values(obs.lvs)) {
+      const { minor, port } = drbdOfLvTags(lv.tags);
+      const inst = instanceOfLvTags(lv.tags);
+      const disk = instanceOfDiskLv(lv.name);
+      if (minor === undefined || inst === undefined || disk?.instance !== inst) continue;
+      const pair = pairs.get(inst);
+      const peerIsSuspect = (pair?.includes(node) === true && pair.includes(suspect)) || (port !== undefined && suspectPorts.has(port));
+      if (peerIsSuspect && drbdPeerConnected(obs.drbd.devices[String(minor)])) out.add(`${node}: ${drbdResourceName(minor)} of ${inst} disk ${disk.index}`);
+    }
+  }
+  return [...out].sort();
+}
+
+function decide(n: PlanNode, wanted: ReadonlySet<string>, groupDown: readonly string[], max: number, seen: readonly string[]): FenceDecision {
   const hold = (reason: string): FenceDecision => ({ node: n.name, fence: false, reason });
   if (!wanted.has(n.name)) return hold('no instance on it asks for failover (Cluster or Instance spec.autoRepair.failover): nothing needs it confirmed dead');
+  if (seen.length > 0) {
+    return hold(`it is still seen on the replication network: its DRBD peers report it connected (${seen.slice(0, 3).join('; ')}${seen.length > 3 ? `; ${seen.length - 3} more` : ''}): ` +
+      'only the management path is cut, which is not a death; fencing it would kill a working primary. Repair the management network, or set role: offline once you know it is down');
+  }
   if (!n.fenceable) return hold('it has no out-of-band program (Node spec.oob): it cannot be confirmed dead; set role: offline once you know it is down');
   if (groupDown.length > max) {
     return hold(`${groupDown.length} nodes of group ${n.group} are down together (${groupDown.join(', ')}; at most ${max} at a time, Cluster spec.autoRepair.fenceMaxPerGroup): a fault on Gantry's side looks the same, so none is fenced; a human decides`);
