@@ -13,7 +13,9 @@ import { promisify } from 'node:util';
 import { loadDesired } from '../desired/load.js';
 import type { LoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
-import type { Plan } from '../core/plan.js';
+import type { ObservedCluster, Plan } from '../core/plan.js';
+import { allocatorFor } from '../execute/allocate.js';
+import { toPlanInput } from '../plan/from-desired.js';
 import { connectNodes } from '../execute/connect.js';
 import { reconcileOnce } from '../runtime/reconcile.js';
 import { acquireStateLock } from '../runtime/state-lock.js';
@@ -121,6 +123,10 @@ class FileWrites {
     const r = await this.render(change, state);
     const { state: next, errors } = await loadDesired([...this.o.files], new Map([[r.file, r.text]]));
     if (!next) throw refusal(errors, change.create !== undefined);
+    if (change.create) {
+      const why = placementRefusal(next, change.subject.split('/')[1]!, (await this.o.source.snapshot()).observed);
+      if (why) throw bad('pnode', `${why} (name pnode/snode or make room; nothing was written)`);
+    }
     return { ...r, next };
   }
 
@@ -165,6 +171,20 @@ class FileWrites {
     }
     ctx.log(`${change.what}: done`);
   }
+}
+
+/**
+ * Whether the placement engine (hail, as the pass will run it) refuses a new instance
+ * the request does not place, over the last observation; undefined when it fits, when the
+ * request places it, or when nothing is observed yet (the pass decides then).
+ */
+export function placementRefusal(next: DesiredState, name: string, observed: ObservedCluster | undefined): string | undefined {
+  if (!observed) return undefined;
+  const input = toPlanInput(next);
+  const inst = input.instances.find((i) => i.name === name);
+  if (!inst || (inst.primary !== undefined && (inst.diskTemplate !== 'drbd' || inst.secondary !== undefined))) return undefined;
+  const r = allocatorFor(next)!(input, observed)(inst);
+  return 'error' in r ? r.error : undefined;
 }
 
 function instanceOf(state: DesiredState, name: string) {

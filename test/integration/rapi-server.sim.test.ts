@@ -203,7 +203,7 @@ describe('remote API writes: manifest edits, jobs, reconcile passes (simulator-b
     expect(i.beparams).toMatchObject({ maxmem: 256, vcpus: 2 });
   });
 
-  it('given a create that validation refuses, it answers 400 naming the request field and writes no file', async () => {
+  it('given a create that validation or placement refuses, it answers 400 naming the request field and writes no file and no job', async () => {
     const before = await readFile(path.join(c.manifests, 'instances.yaml'), 'utf8');
     const r1 = await app.inject({ method: 'POST', url: '/2/instances', headers: admin, payload: { __version__: 1, mode: 'create', name: 'bad1', disk_template: 'drbd', disks: [{ size: 512 }], nics: [], os_type: 'none' } });
     expect(r1.statusCode).toBe(400);
@@ -216,6 +216,9 @@ describe('remote API writes: manifest edits, jobs, reconcile passes (simulator-b
     expect(r3.json().explain).toMatch(/^pnode: /);
     const r4 = await app.inject({ method: 'POST', url: '/2/instances', headers: admin, payload: { __version__: 1, mode: 'create', name: 'bad4', disk_template: 'plain', disks: [], nics: [], os_type: 'none', frobnicate: 1 } });
     expect(r4.json().explain).toMatch(/^frobnicate: not supported/);
+    const r5 = await app.inject({ method: 'POST', url: '/2/instances', headers: admin, payload: { __version__: 1, mode: 'create', name: 'bad5', disk_template: 'plain', disks: [{ size: 512 }], nics: [], os_type: 'none', beparams: { maxmem: 70000, minmem: 70000 } } });
+    expect(r5.statusCode).toBe(400);
+    expect(r5.json().explain).toMatch(/^pnode: no node can take bad5: .*nothing was written/);
     await jobs.idle();
     const { readdir } = await import('node:fs/promises');
     expect((await readdir(c.manifests)).filter((f) => f.startsWith('bad'))).toEqual([]);
