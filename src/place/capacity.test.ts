@@ -59,6 +59,32 @@ describe('capacity (hspace)', () => {
     expect(r.standard!.fails[r.standard!.reason]).toBeGreaterThan(0);
   });
 
+  // Three nodes with exclusive storage (4 spindles each, all free), no instances. The
+  // expected HTS_ALLOC_* lines are what hspace (ganeti-htools-3.0, Debian 12) printed for
+  // `hspace -t FILE --machine-readable --standard-alloc=10240,1024,1,S --disk-template=T`.
+  const EXCL = [
+    'group-01|fake-uuid-01|preferred||', '',
+    ...['node-01', 'node-02', 'node-03'].map((n) => `${n}|16384|0|16384|409600|409600|16|N|fake-uuid-01|4||Y|4`),
+    '', '', '', '',
+  ].join('\n');
+  const HSPACE_EXCL: [number, 'plain' | 'drbd', number, string, Record<string, number>][] = [
+    [1, 'plain', 8, 'FAILN1', { FAILN1: 3 }],
+    [1, 'drbd', 6, 'FAILSPINDLES', { FAILSPINDLES: 6 }],
+    [2, 'plain', 4, 'FAILN1', { FAILN1: 2, FAILSPINDLES: 1 }],
+    [2, 'drbd', 3, 'FAILSPINDLES', { FAILSPINDLES: 6 }],
+    [3, 'plain', 2, 'FAILSPINDLES', { FAILSPINDLES: 2, FAILN1: 1 }],
+    [3, 'drbd', 1, 'FAILSPINDLES', { FAILSPINDLES: 6 }],
+  ];
+  for (const [spn, dt, count, reason, fails] of HSPACE_EXCL) {
+    it(`given exclusive-storage nodes and a ${spn}-spindle ${dt} spec, it allocates ${count} like hspace and stops on ${reason}`, () => {
+      const r = capacity(parseText(EXCL), { standard: parseSpec(`10240,1024,1,${spn}`), tiered: false, diskTemplate: dt });
+      const lines = machineReadable(r).split('\n');
+      expect(lines).toContain(`HTS_ALLOC_INSTANCES=${count}`);
+      expect(lines).toContain(`HTS_ALLOC_FAIL_REASON=${reason}`);
+      for (const [k, v] of Object.entries(fails)) expect(lines).toContain(`HTS_ALLOC_${k}_CNT=${v}`);
+    });
+  }
+
   it('given no online node, it reports the error', () => {
     const c = buildCluster({ nodes: [{ name: 'a', memoryMiB: 8192, diskMiB: 102400, cpus: 4, offline: true }] });
     expect(capacity(c).error).toBe('No online nodes');

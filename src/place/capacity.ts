@@ -141,7 +141,7 @@ function shrink(spec: CapacitySpec, r: FailReason): CapacitySpec | null {
 function mkInstance(name: string, spec: CapacitySpec, dt: DiskTemplate, su: number): PlaceInstance {
   return {
     name, mem: spec.memoryMiB, dsk: spec.diskMiB, disks: [spec.diskMiB], vcpus: spec.vcpus, status: 'running',
-    autoBalance: true, pNode: '', sNode: null, diskTemplate: dt, tags: [], spindleUse: su, spindles: null,
+    autoBalance: true, pNode: '', sNode: null, diskTemplate: dt, tags: [], spindleUse: su, spindles: spec.spindles,
     nics: [],
   };
 }
