@@ -71,6 +71,7 @@ export const GROUPS: readonly CommandGroup[] = [
     load: async () => (await import('./reconcile-commands.js')).registerReconcileCommands,
     commands: [
       cmd('plan', 'plan [options]', 'observe the nodes and print the drift report: what differs from the manifests, the actions that would fix it, and why'),
+      cmd('verify', 'verify [options]', 'gnt-cluster verify: observe the nodes and report nodes down, instances on the wrong node, degraded DRBD disks, memory N+1 and orphans; changes nothing'),
       cmd('apply', 'apply [options]', 'make the nodes match the manifests: plan, confirm, run the actions in waves over disjoint nodes, re-plan. Holds the state directory lock throughout (not with --dry-run)'),
       cmd('run', 'run [options]', 'run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift. Holds the state directory lock for its whole life (file mode); with --kubernetes the Lease is the lock'),
     ],

@@ -1,5 +1,5 @@
 /**
- * gantry plan | apply | run: the reconcile loop from the command line.
+ * gantry plan | verify | apply | run: the reconcile loop from the command line.
  *   plan   observe + diff; prints the drift report; --detailed-exitcode 0/2/1
  *   apply  plan, confirm (unless --yes), execute in waves, re-plan; --dry-run prints commands
  *   run    the daemon: watch manifests, resync periodically, reconcile with backoff
@@ -17,6 +17,7 @@ import { describeAction, renderPlan, summary, type ReportFormat } from '../statu
 import { DEFAULT_JOB_LOG_RETENTION, DEFAULT_STATE_DIR, type JobLogRetention } from '../status/state-dir.js';
 import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import { GantryError } from '../util/errors.js';
+import { memoryView, renderVerify, verifyCluster, verifyExit } from '../status/verify.js';
 import { createLogger, type Logger } from '../util/log.js';
 
 interface CommonOpts {
@@ -147,6 +148,18 @@ export function registerReconcileCommands(program: Command): void {
       process.stdout.write(renderPlan(res.plan, opts.output, { showInSync: opts.all ?? false }));
       if (opts.detailedExitcode && planHasChanges(res.plan)) throw new CliExit(2);
       if (res.plan.unreachable.length > 0 && opts.detailedExitcode) throw new CliExit(2);
+    });
+
+  addCommon(program.command('verify'))
+    .description('gnt-cluster verify: observe the nodes and report nodes down, instances on the wrong node, degraded DRBD disks, memory N+1 and orphans; changes nothing')
+    .addHelpText('after', '\nExit status:\n  0  no problems found\n  1  errors found (or the manifests or nodes could not be read)\n  2  warnings only\n')
+    .action(async (opts: CommonOpts, cmd: Command) => {
+      const logger = loggerFor(opts, cmd);
+      const { res, state } = await withCluster(opts.file, logger, async (st, conn) => ({ state: st, res: await reconcileOnce(st, { logger, ops: conn.ops, floorDir: opts.stateDir }, { apply: false }) }));
+      const findings = verifyCluster(res.plan, res.observed, memoryView(state, res.observed));
+      process.stdout.write(opts.output === 'json' ? `${JSON.stringify({ findings }, null, 2)}\n` : renderVerify(findings));
+      const code = verifyExit(findings);
+      if (code !== 0) throw new CliExit(code);
     });
 
   addWriter(addCommon(program.command('apply')))

@@ -1,0 +1,103 @@
+/**
+ * gantry verify (Ganeti's gnt-cluster verify), pure: one report of what is wrong with the
+ * cluster as observed now, from a dry pass's plan and observation. Errors: nodes that
+ * could not be observed, instances running on another node than the manifests name, DRBD
+ * disks not UpToDate on both sides, nodes whose running instances no other node has the
+ * memory for (N+1, global and memory only). Warnings: orphans.
+ */
+import type { ObservedCluster, Plan } from '../core/plan.js';
+import type { DesiredState } from '../desired/model.js';
+
+export type VerifySeverity = 'error' | 'warning';
+
+export interface VerifyFinding {
+  readonly severity: VerifySeverity;
+  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'n-plus-one' | 'orphan';
+  readonly subject: string;
+  readonly message: string;
+}
+
+/** The memory view N+1 needs: each usable node's total, each running instance's MiB and node. */
+export interface MemoryView {
+  readonly nodes: ReadonlyMap<string, { totalMiB: number; usable: boolean }>;
+  readonly running: readonly { instance: string; node: string; memoryMiB: number }[];
+}
+
+/** Exit statuses of `gantry verify`. */
+export const VERIFY_EXIT = { ok: 0, errors: 1, warnings: 2 } as const;
+
+export function verifyCluster(plan: Plan, observed: ObservedCluster, mem: MemoryView): VerifyFinding[] {
+  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...nPlusOne(mem), ...orphans(plan)];
+}
+
+const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
+
+/** Node memory (observed total) and the declared memory of each instance alive on a node. */
+export function memoryView(state: DesiredState, observed: ObservedCluster): MemoryView {
+  const nodes = new Map([...state.nodes.values()].map((n) => {
+    const o = observed.nodes.get(n.name);
+    return [n.name, { totalMiB: o?.facts.memoryTotalMiB ?? 0, usable: o?.reachable === true && n.role !== 'drained' && n.role !== 'offline' }] as const;
+  }));
+  const running = [...observed.nodes].flatMap(([node, o]) => Object.values(o.instances)
+    .filter((vm) => ALIVE.has(vm.runState) && state.instances.has(vm.name))
+    .map((vm) => ({ instance: vm.name, node, memoryMiB: state.instances.get(vm.name)!.beParams.memory })));
+  return { nodes, running };
+}
+
+function nodesDown(plan: Plan): VerifyFinding[] {
+  return plan.unreachable.map((n) => {
+    const why = plan.entries.find((e) => e.subject === `Node/${n}`)?.notes[0] ?? 'not observed';
+    return { severity: 'error', check: 'node-down', subject: `Node/${n}`, message: why };
+  });
+}
+
+function wrongNodes(plan: Plan): VerifyFinding[] {
+  return plan.entries.flatMap((e) => e.diffs.filter((d) => d.path === 'placement.primary').map((d): VerifyFinding => ({
+    severity: 'error', check: 'wrong-node', subject: e.subject, message: `runs on ${String(d.observed)}, the manifests place it on ${String(d.desired)}`,
+  })));
+}
+
+function degradedDisks(observed: ObservedCluster): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  for (const [node, o] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const dev of Object.values(o.drbd?.devices ?? {})) {
+      const bad = [dev.disk !== 'UpToDate' ? `local disk ${dev.disk ?? 'unknown'}` : '', dev.peer && dev.peer.disk !== 'UpToDate' ? `peer disk ${dev.peer.disk ?? 'unknown'} (${dev.peer.connection})` : '', !dev.peer ? 'no peer' : '']
+        .filter((x) => x !== '');
+      if (bad.length > 0) out.push({ severity: 'error', check: 'degraded-disk', subject: `Node/${node}`, message: `DRBD minor ${dev.minor}${dev.resource ? ` (${dev.resource})` : ''}: ${bad.join(', ')}` });
+    }
+  }
+  return out;
+}
+
+/** Global N+1 for memory: if a node fails, the others' free memory must hold its running instances. */
+export function nPlusOne(mem: MemoryView): VerifyFinding[] {
+  const used = new Map<string, number>();
+  for (const r of mem.running) used.set(r.node, (used.get(r.node) ?? 0) + r.memoryMiB);
+  const free = (n: string) => Math.max(0, (mem.nodes.get(n)?.totalMiB ?? 0) - (used.get(n) ?? 0));
+  const usable = [...mem.nodes].filter(([, v]) => v.usable).map(([n]) => n).sort();
+  const out: VerifyFinding[] = [];
+  for (const n of usable) {
+    const need = used.get(n) ?? 0;
+    if (need === 0) continue;
+    const room = usable.filter((o) => o !== n).reduce((s, o) => s + free(o), 0);
+    if (room < need) out.push({ severity: 'error', check: 'n-plus-one', subject: `Node/${n}`, message: `its running instances need ${need} MiB; the other usable nodes have ${room} MiB free (${need - room} MiB short)` });
+  }
+  return out;
+}
+
+function orphans(plan: Plan): VerifyFinding[] {
+  return plan.orphans.map((o) => ({ severity: 'warning', check: 'orphan', subject: `Node/${o.node}`, message: `${o.kind} ${o.id} is declared by no manifest${o.kept ? ` (kept: ${o.kept})` : ''}` }));
+}
+
+/** The exit status: 1 with any error, 2 with warnings only, 0 when clean. */
+export function verifyExit(findings: readonly VerifyFinding[]): number {
+  if (findings.some((f) => f.severity === 'error')) return VERIFY_EXIT.errors;
+  return findings.length > 0 ? VERIFY_EXIT.warnings : VERIFY_EXIT.ok;
+}
+
+export function renderVerify(findings: readonly VerifyFinding[]): string {
+  if (findings.length === 0) return 'verify: no problems found\n';
+  const lines = findings.map((f) => `${f.severity.toUpperCase().padEnd(7)} ${f.check.padEnd(13)} ${f.subject}: ${f.message}`);
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  return `${lines.join('\n')}\nverify: ${errors} error(s), ${findings.length - errors} warning(s)\n`;
+}
