@@ -108,7 +108,8 @@ function snapshot(st: ClusterState): Snapshot {
     const fd = st.freeDisk(i);
     const ad = Math.max(0, fd - st.loDsk[i]!);
     dskFree += fd; dskAvail += ad; dskInst += Math.trunc(st.tDsk[i]!) - fd;
-    spnFree += n.src.fSpindles; spnInst += st.tSp[i]! - n.src.fSpindles;
+    const fs = st.freeSpindles(i);
+    spnFree += fs; spnInst += st.tSp[i]! - fs;
     cpuInst += st.usedCpu(i);
     mnodeMem = Math.max(mnodeMem, av); mnodeDsk = Math.max(mnodeDsk, ad);
   }

@@ -328,6 +328,8 @@ export class ClusterState {
     return this.tMemT[i]! - this.nMem[i]! - this.d[i * F + F_IMEM]! - this.xMemPos[i]!;
   }
   freeDisk(i: number): number { return this.d[i * F + F_FDSK]!; }
+  /** Free spindles: changes only on exclusive-storage nodes, as Ganeti's Node.fSpindles. */
+  freeSpindles(i: number): number { return this.d[i * F + F_FSP]!; }
   usedCpu(i: number): number { return this.d[i * F + F_UCPU]!; }
   reservedMem(i: number): number { return this.d[i * F + F_RMEM]!; }
   failsN1(i: number): boolean { return this.d[i * F + F_FAILN1] === 1; }
