@@ -4,6 +4,7 @@
  * error is logged); SIGINT/SIGTERM close the server after the requests in flight.
  */
 import type { Command } from 'commander';
+import path from 'node:path';
 import { DEFAULT_STATE_DIR } from '../status/state-dir.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { CliExit } from './reconcile-commands.js';
@@ -44,7 +45,7 @@ async function serve(opts: ServeOpts, logger: Logger): Promise<void> {
   let users = opts.users ? await loadUsers(opts.users) : new Map();
   const tls = opts.tlsCert && opts.tlsKey ? await loadTls(opts.tlsCert, opts.tlsKey) : await ensureSelfSigned(opts.stateDir, logger);
   const source = new FileSource({ files: opts.file, stateDir: opts.stateDir, logger });
-  const jobs = new JobQueue();
+  const jobs = await JobQueue.open(path.join(opts.stateDir, 'rapi', 'jobs.json'), { logger });
   const writes = fileWrites({ files: opts.file, stateDir: opts.stateDir, source, jobs, logger, lockTimeoutMs: Number(opts.lockTimeout) * 1000, ...(opts.instanceDir ? { instanceDir: opts.instanceDir } : {}) });
   const app = await buildRapiServer({ source, jobs, users: () => users, anonymousRead: opts.anonymousRead ?? false, logger, writes, https: tls });
   process.on('SIGHUP', () => {

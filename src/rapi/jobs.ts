@@ -2,10 +2,16 @@
  * Jobs as Ganeti's RAPI shows them (/2/jobs, /2/jobs/[id], /2/jobs/[id]/wait): integer
  * ids, one opcode each, status queued -> running -> success | error, log entries with a
  * serial. Jobs run one at a time in submission order (one writer: each one edits the
- * manifests and runs a reconcile pass). Kept in memory; the newest `keep` finished jobs
- * are remembered.
+ * manifests and runs a reconcile pass). The newest `keep` finished jobs are remembered;
+ * with a `file` (STATE_DIR/rapi/jobs.json) they are saved on every change and read back
+ * by JobQueue.open, so ids keep counting and finished jobs stay visible across a restart.
+ * A job the restart interrupted (queued or running) is reported as an error saying so,
+ * never as running: its work is gone with the old process.
  */
 import { EventEmitter } from 'node:events';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../util/log.js';
 import type { Json, RapiObject } from './view.js';
 
 export type JobStatus = 'queued' | 'running' | 'success' | 'error';
@@ -46,8 +52,47 @@ export class JobQueue {
   private tail: Promise<void> = Promise.resolve();
   private readonly changes = new EventEmitter();
 
-  constructor(private readonly opts: { now?: () => number; keep?: number } = {}) {
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: { now?: () => number; keep?: number; file?: string; logger?: Logger } = {}) {
     this.changes.setMaxListeners(0);
+  }
+
+  /** A queue saved to `file`, with the jobs a previous server saved there. */
+  static async open(file: string, opts: { now?: () => number; keep?: number; logger?: Logger } = {}): Promise<JobQueue> {
+    const q = new JobQueue({ ...opts, file });
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
+    if (text === undefined) return q;
+    const saved = JSON.parse(text) as { nextId: number; logSerial: number; jobs: Job[] };
+    q.nextId = saved.nextId;
+    q.logSerial = saved.logSerial;
+    for (const j of saved.jobs) {
+      if (!FINAL.has(j.status)) {
+        const msg = 'gantry serve restarted before this job finished: check the instance and submit it again';
+        j.log.push([++q.logSerial, ts(q.now()), 'message', `error: ${msg}`]);
+        Object.assign(j, { status: 'error', result: ['OpExecError', [msg]], endTs: ts(q.now()) });
+      }
+      q.jobs.set(j.id, j);
+    }
+    q.save();
+    return q;
+  }
+
+  /** Writes the jobs to the file (atomically, one write at a time, in order). */
+  private save(): void {
+    const file = this.opts.file;
+    if (!file) return;
+    const body = JSON.stringify({ nextId: this.nextId, logSerial: this.logSerial, jobs: [...this.jobs.values()] });
+    this.saving = this.saving.then(async () => {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(`${file}.tmp`, body, { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    }).catch((err: unknown) => { this.opts.logger?.error({ err, file }, 'remote API jobs not saved: they will not survive a restart'); });
+  }
+
+  /** Resolves when the last save has been written. */
+  async flushed(): Promise<void> {
+    await this.saving;
   }
 
   private now(): number {
@@ -59,6 +104,7 @@ export class JobQueue {
     const job: Job = { id: this.nextId++, op, summary, user, status: 'queued', result: null, log: [], receivedTs: ts(this.now()), startTs: null, endTs: null };
     this.jobs.set(job.id, job);
     this.prune();
+    this.save();
     this.tail = this.tail.then(() => this.run(job, work));
     return job.id;
   }
@@ -83,6 +129,7 @@ export class JobQueue {
   }
 
   private changed(job: Job): void {
+    this.save();
     this.changes.emit(String(job.id));
   }
 
