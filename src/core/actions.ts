@@ -175,8 +175,22 @@ export interface InstanceMigrate extends Base {
   readonly peerOvsdbSocket?: string;
 }
 
+/**
+ * Grow a disk of a running instance through its QEMU (QMP block_resize on drive `drive`):
+ * for an image file QEMU grows the file itself (qemu-img cannot while QEMU holds the
+ * image's lock); for an LV or DRBD device grown underneath, the guest learns the new size.
+ */
+export interface InstanceBlockResize extends Base {
+  readonly verb: 'instance.block-resize'; readonly name: string; readonly runDir: string;
+  /** QEMU's drive id (diskN, N = position in the running launch's disks). */
+  readonly drive: string;
+  /** The device or image the drive opened (checked against QEMU's own before resizing). */
+  readonly path: string;
+  readonly sizeMiB: number;
+}
+
 export type Action =
-  | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate
+  | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate | InstanceBlockResize
   | BridgeEnsure | BridgeRemove | BridgeAddressRemove
   | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove | OvsPortVlansRemove
   | VxlanEnsure | VxlanRemove

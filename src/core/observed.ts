@@ -179,6 +179,17 @@ export interface ObservedInstance {
   readonly adminStopped?: boolean;
   /** Gantry's record of the instance on this node (RUNDIR/gantry.json). */
   readonly meta?: InstanceMeta;
+  /** The drives a live QEMU has open and the size the guest sees (QMP query-block); absent when not read. */
+  readonly drives?: readonly ObservedDrive[];
+}
+
+export interface ObservedDrive {
+  /** QEMU's drive id (disk0, cdrom0...). */
+  readonly drive: string;
+  /** The image or device it opened. */
+  readonly path: string;
+  /** What the guest sees, in whole MiB (rounded down). */
+  readonly sizeMiB: number;
 }
 
 /**

@@ -38,6 +38,13 @@ describe('InstanceOps.describe (what --dry-run prints for instance verbs)', () =
     expect(d[1]!.at(-1)).toBe('{"execute":"qmp_capabilities"}\n{"execute":"quit"}');
     expect(d.flat()).not.toContain('qmp');
   });
+  it('given a block resize it prints the query-block read and the block_resize it sends, in bytes', () => {
+    const d = n1.describe({ ...base, verb: 'instance.block-resize', drive: 'disk0', path: '/dev/gantry/web1.disk0', sizeMiB: 2048 });
+    expect(d.map((c) => c.at(-1))).toEqual([
+      '{"execute":"qmp_capabilities"}\n{"execute":"query-block"}',
+      '{"execute":"qmp_capabilities"}\n{"execute":"block_resize","arguments":{"device":"disk0","size":2147483648}}',
+    ]);
+  });
   it('given a start it prints run-dir setup, the tap commands and the real qemu argv', () => {
     const d = n1.describe({ ...base, verb: 'instance.start', launch, record });
     const lines = d.map(line);

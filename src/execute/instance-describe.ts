@@ -116,6 +116,10 @@ export function describeInstanceAction(c: DescribeContext, a: Action): string[][
     case 'instance.stop': return describeStop(c, a.name);
     case 'instance.remove': return describeRemove(c, a);
     case 'instance.migrate': return describeMigrate(c, a);
+    case 'instance.block-resize': {
+      const dir = c.qemu.runDir(a.name);
+      return [describeQmp(dir, [qmp.queryBlock()]), describeQmp(dir, [qmp.blockResize(a.drive, a.sizeMiB * 1024 * 1024)])];
+    }
     default: return [];
   }
 }

@@ -109,6 +109,10 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
           await this.qemu.remove(a.name);
           return done(false);
         }
+        case 'instance.block-resize': {
+          const r = await this.qemu.blockResize(a.name, a.drive, a.path, a.sizeMiB * 1024 * 1024);
+          return done(!r.changed);
+        }
         case 'instance.migrate': {
           const peer = this.o.peer(a.peer);
           if (!peer) throw new PrereqError('NO_PEER', `no connection to migration destination ${a.peer}`);

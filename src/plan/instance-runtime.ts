@@ -8,7 +8,7 @@ import { actionKey, type Action, type InstanceLaunch, type InstanceRecord } from
 import { volumesOf } from './disks.js';
 import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
-import type { FieldDiff, ObservedCluster, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { ObservedInstance } from '../core/observed.js';
 import { recordedVncDisplay, VncAllocator } from './vnc.js';
 import { nicInfoOf, routedNicRouting } from './routed.js';
@@ -69,16 +69,25 @@ export function statusOf(vm: ObservedInstance): InstanceStatus {
   return 'ERROR_down';
 }
 
+/** The device or image QEMU opens for a disk on `primary` ('' when it has none yet: a DRBD disk without a minor, diskless). */
+export function diskDevice(
+  inst: PlanInstance, d: PlanDisk, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster,
+  drbdMinor?: (index: number) => number | undefined,
+): { path: string; format: 'raw' | 'qcow2' } {
+  const v = volumesOf(inst, d, primary, secondary, nodes, cluster).find((x) => x.node === primary && !x.role.includes('meta'));
+  const minor = d.template === 'drbd' ? drbdMinor?.(d.index) : undefined;
+  const path = d.template === 'drbd' ? (minor !== undefined ? drbdDevicePath(minor) : '') : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
+  return { path, format: v?.kind === 'file' ? v.format : 'raw' };
+}
+
 export function launchFor(
   inst: PlanInstance, primary: string, secondary: string | undefined, nics: readonly NicAllocation[], input: PlanInput, nodes: ReadonlyMap<string, PlanNode>, vncDisplay?: number,
   drbdMinor?: (index: number) => number | undefined,
 ): InstanceLaunch {
   const rt = inst.runtime!;
   const disks = inst.disks.filter((d) => d.state === 'present').map((d) => {
-    const v = volumesOf(inst, d, primary, secondary, nodes, input.cluster).find((x) => x.node === primary && !x.role.includes('meta'));
-    const minor = d.template === 'drbd' ? drbdMinor?.(d.index) : undefined;
-    const path = d.template === 'drbd' ? (minor !== undefined ? drbdDevicePath(minor) : '') : v?.kind === 'lv' ? `/dev/${v.vg}/${v.name}` : v?.kind === 'file' ? v.path : '';
-    return { path, format: v?.kind === 'file' ? v.format : 'raw' as const, bus: rt.diskBus, ...(d.readOnly ? { readOnly: true as const } : {}) };
+    const { path, format } = diskDevice(inst, d, primary, secondary, nodes, input.cluster, drbdMinor);
+    return { path, format, bus: rt.diskBus, ...(d.readOnly ? { readOnly: true as const } : {}) };
   }).filter((d) => d.path !== '');
   return {
     name: inst.name, uuid: rt.uuid, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, accel: rt.accel,
@@ -310,6 +319,6 @@ export function planInstanceRuntime(
 }
 
 /** A node's instance run root (drivers/qemu appends the instance name). */
-function runDirOf(n: PlanNode | undefined): string {
+export function runDirOf(n: PlanNode | undefined): string {
   return n?.runDir ?? '/var/lib/gantry/instances';
 }

@@ -8,7 +8,8 @@ import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from 
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal } from '../core/plan.js';
-import { ALIVE, indexCopies, MAY_RUN, planInstanceRuntime, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
+import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
+import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedWants, type RoutedDrift } from './routed.js';
 import { failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
@@ -270,9 +271,14 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     rt.actions.push(...routed.actions);
     const rtActions = dr.blocksRuntime ? [] : rt.actions;
     if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
+    const live = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState));
+    const online = live.length === 0
+      ? { actions: [...d.actions, ...dr.actions], resizes: [], notes: [] }
+      : planOnlineResize(inst.name, wantedDrives(inst, primary, secondary, nodes, input, hooks), [...d.actions, ...dr.actions], live, (n) => runDirOf(nodes.get(n)));
+    const diskActions = [...online.actions, ...online.resizes];
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
-    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...d.actions, ...dr.actions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...rt.notes], down.length > 0 && d.actions.length + dr.actions.length + rtActions.length === 0);
+    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
   }
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
@@ -297,6 +303,17 @@ function withStaleCopy(hooks: RuntimeHooks, observed: ObservedCluster, node: str
   const copies = new Map(hooks.copies);
   copies.set(name, [...(hooks.copies.get(name) ?? []), stale]);
   return { ...hooks, copies };
+}
+
+/** The present disks as QEMU opens them on the primary (plan/online-resize). */
+function wantedDrives(inst: PlanInstance, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, input: PlanInput, hooks: RuntimeHooks): WantedDrive[] {
+  const out: WantedDrive[] = [];
+  for (const d of inst.disks) {
+    if (d.state !== 'present' || d.template === 'diskless') continue;
+    const { path } = diskDevice(inst, d, primary, secondary, nodes, input.cluster, (index) => hooks.drbdMinor?.(inst.name, index, primary));
+    if (path !== '') out.push({ index: d.index, path, sizeMiB: d.sizeMiB, file: d.template === 'file' || d.template === 'sharedfile' });
+  }
+  return out;
 }
 
 /** Routed taps of an instance placed on `primary`: their drift there and stale entries elsewhere (plan/routed). */

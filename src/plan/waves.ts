@@ -22,6 +22,7 @@ const PHASE: Record<Verb, number> = {
   'drbd.up': 3.2,
   'drbd.initial-sync': 3.3,
   'drbd.resize': 3.4,
+  'instance.block-resize': 3.5,
   'instance.stop': 4,
   'drbd.secondary': 4.5,
   'drbd.primary': 4.6,

@@ -1,7 +1,7 @@
 import { tapName } from '../drivers/tap/tap.js';
 import type { InstanceMeta, ObservedInstance } from '../core/observed.js';
-import type { InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
-import { ExecError, PrereqError } from '../util/errors.js';
+import type { InstanceBlockResize, InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
+import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { filesFor, type SimNodeState } from './state.js';
 import { drbdDeviceUsable } from './drbd.js';
 
@@ -69,7 +69,18 @@ function unplugTaps(s: SimNodeState, instance: string, count: number): void {
 
 function running(s: SimNodeState, name: string, launch: InstanceLaunch, record: InstanceRecord, pid: number): ObservedInstance {
   plugTaps(s, launch);
-  return { name, pid, runState: 'running', guestShutdown: false, adminStopped: false, memoryMiB: launch.memoryMiB, vcpus: launch.vcpus, runtime: { uuid: record.uuid }, meta: metaOf(name, record) };
+  // What query-block reports: each drive at the size of what it opened, as QEMU read it at start.
+  const drives = launch.disks.map((d, i) => ({ drive: `disk${i}`, path: d.path, sizeMiB: deviceSizeMiB(s, d.path) ?? 0 }));
+  return { name, pid, runState: 'running', guestShutdown: false, adminStopped: false, memoryMiB: launch.memoryMiB, vcpus: launch.vcpus, runtime: { uuid: record.uuid }, meta: metaOf(name, record), drives };
+}
+
+/** The size of an image, LV or DRBD device on this node, as QEMU would find it. */
+function deviceSizeMiB(s: SimNodeState, path: string): number | undefined {
+  const drbd = /^\/dev\/drbd(\d+)$/.exec(path);
+  if (drbd) return s.drbd.get(Number(drbd[1]))?.sizeMiB;
+  const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(path);
+  if (lv) return s.lvs.get(`${lv[1]}/${lv[2]}`)?.sizeMiB;
+  return filesFor(s, path).get(path)?.virtualSizeMiB;
 }
 
 export const instanceHandlers = {
@@ -109,6 +120,26 @@ export const instanceHandlers = {
     const tapsBefore = s.taps.size;
     unplugTaps(s, a.name, a.nicCount);
     return had || s.taps.size !== tapsBefore;
+  },
+  /** QEMU's block_resize: an image grows with its drive; a block device must already be that big. */
+  'instance.block-resize': (s: SimNodeState, a: InstanceBlockResize): boolean => {
+    const cur = s.instances.get(a.name);
+    if (cur === undefined || !ALIVE.has(cur.runState)) throw new ExecError('QMP_UNREACHABLE', `instance ${a.name}: cannot reach the QMP monitor: not running on ${s.facts.hostname}`, { instance: a.name });
+    const drive = cur.drives?.find((d) => d.drive === a.drive);
+    if (!drive || drive.path !== a.path) throw new PrereqError('QMP_DRIVE_MISMATCH', `instance ${a.name} has no drive ${a.drive} opened on ${a.path}`, { instance: a.name });
+    if (drive.sizeMiB === a.sizeMiB) return false;
+    if (drive.sizeMiB > a.sizeMiB) throw new TerminalError('REFUSED_SHRINK', `instance ${a.name}: drive ${a.drive} is ${drive.sizeMiB} MiB; refusing to resize it to ${a.sizeMiB}`, { instance: a.name });
+    if (a.path.startsWith('/dev/')) {
+      const have = deviceSizeMiB(s, a.path) ?? 0;
+      if (have < a.sizeMiB) throw new ExecError('QMP_ERROR', `instance ${a.name}: QMP block_resize failed: GenericError: Cannot grow device files`, { instance: a.name });
+    } else {
+      const files = filesFor(s, a.path);
+      const f = files.get(a.path);
+      if (f === undefined) throw new ExecError('QMP_ERROR', `instance ${a.name}: QMP block_resize failed: image ${a.path} is gone`, { instance: a.name });
+      files.set(a.path, { ...f, virtualSizeMiB: Math.max(f.virtualSizeMiB, a.sizeMiB) });
+    }
+    s.instances.set(a.name, { ...cur, drives: cur.drives!.map((d) => (d.drive === a.drive ? { ...d, sizeMiB: a.sizeMiB } : d)) });
+    return true;
   },
   'instance.migrate': (s: SimNodeState, a: InstanceMigrate, ctx: InstanceCtx): boolean => {
     const peer = ctx.peer(a.peer);

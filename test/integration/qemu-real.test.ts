@@ -6,7 +6,7 @@
  * Traffic stays in namespaces this file creates (198.18.200.0/24, 198.18.201.0/24).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver, MigrationError, type LaunchInput, type MigrationInfo } from '../../src/drivers/qemu/index.js';
@@ -274,6 +274,29 @@ describe.skipIf(missing.length > 0)('qemu driver on real QEMU (TCG)', () => {
     expect(onB.text).not.toContain('booted');
     await driverB.kill('vmq', { markAdminStopped: false });
   }, 180_000);
+
+  it('given a running guest with a raw and a qcow2 image, qemu-img cannot grow them (QEMU holds the lock) but block_resize through QMP does; the probe reads the sizes; the same size is no change, a smaller one is refused', async () => {
+    const raw = `${ROOT}/disks/vmr.raw`;
+    const qcow = `${ROOT}/disks/vmr.qcow2`;
+    await install('vmr', raw, { message: 'online resize' });
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow, '8M']);
+    const input = launch('vmr', '6f1c9a52-6a43-4f63-9a4e-0c5d1d0a1b0e', raw, false);
+    await driverA.start({ ...input, disks: [{ ...input.disks[0]!, cache: 'none' }, { path: qcow, format: 'qcow2', bus: 'virtio', cache: 'none' }] });
+    expect((await driverA.observe()).vmr?.drives).toEqual([{ drive: 'disk0', path: raw, sizeMiB: 16 }, { drive: 'disk1', path: qcow, sizeMiB: 8 }]);
+    // What the plan used to run for a running instance: refused by QEMU's image lock.
+    const locked = await nodeA.exec(imgResizeCmd(qcow, 'qcow2', 24));
+    expect([locked.code, locked.stderr]).toEqual([1, expect.stringMatching(/lock/)]);
+    expect(await driverA.blockResize('vmr', 'disk0', raw, 32 * 1024 * 1024)).toEqual({ changed: true, fromBytes: 16 * 1024 * 1024 });
+    expect(await driverA.blockResize('vmr', 'disk1', qcow, 24 * 1024 * 1024)).toEqual({ changed: true, fromBytes: 8 * 1024 * 1024 });
+    expect(await driverA.blockResize('vmr', 'disk1', qcow, 24 * 1024 * 1024)).toEqual({ changed: false, fromBytes: 24 * 1024 * 1024 });
+    await expect(driverA.blockResize('vmr', 'disk1', qcow, 16 * 1024 * 1024)).rejects.toMatchObject({ code: 'REFUSED_SHRINK' });
+    await expect(driverA.blockResize('vmr', 'disk1', raw, 64 * 1024 * 1024)).rejects.toMatchObject({ code: 'QMP_DRIVE_MISMATCH' });
+    expect((await driverA.observe()).vmr?.drives).toEqual([{ drive: 'disk0', path: raw, sizeMiB: 32 }, { drive: 'disk1', path: qcow, sizeMiB: 24 }]);
+    expect(statSync(raw).size).toBe(32 * 1024 * 1024);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', qcow], { encoding: 'utf8' })) as { 'virtual-size': number };
+    expect(info['virtual-size']).toBe(24 * 1024 * 1024);
+    await driverA.kill('vmr', { markAdminStopped: false });
+  }, 120_000);
 
   it('given poweroff_after=3, the guest powers itself off and qemu stays in runstate shutdown', async () => {
     const disk = `${ROOT}/disks/vm2.raw`;

@@ -2,8 +2,8 @@
  * qcow2 disks end to end on the namespace lab (issue 11): a sharedfile instance whose
  * Cluster says diskParams.sharedfile.format: qcow2 is created with qemu-img -f qcow2,
  * installed from an image (image+ OS: qemu-img convert -O qcow2), boots and prints the
- * image's message, live-migrates to the other node and keeps counting, and grows (while
- * stopped) with qemu-img resize -f qcow2. A second plan after each step is empty.
+ * image's message, live-migrates to the other node and keeps counting, grows while it runs
+ * (QEMU's block_resize) and while stopped (qemu-img resize -f qcow2). A second plan after each step is empty.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -89,6 +89,19 @@ describe.skipIf(skip)('given a 2-node lab and a qcow2 sharedfile instance instal
     expect(r.plan.actions.map((a) => `${a.verb} ${a.node}`)).toEqual(['instance.migrate node1']);
     const dest = await waitConsole('node2', (t) => lastTick(t) > before);
     expect(dest).not.toMatch(/booted/);
+  }, 300_000);
+
+  it('a bigger disk while it runs is grown by its QEMU (QMP block_resize, no qemu-img on a locked image) and the guest keeps counting', async () => {
+    const before = lastTick(await waitConsole('node2', /tick \d+/));
+    const boots = consoleOf('node2').split('booted').length;
+    await editSpec((s) => (s.disks[0].size = '24M'));
+    const dry = await pass(false);
+    expect(dry.plan.actions.map((a) => `${a.verb} ${a.node}`)).toEqual(['instance.block-resize node2']);
+    await converge();
+    expect(info()).toMatchObject({ format: 'qcow2', 'virtual-size': 24 * 1024 * 1024 });
+    const after = await waitConsole('node2', (t) => lastTick(t) > before + 1);
+    expect(after.split('booted').length).toBe(boots); // no reboot: the same guest counts on
+    expect((await pass(false)).plan.actions).toEqual([]);
   }, 300_000);
 
   it('a bigger disk, stopped, is grown with qemu-img resize -f qcow2; started again, the guest boots from it', async () => {

@@ -5,12 +5,13 @@
  * stopped one changes nothing.
  */
 import type { Transport } from '../../transport/transport.js';
-import { ExecError, PrereqError } from '../../util/errors.js';
+import { ExecError, PrereqError, TerminalError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { ensureTap } from '../tap/tap.js';
 import { buildQemuArgv, DEFAULT_QEMU_BINARY, tcpUri, type IncomingMigration } from './argv.js';
 import { normaliseRunRoot, parseInstances, probeInstancesArgv, type ParsedInstance } from './probe.js';
 import {
+  parseQueryBlock,
   parseQueryMigrate,
   qmp,
   qmpExec,
@@ -210,6 +211,25 @@ export class QemuDriver {
     await this.quitAndWait(name);
     await this.markAdminStopped(name);
     return { changed: true, graceful };
+  }
+
+  /**
+   * Grow drive `drive` of a running instance to `sizeBytes` (QMP block_resize). Reads the
+   * drive first: it must have opened `path`; the same size is no change; a smaller size is
+   * refused (block_resize would truncate: disks are never shrunk).
+   */
+  async blockResize(name: string, drive: string, path: string, sizeBytes: number): Promise<{ changed: boolean; fromBytes: number }> {
+    const devices = parseQueryBlock(replyValue(name, await this.qmp(name, [qmp.queryBlock()]), 'query-block'));
+    const d = devices.find((x) => x.device === drive);
+    if (!d || d.file !== path) {
+      throw new PrereqError('QMP_DRIVE_MISMATCH', `instance ${name} on this node has no drive ${drive} opened on ${path} (QEMU has ${d ? `${drive} on ${d.file ?? 'nothing'}` : `no drive ${drive}`}); the next pass re-reads it`, { instance: name, drive, path });
+    }
+    const from = d.virtualSizeBytes ?? 0;
+    if (from === sizeBytes) return { changed: false, fromBytes: from };
+    if (from > sizeBytes) throw new TerminalError('REFUSED_SHRINK', `instance ${name}: drive ${drive} (${path}) is ${from} bytes; refusing to resize it to ${sizeBytes}`, { instance: name, drive, path });
+    this.log.info({ instance: name, drive, path, fromBytes: from, toBytes: sizeBytes }, 'growing a disk of a running instance');
+    replyValue(name, await this.qmp(name, [qmp.blockResize(drive, sizeBytes)], 60_000), 'block_resize');
+    return { changed: true, fromBytes: from };
   }
 
   /** SIGKILL the qemu (for a hung guest). Marks the instance admin-stopped unless told otherwise. */

@@ -4,14 +4,16 @@
  * record: pid + liveness, the adminStopped marker, runtime.json, and, for a live qemu,
  * the replies of one QMP exchange. The parser turns that into ObservedInstance values.
  */
-import type { InstanceMeta, ObservedInstance, ObservedRunState } from '../../core/observed.js';
+import type { InstanceMeta, ObservedDrive, ObservedInstance, ObservedRunState } from '../../core/observed.js';
 import {
   buildQmpStdin,
   parseCpusFast,
   parseMemorySummary,
   parseQmpReplies,
+  parseQueryBlock,
   parseQueryStatus,
   qmp,
+  type QmpBlockDevice,
   type QmpCommand,
   type QmpEvent,
 } from './qmp.js';
@@ -48,7 +50,7 @@ done
 exit 0`;
 
 /** The QMP exchange the probe runs against each live instance. */
-export const PROBE_QMP: readonly QmpCommand[] = [qmp.queryStatus(), qmp.queryCpusFast(), qmp.queryMemorySizeSummary()];
+export const PROBE_QMP: readonly QmpCommand[] = [qmp.queryStatus(), qmp.queryCpusFast(), qmp.queryMemorySizeSummary(), qmp.queryBlock()];
 
 export function normaliseRunRoot(runRoot: string): string {
   return runRoot.length > 1 ? runRoot.replace(/\/+$/, '') : runRoot;
@@ -175,6 +177,8 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
     const runState = statusValue !== undefined ? mapRunState(parseQueryStatus(statusValue).status) : 'unknown';
     const vcpus = get('query-cpus-fast');
     const memoryMiB = parseMemorySummary(get('query-memory-size-summary'));
+    const block = get('query-block');
+    const drives = block !== undefined ? drivesOf(parseQueryBlock(block)) : undefined;
     out[f.name] = {
       ...common,
       ...(f.pid !== undefined ? { pid: f.pid } : {}),
@@ -184,11 +188,20 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
       guestShutdown: runState === 'shutdown',
       ...(vcpus !== undefined ? { vcpus: parseCpusFast(vcpus) } : {}),
       ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+      ...(drives ? { drives } : {}),
       ...(ex && ex.events.length ? { events: ex.events } : {}),
     };
   }
   return out;
 }
+
+/** query-block -> the drives with media and the size their guest sees. */
+export function drivesOf(devices: readonly QmpBlockDevice[]): ObservedDrive[] {
+  return devices.filter((d) => d.file !== undefined && d.virtualSizeBytes !== undefined)
+    .map((d) => ({ drive: d.device, path: d.file!, sizeMiB: Math.floor(d.virtualSizeBytes! / MIB) }));
+}
+
+const MIB = 1024 * 1024;
 
 /** True when Gantry stopped this instance (the adminStopped marker exists). */
 export function isAdminStopped(inst: ObservedInstance): boolean {

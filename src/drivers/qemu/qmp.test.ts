@@ -14,6 +14,7 @@ import {
   replyValue,
   QmpError,
 } from './qmp.js';
+import { drivesOf } from './probe.js';
 
 const golden = (f: string): string => readFileSync(new URL(`./testdata/${f}`, import.meta.url), 'utf8');
 
@@ -40,7 +41,8 @@ describe('parseQmpReplies (real QEMU 7.2 output)', () => {
     expect(parseQueryStatus(replyValue('web1', ex, 'query-status'))).toEqual({ status: 'running', running: true });
     expect(parseCpusFast(replyValue('web1', ex, 'query-cpus-fast'))).toBe(1);
     expect(parseMemorySummary(replyValue('web1', ex, 'query-memory-size-summary'))).toBe(128);
-    expect(parseQueryBlock(replyValue('web1', ex, 'query-block'))[0]).toEqual({ device: 'disk0', file: '/tmp/qt/disk.raw', format: 'raw', readOnly: false });
+    expect(parseQueryBlock(replyValue('web1', ex, 'query-block'))[0]).toEqual({ device: 'disk0', file: '/tmp/qt/disk.raw', format: 'raw', readOnly: false, virtualSizeBytes: 16777216 });
+    expect(drivesOf(parseQueryBlock(replyValue('web1', ex, 'query-block')))).toEqual([{ drive: 'disk0', path: '/tmp/qt/disk.raw', sizeMiB: 16 }]);
     expect(() => replyValue('web1', ex, 'query-balloon')).toThrow(QmpError);
     expect(parseBalloon({ actual: 268435456 })).toBe(256);
   });

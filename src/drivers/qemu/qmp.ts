@@ -177,16 +177,22 @@ export interface QmpBlockDevice {
   file?: string;
   format?: string;
   readOnly: boolean;
+  /** The size the guest sees (query-block inserted.image.virtual-size). */
+  virtualSizeBytes?: number;
 }
 
 export function parseQueryBlock(v: unknown): QmpBlockDevice[] {
   if (!Array.isArray(v)) return [];
-  return v.map((d: { device?: string; inserted?: { file?: string; drv?: string; ro?: boolean } }) => ({
-    device: d.device ?? '',
-    ...(d.inserted?.file !== undefined ? { file: d.inserted.file } : {}),
-    ...(d.inserted?.drv !== undefined ? { format: d.inserted.drv } : {}),
-    readOnly: d.inserted?.ro === true,
-  }));
+  return v.map((d: { device?: string; inserted?: { file?: string; drv?: string; ro?: boolean; image?: { 'virtual-size'?: unknown } } }) => {
+    const size = d.inserted?.image?.['virtual-size'];
+    return {
+      device: d.device ?? '',
+      ...(d.inserted?.file !== undefined ? { file: d.inserted.file } : {}),
+      ...(d.inserted?.drv !== undefined ? { format: d.inserted.drv } : {}),
+      readOnly: d.inserted?.ro === true,
+      ...(typeof size === 'number' ? { virtualSizeBytes: size } : {}),
+    };
+  });
 }
 
 export type MigrationStatus = 'none' | 'setup' | 'active' | 'device' | 'pre-switchover' | 'cancelling' | 'cancelled' | 'failed' | 'completed' | string;
@@ -250,4 +256,6 @@ export const qmp = {
   migrate: (uri: string): QmpCommand => ({ execute: 'migrate', arguments: { uri } }),
   queryMigrate: (): QmpCommand => ({ execute: 'query-migrate' }),
   migrateCancel: (): QmpCommand => ({ execute: 'migrate_cancel' }),
+  /** Grow drive `device` to `sizeBytes` (QEMU resizes the image or checks the block device). */
+  blockResize: (device: string, sizeBytes: number): QmpCommand => ({ execute: 'block_resize', arguments: { device, size: sizeBytes } }),
 } as const;
