@@ -23,7 +23,9 @@ export const ClusterSpec = Type.Object(
     }, Strict)),
     migration: Type.Optional(Migration),
     ipolicy: Type.Optional(IPolicy),
-    nPlusOne: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean({ description: 'refuse plans that break N+1 redundancy (default true)' })) }, Strict)),
+    nPlusOne: Type.Optional(Type.Object({
+      mode: Type.Optional(StrEnum(['refuse', 'warn', 'off'] as const, 'what the reconcile planner does with a move the manifests ask for (a placement.primary change, or a new instance pinned to a node) that breaks N+1 memory redundancy (if any one node fails, what would fail over from it fits the free memory where it goes: a DRBD secondary, or the other usable nodes for sharedfile): refuse it (the instance stays where it is, the plan says why with node, needed MiB and free MiB), warn (the plan notes it with the numbers and makes the move), or off (no check). gantry verify reports N+1 whatever this says (default warn, as Ganeti, which checks N+1 in its allocator and cluster verify but not on placements an admin names)')),
+    }, Strict)),
     watcher: Type.Optional(Type.Object({ restartErrorDown: Type.Optional(Type.Boolean({ description: 'restart instances found ERROR_down (default true)' })) }, Strict)),
     autoRepair: Type.Optional(Type.Object({
       enabled: Type.Optional(Type.Boolean({ description: 'default false' })),

@@ -153,6 +153,8 @@ export interface PlanCluster {
   readonly failover?: boolean;
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
+  /** Cluster spec.nPlusOne.mode: a manifest move that breaks N+1 memory redundancy is refused, noted, or not checked (default warn). */
+  readonly nPlusOne?: 'refuse' | 'warn' | 'off';
   /** DRBD ports (per cluster) and minors (per node, 0..minorCount-1); default 11000-14999 and 128. */
   readonly drbd?: { readonly portStart: number; readonly portEnd: number; readonly minorCount: number; readonly usermodeHelper?: string };
 }

@@ -176,7 +176,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     },
     migration: fillMigration(kvm, s.migration),
     ipolicy: fillIPolicy(enabledDiskTemplates, s.ipolicy),
-    nPlusOne: { enabled: s.nPlusOne?.enabled ?? true },
+    nPlusOne: { mode: s.nPlusOne?.mode ?? 'warn' },
     watcher: { restartErrorDown: s.watcher?.restartErrorDown ?? true },
     autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false, fenceMaxPerGroup: s.autoRepair?.fenceMaxPerGroup ?? 1 },
     liveness: { missedProbes: s.liveness?.missedProbes ?? 3, graceSeconds: s.liveness?.graceSeconds ?? 10 },

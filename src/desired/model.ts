@@ -105,7 +105,8 @@ export interface DesiredCluster {
   drbd: { portRange: { start: number; end: number }; minorCount: number; usermodeHelper: string };
   migration: MigrationEff;
   ipolicy: IPolicyEff;
-  nPlusOne: { enabled: boolean };
+  /** Cluster spec.nPlusOne.mode: what the planner does with a manifest move that breaks N+1. */
+  nPlusOne: { mode: 'refuse' | 'warn' | 'off' };
   watcher: { restartErrorDown: boolean };
   autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number };
   /** Node liveness grace: nothing follows from an outage shorter than both. */

@@ -129,6 +129,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       liveness: c.liveness,
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
+      nPlusOne: c.nPlusOne.mode,
       drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount, usermodeHelper: c.drbd.usermodeHelper },
     },
     nodes,

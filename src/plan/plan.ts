@@ -26,6 +26,7 @@ import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
 import { planDrbdDisk, type DrbdDiskPlan } from './drbd.js';
 import { drbdTags } from './naming.js';
+import { planNPlusOne } from './n-plus-one.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -126,6 +127,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const toEvacuate = evacuees(input, located, drainedNodes(input));
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
+  const manifestMoves = new Set<string>();
   for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
     const subject = `Instance/${inst.name}`;
     const loc = located.get(inst.name);
@@ -239,6 +241,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
+    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running') manifestMoves.add(inst.name);
     if (failover !== undefined && failoverStart) {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
       notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
@@ -281,6 +284,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
   }
 
+  // ---- N+1: manifest moves that break memory redundancy are refused or noted (plan/n-plus-one) ----
+  applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, new Set(gone.keys()));
+
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
   const o = planOrphans(input, observed, declared);
   if (o.refused.length > 0 || o.notes.length > 0) addEntry(`Cluster/${input.cluster.name}`, [], [], o.refused, o.notes);
@@ -294,6 +300,46 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
   };
+}
+
+/** Cluster spec.nPlusOne on the entries made: a feeding move's entry is refused (its actions dropped) or gets a note. */
+function applyNPlusOne(
+  input: PlanInput, observed: ObservedCluster, acc: { entries: PlanEntry[]; allActions: Action[]; refused: Refusal[] },
+  located: ReadonlyMap<string, InstanceLocation>, placements: ReadonlyMap<string, Placement>, manifestMoves: ReadonlySet<string>, gone: ReadonlySet<string>,
+): void {
+  if (manifestMoves.size === 0 || (input.cluster.nPlusOne ?? 'warn') === 'off') return;
+  const index = new Map(acc.entries.map((e, i) => [e.subject, i]));
+  const placedOk = (name: string) => {
+    const e = acc.entries[index.get(`Instance/${name}`) ?? -1];
+    return e !== undefined && e.status !== 'refused' && e.status !== 'unreachable';
+  };
+  const all = input.instances.filter((i) => i.state === 'present').map((inst) => {
+    const running = located.get(inst.name)?.running;
+    const placed = placedOk(inst.name) ? placements.get(inst.name) : undefined;
+    return { inst, ...(running !== undefined ? { running } : {}), ...(placed ? { placed } : {}), manifestMove: manifestMoves.has(inst.name) && placed !== undefined };
+  });
+  const found = planNPlusOne(input, observed, all, gone);
+  if (found.size === 0) return;
+  const refuse = input.cluster.nPlusOne === 'refuse';
+  const dropped = new Set<Action>();
+  for (const [name, messages] of found) {
+    const subject = `Instance/${name}`;
+    const i = index.get(subject)!;
+    const e = acc.entries[i]!;
+    if (refuse) {
+      const refusals = messages.map((message): Refusal => ({ subject, code: 'N_PLUS_ONE', message: `${message}; Cluster spec.nPlusOne.mode is refuse: ${name} is not moved or started there (free memory, place it elsewhere, or set the mode to warn)` }));
+      e.actions.forEach((a) => dropped.add(a));
+      acc.entries[i] = { ...e, status: 'refused', actions: [], refused: [...e.refused, ...refusals] };
+      acc.refused.push(...refusals);
+    } else {
+      acc.entries[i] = { ...e, notes: [...e.notes, ...messages.map((m) => `warning: ${m} (Cluster spec.nPlusOne.mode: warn)`)] };
+    }
+  }
+  if (dropped.size > 0) {
+    const kept = acc.allActions.filter((a) => !dropped.has(a));
+    acc.allActions.length = 0;
+    acc.allActions.push(...kept);
+  }
 }
 
 /** The runtime hooks with the gone node's last copy of `name` (stopped): its record carries the OS generation and MACs over. */

@@ -3,10 +3,11 @@
  * cluster as observed now, from a dry pass's plan and observation. Errors: nodes that
  * could not be observed, instances running on another node than the manifests name, DRBD
  * disks not UpToDate on both sides, nodes whose running instances no other node has the
- * memory for (N+1, global and memory only). Warnings: orphans.
+ * memory for (N+1 for memory, plan/n-plus-one). Warnings: orphans.
  */
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import type { DesiredState } from '../desired/model.js';
+import { describeShortfall, n1Failover, nPlusOneShortfalls, shortfallNode, type N1Instance, type N1Layout } from '../plan/n-plus-one.js';
 
 export type VerifySeverity = 'error' | 'warning';
 
@@ -17,11 +18,8 @@ export interface VerifyFinding {
   readonly message: string;
 }
 
-/** The memory view N+1 needs: each usable node's total, each running instance's MiB and node. */
-export interface MemoryView {
-  readonly nodes: ReadonlyMap<string, { totalMiB: number; usable: boolean }>;
-  readonly running: readonly { instance: string; node: string; memoryMiB: number }[];
-}
+/** The memory view N+1 needs: each usable node's total, each running instance's MiB, node and failover target (plan/n-plus-one). */
+export type MemoryView = N1Layout;
 
 /** Exit statuses of `gantry verify`. */
 export const VERIFY_EXIT = { ok: 0, errors: 1, warnings: 2 } as const;
@@ -32,7 +30,7 @@ export function verifyCluster(plan: Plan, observed: ObservedCluster, mem: Memory
 
 const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
 
-/** Node memory (observed total) and the declared memory of each instance alive on a node. */
+/** Node memory (observed total) and the declared memory of each instance alive on a node, with where it would fail over to. */
 export function memoryView(state: DesiredState, observed: ObservedCluster): MemoryView {
   const nodes = new Map([...state.nodes.values()].map((n) => {
     const o = observed.nodes.get(n.name);
@@ -40,7 +38,11 @@ export function memoryView(state: DesiredState, observed: ObservedCluster): Memo
   }));
   const running = [...observed.nodes].flatMap(([node, o]) => Object.values(o.instances)
     .filter((vm) => ALIVE.has(vm.runState) && state.instances.has(vm.name))
-    .map((vm) => ({ instance: vm.name, node, memoryMiB: state.instances.get(vm.name)!.beParams.memory })));
+    .map((vm): N1Instance => {
+      const i = state.instances.get(vm.name)!;
+      const secondary = [i.placement.primary, i.placement.secondary].find((n) => n !== undefined && n !== node);
+      return { instance: vm.name, node, memoryMiB: i.beParams.memory, failover: n1Failover(i.disks.filter((d) => d.state === 'present').map((d) => d.template), secondary) };
+    }));
   return { nodes, running };
 }
 
@@ -69,20 +71,9 @@ function degradedDisks(observed: ObservedCluster): VerifyFinding[] {
   return out;
 }
 
-/** Global N+1 for memory: if a node fails, the others' free memory must hold its running instances. */
+/** N+1 for memory (plan/n-plus-one): per DRBD pair and global for instances that restart anywhere, with the numbers. */
 export function nPlusOne(mem: MemoryView): VerifyFinding[] {
-  const used = new Map<string, number>();
-  for (const r of mem.running) used.set(r.node, (used.get(r.node) ?? 0) + r.memoryMiB);
-  const free = (n: string) => Math.max(0, (mem.nodes.get(n)?.totalMiB ?? 0) - (used.get(n) ?? 0));
-  const usable = [...mem.nodes].filter(([, v]) => v.usable).map(([n]) => n).sort();
-  const out: VerifyFinding[] = [];
-  for (const n of usable) {
-    const need = used.get(n) ?? 0;
-    if (need === 0) continue;
-    const room = usable.filter((o) => o !== n).reduce((s, o) => s + free(o), 0);
-    if (room < need) out.push({ severity: 'error', check: 'n-plus-one', subject: `Node/${n}`, message: `its running instances need ${need} MiB; the other usable nodes have ${room} MiB free (${need - room} MiB short)` });
-  }
-  return out;
+  return nPlusOneShortfalls(mem).map((s) => ({ severity: 'error', check: 'n-plus-one', subject: `Node/${shortfallNode(s)}`, message: describeShortfall(s) }));
 }
 
 function orphans(plan: Plan): VerifyFinding[] {

@@ -150,6 +150,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Cluster.spec.drbd.usermodeHelper': on(C, ['drbd', 'usermodeHelper'], '/usr/lib/drbd/notify.sh'),
   'Cluster.spec.autoRepair.failover': on(C, ['autoRepair', 'failover'], true),
   'Cluster.spec.autoRepair.fenceMaxPerGroup': on(C, ['autoRepair', 'fenceMaxPerGroup'], 2),
+  'Cluster.spec.nPlusOne.mode': on(C, ['nPlusOne', 'mode'], 'refuse'),
   'Instance.spec.autoRepair.failover': on(I, ['autoRepair', 'failover'], true),
   'Node.spec.oob.program': on(N, ['oob', 'program'], ['/usr/local/sbin/bmc-power']),
   'Node.spec.oob.timeoutSeconds': { test: 'src/execute/fence.test.ts', title: 'given a program that still reports powered, a failing power-off, or a timeout, power off is not confirmed' },
