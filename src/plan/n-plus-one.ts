@@ -169,6 +169,8 @@ export function n1Failover(templates: readonly string[], secondary: string | und
   return templates.every((t) => t === 'sharedfile' || t === 'diskless') ? 'anywhere' : 'none';
 }
 
+const MAX_MESSAGES = 4;
+
 /** What the planner knows of an instance for N+1: where it runs now and where the plan puts it. */
 export interface N1PlanInstance {
   readonly inst: PlanInstance;
@@ -215,5 +217,7 @@ export function planNPlusOne(input: PlanInput, observed: ObservedCluster, all: r
       out.set(m.instance, l);
     }
   }
+  // A tight cluster can blame one start for many nodes' shortfalls: say the first few and how many more.
+  for (const [name, l] of out) if (l.length > MAX_MESSAGES) out.set(name, [...l.slice(0, MAX_MESSAGES - 1), `and ${l.length - MAX_MESSAGES + 1} more N+1 shortfalls (gantry verify lists them)`]);
   return out;
 }
