@@ -124,6 +124,10 @@ describe('instance runtime planning', () => {
     expect(p.waves.flat()).toHaveLength(1);
   });
 
+  it('given a sharedfile VM running on n1, primary n2 and powerState stopped, it stops it on n1 and neither migrates nor starts it (a failover)', () => {
+    expect(verbs(inst({ primary: 'n2' }, { powerState: 'stopped' }), observedWith(inst(), 'n1'))).toEqual(['n1:instance.stop']);
+  });
+
   it('given a plain VM running on n1 and primary n2 it refuses the move and says why', () => {
     const d = [{ index: 0, sizeMiB: 64, template: 'plain' as const, vg: 'vg', metaVg: 'vg', state: 'present' as const }];
     const i = inst({ primary: 'n2', diskTemplate: 'plain', disks: d });

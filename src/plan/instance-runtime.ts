@@ -221,7 +221,8 @@ export function planInstanceRuntime(
       out.refused.push({ subject, code: 'MIGRATION_NEEDS_SHARED_STORAGE', message: `${inst.name} runs on ${from} but the manifest places it on ${primary}; its ${inst.diskTemplate} disks are not reachable from ${primary}. Only sharedfile instances migrate in this release.` });
       return out;
     }
-    if (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running') {
+    // A VM the manifest wants stopped is stopped and moved, never live-migrated (a failover).
+    if (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running' || rt.powerState !== 'running') {
       const halt = stop(from, `move ${from} -> ${primary} without live migration: stop on ${from}`);
       out.actions.push(halt);
       // Started on the new node only after the old copy's stop succeeded (executor: `after`).

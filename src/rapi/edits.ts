@@ -7,6 +7,7 @@
  */
 import { isMap, parseAllDocuments, stringify, type Document } from 'yaml';
 import { API_VERSION } from '../api/index.js';
+import type { DesiredState } from '../desired/model.js';
 import { RapiHttpError } from './server.js';
 
 export interface ManifestChange {
@@ -20,6 +21,10 @@ export interface ManifestChange {
   readonly edit?: (doc: Document.Parsed) => void;
   /** A new resource: its manifest document (as an object). */
   readonly create?: Record<string, unknown>;
+  /** A check of the loaded result beyond the schema (throws the 400 naming the field). */
+  readonly check?: (next: DesiredState) => void;
+  /** A second change, written and reconciled once this one's pass left the subject in sync (failover: stop and move, then start). */
+  readonly then?: ManifestChange;
 }
 
 export const bad = (field: string, message: string): RapiHttpError => new RapiHttpError(400, 'Bad Request', `${field}: ${message}`);
@@ -99,13 +104,48 @@ export function migrate(name: string, primary: string, secondary: string | undef
   };
 }
 
-export function setTags(kind: 'Instance' | 'Node', name: string, tags: readonly string[], what: string, op: Record<string, unknown>): ManifestChange {
+export function setTags(kind: 'Instance' | 'Node' | 'NodeGroup' | 'Cluster', name: string, tags: readonly string[], what: string, op: Record<string, unknown>): ManifestChange {
   return {
     subject: `${kind}/${name}`, what, op,
     edit: (doc) => {
       const spec = doc.get('spec');
       if (!isMap(spec)) doc.set('spec', doc.createNode({}));
       doc.setIn(['spec', 'tags'], doc.createNode([...tags], { flow: true }));
+    },
+  };
+}
+
+/**
+ * Failover (Ganeti: shut down, switch to the other node, start): move with the VM stopped.
+ * A stopped instance just moves; a running one is stopped and moved by the first change and
+ * started by the second, so a cluster that migrates live never turns this into a migration.
+ */
+export function failover(name: string, primary: string, secondary: string | undefined, running: boolean, op: Record<string, unknown>): ManifestChange {
+  const move = (doc: Document.Parsed) => {
+    doc.setIn(['spec', 'placement', 'primary'], primary);
+    if (secondary !== undefined) doc.setIn(['spec', 'placement', 'secondary'], secondary);
+  };
+  if (!running) return { subject: `Instance/${name}`, what: `failover instance ${name} to ${primary} (stopped)`, op, edit: move };
+  return {
+    subject: `Instance/${name}`, what: `failover instance ${name} to ${primary}: stop and move`, op,
+    edit: (doc) => { doc.setIn(['spec', 'powerState'], 'stopped'); move(doc); },
+    then: { subject: `Instance/${name}`, what: `failover instance ${name} to ${primary}: start`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'running') },
+  };
+}
+
+/** Reinstall: bump spec.os.generation (the planner stops, installs, and starts when powerState is running). */
+export function reinstall(name: string, generation: number, o: { os?: string; params?: Record<string, string>; start: boolean }): ManifestChange {
+  return {
+    subject: `Instance/${name}`, what: `reinstall instance ${name}${o.os ? ` with ${o.os}` : ''}${o.start ? '' : ' (left stopped)'}`,
+    op: { OP_ID: 'OP_INSTANCE_REINSTALL', instance_name: name, ...(o.os ? { os_type: o.os } : {}), ...(o.params ? { osparams: o.params } : {}), start: o.start },
+    edit: (doc) => {
+      doc.setIn(['spec', 'os', 'generation'], generation + 1);
+      if (o.os) doc.setIn(['spec', 'os', 'name'], o.os);
+      for (const [k, v] of Object.entries(o.params ?? {})) {
+        if (!isMap(doc.getIn(['spec', 'os', 'params'], true))) doc.setIn(['spec', 'os', 'params'], doc.createNode({}));
+        doc.setIn(['spec', 'os', 'params', k], v);
+      }
+      doc.setIn(['spec', 'powerState'], o.start ? 'running' : 'stopped');
     },
   };
 }

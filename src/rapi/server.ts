@@ -15,7 +15,7 @@ import { allFieldNames, fieldDefs, instanceInfo, runQuery } from './query.js';
 import type { Json, RapiModel, RapiObject } from './view.js';
 
 /** Features this server implements (GET /2/features). */
-export const FEATURES = ['instance-create-reqv1'] as const;
+export const FEATURES = ['instance-create-reqv1', 'instance-reinstall-reqv1'] as const;
 
 export class RapiHttpError extends Error {
   constructor(readonly statusCode: number, message: string, readonly explain = '') {
@@ -48,8 +48,18 @@ export interface RapiWrites {
   readonly shutdown: WriteHandler;
   readonly reboot: WriteHandler;
   readonly migrate: WriteHandler;
+  readonly failover: WriteHandler;
+  readonly reinstall: WriteHandler;
+  readonly rename: WriteHandler;
+  readonly modify: WriteHandler;
   readonly addTags: WriteHandler;
   readonly removeTags: WriteHandler;
+  readonly addNodeTags: WriteHandler;
+  readonly removeNodeTags: WriteHandler;
+  readonly addGroupTags: WriteHandler;
+  readonly removeGroupTags: WriteHandler;
+  readonly addClusterTags: WriteHandler;
+  readonly removeClusterTags: WriteHandler;
   readonly setNodeRole: WriteHandler;
 }
 
@@ -135,6 +145,7 @@ function readResources(o: RapiServerOptions): Resource[] {
     { url: '/2/nodes/:name/tags', methods: { GET: r(async (req) => (await one('nodes', 'Node')(req)).tags) } },
     { url: '/2/groups', methods: { GET: r(list('groups')) } },
     { url: '/2/groups/:name', methods: { GET: r(one('groups', 'Group')) } },
+    { url: '/2/groups/:name/tags', methods: { GET: r(async (req) => (await one('groups', 'Group')(req)).tags) } },
     { url: '/2/networks', methods: { GET: r(list('networks')) } },
     { url: '/2/networks/:name', methods: { GET: r(one('networks', 'Network')) } },
     { url: '/2/query/:resource', methods: { GET: r(async (req) => runQuery(await queried(req), { fields: fieldsParam(req) })), PUT: r(async (req) => runQuery(await queried(req), req.body)) } },
@@ -185,7 +196,14 @@ function writeResources(o: RapiServerOptions): Resource[] {
     { url: '/2/instances/:name/shutdown', methods: { PUT: call(w.shutdown) } },
     { url: '/2/instances/:name/reboot', methods: { POST: call(w.reboot) } },
     { url: '/2/instances/:name/migrate', methods: { PUT: call(w.migrate) } },
+    { url: '/2/instances/:name/failover', methods: { PUT: call(w.failover) } },
+    { url: '/2/instances/:name/reinstall', methods: { POST: call(w.reinstall) } },
+    { url: '/2/instances/:name/rename', methods: { PUT: call(w.rename) } },
+    { url: '/2/instances/:name/modify', methods: { PUT: call(w.modify) } },
     { url: '/2/instances/:name/tags', methods: { PUT: call(w.addTags), DELETE: call(w.removeTags) } },
+    { url: '/2/nodes/:name/tags', methods: { PUT: call(w.addNodeTags), DELETE: call(w.removeNodeTags) } },
+    { url: '/2/groups/:name/tags', methods: { PUT: call(w.addGroupTags), DELETE: call(w.removeGroupTags) } },
+    { url: '/2/tags', methods: { PUT: call(w.addClusterTags), DELETE: call(w.removeClusterTags) } },
     { url: '/2/nodes/:name/role', methods: { PUT: call(w.setNodeRole) } },
   ];
 }

@@ -21,12 +21,16 @@ import { reconcileOnce } from '../runtime/reconcile.js';
 import { acquireStateLock } from '../runtime/state-lock.js';
 import type { Logger } from '../util/log.js';
 import { createInstanceChange, rapiField } from './create.js';
-import { asObject, bad, editDocument, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
+import { asObject, bad, editDocument, failover, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, reinstall, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
+import { modifyInstanceChange } from './modify.js';
 import type { JobContext, JobQueue } from './jobs.js';
 import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
 import type { FileSource } from './source.js';
 
 const run = promisify(execFile);
+
+/** Reconcile passes one job step may take before what is left is its error. */
+const MAX_PASSES = 3;
 
 /** What a reconcile pass left: the plan after apply (or the plan, when nothing ran) and failed actions. */
 export interface PassOutcome {
@@ -97,8 +101,8 @@ async function atomicWrite(file: string, text: string): Promise<void> {
 class FileWrites {
   constructor(private readonly o: FileWritesOptions, private readonly pass: PassRunner) {}
 
-  /** The file a change goes to and its new text, from the files as they are now. */
-  private async render(change: ManifestChange, state: DesiredState): Promise<{ file: string; text: string; before: string | undefined }> {
+  /** The file a change goes to and its new text, from the files as they are now (or `over`, a file's pending text). */
+  private async render(change: ManifestChange, state: DesiredState, over?: { file: string; text: string }): Promise<{ file: string; text: string; before: string | undefined }> {
     if (change.create) {
       const file = path.join(await this.instanceDir(), `${change.subject.split('/')[1]}.yaml`);
       const before = await readFile(file, 'utf8').catch(() => undefined);
@@ -107,7 +111,7 @@ class FileWrites {
     }
     const src = state.sources.get(change.subject);
     if (!src) throw new RapiHttpError(404, 'Not Found', `${change.subject} is not declared in the manifests`);
-    const before = await readFile(src.file, 'utf8');
+    const before = over?.file === src.file ? over.text : await readFile(src.file, 'utf8');
     const [kind, name] = change.subject.split('/') as [string, string];
     return { file: src.file, text: editDocument(before, kind, name, change.edit!), before };
   }
@@ -118,16 +122,23 @@ class FileWrites {
     throw bad('name', 'no directory for new instances: start gantry serve with --instance-dir DIR');
   }
 
-  /** Render and validate with the whole set; throws the 400 when the manifests would not load. */
+  /** Render and validate with the whole set (and the change's follow-up on top); throws the 400 when the manifests would not load. */
   private async validated(change: ManifestChange, state: DesiredState): Promise<{ file: string; text: string; before: string | undefined; next: DesiredState }> {
     const r = await this.render(change, state);
-    const { state: next, errors } = await loadDesired([...this.o.files], new Map([[r.file, r.text]]));
-    if (!next) throw refusal(errors, change.create !== undefined);
+    const next = await this.loads(change, r);
     if (change.create) {
       const why = placementRefusal(next, change.subject.split('/')[1]!, (await this.o.source.snapshot()).observed);
       if (why) throw bad('pnode', `${why} (name pnode/snode or make room; nothing was written)`);
     }
+    if (change.then) await this.loads(change.then, await this.render(change.then, state, r));
     return { ...r, next };
+  }
+
+  private async loads(change: ManifestChange, r: { file: string; text: string }): Promise<DesiredState> {
+    const { state: next, errors } = await loadDesired([...this.o.files], new Map([[r.file, r.text]]));
+    if (!next) throw refusal(errors, change.create !== undefined);
+    change.check?.(next);
+    return next;
   }
 
   async submit(req: WriteRequest, change: ManifestChange): Promise<number> {
@@ -138,16 +149,23 @@ class FileWrites {
   }
 
   private async runJob(change: ManifestChange, user: string, ctx: JobContext): Promise<null> {
-    const { state: current, errors } = await loadDesired([...this.o.files]);
-    if (!current) throw new Error(`the manifests do not load now: ${errors.slice(0, 3).map((e) => `${e.file}:${e.line}: ${e.path}: ${e.message}`).join('; ')}`);
-    const r = await this.validated(change, current);
-    await atomicWrite(r.file, r.text);
-    ctx.log(`wrote ${r.file}`);
-    await this.commit(r.file, `${change.what} (remote API, user ${user})`, ctx);
-    this.o.source.invalidate();
-    const out = await this.pass(r.next, ctx);
-    this.o.source.invalidate();
-    this.judge(change, out, ctx);
+    for (let step: ManifestChange | undefined = change; step; step = step.then) {
+      const { state: current, errors } = await loadDesired([...this.o.files]);
+      if (!current) throw new Error(`the manifests do not load now: ${errors.slice(0, 3).map((e) => `${e.file}:${e.line}: ${e.path}: ${e.message}`).join('; ')}`);
+      const r = await this.validated(step, current);
+      await atomicWrite(r.file, r.text);
+      ctx.log(`wrote ${r.file}`);
+      await this.commit(r.file, `${step.what} (remote API, user ${user})`, ctx);
+      this.o.source.invalidate();
+      // A change can take more than one pass (a failover's stale runtime files go on the
+      // pass after the move): pass again while the subject has only pending actions left.
+      for (let n = 1; ; n++) {
+        const out = await this.pass(r.next, ctx);
+        this.o.source.invalidate();
+        if (this.judge(step, out, ctx, n < MAX_PASSES)) break;
+        ctx.log(`${step.what}: actions left after pass ${n}, passing again`);
+      }
+    }
     return null;
   }
 
@@ -160,16 +178,21 @@ class FileWrites {
     ctx.log(`committed: ${message}`);
   }
 
-  /** Success when the pass left the subject in sync; its failures, refusals or pending changes otherwise. */
-  private judge(change: ManifestChange, out: PassOutcome, ctx: JobContext): void {
+  /**
+   * True when the pass left the subject in sync; false when only pending actions are left
+   * and `again` allows another pass; throws its failures, refusals or what is left otherwise.
+   */
+  private judge(change: ManifestChange, out: PassOutcome, ctx: JobContext, again: boolean): boolean {
     const failed = out.failed.filter((f) => f.subject === change.subject);
     if (failed.length) throw new Error(`${change.what}: ${failed.map((f) => f.message).join('; ')}`);
     const entry = out.plan.entries.find((e) => e.subject === change.subject);
     if (entry && entry.status !== 'in-sync') {
+      if (again && entry.refused.length === 0 && entry.actions.length > 0) return false;
       const why = [...entry.refused.map((r) => `${r.code}: ${r.message}`), ...entry.notes, ...entry.actions.map((a) => `pending ${a.verb} on ${a.node}`)].slice(0, 5).join('; ');
       throw new Error(`${change.what}: ${entry.status} after the reconcile pass${why ? `: ${why}` : ''}`);
     }
     ctx.log(`${change.what}: done`);
+    return true;
   }
 }
 
@@ -208,6 +231,20 @@ export function fileWrites(o: FileWritesOptions): RapiWrites {
   const state = async () => (await o.source.snapshot()).state;
   const name = (req: WriteRequest) => req.params.name!;
   const noBody = (req: WriteRequest) => onlyKnown(asObject(req.body, 'body'), []);
+  const noDryRun = (req: WriteRequest) => { if (flag(req.query, 'dry-run')) throw bad('dry-run', 'not supported: `gantry plan` shows what a change would do'); };
+  /** Tags of a node, a node group or the cluster: their manifest's spec.tags. */
+  const otherTags = async (req: WriteRequest, kind: 'node' | 'nodegroup' | 'cluster', add: boolean): Promise<number> => {
+    onlyQuery(req.query, ['tag', 'dry-run']);
+    noDryRun(req);
+    const s = await state();
+    const target = kind === 'cluster' ? s.cluster : kind === 'node' ? s.nodes.get(name(req)) : s.groups.get(name(req));
+    if (!target) throw new RapiHttpError(404, 'Not Found', `${kind === 'node' ? 'Node' : 'Group'} '${name(req)}' is unknown`);
+    const manifestKind = kind === 'cluster' ? 'Cluster' : kind === 'node' ? 'Node' : 'NodeGroup';
+    const tags = tagsOf(req.query);
+    const next = add ? [...new Set([...target.tags, ...tags])] : target.tags.filter((t) => !tags.includes(t));
+    const what = `${add ? 'add' : 'remove'} tags ${tags.join(', ')} ${add ? 'to' : 'from'} ${kind === 'nodegroup' ? 'group' : kind} ${target.name}`;
+    return w.submit(req, setTags(manifestKind, target.name, next, what, { OP_ID: add ? 'OP_TAGS_SET' : 'OP_TAGS_DEL', kind, name: kind === 'cluster' ? null : target.name, tags }));
+  };
   return {
     createInstance: async (req) => { onlyQuery(req.query, []); return w.submit(req, createInstanceChange(req.body, await state())); },
     deleteInstance: async (req) => { onlyQuery(req.query, []); noBody(req); instanceOf(await state(), name(req)); return w.submit(req, remove(name(req))); },
@@ -237,21 +274,77 @@ export function fileWrites(o: FileWritesOptions): RapiWrites {
       const op = { OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: i.name, target_node: target, ...(b.mode !== undefined ? { mode: b.mode } : {}) };
       return w.submit(req, migrate(i.name, target, i.needsSecondary ? from : undefined, op));
     },
+    failover: async (req) => {
+      onlyQuery(req.query, []);
+      const b = asObject(req.body, 'body');
+      onlyKnown(b, ['iallocator', 'ignore_consistency', 'target_node']);
+      const i = instanceOf(await state(), name(req));
+      if (b.ignore_consistency === true) throw bad('ignore_consistency', 'not supported: Gantry fails over only onto disks its pass finds consistent (DRBD UpToDate, shared storage reachable)');
+      if (b.iallocator !== undefined) throw bad('iallocator', 'name target_node (Gantry fails a DRBD instance over to its secondary; a sharedfile instance to the node you name)');
+      const fixed = i.disks.find((d) => d.state === 'present' && d.template !== 'sharedfile' && d.template !== 'drbd');
+      if (fixed) throw bad('disk_template', `${fixed.template} disks stay on their node: only sharedfile and DRBD instances fail over (disk ${fixed.index} of ${i.name})`);
+      const from = i.placement.primary;
+      const target = b.target_node !== undefined ? String(b.target_node) : i.needsSecondary ? i.placement.secondary : undefined;
+      if (!target) throw bad('target_node', `needed: ${i.name} has no secondary to fail over to`);
+      if (target === from) throw bad('target_node', `${i.name} is already on ${target}`);
+      if (i.needsSecondary && target !== i.placement.secondary) throw bad('target_node', `a DRBD instance fails over to its secondary (${i.placement.secondary ?? 'none'})`);
+      const op = { OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: i.name, target_node: target };
+      return w.submit(req, failover(i.name, target, i.needsSecondary ? from : undefined, i.powerState === 'running', op));
+    },
+    reinstall: async (req) => {
+      onlyQuery(req.query, ['os', 'nostartup']);
+      const b = asObject(req.body, 'body');
+      onlyKnown(b, ['os', 'start', 'osparams']);
+      const i = instanceOf(await state(), name(req));
+      if (b.os !== undefined && req.query.os !== undefined) throw bad('os', 'given both as a query argument and in the body');
+      const os = b.os ?? req.query.os;
+      if (os !== undefined && (typeof os !== 'string' || os === '')) throw bad('os', 'expected an OS name');
+      if (b.start !== undefined && typeof b.start !== 'boolean') throw bad('start', 'expected true or false');
+      const start = b.start === undefined ? !flag(req.query, 'nostartup') : b.start;
+      const params = b.osparams === undefined ? undefined : asObject(b.osparams, 'osparams');
+      for (const [k, v] of Object.entries(params ?? {})) if (typeof v !== 'string') throw bad(`osparams.${k}`, 'expected a string');
+      return w.submit(req, reinstall(i.name, i.os.generation, { ...(os !== undefined ? { os } : {}), ...(params ? { params: params as Record<string, string> } : {}), start }));
+    },
+    rename: async (req) => {
+      onlyQuery(req.query, []);
+      const b = asObject(req.body, 'body');
+      onlyKnown(b, ['new_name', 'ip_check', 'name_check']);
+      const i = instanceOf(await state(), name(req));
+      if (typeof b.new_name !== 'string' || b.new_name === '') throw bad('new_name', 'expected the new instance name');
+      // Gantry's name is the instance's identity on the nodes: its LVs (<name>.diskN, tag
+      // gantry-inst=<name>), disk files, DRBD resources and runtime directory are all named
+      // after it. A manifest rename would be a new, empty instance beside an orphaned one.
+      throw bad('new_name', `renaming is not supported: ${i.name}'s disks, DRBD resources and runtime directory on the nodes are named after it, and a renamed manifest would declare a new, empty instance beside the old one; nothing was changed`);
+    },
+    modify: async (req) => {
+      onlyQuery(req.query, []);
+      const i = instanceOf(await state(), name(req));
+      return w.submit(req, modifyInstanceChange(req.body, i));
+    },
     addTags: async (req) => {
-      onlyQuery(req.query, ['tag']);
+      onlyQuery(req.query, ['tag', 'dry-run']);
+      noDryRun(req);
       const i = instanceOf(await state(), name(req));
       const add = tagsOf(req.query);
       return w.submit(req, setTags('Instance', i.name, [...new Set([...i.tags, ...add])], `add tags ${add.join(', ')} to instance ${i.name}`, { OP_ID: 'OP_TAGS_SET', kind: 'instance', name: i.name, tags: add }));
     },
     removeTags: async (req) => {
-      onlyQuery(req.query, ['tag']);
+      onlyQuery(req.query, ['tag', 'dry-run']);
+      noDryRun(req);
       const i = instanceOf(await state(), name(req));
       const drop = tagsOf(req.query);
       return w.submit(req, setTags('Instance', i.name, i.tags.filter((t) => !drop.includes(t)), `remove tags ${drop.join(', ')} from instance ${i.name}`, { OP_ID: 'OP_TAGS_DEL', kind: 'instance', name: i.name, tags: drop }));
     },
+    addNodeTags: (req) => otherTags(req, 'node', true),
+    removeNodeTags: (req) => otherTags(req, 'node', false),
+    addGroupTags: (req) => otherTags(req, 'nodegroup', true),
+    removeGroupTags: (req) => otherTags(req, 'nodegroup', false),
+    addClusterTags: (req) => otherTags(req, 'cluster', true),
+    removeClusterTags: (req) => otherTags(req, 'cluster', false),
     setNodeRole: async (req) => {
-      onlyQuery(req.query, ['force']);
+      onlyQuery(req.query, ['force', 'auto-promote']);
       flag(req.query, 'force');
+      if (flag(req.query, 'auto-promote')) throw bad('auto-promote', 'not supported: Gantry does not promote master candidates by itself; set the roles you want');
       if (typeof req.body !== 'string' || !NODE_ROLES.includes(req.body)) throw bad('role', `one of ${NODE_ROLES.join(', ')} (the master is not a role in Gantry), got ${JSON.stringify(req.body)}`);
       const n = (await state()).nodes.get(name(req));
       if (!n) throw new RapiHttpError(404, 'Not Found', `Node '${name(req)}' is unknown`);

@@ -24,10 +24,15 @@ export interface SimRapiCluster {
   cleanup(): Promise<void>;
 }
 
+export const SHARED_DIR = '/srv/gantry-shared';
+
 const doc = (kind: string, name: string, spec: string) => `---\napiVersion: gantry.dev/v1alpha1\nkind: ${kind}\nmetadata: {name: ${name}}\nspec: ${spec}\n`;
 
-export function clusterYaml(): string {
-  return `# the simulated cluster\n${doc('Cluster', 'sim', '{enabledHypervisors: [kvm], enabledDiskTemplates: [plain], storage: {volumeGroup: vg0}, nodeProfile: {volumeGroups: [{name: vg0, pvs: [/dev/sdb]}]}}')}`
+/** With `shared`: sharedfile disks on a directory every simulated node sees, and live migration. */
+export function clusterYaml(shared = false): string {
+  const templates = shared ? '[plain, sharedfile]' : '[plain]';
+  const storage = shared ? `{volumeGroup: vg0, sharedFileStorageDir: ${SHARED_DIR}}, migration: {mode: live}` : '{volumeGroup: vg0}';
+  return `# the simulated cluster\n${doc('Cluster', 'sim', `{enabledHypervisors: [kvm], enabledDiskTemplates: ${templates}, storage: ${storage}, nodeProfile: {volumeGroups: [{name: vg0, pvs: [/dev/sdb]}]${shared ? ', bridges: [{name: br0}]' : ''}}}`)}`
     + doc('Network', 'net1', '{subnet: 198.18.64.0/24, gateway: 198.18.64.1, mode: bridged, link: br0}');
 }
 
@@ -44,15 +49,21 @@ export function instancesYaml(instances: number, nodes: number): string {
   }).join('');
 }
 
-export async function simRapiCluster(opts: { nodes: number; instances: number }): Promise<SimRapiCluster> {
+/** A running sharedfile instance on node1 (with `shared`): one that can fail over and migrate. */
+export function sharedInstanceYaml(): string {
+  return '# shared storage\n' + doc('Instance', 'sf1', '\n  os: {name: none}\n  diskTemplate: sharedfile\n  disks: [{size: 1G}]\n  beParams: {memory: 128M}\n  placement: {primary: node1}');
+}
+
+export async function simRapiCluster(opts: { nodes: number; instances: number; shared?: boolean }): Promise<SimRapiCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), 'gantry-rapi-'));
   const manifests = path.join(dir, 'manifests');
   const stateDir = path.join(dir, 'state');
   await mkdir(manifests);
-  await writeFile(path.join(manifests, 'cluster.yaml'), clusterYaml());
+  await writeFile(path.join(manifests, 'cluster.yaml'), clusterYaml(opts.shared));
+  if (opts.shared) await writeFile(path.join(manifests, 'shared.yaml'), sharedInstanceYaml());
   await writeFile(path.join(manifests, 'nodes.yaml'), nodesYaml(opts.nodes));
   await writeFile(path.join(manifests, 'instances.yaml'), instancesYaml(opts.instances, opts.nodes));
-  const sim = new SimCluster(Array.from({ length: opts.nodes }, (_, i) => `node${i + 1}`));
+  const sim = new SimCluster(Array.from({ length: opts.nodes }, (_, i) => `node${i + 1}`), opts.shared ? { sharedDirs: [SHARED_DIR] } : {});
   const c: SimRapiCluster = {
     dir, manifests, stateDir, sim,
     async apply() {

@@ -41,7 +41,7 @@ let app: FastifyInstance;
 let port: number;
 
 beforeAll(async () => {
-  c = await simRapiCluster({ nodes: 4, instances: 12 });
+  c = await simRapiCluster({ nodes: 4, instances: 12, shared: true });
   const logger = silentLogger();
   const source = new FileSource({ files: [c.manifests], stateDir: c.stateDir, logger, checkMs: 0 });
   const jobs = new JobQueue();
@@ -86,7 +86,7 @@ describe.skipIf(!haveClient)("Ganeti's Python RAPI client against gantry serve (
     ].join('\n'));
     expect(out.info).toMatchObject({ name: 'sim', master: 'node1' });
     expect(out.features).toContain('instance-create-reqv1');
-    expect(out.names).toHaveLength(12);
+    expect(out.names).toHaveLength(13);
     expect(out.bulk.map((i: any) => i.name)).toEqual(out.names.slice().sort((a: string, b: string) => a.localeCompare(b)));
     expect(out.one).toMatchObject({ name: 'vm2', status: 'running', pnode: 'node2' });
     expect(out.nodes.map((n: any) => n.name)).toEqual(['node1', 'node2', 'node3', 'node4']);
@@ -121,6 +121,42 @@ describe.skipIf(!haveClient)("Ganeti's Python RAPI client against gantry serve (
     expect(out.started).toBe('running');
     expect(out.migrate[0]).toBe(400);
     expect(out.migrate[1]).toMatch(/disk_template: plain disks stay on their node/);
+  }, 300_000);
+});
+
+describe.skipIf(!haveClient)("Ganeti's Python RAPI client: the remaining writes (simulator-backed)", () => {
+  it('given FailoverInstance, ReinstallInstance, ModifyInstance, AddInstanceTags, SetNodeRole and RenameInstance, the jobs succeed or the call is refused by name', async () => {
+    const out = await python([
+      'def wait(job):',
+      '  info = None',
+      '  for _ in range(600):',
+      '    r = c.WaitForJobChange(job, ["status"], info, None)',
+      '    if r: info = r["job_info"]',
+      '    if info and info[0] in ("success", "error"): return c.GetJobStatus(job)',
+      '  raise Exception("job did not finish")',
+      'out["failover"] = wait(c.FailoverInstance("sf1", target_node="node3"))',
+      'out["sf1"] = c.GetInstance("sf1")',
+      'out["reinstall"] = wait(c.ReinstallInstance("vm3", no_startup=True))',
+      'out["vm3"] = c.GetInstance("vm3")["status"]',
+      'out["modify"] = wait(c.ModifyInstance("vm5", beparams={"maxmem": 384, "minmem": 384}, disks=[["add", -1, {"size": 256}]]))',
+      'out["vm5"] = c.GetInstance("vm5")',
+      'out["tags"] = wait(c.AddInstanceTags("vm5", ["owner:alice"]))',
+      'out["vm5tags"] = c.GetInstanceTags("vm5")',
+      'out["role"] = wait(c.SetNodeRole("node4", "drained"))',
+      'out["node4"] = c.GetNodeRole("node4")',
+      'try:\n  c.RenameInstance("vm5", "vm5b")\nexcept rc.GanetiApiError as e:\n  out["rename"] = [e.code, str(e)]',
+      'try:\n  c.ModifyInstance("vm5", runtime_mem=256)\nexcept rc.GanetiApiError as e:\n  out["modify_bad"] = [e.code, str(e)]',
+    ].join('\n'));
+    for (const k of ['failover', 'reinstall', 'modify', 'tags', 'role']) expect(out[k].status, `${k}: ${JSON.stringify(out[k].opresult)}`).toBe('success');
+    expect(out.sf1).toMatchObject({ pnode: 'node3', status: 'running' });
+    expect(out.vm3).toBe('ADMIN_down');
+    expect(out.vm5['disk.sizes']).toEqual([1024, 256]);
+    expect(out.vm5.beparams).toMatchObject({ maxmem: 384 });
+    expect(out.vm5tags).toContain('owner:alice');
+    expect(out.node4).toBe('drained');
+    expect(out.rename[0]).toBe(400);
+    expect(out.rename[1]).toMatch(/new_name: renaming is not supported/);
+    expect(out.modify_bad).toEqual([400, expect.stringMatching(/runtime_mem: not supported/)]);
   }, 300_000);
 });
 
