@@ -6,10 +6,9 @@
  * not absent). What is recorded on a node (its LV tags, see naming.drbdTags) is kept; a
  * minor some DRBD device uses without a record is taken too. Pure.
  */
-import type { ObservedLv } from '../core/observed.js';
 import type { ObservedCluster, PlanCluster } from '../core/plan.js';
-import { knownSnapshots } from './locate.js';
-import { drbdOfLvTags, instanceOfDiskLv, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
+import { lvFacts, type LvFact, type NodeLvFacts } from './locate.js';
+import { instanceOfDiskLv } from './naming.js';
 
 export const DEFAULT_DRBD = { portStart: 11000, portEnd: 14999, minorCount: 128 } as const;
 
@@ -22,7 +21,7 @@ export interface DrbdDiskAlloc {
 export type DrbdAllocResult = DrbdDiskAlloc | { readonly code: string; readonly error: string };
 
 const keyOf = (instance: string, index: number): string => `${instance}\0${index}`;
-const byLvName = (a: { lv: ObservedLv }, b: { lv: ObservedLv }): number => (a.lv.name < b.lv.name ? -1 : a.lv.name > b.lv.name ? 1 : 0);
+const byLvName = (a: LvFact, b: LvFact): number => (a.lv.name < b.lv.name ? -1 : a.lv.name > b.lv.name ? 1 : 0);
 
 export class DrbdAllocator {
   /** node -> minor -> owner ("web1 disk 0", or "device resource7" for an unrecorded one). */
@@ -34,35 +33,36 @@ export class DrbdAllocator {
   private portCursor = 0;
   private readonly minorCursor = new Map<string, number>();
 
-  /** `unknownNodes`: declared nodes that cannot be observed and have no known past (their ports are unknown). */
-  constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = []) {
+  /**
+   * `unknownNodes`: declared nodes that cannot be observed and have no known past (their ports are unknown).
+   * `facts`: the LVs' tags as read once per plan (locate.lvFacts of the same `observed`).
+   */
+  constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = [], facts: readonly NodeLvFacts[] = lvFacts(observed)) {
     this.range = cluster.drbd ?? DEFAULT_DRBD;
-    for (const { node, obs } of knownSnapshots(observed)) {
+    for (const { node, obs, lvs } of facts) {
       // Only LVs whose tags record a DRBD minor or port, in name order (code-unit order: cheap and deterministic).
-      const recording: { lv: ObservedLv; rec: { minor?: number; port?: number } }[] = [];
-      for (const lv of Object.values(obs.lvs)) {
-        const rec = drbdOfLvTags(lv.tags);
-        if (rec.minor !== undefined || rec.port !== undefined) recording.push({ lv, rec });
-      }
-      for (const { lv, rec } of recording.sort(byLvName)) {
-        const inst = lv.tags.includes(MANAGED_LV_TAG) ? instanceOfLvTags(lv.tags) : undefined;
+      const recording: LvFact[] = [];
+      for (const f of lvs) if (f.minor !== undefined || f.port !== undefined) recording.push(f);
+      const taken = this.on(node);
+      for (const { lv, inst: tagged, managed, minor, port } of recording.sort(byLvName)) {
+        const inst = managed ? tagged : undefined;
         const disk = instanceOfDiskLv(lv.name);
         if (!inst || !disk || disk.instance !== inst) continue;
         const owner = `${inst} disk ${disk.index}`;
         const k = keyOf(inst, disk.index);
-        if (!this.recorded.has(k)) this.recorded.set(k, { minors: new Map(), ports: new Set() });
-        const r = this.recorded.get(k)!;
-        if (rec.minor !== undefined) {
-          r.minors.set(node, rec.minor);
-          if (!this.on(node).has(rec.minor)) this.on(node).set(rec.minor, owner);
+        let r = this.recorded.get(k);
+        if (!r) this.recorded.set(k, (r = { minors: new Map(), ports: new Set() }));
+        if (minor !== undefined) {
+          r.minors.set(node, minor);
+          if (!taken.has(minor)) taken.set(minor, owner);
         }
-        if (rec.port !== undefined) {
-          r.ports.add(rec.port);
-          if (!this.ports.has(rec.port)) this.ports.set(rec.port, owner);
+        if (port !== undefined) {
+          r.ports.add(port);
+          if (!this.ports.has(port)) this.ports.set(port, owner);
         }
       }
       for (const dev of Object.values(obs.drbd?.devices ?? {})) {
-        if (!this.on(node).has(dev.minor)) this.on(node).set(dev.minor, `device ${dev.resource ?? `minor ${dev.minor}`}`);
+        if (!taken.has(dev.minor)) taken.set(dev.minor, `device ${dev.resource ?? `minor ${dev.minor}`}`);
       }
     }
   }

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
-import { blindNodes, locateInstances } from './locate.js';
+import { blindNodes, locateInstances, lvFacts } from './locate.js';
+import { drbdOfLvTags, instanceOfLvTags } from './naming.js';
 import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 
@@ -138,5 +139,29 @@ describe('unknown is not absent', () => {
     const loc = locateInstances(observed(node1Snapshot()), new Map([['node1', '/srv/node1'], ['node2', '/srv/node2']])).get('web2');
     expect(loc).toEqual({ nodes: new Set(['node1']), running: 'node1', waitsFor: new Set(['node1']) });
     expect([...blindNodes([node('node1'), node('node2')], observed()).keys()]).toEqual(['node1']);
+  });
+});
+
+describe('lvFacts: every LV\'s tags read once per plan', () => {
+  it('given LVs with and without Gantry\'s tags and DRBD records on a reachable and a last-known node, it reads for each what instanceOfLvTags, drbdOfLvTags and the gantry tag say, nodes in name order, the stale one marked', () => {
+    const lv = (name: string, tags: string[]) => ({ vg: 'vg', name, sizeMiB: 64, tags });
+    const n2: ObservedNode = { ...emptyObservedNode('node2', 't'), lvs: {
+      'vg/web1.disk0': lv('web1.disk0', ['gantry', 'gantry-inst=web1', 'gantry-drbd-minor=3', 'gantry-drbd-port=11003']),
+      'vg/web1.disk0_meta': lv('web1.disk0_meta', ['gantry-drbd-port=11003', 'gantry-inst=web1', 'gantry-drbd-minor=x']),
+      'vg/root': lv('root', []),
+    } };
+    const n1: ObservedNode = { ...emptyObservedNode('node1', 't'), lvs: { 'vg/db.disk1': lv('db.disk1', ['gantry', 'gantry-inst=db']) } };
+    const facts = lvFacts({ nodes: new Map([['node2', n2], ['node1', { ...emptyObservedNode('node1', 't'), reachable: false }]]), lastKnown: new Map([['node1', n1]]) });
+    expect(facts.map((f) => [f.node, f.stale, f.lvs.map((x) => x.lv.name)])).toEqual([['node1', true, ['db.disk1']], ['node2', false, ['web1.disk0', 'web1.disk0_meta', 'root']]]);
+    const read = facts[1]!.lvs.map(({ inst, managed, minor, port }) => ({ inst, managed, minor, port }));
+    expect(read).toEqual([
+      { inst: 'web1', managed: true, minor: 3, port: 11003 },
+      { inst: 'web1', managed: false, minor: undefined, port: 11003 },
+      { inst: undefined, managed: false, minor: undefined, port: undefined },
+    ]);
+    for (const f of facts.flatMap((x) => x.lvs)) {
+      expect(f.inst).toBe(instanceOfLvTags(f.lv.tags));
+      expect([f.minor, f.port]).toEqual([drbdOfLvTags(f.lv.tags).minor, drbdOfLvTags(f.lv.tags).port]);
+    }
   });
 });

@@ -6,9 +6,9 @@
  * anything not seen elsewhere. Every allocator (IPs, MACs, VNC displays, and DRBD minors
  * and ports) reserves from knownSnapshots(), never from the reachable nodes alone.
  */
-import type { ObservedNode } from '../core/observed.js';
+import type { ObservedLv, ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanNode } from '../core/plan.js';
-import { instanceOfDiskFile, instanceOfLvTags } from './naming.js';
+import { drbdOfLvTags, instanceOfDiskFile, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
 import { ALIVE } from './instance-runtime.js';
 
 /** A declared node the planner cannot see in this pass. */
@@ -59,6 +59,44 @@ export function knownSnapshots(observed: ObservedCluster): KnownSnapshot[] {
   return out.sort((a, b) => a.node.localeCompare(b.node));
 }
 
+/**
+ * What every known LV's tags say, read once per plan: several passes (where instances
+ * are, the DRBD minors and ports already recorded, orphans) each need the owner and DRBD
+ * tags of every LV of every node (144,000 LVs on a 700-node cluster); plan() reads them
+ * once and hands the result to each. The facts are exactly those of instanceOfLvTags,
+ * drbdOfLvTags and the MANAGED_LV_TAG test.
+ */
+export interface LvFact {
+  readonly lv: ObservedLv;
+  /** The instance its gantry-inst= tag names (instanceOfLvTags). */
+  readonly inst: string | undefined;
+  /** It carries Gantry's own tag (MANAGED_LV_TAG). */
+  readonly managed: boolean;
+  /** The DRBD minor and port its tags record (drbdOfLvTags). */
+  readonly minor: number | undefined;
+  readonly port: number | undefined;
+}
+
+/** One known node snapshot (knownSnapshots: observed now, or the last good one) with its LVs' facts, in Object.values(obs.lvs) order. */
+export interface NodeLvFacts {
+  readonly node: string;
+  readonly obs: ObservedNode;
+  readonly stale: boolean;
+  readonly lvs: readonly LvFact[];
+}
+
+/** The facts of every LV of every known snapshot, in knownSnapshots order (node name). */
+export function lvFacts(observed: ObservedCluster): NodeLvFacts[] {
+  return knownSnapshots(observed).map(({ node, obs, stale }) => {
+    const lvs: LvFact[] = [];
+    for (const lv of Object.values(obs.lvs)) {
+      const { minor, port } = drbdOfLvTags(lv.tags);
+      lvs.push({ lv, inst: instanceOfLvTags(lv.tags), managed: lv.tags.includes(MANAGED_LV_TAG), minor, port });
+    }
+    return { node, obs, stale, lvs };
+  });
+}
+
 /** Node -> its own (node-local) file storage directory. */
 export function localFileDirs(nodes: readonly PlanNode[]): Map<string, string> {
   return new Map(nodes.map((n) => [n.name, n.fileStorageDir]));
@@ -74,7 +112,7 @@ export function describeWait(b: BlindNode): string {
  * images in a node's own file storage directory (`fileDirs`, node -> dir) place an
  * instance there: sharedfile images are seen by every node.
  */
-export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap<string, string> = new Map()): Map<string, InstanceLocation> {
+export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap<string, string> = new Map(), facts: readonly NodeLvFacts[] = lvFacts(observed)): Map<string, InstanceLocation> {
   const out = new Map<string, InstanceLocation>();
   const at = (inst: string, node: string, stale: boolean) => {
     let e = out.get(inst);
@@ -83,11 +121,8 @@ export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap
     if (stale) e.waitsFor.add(node);
     return e;
   };
-  for (const { node, obs, stale } of knownSnapshots(observed)) {
-    for (const lv of Object.values(obs.lvs)) {
-      const inst = instanceOfLvTags(lv.tags);
-      if (inst) at(inst, node, stale);
-    }
+  for (const { node, obs, stale, lvs } of facts) {
+    for (const { inst } of lvs) if (inst) at(inst, node, stale);
     const dir = fileDirs.get(node);
     for (const f of Object.values(obs.files)) {
       if (dir === undefined || !f.path.startsWith(dir + '/')) continue;

@@ -8,14 +8,17 @@ import path from 'node:path';
 /** LVM tag marking every LV Gantry created (so orphans can be told from others' LVs). */
 export const MANAGED_LV_TAG = 'gantry';
 
+const INSTANCE_TAG = 'gantry-inst=';
+
 /** LVM tag naming the owning instance (LVM tags allow [A-Za-z0-9_+.-/=!:&#]). */
 export function instanceLvTag(instance: string): string {
-  return `gantry-inst=${instance}`;
+  return `${INSTANCE_TAG}${instance}`;
 }
 
 export function instanceOfLvTags(tags: readonly string[]): string | undefined {
-  const t = tags.find((x) => x.startsWith('gantry-inst='));
-  return t?.slice('gantry-inst='.length);
+  // A plain loop, no closure: this runs for every LV of every node, several times a plan.
+  for (let i = 0; i < tags.length; i++) if (tags[i]!.startsWith(INSTANCE_TAG)) return tags[i]!.slice(INSTANCE_TAG.length);
+  return undefined;
 }
 
 export function diskLvName(instance: string, index: number): string {
@@ -73,21 +76,24 @@ export function drbdTags(minor: number, port: number): string[] {
 }
 
 /** The minor and port an LV's tags record, each undefined when absent or unreadable. */
-export function drbdOfLvTags(tags: readonly string[]): { minor?: number; port?: number } {
-  // A plain loop, no closure: this runs for every LV of every node in each plan.
+export function drbdOfLvTags(tags: readonly string[]): { readonly minor: number | undefined; readonly port: number | undefined } {
+  // A plain loop and one fixed-shape result (no closure, no spread): this runs for every
+  // LV of every node in each plan, and a spread-built result cost 2 us a call.
   let minor: number | undefined;
   let port: number | undefined;
-  for (const t of tags) {
+  for (let i = 0; i < tags.length; i++) {
+    const t = tags[i]!;
     if (minor === undefined && t.startsWith(DRBD_MINOR_TAG)) minor = tagNumber(t, DRBD_MINOR_TAG.length);
     else if (port === undefined && t.startsWith(DRBD_PORT_TAG)) port = tagNumber(t, DRBD_PORT_TAG.length);
   }
-  return { ...(minor !== undefined ? { minor } : {}), ...(port !== undefined ? { port } : {}) };
+  return { minor, port };
 }
 
 /** The non-negative integer after `at` in a tag; undefined when it is none. */
 function tagNumber(tag: string, at: number): number | undefined {
+  if (tag.length <= at) return undefined;
   const v = Number(tag.slice(at));
-  return Number.isSafeInteger(v) && v >= 0 && tag.length > at ? v : undefined;
+  return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }
 
 /** Ganeti names one DRBD resource per minor; the minor is unique on its node. */

@@ -24,7 +24,8 @@ import path from 'node:path';
 import type { Action } from '../core/actions.js';
 import type { DesiredSummary, ObservedCluster, Orphan, PlanInput, PlanNode, Refusal } from '../core/plan.js';
 import { ALIVE } from './instance-runtime.js';
-import { instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
+import { lvFacts, type NodeLvFacts } from './locate.js';
+import { instanceOfDiskFile, instanceOfDiskLv, MANAGED_LV_TAG } from './naming.js';
 
 /** Used when the plan input does not say (src/desired fills spec.orphans.maxPercentPerPass with the same default). */
 export const DEFAULT_ORPHAN_MAX_PERCENT = 10;
@@ -109,7 +110,7 @@ function recordedPaths(observed: ObservedCluster): Map<string, Set<string>> {
 }
 
 /** Every orphan disk object, with its scope and ownership mark; and each scope's count of Gantry objects. */
-function collect(input: PlanInput, observed: ObservedCluster, declared: ReadonlySet<string>) {
+function collect(input: PlanInput, observed: ObservedCluster, declared: ReadonlySet<string>, facts: readonly NodeLvFacts[]) {
   const nodes = new Map<string, PlanNode>(input.nodes.map((n) => [n.name, n]));
   const shared = input.cluster.sharedFileStorageDir;
   const records = recordedPaths(observed);
@@ -118,18 +119,20 @@ function collect(input: PlanInput, observed: ObservedCluster, declared: Readonly
   const count = (scope: string) => owned.set(scope, (owned.get(scope) ?? 0) + 1);
   const sharedSeen = new Set<string>();
   const instanceOrphans: Orphan[] = [];
-  for (const [nodeName, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!obs.reachable || !nodes.has(nodeName)) continue;
-    for (const lv of Object.values(obs.lvs)) {
-      if (lv.tags.includes(MANAGED_LV_TAG)) count(nodeName);
-      const owner = instanceOfLvTags(lv.tags);
+  // The reachable nodes (the facts' snapshots that are not stale), in node-name order.
+  for (const { node: nodeName, obs, stale, lvs } of facts) {
+    if (stale || !nodes.has(nodeName)) continue;
+    let managedLvs = 0;
+    for (const { lv, inst: owner, managed } of lvs) {
+      if (managed) managedLvs++;
       if (owner === undefined || declared.has(owner)) continue;
-      const unmarked = !lv.tags.includes(MANAGED_LV_TAG) ? `no "${MANAGED_LV_TAG}" tag` : instanceOfDiskLv(lv.name)?.instance !== owner ? `its name is not one Gantry makes for ${owner}` : undefined;
+      const unmarked = !managed ? `no "${MANAGED_LV_TAG}" tag` : instanceOfDiskLv(lv.name)?.instance !== owner ? `its name is not one Gantry makes for ${owner}` : undefined;
       candidates.push({
         orphan: { node: nodeName, kind: 'lv', id: `${lv.vg}/${lv.name}` }, owner, scope: nodeName, ...(unmarked ? { unmarked } : {}),
         action: { verb: 'lv.remove', node: nodeName, subject: `Instance/${owner}`, vg: lv.vg, name: lv.name, reason: `orphan of undeclared instance ${owner}; cluster orphans.remove is on` },
       });
     }
+    if (managedLvs > 0) owned.set(nodeName, (owned.get(nodeName) ?? 0) + managedLvs);
     const localDir = nodes.get(nodeName)!.fileStorageDir;
     for (const f of Object.values(obs.files)) {
       const owner = instanceOfDiskFile(f.path)?.instance;
@@ -163,8 +166,9 @@ function inUse(c: Candidate, input: PlanInput, observed: ObservedCluster, alive:
   return unseen.length > 0 ? `node(s) ${unseen.join(', ')} not observed: the shared image may be in use there` : undefined;
 }
 
-export function planOrphans(input: PlanInput, observed: ObservedCluster, declared: ReadonlySet<string>): OrphanPlan {
-  const { candidates, owned, instanceOrphans } = collect(input, observed, declared);
+/** `facts`: the LVs' tags as read once per plan (locate.lvFacts of the same `observed`). */
+export function planOrphans(input: PlanInput, observed: ObservedCluster, declared: ReadonlySet<string>, facts: readonly NodeLvFacts[] = lvFacts(observed)): OrphanPlan {
+  const { candidates, owned, instanceOrphans } = collect(input, observed, declared, facts);
   const orphanSince = orphanTimes(input, candidates);
   const out: OrphanPlan = { orphans: [], orphanSince, actions: [], refused: [], notes: [] };
   const keep = (c: Candidate, kept?: string) => out.orphans.push({ ...c.orphan, removed: false, ...(kept ? { kept } : {}) });

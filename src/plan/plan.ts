@@ -10,11 +10,11 @@ import { buildWaves, orderActions } from './waves.js';
 import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal } from '../core/plan.js';
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
-import { planRoutedDrift, refuseUnroutable, routedWants, type RoutedDrift } from './routed.js';
+import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
 import { failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
 import { allocateNics, type NicAllocation } from './nics.js';
-import { blindNodes, describeWait, localFileDirs, locateInstances, type BlindNode, type InstanceLocation } from './locate.js';
+import { blindNodes, describeWait, localFileDirs, locateInstances, lvFacts, type BlindNode, type InstanceLocation } from './locate.js';
 import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
@@ -100,7 +100,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   // ---- instances ----
   const blind = blindNodes(input.nodes, observed);
   const waits = new Map([...blind.keys()].map((n) => [n, [] as string[]]));
-  const located = locateInstances(observed, localFileDirs(input.nodes));
+  // Every LV's tags, read once for the passes that need them all (locate, DRBD allocation, orphans).
+  const facts = lvFacts(observed);
+  const located = locateInstances(observed, localFileDirs(input.nodes), facts);
   const nicAlloc = allocateNics(input, observed);
   const disksExist = (inst: PlanInstance, primary: string, secondary: string | undefined): boolean => {
     const vols = inst.disks.filter((d) => d.state === 'present').flatMap((d) => volumesOf(inst, d, primary, secondary, nodes, input.cluster));
@@ -110,7 +112,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     });
   };
   const drbdAllocs = new Map<string, Map<number, DrbdDiskAlloc>>();
-  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node));
+  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts);
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
   const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
   const failovers: PlannedFailover[] = [];
@@ -128,6 +130,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
   const manifestMoves = new Set<string>();
+  let tapIndex: RoutedTapIndex | undefined;
   for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
     const subject = `Instance/${inst.name}`;
     const loc = located.get(inst.name);
@@ -269,7 +272,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     });
     const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
-    const routed = routedDriftOf(inst, primary, rt, input, observed, hooks);
+    const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
     const rtActions = dr.blocksRuntime ? [] : rt.actions;
@@ -288,7 +291,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, new Set(gone.keys()));
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
-  const o = planOrphans(input, observed, declared);
+  const o = planOrphans(input, observed, declared, facts);
   if (o.refused.length > 0 || o.notes.length > 0) addEntry(`Cluster/${input.cluster.name}`, [], [], o.refused, o.notes);
   allActions.push(...o.actions);
   const orphans = o.orphans;
@@ -363,13 +366,14 @@ function wantedDrives(inst: PlanInstance, primary: string, secondary: string | u
 }
 
 /** Routed taps of an instance placed on `primary`: their drift there and stale entries elsewhere (plan/routed). */
-function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: RuntimeHooks['copies'] }): RoutedDrift {
+function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: RuntimeHooks['copies'] }, tapIndex: RoutedTapIndex): RoutedDrift {
   const copies = hooks.copies.get(inst.name) ?? [];
   const wants = routedWants(inst, hooks.nics.get(inst.name) ?? [], input.networks);
   return planRoutedDrift(inst, primary, wants, observed, {
     runningOnPrimary: copies.some((c) => c.node === primary && ALIVE.has(c.vm.runState)),
     startPlanned: rt.actions.some((a) => a.verb === 'instance.start' || a.verb === 'instance.migrate'),
     mayRunOn: new Set(copies.filter((c) => MAY_RUN.has(c.vm.runState)).map((c) => c.node)),
+    tapIndex,
   });
 }
 

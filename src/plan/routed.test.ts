@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
+import { routedTapIndex } from './routed.js';
 import { emptyObservedNode, type ObservedInstance, type ObservedNode, type ObservedRouting } from '../core/observed.js';
 import type { InstanceInstall, InstanceStart, NicRoutedEnsure } from '../core/actions.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNic, PlanNode } from '../core/plan.js';
@@ -81,6 +82,22 @@ describe('routed NICs in the plan', () => {
     const p = plan(input([inst()]), cluster(running('n1', extra, launch), left));
     expect(p.actions.map((a) => a.verb === 'nic.routed.remove' ? `${a.node} ${a.kind} ${a.address}` : a.verb).sort()).toEqual([
       'n1 route 198.18.40.77', 'n2 proxy 2001:2:0:40::1', 'n2 route 198.18.40.2',
+    ]);
+  });
+
+  it('given stale entries on its tap on two nodes it left among five, the per-plan tap index lists just those two and the plan removes them in node order', () => {
+    const first = plan(input([inst()]), cluster(bare('n1'), bare('n2')));
+    const launch = first.actions.find((a): a is InstanceStart => a.verb === 'instance.start')!.launch;
+    const stale = (n: string, dst: string): ObservedNode => ({ ...bare(n), routing: { routes: [{ dst, dev: 't-gw1-0' }], proxies: [], rules: [{ family: 4, iif: 't-gw1-0', table: '100' }], tapSysctls: {} } });
+    const other: ObservedNode = { ...bare('n4'), routing: { routes: [{ dst: '198.18.40.9', dev: 't-other-0' }], proxies: [], rules: [], tapSysctls: {} } };
+    // observed.nodes order (not name order) is the order actions come in, as when every node was walked
+    const obs = cluster(stale('n5', '198.18.40.5'), running('n1', fullRouting, launch), bare('n2'), other, stale('n3', '198.18.40.3'));
+    const index = routedTapIndex(obs);
+    expect(index.nodesWith.get('t-gw1-0')).toEqual(['n5', 'n1', 'n3']);
+    expect(index.nodesWith.get('t-other-0')).toEqual(['n4']);
+    const p = plan({ ...input([inst()]), nodes: ['n1', 'n2', 'n3', 'n4', 'n5'].map(node) }, obs);
+    expect(p.actions.map((a) => (a.verb === 'nic.routed.remove' ? `${a.node} ${a.kind} ${a.address ?? a.table}` : a.verb))).toEqual([
+      'n5 route 198.18.40.5', 'n5 rule 100', 'n3 route 198.18.40.3', 'n3 rule 100',
     ]);
   });
 

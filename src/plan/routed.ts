@@ -61,14 +61,26 @@ export interface RoutedDrift { readonly diffs: FieldDiff[]; readonly actions: Ac
  */
 export function planRoutedDrift(
   inst: PlanInstance, primary: string, wants: readonly RoutedTapParams[], observed: ObservedCluster,
-  opts: { readonly runningOnPrimary: boolean; readonly startPlanned: boolean; readonly mayRunOn: ReadonlySet<string> },
+  opts: {
+    readonly runningOnPrimary: boolean; readonly startPlanned: boolean; readonly mayRunOn: ReadonlySet<string>;
+    /** routedTapIndex(observed), built once per plan; made here when not given. */
+    readonly tapIndex?: RoutedTapIndex;
+  },
 ): RoutedDrift {
   const out: RoutedDrift = { diffs: [], actions: [] };
   const subject = `Instance/${inst.name}`;
   const taps = (inst.runtime?.nics ?? []).map((_, i) => tapName(inst.name, i));
-  if (taps.length === 0 && wants.length === 0) return out; // no NIC: nothing routed anywhere (skips a pass over every node)
-  for (const [node, obs] of observed.nodes) {
-    if (!obs.reachable || !obs.routing) continue;
+  if (taps.length === 0 && wants.length === 0) return out; // no NIC: nothing routed anywhere
+  // Only the primary and the nodes listing an entry on one of the taps can have drift (a
+  // node with no entry on a tap has nothing to remove): not a walk over every node per
+  // instance. Visited in observed.nodes order, as a walk over every node would.
+  const index = opts.tapIndex ?? routedTapIndex(observed);
+  const visit = new Set<string>([primary]);
+  for (const tap of taps) for (const node of index.nodesWith.get(tap) ?? []) visit.add(node);
+  const inOrder = [...visit].sort((a, b) => (index.order.get(a) ?? -1) - (index.order.get(b) ?? -1));
+  for (const node of inOrder) {
+    const obs = observed.nodes.get(node);
+    if (!obs || !obs.reachable || !obs.routing) continue;
     if (node === primary) {
       planOnPrimary(out, subject, node, obs, wants, opts.runningOnPrimary && !opts.startPlanned);
     } else if (!opts.mayRunOn.has(node)) {
@@ -76,6 +88,32 @@ export function planRoutedDrift(
     }
   }
   return out;
+}
+
+/** Where routed entries are: each device -> the reachable nodes whose routing lists a route, proxy entry or rule on it; and each observed node's position. */
+export interface RoutedTapIndex {
+  readonly nodesWith: ReadonlyMap<string, readonly string[]>;
+  readonly order: ReadonlyMap<string, number>;
+}
+
+/** One pass over every reachable node's routing entries (plan() builds it once and hands it to each planRoutedDrift). */
+export function routedTapIndex(observed: ObservedCluster): RoutedTapIndex {
+  const nodesWith = new Map<string, string[]>();
+  const order = new Map<string, number>();
+  for (const [node, obs] of observed.nodes) {
+    order.set(node, order.size);
+    if (!obs.reachable || !obs.routing) continue;
+    const devs = new Set<string>();
+    for (const r of obs.routing.routes) devs.add(r.dev);
+    for (const p of obs.routing.proxies) devs.add(p.dev);
+    for (const r of obs.routing.rules) devs.add(r.iif);
+    for (const dev of devs) {
+      const list = nodesWith.get(dev);
+      if (list) list.push(node);
+      else nodesWith.set(dev, [node]);
+    }
+  }
+  return { nodesWith, order };
 }
 
 /** Extra entries go in any case (after a start, which adds the wanted ones); missing ones are ensured only on a running VM this plan does not start. */
