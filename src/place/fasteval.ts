@@ -252,7 +252,7 @@ export class FastEval {
         A.load(st, p); B.load(st, s);
         this.removePri(A, inst); this.removeSec(B, inst, p);
         if (!this.addPri(B, inst, pOff || force)) return Infinity;
-        if (!this.addSec(A, inst, s, false)) return Infinity;
+        if (!this.addSec(A, inst, s, pOff || force)) return Infinity;
         break;
       }
       case 'replaceSecondary': {

@@ -5,6 +5,7 @@
  * {success, info, result} out. Pure: strings/values in and out.
  */
 import { allocateInstance, describeFails } from './allocate.js';
+import { allocateDedicated, isDedicated } from './dedicated.js';
 import { ClusterState } from './state.js';
 import { policyViolation } from './policy.js';
 import {
@@ -103,6 +104,9 @@ function nics(o: J): { network: string | null }[] {
   });
 }
 
+/** Memory (MiB) htools assumes a KVM node's OS uses (hail/hbal --static-kvm-node-memory default). */
+export const STATIC_KVM_NODE_MEMORY = 4096;
+
 /** Builds the cluster described by an IAllocator request. */
 export function clusterFromRequest(req: J): PlaceCluster {
   const cpol = ipolicy(req['ipolicy'], DEFAULT_IPOLICY);
@@ -117,6 +121,11 @@ export function clusterFromRequest(req: J): PlaceCluster {
     };
   });
   const nodesJ = obj(req['nodes'] ?? {}, 'nodes');
+  // hail reads the nodes' memory as KVM nodes when KVM is the first enabled hypervisor:
+  // the node OS is then taken to use a fixed amount (htools --static-kvm-node-memory,
+  // default 4096 MiB), whatever `reserved_memory` says
+  const hvs = strs(req, 'enabled_hypervisors');
+  const kvm = hvs[0] === 'kvm';
   const nodes: PlaceNode[] = Object.entries(nodesJ).map(([name, n]) => {
     const no = obj(n, `node ${name}`);
     const offline = bool(no, 'offline', false);
@@ -127,7 +136,8 @@ export function clusterFromRequest(req: J): PlaceCluster {
     const excl = bool(ndp, 'exclusive_storage', false);
     const lv = (k: string): number => (live ? num(no, k, `node ${name}`, 0) : 0);
     return {
-      name, group: str(no, 'group', `node ${name}`), tMem: lv('total_memory'), nMem: lv('reserved_memory'),
+      name, group: str(no, 'group', `node ${name}`), tMem: lv('total_memory'),
+      nMem: kvm ? STATIC_KVM_NODE_MEMORY : lv('reserved_memory'),
       fMem: lv('free_memory'), tDsk: lv('total_disk'), fDsk: lv('free_disk'), tCpu: lv('total_cpus'),
       nCpu: live ? num(no, 'reserved_cpus', `node ${name}`, 1) : 0, cpuSpeed: num(ndp, 'cpu_speed', 'ndparams', 1),
       offline: !live || drained, master: false,
@@ -216,30 +226,68 @@ function newInstance(st: ClusterState, r: J): number {
   return st.addInstance(inst, prefixes(st));
 }
 
+/** The group an allocation request names (`group_name`), if any. */
+function groupName(r: J): string | undefined {
+  const g = r['group_name'];
+  return typeof g === 'string' ? g : undefined;
+}
+
+function nodeNames(st: ClusterState, p: number, s: number): string[] {
+  return [st.nodes[p]!.name, ...(s >= 0 ? [st.nodes[s]!.name] : [])];
+}
+
 function doAllocate(st: ClusterState, r: J): IAllocatorAnswer {
   const ii = newInstance(st, r);
-  const out = allocateInstance(st, ii, { capacity: true });
+  const group = groupName(r);
+  if (isDedicated(st, group)) {
+    // hail on a dedicated (exclusive-storage) cluster: lost-allocations metric, no global N+1
+    const out = allocateDedicated(st, ii, { pairs: st.insts[ii]!.dt === 'drbd', ...(group !== undefined ? { groupName: group } : {}) });
+    if (!out.ok) return fail(out.messages.join(', '));
+    const nodes = nodeNames(st, out.p, out.s);
+    return { success: true, info: `Request successful: ${out.messages.join(', ')}`, result: nodes };
+  }
+  const gdx = group === undefined ? undefined : st.groups.filter((g) => g.name === group).map((g) => g.gdx);
+  const out = allocateInstance(st, ii, { capacity: true, ...(gdx ? { groups: gdx } : {}) });
   if (!out.ok) return fail(out.messages.join(', '));
-  const nodes = [st.nodes[out.p]!.name, ...(out.s >= 0 ? [st.nodes[out.s]!.name] : [])];
+  const nodes = nodeNames(st, out.p, out.s);
   return {
     success: true,
-    info: `Request successful: Selected group: ${st.groups[out.gdx]!.name}, ${out.messages.join(', ')} for node(s) ${nodes.join('/')}`,
+    info: `Request successful: ${group === undefined ? `Selected group: ${st.groups[out.gdx]!.name}, ` : ''}${out.messages.join(', ')} for node(s) ${nodes.join('/')}`,
     result: nodes,
   };
 }
 
 function doMultiAllocate(st: ClusterState, r: J): IAllocatorAnswer {
-  const list = Array.isArray(r['instances']) ? r['instances'] as unknown[] : [];
+  const list = (Array.isArray(r['instances']) ? r['instances'] as unknown[] : []).map((x) => obj(x, 'instance request'));
+  // like hail, the group named at the top of the request applies to every instance
+  const group = groupName(r);
   const ok: [string, string[]][] = [];
   const failed: string[] = [];
-  for (const x of list) {
-    const xo = obj(x, 'instance request');
-    const ii = newInstance(st, xo);
-    const out = allocateInstance(st, ii, { capacity: true });
-    if (out.ok) ok.push([st.insts[ii]!.name, [st.nodes[out.p]!.name, ...(out.s >= 0 ? [st.nodes[out.s]!.name] : [])]]);
-    else failed.push(st.insts[ii]!.name);
+  if (isDedicated(st, group)) {
+    // Dedicated.runDedicatedAllocation: each instance sees the previous ones, and once one is
+    // placed the next ones only see its group (hail carries on with that group's node list);
+    // one that cannot be placed fails the whole request
+    let only: number[] | undefined;
+    for (const xo of list) {
+      const ii = newInstance(st, xo);
+      const out = allocateDedicated(st, ii, {
+        pairs: st.insts[ii]!.dt === 'drbd', ...(group !== undefined ? { groupName: group } : {}), ...(only ? { onlyGroups: only } : {}),
+      });
+      if (!out.ok) return fail(out.messages.join(', '));
+      only = [out.gdx];
+      ok.push([st.insts[ii]!.name, nodeNames(st, out.p, out.s)]);
+    }
+    return { success: true, info: `Request successful: 0 instances failed to allocate and ${ok.length} were allocated successfully`, result: [ok, failed] };
   }
-  return { success: true, info: 'Request successful', result: [ok, failed] };
+  const gdx = group === undefined ? undefined : st.groups.filter((g) => g.name === group).map((g) => g.gdx);
+  // Cluster.allocList: as in hail, an instance that fits nowhere fails the whole request
+  for (const xo of list) {
+    const ii = newInstance(st, xo);
+    const out = allocateInstance(st, ii, { capacity: true, ...(gdx ? { groups: gdx } : {}) });
+    if (!out.ok) return fail(out.messages.join(', '));
+    ok.push([st.insts[ii]!.name, nodeNames(st, out.p, out.s)]);
+  }
+  return { success: true, info: `Request successful: 0 instances failed to allocate and ${ok.length} were allocated successfully`, result: [ok, failed] };
 }
 
 function findInstance(st: ClusterState, name: string): number {
@@ -359,7 +407,7 @@ export function evacuateInstances(
       if (t < 0) err = `No valid secondary: ${describeFails(fails)}`;
       else { st.begin(); st.applyMove(ii, 'replaceSecondary', t, false); st.rescoreTouched(); st.commit(); }
     } else {
-      err = reallocate(st, ii, { groups: [st.nodes[p]!.gdx], excludeNodes: [...excluded] });
+      err = evacDrbdAll(st, ii, st.nodes[p]!.gdx, excluded);
     }
     if (err) { failed.push([inst.name, err]); continue; }
     const np = st.pNode[ii]!;
@@ -370,6 +418,56 @@ export function evacuateInstances(
   }
   for (const g of st.groups) st.recomputeGroup(g.gdx);
   return { moved, failed, jobs };
+}
+
+/**
+ * Evacuation of a DRBD instance off both its nodes (htools evacDrbdAllInner): for every
+ * (new primary, new secondary) pair of the group, replace the secondary with the new
+ * primary, fail over, replace the secondary with the new secondary, each step with the
+ * usual checks; the pair with the lowest group score wins (the later one on a tie).
+ */
+function evacDrbdAll(st: ClusterState, ii: number, gdx: number, excluded: ReadonlySet<number>): string | null {
+  const avail = st.groups[gdx]!.nodes.filter((t) => !excluded.has(t) && !st.nodes[t]!.offline && t !== st.pNode[ii]);
+  let best: [number, number] | null = null;
+  let bestScore = Infinity;
+  let lastErr = 'no nodes available';
+  for (const tp of avail) {
+    for (const ts of avail) {
+      if (tp === ts) continue;
+      st.begin();
+      const e = drbdAllSteps(st, ii, tp, ts);
+      if (e !== null) {
+        st.rollback();
+        if (best === null) lastErr = `Allocation failed: ${e}`;
+        continue;
+      }
+      st.rescoreTouched();
+      const sc = st.groupScore(gdx);
+      st.rollback();
+      if (best === null || !(bestScore < sc)) { best = [tp, ts]; bestScore = sc; }
+    }
+  }
+  if (best === null) return `Can't find any good nodes for relocation: ${lastErr}`;
+  st.begin();
+  drbdAllSteps(st, ii, best[0], best[1]);
+  st.rescoreTouched();
+  st.commit();
+  return null;
+}
+
+function drbdAllSteps(st: ClusterState, ii: number, tp: number, ts: number): string | null {
+  let r: FailReason | null;
+  if (st.nodes[st.pNode[ii]!]!.offline) {
+    r = st.applyMove(ii, 'failover', -1, false);
+    if (r) return `Failing over to the secondary: ${r}`;
+  }
+  r = st.applyMove(ii, 'replaceSecondary', tp, false);
+  if (r) return `Changing secondary to new primary: ${r}`;
+  r = st.applyMove(ii, 'failover', -1, false);
+  if (r) return `Failing over to new primary: ${r}`;
+  r = st.applyMove(ii, 'replaceSecondary', ts, false);
+  if (r) return `Changing secondary to final secondary: ${r}`;
+  return null;
 }
 
 function failoverAny(st: ClusterState, ii: number, excluded: ReadonlySet<number>): string | null {

@@ -549,7 +549,9 @@ export class ClusterState {
         this.removeSec(s, inst, p);
         const r1 = this.addPri(s, inst, pOff || force, oldLoc);
         if (r1) return r1;
-        const r2 = this.addSec(p, inst, s, false);
+        // htools 3.0: the old primary takes the secondary with the same leniency
+        // (and, when it is offline, without its disks being checked)
+        const r2 = this.addSec(p, inst, s, pOff || force, pOff);
         if (r2) return r2;
         this.setInst(ii, s, p, oldLoc);
         return null;
