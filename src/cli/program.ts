@@ -77,6 +77,13 @@ export const GROUPS: readonly CommandGroup[] = [
     ],
   },
   {
+    module: './check-commands.js',
+    load: async () => (await import('./check-commands.js')).registerCheckCommands,
+    commands: [
+      cmd('check', 'check', "monitoring checks for Nagios/Icinga (as GRNET's check_ganeti_*): one line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"),
+    ],
+  },
+  {
     module: './serve-commands.js',
     load: async () => (await import('./serve-commands.js')).registerServeCommands,
     commands: [
