@@ -53,6 +53,7 @@ export const InstanceSpec = Type.Object(
     deleteDisks: Type.Optional(Type.Boolean({ description: 'with state: absent, also delete its disks (default false)' })),
     autoRepair: Type.Optional(Type.Object({
       failover: Type.Optional(Type.Boolean({ description: 'fail this instance over when its node is confirmed dead or offline (default: Cluster spec.autoRepair.failover)' })),
+      allowDegradedFailover: Type.Optional(Type.Boolean({ description: 'DATA-LOSS RISK. DRBD failover normally promotes the secondary only when its disk is UpToDate; true also promotes an Outdated, Inconsistent or Consistent replica (primary --force), losing whatever the dead primary wrote that this replica lacks (default false)' })),
     }, Strict)),
     tags: Type.Optional(Tags()),
   },

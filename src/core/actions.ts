@@ -95,7 +95,16 @@ export interface DrbdUp extends Base {
 /** `primary --force` to start the initial full sync of a new pair: only when both sides are connected, Secondary and Inconsistent. */
 export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number }
 /** Promote, after waiting up to waitS for the peer to connect; refused when the peer stays away and this side is not known UpToDate. */
-export interface DrbdPrimary extends Base { readonly verb: 'drbd.primary'; readonly resource: string; readonly minor: number; readonly waitS: number }
+export interface DrbdPrimary extends Base {
+  readonly verb: 'drbd.primary'; readonly resource: string; readonly minor: number; readonly waitS: number;
+  /**
+   * Failover: the peer (`from`) is Dead or Offline, so promote WITHOUT waiting for it, and only
+   * while this side still does not see it connected. Plain `primary` needs this side UpToDate;
+   * `force` (Instance spec.autoRepair.allowDegradedFailover) promotes an Outdated or
+   * Inconsistent replica with `primary --force`: writes the dead node had and this one lacks are lost.
+   */
+  readonly failover?: { readonly from: string; readonly force: boolean };
+}
 export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; readonly resource: string; readonly minor: number }
 /** After both data LVs grew: the device takes the new size (run on the primary). */
 export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number }

@@ -74,6 +74,8 @@ export interface PlanInstance {
   readonly tags: readonly string[];
   /** Instance spec.autoRepair.failover; undefined = the cluster's policy. */
   readonly failover?: boolean;
+  /** Instance spec.autoRepair.allowDegradedFailover: DRBD failover may force-promote a replica that is not UpToDate (data-loss risk). */
+  readonly allowDegradedFailover?: boolean;
   /** What the VM runs and how; absent = disks only (the VM itself is not managed). */
   readonly runtime?: PlanInstanceRuntime;
 }

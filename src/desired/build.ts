@@ -582,6 +582,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       ipolicy,
       powerState: s.powerState ?? 'running',
       ...(s.autoRepair?.failover !== undefined ? { failover: s.autoRepair.failover } : {}),
+      ...(s.autoRepair?.allowDegradedFailover ? { allowDegradedFailover: true } : {}),
       restartGeneration: s.restartGeneration ?? 0,
       state: s.state ?? 'present',
       deleteDisks: s.deleteDisks ?? false,

@@ -240,6 +240,8 @@ export interface DesiredInstance {
   powerState: 'running' | 'stopped';
   /** Instance spec.autoRepair.failover; undefined = the cluster's policy. */
   failover?: boolean;
+  /** Instance spec.autoRepair.allowDegradedFailover: a DRBD failover may promote a replica that is not UpToDate. */
+  allowDegradedFailover?: boolean;
   restartGeneration: number;
   state: 'present' | 'absent';
   deleteDisks: boolean;

@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import * as c from '../drivers/drbd/cmd84.js';
 import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
 import {
-  ensureDown, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
+  ensureDown, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
 } from '../drivers/drbd/ops.js';
 
 export type DrbdAction = Extract<Action, { verb: `drbd.${string}` }>;
@@ -34,7 +34,7 @@ export function describeDrbd(a: DrbdAction): string[][] {
       return [c.usermodeHelperWriteCmd(), ...c.localUpCmds(s.resource, s), c.diskOptionsCmd(s.minor, s.resync), c.connectCmd(s.resource, s.net)];
     }
     case 'drbd.initial-sync': return [c.forcePrimaryForInitialSyncCmd(a.minor)];
-    case 'drbd.primary': return [c.primaryCmd(a.minor)];
+    case 'drbd.primary': return [a.failover?.force ? c.forcePrimaryForInitialSyncCmd(a.minor) : c.primaryCmd(a.minor)];
     case 'drbd.secondary': return [c.secondaryCmd(a.minor)];
     case 'drbd.resize': return [c.resizeCmd(a.minor, a.sizeMiB)];
     case 'drbd.down': return [c.downCmd(a.resource)];
@@ -51,7 +51,7 @@ export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pi
       return { ran: [...helper.ran, ...up.ran], steps: [...helper.steps, ...up.steps] };
     }
     case 'drbd.initial-sync': return startInitialSyncWhenConnected(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
-    case 'drbd.primary': return ensurePrimary(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
+    case 'drbd.primary': return a.failover ? ensureFailoverPrimary(t, a.minor, a.failover.force, log) : ensurePrimary(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 }, log);
     case 'drbd.secondary': return ensureSecondary(t, a.minor, log);
     case 'drbd.resize': return ensureResized(t, a.minor, a.sizeMiB, log);
     case 'drbd.down': return ensureDown(t, a.resource, log);

@@ -240,3 +240,120 @@ describe('DRBD and fencing: a management-only partition is not a death', () => {
     expect(p.fencing?.[0]?.fence).toBe(false);
   });
 });
+
+describe('DRBD automatic failover: the secondary is promoted when the primary is gone', () => {
+  const failoverInput = (over: Partial<PlanInstance> = {}, extra: Partial<PlanInput> = {}): PlanInput => {
+    const base = input([db('db1', over)]);
+    return { ...base, cluster: { ...base.cluster, failover: true }, nodes: base.nodes.map((n) => ({ ...n, fenceable: true })), ...extra };
+  };
+  const dead = { node: 'n1', condition: 'Dead' as const, since: '2026-11-28T12:00:10Z', missedProbes: 4, detected: '2026-11-28T12:00:00Z', fence: { at: '2026-11-28T12:00:09Z', verbs: ['power-off', 'power-status'], powered: false } };
+  /** n1 (the primary, running db1) powered off and confirmed dead; n2's replica as given. */
+  const n1Dead = (n2Dev: ObservedDrbdDevice) => {
+    const c = converged();
+    return {
+      nodes: new Map([['n1', { ...emptyObservedNode('n1', '2026-11-28T12:00:10Z'), reachable: false, error: 'ssh: connect timed out' }], ['n2', { ...c.nodes.get('n2')!, drbd: { devices: { 0: n2Dev } } }]]),
+      lastKnown: new Map([['n1', c.nodes.get('n1')!]]),
+      liveness: new Map([['n1', dead]]),
+    };
+  };
+  const lost = { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } as const;
+
+  it('given the primary Dead and the secondary UpToDate, it promotes the secondary without waiting for its peer, then starts the instance there', () => {
+    const p = plan(failoverInput(), n1Dead(dev({ minor: 0, peer: lost })));
+    expect(verbs(p.actions)).toEqual(['drbd.primary@n2', 'instance.start@n2']);
+    const promote = p.actions[0]!;
+    expect(promote).toMatchObject({ verb: 'drbd.primary', resource: 'resource0', minor: 0, failover: { from: 'n1', force: false } });
+    expect(promote.reason).toContain('promote the UpToDate replica resource0 on n2');
+    expect(p.failovers).toEqual([{ instance: 'db1', from: 'n1', to: 'n2', detected: '2026-11-28T12:00:00Z', fenced: '2026-11-28T12:00:09Z' }]);
+    const start = p.actions[1]!;
+    expect(start.verb === 'instance.start' && start.launch.disks).toEqual([{ path: '/dev/drbd0', format: 'raw', bus: 'virtio' }]);
+    expect(p.waves.findIndex((w) => w.includes(promote))).toBeLessThan(p.waves.findIndex((w) => w.includes(start)));
+    expect(p.refused).toEqual([]);
+  });
+
+  it('given the instance declared stopped, it promotes the secondary and starts nothing', () => {
+    const p = plan(failoverInput({ runtime: { ...runtime, powerState: 'stopped' } }), n1Dead(dev({ minor: 0, peer: lost })));
+    expect(verbs(p.actions)).toEqual(['drbd.primary@n2']);
+    expect(p.failovers?.[0]).toMatchObject({ instance: 'db1', from: 'n1', to: 'n2' });
+  });
+
+  it('given an Outdated replica on the secondary, it refuses the failover with the reason and promotes nothing', () => {
+    const p = plan(failoverInput(), n1Dead(dev({ minor: 0, disk: 'Outdated', peer: lost })));
+    expect(verbs(p.actions)).toEqual([]);
+    expect(p.refused).toEqual([expect.objectContaining({ subject: 'Instance/db1', code: 'DRBD_FAILOVER_DEGRADED' })]);
+    expect(p.refused[0]!.message).toContain('resource0 on n2 is Outdated, not UpToDate');
+    expect(p.refused[0]!.message).toContain('allowDegradedFailover');
+    expect(p.failovers).toEqual([expect.objectContaining({ instance: 'db1', from: 'n1', lost: expect.stringContaining('Outdated') })]);
+    expect(p.failovers![0]!.to).toBeUndefined();
+  });
+
+  it('given an Outdated replica and allowDegradedFailover, it force-promotes it, saying the data-loss risk, and starts the instance', () => {
+    const p = plan(failoverInput({ allowDegradedFailover: true }), n1Dead(dev({ minor: 0, disk: 'Outdated', peer: lost })));
+    expect(verbs(p.actions)).toEqual(['drbd.primary@n2', 'instance.start@n2']);
+    expect(p.actions[0]).toMatchObject({ failover: { from: 'n1', force: true } });
+    expect(p.actions[0]!.reason).toContain('DATA LOSS');
+  });
+
+  it('given a Diskless secondary, even allowDegradedFailover does not promote it (it holds no data)', () => {
+    const p = plan(failoverInput({ allowDegradedFailover: true }), n1Dead(dev({ minor: 0, disk: 'Diskless', peer: lost })));
+    expect(verbs(p.actions)).toEqual([]);
+    expect(p.refused.map((r) => r.code)).toEqual(['DRBD_FAILOVER_DEGRADED']);
+  });
+
+  it('given the primary declared offline while the secondary still sees it Connected, it holds: nothing is promoted or started', () => {
+    const base = failoverInput();
+    const inp = { ...base, nodes: base.nodes.map((n) => (n.name === 'n1' ? { ...n, role: 'offline' as const } : n)) };
+    const obs = n1Dead(dev({ minor: 0, peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }));
+    const p = plan(inp, { ...obs, liveness: new Map([['n1', { node: 'n1', condition: 'Offline' as const, since: '2026-11-28T12:00:00Z', missedProbes: 0 }]]) });
+    expect(verbs(p.actions)).toEqual([]);
+    expect(p.refused).toEqual([expect.objectContaining({ code: 'DRBD_FAILOVER_HELD', message: expect.stringContaining('still sees its peer Connected') })]);
+  });
+
+  it('given the failover wanted by nobody, the gone primary\'s DRBD instance waits for it', () => {
+    const base = failoverInput();
+    const p = plan({ ...base, cluster: { ...base.cluster, failover: false } }, n1Dead(dev({ minor: 0, peer: lost })));
+    expect(verbs(p.actions)).toEqual([]);
+    expect(p.failovers).toBeUndefined();
+  });
+
+  it('given the secondary (not the primary) Dead, nothing is promoted: the primary keeps running and the instance waits for its replica', () => {
+    const c = converged();
+    const obs = {
+      nodes: new Map([['n1', c.nodes.get('n1')!], ['n2', { ...emptyObservedNode('n2', '2026-11-28T12:00:10Z'), reachable: false }]]),
+      lastKnown: new Map([['n2', c.nodes.get('n2')!]]),
+      liveness: new Map([['n2', { ...dead, node: 'n2' }]]),
+    };
+    const p = plan(failoverInput(), obs);
+    expect(p.actions.filter((a) => a.verb === 'drbd.primary' || a.verb === 'instance.start' || a.verb === 'instance.stop')).toEqual([]);
+    expect(p.failovers).toBeUndefined();
+  });
+
+  const record = { instance: 'db1', from: 'n1', to: 'n2', detected: '2026-11-28T12:00:00Z', fenced: '2026-11-28T12:00:09Z', started: '2026-11-28T12:00:20Z' };
+  /** After the failover: n2 Primary running db1 (WFConnection); n1 as given. */
+  const afterFailover = (n1: ObservedNode) => cluster(
+    n1,
+    obsNode('n2', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: lost }) } }, instances: { db1: running('db1') } }),
+  );
+
+  it('given the old primary back after a failover (rebooted: no DRBD device, no process), it rejoins as secondary: brought up and connected to n2, never promoted, the instance not started there', () => {
+    const inp = failoverInput({}, { failovers: new Map([['db1', record]]) });
+    const p = plan(inp, afterFailover(obsNode('n1', { lvs: lvs('db1', 0, 11000) })));
+    expect(verbs(p.actions)).toEqual(['drbd.create-md@n1', 'drbd.up@n1']);
+    expect(p.actions[1]).toMatchObject({ peer: { host: '198.18.1.2', port: 11000 }, peerNode: 'n2' });
+    expect(p.refused).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toContain('failed over from n1');
+  });
+
+  it('given the old primary back with its stale copy still running and its device Primary but connected, the copy is stopped and the device demoted to Secondary', () => {
+    const inp = failoverInput({}, { failovers: new Map([['db1', record]]) });
+    const n1 = obsNode('n1', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }) } }, instances: { db1: running('db1') } });
+    const n2 = obsNode('n2', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }) } }, instances: { db1: running('db1') } });
+    const p = plan(inp, cluster(n1, n2));
+    const v = verbs(p.actions);
+    expect(v).toContain('instance.stop@n1');
+    expect(v).toContain('drbd.secondary@n1');
+    expect(v).not.toContain('instance.start@n1');
+    expect(v).not.toContain('drbd.primary@n1');
+    expect(v.indexOf('instance.stop@n1')).toBeLessThan(v.indexOf('drbd.secondary@n1'));
+  });
+});

@@ -46,6 +46,11 @@ export interface DrbdDiskInput {
   readonly planned: readonly Action[];
   /** Cluster spec.drbd.usermodeHelper (default /bin/true). */
   readonly usermodeHelper?: string;
+  /**
+   * Failover: `secondary` is the old primary, Dead or Offline (`why`); `primary` is the
+   * survivor, to be promoted without its peer (plan/failover).
+   */
+  readonly failover?: { readonly why: string; readonly allowDegraded: boolean };
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
@@ -87,6 +92,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   const sObs = x.observed.nodes.get(S.name);
   const minorOf = (n: PlanNode) => alloc.minors.get(n.name)!;
   const label = `disk ${disk.index} (DRBD port ${alloc.port}; minor ${minorOf(P)} on ${P.name}, ${minorOf(S)} on ${S.name})`;
+  if (x.failover && pObs?.reachable && !sObs?.reachable) return planFailoverPromotion(x, out, label, pObs);
   if (!pObs?.reachable || !sObs?.reachable) {
     out.notes.push(`${label}: DRBD waits until both ${P.name} and ${S.name} are observed`);
     return { ...out, blocksRuntime: !pObs?.reachable };
@@ -189,6 +195,49 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     out.actions.push({ verb: 'drbd.resize', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
   }
   return out;
+}
+
+/**
+ * Failover of one disk: promote the survivor (x.primary) of a pair whose old primary
+ * (x.secondary) is Dead or Offline. Only an UpToDate replica is promoted, unless the
+ * instance allows a degraded failover (then `primary --force`, with the data-loss risk
+ * stated); never while the survivor still sees the old primary connected (alive on the
+ * replication network: the fencing guard); never on a device that is down or Diskless.
+ */
+function planFailoverPromotion(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pObs: ObservedNode): DrbdDiskPlan {
+  const { inst, disk, primary: P, secondary: S, alloc, failover } = x;
+  const subject = `Instance/${inst.name}`;
+  const minor = alloc.minors.get(P.name)!;
+  const res = drbdResourceName(minor);
+  const refuse = (code: string, message: string): DrbdDiskPlan => ({ ...out, refused: [...out.refused, { subject, code, message: `${label}: failover to ${P.name} refused: ${message}` }], blocksRuntime: true });
+  if (pObs.drbd === undefined) {
+    out.notes.push(`${label}: failover waits: the DRBD state of ${P.name} could not be read`);
+    return { ...out, blocksRuntime: true };
+  }
+  const d = deviceOf(pObs, minor);
+  if (d?.resource !== undefined && d.resource !== res) return refuse('DRBD_MINOR_IN_USE', `minor ${minor} on ${P.name} is DRBD resource ${d.resource}, not ${res}`);
+  if (!d) return refuse('DRBD_FAILOVER_DEGRADED', `${res} is down on ${P.name}: the state of its replica is unknown, so it is not promoted on a guess. Bring it up by hand (drbdsetup attach) and check its disk state`);
+  if (d.role === 'Primary') {
+    out.notes.push(`${label}: ${res} is already Primary on ${P.name} (failed over from ${S.name}); ${S.name} rejoins as secondary when it returns`);
+    return out;
+  }
+  if (connected(d)) {
+    return refuse('DRBD_FAILOVER_HELD', `${S.name} is ${failover!.why}, yet ${res} on ${P.name} still sees its peer ${d.peer!.replication ?? d.peer!.connection}: ` +
+      `the old primary is alive on the replication network, and promoting now would make two primaries. Nothing is promoted until ${P.name} loses the connection`);
+  }
+  if (d.disk === 'UpToDate' || (failover!.allowDegraded && d.disk !== undefined && ['Outdated', 'Inconsistent', 'Consistent'].includes(d.disk))) {
+    const force = d.disk !== 'UpToDate';
+    out.diffs.push({ path: `disks[${disk.index}].drbd.${P.name}.role`, desired: 'Primary', observed: d.role ?? null });
+    out.actions.push({
+      verb: 'drbd.primary', node: P.name, subject, resource: res, minor, waitS: 0, failover: { from: S.name, force },
+      reason: force
+        ? `failover: ${S.name} is ${failover!.why}; FORCE-promote ${res} on ${P.name} although its disk is ${d.disk} (Instance spec.autoRepair.allowDegradedFailover): DATA LOSS: whatever ${S.name} wrote that ${P.name} lacks is gone`
+        : `failover: ${S.name} is ${failover!.why}; promote the UpToDate replica ${res} on ${P.name} without waiting for its peer`,
+    });
+    return out;
+  }
+  return refuse('DRBD_FAILOVER_DEGRADED', `its replica ${res} on ${P.name} is ${d.disk ?? 'in an unknown state'}, not UpToDate: promoting it would serve stale or partial data. ` +
+    `Bring ${S.name} back (it resyncs), or set Instance spec.autoRepair.allowDegradedFailover: true to force it (data-loss risk)`);
 }
 
 /** Degraded states and sync progress, as notes (the conditions the drift report and describe show). */

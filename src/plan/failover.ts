@@ -2,7 +2,8 @@
  * Automatic failover (DESIGN.md, "Failure model and high availability"). Pure. An
  * instance whose node is Dead (fenced: power off confirmed) or Offline (declared), and
  * that wants failover (Cluster or Instance spec.autoRepair.failover), leaves that node:
- * sharedfile (and diskless) instances start on the manifest's primary when it is alive,
+ * DRBD instances are promoted on their secondary when it is UpToDate (plan/drbd.ts,
+ * planFailoverPromotion; drbdSurvivor below); sharedfile (and diskless) instances start on the manifest's primary when it is alive,
  * else on the allocator's choice (hail: N+1 and exclusion tags); plain and file instances
  * are lost until their node returns (their only disk is there). Once an instance has
  * failed over, the state directory's record (failovers.json) keeps it on its new node
@@ -32,6 +33,21 @@ export function goneHome(loc: InstanceLocation | undefined, gone: ReadonlySet<st
   const waits = [...loc.waitsFor].sort();
   if (!waits.every((n) => gone.has(n))) return undefined;
   return loc.running !== undefined && gone.has(loc.running) ? loc.running : waits[0];
+}
+
+/**
+ * DRBD: the node a failover from `gone` promotes, i.e. the other node of the pair.
+ * null when `gone` is not the instance's primary (a gone secondary is waited for; the
+ * primary keeps running degraded); undefined when the pair has no other node. The
+ * primary is the failover record's new node, else where it was last seen running, else
+ * the manifest's.
+ */
+export function drbdSurvivor(inst: PlanInstance, loc: InstanceLocation | undefined, gone: string, record: FailoverRecord | undefined, goneSet: ReadonlyMap<string, unknown>): string | null | undefined {
+  const recorded = record && record.from === inst.primary && !goneSet.has(record.to) ? record.to : undefined;
+  const current = recorded ?? loc?.running ?? inst.primary;
+  if (current !== undefined && current !== gone) return null;
+  const pair = [inst.primary, inst.secondary, ...[...(loc?.nodes ?? [])].sort()].filter((n): n is string => n !== undefined);
+  return pair.find((n) => n !== gone && !goneSet.has(n));
 }
 
 /** Instances whose disks are all reachable from any node (sharedfile) or absent (diskless). */

@@ -94,6 +94,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       })),
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),
+      ...(i.allowDegradedFailover ? { allowDegradedFailover: true } : {}),
       runtime: {
         uuid: instanceUuid(c.name, i.name),
         os: { name: i.os.name, params: i.os.params, generation: i.os.generation },

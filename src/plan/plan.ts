@@ -11,7 +11,7 @@ import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEn
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
-import { failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
+import { drbdSurvivor, failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
 import { allocateNics, type NicAllocation } from './nics.js';
 import { blindNodes, describeWait, localFileDirs, locateInstances, lvFacts, type BlindNode, type InstanceLocation } from './locate.js';
@@ -24,7 +24,7 @@ import { drainPlacement, drainedNodes, evacuateAll, evacuees } from './drain.js'
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
-import { planDrbdDisk, type DrbdDiskPlan } from './drbd.js';
+import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 
@@ -165,10 +165,14 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
     // A Dead or Offline node's instances fail over when asked to (plan/failover).
     const from = goneHome(loc, new Set(gone.keys()));
-    const failover = from !== undefined && wantsFailover(input, inst) ? from : undefined;
-    if (failover !== undefined && !failsOverByRestart(inst)) {
+    const record = input.failovers?.get(inst.name);
+    let failover = from !== undefined && wantsFailover(input, inst) ? from : undefined;
+    // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
+    const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
+    if (drbdTo === null) failover = undefined;
+    if (failover !== undefined && !failsOverByRestart(inst) && typeof drbdTo !== 'string') {
       const lost = inst.diskTemplate === 'drbd'
-        ? `DRBD failover (promote the secondary) is not done by this release: ${inst.name} waits for ${failover}`
+        ? `${inst.name} has no DRBD secondary to fail over to: it waits for ${failover}`
         : `its ${inst.diskTemplate} disks exist only on ${failover}: lost until ${failover} returns`;
       failovers.push({ instance: inst.name, from: failover, lost, ...timeline(failover) });
       waits.get(failover)?.push(subject);
@@ -189,13 +193,18 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const notes: string[] = [];
     let primary = inst.primary;
     let secondary = inst.secondary;
-    const record = input.failovers?.get(inst.name);
     if (record && primary === record.from && !gone.has(record.to)) {
       primary = record.to;
+      // DRBD: the pair is the same two nodes, roles swapped: the old primary rejoins as secondary (never runs a stale copy).
+      if (inst.diskTemplate === 'drbd' && secondary === record.to) secondary = record.from;
       notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
     }
     let failoverStart = false;
-    if (failover !== undefined) {
+    if (failover !== undefined && typeof drbdTo === 'string') {
+      primary = drbdTo;
+      secondary = failover;
+      failoverStart = loc?.running !== drbdTo;
+    } else if (failover !== undefined) {
       const running = loc?.running !== undefined && !gone.has(loc.running) && observed.nodes.get(loc.running)?.reachable ? loc.running : undefined;
       if (primary !== undefined && gone.has(primary)) primary = undefined;
       primary ??= running;
@@ -245,7 +254,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
     if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running') manifestMoves.add(inst.name);
-    if (failover !== undefined && failoverStart) {
+    if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
       notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
     }
@@ -270,13 +279,24 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       const minor = a?.minors.get(node);
       return a && minor !== undefined ? drbdTags(minor, a.port) : [];
     });
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper);
+    const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper, drbdFailover);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
     const rtActions = dr.blocksRuntime ? [] : rt.actions;
     if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
+    if (drbdFailover && failoverStart) {
+      const promoted = dr.actions.some((a) => a.verb === 'drbd.primary' && a.failover !== undefined);
+      const starts = rtActions.some((a) => a.verb === 'instance.start' && a.node === primary);
+      if (promoted || starts) {
+        failovers.push({ instance: inst.name, from: failover!, to: primary, ...timeline(failover!) });
+        notes.push(`failover: ${failover} is ${gone.get(failover!)}; its DRBD secondary ${primary} is promoted${starts ? ` and ${inst.name} starts there` : ''}`);
+      } else if (dr.refused.length > 0) {
+        failovers.push({ instance: inst.name, from: failover!, lost: dr.refused.map((r) => r.message).join('; '), ...timeline(failover!) });
+      }
+    }
     const live = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState));
     const online = live.length === 0
       ? { actions: [...d.actions, ...dr.actions], resizes: [], notes: [] }
@@ -391,13 +411,13 @@ function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | u
 }
 
 /** Every DRBD disk's lifecycle (plan/drbd), merged. */
-function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[], usermodeHelper?: string): DrbdDiskPlan {
+function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[], usermodeHelper?: string, failover?: DrbdDiskInput['failover']): DrbdDiskPlan {
   const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
   let blocks = false;
   for (const disk of inst.disks) {
     const alloc = allocs.get(disk.index);
     if (!alloc || !secondary) continue;
-    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}) });
+    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}) });
     out.diffs.push(...p.diffs);
     out.actions.push(...p.actions);
     out.refused.push(...p.refused);

@@ -7,7 +7,9 @@ import type { DesiredState } from '../desired/model.js';
 import { SimCluster, SimFencer } from '../sim/index.js';
 import { readFailovers, readLiveness } from '../status/state-dir.js';
 import { silentLogger } from '../util/log.js';
-import { reconcileOnce, type ReconcileResult } from './reconcile.js';
+import { completedFailovers, reconcileOnce, type ReconcileResult } from './reconcile.js';
+import type { Action } from '../core/actions.js';
+import type { Plan } from '../core/plan.js';
 import { renderPlan } from '../status/drift-report.js';
 
 const SHARED = '/srv/gantry/shared';
@@ -179,5 +181,25 @@ describe('automatic failover (simulated nodes and power, real state directory)',
     expect(last.fencing).toMatchObject([{ node: 'n1', ok: false }]);
     expect(last.observed.liveness?.get('n1')?.condition).toBe('Unreachable');
     expect(w.running('web1')).toEqual(['n1']);
+  });
+});
+
+describe('failover records for DRBD (pure: a plan and an execute report built by hand)', () => {
+  const promote = { verb: 'drbd.primary' as const, node: 'n2', subject: 'Instance/db1', resource: 'resource0', minor: 0, waitS: 0, failover: { from: 'n1', force: false }, reason: 'failover' };
+  const planOf = (actions: Action[]): Plan => ({ entries: [], actions, waves: [actions], refused: [], orphans: [], unreachable: [], failovers: [{ instance: 'db1', from: 'n1', to: 'n2', fenced: '2026-11-28T12:00:09Z' }] });
+  const result = (action: Action, ok: boolean) => ({ action, ok, unchanged: false, commands: [], durationMs: 1 });
+
+  it('given a DRBD instance declared stopped, its failover is recorded once the promotion on the new primary succeeded, and not when it failed', () => {
+    const p = planOf([promote]);
+    expect(completedFailovers(p, { results: [result(promote, true)], skipped: [], ok: true, durationMs: 1 }, 'T')).toEqual([{ instance: 'db1', from: 'n1', to: 'n2', fenced: '2026-11-28T12:00:09Z', started: 'T' }]);
+    expect(completedFailovers(p, { results: [result(promote, false)], skipped: [], ok: false, durationMs: 1 }, 'T')).toEqual([]);
+  });
+
+  it('given a start planned after the promotion, only the start\'s success records the failover', () => {
+    // only verb, node and subject matter to completedFailovers: the launch description is left out
+    const realStart = { verb: 'instance.start', node: 'n2', subject: 'Instance/db1', reason: 'failover start' } as unknown as Action;
+    const p = planOf([promote, realStart]);
+    expect(completedFailovers(p, { results: [result(promote, true)], skipped: [], ok: false, durationMs: 1 }, 'T')).toEqual([]);
+    expect(completedFailovers(p, { results: [result(promote, true), result(realStart, true)], skipped: [], ok: true, durationMs: 1 }, 'T')).toHaveLength(1);
   });
 });

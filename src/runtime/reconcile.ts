@@ -15,6 +15,7 @@ import { keepFailoverRecords } from '../plan/failover.js';
 import { confirmDead, nextLiveness } from '../observe/liveness.js';
 import { fenceError, type Fencer } from '../execute/fence.js';
 import type { FailoverRecord, FenceDecision } from '../core/plan.js';
+import { actionKey } from '../core/actions.js';
 import type { FenceRecord, NodeLiveness } from '../core/liveness.js';
 
 /** One node fenced in a pass: confirmed dead (record), or why not. */
@@ -196,10 +197,22 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   return res;
 }
 
-/** The plan's failovers whose start on the new primary succeeded: detected, fenced, started. */
+/**
+ * The plan's failovers that completed on the new primary: its start succeeded, or (a DRBD
+ * instance declared stopped, so nothing starts) every failover promotion of its disks did.
+ */
 export function completedFailovers(plan: Plan, report: ExecuteReport | undefined, at: string): FailoverRecord[] {
-  const started = new Set((report?.results ?? []).filter((r) => r.ok && r.action.verb === 'instance.start').map((r) => `${r.action.subject}@${r.action.node}`));
-  return (plan.failovers ?? []).filter((f) => f.to !== undefined && started.has(`Instance/${f.instance}@${f.to}`)).map((f) => ({
+  const key = (a: { subject: string; node: string }) => `${a.subject}@${a.node}`;
+  const ok = (report?.results ?? []).filter((r) => r.ok);
+  const started = new Set(ok.filter((r) => r.action.verb === 'instance.start').map((r) => key(r.action)));
+  const promoted = new Set(ok.filter((r) => r.action.verb === 'drbd.primary' && r.action.failover).map((r) => actionKey(r.action)));
+  const done = (f: { instance: string; to?: string }): boolean => {
+    const k = `Instance/${f.instance}@${f.to}`;
+    if (plan.actions.some((a) => a.verb === 'instance.start' && key(a) === k)) return started.has(k);
+    const promotions = plan.actions.filter((a) => a.verb === 'drbd.primary' && a.failover && key(a) === k);
+    return promotions.length > 0 && promotions.every((a) => promoted.has(actionKey(a)));
+  };
+  return (plan.failovers ?? []).filter((f) => f.to !== undefined && done(f)).map((f) => ({
     instance: f.instance, from: f.from, to: f.to!, ...(f.detected ? { detected: f.detected } : {}), ...(f.fenced ? { fenced: f.fenced } : {}), started: at,
   }));
 }

@@ -152,6 +152,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Cluster.spec.autoRepair.fenceMaxPerGroup': on(C, ['autoRepair', 'fenceMaxPerGroup'], 2),
   'Cluster.spec.nPlusOne.mode': on(C, ['nPlusOne', 'mode'], 'refuse'),
   'Instance.spec.autoRepair.failover': on(I, ['autoRepair', 'failover'], true),
+  'Instance.spec.autoRepair.allowDegradedFailover': on('Instance/db1', ['autoRepair', 'allowDegradedFailover'], true),
   'Node.spec.oob.program': on(N, ['oob', 'program'], ['/usr/local/sbin/bmc-power']),
   'Node.spec.oob.timeoutSeconds': { test: 'src/execute/fence.test.ts', title: 'given a program that still reports powered, a failing power-off, or a timeout, power off is not confirmed' },
   'Cluster.spec.liveness.missedProbes': on(C, ['liveness', 'missedProbes'], 5),

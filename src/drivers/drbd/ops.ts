@@ -13,7 +13,7 @@ import * as c from './cmd84.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseProcDrbd } from './parse-proc.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
-import { initialSyncDecision, metaState, planUp, type Drbd84Spec, type UpStep } from './plan84.js';
+import { failoverPromoteDecision, initialSyncDecision, metaState, planUp, type Drbd84Spec, type UpStep } from './plan84.js';
 import { isConnected, withProcProgress, type DrbdDevice, type DrbdSnapshot } from './state.js';
 
 export interface EnsureResult<S extends string = string> {
@@ -152,6 +152,14 @@ export async function ensurePrimary(t: Transport, minor: number, w: WaitOptions,
     throw new ExecError('DRBD_PEER_MISSING', `${t.node}: not promoting minor ${minor}: its peer did not connect within ${Math.round(w.timeoutMs / 1000)} s (${seen}, disk ${dev.disk ?? '?'}); this side may hold stale data. Bring the peer back; promoting without it is a failover decision for a person`, { node: t.node, minor });
   }
   return { ran: await runAll(t, [c.primaryCmd(minor)], log), steps: ['primary'] };
+}
+
+/** Failover: promote this side without its (dead) peer; see failoverPromoteDecision. */
+export async function ensureFailoverPrimary(t: Transport, minor: number, force: boolean, log?: Logger): Promise<EnsureResult<'primary' | 'force-primary'>> {
+  const d = failoverPromoteDecision(minor, (await readEvents(t)).devices.find((x) => x.minor === minor), force);
+  if (d === 'done') return { ran: [], steps: [] };
+  if (!('argv' in d)) throw d;
+  return { ran: await runAll(t, [d.argv], log), steps: [d.argv.includes('--force') ? 'force-primary' : 'primary'] };
 }
 
 export async function ensureSecondary(t: Transport, minor: number, log?: Logger): Promise<EnsureResult<'secondary'>> {

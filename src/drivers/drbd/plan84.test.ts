@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow } from './parse-show.js';
-import { expectedSyncOptions, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
+import { expectedSyncOptions, failoverPromoteDecision, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
 import { golden } from './testdata/golden.js';
 
 // The capture VM's resource0: what the golden states were made from.
@@ -76,5 +76,26 @@ describe('DRBD 8.4 bring-up decisions (from real captured states)', () => {
     expect(initialSyncDecision(0, dev('uptodate', 0))).toBe('done');
     expect(initialSyncDecision(0, dev('attached', 0))).toMatchObject({ code: 'DRBD_FORCE_REFUSED' });
     expect(initialSyncDecision(0, undefined)).toMatchObject({ code: 'DRBD_FORCE_REFUSED' });
+  });
+});
+
+describe('failover promotion (captured 8.4 events2 from the VM lab)', () => {
+  const dev = (name: string, minor: number) => parseEvents2(golden(`v84/events2-${name}.txt`)).devices.find((d) => d.minor === minor);
+
+  it('given an UpToDate Secondary that lost its peer (StandAlone), it promotes with plain primary; an already Primary device is done', () => {
+    expect(failoverPromoteDecision(0, dev('split-brain', 0), false)).toEqual({ argv: ['drbdsetup', 'primary', '0'] });
+    expect(failoverPromoteDecision(0, dev('uptodate', 0), false)).toBe('done');
+  });
+
+  it('given a Secondary that still sees its peer Connected, it refuses (the old primary is alive), even with force', () => {
+    expect(failoverPromoteDecision(1, dev('uptodate', 1), true)).toMatchObject({ code: 'DRBD_FAILOVER_HELD' });
+  });
+
+  it('given an Outdated replica (the captured device with its disk state edited), it refuses unless forced, then uses primary --force; Diskless never', () => {
+    const outdated = { ...dev('split-brain', 0)!, disk: 'Outdated' };
+    expect(failoverPromoteDecision(0, outdated, false)).toMatchObject({ code: 'DRBD_FAILOVER_DEGRADED' });
+    expect(failoverPromoteDecision(0, outdated, true)).toEqual({ argv: ['drbdsetup', 'primary', '0', '--force'] });
+    expect(failoverPromoteDecision(0, { ...outdated, disk: 'Diskless' }, true)).toMatchObject({ code: 'DRBD_FAILOVER_DEGRADED' });
+    expect(failoverPromoteDecision(5, undefined, true)).toMatchObject({ code: 'DRBD_NOT_UP' });
   });
 });

@@ -8,7 +8,7 @@
  */
 import { PrereqError, type GantryError } from '../../util/errors.js';
 import * as c from './cmd84.js';
-import { SYNCING, type DrbdDevice, type DrbdSnapshot } from './state.js';
+import { isConnected, SYNCING, type DrbdDevice, type DrbdSnapshot } from './state.js';
 import type { ShowResource } from './parse-show.js';
 import type { Endpoint } from './validate.js';
 
@@ -110,4 +110,22 @@ export function initialSyncDecision(minor: number, dev: DrbdDevice | undefined):
   if (dev?.disk === 'Inconsistent' && dev.role === 'Secondary' && peer?.connection === 'Connected' && peer.disk === 'Inconsistent' && peer.role === 'Secondary') return 'force';
   const shown = dev ? `disk ${dev.disk ?? '?'}, role ${dev.role ?? '?'}, peer ${peer?.connection ?? 'none'} ${peer?.disk ?? ''}` : 'not configured';
   return new PrereqError('DRBD_FORCE_REFUSED', `not forcing minor ${minor} primary: the initial sync needs both sides connected, Secondary and Inconsistent (now ${shown})`, { minor });
+}
+
+/**
+ * Failover promotion of the survivor of a pair whose other node is Dead or Offline: no
+ * wait for the peer (it is gone). Refused while this side still sees the peer connected
+ * (the fencing guard, checked again on the node right before promoting), and unless this
+ * side is UpToDate; with `force` (an explicit per-instance override) an Outdated,
+ * Inconsistent or Consistent replica is promoted with `primary --force`. A Diskless side
+ * holds no data and is never promoted.
+ */
+export function failoverPromoteDecision(minor: number, dev: DrbdDevice | undefined, force: boolean): { argv: string[] } | 'done' | GantryError {
+  if (!dev || dev.unconfigured) return new PrereqError('DRBD_NOT_UP', `not promoting minor ${minor} for failover: it is not configured on this node`, { minor });
+  if (dev.role === 'Primary') return 'done';
+  const peer = dev.peers.find(isConnected);
+  if (peer) return new PrereqError('DRBD_FAILOVER_HELD', `not promoting minor ${minor} for failover: this side still sees its peer connected (${peer.replication ?? peer.connection}): the old primary is alive on the replication network`, { minor });
+  if (dev.disk === 'UpToDate') return { argv: c.primaryCmd(minor) };
+  if (force && dev.disk !== undefined && ['Outdated', 'Inconsistent', 'Consistent'].includes(dev.disk)) return { argv: c.forcePrimaryForInitialSyncCmd(minor) };
+  return new PrereqError('DRBD_FAILOVER_DEGRADED', `not promoting minor ${minor} for failover: its disk is ${dev.disk ?? 'unknown'}, not UpToDate${force ? ' (a Diskless or failed side holds no data to promote)' : ' (Instance spec.autoRepair.allowDegradedFailover forces it, losing what the dead node wrote last)'}`, { minor });
 }
