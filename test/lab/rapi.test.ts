@@ -1,0 +1,158 @@
+/**
+ * Issue 12 on the real lab: `gantry serve` (the real CLI, a child process) over HTTPS with
+ * a users file, in front of 3 namespace nodes; an authenticated instance startup through
+ * the remote API (Ganeti's own Python client when installed, else plain HTTPS) runs as a
+ * job that edits the manifest, takes the state directory lock, reconciles over SSH, and
+ * succeeds with the guest really running (its QEMU serial console counting). The time
+ * from the request to the job's success is printed (bench/README.md, "Remote API").
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labSkipReason, useLab } from '../helpers/rig.js';
+import { labManifests, type ManifestSet } from '../helpers/manifests.js';
+import { labPasses } from '../helpers/passes.js';
+
+const skip = await labSkipReason();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const run = promisify(execFile);
+const REPO = path.resolve(import.meta.dirname, '../..');
+const CLIENT = '/usr/lib/python3/dist-packages/ganeti/rapi/client.py';
+
+/** A free TCP port on loopback (bound and released). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+  });
+}
+
+/** One HTTPS request to the server (self-signed certificate), JSON in and out. */
+function https(port: number, method: string, url: string, auth?: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({
+      host: '127.0.0.1', port, method, path: url, rejectUnauthorized: false, timeout: 60_000,
+      headers: { ...(auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => { const t = Buffer.concat(chunks).toString(); try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(t) }); } catch { resolve({ status: res.statusCode ?? 0, json: t }); } });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
+    req.end(payload);
+  });
+}
+
+describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node lab', () => {
+  const lab = useLab({ nodes: 3, manifestsDir: path.join(tmpdir(), `gantry-rapi-nodes-${process.pid}`) });
+  let m: ManifestSet;
+  let work: string;
+  let stateDir: string;
+  let port: number;
+  let server: ChildProcess | undefined;
+  let serverLog = '';
+  const { pass, converge } = labPasses(() => m.load(), { stateDir: () => stateDir });
+  const consoleOf = async (node: string, inst: string) => readFile(path.join(lab.up.record.stateDir, node, 'run', inst, 'console.log'), 'utf8').catch(() => '');
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'gantry-rapi-lab-'));
+    stateDir = path.join(work, 'state');
+    m = await labManifests(lab);
+    // web1 only, installed and stopped: the API starts it.
+    await m.edit('instances.yaml', (docs) => {
+      docs.splice(0, docs.length, ...docs.filter((d) => d.metadata.name === 'web1'));
+      docs[0]!.spec.placement = { primary: 'node1' };
+      docs[0]!.spec.powerState = 'stopped';
+    });
+    await converge();
+    await writeFile(path.join(work, 'users'), '# remote API users\nops opspw write\n', { mode: 0o600 });
+    port = await freePort();
+    server = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'serve', '-f', m.dir, '--users', path.join(work, 'users'),
+      '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, '--lock-timeout', '300'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout!.on('data', (c: Buffer) => { serverLog += c.toString(); });
+    server.stderr!.on('data', (c: Buffer) => { serverLog += c.toString(); });
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const r = await https(port, 'GET', '/version').catch(() => undefined);
+      if (r?.status === 401 || r?.status === 200) break;
+      if (Date.now() > until || server.exitCode !== null) throw new Error(`gantry serve did not come up: ${serverLog}`);
+      await sleep(500);
+    }
+  }, 600_000);
+
+  afterAll(async () => {
+    if (server?.pid && server.exitCode === null) {
+      const closed = new Promise((r) => server!.once('exit', r));
+      process.kill(server.pid, 'SIGTERM');
+      await Promise.race([closed, sleep(15_000)]);
+    }
+    await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent'))).catch(() => undefined);
+    await pass(true).catch(() => undefined);
+    await m?.cleanup();
+    if (work) await rm(work, { recursive: true, force: true });
+  }, 300_000);
+
+  it('given no credentials or a read-only request, it refuses the startup (401) and reads need a user too', async () => {
+    expect((await https(port, 'PUT', '/2/instances/web1/startup')).status).toBe(401);
+    expect((await https(port, 'GET', '/2/instances/web1', 'ops:wrong')).status).toBe(401);
+    const web1 = await https(port, 'GET', '/2/instances/web1', 'ops:opspw');
+    expect(web1.json).toMatchObject({ name: 'web1', pnode: 'node1', status: 'ADMIN_down' });
+  });
+
+  it('given an authenticated startup, the job edits the manifest, reconciles over SSH and succeeds; the guest really runs', async () => {
+    const started = performance.now();
+    let ms: number;
+    let job: any;
+    if (existsSync(CLIENT)) {
+      // Ganeti's own client: StartupInstance, then WaitForJobChange until the job is final.
+      const script = path.join(work, 'startup.py');
+      await writeFile(script, [
+        'import json, time',
+        'from ganeti.rapi import client as rc',
+        `c = rc.GanetiRapiClient("127.0.0.1", port=${port}, username="ops", password="opspw")`,
+        't0 = time.monotonic()',
+        'job = c.StartupInstance("web1")',
+        'info = None',
+        'while True:',
+        '  r = c.WaitForJobChange(job, ["status"], info, None)',
+        '  if r: info = r["job_info"]',
+        '  if info and info[0] in ("success", "error"): break',
+        'ms = (time.monotonic() - t0) * 1000',
+        'print(json.dumps({"ms": ms, "job": c.GetJobStatus(job)}))',
+      ].join('\n'));
+      const { stdout } = await run('/usr/bin/python3', [script], { timeout: 600_000 });
+      ({ ms, job } = JSON.parse(stdout) as { ms: number; job: any });
+    } else {
+      const id = (await https(port, 'PUT', '/2/instances/web1/startup', 'ops:opspw')).json as number;
+      for (;;) {
+        job = (await https(port, 'GET', `/2/jobs/${id}`, 'ops:opspw')).json;
+        if (job.status === 'success' || job.status === 'error') break;
+        await sleep(200);
+      }
+      ms = performance.now() - started;
+    }
+    console.log(`[rapi lab] authenticated startup through the API, request to job success: ${Math.round(ms)} ms (${existsSync(CLIENT) ? "Ganeti's Python client" : 'https'}; job ${job.id})`);
+    expect(job.status, `${JSON.stringify(job.opresult)}\n${serverLog}`).toBe('success');
+    expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_STARTUP', instance_name: 'web1' });
+    // The manifest says running, the guest boots and counts on its serial console.
+    expect(await readFile(path.join(m.dir, 'instances.yaml'), 'utf8')).toMatch(/powerState: running/);
+    const until = Date.now() + 120_000;
+    while (!/gantry-guest web1 tick 2/.test(await consoleOf('node1', 'web1'))) {
+      if (Date.now() > until) throw new Error(`web1 never counted: ...${(await consoleOf('node1', 'web1')).slice(-300)}`);
+      await sleep(500);
+    }
+    const again = await pass(false);
+    expect(again.statuses.find((s) => s.subject === 'Instance/web1')?.facts.status).toBe('running');
+    expect(again.plan.actions).toEqual([]);
+    expect((await https(port, 'GET', '/2/instances/web1', 'ops:opspw')).json.status).toBe('running');
+  }, 600_000);
+});
