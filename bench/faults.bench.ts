@@ -5,6 +5,7 @@
  *   npm run bench:faults -- --seeds 500 --steps 200            # seeds 1..500
  *   npm run bench:faults -- --seed 17 --steps 200 --trace      # replay one seed, step by step
  *   npm run bench:faults -- --seeds 50 --steps 100 --first 1000 --json out.json
+ *   npm run bench:faults -- --seeds 100 --steps 100 --failover   # every world fences and fails over; faults last 2-8 steps
  *
  * Exit code 1 when any invariant was violated.
  */
@@ -32,11 +33,13 @@ const kinds = arg('kinds')?.split(',').map((k) => {
   return k as FaultKind;
 });
 const trace = process.argv.includes('--trace');
+// Failover worlds: Cluster autoRepair.failover and power control on every node; faults outlast the liveness grace.
+const failover = process.argv.includes('--failover') ? { shape: { failover: true }, faultSteps: [2, 8] as const } : {};
 
 const started = process.hrtime.bigint();
 const results: CampaignResult[] = [];
 for (const seed of seeds) {
-  const res = await runCampaign({ seed, steps, trace, ...(kinds ? { kinds } : {}) });
+  const res = await runCampaign({ seed, steps, trace, ...(kinds ? { kinds } : {}), ...failover });
   results.push(res);
   if (trace) console.log(res.trace.join('\n'));
   for (const v of res.violations) {
@@ -55,6 +58,7 @@ console.log(`\nfault campaign: ${s.seeds} seeds (${seeds[0]}..${seeds.at(-1)}) x
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} CPUs), node ${process.version}`);
 console.log(`faults: ${FAULT_KINDS.map((k) => `${k} ${s.faults[k]}`).join(', ')}`);
 console.log(`operator edits: ${Object.entries(s.edits).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+console.log(`failover worlds: ${s.failoverWorlds}; fences asked ${s.fences.asked} (refused by the power control ${s.fences.refused}); instances failed over ${s.failovers}`);
 console.log(`violations: ${s.violations.length}${s.violations.length ? ` (${Object.entries(byInvariant).map(([k, n]) => `${k} ${n}`).join(', ')}) in ${violatingSeeds.length} seeds` : ''}; not converged: ${s.notConverged} seeds`);
 if (violatingSeeds.length) console.log(`replay one: npm run bench:faults -- --seed ${violatingSeeds[0]} --steps ${steps} --trace`);
 

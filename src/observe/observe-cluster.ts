@@ -19,8 +19,14 @@ export function observeRequestFor(node: DesiredNode, state: DesiredState): Obser
   };
 }
 
-/** DRBD is read on every node once any instance has a DRBD disk (nodes without the module are not asked otherwise). */
+/**
+ * DRBD is read on every node once the cluster enables the drbd template or any instance has
+ * a DRBD disk (nodes of clusters without DRBD are not asked). Not only from the instances:
+ * a checkout cut short that lost every DRBD instance must not stop the reads the fencing
+ * guard relies on (a peer still connected to a suspect node).
+ */
 export function usesDrbd(state: DesiredState): boolean {
+  if (state.cluster.enabledDiskTemplates.includes('drbd')) return true;
   for (const i of state.instances.values()) if (i.disks.some((d) => d.template === 'drbd')) return true;
   return false;
 }

@@ -239,6 +239,26 @@ describe('DRBD and fencing: a management-only partition is not a death', () => {
     const p = plan(suspectInput(), withN1Unreachable({ connection: 'SyncSource', role: 'Primary', disk: 'UpToDate' }));
     expect(p.fencing?.[0]?.fence).toBe(false);
   });
+
+  // Fault campaign (failover worlds, seed 63 step 86): the state directory was lost (no last snapshot of the suspect) and
+  // the instance was placed by the allocator (no pairing in the manifest); its peer still reported Connected.
+  it('given a Connected device whose peer no observed node holds, with no snapshot of the suspect and no pairing, it is not fenced', () => {
+    const o = withN1Unreachable({ connection: 'Connected', role: 'Primary', disk: 'UpToDate' });
+    const base = suspectInput();
+    // Pinned to n1 (so it wants n1 confirmed dead), its secondary left to the allocator: no pairing names n2.
+    const p = plan({ ...base, instances: base.instances.map((i) => ({ ...i, primary: 'n1', secondary: undefined })) }, { ...o, lastKnown: new Map() });
+    expect(p.fencing).toEqual([{ node: 'n1', fence: false, reason: expect.stringContaining('n2: resource0 of db1 disk 0 (its peer is on no observed node)') }]);
+  });
+
+  // Fault campaign (failover worlds, seed 40 step 16): a checkout cut short lost the only DRBD instance, so DRBD was not
+  // read on the peer, and the suspect was fenced while its peer was still Connected to it. Unknown is not absent.
+  it('given the peer\'s DRBD state not read (and no manifest pairing them), the node is not fenced: the peer cannot vouch', () => {
+    const o = withN1Unreachable({ connection: 'Connected', role: 'Primary', disk: 'UpToDate' });
+    const { drbd: _unread, ...n2 } = o.nodes.get('n2')!;
+    const base = suspectInput();
+    const p = plan({ ...base, instances: base.instances.map((i) => ({ ...i, primary: undefined, secondary: undefined })) }, { ...o, nodes: new Map([['n1', o.nodes.get('n1')!], ['n2', n2]]) });
+    expect(p.fencing).toEqual([{ node: 'n1', fence: false, reason: expect.stringContaining('their DRBD state is unknown (n2: DRBD state not read (resource0 of db1 disk 0))') }]);
+  });
 });
 
 describe('DRBD automatic failover: the secondary is promoted when the primary is gone', () => {

@@ -12,6 +12,7 @@
  */
 import type { NodeLiveness } from '../core/liveness.js';
 import type { FenceDecision, ObservedCluster, PlanInput, PlanNode } from '../core/plan.js';
+import type { ObservedNode } from '../core/observed.js';
 import { drbdPeerConnected } from './drbd.js';
 import { locateInstances, localFileDirs } from './locate.js';
 import { drbdOfLvTags, drbdResourceName, instanceOfDiskLv, instanceOfLvTags } from './naming.js';
@@ -35,7 +36,12 @@ function nodesWithFailover(input: PlanInput, observed: ObservedCluster): Set<str
   return out;
 }
 
-const down = (l: NodeLiveness | undefined) => l?.condition === 'Dead' || (l?.condition === 'Unreachable' && l.graceOver === true);
+/**
+ * A node counts as down for the per-group limit as soon as it is Unreachable, grace or
+ * not: two nodes vanishing a pass apart vanished together (the second one's grace is
+ * simply not over yet), and fencing the first could kill the DRBD peer of the second.
+ */
+const down = (l: NodeLiveness | undefined) => l?.condition === 'Dead' || l?.condition === 'Unreachable';
 
 export function planFencing(input: PlanInput, observed: ObservedCluster): FenceDecision[] {
   const live = observed.liveness;
@@ -52,7 +58,8 @@ export function planFencing(input: PlanInput, observed: ObservedCluster): FenceD
  * What reachable nodes report `suspect` connected over DRBD ("node2: resource3 of web1
  * disk 0"). A device's peer is `suspect` when the device's LV tags name an instance whose
  * declared pair is this node and `suspect`, or when the suspect's last known snapshot has
- * an LV of the same disk recording the same port.
+ * an LV of the same disk recording the same port, or when no other reachable node holds
+ * that disk (its peer is out of sight: it may be the suspect).
  */
 export function seenOnReplication(suspect: string, input: PlanInput, observed: ObservedCluster): string[] {
   const pairs = new Map(input.instances.filter((i) => i.diskTemplate === 'drbd').map((i) => [i.name, [i.primary, i.secondary]]));
@@ -61,18 +68,34 @@ export function seenOnReplication(suspect: string, input: PlanInput, observed: O
     const port = drbdOfLvTags(lv.tags).port;
     if (port !== undefined) suspectPorts.add(port);
   }
-  const out = new Set<string>();
+  // Which reachable nodes hold each DRBD disk (instance, disk, port): a device whose peer no
+  // reachable node accounts for is connected to a node out of sight, which may be the suspect
+  // (its last snapshot and the manifests' pairing may both be gone: a lost state directory,
+  // an allocator-placed instance).
+  const holders = new Map<string, Set<string>>();
+  const drbdLvs: { node: string; obs: ObservedNode; minor: number; port?: number; inst: string; index: number }[] = [];
   for (const [node, obs] of observed.nodes) {
-    if (node === suspect || !obs.reachable || !obs.drbd) continue;
+    if (node === suspect || !obs.reachable) continue;
     for (const lv of Object.values(obs.lvs)) {
       const { minor, port } = drbdOfLvTags(lv.tags);
       const inst = instanceOfLvTags(lv.tags);
       const disk = instanceOfDiskLv(lv.name);
       if (minor === undefined || inst === undefined || disk?.instance !== inst) continue;
-      const pair = pairs.get(inst);
-      const peerIsSuspect = (pair?.includes(node) === true && pair.includes(suspect)) || (port !== undefined && suspectPorts.has(port));
-      if (peerIsSuspect && drbdPeerConnected(obs.drbd.devices[String(minor)])) out.add(`${node}: ${drbdResourceName(minor)} of ${inst} disk ${disk.index}`);
+      const key = `${inst}\0${disk.index}\0${port}`;
+      holders.set(key, (holders.get(key) ?? new Set()).add(node));
+      drbdLvs.push({ node, obs, minor, ...(port !== undefined ? { port } : {}), inst, index: disk.index });
     }
+  }
+  const out = new Set<string>();
+  for (const { node, obs, minor, port, inst, index } of drbdLvs) {
+    const pair = pairs.get(inst);
+    const unaccounted = [...(holders.get(`${inst}\0${index}\0${port}`) ?? [])].every((n) => n === node);
+    const peerIsSuspect = (pair?.includes(node) === true && pair.includes(suspect)) || (port !== undefined && suspectPorts.has(port)) || unaccounted;
+    if (!peerIsSuspect) continue;
+    const what = `${drbdResourceName(minor)} of ${inst} disk ${index}`;
+    // Unknown is not absent: a peer whose DRBD state was not read (a failed probe) cannot vouch that the suspect is gone.
+    if (!obs.drbd) out.add(`${node}: DRBD state not read (${what})`);
+    else if (drbdPeerConnected(obs.drbd.devices[String(minor)])) out.add(`${node}: ${what}${unaccounted && !suspectPorts.has(port ?? -1) ? ' (its peer is on no observed node)' : ''}`);
   }
   return [...out].sort();
 }
@@ -81,12 +104,12 @@ function decide(n: PlanNode, wanted: ReadonlySet<string>, groupDown: readonly st
   const hold = (reason: string): FenceDecision => ({ node: n.name, fence: false, reason });
   if (!wanted.has(n.name)) return hold('no instance on it asks for failover (Cluster or Instance spec.autoRepair.failover): nothing needs it confirmed dead');
   if (seen.length > 0) {
-    return hold(`it is still seen on the replication network: its DRBD peers report it connected (${seen.slice(0, 3).join('; ')}${seen.length > 3 ? `; ${seen.length - 3} more` : ''}): ` +
+    return hold(`it is still seen on the replication network: its DRBD peers report it connected, or their DRBD state is unknown (${seen.slice(0, 3).join('; ')}${seen.length > 3 ? `; ${seen.length - 3} more` : ''}): ` +
       'only the management path is cut, which is not a death; fencing it would kill a working primary. Repair the management network, or set role: offline once you know it is down');
   }
   if (!n.fenceable) return hold('it has no out-of-band program (Node spec.oob): it cannot be confirmed dead; set role: offline once you know it is down');
   if (groupDown.length > max) {
-    return hold(`${groupDown.length} nodes of group ${n.group} are down together (${groupDown.join(', ')}; at most ${max} at a time, Cluster spec.autoRepair.fenceMaxPerGroup): a fault on Gantry's side looks the same, so none is fenced; a human decides`);
+    return hold(`${groupDown.length} nodes of group ${n.group} are down or unreachable together (${groupDown.join(', ')}; at most ${max} at a time, Cluster spec.autoRepair.fenceMaxPerGroup): a fault on Gantry's side looks the same, so none is fenced; a human decides`);
   }
   return { node: n.name, fence: true, reason: 'unreachable past its grace and an instance on it asks for failover: power it off through its out-of-band program and confirm power off' };
 }

@@ -56,9 +56,15 @@ export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefin
     const ran = loc.running !== undefined && loc.waitsFor.has(loc.running) ? `last seen running on ${loc.running}` : `last seen on ${[...loc.waitsFor].sort().join(', ')}`;
     return { note: `waits for ${where.map(describeWait).join('; ')}: ${ran}; nothing of it is moved, re-created or started elsewhere until the node is observed again` };
   }
-  if (loc && loc.nodes.size > 0) return undefined;
   const unknown = [...blind.values()].filter((b) => !b.last);
   if (unknown.length === 0) return undefined;
+  if (loc && loc.nodes.size > 0) {
+    // Found on observed nodes but running on none of them, while a node with no known past is
+    // out of sight: it may run there (a state directory lost beside a partition). Starting it
+    // here could make a second running copy, so it waits; anything else of it may go on.
+    if (loc.running !== undefined || inst.runtime?.powerState !== 'running') return undefined;
+    return { note: `runs on no observed node (seen on ${[...loc.nodes].sort().join(', ')}, not running), and ${unknown.map(describeWait).join('; ')} (state directory lost?): it may run there; it is not started until that node is observed again` };
+  }
   const message = `${inst.name} is on no observed node, and ${unknown.map(describeWait).join('; ')} (state directory lost?): it may be there. Gantry will not create or allocate it elsewhere and risk a second copy; bring the node back, or remove it from the manifests.`;
   return { refusal: { subject, code: 'NODE_UNKNOWN', message }, note: `may be on ${unknown.map((b) => b.node).join(', ')}` };
 }

@@ -166,8 +166,23 @@ describe('automatic failover (simulated nodes and power, real state directory)',
     let last!: ReconcileResult;
     for (let i = 0; i < 4; i++) last = await w.pass();
     expect(w.fencer.calls).toEqual([]);
-    expect(last.plan.fencing?.find((f) => f.node === 'n1')?.reason).toMatch(/2 nodes of group default are down together/);
+    expect(last.plan.fencing?.find((f) => f.node === 'n1')?.reason).toMatch(/2 nodes of group default are down or unreachable together/);
     expect((await readLiveness(w.stateDir))?.nodes.get('n1')?.condition).toBe('Unreachable');
+  });
+
+  // Fault campaign (failover worlds, seed 2 step 23): n4 lost sshd one pass after n3; n3's grace ended first and it was
+  // fenced while its DRBD peer n4, unobservable, was still connected to it. Two nodes a pass apart vanished together.
+  it('given a second node of the group vanishing one pass after the first, the first is not fenced when its grace ends: both count', async () => {
+    const w = await World.make();
+    await w.converge();
+    w.sim.node('n1').setUnreachable(true);
+    await w.pass();
+    w.sim.node('n2').setUnreachable(true);
+    let last!: ReconcileResult;
+    for (let i = 0; i < 4; i++) last = await w.pass();
+    expect(w.fencer.calls).toEqual([]);
+    expect(last.plan.fencing?.find((f) => f.node === 'n1')).toMatchObject({ fence: false, reason: expect.stringMatching(/2 nodes of group default are down or unreachable together \(n1, n2;/) });
+    expect(w.running('web1')).toEqual(['n1']);
   });
 
   it('given a power-off that cannot be confirmed, the node stays Unreachable and nothing starts elsewhere', async () => {

@@ -55,6 +55,15 @@ function peerDevice(s: SimNodeState, d: SimDrbdDevice, ctx: DrbdCtx): { ps: SimN
   return undefined;
 }
 
+/** The nodes whose DRBD devices are connected to this node's now (ground truth, for the campaign's fencing invariant). */
+export function connectedPeers(s: SimNodeState, ctx: DrbdCtx): string[] {
+  const out = new Set<string>();
+  for (const d of s.drbd.values()) {
+    if (peerDevice(s, d, ctx) !== undefined) out.add(d.net!.peerNode);
+  }
+  return [...out].sort();
+}
+
 /**
  * Bring every device's pair to what DRBD would show now: connect linked pairs, sync
  * (instantly) toward the UpToDate side, mark lone primaries, detect split brain.

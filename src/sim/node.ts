@@ -4,7 +4,7 @@ import type { Action, Verb } from '../core/actions.js';
 import { sleep, systemClock, type Clock } from '../runtime/clock.js';
 import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';
-import { observeDrbd, type DrbdCtx, type SimDrbdDevice, type SimDrbdMeta } from './drbd.js';
+import { connectedPeers, observeDrbd, type DrbdCtx, type SimDrbdDevice, type SimDrbdMeta } from './drbd.js';
 import { FaultPlan, type FaultSpec } from './faults.js';
 import { defaultFacts, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
 
@@ -180,6 +180,11 @@ export class SimNodeOps implements NodeOps {
   /** Power the node back on after crash(): reachable again, VMs still dead. */
   boot(): void {
     this.down = false;
+  }
+
+  /** Peers whose DRBD devices are connected to this node's over the replication network now. */
+  drbdConnectedPeers(): string[] {
+    return connectedPeers(this.state, this.drbdCtx());
   }
 
   /** Whether the node is powered off by crash(). */

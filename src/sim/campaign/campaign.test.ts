@@ -4,7 +4,8 @@ import type { InvariantName } from './invariants.js';
 
 /**
  * The short fault campaign of `npm test` (the long one is `npm run bench:faults`):
- * 1,000 seeded steps of the real reconcile loop on the simulator under every fault kind,
+ * 1,500 seeded steps of the real reconcile loop on the simulator under every fault kind
+ * (500 of them in failover worlds, where the controller fences and fails over),
  * the invariants checked after every step and every action, convergence after healing.
  *
  * OPEN lists the violations the campaign still finds on main, each a planner or executor
@@ -29,6 +30,17 @@ describe('fault campaign on the simulator', () => {
       results.push(...got);
     }, 120_000); // about 4 s of CPU per batch; the shared machine can stretch that several times
   }
+
+  // Failover worlds: Cluster autoRepair.failover and power control on every node, faults that outlast the liveness
+  // grace, so the controller fences and fails over; the fencing invariants are checked at every power-off.
+  it('given seeds 11-15 x 100 steps in failover worlds, it fences, fails over and checks every step', async () => {
+    const got = await Promise.all([11, 12, 13, 14, 15].map((seed) => runCampaign({ seed, steps: STEPS, shape: { failover: true }, faultSteps: [2, 8] })));
+    const s = summarize(got);
+    expect(s.failoverWorlds).toBe(5);
+    expect(s.fences.asked).toBeGreaterThan(0);
+    expect(s.failovers).toBeGreaterThan(0);
+    results.push(...got);
+  }, 120_000);
 
   it('given 1,000 steps in all, every fault kind struck and the nodes really changed', () => {
     const s = summarize(results);

@@ -23,7 +23,7 @@ import {
   actionsInPlan, describeAction, diskRemovals, disksOf, instantInvariants, truthOf, type Finding, type InvariantName,
 } from './invariants.js';
 import { EDIT_KINDS, editWorld, type EditKind } from './edits.js';
-import { SHARED_DIR, World } from './world.js';
+import { SHARED_DIR, World, type WorldShape } from './world.js';
 
 export interface CampaignOptions {
   readonly seed: number;
@@ -40,6 +40,10 @@ export interface CampaignOptions {
   readonly kinds?: readonly FaultKind[];
   /** Collect a step-by-step trace (for replaying one seed). */
   readonly trace?: boolean;
+  /** Fix parts of the world's shape (e.g. failover on) instead of drawing them from the seed. */
+  readonly shape?: Partial<WorldShape>;
+  /** How many steps a fault lasts, at least and at most. Default [1, 4]. */
+  readonly faultSteps?: readonly [number, number];
 }
 
 export interface Violation {
@@ -63,26 +67,33 @@ export interface CampaignResult {
   /** Passes the loop needed after the faults healed (convergePasses + 1 when it did not converge). */
   readonly convergedAfter: number;
   readonly trace: readonly string[];
+  /** Fences the controller asked for (worlds with failover), and those the power control refused. */
+  readonly fences: { readonly asked: number; readonly refused: number };
+  /** Instances the controller started elsewhere after fencing their node. */
+  readonly failovers: number;
+  /** The world had Cluster autoRepair.failover on (and power control). */
+  readonly failoverWorld: boolean;
 }
 
 const BASE_TIME = Date.UTC(2026, 0, 1);
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
   const r = prng(opts.seed);
-  const world = new World(r);
+  const world = new World(r, opts.shape);
   const stateDir = await mkdtemp(path.join(opts.tmpRoot ?? tmpdir(), `gantry-campaign-${opts.seed}-`));
   const sim = new SimCluster(world.shape.nodes.map((name) => ({ name, blockDevices: { '/dev/sdb': 65_536 }, ovs: false })), { clock: new FakeClock(BASE_TIME), sharedDirs: [SHARED_DIR] });
   let step = 0;
-  const env: PassEnv = { sim, stateDir, logger: silentLogger(), now: () => new Date(BASE_TIME + step * 60_000) };
   const violations: Violation[] = [];
   const trace: string[] = [];
+  // The temporary state directory's name differs run to run: a trace names it by role, so a seed replays to the same text.
   const log = (line: string) => {
-    if (opts.trace) trace.push(`step ${step}: ${line}`);
+    if (opts.trace) trace.push(`step ${step}: ${line.split(stateDir).join('$STATE_DIR')}`);
   };
-  const faults = new FaultInjector(r, sim, world, stateDir, opts.kinds ?? FAULT_KINDS, log);
+  const faults = new FaultInjector(r, sim, world, stateDir, opts.kinds ?? FAULT_KINDS, log, opts.faultSteps);
   const edits = Object.fromEntries(EDIT_KINDS.map((k) => [k, 0])) as Record<EditKind, number>;
   let passes = 0;
   let actions = 0;
+  let failovers = 0;
   let stepActions: string[] = [];
 
   const report = (found: readonly Finding[]) => {
@@ -92,6 +103,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       log(`VIOLATION ${f.invariant}: ${f.detail}`);
     }
   };
+  const env: PassEnv = {
+    sim, stateDir, logger: silentLogger(), now: () => new Date(BASE_TIME + step * 60_000),
+    ...(world.shape.failover ? { fencer: faults.fencer(report) } : {}),
+  };
   const afterAction = (who: string) => (a: Action) => {
     stepActions.push(`${who}: ${describeAction(a)}`);
     report(instantInvariants(sim));
@@ -99,10 +114,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const checkPass = (o: PassOutcome) => {
     passes++;
     actions += o.executed.length;
+    failovers += o.result?.failovers?.length ?? 0;
+    for (const f of o.result?.failovers ?? []) log(`  ${o.name}: failover ${f.instance} ${f.from} -> ${f.to}`);
     log(`${o.name}: planned ${o.plan?.actions.length ?? 0}, ran ${o.executed.length}${o.crashed ? ', crashed' : ''}${o.error !== undefined && !o.crashed ? `, error ${traceError(o.error)}` : ''}`);
     if (opts.trace) {
       for (const r of o.results) log(`  ${o.name}: ${describeAction(r.action)}${r.ok ? '' : ` FAILED ${r.error?.code}`}`);
       for (const x of o.plan?.refused ?? []) log(`  ${o.name}: refused ${x.subject} ${x.code}`);
+      for (const f of o.plan?.fencing ?? []) log(`  ${o.name}: ${f.fence ? 'fence' : 'hold'} ${f.node}: ${f.reason}`);
     }
     report(actionsInPlan(o.plan, o.executed, o.name));
     if (o.error !== undefined && !isDeliberate(o.error)) {
@@ -154,7 +172,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const failures = (last?.results ?? []).filter((x) => !x.ok).map((x) => `${describeAction(x.action)}: ${x.error?.code}`);
       report([{ invariant: 'converges', detail: `no empty plan within ${limit} passes after every fault healed; still planned: ${left.map((x) => `${describeAction(x)} (${x.reason})`).slice(0, 6).join('; ') || (last?.error !== undefined ? `pass error ${String(last.error)}` : 'nothing')}${failures.length ? `; failing: ${failures.slice(0, 4).join('; ')}` : ''}` }]);
     }
-    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace };
+    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace, fences: faults.fenceCounts(), failovers, failoverWorld: world.shape.failover };
   } finally {
     await sim.close();
     await rm(stateDir, { recursive: true, force: true });
@@ -171,12 +189,17 @@ export interface CampaignSummary {
   readonly edits: Record<EditKind, number>;
   readonly violations: Violation[];
   readonly notConverged: number;
+  readonly fences: { asked: number; refused: number };
+  readonly failovers: number;
+  /** Seeds whose world had failover on. */
+  readonly failoverWorlds: number;
 }
 
 export function summarize(results: readonly CampaignResult[]): CampaignSummary {
   const faults = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   const edits = Object.fromEntries(EDIT_KINDS.map((k) => [k, 0])) as Record<EditKind, number>;
-  let steps = 0, passes = 0, actions = 0, notConverged = 0;
+  let steps = 0, passes = 0, actions = 0, notConverged = 0, failovers = 0, failoverWorlds = 0;
+  const fences = { asked: 0, refused: 0 };
   const violations: Violation[] = [];
   for (const x of results) {
     steps += x.steps;
@@ -186,8 +209,12 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
     for (const k of EDIT_KINDS) edits[k] += x.edits[k];
     violations.push(...x.violations);
     if (x.violations.some((v) => v.invariant === 'converges')) notConverged++;
+    fences.asked += x.fences.asked;
+    fences.refused += x.fences.refused;
+    failovers += x.failovers;
+    if (x.failoverWorld) failoverWorlds++;
   }
-  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged };
+  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged, fences, failovers, failoverWorlds };
 }
 
 /** An error as the trace shows it: a lock refusal by its code (its message names a temp dir, a pid and the wall clock, which differ run to run). */

@@ -7,6 +7,7 @@
 import type { Action } from '../../core/actions.js';
 import type { ActionResult, NodeOps, ObserveRequest } from '../../core/node-ops.js';
 import type { ObservedNode } from '../../core/observed.js';
+import type { Fencer } from '../../core/liveness.js';
 import type { Plan } from '../../core/plan.js';
 import type { DesiredState } from '../../desired/model.js';
 import { reconcileOnce, type ReconcileResult } from '../../runtime/reconcile.js';
@@ -58,6 +59,8 @@ export interface PassEnv {
   readonly stateDir: string;
   readonly logger: Logger;
   readonly now: () => Date;
+  /** The controller's out-of-band power control (fencing), when the world has one. */
+  readonly fencer?: Fencer;
 }
 
 class Recorder {
@@ -128,6 +131,7 @@ export async function runPass(env: PassEnv, spec: PassSpec): Promise<PassOutcome
     lock = await acquireStateLock({ stateDir: env.stateDir, command: `campaign ${spec.name}`, logger: env.logger });
     result = await reconcileOnce(spec.desired, {
       logger: env.logger, ops, now: env.now, stateDir: env.stateDir, execute: { retries: 2, retryDelay: async () => {} },
+      ...(env.fencer ? { fencer: env.fencer } : {}),
     }, {
       apply: true, command: `campaign ${spec.name}`,
       confirm: async (p) => {

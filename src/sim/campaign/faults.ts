@@ -7,15 +7,17 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Verb } from '../../core/actions.js';
+import type { Fencer, FenceRecord } from '../../core/liveness.js';
 import type { Plan } from '../../core/plan.js';
 import type { DesiredState } from '../../desired/model.js';
 import type { SimCluster } from '../cluster.js';
 import type { PassArming, PassOutcome, PassSpec } from './controller.js';
 import type { World } from './world.js';
+import type { Finding } from './invariants.js';
 
 export const FAULT_KINDS = [
   'node-crash', 'sshd-loss', 'mgmt-partition', 'repl-partition', 'command-fail', 'command-hang',
-  'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests',
+  'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests', 'bmc-failure',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -44,6 +46,10 @@ export class FaultInjector {
   /** The full desired state of the previous step, and of the one before it (a stale checkout for controller B). */
   private previous: DesiredState | undefined;
   private previousForB: DesiredState | undefined;
+  /** Nodes the controller powered off (fenced) that nobody powered on yet. */
+  private readonly fenced = new Set<string>();
+  /** Fences asked for, and how many the power control refused (a failing BMC). */
+  private fences = { asked: 0, refused: 0 };
 
   constructor(
     private readonly r: () => number,
@@ -52,6 +58,8 @@ export class FaultInjector {
     private readonly stateDir: string,
     private readonly kinds: readonly FaultKind[],
     private readonly log: (line: string) => void,
+    /** How many steps a fault lasts, at least and at most. */
+    private readonly lasts: readonly [number, number] = [1, 4],
   ) {}
 
   counts(): Record<FaultKind, number> {
@@ -65,7 +73,7 @@ export class FaultInjector {
   /** Inject one random fault at `step`. */
   async inject(step: number): Promise<void> {
     const kind = this.kinds[Math.floor(this.r() * this.kinds.length)]!;
-    const healAt = step + this.int(1, 4);
+    const healAt = step + this.int(this.lasts[0], this.lasts[1]);
     switch (kind) {
       case 'node-crash':
       case 'sshd-loss':
@@ -104,6 +112,14 @@ export class FaultInjector {
         this.pending = { kind, healAt };
         this.count(kind, 'in the next pass');
         return;
+      case 'bmc-failure': {
+        // The node's out-of-band controller stops answering: a fence of it cannot be confirmed.
+        const node = this.world.shape.nodes[Math.floor(this.r() * this.world.shape.nodes.length)]!;
+        if (this.active.some((a) => a.kind === kind && a.node === node)) return;
+        this.active.push({ kind, node, healAt });
+        this.count(kind, `${node}'s power control does not answer until step ${healAt}`);
+        return;
+      }
       case 'state-lost':
         await rm(this.stateDir, { recursive: true, force: true });
         this.count(kind, this.stateDir);
@@ -183,11 +199,13 @@ export class FaultInjector {
     this.active = [];
     this.pending = undefined;
     for (const a of all) await this.heal(a);
+    for (const n of [...this.fenced]) this.powerOnIfFenced(n);
     this.applyNodeFaults();
   }
 
   private async heal(a: Active): Promise<void> {
     if (a.kind === 'node-crash' && !this.active.some((x) => x.kind === 'node-crash' && x.node === a.node)) this.sim.node(a.node!).boot();
+    if (a.node !== undefined && CUT_OFF.has(a.kind)) this.powerOnIfFenced(a.node);
     if ((a.kind === 'command-fail' || a.kind === 'command-hang') && !this.active.some((x) => x.node === a.node && (x.kind === 'command-fail' || x.kind === 'command-hang'))) {
       this.sim.node(a.node!).clearFaults();
     }
@@ -200,6 +218,54 @@ export class FaultInjector {
       }
     }
     this.log(`healed ${a.kind}${a.node ? ` on ${a.node}` : ''}`);
+  }
+
+  /** The admin repairs a fenced node and powers it on, once what cut it off is gone. */
+  private powerOnIfFenced(node: string): void {
+    if (!this.fenced.has(node) || this.active.some((x) => x.node === node && CUT_OFF.has(x.kind))) return;
+    this.fenced.delete(node);
+    this.sim.node(node).boot();
+    this.log(`${node} (fenced) powered on again`);
+  }
+
+  /** Fences asked for and refused so far. */
+  fenceCounts(): { asked: number; refused: number } {
+    return { ...this.fences };
+  }
+
+  /**
+   * The controller's power control. It powers the node off (the simulator's crash: every VM
+   * dies) and confirms, unless a bmc-failure fault holds it; and it checks, at the moment of
+   * power-off, the fencing invariants on the ground truth: the node was cut off from the
+   * controller (a reachable node is never fenced), no other node of its group is still
+   * powered off by a fence (one per group at once), and no DRBD peer is connected to it (a
+   * node alive on the replication network is not dead).
+   */
+  fencer(report: (found: readonly Finding[]) => void, groupOf: (node: string) => string = () => 'default'): Fencer {
+    return {
+      fence: async (node: string, now: () => Date): Promise<FenceRecord> => {
+        this.fences.asked++;
+        const n = this.sim.node(node);
+        const found: Finding[] = [];
+        if (!n.isDown() && !this.active.some((a) => a.node === node && CUT_OFF.has(a.kind))) {
+          found.push({ invariant: 'fence-reachable', detail: `${node} was fenced while nothing cut it off from the controller` });
+        }
+        const others = [...this.fenced].filter((x) => x !== node && groupOf(x) === groupOf(node) && this.sim.node(x).isDown());
+        if (others.length > 0) found.push({ invariant: 'fence-limit', detail: `${node} was fenced while ${others.join(', ')} of its group is still powered off by a fence` });
+        const peers = n.isDown() ? [] : n.drbdConnectedPeers();
+        if (peers.length > 0) found.push({ invariant: 'fence-while-replicating', detail: `${node} was fenced while its DRBD peers ${peers.join(', ')} were connected to it` });
+        report(found);
+        if (this.active.some((a) => a.kind === 'bmc-failure' && a.node === node)) {
+          this.fences.refused++;
+          this.log(`fence of ${node} fails: its power control does not answer`);
+          throw new Error(`power-off ${node}: the BMC does not answer (injected)`);
+        }
+        if (!n.isDown()) n.crash();
+        this.fenced.add(node);
+        this.log(`${node} fenced (powered off)`);
+        return { at: now().toISOString(), verbs: ['power-off', 'power-status'], powered: false };
+      },
+    };
   }
 
   /** Reachability and replication of every node from the active faults. */

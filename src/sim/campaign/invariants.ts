@@ -13,7 +13,8 @@ const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrat
 
 export type InvariantName =
   | 'one-running-copy' | 'unique-ip' | 'unique-mac' | 'unique-vnc-display' | 'unique-drbd-minor' | 'unique-drbd-port'
-  | 'no-implicit-disk-removal' | 'action-in-plan' | 'converges' | 'controller-error';
+  | 'no-implicit-disk-removal' | 'action-in-plan' | 'converges' | 'controller-error'
+  | 'fence-reachable' | 'fence-limit' | 'fence-while-replicating';
 
 export interface Finding {
   readonly invariant: InvariantName;

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { disksOf, truthOf } from './invariants.js';
 import { Scenario } from './scenario.js';
@@ -105,5 +106,31 @@ describe('bugs found by the fault campaign', () => {
     await sc.converge();
     for (let i = 0; i < 6; i++) expect(sc.runningOn(`vm${i}`)).toHaveLength(1);
     expect(sc.findings()).toEqual([]);
+  });
+
+  // Campaign (failover worlds) seed 59 step 35: vm1 ran on n1 after two failovers, n3 kept a stopped runtime directory
+  // of it; n1 lost sshd while the state directory was unreadable, the operator removed the corrupt files, and the
+  // next pass started vm1 on n3 (seen there, stopped) while it still ran on n1, which it had no past of: two copies.
+  it('given a stopped copy on one node and a node of unknown past out of sight, the instance is not started again', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'] });
+    sc.world.addInstance({ diskTemplate: 'sharedfile', placement: { primary: 'n1' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    // What an earlier failover left on n3: its runtime directory, the VM long dead (the node was fenced).
+    const record = sc.sim.node('n1').snapshot().instances.vm0!;
+    sc.sim.node('n3').tamper((st) => {
+      const { pid: _pid, drives: _drives, ...rest } = record;
+      st.instances.set('vm0', { ...rest, runState: 'stopped', guestShutdown: false, adminStopped: false });
+    });
+    sc.sim.node('n1').setUnreachable(true);
+    await rm(sc.stateDir, { recursive: true, force: true }); // no past of n1 at all
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n3' }; // where the campaign's allocator had put it back
+    const o = await sc.pass();
+    expect(o.executed.filter((a) => a.verb === 'instance.start')).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    expect(sc.findings()).toEqual([]);
+    sc.sim.node('n1').setUnreachable(false);
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n3']); // seen again on n1, it migrates where the manifest says
   });
 });

@@ -33,7 +33,7 @@ export class Scenario {
   /** A world with the given shape and no instances yet (add them with world.addInstance). */
   static async create(shape: Partial<WorldShape> & { nodes: readonly string[] }, seed = 1): Promise<Scenario> {
     const stateDir = await mkdtemp(path.join(tmpdir(), 'gantry-scenario-'));
-    return new Scenario(new World(prng(seed), { removeOrphans: false, drbd: false, migration: 'live', ...shape }, 0), stateDir);
+    return new Scenario(new World(prng(seed), { removeOrphans: false, drbd: false, migration: 'live', failover: false, ...shape }, 0), stateDir);
   }
 
   get stateDir(): string {

@@ -42,6 +42,8 @@ export interface WorldShape {
   readonly removeOrphans: boolean;
   readonly drbd: boolean;
   readonly migration: 'live' | 'non-live';
+  /** Cluster autoRepair.failover with an out-of-band program on every node: the controller fences and fails over. */
+  readonly failover: boolean;
 }
 
 const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
@@ -67,6 +69,7 @@ export class World {
       removeOrphans: shape?.removeOrphans ?? r() < 0.5,
       drbd: shape?.drbd ?? r() < 0.3,
       migration: shape?.migration ?? (r() < 0.8 ? 'live' : 'non-live'),
+      failover: shape?.failover ?? r() < 0.5,
     };
     const n = count ?? int(r, 4, 8);
     for (let i = 0; i < n; i++) this.addInstance();
@@ -168,6 +171,7 @@ export class World {
           stdSpec: { memory: '256M', vcpus: 1, diskSize: '64M', diskCount: 1, nicCount: 1 },
         },
         watcher: { restartErrorDown: true },
+        ...(this.shape.failover ? { autoRepair: { failover: true } } : {}),
         orphans: { remove: this.shape.removeOrphans },
         macPrefix: 'aa:00:18',
       },
@@ -199,7 +203,11 @@ export class World {
   private nodeDoc(name: string, i: number): Doc {
     return {
       apiVersion: 'gantry.dev/v1alpha1', kind: 'Node', metadata: { name },
-      spec: { address: `198.18.0.${10 + i}`, secondaryAddress: `198.19.0.${10 + i}`, paths: { runDir: '/var/lib/gantry/instances', fileStorageDir: FILE_DIR } },
+      spec: {
+        address: `198.18.0.${10 + i}`, secondaryAddress: `198.19.0.${10 + i}`, paths: { runDir: '/var/lib/gantry/instances', fileStorageDir: FILE_DIR },
+        // The campaign's controller fences through its own power control (faults.ts); the program is what the planner requires.
+        ...(this.shape.failover ? { oob: { program: ['/usr/local/sbin/bmc-power'] } } : {}),
+      },
     };
   }
 }
