@@ -26,7 +26,12 @@ export const ClusterSpec = Type.Object(
     nPlusOne: Type.Optional(Type.Object({
       mode: Type.Optional(StrEnum(['refuse', 'warn', 'off'] as const, 'what the reconcile planner does with a move the manifests ask for (a placement.primary change, or a new instance pinned to a node) that breaks N+1 memory redundancy (if any one node fails, what would fail over from it fits the free memory where it goes: a DRBD secondary, or the other usable nodes for sharedfile): refuse it (the instance stays where it is, the plan says why with node, needed MiB and free MiB), warn (the plan notes it with the numbers and makes the move), or off (no check). gantry verify reports N+1 whatever this says (default warn, as Ganeti, which checks N+1 in its allocator and cluster verify but not on placements an admin names)')),
     }, Strict)),
-    watcher: Type.Optional(Type.Object({ restartErrorDown: Type.Optional(Type.Boolean({ description: 'restart instances found ERROR_down (default true)' })) }, Strict)),
+    watcher: Type.Optional(Type.Object({
+      restartErrorDown: Type.Optional(Type.Boolean({ description: 'restart instances found ERROR_down (their VM is not running and Gantry did not stop it), like ganeti-watcher (default true)' })),
+      maxRestarts: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'restarts of an ERROR_down instance before the watcher gives up: then the plan and the instance\'s status (condition NeedsHuman) ask for a human, who bumps the instance\'s spec.restartGeneration to start it again (default 5, as Ganeti\'s MAXTRIES)' })),
+      backoffSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, description: 'wait this long before the second restart, twice as long before each next one, at most 16 times as long (default 10)' })),
+      healthySeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 604800, description: 'an instance seen running this long after its last restart has its restart count reset (default 300, a ganeti-watcher period)' })),
+    }, Strict)),
     autoRepair: Type.Optional(Type.Object({
       enabled: Type.Optional(Type.Boolean({ description: 'default false' })),
       failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (fenced: its out-of-band program reports power off) or declared offline; sharedfile ones start on the allocator\'s choice, plain/file ones are reported lost (default false; Instance spec.autoRepair.failover overrides)' })),

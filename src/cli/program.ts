@@ -84,6 +84,13 @@ export const GROUPS: readonly CommandGroup[] = [
     ],
   },
   {
+    module: './watcher-commands.js',
+    load: async () => (await import('./watcher-commands.js')).registerWatcherCommands,
+    commands: [
+      cmd('watcher', 'watcher', 'pause, resume or show the watcher (restarts of ERROR_down instances), like gnt-cluster watcher'),
+    ],
+  },
+  {
     module: './serve-commands.js',
     load: async () => (await import('./serve-commands.js')).registerServeCommands,
     commands: [

@@ -17,6 +17,7 @@ import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { createRuntimeMetrics } from '../runtime/metrics.js';
+import { nextWatcherWakeMs } from '../runtime/restarts.js';
 import { startHeartbeat } from '../runtime/heartbeat.js';
 import { systemClock } from '../runtime/clock.js';
 import { fencerFor } from '../execute/fence.js';
@@ -86,6 +87,9 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     // A node in its liveness grace is probed again soon: its count decides whether it is fenced.
     if ([...(res.observed.liveness?.values() ?? [])].some((l) => l.condition === 'Unreachable')) return { requeueAfterMs: Math.max(1000, Math.round(probeMs / 2)) };
     if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
+    // The watcher holds a restart back (backoff): come back when it is due.
+    const wake = nextWatcherWakeMs(res.after ?? res.plan, Date.now());
+    if (wake !== undefined) return { requeueAfterMs: Math.max(1000, wake) };
     return undefined;
   };
 

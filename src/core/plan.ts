@@ -155,6 +155,8 @@ export interface PlanCluster {
   readonly failover?: boolean;
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
+  /** Cluster spec.watcher: ERROR_down restarts (default 5 tries, 10 s backoff doubling, counters reset after 300 s running). */
+  readonly watcher?: WatcherPolicy;
   /** Cluster spec.nPlusOne.mode: a manifest move that breaks N+1 memory redundancy is refused, noted, or not checked (default warn). */
   readonly nPlusOne?: 'refuse' | 'warn' | 'off';
   /** DRBD ports (per cluster) and minors (per node, 0..minorCount-1); default 11000-14999 and 128. */
@@ -173,6 +175,49 @@ export interface PlanInput {
   readonly failovers?: ReadonlyMap<string, FailoverRecord>;
   /** ISO time of this pass: the orphan grace counts to it (absent: no orphan is old enough). */
   readonly now?: string;
+  /** The watcher's memory (state directory): restarts per instance, and a pause. */
+  readonly watcher?: WatcherState;
+}
+
+/** Cluster spec.watcher, filled. */
+export interface WatcherPolicy {
+  /** Restarts of an ERROR_down instance before the watcher gives up and asks for a human. */
+  readonly maxRestarts: number;
+  /** Wait before the second restart; doubles after each further one (capped at 16 times). */
+  readonly backoffSeconds: number;
+  /** An instance seen running this long after its last restart has its count reset. */
+  readonly healthySeconds: number;
+}
+
+export const DEFAULT_WATCHER: WatcherPolicy = { maxRestarts: 5, backoffSeconds: 10, healthySeconds: 300 };
+
+/** Restarts the watcher made of one instance (state directory, watcher.json). */
+export interface WatcherRestarts {
+  readonly attempts: number;
+  /** ISO time of the last restart. */
+  readonly last: string;
+}
+
+export interface WatcherState {
+  /** `gantry watcher pause`: no ERROR_down restart before this ISO time. */
+  readonly pausedUntil?: string;
+  readonly restarts: ReadonlyMap<string, WatcherRestarts>;
+}
+
+/** What the watcher does with an ERROR_down instance in this plan. */
+export interface WatcherDecision {
+  readonly instance: string;
+  readonly node: string;
+  /** restart: a start is planned; backoff: not yet (until `next`); gave-up: the cap is reached, a human must act; paused; disabled (restartErrorDown false). */
+  readonly decision: 'restart' | 'backoff' | 'gave-up' | 'paused' | 'disabled';
+  /** Restarts made so far (before this plan's). */
+  readonly attempts: number;
+  readonly max: number;
+  /** backoff: the earliest time of the next restart; paused: the pause's end. */
+  readonly next?: string;
+  /** restart asked by a human (restartGeneration bumped): the count starts again. */
+  readonly manual?: true;
+  readonly message: string;
 }
 
 /** The size of a desired state, kept after each apply to tell a shrink from a truncated checkout. */
@@ -298,6 +343,8 @@ export interface Plan {
   readonly fencing?: readonly FenceDecision[];
   /** Instances leaving a Dead or Offline node in this plan, or lost with it. */
   readonly failovers?: readonly PlannedFailover[];
+  /** The watcher: its pause, and what it does with each ERROR_down instance. */
+  readonly watcher?: { readonly pausedUntil?: string; readonly decisions: readonly WatcherDecision[] };
 }
 
 export function planHasChanges(p: Plan): boolean {

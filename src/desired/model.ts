@@ -107,7 +107,7 @@ export interface DesiredCluster {
   ipolicy: IPolicyEff;
   /** Cluster spec.nPlusOne.mode: what the planner does with a manifest move that breaks N+1. */
   nPlusOne: { mode: 'refuse' | 'warn' | 'off' };
-  watcher: { restartErrorDown: boolean };
+  watcher: { restartErrorDown: boolean; maxRestarts: number; backoffSeconds: number; healthySeconds: number };
   autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number };
   /** Node liveness grace: nothing follows from an outage shorter than both. */
   liveness: { missedProbes: number; graceSeconds: number };

@@ -131,6 +131,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
       nPlusOne: c.nPlusOne.mode,
+      watcher: { maxRestarts: c.watcher.maxRestarts, backoffSeconds: c.watcher.backoffSeconds, healthySeconds: c.watcher.healthySeconds },
       drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount, usermodeHelper: c.drbd.usermodeHelper },
     },
     nodes,

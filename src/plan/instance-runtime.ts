@@ -4,11 +4,12 @@
  * running, ADMIN_down (stopped by Gantry), USER_down (the guest powered itself off: not
  * restarted), ERROR_down (crashed: restarted unless the cluster says no), ERROR_nodedown.
  */
+import { watcherDecision } from './watcher.js';
 import { actionKey, type Action, type InstanceLaunch, type InstanceRecord } from '../core/actions.js';
 import { volumesOf } from './disks.js';
 import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
-import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInput, PlanInstance, PlanNode, Refusal, WatcherDecision } from '../core/plan.js';
 import type { ObservedInstance } from '../core/observed.js';
 import { recordedVncDisplay, VncAllocator } from './vnc.js';
 import { nicInfoOf, routedNicRouting } from './routed.js';
@@ -53,6 +54,8 @@ export interface RuntimePlan {
   refused: Refusal[];
   notes: string[];
   status?: InstanceStatus;
+  /** ERROR_down: what the watcher does (plan/watcher). */
+  watcher?: WatcherDecision;
 }
 
 /** Run states in which a qemu process exists (the guest may be powered off inside it). */
@@ -291,11 +294,15 @@ export function planInstanceRuntime(
       out.diffs.push({ path: 'powerState', desired: 'running', observed: status ?? 'not started' });
       out.actions.push(start(status ? 'powerState is running; the VM is stopped (ADMIN_down)' : 'powerState is running; the VM was never started'));
       return out;
-    case 'ERROR_down':
+    case 'ERROR_down': {
       out.diffs.push({ path: 'powerState', desired: 'running', observed: 'ERROR_down' });
-      if (rt.restartErrorDown) out.actions.push(start('the VM is not running and Gantry did not stop it (ERROR_down): restart, like ganeti-watcher'));
-      else out.notes.push('ERROR_down: the cluster watcher policy says not to restart crashed VMs');
+      if (restartBump) out.diffs.push({ path: 'restartGeneration', desired: rt.restartGeneration, observed: have?.restartGeneration ?? 0 });
+      const w = watcherDecision(input, inst.name, primary, rt.restartErrorDown, restartBump);
+      out.watcher = w;
+      if (w.decision === 'restart') out.actions.push(start(w.message));
+      else out.notes.push(w.message);
       return out;
+    }
     case 'USER_down':
       if (restartBump) {
         out.diffs.push({ path: 'restartGeneration', desired: rt.restartGeneration, observed: have?.restartGeneration ?? 0 });

@@ -7,7 +7,7 @@ import type { Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal } from '../core/plan.js';
+import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
@@ -27,6 +27,7 @@ import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
+import { watcherPaused } from './watcher.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -137,6 +138,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const declared = new Set(input.instances.map((i) => i.name));
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
+  const watcherDecisions: WatcherDecision[] = [];
   for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
     const subject = `Instance/${inst.name}`;
     const loc = located.get(inst.name);
@@ -259,7 +261,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
-    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running') manifestMoves.add(inst.name);
+    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && observed.nodes.get(primary)?.instances[inst.name] === undefined && inst.runtime?.powerState === 'running') manifestMoves.add(inst.name);
     if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
       notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
@@ -288,6 +290,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
     const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper, drbdFailover);
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
+    if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
@@ -325,7 +328,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   entries.sort((a, b) => collate(a.subject, b.subject));
   const ordered = orderActions(allActions);
   const fencing = planFencing(input, observed);
+  const pausedUntil = watcherPaused(input);
+  const watcher = pausedUntil !== undefined || watcherDecisions.length > 0 ? { ...(pausedUntil !== undefined ? { pausedUntil } : {}), decisions: watcherDecisions } : undefined;
   return {
+    ...(watcher ? { watcher } : {}),
     entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
   };

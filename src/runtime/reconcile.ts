@@ -10,11 +10,12 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readFailovers, readLiveness, readObserved, writeFailovers, type JobLogRetention } from '../status/state-dir.js';
+import { readDesiredSummary, readFailovers, readLiveness, readObserved, readWatcherPause, readWatcherRestarts, writeFailovers, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
+import { nextRestarts } from './restarts.js';
 import { keepFailoverRecords } from '../plan/failover.js';
 import { confirmDead, nextLiveness } from '../observe/liveness.js';
 import { fenceError, type Fencer } from '../execute/fence.js';
-import type { FailoverRecord, FenceDecision } from '../core/plan.js';
+import type { FailoverRecord, FenceDecision, WatcherRestarts, WatcherState } from '../core/plan.js';
 import { actionKey } from '../core/actions.js';
 import type { FenceRecord, NodeLiveness } from '../core/liveness.js';
 
@@ -130,7 +131,10 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const lastApplied = summaryDir ? await readDesiredSummary(summaryDir) : undefined;
   const base = toPlanInput(state);
   const records = keepFailoverRecords(base, summaryDir ? await readFailovers(summaryDir) : new Map());
-  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString() };
+  const restarts = summaryDir ? await readWatcherRestarts(summaryDir) : new Map<string, WatcherRestarts>();
+  const pause = summaryDir ? await readWatcherPause(summaryDir) : undefined;
+  const watcher: WatcherState = { restarts, ...(pause ? { pausedUntil: pause.until } : {}) };
+  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString(), watcher };
   const floor = await readFloor(deps);
   // Every probe counts: the re-observation after apply is a probe too.
   let liveness = await readPrevLiveness(deps);
@@ -180,7 +184,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     records.set(r.instance, r);
     deps.logger.warn({ instance: r.instance, from: r.from, to: r.to, detected: r.detected, fenced: r.fenced, started: r.started }, `failover: ${r.instance} runs on ${r.to} (its node ${r.from} is gone)`);
   }
-  const statuses = withFailoverFacts(deriveStatus(plan, finalObserved, at, report, after), records);
+  const statuses = withWatcherFacts(withFailoverFacts(deriveStatus(plan, finalObserved, at, report, after), records), plan, restarts, at);
   let res: ReconcileResult = { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(done.length > 0 ? { failovers: done } : {}) };
   const persist = deps.stateDir !== undefined && !opts.dryRun;
   if (fencing.length > 0) res = { ...res, fencing };
@@ -191,7 +195,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   if (persist) {
     // The baseline orphan removal compares with; never a size that looked truncated.
     const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at, plan.orphanSince) : undefined;
-    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records));
+    const counts = opts.apply && !aborted ? nextRestarts(restarts, plan, report, finalObserved, new Set(state.instances.keys()), at, base.cluster.watcher) : restarts;
+    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records)) ?? (await saveRestarts(deps.stateDir!, at, counts));
     if (stateError) res = { ...res, stateError };
   }
   return res;
@@ -223,6 +228,29 @@ function withFailoverFacts(statuses: ResourceStatus[], records: ReadonlyMap<stri
     const r = st.subject.startsWith('Instance/') ? records.get(st.subject.slice(9)) : undefined;
     return r ? { ...st, facts: { ...st.facts, primary: r.to, failover: r } } : st;
   });
+}
+
+/** Instance status carries the watcher's count; after its cap, a NeedsHuman condition (no more restarts). */
+function withWatcherFacts(statuses: ResourceStatus[], plan: Plan, restarts: ReadonlyMap<string, WatcherRestarts>, at: string): ResourceStatus[] {
+  const decisions = new Map((plan.watcher?.decisions ?? []).map((d) => [`Instance/${d.instance}`, d]));
+  return statuses.map((st) => {
+    if (!st.subject.startsWith('Instance/')) return st;
+    const d = decisions.get(st.subject);
+    const r = restarts.get(st.subject.slice(9));
+    if (!d && !r) return st;
+    const facts = { ...st.facts, watcher: { ...(r ? { restarts: r.attempts, lastRestart: r.last } : { restarts: 0 }), ...(d ? { decision: d.decision, ...(d.next ? { next: d.next } : {}) } : {}) } };
+    const conditions = d?.decision === 'gave-up' ? [...st.conditions, { type: 'NeedsHuman' as const, status: 'True' as const, reason: 'WatcherGaveUp', message: d.message, lastTransitionTime: at }] : st.conditions;
+    return { ...st, facts, conditions };
+  });
+}
+
+async function saveRestarts(stateDir: string, at: string, counts: ReadonlyMap<string, WatcherRestarts>): Promise<StateDirError | undefined> {
+  try {
+    await writeWatcherRestarts(stateDir, at, counts);
+    return undefined;
+  } catch (e) {
+    return new StateDirError(`${stateDir}/watcher.json`, 'write', e);
+  }
 }
 
 async function saveFailovers(stateDir: string, records: ReadonlyMap<string, FailoverRecord>): Promise<StateDirError | undefined> {

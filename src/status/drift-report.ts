@@ -84,6 +84,10 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
     out.push('Failover (instances of Dead or offline nodes):');
     for (const f of plan.failovers) out.push(`  ${f.to ? `> ${f.instance}: ${f.from} -> ${f.to}` : `x ${f.instance} on ${f.from}: ${f.lost ?? 'lost'}`}${f.detected ? `; detected ${f.detected}` : ''}${f.fenced ? `, fenced ${f.fenced}` : ''}`);
   }
+  if (plan.watcher && (plan.watcher.pausedUntil !== undefined || plan.watcher.decisions.length > 0)) {
+    out.push(`Watcher (ERROR_down instances)${plan.watcher.pausedUntil !== undefined ? `: paused until ${plan.watcher.pausedUntil}` : ''}:`);
+    for (const d of plan.watcher.decisions) out.push(`  ${d.decision === 'restart' ? '>' : d.decision === 'gave-up' ? '!' : '~'} ${d.instance} on ${d.node}: ${d.decision} (${d.attempts}/${d.max} restarts)${d.next ? `, next ${d.next}` : ''}`);
+  }
   const waits = shownWaits(plan);
   if (waits.length > 0) {
     out.push('Waiting for nodes that cannot be observed (unknown is not absent: nothing of theirs is moved, re-created or started elsewhere):');

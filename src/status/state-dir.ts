@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DesiredSummary, FailoverRecord, ObservedCluster, Plan } from '../core/plan.js';
+import type { DesiredSummary, FailoverRecord, ObservedCluster, Plan, WatcherRestarts } from '../core/plan.js';
 import { StateFileCorruptError } from '../util/errors.js';
 import { NODE_CONDITIONS, type NodeLiveness } from '../core/liveness.js';
 import type { ExecuteReport } from '../execute/executor.js';
@@ -219,4 +219,53 @@ function failoversProblem(doc: unknown): string | undefined {
     if (!isObject(r) || r.instance !== name || typeof r.from !== 'string' || typeof r.to !== 'string' || typeof r.started !== 'string') return `instances.${name}: want {instance: "${name}", from, to, started}`;
   }
   return undefined;
+}
+
+const WATCHER_FILE = 'watcher.json';
+const WATCHER_PAUSE_FILE = 'watcher-pause.json';
+
+/** The watcher's restart counts (written by apply and run after each pass). */
+export async function writeWatcherRestarts(stateDir: string, at: string, restarts: ReadonlyMap<string, WatcherRestarts>): Promise<void> {
+  await atomicWrite(path.join(stateDir, WATCHER_FILE), JSON.stringify({ updatedAt: at, instances: Object.fromEntries(restarts) }, null, 2) + '\n');
+}
+
+/** The restart counts; empty when none were written; a damaged file throws StateFileCorruptError. */
+export async function readWatcherRestarts(stateDir: string): Promise<Map<string, WatcherRestarts>> {
+  const doc = (await readStateFile(path.join(stateDir, WATCHER_FILE), watcherProblem)) as { instances: Record<string, WatcherRestarts> } | undefined;
+  return new Map(Object.entries(doc?.instances ?? {}));
+}
+
+function watcherProblem(doc: unknown): string | undefined {
+  if (!isObject(doc) || !isObject(doc.instances)) return 'want {updatedAt, instances: {NAME: {attempts, last}}}';
+  for (const [name, r] of Object.entries(doc.instances)) {
+    if (!isObject(r) || typeof r.attempts !== 'number' || !Number.isInteger(r.attempts) || r.attempts < 0 || typeof r.last !== 'string' || Number.isNaN(Date.parse(r.last))) return `instances.${name}: want {attempts: a count, last: an ISO time}`;
+  }
+  return undefined;
+}
+
+/** `gantry watcher pause`: until when, since when (its own file: the CLI writes it while the daemon writes the counts). */
+export interface WatcherPause {
+  readonly until: string;
+  readonly since: string;
+}
+
+export async function writeWatcherPause(stateDir: string, pause: WatcherPause): Promise<void> {
+  await atomicWrite(path.join(stateDir, WATCHER_PAUSE_FILE), JSON.stringify(pause, null, 2) + '\n');
+}
+
+/** Resume: the pause file goes; true when there was one. */
+export async function clearWatcherPause(stateDir: string): Promise<boolean> {
+  try {
+    await unlink(path.join(stateDir, WATCHER_PAUSE_FILE));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** The pause as written (maybe expired: callers compare `until` with their clock); undefined when none. */
+export async function readWatcherPause(stateDir: string): Promise<WatcherPause | undefined> {
+  return (await readStateFile(path.join(stateDir, WATCHER_PAUSE_FILE), (doc) =>
+    isObject(doc) && typeof doc.until === 'string' && !Number.isNaN(Date.parse(doc.until)) && typeof doc.since === 'string' ? undefined : 'want {until: an ISO time, since}')) as WatcherPause | undefined;
 }

@@ -9,7 +9,7 @@ import { describeLiveness } from '../observe/liveness.js';
 import { describeDrbdFact, drbdFactsByInstance, drbdHealthy, type DrbdDiskFact } from './drbd.js';
 
 export interface Condition {
-  type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable';
+  type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable' | 'NeedsHuman';
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;

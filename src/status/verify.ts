@@ -3,7 +3,8 @@
  * cluster as observed now, from a dry pass's plan and observation. Errors: nodes that
  * could not be observed, instances running on another node than the manifests name, DRBD
  * disks not UpToDate on both sides, nodes whose running instances no other node has the
- * memory for (N+1 for memory, plan/n-plus-one). Warnings: orphans.
+ * memory for (N+1 for memory, plan/n-plus-one). Warnings: orphans, a paused watcher, instances
+ * the watcher gave up on.
  */
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import type { DesiredState } from '../desired/model.js';
@@ -13,7 +14,7 @@ export type VerifySeverity = 'error' | 'warning';
 
 export interface VerifyFinding {
   readonly severity: VerifySeverity;
-  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'n-plus-one' | 'orphan';
+  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'n-plus-one' | 'orphan' | 'watcher';
   readonly subject: string;
   readonly message: string;
 }
@@ -25,7 +26,7 @@ export type MemoryView = N1Layout;
 export const VERIFY_EXIT = { ok: 0, errors: 1, warnings: 2 } as const;
 
 export function verifyCluster(plan: Plan, observed: ObservedCluster, mem: MemoryView): VerifyFinding[] {
-  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...nPlusOne(mem), ...orphans(plan)];
+  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...nPlusOne(mem), ...orphans(plan), ...watcher(plan)];
 }
 
 const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);
@@ -74,6 +75,14 @@ function degradedDisks(observed: ObservedCluster): VerifyFinding[] {
 /** N+1 for memory (plan/n-plus-one): per DRBD pair and global for instances that restart anywhere, with the numbers. */
 export function nPlusOne(mem: MemoryView): VerifyFinding[] {
   return nPlusOneShortfalls(mem).map((s) => ({ severity: 'error', check: 'n-plus-one', subject: `Node/${shortfallNode(s)}`, message: describeShortfall(s) }));
+}
+
+/** Warnings: a paused watcher (gnt-cluster verify does the same), and instances it gave up on. */
+function watcher(plan: Plan): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  if (plan.watcher?.pausedUntil !== undefined) out.push({ severity: 'warning', check: 'watcher', subject: 'Cluster', message: `the watcher is paused until ${plan.watcher.pausedUntil}: crashed (ERROR_down) instances are not restarted (gantry watcher resume)` });
+  for (const d of plan.watcher?.decisions ?? []) if (d.decision === 'gave-up') out.push({ severity: 'warning', check: 'watcher', subject: `Instance/${d.instance}`, message: d.message });
+  return out;
 }
 
 function orphans(plan: Plan): VerifyFinding[] {

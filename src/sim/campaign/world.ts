@@ -170,7 +170,7 @@ export class World {
           minSpec: { memory: '64M', vcpus: 1, diskSize: '16M', diskCount: 0, nicCount: 0 },
           stdSpec: { memory: '256M', vcpus: 1, diskSize: '64M', diskCount: 1, nicCount: 1 },
         },
-        watcher: { restartErrorDown: true },
+        watcher: { restartErrorDown: true, maxRestarts: 5, backoffSeconds: 10, healthySeconds: 300 },
         ...(this.shape.failover ? { autoRepair: { failover: true } } : {}),
         orphans: { remove: this.shape.removeOrphans },
         macPrefix: 'aa:00:18',
