@@ -130,6 +130,7 @@ export function launchDiffs(want: InstanceLaunch, have: Readonly<Record<string, 
   for (const k of [...keys].sort()) {
     const a = (want as unknown as Record<string, unknown>)[k];
     const b = have[k];
+    if (a === b) continue; // the same value serialises the same: no JSON for equal scalars (most fields, every instance, every plan)
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: k === 'memoryMiB' ? 'beParams.memory' : k === 'vcpus' ? 'beParams.vcpus' : `launch.${k}`, desired: a ?? null, observed: b ?? null });
   }
   return out;
