@@ -117,19 +117,23 @@ export function setTags(kind: 'Instance' | 'Node' | 'NodeGroup' | 'Cluster', nam
 
 /**
  * Failover (Ganeti: shut down, switch to the other node, start): move with the VM stopped.
- * A stopped instance just moves; a running one is stopped and moved by the first change and
- * started by the second, so a cluster that migrates live never turns this into a migration.
+ * A stopped instance just moves; a running one is stopped by a first change, moved by a
+ * second and started by a third, each its own reconcile pass, so the move never meets a
+ * running VM (no live migration, and a DRBD pair is switched only once the VM released it).
  */
 export function failover(name: string, primary: string, secondary: string | undefined, running: boolean, op: Record<string, unknown>): ManifestChange {
+  const subject = `Instance/${name}`;
   const move = (doc: Document.Parsed) => {
     doc.setIn(['spec', 'placement', 'primary'], primary);
     if (secondary !== undefined) doc.setIn(['spec', 'placement', 'secondary'], secondary);
   };
-  if (!running) return { subject: `Instance/${name}`, what: `failover instance ${name} to ${primary} (stopped)`, op, edit: move };
+  if (!running) return { subject, what: `failover instance ${name} to ${primary} (stopped)`, op, edit: move };
   return {
-    subject: `Instance/${name}`, what: `failover instance ${name} to ${primary}: stop and move`, op,
-    edit: (doc) => { doc.setIn(['spec', 'powerState'], 'stopped'); move(doc); },
-    then: { subject: `Instance/${name}`, what: `failover instance ${name} to ${primary}: start`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'running') },
+    subject, what: `failover instance ${name} to ${primary}: stop`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'stopped'),
+    then: {
+      subject, what: `failover instance ${name} to ${primary}: move`, op, edit: move,
+      then: { subject, what: `failover instance ${name} to ${primary}: start`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'running') },
+    },
   };
 }
 

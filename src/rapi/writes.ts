@@ -122,7 +122,7 @@ class FileWrites {
     throw bad('name', 'no directory for new instances: start gantry serve with --instance-dir DIR');
   }
 
-  /** Render and validate with the whole set (and the change's follow-up on top); throws the 400 when the manifests would not load. */
+  /** Render and validate with the whole set (and the change's follow-ups on top, in order); throws the 400 when the manifests would not load. */
   private async validated(change: ManifestChange, state: DesiredState): Promise<{ file: string; text: string; before: string | undefined; next: DesiredState }> {
     const r = await this.render(change, state);
     const next = await this.loads(change, r);
@@ -130,7 +130,11 @@ class FileWrites {
       const why = placementRefusal(next, change.subject.split('/')[1]!, (await this.o.source.snapshot()).observed);
       if (why) throw bad('pnode', `${why} (name pnode/snode or make room; nothing was written)`);
     }
-    if (change.then) await this.loads(change.then, await this.render(change.then, state, r));
+    let over: { file: string; text: string } = r;
+    for (let step = change.then; step; step = step.then) {
+      over = await this.render(step, state, over);
+      await this.loads(step, over);
+    }
     return { ...r, next };
   }
 

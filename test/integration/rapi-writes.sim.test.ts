@@ -5,7 +5,7 @@
  * each is a manifest edit and a job whose pass the simulated nodes follow, and each refusal
  * is a 400 naming the parameter that leaves every file as it was and submits no job.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,7 @@ async function refused(method: 'PUT' | 'POST' | 'DELETE', url: string, payload: 
 const observed = (node: string, name: string) => c.sim.node(node).snapshot().instances[name];
 
 describe('remote API failover (simulator-backed, shared storage, live migration cluster)', () => {
-  it('given a failover of a running sharedfile instance, it stops and moves it, then starts it on the target (no live migration), in one job', async () => {
+  it('given a failover of a running sharedfile instance, it stops it, moves it, then starts it on the target (no live migration), in one job', async () => {
     expect(observed('node1', 'sf1')?.runState).toBe('running');
     const r = await send('PUT', '/2/instances/sf1/failover', { target_node: 'node2' });
     expect(r.statusCode, r.body).toBe(200);
@@ -83,7 +83,8 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     expect(job.status, JSON.stringify(job.opresult)).toBe('success');
     expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'sf1', target_node: 'node2' });
     const log = job.oplog[0].map((l: any) => l[3]).join('\n');
-    expect(log).toMatch(/failover instance sf1 to node2: stop and move: done/);
+    expect(log).toMatch(/failover instance sf1 to node2: stop: done/);
+    expect(log).toMatch(/failover instance sf1 to node2: move: done/);
     expect(log).toMatch(/failover instance sf1 to node2: start: done/);
     const history = c.sim.node('node1').history().map((h) => h.action.verb);
     expect(history).not.toContain('instance.migrate');
@@ -92,6 +93,27 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     const { state } = await loadDesired([c.manifests]);
     expect(state!.instances.get('sf1')).toMatchObject({ powerState: 'running', placement: { primary: 'node2' } });
     expect((await get('/2/instances/sf1')).pnode).toBe('node2');
+  });
+
+  it('given a failover of a running DRBD instance, it stops it, swaps primary and secondary, and starts it on the old secondary', async () => {
+    const cluster = path.join(c.manifests, 'cluster.yaml');
+    await writeFile(cluster, (await readFile(cluster, 'utf8')).replace('enabledDiskTemplates: [plain, sharedfile]', 'enabledDiskTemplates: [plain, sharedfile, drbd]'));
+    await writeFile(path.join(c.manifests, 'drbd.yaml'), '# replicated\n---\napiVersion: gantry.dev/v1alpha1\nkind: Instance\nmetadata: {name: dr1}\nspec:\n  os: {name: none}\n  diskTemplate: drbd\n  disks: [{size: 512M}]\n  beParams: {memory: 128M}\n  placement: {primary: node1, secondary: node3}\n');
+    await c.apply();
+    await c.apply();
+    expect(observed('node1', 'dr1')?.runState).toBe('running');
+    // the server reloads a changed manifest set in the background (requests get the last view meanwhile)
+    for (let i = 0; i < 100 && (await app.inject({ method: 'GET', url: '/2/instances/dr1' })).statusCode !== 200; i++) await new Promise((ok) => setTimeout(ok, 50));
+    const r = await send('PUT', '/2/instances/dr1/failover', {});
+    expect(r.statusCode, r.body).toBe(200);
+    const job = await finished(r.json() as number);
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'dr1', target_node: 'node3' });
+    expect(observed('node3', 'dr1')?.runState).toBe('running');
+    expect(observed('node1', 'dr1')?.runState).not.toBe('running');
+    const { state } = await loadDesired([c.manifests]);
+    expect(state!.instances.get('dr1')!.placement).toMatchObject({ primary: 'node3', secondary: 'node1' });
+    expect(await get('/2/instances/dr1')).toMatchObject({ pnode: 'node3', snodes: ['node1'], status: 'running' });
   });
 
   it('given a failover the instance cannot do, it answers 400 naming the parameter and changes nothing', async () => {
