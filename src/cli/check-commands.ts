@@ -18,7 +18,7 @@ import {
   CHECK_STATUS, checkBalance, checkFreemem, checkIpPool, checkJobs, checkNodes, checkVerify, checkWatcher, ipPools, parseRange, renderCheck, unknown,
   type CheckResult, type JobRecord, type Thresholds,
 } from '../status/checks.js';
-import { DEFAULT_STATE_DIR, readFailovers, readObserved, readStatus } from '../status/state-dir.js';
+import { DEFAULT_STATE_DIR, readFailovers, readObserved, readStatus, readWatcherPause, readWatcherRestarts } from '../status/state-dir.js';
 import { memoryView, nPlusOne, verifyCluster } from '../status/verify.js';
 
 export const CHECKS = ['verify', 'balance', 'freemem', 'ippool', 'nodes', 'jobs', 'watcher'] as const;
@@ -32,7 +32,7 @@ export const CHECK_DEFAULTS: Record<CheckName, { warn?: string; crit?: string; o
   ippool: { warn: '20:', crit: '10:', on: 'the lowest share of free addresses in a network pool, in %' },
   nodes: { warn: undefined, crit: '0', on: 'the number of nodes down (declared, not offline, not observed)' },
   jobs: { warn: '0', crit: undefined, on: 'the number of remote API jobs failed within --since (a job queued or running longer than --stuck is CRITICAL)' },
-  watcher: { warn: '900', crit: '3600', on: 'the seconds since the last reconcile pass recorded in the state directory' },
+  watcher: { warn: '900', crit: '3600', on: 'the seconds since the last reconcile pass recorded in the state directory (a pause in force, or an instance the watcher gave up on, is WARNING)' },
 };
 
 export interface CheckOpts {
@@ -171,8 +171,14 @@ export async function runCheck(name: CheckName, o: CheckOpts): Promise<CheckResu
       case 'jobs':
         return checkJobs(await rapiJobs(o.stateDir), now, { sinceS: seconds(o.since, '--since'), stuckS: seconds(o.stuck, '--stuck'), failed: t });
       case 'watcher': {
-        const status = await readStatus(o.stateDir).catch((e: Error) => { throw new CheckUnknown(`${o.stateDir}/status.json: ${e.message}`); });
-        return checkWatcher(status?.updatedAt, now, t);
+        const fail = (f: string) => (e: Error) => { throw new CheckUnknown(`${path.join(o.stateDir, f)}: ${e.message}`); };
+        const status = await readStatus(o.stateDir).catch(fail('status.json'));
+        const pause = await readWatcherPause(o.stateDir).catch(fail('watcher-pause.json'));
+        const restarts = await readWatcherRestarts(o.stateDir).catch(fail('watcher.json'));
+        // who was given up on needs the cap (Cluster spec.watcher.maxRestarts): only with -f
+        const max = o.file.length ? (await manifests(o)).cluster.watcher.maxRestarts : undefined;
+        const givenUp = max === undefined ? [] : [...restarts].filter(([, r]) => r.attempts >= max).map(([n]) => n).sort();
+        return checkWatcher({ ...(status ? { lastPassAt: status.updatedAt } : {}), ...(pause ? { pause } : {}), givenUp, restarting: [...restarts.values()].filter((r) => r.attempts > 0).length }, now, t);
       }
     }
   } catch (e) {
@@ -200,7 +206,7 @@ export function registerCheckCommands(program: Command): void {
     ippool: 'free addresses in each network\'s IPv4 pool',
     nodes: 'nodes down, drained and offline',
     jobs: 'remote API jobs (gantry serve) failed recently or stuck',
-    watcher: 'whether reconcile passes run (the last one recorded in the state directory)',
+    watcher: 'gnt-cluster watcher info as a check: paused or not, instances given up on, the age of the last reconcile pass',
   };
   for (const name of CHECKS) {
     const d = CHECK_DEFAULTS[name];

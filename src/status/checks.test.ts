@@ -61,13 +61,18 @@ describe('checks over figures', () => {
     expect(checkJobs([{ id: 3, summary: 'y', status: 'running', received: now - 4000 }], now, o).status).toBe(CHECK_STATUS.CRITICAL);
   });
 
-  it('given no recorded pass the watcher check is UNKNOWN "no watcher state"; a stale pass warns', () => {
+  it('given no recorded pass the watcher check is UNKNOWN "no watcher state"; a stale pass, a pause in force, an instance given up on warn', () => {
     const t = { warn: parseRange('900'), crit: parseRange('3600') };
-    expect(checkWatcher(undefined, 0, t)).toMatchObject({ status: CHECK_STATUS.UNKNOWN, text: expect.stringMatching(/^no watcher state/) });
+    expect(checkWatcher({ givenUp: [], restarting: 0 }, 0, t)).toMatchObject({ status: CHECK_STATUS.UNKNOWN, text: expect.stringMatching(/^no watcher state/) });
     const at = '2026-01-01T00:00:00.000Z';
     const now = Date.parse(at) / 1000;
-    expect(checkWatcher(at, now + 60, t).status).toBe(CHECK_STATUS.OK);
-    expect(checkWatcher(at, now + 1000, t).status).toBe(CHECK_STATUS.WARNING);
-    expect(checkWatcher(at, now + 4000, t).status).toBe(CHECK_STATUS.CRITICAL);
+    const w = { lastPassAt: at, givenUp: [] as string[], restarting: 0 };
+    expect(checkWatcher(w, now + 60, t).status).toBe(CHECK_STATUS.OK);
+    expect(checkWatcher(w, now + 1000, t).status).toBe(CHECK_STATUS.WARNING);
+    expect(checkWatcher(w, now + 4000, t).status).toBe(CHECK_STATUS.CRITICAL);
+    const paused = checkWatcher({ ...w, pause: { until: '2026-01-01T01:00:00.000Z', since: at } }, now + 60, t);
+    expect(renderCheck(paused)).toBe('GANTRY WATCHER WARNING - paused until 2026-01-01T01:00:00.000Z (since 2026-01-01T00:00:00.000Z); last reconcile pass 60 s ago (2026-01-01T00:00:00.000Z) | last_pass_age=60s;900;3600;0 paused=1;;;0;1 restarting=0;;;0 given_up=0;0;;0');
+    expect(checkWatcher({ ...w, pause: { until: at, since: at } }, now + 60, t).status).toBe(CHECK_STATUS.OK); // expired
+    expect(checkWatcher({ ...w, givenUp: ['web1'], restarting: 1 }, now + 60, t)).toMatchObject({ status: CHECK_STATUS.WARNING, text: expect.stringMatching(/^gave up restarting: web1;/) });
   });
 });

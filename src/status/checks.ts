@@ -234,11 +234,31 @@ export function checkJobs(jobs: readonly JobRecord[], now: number, o: { sinceS: 
   };
 }
 
-/** watcher: the age of the last reconcile pass recorded in the state directory (the watcher's work in Gantry is `gantry run`'s passes). */
-export function checkWatcher(lastPassAt: string | undefined, now: number, t: Thresholds): CheckResult {
-  if (lastPassAt === undefined) return unknown('watcher', 'no watcher state: no reconcile pass is recorded in the state directory');
-  const at = Date.parse(lastPassAt);
-  if (Number.isNaN(at)) return unknown('watcher', `no watcher state: the last pass time ${JSON.stringify(lastPassAt)} is not a date`);
+/**
+ * watcher (gnt-cluster watcher info as a check): a pause in force is WARNING (saying until
+ * when), instances the watcher gave up on (restarted maxRestarts times) are WARNING by name,
+ * and the age of the last reconcile pass recorded (the watcher's work runs in `gantry run`'s
+ * passes) is judged by the thresholds. No pass and no watcher file: UNKNOWN "no watcher state".
+ */
+export function checkWatcher(w: { lastPassAt?: string; pause?: { until: string; since: string }; givenUp: readonly string[]; restarting: number }, now: number, t: Thresholds): CheckResult {
+  if (w.lastPassAt === undefined) return unknown('watcher', 'no watcher state: no reconcile pass is recorded in the state directory');
+  const at = Date.parse(w.lastPassAt);
+  if (Number.isNaN(at)) return unknown('watcher', `no watcher state: the last pass time ${JSON.stringify(w.lastPassAt)} is not a date`);
   const age = Math.max(0, Math.round(now - at / 1000));
-  return { name: 'watcher', status: judge(t, age), text: `last reconcile pass ${age} s ago (${lastPassAt}); watcher pause: not kept by this release`, perf: [{ label: 'last_pass_age', value: age, uom: 's', warn: t.warn?.text, crit: t.crit?.text, min: 0 }] };
+  const paused = w.pause !== undefined && Date.parse(w.pause.until) / 1000 > now;
+  const status = worst(judge(t, age), paused || w.givenUp.length > 0 ? CHECK_STATUS.WARNING : CHECK_STATUS.OK);
+  const parts = [
+    ...(paused ? [`paused until ${w.pause!.until} (since ${w.pause!.since})`] : []),
+    ...(w.givenUp.length ? [`gave up restarting: ${w.givenUp.join(', ')}`] : []),
+    `last reconcile pass ${age} s ago (${w.lastPassAt})`,
+  ];
+  return {
+    name: 'watcher', status, text: parts.join('; '),
+    perf: [
+      { label: 'last_pass_age', value: age, uom: 's', warn: t.warn?.text, crit: t.crit?.text, min: 0 },
+      { label: 'paused', value: paused ? 1 : 0, min: 0, max: 1 },
+      { label: 'restarting', value: w.restarting, min: 0 },
+      { label: 'given_up', value: w.givenUp.length, warn: '0', min: 0 },
+    ],
+  };
 }

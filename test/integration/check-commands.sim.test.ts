@@ -18,7 +18,7 @@ import { clusterFromDesired, nodeFactsFromObserved } from '../../src/place/from-
 import { JobQueue } from '../../src/rapi/jobs.js';
 import { reconcileOnce } from '../../src/runtime/reconcile.js';
 import { CHECK_STATUS, renderCheck } from '../../src/status/checks.js';
-import { readObserved } from '../../src/status/state-dir.js';
+import { clearWatcherPause, readObserved, writeWatcherPause } from '../../src/status/state-dir.js';
 import { silentLogger } from '../../src/util/log.js';
 
 const run = promisify(execFile);
@@ -63,6 +63,16 @@ describe('gantry check on a healthy simulated cluster (last observation)', () =>
     await q.flushed();
     const r = await runCheck('jobs', opts);
     expect(renderCheck(r)).toBe('GANTRY JOBS WARNING - 1 failed in the last 60 min; 0 queued or running; last failed: job 1 (OP_INSTANCE_STARTUP(vm1)) | failed=1;0;;0 pending=0;;;0 stuck=0;;0;0');
+  });
+
+  it('given a watcher pause written as `gantry watcher pause` writes it, the watcher check is WARNING until it is cleared', async () => {
+    const now = Date.now();
+    await writeWatcherPause(c.stateDir, { until: new Date(now + 3_600_000).toISOString(), since: new Date(now).toISOString() });
+    const r = await runCheck('watcher', opts);
+    expect(r.status).toBe(CHECK_STATUS.WARNING);
+    expect(r.text).toMatch(/^paused until /);
+    await clearWatcherPause(c.stateDir);
+    expect((await runCheck('watcher', opts)).status).toBe(CHECK_STATUS.OK);
   });
 
   it('given what keeps a check from judging (a stale observation, a bad threshold, no state), it is UNKNOWN saying why', async () => {
