@@ -7,6 +7,7 @@ import { access } from 'node:fs/promises';
 import { expect } from 'vitest';
 import type { DesiredState } from '../../src/desired/model.js';
 import { connectNodes } from '../../src/execute/connect.js';
+import { fencerFor } from '../../src/execute/fence.js';
 import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
 import { silentLogger } from '../../src/util/log.js';
 
@@ -14,13 +15,14 @@ import { silentLogger } from '../../src/util/log.js';
 export const failures = (r: ReconcileResult): string[] =>
   r.report?.results.filter((x) => !x.ok).map((x) => `${x.action.verb}@${x.action.node}: ${x.error?.message}`) ?? [];
 
-export function labPasses(load: () => Promise<DesiredState>, opts: { stateDir?: () => string } = {}) {
+/** `fence`: apply passes fence through each Node's out-of-band program, as `gantry apply` and `gantry run` do. */
+export function labPasses(load: () => Promise<DesiredState>, opts: { stateDir?: () => string; fence?: boolean } = {}) {
   const logger = silentLogger();
   const pass = async (apply: boolean): Promise<ReconcileResult> => {
     const state = await load();
     const conn = await connectNodes(state, { logger });
     try {
-      return await reconcileOnce(state, { logger, ops: conn.ops, ...(opts.stateDir ? { stateDir: opts.stateDir() } : {}) }, { apply });
+      return await reconcileOnce(state, { logger, ops: conn.ops, ...(opts.stateDir ? { stateDir: opts.stateDir() } : {}), ...(opts.fence ? { fencer: fencerFor(state, logger) } : {}) }, { apply });
     } finally {
       await conn.close();
     }
