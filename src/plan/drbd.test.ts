@@ -318,6 +318,7 @@ describe('DRBD automatic failover: the secondary is promoted when the primary is
     const p = plan(failoverInput({ allowDegradedFailover: true }), n1Dead(dev({ minor: 0, disk: 'Diskless', peer: lost })));
     expect(verbs(p.actions)).toEqual([]);
     expect(p.refused.map((r) => r.code)).toEqual(['DRBD_FAILOVER_DEGRADED']);
+    expect(p.refused[0]!.message).toContain('holds no data to promote');
   });
 
   it('given the primary declared offline while the secondary still sees it Connected, it holds: nothing is promoted or started', () => {

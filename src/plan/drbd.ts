@@ -236,8 +236,11 @@ function planFailoverPromotion(x: DrbdDiskInput, out: DrbdDiskPlan, label: strin
     });
     return out;
   }
+  const override = failover!.allowDegraded
+    ? 'allowDegradedFailover is set, but a Diskless or failed replica holds no data to promote'
+    : 'or set Instance spec.autoRepair.allowDegradedFailover: true to force it (data-loss risk)';
   return refuse('DRBD_FAILOVER_DEGRADED', `its replica ${res} on ${P.name} is ${d.disk ?? 'in an unknown state'}, not UpToDate: promoting it would serve stale or partial data. ` +
-    `Bring ${S.name} back (it resyncs), or set Instance spec.autoRepair.allowDegradedFailover: true to force it (data-loss risk)`);
+    `Bring ${S.name} back (it resyncs); ${override}`);
 }
 
 /** Degraded states and sync progress, as notes (the conditions the drift report and describe show). */
