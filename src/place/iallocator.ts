@@ -312,7 +312,7 @@ function bestSecondary(st: ClusterState, ii: number, exclude: ReadonlySet<number
     st.rescoreTouched();
     const sc = st.groupScore(gdx);
     st.rollback();
-    if (sc < bestScore) { bestScore = sc; best = t; }
+    if (sc <= bestScore) { bestScore = sc; best = t; }
   }
   return { t: best, fails };
 }
@@ -479,7 +479,7 @@ function failoverAny(st: ClusterState, ii: number, excluded: ReadonlySet<number>
     if (t === p || excluded.has(t) || st.nodes[t]!.offline) continue;
     st.begin();
     const r = st.applyMove(ii, 'failoverToAny', t, false);
-    if (r === null) { st.rescoreTouched(); const sc = st.groupScore(gdx); if (sc < bestScore) { bestScore = sc; best = t; } }
+    if (r === null) { st.rescoreTouched(); const sc = st.groupScore(gdx); if (sc <= bestScore) { bestScore = sc; best = t; } }
     st.rollback();
   }
   if (best < 0) return 'No valid target node';
