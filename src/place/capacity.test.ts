@@ -85,6 +85,22 @@ describe('capacity (hspace)', () => {
     });
   }
 
+  // Tiered mode on the same nodes from the policy's max spec (12 spindles): hspace shrinks the
+  // spindles too (Instance.shrinkByType FailSpindles). Expected lines: real hspace 3.0,
+  // `hspace -t FILE --machine-readable --disk-template=T`.
+  const HSPACE_EXCL_TIERED: ['plain' | 'drbd', string, Record<string, number>][] = [
+    ['plain', "'16320,409344,8,4=2'", { TRL_INST_CNT: 2, TRL_SPN_FREE: 4, TRL_SPN_INST: 8, TRL_MEM_FREE: 16512, TRL_DSK_FREE: 410112 }],
+    ['drbd', "'16320,409344,8,4=1'", { TRL_INST_CNT: 1, TRL_SPN_FREE: 4, TRL_SPN_INST: 8, TRL_MEM_FREE: 32832, TRL_DSK_FREE: 410112 }],
+  ];
+  for (const [dt, tspec, trl] of HSPACE_EXCL_TIERED) {
+    it(`given exclusive-storage nodes and the ${dt} template, its tiered allocation shrinks spindles and ends on ${tspec} like hspace`, () => {
+      const r = capacity(parseText(EXCL), { diskTemplate: dt });
+      const lines = machineReadable(r).split('\n');
+      expect(lines).toContain(`HTS_TSPEC=${tspec}`);
+      for (const [k, v] of Object.entries(trl)) expect(lines).toContain(`HTS_${k}=${v}`);
+    });
+  }
+
   it('given no online node, it reports the error', () => {
     const c = buildCluster({ nodes: [{ name: 'a', memoryMiB: 8192, diskMiB: 102400, cpus: 4, offline: true }] });
     expect(capacity(c).error).toBe('No online nodes');

@@ -136,6 +136,8 @@ function shrink(spec: CapacitySpec, r: FailReason): CapacitySpec | null {
   if (r === 'FailMem') return spec.memoryMiB - 64 < 64 ? null : { ...spec, memoryMiB: spec.memoryMiB - 64 };
   if (r === 'FailDisk') return spec.diskMiB - 256 < 256 ? null : { ...spec, diskMiB: spec.diskMiB - 256 };
   if (r === 'FailCPU') return spec.vcpus - 1 < 1 ? null : { ...spec, vcpus: spec.vcpus - 1 };
+  // Instance.shrinkByType FailSpindles: one spindle less on the (single) disk
+  if (r === 'FailSpindles') return spec.spindles - 1 < 1 ? null : { ...spec, spindles: spec.spindles - 1 };
   return null;
 }
 
