@@ -6,13 +6,13 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { KIND_INFO, KINDS, type Kind } from './kinds.js';
-import { BeParams, DiskParams, IPolicy, KvmHvParams, Migration, NicParams, NodeProfile } from './params.js';
+import { BeParams, DiskParams, IPolicy, KvmHvParams, Migration, NdParams, NicParams, NodeProfile } from './params.js';
 import type { PathSegment } from './validate.js';
 
 /** Shared parameter blocks, recognised by their description wherever they are embedded. */
 const BLOCKS: readonly [string, TSchema][] = [
   ['hvParams', KvmHvParams], ['beParams', BeParams], ['nicParams', NicParams], ['diskParams', DiskParams],
-  ['migration', Migration], ['ipolicy', IPolicy], ['nodeProfile', NodeProfile],
+  ['migration', Migration], ['ipolicy', IPolicy], ['nodeProfile', NodeProfile], ['ndParams', NdParams],
 ];
 
 export interface Leaf {

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AbsPath, Hostname, Ipv4, Port, Size, SSH_PUBKEY_RE, StrEnum, Strict, Tags, MESSAGE_KEY } from './common.js';
-import { NodeProfile } from './params.js';
+import { NdParams, NodeProfile } from './params.js';
 
 export const NODE_ROLES = ['master-candidate', 'regular', 'drained', 'offline'] as const;
 export type NodeRole = (typeof NODE_ROLES)[number];
@@ -30,6 +30,8 @@ export const NodeSpec = Type.Object(
     }, Strict)),
     memory: Type.Optional(Size('memory to plan with (default: observed)')),
     cpus: Type.Optional(Type.Integer({ minimum: 1, description: 'CPUs to plan with (default: observed)' })),
+    ndParams: Type.Optional(NdParams),
+    spindles: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'spindles (physical volumes of the cluster volume group) to plan with on exclusive storage (default: the observed PV count)' })),
     profile: Type.Optional(NodeProfile),
     tags: Type.Optional(Tags()),
   },

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Hostname, IfName, StrEnum, Strict, Tags, Vlan } from './common.js';
-import { DiskParams, IPolicy, KvmHvParams, Migration, NIC_MODES, NicParams, NodeProfile } from './params.js';
+import { DiskParams, IPolicy, KvmHvParams, Migration, NdParams, NIC_MODES, NicParams, NodeProfile } from './params.js';
 
 /** A network connected to a group (gnt-network connect NET GROUP MODE LINK [VLAN]). */
 export const NetworkConnection = Type.Object({
@@ -20,6 +20,7 @@ export const NodeGroupSpec = Type.Object(
     migration: Type.Optional(Migration),
     ipolicy: Type.Optional(IPolicy),
     networks: Type.Optional(Type.Array(NetworkConnection, { description: 'networks connected to this group; when set, NICs of its instances may only use these' })),
+    ndParams: Type.Optional(NdParams),
     nodeProfile: Type.Optional(NodeProfile),
     tags: Type.Optional(Tags()),
   },

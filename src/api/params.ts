@@ -185,3 +185,8 @@ export const NodeProfile = Type.Object(
   { ...Strict, description: 'what a node must have: bridges, OVS bridges, VXLANs, volume groups, sysctls (lists merge by name: cluster, then group, then node)' },
 );
 export type NodeProfile = Static<typeof NodeProfile>;
+
+/** Node parameters (gnt-group/gnt-node --node-parameters); the node's value overrides its group's. */
+export const NdParams = Type.Object({
+  exclusiveStorage: Type.Optional(Type.Boolean({ description: 'exclusive_storage: each instance disk gets physical volumes of its own (spindles), and placement counts spindles like Ganeti\'s dedicated allocation (default false)' })),
+}, { ...Strict, description: 'node parameters (ndparams)' });

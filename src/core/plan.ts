@@ -20,6 +20,10 @@ export interface PlanNode {
   /** Planning overrides of what the node reports (MiB, CPUs). */
   readonly memoryMiB?: number;
   readonly cpus?: number;
+  /** ndParams.exclusiveStorage: placement counts spindles (PVs) like Ganeti's dedicated allocation. */
+  readonly exclusiveStorage?: true;
+  /** Spindles to plan with (Node spec.spindles); default the observed PV count. */
+  readonly spindles?: number;
 }
 
 export interface PlanNodeProfile {
@@ -45,6 +49,8 @@ export interface PlanDisk {
   readonly name?: string;
   /** mode: ro (QEMU readonly=on, DISK_N_ACCESS=ro). */
   readonly readOnly?: true;
+  /** Spindles (PVs) on exclusive-storage nodes (disk spec.spindles; default 1). */
+  readonly spindles?: number;
   /** plain disks: LV stripes (diskParams.plain.stripes), when more than one. */
   readonly stripes?: number;
   /** file and sharedfile disks: the image format when not raw (diskParams.file/sharedfile.format). */

@@ -422,6 +422,8 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       },
       ...(s.memory !== undefined ? { memory: sizeOr(s.memory, 0) } : {}),
       ...(s.cpus !== undefined ? { cpus: s.cpus } : {}),
+      exclusiveStorage: s.ndParams?.exclusiveStorage ?? groupDoc?.spec.ndParams?.exclusiveStorage ?? false,
+      ...(s.spindles !== undefined ? { spindles: s.spindles } : {}),
       profile: mergeProfiles([cs.nodeProfile, groupDoc?.spec.nodeProfile, s.profile]),
       tags: [...(s.tags ?? [])],
     });
@@ -464,7 +466,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       if (size === undefined) err(r, ['spec', 'disks', index, 'size'], 'bad-size', `${JSON.stringify(d.size)} is not a size`);
       if ((d.vg !== undefined || d.metaVg !== undefined) && template !== 'plain' && template !== 'drbd') err(r, ['spec', 'disks', index, d.vg !== undefined ? 'vg' : 'metaVg'], 'invalid-value', `a ${template} disk has no volume group`);
       if (d.metaVg !== undefined && template === 'plain') err(r, ['spec', 'disks', index, 'metaVg'], 'invalid-value', 'metaVg is for drbd disks');
-      const base = { index, ...(d.name !== undefined ? { name: d.name } : {}), size: size ?? 0, template, mode: d.mode ?? 'rw', state: d.state ?? 'present' } as const;
+      const base = { index, ...(d.name !== undefined ? { name: d.name } : {}), size: size ?? 0, template, mode: d.mode ?? 'rw', state: d.state ?? 'present', ...(d.spindles !== undefined ? { spindles: d.spindles } : {}) } as const;
       switch (template) {
         case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg, ...(diskParams.plain.stripes > 1 ? { stripes: diskParams.plain.stripes } : {}) };
         case 'drbd': {

@@ -161,6 +161,10 @@ export interface DesiredNode {
   /** MiB, for planning; undefined = use what is observed. */
   memory?: number;
   cpus?: number;
+  /** ndParams.exclusiveStorage: the node's, else its group's, else false. */
+  exclusiveStorage: boolean;
+  /** Spindles (PVs) to plan with on exclusive storage; undefined = observed PV count. */
+  spindles?: number;
   /** cluster.nodeProfile ⊕ group.nodeProfile ⊕ node.profile */
   profile: NodeProfileEff;
   tags: string[];
@@ -202,6 +206,8 @@ export interface DesiredDisk {
   dir?: string;
   format?: 'raw' | 'qcow2';
   mode: 'rw' | 'ro';
+  /** Spindles (PVs) the disk uses on an exclusive-storage node (default 1). */
+  spindles?: number;
   state: 'present' | 'absent';
 }
 

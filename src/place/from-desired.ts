@@ -52,6 +52,11 @@ export function ipolicyFromDesired(p: IPolicyEff): IPolicy {
   };
 }
 
+/** Spindles an instance's disks take on exclusive-storage nodes: each disk's, default 1. */
+export function desiredSpindles(i: DesiredInstance): number {
+  return i.disks.filter((d) => d.state === 'present').reduce((a, d) => a + (d.spindles ?? 1), 0);
+}
+
 function presentDisks(i: DesiredInstance): number[] {
   return i.disks.filter((d) => d.state === 'present').map((d) => d.size);
 }
@@ -75,7 +80,7 @@ export function clusterFromDesired(state: DesiredState, facts: Readonly<Record<s
       ...(f.freeMemoryMiB !== undefined ? { freeMemoryMiB: f.freeMemoryMiB } : {}),
       diskMiB: f.diskMiB ?? UNKNOWN_DISK_MIB, ...(f.freeDiskMiB !== undefined ? { freeDiskMiB: f.freeDiskMiB } : {}),
       cpus: f.cpus ?? n.cpus ?? 1, reservedCpus: f.reservedCpus ?? 1, offline: n.role === 'drained' || n.role === 'offline',
-      spindles: f.spindles ?? 1, tags: n.tags,
+      spindles: n.spindles ?? f.spindles ?? 1, exclusiveStorage: n.exclusiveStorage, tags: n.tags,
     });
   }
   const known = new Set(nodes.map((n) => n.name));
@@ -95,7 +100,7 @@ export function clusterFromDesired(state: DesiredState, facts: Readonly<Record<s
       name: i.name, memoryMiB: i.beParams.memory, vcpus: i.beParams.vcpus, disksMiB: presentDisks(i),
       diskTemplate: drbd ? 'drbd' : i.diskTemplate, primary: p, secondary: drbd ? s! : null,
       status: i.powerState === 'running' ? 'running' : 'ADMIN_down', autoBalance: i.beParams.autoBalance, tags: i.tags,
-      spindleUse: i.beParams.spindleUse, networks: i.nics.map((n) => n.network).filter((x): x is string => x !== undefined),
+      spindleUse: i.beParams.spindleUse, spindles: desiredSpindles(i), networks: i.nics.map((n) => n.network).filter((x): x is string => x !== undefined),
     });
   }
   const cluster = buildCluster({
@@ -117,7 +122,10 @@ export function nodeFactsFromObserved(state: DesiredState, observed: ObservedClu
   for (const [name, o] of observed.nodes) {
     if (!o.reachable) continue;
     const v = o.vgs[vg];
-    out[name] = { memoryMiB: o.facts.memoryTotalMiB, cpus: o.facts.cpus, ...(v ? { diskMiB: v.sizeMiB, freeDiskMiB: v.freeMiB } : {}) };
+    out[name] = {
+      memoryMiB: o.facts.memoryTotalMiB, cpus: o.facts.cpus,
+      ...(v ? { diskMiB: v.sizeMiB, freeDiskMiB: v.freeMiB, ...(v.pvs.length > 0 ? { spindles: v.pvs.length } : {}) } : {}),
+    };
   }
   return out;
 }

@@ -26,6 +26,7 @@
  * Everything here is pure: values in, values out; no clock, no I/O, no randomness.
  */
 import { allocateInstance } from './allocate.js';
+import { allocateDedicated, isDedicated } from './dedicated.js';
 import { evacuateInstances, type EvacMode } from './iallocator.js';
 import { ClusterState, SCORE_COMPONENTS } from './state.js';
 import { exclusionPrefixes } from './tags.js';
@@ -70,7 +71,12 @@ export interface NodeInput {
   readonly cpuSpeed?: number;
   /** Offline or drained nodes never receive instances. */
   readonly offline?: boolean;
+  /** Spindles: with exclusive storage, the PVs of the volume group; else Ganeti's spindle_count. Default 1. */
   readonly spindles?: number;
+  /** ndparams exclusive_storage: disks get PVs of their own, placement counts spindles. Default false. */
+  readonly exclusiveStorage?: boolean;
+  /** Free spindles (exclusive storage); default spindles - those of the instances' disks on it. */
+  readonly freeSpindles?: number;
   readonly tags?: readonly string[];
 }
 
@@ -87,6 +93,8 @@ export interface InstanceInput {
   readonly autoBalance?: boolean;
   readonly tags?: readonly string[];
   readonly spindleUse?: number;
+  /** Spindles its disks use on exclusive-storage nodes (sum over the disks); default one per disk. */
+  readonly spindles?: number;
   readonly networks?: readonly string[];
 }
 
@@ -109,21 +117,29 @@ export function totalDisk(t: DiskTemplate, disks: readonly number[]): number {
 
 const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
 
+/** Spindles an instance's disks take on an exclusive-storage node (Ganeti: the disks' spindles). */
+function instanceSpindles(i: InstanceInput): number {
+  return i.spindles ?? i.disksMiB.length;
+}
+
 /**
  * Per node, in one pass over the instances: memory of running primaries, and disk of
  * plain/DRBD instances it holds as primary or secondary (counted once when both).
  */
-function usagePerNode(insts: readonly InstanceInput[]): { running: Map<string, number>; disk: Map<string, number> } {
+function usagePerNode(insts: readonly InstanceInput[]): { running: Map<string, number>; disk: Map<string, number>; spindles: Map<string, number> } {
   const running = new Map<string, number>();
   const disk = new Map<string, number>();
+  const spindles = new Map<string, number>();
   for (const i of insts) {
     if ((i.status ?? 'running') === 'running') add(running, i.primary, i.memoryMiB);
     if (i.diskTemplate !== 'plain' && i.diskTemplate !== 'drbd') continue;
     const d = totalDisk(i.diskTemplate, i.disksMiB);
+    const sp = instanceSpindles(i);
     add(disk, i.primary, d);
-    if (typeof i.secondary === 'string' && i.secondary !== i.primary) add(disk, i.secondary, d);
+    add(spindles, i.primary, sp);
+    if (typeof i.secondary === 'string' && i.secondary !== i.primary) { add(disk, i.secondary, d); add(spindles, i.secondary, sp); }
   }
-  return { running, disk };
+  return { running, disk, spindles };
 }
 
 /** Builds a frozen PlaceCluster from plain arrays, filling Ganeti's defaults. */
@@ -144,11 +160,14 @@ export function buildCluster(input: ClusterInput): PlaceCluster {
     const nodeMem = n.nodeMemoryMiB ?? 0;
     const running = sums.running.get(n.name) ?? 0;
     const used = sums.disk.get(n.name) ?? 0;
+    const excl = n.exclusiveStorage ?? false;
+    const tSp = n.spindles ?? 1;
     return Object.freeze({
       name: n.name, group, tMem: n.memoryMiB, nMem: nodeMem, fMem: n.freeMemoryMiB ?? n.memoryMiB - nodeMem - running,
       tDsk: n.diskMiB, fDsk: n.freeDiskMiB ?? n.diskMiB - used, tCpu: n.cpus, nCpu: n.reservedCpus ?? 1,
-      cpuSpeed: n.cpuSpeed ?? 1, offline: n.offline ?? false, master: false, tSpindles: n.spindles ?? 1, fSpindles: 0,
-      exclStorage: false, tags: [...(n.tags ?? [])],
+      cpuSpeed: n.cpuSpeed ?? 1, offline: n.offline ?? false, master: false, tSpindles: tSp,
+      fSpindles: excl ? n.freeSpindles ?? tSp - (sums.spindles.get(n.name) ?? 0) : 0,
+      exclStorage: excl, tags: [...(n.tags ?? [])],
     });
   });
   const instances: PlaceInstance[] = insts.map((i) => Object.freeze(toPlaceInstance(i)));
@@ -163,7 +182,7 @@ function toPlaceInstance(i: InstanceInput): PlaceInstance {
     name: i.name, mem: i.memoryMiB, dsk: totalDisk(i.diskTemplate, i.disksMiB), disks: [...i.disksMiB], vcpus: i.vcpus,
     status: i.status ?? 'running', autoBalance: i.autoBalance ?? true, pNode: i.primary,
     sNode: i.diskTemplate === 'drbd' ? i.secondary ?? null : null, diskTemplate: i.diskTemplate, tags: [...(i.tags ?? [])],
-    spindleUse: i.spindleUse ?? 1, spindles: null, nics: (i.networks ?? []).map((n) => ({ network: n })),
+    spindleUse: i.spindleUse ?? 1, spindles: i.spindles ?? null, nics: (i.networks ?? []).map((n) => ({ network: n })),
   };
 }
 
@@ -179,6 +198,8 @@ export interface AllocateRequest {
   /** Restrict to one group (name or uuid). */
   readonly group?: string;
   readonly spindleUse?: number;
+  /** Spindles its disks use on exclusive-storage nodes; default one per disk. */
+  readonly spindles?: number;
   readonly networks?: readonly string[];
 }
 
@@ -216,6 +237,7 @@ export function allocate(cluster: PlaceCluster, req: AllocateRequest, opts: Allo
     ...toPlaceInstance({
       name: req.name, memoryMiB: req.memoryMiB, vcpus: req.vcpus, disksMiB: disks, diskTemplate: req.diskTemplate,
       primary: '', secondary: null, tags: req.tags ?? [], spindleUse: req.spindleUse ?? 1, networks: req.networks ?? [],
+      spindles: req.spindles ?? disks.length,
     }),
   };
   let groups: number[] | undefined;
@@ -225,7 +247,11 @@ export function allocate(cluster: PlaceCluster, req: AllocateRequest, opts: Allo
     groups = [g.gdx];
   }
   const ii = st.addInstance(inst, exclusionPrefixes(cluster.clusterTags));
-  const out = allocateInstance(st, ii, { capacity: opts.capacityChecks ?? true, ...(groups ? { groups } : {}) });
+  const groupName = groups ? st.groups[groups[0]!]!.name : undefined;
+  // like hail: on a dedicated (exclusive-storage) cluster, the lost-allocations metric
+  const out = isDedicated(st, groupName)
+    ? allocateDedicated(st, ii, { pairs: inst.diskTemplate === 'drbd', ...(groupName !== undefined ? { groupName } : {}) })
+    : allocateInstance(st, ii, { capacity: opts.capacityChecks ?? true, ...(groups ? { groups } : {}) });
   if (!out.ok) {
     return { ok: false, reasons: out.fails, message: out.messages.join('; ') || 'no online nodes' };
   }

@@ -38,6 +38,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
       memoryMiB: n.memoryMiB ?? o?.facts.memoryTotalMiB ?? 0,
       diskMiB: vg?.sizeMiB ?? 0,
       cpus: n.cpus ?? (o?.facts.cpus || 1),
+      ...(n.exclusiveStorage ? { exclusiveStorage: true, spindles: n.spindles ?? (vg?.pvs.length || 1) } : {}),
     };
   });
   const known = new Set(input.nodes.map((n) => n.name));
@@ -66,7 +67,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     const r = allocate(cluster, {
       name: inst.name, memoryMiB: inst.memoryMiB, vcpus: inst.vcpus, diskTemplate: inst.diskTemplate,
       disksMiB: inst.disks.filter((d) => d.state === 'present').map((d) => d.sizeMiB), tags: inst.tags,
-      ...(inst.group !== undefined ? { group: inst.group } : {}),
+      ...(inst.group !== undefined ? { group: inst.group } : {}), spindles: planSpindles(inst),
     });
     if (!r.ok) return { error: `no node can take ${inst.name}: ${r.message}` };
     cluster = r.cluster;
@@ -89,6 +90,11 @@ function toInstanceInput(i: PlanInstance, primary: string, secondary: string | u
     name: i.name, memoryMiB: i.memoryMiB, vcpus: i.vcpus, diskTemplate: i.diskTemplate, primary,
     ...(secondary !== undefined ? { secondary } : {}),
     disksMiB: i.disks.filter((d) => d.state === 'present').map((d) => d.sizeMiB), tags: i.tags,
-    status: i.runtime?.powerState === 'stopped' ? 'ADMIN_down' : 'running',
+    status: i.runtime?.powerState === 'stopped' ? 'ADMIN_down' : 'running', spindles: planSpindles(i),
   };
+}
+
+/** Spindles an instance's present disks use on exclusive-storage nodes (default 1 each). */
+function planSpindles(i: PlanInstance): number {
+  return i.disks.filter((d) => d.state === 'present').reduce((a, d) => a + (d.spindles ?? 1), 0);
 }

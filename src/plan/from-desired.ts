@@ -55,6 +55,8 @@ export function toPlanInput(state: DesiredState): PlanInput {
     ...(n.oob !== undefined ? { fenceable: true } : {}),
     ...(n.memory !== undefined ? { memoryMiB: n.memory } : {}),
     ...(n.cpus !== undefined ? { cpus: n.cpus } : {}),
+    ...(n.exclusiveStorage ? { exclusiveStorage: true as const } : {}),
+    ...(n.spindles !== undefined ? { spindles: n.spindles } : {}),
   }));
   const instances: PlanInstance[] = [...state.instances.values()].map((i) => {
     const hv = i.hvParams;
@@ -90,6 +92,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
         ...(d.template === 'drbd' && d.drbdSync ? { drbd: { metaSizeMiB: d.metaSize ?? c.diskParams.drbd.metaSize, ...d.drbdSync } } : {}),
         ...(d.name !== undefined ? { name: d.name } : {}), ...(d.mode === 'ro' ? { readOnly: true as const } : {}),
         ...(d.stripes !== undefined ? { stripes: d.stripes } : {}),
+        ...(d.spindles !== undefined ? { spindles: d.spindles } : {}),
         ...(d.format === 'qcow2' ? { format: 'qcow2' as const } : {}),
       })),
       tags: i.tags,
