@@ -8,7 +8,8 @@
  * passes with Cluster spec.autoRepair.failover, fencing through the Node manifests' lab
  * power program, default liveness settings) promoted the secondary. The instance is
  * `powerState: stopped` (examples/lab-drbd): a nested TCG guest inside a TCG node is too
- * slow to boot here, so the failover promotes the disk and starts nothing.
+ * slow to boot here, so the failover promotes the disk and starts nothing. Powered on
+ * again, the old primary rejoins as Secondary and resyncs; it is never promoted.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,5 +131,24 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     // The next pass keeps the secondary Primary and plans nothing on the powered-off node.
     const again = await pass(false);
     expect(again.plan.actions.filter((a) => a.node === S || a.verb.startsWith('drbd.'))).toEqual([]);
+  }, STEP_MS);
+
+  it('given the old primary powered on again, it rejoins as secondary and resyncs from the new primary: never promoted, the pattern intact on both', async () => {
+    expect((await lab.power(P, 'on')).powered).toBe(true);
+    const promotedOnP: string[] = [];
+    for (const until = Date.now() + 900_000; ;) {
+      const r = await pass(true);
+      expect(failures(r)).toEqual([]);
+      promotedOnP.push(...r.plan.actions.filter((a) => a.node === P && a.verb === 'drbd.primary').map((a) => a.reason));
+      if (/0: cs:Connected ro:Secondary\/Primary ds:UpToDate\/UpToDate/.test(await procDrbd(P).catch(() => ''))) break;
+      if (Date.now() > until) throw new Error(`${P} never rejoined as secondary: ${await procDrbd(P).catch((e) => String(e))}\n${JSON.stringify(r.plan.entries.find((e) => e.subject === 'Instance/data1'))}`);
+      await sleep(2000);
+    }
+    expect(promotedOnP).toEqual([]);
+    await untilProc(S, /0: cs:Connected ro:Primary\/Secondary ds:UpToDate\/UpToDate/, 60_000);
+    const read = await lab.exec(S, ['sh', '-c', 'dd if=/dev/drbd0 bs=512 count=1 iflag=direct 2>/dev/null | tr -d "\\000"']);
+    expect(read.stdout).toMatch(/^gantry-drbd-pattern-/);
+    // Converged with the manifest still naming node1: the failover record keeps node2 primary.
+    expect((await pass(false)).plan.actions).toEqual([]);
   }, STEP_MS);
 });
