@@ -38,6 +38,22 @@ describe('makeAllocator', () => {
     expect('primary' in r && r.secondary !== undefined && r.secondary !== r.primary).toBe(true);
   });
 
+  it('given exclusive-storage nodes, it counts spindles: the observed PVs, the Node override, one per disk by default', () => {
+    const exclNode = (name: string, spindles?: number): PlanNode => ({ ...node(name), exclusiveStorage: true, ...(spindles ? { spindles } : {}) });
+    // n1, n2: one PV each (observed); n3: two (its Node spec says so)
+    const obs: ObservedCluster = { nodes: new Map(['n1', 'n2', 'n3'].map((n) => {
+      const o = observedNode(n);
+      return [n, { ...o, vgs: { vg: { ...o.vgs['vg']!, pvs: ['/dev/sdb'] } } }];
+    })) };
+    const two = inst('two', { disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg', metaVg: 'vg', state: 'present', spindles: 2 }] });
+    const i = input([two, inst('one'), inst('three', { disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg', metaVg: 'vg', state: 'present', spindles: 3 }] })],
+      [exclNode('n1'), exclNode('n2'), exclNode('n3', 2)]);
+    const alloc = makeAllocator(i, obs, ctx);
+    expect(alloc(i.instances[0]!)).toMatchObject({ primary: 'n3' });
+    expect(alloc(i.instances[1]!)).toMatchObject({ primary: expect.stringMatching(/^n[12]$/) });
+    expect(alloc(i.instances[2]!)).toMatchObject({ error: expect.stringMatching(/FailSpindles: 3/) });
+  });
+
   it('given an instance larger than any node it says why it cannot be placed', () => {
     const big = inst('big', { memoryMiB: 64_000 });
     const r = makeAllocator(input([big]), observed(), ctx)(big);
