@@ -110,6 +110,10 @@ describe.skipIf(skip)('given a 3-node lab running gantry run with failover on, a
       Object.assign(rec, JSON.parse(await readFile(path.join(stateDir, 'failovers.json'), 'utf8').catch(() => '{}')));
     }
     expect(rec.instances?.ha1).toMatchObject({ from: 'node1', to: movedTo, detected: expect.any(String), fenced: expect.any(String), started: expect.any(String) });
+    // The time by phase (bench/README.md): power off -> first missed probe -> fenced -> start done (failovers.json; the start's clock is the end of its pass).
+    const r = rec.instances!.ha1!;
+    const since = (iso: string) => ((Date.parse(iso) - t0) / 1000).toFixed(1);
+    console.log(`[ha-failover] phases from power off: detected ${since(r.detected)} s, fenced ${since(r.fenced)} s, start recorded ${since(r.started)} s; seen running by the test ${seconds.toFixed(1)} s`);
     const live = JSON.parse(await readFile(path.join(stateDir, 'liveness.json'), 'utf8')) as { nodes: Record<string, { condition: string }> };
     expect(live.nodes.node1?.condition).toBe('Dead');
     expect(log).toMatch(/fenced: power off confirmed/);
