@@ -179,7 +179,7 @@ function observedDataVolumes(instance: string, index: number, nodes: ReadonlyMap
  * objects too), so a missing disk costs a lookup, not a scan of every node:
  * "instance\0index" -> its observed data volumes; every file path a reachable node lists.
  */
-interface PlanIndex { readonly observed: ObservedCluster; readonly cluster: PlanCluster; dataVolumes?: Map<string, Volume[]>; sharedFiles?: Set<string> }
+interface PlanIndex { readonly observed: ObservedCluster; readonly cluster: PlanCluster; dataVolumes?: Map<string, Volume[]>; sharedFiles?: Set<string>; recordedDisks?: Map<string, { node: string; paths: string[] }[]> }
 const planIndexes = new WeakMap<ReadonlyMap<string, PlanNode>, PlanIndex>();
 
 function planIndex(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): PlanIndex {
@@ -224,14 +224,30 @@ function dataVolumes(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster,
   return (index.dataVolumes = out);
 }
 
-/** The disk paths the instance was last started with, from its record on a reachable node (the primary's first). */
-function recordedDiskPaths(instance: string, primary: string, observed: ObservedCluster): string[] | undefined {
-  const nodes = [...observed.nodes].sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : a.localeCompare(b)));
-  for (const [, obs] of nodes) {
-    const disks = obs.reachable ? obs.instances[instance]?.meta?.launch?.disks : undefined;
-    if (Array.isArray(disks)) return disks.map((d) => String((d as { path?: unknown }).path ?? ''));
+/** The disk paths the instance was last started with, from its record on a reachable node (the primary's first, then by node name). */
+function recordedDiskPaths(instance: string, primary: string, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): string[] | undefined {
+  const records = recordedDisks(nodes, cluster, observed).get(instance);
+  if (!records) return undefined;
+  return (records.find((r) => r.node === primary) ?? records[0]!).paths;
+}
+
+/** Instance -> each reachable node's record of the disks it was started with, in node-name order: one pass a plan (was a sort of every node per missing disk). */
+function recordedDisks(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Map<string, { node: string; paths: string[] }[]> {
+  const index = planIndex(nodes, cluster, observed);
+  if (index.recordedDisks) return index.recordedDisks;
+  const out = new Map<string, { node: string; paths: string[] }[]>();
+  for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!obs.reachable) continue;
+    for (const [name, vm] of Object.entries(obs.instances)) {
+      const disks = vm?.meta?.launch?.disks;
+      if (!Array.isArray(disks)) continue;
+      const paths = disks.map((d) => String((d as { path?: unknown }).path ?? ''));
+      const list = out.get(name);
+      if (list) list.push({ node, paths });
+      else out.set(name, [{ node, paths }]);
+    }
   }
-  return undefined;
+  return (index.recordedDisks = out);
 }
 
 /**
@@ -248,7 +264,7 @@ export function planDiskConversions(
   const refused: Refusal[] = [];
   // Read only when a disk is missing: sorting every node's snapshot per instance costs O(nodes log nodes) each.
   let recorded: string[] | undefined | null = null;
-  const recordedPaths = (): string[] | undefined => (recorded === null ? (recorded = recordedDiskPaths(inst.name, primary, observed)) : recorded);
+  const recordedPaths = (): string[] | undefined => (recorded === null ? (recorded = recordedDiskPaths(inst.name, primary, nodes, cluster, observed)) : recorded);
   const present = inst.disks.filter((d) => d.state === 'present');
   present.forEach((disk, k) => {
     const want = volumesOf(inst, disk, primary, secondary, nodes, cluster).filter((v) => v.role.endsWith('data'));

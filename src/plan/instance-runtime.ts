@@ -152,7 +152,8 @@ export function planInstanceRuntime(
   const rt = inst.runtime;
   const subject = `Instance/${inst.name}`;
   const nodes = hooks?.nodes ?? new Map(input.nodes.map((n) => [n.name, n]));
-  const allCopies = hooks?.copies.get(inst.name) ?? indexCopies(observed).get(inst.name) ?? [];
+  // hooks.copies indexes every copy: an instance not in it has none (re-indexing the cluster for each new instance was O(instances x nodes)).
+  const allCopies = (hooks ? hooks.copies : indexCopies(observed)).get(inst.name) ?? [];
   const remove = (node: string, reason: string): Action => {
     const n = nodes.get(node);
     return { verb: 'instance.remove', node, subject, name: inst.name, runDir: runDirOf(n), nicCount: rt.nics.length, ...(n?.ovsdbSocket ? { ovsdbSocket: n.ovsdbSocket } : {}), reason };
