@@ -149,18 +149,40 @@ export interface N1Move {
  * room), or, for a global shortfall, a start from nowhere on another node (it takes their room).
  */
 export function shortfallsOfMoves(before: readonly N1Shortfall[], after: readonly N1Shortfall[], moves: readonly N1Move[]): { shortfall: N1Shortfall; moves: N1Move[] }[] {
-  const deficit = new Map(before.map((s) => [shortfallKey(s), s.neededMiB - s.freeMiB]));
   const out: { shortfall: N1Shortfall; moves: N1Move[] }[] = [];
+  forEachFeedingMove(before, after, moves, (shortfall, m) => {
+    if (out.at(-1)?.shortfall !== shortfall) out.push({ shortfall, moves: [] });
+    out.at(-1)!.moves.push(m);
+  });
+  return out;
+}
+
+/**
+ * shortfallsOfMoves without building its lists: `fn` gets each (new shortfall, feeding move),
+ * shortfall by shortfall. A first start of a whole cluster makes every start feed every global
+ * shortfall (nodes x instances pairs): callers keep what they need of them, never all.
+ */
+export function forEachFeedingMove(before: readonly N1Shortfall[], after: readonly N1Shortfall[], moves: readonly N1Move[], fn: (s: N1Shortfall, m: N1Move) => void): void {
+  const deficit = new Map(before.map((s) => [shortfallKey(s), s.neededMiB - s.freeMiB]));
+  const byTo = new Map<string, N1Move[]>();
+  const order = new Map<N1Move, number>();
+  moves.forEach((m, i) => {
+    order.set(m, i);
+    const l = byTo.get(m.to);
+    if (l) l.push(m);
+    else byTo.set(m.to, [m]);
+  });
   for (const s of after) {
     const prev = deficit.get(shortfallKey(s));
     if (prev !== undefined && s.neededMiB - s.freeMiB <= prev) continue;
-    const feeding = moves.filter((m) => {
-      if (s.target !== undefined) return (m.to === s.failed && m.secondary === s.target) || m.to === s.target;
-      return m.to === s.failed || (m.from === undefined && m.to !== s.failed);
-    });
-    if (feeding.length > 0) out.push({ shortfall: s, moves: feeding });
+    if (s.target !== undefined) {
+      // Onto the failed node with this secondary, or onto the target itself (in the moves' order).
+      const onto = [...(byTo.get(s.failed) ?? []).filter((m) => m.secondary === s.target), ...(s.target !== s.failed ? byTo.get(s.target) ?? [] : [])];
+      for (const m of onto.sort((a, b) => order.get(a)! - order.get(b)!)) fn(s, m);
+    } else {
+      for (const m of moves) if (m.to === s.failed || (m.from === undefined && m.to !== s.failed)) fn(s, m);
+    }
   }
-  return out;
 }
 
 /** Where an instance goes if its node fails, from its present disks' templates (diskless: no disks). */
@@ -209,15 +231,20 @@ export function planNPlusOne(input: PlanInput, observed: ObservedCluster, all: r
     if (i.placed && i.inst.runtime?.powerState === 'running') after.push({ instance: i.inst.name, node: i.placed.primary, memoryMiB: i.inst.memoryMiB, failover: n1Failover(tpl, i.placed.secondary) });
     else if (!i.placed && i.running !== undefined) after.push(before[before.length - 1]!);
   }
-  const found = shortfallsOfMoves(nPlusOneShortfalls({ nodes, running: before }), nPlusOneShortfalls({ nodes, running: after }), moves);
-  for (const { shortfall, moves: feeding } of found) {
-    for (const m of feeding) {
-      const l = out.get(m.instance) ?? [];
-      l.push(`placing ${m.instance} on ${m.to} breaks N+1 memory redundancy on ${shortfallNode(shortfall)}: ${describeShortfall(shortfall)}`);
-      out.set(m.instance, l);
-    }
+  // A tight cluster can blame one start for many nodes' shortfalls: say the first few and how many more
+  // (only those few are ever written: a first start of 40,000 instances would otherwise build millions of lines).
+  const counts = new Map<string, number>();
+  forEachFeedingMove(nPlusOneShortfalls({ nodes, running: before }), nPlusOneShortfalls({ nodes, running: after }), moves, (shortfall, m) => {
+    const n = (counts.get(m.instance) ?? 0) + 1;
+    counts.set(m.instance, n);
+    if (n > MAX_MESSAGES) return;
+    const l = out.get(m.instance) ?? [];
+    l.push(`placing ${m.instance} on ${m.to} breaks N+1 memory redundancy on ${shortfallNode(shortfall)}: ${describeShortfall(shortfall)}`);
+    out.set(m.instance, l);
+  });
+  for (const [name, l] of out) {
+    const n = counts.get(name)!;
+    if (n > MAX_MESSAGES) out.set(name, [...l.slice(0, MAX_MESSAGES - 1), `and ${n - MAX_MESSAGES + 1} more N+1 shortfalls (gantry verify lists them)`]);
   }
-  // A tight cluster can blame one start for many nodes' shortfalls: say the first few and how many more.
-  for (const [name, l] of out) if (l.length > MAX_MESSAGES) out.set(name, [...l.slice(0, MAX_MESSAGES - 1), `and ${l.length - MAX_MESSAGES + 1} more N+1 shortfalls (gantry verify lists them)`]);
   return out;
 }
