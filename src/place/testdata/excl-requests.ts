@@ -6,19 +6,9 @@
  * request type hail answers. Same seed, same requests.
  */
 
-type J = Record<string, unknown>;
+import { prng } from '../../util/prng.js';
 
-/** mulberry32: a small deterministic PRNG (no Math.random in tests). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+type J = Record<string, unknown>;
 
 interface Pick {
   int(lo: number, hi: number): number;
@@ -90,7 +80,7 @@ export interface GeneratedRequest {
  * allocator, not the dedicated one).
  */
 export function exclRequest(seed: number, kind: 'allocate' | 'multi-allocate' | 'relocate' | 'node-evacuate' | 'change-group', mixed = false): GeneratedRequest {
-  const pk = picker(rng(seed));
+  const pk = picker(prng(seed)); // the project's seeded PRNG: same seed, same requests
   const nGroups = kind === 'change-group' ? 2 : pk.of([1, 1, 1, 2]);
   const groups: Record<string, J> = {};
   for (let g = 0; g < nGroups; g++) {
