@@ -124,6 +124,11 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     await refused('PUT', '/2/instances/sf1/failover', { iallocator: 'hail' }, 'iallocator');
     await refused('PUT', '/2/instances/sf1/failover', { target_node: 'node9' }, 'spec.placement.primary');
   });
+
+  it('given a migrate of a running DRBD instance, it answers 400 up front (no live migration of DRBD yet) and changes nothing', async () => {
+    expect(observed('node3', 'dr1')?.runState).toBe('running');
+    expect(await refused('PUT', '/2/instances/dr1/migrate', {}, 'disk_template')).toMatch(/not live-migrated by this release .* use failover/);
+  });
 });
 
 describe('remote API reinstall and rename (simulator-backed)', () => {
