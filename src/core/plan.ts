@@ -309,8 +309,13 @@ export interface FailoverRecord {
   readonly detected?: string;
   /** Its out-of-band program confirmed power off (absent: the node was declared offline). */
   readonly fenced?: string;
-  /** The start on the new primary succeeded. */
+  /** The start on the new primary succeeded (for a recovered record: the pass that rebuilt it). */
   readonly started: string;
+  /**
+   * Set when the record was rebuilt from the nodes, not written by the failover itself
+   * (failovers.json lost or stale): what was observed.
+   */
+  readonly recovered?: string;
 }
 
 /** A failover this plan makes (its start is among the actions) or cannot make (lost). */
@@ -349,6 +354,11 @@ export interface Plan {
   readonly fencing?: readonly FenceDecision[];
   /** Instances leaving a Dead or Offline node in this plan, or lost with it. */
   readonly failovers?: readonly PlannedFailover[];
+  /**
+   * Failovers rebuilt from observation (the DRBD Primary on the manifest's other node, the
+   * manifest's node the stale side) that the state directory had no record of: kept as records.
+   */
+  readonly recoveredFailovers?: readonly FailoverRecord[];
   /** The watcher: its pause, and what it does with each ERROR_down instance. */
   readonly watcher?: { readonly pausedUntil?: string; readonly decisions: readonly WatcherDecision[] };
 }

@@ -11,8 +11,10 @@
  * stale (stopped before anything else there).
  */
 import type { FailoverRecord, ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
-import type { ObservedInstance } from '../core/observed.js';
-import type { InstanceLocation } from './locate.js';
+import type { ObservedDrbdDevice, ObservedInstance } from '../core/observed.js';
+import type { InstanceLocation, NodeLvFacts } from './locate.js';
+import { instanceOfDiskLv } from './naming.js';
+import { drbdPeerConnected } from './drbd.js';
 
 /** Nodes whose instances may be failed over: Dead (confirmed) or Offline (declared). */
 export function goneNodes(input: PlanInput, observed: ObservedCluster): Set<string> {
@@ -72,4 +74,68 @@ export function keepFailoverRecords(input: PlanInput, records: ReadonlyMap<strin
     if (i && i.state === 'present' && (i.primary === undefined || i.primary === r.from)) out.set(name, r);
   }
   return out;
+}
+
+/** One DRBD device of an instance's disk as a node reports it now (LV tags name the minor). */
+export interface DrbdSide {
+  readonly disk: number;
+  readonly port: number | undefined;
+  /** undefined: no device is up for the recorded minor. */
+  readonly dev: ObservedDrbdDevice | undefined;
+}
+
+/**
+ * Where each DRBD instance's devices are, from the nodes observed now (never from a stale
+ * snapshot): instance -> node -> its disks' devices, by the minor its data LVs record.
+ */
+export function drbdSidesByInstance(facts: readonly NodeLvFacts[]): Map<string, Map<string, DrbdSide[]>> {
+  const out = new Map<string, Map<string, DrbdSide[]>>();
+  for (const { node, obs, stale, lvs } of facts) {
+    if (stale || obs.drbd === undefined) continue;
+    for (const f of lvs) {
+      if (!f.inst || f.minor === undefined) continue;
+      const d = instanceOfDiskLv(f.lv.name);
+      if (!d || d.meta || d.instance !== f.inst) continue;
+      const dev = obs.drbd.devices[String(f.minor)];
+      const up = dev && (dev.disk !== undefined || dev.peer !== undefined || dev.role !== undefined) ? dev : undefined;
+      let byNode = out.get(f.inst);
+      if (!byNode) out.set(f.inst, (byNode = new Map()));
+      const list = byNode.get(node) ?? [];
+      list.push({ disk: d.index, port: f.port, dev: up });
+      byNode.set(node, list);
+    }
+  }
+  return out;
+}
+
+/** The nodes where a device of the instance is Primary now, in name order. */
+export function drbdPrimaries(sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined): string[] {
+  return [...(sides ?? [])].filter(([, l]) => l.some((s) => s.dev?.role === 'Primary')).map(([n]) => n).sort();
+}
+
+/**
+ * Why a node's replica is the stale side of its pair (not every device up, connected and
+ * UpToDate), or undefined when it is a healthy secondary.
+ */
+export function drbdStaleness(sides: readonly DrbdSide[] | undefined): string | undefined {
+  if (!sides || sides.length === 0) return 'has no DRBD device for it';
+  const bad = sides.filter((s) => !(s.dev && s.dev.disk === 'UpToDate' && s.dev.peer !== undefined && drbdPeerConnected(s.dev)));
+  if (bad.length === 0) return undefined;
+  return bad.map((s) => `disk ${s.disk} ${s.dev ? `${s.dev.peer?.connection ?? 'StandAlone'}, ${s.dev.disk ?? 'unknown'}` : 'down'}`).join('; ');
+}
+
+/**
+ * The node a DRBD instance's secondary is on, from observation: among the nodes holding its
+ * volumes (not the primary), one whose device is connected first, then one recording the
+ * primary's DRBD port, then by name.
+ */
+export function observedDrbdSecondary(primary: string, candidates: Iterable<string>, sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined): string | undefined {
+  const ports = new Set((sides?.get(primary) ?? []).map((s) => s.port).filter((p) => p !== undefined));
+  const rank = (n: string): number => {
+    const l = sides?.get(n) ?? [];
+    if (l.some((s) => s.dev !== undefined && drbdPeerConnected(s.dev))) return 0;
+    if (l.some((s) => s.port !== undefined && ports.has(s.port))) return 1;
+    return 2;
+  };
+  return [...candidates].filter((n) => n !== primary).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
 }

@@ -11,7 +11,7 @@ import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEn
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
-import { drbdSurvivor, failsOverByRestart, goneHome, goneNodes, staleCopy } from './failover.js';
+import { drbdPrimaries, drbdSidesByInstance, drbdStaleness, drbdSurvivor, failsOverByRestart, goneHome, goneNodes, observedDrbdSecondary, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
 import { allocateNics, type NicAllocation } from './nics.js';
 import { blindNodes, describeWait, localFileDirs, locateInstances, lvFacts, type BlindNode, type InstanceLocation } from './locate.js';
@@ -123,6 +123,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
   const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
   const failovers: PlannedFailover[] = [];
+  const recoveredFailovers: FailoverRecord[] = [];
+  const drbdSides = drbdSidesByInstance(facts);
+  const unknownBlind = [...blind.values()].filter((b) => !b.last);
   const timeline = (node: string) => {
     const l = observed.liveness?.get(node);
     return { ...(l?.detected ? { detected: l.detected } : {}), ...(l?.fence ? { fenced: l.fence.at } : {}) };
@@ -206,6 +209,20 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       // DRBD: the pair is the same two nodes, roles swapped: the old primary rejoins as secondary (never runs a stale copy).
       if (inst.diskTemplate === 'drbd' && secondary === record.to) secondary = record.from;
       notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
+    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
+      // Where a DRBD instance lives comes from the nodes: Primary on the manifest's other node while
+      // the manifest's node is the stale side means a failover the state directory lost.
+      const sides = drbdSides.get(inst.name);
+      const prim = drbdPrimaries(sides);
+      const o = prim.length === 1 ? prim[0]! : undefined;
+      const stale = o !== undefined && o !== primary && (loc.running === undefined || loc.running === o) ? drbdStaleness(sides?.get(primary)) : undefined;
+      if (o !== undefined && stale !== undefined) {
+        const what = `DRBD Primary on ${o}${loc.running === o ? ' and the VM running there' : ''}; ${primary}'s replica: ${stale}`;
+        recoveredFailovers.push({ instance: inst.name, from: primary, to: o, started: input.now ?? observed.nodes.get(o)?.observedAt ?? '', recovered: what });
+        notes.push(`observed: ${what}. ${primary} is the stale side (a failover the state directory has no record of): kept on ${o}, ${primary} rejoins as its secondary (set placement.primary: ${o} to make it so, or name another node to move it)`);
+        secondary = primary;
+        primary = o;
+      }
     }
     let failoverStart = false;
     if (failover !== undefined && typeof drbdTo === 'string') {
@@ -218,17 +235,24 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       primary ??= running;
       failoverStart = running === undefined;
     }
-    const observedPrimary = failover !== undefined ? undefined : loc?.running ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+    // DRBD: the Primary side (where the VM runs, else where a device is Primary) is the primary, never a name-order guess.
+    const observedPrimary = failover !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
     if (primary === undefined && observedPrimary !== undefined) {
       primary = observedPrimary;
       if (inst.diskTemplate === 'drbd' && secondary === undefined) {
-        secondary = [...(loc?.nodes ?? [])].sort().find((n) => n !== primary);
+        secondary = observedDrbdSecondary(primary, loc?.nodes ?? [], drbdSides.get(inst.name));
       }
       notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
     } else if (inst.diskTemplate === 'drbd' && primary !== undefined && secondary === undefined && loc) {
       // The replica already has a node: keep it there rather than allocate a new (empty) one.
-      secondary = [...loc.nodes].sort().find((n) => n !== primary);
+      secondary = observedDrbdSecondary(primary, loc.nodes, drbdSides.get(inst.name));
       if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
+    }
+    if (inst.diskTemplate === 'drbd' && secondary === undefined && loc && loc.nodes.size > 0 && unknownBlind.length > 0) {
+      // Unknown is not absent: its replica may be on a node with no known past; a new (empty) secondary is not allocated beside it.
+      unknownBlind.forEach((b) => waits.get(b.node)?.push(subject));
+      addEntry(subject, [], [], [], [...notes, `its DRBD secondary is on no observed node, and ${unknownBlind.map(describeWait).join('; ')} (state directory lost?): the replica may be there; no new secondary is allocated until that node is observed again`], true);
+      continue;
     }
     const drain = primary !== undefined && failover === undefined ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined;
     if (drain) {
@@ -334,6 +358,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     ...(watcher ? { watcher } : {}),
     entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
+    ...(recoveredFailovers.length > 0 ? { recoveredFailovers } : {}),
   };
 }
 

@@ -179,6 +179,12 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     }
   }
   const at = now().toISOString();
+  // Failovers the nodes show and the state directory had lost: kept from now on (a returning node is the stale side).
+  for (const r of plan.recoveredFailovers ?? []) {
+    if (records.has(r.instance)) continue;
+    records.set(r.instance, r);
+    deps.logger.warn({ instance: r.instance, from: r.from, to: r.to, observed: r.recovered }, `failover record rebuilt from the nodes: ${r.instance} stays on ${r.to} (${r.from} is the stale side)`);
+  }
   const done = completedFailovers(plan, report, at);
   for (const r of done) {
     records.set(r.instance, r);

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { disksOf, truthOf } from './invariants.js';
 import { Scenario } from './scenario.js';
@@ -18,6 +19,8 @@ afterEach(async () => {
   sc = undefined;
 });
 
+/** A node's DRBD devices as its probe reports them now (role, disk, connection). */
+const drbdOn = async (s: Scenario, node: string) => Object.values((await s.sim.node(node).observe({ sysctls: [], fileDirs: [], drbd: true })).drbd?.devices ?? {});
 const disks = (s: Scenario) => [...disksOf(truthOf(s.sim), [SHARED_DIR]).keys()].sort();
 
 describe('bugs found by the fault campaign', () => {
@@ -132,5 +135,48 @@ describe('bugs found by the fault campaign', () => {
     sc.sim.node('n1').setUnreachable(false);
     await sc.converge();
     expect(sc.runningOn('vm0')).toEqual(['n3']); // seen again on n1, it migrates where the manifest says
+  });
+
+  // Campaign (failover worlds) seed 36 steps 27-108: a DRBD instance placed by the allocator (no placement in its manifest)
+  // was stopped; with no VM running, "placement from observation" took the first node holding its volumes by name, so the
+  // planner demoted the real Primary and promoted the other side every pass (DRBD_PEER_MISSING), never converging.
+  it('given a stopped DRBD instance whose manifest names no node, it keeps its primary where DRBD is Primary, not on the first node by name', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n3', secondary: 'n2' }, powerState: 'running' });
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n3']);
+    sc.world.instances.get('vm0')!.spec.placement = undefined;
+    delete sc.world.instances.get('vm0')!.spec.placement;
+    sc.world.instances.get('vm0')!.spec.powerState = 'stopped';
+    const o = await sc.converge();
+    expect(o.plan?.actions ?? []).toEqual([]);
+    expect((await drbdOn(sc, 'n2')).map((d) => d.role)).toEqual(['Secondary']);
+    expect((await drbdOn(sc, 'n3')).map((d) => d.role)).toEqual(['Primary']);
+  });
+
+  // Campaign (failover worlds) seed 36: after failovers.json was lost, the planner sent a failed-over DRBD instance back
+  // to its manifest primary when that node returned (its replica down and stale). Where it lives comes from the nodes.
+  it('given a DRBD instance Primary and running on its manifest secondary while the manifest primary returns stale and no failover record is kept, it stays where it runs and the record is rebuilt', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n2', secondary: 'n1' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    // What a failover from n1 leaves: the VM runs on n2 (DRBD Primary there), n1 is powered off; then the record is lost.
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n1', secondary: 'n2' };
+    sc.sim.node('n1').crash();
+    await rm(path.join(sc.stateDir, 'failovers.json'), { force: true });
+    sc.sim.node('n1').boot();
+    const o = await sc.pass();
+    expect(o.executed.filter((a) => ['instance.stop', 'drbd.secondary', 'drbd.primary', 'instance.start'].includes(a.verb))).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(o.plan?.recoveredFailovers).toMatchObject([{ instance: 'vm0', from: 'n1', to: 'n2' }]);
+    expect(o.plan?.entries.find((e) => e.subject === 'Instance/vm0')?.notes.join('\n')).toContain('n1 is the stale side');
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    const records = JSON.parse(await readFile(path.join(sc.stateDir, 'failovers.json'), 'utf8')) as { instances: Record<string, { to: string; recovered?: string }> };
+    expect(records.instances.vm0).toMatchObject({ to: 'n2' });
+    expect(records.instances.vm0?.recovered).toContain('DRBD Primary on n2');
+    expect((await drbdOn(sc, 'n1')).map((d) => [d.role, d.disk, d.peer?.connection])).toEqual([['Secondary', 'UpToDate', 'Connected']]);
+    expect(sc.findings()).toEqual([]);
   });
 });
