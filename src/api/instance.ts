@@ -10,7 +10,7 @@ export const DiskSpec = Type.Object({
   template: Type.Optional(DiskTemplateSchema),
   vg: Type.Optional(LvmName('volume group (--disk N:vg=)')),
   metaVg: Type.Optional(LvmName('DRBD metadata volume group (--disk N:metavg=)')),
-  spindles: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'physical volumes this disk may use on a node with exclusive storage (--disk N:spindles=; default 1 there; ignored elsewhere)' })),
+  spindles: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'physical volumes (spindles) this disk takes on a node with exclusive storage (--disk N:spindles=): required when the instance may be placed on such a node; the LV is created on that many empty PVs of its own, striped over them; ignored elsewhere' })),
   mode: Type.Optional(StrEnum(['rw', 'ro'] as const, 'access mode: ro attaches the disk read-only to the VM (QEMU readonly=on; not with diskType ide) and gives the OS scripts DISK_N_ACCESS=ro (default rw)')),
   state: Type.Optional(StrEnum(['present', 'absent'] as const, 'absent = explicitly delete this disk (default present)')),
 }, { ...Strict, description: 'one disk; template overrides the instance diskTemplate for this disk' });

@@ -65,8 +65,18 @@ export interface NicRoutedRemove extends Base { readonly verb: 'nic.routed.remov
 export interface VgEnsure extends Base { readonly verb: 'vg.ensure'; readonly name: string; readonly pvs: readonly string[] }
 
 // ---- instance disks ----
-export interface LvCreate extends Base { readonly verb: 'lv.create'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number }
-export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number }
+/**
+ * Exclusive storage (a node with ndParams.exclusiveStorage): `spindles` makes the driver pick that
+ * many empty PVs of its own (leaving `reserveMiB` free on them) and stripe the LV over all of them;
+ * `besideLv` creates it on the PVs of that LV of the same VG instead (a DRBD disk's metadata LV
+ * beside its data LV).
+ */
+export interface LvCreate extends Base {
+  readonly verb: 'lv.create'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number;
+  readonly spindles?: number; readonly reserveMiB?: number; readonly besideLv?: string;
+}
+/** `ownPvs` (exclusive storage): the new extents go on the PVs the LV already holds, never on another one. */
+export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemove extends Base { readonly verb: 'lv.remove'; readonly vg: string; readonly name: string }
 /** The image's directory (the storage root) must exist: it is never created. */
 export interface FileCreate extends Base { readonly verb: 'file.create'; readonly path: string; readonly sizeMiB: number; readonly format: 'raw' | 'qcow2' }

@@ -90,6 +90,8 @@ export interface ObservedLv {
   readonly tags: readonly string[];
   /** Stripes of the LV (lvs stripes; absent when the probe did not report them). */
   readonly stripes?: number;
+  /** The PVs it has extents on (pvs lv_name; absent when the probe did not report them). */
+  readonly pvs?: readonly string[];
 }
 
 export interface ObservedBridge {

@@ -478,6 +478,19 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         default: return { ...base };
       }
     });
+    // Exclusive storage (Ganeti's CheckSpindlesExclusiveStorage): a disk that may land on such a node says how many PVs it takes.
+    const mayHost = p.primary !== undefined
+      ? [primary, secondary, ...(secondary === undefined && primary ? [...nodes.values()].filter((n) => n.group === primary.group) : [])]
+      : [...nodes.values()].filter((n) => groupName === undefined || n.group === groupName);
+    const exclNode = mayHost.find((n) => n?.exclusiveStorage === true);
+    if (exclNode) {
+      (s.disks ?? []).forEach((d, index) => {
+        const t = d.template ?? diskTemplate;
+        if (d.spindles === undefined && d.state !== 'absent' && (t === 'plain' || t === 'drbd')) {
+          err(r, ['spec', 'disks', index], 'missing-field', `disk ${index} has no spindles, and node ${exclNode.name} it may be placed on has exclusive storage (ndParams.exclusiveStorage): each disk there takes physical volumes of its own; say how many (spindles: N), as Ganeti requires`);
+        }
+      });
+    }
     checkKvmLayer(['spec', 'hvParams'], s.hvParams, hvParams, errAt(r));
     checkInstanceDevices(s, disks, hvParams, errAt(r));
     checkMaxDiskSize(disks, cluster.maxDiskSize, errAt(r));

@@ -124,6 +124,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   }]));
   const lvs = Object.fromEntries((section(['lvs'], (r) => parseLvs(r.stdout)) ?? []).map((l) => [`${l.vg}/${l.name}`, {
     vg: l.vg, name: l.name, sizeMiB: l.sizeMiB, tags: l.tags, ...(l.stripes !== undefined ? { stripes: l.stripes } : {}),
+    ...(pvs.some((p) => p.lvs !== undefined) ? { pvs: pvs.filter((p) => p.vg === l.vg && (p.lvs ?? []).includes(l.name)).map((p) => p.name) } : {}),
   }]));
 
   const links = section(['links'], (r) => parseLinks(r.stdout));

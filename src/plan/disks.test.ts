@@ -126,6 +126,38 @@ describe('planDiskConversions (through plan)', () => {
     expect(have.entries.find((e) => e.subject === 'Instance/web')?.notes).toContain('disk 0: vg0/web.disk0 on n1 has 1 stripe(s), diskParams.plain.stripes asks 2; stripes apply when an LV is created and this one is left as it is');
   });
 
+  it('given a node with exclusive storage, a plain disk is created on empty PVs of its own (as many as its spindles, striped) and grown only on them', () => {
+    const excl = (i: PlanInstance, o: ObservedCluster) => plan({ cluster, nodes: [{ ...node('n1'), exclusiveStorage: true }], networks: [], instances: [i] }, o);
+    const i = withRuntime(present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present', spindles: 2, stripes: 3 }] }));
+    const fresh = excl(i, obs({}));
+    // Ganeti stripes over every spindle: diskParams.plain.stripes does not apply there.
+    expect(fresh.actions.find((a) => a.verb === 'lv.create')).toMatchObject({ name: 'web.disk0', spindles: 2, stripes: 2, reason: 'disk 0 data LV vg0/web.disk0 is missing on n1 (exclusive storage: on 2 empty physical volume(s) of its own)' });
+    const grow = excl({ ...i, disks: [{ ...i.disks[0]!, sizeMiB: 2048 }] }, obs({ lvs: { 'vg0/web.disk0': { ...lv('web.disk0', 'web'), stripes: 2 } }, instances: running('/dev/vg0/web.disk0') }));
+    expect(grow.actions.find((a) => a.verb === 'lv.extend')).toMatchObject({ name: 'web.disk0', sizeMiB: 2048, ownPvs: true });
+    // The same disk on a node without exclusive storage: no spindles, its diskParams stripes.
+    expect(run(i, obs({})).actions.find((a) => a.verb === 'lv.create')).not.toHaveProperty('spindles');
+  });
+
+  it('given an exclusive-storage LV that shares a PV with another instance\'s LV (or with a foreign LV), it reports it and plans nothing for it', () => {
+    const excl = (i: PlanInstance, o: ObservedCluster) => plan({ cluster, nodes: [{ ...node('n1'), exclusiveStorage: true }], networks: [], instances: [i] }, o);
+    const i = withRuntime(present({ disks: [{ index: 0, sizeMiB: 1024, template: 'plain', vg: 'vg0', metaVg: 'vg0', state: 'present', spindles: 1 }] }));
+    const p = excl(i, obs({
+      lvs: {
+        'vg0/web.disk0': { ...lv('web.disk0', 'web'), pvs: ['/dev/sdb'] },
+        'vg0/db.disk0': { ...lv('db.disk0', 'db'), pvs: ['/dev/sdb', '/dev/sdc'] },
+        'vg0/scratch': { vg: 'vg0', name: 'scratch', sizeMiB: 8, tags: [], pvs: ['/dev/sdb'] },
+        'vg0/other': { ...lv('other.disk0', 'other'), name: 'other.disk0', pvs: ['/dev/sdd'] },
+      },
+      instances: running('/dev/vg0/web.disk0'),
+    }));
+    expect(p.actions.filter((a) => a.subject === 'Instance/web')).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/web')?.notes).toContain(
+      'disk 0: vg0/web.disk0 on n1 shares physical volume /dev/sdb with instance db (vg0/db.disk0), vg0/scratch, no instance\'s; exclusive storage gives each instance PVs of its own: move one away (pvmove)');
+    // Its own LVs sharing a PV (a DRBD disk's data and metadata) are no drift.
+    const own = excl(i, obs({ lvs: { 'vg0/web.disk0': { ...lv('web.disk0', 'web'), pvs: ['/dev/sdb'] }, 'vg0/web.disk0_meta': { ...lv('web.disk0_meta', 'web'), pvs: ['/dev/sdb'] } }, instances: running('/dev/vg0/web.disk0') }));
+    expect((own.entries.find((e) => e.subject === 'Instance/web')?.notes ?? []).filter((n) => n.includes('shares physical volume'))).toEqual([]);
+  });
+
   it('given file and sharedfile disks in qcow2, it creates, grows and launches them as qcow2', () => {
     const i = withRuntime(present({ diskTemplate: 'file', disks: [
       { index: 0, sizeMiB: 2048, template: 'file', vg: 'vg0', metaVg: 'vg0', state: 'present', format: 'qcow2' },

@@ -5,8 +5,9 @@
  */
 import path from 'node:path';
 import type { Action } from '../core/actions.js';
-import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
 import { planDrbdDownForDeletion } from './drbd.js';
+import type { ObservedLv } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 
 export interface DiskPlan {
@@ -17,22 +18,37 @@ export interface DiskPlan {
   readonly notes?: string[];
 }
 
+/**
+ * Exclusive storage (the node's ndParams.exclusiveStorage): a data LV takes `spindles` empty PVs of
+ * its own, striped over them (Ganeti stripes over every spindle), keeping room for a DRBD metadata LV
+ * that goes `beside` it (same VG), or on one empty PV of its own in another VG.
+ */
+type ExclusiveLv = { spindles: number; reserveMiB?: number } | { besideLv: string };
+
 /** Where each volume of a disk lives: (node, LV) or (node that creates it, file path). */
 type Volume =
-  | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string; stripes?: number }
+  | { kind: 'lv'; node: string; vg: string; name: string; sizeMiB: number; role: string; stripes?: number; excl?: ExclusiveLv }
   | { kind: 'file'; node: string; path: string; sizeMiB: number; role: string; format: 'raw' | 'qcow2' };
 
 export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, secondary: string | undefined, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster): Volume[] {
   switch (disk.template) {
-    case 'plain':
-      return [{ kind: 'lv', node: primary, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data', ...(disk.stripes !== undefined ? { stripes: disk.stripes } : {}) }];
+    case 'plain': {
+      // Validation requires spindles on disks that may land on an exclusive-storage node.
+      const spindles = disk.spindles ?? 1;
+      const excl = nodes.get(primary)?.exclusiveStorage ? { excl: { spindles }, ...(spindles > 1 ? { stripes: spindles } : {}) } : disk.stripes !== undefined ? { stripes: disk.stripes } : {};
+      return [{ kind: 'lv', node: primary, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: 'data', ...excl }];
+    }
     case 'drbd': {
       const out: Volume[] = [];
+      const metaSizeMiB = disk.drbd?.metaSizeMiB ?? DRBD_META_MIB;
+      const dataName = diskLvName(inst.name, disk.index);
       for (const n of [primary, secondary]) {
         if (n === undefined) continue;
         const role = n === primary ? 'primary' : 'secondary';
-        out.push({ kind: 'lv', node: n, vg: disk.vg, name: diskLvName(inst.name, disk.index), sizeMiB: disk.sizeMiB, role: `${role} data` });
-        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: disk.drbd?.metaSizeMiB ?? DRBD_META_MIB, role: `${role} meta` });
+        const excl = nodes.get(n)?.exclusiveStorage === true;
+        const beside = disk.metaVg === disk.vg;
+        out.push({ kind: 'lv', node: n, vg: disk.vg, name: dataName, sizeMiB: disk.sizeMiB, role: `${role} data`, ...(excl ? { excl: { spindles: disk.spindles ?? 1, ...(beside ? { reserveMiB: metaSizeMiB } : {}) } } : {}) });
+        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: metaSizeMiB, role: `${role} meta`, ...(excl ? { excl: beside ? { besideLv: dataName } : { spindles: 1 } } : {}) });
       }
       return out;
     }
@@ -45,6 +61,31 @@ export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, s
     case 'diskless':
       return [];
   }
+}
+
+function exclReason(e: ExclusiveLv | undefined): string | undefined {
+  if (e === undefined) return undefined;
+  return 'besideLv' in e ? ` (exclusive storage: on the physical volumes of ${e.besideLv})` : ` (exclusive storage: on ${e.spindles} empty physical volume(s) of its own)`;
+}
+
+/**
+ * Exclusive storage drift: an instance LV that shares a PV with an LV of another instance (or
+ * with one that is no instance's). Reported, not repaired: moving extents (pvmove) is the admin's.
+ */
+const ownerOf = (lv: ObservedLv): string | undefined => instanceOfLvTags(lv.tags) ?? instanceOfDiskLv(lv.name)?.instance;
+
+export function sharedPvNotes(instance: string, diskIndex: number, node: string, lv: ObservedLv, lvs: Readonly<Record<string, ObservedLv>>): string[] {
+  const notes: string[] = [];
+  for (const pv of lv.pvs ?? []) {
+    const others = Object.values(lvs).filter((o) => o.vg === lv.vg && o.name !== lv.name && (o.pvs ?? []).includes(pv) && ownerOf(o) !== instance);
+    if (others.length === 0) continue;
+    const who = others.map((o) => {
+      const owner = ownerOf(o);
+      return owner !== undefined ? `instance ${owner} (${o.vg}/${o.name})` : `${o.vg}/${o.name}, no instance's`;
+    });
+    notes.push(`disk ${diskIndex}: ${lv.vg}/${lv.name} on ${node} shares physical volume ${pv} with ${who.join(', ')}; exclusive storage gives each instance PVs of its own: move one away (pvmove)`);
+  }
+  return notes;
 }
 
 /** The directory an image lives in (its storage root: images are not nested). */
@@ -77,14 +118,15 @@ export function planInstanceDisks(
           }
         } else if (!have) {
           diffs.push({ path: `${path}.${v.role}`, desired: `${v.sizeMiB} MiB on ${v.node}`, observed: null });
-          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags: [...baseTags, ...extraTags(v.node, disk)], ...(v.stripes !== undefined ? { stripes: v.stripes } : {}), reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}${v.stripes !== undefined ? ` (${v.stripes} stripes)` : ''}` });
+          actions.push({ verb: 'lv.create', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, tags: [...baseTags, ...extraTags(v.node, disk)], ...(v.stripes !== undefined ? { stripes: v.stripes } : {}), ...(v.excl ?? {}), reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} is missing on ${v.node}${exclReason(v.excl) ?? (v.stripes !== undefined ? ` (${v.stripes} stripes)` : '')}` });
         } else if (have.sizeMiB < v.sizeMiB) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
-          actions.push({ verb: 'lv.extend', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, reason: `disk ${disk.index} grows from ${have.sizeMiB} to ${v.sizeMiB} MiB` });
+          actions.push({ verb: 'lv.extend', node: v.node, subject, vg: v.vg, name: v.name, sizeMiB: v.sizeMiB, ...(v.excl ? { ownPvs: true as const } : {}), reason: `disk ${disk.index} grows from ${have.sizeMiB} to ${v.sizeMiB} MiB${v.excl ? ' on its own physical volumes (exclusive storage)' : ''}` });
         } else if (have.sizeMiB > v.sizeMiB && v.role.endsWith('data')) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} is ${have.sizeMiB} MiB on ${v.node}; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
         }
+        if (have && disk.state !== 'absent' && v.excl) notes.push(...sharedPvNotes(inst.name, disk.index, v.node, have, obs.lvs));
         // Stripes are chosen at lvcreate (as Ganeti's plain.stripes): LVM cannot restripe a linear or striped LV in place.
         if (have && disk.state !== 'absent' && disk.template === 'plain' && have.stripes !== undefined && have.stripes !== (v.stripes ?? 1)) {
           notes.push(`disk ${disk.index}: ${v.vg}/${v.name} on ${v.node} has ${have.stripes} stripe(s), diskParams.plain.stripes asks ${v.stripes ?? 1}; stripes apply when an LV is created and this one is left as it is`);

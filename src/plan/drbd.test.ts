@@ -79,6 +79,20 @@ describe('DRBD in the planner', () => {
     expect(waveOf('drbd.initial-sync')).toBeLessThan(waveOf('instance.install'));
   });
 
+  it('given exclusive storage on both nodes, each data LV takes its spindles of empty PVs keeping room for the metadata LV, which goes beside it (or on a PV of its own in another VG)', () => {
+    const excl = (i: PlanInstance) => { const x = input([i]); return { ...x, nodes: x.nodes.map((n) => ({ ...n, exclusiveStorage: true as const })) }; };
+    const p = plan(excl(db('db1', { disks: [drbdDisk({ spindles: 2 })] })), cluster(obsNode('n1'), obsNode('n2')));
+    const creates = p.actions.filter((a) => a.verb === 'lv.create').map((a) => a.verb === 'lv.create' && [a.node, a.name, a.spindles, a.reserveMiB, a.besideLv]);
+    expect(creates).toEqual([
+      ['n1', 'db1.disk0', 2, 128, undefined], ['n1', 'db1.disk0_meta', undefined, undefined, 'db1.disk0'],
+      ['n2', 'db1.disk0', 2, 128, undefined], ['n2', 'db1.disk0_meta', undefined, undefined, 'db1.disk0'],
+    ]);
+    const other = plan(excl(db('db1', { disks: [drbdDisk({ spindles: 1, metaVg: 'vgmeta' })] })), cluster(obsNode('n1'), obsNode('n2')));
+    expect(other.actions.filter((a) => a.verb === 'lv.create' && a.node === 'n1').map((a) => a.verb === 'lv.create' && [a.vg, a.name, a.spindles, a.reserveMiB, a.besideLv])).toEqual([
+      ['vg0', 'db1.disk0', 1, undefined, undefined], ['vgmeta', 'db1.disk0_meta', 1, undefined, undefined],
+    ]);
+  });
+
   it('given the pair Connected UpToDate/UpToDate with the VM running on the primary, it plans nothing', () => {
     const p = plan(input([db()]), converged());
     expect(p.actions).toEqual([]);

@@ -19,6 +19,11 @@ describe('lvm argv builders', () => {
     expect(lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 1)).not.toContain('-i');
     expect(() => lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 0)).toThrow(/stripe count 0/);
   });
+  it('given PVs (exclusive storage) it puts them after the VG, on lvcreate and lvextend, and refuses one that could be read as an option', () => {
+    expect(lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 2, ['/dev/sdb', '/dev/sdc']).slice(-5)).toEqual(['--wipesignatures', 'n', 'xenvg', '/dev/sdb', '/dev/sdc']);
+    expect(lvExtendCmd('xenvg', 'd0', 2048, {}, ['/dev/sdb'])).toEqual(['lvextend', '-L', '2048m', 'xenvg/d0', '/dev/sdb']);
+    expect(() => lvCreateCmd('xenvg', 'd0', 1024, [], OFF, 1, ['-ff'])).toThrow();
+  });
   it('given extend, rename, tag and remove it addresses the LV as vg/lv', () => {
     expect(lvExtendCmd('xenvg', 'd0', 2048)).toEqual(['lvextend', '-L', '2048m', 'xenvg/d0']);
     expect(lvRenameCmd('xenvg', 'd0', 'd1')).toEqual(['lvrename', 'xenvg', 'd0', 'd1']);

@@ -33,7 +33,8 @@ function lvm(sub: string, opts: LvmOptions, args: string[]): string[] {
 const REPORT = ['--reportformat', 'json', '--units', 'm', '--nosuffix'];
 export const VG_FIELDS = 'vg_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count';
 export const LV_FIELDS = 'vg_name,lv_name,lv_size,lv_tags,lv_attr,vg_extent_size,stripes';
-export const PV_FIELDS = 'pv_name,vg_name,pv_size,pv_free';
+/** lv_name makes LVM print one row per (PV, LV): the parser folds them (exclusive storage needs to know which PVs are empty). */
+export const PV_FIELDS = 'pv_name,vg_name,pv_size,pv_free,pv_attr,lv_name';
 
 /** Every VG / LV / PV on the node (no name filter, so a missing VG is not an error). */
 export const vgsCmd = (opts: LvmOptions = {}): string[] => lvm('vgs', opts, [...REPORT, '-o', VG_FIELDS]);
@@ -45,17 +46,21 @@ export function lvsOfVgCmd(vg: string, opts: LvmOptions = {}): string[] {
   return lvm('lvs', opts, [...REPORT, '-o', LV_FIELDS, '-S', `vg_name=${checkLvmName('vg', vg)}`]);
 }
 
-/** lvcreate; `stripes` > 1 stripes the LV over that many PVs (-i, LVM's default stripe size), as Ganeti's plain.stripes. */
-export function lvCreateCmd(vg: string, name: string, sizeMiB: number, tags: readonly string[], opts: LvmOptions = {}, stripes = 1): string[] {
+/**
+ * lvcreate; `stripes` > 1 stripes the LV over that many PVs (-i, LVM's default stripe size), as Ganeti's plain.stripes.
+ * `pvs` restricts the allocation to those physical volumes (exclusive storage: the LV's own, empty PVs).
+ */
+export function lvCreateCmd(vg: string, name: string, sizeMiB: number, tags: readonly string[], opts: LvmOptions = {}, stripes = 1, pvs: readonly string[] = []): string[] {
   const tagArgs = tags.flatMap((t) => ['--addtag', checkTag(t)]);
   if (!Number.isInteger(stripes) || stripes < 1 || stripes > 64) throw new PrereqError('INVALID_VALUE', `invalid stripe count ${stripes}: 1..64`);
   const stripeArgs = stripes > 1 ? ['-i', String(stripes)] : [];
   // -y answers prompts; signatures are not wiped (the brief's choice); LVM still zeroes the start when it can.
-  return lvm('lvcreate', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, ...stripeArgs, '-n', checkLvmName('lv', name), ...tagArgs, '-y', '--wipesignatures', 'n', checkLvmName('vg', vg)]);
+  return lvm('lvcreate', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, ...stripeArgs, '-n', checkLvmName('lv', name), ...tagArgs, '-y', '--wipesignatures', 'n', checkLvmName('vg', vg), ...pvs.map(checkPath)]);
 }
 
-export function lvExtendCmd(vg: string, name: string, sizeMiB: number, opts: LvmOptions = {}): string[] {
-  return lvm('lvextend', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+/** lvextend; `pvs` keeps the new extents on those PVs (exclusive storage: the LV's own). */
+export function lvExtendCmd(vg: string, name: string, sizeMiB: number, opts: LvmOptions = {}, pvs: readonly string[] = []): string[] {
+  return lvm('lvextend', opts, ['-L', `${checkSizeMiB(sizeMiB)}m`, `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`, ...pvs.map(checkPath)]);
 }
 
 export function lvAddTagsCmd(vg: string, name: string, tags: readonly string[], opts: LvmOptions = {}): string[] {

@@ -81,3 +81,37 @@ describe('lvm ensures against real reports', () => {
     expect(d.kind === 'refuse' && d.error.message).toMatch(/Failed to find logical volume/);
   });
 });
+
+describe('lvm ensures with exclusive storage (real pvs reports with lv_name)', () => {
+  const vgsEx = ok('{"report":[{"vg":[{"vg_name":"gexcl","vg_size":"372.00","vg_free":"260.00","vg_extent_size":"4.00","vg_tags":"","pv_count":"3"}]}]}');
+  const lvsEx = ok('{"report":[{"lv":[]}]}');
+  const ex = (p: Partial<LvCreateParams>): LvCreateParams => ({ vg: 'gexcl', name: 'inst2.disk0', sizeMiB: 64, tags: ['gantry'], ...p });
+  const readsEx = (pvs = 'pvs-lvs.json') => [vgsEx, lvsEx, ok(golden(pvs))];
+  it('given spindles it reads pvs and creates the LV on the empty PVs it chose, striped over them', () => {
+    const op = lvCreateOp(O);
+    expect(op.read(ex({ spindles: 1 })).map((a) => a[0])).toEqual(['vgs', 'lvs', 'pvs']);
+    expect(op.decide(ex({ spindles: 1 }), readsEx())).toEqual({ kind: 'run', commands: [
+      ['lvcreate', ...CFG, '-L', '64m', '-n', 'inst2.disk0', '--addtag', 'gantry', '-y', '--wipesignatures', 'n', 'gexcl', '/dev/loop2']] });
+  });
+  it('given too few empty PVs it refuses and runs nothing', () => {
+    const d = lvCreateOp(O).decide(ex({ spindles: 2 }), readsEx());
+    expect(d.kind === 'refuse' && d.error.code).toBe('EXCL_NOT_ENOUGH_PVS');
+  });
+  it('given besideLv it creates the LV on the PVs of that LV (a DRBD metadata LV beside its data)', () => {
+    expect(lvCreateOp(O).decide(ex({ name: 'inst1.disk0_meta2', sizeMiB: 8, besideLv: 'inst1.disk0' }), readsEx())).toEqual({ kind: 'run', commands: [
+      ['lvcreate', ...CFG, '-L', '8m', '-n', 'inst1.disk0_meta2', '--addtag', 'gantry', '-y', '--wipesignatures', 'n', 'gexcl', '/dev/loop0', '/dev/loop1']] });
+    const missing = lvCreateOp(O).decide(ex({ name: 'x_meta', sizeMiB: 8, besideLv: 'nope' }), readsEx());
+    expect(missing.kind === 'refuse' && missing.error.code).toBe('EXCL_BESIDE_MISSING');
+  });
+  it('given --dry-run it shows the argv with where the PVs go, since they are chosen on the node', () => {
+    expect(lvCreateOp(O).describe(ex({ spindles: 2 }))).toEqual([
+      ['lvcreate', ...CFG, '-L', '64m', '-i', '2', '-n', 'inst2.disk0', '--addtag', 'gantry', '-y', '--wipesignatures', 'n', 'gexcl', '<2 empty PV(s) of gexcl, chosen when run>']]);
+  });
+  it('given ownPvs an extend stays on the PVs the LV holds, and refuses when they lack room', () => {
+    const lvs1 = ok('{"report":[{"lv":[{"vg_name":"gexcl", "lv_name":"inst1.disk0", "lv_size":"104.00", "lv_tags":"gantry", "lv_attr":"-wi-------", "vg_extent_size":"4.00", "stripes":"2"}]}]}');
+    const grow = (sizeMiB: number) => lvExtendOp(O).decide({ vg: 'gexcl', name: 'inst1.disk0', sizeMiB, ownPvs: true }, [vgsEx, lvs1, ok(golden('pvs-lvs-shared.json'))]);
+    expect(grow(200)).toEqual({ kind: 'run', commands: [['lvextend', ...CFG, '-L', '200m', 'gexcl/inst1.disk0', '/dev/loop0', '/dev/loop1']] });
+    const big = grow(104 + 44 + 72 + 1);
+    expect(big.kind === 'refuse' && [big.error.code, big.error.message]).toEqual(['VG_NO_SPACE', 'grow gexcl/inst1.disk0 (exclusive storage): its physical volumes (/dev/loop0, /dev/loop1) have 116 MiB free, 117 MiB needed']);
+  });
+});

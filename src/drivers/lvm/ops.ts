@@ -6,11 +6,20 @@ import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
 import { firstLine, NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
 import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
+import { chooseEmptyPvs, freeOn, pvsOfLv } from './exclusive.js';
 import { parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
 
 /** What the LVM operations need (the executor passes its actions: only the shape matters). */
-export interface LvCreateParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number }
-export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number }
+export interface LvCreateParams {
+  readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly stripes?: number;
+  /** Exclusive storage: on this many empty PVs of its own, striped over all of them. */
+  readonly spindles?: number;
+  /** Exclusive storage: MiB that must stay free on the chosen PVs (a DRBD metadata LV made beside it). */
+  readonly reserveMiB?: number;
+  /** Exclusive storage: on the PVs of this LV (same VG). */
+  readonly besideLv?: string;
+}
+export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemoveParams { readonly vg: string; readonly name: string }
 export interface VgEnsureParams { readonly name: string; readonly pvs: readonly string[] }
 
@@ -31,15 +40,52 @@ function noSpace(vg: VgRow, needMiB: number, what: string): Decision {
   return { kind: 'refuse', error: new PrereqError('VG_NO_SPACE', `${what}: volume group ${vg.name} has ${vg.freeMiB} MiB free, ${needMiB} MiB needed`, { vg: vg.name, freeMiB: vg.freeMiB, needMiB }) };
 }
 
+const exclusive = (a: LvCreateParams): boolean => a.spindles !== undefined || a.besideLv !== undefined;
+
+/** The PV report, when the action needs it (exclusive storage), or a refusal. */
+function pvRows(r: ExecResult | undefined): PvRow[] | Decision {
+  if (!r) throw new Error('lvm: expected a pvs read result');
+  if (r.code !== 0) return { kind: 'refuse', error: readFailed(r, 'LVM_READ_FAILED') };
+  return parsePvs(r.stdout);
+}
+
+/** Where a new exclusive-storage LV goes (its PVs and stripes), or a refusal. */
+function exclusivePlacement(a: LvCreateParams, pvs: readonly PvRow[]): { pvs: readonly string[]; stripes: number } | Decision {
+  if (a.besideLv !== undefined) {
+    const own = pvsOfLv(pvs, a.vg, a.besideLv);
+    if (own.length === 0) return { kind: 'refuse', error: new PrereqError('EXCL_BESIDE_MISSING', `cannot create ${a.vg}/${a.name} beside ${a.vg}/${a.besideLv} (exclusive storage): that LV holds no physical volume`, { vg: a.vg, lv: a.name, beside: a.besideLv }) };
+    const free = freeOn(pvs, own);
+    if (free < a.sizeMiB) return { kind: 'refuse', error: new PrereqError('VG_NO_SPACE', `create ${a.vg}/${a.name}: the physical volumes of ${a.vg}/${a.besideLv} (${own.join(', ')}) have ${free} MiB free, ${a.sizeMiB} MiB needed`, { vg: a.vg, freeMiB: free, needMiB: a.sizeMiB }) };
+    return { pvs: own, stripes: 1 };
+  }
+  const c = chooseEmptyPvs(pvs, a.vg, a.name, a.spindles!, a.sizeMiB, a.reserveMiB ?? 0);
+  if ('error' in c) return { kind: 'refuse', error: c.error };
+  return { pvs: c.pvs, stripes: c.pvs.length };
+}
+
+/** What --dry-run shows for an exclusive-storage LV: the PVs are chosen on the node when it runs. */
+export function describeExclusivePvs(a: LvCreateParams): string {
+  return a.besideLv !== undefined ? `<the PVs of ${a.vg}/${a.besideLv}>` : `<${a.spindles} empty PV(s) of ${a.vg}, chosen when run>`;
+}
+
 export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreateParams> {
   return {
-    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
-    describe: (a) => [lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, a.stripes)],
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts), ...(exclusive(a) ? [pvsCmd(opts)] : [])],
+    describe: (a) => [exclusive(a)
+      ? [...lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, a.besideLv !== undefined ? 1 : a.spindles), describeExclusivePvs(a)]
+      : lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, a.stripes)],
     decide(a, reads) {
       const s = lvState(a.vg, a.name, reads);
       if (isDecision(s)) return s;
       if (!s.vg) return { kind: 'refuse', error: new PrereqError('VG_MISSING', `cannot create ${a.vg}/${a.name}: volume group ${a.vg} does not exist`, { vg: a.vg }) };
       const stripes = a.stripes ?? 1;
+      if (!s.lv && exclusive(a)) {
+        const pvs = pvRows(reads[2]);
+        if (!Array.isArray(pvs)) return pvs;
+        const at = exclusivePlacement(a, pvs);
+        if ('kind' in at) return at;
+        return runAll([lvCreateCmd(a.vg, a.name, a.sizeMiB, a.tags, opts, at.stripes, at.pvs)]);
+      }
       // Ganeti quietly uses fewer stripes than asked when the VG has fewer PVs; Gantry refuses instead.
       if (!s.lv && stripes > 1 && s.vg.pvCount !== undefined && s.vg.pvCount < stripes) {
         return { kind: 'refuse', error: new PrereqError('VG_TOO_FEW_PVS', `cannot create ${a.vg}/${a.name} with ${stripes} stripes: volume group ${a.vg} has ${s.vg.pvCount} physical volume(s)`, { vg: a.vg, stripes, pvs: s.vg.pvCount }) };
@@ -48,8 +94,16 @@ export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreateParams> {
       // Already there (a retry after a lost reply, or a rerun): converge size and tags.
       const cmds: string[][] = [];
       if (s.lv.sizeMiB < a.sizeMiB) {
-        if (a.sizeMiB - s.lv.sizeMiB > s.vg.freeMiB) return noSpace(s.vg, a.sizeMiB - s.lv.sizeMiB, `grow ${a.vg}/${a.name}`);
-        cmds.push(lvExtendCmd(a.vg, a.name, a.sizeMiB, opts));
+        if (exclusive(a)) {
+          const pvs = pvRows(reads[2]);
+          if (!Array.isArray(pvs)) return pvs;
+          const grow = ownPvsGrow(a, s.lv.sizeMiB, pvs);
+          if ('kind' in grow) return grow;
+          cmds.push(lvExtendCmd(a.vg, a.name, a.sizeMiB, opts, grow));
+        } else {
+          if (a.sizeMiB - s.lv.sizeMiB > s.vg.freeMiB) return noSpace(s.vg, a.sizeMiB - s.lv.sizeMiB, `grow ${a.vg}/${a.name}`);
+          cmds.push(lvExtendCmd(a.vg, a.name, a.sizeMiB, opts));
+        }
       }
       const missingTags = a.tags.filter((t) => !s.lv!.tags.includes(t));
       if (missingTags.length > 0) cmds.push(lvAddTagsCmd(a.vg, a.name, missingTags, opts));
@@ -58,10 +112,19 @@ export function lvCreateOp(opts: LvmOptions): EnsureOp<LvCreateParams> {
   };
 }
 
+/** Exclusive storage: an LV grows only on the PVs it holds (Ganeti's Grow with exclusive storage). */
+function ownPvsGrow(a: { readonly vg: string; readonly name: string; readonly sizeMiB: number }, haveMiB: number, pvs: readonly PvRow[]): readonly string[] | Decision {
+  const own = pvsOfLv(pvs, a.vg, a.name);
+  if (own.length === 0) return { kind: 'refuse', error: new PrereqError('LV_MISSING', `cannot grow ${a.vg}/${a.name}: it holds no physical volume`, { vg: a.vg, lv: a.name }) };
+  const free = freeOn(pvs, own);
+  if (a.sizeMiB - haveMiB > free) return { kind: 'refuse', error: new PrereqError('VG_NO_SPACE', `grow ${a.vg}/${a.name} (exclusive storage): its physical volumes (${own.join(', ')}) have ${free} MiB free, ${a.sizeMiB - haveMiB} MiB needed`, { vg: a.vg, freeMiB: free, needMiB: a.sizeMiB - haveMiB }) };
+  return own;
+}
+
 export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtendParams> {
   return {
-    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
-    describe: (a) => [lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)],
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts), ...(a.ownPvs ? [pvsCmd(opts)] : [])],
+    describe: (a) => [a.ownPvs ? [...lvExtendCmd(a.vg, a.name, a.sizeMiB, opts), `<the PVs ${a.vg}/${a.name} holds>`] : lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)],
     decide(a, reads) {
       const s = lvState(a.vg, a.name, reads);
       if (isDecision(s)) return s;
@@ -70,6 +133,13 @@ export function lvExtendOp(opts: LvmOptions): EnsureOp<LvExtendParams> {
         // LVM rounds up to whole extents, so "a little bigger" is the size we asked for.
         if (s.lv.sizeMiB - a.sizeMiB < Math.max(1, s.lv.extentMiB)) return NOOP;
         return { kind: 'refuse', error: new TerminalError('LV_SHRINK_REFUSED', `refusing to shrink ${a.vg}/${a.name} from ${s.lv.sizeMiB} MiB to ${a.sizeMiB} MiB: shrinking loses data`, { vg: a.vg, lv: a.name, sizeMiB: s.lv.sizeMiB, wantMiB: a.sizeMiB }) };
+      }
+      if (a.ownPvs) {
+        const pvs = pvRows(reads[2]);
+        if (!Array.isArray(pvs)) return pvs;
+        const grow = ownPvsGrow(a, s.lv.sizeMiB, pvs);
+        if ('kind' in grow) return grow;
+        return runAll([lvExtendCmd(a.vg, a.name, a.sizeMiB, opts, grow)]);
       }
       if (a.sizeMiB - s.lv.sizeMiB > s.vg.freeMiB) return noSpace(s.vg, a.sizeMiB - s.lv.sizeMiB, `extend ${a.vg}/${a.name}`);
       return runAll([lvExtendCmd(a.vg, a.name, a.sizeMiB, opts)]);

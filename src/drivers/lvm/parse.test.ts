@@ -21,6 +21,13 @@ describe('lvm report parsers (real lvm2 2.03.16 output)', () => {
       { name: '/dev/loop1', vg: 'gdrvcap', sizeMiB: 124, freeMiB: 124 },
     ]);
   });
+  it('given real pvs JSON with lv_name (one row per PV and LV, and one for free space) it folds the rows into one per PV with its LVs', () => {
+    expect(parsePvs(golden('pvs-lvs-shared.json'))).toEqual([
+      { name: '/dev/loop0', vg: 'gexcl', sizeMiB: 124, freeMiB: 44, attr: 'a--', lvs: ['inst1.disk0', 'inst1.disk0_meta', 'inst2.disk0'] },
+      { name: '/dev/loop1', vg: 'gexcl', sizeMiB: 124, freeMiB: 72, attr: 'a--', lvs: ['inst1.disk0'] },
+      { name: '/dev/loop2', vg: 'gexcl', sizeMiB: 124, freeMiB: 124, attr: 'a--', lvs: [] },
+    ]);
+  });
   it('given an empty report or no output it returns no rows', () => {
     expect(parseVgs(golden('vgs-empty.json'))).toEqual([]);
     expect(parseLvs('')).toEqual([]);

@@ -7,7 +7,18 @@ import { isRecord, parseJson } from '../facts/shared.js';
 
 export interface VgRow { readonly name: string; readonly sizeMiB: number; readonly freeMiB: number; readonly extentMiB: number; readonly tags: readonly string[]; readonly pvCount?: number }
 export interface LvRow { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly tags: readonly string[]; readonly attr: string; readonly extentMiB: number; readonly stripes?: number }
-export interface PvRow { readonly name: string; readonly vg: string; readonly sizeMiB: number; readonly freeMiB: number }
+/**
+ * One PV. With `lv_name` in the report (PV_FIELDS) LVM prints one row per (PV, LV) plus one
+ * for the free space; the parser folds them into one row with the LVs it holds, as
+ * Ganeti's GetPVInfo(include_lvs=True) does.
+ */
+export interface PvRow {
+  readonly name: string; readonly vg: string; readonly sizeMiB: number; readonly freeMiB: number;
+  /** pv_attr: its first letter is 'a' when the PV is allocatable (absent when not reported). */
+  readonly attr?: string;
+  /** LVs with extents on this PV, in report order (absent when lv_name was not reported). */
+  readonly lvs?: readonly string[];
+}
 
 function rows(text: string, kind: 'vg' | 'lv' | 'pv'): Record<string, unknown>[] {
   if (text.trim() === '') return []; // no VGs at all on some LVM versions prints nothing
@@ -42,7 +53,18 @@ export function parseLvs(text: string): LvRow[] {
 }
 
 export function parsePvs(text: string): PvRow[] {
-  return rows(text, 'pv').map((r) => ({ name: str(r, 'pv_name'), vg: str(r, 'vg_name'), sizeMiB: mib(r, 'pv_size'), freeMiB: mib(r, 'pv_free') }));
+  const out = new Map<string, { name: string; vg: string; sizeMiB: number; freeMiB: number; attr?: string; lvs?: string[] }>();
+  for (const r of rows(text, 'pv')) {
+    const name = str(r, 'pv_name');
+    let pv = out.get(name);
+    if (!pv) {
+      pv = { name, vg: str(r, 'vg_name'), sizeMiB: mib(r, 'pv_size'), freeMiB: mib(r, 'pv_free'), ...(r.pv_attr !== undefined ? { attr: str(r, 'pv_attr') } : {}), ...(r.lv_name !== undefined ? { lvs: [] } : {}) };
+      out.set(name, pv);
+    }
+    const lv = str(r, 'lv_name');
+    if (lv !== '' && pv.lvs && !pv.lvs.includes(lv)) pv.lvs.push(lv);
+  }
+  return [...out.values()];
 }
 
 /**
