@@ -123,9 +123,9 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
       op1: { name: 'op1', tag: 10, trunks: [], type: 'internal' }, op2: { name: 'op2', trunks: [10, 20], type: 'internal' } } });
     expect(n.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
     expect(n.vgs[VG]?.pvs).toEqual(loops);
-    expect(n.lvs[`${VG}/web1.disk0`]).toEqual({ vg: VG, name: 'web1.disk0', sizeMiB: 32, tags: ['gantry', 'inst=web1'], stripes: 1 });
+    expect(n.lvs[`${VG}/web1.disk0`]).toEqual({ vg: VG, name: 'web1.disk0', sizeMiB: 32, tags: ['gantry', 'inst=web1'], stripes: 1, pvs: [loops[0]] });
     // plain.stripes: lvcreate -i 2 over the VG's two PVs, read back from lvs
-    expect(n.lvs[`${VG}/web2.disk0`]).toEqual({ vg: VG, name: 'web2.disk0', sizeMiB: 16, tags: ['gantry', 'inst=web2'], stripes: 2 });
+    expect(n.lvs[`${VG}/web2.disk0`]).toEqual({ vg: VG, name: 'web2.disk0', sizeMiB: 16, tags: ['gantry', 'inst=web2'], stripes: 2, pvs: loops });
     expect(n.files[join(disks, 'web1.disk0')]).toEqual({ path: join(disks, 'web1.disk0'), format: 'raw', virtualSizeMiB: 16 });
     expect(n.files[join(disks, 'web1.disk1')]).toEqual({ path: join(disks, 'web1.disk1'), format: 'qcow2', virtualSizeMiB: 48 });
     expect(n.probeErrors.filter((e) => !e.startsWith('lvs') && !e.startsWith('vgs') && !e.startsWith('pvs'))).toEqual([]);
