@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDesired } from '../desired/load.js';
 import type { DesiredState } from '../desired/model.js';
 import { editDocument } from './edits.js';
-import { modifyInstanceChange } from './modify.js';
+import { growDiskChange, modifyInstanceChange } from './modify.js';
 import { RapiHttpError } from './server.js';
 
 const CLUSTER = `apiVersion: gantry.dev/v1alpha1
@@ -83,5 +83,42 @@ describe('modify request -> Instance manifest edit', () => {
     expect(i.disks.map((d) => [d.size, d.mode])).toEqual([[1024, 'ro'], [128, 'rw']]);
     expect(i.nics).toHaveLength(1);
     expect(i.nics[0]).toMatchObject({ ip: 'none', link: 'br0', mode: 'bridged' });
+  });
+
+  it('given a disk modify with a larger size, it writes the new size (whole GiB as G) and keeps the comment; a smaller one is a 400 on the size', async () => {
+    const { text, next } = await apply({ disks: [['modify', 0, { size: 2048 }]] });
+    expect(text).toContain('size: 2G');
+    expect(text).toContain('# the root disk');
+    expect(next.instances.get('web1')!.disks[0]!.size).toBe(2048);
+    const e = await apply({ disks: [['modify', 0, { size: 512 }]] }).catch((x: unknown) => x);
+    expect((e as RapiHttpError).explain).toMatch(/^disks\[0\]\.size: 512 MiB is smaller than disk 0 of web1 \(1024 MiB\): disks are never shrunk/);
+  });
+});
+
+describe('disk grow request -> Instance manifest edit', () => {
+  const grow = async (body: unknown, idx = '0') => {
+    const change = growDiskChange(body, state.instances.get('web1')!, idx);
+    const text = editDocument(INSTANCE, 'Instance', 'web1', change.edit!);
+    const { state: next } = await loadDesired([dir], new Map([[path.join(dir, 'web1.yaml'), text]]));
+    change.check?.(next!);
+    return { change, text, size: next!.instances.get('web1')!.disks[0]!.size };
+  };
+  const refusal = (body: unknown, idx = '0') => grow(body, idx).then(() => 'accepted', (e: RapiHttpError) => e.explain);
+
+  it('given amount, it adds it to the disk size (MiB) as Ganeti\'s OpInstanceGrowDisk does; with absolute, amount is the new size', async () => {
+    const r = await grow({ amount: 100, wait_for_sync: false });
+    expect(r.size).toBe(1124);
+    expect(r.text).toContain('size: 1124M');
+    expect(r.change.op).toMatchObject({ OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name: 'web1', disk: 0, amount: 100, absolute: false });
+    expect((await grow({ amount: 3072, absolute: true })).size).toBe(3072);
+  });
+
+  it('given a missing or zero amount, a shrink, an unknown disk or field, it answers 400 naming it', async () => {
+    expect(await refusal({})).toMatch(/^amount: missing/);
+    expect(await refusal({ amount: 0 })).toMatch(/^amount: expected more than 0/);
+    expect(await refusal({ amount: 512, absolute: true })).toMatch(/^amount: 512 MiB is smaller/);
+    expect(await refusal({ amount: 10 }, '1')).toMatch(/^disk: web1 has no disk 1/);
+    expect(await refusal({ amount: 10, ignore_ipolicy: true })).toMatch(/^ignore_ipolicy: not supported/);
+    expect(await refusal({ amount: 10, spindles: 2 })).toMatch(/^spindles: not supported/);
   });
 });

@@ -14,7 +14,8 @@ import { asObject, bad, onlyKnown, type ManifestChange } from './edits.js';
 const TOP = ['beparams', 'hvparams', 'disks', 'nics', 'os_name', 'osparams', 'force', 'hotplug', 'hotplug_if_possible', 'wait_for_sync', 'conflicts_check'] as const;
 const BE = ['vcpus', 'maxmem', 'minmem', 'memory', 'auto_balance', 'spindle_use', 'always_failover'] as const;
 const DISK_ADD = ['size', 'mode', 'name', 'vg', 'metavg'] as const;
-const DISK_MODIFY = ['mode', 'name'] as const;
+const DISK_MODIFY = ['mode', 'name', 'size'] as const;
+const GROW = ['amount', 'absolute', 'wait_for_sync', 'ignore_ipolicy'] as const;
 const NIC = ['ip', 'mac', 'network', 'mode', 'link', 'name', 'vlan'] as const;
 const DEFAULT = 'default';
 
@@ -155,10 +156,54 @@ function diskSteps(v: unknown, inst: DesiredInstance, steps: Step[]): void {
       present.splice(present.indexOf(pos), 1);
       continue;
     }
-    if (m.params.size !== undefined) throw bad(`${m.field}.size`, 'a disk grows with POST /2/instances/[name]/disk/[index]/grow (not supported here yet) or in the manifest');
     onlyKnown(m.params, DISK_MODIFY, `${m.field}.`);
-    for (const k of DISK_MODIFY) if (m.params[k] !== undefined) steps.push((doc) => doc.setIn(['spec', 'disks', pos, k], m.params[k]));
+    if (m.params.size !== undefined) steps.push(growStep(inst, pos, asInt(m.params.size, `${m.field}.size`) as number, `${m.field}.size`));
+    for (const k of DISK_MODIFY) if (k !== 'size' && m.params[k] !== undefined) steps.push((doc) => doc.setIn(['spec', 'disks', pos, k], m.params[k]));
   }
+}
+
+/**
+ * The edit that grows disk `pos` (its position in spec.disks) to `size` MiB: the manifest's
+ * size changes and the pass grows the volume (and a running QEMU's view of it). A smaller
+ * size is refused (Gantry never shrinks a disk); the same size is no change.
+ */
+function growStep(inst: DesiredInstance, pos: number, size: number, field: string): Step {
+  const disk = inst.disks.find((d) => d.index === pos)!;
+  if (size < disk.size) throw bad(field, `${size} MiB is smaller than disk ${pos} of ${inst.name} (${disk.size} MiB): disks are never shrunk`);
+  // whole GiB stay in G, as an operator writes them
+  const text = size % 1024 === 0 ? `${size / 1024}G` : `${size}M`;
+  return (doc) => { if (size !== disk.size) doc.setIn(['spec', 'disks', pos, 'size'], text); };
+}
+
+/**
+ * POST /2/instances/[name]/disk/[index]/grow (Ganeti's OpInstanceGrowDisk): `amount` MiB
+ * more (or, with `absolute`, the new size) -> the disk's size in the manifest; the pass grows
+ * the volume, online when the instance runs.
+ */
+export function growDiskChange(body: unknown, inst: DesiredInstance, rawIndex: string): ManifestChange {
+  const b = asObject(body, 'body');
+  onlyKnown(b, GROW);
+  const present = inst.disks.filter((d) => d.state === 'present');
+  const idx = /^\d+$/.test(rawIndex) ? Number(rawIndex) : NaN;
+  const disk = present[idx];
+  if (!disk) throw bad('disk', `${inst.name} has no disk ${rawIndex} (it has ${present.length})`);
+  if (b.amount === undefined) throw bad('amount', 'missing (MiB)');
+  const amount = asInt(b.amount, 'amount') as number;
+  const absolute = b.absolute === undefined ? false : asBool(b.absolute, 'absolute');
+  if (b.wait_for_sync !== undefined) asBool(b.wait_for_sync, 'wait_for_sync');
+  if (b.ignore_ipolicy !== undefined && b.ignore_ipolicy !== false) throw bad('ignore_ipolicy', 'not supported: the instance policy applies to every manifest; pass false or leave it out');
+  const size = absolute ? amount : disk.size + amount;
+  if (!absolute && amount === 0) throw bad('amount', 'expected more than 0 MiB');
+  const step = growStep(inst, disk.index, size, 'amount');
+  return {
+    subject: `Instance/${inst.name}`, what: `grow disk ${idx} of instance ${inst.name} to ${size} MiB`,
+    op: { OP_ID: 'OP_INSTANCE_GROW_DISK', instance_name: inst.name, disk: idx, amount, absolute },
+    edit: step,
+    check: (next: DesiredState) => {
+      const d = next.instances.get(inst.name)?.disks.find((x) => x.index === disk.index);
+      if (d && d.size !== size) throw bad('amount', `disk ${idx} would be ${d.size} MiB, not ${size}`);
+    },
+  };
 }
 
 function nicValue(p: Record<string, unknown>, field: string): Record<string, unknown> {

@@ -52,6 +52,7 @@ export interface RapiWrites {
   readonly reinstall: WriteHandler;
   readonly rename: WriteHandler;
   readonly modify: WriteHandler;
+  readonly growDisk: WriteHandler;
   readonly addTags: WriteHandler;
   readonly removeTags: WriteHandler;
   readonly addNodeTags: WriteHandler;
@@ -200,6 +201,7 @@ function writeResources(o: RapiServerOptions): Resource[] {
     { url: '/2/instances/:name/reinstall', methods: { POST: call(w.reinstall) } },
     { url: '/2/instances/:name/rename', methods: { PUT: call(w.rename) } },
     { url: '/2/instances/:name/modify', methods: { PUT: call(w.modify) } },
+    { url: '/2/instances/:name/disk/:disk/grow', methods: { POST: call(w.growDisk) } },
     { url: '/2/instances/:name/tags', methods: { PUT: call(w.addTags), DELETE: call(w.removeTags) } },
     { url: '/2/nodes/:name/tags', methods: { PUT: call(w.addNodeTags), DELETE: call(w.removeNodeTags) } },
     { url: '/2/groups/:name/tags', methods: { PUT: call(w.addGroupTags), DELETE: call(w.removeGroupTags) } },

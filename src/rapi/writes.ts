@@ -22,7 +22,7 @@ import { acquireStateLock } from '../runtime/state-lock.js';
 import type { Logger } from '../util/log.js';
 import { createInstanceChange, rapiField } from './create.js';
 import { asObject, bad, editDocument, failover, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, reinstall, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
-import { modifyInstanceChange } from './modify.js';
+import { growDiskChange, modifyInstanceChange } from './modify.js';
 import type { JobContext, JobQueue } from './jobs.js';
 import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
 import type { FileSource } from './source.js';
@@ -326,6 +326,11 @@ export function fileWrites(o: FileWritesOptions): RapiWrites {
       onlyQuery(req.query, []);
       const i = instanceOf(await state(), name(req));
       return w.submit(req, modifyInstanceChange(req.body, i));
+    },
+    growDisk: async (req) => {
+      onlyQuery(req.query, []);
+      const i = instanceOf(await state(), name(req));
+      return w.submit(req, growDiskChange(req.body, i, req.params.disk!));
     },
     addTags: async (req) => {
       onlyQuery(req.query, ['tag', 'dry-run']);

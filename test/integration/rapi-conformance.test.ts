@@ -144,13 +144,22 @@ describe.skipIf(!haveClient)("Ganeti's Python RAPI client: the remaining writes 
       'out["vm5tags"] = c.GetInstanceTags("vm5")',
       'out["role"] = wait(c.SetNodeRole("node4", "drained"))',
       'out["node4"] = c.GetNodeRole("node4")',
+      'out["grow"] = wait(c.GrowInstanceDisk("vm5", 0, 512))',
+      'out["vm5grown"] = c.GetInstance("vm5")["disk.sizes"]',
+      'out["grow2"] = wait(c.ModifyInstance("vm5", disks=[["modify", 1, {"size": 1024}]]))',
+      'out["vm5grown2"] = c.GetInstance("vm5")["disk.sizes"]',
       'try:\n  c.RenameInstance("vm5", "vm5b")\nexcept rc.GanetiApiError as e:\n  out["rename"] = [e.code, str(e)]',
       'try:\n  c.ModifyInstance("vm5", runtime_mem=256)\nexcept rc.GanetiApiError as e:\n  out["modify_bad"] = [e.code, str(e)]',
     ].join('\n'));
-    for (const k of ['failover', 'reinstall', 'modify', 'tags', 'role']) expect(out[k].status, `${k}: ${JSON.stringify(out[k].opresult)}`).toBe('success');
+    for (const k of ['failover', 'reinstall', 'modify', 'grow', 'grow2', 'tags', 'role']) expect(out[k].status, `${k}: ${JSON.stringify(out[k].opresult)}`).toBe('success');
     expect(out.sf1).toMatchObject({ pnode: 'node3', status: 'running' });
     expect(out.vm3).toBe('ADMIN_down');
     expect(out.vm5['disk.sizes']).toEqual([1024, 256]);
+    expect(out.vm5grown).toEqual([1536, 256]);
+    expect(out.vm5grown2).toEqual([1536, 1024]);
+    // the pass grew the logical volumes on the (simulated) node, not only the manifest
+    const lvs = ['node1', 'node2', 'node3', 'node4'].map((n) => c.sim.node(n).snapshot().lvs).find((l) => l['vg0/vm5.disk0']);
+    expect([lvs?.['vg0/vm5.disk0']?.sizeMiB, lvs?.['vg0/vm5.disk1']?.sizeMiB]).toEqual([1536, 1024]);
     expect(out.vm5.beparams).toMatchObject({ maxmem: 384 });
     expect(out.vm5tags).toContain('owner:alice');
     expect(out.node4).toBe('drained');

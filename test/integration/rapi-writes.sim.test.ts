@@ -203,7 +203,9 @@ describe('remote API modify (simulator-backed)', () => {
     await refused('PUT', '/2/instances/vm4/modify', { hvparams: { vhost_net: true } }, 'hvparams.vhost_net');
     await refused('PUT', '/2/instances/vm4/modify', { hvparams: { kvm_flag: 'maybe' } }, 'hvparams.kvm_flag');
     await refused('PUT', '/2/instances/vm4/modify', { hvparams: { disk_type: 'floppy' } }, 'spec.hvParams.diskType');
-    await refused('PUT', '/2/instances/vm4/modify', { disks: [['modify', 0, { size: 4096 }]] }, 'disks[0].size');
+    await refused('PUT', '/2/instances/vm4/modify', { disks: [['modify', 0, { size: 2048 }]] }, 'disks[0].size');
+    await refused('POST', '/2/instances/vm4/disk/0/grow', { amount: 2048, absolute: true }, 'amount');
+    await refused('POST', '/2/instances/vm4/disk/3/grow', { amount: 1 }, 'disk');
     await refused('PUT', '/2/instances/vm4/modify', { disks: [['add', 0, { size: 1 }]] }, 'disks[0][1]');
     await refused('PUT', '/2/instances/vm4/modify', { disks: [['remove', 5, {}]] }, 'disks[0][1]');
     await refused('PUT', '/2/instances/vm4/modify', { nics: [['add', -1, { network: 'net1', bridge: 'br9' }]] }, 'nics[0].bridge');
