@@ -57,6 +57,13 @@ export interface ObservedDrbdDevice {
   /** UpToDate, Inconsistent, Outdated, Diskless, Failed, ... */
   readonly disk?: string;
   readonly sizeMiB?: number;
+  /**
+   * DRBD found a split brain on this resource and dropped the connection (its kernel log's
+   * "Split-Brain detected", the split-brain helper): set by the simulator; the SSH probe
+   * does not read the kernel log yet, so on real nodes only "both Primary while not
+   * connected" shows a split brain (plan/drbd).
+   */
+  readonly splitBrain?: boolean;
   /** The (one, 8.4) peer; absent when the device has no network config at all. */
   readonly peer?: {
     /** Connected, StandAlone, WFConnection, SyncSource, ... */

@@ -122,13 +122,9 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   }
 
   // ---- split brain: never resolved by Gantry ----
-  if (pDev?.role === 'Primary' && sDev?.role === 'Primary' && !(connected(pDev) && connected(sDev))) {
-    out.refused.push({
-      subject, code: 'DRBD_SPLIT_BRAIN',
-      message: `${label}: split brain: both ${P.name} and ${S.name} are Primary while not connected, so each may hold writes the other lacks. ` +
-        `Gantry never chooses whose data to discard. Decide which node's data survives; on the OTHER node run "drbdsetup secondary MINOR" and ` +
-        `"drbdadm connect --discard-my-data" (8.4: drbdsetup connect ... --discard-my-data), then connect the survivor; the next pass sees them Connected.`,
-    });
+  const bothPrimary = pDev?.role === 'Primary' && sDev?.role === 'Primary' && !(connected(pDev) && connected(sDev));
+  if (bothPrimary || pDev?.splitBrain || sDev?.splitBrain) {
+    out.refused.push(splitBrainRefusal(x, label, bothPrimary ? `both ${P.name} and ${S.name} are Primary while not connected` : 'DRBD found a split brain when the two sides reconnected and dropped the connection (StandAlone)', [[P, pDev], [S, sDev]]));
     return { ...out, blocksRuntime: true };
   }
   if (pDev && sDev && pDev.peer?.connection === 'StandAlone' && sDev.peer?.connection === 'StandAlone' && pDev.disk === 'UpToDate' && sDev.disk === 'UpToDate') {
@@ -198,6 +194,27 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
 }
 
 /**
+ * A split brain, reported with what each side holds and the manual recovery of the DRBD
+ * user guide ("Manual split brain recovery"): choose the victim, demote it, reconnect it
+ * discarding its changes; the survivor reconnects. Gantry never picks the victim.
+ */
+export function splitBrainRefusal(x: DrbdDiskInput, label: string, why: string, sides: readonly (readonly [PlanNode, ObservedDrbdDevice | undefined])[]): Refusal {
+  const runs = (n: string): boolean => ['running', 'paused'].includes(x.observed.nodes.get(n)?.instances[x.inst.name]?.runState ?? '');
+  const holds = sides.map(([n, d]) => `${n.name} holds ${d ? `${d.role ?? 'Unknown'}, disk ${d.disk ?? 'unknown'}, ${d.peer?.connection ?? 'StandAlone'} (minor ${d.minor})` : 'no device up'}${runs(n.name) ? `, ${x.inst.name} running there` : ''}`).join('; ');
+  const minorOf = (n: PlanNode) => x.alloc.minors.get(n.name)!;
+  const [[a], [b]] = sides as [[PlanNode, unknown], [PlanNode, unknown]];
+  return {
+    subject: `Instance/${x.inst.name}`, code: 'DRBD_SPLIT_BRAIN',
+    message: `${label}: split brain: ${why}, so each side may hold writes the other lacks (${holds}). ` +
+      'Gantry never chooses whose data to discard, and promotes or starts nothing on this disk until the pair is Connected again. ' +
+      `To resolve it by hand (DRBD user guide, "Manual split brain recovery"): decide which node's data survives; on the OTHER node (the victim; stop ${x.inst.name} there first if it runs) run ` +
+      `"drbdsetup secondary MINOR" and reconnect it discarding its changes ("drbdadm connect --discard-my-data RESOURCE"; with drbdsetup 8.4: "drbdsetup connect RESOURCE LOCAL PEER --discard-my-data"); ` +
+      `on the survivor, if it is StandAlone, connect it again ("drbdadm connect RESOURCE"). Here: ${a.name} minor ${minorOf(a)}, ${b.name} minor ${minorOf(b)}, resource ${drbdResourceName(minorOf(a))}/${drbdResourceName(minorOf(b))}, port ${x.alloc.port}. ` +
+      'The victim resyncs from the survivor; the next pass sees the pair Connected.',
+  };
+}
+
+/**
  * Failover of one disk: promote the survivor (x.primary) of a pair whose old primary
  * (x.secondary) is Dead or Offline. Only an UpToDate replica is promoted, unless the
  * instance allows a degraded failover (then `primary --force`, with the data-loss risk
@@ -216,6 +233,7 @@ function planFailoverPromotion(x: DrbdDiskInput, out: DrbdDiskPlan, label: strin
   }
   const d = deviceOf(pObs, minor);
   if (d?.resource !== undefined && d.resource !== res) return refuse('DRBD_MINOR_IN_USE', `minor ${minor} on ${P.name} is DRBD resource ${d.resource}, not ${res}`);
+  if (d?.splitBrain) return { ...out, refused: [...out.refused, splitBrainRefusal(x, label, `DRBD on ${P.name} reported a split brain with ${S.name}`, [[P, d], [S, undefined]])], blocksRuntime: true };
   if (!d) return refuse('DRBD_FAILOVER_DEGRADED', `${res} is down on ${P.name}: the state of its replica is unknown, so it is not promoted on a guess. Bring it up by hand (drbdsetup attach) and check its disk state`);
   if (d.role === 'Primary') {
     out.notes.push(`${label}: ${res} is already Primary on ${P.name} (failed over from ${S.name}); ${S.name} rejoins as secondary when it returns`);

@@ -73,6 +73,24 @@ describe('DRBD on the simulator', () => {
     expect(p.actions).toEqual([]);
   });
 
+  it('given the primary wrote alone, then its peer was promoted and wrote too, the reconnect of the demoted side is a split brain: reported with each side\'s data and the manual recovery, and no reconnect is planned again', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 1);
+    sim.node('n1').setReplicationDown(true);
+    await sim.observe({ sysctls: [], fileDirs: [], drbd: true }); // n1 Primary alone: may write
+    sim.node('n1').tamper((s) => { s.drbd.get(0)!.role = 'Secondary'; }); // then demoted (its VM stopped)
+    sim.node('n2').tamper((s) => { s.drbd.get(0)!.role = 'Primary'; }); // the other side promoted by hand, writes alone
+    await sim.observe({ sysctls: [], fileDirs: [], drbd: true });
+    sim.node('n1').setReplicationDown(false);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    expect(obs.nodes.get('n1')!.drbd!.devices['0']).toMatchObject({ role: 'Secondary', splitBrain: true, peer: { connection: 'StandAlone' } });
+    const p = plan(input([db('db1', { primary: 'n2', secondary: 'n1' })]), obs);
+    expect(p.refused.map((x) => x.code)).toEqual(['DRBD_SPLIT_BRAIN']);
+    expect(p.refused[0]!.message).toMatch(/n2 holds Primary, disk UpToDate, StandAlone.*n1 holds Secondary, disk UpToDate, StandAlone/);
+    expect(p.refused[0]!.message).toContain('--discard-my-data');
+    expect(p.actions).toEqual([]);
+  });
+
   it('given a manifest that pins the primary and leaves the secondary to the allocator, the secondary is another node', async () => {
     const sim = new SimCluster(['n1', 'n2', 'n3']);
     const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;

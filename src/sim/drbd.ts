@@ -22,6 +22,8 @@ export interface SimDrbdMeta {
   disk: 'Inconsistent' | 'UpToDate' | 'Outdated';
   /** Primary while not connected since the last sync: it may hold writes the peer lacks. */
   wroteAlone: boolean;
+  /** A reconnect found both sides had written alone (split brain): set until an admin resolves it (not simulated). */
+  splitBrain?: boolean;
 }
 
 export interface SimDrbdDevice {
@@ -80,9 +82,11 @@ export function settleDrbd(s: SimNodeState, ctx: DrbdCtx): void {
     const pm = p.ps.drbdMeta.get(p.pd.metaLv);
     if (!pm) continue;
     if (meta.wroteAlone && pm.wroteAlone) {
-      // Split brain, unresolved by the after-sb policies: both sides StandAlone.
+      // Split brain, unresolved by the after-sb policies: both sides StandAlone, the kernel log says so.
       delete d.net;
       delete p.pd.net;
+      meta.splitBrain = true;
+      pm.splitBrain = true;
       continue;
     }
     if (meta.disk === 'UpToDate' || pm.disk === 'UpToDate') {
@@ -103,7 +107,7 @@ export function observeDrbd(s: SimNodeState, ctx: DrbdCtx): ObservedDrbd {
     const p = peerDevice(s, d, ctx);
     const pm = p ? p.ps.drbdMeta.get(p.pd.metaLv) : undefined;
     devices[String(d.minor)] = {
-      minor: d.minor, resource: d.resource, role: d.role, disk: d.attached ? meta?.disk ?? 'Diskless' : 'Diskless', sizeMiB: d.sizeMiB,
+      minor: d.minor, resource: d.resource, role: d.role, disk: d.attached ? meta?.disk ?? 'Diskless' : 'Diskless', sizeMiB: d.sizeMiB, ...(meta?.splitBrain ? { splitBrain: true } : {}),
       peer: p ? { connection: 'Connected', replication: 'Established', role: p.pd.role, disk: pm?.disk ?? 'DUnknown' } : { connection: d.net ? 'WFConnection' : 'StandAlone', role: 'Unknown', disk: 'DUnknown' },
     };
   }

@@ -35,4 +35,12 @@ describe('DRBD in status', () => {
     const c = deriveStatus(plan, observed, 't')[0]!.conditions.find((x) => x.reason === 'DrbdDegraded')!;
     expect(c.message).toMatch(/disk0 on n2 \(minor 0\): down/);
   });
+
+  it('given a plan holding a split brain, the instance has a SplitBrain condition carrying the guidance', () => {
+    const message = 'disk 0: split brain: ... on the OTHER node (the victim) ... --discard-my-data ...';
+    const held: Plan = { ...plan, entries: [{ subject: 'Instance/db1', status: 'refused', diffs: [], actions: [], refused: [{ subject: 'Instance/db1', code: 'DRBD_SPLIT_BRAIN', message }], notes: [] }] };
+    const observed = { nodes: new Map([['n1', node('n1', 0, { minor: 0, role: 'Primary', disk: 'UpToDate', splitBrain: true, peer: { connection: 'StandAlone' } })]]) };
+    expect(deriveStatus(held, observed, 't')[0]!.conditions.find((c) => c.type === 'SplitBrain')).toMatchObject({ status: 'True', reason: 'DrbdSplitBrain', message });
+    expect(deriveStatus(plan, observed, 't')[0]!.conditions.find((c) => c.type === 'SplitBrain')).toBeUndefined();
+  });
 });

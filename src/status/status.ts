@@ -9,7 +9,7 @@ import { describeLiveness } from '../observe/liveness.js';
 import { describeDrbdFact, drbdFactsByInstance, drbdHealthy, type DrbdDiskFact } from './drbd.js';
 
 export interface Condition {
-  type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable' | 'NeedsHuman';
+  type: 'Ready' | 'Synced' | 'Degraded' | 'Reachable' | 'NeedsHuman' | 'SplitBrain';
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;
@@ -84,6 +84,9 @@ export function deriveStatus(plan: Plan, observed: ObservedCluster, at: string, 
       if (bad.length > 0) conditions.push(cond('Degraded', true, syncing.length === bad.length ? 'DrbdSyncing' : 'DrbdDegraded', bad.map(describeDrbdFact).join('; '), at));
     }
     conditions.push(cond('Degraded', failed !== undefined || final.status === 'refused' || final.status === 'unreachable', failed ? 'ApplyFailed' : final.status, failed ?? '', at));
+    // A DRBD split brain: held (nothing promoted or started on it) until a human picks the survivor.
+    const sb = final.refused.filter((r) => r.code === 'DRBD_SPLIT_BRAIN');
+    if (sb.length > 0) conditions.push(cond('SplitBrain', true, 'DrbdSplitBrain', sb.map((r) => r.message).join('\n'), at));
     return { subject: e.subject, conditions, facts };
   });
 }

@@ -97,4 +97,10 @@ describe('gantry verify (simulated nodes, real planner)', () => {
       { severity: 'error', check: 'degraded-disk', subject: 'Node/n1', message: 'DRBD minor 1 (resource1): peer disk Outdated (StandAlone)' },
     ]);
   });
+
+  it('given a DRBD split brain the plan holds, it is an error naming the instance, with the plan\'s guidance', () => {
+    const message = 'disk 0 (DRBD port 11000; ...): split brain: ... "drbdadm connect --discard-my-data RESOURCE" ...';
+    const plan = { unreachable: [], orphans: [], entries: [{ subject: 'Instance/db1', status: 'refused', diffs: [], actions: [], notes: [], refused: [{ subject: 'Instance/db1', code: 'DRBD_SPLIT_BRAIN', message }] }] } as unknown as Plan;
+    expect(verifyCluster(plan, { nodes: new Map() }, { nodes: new Map(), running: [] })).toEqual([{ severity: 'error', check: 'split-brain', subject: 'Instance/db1', message }]);
+  });
 });

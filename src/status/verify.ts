@@ -2,7 +2,7 @@
  * gantry verify (Ganeti's gnt-cluster verify), pure: one report of what is wrong with the
  * cluster as observed now, from a dry pass's plan and observation. Errors: nodes that
  * could not be observed, instances running on another node than the manifests name, DRBD
- * disks not UpToDate on both sides, nodes whose running instances no other node has the
+ * disks not UpToDate on both sides, DRBD split brains (held for a human), nodes whose running instances no other node has the
  * memory for (N+1 for memory, plan/n-plus-one). Warnings: orphans, a paused watcher, instances
  * the watcher gave up on.
  */
@@ -14,7 +14,7 @@ export type VerifySeverity = 'error' | 'warning';
 
 export interface VerifyFinding {
   readonly severity: VerifySeverity;
-  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'n-plus-one' | 'orphan' | 'watcher';
+  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'split-brain' | 'n-plus-one' | 'orphan' | 'watcher';
   readonly subject: string;
   readonly message: string;
 }
@@ -26,7 +26,12 @@ export type MemoryView = N1Layout;
 export const VERIFY_EXIT = { ok: 0, errors: 1, warnings: 2 } as const;
 
 export function verifyCluster(plan: Plan, observed: ObservedCluster, mem: MemoryView): VerifyFinding[] {
-  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...nPlusOne(mem), ...orphans(plan), ...watcher(plan)];
+  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...splitBrains(plan), ...nPlusOne(mem), ...orphans(plan), ...watcher(plan)];
+}
+
+/** DRBD split brains the plan holds (plan/drbd: DRBD_SPLIT_BRAIN, with each side's data and the manual recovery). */
+function splitBrains(plan: Plan): VerifyFinding[] {
+  return plan.entries.flatMap((e) => e.refused).filter((r) => r.code === 'DRBD_SPLIT_BRAIN').map((r) => ({ severity: 'error', check: 'split-brain', subject: r.subject, message: r.message }));
 }
 
 const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate']);

@@ -20,7 +20,7 @@ import { SimCluster } from '../cluster.js';
 import { isDeliberate, runPass, type PassEnv, type PassOutcome, type PassSpec } from './controller.js';
 import { FaultInjector, FAULT_KINDS, type FaultKind } from './faults.js';
 import {
-  actionsInPlan, describeAction, diskRemovals, disksOf, instantInvariants, truthOf, type Finding, type InvariantName,
+  actionsInPlan, describeAction, diskRemovals, disksOf, instantInvariants, splitBrainReported, truthOf, type Finding, type InvariantName,
 } from './invariants.js';
 import { EDIT_KINDS, editWorld, type EditKind } from './edits.js';
 import { SHARED_DIR, World, type WorldShape } from './world.js';
@@ -161,6 +161,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const before = disksOf(truthOf(sim), [SHARED_DIR]);
       last = await pass({ name: 'controller A', desired: world.desired() });
       report(instantInvariants(sim));
+      if (last.error === undefined) report(splitBrainReported(truthOf(sim), last.result?.after ?? last.plan, (i) => world.instances.has(i) && world.instances.get(i)!.spec.state !== 'absent'));
       report(diskRemovals(before, disksOf(truthOf(sim), [SHARED_DIR]), (inst) => world.removalAllowed(inst)));
       if (last.error === undefined && (last.plan?.actions.length ?? 0) === 0) {
         convergedAfter = k;

@@ -14,7 +14,7 @@ const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrat
 export type InvariantName =
   | 'one-running-copy' | 'unique-ip' | 'unique-mac' | 'unique-vnc-display' | 'unique-drbd-minor' | 'unique-drbd-port'
   | 'no-implicit-disk-removal' | 'action-in-plan' | 'converges' | 'controller-error'
-  | 'fence-reachable' | 'fence-limit' | 'fence-while-replicating';
+  | 'fence-reachable' | 'fence-limit' | 'fence-while-replicating' | 'split-brain-reported';
 
 export interface Finding {
   readonly invariant: InvariantName;
@@ -28,6 +28,8 @@ export interface TruthNode {
   readonly files: Iterable<ObservedFile>;
   /** Configured DRBD devices (absent in hand-built truths). */
   readonly drbd?: Iterable<{ readonly minor: number; readonly resource: string }>;
+  /** Meta LVs ("vg/name") whose DRBD metadata records a split brain (absent in hand-built truths). */
+  readonly drbdSplitBrain?: Iterable<string>;
 }
 export type Truth = Readonly<Record<string, TruthNode>>;
 
@@ -40,6 +42,7 @@ export function truthOf(sim: SimCluster): Truth {
       lvs: [...s.lvs.values()],
       files: [...s.files.values(), ...(s.shared?.files.values() ?? [])],
       drbd: [...s.drbd.values()],
+      drbdSplitBrain: [...s.drbdMeta].filter(([, m]) => m.splitBrain).map(([id]) => id),
     }));
   }
   return out;
@@ -182,6 +185,24 @@ export function actionsInPlan(plan: Plan | undefined, executed: readonly Action[
   const planned = new Set((plan?.actions ?? []).map((a) => JSON.stringify(a)));
   return executed.filter((a) => !planned.has(JSON.stringify(a)))
     .map((a) => ({ invariant: 'action-in-plan', detail: `${who} ran ${describeAction(a)}, which its plan does not hold` }));
+}
+
+/**
+ * A DRBD split brain is never silent: every instance whose disks' metadata records one (on
+ * any node) and that the manifests still declare gets a DRBD_SPLIT_BRAIN refusal in `plan`
+ * (made with every node observable: the convergence passes).
+ */
+export function splitBrainReported(truth: Truth, plan: Plan | undefined, declared: (instance: string) => boolean): Finding[] {
+  const split = new Map<string, Set<string>>();
+  for (const [node, o] of Object.entries(truth)) {
+    for (const id of o.drbdSplitBrain ?? []) {
+      const inst = instanceOfDiskLv(id.slice(id.indexOf('/') + 1))?.instance;
+      if (inst !== undefined && declared(inst)) split.set(inst, (split.get(inst) ?? new Set()).add(node));
+    }
+  }
+  const reported = new Set((plan?.refused ?? []).filter((r) => r.code === 'DRBD_SPLIT_BRAIN').map((r) => r.subject));
+  return [...split].filter(([inst]) => plan !== undefined && !reported.has(`Instance/${inst}`))
+    .map(([inst, nodes]) => ({ invariant: 'split-brain-reported', detail: `${inst}: DRBD split brain on ${[...nodes].sort().join(', ')} and the plan does not report it` }));
 }
 
 /** Every invariant that holds at any instant (between two actions). */
