@@ -142,6 +142,7 @@ function diskNames(inst: PlanInstance): { diskNames?: (string | null)[] } {
   return present.some((d) => d.name !== undefined) ? { diskNames: present.map((d) => d.name ?? null) } : {};
 }
 
+const drbdOnly = (inst: PlanInstance) => inst.disks.some((d) => d.state === 'present' && d.template === 'drbd') && inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'drbd' || d.template === 'diskless');
 const sharedStorage = (inst: PlanInstance) => inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'sharedfile' || d.template === 'diskless');
 
 export function planInstanceRuntime(
@@ -222,7 +223,10 @@ export function planInstanceRuntime(
     out.status = 'ERROR_wrongnode';
     out.diffs.push({ path: 'placement.primary', desired: primary, observed: from });
     if (!observed.nodes.get(from)?.reachable) return out;
-    if (!sharedStorage(inst)) {
+    // DRBD, moved to the other node of its pair and not live-migrated (wanted stopped, or migration mode non-live):
+    // Ganeti's failover: stop here, the DRBD plan demotes this side and promotes the new primary, start there.
+    const drbdFailover = drbdOnly(inst) && secondary === from && (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running' || rt.powerState !== 'running');
+    if (!sharedStorage(inst) && !drbdFailover) {
       out.refused.push({ subject, code: 'MIGRATION_NEEDS_SHARED_STORAGE', message: `${inst.name} runs on ${from} but the manifest places it on ${primary}; its ${inst.diskTemplate} disks are not reachable from ${primary}. Only sharedfile instances migrate in this release.` });
       return out;
     }

@@ -3,7 +3,7 @@
  * Every pass recomputes the whole difference (level-triggered), so a plan made after a
  * partial or failed apply picks up exactly what is still missing.
  */
-import type { Action } from '../core/actions.js';
+import { actionKey, type Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
@@ -318,7 +318,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
     rt.actions.push(...routed.actions);
-    const rtActions = dr.blocksRuntime ? [] : rt.actions;
+    const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, rt.actions);
     if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
     if (drbdFailover && failoverStart) {
       const promoted = dr.actions.some((a) => a.verb === 'drbd.primary' && a.failover !== undefined);
@@ -360,6 +360,26 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
     ...(recoveredFailovers.length > 0 ? { recoveredFailovers } : {}),
   };
+}
+
+/**
+ * A DRBD role swap beside runtime actions in one pass (a failover by manifest): the demote
+ * on a node runs only after the VM's stop there succeeded, and the start on the new primary
+ * only after its promotion did (executor: `after`, across nodes). Mutates `drbd`'s demotes.
+ */
+export function linkRoleSwap(drbd: Action[], runtime: readonly Action[]): Action[] {
+  const key = (a: Action) => actionKey(a);
+  for (const [i, a] of drbd.entries()) {
+    if (a.verb !== 'drbd.secondary') continue;
+    const stops = runtime.filter((r) => r.verb === 'instance.stop' && r.node === a.node).map(key);
+    if (stops.length > 0) drbd[i] = { ...a, after: [...(a.after ?? []), ...stops] };
+  }
+  const promotes = drbd.filter((a) => a.verb === 'drbd.primary');
+  return runtime.map((r) => {
+    if (r.verb !== 'instance.start') return r;
+    const here = promotes.filter((p) => p.node === r.node).map(key);
+    return here.length > 0 ? { ...r, after: [...(r.after ?? []), ...here] } : r;
+  });
 }
 
 /** Cluster spec.nPlusOne on the entries made: a feeding move's entry is refused (its actions dropped) or gets a note. */

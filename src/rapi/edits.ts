@@ -128,12 +128,16 @@ export function failover(name: string, primary: string, secondary: string | unde
     if (secondary !== undefined) doc.setIn(['spec', 'placement', 'secondary'], secondary);
   };
   if (!running) return { subject, what: `failover instance ${name} to ${primary} (stopped)`, op, edit: move };
+  // Two steps: stopped and moved (one pass stops it on the old node and, for DRBD, demotes there after
+  // the stop and promotes the new primary after the demote: plan.linkRoleSwap; the old node's runtime
+  // files go on the next pass), then started. A running instance whose manifest moves it is a live
+  // migration request, so the start is its own step.
   return {
-    subject, what: `failover instance ${name} to ${primary}: stop`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'stopped'),
-    then: {
-      subject, what: `failover instance ${name} to ${primary}: move`, op, edit: move,
-      then: { subject, what: `failover instance ${name} to ${primary}: start`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'running') },
+    subject, what: `failover instance ${name} to ${primary}: stop and move`, op, edit: (doc) => {
+      doc.setIn(['spec', 'powerState'], 'stopped');
+      move(doc);
     },
+    then: { subject, what: `failover instance ${name} to ${primary}: start`, op, edit: (doc) => doc.setIn(['spec', 'powerState'], 'running') },
   };
 }
 

@@ -83,8 +83,7 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     expect(job.status, JSON.stringify(job.opresult)).toBe('success');
     expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'sf1', target_node: 'node2' });
     const log = job.oplog[0].map((l: any) => l[3]).join('\n');
-    expect(log).toMatch(/failover instance sf1 to node2: stop: done/);
-    expect(log).toMatch(/failover instance sf1 to node2: move: done/);
+    expect(log).toMatch(/failover instance sf1 to node2: stop and move: done/);
     expect(log).toMatch(/failover instance sf1 to node2: start: done/);
     const history = c.sim.node('node1').history().map((h) => h.action.verb);
     expect(history).not.toContain('instance.migrate');
@@ -109,6 +108,13 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     const job = await finished(r.json() as number);
     expect(job.status, JSON.stringify(job.opresult)).toBe('success');
     expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_FAILOVER', instance_name: 'dr1', target_node: 'node3' });
+    // Two steps: stop, demote and promote in the first pass (the demote ordered after the stop; the old node's runtime
+    // files go on the pass after), then the start.
+    const log = job.oplog[0].map((l: any) => l[3]).join('\n');
+    expect(log).toMatch(/failover instance dr1 to node3: stop and move: done/);
+    expect(log).toMatch(/failover instance dr1 to node3: start: done/);
+    const node1 = c.sim.node('node1').history().filter((h) => h.action.subject === 'Instance/dr1').map((h) => `${h.action.verb}:${h.ok}`);
+    expect(node1.slice(node1.indexOf('instance.stop:true'))).toEqual(['instance.stop:true', 'drbd.secondary:true', 'instance.remove:true']);
     expect(observed('node3', 'dr1')?.runState).toBe('running');
     expect(observed('node1', 'dr1')?.runState).not.toBe('running');
     const { state } = await loadDesired([c.manifests]);

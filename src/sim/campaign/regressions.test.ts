@@ -179,4 +179,26 @@ describe('bugs found by the fault campaign', () => {
     expect((await drbdOn(sc, 'n1')).map((d) => [d.role, d.disk, d.peer?.connection])).toEqual([['Secondary', 'UpToDate', 'Connected']]);
     expect(sc.findings()).toEqual([]);
   });
+
+  // Issue 10 (hatruth brief, item 2): a stop and a DRBD primary swap of one instance in one pass was refused
+  // (MIGRATION_NEEDS_SHARED_STORAGE) while its demote still ran, before any stop, and failed DRBD_IN_USE; the remote
+  // API's failover took three manifest edits to get around it.
+  it('given a running DRBD instance whose manifest swaps primary and secondary and stops it, one pass stops it, then demotes, then promotes', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n2', secondary: 'n1' };
+    sc.world.instances.get('vm0')!.spec.powerState = 'stopped';
+    const o = await sc.pass();
+    expect(o.plan?.refused ?? []).toEqual([]);
+    const demote = o.plan!.actions.find((a) => a.verb === 'drbd.secondary');
+    expect(demote?.after).toEqual(['instance.stop@n1 Instance/vm0']);
+    expect(o.results.map((r) => `${r.action.verb}@${r.action.node}:${r.ok}`)).toEqual(['instance.stop@n1:true', 'drbd.secondary@n1:true', 'drbd.primary@n2:true']);
+    expect((await drbdOn(sc, 'n2')).map((d) => d.role)).toEqual(['Primary']);
+    sc.world.instances.get('vm0')!.spec.powerState = 'running';
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(sc.findings()).toEqual([]);
+  });
 });
