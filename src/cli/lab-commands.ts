@@ -62,11 +62,12 @@ export function registerLabCommands(program: Command): void {
     .option('--mgmt-subnet <cidr>', 'management /24 inside 198.18.0.0/15', '198.18.0.0/24')
     .option('--repl-subnet <cidr>', 'replication /24 inside 198.18.0.0/15', '198.19.0.0/24')
     .option('--pv-size <GiB>', 'size of each node\'s sparse loop file', (v) => Number.parseInt(v, 10), 10)
+    .option('--pvs-per-node <n>', 'physical volumes (loop files) in each namespace node\'s volume group, for exclusive storage', (v) => Number.parseInt(v, 10), 1)
     .option('--no-install', 'do not apt-get install missing packages')
     .option('--no-guest', 'do not build the busybox lab guest and its OS definition')
     .option('-f, --file <path>', 'more manifests to apply with the Node manifests (repeatable; with --apply)', (v: string, prev: string[] = []) => [...prev, v], [])
     .option('--apply', 'then apply the Node manifests plus -f manifests (`gantry apply --yes`) and print the drift report (needs --manifests)')
-    .action(async (flags: CommonFlags & { nodes: number; vmNodes: number; vmMemory: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
+    .action(async (flags: CommonFlags & { nodes: number; vmNodes: number; vmMemory: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; pvsPerNode: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
       if (flags.apply && !flags.manifests) throw new PrereqError('LAB_APPLY_NEEDS_MANIFESTS', '--apply needs --manifests <dir>');
       const result = await labUp({
         ...ref(flags),
@@ -77,6 +78,7 @@ export function registerLabCommands(program: Command): void {
         mgmtSubnet: flags.mgmtSubnet,
         replSubnet: flags.replSubnet,
         pvSizeGiB: flags.pvSize,
+        pvsPerNode: flags.pvsPerNode,
         installMissing: flags.install,
         ...(flags.manifests ? { manifestsDir: resolve(flags.manifests) } : {}),
       });

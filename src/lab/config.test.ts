@@ -55,6 +55,18 @@ describe('rendered configs', () => {
   });
 });
 
+describe('layoutLab with several PVs per node (exclusive storage labs)', () => {
+  it('given pvsPerNode 3 each namespace node gets two more loop files, LVM sees exactly its three devices, and a bad count is refused', () => {
+    const l = layoutLab({ nodes: 1, vmNodes: 1, prefix: 'pvt', pvsPerNode: 3 });
+    expect(l.nodes[0]!.extraPvFiles).toEqual([`${l.nodes[0]!.dir}/pv1.img`, `${l.nodes[0]!.dir}/pv2.img`]);
+    expect(l.nodes[1]!.extraPvFiles).toBeUndefined(); // a VM node's PV is its virtio disk
+    expect(layoutLab({ nodes: 1, prefix: 'pvt' }).nodes[0]!.extraPvFiles).toBeUndefined();
+    const conf = renderLvmConf(l.nodes[0]!, ['/dev/loop3', '/dev/loop4', '/dev/loop5']);
+    expect(conf).toContain('filter = [ "a|^/dev/loop3$|", "a|^/dev/loop4$|", "a|^/dev/loop5$|", "r|.*|" ]');
+    expect(() => layoutLab({ nodes: 1, pvsPerNode: 0 })).toThrow(/--pvs-per-node/);
+  });
+});
+
 describe('layoutLab with VM nodes', () => {
   it('given 1 namespace node and 2 VM nodes it numbers the VMs after it, with taps, files and distinct MACs', () => {
     const l = layoutLab({ nodes: 1, vmNodes: 2, prefix: 'vmt' });

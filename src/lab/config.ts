@@ -34,6 +34,8 @@ export interface LabLayoutOptions {
   vgName?: string;
   /** Size of each node's sparse loop file. */
   pvSizeGiB?: number;
+  /** Physical volumes (sparse loop files) in each namespace node's VG, default 1 (exclusive storage labs want several). */
+  pvsPerNode?: number;
 }
 
 export interface LabNetwork {
@@ -85,6 +87,8 @@ export interface NodeLayout {
   vswitchdCtl: string;
   lvmSystemDir: string;
   pvFile: string;
+  /** More PVs of the node's VG (lab option pvsPerNode), each a sparse loop file like pvFile. */
+  extraPvFiles?: string[];
   vgName: string;
   vm?: VmNodeLayout;
 }
@@ -132,6 +136,8 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
   const repl = network(`${prefix}-repl`, opts.replSubnet ?? '198.19.0.0/24');
   if (mgmt.base === repl.base) throw new PrereqError('LAB_BAD_SUBNET', 'management and replication subnets must differ');
   const vgName = opts.vgName ?? 'gantry';
+  const pvsPerNode = opts.pvsPerNode ?? 1;
+  if (!Number.isInteger(pvsPerNode) || pvsPerNode < 1 || pvsPerNode > 16) throw new PrereqError('LAB_BAD_PV_COUNT', '--pvs-per-node must be an integer from 1 to 16');
   const nodes: NodeLayout[] = [];
   for (let index = 1; index <= opts.nodes + vmNodes; index++) {
     const name = `node${index}`;
@@ -161,6 +167,7 @@ export function layoutLab(opts: LabLayoutOptions): LabLayout {
       vswitchdCtl: join(ovsDir, 'ovs-vswitchd.ctl'),
       lvmSystemDir: join(dir, 'lvm'),
       pvFile: join(dir, 'pv.img'),
+      ...(pvsPerNode > 1 && kind === 'netns' ? { extraPvFiles: Array.from({ length: pvsPerNode - 1 }, (_, i) => join(dir, `pv${i + 1}.img`)) } : {}),
       vgName,
       ...(kind === 'vm' ? { vm: vmLayout(prefix, dir, index, vmMemoryMiB) } : {}),
     };
@@ -243,14 +250,15 @@ export function renderSshdConfig(node: NodeLayout, authorizedKeysFile: string): 
   ].join('\n');
 }
 
-/** lvm.conf for one node: sees only its own loop device; metadata only (activation = 0). */
-export function renderLvmConf(node: NodeLayout, loopDevice: string): string {
-  const dev = loopDevice.replace(/[|\\"]/g, '');
+/** lvm.conf for one node: sees only its own loop device(s); metadata only (activation = 0). */
+export function renderLvmConf(node: NodeLayout, loopDevices: string | readonly string[]): string {
+  const devs = (typeof loopDevices === 'string' ? [loopDevices] : loopDevices).map((d) => d.replace(/[|\\"]/g, ''));
+  const accept = devs.map((d) => `"a|^${d}$|", `).join('');
   return [
-    `# Gantry lab node ${node.name}: LVM sees only ${dev}; no device-mapper on this kernel.`,
+    `# Gantry lab node ${node.name}: LVM sees only ${devs.join(' ')}; no device-mapper on this kernel.`,
     'devices {',
-    `  filter = [ "a|^${dev}$|", "r|.*|" ]`,
-    `  global_filter = [ "a|^${dev}$|", "r|.*|" ]`,
+    `  filter = [ ${accept}"r|.*|" ]`,
+    `  global_filter = [ ${accept}"r|.*|" ]`,
     '  use_devicesfile = 0',
     '  obtain_device_list_from_udev = 0',
     '}',

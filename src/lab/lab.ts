@@ -55,6 +55,8 @@ export interface LabNode {
   lvmSystemDir: string;
   /** The PV: a loop device (namespace node) or the VM's virtio disk (/dev/vda). */
   loopDevice: string;
+  /** More PVs of the VG (lab option pvsPerNode): loop devices. */
+  extraLoopDevices?: string[];
   /** Host processes of the node: sshd and OVS (namespace node) or QEMU (VM node). */
   pids: { sshd?: number; ovsdbServer?: number; ovsVswitchd?: number; qemu?: number };
   /** VM nodes: where to look on the host. */
@@ -210,7 +212,7 @@ async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, grou
   await mkdir(`${node.dir}/file-storage`, { recursive: true, mode: 0o755 });
   const hostKey = publicKeyOnly(await ensureKey(run, node.hostKeyFile, node.name));
   await ensureNodeNetwork(run, node, layout.mgmt, layout.repl);
-  const [loopDevice, ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB, serial), ensureOvs(run, node)]);
+  const [[loopDevice, ...extraLoopDevices], ovs] = await Promise.all([ensureVolumeGroup(run, node, layout.pvSizeGiB, serial), ensureOvs(run, node)]);
   const sshd = await ensureSshd(run, layout, node, log);
   return {
     name: node.name,
@@ -224,7 +226,8 @@ async function upNode(run: HostRunner, layout: LabLayout, node: NodeLayout, grou
     ovsdbSocket: node.ovsdbSocket,
     vgName: node.vgName,
     lvmSystemDir: node.lvmSystemDir,
-    loopDevice,
+    loopDevice: loopDevice!,
+    ...(extraLoopDevices.length > 0 ? { extraLoopDevices } : {}),
     pids: { sshd, ...ovs },
   };
 }
@@ -292,8 +295,7 @@ async function removeNode(run: HostRunner, node: NodeLayout, log: Logger, out: L
     });
   }
   await step('detach loop device', async () => {
-    const loop = await removeVolumeGroup(run, node);
-    if (loop) out.loopDevices.push(loop);
+    out.loopDevices.push(...(await removeVolumeGroup(run, node)));
   });
   if (failures.length === 0) await rm(node.dir, { recursive: true, force: true });
   return failures;

@@ -14,6 +14,8 @@ export interface LabNodeManifestInput {
   nodeDir: string;
   vgName: string;
   loopDevice: string;
+  /** More PVs of the VG (lab option pvsPerNode). */
+  extraLoopDevices?: readonly string[];
   /** Out-of-band power program (argv) Gantry fences the node with: the lab's `gantry lab power`. */
   oobProgram?: readonly string[];
   /** VM nodes have their own filesystem: the default node paths apply. */
@@ -36,7 +38,7 @@ export function nodeManifest(n: LabNodeManifestInput): Record<string, unknown> {
       // Namespace nodes share one filesystem: each gets its own run and file-storage directory.
       ...(n.kind === 'vm' ? {} : { paths: { runDir: `${n.nodeDir}/run`, fileStorageDir: `${n.nodeDir}/file-storage` } }),
       // The lab made this VG on the node's PV (loop device or VM disk); declaring it lets plan check it.
-      profile: { volumeGroups: [{ name: n.vgName, pvs: [n.loopDevice] }] },
+      profile: { volumeGroups: [{ name: n.vgName, pvs: [n.loopDevice, ...(n.extraLoopDevices ?? [])] }] },
     },
   };
 }

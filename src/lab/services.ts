@@ -178,31 +178,45 @@ export function serializer(): Serializer {
   };
 }
 
-/** `serial` orders the loop attaches of nodes brought up in parallel (losetup --find races). */
-export async function ensureVolumeGroup(run: HostRunner, node: NodeLayout, sizeGiB: number, serial: Serializer): Promise<string> {
+const pvFilesOf = (node: NodeLayout): string[] => [node.pvFile, ...(node.extraPvFiles ?? [])];
+
+/**
+ * `serial` orders the loop attaches of nodes brought up in parallel (losetup --find races).
+ * Returns the node's loop devices: the first PV, then those of extraPvFiles.
+ */
+export async function ensureVolumeGroup(run: HostRunner, node: NodeLayout, sizeGiB: number, serial: Serializer): Promise<string[]> {
   for (const sub of ['lock', 'backup', 'archive']) await mkdir(join(node.lvmSystemDir, sub), { recursive: true });
-  if (!(await exists(node.pvFile))) {
-    // A sparse file: LVM only ever writes metadata here.
-    const fh = await open(node.pvFile, 'w', 0o600);
-    await fh.truncate(sizeGiB * 1024 ** 3);
-    await fh.close();
+  const loops: string[] = [];
+  for (const file of pvFilesOf(node)) {
+    if (!(await exists(file))) {
+      // A sparse file: LVM only ever writes metadata here.
+      const fh = await open(file, 'w', 0o600);
+      await fh.truncate(sizeGiB * 1024 ** 3);
+      await fh.close();
+    }
+    loops.push(await serial(async () => (await findLoop(run, file)) ?? (await run.run(['losetup', '--find', '--show', file])).stdout.trim()));
   }
-  const loop = await serial(async () => (await findLoop(run, node.pvFile)) ?? (await run.run(['losetup', '--find', '--show', node.pvFile])).stdout.trim());
-  await writeFile(join(node.lvmSystemDir, 'lvm.conf'), renderLvmConf(node, loop));
+  await writeFile(join(node.lvmSystemDir, 'lvm.conf'), renderLvmConf(node, loops));
   if (!(await vgInfo(run, node))) {
     const env = lvmEnv(node);
-    const pv = await run.run(['pvs', '--noheadings', '-o', 'pv_name', loop], { env, allowFail: true });
-    if (pv.code !== 0) await run.run(['pvcreate', '-q', loop], { env });
-    await run.run(['vgcreate', '-q', node.vgName, loop], { env });
+    for (const loop of loops) {
+      const pv = await run.run(['pvs', '--noheadings', '-o', 'pv_name', loop], { env, allowFail: true });
+      if (pv.code !== 0) await run.run(['pvcreate', '-q', loop], { env });
+    }
+    await run.run(['vgcreate', '-q', node.vgName, ...loops], { env });
   }
-  return loop;
+  return loops;
 }
 
-/** Detach the node's loop device (only if it is backed by our file); the VG goes with it. */
-export async function removeVolumeGroup(run: HostRunner, node: NodeLayout): Promise<string | undefined> {
-  const loop = await findLoop(run, node.pvFile);
-  if (!loop) return undefined;
+/** Detach the node's loop devices (only those backed by our files); the VG goes with them. */
+export async function removeVolumeGroup(run: HostRunner, node: NodeLayout): Promise<string[]> {
+  const loops: string[] = [];
+  for (const file of pvFilesOf(node)) {
+    const loop = await findLoop(run, file);
+    if (loop) loops.push(loop);
+  }
+  if (loops.length === 0) return [];
   await run.run(['vgremove', '-q', '-f', node.vgName], { env: lvmEnv(node), allowFail: true });
-  await run.run(['losetup', '-d', loop]);
-  return loop;
+  for (const loop of loops) await run.run(['losetup', '-d', loop]);
+  return loops;
 }

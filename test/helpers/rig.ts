@@ -26,6 +26,9 @@ export interface UseLabOptions {
   /** QEMU VM nodes (own kernel: DRBD, dm-mod), numbered after the namespace nodes. */
   vmNodes?: number;
   vmMemoryMiB?: number;
+  /** PVs (sparse loop files) in each namespace node's VG (default 1) and their size. */
+  pvsPerNode?: number;
+  pvSizeGiB?: number;
   /** Kernel object prefix, 2-8 of [a-z0-9]; default "gt" + process id + a counter, in base 36. */
   prefix?: string;
   /** Also write nodes.yaml here. */
@@ -135,6 +138,8 @@ export function useLab(opts: UseLabOptions = {}): LabHandle {
       nodes: opts.nodes ?? (opts.vmNodes ? 0 : 3),
       ...(opts.vmNodes ? { vmNodes: opts.vmNodes } : {}),
       ...(opts.vmMemoryMiB ? { vmMemoryMiB: opts.vmMemoryMiB } : {}),
+      ...(opts.pvsPerNode ? { pvsPerNode: opts.pvsPerNode } : {}),
+      ...(opts.pvSizeGiB ? { pvSizeGiB: opts.pvSizeGiB } : {}),
       mgmtSubnet: `198.18.${x}.0/24`,
       replSubnet: `198.19.${x}.0/24`,
       installMissing: false,

@@ -3,7 +3,8 @@
  * name (a hand-added address survives an MTU repair; its removal is its own planned
  * action, never for the management address); a device with a filesystem signature is
  * refused as a PV and nothing is written to it; a missing storage root is refused and
- * not created. Real sshd, iproute2, LVM (metadata mode), wipefs, qemu-img.
+ * not created; with exclusive storage no two instances share a PV (the node's VG has three
+ * loop-device PVs). Real sshd, iproute2, LVM (metadata mode), wipefs, qemu-img.
  */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -24,9 +25,9 @@ const run = promisify(execFile);
 const skip = await labSkipReason();
 const logger = silentLogger();
 
-describe.skipIf(skip)('given a 1-node lab with the lab node profile applied', () => {
+describe.skipIf(skip)('given a 1-node lab (three PVs in its VG) with the lab node profile applied', () => {
   const manifestsDir = path.join(tmpdir(), `gantry-lab-safety-${process.pid}`);
-  const lab = useLab({ nodes: 1, manifestsDir });
+  const lab = useLab({ nodes: 1, manifestsDir, pvsPerNode: 3 });
   let m: ManifestSet;
 
   const withOps = async <T>(fn: (ops: Awaited<ReturnType<typeof connectNodes>>['ops'], state: Awaited<ReturnType<ManifestSet['load']>>) => Promise<T>): Promise<T> => {
@@ -144,6 +145,53 @@ describe.skipIf(skip)('given a 1-node lab with the lab node profile applied', ()
         const spec = docs.find((d) => d.metadata.name === 'node1')!.spec;
         spec.paths.fileStorageDir = spec.paths.fileStorageDir.replace(/-missing$/, '');
       });
+    }
+  });
+
+  it('with exclusive storage each instance disk gets empty PVs of its own (as many as its spindles), one that cannot is refused by the driver, and a hand-made LV sharing a PV is reported', async () => {
+    const node = lab.node('node1');
+    const pvs = [node.loopDevice, ...(node.extraLoopDevices ?? [])];
+    expect(pvs).toHaveLength(3);
+    const inst = (name: string, spindles: number) => ({ apiVersion: 'gantry.dev/v1alpha1', kind: 'Instance', metadata: { name }, spec: { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '64M', spindles }], powerState: 'stopped', placement: { primary: 'node1' } } });
+    const pvReport = async () => {
+      const r = await lab.transport('node1').exec(['pvs', '--reportformat', 'json', '-o', 'pv_name,lv_name']);
+      const rows = (JSON.parse(r.stdout) as { report: { pv: { pv_name: string; lv_name: string }[] }[] }).report[0]!.pv;
+      return Object.fromEntries(pvs.map((pv) => [pv, rows.filter((x) => x.pv_name === pv && x.lv_name !== '').map((x) => x.lv_name).sort()]));
+    };
+    await m.edit('nodes.yaml', (docs) => { docs.find((d) => d.metadata.name === 'node1')!.spec.ndParams = { exclusiveStorage: true }; });
+    await m.write('instances.yaml', [inst('exa', 2), inst('exb', 1)]);
+    try {
+      const r = await pass(true);
+      expect(r.plan.refused).toEqual([]);
+      expect(r.report?.results.filter((x) => !x.ok)).toEqual([]);
+      const creates = r.report!.results.filter((x) => x.action.verb === 'lv.create');
+      expect(creates.map((x) => x.action.verb === 'lv.create' && [x.action.name, x.action.spindles])).toEqual([['exa.disk0', 2], ['exb.disk0', 1]]);
+      // Ganeti's layout on the node: exa striped over two PVs of its own, exb alone on the third.
+      const layout = await pvReport();
+      expect(Object.values(layout).sort()).toEqual([['exa.disk0'], ['exa.disk0'], ['exb.disk0']]);
+      expect(creates[0]!.commands[0]!.slice(-3)).toEqual([node.vgName, ...Object.keys(layout).filter((pv) => layout[pv]!.includes('exa.disk0'))]);
+      const again = await pass(false);
+      expect(again.plan.actions).toEqual([]);
+
+      // No empty PV is left: the driver refuses a third instance's disk and runs nothing.
+      const create: Action = { verb: 'lv.create', node: 'node1', subject: 'Instance/exc', reason: 'test', vg: node.vgName, name: 'exc.disk0', sizeMiB: 64, tags: ['gantry'], spindles: 1 };
+      const d = await withOps((ops) => ops.get('node1')!.run(create));
+      expect([d.ok, d.error?.code, d.commands]).toEqual([false, 'EXCL_NOT_ENOUGH_PVS', []]);
+      expect(d.error?.message).toContain(`volume group ${node.vgName} has 0`);
+
+      // Drift: an LV made by hand on exb's PV is reported on exb, and nothing is planned for it.
+      const exbPv = Object.keys(layout).find((pv) => layout[pv]!.includes('exb.disk0'))!;
+      await lab.transport('node1').exec(['lvcreate', '-L', '8m', '-n', 'scratch', '-y', '--wipesignatures', 'n', node.vgName, exbPv]);
+      const drift = await pass(false);
+      expect(drift.plan.actions).toEqual([]);
+      expect(drift.plan.entries.find((e) => e.subject === 'Instance/exb')?.notes).toContain(
+        `disk 0: ${node.vgName}/exb.disk0 on node1 shares physical volume ${exbPv} with ${node.vgName}/scratch, no instance's; exclusive storage gives each instance PVs of its own: move one away (pvmove)`);
+    } finally {
+      await lab.transport('node1').exec(['lvremove', '-f', '-y', `${node.vgName}/scratch`]);
+      await m.write('instances.yaml', ['exa', 'exb'].map((n) => ({ ...inst(n, 1), spec: { ...inst(n, 1).spec, state: 'absent', deleteDisks: true } })));
+      await pass(true);
+      await m.write('instances.yaml', []);
+      await m.edit('nodes.yaml', (docs) => { delete docs.find((d) => d.metadata.name === 'node1')!.spec.ndParams; });
     }
   });
 });
