@@ -24,6 +24,8 @@ export interface ActionResult {
   readonly commands: readonly (readonly string[])[];
   readonly error?: { readonly code: string; readonly message: string; readonly retryable: boolean };
   readonly durationMs: number;
+  /** ISO time the executor saw it end (its clock; absent where no executor ran it). */
+  readonly finishedAt?: string;
 }
 
 /**

@@ -145,4 +145,11 @@ describe('executePlan', () => {
     expect(r.skipped.map((x) => `${x.action.verb}@${x.action.node}`)).toEqual(['instance.start@n2']);
     expect(r.skipped[0]!.because).toMatch(/which failed/);
   });
+
+  it('given an injected clock, each result carries the time the executor saw it end (finishedAt), in run order', async () => {
+    let t = Date.UTC(2026, 10, 28, 12, 0, 0);
+    const ops = new Map([['n1', new RecordingOps('n1')]]);
+    const r = await executePlan(planOf([act('n1', 'lv.create', 'a'), act('n1', 'file.create', 'b')]), ops, { logger: silentLogger(), now: () => new Date((t += 1000)) });
+    expect(r.results.map((x) => [x.action.subject, x.finishedAt])).toEqual([['a', '2026-11-28T12:00:01.000Z'], ['b', '2026-11-28T12:00:02.000Z']]);
+  });
 });

@@ -30,6 +30,8 @@ export interface ExecuteOptions {
    * are skipped as "cancelled: <reason>" (e.g. the Lease was lost in Kubernetes mode).
    */
   readonly signal?: AbortSignal;
+  /** The clock each result's finishedAt is read from (default: the system clock). */
+  readonly now?: () => Date;
 }
 
 export interface SkippedAction {
@@ -89,6 +91,7 @@ export async function executePlan(plan: Plan, ops: ReadonlyMap<string, NodeOps>,
         r = await nodeOps.run(a);
       }
     }
+    r = { ...r, finishedAt: (opts.now ?? (() => new Date()))().toISOString() };
     if (!r.ok) keys.forEach((k) => failedKeys.add(k));
     outcomes.set(actionKey(a), r.ok ? undefined : `failed (${r.error?.code ?? 'FAILED'}: ${r.error?.message ?? 'no message'})`);
     results.push(r);

@@ -210,6 +210,15 @@ describe('failover records for DRBD (pure: a plan and an execute report built by
     expect(completedFailovers(p, { results: [result(promote, false)], skipped: [], ok: false, durationMs: 1 }, 'T')).toEqual([]);
   });
 
+  it('given results that carry their end time, the record\'s started is when the promotion (or the start) ended, not the end of the pass', () => {
+    const p = planOf([promote]);
+    const done = { ...result(promote, true), finishedAt: '2026-11-28T12:00:11.000Z' };
+    expect(completedFailovers(p, { results: [done], skipped: [], ok: true, durationMs: 1 }, '2026-11-28T12:00:16.000Z')).toMatchObject([{ instance: 'db1', started: '2026-11-28T12:00:11.000Z' }]);
+    const realStart = { verb: 'instance.start', node: 'n2', subject: 'Instance/db1', reason: 'failover start' } as unknown as Action;
+    const started = { ...result(realStart, true), finishedAt: '2026-11-28T12:00:12.500Z' };
+    expect(completedFailovers(planOf([promote, realStart]), { results: [done, started], skipped: [], ok: true, durationMs: 1 }, '2026-11-28T12:00:16.000Z')).toMatchObject([{ started: '2026-11-28T12:00:12.500Z' }]);
+  });
+
   it('given a start planned after the promotion, only the start\'s success records the failover', () => {
     // only verb, node and subject matter to completedFailovers: the launch description is left out
     const realStart = { verb: 'instance.start', node: 'n2', subject: 'Instance/db1', reason: 'failover start' } as unknown as Action;

@@ -170,7 +170,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
       aborted = true;
     } else {
       report = await executePlan(plan, deps.ops, {
-        logger: deps.logger, ...deps.execute, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+        logger: deps.logger, now, ...deps.execute, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.onResult ? { onResult: opts.onResult } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       });
       if (!opts.dryRun) {
         finalObserved = await observeNow();
@@ -211,21 +211,25 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
 /**
  * The plan's failovers that completed on the new primary: its start succeeded, or (a DRBD
  * instance declared stopped, so nothing starts) every failover promotion of its disks did.
+ * `started` is when that action ended (its result's finishedAt), else `at` (the pass's end).
  */
 export function completedFailovers(plan: Plan, report: ExecuteReport | undefined, at: string): FailoverRecord[] {
   const key = (a: { subject: string; node: string }) => `${a.subject}@${a.node}`;
   const ok = (report?.results ?? []).filter((r) => r.ok);
-  const started = new Set(ok.filter((r) => r.action.verb === 'instance.start').map((r) => key(r.action)));
-  const promoted = new Set(ok.filter((r) => r.action.verb === 'drbd.primary' && r.action.failover).map((r) => actionKey(r.action)));
-  const done = (f: { instance: string; to?: string }): boolean => {
+  const started = new Map(ok.filter((r) => r.action.verb === 'instance.start').map((r) => [key(r.action), r.finishedAt ?? at]));
+  const promoted = new Map(ok.filter((r) => r.action.verb === 'drbd.primary' && r.action.failover).map((r) => [actionKey(r.action), r.finishedAt ?? at]));
+  /** When the failover completed, or undefined when it did not. */
+  const doneAt = (f: { instance: string; to?: string }): string | undefined => {
     const k = `Instance/${f.instance}@${f.to}`;
-    if (plan.actions.some((a) => a.verb === 'instance.start' && key(a) === k)) return started.has(k);
+    if (plan.actions.some((a) => a.verb === 'instance.start' && key(a) === k)) return started.get(k);
     const promotions = plan.actions.filter((a) => a.verb === 'drbd.primary' && a.failover && key(a) === k);
-    return promotions.length > 0 && promotions.every((a) => promoted.has(actionKey(a)));
+    const times = promotions.map((a) => promoted.get(actionKey(a)));
+    return times.length > 0 && times.every((t) => t !== undefined) ? times.sort().at(-1) : undefined;
   };
-  return (plan.failovers ?? []).filter((f) => f.to !== undefined && done(f)).map((f) => ({
-    instance: f.instance, from: f.from, to: f.to!, ...(f.detected ? { detected: f.detected } : {}), ...(f.fenced ? { fenced: f.fenced } : {}), started: at,
-  }));
+  return (plan.failovers ?? []).flatMap((f) => {
+    const when = f.to !== undefined ? doneAt(f) : undefined;
+    return when === undefined ? [] : [{ instance: f.instance, from: f.from, to: f.to!, ...(f.detected ? { detected: f.detected } : {}), ...(f.fenced ? { fenced: f.fenced } : {}), started: when }];
+  });
 }
 
 /** Instance status carries its failover: the new primary and the timeline. */
