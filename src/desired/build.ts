@@ -490,6 +490,14 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
           err(r, ['spec', 'disks', index], 'missing-field', `disk ${index} has no spindles, and node ${exclNode.name} it may be placed on has exclusive storage (ndParams.exclusiveStorage): each disk there takes physical volumes of its own; say how many (spindles: N), as Ganeti requires`);
         }
       });
+      // A count no node could hold: judged only when every node it may land on has exclusive storage and declares its spindles.
+      const hosts = mayHost.filter((n): n is DesiredNode => n !== undefined);
+      const declared = hosts.map((n) => (n.exclusiveStorage ? n.spindles : undefined));
+      const want = (s.disks ?? []).reduce((a, d) => a + (d.state !== 'absent' && (d.template ?? diskTemplate) !== 'file' && (d.template ?? diskTemplate) !== 'sharedfile' ? d.spindles ?? 0 : 0), 0);
+      if (hosts.length > 0 && declared.every((x) => x !== undefined)) {
+        const most = Math.max(...(declared as number[]));
+        if (want > most) err(r, ['spec', 'disks'], 'invalid-value', `the disks take ${want} spindles, more than any exclusive-storage node this instance may be placed on has (largest: ${most}, Node spec.spindles)`);
+      }
     }
     checkKvmLayer(['spec', 'hvParams'], s.hvParams, hvParams, errAt(r));
     checkInstanceDevices(s, disks, hvParams, errAt(r));
