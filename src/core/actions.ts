@@ -120,6 +120,14 @@ export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; r
 export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number }
 /** Only for an explicit deletion (disk or instance absent with its data deleted). */
 export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly resource: string; readonly minor: number }
+/**
+ * Secondary replacement (Ganeti's replace-disks -n, 8.4): drop this (primary) side's link
+ * unless it already points at `keep` (the new secondary's endpoint); a no-op when it has no
+ * link or is linked to `keep`. The device stays attached and keeps its role.
+ */
+export interface DrbdDisconnect extends Base { readonly verb: 'drbd.disconnect'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly keep: DrbdEndpointSpec; readonly from: readonly string[] }
+/** Wait up to waitS until this side and its peer (`peerNode`) are Connected and both UpToDate: the end of a resync. Fails when the time runs out (the next pass waits again). */
+export interface DrbdWaitSync extends Base { readonly verb: 'drbd.wait-sync'; readonly resource: string; readonly minor: number; readonly peerNode: string; readonly waitS: number }
 
 // ---- instances (QEMU/KVM) ----
 /** The full launch description; drivers/qemu turns it into argv. */
@@ -218,6 +226,6 @@ export type Action =
   | VgEnsure
   | LvCreate | LvExtend | LvRemove
   | FileCreate | FileGrow | FileRemove
-  | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown;
+  | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown | DrbdDisconnect | DrbdWaitSync;
 
 export type Verb = Action['verb'];

@@ -8,8 +8,9 @@ import type { Transport } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
 import * as c from '../drivers/drbd/cmd84.js';
 import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
+import { endpointArg } from '../drivers/drbd/validate.js';
 import {
-  ensureDown, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, type EnsureResult, type WaitOptions,
+  ensureDisconnectedExcept, ensureDown, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, waitForSync, type EnsureResult, type WaitOptions,
 } from '../drivers/drbd/ops.js';
 
 export type DrbdAction = Extract<Action, { verb: `drbd.${string}` }>;
@@ -38,6 +39,9 @@ export function describeDrbd(a: DrbdAction): string[][] {
     case 'drbd.secondary': return [c.secondaryCmd(a.minor)];
     case 'drbd.resize': return [c.resizeCmd(a.minor, a.sizeMiB)];
     case 'drbd.down': return [c.downCmd(a.resource)];
+    // The link to the old secondary, as drbdsetup show names it on the node; only when it is not `keep`.
+    case 'drbd.disconnect': return [c.showResourceCmd(a.resource), ['drbdsetup', 'disconnect', endpointArg(a.local), `<the peer drbdsetup show names, unless it is ${endpointArg(a.keep)}>`]];
+    case 'drbd.wait-sync': return [c.events2NowCmd(), c.procDrbdCmd()];
   }
 }
 
@@ -55,5 +59,7 @@ export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pi
     case 'drbd.secondary': return ensureSecondary(t, a.minor, log);
     case 'drbd.resize': return ensureResized(t, a.minor, a.sizeMiB, log);
     case 'drbd.down': return ensureDown(t, a.resource, log);
+    case 'drbd.disconnect': return ensureDisconnectedExcept(t, a.resource, a.keep, log);
+    case 'drbd.wait-sync': return waitForSync(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 });
   }
 }

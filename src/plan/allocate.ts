@@ -8,8 +8,11 @@ import { allocate, buildCluster, evacuate, type IPolicy, type NodeInput, type In
 import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import { localFileDirs, locateInstances } from './locate.js';
 import { goneNodes } from './failover.js';
+import { observedSecondary } from './drain.js';
 
 export type Allocation = { primary: string; secondary?: string } | { error: string };
+/** A new DRBD secondary (node-evacuate in secondary-only mode, hail's change-secondary). */
+export type SecondaryAllocation = { secondary: string } | { error: string };
 
 /**
  * Chooses a node for an instance the manifests do not place; `evacuate` (Ganeti's
@@ -18,6 +21,8 @@ export type Allocation = { primary: string; secondary?: string } | { error: stri
  */
 export type AllocateFn = ((inst: PlanInstance) => Allocation) & {
   readonly evacuate?: (names: readonly string[]) => ReadonlyMap<string, Allocation>;
+  /** New secondaries for DRBD instances whose secondary is drained, all in one request. */
+  readonly evacuateSecondaries?: (names: readonly string[]) => ReadonlyMap<string, SecondaryAllocation>;
 };
 
 export interface AllocatorContext {
@@ -42,6 +47,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     };
   });
   const known = new Set(input.nodes.map((n) => n.name));
+  const byName = new Map(input.nodes.map((n) => [n.name, n]));
   // Instances on a Dead or Offline node hold nothing on a live one: the failing-over ones are allocated anew.
   const gone = goneNodes(input, observed);
   const drained = new Set(input.nodes.filter((n) => n.role === 'drained').map((n) => n.name));
@@ -55,7 +61,7 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     const left = pinned !== undefined && drained.has(pinned) && running !== undefined && running !== pinned;
     const primary = (left ? running : pinned) ?? running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
     if (!primary || !known.has(primary) || gone.has(primary)) continue;
-    const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? [...(located.get(i.name)?.nodes ?? [])].sort().find((n) => n !== primary)) : undefined;
+    const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? observedSecondary(located.get(i.name), primary, byName)) : undefined;
     if (i.diskTemplate === 'drbd' && (!secondary || !known.has(secondary))) continue;
     existing.push(toInstanceInput(i, primary, secondary));
   }
@@ -82,7 +88,16 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     for (const [name, why] of r.failed) out.set(name, { error: why });
     return out;
   };
-  return Object.assign(one, { evacuate: evacuateNames });
+  const evacuateSecondaries = (names: readonly string[]): Map<string, SecondaryAllocation> => {
+    const held = new Set(cluster.instances.map((i) => i.name));
+    const r = evacuate(cluster, names.filter((n) => held.has(n)), 'secondary-only');
+    cluster = r.cluster;
+    const out = new Map<string, SecondaryAllocation>(names.filter((n) => !held.has(n)).map((n) => [n, { error: `${n} is not in the placement model (unknown primary or secondary)` }]));
+    for (const [name, , [, secondary]] of r.moved) out.set(name, secondary !== undefined ? { secondary } : { error: 'the answer names no secondary' });
+    for (const [name, why] of r.failed) out.set(name, { error: why });
+    return out;
+  };
+  return Object.assign(one, { evacuate: evacuateNames, evacuateSecondaries });
 }
 
 function toInstanceInput(i: PlanInstance, primary: string, secondary: string | undefined): InstanceInput {

@@ -320,6 +320,10 @@ export function planDiskConversions(
     const was = recordedPaths()?.[k];
     const recordSaysElsewhere = was !== undefined && was !== '' && disk.template !== 'drbd' && !wantPaths.has(was);
     if (elsewhere.length === 0 && !recordSaysElsewhere) return;
+    // A DRBD secondary moving to another node, the primary's data in place and no old copy on
+    // the new pair: a secondary replacement (plan/drbd-replace), planned and shown there.
+    const onPair = (id: string) => id.endsWith(` on ${primary}`) || (secondary !== undefined && id.endsWith(` on ${secondary}`));
+    if (disk.template === 'drbd' && secondary !== undefined && missing.every((v) => v.node === secondary) && !elsewhere.some(onPair)) return;
     const found = elsewhere.length > 0 ? elsewhere.sort().join(', ') : `${was} (the path its instance record was started with)`;
     refused.push({
       subject: `Instance/${inst.name}`, code: 'DISK_CONVERSION_NEEDED',

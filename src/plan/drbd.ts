@@ -54,7 +54,7 @@ export interface DrbdDiskInput {
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
-function deviceOf(obs: ObservedNode, minor: number): ObservedDrbdDevice | undefined {
+export function deviceOf(obs: ObservedNode, minor: number): ObservedDrbdDevice | undefined {
   const d = obs.drbd?.devices[String(minor)];
   return d && (d.disk !== undefined || d.peer !== undefined || d.role !== undefined) ? d : undefined;
 }
@@ -82,7 +82,22 @@ export function describeSync(s: { percent: number; speedKiBps?: number; etaSec?:
   return `${s.percent.toFixed(1)}% done${speed}${eta}`;
 }
 
-const addr = (n: PlanNode): string => n.secondaryAddress ?? n.address ?? n.name;
+/** A node's replication address (its secondary address, else its address). */
+export const drbdAddr = (n: PlanNode): string => n.secondaryAddress ?? n.address ?? n.name;
+const addr = drbdAddr;
+
+/** drbd.up of disk x.disk on `n`, linked to `peerNode`. */
+export function drbdUpAction(x: DrbdDiskInput, n: PlanNode, peerNode: PlanNode, reason: string, after?: readonly string[]): DrbdUp {
+  const { inst, disk, alloc } = x;
+  const minor = alloc.minors.get(n.name)!;
+  return {
+    verb: 'drbd.up', node: n.name, subject: `Instance/${inst.name}`, resource: drbdResourceName(minor), minor,
+    dataDev: `/dev/${disk.vg}/${diskLvName(inst.name, disk.index)}`, metaDev: `/dev/${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`,
+    sizeMiB: disk.sizeMiB, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peerNode), port: alloc.port }, peerNode: peerNode.name,
+    protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), usermodeHelper: x.usermodeHelper ?? '/bin/true', reason,
+    ...(after && after.length > 0 ? { after } : {}),
+  };
+}
 
 export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
@@ -139,12 +154,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   for (const [n, d, peerNode] of [[P, pDev, S], [S, sDev, P]] as const) {
     const minor = minorOf(n);
     const res = drbdResourceName(minor);
-    const up = (reason: string): DrbdUp => ({
-      verb: 'drbd.up', node: n.name, subject, resource: res, minor,
-      dataDev: `/dev/${disk.vg}/${diskLvName(inst.name, disk.index)}`, metaDev: `/dev/${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`,
-      sizeMiB: disk.sizeMiB, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peerNode), port: alloc.port }, peerNode: peerNode.name,
-      protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), usermodeHelper: x.usermodeHelper ?? '/bin/true', reason,
-    });
+    const up = (reason: string): DrbdUp => drbdUpAction(x, n, peerNode, reason);
     let why: string | undefined;
     if (!d) {
       why = creating || lvCreated(n) ? `new DRBD ${res} on ${n.name} (${label})` : `DRBD ${res} is down on ${n.name}: bring it up again (attach, connect)`;
@@ -272,8 +282,8 @@ function conditionNotes(out: DrbdDiskPlan, label: string, P: PlanNode, S: PlanNo
   }
 }
 
-function down(subject: string, node: string, minor: number, reason: string): Action {
-  return { verb: 'drbd.down', node, subject, resource: drbdResourceName(minor), minor, reason };
+export function down(subject: string, node: string, minor: number, reason: string, after?: readonly string[]): Action {
+  return { verb: 'drbd.down', node, subject, resource: drbdResourceName(minor), minor, reason, ...(after && after.length > 0 ? { after } : {}) };
 }
 
 /**

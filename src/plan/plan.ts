@@ -20,11 +20,12 @@ import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
 import { planFencing, wantsFailover } from './fencing.js';
-import { drainPlacement, drainedNodes, evacuateAll, evacuees } from './drain.js';
+import { drainPlacement, drainSecondary, drainedNodes, evacuateAll, evacuateSecondariesAll, evacuees, secondaryEvacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
+import { formerReplicas, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
@@ -138,6 +139,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   // Drained nodes: their running movable instances are evacuated in one node-evacuate request (plan/drain).
   const toEvacuate = evacuees(input, located, drainedNodes(input));
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
+  const toReplace = secondaryEvacuees(input, located, nodes);
+  const secondaryEvacs = evacuateSecondariesAll(toReplace, toReplace.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
@@ -259,6 +262,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       primary = drain.primary;
       notes.push(drain.note);
     }
+    const drainS = primary !== undefined && failover === undefined ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs) : undefined;
+    if (drainS) {
+      secondary = drainS.secondary;
+      notes.push(drainS.note);
+    }
     if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
       const got = getAllocator()(inst);
       if ('error' in got) {
@@ -306,13 +314,15 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     drbdAllocs.set(inst.name, allocs);
-    const d = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
+    const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
       const a = allocs.get(disk.index);
       const minor = a?.minors.get(node);
       return a && minor !== undefined ? drbdTags(minor, a.port) : [];
     });
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d.actions, input.cluster.drbd?.usermodeHelper, drbdFailover);
+    const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover);
+    const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
@@ -467,14 +477,38 @@ function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | u
   return out;
 }
 
-/** Every DRBD disk's lifecycle (plan/drbd), merged. */
-function planDrbd(inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[], usermodeHelper?: string, failover?: DrbdDiskInput['failover']): DrbdDiskPlan {
-  const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
+/**
+ * Every DRBD disk's lifecycle (plan/drbd), with a secondary replacement or a conversion
+ * from plain where one is under way (plan/drbd-replace), and the conversion of plain
+ * disks that still hold DRBD parts; merged. `drop`: planned disk actions a refusal cancels.
+ */
+function planDrbd(
+  inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'],
+): DrbdDiskPlan & { drop: Action[] } {
+  const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
   for (const disk of inst.disks) {
     const alloc = allocs.get(disk.index);
-    if (!alloc || !secondary) continue;
-    const p = planDrbdDisk({ inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}) });
+    if (!alloc || !secondary) {
+      const c = where.candidates.size > 0 ? planDrbdToPlain(inst, disk, primary.name, where.candidates, observed, where.running) : undefined;
+      if (!c) continue;
+      out.diffs.push(...c.diffs);
+      out.actions.push(...c.actions);
+      out.refused.push(...c.refused);
+      out.notes.push(...c.notes);
+      blocks ||= c.blocksRuntime;
+      continue;
+    }
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}) };
+    const conv = planPlainToDrbd(x, planDrbdDisk(x), where.running);
+    // A replica elsewhere is replaced only when the secondary was named (manifest, or a drain's answer), never on a guess.
+    const former = formerReplicas(inst, disk, [primary.name, secondary.name], where.candidates, observed);
+    if (former.length > 0 && !where.replace && conv.refused.length === 0) {
+      conv.notes.push(`disk ${disk.index} also has LVs on ${former.map((f) => f.node).join(', ')}, which is not its secondary ${secondary.name} (chosen by observation): left alone; name placement.secondary to replace the secondary explicitly`);
+    }
+    const p = conv.refused.length > 0 || !where.replace ? conv : planReplaceSecondary(x, conv, former);
+    out.drop.push(...conv.drop, ...p.drop);
     out.diffs.push(...p.diffs);
     out.actions.push(...p.actions);
     out.refused.push(...p.refused);

@@ -13,7 +13,7 @@
  *   8.4 does with the after-sb policies Gantry sets. Nothing is ever discarded here.
  * * Dual-primary is refused: promotion needs the peer Secondary (no live migration yet).
  */
-import type { DrbdDown, DrbdInitialSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
+import type { DrbdDisconnect, DrbdDown, DrbdInitialSync, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
 import type { ObservedDrbd, ObservedDrbdDevice } from '../core/observed.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { SimNodeState } from './state.js';
@@ -201,6 +201,23 @@ export const drbdHandlers = {
     if (inUse(s, a.minor)) throw new ExecError('DRBD_IN_USE', `minor ${a.minor} is held open by a running VM`, { minor: a.minor });
     s.drbd.delete(a.minor);
     return true;
+  },
+  'drbd.disconnect': (s: SimNodeState, a: DrbdDisconnect): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    if (!d.net || d.net.peer === ep(a.keep)) return false;
+    delete d.net;
+    return true;
+  },
+  'drbd.wait-sync': (s: SimNodeState, a: DrbdWaitSync, ctx: DrbdCtx): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    settleDrbd(s, ctx);
+    const p = peerDevice(s, d, ctx);
+    const mine = s.drbdMeta.get(d.metaLv)?.disk;
+    const theirs = p ? p.ps.drbdMeta.get(p.pd.metaLv)?.disk : undefined;
+    if (!p || d.net?.peerNode !== a.peerNode || mine !== 'UpToDate' || theirs !== 'UpToDate') {
+      throw new ExecError('DRBD_SYNC_PENDING', `minor ${a.minor} is not in sync with ${a.peerNode} (${p ? `peer ${theirs ?? '?'}` : 'peer not connected'}, local ${mine ?? '?'}); the next pass waits again`, { minor: a.minor });
+    }
+    return false;
   },
 };
 

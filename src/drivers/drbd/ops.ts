@@ -13,7 +13,7 @@ import * as c from './cmd84.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseProcDrbd } from './parse-proc.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
-import { failoverPromoteDecision, initialSyncDecision, metaState, planUp, type Drbd84Spec, type UpStep } from './plan84.js';
+import { disconnectDecision, failoverPromoteDecision, initialSyncDecision, metaState, planUp, syncDone, type Drbd84Spec, type UpStep } from './plan84.js';
 import { isConnected, withProcProgress, type DrbdDevice, type DrbdSnapshot } from './state.js';
 
 export interface EnsureResult<S extends string = string> {
@@ -186,4 +186,37 @@ export async function ensureUsermodeHelper(t: Transport, helper: string, log?: L
   log?.info({ node: t.node, argv: c.usermodeHelperWriteCmd(), code: w.code }, 'drbd command');
   if (w.code !== 0) throw new ExecError('DRBD_COMMAND_FAILED', `${t.node}: tee ${c.USERMODE_HELPER_PATH} exited ${w.code}: ${firstLine(w.stderr)}`, { node: t.node });
   return { ran: [c.usermodeHelperWriteCmd()], steps: ['usermode-helper'] };
+}
+
+/**
+ * Secondary replacement: drop the resource's link unless it points at `keep` (reads
+ * `drbdsetup show` first; a resource that is not up is an error: nothing to replace on).
+ */
+export async function ensureDisconnectedExcept(t: Transport, resource: string, keep: { host: string; port: number }, log?: Logger): Promise<EnsureResult<'disconnect'>> {
+  const events = await readEvents(t);
+  if (!(events.resources ?? []).includes(resource)) throw new ExecError('DRBD_NOT_UP', `${t.node}: DRBD resource ${resource} is not up: nothing to disconnect`, { node: t.node, resource });
+  const d = disconnectDecision(await readShow(t, resource), keep);
+  if (d === 'done') return { ran: [], steps: [] };
+  log?.warn({ node: t.node, resource, from: d.from }, 'drbd: disconnecting the old secondary (redundancy gap until the new one is UpToDate)');
+  return { ran: await runAll(t, [d.argv], log), steps: ['disconnect'] };
+}
+
+/**
+ * Wait until the resync toward the peer is over (both UpToDate, connected); an error
+ * with the progress seen when `timeoutMs` passes first (the next pass waits again).
+ */
+export async function waitForSync(t: Transport, minor: number, w: WaitOptions): Promise<EnsureResult<never>> {
+  const sleep = w.sleep ?? realSleep;
+  const step = w.intervalMs ?? 2000;
+  for (let waited = 0; ; waited += step) {
+    const dev = (await readState(t)).devices.find((d) => d.minor === minor);
+    if (!dev) throw new ExecError('DRBD_NOT_UP', `${t.node}: minor ${minor} is not configured: no resync to wait for`, { node: t.node, minor });
+    if (syncDone(dev)) return { ran: [], steps: [] };
+    if (waited >= w.timeoutMs) {
+      const p = dev.peers[0];
+      const progress = p?.sync ? `, ${p.sync.percent.toFixed(1)}% done` : '';
+      throw new ExecError('DRBD_SYNC_PENDING', `${t.node}: minor ${minor} is not in sync after ${Math.round(w.timeoutMs / 1000)} s (disk ${dev.disk ?? '?'}, peer ${p?.replication ?? p?.connection ?? 'none'} ${p?.disk ?? ''}${progress}); the next pass waits again`, { node: t.node, minor });
+    }
+    await sleep(step);
+  }
 }

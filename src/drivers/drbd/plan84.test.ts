@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow } from './parse-show.js';
-import { expectedSyncOptions, failoverPromoteDecision, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
+import { disconnectDecision, expectedSyncOptions, failoverPromoteDecision, syncDone, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
 import { golden } from './testdata/golden.js';
 
 // The capture VM's resource0: what the golden states were made from.
@@ -97,5 +97,23 @@ describe('failover promotion (captured 8.4 events2 from the VM lab)', () => {
     expect(failoverPromoteDecision(0, outdated, true)).toEqual({ argv: ['drbdsetup', 'primary', '0', '--force'] });
     expect(failoverPromoteDecision(0, { ...outdated, disk: 'Diskless' }, true)).toMatchObject({ code: 'DRBD_FAILOVER_DEGRADED' });
     expect(failoverPromoteDecision(5, undefined, true)).toMatchObject({ code: 'DRBD_NOT_UP' });
+  });
+});
+
+describe('DRBD 8.4 secondary replacement decisions (from real captured states)', () => {
+  it('given a resource linked to its old peer (real show), it disconnects exactly that link; linked to the new peer or not linked, it does nothing', () => {
+    const up = state('uptodate').show('resource0');
+    expect(disconnectDecision(up, { host: '127.0.0.3', port: 7788 })).toEqual({ argv: ['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789'], from: '127.0.0.2:7789' });
+    expect(disconnectDecision(up, { host: '127.0.0.2', port: 7789 })).toBe('done');
+    expect(disconnectDecision(state('attached').show('resource0'), { host: '127.0.0.3', port: 7788 })).toBe('done');
+    expect(disconnectDecision(undefined, { host: '127.0.0.3', port: 7788 })).toBe('done');
+  });
+
+  it('given a pair still syncing (real), the resync is not done; UpToDate/UpToDate connected (real) is done; StandAlone is not', () => {
+    const dev = (name: string, minor = 0) => parseEvents2(golden(`v84/events2-${name}.txt`)).devices.find((d) => d.minor === minor);
+    expect(syncDone(dev('syncing'))).toBe(false);
+    expect(syncDone(dev('uptodate'))).toBe(true);
+    expect(syncDone(dev('attached'))).toBe(false);
+    expect(syncDone(undefined)).toBe(false);
   });
 });

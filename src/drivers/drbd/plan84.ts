@@ -129,3 +129,21 @@ export function failoverPromoteDecision(minor: number, dev: DrbdDevice | undefin
   if (force && dev.disk !== undefined && ['Outdated', 'Inconsistent', 'Consistent'].includes(dev.disk)) return { argv: c.forcePrimaryForInitialSyncCmd(minor) };
   return new PrereqError('DRBD_FAILOVER_DEGRADED', `not promoting minor ${minor} for failover: its disk is ${dev.disk ?? 'unknown'}, not UpToDate${force ? ' (a Diskless or failed side holds no data to promote)' : ' (Instance spec.autoRepair.allowDegradedFailover forces it, losing what the dead node wrote last)'}`, { minor });
 }
+
+/**
+ * Secondary replacement: the primary's link is dropped unless it already points at
+ * `keep` (the new secondary). No link: nothing to do. Only the link goes; the device
+ * stays attached and keeps its role.
+ */
+export function disconnectDecision(cfg: ShowResource | undefined, keep: Endpoint): { argv: string[]; from: string } | 'done' {
+  const conn = cfg?.connections[0];
+  if (!conn?.local || !conn.remote) return 'done';
+  if (sameEndpoint(conn.remote, keep)) return 'done';
+  return { argv: c.disconnectCmd({ host: conn.local.host, port: conn.local.port }, { host: conn.remote.host, port: conn.remote.port }), from: `${conn.remote.host}:${conn.remote.port}` };
+}
+
+/** The end of a resync: this side UpToDate, its peer connected, not syncing, UpToDate. */
+export function syncDone(dev: DrbdDevice | undefined): boolean {
+  const p = dev?.peers[0];
+  return dev?.disk === 'UpToDate' && p !== undefined && isConnected(p) && !SYNCING.has(p.replication ?? p.connection) && p.disk === 'UpToDate';
+}
