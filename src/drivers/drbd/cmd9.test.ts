@@ -50,4 +50,29 @@ describe('DRBD 9 argv builders', () => {
     expect(() => c.newPathCmd('r', 1, local, { host: 'fd00::1', port: 1 })).toThrow(expect.objectContaining({ code: 'DRBD_INVALID_ADDRESS' }));
     expect(() => c.createMdCmd(7, '/dev/x', 0)).toThrow(expect.objectContaining({ code: 'DRBD_INVALID_OPTION' }));
   });
+
+  it('given a secondary replacement on DRBD 9, it adds the new replica beside the existing ones (no gap), and drops the old one only in a second step', () => {
+    const a = { name: 'node1', nodeId: 0, address: { host: '198.18.1.10', port: 11000 } };
+    const old = { name: 'node2', nodeId: 1, address: { host: '198.18.1.11', port: 11000 } };
+    const nu = { name: 'node3', nodeId: 2, address: { host: '198.18.1.12', port: 11000 }, minor: 4, dataDev: '/dev/xenvg/d.data', metaDev: '/dev/xenvg/d.meta', sizeMiB: 1024 };
+    const add = c.addReplicaCmds('gnt-d', nu, [a, old], { kind: 'fixed', rateKiB: 61440 }, 2);
+    expect(add.onNew.map((x) => x.slice(0, 2).join(' '))).toEqual([
+      'drbdmeta --force', 'drbdsetup new-resource', 'drbdsetup new-minor',
+      'drbdsetup new-peer', 'drbdsetup new-path', 'drbdsetup peer-device-options',
+      'drbdsetup new-peer', 'drbdsetup new-path', 'drbdsetup peer-device-options',
+      'drbdmeta 4', 'drbdsetup attach', 'drbdsetup connect', 'drbdsetup connect',
+    ]);
+    expect(add.onNew[4]).toEqual(['drbdsetup', 'new-path', 'gnt-d', '0', 'ipv4:198.18.1.12:11000', 'ipv4:198.18.1.10:11000']);
+    expect(add.onNew.flat()).not.toContain('primary');
+    expect(add.onExisting.get('node1')).toEqual([
+      ['drbdsetup', 'new-peer', 'gnt-d', '2', '--_name=node3', '--protocol=C', '--after-sb-0pri=discard-zero-changes', '--after-sb-1pri=consensus', '--after-sb-2pri=disconnect'],
+      ['drbdsetup', 'new-path', 'gnt-d', '2', 'ipv4:198.18.1.10:11000', 'ipv4:198.18.1.12:11000'],
+      ['drbdsetup', 'peer-device-options', 'gnt-d', '2', '0', '--resync-rate', '61440k'],
+      ['drbdsetup', 'connect', 'gnt-d', '2'],
+    ]);
+    expect(() => c.addReplicaCmds('gnt-d', { ...nu, nodeId: 1 }, [a, old], { kind: 'fixed', rateKiB: 61440 }, 2)).toThrow(/node id 1 of node3 is already used/);
+    const drop = c.dropReplicaCmds('gnt-d', old, [a, nu]);
+    expect(drop.onOld).toEqual([['drbdsetup', 'down', 'gnt-d']]);
+    expect(drop.onRemaining.get('node3')).toEqual([['drbdsetup', 'disconnect', 'gnt-d', '1'], ['drbdsetup', 'del-peer', 'gnt-d', '1']]);
+  });
 });

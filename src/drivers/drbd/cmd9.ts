@@ -86,3 +86,45 @@ export const resizeCmd = (minor: number, sizeMiB: number): string[] => ['drbdset
 export const statusJsonCmd = (resource?: string): string[] => ['drbdsetup', 'status', '--json', ...(resource !== undefined ? [checkResource(resource)] : ['all'])];
 export const showCmd = (resource?: string): string[] => ['drbdsetup', 'show', ...(resource !== undefined ? [checkResource(resource)] : [])];
 export const events2NowCmd = (): string[] => ['drbdsetup', 'events2', '--now', '--statistics', 'all'];
+
+export const delPeerCmd = (resource: string, peerNodeId: number): string[] => ['drbdsetup', 'del-peer', checkResource(resource), checkNodeId(peerNodeId)];
+
+/** One replica of a DRBD 9 resource: its node name (as DRBD shows it), node id and replication endpoint. */
+export interface Replica9 { readonly name: string; readonly nodeId: number; readonly address: Endpoint }
+
+/**
+ * Secondary replacement on DRBD 9, step 1 (no redundancy gap): NEW joins as one more
+ * replica. On NEW: fresh v09 metadata, the resource with its own node id, a peer, path
+ * and resync options per existing replica, attach, connect to each. On each existing
+ * replica: a peer and path for NEW, its resync options, connect. NEW's empty metadata
+ * makes it the SyncTarget of the existing UpToDate replicas: no `primary --force`.
+ * Planned only (argv-tested): the DRBD 9 executor is not wired (no DRBD 9 here).
+ */
+export function addReplicaCmds(
+  resource: string, replica: Replica9 & { readonly minor: number; readonly dataDev: string; readonly metaDev: string; readonly sizeMiB?: number },
+  existing: readonly Replica9[], resync: ResyncOptions, maxPeers: number,
+): { readonly onNew: string[][]; readonly onExisting: ReadonlyMap<string, string[][]> } {
+  if (existing.some((e) => e.nodeId === replica.nodeId)) throw new PrereqError('DRBD_INVALID_NODE_ID', `node id ${replica.nodeId} of ${replica.name} is already used in ${resource}`, { nodeId: replica.nodeId });
+  const onNew: string[][] = [createMdCmd(replica.minor, replica.metaDev, maxPeers), newResourceCmd(resource, replica.nodeId), newMinorCmd(resource, replica.minor)];
+  for (const e of existing) onNew.push(newPeerCmd(resource, { nodeId: e.nodeId, name: e.name }), newPathCmd(resource, e.nodeId, replica.address, e.address), peerDeviceOptionsCmd(resource, e.nodeId, 0, resync));
+  onNew.push(applyAlCmd(replica.minor, replica.metaDev), attach9Cmd({ minor: replica.minor, dataDev: replica.dataDev, metaDev: replica.metaDev, ...(replica.sizeMiB !== undefined ? { sizeMiB: replica.sizeMiB } : {}) }));
+  for (const e of existing) onNew.push(connectCmd(resource, e.nodeId));
+  const onExisting = new Map(existing.map((e) => [e.name, [
+    newPeerCmd(resource, { nodeId: replica.nodeId, name: replica.name }), newPathCmd(resource, replica.nodeId, e.address, replica.address),
+    peerDeviceOptionsCmd(resource, replica.nodeId, 0, resync), connectCmd(resource, replica.nodeId),
+  ]]));
+  return { onNew, onExisting };
+}
+
+/**
+ * Step 2, only once NEW is UpToDate (`drbdsetup status --json`: its peer-disk-state on
+ * every remaining replica): OLD leaves. The remaining replicas disconnect from and forget
+ * OLD (disconnect, del-peer); OLD takes its resource down. Its LVs are removed after, by
+ * the LVM driver, each as its own planned action.
+ */
+export function dropReplicaCmds(resource: string, old: Replica9, remaining: readonly Replica9[]): { readonly onOld: string[][]; readonly onRemaining: ReadonlyMap<string, string[][]> } {
+  return {
+    onOld: [downCmd(resource)],
+    onRemaining: new Map(remaining.map((r) => [r.name, [disconnectCmd(resource, old.nodeId), delPeerCmd(resource, old.nodeId)]])),
+  };
+}
