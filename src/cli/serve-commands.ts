@@ -32,13 +32,28 @@ export function parseListen(v: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-async function serve(opts: ServeOpts, logger: Logger): Promise<void> {
+/** What `gantry run --serve` hands the server: its passes and its reconcile metrics. */
+export interface ServeInDaemon {
+  /** Runs (or joins) the daemon's next pass and returns what it left: API writes go through the daemon's queue. */
+  readonly pass: import('../rapi/writes.js').PassRunner;
+  /** The daemon's own metrics (reconcile passes, queue, node liveness), served with the API's on /metrics. */
+  readonly registry: import('prom-client').Registry;
+}
+
+/**
+ * Starts the remote API server (standalone `gantry serve`, or inside `gantry run --serve`
+ * with `daemon`: then write jobs run no pass of their own, they ask the daemon, the one
+ * writer holding the state directory lock). Resolves once it listens; close() stops it
+ * after the requests and jobs in flight.
+ */
+export async function startRapi(opts: Omit<ServeOpts, 'file' | 'lockTimeout' | 'logLevel'> & { file: readonly string[]; lockTimeout?: string }, logger: Logger, daemon?: ServeInDaemon): Promise<{ close(): Promise<void>; closed: Promise<void> }> {
   const { buildRapiServer } = await import('../rapi/server.js');
   const { FileSource } = await import('../rapi/source.js');
   const { JobQueue } = await import('../rapi/jobs.js');
   const { loadUsers } = await import('../rapi/users.js');
   const { ensureSelfSigned, loadTls } = await import('../rapi/tls.js');
   const { fileWrites } = await import('../rapi/writes.js');
+  const { createRapiMetrics } = await import('../rapi/metrics.js');
   if (opts.file.length === 0) throw new CliExit(1, 'no manifests: pass -f PATH (a file or a directory), repeatable');
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new CliExit(1, '--tls-cert and --tls-key go together');
   const { host, port } = parseListen(opts.listen);
@@ -46,21 +61,36 @@ async function serve(opts: ServeOpts, logger: Logger): Promise<void> {
   const tls = opts.tlsCert && opts.tlsKey ? await loadTls(opts.tlsCert, opts.tlsKey) : await ensureSelfSigned(opts.stateDir, logger);
   const source = new FileSource({ files: opts.file, stateDir: opts.stateDir, logger });
   const jobs = await JobQueue.open(path.join(opts.stateDir, 'rapi', 'jobs.json'), { logger });
-  const writes = fileWrites({ files: opts.file, stateDir: opts.stateDir, source, jobs, logger, lockTimeoutMs: Number(opts.lockTimeout) * 1000, ...(opts.instanceDir ? { instanceDir: opts.instanceDir } : {}) });
-  const app = await buildRapiServer({ source, jobs, users: () => users, anonymousRead: opts.anonymousRead ?? false, logger, writes, https: tls });
-  process.on('SIGHUP', () => {
+  const writes = fileWrites({
+    files: opts.file, stateDir: opts.stateDir, source, jobs, logger, lockTimeoutMs: Number(opts.lockTimeout ?? '600') * 1000,
+    ...(opts.instanceDir ? { instanceDir: opts.instanceDir } : {}), ...(daemon ? { pass: daemon.pass } : {}),
+  });
+  const registry = createRapiMetrics({ snapshot: () => source.snapshot(), jobs });
+  const metrics = async () => ({ contentType: registry.contentType, body: (await registry.metrics()) + (daemon ? await daemon.registry.metrics() : '') });
+  const app = await buildRapiServer({ source, jobs, users: () => users, anonymousRead: opts.anonymousRead ?? false, logger, writes, https: tls, metrics });
+  const onHup = () => {
     if (!opts.users) return;
     loadUsers(opts.users).then((u) => { users = u; logger.info({ file: opts.users, users: u.size }, 'reloaded the users file'); })
       .catch((e: Error) => logger.error({ file: opts.users, err: e.message }, 'users file not reloaded: keeping the users it had'));
-  });
-  const stop = () => { void app.close().then(() => jobs.idle()); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  };
+  process.on('SIGHUP', onHup);
   await app.listen({ host, port });
+  const closed = new Promise<void>((resolve) => app.server.once('close', () => resolve()));
   // build the view (and the serialized lists) now, not on the first request; a load error is served as 503
   void source.snapshot().catch((e: Error) => logger.error({ err: e.message }, 'manifests do not load yet'));
-  logger.warn({ url: `https://${host.includes(':') ? `[${host}]` : host}:${port}/`, certificate: tls.certFile, users: users.size, anonymousRead: opts.anonymousRead ?? false }, 'remote API listening');
-  await new Promise<void>((resolve) => app.server.once('close', () => resolve()));
+  logger.warn({ url: `https://${host.includes(':') ? `[${host}]` : host}:${port}/`, certificate: tls.certFile, users: users.size, anonymousRead: opts.anonymousRead ?? false, inDaemon: daemon !== undefined }, 'remote API listening');
+  return {
+    closed,
+    close: async () => { process.off('SIGHUP', onHup); await app.close(); await jobs.idle(); },
+  };
+}
+
+async function serve(opts: ServeOpts, logger: Logger): Promise<void> {
+  const server = await startRapi(opts, logger);
+  const stop = () => { void server.close(); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await server.closed;
 }
 
 /** Adds `serve` to the gantry program. */

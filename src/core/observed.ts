@@ -168,6 +168,9 @@ export interface ObservedTap {
   readonly name: string;
   readonly master?: string;
   readonly up: boolean;
+  /** The tap's counters (host side: rx is what the guest sent, tx what it was sent); absent when not read. */
+  readonly rxBytes?: number;
+  readonly txBytes?: number;
 }
 
 /** Ganeti's instance run states as seen on one node. */
@@ -182,6 +185,8 @@ export interface ObservedInstance {
   readonly guestShutdown: boolean;
   readonly memoryMiB?: number;
   readonly vcpus?: number;
+  /** CPU time the QEMU process used (user + system, /proc/PID/stat), seconds; absent when not read. */
+  readonly cpuSeconds?: number;
   /** The runtime record Gantry wrote when it started the instance (spec hash etc.). */
   readonly runtime?: Readonly<Record<string, unknown>>;
   /** True when Gantry stopped it on purpose (ADMIN_down rather than ERROR_down). */

@@ -13,7 +13,7 @@ import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/c
 import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
 import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
 import { parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
-import { addrsCmd, fdbCmd, linksCmd } from '../drivers/bridge/commands.js';
+import { addrsCmd, fdbCmd, linksStatsCmd } from '../drivers/bridge/commands.js';
 import { bridgesFrom, parseAddrs, parseLinks, tapsFrom } from '../drivers/bridge/parse.js';
 import { parseFdb, vxlansFrom } from '../drivers/vxlan/parse.js';
 import { listBridgesCmd, listInterfacesCmd, listPortsCmd } from '../drivers/ovs/commands.js';
@@ -54,7 +54,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'vgs', argv: vgsCmd(lvm) },
     { section: 'lvs', argv: lvsCmd(lvm) },
     { section: 'pvs', argv: pvsCmd(lvm) },
-    { section: 'links', argv: linksCmd() },
+    { section: 'links', argv: linksStatsCmd() },
     { section: 'addrs', argv: addrsCmd() },
     { section: 'fdb', argv: fdbCmd() },
     { section: 'ovsBridges', argv: listBridgesCmd(ovs) },

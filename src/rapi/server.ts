@@ -72,6 +72,8 @@ export interface RapiServerOptions {
   readonly logger: Logger;
   readonly writes?: RapiWrites;
   readonly https?: { readonly cert: string; readonly key: string };
+  /** GET /metrics (Prometheus text; read access like the other reads); absent: 404. */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
   /** Longest /2/jobs/[id]/wait (Ganeti: 10 s). */
   readonly waitTimeoutMs?: number;
 }
@@ -311,6 +313,18 @@ export async function buildRapiServer(o: RapiServerOptions): Promise<FastifyInst
   }) as unknown as FastifyInstance;
   installBodyParsers(app);
   for (const r of allResources(o)) register(app, o, r);
+  const metrics = o.metrics;
+  if (metrics) {
+    app.route({
+      method: ['GET', 'PUT', 'POST', 'DELETE'], url: '/metrics',
+      handler: async (req, reply) => {
+        if (req.method !== 'GET') throw new RapiHttpError(501, 'Not Implemented', `method ${req.method} is unsupported for /metrics`);
+        authenticate(o, req, 'read');
+        const m = await metrics();
+        return reply.type(m.contentType).send(m.body);
+      },
+    });
+  }
   app.setNotFoundHandler((req, reply) => { sendError(reply, 404, `no resource ${req.url.split('?')[0]}`); });
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof RapiHttpError) return sendError(reply, err.statusCode, err.explain || err.message);

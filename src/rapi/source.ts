@@ -20,6 +20,8 @@ import { RapiHttpError, type RapiSource } from './server.js';
 export interface Snapshot {
   readonly state: DesiredState;
   readonly observed?: ObservedCluster;
+  /** ISO time of the observation (observed.json). */
+  readonly observedAt?: string;
   readonly model: RapiModel;
 }
 
@@ -91,10 +93,11 @@ export class FileSource implements RapiSource {
       this.o.logger.error({ errors: errors.slice(0, 20).map(formatLoadError) }, 'manifests do not load: serving the last good view');
       return;
     }
-    const observed = (await readObserved(this.o.stateDir))?.observed;
+    const last = await readObserved(this.o.stateDir);
+    const observed = last?.observed;
     const model = buildModel({ state, ...(observed ? { observed } : {}), fileTimes: times });
     await warmBodies(model);
-    this.snap = { state, ...(observed ? { observed } : {}), model };
+    this.snap = { state, ...(last ? { observed: last.observed, observedAt: last.observedAt } : {}), model };
     this.stamp = stamp;
   }
 }

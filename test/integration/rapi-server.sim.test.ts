@@ -17,6 +17,7 @@ import { buildRapiServer } from '../../src/rapi/server.js';
 import { FileSource } from '../../src/rapi/source.js';
 import { parseUsers } from '../../src/rapi/users.js';
 import { fileWrites, type PassRunner } from '../../src/rapi/writes.js';
+import { createRapiMetrics } from '../../src/rapi/metrics.js';
 
 let c: SimRapiCluster;
 let app: FastifyInstance;
@@ -36,7 +37,8 @@ beforeAll(async () => {
     return { plan: res.after ?? res.plan, failed: (res.report?.results ?? []).filter((r) => !r.ok).map((r) => ({ subject: r.action.subject, message: r.error?.message ?? '' })) };
   };
   const writes = fileWrites({ files: [c.manifests], stateDir: c.stateDir, source, jobs, logger, pass, git: false });
-  app = await buildRapiServer({ source, jobs, users: () => users, anonymousRead: true, logger, writes, waitTimeoutMs: 2000 });
+  const registry = createRapiMetrics({ snapshot: () => source.snapshot(), jobs });
+  app = await buildRapiServer({ source, jobs, users: () => users, anonymousRead: true, logger, writes, waitTimeoutMs: 2000, metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }) });
 }, 120_000);
 afterAll(async () => {
   await app?.close();
@@ -255,3 +257,28 @@ describe('remote API writes: manifest edits, jobs, reconcile passes (simulator-b
     expect(bad.json().explain).toMatch(/^role: /);
   });
 });
+
+describe('remote API /metrics (simulator-backed)', () => {
+  it('given the writes above, it serves Prometheus text: nodes (reachable, memory, disk, instances), instance status and memory, the observation time, jobs by status', async () => {
+    const r = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/plain/);
+    const line = (re: RegExp) => r.body.split('\n').find((l) => re.test(l));
+    const value = (re: RegExp) => Number(line(re)?.split(' ').at(-1));
+    expect(value(/^gantry_node_reachable\{node="node1"\}/)).toBe(1);
+    expect(value(/^gantry_node_memory_bytes\{node="node1",kind="total"\}/)).toBeGreaterThan(0);
+    expect(value(/^gantry_node_disk_bytes\{node="node1",kind="free"\}/)).toBeGreaterThan(0);
+    const nodes = (await get('/2/nodes?bulk=1')).body as any[];
+    expect(value(/^gantry_node_instances\{node="node1",role="primary"\}/)).toBe(nodes.find((n) => n.name === 'node1').pinst_cnt);
+    const vm1 = (await get('/2/instances/vm1')).body;
+    expect(value(new RegExp(`^gantry_instance_status\\{instance="vm1",node="${vm1.pnode}",status="${vm1.status}"\\}`))).toBe(1);
+    expect(value(/^gantry_instance_up\{instance="vm1",/)).toBe(vm1.oper_state ? 1 : 0);
+    expect(value(/^gantry_observation_timestamp_seconds /)).toBeGreaterThan(Date.now() / 1000 - 3600);
+    expect(value(/^gantry_rapi_jobs\{status="success",op="OP_INSTANCE_SHUTDOWN"\}/)).toBe(1);
+    expect(line(/^gantry_rapi_job_duration_seconds\{id="\d+",op="OP_INSTANCE_STARTUP",status="success"\}/)).toBeDefined();
+    // simulated nodes have no QEMU process or tap counters: no sample rather than a zero
+    expect(line(/^gantry_instance_cpu_seconds\{/)).toBeUndefined();
+    expect((await app.inject({ method: 'POST', url: '/metrics' })).statusCode).toBe(501);
+  });
+});
+

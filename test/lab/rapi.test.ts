@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
 import { labPasses } from '../helpers/passes.js';
+import { tapName } from '../../src/drivers/tap/tap.js';
 
 const skip = await labSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,6 +34,37 @@ async function freePort(): Promise<number> {
     s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
   });
 }
+
+/** GET /metrics as text (Prometheus exposition). */
+function metricsText(port: number, auth: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, method: 'GET', path: '/metrics', rejectUnauthorized: false, timeout: 60_000, headers: { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`/metrics: ${res.statusCode}`))));
+    }).on('error', reject).end();
+  });
+}
+
+/** The value of the first sample whose line starts with `prefix` (undefined when there is none). */
+const sample = (text: string, prefix: string): number | undefined => {
+  const l = text.split('\n').find((x) => x.startsWith(prefix));
+  return l === undefined ? undefined : Number(l.split(' ').at(-1));
+};
+
+/**
+ * Sends `count` ARP requests for `target` onto `bridge` in the node's network namespace
+ * (AF_PACKET, lab traffic only: the lab's own bridge and its guest's 198.18 address): the
+ * bridge floods them to the guest's tap (tap tx) and the guest answers (tap rx).
+ */
+const ARP_PY = `import socket, struct, sys
+br, target, sender, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((br, 0))
+mac = bytes.fromhex('02badc0ffee1')
+arp = struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, mac, socket.inet_aton(sender), bytes(6), socket.inet_aton(target))
+for _ in range(count): s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp + bytes(18))
+`;
 
 /** One HTTPS request to the server (self-signed certificate), JSON in and out. */
 function https(port: number, method: string, url: string, auth?: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -155,4 +187,54 @@ describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node
     expect(again.plan.actions).toEqual([]);
     expect((await https(port, 'GET', '/2/instances/web1', 'ops:opspw')).json.status).toBe('running');
   }, 600_000);
+
+  it('given the running guest and two observe passes, /metrics shows its CPU seconds and tap counters non-zero and growing (read by the pass, not per scrape)', async () => {
+    const web1 = (await https(port, 'GET', '/2/instances/web1', 'ops:opspw')).json;
+    const guestIp = (web1['nic.ips'] as string[])[0]!;
+    const sender = guestIp.replace(/\.\d+$/, '.250');
+    const tap = tapName('web1', 0);
+    const link = JSON.parse((await lab.local('node1').exec(['ip', '-j', 'link', 'show', 'dev', tap])).stdout || '[]') as { master?: string }[];
+    const bridge = link[0]?.master;
+    expect(bridge, `web1's tap ${tap} on node1 is on a bridge`).toBeDefined();
+    const arp = async () => {
+      const r = await lab.local('node1').exec(['python3', '-c', ARP_PY, bridge!, guestIp, sender, '20']);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    /** An apply pass (the observation), then the server's view of it once it reloaded. */
+    const observeAndScrape = async (after: number): Promise<string> => {
+      await pass(true);
+      const until = Date.now() + 60_000;
+      for (;;) {
+        const t = await metricsText(port, 'ops:opspw');
+        if ((sample(t, 'gantry_observation_timestamp_seconds ') ?? 0) > after) return t;
+        if (Date.now() > until) throw new Error(`the server did not pick up the new observation:\n${t.slice(0, 2000)}`);
+        await sleep(500);
+      }
+    };
+    const labels = `{instance="web1",node="node1"`;
+    await arp();
+    await sleep(1000);
+    const first = await observeAndScrape(0);
+    const cpu1 = sample(first, `gantry_instance_cpu_seconds${labels}}`);
+    const rx1 = sample(first, `gantry_instance_nic_rx_bytes${labels},nic="0",tap="${tap}"}`);
+    const tx1 = sample(first, `gantry_instance_nic_tx_bytes${labels},nic="0",tap="${tap}"}`);
+    console.log(`[rapi lab] metrics after the first pass: cpu ${cpu1} s, tap ${tap} rx ${rx1} B, tx ${tx1} B`);
+    expect(cpu1).toBeGreaterThan(0);
+    expect(rx1).toBeGreaterThan(0);
+    expect(tx1).toBeGreaterThan(0);
+    expect(sample(first, `gantry_instance_status${labels},status="running"}`)).toBe(1);
+    expect(sample(first, 'gantry_node_reachable{node="node1"}')).toBe(1);
+    await arp();
+    await sleep(2000);
+    const second = await observeAndScrape(sample(first, 'gantry_observation_timestamp_seconds ')!);
+    const cpu2 = sample(second, `gantry_instance_cpu_seconds${labels}}`)!;
+    const rx2 = sample(second, `gantry_instance_nic_rx_bytes${labels},nic="0",tap="${tap}"}`)!;
+    const tx2 = sample(second, `gantry_instance_nic_tx_bytes${labels},nic="0",tap="${tap}"}`)!;
+    console.log(`[rapi lab] metrics after the second pass: cpu ${cpu2} s, tap rx ${rx2} B, tx ${tx2} B`);
+    expect(cpu2).toBeGreaterThan(cpu1!);
+    expect(rx2).toBeGreaterThan(rx1!);
+    expect(tx2).toBeGreaterThan(tx1!);
+    expect(sample(second, 'gantry_rapi_jobs{status="success",op="OP_INSTANCE_STARTUP"}')).toBe(1);
+  }, 600_000);
 });
+

@@ -4,6 +4,8 @@ import { checkIfName } from '../facts/shared.js';
 
 /** `ip -j -d link show`: every link with kind, master and kind-specific data. */
 export const linksCmd = (): string[] => ['ip', '-j', '-d', 'link', 'show'];
+/** linksCmd with each link's counters (`-s`: stats64, the kernel's rx/tx bytes as in /sys/class/net/DEV/statistics). */
+export const linksStatsCmd = (): string[] => ['ip', '-s', '-j', '-d', 'link', 'show'];
 export const bridgesCmd = (): string[] => ['ip', '-j', '-d', 'link', 'show', 'type', 'bridge'];
 export const addrsCmd = (): string[] => ['ip', '-j', 'addr', 'show'];
 export const vlansCmd = (): string[] => ['bridge', '-j', 'vlan', 'show'];

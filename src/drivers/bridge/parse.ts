@@ -15,6 +15,9 @@ export interface Link {
   /** linkinfo.info_kind ("bridge", "vxlan", "tun", "veth", ...), "" for plain devices. */
   readonly kind: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** Bytes received and sent as the kernel counts them (`ip -s`: stats64); absent without -s. */
+  readonly rxBytes?: number;
+  readonly txBytes?: number;
 }
 
 function array(text: string, what: string): Record<string, unknown>[] {
@@ -28,6 +31,13 @@ export function parseLinks(text: string): Link[] {
   return array(text, 'ip link').map((l) => {
     const info = isRecord(l.linkinfo) ? l.linkinfo : {};
     const flags = Array.isArray(l.flags) ? l.flags : [];
+    const stats = isRecord(l.stats64) ? l.stats64 : undefined;
+    const bytes = (dir: string): number | undefined => {
+      const d = stats?.[dir];
+      return isRecord(d) && typeof d.bytes === 'number' ? d.bytes : undefined;
+    };
+    const rx = bytes('rx');
+    const tx = bytes('tx');
     return {
       name: String(l.ifname ?? ''),
       up: flags.includes('UP'),
@@ -35,6 +45,8 @@ export function parseLinks(text: string): Link[] {
       ...(typeof l.master === 'string' ? { master: l.master } : {}),
       kind: typeof info.info_kind === 'string' ? info.info_kind : '',
       data: isRecord(info.info_data) ? info.info_data : {},
+      ...(rx !== undefined ? { rxBytes: rx } : {}),
+      ...(tx !== undefined ? { txBytes: tx } : {}),
     };
   });
 }
@@ -73,7 +85,10 @@ export function bridgesFrom(links: readonly Link[], addrs: ReadonlyMap<string, r
 export function tapsFrom(links: readonly Link[]): Record<string, ObservedTap> {
   const out: Record<string, ObservedTap> = {};
   for (const t of links.filter((l) => l.kind === 'tun' && l.data.type === 'tap')) {
-    out[t.name] = { name: t.name, up: t.up, ...(t.master !== undefined ? { master: t.master } : {}) };
+    out[t.name] = {
+      name: t.name, up: t.up, ...(t.master !== undefined ? { master: t.master } : {}),
+      ...(t.rxBytes !== undefined ? { rxBytes: t.rxBytes } : {}), ...(t.txBytes !== undefined ? { txBytes: t.txBytes } : {}),
+    };
   }
   return out;
 }

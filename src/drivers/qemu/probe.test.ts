@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isAdminStopped, mapRunState, parseInstances, parseProbeFrames, probeInstancesArgv, probeInstancesCommands } from './probe.js';
+import { isAdminStopped, mapRunState, parseInstances, parseProcStatCpu, parseProbeFrames, probeInstancesArgv, probeInstancesCommands } from './probe.js';
 
 const golden = readFileSync(new URL('./testdata/probe-four-instances.txt', import.meta.url), 'utf8');
 
@@ -50,5 +50,19 @@ describe('parseInstances (real probe output)', () => {
     expect(['running', 'paused', 'shutdown', 'inmigrate', 'finish-migrate', 'guest-panicked', 'colo'].map(mapRunState)).toEqual([
       'running', 'paused', 'shutdown', 'inmigrate', 'postmigrate', 'crashed', 'unknown',
     ]);
+  });
+});
+
+describe('CPU seconds from /proc/PID/stat (real probe output)', () => {
+  it('given a live process that counted for 2.7 s, it reads utime + stime over CLK_TCK', () => {
+    const out = parseInstances(readFileSync(new URL('./testdata/probe-cpu-busy.txt', import.meta.url), 'utf8'));
+    expect(out.web1).toMatchObject({ pid: 31664, cpuSeconds: 2.7 });
+  });
+
+  it('given a short or garbled stat line, or no tick rate, it reads nothing', () => {
+    expect(parseProcStatCpu(100, 'S 1 2 3')).toBeUndefined();
+    expect(parseProcStatCpu(0, 'R 1 2 3 0 -1 4 132 0 0 0 267 3 0 0')).toBeUndefined();
+    expect(parseProcStatCpu(250, 'R 1 2 3 0 -1 4 132 0 0 0 500 250 0 0')).toBe(3);
+    expect(parseInstances(golden).web1?.cpuSeconds).toBeUndefined();
   });
 });

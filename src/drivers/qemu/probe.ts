@@ -27,6 +27,7 @@ const MARK = '@@gantry-qemu';
  * this run dir's monitor socket, so a recycled pid is never taken for our qemu.
  */
 export const PROBE_SCRIPT = `root=$1; q=$2; shift 2
+tck=$(getconf CLK_TCK 2>/dev/null)
 if [ $# -eq 0 ]; then set -- "$root"/*; else
   for n in "$@"; do shift; set -- "$@" "$root/$n"; done; fi
 for d in "$@"; do
@@ -39,6 +40,7 @@ for d in "$@"; do
     case "\${st%% *}" in Z|X|'') ;; *) alive=1 ;; esac
   fi
   printf '${MARK} pid %s %s\\n' "\${pid:-none}" "$alive"
+  if [ "$alive" = 1 ]; then printf '${MARK} cpu %s %s\\n' "\${tck:-100}" "$st"; fi
   if [ -e "$d/adminStopped" ]; then printf '${MARK} adminStopped\\n'; fi
   printf '${MARK} runtime\\n'; cat "$d/runtime.json" 2>/dev/null; printf '\\n'
   if [ -e "$d/gantry.json" ]; then printf '${MARK} meta\\n'; cat "$d/gantry.json" 2>/dev/null; printf '\\n'; fi
@@ -73,6 +75,8 @@ export interface ProbedRunDir {
   name: string;
   pid?: number;
   alive: boolean;
+  /** user + system CPU seconds of the live pid (/proc/PID/stat utime + stime over CLK_TCK). */
+  cpuSeconds?: number;
   adminStopped: boolean;
   runtimeText: string;
   metaText?: string;
@@ -96,6 +100,9 @@ export function parseProbeFrames(stdout: string): ProbedRunDir[] {
         const pid = Number(args[0]);
         if (Number.isInteger(pid) && pid > 0) cur.pid = pid;
         cur.alive = args[1] === '1';
+      } else if (kind === 'cpu') {
+        const cpu = parseProcStatCpu(Number(args[0]), args.slice(1).join(' '));
+        if (cpu !== undefined) cur.cpuSeconds = cpu;
       } else if (kind === 'adminStopped') {
         cur.adminStopped = true;
       } else if (kind === 'runtime' || kind === 'meta' || kind === 'qmp') {
@@ -113,6 +120,18 @@ export function parseProbeFrames(stdout: string): ProbedRunDir[] {
     else cur.qmpText += line + '\n';
   }
   return out;
+}
+
+/**
+ * CPU seconds (utime + stime) from /proc/PID/stat after the command name: `st` starts at
+ * field 3 (state), so utime (field 14) and stime (field 15) are its 12th and 13th words.
+ */
+export function parseProcStatCpu(ticksPerSecond: number, st: string): number | undefined {
+  const f = st.trim().split(/\s+/);
+  const utime = Number(f[11]);
+  const stime = Number(f[12]);
+  if (!(ticksPerSecond > 0) || !Number.isInteger(utime) || !Number.isInteger(stime) || f.length < 13) return undefined;
+  return (utime + stime) / ticksPerSecond;
 }
 
 /** QEMU runstate -> Gantry's ObservedRunState. */
@@ -182,6 +201,7 @@ export function parseInstances(stdout: string): Record<string, ParsedInstance> {
     out[f.name] = {
       ...common,
       ...(f.pid !== undefined ? { pid: f.pid } : {}),
+      ...(f.cpuSeconds !== undefined ? { cpuSeconds: f.cpuSeconds } : {}),
       runState,
       // With -no-shutdown, runstate "shutdown" only arises from a guest poweroff that
       // Gantry did not follow with quit: the guest turned itself off (USER_down).
