@@ -410,6 +410,70 @@ export function simDrbdSeed(input: PlanInput, observed: ObservedCluster): Map<st
   return out;
 }
 
+/** A dead node: the cluster with failover on and one node declared offline (see deadNode). */
+export interface DeadNodeCase {
+  readonly input: PlanInput;
+  readonly observed: ObservedCluster;
+  /** The offline node. */
+  readonly node: string;
+  /** The instances whose primary it is (the ones to replan), in name order. */
+  readonly instances: readonly PlanInstance[];
+}
+
+/**
+ * The converged cluster after a node died and an admin declared it offline (`role:
+ * offline`) with Cluster spec.autoRepair.failover on: the node is not observed, its last
+ * good snapshot is kept (the floor, ObservedCluster.lastKnown), its DRBD peers lost their
+ * connection to it (WFConnection, peer role and disk unknown; still UpToDate), and its
+ * sharedfile images are listed by another node (the bench lists the shared directory on
+ * each image's primary only; a real probe lists it on every node). The node is the one
+ * that is primary of the most instances (lowest name on a tie), so it has every template.
+ * Every node declares 1 TiB of memory and 128 CPUs (Node spec.memory, spec.cpus): the
+ * generated nodes report 256 GiB and 32 CPUs and already hold about 485 GiB and 256
+ * vCPUs of instances each (the disk bench never runs them), so without it the
+ * allocator, which checks memory and the vCPU ratio like hail, has no room for the
+ * sharedfile instances that restart elsewhere.
+ */
+export function deadNode(input: PlanInput, observed: ObservedCluster): DeadNodeCase {
+  const primaries = new Map<string, number>();
+  for (const i of input.instances) if (i.primary !== undefined) primaries.set(i.primary, (primaries.get(i.primary) ?? 0) + 1);
+  let node = input.nodes[0]!.name;
+  for (const n of input.nodes) if ((primaries.get(n.name) ?? 0) > (primaries.get(node) ?? 0)) node = n.name;
+  const last = observed.nodes.get(node)!;
+  // The ports of its DRBD disks: a survivor's device on one of them has lost its peer.
+  const ports = new Set<number>();
+  for (const lv of Object.values(last.lvs)) {
+    const { port } = drbdOfLvTags(lv.tags);
+    if (port !== undefined) ports.add(port);
+  }
+  const heir = input.nodes.find((n) => n.name !== node)!.name;
+  const nodes = new Map<string, ObservedNode>();
+  for (const [name, o] of observed.nodes) {
+    if (name === node) continue;
+    let devices: Record<string, ObservedDrbdDevice> | undefined;
+    for (const lv of Object.values(o.lvs)) {
+      const { minor, port } = drbdOfLvTags(lv.tags);
+      if (minor === undefined || port === undefined || !ports.has(port)) continue;
+      const dev = o.drbd?.devices[String(minor)];
+      if (!dev) continue;
+      devices ??= { ...o.drbd!.devices };
+      devices[String(minor)] = { ...dev, peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } };
+    }
+    const files = name === heir ? { ...o.files, ...last.files } : o.files;
+    nodes.set(name, devices || files !== o.files ? { ...o, files, ...(devices ? { drbd: { devices } } : {}) } : o);
+  }
+  return {
+    input: {
+      ...input,
+      cluster: { ...input.cluster, failover: true },
+      nodes: input.nodes.map((n) => ({ ...n, memoryMiB: 1_048_576, cpus: 128, ...(n.name === node ? { role: 'offline' as const } : {}) })),
+    },
+    observed: { ...observed, nodes, lastKnown: new Map([...(observed.lastKnown ?? []), [node, last]]) },
+    node,
+    instances: input.instances.filter((i) => i.primary === node),
+  };
+}
+
 // Summary when run directly.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (k: string, d: number): number => {

@@ -26,7 +26,8 @@ import type { Action } from '../src/core/actions.js';
 import type { PlanInput } from '../src/core/plan.js';
 import { plan, type ObservedCluster, type Plan } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
-import { drift, genDesired, genObserved, simDrbdSeed, type GenSpec } from './gen-desired.js';
+import { makeAllocator } from '../src/plan/allocate.js';
+import { deadNode, drift, genDesired, genObserved, simDrbdSeed, type DeadNodeCase, type GenSpec } from './gen-desired.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined && process.env.GANTRY_BENCH_CHILD === undefined) {
@@ -115,6 +116,64 @@ async function measureAsync<T>(phase: string, fn: () => Promise<T>, note?: (r: T
   return result;
 }
 
+const templates = (is: readonly { diskTemplate: string }[]): string =>
+  Object.entries(is.reduce<Record<string, number>>((acc, i) => ((acc[i.diskTemplate] = (acc[i.diskTemplate] ?? 0) + 1), acc), {})).sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `${t}=${n}`).join(' ');
+
+/**
+ * The dead node's plan: each instance whose primary it was has exactly one failover (to a
+ * live node, or lost with its reason) or a refusal (without --runtime a sharedfile
+ * instance has no VM, so nothing of it was on the node and it has nothing to replan); one that moves gets one instance.start
+ * (when it has a runtime and should run), on its new node; a DRBD one a promotion there of
+ * each disk; nothing is done on the dead node.
+ */
+function deadCheck(c: DeadNodeCase, p: Plan): { ok: boolean; note: string } {
+  const bad: string[] = [];
+  const moved: Record<string, number> = {};
+  let lost = 0;
+  let refusedOnly = 0;
+  let idle = 0;
+  const last = c.observed.lastKnown?.get(c.node);
+  let starts = 0;
+  const byInst = new Map<string, NonNullable<Plan['failovers']>[number][]>();
+  for (const f of p.failovers ?? []) byInst.set(f.instance, [...(byInst.get(f.instance) ?? []), f]);
+  for (const inst of c.instances) {
+    const subject = `Instance/${inst.name}`;
+    const fo = byInst.get(inst.name) ?? [];
+    const own = p.actions.filter((a) => a.subject === subject);
+    const st = own.filter((a) => a.verb === 'instance.start');
+    starts += st.length;
+    if (fo.length === 0) {
+      if (p.refused.some((r) => r.subject === subject)) refusedOnly++;
+      // Without --runtime a sharedfile instance has no VM and no node-local disk: nothing of it was on the node.
+      else if (inst.diskTemplate === 'sharedfile' && inst.runtime === undefined && last?.instances[inst.name] === undefined) idle++;
+      else bad.push(`${inst.name}: no failover and no refusal`);
+      continue;
+    }
+    if (fo.length > 1) bad.push(`${inst.name}: ${fo.length} failovers`);
+    const f = fo[0]!;
+    if (f.to === undefined) {
+      if (!f.lost) bad.push(`${inst.name}: lost without a reason`);
+      else lost++;
+      if (st.length > 0) bad.push(`${inst.name}: lost but started`);
+      continue;
+    }
+    moved[inst.diskTemplate] = (moved[inst.diskTemplate] ?? 0) + 1;
+    if (f.to === c.node) bad.push(`${inst.name}: failed over to the dead node`);
+    const shouldStart = inst.runtime?.powerState === 'running';
+    if (shouldStart ? st.length !== 1 || st[0]!.node !== f.to : st.length > 0) bad.push(`${inst.name}: ${st.length} starts (${st.map((a) => a.node).join(', ')}), want ${shouldStart ? `one on ${f.to}` : 'none'}`);
+    if (inst.diskTemplate === 'drbd') {
+      const promotions = own.filter((a) => a.verb === 'drbd.primary' && a.node === f.to).length;
+      const disks = inst.disks.filter((d) => d.state === 'present' && d.template === 'drbd').length;
+      if (promotions !== disks) bad.push(`${inst.name}: ${promotions} promotions on ${f.to} for ${disks} DRBD disks`);
+    }
+  }
+  const onDead = p.actions.filter((a) => 'node' in a && a.node === c.node).length;
+  if (onDead > 0) bad.push(`${onDead} actions on the dead node`);
+  const ok = bad.length === 0;
+  const movedText = Object.entries(moved).sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `${t}=${n}`).join(' ');
+  return { ok, note: `failed over: ${movedText || 'none'}; lost: ${lost}; refused: ${refusedOnly}; nothing there (sharedfile, no VM): ${idle}; starts: ${starts}${ok ? '' : `; CHECK FAILED: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? `; ${bad.length - 3} more` : ''}`}` };
+}
+
 const countBy = (actions: readonly Action[]): string =>
   Object.entries(actions.reduce<Record<string, number>>((acc, a) => ((acc[a.verb] = (acc[a.verb] ?? 0) + 1), acc), {}))
     .sort(([a], [b]) => a.localeCompare(b)).map(([v, n]) => `${v}=${n}`).join(' ');
@@ -169,6 +228,11 @@ if (spec.runtime) {
   });
 }
 const converged = measure('plan converged', () => plan(input, observed), runs, planNote);
+// A dead node (issue 10 item 9): one node declared offline with failover on; its instances
+// are replanned (DRBD promoted on the secondary, sharedfile on the allocator's node, plain lost).
+const dead = measure('declare a node offline (failover on)', () => deadNode(input, observed), 1, (c) => `${c.node}: primary of ${c.instances.length} instances (${templates(c.instances)})`);
+const allocator = (i: PlanInput, o: ObservedCluster) => makeAllocator(i, o, { groups: [...new Set(i.nodes.map((n) => n.group))].map((name) => ({ name, allocPolicy: 'preferred' as const })), volumeGroup: 'xenvg' });
+const deadPlan = measure('plan dead node (failover)', () => plan(dead.input, dead.observed, { allocator }), runs, (p) => `${planNote(p)}; ${deadCheck(dead, p).note}`);
 const drifted = measure('drift observed', () => drift(observed, driftFraction, spec.seed), 1, (d) => `${d.objects} objects: ${d.missing} missing, ${d.different} different`);
 const driftPlan = measure('plan drifted', () => plan(input, drifted.observed), runs, planNote);
 
@@ -189,6 +253,7 @@ const machine = {
 const checks = {
   convergedPlanEmpty: converged.actions.length === 0 && converged.refused.length === 0,
   driftedPlanNonEmpty: driftPlan.actions.length > 0,
+  deadNodeReplanned: deadCheck(dead, deadPlan).ok,
   ...(replan ? { replanAfterApplyEmpty: replan.actions.length === 0 && replan.refused.length === 0 } : {}),
 };
 
