@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import type { ActionResult, ObserveRequest } from '../src/core/node-ops.js';
 import type { Action } from '../src/core/actions.js';
 import type { PlanInput } from '../src/core/plan.js';
-import { plan, type ObservedCluster, type Plan } from '../src/plan/plan.js';
+import { plan, type ObservedCluster, type Plan, type PlanOptions } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
 import { makeAllocator } from '../src/plan/allocate.js';
 import { deadNode, drift, genDesired, genObserved, simDrbdSeed, type DeadNodeCase, type GenSpec } from './gen-desired.js';
@@ -231,7 +231,7 @@ const converged = measure('plan converged', () => plan(input, observed), runs, p
 // A dead node (issue 10 item 9): one node declared offline with failover on; its instances
 // are replanned (DRBD promoted on the secondary, sharedfile on the allocator's node, plain lost).
 const dead = measure('declare a node offline (failover on)', () => deadNode(input, observed), 1, (c) => `${c.node}: primary of ${c.instances.length} instances (${templates(c.instances)})`);
-const allocator = (i: PlanInput, o: ObservedCluster) => makeAllocator(i, o, { groups: [...new Set(i.nodes.map((n) => n.group))].map((name) => ({ name, allocPolicy: 'preferred' as const })), volumeGroup: 'xenvg' });
+const allocator: PlanOptions['allocator'] = (i, o, located) => makeAllocator(i, o, { groups: [...new Set(i.nodes.map((n) => n.group))].map((name) => ({ name, allocPolicy: 'preferred' as const })), volumeGroup: 'xenvg' }, located);
 const deadPlan = measure('plan dead node (failover)', () => plan(dead.input, dead.observed, { allocator }), runs, (p) => `${planNote(p)}; ${deadCheck(dead, p).note}`);
 const drifted = measure('drift observed', () => drift(observed, driftFraction, spec.seed), 1, (d) => `${d.objects} objects: ${d.missing} missing, ${d.different} different`);
 const driftPlan = measure('plan drifted', () => plan(input, drifted.observed), runs, planNote);

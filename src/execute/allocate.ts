@@ -6,5 +6,5 @@ import { ipolicyFromDesired } from '../place/index.js';
 /** The planner's allocator for this desired state: hail over its groups, their policies and the default VG. */
 export function allocatorFor(state: DesiredState): PlanOptions['allocator'] {
   const groups = [...state.groups.values()].map((g) => ({ name: g.name, allocPolicy: g.allocPolicy, ipolicy: ipolicyFromDesired(g.ipolicy) }));
-  return (input, observed) => makeAllocator(input, observed, { groups, volumeGroup: state.cluster.storage.volumeGroup });
+  return (input, observed, located) => makeAllocator(input, observed, { groups, volumeGroup: state.cluster.storage.volumeGroup }, located);
 }

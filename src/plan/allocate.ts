@@ -6,7 +6,7 @@
  */
 import { allocate, buildCluster, evacuate, type IPolicy, type NodeInput, type InstanceInput, type PlaceCluster } from '../place/index.js';
 import type { ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
-import { localFileDirs, locateInstances } from './locate.js';
+import { localFileDirs, locateInstances, type InstanceLocation } from './locate.js';
 import { goneNodes } from './failover.js';
 import { observedSecondary } from './drain.js';
 
@@ -32,8 +32,8 @@ export interface AllocatorContext {
   readonly volumeGroup: string;
 }
 
-export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: AllocatorContext): AllocateFn {
-  const located = locateInstances(observed, localFileDirs(input.nodes));
+/** `located`: locateInstances of the same input and observation, when the caller has it (plan() does: one read of every LV a plan). */
+export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: AllocatorContext, located: ReadonlyMap<string, InstanceLocation> = locateInstances(observed, localFileDirs(input.nodes))): AllocateFn {
   const nodes: NodeInput[] = input.nodes.map((n) => {
     const o = observed.nodes.get(n.name);
     const usable = o?.reachable === true && n.role !== 'offline' && n.role !== 'drained';

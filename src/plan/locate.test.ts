@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
 import { blindNodes, locateInstances, lvFacts } from './locate.js';
-import { drbdOfLvTags, instanceOfLvTags } from './naming.js';
+import { drbdOfLvTags, instanceOfLvTags, lvTagFacts, MANAGED_LV_TAG } from './naming.js';
 import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 
@@ -163,5 +163,19 @@ describe('lvFacts: every LV\'s tags read once per plan', () => {
       expect(f.inst).toBe(instanceOfLvTags(f.lv.tags));
       expect([f.minor, f.port]).toEqual([drbdOfLvTags(f.lv.tags).minor, drbdOfLvTags(f.lv.tags).port]);
     }
+  });
+
+  it('given tag lists with repeated, unreadable and look-alike tags in every order, it reads the same owner, mark, minor and port as instanceOfLvTags, the gantry tag and drbdOfLvTags', () => {
+    const pool = ['gantry', 'gantryx', 'xgantry', 'gantry-inst=a', 'gantry-inst=b', 'gantry-inst=', 'gantry-drbd-minor=x', 'gantry-drbd-minor=5', 'gantry-drbd-minor=', 'gantry-drbd-port=7', 'gantry-drbd-port=-1', 'other'];
+    let checked = 0;
+    // Every ordered pick of up to 4 distinct tags from the pool.
+    const walk = (tags: string[]): void => {
+      const f = lvTagFacts(tags);
+      expect(f).toEqual({ inst: instanceOfLvTags(tags), managed: tags.includes(MANAGED_LV_TAG), minor: drbdOfLvTags(tags).minor, port: drbdOfLvTags(tags).port });
+      checked++;
+      if (tags.length < 4) for (const t of pool) if (!tags.includes(t)) walk([...tags, t]);
+    };
+    walk([]);
+    expect(checked).toBe(1 + 12 + 12 * 11 + 12 * 11 * 10 + 12 * 11 * 10 * 9);
   });
 });

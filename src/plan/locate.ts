@@ -8,7 +8,7 @@
  */
 import type { ObservedLv, ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanNode } from '../core/plan.js';
-import { drbdOfLvTags, instanceOfDiskFile, instanceOfLvTags, MANAGED_LV_TAG } from './naming.js';
+import { instanceOfDiskFile, lvTagFacts } from './naming.js';
 import { ALIVE } from './instance-runtime.js';
 
 /** A declared node the planner cannot see in this pass. */
@@ -90,8 +90,8 @@ export function lvFacts(observed: ObservedCluster): NodeLvFacts[] {
   return knownSnapshots(observed).map(({ node, obs, stale }) => {
     const lvs: LvFact[] = [];
     for (const lv of Object.values(obs.lvs)) {
-      const { minor, port } = drbdOfLvTags(lv.tags);
-      lvs.push({ lv, inst: instanceOfLvTags(lv.tags), managed: lv.tags.includes(MANAGED_LV_TAG), minor, port });
+      const { inst, managed, minor, port } = lvTagFacts(lv.tags);
+      lvs.push({ lv, inst, managed, minor, port });
     }
     return { node, obs, stale, lvs };
   });

@@ -89,6 +89,35 @@ export function drbdOfLvTags(tags: readonly string[]): { readonly minor: number 
   return { minor, port };
 }
 
+/** What one LV's tags say: instanceOfLvTags, the MANAGED_LV_TAG test and drbdOfLvTags in one pass over them. */
+export interface LvTagFacts {
+  readonly inst: string | undefined;
+  readonly managed: boolean;
+  readonly minor: number | undefined;
+  readonly port: number | undefined;
+}
+
+/**
+ * instanceOfLvTags, `tags.includes(MANAGED_LV_TAG)` and drbdOfLvTags at once (the same
+ * first-match rules), for the per-plan read of every LV (locate.lvFacts): one loop, and a
+ * tag that does not start with "gantry" is looked at once.
+ */
+export function lvTagFacts(tags: readonly string[]): LvTagFacts {
+  let inst: string | undefined;
+  let managed = false;
+  let minor: number | undefined;
+  let port: number | undefined;
+  for (let i = 0; i < tags.length; i++) {
+    const t = tags[i]!;
+    if (!t.startsWith(MANAGED_LV_TAG)) continue; // every tag of Gantry's starts with its mark
+    if (t.length === MANAGED_LV_TAG.length) managed = true;
+    else if (inst === undefined && t.startsWith(INSTANCE_TAG)) inst = t.slice(INSTANCE_TAG.length);
+    else if (minor === undefined && t.startsWith(DRBD_MINOR_TAG)) minor = tagNumber(t, DRBD_MINOR_TAG.length);
+    else if (port === undefined && t.startsWith(DRBD_PORT_TAG)) port = tagNumber(t, DRBD_PORT_TAG.length);
+  }
+  return { inst, managed, minor, port };
+}
+
 /** The non-negative integer after `at` in a tag; undefined when it is none. */
 function tagNumber(tag: string, at: number): number | undefined {
   if (tag.length <= at) return undefined;

@@ -34,7 +34,7 @@ export type { ObservedCluster, Plan } from '../core/plan.js';
 
 export interface PlanOptions {
   /** Makes the allocator that chooses a primary (and secondary) for instances the manifests do not place (see plan/allocate). */
-  readonly allocator?: (input: PlanInput, observed: ObservedCluster) => AllocateFn;
+  readonly allocator?: (input: PlanInput, observed: ObservedCluster, located?: ReadonlyMap<string, InstanceLocation>) => AllocateFn;
 }
 
 export interface Placement {
@@ -123,6 +123,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts);
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
   const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
+  const goneSet = new Set(gone.keys());
   const failovers: PlannedFailover[] = [];
   const recoveredFailovers: FailoverRecord[] = [];
   const drbdSides = drbdSidesByInstance(facts);
@@ -135,7 +136,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const hooks: RuntimeHooks = { nics: nicAlloc.nics, nicErrors: nicAlloc.errors, nodes, copies: indexCopies(observed), disksExist, vnc: new VncAllocator(observed), drbdMinor, superseded };
   const placements = new Map<string, Placement>();
   let allocateFn: AllocateFn | undefined;
-  const getAllocator = (): AllocateFn => allocateFn ??= opts.allocator ? opts.allocator(input, observed) : Object.assign(() => ({ error: 'no allocator configured and the manifest gives no placement.primary' }), {});
+  const getAllocator = (): AllocateFn => allocateFn ??= opts.allocator ? opts.allocator(input, observed, located) : Object.assign(() => ({ error: 'no allocator configured and the manifest gives no placement.primary' }), {});
   // Drained nodes: their running movable instances are evacuated in one node-evacuate request (plan/drain).
   const toEvacuate = evacuees(input, located, drainedNodes(input));
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
@@ -178,7 +179,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
 
     // A Dead or Offline node's instances fail over when asked to (plan/failover).
-    const from = goneHome(loc, new Set(gone.keys()));
+    const from = goneHome(loc, goneSet);
     const record = input.failovers?.get(inst.name);
     let failover = from !== undefined && wantsFailover(input, inst) ? from : undefined;
     // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
@@ -351,7 +352,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   }
 
   // ---- N+1: manifest moves that break memory redundancy are refused or noted (plan/n-plus-one) ----
-  applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, new Set(gone.keys()));
+  applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, goneSet);
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
   const o = planOrphans(input, observed, declared, facts);
