@@ -91,6 +91,13 @@ export const GROUPS: readonly CommandGroup[] = [
     ],
   },
   {
+    module: './failover-commands.js',
+    load: async () => (await import('./failover-commands.js')).registerFailoverCommands,
+    commands: [
+      cmd('failover', 'failover', 'after automatic failovers: write the new primaries back into the manifests'),
+    ],
+  },
+  {
     module: './serve-commands.js',
     load: async () => (await import('./serve-commands.js')).registerServeCommands,
     commands: [

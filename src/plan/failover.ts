@@ -139,3 +139,36 @@ export function observedDrbdSecondary(primary: string, candidates: Iterable<stri
   };
   return [...candidates].filter((n) => n !== primary).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
 }
+/** What `gantry failover write-back` does with one failover record. */
+export interface WriteBackDecision {
+  readonly instance: string;
+  readonly from: string;
+  readonly to: string;
+  /** edit: the manifest's placement gets `primary` (and `secondary`); agrees: it already names the new node; skip: left alone, with why. */
+  readonly decision: 'edit' | 'agrees' | 'skip';
+  readonly primary?: string;
+  readonly secondary?: string;
+  readonly reason: string;
+}
+
+/**
+ * Failover write-back: the manifest of each failed-over instance gets its new primary
+ * (a DRBD pair's roles swapped: the old primary becomes the secondary) when it still names
+ * the old one. An instance no longer declared, placed by the allocator (no primary in its
+ * manifest: pinning it would change its meaning) or moved elsewhere by hand is left alone.
+ */
+export function writeBackDecisions(input: PlanInput, records: ReadonlyMap<string, FailoverRecord>): WriteBackDecision[] {
+  const byName = new Map(input.instances.map((i) => [i.name, i]));
+  const out: WriteBackDecision[] = [];
+  for (const r of [...records.values()].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0))) {
+    const base = { instance: r.instance, from: r.from, to: r.to };
+    const i = byName.get(r.instance);
+    if (!i || i.state !== 'present') { out.push({ ...base, decision: 'skip', reason: 'no longer declared present in the manifests' }); continue; }
+    if (i.primary === r.to) { out.push({ ...base, decision: 'agrees', reason: `the manifest already names ${r.to}` }); continue; }
+    if (i.primary === undefined) { out.push({ ...base, decision: 'skip', reason: `its manifest names no placement.primary (the allocator places it): nothing to write; it stays on ${r.to}` }); continue; }
+    if (i.primary !== r.from) { out.push({ ...base, decision: 'skip', reason: `its manifest names ${i.primary}, neither ${r.from} nor ${r.to}: a human moved it; left alone` }); continue; }
+    const swap = i.diskTemplate === 'drbd' && i.secondary === r.to;
+    out.push({ ...base, decision: 'edit', primary: r.to, ...(swap ? { secondary: r.from } : {}), reason: swap ? `placement.primary ${r.from} -> ${r.to}, placement.secondary ${r.to} -> ${r.from} (the DRBD pair's roles swapped)` : `placement.primary ${r.from} -> ${r.to}` });
+  }
+  return out;
+}

@@ -6,10 +6,8 @@
  * (the message names the API user and the operation), (4) runs a reconcile pass holding
  * the state directory lock, and succeeds when the pass left the resource in sync.
  */
-import { execFile } from 'node:child_process';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { loadDesired } from '../desired/load.js';
 import type { LoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
@@ -20,14 +18,13 @@ import { connectNodes } from '../execute/connect.js';
 import { reconcileOnce } from '../runtime/reconcile.js';
 import { acquireStateLock } from '../runtime/state-lock.js';
 import type { Logger } from '../util/log.js';
+import { gitCommitFiles, isGitWorkTree } from '../util/git.js';
 import { createInstanceChange, rapiField } from './create.js';
 import { asObject, bad, editDocument, failover, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, reinstall, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
 import { growDiskChange, modifyInstanceChange } from './modify.js';
 import type { JobContext, JobQueue } from './jobs.js';
 import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
 import type { FileSource } from './source.js';
-
-const run = promisify(execFile);
 
 /** Reconcile passes one job step may take before what is left is its error. */
 const MAX_PASSES = 3;
@@ -81,15 +78,6 @@ export function sshPass(o: { stateDir: string; logger: Logger; lockTimeoutMs: nu
 function refusal(errors: readonly LoadError[], created: boolean): RapiHttpError {
   const lines = errors.slice(0, 10).map((e) => `${created && e.path ? rapiField(e.path) : e.path || e.file}: ${e.message}${created ? '' : ` (${path.basename(e.file)}:${e.line})`}`);
   return new RapiHttpError(400, 'Bad Request', lines.join('; '));
-}
-
-async function isGitWorkTree(dir: string): Promise<boolean> {
-  try {
-    const { stdout } = await run('git', ['-C', dir, 'rev-parse', '--is-inside-work-tree'], { timeout: 30_000 });
-    return stdout.trim() === 'true';
-  } catch {
-    return false;
-  }
 }
 
 async function atomicWrite(file: string, text: string): Promise<void> {
@@ -176,9 +164,7 @@ class FileWrites {
   private async commit(file: string, message: string, ctx: JobContext): Promise<void> {
     const dir = path.dirname(file);
     if (this.o.git === false || !(await isGitWorkTree(dir))) return;
-    const env = { ...process.env, GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? 'gantry remote API', GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'gantry@localhost', GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'gantry remote API', GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'gantry@localhost' };
-    await run('git', ['-C', dir, 'add', '--', path.basename(file)], { env, timeout: 60_000 });
-    await run('git', ['-C', dir, 'commit', '-q', '-m', message, '--', path.basename(file)], { env, timeout: 60_000 });
+    await gitCommitFiles(dir, [file], message, 'gantry remote API');
     ctx.log(`committed: ${message}`);
   }
 
