@@ -35,6 +35,7 @@ export const ClusterSpec = Type.Object(
     autoRepair: Type.Optional(Type.Object({
       enabled: Type.Optional(Type.Boolean({ description: 'default false' })),
       failover: Type.Optional(Type.Boolean({ description: 'fail over instances of a node confirmed dead (fenced: its out-of-band program reports power off) or declared offline; sharedfile ones start on the allocator\'s choice, plain/file ones are reported lost (default false; Instance spec.autoRepair.failover overrides)' })),
+      maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'auto-repair (Instance spec.autoRepair.repair, ganeti:watcher:autorepair tags): repairs of one instance that may fail in a row; then Gantry stops trying, the plan says so and the instance\'s status asks for a human (NeedsHuman, AutoRepairGaveUp); the count starts over once the instance needs no repair (default 3)' })),
       fenceMaxPerGroup: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'fence at most this many nodes of one node group at a time: when more are unreachable together (a partition on the controller\'s side, a switch), none is fenced and a human decides (default 1)' })),
     }, Strict)),
     liveness: Type.Optional(Type.Object({

@@ -23,7 +23,7 @@ const HA = 'issue 10 (high availability)';
 
 export const REFUSED_FIELDS: Readonly<Record<string, RefusedField>> = {
   'NodeGroup:diskParams.sharedfile.dir': { reason: 'the sharedfile directory is one for the whole cluster (every node must see the same files to migrate): set it in the Cluster\'s diskParams.sharedfile.dir or storage.sharedFileStorageDir' },
-  'Cluster.spec.autoRepair.enabled': { reason: 'nothing reads it: automatic failover is spec.autoRepair.failover (and the Instance\'s); set that instead', owner: HA },
+  'Cluster.spec.autoRepair.enabled': { reason: 'nothing reads it: automatic failover is spec.autoRepair.failover (and the Instance\'s), auto-repair is the Instance\'s spec.autoRepair.repair or the tags ganeti:watcher:autorepair:TYPE on the cluster, a node group or an instance; set those instead', owner: HA },
   'Instance.spec.os.resetParamsOnReinstall': { reason: 'Gantry always installs with exactly the manifest\'s os.params (there are no stored or cluster-level OS parameters to reset): remove the field' },
 };
 

@@ -54,6 +54,7 @@ export const InstanceSpec = Type.Object(
     deleteDisks: Type.Optional(Type.Boolean({ description: 'with state: absent, also delete its disks (default false)' })),
     autoRepair: Type.Optional(Type.Object({
       failover: Type.Optional(Type.Boolean({ description: 'fail this instance over when its node is confirmed dead or offline (default: Cluster spec.autoRepair.failover)' })),
+      repair: Type.Optional(StrEnum(['fix-storage', 'migrate', 'failover', 'reinstall'] as const, 'auto-repair (Ganeti\'s harep): the most invasive repair Gantry may make of this instance on its own; each type includes those before it: fix-storage (re-create or re-attach its disks on its current nodes), migrate, failover (start it elsewhere when its node is confirmed dead or offline), reinstall (DATA LOSS: re-create its disks empty on another node and reinstall the OS when they are lost with their node). Counts as the tag ganeti:watcher:autorepair:TYPE on the instance; with both, the least invasive wins (as harep); instance tags or this field override the node group\'s and the cluster\'s tags; ganeti:watcher:autorepair:suspend[:UNIXTIME] suspends. Default: no auto-repair')),
       allowDegradedFailover: Type.Optional(Type.Boolean({ description: 'DATA-LOSS RISK. DRBD failover normally promotes the secondary only when its disk is UpToDate; true also promotes an Outdated, Inconsistent or Consistent replica (primary --force), losing whatever the dead primary wrote that this replica lacks (default false)' })),
     }, Strict)),
     tags: Type.Optional(Tags()),

@@ -82,6 +82,8 @@ export interface PlanInstance {
   readonly failover?: boolean;
   /** Instance spec.autoRepair.allowDegradedFailover: DRBD failover may force-promote a replica that is not UpToDate (data-loss risk). */
   readonly allowDegradedFailover?: boolean;
+  /** Instance spec.autoRepair.repair: counts as an instance tag ganeti:watcher:autorepair:TYPE. */
+  readonly repair?: RepairType;
   /** What the VM runs and how; absent = disks only (the VM itself is not managed). */
   readonly runtime?: PlanInstanceRuntime;
 }
@@ -161,6 +163,8 @@ export interface PlanCluster {
   readonly failover?: boolean;
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
+  /** Auto-repair (harep): the cap on failed repairs in a row, and the ganeti:watcher:autorepair tags of the cluster and of each node group. */
+  readonly autoRepair?: { readonly maxAttempts: number; readonly tags: readonly string[]; readonly groupTags: ReadonlyMap<string, readonly string[]> };
   /** Cluster spec.watcher: ERROR_down restarts (default 5 tries, 10 s backoff doubling, counters reset after 300 s running). */
   readonly watcher?: WatcherPolicy;
   /** Cluster spec.nPlusOne.mode: a manifest move that breaks N+1 memory redundancy is refused, noted, or not checked (default warn). */
@@ -183,6 +187,47 @@ export interface PlanInput {
   readonly now?: string;
   /** The watcher's memory (state directory): restarts per instance, and a pause. */
   readonly watcher?: WatcherState;
+  /** Auto-repair's memory (state directory, autorepair.json): the last repair of each instance. */
+  readonly repairs?: ReadonlyMap<string, RepairRecord>;
+}
+
+/** Auto-repair types (Ganeti's harep), least invasive first: each includes those before it. */
+export type RepairType = 'fix-storage' | 'migrate' | 'failover' | 'reinstall';
+export const REPAIR_TYPES: readonly RepairType[] = ['fix-storage', 'migrate', 'failover', 'reinstall'];
+
+/** Auto-repair's memory of one instance (state directory, autorepair.json). */
+export interface RepairRecord {
+  /** The repair last tried. */
+  readonly type: RepairType;
+  /** Tries that failed in a row (0 after a success); at Cluster spec.autoRepair.maxAttempts Gantry stops trying. */
+  readonly attempts: number;
+  /** ISO time of the last try. */
+  readonly last: string;
+  readonly result: 'success' | 'failure';
+  readonly message: string;
+}
+
+/** What auto-repair does with an instance that needs a repair, in this plan. */
+export interface AutoRepairDecision {
+  readonly instance: string;
+  /** The repair the instance needs (harep's detectBroken, on Gantry's node conditions). */
+  readonly needed: RepairType;
+  /** The most invasive type its policy allows, and where that came from; absent: auto-repair is not enabled for it. */
+  readonly allowed?: RepairType;
+  readonly scope?: 'instance' | 'group' | 'cluster';
+  /**
+   * repair: planned in this plan; not-allowed: its policy stops below the type needed; suspended: a
+   * ganeti:watcher:autorepair:suspend tag holds; gave-up: maxAttempts tries failed in a row;
+   * unavailable: allowed, but Gantry cannot make this repair (the plan says why).
+   */
+  readonly decision: 'repair' | 'not-allowed' | 'suspended' | 'gave-up' | 'unavailable';
+  readonly attempts: number;
+  readonly max: number;
+  /** suspended: until this ISO time (absent: until the tag is removed). */
+  readonly until?: string;
+  /** reinstall: the repair destroys data (new empty disks). */
+  readonly dataLoss?: true;
+  readonly message: string;
 }
 
 /** Cluster spec.watcher, filled. */
@@ -361,6 +406,8 @@ export interface Plan {
   readonly recoveredFailovers?: readonly FailoverRecord[];
   /** The watcher: its pause, and what it does with each ERROR_down instance. */
   readonly watcher?: { readonly pausedUntil?: string; readonly decisions: readonly WatcherDecision[] };
+  /** Auto-repair (harep): each instance that needs a repair, and whether it is made. */
+  readonly autoRepair?: readonly AutoRepairDecision[];
 }
 
 export function planHasChanges(p: Plan): boolean {

@@ -108,7 +108,7 @@ export interface DesiredCluster {
   /** Cluster spec.nPlusOne.mode: what the planner does with a manifest move that breaks N+1. */
   nPlusOne: { mode: 'refuse' | 'warn' | 'off' };
   watcher: { restartErrorDown: boolean; maxRestarts: number; backoffSeconds: number; healthySeconds: number };
-  autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number };
+  autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number; maxAttempts: number };
   /** Node liveness grace: nothing follows from an outage shorter than both. */
   liveness: { missedProbes: number; graceSeconds: number };
   orphans: { remove: boolean; maxPercentPerPass: number; graceMinutes: number };
@@ -248,6 +248,8 @@ export interface DesiredInstance {
   failover?: boolean;
   /** Instance spec.autoRepair.allowDegradedFailover: a DRBD failover may promote a replica that is not UpToDate. */
   allowDegradedFailover?: boolean;
+  /** Instance spec.autoRepair.repair: the most invasive auto-repair allowed (harep's types). */
+  repair?: 'fix-storage' | 'migrate' | 'failover' | 'reinstall';
   restartGeneration: number;
   state: 'present' | 'absent';
   deleteDisks: boolean;

@@ -11,15 +11,20 @@
  * decision with its reason, so the plan shows why a node was or was not fenced.
  */
 import type { NodeLiveness } from '../core/liveness.js';
-import type { FenceDecision, ObservedCluster, PlanInput, PlanNode } from '../core/plan.js';
+import type { FenceDecision, ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
+import { repairAllowed } from './autorepair.js';
 import type { ObservedNode } from '../core/observed.js';
 import { drbdPeerConnected } from './drbd.js';
 import { locateInstances, localFileDirs } from './locate.js';
 import { drbdOfLvTags, drbdResourceName, instanceOfDiskLv, instanceOfLvTags } from './naming.js';
 
-/** Whether the cluster or the instance asks for failover when its node is confirmed dead. */
-export function wantsFailover(input: PlanInput, instance: { readonly failover?: boolean }): boolean {
-  return instance.failover ?? input.cluster.failover ?? false;
+/**
+ * Whether the instance is failed over when its node is confirmed dead: its own
+ * spec.autoRepair.failover, else the cluster's, or its auto-repair policy (harep's tags,
+ * spec.autoRepair.repair) allowing failover. `node`: where it runs (for its node group's tags).
+ */
+export function wantsFailover(input: PlanInput, instance: PlanInstance, node?: string): boolean {
+  return instance.failover ?? (input.cluster.failover === true || repairAllowed(input, instance, 'failover', node));
 }
 
 /** Nodes that hold (or last held) an instance that wants failover. */
@@ -27,8 +32,8 @@ function nodesWithFailover(input: PlanInput, observed: ObservedCluster): Set<str
   const located = locateInstances(observed, localFileDirs(input.nodes));
   const out = new Set<string>();
   for (const inst of input.instances) {
-    if (inst.state !== 'present' || !wantsFailover(input, inst)) continue;
     const loc = located.get(inst.name);
+    if (inst.state !== 'present' || !wantsFailover(input, inst, loc?.running)) continue;
     if (loc?.running) out.add(loc.running);
     loc?.nodes.forEach((n) => out.add(n));
     if (inst.primary) out.add(inst.primary);

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { DesiredInstance, DesiredState } from '../desired/model.js';
 import type { PlanInput, PlanInstance, PlanNic, PlanNode } from '../core/plan.js';
 import { effectiveNodeSysctls } from '../desired/routed.js';
+import { autoRepairTags } from './autorepair.js';
 
 /** A stable UUID per (cluster, instance): the same VM keeps the same SMBIOS UUID everywhere. */
 export function instanceUuid(cluster: string, instance: string): string {
@@ -98,6 +99,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       tags: i.tags,
       ...(i.failover !== undefined ? { failover: i.failover } : {}),
       ...(i.allowDegradedFailover ? { allowDegradedFailover: true } : {}),
+      ...(i.repair !== undefined ? { repair: i.repair } : {}),
       runtime: {
         uuid: instanceUuid(c.name, i.name),
         os: { name: i.os.name, params: i.os.params, generation: i.os.generation },
@@ -133,6 +135,11 @@ export function toPlanInput(state: DesiredState): PlanInput {
       liveness: c.liveness,
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
+      autoRepair: {
+        maxAttempts: c.autoRepair.maxAttempts,
+        tags: autoRepairTags(c.tags),
+        groupTags: new Map([...state.groups.values()].map((g) => [g.name, autoRepairTags(g.tags)] as const).filter(([, t]) => t.length > 0)),
+      },
       nPlusOne: c.nPlusOne.mode,
       watcher: { maxRestarts: c.watcher.maxRestarts, backoffSeconds: c.watcher.backoffSeconds, healthySeconds: c.watcher.healthySeconds },
       drbd: { portStart: c.drbd.portRange.start, portEnd: c.drbd.portRange.end, minorCount: c.drbd.minorCount, usermodeHelper: c.drbd.usermodeHelper },

@@ -7,7 +7,7 @@ import { actionKey, type Action } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { FailoverRecord, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
+import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
@@ -29,6 +29,7 @@ import { formerReplicas, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary 
 import { drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
+import { repairDecision } from './autorepair.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -146,6 +147,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
   const watcherDecisions: WatcherDecision[] = [];
+  const autoRepair: AutoRepairDecision[] = [];
   for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
     const subject = `Instance/${inst.name}`;
     const loc = located.get(inst.name);
@@ -181,7 +183,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     // A Dead or Offline node's instances fail over when asked to (plan/failover).
     const from = goneHome(loc, goneSet);
     const record = input.failovers?.get(inst.name);
-    let failover = from !== undefined && wantsFailover(input, inst) ? from : undefined;
+    const repair = from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone) : undefined;
+    if (repair) autoRepair.push(repair);
+    let failover = from !== undefined && wantsFailover(input, inst, loc?.running) ? from : undefined;
     // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
     const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
     if (drbdTo === null) failover = undefined;
@@ -368,7 +372,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   return {
     ...(watcher ? { watcher } : {}),
     entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
-    ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}),
+    ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}), ...(autoRepair.length > 0 ? { autoRepair } : {}),
     ...(recoveredFailovers.length > 0 ? { recoveredFailovers } : {}),
   };
 }
@@ -431,6 +435,33 @@ function applyNPlusOne(
     acc.allActions.length = 0;
     acc.allActions.push(...kept);
   }
+}
+
+/**
+ * Auto-repair (plan/autorepair) of an instance whose node `from` is gone: the repair it
+ * needs, as harep's detectBroken: its primary gone and a node left to run it, failover; its
+ * DRBD secondary gone, fix-storage; its disks gone with their node, reinstall. A sharedfile
+ * or diskless instance already running on a live node needs nothing.
+ */
+function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocation | undefined, from: string, record: FailoverRecord | undefined, gone: ReadonlyMap<string, string>): AutoRepairDecision | undefined {
+  const why = `${from} is ${gone.get(from)}`;
+  let needed: RepairType;
+  if (inst.diskTemplate === 'drbd') {
+    const to = drbdSurvivor(inst, loc, from, record, gone);
+    needed = to === null ? 'fix-storage' : to === undefined ? 'reinstall' : 'failover';
+  } else if (failsOverByRestart(inst)) {
+    if (loc?.running !== undefined && !gone.has(loc.running)) return undefined;
+    needed = 'failover';
+  } else {
+    needed = 'reinstall';
+  }
+  const node = loc?.running ?? inst.primary;
+  return repairDecision(input, inst, needed, node, why, (type) => {
+    if (type === 'failover') return inst.failover === false ? `its spec.autoRepair.failover is false: ${inst.name} waits for ${from}` : undefined;
+    if (type === 'fix-storage') return `the planner cannot make a new DRBD secondary yet (Ganeti's replace-disks --new-secondary): ${inst.name} runs on without a replica and waits for ${from}`;
+    if (type === 'reinstall') return `the planner does not re-create lost disks yet: ${inst.name} waits for ${from}`;
+    return 'no migrate repair is planned';
+  });
 }
 
 /** The runtime hooks with the gone node's last copy of `name` (stopped): its record carries the OS generation and MACs over. */

@@ -10,12 +10,13 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readFailovers, readLiveness, readObserved, readWatcherPause, readWatcherRestarts, writeFailovers, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
+import { readDesiredSummary, readFailovers, readLiveness, readObserved, readRepairRecords, readWatcherPause, readWatcherRestarts, writeFailovers, writeRepairRecords, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
 import { nextRestarts } from './restarts.js';
 import { keepFailoverRecords } from '../plan/failover.js';
 import { confirmDead, nextLiveness } from '../observe/liveness.js';
 import { fenceError, type Fencer } from '../execute/fence.js';
-import type { FailoverRecord, FenceDecision, WatcherRestarts, WatcherState } from '../core/plan.js';
+import type { AutoRepairDecision, FailoverRecord, FenceDecision, RepairRecord, WatcherRestarts, WatcherState } from '../core/plan.js';
+import { nextRepairRecords } from '../plan/autorepair.js';
 import { actionKey } from '../core/actions.js';
 import type { FenceRecord, NodeLiveness } from '../core/liveness.js';
 
@@ -134,7 +135,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const restarts = summaryDir ? await readWatcherRestarts(summaryDir) : new Map<string, WatcherRestarts>();
   const pause = summaryDir ? await readWatcherPause(summaryDir) : undefined;
   const watcher: WatcherState = { restarts, ...(pause ? { pausedUntil: pause.until } : {}) };
-  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString(), watcher };
+  const repairs = summaryDir ? await readRepairRecords(summaryDir) : new Map<string, RepairRecord>();
+  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString(), watcher, ...(repairs.size > 0 ? { repairs } : {}) };
   const floor = await readFloor(deps);
   // Every probe counts: the re-observation after apply is a probe too.
   let liveness = await readPrevLiveness(deps);
@@ -190,7 +192,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     records.set(r.instance, r);
     deps.logger.warn({ instance: r.instance, from: r.from, to: r.to, detected: r.detected, fenced: r.fenced, started: r.started }, `failover: ${r.instance} runs on ${r.to} (its node ${r.from} is gone)`);
   }
-  const statuses = withWatcherFacts(withFailoverFacts(deriveStatus(plan, finalObserved, at, report, after), records), plan, restarts, at);
+  const repaired = opts.apply && !aborted ? nextRepairRecords(repairs, plan.autoRepair ?? [], (d) => repairOutcome(d, report, done), new Set(state.instances.keys()), at) : repairs;
+  const statuses = withAutoRepairFacts(withWatcherFacts(withFailoverFacts(deriveStatus(plan, finalObserved, at, report, after), records), plan, restarts, at), plan, repaired, at);
   let res: ReconcileResult = { plan, observed: finalObserved, ...(report ? { report } : {}), ...(after ? { after } : {}), statuses, aborted, ...(done.length > 0 ? { failovers: done } : {}) };
   const persist = deps.stateDir !== undefined && !opts.dryRun;
   if (fencing.length > 0) res = { ...res, fencing };
@@ -202,7 +205,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     // The baseline orphan removal compares with; never a size that looked truncated.
     const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at, plan.orphanSince) : undefined;
     const counts = opts.apply && !aborted ? nextRestarts(restarts, plan, report, finalObserved, new Set(state.instances.keys()), at, base.cluster.watcher) : restarts;
-    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records)) ?? (await saveRestarts(deps.stateDir!, at, counts));
+    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records)) ?? (await saveRestarts(deps.stateDir!, at, counts)) ?? (await saveRepairs(deps.stateDir!, at, repaired));
     if (stateError) res = { ...res, stateError };
   }
   return res;
@@ -252,6 +255,42 @@ function withWatcherFacts(statuses: ResourceStatus[], plan: Plan, restarts: Read
     const conditions = d?.decision === 'gave-up' ? [...st.conditions, { type: 'NeedsHuman' as const, status: 'True' as const, reason: 'WatcherGaveUp', message: d.message, lastTransitionTime: at }] : st.conditions;
     return { ...st, facts, conditions };
   });
+}
+
+/**
+ * A planned repair's outcome in this pass: a failover is a success once it completed
+ * (completedFailovers); any failed action of the instance is a failure; otherwise not
+ * finished yet (a DRBD promotion refused or waiting: the plan says why), counted neither way.
+ */
+export function repairOutcome(d: AutoRepairDecision, report: ExecuteReport | undefined, done: readonly FailoverRecord[]): { result: 'success' | 'failure'; message: string } | undefined {
+  const failed = (report?.results ?? []).filter((r) => !r.ok && r.action.subject === `Instance/${d.instance}`);
+  if (failed.length > 0) return { result: 'failure', message: `${d.needed}: ${failed.map((r) => `${r.action.verb} on ${r.action.node}: ${r.error?.code ?? 'failed'}: ${r.error?.message ?? ''}`).join('; ')}` };
+  const f = done.find((r) => r.instance === d.instance);
+  if (d.needed === 'failover' && f) return { result: 'success', message: `failover: ${f.from} -> ${f.to}` };
+  return undefined;
+}
+
+/** Instance status carries its auto-repair: the last try and this plan's decision; after the cap, a NeedsHuman condition. */
+function withAutoRepairFacts(statuses: ResourceStatus[], plan: Plan, records: ReadonlyMap<string, RepairRecord>, at: string): ResourceStatus[] {
+  const decisions = new Map((plan.autoRepair ?? []).map((d) => [`Instance/${d.instance}`, d]));
+  return statuses.map((st) => {
+    if (!st.subject.startsWith('Instance/')) return st;
+    const d = decisions.get(st.subject);
+    const r = records.get(st.subject.slice(9));
+    if (!d && !r) return st;
+    const facts = { ...st.facts, autoRepair: { ...(d ? { needed: d.needed, decision: d.decision, ...(d.allowed ? { allowed: d.allowed } : {}), ...(d.scope ? { scope: d.scope } : {}), message: d.message } : {}), ...(r ? { last: r } : {}) } };
+    const conditions = d?.decision === 'gave-up' ? [...st.conditions, { type: 'NeedsHuman' as const, status: 'True' as const, reason: 'AutoRepairGaveUp', message: d.message, lastTransitionTime: at }] : st.conditions;
+    return { ...st, facts, conditions };
+  });
+}
+
+async function saveRepairs(stateDir: string, at: string, records: ReadonlyMap<string, RepairRecord>): Promise<StateDirError | undefined> {
+  try {
+    await writeRepairRecords(stateDir, at, records);
+    return undefined;
+  } catch (e) {
+    return new StateDirError(`${stateDir}/autorepair.json`, 'write', e);
+  }
 }
 
 async function saveRestarts(stateDir: string, at: string, counts: ReadonlyMap<string, WatcherRestarts>): Promise<StateDirError | undefined> {

@@ -88,6 +88,10 @@ export function renderPlan(plan: Plan, format: ReportFormat, opts: { showInSync?
     out.push(`Watcher (ERROR_down instances)${plan.watcher.pausedUntil !== undefined ? `: paused until ${plan.watcher.pausedUntil}` : ''}:`);
     for (const d of plan.watcher.decisions) out.push(`  ${d.decision === 'restart' ? '>' : d.decision === 'gave-up' ? '!' : '~'} ${d.instance} on ${d.node}: ${d.decision} (${d.attempts}/${d.max} restarts)${d.next ? `, next ${d.next}` : ''}`);
   }
+  if (plan.autoRepair && plan.autoRepair.length > 0) {
+    out.push('Auto-repair (harep: ganeti:watcher:autorepair tags, spec.autoRepair.repair):');
+    for (const d of plan.autoRepair) out.push(`  ${d.decision === 'repair' ? '>' : d.decision === 'gave-up' ? '!' : '~'} ${d.instance}: ${d.needed} ${d.decision}${d.dataLoss && d.decision === 'repair' ? ' (DATA LOSS)' : ''} (${d.attempts}/${d.max} failed tries): ${d.message}`);
+  }
   const waits = shownWaits(plan);
   if (waits.length > 0) {
     out.push('Waiting for nodes that cannot be observed (unknown is not absent: nothing of theirs is moved, re-created or started elsewhere):');

@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DesiredSummary, FailoverRecord, ObservedCluster, Plan, WatcherRestarts } from '../core/plan.js';
+import { REPAIR_TYPES, type DesiredSummary, type FailoverRecord, type ObservedCluster, type Plan, type RepairRecord, type WatcherRestarts } from '../core/plan.js';
 import { StateFileCorruptError } from '../util/errors.js';
 import { NODE_CONDITIONS, type NodeLiveness } from '../core/liveness.js';
 import type { ExecuteReport } from '../execute/executor.js';
@@ -268,4 +268,28 @@ export async function clearWatcherPause(stateDir: string): Promise<boolean> {
 export async function readWatcherPause(stateDir: string): Promise<WatcherPause | undefined> {
   return (await readStateFile(path.join(stateDir, WATCHER_PAUSE_FILE), (doc) =>
     isObject(doc) && typeof doc.until === 'string' && !Number.isNaN(Date.parse(doc.until)) && typeof doc.since === 'string' ? undefined : 'want {until: an ISO time, since}')) as WatcherPause | undefined;
+}
+
+const AUTOREPAIR_FILE = 'autorepair.json';
+
+/** Auto-repair's last try per instance (written by apply and run after each pass). */
+export async function writeRepairRecords(stateDir: string, at: string, records: ReadonlyMap<string, RepairRecord>): Promise<void> {
+  await atomicWrite(path.join(stateDir, AUTOREPAIR_FILE), JSON.stringify({ updatedAt: at, instances: Object.fromEntries(records) }, null, 2) + '\n');
+}
+
+/** The records; empty when none were written; a damaged file throws StateFileCorruptError. */
+export async function readRepairRecords(stateDir: string): Promise<Map<string, RepairRecord>> {
+  const doc = (await readStateFile(path.join(stateDir, AUTOREPAIR_FILE), repairsProblem)) as { instances: Record<string, RepairRecord> } | undefined;
+  return new Map(Object.entries(doc?.instances ?? {}));
+}
+
+function repairsProblem(doc: unknown): string | undefined {
+  if (!isObject(doc) || !isObject(doc.instances)) return 'want {updatedAt, instances: {NAME: {type, attempts, last, result, message}}}';
+  for (const [name, r] of Object.entries(doc.instances)) {
+    if (!isObject(r) || !REPAIR_TYPES.includes(r.type as never) || typeof r.attempts !== 'number' || !Number.isInteger(r.attempts) || r.attempts < 0
+      || typeof r.last !== 'string' || Number.isNaN(Date.parse(r.last)) || (r.result !== 'success' && r.result !== 'failure') || typeof r.message !== 'string') {
+      return `instances.${name}: want {type: one of ${REPAIR_TYPES.join(', ')}, attempts: a count, last: an ISO time, result: success or failure, message}`;
+    }
+  }
+  return undefined;
 }

@@ -4,7 +4,7 @@
  * could not be observed, instances running on another node than the manifests name, DRBD
  * disks not UpToDate on both sides, DRBD split brains (held for a human), nodes whose running instances no other node has the
  * memory for (N+1 for memory, plan/n-plus-one). Warnings: orphans, a paused watcher, instances
- * the watcher gave up on.
+ * the watcher gave up on, instances that need a repair auto-repair does not make (plan/autorepair).
  */
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import type { DesiredState } from '../desired/model.js';
@@ -14,7 +14,7 @@ export type VerifySeverity = 'error' | 'warning';
 
 export interface VerifyFinding {
   readonly severity: VerifySeverity;
-  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'split-brain' | 'n-plus-one' | 'orphan' | 'watcher';
+  readonly check: 'node-down' | 'wrong-node' | 'degraded-disk' | 'split-brain' | 'n-plus-one' | 'orphan' | 'watcher' | 'auto-repair';
   readonly subject: string;
   readonly message: string;
 }
@@ -26,7 +26,7 @@ export type MemoryView = N1Layout;
 export const VERIFY_EXIT = { ok: 0, errors: 1, warnings: 2 } as const;
 
 export function verifyCluster(plan: Plan, observed: ObservedCluster, mem: MemoryView): VerifyFinding[] {
-  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...splitBrains(plan), ...nPlusOne(mem), ...orphans(plan), ...watcher(plan)];
+  return [...nodesDown(plan), ...wrongNodes(plan), ...degradedDisks(observed), ...splitBrains(plan), ...nPlusOne(mem), ...orphans(plan), ...watcher(plan), ...autoRepair(plan)];
 }
 
 /** DRBD split brains the plan holds (plan/drbd: DRBD_SPLIT_BRAIN, with each side's data and the manual recovery). */
@@ -88,6 +88,11 @@ function watcher(plan: Plan): VerifyFinding[] {
   if (plan.watcher?.pausedUntil !== undefined) out.push({ severity: 'warning', check: 'watcher', subject: 'Cluster', message: `the watcher is paused until ${plan.watcher.pausedUntil}: crashed (ERROR_down) instances are not restarted (gantry watcher resume)` });
   for (const d of plan.watcher?.decisions ?? []) if (d.decision === 'gave-up') out.push({ severity: 'warning', check: 'watcher', subject: `Instance/${d.instance}`, message: d.message });
   return out;
+}
+
+/** Warnings: instances that need a repair auto-repair does not make (not allowed, suspended, unavailable, given up). */
+function autoRepair(plan: Plan): VerifyFinding[] {
+  return (plan.autoRepair ?? []).filter((d) => d.decision !== 'repair').map((d) => ({ severity: 'warning', check: 'auto-repair', subject: `Instance/${d.instance}`, message: d.message }));
 }
 
 function orphans(plan: Plan): VerifyFinding[] {

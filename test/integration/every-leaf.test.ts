@@ -156,6 +156,8 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Cluster.spec.watcher.healthySeconds': on(C, ['watcher', 'healthySeconds'], 600),
   'Instance.spec.autoRepair.failover': on(I, ['autoRepair', 'failover'], true),
   'Instance.spec.autoRepair.allowDegradedFailover': on('Instance/db1', ['autoRepair', 'allowDegradedFailover'], true),
+  'Instance.spec.autoRepair.repair': on(I, ['autoRepair', 'repair'], 'failover'),
+  'Cluster.spec.autoRepair.maxAttempts': on(C, ['autoRepair', 'maxAttempts'], 5),
   'Node.spec.oob.program': on(N, ['oob', 'program'], ['/usr/local/sbin/bmc-power']),
   'Node.spec.oob.timeoutSeconds': { test: 'src/execute/fence.test.ts', title: 'given a program that still reports powered, a failing power-off, or a timeout, power off is not confirmed' },
   'Cluster.spec.liveness.missedProbes': on(C, ['liveness', 'missedProbes'], 5),
