@@ -85,4 +85,24 @@ describe('drbd.* actions on a node (replay double of real 8.4.11 states)', () =>
   it('describes the exact argv for --dry-run', () => {
     expect(opsOn(new ReplayNode(['down'])).describe({ ...base, verb: 'drbd.resize', sizeMiB: 2048 })).toEqual([['drbdsetup', 'resize', '0', '--size', '2048m']]);
   });
+
+  it('given a secondary replacement on a node linked to its old peer (real show and events2), drbd.disconnect drops exactly that link; linked to the new peer it runs nothing', async () => {
+    const show = golden('v84/show-uptodate.txt');
+    const disconnect: Action = { ...base, verb: 'drbd.disconnect', local: { host: '127.0.0.1', port: 7788 }, keep: { host: '127.0.0.3', port: 7788 }, from: ['n2'] };
+    const t = new ReplayNode(['uptodate'], show);
+    expect(await opsOn(t).run(disconnect)).toMatchObject({ ok: true, unchanged: false });
+    expect(t.ran).toEqual([['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789']]);
+    const same = new ReplayNode(['uptodate'], show);
+    expect(await opsOn(same).run({ ...disconnect, keep: { host: '127.0.0.2', port: 7789 } })).toMatchObject({ ok: true, unchanged: true });
+    expect(same.ran).toEqual([]);
+    expect(opsOn(same).describe(disconnect)).toEqual([['drbdsetup', 'show', 'resource0'], ['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', '<the peer drbdsetup show names, unless it is ipv4:127.0.0.3:7788>']]);
+  });
+
+  it('given drbd.wait-sync, it returns once the pair is UpToDate/UpToDate (real), and fails DRBD_SYNC_PENDING while the resync runs past its time (real syncing state)', async () => {
+    const wait: Action = { ...base, verb: 'drbd.wait-sync', peerNode: 'n2', waitS: 2 };
+    expect(await opsOn(new ReplayNode(['syncing', 'uptodate'])).run(wait)).toMatchObject({ ok: true });
+    const r = await opsOn(new ReplayNode(['syncing'])).run(wait);
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('DRBD_SYNC_PENDING');
+  });
 });
