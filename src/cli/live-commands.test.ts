@@ -197,7 +197,10 @@ describe('renderInstanceDescription', () => {
         { type: 'Synced', status: 'False', reason: 'Drift', message: '1 differences, 1 actions pending', lastTransitionTime: AT },
         { type: 'Ready', status: 'False', reason: 'ADMIN_down', message: `instance is ADMIN_down on ${N1}`, lastTransitionTime: AT },
       ],
-      facts: { status: 'ADMIN_down', node: N1, nics: [{ mac: 'aa:00:00:00:00:01', ip: '10.113.0.40', network: 'lan' }] },
+      facts: {
+        status: 'ADMIN_down', node: N1, nics: [{ mac: 'aa:00:00:00:00:01', ip: '10.113.0.40', network: 'lan' }],
+        autoRepair: { decision: 'gave-up', message: 'n9 is offline: failover failed 3 times in a row', last: { type: 'failover', result: 'failure', last: AT, attempts: 3, message: 'instance.start on n2: QEMU_FAILED' } },
+      },
     };
     const entry: PlanEntry = {
       subject: `Instance/${DB}`, status: 'drift',
@@ -212,6 +215,8 @@ describe('renderInstanceDescription', () => {
     expect(t).toMatch(/Disk template:\s+drbd/);
     expect(t).toMatch(new RegExp(`Status:\\s+ADMIN_down\\nNode:\\s+${N1.replace(/\./g, '\\.')}`));
     expect(t).toMatch(/nic0\s+lan\s+\S+\s+aa:00:00:00:00:01\s+10\.113\.0\.40/);
+    expect(t).toContain('Auto-repair:    gave-up: n9 is offline: failover failed 3 times in a row');
+    expect(t).toContain(`Last repair:    failover failure at ${AT} (3 failed in a row): instance.start on n2: QEMU_FAILED`);
     expect(t).toMatch(/TYPE\s+STATUS\s+REASON\s+MESSAGE/);
     expect(t).toMatch(/Ready\s+False\s+ADMIN_down\s+instance is ADMIN_down/);
     expect(t).toContain('~ powerState: "ADMIN_down" -> "running"');

@@ -305,6 +305,9 @@ export function renderInstanceDescription(inst: DesiredInstance, status: Resourc
     out.push(indent(renderTable(['DISK', 'NODE', 'MINOR', 'PORT', 'ROLE', 'CONNECTION', 'DISK/PEER', 'SYNC'],
       drbd.map((f) => [`disk${f.disk}`, f.node, String(f.minor), String(f.port ?? ''), f.role ?? 'unknown', f.connection ?? '', f.diskState ? `${f.diskState}/${f.peerDisk ?? '?'}` : '', sync(f)]))).trimEnd());
   }
+  const ar = facts.autoRepair as { decision?: string; message?: string; last?: { type: string; result: string; last: string; attempts: number; message: string } } | undefined;
+  if (ar?.decision) kv('Auto-repair', `${ar.decision}: ${ar.message ?? ''}`);
+  if (ar?.last) kv('Last repair', `${ar.last.type} ${ar.last.result} at ${ar.last.last} (${ar.last.attempts} failed in a row): ${ar.last.message}`);
   out.push('Conditions:');
   const conds = status?.conditions ?? [];
   out.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE'], conds.map((c) => [c.type, c.status, c.reason, c.message]))).trimEnd() : '  (no status: not in the plan)');
