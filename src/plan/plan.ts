@@ -458,7 +458,7 @@ function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocati
   const node = loc?.running ?? inst.primary;
   return repairDecision(input, inst, needed, node, why, (type) => {
     if (type === 'failover') return inst.failover === false ? `its spec.autoRepair.failover is false: ${inst.name} waits for ${from}` : undefined;
-    if (type === 'fix-storage') return `the planner cannot make a new DRBD secondary yet (Ganeti's replace-disks --new-secondary): ${inst.name} runs on without a replica and waits for ${from}`;
+    if (type === 'fix-storage') return `the planner does not yet replace a secondary whose node is gone (Ganeti's replace-disks --new-secondary; plan/drbd-replace replaces only a secondary it can reach): ${inst.name} runs on without a replica and waits for ${from}`;
     if (type === 'reinstall') return `the planner does not re-create lost disks yet: ${inst.name} waits for ${from}`;
     return 'no migrate repair is planned';
   });

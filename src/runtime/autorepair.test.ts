@@ -117,6 +117,14 @@ describe('auto-repair (harep) on simulated nodes, cluster failover off', () => {
     expect(w.running('web1')).toEqual([]);
   });
 
+  it('given db1 (plain) allowed to reinstall and its node dead, the repair is unavailable (its disks are gone with n1; nothing re-creates them) and marked as data loss; nothing is planned for it', async () => {
+    const w = await world(manifests(['ganeti:watcher:autorepair:failover'], {}, ['ganeti:watcher:autorepair:reinstall']));
+    const last = await w.cutN1();
+    expect(w.fencer.calls).toEqual(['n1']);
+    expect(last.plan.autoRepair?.find((d) => d.instance === 'db1')).toMatchObject({ needed: 'reinstall', decision: 'unavailable', allowed: 'reinstall', scope: 'instance', dataLoss: true, message: expect.stringMatching(/n1 is Dead \(power off confirmed\): needs reinstall, allowed, but the planner does not re-create lost disks yet: db1 waits for n1/) });
+    expect(last.plan.actions.filter((a) => a.subject === 'Instance/db1')).toEqual([]);
+  });
+
   it('given a failover repair whose start keeps failing, it is tried maxAttempts times, then auto-repair gives up: no more tries, NeedsHuman in status and the plan says so', async () => {
     const w = await world(manifests([], { tags: ['ganeti:watcher:autorepair:failover'] }));
     for (const n of ['n2', 'n3']) w.sim.node(n).failNext('instance.start', { code: 'QEMU_FAILED', retryable: false, times: 100, message: 'qemu exited' });
