@@ -19,6 +19,7 @@ import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import { GantryError } from '../util/errors.js';
 import { memoryView, renderVerify, verifyCluster, verifyExit } from '../status/verify.js';
 import { createLogger, type Logger } from '../util/log.js';
+import type { RunOptions } from './run-daemon.js';
 
 interface CommonOpts {
   file: string[];
@@ -211,8 +212,17 @@ export function registerReconcileCommands(program: Command): void {
     .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
     .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
-    .action(async (opts: CommonOpts & WriterOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
+    .option('--serve', "also serve the remote API (as `gantry serve`) in this process: API writes edit the manifests and queue this daemon's pass (one writer)")
+    .option('--listen <addr:port>', 'with --serve: address and port of the remote API', '0.0.0.0:5080')
+    .option('--users <file>', "with --serve: Ganeti's RAPI users file; reloaded on SIGHUP")
+    .option('--tls-cert <file>', 'with --serve: PEM certificate (with --tls-key); default: self-signed in STATE_DIR/rapi/')
+    .option('--tls-key <file>', 'with --serve: PEM private key of --tls-cert')
+    .option('--anonymous-read', 'with --serve: answer reads without authentication')
+    .option('--instance-dir <dir>', 'with --serve: where instances created through the API are written; default: the first -f directory')
+    .action(async (opts: CommonOpts & WriterOpts & RunServeOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
+      if (opts.serve && opts.kubernetes) throw new CliExit(1, '--serve with --kubernetes is not done yet: API writes would have to patch the custom resources; run `gantry serve` against files, or leave out --serve');
+      if (opts.serve && opts.once) throw new CliExit(1, '--serve needs the daemon: leave out --once');
       if (opts.kubernetes) {
         if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
         const { runKubeDaemon } = await import('./run-kube.js');
@@ -230,6 +240,7 @@ export function registerReconcileCommands(program: Command): void {
         const res = await runReconcileDaemon({
           files: opts.file, stateDir: opts.stateDir, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce), probeIntervalMs: probeInterval(opts.probeInterval),
           ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}), once: opts.once ?? false, lock, jobLog,
+          ...(opts.serve ? { serve: serveInRun(opts, logger) } : {}),
         });
         const end = res ? stateDirExit(res) : undefined;
         if (end) throw end;
@@ -280,3 +291,24 @@ function probeInterval(v: string): number {
   if (!Number.isFinite(s) || s <= 0 || s > 3600) throw new CliExit(1, `--probe-interval ${JSON.stringify(v)}: want seconds between 0 and 3600`);
   return Math.round(s * 1000);
 }
+
+interface RunServeOpts { serve?: boolean; listen: string; users?: string; tlsCert?: string; tlsKey?: string; anonymousRead?: boolean; instanceDir?: string }
+
+/** `run --serve`: the remote API in the daemon's process, its write jobs passing through the daemon's queue. */
+function serveInRun(opts: CommonOpts & RunServeOpts, logger: Logger): NonNullable<RunOptions['serve']> {
+  return async (daemon) => {
+    const { startRapi } = await import('./serve-commands.js');
+    return startRapi({
+      file: opts.file, listen: opts.listen, stateDir: opts.stateDir,
+      ...(opts.users ? { users: opts.users } : {}), ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}),
+      ...(opts.anonymousRead ? { anonymousRead: true } : {}), ...(opts.instanceDir ? { instanceDir: opts.instanceDir } : {}),
+    }, logger, {
+      registry: daemon.registry,
+      pass: async (_state, ctx) => {
+        const res = await daemon.pass(ctx);
+        return { plan: res.after ?? res.plan, failed: (res.report?.results ?? []).filter((r) => !r.ok).map((r) => ({ subject: r.action.subject, message: `${r.error?.code}: ${r.error?.message}` })) };
+      },
+    });
+  };
+}
+

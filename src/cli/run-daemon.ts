@@ -16,7 +16,7 @@ import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
 import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
-import { createRuntimeMetrics } from '../runtime/metrics.js';
+import { createRuntimeMetrics, type RuntimeMetrics } from '../runtime/metrics.js';
 import { nextWatcherWakeMs } from '../runtime/restarts.js';
 import { startHeartbeat } from '../runtime/heartbeat.js';
 import { systemClock } from '../runtime/clock.js';
@@ -39,6 +39,12 @@ export interface RunOptions {
   /** The state directory lock, taken by the caller and released by it after we return. */
   lock?: StateLock;
   jobLog?: JobLogRetention;
+  /**
+   * `gantry run --serve`: started once the daemon runs, with a pass runner that queues the
+   * daemon's own pass (one writer: the API never runs a second reconciler) and the
+   * daemon's metrics; its close() is awaited when the daemon stops.
+   */
+  serve?: (daemon: { pass: (ctx: { log(m: string): void }) => Promise<ReconcileResult>; registry: RuntimeMetrics['registry'] }) => Promise<{ close(): Promise<void> }>;
 }
 
 /** Runs until stopped; with `once`, returns the result of its one pass. */
@@ -59,7 +65,26 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
 
   const metrics = createRuntimeMetrics();
   const probeMs = opts.probeIntervalMs ?? 5000;
+  /** API jobs waiting for a pass that starts after they asked (`run --serve`). */
+  let passWaiters: { resolve: (r: ReconcileResult) => void; reject: (e: unknown) => void }[] = [];
   const reconcile = async (key: string, ctx: { logger: Logger }) => {
+    const waiting = passWaiters;
+    passWaiters = [];
+    const before = last;
+    try {
+      const out = await reconcilePass(key, ctx);
+      for (const w of waiting) w.resolve(last!);
+      return out;
+    } catch (e) {
+      // a pass whose actions failed still has a result: the job judges its own subject
+      for (const w of waiting) {
+        if (last !== before && last) w.resolve(last);
+        else w.reject(e);
+      }
+      throw e;
+    }
+  };
+  const reconcilePass = async (key: string, ctx: { logger: Logger }) => {
     await ensureLock();
     const { state, errors } = await loadDesired(opts.files);
     if (!state || errors.length > 0) {
@@ -133,7 +158,16 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   abort.signal.addEventListener('abort', stopHeartbeat, { once: true });
   const ready = await daemon.ready;
   logger.info({ files: opts.files, resyncMs: opts.resyncMs, ...ready }, 'gantry run: watching manifests');
+  const server = await opts.serve?.({
+    registry: metrics.registry,
+    pass: (ctx) => new Promise<ReconcileResult>((resolve, reject) => {
+      ctx.log('queued for the daemon\'s next reconcile pass');
+      passWaiters.push({ resolve, reject });
+      void keysFor().then((keys) => keys.forEach((k) => daemon.queue.add(k)), reject);
+    }),
+  }).catch(async (e: unknown) => { abort.abort(); await daemon.stopped; throw e; });
   await daemon.stopped;
+  await server?.close();
   await conn?.close();
   if (lock !== opts.lock) await lock?.release();
   return undefined;

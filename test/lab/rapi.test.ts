@@ -19,6 +19,8 @@ import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
 import { labPasses } from '../helpers/passes.js';
 import { tapName } from '../../src/drivers/tap/tap.js';
+import { acquireStateLock } from '../../src/runtime/state-lock.js';
+import { silentLogger } from '../../src/util/log.js';
 
 const skip = await labSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -236,5 +238,43 @@ describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node
     expect(tx2).toBeGreaterThan(tx1!);
     expect(sample(second, 'gantry_rapi_jobs{status="success",op="OP_INSTANCE_STARTUP"}')).toBe(1);
   }, 600_000);
+
+  it('given gantry run --serve instead, an API shutdown is a job whose pass is the daemon\'s own (one writer: the lock stays the daemon\'s), and /metrics adds the daemon\'s reconcile metrics', async () => {
+    // stop `gantry serve`, start the daemon with the API in its process
+    const closed = new Promise((r) => server!.once('exit', r));
+    process.kill(server!.pid!, 'SIGTERM');
+    await Promise.race([closed, sleep(15_000)]);
+    serverLog = '';
+    server = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', '-f', m.dir, '--state-dir', stateDir, '--resync', '600',
+      '--serve', '--users', path.join(work, 'users'), '--listen', `127.0.0.1:${port}`], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout!.on('data', (c: Buffer) => { serverLog += c.toString(); });
+    server.stderr!.on('data', (c: Buffer) => { serverLog += c.toString(); });
+    const up = Date.now() + 180_000;
+    while ((await https(port, 'GET', '/version').catch(() => undefined))?.status !== 401) {
+      if (Date.now() > up || server.exitCode !== null) throw new Error(`gantry run --serve did not come up: ${serverLog}`);
+      await sleep(500);
+    }
+    // one writer: the daemon holds the state directory lock, a second writer is refused at once
+    await expect(acquireStateLock({ stateDir, command: 'second writer (test)', logger: silentLogger(), waitMs: 0 })).rejects.toThrow(/lock/i);
+    const id = (await https(port, 'PUT', '/2/instances/web1/shutdown', 'ops:opspw')).json as number;
+    expect(typeof id, JSON.stringify(id)).toBe('number');
+    let job: any;
+    const until = Date.now() + 300_000;
+    for (;;) {
+      job = (await https(port, 'GET', `/2/jobs/${id}`, 'ops:opspw')).json;
+      if (job.status === 'success' || job.status === 'error') break;
+      if (Date.now() > until) throw new Error(`job ${id} did not finish: ${JSON.stringify(job)}\n${serverLog}`);
+      await sleep(500);
+    }
+    expect(job.status, `${JSON.stringify(job.opresult)}\n${serverLog.slice(-3000)}`).toBe('success');
+    const logs = JSON.stringify(job.oplog);
+    expect(logs).toMatch(/queued for the daemon's next reconcile pass/);
+    expect(logs).not.toMatch(/waiting for the state directory lock/);
+    expect(await readFile(path.join(m.dir, 'instances.yaml'), 'utf8')).toMatch(/powerState: stopped/);
+    expect((await https(port, 'GET', '/2/instances/web1', 'ops:opspw')).json.status).toBe('ADMIN_down');
+    const text = await metricsText(port, 'ops:opspw');
+    expect(sample(text, 'gantry_reconcile_total{result="success"}')).toBeGreaterThan(0);
+    expect(sample(text, 'gantry_rapi_jobs{status="success",op="OP_INSTANCE_SHUTDOWN"}')).toBe(1);
+  }, 900_000);
 });
 
