@@ -8,7 +8,6 @@
  */
 import type { ObservedCluster, PlanCluster } from '../core/plan.js';
 import { lvFacts, type LvFact, type NodeLvFacts } from './locate.js';
-import { instanceOfDiskLv } from './naming.js';
 
 export const DEFAULT_DRBD = { portStart: 11000, portEnd: 14999, minorCount: 128 } as const;
 
@@ -44,9 +43,8 @@ export class DrbdAllocator {
       const recording: LvFact[] = [];
       for (const f of lvs) if (f.minor !== undefined || f.port !== undefined) recording.push(f);
       const taken = this.on(node);
-      for (const { lv, inst: tagged, managed, minor, port } of recording.sort(byLvName)) {
+      for (const { inst: tagged, managed, minor, port, disk } of recording.sort(byLvName)) {
         const inst = managed ? tagged : undefined;
-        const disk = instanceOfDiskLv(lv.name);
         if (!inst || !disk || disk.instance !== inst) continue;
         const owner = `${inst} disk ${disk.index}`;
         const k = keyOf(inst, disk.index);
@@ -83,7 +81,7 @@ export class DrbdAllocator {
   }
 
   private portFor(owner: string, recorded: ReadonlySet<number> | undefined): number | { code: string; error: string } {
-    const seen = [...(recorded ?? [])].sort((a, b) => a - b);
+    const seen = recorded === undefined ? [] : recorded.size === 1 ? [...recorded] : [...recorded].sort((a, b) => a - b);
     if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${owner} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };
     if (seen.length === 1) {
       const p = seen[0]!;

@@ -13,7 +13,6 @@
 import type { FailoverRecord, ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import type { ObservedDrbdDevice, ObservedInstance } from '../core/observed.js';
 import type { InstanceLocation, NodeLvFacts } from './locate.js';
-import { instanceOfDiskLv } from './naming.js';
 import { drbdPeerConnected } from './drbd.js';
 
 /** Nodes whose instances may be failed over: Dead (confirmed) or Offline (declared). */
@@ -94,7 +93,7 @@ export function drbdSidesByInstance(facts: readonly NodeLvFacts[]): Map<string, 
     if (stale || obs.drbd === undefined) continue;
     for (const f of lvs) {
       if (!f.inst || f.minor === undefined) continue;
-      const d = instanceOfDiskLv(f.lv.name);
+      const d = f.disk; // instanceOfDiskLv of its name (read for every LV recording a minor)
       if (!d || d.meta || d.instance !== f.inst) continue;
       const dev = obs.drbd.devices[String(f.minor)];
       const up = dev && (dev.disk !== undefined || dev.peer !== undefined || dev.role !== undefined) ? dev : undefined;

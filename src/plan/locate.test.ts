@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { plan } from './plan.js';
 import { blindNodes, locateInstances, lvFacts } from './locate.js';
-import { drbdOfLvTags, instanceOfLvTags, lvTagFacts, MANAGED_LV_TAG } from './naming.js';
+import { drbdOfLvTags, instanceOfDiskLv, instanceOfLvTags, lvTagFacts, MANAGED_LV_TAG } from './naming.js';
 import { emptyObservedNode, type ObservedInstance, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 
@@ -162,6 +162,7 @@ describe('lvFacts: every LV\'s tags read once per plan', () => {
     for (const f of facts.flatMap((x) => x.lvs)) {
       expect(f.inst).toBe(instanceOfLvTags(f.lv.tags));
       expect([f.minor, f.port]).toEqual([drbdOfLvTags(f.lv.tags).minor, drbdOfLvTags(f.lv.tags).port]);
+      expect(f.disk).toEqual(f.minor !== undefined || f.port !== undefined ? instanceOfDiskLv(f.lv.name) : undefined);
     }
   });
 

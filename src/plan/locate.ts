@@ -8,7 +8,7 @@
  */
 import type { ObservedLv, ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanNode } from '../core/plan.js';
-import { instanceOfDiskFile, lvTagFacts } from './naming.js';
+import { instanceOfDiskFile, instanceOfDiskLv, lvTagFacts } from './naming.js';
 import { ALIVE } from './instance-runtime.js';
 
 /** A declared node the planner cannot see in this pass. */
@@ -75,6 +75,8 @@ export interface LvFact {
   /** The DRBD minor and port its tags record (drbdOfLvTags). */
   readonly minor: number | undefined;
   readonly port: number | undefined;
+  /** instanceOfDiskLv of its name, read only for an LV recording a minor or port (what the DRBD passes look at); else undefined. */
+  readonly disk: { readonly instance: string; readonly index: number; readonly meta: boolean } | undefined;
 }
 
 /** One known node snapshot (knownSnapshots: observed now, or the last good one) with its LVs' facts, in Object.values(obs.lvs) order. */
@@ -91,7 +93,7 @@ export function lvFacts(observed: ObservedCluster): NodeLvFacts[] {
     const lvs: LvFact[] = [];
     for (const lv of Object.values(obs.lvs)) {
       const { inst, managed, minor, port } = lvTagFacts(lv.tags);
-      lvs.push({ lv, inst, managed, minor, port });
+      lvs.push({ lv, inst, managed, minor, port, disk: minor !== undefined || port !== undefined ? instanceOfDiskLv(lv.name) : undefined });
     }
     return { node, obs, stale, lvs };
   });
