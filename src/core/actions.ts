@@ -200,7 +200,23 @@ export interface InstanceMigrate extends Base {
   readonly peer: string; readonly peerAddress: string; readonly runDir: string; readonly peerRunDir: string;
   readonly launch: InstanceLaunch; readonly record: InstanceRecord; readonly bandwidthMiBps: number; readonly downtimeMs: number;
   readonly peerOvsdbSocket?: string;
+  /**
+   * DRBD disks (live migration through dual-primary, Ganeti's _ExecMigration): checked
+   * Connected and UpToDate/UpToDate on both nodes, allow-two-primaries set on both,
+   * `peer` promoted, QEMU migrated, the source demoted, allow-two-primaries cleared.
+   * On a failure before the guest runs on `peer`: `peer` demoted, allow-two-primaries
+   * cleared, QEMU stays on the source.
+   */
+  readonly drbd?: readonly DrbdMigrationDisk[];
 }
+
+/** One DRBD disk of a live migration: its resource on the source (the action's node) and on the destination. */
+export interface DrbdMigrationDisk {
+  readonly index: number;
+  readonly source: DrbdMigrationSide;
+  readonly target: DrbdMigrationSide;
+}
+export interface DrbdMigrationSide { readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec }
 
 /**
  * Grow a disk of a running instance through its QEMU (QMP block_resize on drive `drive`):

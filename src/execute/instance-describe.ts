@@ -7,6 +7,7 @@
 import type { Action, InstanceLaunch, InstanceRecord, NicInfo } from '../core/actions.js';
 import { buildOsEnv, declaredImageFormat, imageInfoArgv, imageWriteArgv, osRunArgv, parseOsName, type OsEnvInput } from '../drivers/os/os.js';
 import { buildQemuArgv, buildRuntimeRecord, describeQmp, qmp, runFile, tcpUri, withStdin, writeFileArgv, type QemuDriver, type QemuLaunchSpec } from '../drivers/qemu/index.js';
+import { describeDrbdMigration } from './drbd-migration.js';
 import { ovsDelPortArgv, planTap, tapDelArgv, tapName } from '../drivers/tap/tap.js';
 
 /** What the describer needs of the node's InstanceOps. */
@@ -89,7 +90,9 @@ function describeMigrate(c: DescribeContext, a: InstanceAction & { verb: 'instan
   const dir = c.qemu.runDir(a.name);
   const params = qmp.migrateSetParameters({ maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs });
   const dest = peer ? describeStart(peer, peer.spec(a.launch), { address: a.peerAddress, port }) : [[`(no connection to ${a.peer})`]];
+  const drbd = a.drbd?.length ? describeDrbdMigration(a.drbd, a.node, a.peer) : { before: [], after: [] };
   return [
+    ...drbd.before,
     at(['mkdir', '-p', peer?.qemu.runDir(a.name) ?? a.peerRunDir]),
     at(withStdin(writeFileArgv(runFile(peer?.qemu.runDir(a.name) ?? a.peerRunDir, 'meta')), recordJson(a.name, a.record))),
     ...dest.map(at),
@@ -97,6 +100,7 @@ function describeMigrate(c: DescribeContext, a: InstanceAction & { verb: 'instan
     describeQmp(dir, [qmp.queryMigrate()]),
     describeQmp(dir, [qmp.quit()]),
     ['rm', '-rf', '--', dir],
+    ...drbd.after,
   ];
 }
 

@@ -14,6 +14,7 @@ import type { Transport } from '../transport/transport.js';
 import { actionError, ExecError, GantryError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
+import { migrateWithDualPrimary, type GuestWhere } from './drbd-migration.js';
 
 export interface InstanceOpsOptions {
   readonly node: string;
@@ -118,14 +119,28 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
           if (!peer) throw new PrereqError('NO_PEER', `no connection to migration destination ${a.peer}`);
           await peer.qemu.transport.exec(['mkdir', '-p', peer.qemu.runDir(a.name)]);
           await peer.writeRecord(a.name, a.record);
-          const res = await this.qemu.migrate(a.name, {
-            destination: peer.qemu, address: a.peerAddress, port: migrationPort(a.name),
-            maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs,
-            onProgress: (p) => this.o.logger.info({ instance: a.name, ...p }, 'migration progress'),
-          }).catch(async (e: unknown) => {
-            throw await this.settleFailedMigration(a.name, a.peer, peer, e);
-          });
-          this.o.logger.info({ instance: a.name, from: this.o.node, to: a.peer, ...res }, 'migration completed');
+          const move = async () => {
+            const res = await this.qemu.migrate(a.name, {
+              destination: peer.qemu, address: a.peerAddress, port: migrationPort(a.name),
+              maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs,
+              onProgress: (p) => this.o.logger.info({ instance: a.name, ...p }, 'migration progress'),
+            }).catch(async (e: unknown) => {
+              throw await this.settleFailedMigration(a.name, a.peer, peer, e);
+            });
+            this.o.logger.info({ instance: a.name, from: this.o.node, to: a.peer, ...res }, 'migration completed');
+          };
+          if (a.drbd?.length) {
+            // Dual-primary around the QEMU migration; disks reverted on failure (execute/drbd-migration).
+            await migrateWithDualPrimary(a.drbd, {
+              source: this.o.transport, target: peer.o.transport, move, log: this.o.logger,
+              guestWhere: async () => guestWhere(
+                (await this.qemu.inspect(a.name).catch(() => undefined))?.runState ?? 'stopped',
+                (await peer.qemu.inspect(a.name).catch(() => undefined))?.runState ?? 'stopped',
+              ),
+            });
+          } else {
+            await move();
+          }
           return done(false);
         }
         default:
@@ -187,6 +202,13 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
     const meta = { version: 1, instance: name, ...record };
     await this.qemu.writeFile(`${this.qemu.runDir(name)}/gantry.json`, JSON.stringify(meta) + '\n', name);
   }
+}
+
+/** Where the guest runs, from the source's and the destination's run states (a paused incoming or postmigrate qemu holds no guest). */
+export function guestWhere(source: string, destination: string): GuestWhere {
+  if (HAS_PROCESS(source) && source !== 'postmigrate') return 'source';
+  if (HAS_PROCESS(destination) && destination !== 'inmigrate') return 'target';
+  return 'none';
 }
 
 /** Run states with a qemu process on the node (ObservedRunState). */

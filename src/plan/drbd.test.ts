@@ -392,3 +392,83 @@ describe('DRBD automatic failover: the secondary is promoted when the primary is
     expect(v.indexOf('instance.stop@n1')).toBeLessThan(v.indexOf('drbd.secondary@n1'));
   });
 });
+
+describe('DRBD live migration in the planner (manifest swaps primary and secondary of a running instance)', () => {
+  // n1 holds minor 0, n2 minor 1 (minors are per node): the VM runs on n1 on /dev/drbd0.
+  const swapped = (over: Partial<PlanInstance> = {}) => db('db1', { primary: 'n2', secondary: 'n1', ...over });
+  const pair = (d1: Partial<ObservedDrbdDevice> = {}, d2: Partial<ObservedDrbdDevice> = {}, vmOn: 'n1' | 'n2' | 'none' = 'n1') => cluster(
+    obsNode('n1', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', ...d1 }) } }, instances: vmOn === 'n1' ? { db1: running('db1') } : {} }),
+    obsNode('n2', { lvs: lvs('db1', 1, 11000), drbd: { devices: { 1: dev({ minor: 1, peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' }, ...d2 }) } }, instances: {} }),
+  );
+
+  it('given both sides Connected and UpToDate/UpToDate, it plans one instance.migrate through dual-primary, with each disk\'s two sides, the destination launch on the destination minor, and no separate role action', () => {
+    const p = plan(input([swapped()]), pair());
+    expect(p.refused).toEqual([]);
+    expect(verbs(p.actions)).toEqual(['instance.migrate@n1']);
+    const m = p.actions[0]!;
+    if (m.verb !== 'instance.migrate') throw new Error('not a migration');
+    expect(m).toMatchObject({ peer: 'n2', peerAddress: '198.18.1.2' });
+    expect(m.drbd).toEqual([{
+      index: 0,
+      source: { resource: 'resource0', minor: 0, local: { host: '198.18.1.1', port: 11000 }, peer: { host: '198.18.1.2', port: 11000 } },
+      target: { resource: 'resource1', minor: 1, local: { host: '198.18.1.2', port: 11000 }, peer: { host: '198.18.1.1', port: 11000 } },
+    }]);
+    expect(m.launch.disks.map((d) => d.path)).toEqual(['/dev/drbd1']);
+    expect(m.record.launch.disks.map((d) => d.path)).toEqual(['/dev/drbd1']);
+    // the plan shows every step, and what happens on a failure
+    expect(m.reason).toMatch(/allow-two-primaries on n1 and n2, promote resource1 on n2, QEMU migrates .* demote resource0 on n1, clear allow-two-primaries.*failure.*n2 demoted.*stays on n1/);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.diffs).toContainEqual({ path: 'disks[0].drbd.primary', desired: 'n2', observed: 'n1' });
+  });
+
+  it('given an interrupted migration (both Primary, still Connected, VM on the source), it plans the migration again: its steps are ensures', () => {
+    const p = plan(input([swapped()]), pair({ peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }, { role: 'Primary' }));
+    expect(p.refused).toEqual([]);
+    expect(verbs(p.actions)).toEqual(['instance.migrate@n1']);
+  });
+
+  it('given a resync running toward the source (the destination is the SyncSource), it refuses the migration naming both sides\' states, switches no role and leaves the VM on the source', () => {
+    const p = plan(input([swapped()]), pair(
+      { disk: 'Inconsistent', peer: { connection: 'Connected', replication: 'SyncTarget', role: 'Secondary', disk: 'UpToDate' } },
+      { peer: { connection: 'Connected', replication: 'SyncSource', role: 'Primary', disk: 'Inconsistent' } },
+    ));
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_MIGRATION_NOT_READY' }]);
+    expect(p.refused[0]!.message).toMatch(/live migration n1 -> n2 needs both sides Connected and UpToDate\/UpToDate; this pass sees n1: Primary, Inconsistent, SyncTarget \(peer UpToDate\); n2: Secondary, UpToDate, SyncSource \(peer Inconsistent\)/);
+    expect(p.actions).toEqual([]);
+  });
+
+  it.each([
+    ['Outdated', { disk: 'Outdated', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }],
+    ['StandAlone', { peer: { connection: 'StandAlone' } }],
+    ['down', undefined],
+  ] as const)('given the destination %s, it is the stale side: no migration, no role switched, the VM stays on n1 (plan/failover keeps it there)', (_what, d2) => {
+    const obs = pair({}, d2 as Partial<ObservedDrbdDevice> | undefined);
+    if (d2 === undefined) obs.nodes.set('n2', { ...obs.nodes.get('n2')!, drbd: { devices: {} } });
+    const p = plan(input([swapped()]), obs);
+    expect(verbs(p.actions).filter((v) => /instance\.|drbd\.(primary|secondary)/.test(v))).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/kept on n1/);
+  });
+
+  it('given the instance stopped, it swaps the roles as before: demote n1, then promote n2 (no migration); the stopped VM\'s runtime files on n1 go', () => {
+    const obs = pair({}, {}, 'none');
+    obs.nodes.set('n1', { ...obs.nodes.get('n1')!, instances: { db1: { ...running('db1'), runState: 'stopped', adminStopped: true } } });
+    const p = plan(input([swapped({ runtime: { ...runtime, powerState: 'stopped' } })]), obs);
+    expect(p.refused).toEqual([]);
+    expect(verbs(p.actions)).toEqual(['drbd.secondary@n1', 'drbd.primary@n2', 'instance.remove@n1']);
+  });
+
+  it('given migration mode non-live, it stops the VM on n1, swaps the roles, and starts it on n2 once stopped', () => {
+    const p = plan(input([swapped({ runtime: { ...runtime, migration: { ...runtime.migration, mode: 'non-live' } } })]), pair());
+    expect(p.refused).toEqual([]);
+    expect(verbs(p.actions)).toEqual(['instance.stop@n1', 'drbd.secondary@n1', 'drbd.primary@n2', 'instance.start@n2']);
+    const start = p.actions.find((a) => a.verb === 'instance.start')!;
+    expect(start.after).toEqual(['instance.stop@n1 Instance/db1']);
+    expect(start.verb === 'instance.start' && start.launch.disks.map((d) => d.path)).toEqual(['/dev/drbd1']);
+  });
+
+  it('given the manifest moving it to a node outside the pair, it is still refused (its disks are not there)', () => {
+    const p = plan(input([db('db1', { primary: 'n3', secondary: 'n1' })], ['n1', 'n2', 'n3']), cluster(...pair().nodes.values(), obsNode('n3')));
+    expect(p.actions.filter((a) => a.verb.startsWith('instance.'))).toEqual([]);
+    expect(p.refused.length).toBeGreaterThan(0);
+    expect(verbs(p.actions).filter((v) => /drbd\.(primary|secondary)/.test(v))).toEqual([]);
+  });
+});

@@ -13,7 +13,7 @@
  *              re-connect planned (DRBD's after-sb policies discard no changed data)
  *   deletion:  drbd.down only with an explicit deletion, before the LVs go.
  */
-import { actionKey, type Action, type DrbdResyncSpec, type DrbdUp } from '../core/actions.js';
+import { actionKey, type Action, type DrbdMigrationDisk, type DrbdResyncSpec, type DrbdUp } from '../core/actions.js';
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { DrbdDiskAlloc } from './drbd-alloc.js';
@@ -33,6 +33,8 @@ export interface DrbdDiskPlan {
   readonly notes: string[];
   /** The disk cannot be used now (split brain, state unknown): the VM is not installed or started on it. */
   readonly blocksRuntime: boolean;
+  /** Live migration (DrbdDiskInput.liveMigration) ready on this disk: its two sides for instance.migrate. */
+  readonly migration?: DrbdMigrationDisk;
 }
 
 export interface DrbdDiskInput {
@@ -51,6 +53,12 @@ export interface DrbdDiskInput {
    * survivor, to be promoted without its peer (plan/failover).
    */
   readonly failover?: { readonly why: string; readonly allowDegraded: boolean };
+  /**
+   * Live migration: the VM runs on `secondary` (the old primary) and moves to `primary`
+   * through dual-primary. No role action is planned here (instance.migrate switches the
+   * roles); the disk must be Connected and UpToDate/UpToDate on both sides, else refused.
+   */
+  readonly liveMigration?: boolean;
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
@@ -180,6 +188,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   // ---- initial sync (only at creation) and roles ----
   const fresh = pDev && sDev && pDev.disk === 'Inconsistent' && sDev.disk === 'Inconsistent' && connected(pDev) && !DRBD_SYNCING.has(pDev.peer?.replication ?? pDev.peer?.connection ?? '');
   const after = ups.map((a) => actionKey(a));
+  if (x.liveMigration && !creating) return planMigrationRoles(x, out, label, pDev, sDev, ups.length > 0);
   if (creating || fresh) {
     out.actions.push({ verb: 'drbd.initial-sync', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after, reason: `initial full sync of the new pair ${label}: primary --force on ${P.name}, both sides Inconsistent` });
   } else {
@@ -269,6 +278,39 @@ function planFailoverPromotion(x: DrbdDiskInput, out: DrbdDiskPlan, label: strin
     : 'or set Instance spec.autoRepair.allowDegradedFailover: true to force it (data-loss risk)';
   return refuse('DRBD_FAILOVER_DEGRADED', `its replica ${res} on ${P.name} is ${d.disk ?? 'in an unknown state'}, not UpToDate: promoting it would serve stale or partial data. ` +
     `Bring ${S.name} back (it resyncs); ${override}`);
+}
+
+/** How one side of a disk reads in a refusal: "node2: Secondary, UpToDate, Connected (peer UpToDate)". */
+function describeSide(n: PlanNode, d: ObservedDrbdDevice | undefined): string {
+  if (!d) return `${n.name}: down`;
+  const p = d.peer;
+  return `${n.name}: ${d.role ?? '?'}, ${d.disk ?? '?'}, ${p ? `${p.replication && p.replication !== 'Established' ? p.replication : p.connection} (peer ${p.disk ?? '?'})` : 'no network config'}`;
+}
+
+/** Ready for dual-primary: Connected (no resync), UpToDate here and on the peer. */
+function migrationReady(d: ObservedDrbdDevice | undefined): boolean {
+  return d !== undefined && d.peer?.connection === 'Connected' && (d.peer.replication === undefined || d.peer.replication === 'Established') && d.disk === 'UpToDate' && d.peer.disk === 'UpToDate';
+}
+
+/**
+ * Live migration of the VM from S (old primary) to P: the disk's two sides for
+ * instance.migrate, or a refusal naming the states seen this pass. Repairs planned for
+ * the disk (re-attach, re-connect) still run; the migration waits for a pass that sees it
+ * healthy.
+ */
+function planMigrationRoles(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDev: ObservedDrbdDevice | undefined, sDev: ObservedDrbdDevice | undefined, repairing: boolean): DrbdDiskPlan {
+  const { inst, disk, primary: P, secondary: S, alloc } = x;
+  if (repairing || !migrationReady(pDev) || !migrationReady(sDev)) {
+    out.refused.push({
+      subject: `Instance/${inst.name}`, code: 'DRBD_MIGRATION_NOT_READY',
+      message: `${label}: live migration ${S.name} -> ${P.name} needs both sides Connected and UpToDate/UpToDate; this pass sees ${describeSide(S, sDev)}; ${describeSide(P, pDev)}. ` +
+        `The VM stays on ${S.name}; it migrates once the disk is healthy${repairing ? ' (its repair is planned)' : ''}.`,
+    });
+    return out;
+  }
+  const side = (n: PlanNode, peer: PlanNode) => ({ resource: drbdResourceName(alloc.minors.get(n.name)!), minor: alloc.minors.get(n.name)!, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peer), port: alloc.port } });
+  out.diffs.push({ path: `disks[${disk.index}].drbd.primary`, desired: P.name, observed: S.name });
+  return { ...out, migration: { index: disk.index, source: side(S, P), target: side(P, S) } };
 }
 
 /** Degraded states and sync progress, as notes (the conditions the drift report and describe show). */

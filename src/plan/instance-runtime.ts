@@ -5,7 +5,7 @@
  * restarted), ERROR_down (crashed: restarted unless the cluster says no), ERROR_nodedown.
  */
 import { watcherDecision } from './watcher.js';
-import { actionKey, type Action, type InstanceLaunch, type InstanceRecord } from '../core/actions.js';
+import { actionKey, type Action, type DrbdMigrationDisk, type InstanceLaunch, type InstanceRecord } from '../core/actions.js';
 import { volumesOf } from './disks.js';
 import type { NicAllocation } from './nics.js';
 import type { Placement } from './plan.js';
@@ -145,8 +145,18 @@ function diskNames(inst: PlanInstance): { diskNames?: (string | null)[] } {
 const drbdOnly = (inst: PlanInstance) => inst.disks.some((d) => d.state === 'present' && d.template === 'drbd') && inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'drbd' || d.template === 'diskless');
 const sharedStorage = (inst: PlanInstance) => inst.disks.filter((d) => d.state === 'present').every((d) => d.template === 'sharedfile' || d.template === 'diskless');
 
+/** The launch a migrating VM gets on the destination: each DRBD disk opens the destination's minor. */
+function onTarget(l: InstanceLaunch, disks: readonly DrbdMigrationDisk[]): InstanceLaunch {
+  const map = new Map(disks.map((d) => [drbdDevicePath(d.source.minor), drbdDevicePath(d.target.minor)]));
+  return { ...l, disks: l.disks.map((d) => (map.has(d.path) ? { ...d, path: map.get(d.path)! } : d)) };
+}
+
+/**
+ * `drbdMigration`: a DRBD live migration is ready (plan/drbd checked both sides Connected
+ * and UpToDate this pass): each disk's source and target for instance.migrate.
+ */
 export function planInstanceRuntime(
-  inst: PlanInstance, placement: Placement | undefined, input: PlanInput, observed: ObservedCluster, hooks?: RuntimeHooks,
+  inst: PlanInstance, placement: Placement | undefined, input: PlanInput, observed: ObservedCluster, hooks?: RuntimeHooks, drbdMigration?: readonly DrbdMigrationDisk[],
 ): RuntimePlan {
   const out: RuntimePlan = { diffs: [], actions: [], refused: [], notes: [] };
   if (!inst.runtime) return out;
@@ -223,11 +233,12 @@ export function planInstanceRuntime(
     out.status = 'ERROR_wrongnode';
     out.diffs.push({ path: 'placement.primary', desired: primary, observed: from });
     if (!observed.nodes.get(from)?.reachable) return out;
-    // DRBD, moved to the other node of its pair and not live-migrated (wanted stopped, or migration mode non-live):
-    // Ganeti's failover: stop here, the DRBD plan demotes this side and promotes the new primary, start there.
-    const drbdFailover = drbdOnly(inst) && secondary === from && (rt.migration.mode !== 'live' || statusOf(elsewhereAlive.vm) !== 'running' || rt.powerState !== 'running');
-    if (!sharedStorage(inst) && !drbdFailover) {
-      out.refused.push({ subject, code: 'MIGRATION_NEEDS_SHARED_STORAGE', message: `${inst.name} runs on ${from} but the manifest places it on ${primary}; its ${inst.diskTemplate} disks are not reachable from ${primary}. Only sharedfile instances migrate in this release.` });
+    // DRBD moved to the other node of its pair: a live migration through dual-primary (plan/drbd checked both sides),
+    // or, not live-migrated (wanted stopped, or migration mode non-live), Ganeti's failover: stop here, the DRBD plan
+    // demotes this side and promotes the new primary, start there.
+    const swap = drbdOnly(inst) && secondary === from;
+    if (!sharedStorage(inst) && !swap) {
+      out.refused.push({ subject, code: 'MIGRATION_NEEDS_SHARED_STORAGE', message: `${inst.name} runs on ${from} but the manifest places it on ${primary}; its ${inst.diskTemplate} disks are not reachable from ${primary}. Only sharedfile instances, and DRBD instances moving to their secondary (primary and secondary swapped), migrate.` });
       return out;
     }
     // A VM the manifest wants stopped is stopped and moved, never live-migrated (a failover).
@@ -243,15 +254,24 @@ export function planInstanceRuntime(
       out.refused.push({ subject, code: 'NO_SECONDARY_ADDRESS', message: `node ${primary} has no secondaryAddress to receive the migration` });
       return out;
     }
+    // DRBD: only once plan/drbd found both sides Connected and UpToDate (its refusal says why not).
+    if (swap && !drbdMigration) return out;
     // The destination must run the machine the source runs; spec changes restart it later.
-    const running = (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch;
+    const sourceLaunch = (elsewhereAlive.vm.meta?.launch as unknown as InstanceLaunch | undefined) ?? launch;
+    const running = swap ? onTarget(sourceLaunch, drbdMigration!) : sourceLaunch;
     out.actions.push({
       verb: 'instance.migrate', node: from, peer: primary, peerAddress, subject, name: inst.name,
       runDir: runDirOf(nodes.get(from)), peerRunDir: pNode.runDir, launch: running,
       record: { ...record(installedGen), launch: running },
       bandwidthMiBps: rt.migration.bandwidthMiBps, downtimeMs: rt.migration.downtimeMs,
       ...(pNode.ovsdbSocket ? { peerOvsdbSocket: pNode.ovsdbSocket } : {}),
-      reason: `placement.primary changed ${from} -> ${primary}: live-migrate over the replication network`,
+      ...(swap ? { drbd: drbdMigration! } : {}),
+      reason: swap
+        ? `placement.primary changed ${from} -> ${primary} (DRBD secondary): live migration through dual-primary: ` +
+          `check both sides Connected and UpToDate/UpToDate, allow-two-primaries on ${from} and ${primary}, promote ${drbdMigration!.map((d) => d.target.resource).join(', ')} on ${primary}, ` +
+          `QEMU migrates (incoming paused on ${primary} until the switchover), demote ${drbdMigration!.map((d) => d.source.resource).join(', ')} on ${from}, clear allow-two-primaries. ` +
+          `On a failure before the switchover: ${primary} demoted, allow-two-primaries cleared, the VM stays on ${from}`
+        : `placement.primary changed ${from} -> ${primary}: live-migrate over the replication network`,
     });
     return out;
   }

@@ -3,12 +3,12 @@
  * Every pass recomputes the whole difference (level-triggered), so a plan made after a
  * partial or failed apply picks up exactly what is still missing.
  */
-import { actionKey, type Action } from '../core/actions.js';
+import { actionKey, type Action, type DrbdMigrationDisk } from '../core/actions.js';
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
-import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
+import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, statusOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
 import { drbdPrimaries, drbdSidesByInstance, drbdStaleness, drbdSurvivor, failsOverByRestart, goneHome, goneNodes, observedDrbdSecondary, staleCopy } from './failover.js';
@@ -325,10 +325,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       return a && minor !== undefined ? drbdTags(minor, a.port) : [];
     });
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
+    const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
     const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd);
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks);
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
@@ -510,16 +511,32 @@ function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | u
 }
 
 /**
+ * A DRBD live migration is wanted: the VM runs (live migration mode, powerState running)
+ * on the node the manifest now names as its secondary, i.e. primary and secondary were
+ * swapped. Every present disk is DRBD (or diskless).
+ */
+function drbdLiveMigration(inst: PlanInstance, secondary: string, hooks: RuntimeHooks): boolean {
+  const rt = inst.runtime;
+  if (!rt || rt.powerState !== 'running' || rt.migration.mode !== 'live') return false;
+  const present = inst.disks.filter((d) => d.state === 'present');
+  if (!present.some((d) => d.template === 'drbd') || !present.every((d) => d.template === 'drbd' || d.template === 'diskless')) return false;
+  const copies = hooks.copies.get(inst.name) ?? [];
+  const running = copies.filter((c) => MAY_RUN.has(c.vm.runState));
+  return running.length === 1 && running[0]!.node === secondary && statusOf(running[0]!.vm) === 'running';
+}
+
+/**
  * Every DRBD disk's lifecycle (plan/drbd), with a secondary replacement or a conversion
  * from plain where one is under way (plan/drbd-replace), and the conversion of plain
  * disks that still hold DRBD parts; merged. `drop`: planned disk actions a refusal cancels.
  */
 function planDrbd(
   inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
-  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'],
-): DrbdDiskPlan & { drop: Action[] } {
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false,
+): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
+  const migrations: DrbdMigrationDisk[] = [];
   for (const disk of inst.disks) {
     const alloc = allocs.get(disk.index);
     if (!alloc || !secondary) {
@@ -532,8 +549,10 @@ function planDrbd(
       blocks ||= c.blocksRuntime;
       continue;
     }
-    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}) };
-    const conv = planPlainToDrbd(x, planDrbdDisk(x), where.running);
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}) };
+    const base = planDrbdDisk(x);
+    if (base.migration) migrations.push(base.migration);
+    const conv = planPlainToDrbd(x, base, where.running);
     // A replica elsewhere is replaced only when the secondary was named (manifest, or a drain's answer), never on a guess.
     const former = formerReplicas(inst, disk, [primary.name, secondary.name], where.candidates, observed);
     if (former.length > 0 && !where.replace && conv.refused.length === 0) {
@@ -547,7 +566,8 @@ function planDrbd(
     out.notes.push(...p.notes);
     blocks ||= p.blocksRuntime && disk.state === 'present';
   }
-  return { ...out, blocksRuntime: blocks };
+  const ready = liveMigration && out.refused.length === 0 && migrations.length > 0;
+  return { ...out, blocksRuntime: blocks, ...(ready ? { migrations } : {}) };
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */

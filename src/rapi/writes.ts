@@ -255,8 +255,6 @@ export function fileWrites(o: FileWritesOptions): RapiWrites {
       if (b.cleanup === true) throw bad('cleanup', 'not needed: every reconcile pass checks both sides of a migration');
       const fixed = i.disks.find((d) => d.state === 'present' && d.template !== 'sharedfile' && d.template !== 'drbd');
       if (fixed) throw bad('disk_template', `${fixed.template} disks stay on their node: only sharedfile and DRBD instances migrate (disk ${fixed.index} of ${i.name})`);
-      // Refuse what cannot work: the planner live-migrates only sharedfile instances (DRBD dual-primary is not done yet).
-      if (i.needsSecondary && i.powerState === 'running') throw bad('disk_template', `${i.name} has DRBD disks: a running DRBD instance is not live-migrated by this release (dual-primary is not done); use failover (stop, move, start), or stop it first`);
       if (b.mode !== undefined && b.mode !== i.migration.mode) throw bad('mode', `the migration mode of ${i.name} is ${i.migration.mode} (cluster/group setting); got ${JSON.stringify(b.mode)}`);
       const from = i.placement.primary;
       const target = typeof b.target_node === 'string' ? b.target_node : i.needsSecondary ? i.placement.secondary : undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from './cluster.js';
 import { plan } from '../plan/plan.js';
-import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
+import type { PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 import type { ObservedCluster } from '../core/plan.js';
 import { uniqueDrbdResources, truthOf } from './campaign/invariants.js';
 
@@ -113,5 +113,69 @@ describe('DRBD on the simulator', () => {
       { vg: 'vg0', name: 'b.disk0', sizeMiB: 64, tags: ['gantry', 'gantry-inst=b', 'gantry-drbd-minor=0', 'gantry-drbd-port=11000'] },
     ] } }]);
     expect(uniqueDrbdResources(truthOf(sim)).map((f) => f.invariant).sort()).toEqual(['unique-drbd-minor', 'unique-drbd-port']);
+  });
+});
+
+describe('DRBD live migration on the simulator (dual-primary)', () => {
+  const runtime: PlanInstanceRuntime = {
+    uuid: 'u1', os: { name: 'none', params: {}, generation: 1 }, powerState: 'running', restartGeneration: 0, accel: 'tcg',
+    bootOrder: ['disk'], diskBus: 'virtio', vnc: false, vncBindAddress: '127.0.0.1', nics: [],
+    migration: { mode: 'live', bandwidthMiBps: 32, downtimeMs: 30 }, restartErrorDown: true, stopTimeoutS: 30,
+  };
+  // db0 holds minor 0 on n2, so db1 gets minor 0 on n1 and minor 1 on n2: the destination opens another device.
+  const both = (p: string, s: string) => [db('db0', { primary: 'n2', secondary: 'n3', runtime: { ...runtime, uuid: 'u0' } }), db('db1', { primary: p, secondary: s, runtime })];
+  const vmOn = (sim: SimCluster, n: string) => sim.node(n).snapshot().instances.db1?.runState;
+  const dualOf = (sim: SimCluster, n: string) => sim.node(n).inspect((s) => [...s.drbd.values()].filter((d) => d.resource.startsWith('resource')).map((d) => `${d.minor}:${d.role}${d.allowTwoPrimaries ? ':dual' : ''}`));
+
+  it('given a running DRBD instance whose manifest swaps primary and secondary, apply migrates it live through dual-primary: it runs on n2 on its own minor, n1 Secondary, allow-two-primaries cleared, and the next plan is empty', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    expect((await converge(sim, input(both('n1', 'n2')), 3)).failed).toEqual([]);
+    expect(vmOn(sim, 'n1')).toBe('running');
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(input(both('n2', 'n1')), obs);
+    expect(p.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.migrate@n1']);
+    const r = await converge(sim, input(both('n2', 'n1')), 2);
+    expect(r.failed).toEqual([]);
+    expect(r.actions).toEqual([]);
+    expect(vmOn(sim, 'n2')).toBe('running');
+    expect(vmOn(sim, 'n1')).toBeUndefined();
+    expect(sim.node('n2').snapshot().instances.db1?.meta?.launch?.disks).toEqual([{ path: '/dev/drbd1', format: 'raw', bus: 'virtio' }]);
+    expect(dualOf(sim, 'n1')).toEqual(['0:Secondary']);
+    expect(dualOf(sim, 'n2')).toEqual(['0:Primary', '1:Primary']);
+    expect(await drbdOf(sim, 'n1')).toMatchObject({ role: 'Secondary', disk: 'UpToDate', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } });
+  });
+
+  it('given the QEMU step failing on the destination, the disks are reverted (destination demoted, allow-two-primaries cleared) and the VM stays on the source', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const m = plan(input(both('n2', 'n1')), obs).actions[0]!;
+    if (m.verb !== 'instance.migrate') throw new Error('expected a migration');
+    // a disk the destination does not have: QEMU cannot open it there (the incoming qemu fails)
+    const broken = { ...m, launch: { ...m.launch, disks: [...m.launch.disks, { path: '/dev/vg0/missing', format: 'raw' as const, bus: 'virtio' as const }] } };
+    const r = await sim.run(broken);
+    expect(r.error?.code).toBe('DISK_NOT_FOUND');
+    expect(vmOn(sim, 'n1')).toBe('running');
+    expect(vmOn(sim, 'n2')).toBeUndefined();
+    expect(dualOf(sim, 'n1')).toEqual(['0:Primary']);
+    expect(dualOf(sim, 'n2')).toEqual(['0:Primary', '1:Secondary']);
+  });
+
+  it('given the destination not connected when the migration runs (the pass saw it healthy), nothing is switched: refused before dual-primary', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const m = plan(input(both('n2', 'n1')), obs).actions[0]!;
+    sim.node('n2').tamper((s) => { delete s.drbd.get(1)!.net; });
+    expect((await sim.run(m)).error?.code).toBe('DRBD_MIGRATION_NOT_READY');
+    expect(vmOn(sim, 'n1')).toBe('running');
+    expect(dualOf(sim, 'n2')).toEqual(['0:Primary', '1:Secondary']);
+  });
+
+  it('given dual-primary not set, promoting the peer of a Primary is still refused', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 2);
+    const r = await sim.run({ verb: 'drbd.primary', node: 'n2', subject: 'Instance/db1', reason: 't', resource: 'resource0', minor: 0, waitS: 0 });
+    expect(r.error?.code).toBe('DRBD_PEER_PRIMARY');
   });
 });

@@ -11,9 +11,11 @@
  * * A Primary that is not connected may write alone; when both sides wrote alone, the
  *   reconnect finds a split brain: both drop to StandAlone (network config gone), as
  *   8.4 does with the after-sb policies Gantry sets. Nothing is ever discarded here.
- * * Dual-primary is refused: promotion needs the peer Secondary (no live migration yet).
+ * * Dual-primary only with allow-two-primaries set on both ends of a connected link (a
+ *   live migration sets it, promotes the destination, moves the VM, demotes the source,
+ *   clears it: migrateDrbd); otherwise promotion needs the peer Secondary.
  */
-import type { DrbdDisconnect, DrbdDown, DrbdInitialSync, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
+import type { DrbdDisconnect, DrbdDown, DrbdInitialSync, DrbdMigrationDisk, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
 import type { ObservedDrbd, ObservedDrbdDevice } from '../core/observed.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { SimNodeState } from './state.js';
@@ -36,6 +38,8 @@ export interface SimDrbdDevice {
   /** Network config (undefined after disconnect, a split brain, or before connect). */
   net?: { readonly local: string; readonly peer: string; readonly peerNode: string };
   sizeMiB: number;
+  /** allow-two-primaries on this end of the link (set only during a live migration). */
+  allowTwoPrimaries?: boolean;
 }
 
 export interface DrbdCtx {
@@ -170,7 +174,7 @@ export const drbdHandlers = {
     settleDrbd(s, ctx);
     const p = peerDevice(s, d, ctx);
     if (!p) throw new ExecError('DRBD_PEER_MISSING', `not promoting minor ${a.minor}: its peer is not connected; this side may hold stale data`, { minor: a.minor });
-    if (p.pd.role === 'Primary') throw new ExecError('DRBD_PEER_PRIMARY', `not promoting minor ${a.minor}: the peer is Primary (dual-primary is for live migration only)`, { minor: a.minor });
+    if (p.pd.role === 'Primary' && !(d.allowTwoPrimaries && p.pd.allowTwoPrimaries)) throw new ExecError('DRBD_PEER_PRIMARY', `not promoting minor ${a.minor}: the peer is Primary (dual-primary is for live migration only)`, { minor: a.minor });
     const mine = s.drbdMeta.get(d.metaLv)?.disk;
     const theirs = p.ps.drbdMeta.get(p.pd.metaLv)?.disk;
     if (mine !== 'UpToDate' && theirs !== 'UpToDate') throw new ExecError('DRBD_NO_GOOD_DATA', `neither side of minor ${a.minor} is UpToDate`, { minor: a.minor });
@@ -231,4 +235,46 @@ export function drbdDeviceUsable(s: SimNodeState, path: string): boolean {
   const m = /^\/dev\/drbd(\d+)$/.exec(path);
   const d = m ? s.drbd.get(Number(m[1])) : undefined;
   return d !== undefined && d.attached && d.role === 'Primary';
+}
+
+/**
+ * The DRBD half of a live migration from `s` to `t` (execute/drbd-migration on real
+ * nodes): every disk Connected and UpToDate/UpToDate, allow-two-primaries on both ends,
+ * the destination promoted; `move` moves the VM; then the source demoted and
+ * allow-two-primaries cleared. If `move` throws, the destination is demoted and
+ * allow-two-primaries cleared before the error goes on (the VM stays on the source).
+ */
+export function migrateDrbd(s: SimNodeState, t: SimNodeState, disks: readonly DrbdMigrationDisk[], ctx: DrbdCtx, move: () => void): void {
+  const pairs = disks.map((m) => {
+    const src = deviceOf(s, m.source.minor, m.source.resource);
+    const dst = deviceOf(t, m.target.minor, m.target.resource);
+    settleDrbd(s, ctx);
+    const p = peerDevice(s, src, ctx);
+    const sm = s.drbdMeta.get(src.metaLv)?.disk;
+    const tm = t.drbdMeta.get(dst.metaLv)?.disk;
+    if (p?.pd !== dst || sm !== 'UpToDate' || tm !== 'UpToDate') {
+      throw new PrereqError('DRBD_MIGRATION_NOT_READY', `minor ${m.source.minor} on ${s.facts.hostname} is not ready for a live migration: it needs Connected and UpToDate/UpToDate (now ${p?.pd === dst ? 'Connected' : 'not connected'}, ${sm ?? '?'}/${tm ?? '?'})`, { minor: m.source.minor });
+    }
+    return { src, dst };
+  });
+  for (const { src, dst } of pairs) {
+    src.allowTwoPrimaries = true;
+    dst.allowTwoPrimaries = true;
+    dst.role = 'Primary';
+  }
+  try {
+    move();
+  } catch (e) {
+    for (const { src, dst } of pairs) {
+      dst.role = 'Secondary';
+      src.allowTwoPrimaries = false;
+      dst.allowTwoPrimaries = false;
+    }
+    throw e;
+  }
+  for (const { src, dst } of pairs) {
+    src.role = 'Secondary';
+    src.allowTwoPrimaries = false;
+    dst.allowTwoPrimaries = false;
+  }
 }

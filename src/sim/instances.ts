@@ -3,7 +3,7 @@ import type { InstanceMeta, ObservedInstance } from '../core/observed.js';
 import type { InstanceBlockResize, InstanceLaunch, InstanceMigrate, InstanceRecord, InstanceInstall, InstanceRemove, InstanceStart, InstanceStop } from '../core/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { filesFor, type SimNodeState } from './state.js';
-import { drbdDeviceUsable } from './drbd.js';
+import { drbdDeviceUsable, migrateDrbd } from './drbd.js';
 
 /**
  * Instance verbs on the simulator, with the QEMU driver's contract: start on a running
@@ -148,11 +148,16 @@ export const instanceHandlers = {
     const dst = peer.instances.get(a.name);
     if ((src === undefined || !ALIVE.has(src.runState)) && dst !== undefined && ALIVE.has(dst.runState)) return false; // already moved
     if (src === undefined || src.runState !== 'running') throw new ExecError('NOT_RUNNING', `${a.name} is not running on ${s.facts.hostname}; nothing to migrate`, { instance: a.name });
-    checkDisks(peer, a.launch);
-    peer.instances.set(a.name, running(peer, a.name, a.launch, a.record, ctx.nextPid()));
-    // The source QEMU exits once the destination runs; its run dir is gone too.
-    s.instances.delete(a.name);
-    unplugTaps(s, a.name, a.launch.nics.length);
+    const move = () => {
+      checkDisks(peer, a.launch);
+      peer.instances.set(a.name, running(peer, a.name, a.launch, a.record, ctx.nextPid()));
+      // The source QEMU exits once the destination runs; its run dir is gone too.
+      s.instances.delete(a.name);
+      unplugTaps(s, a.name, a.launch.nics.length);
+    };
+    // DRBD: dual-primary around the move, disks reverted if it fails (sim/drbd migrateDrbd).
+    if (a.drbd?.length) migrateDrbd(s, peer, a.drbd, ctx, move);
+    else move();
     return true;
   },
 };

@@ -131,9 +131,19 @@ describe('remote API failover (simulator-backed, shared storage, live migration 
     await refused('PUT', '/2/instances/sf1/failover', { target_node: 'node9' }, 'spec.placement.primary');
   });
 
-  it('given a migrate of a running DRBD instance, it answers 400 up front (no live migration of DRBD yet) and changes nothing', async () => {
+  it('given a migrate of a running DRBD instance (Ganeti\'s client body), the job swaps primary and secondary and the pass live-migrates it through dual-primary to its secondary', async () => {
     expect(observed('node3', 'dr1')?.runState).toBe('running');
-    expect(await refused('PUT', '/2/instances/dr1/migrate', {}, 'disk_template')).toMatch(/not live-migrated by this release .* use failover/);
+    const r = await send('PUT', '/2/instances/dr1/migrate', { mode: 'live', cleanup: false });
+    expect(r.statusCode, r.body).toBe(200);
+    const job = await finished(r.json() as number);
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_MIGRATE', instance_name: 'dr1', target_node: 'node1' });
+    expect(c.sim.node('node3').history().map((h) => h.action.verb)).toContain('instance.migrate');
+    expect(observed('node1', 'dr1')?.runState).toBe('running');
+    expect(observed('node3', 'dr1')).toBeUndefined();
+    const { state } = await loadDesired([c.manifests]);
+    expect(state!.instances.get('dr1')!.placement).toMatchObject({ primary: 'node1', secondary: 'node3' });
+    expect(await get('/2/instances/dr1')).toMatchObject({ pnode: 'node1', snodes: ['node3'], status: 'running' });
   });
 });
 

@@ -5,7 +5,7 @@
  * stops the ensure with an error, it never counts as "nothing configured".
  */
 import type { Transport, ExecResult } from '../../transport/transport.js';
-import { ExecError, type GantryError } from '../../util/errors.js';
+import { ExecError, PrereqError, type GantryError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
 import { checkDevice } from './validate.js';
@@ -13,7 +13,8 @@ import * as c from './cmd84.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseProcDrbd } from './parse-proc.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
-import { disconnectDecision, failoverPromoteDecision, initialSyncDecision, metaState, planUp, syncDone, type Drbd84Spec, type UpStep } from './plan84.js';
+import { disconnectDecision, dualPrimaryDecision, dualPrimaryOf, failoverPromoteDecision, initialSyncDecision, metaState, migrationPromoteDecision, migrationReadyProblem, planUp, syncDone, type Drbd84Spec, type UpStep } from './plan84.js';
+import type { Endpoint } from './validate.js';
 import { isConnected, withProcProgress, type DrbdDevice, type DrbdSnapshot } from './state.js';
 
 export interface EnsureResult<S extends string = string> {
@@ -219,4 +220,36 @@ export async function waitForSync(t: Transport, minor: number, w: WaitOptions): 
     }
     await sleep(step);
   }
+}
+
+/** One side of a DRBD disk in a live migration: the resource on this node and its link. */
+export interface MigrationLink {
+  readonly resource: string;
+  readonly minor: number;
+  readonly local: Endpoint;
+  readonly peer: Endpoint;
+}
+
+/** Read-only check before a live migration: Connected, UpToDate/UpToDate, no resync (throws DRBD_MIGRATION_NOT_READY). */
+export async function checkMigrationReady(t: Transport, minor: number): Promise<void> {
+  const problem = migrationReadyProblem((await readEvents(t)).devices.find((d) => d.minor === minor));
+  if (problem !== undefined) throw new PrereqError('DRBD_MIGRATION_NOT_READY', `${t.node}: minor ${minor} is not ready for a live migration: it needs Connected and UpToDate/UpToDate (now ${problem})`, { node: t.node, minor });
+}
+
+/** Set (live migration) or clear allow-two-primaries on this node's side of the link, when it differs. */
+export async function ensureDualPrimary(t: Transport, l: MigrationLink, allow: boolean, log?: Logger): Promise<EnsureResult<'dual-primary'>> {
+  const d = dualPrimaryDecision(l.resource, l.local, l.peer, await readShow(t, l.resource), allow);
+  if (d === 'done') return { ran: [], steps: [] };
+  if (!('argv' in d)) throw d;
+  return { ran: await runAll(t, [d.argv], log), steps: ['dual-primary'] };
+}
+
+/** Live migration: promote the destination while the source is Primary (see migrationPromoteDecision). */
+export async function ensureMigrationPrimary(t: Transport, l: MigrationLink, log?: Logger): Promise<EnsureResult<'primary'>> {
+  const dev = (await readEvents(t)).devices.find((x) => x.minor === l.minor);
+  const dual = dev?.role === 'Primary' ? true : dualPrimaryOf(await readShow(t, l.resource)) === true;
+  const d = migrationPromoteDecision(l.minor, dev, dual);
+  if (d === 'done') return { ran: [], steps: [] };
+  if (!('argv' in d)) throw d;
+  return { ran: await runAll(t, [d.argv], log), steps: ['primary'] };
 }

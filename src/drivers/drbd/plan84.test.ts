@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow } from './parse-show.js';
-import { disconnectDecision, expectedSyncOptions, failoverPromoteDecision, syncDone, initialSyncDecision, metaState, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
+import { disconnectDecision, dualPrimaryDecision, dualPrimaryOf, expectedSyncOptions, failoverPromoteDecision, syncDone, initialSyncDecision, metaState, migrationPromoteDecision, migrationReadyProblem, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
 import { golden } from './testdata/golden.js';
 
 // The capture VM's resource0: what the golden states were made from.
@@ -115,5 +115,42 @@ describe('DRBD 8.4 secondary replacement decisions (from real captured states)',
     expect(syncDone(dev('uptodate'))).toBe(true);
     expect(syncDone(dev('attached'))).toBe(false);
     expect(syncDone(undefined)).toBe(false);
+  });
+});
+
+describe('DRBD 8.4 live migration decisions (dual-primary)', () => {
+  const ev = (name: string) => parseEvents2(golden(`v84/events2-${name}.txt`));
+  const dev = (name: string, minor: number) => ev(name).devices.find((d) => d.minor === minor);
+  const r0 = { local: { host: '127.0.0.1', port: 7788 }, peer: { host: '127.0.0.2', port: 7789 } };
+  // Real show of the connected pair; dual-primary adds the one non-default line drbdsetup prints in net {} (as the lab test checks on the VM nodes).
+  const show = (dual: boolean) => parseDrbdShow(golden('v84/show-uptodate.txt').replace(/( {4}net \{\n)/g, dual ? '$1        allow-two-primaries\tyes;\n' : '$1')).find((x) => x.name === 'resource0');
+  const code = (d: unknown) => (d instanceof Error ? (d as unknown as { code: string }).code : d);
+
+  it('given the real Connected UpToDate/UpToDate pair, both sides are ready; given the real resync or a StandAlone device, they are not, with the state named', () => {
+    expect(migrationReadyProblem(dev('uptodate', 0))).toBeUndefined();
+    expect(migrationReadyProblem(dev('uptodate', 1))).toBeUndefined();
+    expect(migrationReadyProblem(dev('syncing', 1))).toMatch(/Secondary, disk Inconsistent, SyncTarget to a Primary peer whose disk is UpToDate/);
+    expect(migrationReadyProblem(dev('syncing', 0))).toMatch(/SyncSource/);
+    expect(migrationReadyProblem(dev('attached', 0))).toMatch(/disk Inconsistent/);
+    expect(migrationReadyProblem(undefined)).toBe('not configured');
+  });
+
+  it('given the destination Secondary of a Primary peer, it is promoted only with allow-two-primaries set; a Primary destination is done', () => {
+    expect(code(migrationPromoteDecision(1, dev('uptodate', 1), false))).toBe('DRBD_NO_DUAL_PRIMARY');
+    expect(migrationPromoteDecision(1, dev('uptodate', 1), true)).toEqual({ argv: ['drbdsetup', 'primary', '1'] });
+    expect(migrationPromoteDecision(0, dev('uptodate', 0), false)).toBe('done');
+    expect(code(migrationPromoteDecision(1, dev('syncing', 1), true))).toBe('DRBD_MIGRATION_NOT_READY');
+  });
+
+  it('given allow-two-primaries as drbdsetup show prints it, it sets or clears it with net-options only when it differs, and refuses a link that is not there', () => {
+    expect(dualPrimaryOf(show(false))).toBe(false);
+    expect(dualPrimaryOf(show(true))).toBe(true);
+    expect(dualPrimaryDecision('resource0', r0.local, r0.peer, show(false), true)).toEqual({ argv: ['drbdsetup', 'net-options', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789', '--allow-two-primaries=yes'] });
+    expect(dualPrimaryDecision('resource0', r0.local, r0.peer, show(true), true)).toBe('done');
+    expect(dualPrimaryDecision('resource0', r0.local, r0.peer, show(true), false)).toEqual({ argv: ['drbdsetup', 'net-options', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789', '--allow-two-primaries=no'] });
+    expect(dualPrimaryDecision('resource0', r0.local, r0.peer, show(false), false)).toBe('done');
+    expect(code(dualPrimaryDecision('resource0', r0.peer, r0.local, show(false), true))).toBe('DRBD_NET_MISMATCH');
+    const standalone = parseDrbdShow(golden('v84/show-attached.txt')).find((x) => x.name === 'resource0');
+    expect(code(dualPrimaryDecision('resource0', r0.local, r0.peer, standalone, true))).toBe('DRBD_NOT_CONNECTED');
   });
 });

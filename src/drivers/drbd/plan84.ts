@@ -147,3 +147,47 @@ export function syncDone(dev: DrbdDevice | undefined): boolean {
   const p = dev?.peers[0];
   return dev?.disk === 'UpToDate' && p !== undefined && isConnected(p) && !SYNCING.has(p.replication ?? p.connection) && p.disk === 'UpToDate';
 }
+
+/** What a live migration needs on each side before dual-primary: Connected, no resync, both disks UpToDate. */
+export function migrationReadyProblem(dev: DrbdDevice | undefined): string | undefined {
+  if (!dev || dev.unconfigured) return 'not configured';
+  const peer = dev.peers[0];
+  const shown = `${dev.role ?? '?'}, disk ${dev.disk ?? '?'}, ${peer ? `${peer.replication ?? peer.connection} to a ${peer.role ?? '?'} peer whose disk is ${peer.disk ?? '?'}` : 'no peer'}`;
+  if (!peer || peer.connection !== 'Connected' || (peer.replication !== undefined && peer.replication !== 'Established')) return shown;
+  if (dev.disk !== 'UpToDate' || peer.disk !== 'UpToDate') return shown;
+  return undefined;
+}
+
+/**
+ * Live migration, on the destination: promote while the source is still Primary (dual
+ * primary, allow-two-primaries set on the link). Only Connected with UpToDate on both
+ * sides; a resync, an Outdated or Diskless side, or a missing peer is refused.
+ */
+export function migrationPromoteDecision(minor: number, dev: DrbdDevice | undefined, dualPrimary: boolean): { argv: string[] } | 'done' | GantryError {
+  if (dev?.role === 'Primary' && !dev.unconfigured) return 'done';
+  const problem = migrationReadyProblem(dev);
+  if (problem !== undefined) return new PrereqError('DRBD_MIGRATION_NOT_READY', `not promoting minor ${minor} for a live migration: it needs Connected and UpToDate/UpToDate (now ${problem})`, { minor });
+  if (dev!.peers[0]?.role === 'Primary' && !dualPrimary) return new PrereqError('DRBD_NO_DUAL_PRIMARY', `not promoting minor ${minor}: the peer is Primary and allow-two-primaries is not set on this link`, { minor });
+  return { argv: c.primaryCmd(minor) };
+}
+
+/** allow-two-primaries as `drbdsetup show` prints it (only when set: "no" is the default it omits). */
+export function dualPrimaryOf(cfg: ShowResource | undefined): boolean | undefined {
+  const conn = cfg?.connections[0];
+  if (!conn?.local && !conn?.remote) return undefined;
+  return conn.net['allow-two-primaries'] === 'yes';
+}
+
+/**
+ * Set or clear allow-two-primaries on a connected link (net-options, no reconnect); a
+ * resource with no network config, or linked to other endpoints, is refused.
+ */
+export function dualPrimaryDecision(resource: string, local: Endpoint, peer: Endpoint, cfg: ShowResource | undefined, allow: boolean): { argv: string[] } | 'done' | GantryError {
+  const conn = cfg?.connections[0];
+  if (!conn?.local && !conn?.remote) return new PrereqError('DRBD_NOT_CONNECTED', `${resource} has no network config: allow-two-primaries needs the link up`, { resource });
+  if (!sameEndpoint(conn.local, local) || !sameEndpoint(conn.remote, peer)) {
+    return new PrereqError('DRBD_NET_MISMATCH', `${resource} is linked ${conn.local?.host ?? '?'}:${conn.local?.port ?? '?'} -> ${conn.remote?.host ?? '?'}:${conn.remote?.port ?? '?'}, not ${local.host}:${local.port} -> ${peer.host}:${peer.port}`, { resource });
+  }
+  if (dualPrimaryOf(cfg) === allow) return 'done';
+  return { argv: c.allowTwoPrimariesCmd(local, peer, allow) };
+}
