@@ -172,6 +172,21 @@ describe('DRBD live migration on the simulator (dual-primary)', () => {
     expect(dualOf(sim, 'n2')).toEqual(['0:Primary', '1:Secondary']);
   });
 
+  it('given the replication network cut as the migration runs, it fails retryably with nothing switched (one running copy); once it is back, the next passes migrate', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const m = plan(input(both('n2', 'n1')), obs).actions[0]!;
+    sim.node('n2').setReplicationDown(true);
+    expect((await sim.run(m)).error).toMatchObject({ code: 'PEER_UNREACHABLE', retryable: true });
+    expect([vmOn(sim, 'n1'), vmOn(sim, 'n2')]).toEqual(['running', undefined]);
+    expect(dualOf(sim, 'n2')).toEqual(['0:Primary', '1:Secondary']);
+    sim.node('n2').setReplicationDown(false);
+    const r = await converge(sim, input(both('n2', 'n1')), 3);
+    expect(r.actions).toEqual([]);
+    expect([vmOn(sim, 'n1'), vmOn(sim, 'n2')]).toEqual([undefined, 'running']);
+  });
+
   it('given dual-primary not set, promoting the peer of a Primary is still refused', async () => {
     const sim = new SimCluster(['n1', 'n2', 'n3']);
     await converge(sim, input([db('db1')]), 2);
