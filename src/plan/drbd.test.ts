@@ -461,7 +461,7 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     expect(p.refused).toEqual([]);
     expect(verbs(p.actions)).toEqual(['instance.stop@n1', 'drbd.secondary@n1', 'drbd.primary@n2', 'instance.start@n2']);
     const start = p.actions.find((a) => a.verb === 'instance.start')!;
-    expect(start.after).toEqual(['instance.stop@n1 Instance/db1']);
+    expect(start.after).toEqual(['instance.stop@n1 Instance/db1', 'drbd.primary@n2 Instance/db1']);
     expect(start.verb === 'instance.start' && start.launch.disks.map((d) => d.path)).toEqual(['/dev/drbd1']);
   });
 
