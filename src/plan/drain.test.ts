@@ -40,7 +40,7 @@ describe('drain', () => {
 
   it('given a plain or DRBD instance on a drained node, it stays there and says why', () => {
     expect(drainPlacement(inst('p', 'plain', 'n1'), 'n1', at('n1', 'n1'), nodes, new Map())?.note).toBe('drain: n1 is drained but p stays: its plain disks exist only on n1');
-    expect(drainPlacement(inst('d', 'drbd', 'n1'), 'n1', at('n1', 'n1', 'n2'), nodes, new Map())?.note).toMatch(/DRBD evacuation .* not done by this release/);
+    expect(drainPlacement(inst('d', 'drbd', 'n1'), 'n1', at('n1', 'n1', 'n2'), nodes, new Map())?.note).toMatch(/moving a DRBD primary off a drained node .* not done by this release; DRBD secondaries on it are replaced/);
   });
 
   it('given an instance already moved off its drained primary, it stays where it runs; an undrained primary is not its business', () => {

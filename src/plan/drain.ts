@@ -5,7 +5,7 @@
  * migration mode) to the node the placement engine's node-evacuate answer names, all
  * of a pass in one request. An instance whose manifest names another, undrained node
  * simply follows its manifest. Plain and file instances stay (their disks are only
- * there), DRBD ones wait for DRBD evacuation; each says so in the plan.
+ * there), DRBD primaries stay (moving them off is not done yet); each says so in the plan.
  *
  * DRBD secondaries on a drained node get a new secondary from the placement engine's
  * node-evacuate answer in secondary-only mode (hail's change-secondary), all in one
@@ -56,7 +56,7 @@ export function drainPlacement(
   if (ev && 'primary' in ev) return { primary: ev.primary, note: `drain: ${primary} is drained; ${inst.name} moves to ${ev.primary} (node-evacuate)` };
   if (ev) return { primary, note: `drain: ${primary} is drained but ${inst.name} stays: ${ev.error}` };
   const why = inst.diskTemplate === 'drbd'
-    ? 'DRBD evacuation (failover to the secondary, secondary replacement) is not done by this release'
+    ? 'moving a DRBD primary off a drained node (to its secondary) is not done by this release; DRBD secondaries on it are replaced'
     : `its ${inst.diskTemplate} disks exist only on ${primary}`;
   return { primary, note: `drain: ${primary} is drained but ${inst.name} stays: ${why}` };
 }
