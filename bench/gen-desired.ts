@@ -425,8 +425,9 @@ export interface DeadNodeCase {
  * offline`) with Cluster spec.autoRepair.failover on: the node is not observed, its last
  * good snapshot is kept (the floor, ObservedCluster.lastKnown), its DRBD peers lost their
  * connection to it (WFConnection, peer role and disk unknown; still UpToDate), and its
- * sharedfile images are listed by another node (the bench lists the shared directory on
- * each image's primary only; a real probe lists it on every node). The node is the one
+ * sharedfile images are listed by every other node (the bench lists the shared directory
+ * on each image's primary only; a real probe lists it on every node, and the node an
+ * instance fails over to must see its image). The node is the one
  * that is primary of the most instances (lowest name on a tie), so it has every template.
  * Every node declares 1 TiB of memory and 128 CPUs (Node spec.memory, spec.cpus): the
  * generated nodes report 256 GiB and 32 CPUs and already hold about 485 GiB and 256
@@ -446,7 +447,8 @@ export function deadNode(input: PlanInput, observed: ObservedCluster): DeadNodeC
     const { port } = drbdOfLvTags(lv.tags);
     if (port !== undefined) ports.add(port);
   }
-  const heir = input.nodes.find((n) => n.name !== node)!.name;
+  // Its sharedfile images, listed by every surviving node (as a real probe of the shared directory does).
+  const shared = Object.fromEntries(Object.entries(last.files).filter(([p]) => p.startsWith(`${input.cluster.sharedFileStorageDir}/`)));
   const nodes = new Map<string, ObservedNode>();
   for (const [name, o] of observed.nodes) {
     if (name === node) continue;
@@ -459,8 +461,8 @@ export function deadNode(input: PlanInput, observed: ObservedCluster): DeadNodeC
       devices ??= { ...o.drbd!.devices };
       devices[String(minor)] = { ...dev, peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } };
     }
-    const files = name === heir ? { ...o.files, ...last.files } : o.files;
-    nodes.set(name, devices || files !== o.files ? { ...o, files, ...(devices ? { drbd: { devices } } : {}) } : o);
+    const files = { ...o.files, ...shared };
+    nodes.set(name, { ...o, files, ...(devices ? { drbd: { devices } } : {}) });
   }
   return {
     input: {

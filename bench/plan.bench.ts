@@ -124,7 +124,7 @@ const templates = (is: readonly { diskTemplate: string }[]): string =>
  * live node, or lost with its reason) or a refusal (without --runtime a sharedfile
  * instance has no VM, so nothing of it was on the node and it has nothing to replan); one that moves gets one instance.start
  * (when it has a runtime and should run), on its new node; a DRBD one a promotion there of
- * each disk; nothing is done on the dead node.
+ * each disk; none gets a new (empty) disk; nothing is done on the dead node.
  */
 function deadCheck(c: DeadNodeCase, p: Plan): { ok: boolean; note: string } {
   const bad: string[] = [];
@@ -161,6 +161,8 @@ function deadCheck(c: DeadNodeCase, p: Plan): { ok: boolean; note: string } {
     if (f.to === c.node) bad.push(`${inst.name}: failed over to the dead node`);
     const shouldStart = inst.runtime?.powerState === 'running';
     if (shouldStart ? st.length !== 1 || st[0]!.node !== f.to : st.length > 0) bad.push(`${inst.name}: ${st.length} starts (${st.map((a) => a.node).join(', ')}), want ${shouldStart ? `one on ${f.to}` : 'none'}`);
+    const made = own.filter((a) => a.verb === 'lv.create' || a.verb === 'file.create');
+    if (made.length > 0) bad.push(`${inst.name}: failed over onto ${made.length} new disk(s) (${made[0]!.verb} on ${made[0]!.node})`);
     if (inst.diskTemplate === 'drbd') {
       const promotions = own.filter((a) => a.verb === 'drbd.primary' && a.node === f.to).length;
       const disks = inst.disks.filter((d) => d.state === 'present' && d.template === 'drbd').length;
