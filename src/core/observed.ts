@@ -81,6 +81,8 @@ export interface NodeFacts {
   readonly cpus: number;
   readonly memoryTotalMiB: number;
   readonly memoryFreeMiB: number;
+  /** /proc/sys/kernel/random/boot_id: changes at every boot (absent when it could not be read). */
+  readonly bootId?: string;
 }
 
 export interface ObservedVg {

@@ -189,6 +189,11 @@ export interface PlanInput {
   readonly watcher?: WatcherState;
   /** Auto-repair's memory (state directory, autorepair.json): the last repair of each instance. */
   readonly repairs?: ReadonlyMap<string, RepairRecord>;
+  /**
+   * The last boot ID recorded per node (state directory, boot-ids.json): a node observed
+   * with another one rebooted, and its DRBD disks are brought up again with that reason.
+   */
+  readonly bootIds?: ReadonlyMap<string, string>;
 }
 
 /** Auto-repair types (Ganeti's harep), least invasive first: each includes those before it. */

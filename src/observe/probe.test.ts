@@ -16,6 +16,7 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'hostname') return ok(argv, g('facts/hostname.txt'));
   if (cmd === 'uname') return ok(argv, g('facts/uname-r.txt'));
   if (cmd === 'nproc') return ok(argv, g('facts/nproc.txt'));
+  if (cmd === 'cat' && has('/proc/sys/kernel/random/boot_id')) return ok(argv, g('facts/boot_id.txt'));
   if (cmd === 'cat') return ok(argv, g('facts/proc-meminfo.txt'));
   if (cmd === 'vgs') return ok(argv, g('lvm/vgs.json'));
   if (cmd === 'lvs') return ok(argv, g('lvm/lvs.json'));
@@ -39,18 +40,18 @@ function answer(argv: string[]): ExecResult {
 describe('probe', () => {
   it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir, routing', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
-    expect(cmds[15]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
-    expect(cmds[4]).toContain('global { activation = 0 }');
-    expect(cmds[10]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
-    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(19);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'cat', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
+    expect(cmds[16]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
+    expect(cmds[5]).toContain('global { activation = 0 }');
+    expect(cmds[11]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(20);
   });
 
   it('given real outputs for every section it fills the whole snapshot', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
     const n = parseProbe('n1', req, cmds.map(answer), AT, { lvmActivation: false });
     expect(n).toMatchObject({ name: 'n1', reachable: true, observedAt: AT, instances: {} });
-    expect(n.facts).toEqual({ hostname: 'vm', kernel: '6.18.44-fc-v657', cpus: 2, memoryTotalMiB: 24105, memoryFreeMiB: 23782 });
+    expect(n.facts).toEqual({ hostname: 'vm', kernel: '6.18.44-fc-v657', cpus: 2, memoryTotalMiB: 24105, memoryFreeMiB: 23782, bootId: g('facts/boot_id.txt').trim() });
     expect(n.vgs.gdrvcap).toEqual({ name: 'gdrvcap', sizeMiB: 248, freeMiB: 208, pvs: ['/dev/loop0', '/dev/loop1'] });
     expect(n.lvs['gdrvcap/disk0']).toEqual({ vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry', 'inst=web1'] });
     expect(n.bridges['br-cap']?.ports).toEqual(['tap-cap', 'veth-a', 'vx-cap']);
@@ -99,7 +100,7 @@ describe('probe', () => {
 
   it('given garbage output and missing results it reports parse errors instead of throwing', () => {
     const cmds = probeCommands({ sysctls: [], fileDirs: [] });
-    const results = cmds.slice(0, 8).map((c) => (c[0] === 'ip' ? ok(c, 'not json') : answer(c)));
+    const results = cmds.slice(0, 9).map((c) => (c[0] === 'ip' ? ok(c, 'not json') : answer(c)));
     const n = parseProbe('n1', { sysctls: [], fileDirs: [] }, results, AT, {}, { instances: {} });
     expect(n.bridges).toEqual({});
     expect(n.probeErrors.some((e) => e.startsWith('links: cannot parse ip link'))).toBe(true);

@@ -9,8 +9,8 @@ import type { ExecResult } from '../transport/transport.js';
 import type { ObserveRequest } from '../core/node-ops.js';
 import type { NodeFacts, ObservedDrbd, ObservedDrbdDevice, ObservedFile, ObservedNode, ObservedOvs } from '../core/observed.js';
 import { emptyObservedNode } from '../core/observed.js';
-import { hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
-import { parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
+import { bootIdCmd, hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
+import { parseBootId, parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
 import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
 import { parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
 import { addrsCmd, fdbCmd, linksStatsCmd } from '../drivers/bridge/commands.js';
@@ -38,7 +38,7 @@ export interface ProbeOptions {
   readonly fileNamePattern?: string;
 }
 
-type Section = 'hostname' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
+type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
   | 'drbdEvents' | 'drbdProc' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
 
 /** The fixed order of sections for a request; results come back in this order. */
@@ -49,6 +49,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
   return [
     { section: 'hostname', argv: hostnameCmd() },
     { section: 'kernel', argv: kernelCmd() },
+    { section: 'bootId', argv: bootIdCmd() },
     { section: 'nproc', argv: nprocCmd() },
     { section: 'meminfo', argv: meminfoCmd() },
     { section: 'vgs', argv: vgsCmd(lvm) },
@@ -117,6 +118,8 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     memoryTotalMiB: mem?.totalMiB ?? 0,
     memoryFreeMiB: mem?.freeMiB ?? 0,
   };
+  const bootId = section(['bootId'], (r) => parseBootId(r.stdout));
+  if (bootId) Object.assign(facts, { bootId });
 
   const pvs = section(['pvs'], (r) => parsePvs(r.stdout)) ?? [];
   const vgs = Object.fromEntries((section(['vgs'], (r) => parseVgs(r.stdout)) ?? []).map((v) => [v.name, {

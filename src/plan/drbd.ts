@@ -59,6 +59,8 @@ export interface DrbdDiskInput {
    * roles); the disk must be Connected and UpToDate/UpToDate on both sides, else refused.
    */
   readonly liveMigration?: boolean;
+  /** Nodes whose boot ID changed since the last pass recorded it (rebooted: Ganeti's watcher re-activates their disks). */
+  readonly rebooted?: ReadonlySet<string>;
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
@@ -164,8 +166,11 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     const res = drbdResourceName(minor);
     const up = (reason: string): DrbdUp => drbdUpAction(x, n, peerNode, reason);
     let why: string | undefined;
+    const rebooted = x.rebooted?.has(n.name) ? `node rebooted (boot id changed): ` : '';
     if (!d) {
-      why = creating || lvCreated(n) ? `new DRBD ${res} on ${n.name} (${label})` : `DRBD ${res} is down on ${n.name}: bring it up again (attach, connect)`;
+      why = creating || lvCreated(n) ? `new DRBD ${res} on ${n.name} (${label})`
+        : rebooted ? `${rebooted}re-activate ${inst.name}'s disk ${disk.index} on ${n.name}: DRBD ${res} up again on its LVs as secondary and reconnected to ${peerNode.name}${n === P ? ' (promoted once connected)' : ''}`
+          : `DRBD ${res} is down on ${n.name}: bring it up again (attach, connect)`;
       out.diffs.push({ path: `disks[${disk.index}].drbd.${n === P ? 'primary' : 'secondary'}`, desired: 'up', observed: creating || lvCreated(n) ? null : 'down' });
       out.actions.push({ verb: 'drbd.create-md', node: n.name, subject, minor, metaDev: up('').metaDev, reason: `${why}: DRBD metadata on its meta LV (written only if the LV holds none; existing metadata is never overwritten)` });
     } else if (d.disk === 'Diskless') {

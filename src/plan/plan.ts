@@ -86,6 +86,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     refused.push(...refs);
   };
 
+  // Nodes rebooted since the last pass (boot ID changed): their disks are re-activated with that reason.
+  const rebooted = new Set(input.nodes.filter((n) => observed.nodes.get(n.name)?.reachable && rebootNote(input, n.name, observed.nodes.get(n.name)?.facts.bootId) !== undefined).map((n) => n.name));
+
   // ---- nodes ----
   for (const node of input.nodes) {
     const obs = observed.nodes.get(node.name);
@@ -103,7 +106,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     const p = planNodeProfile(node, obs);
-    addEntry(`Node/${node.name}`, p.diffs, p.actions, [], [...p.notes, ...obs.probeErrors.map((e) => `probe: ${e}`)]);
+    const boot = rebootNote(input, node.name, obs.facts.bootId);
+    addEntry(`Node/${node.name}`, p.diffs, p.actions, [], [...p.notes, ...(boot ? [boot] : []), ...obs.probeErrors.map((e) => `probe: ${e}`)]);
   }
 
   // ---- instances ----
@@ -327,7 +331,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
     const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
     const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
@@ -376,6 +380,12 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}), ...(autoRepair.length > 0 ? { autoRepair } : {}),
     ...(recoveredFailovers.length > 0 ? { recoveredFailovers } : {}),
   };
+}
+
+/** "node rebooted (boot id changed A -> B)" when the node's observed boot ID differs from the recorded one. */
+export function rebootNote(input: PlanInput, node: string, bootId: string | undefined): string | undefined {
+  const last = input.bootIds?.get(node);
+  return last !== undefined && bootId !== undefined && bootId !== last ? `node rebooted (boot id changed ${last} -> ${bootId}): the DRBD disks of its instances are re-activated` : undefined;
 }
 
 /**
@@ -532,7 +542,7 @@ function drbdLiveMigration(inst: PlanInstance, secondary: string, hooks: Runtime
  */
 function planDrbd(
   inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
-  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false,
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
 ): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
@@ -549,7 +559,7 @@ function planDrbd(
       blocks ||= c.blocksRuntime;
       continue;
     }
-    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}) };
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
     const base = planDrbdDisk(x);
     if (base.migration) migrations.push(base.migration);
     const conv = planPlainToDrbd(x, base, where.running);

@@ -10,7 +10,7 @@ import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
 import { deriveStatus, type ResourceStatus } from '../status/status.js';
-import { readDesiredSummary, readFailovers, readLiveness, readObserved, readRepairRecords, readWatcherPause, readWatcherRestarts, writeFailovers, writeRepairRecords, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
+import { readBootIds, readDesiredSummary, readFailovers, readLiveness, readObserved, readRepairRecords, readWatcherPause, readWatcherRestarts, writeBootIds, writeFailovers, writeRepairRecords, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
 import { nextRestarts } from './restarts.js';
 import { keepFailoverRecords } from '../plan/failover.js';
 import { confirmDead, nextLiveness } from '../observe/liveness.js';
@@ -136,7 +136,8 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   const pause = summaryDir ? await readWatcherPause(summaryDir) : undefined;
   const watcher: WatcherState = { restarts, ...(pause ? { pausedUntil: pause.until } : {}) };
   const repairs = summaryDir ? await readRepairRecords(summaryDir) : new Map<string, RepairRecord>();
-  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString(), watcher, ...(repairs.size > 0 ? { repairs } : {}) };
+  const bootIds = summaryDir ? await readBootIds(summaryDir) : new Map<string, string>();
+  const input = { ...base, ...(lastApplied ? { lastApplied } : {}), ...(records.size > 0 ? { failovers: records } : {}), now: now().toISOString(), watcher, ...(repairs.size > 0 ? { repairs } : {}), ...(bootIds.size > 0 ? { bootIds } : {}) };
   const floor = await readFloor(deps);
   // Every probe counts: the re-observation after apply is a probe too.
   let liveness = await readPrevLiveness(deps);
@@ -205,7 +206,9 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     // The baseline orphan removal compares with; never a size that looked truncated.
     const baseline = opts.apply && !aborted && !plan.refused.some((r) => r.code === 'MANIFESTS_TRUNCATED') ? desiredSummary(input, at, plan.orphanSince) : undefined;
     const counts = opts.apply && !aborted ? nextRestarts(restarts, plan, report, finalObserved, new Set(state.instances.keys()), at, base.cluster.watcher) : restarts;
-    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records)) ?? (await saveRestarts(deps.stateDir!, at, counts)) ?? (await saveRepairs(deps.stateDir!, at, repaired));
+    const boots = opts.apply && !aborted ? nextBootIds(bootIds, finalObserved, report) : bootIds;
+    const stateError = (await saveState(deps.stateDir!, at, finalObserved, statuses, baseline)) ?? (await saveFailovers(deps.stateDir!, records)) ?? (await saveRestarts(deps.stateDir!, at, counts)) ?? (await saveRepairs(deps.stateDir!, at, repaired))
+      ?? (await saveBootIds(deps.stateDir!, at, boots));
     if (stateError) res = { ...res, stateError };
   }
   return res;
@@ -299,6 +302,32 @@ async function saveRestarts(stateDir: string, at: string, counts: ReadonlyMap<st
     return undefined;
   } catch (e) {
     return new StateDirError(`${stateDir}/watcher.json`, 'write', e);
+  }
+}
+
+/**
+ * The boot IDs to record: each observed node's current one, except on a node where an
+ * action of this pass failed or was skipped (its re-activation after a reboot is not done:
+ * the next pass still sees the reboot and says so).
+ */
+export function nextBootIds(prev: ReadonlyMap<string, string>, observed: ObservedCluster, report: ExecuteReport | undefined): Map<string, string> {
+  const unfinished = new Set([...(report?.results ?? []).filter((r) => !r.ok).map((r) => r.action.node), ...(report?.skipped ?? []).map((s) => s.action.node)]);
+  const out = new Map(prev);
+  for (const [node, o] of observed.nodes) {
+    const id = o.reachable ? o.facts.bootId : undefined;
+    if (id === undefined) continue;
+    if (prev.get(node) !== undefined && prev.get(node) !== id && unfinished.has(node)) continue;
+    out.set(node, id);
+  }
+  return out;
+}
+
+async function saveBootIds(stateDir: string, at: string, ids: ReadonlyMap<string, string>): Promise<StateDirError | undefined> {
+  try {
+    await writeBootIds(stateDir, at, ids);
+    return undefined;
+  } catch (e) {
+    return new StateDirError(`${stateDir}/boot-ids.json`, 'write', e);
   }
 }
 

@@ -6,7 +6,7 @@ import { GantryError } from '../util/errors.js';
 import { handlerFor } from './apply.js';
 import { connectedPeers, observeDrbd, type DrbdCtx, type SimDrbdDevice, type SimDrbdMeta } from './drbd.js';
 import { FaultPlan, type FaultSpec } from './faults.js';
-import { defaultFacts, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
+import { defaultFacts, simBootId, toObserved, type SimNodeState, type SimSharedStorage, type SimVg } from './state.js';
 
 /** What a simulated node starts with. Everything but the name is optional. */
 export interface SimNodeInit {
@@ -90,6 +90,8 @@ export class SimNodeOps implements NodeOps {
   private unreachable = false;
   private replicationDown = false;
   private down = false;
+  /** Boots since the simulation started (crash() then boot()). */
+  private boots = 0;
   private closed = false;
   private readonly log: ActionResult[] = [];
   private readonly peers: (name: string) => SimNodeOps | undefined;
@@ -180,6 +182,9 @@ export class SimNodeOps implements NodeOps {
   /** Power the node back on after crash(): reachable again, VMs still dead. */
   boot(): void {
     this.down = false;
+    // A new boot: the kernel picks a new /proc/sys/kernel/random/boot_id.
+    this.boots++;
+    this.state.facts = { ...this.state.facts, bootId: simBootId(this.node, this.boots) };
   }
 
   /** Peers whose DRBD devices are connected to this node's over the replication network now. */

@@ -47,7 +47,15 @@ export interface SimNodeState {
 }
 
 export function defaultFacts(name: string): NodeFacts {
-  return { hostname: name, kernel: '6.1.0-sim', cpus: 16, memoryTotalMiB: 65_536, memoryFreeMiB: 61_440 };
+  return { hostname: name, kernel: '6.1.0-sim', cpus: 16, memoryTotalMiB: 65_536, memoryFreeMiB: 61_440, bootId: simBootId(name, 0) };
+}
+
+/** A simulated node's boot ID after `boots` reboots: UUID-shaped, the same for the same name and count. */
+export function simBootId(name: string, boots: number): string {
+  let h = 2166136261;
+  for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  const hex = (n: number, w: number) => (n >>> 0).toString(16).padStart(w, '0').slice(-w);
+  return `${hex(h, 8)}-${hex(boots >>> 16, 4)}-4${hex(boots, 3)}-8000-${hex(h ^ boots, 12)}`;
 }
 
 /** The file map a path lives in: the shared storage for a path under a shared dir, else the node's own. */

@@ -221,6 +221,25 @@ function failoversProblem(doc: unknown): string | undefined {
   return undefined;
 }
 
+const BOOT_IDS_FILE = 'boot-ids.json';
+
+/** The last boot ID seen per node (a changed one means the node rebooted: its disks are re-activated). */
+export async function writeBootIds(stateDir: string, at: string, ids: ReadonlyMap<string, string>): Promise<void> {
+  await atomicWrite(path.join(stateDir, BOOT_IDS_FILE), JSON.stringify({ updatedAt: at, nodes: Object.fromEntries([...ids].sort(([a], [b]) => a.localeCompare(b))) }, null, 2) + '\n');
+}
+
+/** The recorded boot IDs; empty when none were written; a damaged file throws StateFileCorruptError. */
+export async function readBootIds(stateDir: string): Promise<Map<string, string>> {
+  const doc = (await readStateFile(path.join(stateDir, BOOT_IDS_FILE), bootIdsProblem)) as { nodes: Record<string, string> } | undefined;
+  return new Map(Object.entries(doc?.nodes ?? {}));
+}
+
+function bootIdsProblem(doc: unknown): string | undefined {
+  if (!isObject(doc) || !isObject(doc.nodes)) return 'want {nodes: {NODE: BOOT_ID}}';
+  for (const [name, id] of Object.entries(doc.nodes)) if (typeof id !== 'string') return `nodes.${name}: want a boot ID string`;
+  return undefined;
+}
+
 const WATCHER_FILE = 'watcher.json';
 const WATCHER_PAUSE_FILE = 'watcher-pause.json';
 

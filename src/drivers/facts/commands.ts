@@ -3,3 +3,4 @@ export const hostnameCmd = (): string[] => ['hostname'];
 export const kernelCmd = (): string[] => ['uname', '-r'];
 export const nprocCmd = (): string[] => ['nproc'];
 export const meminfoCmd = (): string[] => ['cat', '/proc/meminfo'];
+export const bootIdCmd = (): string[] => ['cat', '/proc/sys/kernel/random/boot_id'];

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseLine, parseMeminfo, parseNproc } from './parse.js';
+import { parseBootId, parseLine, parseMeminfo, parseNproc } from './parse.js';
 import { checkIfName, checkName, checkPath } from './shared.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/facts/${f}`, import.meta.url), 'utf8');
@@ -22,6 +22,11 @@ describe('facts parsers', () => {
     expect(parseLine(golden('uname-r.txt'), 'uname')).toBe('6.18.44-fc-v657');
     expect(parseNproc(golden('nproc.txt'))).toBe(2);
     expect(() => parseNproc('zero\n')).toThrow();
+  });
+  it('given this machine\'s /proc/sys/kernel/random/boot_id it reads the UUID, and given anything else it throws', () => {
+    expect(parseBootId(golden('boot_id.txt'))).toBe(golden('boot_id.txt').trim());
+    expect(parseBootId(golden('boot_id.txt'))).toMatch(/^[0-9a-f-]{36}$/);
+    expect(() => parseBootId('cat: /proc/sys/kernel/random/boot_id: No such file\n')).toThrow(/not a UUID/);
   });
 });
 

@@ -26,6 +26,13 @@ export function parseLine(text: string, what: string): string {
   return line;
 }
 
+/** /proc/sys/kernel/random/boot_id: a UUID the kernel picks at every boot. */
+export function parseBootId(text: string): string {
+  const id = parseLine(text, 'boot_id');
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new ExecError('PARSE_FAILED', `boot_id: not a UUID: ${id}`);
+  return id;
+}
+
 export function parseNproc(text: string): number {
   const n = Number(parseLine(text, 'nproc'));
   if (!Number.isSafeInteger(n) || n <= 0) throw new ExecError('PARSE_FAILED', `nproc: not a positive integer: ${text.trim()}`);
