@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ExecError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { renderLvmConf, renderSshdConfig, type LabLayout, type NodeLayout } from './config.js';
-import { childrenOf, exists, isOurs, readPid, stopPid, stopPidFile, waitForPort, type HostRunner } from './host.js';
+import { childrenOf, exists, isOurs, readPid, sleep, stopPid, stopPidFile, waitForPort, type HostRunner } from './host.js';
 
 const SSHD = '/usr/sbin/sshd';
 const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
@@ -52,13 +52,23 @@ export async function ensureSshd(run: HostRunner, lab: LabLayout, node: NodeLayo
     { netns: node.namespace },
   );
   const up = await waitForPort(node.address, 22, 10_000);
-  const started = await sshdPid(node);
+  // sshd listens before it daemonizes and writes its PidFile: wait for both.
+  const started = up ? await waitForSshdPid(node, 5_000) : undefined;
   if (!up || started === undefined) {
     const tail = (await readFile(node.sshdLog, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n');
     throw new ExecError('LAB_SSHD_FAILED', `sshd for ${node.name} did not start listening on ${node.address}:22. Log tail:\n${tail}`, { node: node.name });
   }
   log.debug({ node: node.name, pid: started }, 'sshd started');
   return started;
+}
+
+async function waitForSshdPid(node: NodeLayout, timeoutMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pid = await sshdPid(node);
+    if (pid !== undefined || Date.now() >= deadline) return pid;
+    await sleep(50);
+  }
 }
 
 /**
