@@ -9,7 +9,7 @@
  * again; one taken by another process stops the pass before it observes anything).
  * A state directory that refuses a write fails the pass after its actions are logged.
  */
-import { loadDesired } from '../desired/load.js';
+import { loadDesired, ParseCache } from '../desired/load.js';
 import { formatLoadError } from '../desired/errors.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
 import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
@@ -49,6 +49,8 @@ export interface RunOptions {
 
 /** Runs until stopped; with `once`, returns the result of its one pass. */
 export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileResult | undefined> {
+  // every pass re-reads the manifests; only the files that changed are parsed again
+  const parsed = new ParseCache();
   const { logger } = opts;
   let conn: Connections | undefined;
   let connFor: DesiredState | undefined;
@@ -86,7 +88,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   };
   const reconcilePass = async (key: string, ctx: { logger: Logger }) => {
     await ensureLock();
-    const { state, errors } = await loadDesired(opts.files);
+    const { state, errors } = await loadDesired(opts.files, undefined, parsed);
     if (!state || errors.length > 0) {
       throw new PrereqError('INVALID_MANIFESTS', `manifests are invalid; nothing changed:\n${errors.map(formatLoadError).join('\n')}`);
     }
@@ -119,7 +121,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   };
 
   const keysFor = async () => {
-    const { state } = await loadDesired(opts.files);
+    const { state } = await loadDesired(opts.files, undefined, parsed);
     return [`Cluster/${state?.cluster.name ?? 'invalid'}`];
   };
 

@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { collectFiles, loadDesired } from '../desired/load.js';
+import { collectFiles, loadDesired, ParseCache } from '../desired/load.js';
 import { formatLoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
 import { readObserved } from '../status/state-dir.js';
@@ -40,6 +40,8 @@ export class FileSource implements RapiSource {
   private dirty = true;
   private loading: Promise<void> | undefined;
   private lastError = '';
+  /** Only the manifests that changed since the last view are parsed again. */
+  private readonly parsed = new ParseCache();
 
   constructor(private readonly o: { files: readonly string[]; stateDir: string; logger: Logger; checkMs?: number; now?: () => number }) {}
 
@@ -87,7 +89,7 @@ export class FileSource implements RapiSource {
     const times = await mtimes([...files, observedFile]);
     const stamp = JSON.stringify([...times]);
     if (stamp === this.stamp && this.snap) return;
-    const { state, errors } = await loadDesired([...this.o.files]);
+    const { state, errors } = await loadDesired([...this.o.files], undefined, this.parsed);
     if (!state) {
       this.lastError = errors.map(formatLoadError).join('; ');
       this.o.logger.error({ errors: errors.slice(0, 20).map(formatLoadError) }, 'manifests do not load: serving the last good view');
