@@ -58,10 +58,13 @@ export function makeAllocator(input: PlanInput, observed: ObservedCluster, ctx: 
     const running = located.get(i.name)?.running;
     const pinned = moved && i.primary === moved.from ? moved.to : i.primary;
     // Pinned to a drained node but already moved off it: it holds its room where it runs.
-    const left = pinned !== undefined && drained.has(pinned) && running !== undefined && running !== pinned;
-    const primary = (left ? running : pinned) ?? running ?? [...(located.get(i.name)?.nodes ?? [])].sort()[0];
+    const loc = located.get(i.name);
+    // A DRBD one's primary may have moved to its secondary (plan/drain): it is where it runs, else where its device is Primary.
+    const at = running ?? (i.diskTemplate === 'drbd' ? loc?.drbdPrimary : undefined);
+    const left = pinned !== undefined && drained.has(pinned) && at !== undefined && at !== pinned;
+    const primary = (left ? at : pinned) ?? at ?? [...(loc?.nodes ?? [])].sort()[0];
     if (!primary || !known.has(primary) || gone.has(primary)) continue;
-    const secondary = i.diskTemplate === 'drbd' ? (i.secondary ?? observedSecondary(located.get(i.name), primary, byName)) : undefined;
+    const secondary = i.diskTemplate === 'drbd' ? ((left ? undefined : i.secondary) ?? observedSecondary(loc, primary, byName)) : undefined;
     if (i.diskTemplate === 'drbd' && (!secondary || !known.has(secondary))) continue;
     existing.push(toInstanceInput(i, primary, secondary));
   }

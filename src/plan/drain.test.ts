@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { drainPlacement, evacuateAll, evacuees } from './drain.js';
+import { drainDrbdPrimary, drainPlacement, evacuateAll, evacuees } from './drain.js';
+import type { DrbdSide } from './failover.js';
 import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import type { InstanceLocation } from './locate.js';
 import type { AllocateFn } from './allocate.js';
@@ -38,9 +39,46 @@ describe('drain', () => {
     expect(full).toEqual({ primary: 'n1', note: 'drain: n1 is drained but a stays: no room' });
   });
 
-  it('given a plain or DRBD instance on a drained node, it stays there and says why', () => {
+  it('given a plain instance on a drained node, it stays there and says why', () => {
     expect(drainPlacement(inst('p', 'plain', 'n1'), 'n1', at('n1', 'n1'), nodes, new Map())?.note).toBe('drain: n1 is drained but p stays: its plain disks exist only on n1');
-    expect(drainPlacement(inst('d', 'drbd', 'n1'), 'n1', at('n1', 'n1', 'n2'), nodes, new Map())?.note).toMatch(/moving a DRBD primary off a drained node .* not done by this release; DRBD secondaries on it are replaced/);
+  });
+
+  it('given DRBD instances on a drained primary, they are in the node-evacuate request whether running or stopped (Primary there), not when they already left', () => {
+    const located = new Map([['a', at('n1', 'n1', 'n2')], ['b', { ...at(undefined, 'n1', 'n2'), drbdPrimary: 'n1' }], ['c', { ...at(undefined, 'n1', 'n2'), drbdPrimary: 'n2' }], ['d', at('n2', 'n1', 'n2')]]);
+    const i = input(['a', 'b', 'c', 'd'].map((n) => ({ ...inst(n, 'drbd', 'n1'), secondary: 'n2' })));
+    expect(evacuees(i, located, new Set(['n1']))).toEqual(['a', 'b']);
+  });
+
+  describe('a DRBD primary on a drained node', () => {
+    const side = (disk: string, connection: string, peerDisk = 'UpToDate', role = 'Secondary'): DrbdSide[] => [{ disk: 0, port: 11000, dev: { minor: 0, role, disk, peer: { connection, disk: peerDisk } } as DrbdSide['dev'] }];
+    const healthy = new Map([['n1', side('UpToDate', 'Connected', 'UpToDate', 'Primary')], ['n2', side('UpToDate', 'Connected')]]);
+    const d = { ...inst('d', 'drbd', 'n1'), secondary: 'n2' };
+    const go = new Map([['d', { primary: 'n2' }]]);
+
+    it('given the node-evacuate answer names its secondary and both sides are Connected UpToDate/UpToDate, it swaps primary and secondary and says how', () => {
+      expect(drainDrbdPrimary(d, 'n1', 'n2', at(undefined, 'n1', 'n2'), nodes, go, healthy)).toMatchObject({ primary: 'n2', secondary: 'n1', swap: true, note: expect.stringMatching(/^drain: n1 is drained; d moves to its DRBD secondary n2 \(node-evacuate; primary swap \(stopped\): n1 demoted, n2 promoted\)/) });
+    });
+
+    it('given its pair resyncing or disconnected, it stays, refused with the states seen', () => {
+      const r = drainDrbdPrimary(d, 'n1', 'n2', at('n1', 'n1', 'n2'), nodes, go, new Map([['n1', side('UpToDate', 'Connected', 'Inconsistent', 'Primary')], ['n2', side('Inconsistent', 'Connected', 'UpToDate')]]));
+      expect(r).toMatchObject({ primary: 'n1', secondary: 'n2', refusal: { code: 'DRAIN_DRBD_NOT_READY' } });
+      expect(r?.refusal?.message).toContain('this pass sees n1: disk 0 Primary, UpToDate, Connected (peer Inconsistent); n2: disk 0 Secondary, Inconsistent, Connected (peer UpToDate)');
+    });
+
+    it('given no room on its secondary (the answer is an error), it stays, refused with the allocator\'s reason', () => {
+      const r = drainDrbdPrimary(d, 'n1', 'n2', at('n1', 'n1', 'n2'), nodes, new Map([['d', { error: 'Failover failed: FailMem' }]]), healthy);
+      expect(r?.refusal).toMatchObject({ code: 'DRAIN_NO_ROOM', message: expect.stringContaining('no room on its secondary n2: Failover failed: FailMem') });
+    });
+
+    it('given its secondary drained too, it stays and says no undrained node holds its replica', () => {
+      const both = new Map([node('n1', 'drained'), node('n2', 'drained'), node('n3')].map((n) => [n.name, n]));
+      expect(drainDrbdPrimary(d, 'n1', 'n2', at('n1', 'n1', 'n2'), both, go, healthy)?.note).toMatch(/its secondary n2 is drained too: no undrained node holds its replica/);
+    });
+
+    it('given it already runs (or is Primary) on its secondary, its primary is that node and the drained one its secondary, until replaced', () => {
+      expect(drainDrbdPrimary(d, 'n1', 'n2', at('n2', 'n1', 'n2'), nodes, new Map(), healthy)).toMatchObject({ primary: 'n2', secondary: 'n1' });
+      expect(drainDrbdPrimary(d, 'n1', 'n2', { ...at(undefined, 'n2', 'n3'), drbdPrimary: 'n2' }, nodes, new Map(), healthy)).toMatchObject({ primary: 'n2', secondary: 'n3' });
+    });
   });
 
   it('given an instance already moved off its drained primary, it stays where it runs; an undrained primary is not its business', () => {

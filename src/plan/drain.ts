@@ -5,15 +5,24 @@
  * migration mode) to the node the placement engine's node-evacuate answer names, all
  * of a pass in one request. An instance whose manifest names another, undrained node
  * simply follows its manifest. Plain and file instances stay (their disks are only
- * there), DRBD primaries stay (moving them off is not done yet); each says so in the plan.
+ * there); each says so in the plan.
+ *
+ * DRBD primaries on a drained node are in the same node-evacuate request (primary-only:
+ * hail's failover to the secondary, which checks its room): a running one live-migrates
+ * to its secondary through dual-primary, a stopped one swaps roles (the drained side
+ * demoted, the secondary promoted), only when both sides are Connected and UpToDate this
+ * pass (else refused, naming the states). Its DRBD primary has then left the node and the
+ * drained node holds its secondary, which a later pass replaces like any other:
  *
  * DRBD secondaries on a drained node get a new secondary from the placement engine's
  * node-evacuate answer in secondary-only mode (hail's change-secondary), all in one
  * request; the move itself is a secondary replacement (plan/drbd-replace), shown in the
  * plan before apply. Once a new secondary holds the disk's LVs it is kept in later
- * passes (the answer is not asked again), until the manifest names one.
+ * passes (the answer is not asked again), until the manifest names one. So a drained
+ * node ends with no primaries and no secondaries, in two waves (passes) per DRBD primary.
  */
-import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
+import type { PlanInput, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
+import type { DrbdSide } from './failover.js';
 import type { Allocation, AllocateFn, SecondaryAllocation } from './allocate.js';
 import { failsOverByRestart } from './failover.js';
 import type { InstanceLocation } from './locate.js';
@@ -26,10 +35,114 @@ export function drainedNodes(input: PlanInput): Set<string> {
 /** Instances the evacuation must place: running on a drained node, movable, with no undrained manifest primary. */
 export function evacuees(input: PlanInput, located: ReadonlyMap<string, InstanceLocation>, drained: ReadonlySet<string>): string[] {
   return input.instances.filter((i) => {
-    const run = located.get(i.name)?.running;
+    const loc = located.get(i.name);
     const pinnedElsewhere = i.primary !== undefined && !drained.has(i.primary);
-    return i.state === 'present' && run !== undefined && drained.has(run) && !pinnedElsewhere && failsOverByRestart(i);
+    if (i.state !== 'present' || pinnedElsewhere) return false;
+    if (failsOverByRestart(i)) return loc?.running !== undefined && drained.has(loc.running);
+    const home = drbdHome(i, loc);
+    return drbdOnly(i) && home !== undefined && drained.has(home);
   }).map((i) => i.name).sort();
+}
+
+/** Every present disk is DRBD (or diskless): the instance can move to its secondary. */
+export function drbdOnly(inst: PlanInstance): boolean {
+  const present = inst.disks.filter((d) => d.state === 'present');
+  return inst.diskTemplate === 'drbd' && present.some((d) => d.template === 'drbd') && present.every((d) => d.template === 'drbd' || d.template === 'diskless');
+}
+
+/** Where a DRBD instance is: the node it runs on, else the one whose device is Primary, else its manifest primary when that holds its disks. */
+export function drbdHome(inst: PlanInstance, loc: InstanceLocation | undefined): string | undefined {
+  return loc?.running ?? loc?.drbdPrimary ?? (inst.primary !== undefined && loc?.nodes.has(inst.primary) ? inst.primary : undefined);
+}
+
+const usable = (n: string, nodes: ReadonlyMap<string, PlanNode>): boolean => {
+  const role = nodes.get(n)?.role;
+  return role !== undefined && role !== 'drained' && role !== 'offline';
+};
+
+/**
+ * A DRBD instance placed (manifest or observation) on the drained `primary` that already
+ * left it: the undrained node it runs on, else whose device is Primary (a stopped one
+ * whose roles were swapped). Undefined when it has not moved (or `primary` is not drained).
+ */
+export function drbdMovedTo(inst: PlanInstance, primary: string, loc: InstanceLocation | undefined, nodes: ReadonlyMap<string, PlanNode>): string | undefined {
+  if (inst.diskTemplate !== 'drbd' || nodes.get(primary)?.role !== 'drained') return undefined;
+  const at = loc?.running ?? loc?.drbdPrimary;
+  return at !== undefined && at !== primary && loc?.nodes.has(at) && usable(at, nodes) ? at : undefined;
+}
+
+/** The pair of a DRBD instance as a drain sees it: its primary (where it moved, if it left a drained one) and its secondary. */
+export function drainedDrbdPair(inst: PlanInstance, loc: InstanceLocation | undefined, nodes: ReadonlyMap<string, PlanNode>): { primary?: string; secondary?: string } {
+  const named = inst.primary ?? loc?.running ?? loc?.drbdPrimary;
+  if (named === undefined) return {};
+  const moved = drbdMovedTo(inst, named, loc, nodes);
+  const primary = moved ?? named;
+  const secondary = (moved === undefined ? inst.secondary : undefined) ?? observedSecondary(loc, primary, nodes);
+  return { primary, ...(secondary !== undefined ? { secondary } : {}) };
+}
+
+/** Connected (no resync), UpToDate here and at the peer, for every device of the instance on `node`; else what was seen. */
+function sideReady(node: string, sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined, disks: readonly number[]): string | undefined {
+  const list = sides?.get(node);
+  if (!list) return `${node}: no DRBD device observed`;
+  const bad: string[] = [];
+  for (const index of disks) {
+    const d = list.find((x) => x.disk === index)?.dev;
+    const ok = d !== undefined && d.peer?.connection === 'Connected' && (d.peer.replication === undefined || d.peer.replication === 'Established') && d.disk === 'UpToDate' && d.peer.disk === 'UpToDate';
+    if (!ok) bad.push(`disk ${index} ${d ? `${d.role ?? '?'}, ${d.disk ?? '?'}, ${d.peer ? `${d.peer.replication && d.peer.replication !== 'Established' ? d.peer.replication : d.peer.connection} (peer ${d.peer.disk ?? '?'})` : 'StandAlone'}` : 'down'}`);
+  }
+  return bad.length > 0 ? `${node}: ${bad.join('; ')}` : undefined;
+}
+
+export interface DrbdDrain {
+  readonly primary: string;
+  readonly secondary?: string;
+  readonly note: string;
+  readonly refusal?: Refusal;
+  /** The primary moves to its secondary in this pass (live migration or role swap): its secondary is replaced in a later one. */
+  readonly swap?: boolean;
+}
+
+/**
+ * Where a DRBD instance placed on the drained `primary` goes: where it moved (if it left),
+ * else to its secondary when the node-evacuate answer says so and both sides are
+ * Connected and UpToDate/UpToDate; else it stays, with the reason (and a refusal when the
+ * answer found no room or the disks are not ready). Undefined when `primary` is not drained.
+ */
+export function drainDrbdPrimary(
+  inst: PlanInstance, primary: string, secondary: string | undefined, loc: InstanceLocation | undefined, nodes: ReadonlyMap<string, PlanNode>,
+  evacs: ReadonlyMap<string, Allocation>, sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined,
+): DrbdDrain | undefined {
+  if (inst.diskTemplate !== 'drbd' || nodes.get(primary)?.role !== 'drained') return undefined;
+  const subject = `Instance/${inst.name}`;
+  const moved = drbdMovedTo(inst, primary, loc, nodes);
+  if (moved !== undefined) {
+    const s = observedSecondary(loc, moved, nodes);
+    return { primary: moved, ...(s !== undefined ? { secondary: s } : {}), note: `drain: ${primary} is drained; the DRBD primary of ${inst.name} is on ${moved} now${s !== undefined ? `, its secondary ${s}` : ''} (set placement.primary: ${moved} to make it so)` };
+  }
+  const stays = (why: string, code?: string): DrbdDrain => ({
+    primary, ...(secondary !== undefined ? { secondary } : {}), note: `drain: ${primary} is drained but ${inst.name} stays: ${why}`,
+    ...(code ? { refusal: { subject, code, message: `drain of ${primary}: moving ${inst.name} to its DRBD secondary refused: ${why}` } } : {}),
+  });
+  const home = drbdHome(inst, loc);
+  if (home !== primary) return stays(home === undefined ? 'it is neither running nor Primary anywhere observed' : `it is on ${home}, drained too`);
+  if (!drbdOnly(inst)) return stays('not all its disks are DRBD (a plain or file disk exists only on this node)');
+  if (secondary === undefined) return stays('it has no DRBD secondary to move to');
+  if (!usable(secondary, nodes)) return stays(`its secondary ${secondary} is ${nodes.get(secondary)?.role ?? 'not declared'} too: no undrained node holds its replica (name a new placement.secondary first)`);
+  const ev = evacs.get(inst.name);
+  if (!ev) return stays('no node-evacuate answer');
+  if ('error' in ev) return stays(`no room on its secondary ${secondary}: ${ev.error}`, 'DRAIN_NO_ROOM');
+  if (ev.primary !== secondary) return stays(`the node-evacuate answer names ${ev.primary}, not its secondary ${secondary}`);
+  const disks = inst.disks.filter((d) => d.state === 'present' && d.template === 'drbd').map((d) => d.index);
+  const notReady = [sideReady(primary, sides, disks), sideReady(secondary, sides, disks)].filter((x): x is string => x !== undefined);
+  if (notReady.length > 0) return stays(`its disks must be Connected and UpToDate/UpToDate on both sides; this pass sees ${notReady.join('; ')} (it moves once they are)`, 'DRAIN_DRBD_NOT_READY');
+  const how = loc?.running === primary
+    ? (inst.runtime?.migration.mode === 'live' && inst.runtime.powerState === 'running' ? 'live migration through dual-primary' : `stopped on ${primary} and started on ${secondary} (migration mode ${inst.runtime?.migration.mode ?? 'unset'})`)
+    : `primary swap (stopped): ${primary} demoted, ${secondary} promoted`;
+  return {
+    primary: secondary, secondary: primary, swap: true,
+    note: `drain: ${primary} is drained; ${inst.name} moves to its DRBD secondary ${secondary} (node-evacuate; ${how}); ${primary} then holds its secondary, replaced by the allocator's choice in a later pass (change-secondary)`,
+  };
 }
 
 /** The node-evacuate answers for `names` (empty when there is nothing to evacuate or no evacuating allocator). */
@@ -55,10 +168,7 @@ export function drainPlacement(
   const ev = evacs.get(inst.name);
   if (ev && 'primary' in ev) return { primary: ev.primary, note: `drain: ${primary} is drained; ${inst.name} moves to ${ev.primary} (node-evacuate)` };
   if (ev) return { primary, note: `drain: ${primary} is drained but ${inst.name} stays: ${ev.error}` };
-  const why = inst.diskTemplate === 'drbd'
-    ? 'moving a DRBD primary off a drained node (to its secondary) is not done by this release; DRBD secondaries on it are replaced'
-    : `its ${inst.diskTemplate} disks exist only on ${primary}`;
-  return { primary, note: `drain: ${primary} is drained but ${inst.name} stays: ${why}` };
+  return { primary, note: `drain: ${primary} is drained but ${inst.name} stays: its ${inst.diskTemplate} disks exist only on ${primary}` };
 }
 
 /** The DRBD secondary seen in observation: a node other than the primary holding the instance, undrained ones first, then by name. */
@@ -82,9 +192,8 @@ export function secondaryEvacuees(input: PlanInput, located: ReadonlyMap<string,
   for (const i of input.instances) {
     if (i.state !== 'present' || i.diskTemplate !== 'drbd') continue;
     const loc = located.get(i.name);
-    const primary = i.primary ?? loc?.running;
+    const { primary, secondary } = drainedDrbdPair(i, loc, nodes);
     if (primary === undefined || nodes.get(primary)?.role === 'drained') continue;
-    const secondary = i.secondary ?? observedSecondary(loc, primary, nodes);
     if (secondary === undefined || nodes.get(secondary)?.role !== 'drained' || !loc?.nodes.has(secondary)) continue;
     if (replacing(loc, primary, secondary, nodes) === undefined) out.push(i.name);
   }

@@ -448,12 +448,13 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/kept on n1/);
   });
 
-  it('given the instance stopped, it swaps the roles as before: demote n1, then promote n2 (no migration); the stopped VM\'s runtime files on n1 go', () => {
+  it('given the instance stopped, it swaps the roles as before: demote n1, then promote n2 (no migration); the stopped VM\'s record stays on n1 until it starts on n2 (removing it would read as never installed)', () => {
     const obs = pair({}, {}, 'none');
     obs.nodes.set('n1', { ...obs.nodes.get('n1')!, instances: { db1: { ...running('db1'), runState: 'stopped', adminStopped: true } } });
     const p = plan(input([swapped({ runtime: { ...runtime, powerState: 'stopped' } })]), obs);
     expect(p.refused).toEqual([]);
-    expect(verbs(p.actions)).toEqual(['drbd.secondary@n1', 'drbd.primary@n2', 'instance.remove@n1']);
+    expect(verbs(p.actions)).toEqual(['drbd.secondary@n1', 'drbd.primary@n2']);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')?.notes).toContain('its instance record stays on n1 (stopped) until db1 starts on n2');
   });
 
   it('given migration mode non-live, it stops the VM on n1, swaps the roles, and starts it on n2 once stopped', () => {

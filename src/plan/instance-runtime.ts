@@ -222,8 +222,12 @@ export function planInstanceRuntime(
   const stop = (node: string, reason: string): Action => ({ verb: 'instance.stop', node, subject, name: inst.name, runDir: runDirOf(nodes.get(node)), timeoutS: rt.stopTimeoutS, reason });
 
   // Stale runtime dirs on other nodes (after a migration or a failover): no data there.
+  // A stopped instance moved (a DRBD role swap) with no copy on its new primary keeps its record (OS generation, MACs)
+  // where it is until it starts there: removing it would read as never installed (a reinstall, or a refusal).
+  const keepRecord = here === undefined && rt.powerState !== 'running' ? copies.find((c) => c.node !== primary && c.vm.meta !== undefined && !MAY_RUN.has(c.vm.runState)) : undefined;
+  if (keepRecord) out.notes.push(`its instance record stays on ${keepRecord.node} (stopped) until ${inst.name} starts on ${primary}`);
   for (const c of copies) {
-    if (c.node === primary || c === elsewhereAlive || !observed.nodes.get(c.node)?.reachable) continue;
+    if (c.node === primary || c === elsewhereAlive || c === keepRecord || !observed.nodes.get(c.node)?.reachable) continue;
     out.actions.push(remove(c.node, `stale runtime files on ${c.node}; the instance belongs on ${primary}`));
   }
 

@@ -32,6 +32,8 @@ export interface InstanceLocation {
   readonly nodes: Set<string>;
   /** A node where its process was seen alive. */
   running?: string;
+  /** A node observed now (not a stale snapshot) where a DRBD device of its data LVs is Primary. */
+  drbdPrimary?: string;
   /** The nodes among `nodes` that cannot be observed now (known from their last snapshot). */
   readonly waitsFor: Set<string>;
 }
@@ -124,7 +126,12 @@ export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap
     return e;
   };
   for (const { node, obs, stale, lvs } of facts) {
-    for (const { inst } of lvs) if (inst) at(inst, node, stale);
+    for (const { inst, minor, disk } of lvs) {
+      if (!inst) continue;
+      const e = at(inst, node, stale);
+      // A DRBD Primary (stopped instances keep their primary's device Primary): where it is when no process runs.
+      if (minor !== undefined && !stale && e.drbdPrimary === undefined && disk?.instance === inst && !disk.meta && obs.drbd?.devices[String(minor)]?.role === 'Primary') e.drbdPrimary = node;
+    }
     const dir = fileDirs.get(node);
     for (const f of Object.values(obs.files)) {
       if (dir === undefined || !f.path.startsWith(dir + '/')) continue;

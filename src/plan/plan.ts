@@ -20,7 +20,7 @@ import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
 import { planFencing, wantsFailover } from './fencing.js';
-import { drainPlacement, drainSecondary, drainedNodes, evacuateAll, evacuateSecondariesAll, evacuees, secondaryEvacuees } from './drain.js';
+import { drainDrbdPrimary, drainPlacement, drainSecondary, drainedNodes, evacuateAll, evacuateSecondariesAll, evacuees, secondaryEvacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
@@ -221,7 +221,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       // DRBD: the pair is the same two nodes, roles swapped: the old primary rejoins as secondary (never runs a stale copy).
       if (inst.diskTemplate === 'drbd' && secondary === record.to) secondary = record.from;
       notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
-    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
+    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && nodes.get(primary)?.role !== 'drained' && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
+      // (A drained primary's replica may be disconnected by its own secondary replacement: the drain below says where it is.)
       // Where a DRBD instance lives comes from the nodes: Primary on the manifest's other node while
       // the manifest's node is the stale side means a failover the state directory lost.
       const sides = drbdSides.get(inst.name);
@@ -266,12 +267,19 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       addEntry(subject, [], [], [], [...notes, `its DRBD secondary is on no observed node, and ${unknownBlind.map(describeWait).join('; ')} (state directory lost?): the replica may be there; no new secondary is allocated until that node is observed again`], true);
       continue;
     }
-    const drain = primary !== undefined && failover === undefined ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined;
+    const drainRefused: Refusal[] = [];
+    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name)) : undefined;
+    const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined);
+    if (drbdDrain) {
+      secondary = drbdDrain.secondary;
+      if (drbdDrain.refusal) drainRefused.push(drbdDrain.refusal);
+    }
     if (drain) {
       primary = drain.primary;
       notes.push(drain.note);
     }
-    const drainS = primary !== undefined && failover === undefined ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs) : undefined;
+    // A DRBD primary moving to its secondary in this pass keeps the drained node as its secondary until a later pass replaces it.
+    const drainS = primary !== undefined && failover === undefined && !drbdDrain?.swap ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs) : undefined;
     if (drainS) {
       secondary = drainS.secondary;
       notes.push(drainS.note);
@@ -331,7 +339,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
     const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
     const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined || drbdDrain !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
@@ -357,7 +365,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const diskActions = [...online.actions, ...online.resizes];
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
-    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
+    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...drainRefused, ...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
   }
 
   // ---- N+1: manifest moves that break memory redundancy are refused or noted (plan/n-plus-one) ----

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadDesired } from '../desired/load.js';
 import type { DesiredState } from '../desired/model.js';
 import { SimCluster } from '../sim/index.js';
+import { Scenario } from '../sim/campaign/scenario.js';
 import { silentLogger } from '../util/log.js';
 import { reconcileOnce, type ReconcileResult } from './reconcile.js';
 
@@ -96,5 +97,90 @@ describe('drain and evacuate (simulated nodes, real planner, allocator and state
     const dry = await pass(state!, s, stateDir, false);
     const mig = dry.plan.actions.find((a) => a.verb === 'instance.migrate' && a.subject === 'Instance/web1');
     expect(mig).toMatchObject({ node: 'n1', peer: 'n3' });
+  });
+});
+
+describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real planner, allocator and state directory)', () => {
+  let sc: Scenario | undefined;
+  afterEach(async () => { await sc?.cleanup(); sc = undefined; });
+
+  /** The instance's DRBD devices as the nodes report them now: node -> "role disk connection peerDisk". */
+  const devicesOf = async (s: Scenario, inst: string): Promise<Record<string, string>> => {
+    const obs = await s.sim.observe({ sysctls: [], fileDirs: [], drbd: true });
+    const out: Record<string, string> = {};
+    for (const [node, o] of obs.nodes) {
+      const minors = Object.values(o.lvs).filter((lv) => lv.name === `${inst}.disk0`).flatMap((lv) => lv.tags.filter((t) => t.startsWith('gantry-drbd-minor=')).map((t) => t.split('=')[1]!));
+      for (const m of minors) {
+        const d = o.drbd?.devices[m];
+        if (d) out[node] = `${d.role} ${d.disk} ${d.peer?.connection} ${d.peer?.disk}`;
+      }
+    }
+    return out;
+  };
+  const lvsOn = (s: Scenario, node: string) => Object.keys(s.sim.node(node).snapshot().lvs).filter((k) => /\/db\d/.test(k)).sort();
+
+  it('given n1 drained holding two DRBD primaries (one running, one stopped) and a DRBD secondary, each move is in the plan before it runs: the running one live-migrates to its secondary, the stopped one swaps roles, then each secondary on n1 is replaced by the allocator\'s choice; n1 ends with no primaries and no secondaries, one running copy throughout, data never re-created or forced', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3', 'n4'], drbd: true, migration: 'live' });
+    const drbd = (primary: string, secondary: string, powerState: 'running' | 'stopped') => ({ os: { name: 'none' }, diskTemplate: 'drbd' as const, disks: [{ size: '64M' }], nics: [], placement: { primary, secondary }, powerState });
+    sc.world.addInstance(drbd('n1', 'n2', 'running')); // vm0
+    sc.world.addInstance(drbd('n1', 'n3', 'stopped')); // vm1
+    sc.world.addInstance(drbd('n2', 'n1', 'running')); // vm2
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+
+    sc.world.roles.set('n1', 'drained');
+    const executed: string[] = [];
+    const notes: string[] = [];
+    let last;
+    for (let i = 0; i < 8; i++) {
+      last = await sc.pass();
+      expect(last.error).toBeUndefined();
+      // The plan shows every action the pass ran, each with its reason.
+      for (const a of last.executed) expect(last.plan!.actions).toContainEqual(a);
+      executed.push(...last.executed.map((a) => `${a.verb}@${a.node}:${a.subject}`));
+      notes.push(...last.plan!.entries.flatMap((e) => e.notes.filter((n) => n.startsWith('drain:'))));
+      expect(sc.findings()).toEqual([]);
+      for (const v of ['vm0', 'vm2']) expect(sc.runningOn(v)).toHaveLength(1);
+      if ((last.plan?.actions.length ?? 0) === 0) break;
+    }
+    expect(last!.plan!.actions).toEqual([]);
+    expect(last!.plan!.refused).toEqual([]);
+    // Wave 1: the primaries leave n1 for their secondaries.
+    expect(notes).toContain('drain: n1 is drained; vm0 moves to its DRBD secondary n2 (node-evacuate; live migration through dual-primary); n1 then holds its secondary, replaced by the allocator\'s choice in a later pass (change-secondary)');
+    expect(notes).toContain('drain: n1 is drained; vm1 moves to its DRBD secondary n3 (node-evacuate; primary swap (stopped): n1 demoted, n3 promoted); n1 then holds its secondary, replaced by the allocator\'s choice in a later pass (change-secondary)');
+    expect(executed).toContain('instance.migrate@n1:Instance/vm0');
+    expect(executed).toContain('drbd.secondary@n1:Instance/vm1');
+    expect(executed).toContain('drbd.primary@n3:Instance/vm1');
+    // Wave 2: the secondaries on n1 are replaced (8.4 sequence) and n1's LVs removed only then.
+    expect(notes.filter((n) => /the secondary of vm\d moves to n\d \(node-evacuate, change-secondary\)/.test(n)).length).toBeGreaterThanOrEqual(3);
+    expect(executed.filter((a) => a.startsWith('drbd.disconnect@')).length).toBe(3);
+    // No data re-created where it lives: no initial sync, no forced promotion, no new data LV on the old pair's survivors.
+    expect(executed.filter((a) => a.startsWith('drbd.initial-sync@'))).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(sc.runningOn('vm2')).toEqual(['n2']);
+    expect(sc.runningOn('vm1')).toEqual([]);
+    expect(lvsOn(sc, 'n1')).toEqual([]);
+    expect(Object.keys(sc.sim.node('n1').snapshot().drbd?.devices ?? {})).toEqual([]);
+    // Each pair is two undrained nodes, Connected, UpToDate/UpToDate, its Primary where the instance is.
+    for (const [v, p] of [['vm0', 'n2'], ['vm1', 'n3'], ['vm2', 'n2']] as const) {
+      const devs = await devicesOf(sc, v);
+      expect(Object.keys(devs)).toHaveLength(2);
+      expect(devs).not.toHaveProperty('n1');
+      expect(devs[p]).toBe('Primary UpToDate Connected UpToDate');
+      expect(Object.entries(devs).filter(([n]) => n !== p).map(([, d]) => d)).toEqual(['Secondary UpToDate Connected UpToDate']);
+    }
+  });
+
+  it('given a drained primary whose DRBD pair is not in sync, the move is refused naming the states, and nothing moves', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, migration: 'live' });
+    sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'drbd', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
+    await sc.converge();
+    sc.sim.node('n2').setReplicationDown(true);
+    sc.world.roles.set('n1', 'drained');
+    const o = await sc.pass();
+    const r = o.plan!.refused.find((x) => x.code === 'DRAIN_DRBD_NOT_READY');
+    expect(r?.message).toMatch(/drain of n1: moving vm0 to its DRBD secondary refused: its disks must be Connected and UpToDate\/UpToDate on both sides; this pass sees n1: disk 0 Primary, UpToDate, (WFConnection|StandAlone)/);
+    expect(o.executed.filter((a) => a.verb === 'instance.migrate' || a.verb === 'drbd.disconnect')).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
   });
 });

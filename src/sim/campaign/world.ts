@@ -56,6 +56,8 @@ const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs
 export class World {
   readonly shape: WorldShape;
   readonly instances = new Map<string, InstanceDoc>();
+  /** Node spec.role by node (drained, offline); unset nodes are regular. */
+  readonly roles = new Map<string, 'drained' | 'offline'>();
   private nextInstance = 0;
   private readonly parsed = new Map<string, ManifestResource[]>();
   /** Desired states by checkout content: the same files build the same state (the planner never mutates it). */
@@ -205,6 +207,7 @@ export class World {
       apiVersion: 'gantry.dev/v1alpha1', kind: 'Node', metadata: { name },
       spec: {
         address: `198.18.0.${10 + i}`, secondaryAddress: `198.19.0.${10 + i}`, paths: { runDir: '/var/lib/gantry/instances', fileStorageDir: FILE_DIR },
+        ...(this.roles.has(name) ? { role: this.roles.get(name) } : {}),
         // The campaign's controller fences through its own power control (faults.ts); the program is what the planner requires.
         ...(this.shape.failover ? { oob: { program: ['/usr/local/sbin/bmc-power'] } } : {}),
       },
