@@ -212,7 +212,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
     .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
-    .option('--serve', "also serve the remote API (as `gantry serve`) in this process: API writes edit the manifests and queue this daemon's pass (one writer)")
+    .option('--serve', "also serve the remote API (as `gantry serve`) in this process: API writes edit the manifests (with --kubernetes: patch the custom resources, on the Lease holder only) and follow this daemon's passes (one writer)")
     .option('--listen <addr:port>', 'with --serve: address and port of the remote API', '0.0.0.0:5080')
     .option('--users <file>', "with --serve: Ganeti's RAPI users file; reloaded on SIGHUP")
     .option('--tls-cert <file>', 'with --serve: PEM certificate (with --tls-key); default: self-signed in STATE_DIR/rapi/')
@@ -221,14 +221,15 @@ export function registerReconcileCommands(program: Command): void {
     .option('--instance-dir <dir>', 'with --serve: where instances created through the API are written; default: the first -f directory')
     .action(async (opts: CommonOpts & WriterOpts & RunServeOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
-      if (opts.serve && opts.kubernetes) throw new CliExit(1, '--serve with --kubernetes is not done yet: API writes would have to patch the custom resources; run `gantry serve` against files, or leave out --serve');
       if (opts.serve && opts.once) throw new CliExit(1, '--serve needs the daemon: leave out --once');
       if (opts.kubernetes) {
         if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
+        if (opts.instanceDir) throw new CliExit(1, '--instance-dir does not apply with --kubernetes: instances created through the API are custom resources');
         const { runKubeDaemon } = await import('./run-kube.js');
         await runKubeDaemon({
           namespace: opts.namespace, leaseName: opts.leaseName, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
           ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}),
+          ...(opts.serve ? { serve: serveInKube(opts, logger) } : {}),
         });
         return;
       }
@@ -293,6 +294,18 @@ function probeInterval(v: string): number {
 }
 
 interface RunServeOpts { serve?: boolean; listen: string; users?: string; tlsCert?: string; tlsKey?: string; anonymousRead?: boolean; instanceDir?: string }
+
+/** `run --kubernetes --serve`: the remote API in the daemon's process, writing CRs only while it holds the Lease. */
+function serveInKube(opts: CommonOpts & RunServeOpts & { namespace: string }, logger: Logger): NonNullable<import('./run-kube.js').KubeRunOptions['serve']> {
+  return async (hooks) => {
+    const { startRapiKube } = await import('./serve-commands.js');
+    return startRapiKube({
+      listen: opts.listen, stateDir: opts.stateDir, namespace: opts.namespace, api: hooks.api,
+      ...(opts.users ? { users: opts.users } : {}), ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}),
+      ...(opts.anonymousRead ? { anonymousRead: true } : {}),
+    }, logger, hooks);
+  };
+}
 
 /** `run --serve`: the remote API in the daemon's process, its write jobs passing through the daemon's queue. */
 function serveInRun(opts: CommonOpts & RunServeOpts, logger: Logger): NonNullable<RunOptions['serve']> {

@@ -21,6 +21,7 @@ import type { WatchHandlers } from '../runtime/watcher.js';
 import { summary } from '../status/drift-report.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { KubePassHub } from '../rapi/kube-writes.js';
 
 export interface KubeRunOptions {
   readonly namespace: string;
@@ -46,6 +47,20 @@ export interface KubeRunOptions {
   readonly retryPeriodMs?: number;
   readonly relistMs?: number;
   readonly onReport?: (r: ReconcileReport) => void;
+  /**
+   * `gantry run --kubernetes --serve`: started before the campaign, with this process's
+   * passes (API jobs follow them) and whether it may write (it holds the Lease); its
+   * close() is awaited when the daemon stops.
+   */
+  readonly serve?: (k: KubeServeHooks) => Promise<{ close(): Promise<void> }>;
+}
+
+/** What the remote API gets from `run --kubernetes`: the API client, the passes, the Lease. */
+export interface KubeServeHooks {
+  readonly api: KubeApi;
+  readonly passes: KubePassHub;
+  /** Why this process may not write now, or undefined while it leads. */
+  readonly mayWrite: () => string | undefined;
 }
 
 /** What runs while this process leads: the CR source, the daemon, node connections. */
@@ -80,6 +95,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     return conn.ops;
   };
 
+  const passes = new KubePassHub();
   let term: Term | undefined;
   let stopping: Promise<void> = Promise.resolve();
   const elector: LeaderElector = new LeaderElector({
@@ -91,7 +107,11 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
     onStartedLeading: () => lead(),
     // stop reconciling at once: another replica may take over after the lease expires
-    onStoppedLeading: () => { stopping = stopping.then(follow); },
+    onStoppedLeading: () => {
+      passes.setKick(undefined);
+      passes.abort('this replica stopped leading before the reconcile pass: the change is in the custom resource and the new leader reconciles it');
+      stopping = stopping.then(follow);
+    },
   });
 
   const lead = (): void => {
@@ -106,6 +126,15 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     ready.catch(() => undefined);
 
     const reconcile = async (key: string, ctx: { logger: Logger }) => {
+      try {
+        return await reconcilePass(key, ctx);
+      } catch (err) {
+        // a pass that failed before its plan: the API jobs waiting for it fail with its error
+        if (!(err instanceof PassReported)) passes.abort(`the reconcile pass failed: ${err instanceof Error ? err.message : String(err)}`);
+        throw err instanceof PassReported ? err.cause : err;
+      }
+    };
+    const reconcilePass = async (key: string, ctx: { logger: Logger }) => {
       await ready;
       if (!elector.isLeader) return undefined;
       const built = source.build();
@@ -113,8 +142,9 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       if (built.invalid.size > 0) {
         await writer.writeAll(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()));
         const lines = [...built.invalid].flatMap(([s, errs]) => errs.map((e) => `${s}: ${e.path ? `${e.path}: ` : ''}${e.message}`));
+        passes.report({ generations, invalid: lines.slice(0, 10).join('; ') });
         // terminal for this pass: the next CR change enqueues the key again
-        throw new PrereqError('INVALID_SPEC', `custom resources in ${namespace} are invalid; nothing changed:\n${lines.join('\n')}`);
+        throw new PassReported(new PrereqError('INVALID_SPEC', `custom resources in ${namespace} are invalid; nothing changed:\n${lines.join('\n')}`));
       }
       if (!built.state) {
         ctx.logger.info({ namespace }, 'no gantry resources in the namespace; nothing to do');
@@ -131,13 +161,18 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
         // the new leader writes status from its own observation; ours may be stale already
         const cancelled = res.report?.skipped.filter((s) => s.because.startsWith('cancelled:')).length ?? 0;
         ctx.logger.warn({ key, cancelled, reason: String(leadership.reason) }, 'lost leadership during the pass: remaining actions cancelled, status not written');
+        passes.abort('this replica lost the Lease during the reconcile pass: its remaining actions were cancelled; the new leader reconciles the change');
         return undefined;
       }
+      const failedActions = (res.report?.results ?? []).filter((r) => !r.ok);
+      passes.report({
+        generations, plan: res.after ?? res.plan, observed: res.observed,
+        failed: failedActions.map((r) => ({ subject: r.action.subject, message: `${r.error?.code}: ${r.error?.message}` })),
+      });
       const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations));
       const s = summary(res.after ?? res.plan);
       ctx.logger.info({ key, planned: res.plan.actions.length, statuses: written, ...s }, 'reconciled');
-      const failed = res.report?.results.filter((r) => !r.ok).length ?? 0;
-      if (failed > 0) throw new ExecError('APPLY_FAILED', `${failed} actions failed`);
+      if (failedActions.length > 0) throw new PassReported(new ExecError('APPLY_FAILED', `${failedActions.length} actions failed`));
       if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
       return undefined;
     };
@@ -157,6 +192,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     daemon.ready.then(() => logger.info({ namespace }, 'leading: following the custom resources'), (err: unknown) => {
       logger.error({ err, namespace }, 'cannot follow the custom resources (CRDs installed? RBAC?)');
     });
+    passes.setKick(() => daemon.queue.add(`Namespace/${namespace}`));
     term = { abort, source, daemon };
   };
 
@@ -168,11 +204,27 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     await t.daemon.stopped;
   };
 
+  const server = await opts.serve?.({
+    api, passes,
+    mayWrite: () => (elector.isLeader ? undefined : `this replica (${elector.identity}) does not hold the Lease ${namespace}/${opts.leaseName}`),
+  });
   logger.info({ namespace, lease: opts.leaseName, identity: elector.identity }, 'gantry run --kubernetes: campaigning for leadership');
-  await elector.run(signal);
-  await stopping;
-  await follow();
-  await conn?.close();
+  try {
+    await elector.run(signal);
+    await stopping;
+    await follow();
+  } finally {
+    passes.abort('gantry run is stopping');
+    await server?.close();
+    await conn?.close();
+  }
+}
+
+/** An error whose pass was already reported to the API's jobs (they judge it themselves). */
+class PassReported extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
 }
 
 function sameNodes(a: DesiredState | undefined, b: DesiredState): boolean {

@@ -3,7 +3,7 @@
  * the status writer and the leader elector depend on this, not on client-node's
  * generated classes, and every failure becomes a KubeApiError with the HTTP status.
  */
-import { CoordinationV1Api, CustomObjectsApi, KubeConfig, Watch, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Lease } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION_NAME } from '../api/index.js';
 import { GantryError } from '../util/errors.js';
 
@@ -45,6 +45,13 @@ export class KubeApiError extends GantryError {
 export interface KubeApi {
   list(plural: string, ns: string): Promise<KubeList>;
   get(plural: string, ns: string, name: string): Promise<KubeObject>;
+  /** POST a new object (409 when the name is taken), as `fieldManager`. */
+  create(plural: string, ns: string, obj: KubeObject, fieldManager: string): Promise<KubeObject>;
+  /**
+   * PATCH with an RFC 7386 JSON merge patch, as `fieldManager`. A patch that names
+   * metadata.resourceVersion is conditional: 409 when someone wrote since.
+   */
+  mergePatch(plural: string, ns: string, name: string, patch: Record<string, unknown>, fieldManager: string): Promise<KubeObject>;
   /** PUT .../status with the object's resourceVersion: 409 when someone wrote since. */
   replaceStatus(plural: string, ns: string, obj: KubeObject): Promise<KubeObject>;
   /**
@@ -104,6 +111,10 @@ export function kubeApiFrom(kc: KubeConfig): KubeApi {
       return { items: res.items ?? [], resourceVersion: res.metadata?.resourceVersion ?? '' };
     }),
     get: (plural, namespace, name) => call(`get ${plural}/${name}`, async () => (await custom.getNamespacedCustomObject({ ...g, namespace, plural, name })) as KubeObject),
+    create: (plural, namespace, obj, fieldManager) => call(`create ${plural}/${obj.metadata.name}`, async () =>
+      (await custom.createNamespacedCustomObject({ ...g, namespace, plural, body: obj, fieldManager })) as KubeObject),
+    mergePatch: (plural, namespace, name, patch, fieldManager) => call(`patch ${plural}/${name}`, async () =>
+      (await custom.patchNamespacedCustomObject({ ...g, namespace, plural, name, body: patch, fieldManager }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as KubeObject),
     replaceStatus: (plural, namespace, obj) => call(`update ${plural}/${obj.metadata.name}/status`, async () =>
       (await custom.replaceNamespacedCustomObjectStatus({ ...g, namespace, plural, name: obj.metadata.name, body: obj })) as KubeObject),
     watch: async (plural, ns, resourceVersion, onEvent, onClose) => {

@@ -117,9 +117,8 @@ export function setTags(kind: 'Instance' | 'Node' | 'NodeGroup' | 'Cluster', nam
 
 /**
  * Failover (Ganeti: shut down, switch to the other node, start): move with the VM stopped.
- * A stopped instance just moves; a running one is stopped by a first change, moved by a
- * second and started by a third, each its own reconcile pass, so the move never meets a
- * running VM (no live migration, and a DRBD pair is switched only once the VM released it).
+ * A stopped instance just moves; a running one is stopped and moved by a first change and
+ * started by a second, each its own reconcile pass, so the move never meets a running VM (no live migration, and a DRBD pair is switched only once the VM released it).
  */
 export function failover(name: string, primary: string, secondary: string | undefined, running: boolean, op: Record<string, unknown>): ManifestChange {
   const subject = `Instance/${name}`;

@@ -27,7 +27,7 @@ import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
 import type { FileSource } from './source.js';
 
 /** Reconcile passes one job step may take before what is left is its error. */
-const MAX_PASSES = 3;
+export const MAX_PASSES = 3;
 
 /** What a reconcile pass left: the plan after apply (or the plan, when nothing ran) and failed actions. */
 export interface PassOutcome {
@@ -86,7 +86,7 @@ async function atomicWrite(file: string, text: string): Promise<void> {
   await rename(tmp, file);
 }
 
-class FileWrites {
+class FileWrites implements ChangeSink {
   constructor(private readonly o: FileWritesOptions, private readonly pass: PassRunner) {}
 
   /** The file a change goes to and its new text, from the files as they are now (or `over`, a file's pending text). */
@@ -154,7 +154,7 @@ class FileWrites {
       for (let n = 1; ; n++) {
         const out = await this.pass(r.next, ctx);
         this.o.source.invalidate();
-        if (this.judge(step, out, ctx, n < MAX_PASSES)) break;
+        if (judgePass(step, out, ctx, n < MAX_PASSES)) break;
         ctx.log(`${step.what}: actions left after pass ${n}, passing again`);
       }
     }
@@ -167,23 +167,23 @@ class FileWrites {
     await gitCommitFiles(dir, [file], message, 'gantry remote API');
     ctx.log(`committed: ${message}`);
   }
+}
 
-  /**
-   * True when the pass left the subject in sync; false when only pending actions are left
-   * and `again` allows another pass; throws its failures, refusals or what is left otherwise.
-   */
-  private judge(change: ManifestChange, out: PassOutcome, ctx: JobContext, again: boolean): boolean {
-    const failed = out.failed.filter((f) => f.subject === change.subject);
-    if (failed.length) throw new Error(`${change.what}: ${failed.map((f) => f.message).join('; ')}`);
-    const entry = out.plan.entries.find((e) => e.subject === change.subject);
-    if (entry && entry.status !== 'in-sync') {
-      if (again && entry.refused.length === 0 && entry.actions.length > 0) return false;
-      const why = [...entry.refused.map((r) => `${r.code}: ${r.message}`), ...entry.notes, ...entry.actions.map((a) => `pending ${a.verb} on ${a.node}`)].slice(0, 5).join('; ');
-      throw new Error(`${change.what}: ${entry.status} after the reconcile pass${why ? `: ${why}` : ''}`);
-    }
-    ctx.log(`${change.what}: done`);
-    return true;
+/**
+ * True when the pass left the subject in sync; false when only pending actions are left
+ * and `again` allows another pass; throws its failures, refusals or what is left otherwise.
+ */
+export function judgePass(change: ManifestChange, out: PassOutcome, ctx: JobContext, again: boolean): boolean {
+  const failed = out.failed.filter((f) => f.subject === change.subject);
+  if (failed.length) throw new Error(`${change.what}: ${failed.map((f) => f.message).join('; ')}`);
+  const entry = out.plan.entries.find((e) => e.subject === change.subject);
+  if (entry && entry.status !== 'in-sync') {
+    if (again && entry.refused.length === 0 && entry.actions.length > 0) return false;
+    const why = [...entry.refused.map((r) => `${r.code}: ${r.message}`), ...entry.notes, ...entry.actions.map((a) => `pending ${a.verb} on ${a.node}`)].slice(0, 5).join('; ');
+    throw new Error(`${change.what}: ${entry.status} after the reconcile pass${why ? `: ${why}` : ''}`);
   }
+  ctx.log(`${change.what}: done`);
+  return true;
 }
 
 /**
@@ -215,10 +215,20 @@ function tagsOf(query: Record<string, string | string[]>): string[] {
 
 const NODE_ROLES = ['master-candidate', 'regular', 'drained', 'offline'];
 
+/** Where the writes' changes go: manifest files (file mode) or custom resources (Kubernetes mode). */
+export interface ChangeSink {
+  /** Validate (the 400, before anything is written), then submit the job that writes and follows the pass; returns the job id. */
+  submit(req: WriteRequest, change: ManifestChange): Promise<number>;
+}
+
 /** The RapiWrites of file mode. */
 export function fileWrites(o: FileWritesOptions): RapiWrites {
   const w = new FileWrites(o, o.pass ?? sshPass({ stateDir: o.stateDir, logger: o.logger, lockTimeoutMs: o.lockTimeoutMs ?? 600_000 }));
-  const state = async () => (await o.source.snapshot()).state;
+  return writeHandlers(w, async () => (await o.source.snapshot()).state);
+}
+
+/** Each RAPI write checked field by field and turned into a ManifestChange for `w` (the same in both modes). */
+export function writeHandlers(w: ChangeSink, state: () => Promise<DesiredState>): RapiWrites {
   const name = (req: WriteRequest) => req.params.name!;
   const noBody = (req: WriteRequest) => onlyKnown(asObject(req.body, 'body'), []);
   const noDryRun = (req: WriteRequest) => { if (flag(req.query, 'dry-run')) throw bad('dry-run', 'not supported: `gantry plan` shows what a change would do'); };

@@ -80,6 +80,8 @@ export class KubeApiDouble {
   private readonly failures: { match: (m: string, p: string) => boolean; code: number; times: number }[] = [];
   /** Every request seen, as "METHOD path" (for assertions). */
   readonly requests: string[] = [];
+  /** Every write that named a field manager (?fieldManager=), as "METHOD path manager". */
+  readonly fieldManagers: string[] = [];
   port = 0;
 
   constructor() {
@@ -201,6 +203,8 @@ export class KubeApiDouble {
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
     this.requests.push(`${method} ${url.pathname}${url.searchParams.get('watch') === 'true' ? '?watch' : ''}`);
+    const manager = url.searchParams.get('fieldManager');
+    if (manager !== null) this.fieldManagers.push(`${method} ${url.pathname} ${manager}`);
     try {
       const body = await readBody(req);
       for (const [i, h] of this.hooks.entries()) {

@@ -9,12 +9,12 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, https } from '../helpers/https.js';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
 import { labPasses } from '../helpers/passes.js';
@@ -27,15 +27,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, '../..');
 const CLIENT = '/usr/lib/python3/dist-packages/ganeti/rapi/client.py';
-
-/** A free TCP port on loopback (bound and released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 /** GET /metrics as text (Prometheus exposition). */
 function metricsText(port: number, auth: string): Promise<string> {
@@ -67,24 +58,6 @@ mac = bytes.fromhex('02badc0ffee1')
 arp = struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, mac, socket.inet_aton(sender), bytes(6), socket.inet_aton(target))
 for _ in range(count): s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp + bytes(18))
 `;
-
-/** One HTTPS request to the server (self-signed certificate), JSON in and out. */
-function https(port: number, method: string, url: string, auth?: string, body?: unknown): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({
-      host: '127.0.0.1', port, method, path: url, rejectUnauthorized: false, timeout: 60_000,
-      headers: { ...(auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => { const t = Buffer.concat(chunks).toString(); try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(t) }); } catch { resolve({ status: res.statusCode ?? 0, json: t }); } });
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
-    req.end(payload);
-  });
-}
 
 describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node lab', () => {
   const lab = useLab({ nodes: 3, manifestsDir: path.join(tmpdir(), `gantry-rapi-nodes-${process.pid}`) });

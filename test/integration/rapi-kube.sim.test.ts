@@ -1,0 +1,193 @@
+/**
+ * The remote API in Kubernetes mode (`gantry run --kubernetes --serve`), end to end on
+ * the simulator: an API DOUBLE stands in for kube-apiserver (none can run here; it keeps
+ * resourceVersion, generation, merge patch, watch and the CRD schemas), the nodes are
+ * SimCluster nodes, and the server is the real one over HTTPS with a users file. Each
+ * write is a patch (or create) of a custom resource by field manager gantry-rapi with the
+ * API user in an annotation, and its job follows the reconcile pass the change triggers;
+ * a refusal is a 400 naming the field that patches nothing; a replica that does not hold
+ * the Lease answers reads and refuses writes with 503.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runKubeDaemon } from '../../src/cli/run-kube.js';
+import { startRapiKube } from '../../src/cli/serve-commands.js';
+import { OPERATION_ANNOTATION, USER_ANNOTATION } from '../../src/rapi/kube-writes.js';
+import { SimCluster } from '../../src/sim/index.js';
+import { silentLogger } from '../../src/util/log.js';
+import { freePort, https } from '../helpers/https.js';
+import { createCr, loadRepoCrds, patchCrSpec, startKubeApiDouble, type KubeApiDouble } from '../helpers/kube-api-double.js';
+
+const NS = 'gantry';
+const ADMIN = 'admin:adminpw';
+const READER = 'viewer:viewpw';
+let api: KubeApiDouble;
+let sim: SimCluster;
+let dir: string;
+const daemons: { stop: AbortController; running: Promise<void> }[] = [];
+let leaderPort: number;
+let followerPort: number;
+
+const cr = (plural: string, name: string) => api.request('GET', `/apis/gantry.dev/v1alpha1/namespaces/${NS}/${plural}/${name}`);
+/** Every gantry CR's generation, spec and annotations (status writes of the passes change the rest). */
+async function crVersions(): Promise<string[]> {
+  const out: string[] = [];
+  for (const plural of ['clusters', 'nodes', 'instances']) {
+    for (const o of (await api.request('GET', `/apis/gantry.dev/v1alpha1/namespaces/${NS}/${plural}`)).items) out.push(`${plural}/${o.metadata.name}@${o.metadata.generation} ${JSON.stringify(o.spec)} ${JSON.stringify(o.metadata.annotations ?? {})}`);
+  }
+  return out;
+}
+const vm = (node: string, name: string) => sim.node(node).snapshot().instances[name];
+
+/** Submit a write to the leader, wait for its job (WaitForJobChange-style polling) and return it. */
+async function write(method: string, url: string, body?: unknown): Promise<any> {
+  const r = await https(leaderPort, method, url, ADMIN, body);
+  expect(r.status, JSON.stringify(r.json)).toBe(200);
+  let job: any;
+  await vi.waitFor(async () => {
+    job = (await https(leaderPort, 'GET', `/2/jobs/${r.json as number}`, ADMIN)).json;
+    expect(['success', 'error']).toContain(job.status);
+  }, { timeout: 20_000, interval: 50 });
+  return job;
+}
+
+function startReplica(identity: string, port: number, stateDir: string, users: string): void {
+  const stop = new AbortController();
+  const running = runKubeDaemon({
+    namespace: NS, kubeConfig: api.kubeConfig(), leaseName: 'gantry', identity, logger: silentLogger(),
+    resyncMs: 0, debounceMs: 20, ops: sim.nodes, signal: stop.signal, retryPeriodMs: 100, renewDeadlineMs: 1_000, leaseDurationMs: 2_000,
+    serve: (hooks) => startRapiKube({ listen: `127.0.0.1:${port}`, stateDir, users, namespace: NS, api: hooks.api }, silentLogger(), hooks),
+  });
+  daemons.push({ stop, running });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'gantry-rapi-kube-'));
+  const users = path.join(dir, 'users');
+  await writeFile(users, 'admin adminpw write\nviewer viewpw read\n');
+  api = await startKubeApiDouble(await loadRepoCrds());
+  await createCr(api, NS, 'Cluster', 'sim', {
+    enabledHypervisors: ['kvm'], enabledDiskTemplates: ['plain'], storage: { volumeGroup: 'vg0' },
+    nodeProfile: { volumeGroups: [{ name: 'vg0', pvs: ['/dev/sdb'] }] },
+  });
+  await createCr(api, NS, 'Node', 'node1', { address: '198.18.1.1', role: 'master-candidate' });
+  await createCr(api, NS, 'Node', 'node2', { address: '198.18.1.2' });
+  await createCr(api, NS, 'Instance', 'web1', { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }], beParams: { memory: '256M' }, placement: { primary: 'node1' } });
+  sim = new SimCluster(['node1', 'node2']);
+  leaderPort = await freePort();
+  startReplica('replica-a', leaderPort, path.join(dir, 'state-a'), users);
+  // the first replica leads and has reconciled web1 before the second one starts
+  await vi.waitFor(() => expect(vm('node1', 'web1')?.runState).toBe('running'), { timeout: 20_000, interval: 50 });
+  followerPort = await freePort();
+  startReplica('replica-b', followerPort, path.join(dir, 'state-b'), users);
+  await vi.waitFor(async () => expect((await https(followerPort, 'GET', '/2/instances', READER)).status).toBe(200), { timeout: 20_000, interval: 100 });
+}, 60_000);
+
+afterAll(async () => {
+  for (const d of daemons) d.stop.abort();
+  await Promise.all(daemons.map((d) => d.running));
+  await api?.stop();
+  await sim?.close();
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+});
+
+describe('remote API writes in Kubernetes mode (simulated nodes; API double: no kube-apiserver can run here)', () => {
+  it('given a shutdown and a startup, it patches spec.powerState as gantry-rapi with the user in an annotation, and each job succeeds after the pass it triggered', async () => {
+    const down = await write('PUT', '/2/instances/web1/shutdown');
+    expect(down.status, JSON.stringify(down.opresult)).toBe('success');
+    expect(vm('node1', 'web1')?.runState).not.toBe('running');
+    let o = await cr('instances', 'web1');
+    expect(o.spec.powerState).toBe('stopped');
+    expect(o.metadata.annotations).toMatchObject({ [USER_ANNOTATION]: 'admin', [OPERATION_ANNOTATION]: 'shutdown instance web1' });
+    expect(api.fieldManagers).toContain(`PATCH /apis/gantry.dev/v1alpha1/namespaces/${NS}/instances/web1 gantry-rapi`);
+    const log = down.oplog[0].map((l: any) => l[3]).join('\n');
+    expect(log).toMatch(/patched Instance\/web1 \(generation 2; user admin\)/);
+    expect(log).toMatch(/waiting for the reconcile pass that reads generation 2 of Instance\/web1/);
+
+    const up = await write('PUT', '/2/instances/web1/startup');
+    expect(up.status, JSON.stringify(up.opresult)).toBe('success');
+    expect(vm('node1', 'web1')?.runState).toBe('running');
+    o = await cr('instances', 'web1');
+    expect(o.spec.powerState).toBe('running');
+    expect(o.metadata.generation).toBe(3);
+    expect((await https(leaderPort, 'GET', '/2/instances/web1', READER)).json).toMatchObject({ admin_state: 'up', status: 'running', pnode: 'node1' });
+  });
+
+  it('given an instance create (reqv1), it creates the custom resource and the job succeeds once the VM runs on the named node', async () => {
+    const job = await write('POST', '/2/instances', {
+      __version__: 1, mode: 'create', name: 'web2', disk_template: 'plain', disks: [{ size: 512 }], nics: [], os_type: 'none',
+      beparams: { maxmem: 128, vcpus: 1 }, pnode: 'node2', name_check: false, ip_check: false,
+    });
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    const o = await cr('instances', 'web2');
+    expect(o.spec).toMatchObject({ diskTemplate: 'plain', disks: [{ size: '512M' }], placement: { primary: 'node2' } });
+    expect(o.metadata.annotations).toMatchObject({ [USER_ANNOTATION]: 'admin', [OPERATION_ANNOTATION]: 'create instance web2' });
+    expect(api.fieldManagers).toContain(`POST /apis/gantry.dev/v1alpha1/namespaces/${NS}/instances gantry-rapi`);
+    expect(vm('node2', 'web2')?.runState).toBe('running');
+  });
+
+  it('given a modify and tags, it patches the spec of the CR (the rest of it kept) and the pass applies it', async () => {
+    const mod = await write('PUT', '/2/instances/web2/modify', { beparams: { vcpus: 2 } });
+    expect(mod.status, JSON.stringify(mod.opresult)).toBe('success');
+    expect((await cr('instances', 'web2')).spec).toMatchObject({ beParams: { vcpus: 2, memory: '128M' }, disks: [{ size: '512M' }], placement: { primary: 'node2' } });
+    expect((await https(leaderPort, 'GET', '/2/instances/web2', READER)).json.beparams).toMatchObject({ vcpus: 2 });
+
+    const add = await write('PUT', '/2/instances/web2/tags?tag=team:a&tag=owner:alice');
+    expect(add.status, JSON.stringify(add.opresult)).toBe('success');
+    expect((await cr('instances', 'web2')).spec.tags).toEqual(['team:a', 'owner:alice']);
+    const del = await write('DELETE', '/2/instances/web2/tags?tag=team:a');
+    expect(del.status, JSON.stringify(del.opresult)).toBe('success');
+    expect((await cr('instances', 'web2')).spec.tags).toEqual(['owner:alice']);
+    expect((await https(leaderPort, 'GET', '/2/instances/web2/tags', READER)).json).toEqual(['owner:alice']);
+  });
+
+  it('given a delete, it sets spec.state absent (the CR stays, its disks are kept) and the VM is gone', async () => {
+    const job = await write('DELETE', '/2/instances/web2');
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    expect((await cr('instances', 'web2')).spec.state).toBe('absent');
+    expect(vm('node2', 'web2')).toBeUndefined();
+    expect(Object.values(sim.node('node2').snapshot().lvs).filter((lv) => lv.tags.some((t) => t.endsWith('=web2'))).map((lv) => lv.sizeMiB)).toEqual([512]);
+    expect((await https(leaderPort, 'GET', '/2/instances/web2', READER)).status).toBe(404);
+  });
+
+  it('given another writer patching the CR between our read and our patch, it gets 409, reads again and patches on top, keeping the other change', async () => {
+    const other = { tags: ['set-by-kubectl'] };
+    api.beforeNext('PATCH', new RegExp(`/instances/web1$`), async () => {
+      await patchCrSpec(api, NS, 'Instance', 'web1', other);
+    });
+    const job = await write('POST', '/2/instances/web1/reboot');
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    const log = job.oplog[0].map((l: any) => l[3]).join('\n');
+    expect(log).toMatch(/changed since it was read \(409\): reading it again/);
+    const o = await cr('instances', 'web1');
+    expect(o.spec).toMatchObject({ restartGeneration: 1, tags: ['set-by-kubectl'], powerState: 'running' });
+  });
+
+  it('given a write the schemas refuse, it answers 400 naming the field and patches nothing', async () => {
+    const before = await crVersions();
+    const jobsBefore = (await https(leaderPort, 'GET', '/2/jobs', READER)).json.length;
+    const bad = await https(leaderPort, 'POST', '/2/instances', ADMIN, {
+      __version__: 1, mode: 'create', name: 'web3', disk_template: 'floppy', disks: [{ size: 512 }], os_type: 'none', pnode: 'node2',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.explain).toMatch(/^disk_template: /);
+    const badVcpus = await https(leaderPort, 'PUT', '/2/instances/web1/modify', ADMIN, { beparams: { vcpus: -3 } });
+    expect(badVcpus.status).toBe(400);
+    expect(badVcpus.json.explain).toMatch(/^beparams\.vcpus: /);
+    expect(await crVersions()).toEqual(before);
+    expect((await https(leaderPort, 'GET', '/2/jobs', READER)).json.length).toBe(jobsBefore);
+  });
+
+  it('given a replica that does not hold the Lease, it answers reads and refuses writes with 503 (one writer), patching nothing', async () => {
+    const before = await crVersions();
+    const list = await https(followerPort, 'GET', '/2/instances', READER);
+    expect(list.json.map((i: any) => i.id)).toContain('web1');
+    const r = await https(followerPort, 'PUT', '/2/instances/web1/shutdown', ADMIN);
+    expect(r.status).toBe(503);
+    expect(r.json.explain).toMatch(/replica-b.*does not hold the Lease gantry\/gantry/);
+    expect(await crVersions()).toEqual(before);
+    expect(vm('node1', 'web1')?.runState).toBe('running');
+  });
+});
