@@ -8,6 +8,11 @@
  *
  *   npm run bench:plan -- [--nodes 700] [--groups 20] [--instances 40000] [--seed 1]
  *                         [--drift 0.05] [--runs 3] [--runtime] [--no-apply] [--json]
+ *                         [--expect-hashes converged=H,dead=H,drifted=H]
+ *
+ * Each plan's hash (sha256 of its JSON, first 16 hex digits) is printed; `--expect-hashes
+ * converged=H,dead=H,drifted=H` fails the run when one differs (a speedup must not change
+ * any plan: bench/README.md lists the hashes of the default cluster).
  *
  * --runtime gives every instance a QEMU spec with two NICs (one from a Network's IP
  * pool). The converged observed state then comes from the simulator: plan against the
@@ -19,6 +24,7 @@
  * figures are not polluted by garbage from the previous one.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ActionResult, ObserveRequest } from '../src/core/node-ops.js';
@@ -252,15 +258,20 @@ const machine = {
   node: process.version,
   platform: `${os.platform()} ${os.release()}`,
 };
+const planHash = (p: Plan): string => createHash('sha256').update(JSON.stringify(p)).digest('hex').slice(0, 16);
+const hashes: Record<string, string> = { converged: planHash(converged), dead: planHash(deadPlan), drifted: planHash(driftPlan), ...(replan ? { replan: planHash(replan) } : {}) };
+const expectArg = argv.indexOf('--expect-hashes');
+const expected = expectArg >= 0 ? Object.fromEntries((argv[expectArg + 1] ?? '').split(',').map((kv) => kv.split('=') as [string, string])) : undefined;
 const checks = {
   convergedPlanEmpty: converged.actions.length === 0 && converged.refused.length === 0,
   driftedPlanNonEmpty: driftPlan.actions.length > 0,
   deadNodeReplanned: deadCheck(dead, deadPlan).ok,
+  ...(expected ? { plansAsExpected: Object.entries(expected).every(([k, h]) => hashes[k] === h) } : {}),
   ...(replan ? { replanAfterApplyEmpty: replan.actions.length === 0 && replan.refused.length === 0 } : {}),
 };
 
 if (flag('json')) {
-  console.log(JSON.stringify({ spec, driftFraction, runs, machine, rows, checks }, null, 2));
+  console.log(JSON.stringify({ spec, driftFraction, runs, machine, rows, hashes, checks }, null, 2));
 } else {
   console.log(`bench:plan  ${JSON.stringify(spec)} drift=${driftFraction} runs=${runs}`);
   console.log(`machine     ${machine.cpus}, ${machine.memGiB} GiB, Node ${machine.node}, ${machine.platform}\n`);
@@ -269,6 +280,7 @@ if (flag('json')) {
   for (const r of rows) {
     console.log(`| ${r.phase} | ${r.wallMs}${r.runsMs ? ` (${r.runsMs.join(', ')})` : ''} | ${r.cpuMs} | ${r.heapUsedMiB} | ${r.heapDeltaMiB} | ${r.rssMiB} | ${r.peakRssMiB} | ${r.note ?? ''} |`);
   }
-  console.log(`\nchecks: ${JSON.stringify(checks)}`);
+  console.log(`\nplan hashes: ${Object.entries(hashes).map(([k, h]) => `${k}=${h}`).join(',')}`);
+  console.log(`checks: ${JSON.stringify(checks)}`);
 }
 if (!Object.values(checks).every(Boolean)) process.exitCode = 1;
