@@ -44,11 +44,13 @@ export function volumesOf(inst: PlanInstance, disk: PlanDisk, primary: string, s
       const dataName = diskLvName(inst.name, disk.index);
       for (const n of [primary, secondary]) {
         if (n === undefined) continue;
-        const role = n === primary ? 'primary' : 'secondary';
+        const isPrimary = n === primary;
         const excl = nodes.get(n)?.exclusiveStorage === true;
         const beside = disk.metaVg === disk.vg;
-        out.push({ kind: 'lv', node: n, vg: disk.vg, name: dataName, sizeMiB: disk.sizeMiB, role: `${role} data`, ...(excl ? { excl: { spindles: disk.spindles ?? 1, ...(beside ? { reserveMiB: metaSizeMiB } : {}) } } : {}) });
-        out.push({ kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: metaSizeMiB, role: `${role} meta`, ...(excl ? { excl: beside ? { besideLv: dataName } : { spindles: 1 } } : {}) });
+        const dataLv: Volume = { kind: 'lv', node: n, vg: disk.vg, name: dataName, sizeMiB: disk.sizeMiB, role: isPrimary ? 'primary data' : 'secondary data' };
+        const metaLv: Volume = { kind: 'lv', node: n, vg: disk.metaVg, name: diskMetaLvName(inst.name, disk.index), sizeMiB: metaSizeMiB, role: isPrimary ? 'primary meta' : 'secondary meta' };
+        out.push(excl ? { ...dataLv, excl: { spindles: disk.spindles ?? 1, ...(beside ? { reserveMiB: metaSizeMiB } : {}) } } : dataLv);
+        out.push(excl ? { ...metaLv, excl: beside ? { besideLv: dataName } : { spindles: 1 } } : metaLv);
       }
       return out;
     }
@@ -293,6 +295,19 @@ function recordedDisks(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluste
 }
 
 /**
+ * Every data volume volumesOf wants for a plain, DRBD or diskless disk exists (the common
+ * case: no conversion to look for), answered without building the volumes; false means
+ * "look properly" (and always for file and sharedfile disks).
+ */
+function dataVolumesExist(inst: PlanInstance, disk: PlanDisk, primary: string, secondary: string | undefined, observed: ObservedCluster): boolean {
+  if (disk.template === 'diskless') return true;
+  if (disk.template !== 'plain' && disk.template !== 'drbd') return false;
+  const key = `${disk.vg}/${diskLvName(inst.name, disk.index)}`;
+  if (observed.nodes.get(primary)?.lvs[key] === undefined) return false;
+  return disk.template === 'plain' || secondary === undefined || observed.nodes.get(secondary)?.lvs[key] !== undefined;
+}
+
+/**
  * A disk that exists, but not where the manifest now puts it (its template, VG, storage
  * dir or node changed), is refused: planning the new location would create an empty
  * disk and restart the VM on it. Two witnesses: a volume made for this disk observed
@@ -309,6 +324,7 @@ export function planDiskConversions(
   const recordedPaths = (): string[] | undefined => (recorded === null ? (recorded = recordedDiskPaths(inst.name, primary, nodes, cluster, observed)) : recorded);
   const present = inst.disks.filter((d) => d.state === 'present');
   present.forEach((disk, k) => {
+    if (dataVolumesExist(inst, disk, primary, secondary, observed)) return;
     const want = volumesOf(inst, disk, primary, secondary, nodes, cluster).filter((v) => v.role.endsWith('data'));
     const missing = want.filter((v) => !volumeExists(v, nodes, cluster, observed));
     if (want.length === 0 || missing.length === 0) return;

@@ -19,15 +19,24 @@ export interface DrbdDiskAlloc {
 
 export type DrbdAllocResult = DrbdDiskAlloc | { readonly code: string; readonly error: string };
 
+/** A disk's key, "instance\0index": also what the taken maps hold as its owner (told as ownerText in messages). */
 const keyOf = (instance: string, index: number): string => `${instance}\0${index}`;
+/** "web1 disk 0" for a disk's key; an unrecorded device's owner ("device resource7") as it is. */
+const ownerText = (owner: string): string => owner.replace('\0', ' disk ');
+
+/** What one disk's LVs record: node -> minor (in LV-name order, the last one wins), and the distinct ports. */
+interface Recorded {
+  readonly minors: [node: string, minor: number][];
+  readonly ports: number[];
+}
 const byLvName = (a: LvFact, b: LvFact): number => (a.lv.name < b.lv.name ? -1 : a.lv.name > b.lv.name ? 1 : 0);
 
 export class DrbdAllocator {
-  /** node -> minor -> owner ("web1 disk 0", or "device resource7" for an unrecorded one). */
+  /** node -> minor -> owner (a disk's key, or "device resource7" for an unrecorded one). */
   private readonly minors = new Map<string, Map<number, string>>();
   private readonly ports = new Map<number, string>();
-  /** instance\0index -> what its LVs record: node -> minor, and every port seen. */
-  private readonly recorded = new Map<string, { minors: Map<string, number>; ports: Set<number> }>();
+  /** instance\0index -> what its LVs record. */
+  private readonly recorded = new Map<string, Recorded>();
   private readonly range: { portStart: number; portEnd: number; minorCount: number };
   private portCursor = 0;
   private readonly minorCursor = new Map<string, number>();
@@ -46,16 +55,17 @@ export class DrbdAllocator {
       for (const { inst: tagged, managed, minor, port, disk } of recording.sort(byLvName)) {
         const inst = managed ? tagged : undefined;
         if (!inst || !disk || disk.instance !== inst) continue;
-        const owner = `${inst} disk ${disk.index}`;
-        const k = keyOf(inst, disk.index);
-        let r = this.recorded.get(k);
-        if (!r) this.recorded.set(k, (r = { minors: new Map(), ports: new Set() }));
+        const owner = keyOf(inst, disk.index);
+        let r = this.recorded.get(owner);
+        if (!r) this.recorded.set(owner, (r = { minors: [], ports: [] }));
         if (minor !== undefined) {
-          r.minors.set(node, minor);
+          const at = r.minors.find(([n]) => n === node);
+          if (at) at[1] = minor;
+          else r.minors.push([node, minor]);
           if (!taken.has(minor)) taken.set(minor, owner);
         }
         if (port !== undefined) {
-          r.ports.add(port);
+          if (!r.ports.includes(port)) r.ports.push(port);
           if (!this.ports.has(port)) this.ports.set(port, owner);
         }
       }
@@ -67,30 +77,30 @@ export class DrbdAllocator {
 
   /** The minor on each of `nodes` and the port of disk `index` of `instance`: recorded ones kept, new ones the lowest free. */
   allocate(instance: string, index: number, nodes: readonly string[]): DrbdAllocResult {
-    const owner = `${instance} disk ${index}`;
-    const rec = this.recorded.get(keyOf(instance, index));
+    const owner = keyOf(instance, index);
+    const rec = this.recorded.get(owner);
     const port = this.portFor(owner, rec?.ports);
     if (typeof port !== 'number') return port;
     const minors = new Map<string, number>();
     for (const node of nodes) {
-      const m = this.minorFor(owner, node, rec?.minors.get(node));
+      const m = this.minorFor(owner, node, rec?.minors.find(([n]) => n === node)?.[1]);
       if (typeof m !== 'number') return m;
       minors.set(node, m);
     }
     return { minors, port };
   }
 
-  private portFor(owner: string, recorded: ReadonlySet<number> | undefined): number | { code: string; error: string } {
-    const seen = recorded === undefined ? [] : recorded.size === 1 ? [...recorded] : [...recorded].sort((a, b) => a - b);
-    if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${owner} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };
+  private portFor(owner: string, recorded: readonly number[] | undefined): number | { code: string; error: string } {
+    const seen = recorded === undefined ? [] : recorded.length === 1 ? recorded : [...recorded].sort((a, b) => a - b);
+    if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${ownerText(owner)} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };
     if (seen.length === 1) {
       const p = seen[0]!;
       const holder = this.ports.get(p);
-      if (holder !== undefined && holder !== owner) return { code: 'DRBD_PORT_CONFLICT', error: `DRBD port ${p} recorded for ${owner} is also recorded for ${holder}: Gantry will not bring up two resources on one port` };
+      if (holder !== undefined && holder !== owner) return { code: 'DRBD_PORT_CONFLICT', error: `DRBD port ${p} recorded for ${ownerText(owner)} is also recorded for ${ownerText(holder)}: Gantry will not bring up two resources on one port` };
       return p;
     }
     if (this.unknownNodes.length > 0) {
-      return { code: 'DRBD_PORTS_UNKNOWN', error: `no DRBD port is allocated for ${owner} while ${this.unknownNodes.join(', ')} cannot be observed and no earlier observation of it is kept: the port may be in use there` };
+      return { code: 'DRBD_PORTS_UNKNOWN', error: `no DRBD port is allocated for ${ownerText(owner)} while ${this.unknownNodes.join(', ')} cannot be observed and no earlier observation of it is kept: the port may be in use there` };
     }
     // Every port below the cursor is taken (ports are only ever added): lowest free, in linear time overall.
     for (let p = Math.max(this.portCursor, this.range.portStart); p <= this.range.portEnd; p++) {
@@ -99,14 +109,14 @@ export class DrbdAllocator {
       this.portCursor = p + 1;
       return p;
     }
-    return { code: 'DRBD_PORTS_EXHAUSTED', error: `no free DRBD port left in ${this.range.portStart}-${this.range.portEnd} for ${owner}` };
+    return { code: 'DRBD_PORTS_EXHAUSTED', error: `no free DRBD port left in ${this.range.portStart}-${this.range.portEnd} for ${ownerText(owner)}` };
   }
 
   private minorFor(owner: string, node: string, recorded: number | undefined): number | { code: string; error: string } {
     const taken = this.on(node);
     if (recorded !== undefined) {
       const holder = taken.get(recorded);
-      if (holder !== undefined && holder !== owner) return { code: 'DRBD_MINOR_CONFLICT', error: `DRBD minor ${recorded} recorded on ${node} for ${owner} is also held by ${holder}` };
+      if (holder !== undefined && holder !== owner) return { code: 'DRBD_MINOR_CONFLICT', error: `DRBD minor ${recorded} recorded on ${node} for ${ownerText(owner)} is also held by ${ownerText(holder)}` };
       taken.set(recorded, owner);
       return recorded;
     }
@@ -116,7 +126,7 @@ export class DrbdAllocator {
       this.minorCursor.set(node, m + 1);
       return m;
     }
-    return { code: 'DRBD_MINORS_EXHAUSTED', error: `no free DRBD minor left on ${node} (minorCount ${this.range.minorCount}) for ${owner}` };
+    return { code: 'DRBD_MINORS_EXHAUSTED', error: `no free DRBD minor left on ${node} (minorCount ${this.range.minorCount}) for ${ownerText(owner)}` };
   }
 
   private on(node: string): Map<number, string> {

@@ -169,7 +169,8 @@ export function planPlainToDrbd(x: DrbdDiskInput, base: DrbdDiskPlan, running: r
   const { inst, disk, primary: P, secondary: S } = x;
   const pObs = x.observed.nodes.get(P.name);
   const data = pObs?.lvs[`${disk.vg}/${diskLvName(inst.name, disk.index)}`];
-  const converting = data !== undefined && isDiskLvOf(data, inst.name) && drbdOfLvTags(data.tags).minor === undefined && pObs?.lvs[`${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`] === undefined;
+  // The meta LV lookup first: it exists on every converged DRBD disk, and the tag and name checks cost more.
+  const converting = data !== undefined && pObs?.lvs[`${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`] === undefined && isDiskLvOf(data, inst.name) && drbdOfLvTags(data.tags).minor === undefined;
   if (!converting || disk.state !== 'present') return { ...base, drop: [] };
   const subject = `Instance/${inst.name}`;
   const label = `disk ${disk.index}`;

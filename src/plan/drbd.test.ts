@@ -217,6 +217,13 @@ describe('DRBD minors and ports', () => {
     expect(p.refused).toMatchObject([{ subject: 'Instance/b', code: 'DRBD_PORT_CONFLICT' }]);
   });
 
+  it('given two disks recording the same port or minor, the refusals name both disks as "<instance> disk <index>"', () => {
+    const samePort = cluster(obsNode('n1', { lvs: { ...lvs('a', 0, 11000), ...lvs('b', 1, 11000) } }), obsNode('n2'));
+    expect(new DrbdAllocator(samePort, {}).allocate('b', 0, ['n1', 'n2'])).toEqual({ code: 'DRBD_PORT_CONFLICT', error: 'DRBD port 11000 recorded for b disk 0 is also recorded for a disk 0: Gantry will not bring up two resources on one port' });
+    const sameMinor = cluster(obsNode('n1', { lvs: { ...lvs('a', 0, 11000), ...lvs('b', 0, 11001) } }), obsNode('n2'));
+    expect(new DrbdAllocator(sameMinor, {}).allocate('b', 0, ['n1', 'n2'])).toEqual({ code: 'DRBD_MINOR_CONFLICT', error: 'DRBD minor 0 recorded on n1 for b disk 0 is also held by a disk 0' });
+  });
+
   it('formats sync progress like gnt-instance add', () => {
     expect(describeSync({ percent: 3, speedKiBps: 512, etaSec: 5 })).toBe('3.0% done, 0.5 MiB/s, ETA 5s');
   });

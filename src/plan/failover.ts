@@ -109,7 +109,16 @@ export function drbdSidesByInstance(facts: readonly NodeLvFacts[]): Map<string, 
 
 /** The nodes where a device of the instance is Primary now, in name order. */
 export function drbdPrimaries(sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined): string[] {
-  return [...(sides ?? [])].filter(([, l]) => l.some((s) => s.dev?.role === 'Primary')).map(([n]) => n).sort();
+  const out: string[] = [];
+  if (sides === undefined) return out;
+  for (const [n, l] of sides) {
+    for (const s of l) {
+      if (s.dev?.role !== 'Primary') continue;
+      out.push(n);
+      break;
+    }
+  }
+  return out.length > 1 ? out.sort() : out;
 }
 
 /**

@@ -59,6 +59,7 @@ export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefin
     const ran = loc.running !== undefined && loc.waitsFor.has(loc.running) ? `last seen running on ${loc.running}` : `last seen on ${[...loc.waitsFor].sort().join(', ')}`;
     return { note: `waits for ${where.map(describeWait).join('; ')}: ${ran}; nothing of it is moved, re-created or started elsewhere until the node is observed again` };
   }
+  if (blind.size === 0) return undefined;
   const unknown = [...blind.values()].filter((b) => !b.last);
   if (unknown.length === 0) return undefined;
   if (loc && loc.nodes.size > 0) {
@@ -249,7 +250,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       failoverStart = running === undefined;
     }
     // DRBD: the Primary side (where the VM runs, else where a device is Primary) is the primary, never a name-order guess.
-    const observedPrimary = failover !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+    const observedPrimary = primary !== undefined || failover !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
     if (primary === undefined && observedPrimary !== undefined) {
       primary = observedPrimary;
       if (inst.diskTemplate === 'drbd' && secondary === undefined) {
@@ -309,8 +310,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       addEntry(subject, [], [], [{ subject, code: 'PLACEMENT_DRAINED', message: `node ${drained} is drained: it takes no new instances (one already there stays until it is moved); name another node in placement or leave it unset` }], notes);
       continue;
     }
-    placements.set(inst.name, { primary, ...(secondary !== undefined ? { secondary } : {}) });
-    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && observed.nodes.get(primary)?.instances[inst.name] === undefined && inst.runtime?.powerState === 'running') manifestMoves.add(inst.name);
+    placements.set(inst.name, secondary !== undefined ? { primary, secondary } : { primary });
+    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running' && observed.nodes.get(primary)?.instances[inst.name] === undefined) manifestMoves.add(inst.name);
     if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
       notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
@@ -505,6 +506,7 @@ function wantedDrives(inst: PlanInstance, primary: string, secondary: string | u
 
 /** Routed taps of an instance placed on `primary`: their drift there and stale entries elsewhere (plan/routed). */
 function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, input: PlanInput, observed: ObservedCluster, hooks: { nics: ReadonlyMap<string, readonly NicAllocation[]>; copies: RuntimeHooks['copies'] }, tapIndex: RoutedTapIndex): RoutedDrift {
+  if ((inst.runtime?.nics.length ?? 0) === 0) return { diffs: [], actions: [] }; // no NIC: nothing routed anywhere (planRoutedDrift's answer)
   const copies = hooks.copies.get(inst.name) ?? [];
   const wants = routedWants(inst, hooks.nics.get(inst.name) ?? [], input.networks);
   return planRoutedDrift(inst, primary, wants, observed, {

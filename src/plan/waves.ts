@@ -57,6 +57,7 @@ export function nodesOf(a: Action): string[] {
 
 /** Stable order: by phase, then node, keeping the planner's order within a node. */
 export function orderActions(actions: readonly Action[]): Action[] {
+  if (actions.length < 2) return [...actions]; // most entries: nothing to order
   return actions
     .map((a, i) => ({ a, i }))
     .sort((x, y) => phaseOf(x.a) - phaseOf(y.a) || x.i - y.i)
