@@ -210,6 +210,8 @@ export interface RepairRecord {
   readonly last: string;
   readonly result: 'success' | 'failure';
   readonly message: string;
+  /** A fix-storage success: the DRBD secondary it replaced (a gone node) and the new one, kept while the manifest names the old. */
+  readonly secondary?: { readonly from: string; readonly to: string };
 }
 
 /** What auto-repair does with an instance that needs a repair, in this plan. */
@@ -232,6 +234,8 @@ export interface AutoRepairDecision {
   readonly until?: string;
   /** reinstall: the repair destroys data (new empty disks). */
   readonly dataLoss?: true;
+  /** fix-storage planned: the gone node whose DRBD secondary is replaced. */
+  readonly replaces?: string;
   readonly message: string;
 }
 

@@ -118,7 +118,7 @@ export function repairDecision(input: PlanInput, inst: PlanInstance, needed: Rep
 }
 
 /** Records after an apply: each planned repair's outcome; an instance that needs no repair any more has its count reset. */
-export function nextRepairRecords(prev: ReadonlyMap<string, RepairRecord>, decisions: readonly AutoRepairDecision[], outcome: (d: AutoRepairDecision) => { result: 'success' | 'failure'; message: string } | undefined, declared: ReadonlySet<string>, at: string): Map<string, RepairRecord> {
+export function nextRepairRecords(prev: ReadonlyMap<string, RepairRecord>, decisions: readonly AutoRepairDecision[], outcome: (d: AutoRepairDecision) => { result: 'success' | 'failure'; message: string; secondary?: RepairRecord['secondary'] } | undefined, declared: ReadonlySet<string>, at: string): Map<string, RepairRecord> {
   const out = new Map<string, RepairRecord>();
   const needing = new Map(decisions.map((d) => [d.instance, d]));
   for (const [name, r] of prev) {
@@ -131,7 +131,7 @@ export function nextRepairRecords(prev: ReadonlyMap<string, RepairRecord>, decis
     if (!o) continue; // not finished in this pass (a DRBD promotion waiting, say): neither a success nor a failure yet
     const before = out.get(d.instance);
     const failures = o.result === 'failure' ? (before && before.type === d.needed && before.result === 'failure' ? before.attempts : 0) + 1 : 0;
-    out.set(d.instance, { type: d.needed, attempts: failures, last: at, result: o.result, message: o.message });
+    out.set(d.instance, { type: d.needed, attempts: failures, last: at, result: o.result, message: o.message, ...(o.secondary ? { secondary: o.secondary } : {}) });
   }
   return out;
 }

@@ -38,6 +38,19 @@ export interface FormerReplica {
   /** The minor its LVs record there, and the device using it (if up). */
   readonly minor?: number;
   readonly device?: ObservedDrbdDevice;
+  /**
+   * The node is gone (Dead or offline: harep's fix-storage replaces its replica): it cannot
+   * be seen, so nothing of it is taken down or removed; its LVs (from its last snapshot)
+   * are left as orphans to clean up once it returns.
+   */
+  readonly gone?: string;
+}
+
+/** The replica of this disk on a gone (Dead or offline) node, from its last snapshot when one is kept. */
+export function goneReplica(inst: PlanInstance, disk: PlanDisk, node: string, why: string, observed: ObservedCluster): FormerReplica {
+  const last = observed.lastKnown?.get(node);
+  const { lvs, minor } = last ? diskLvsOn(inst, disk, last) : { lvs: [] };
+  return { node, lvs, ...(minor !== undefined ? { minor } : {}), gone: why };
 }
 
 /** The disk's LVs on `node` (exact names, Gantry's tags for this instance), with the minor they record. */
@@ -96,7 +109,10 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
   const notes = [...base.notes];
   const newLinked = sDev !== undefined && drbdPeerConnected(sDev);
   const synced = newLinked && sDev.disk === 'UpToDate' && pDev?.disk === 'UpToDate' && sDev.peer?.replication !== 'SyncTarget';
-  const gap = `redundancy gap: from the disconnect of ${P.name} from ${olds} until ${S.name} is UpToDate, ${label} exists once (on ${P.name}); ${olds} keeps its copy, frozen at the disconnect, until then`;
+  const dead = former.filter((f) => f.gone !== undefined);
+  const gap = dead.length > 0
+    ? `redundancy gap: ${dead.map((f) => `${f.node} is ${f.gone}`).join(', ')}, so until ${S.name} is UpToDate ${label} exists once (on ${P.name})`
+    : `redundancy gap: from the disconnect of ${P.name} from ${olds} until ${S.name} is UpToDate, ${label} exists once (on ${P.name}); ${olds} keeps its copy, frozen at the disconnect, until then`;
   const keys: string[] = [];
 
   if (!newLinked) {
@@ -114,7 +130,8 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
       }
     }
     if (refused.length > 0) return { diffs, actions: [], refused, notes, blocksRuntime: false, drop: creates };
-    notes.push(`secondary replacement (Ganeti's replace-disks -n, DRBD 8.4): ${label} moves its secondary from ${olds} to ${S.name}: new LVs and metadata on ${S.name}, ${P.name} disconnected from ${olds} and connected to ${S.name}, a full resync from ${P.name} (never primary --force), then ${olds}'s resource and LVs removed once ${S.name} is UpToDate. ${gap}`);
+    const end = dead.length > 0 ? `${olds} cannot be seen: nothing of it is taken down or removed` : `then ${olds}'s resource and LVs removed once ${S.name} is UpToDate`;
+    notes.push(`secondary replacement (Ganeti's replace-disks -n, DRBD 8.4): ${label} moves its secondary from ${olds} to ${S.name}: new LVs and metadata on ${S.name}, ${P.name} disconnected from ${olds} and connected to ${S.name}, a full resync from ${P.name} (never primary --force); ${end}. ${gap}`);
     const prep = [...creates, ...base.actions.filter((a) => a.node === S.name && a.verb === 'drbd.create-md')].map((a) => actionKey(a));
     const disconnect: Action = {
       verb: 'drbd.disconnect', node: P.name, subject, resource: res, minor: minorP, local: { host: drbdAddr(P), port: alloc.port }, keep: { host: drbdAddr(S), port: alloc.port }, from: former.map((f) => f.node),
@@ -142,6 +159,12 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
   }
   const first = wait ? [actionKey(wait)] : [];
   for (const f of former) {
+    if (f.gone !== undefined) {
+      // Never remove data on a node Gantry cannot see: its copy is an orphan once it returns.
+      const what = f.lvs.length > 0 ? `its LVs ${f.lvs.map((lv) => `${lv.vg}/${lv.name}`).join(', ')}` : 'whatever it holds of this disk';
+      notes.push(`${label}: the old secondary ${f.node} is ${f.gone}: ${what} stay there, not removed (Gantry never removes data on a node it cannot see); once ${f.node} returns they are left alone beside the new pair (the plan names them): remove them by hand`);
+      continue;
+    }
     const after = [...first];
     if (f.device && f.minor !== undefined) {
       const d = down(subject, f.node, f.minor, `secondary replacement: ${S.name} is UpToDate${wait ? ' (once the wait above succeeds)' : ''}: take down ${drbdResourceName(f.minor)} on the old secondary ${f.node} before its LVs are removed`, first);

@@ -33,7 +33,9 @@ function nodesWithFailover(input: PlanInput, observed: ObservedCluster): Set<str
   const out = new Set<string>();
   for (const inst of input.instances) {
     const loc = located.get(inst.name);
-    if (inst.state !== 'present' || !wantsFailover(input, inst, loc?.running)) continue;
+    // A DRBD instance allowed harep's fix-storage needs its secondary's node confirmed dead too (plan/fix-storage).
+    const fix = inst.diskTemplate === 'drbd' && repairAllowed(input, inst, 'fix-storage', loc?.running);
+    if (inst.state !== 'present' || !(wantsFailover(input, inst, loc?.running) || fix)) continue;
     if (loc?.running) out.add(loc.running);
     loc?.nodes.forEach((n) => out.add(n));
     if (inst.primary) out.add(inst.primary);
@@ -107,7 +109,7 @@ export function seenOnReplication(suspect: string, input: PlanInput, observed: O
 
 function decide(n: PlanNode, wanted: ReadonlySet<string>, groupDown: readonly string[], max: number, seen: readonly string[]): FenceDecision {
   const hold = (reason: string): FenceDecision => ({ node: n.name, fence: false, reason });
-  if (!wanted.has(n.name)) return hold('no instance on it asks for failover (Cluster or Instance spec.autoRepair.failover): nothing needs it confirmed dead');
+  if (!wanted.has(n.name)) return hold('no instance on it asks for failover (Cluster or Instance spec.autoRepair.failover) or, for a DRBD one, fix-storage: nothing needs it confirmed dead');
   if (seen.length > 0) {
     return hold(`it is still seen on the replication network: its DRBD peers report it connected, or their DRBD state is unknown (${seen.slice(0, 3).join('; ')}${seen.length > 3 ? `; ${seen.length - 3} more` : ''}): ` +
       'only the management path is cut, which is not a death; fencing it would kill a working primary. Repair the management network, or set role: offline once you know it is down');

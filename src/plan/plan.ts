@@ -25,11 +25,12 @@ import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
-import { formerReplicas, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
+import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
-import { repairDecision } from './autorepair.js';
+import { repairAllowed, repairDecision } from './autorepair.js';
+import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -148,6 +149,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const toReplace = secondaryEvacuees(input, located, nodes);
   const secondaryEvacs = evacuateSecondariesAll(toReplace, toReplace.length > 0 && opts.allocator ? getAllocator() : undefined);
+  // harep fix-storage: DRBD secondaries on a gone node get a new secondary from the same engine (plan/fix-storage).
+  const toFix = fixStorageEvacuees(input, located, goneSet, gone, nodes, observed, (inst, node) => repairAllowed(input, inst, 'fix-storage', node));
+  const fixEvacs = evacuateSecondariesAll(toFix, toFix.length > 0 && opts.allocator ? getAllocator() : undefined);
   const declared = new Set(input.instances.map((i) => i.name));
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
@@ -188,8 +192,13 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     // A Dead or Offline node's instances fail over when asked to (plan/failover).
     const from = goneHome(loc, goneSet);
     const record = input.failovers?.get(inst.name);
-    const repair = from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone) : undefined;
-    if (repair) autoRepair.push(repair);
+    const dead = from !== undefined ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
+    const fixTo = dead ? fixStorageSecondary(inst, dead, fixEvacs) : undefined;
+    const fixBlocked = !dead ? `its primary is not observed: a new secondary is paired only with a live primary` : fixTo && 'error' in fixTo ? `no node can take its new secondary: ${fixTo.error}` : undefined;
+    const repair = from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
+    // fix-storage made here: the DRBD secondary on the gone node is replaced (its decision is kept until the new one is in sync).
+    const fixing = dead !== undefined && fixTo !== undefined && 'secondary' in fixTo && repair?.decision === 'repair' && repair.needed === 'fix-storage' ? { ...dead, secondary: fixTo.secondary } : undefined;
+    if (repair && !fixing) autoRepair.push(repair);
     let failover = from !== undefined && wantsFailover(input, inst, loc?.running) ? from : undefined;
     // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
     const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
@@ -206,7 +215,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
     // Unknown is not absent: an instance that is (or may be) on a node that cannot be
     // observed gets no action anywhere; its addresses and display stay reserved.
-    const wait = failover !== undefined ? undefined : instanceWait(inst, loc, blind);
+    const wait = failover !== undefined || fixing ? undefined : instanceWait(inst, loc, blind);
     if (wait) {
       waitingFor(loc, blind).forEach((n) => waits.get(n)?.push(subject));
       addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
@@ -261,6 +270,19 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       // The replica already has a node: keep it there rather than allocate a new (empty) one.
       secondary = observedDrbdSecondary(primary, loc.nodes, drbdSides.get(inst.name));
       if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
+    }
+    let keptRepair = false;
+    if (fixing) {
+      primary = fixing.primary;
+      secondary = fixing.secondary;
+      notes.push(`fix-storage: its secondary ${fixing.gone} is ${gone.get(fixing.gone)}; ${fixing.replacement !== undefined ? `its new secondary is ${secondary}` : `a new secondary on ${secondary} (node-evacuate, change-secondary)`} (Ganeti's replace-disks --new-secondary)`);
+    } else if (inst.diskTemplate === 'drbd' && failover === undefined) {
+      const kept = repairedSecondary(inst, input.repairs?.get(inst.name), loc, nodes);
+      if (kept) {
+        secondary = kept.secondary;
+        notes.push(kept.note);
+        keptRepair = true;
+      }
     }
     if (inst.diskTemplate === 'drbd' && secondary === undefined && loc && loc.nodes.size > 0 && unknownBlind.length > 0) {
       // Unknown is not absent: its replica may be on a node with no known past; a new (empty) secondary is not allocated beside it.
@@ -340,7 +362,12 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
     const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
     const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: inst.secondary !== undefined || drainS !== undefined || drbdDrain !== undefined }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+    if (fixing && repair) {
+      // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
+      if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
+      else notes.push(`fix-storage done: ${fixing.secondary} is its UpToDate secondary`);
+    }
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
     const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
@@ -463,7 +490,7 @@ function applyNPlusOne(
  * DRBD secondary gone, fix-storage; its disks gone with their node, reinstall. A sharedfile
  * or diskless instance already running on a live node needs nothing.
  */
-function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocation | undefined, from: string, record: FailoverRecord | undefined, gone: ReadonlyMap<string, string>): AutoRepairDecision | undefined {
+function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocation | undefined, from: string, record: FailoverRecord | undefined, gone: ReadonlyMap<string, string>, fixStorageBlocked: string | undefined): AutoRepairDecision | undefined {
   const why = `${from} is ${gone.get(from)}`;
   let needed: RepairType;
   if (inst.diskTemplate === 'drbd') {
@@ -478,7 +505,7 @@ function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocati
   const node = loc?.running ?? inst.primary;
   return repairDecision(input, inst, needed, node, why, (type) => {
     if (type === 'failover') return inst.failover === false ? `its spec.autoRepair.failover is false: ${inst.name} waits for ${from}` : undefined;
-    if (type === 'fix-storage') return `the planner does not yet replace a secondary whose node is gone (Ganeti's replace-disks --new-secondary; plan/drbd-replace replaces only a secondary it can reach): ${inst.name} runs on without a replica and waits for ${from}`;
+    if (type === 'fix-storage') return fixStorageBlocked === undefined ? undefined : `${fixStorageBlocked}: ${inst.name} runs on without a replica and waits for ${from}`;
     if (type === 'reinstall') return `the planner does not re-create lost disks yet: ${inst.name} waits for ${from}`;
     return 'no migrate repair is planned';
   });
@@ -552,7 +579,7 @@ function drbdLiveMigration(inst: PlanInstance, secondary: string, hooks: Runtime
  */
 function planDrbd(
   inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
-  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean; gone?: { node: string; why: string } }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
 ): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
@@ -574,7 +601,7 @@ function planDrbd(
     if (base.migration) migrations.push(base.migration);
     const conv = planPlainToDrbd(x, base, where.running);
     // A replica elsewhere is replaced only when the secondary was named (manifest, or a drain's answer), never on a guess.
-    const former = formerReplicas(inst, disk, [primary.name, secondary.name], where.candidates, observed);
+    const former = [...formerReplicas(inst, disk, [primary.name, secondary.name], where.candidates, observed), ...(where.gone ? [goneReplica(inst, disk, where.gone.node, where.gone.why, observed)] : [])];
     if (former.length > 0 && !where.replace && conv.refused.length === 0) {
       conv.notes.push(`disk ${disk.index} also has LVs on ${former.map((f) => f.node).join(', ')}, which is not its secondary ${secondary.name} (chosen by observation): left alone; name placement.secondary to replace the secondary explicitly`);
     }

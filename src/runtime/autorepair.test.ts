@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadDesired } from '../desired/load.js';
 import { SimCluster, SimFencer } from '../sim/index.js';
+import { Scenario } from '../sim/campaign/scenario.js';
 import { readRepairRecords } from '../status/state-dir.js';
 import { renderPlan } from '../status/drift-report.js';
 import { silentLogger } from '../util/log.js';
@@ -139,5 +140,105 @@ describe('auto-repair (harep) on simulated nodes, cluster failover off', () => {
     await w.pass();
     expect((await readRepairRecords(w.stateDir)).get('web1')).toMatchObject({ attempts: 2 });
     expect(w.running('web1')).toEqual([]);
+  });
+});
+
+describe('auto-repair fix-storage: a DRBD secondary on a gone node replaced (simulated DRBD nodes, real planner, allocator and state directory)', () => {
+  let sc: Scenario | undefined;
+  afterEach(async () => { await sc?.cleanup(); sc = undefined; });
+  const drbd = (extra: Record<string, unknown> = {}) => ({ os: { name: 'none' }, diskTemplate: 'drbd' as const, disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' as const, ...extra });
+  const devs = async (s: Scenario, node: string) => Object.values((await s.sim.node(node).observe({ sysctls: [], fileDirs: [], drbd: true })).drbd?.devices ?? {}).map((d) => `${d.role} ${d.disk} ${d.peer?.connection}`);
+  const lvs = (s: Scenario, node: string, inst: string) => Object.keys(s.sim.node(node).snapshot().lvs).filter((k) => k.startsWith(`vg0/${inst}.`)).sort();
+
+  it('given n2 (secondary of vm0 and vm1) powered off and declared offline, vm0 (fix-storage allowed) gets a new secondary on n3 by the 8.4 sequence without the dead peer, n2\'s LVs untouched; vm1 (no opt-in) is only reported; the success is recorded and, n2 back, the new secondary is kept and n2\'s copy left alone', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true });
+    sc.world.addInstance(drbd({ autoRepair: { repair: 'fix-storage' } })); // vm0
+    sc.world.addInstance(drbd()); // vm1
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    const n2Before = [...lvs(sc, 'n2', 'vm0'), ...lvs(sc, 'n2', 'vm1')];
+    expect(n2Before).toHaveLength(4);
+
+    sc.sim.node('n2').crash();
+    sc.world.roles.set('n2', 'offline');
+    const o = await sc.pass();
+    expect(o.error).toBeUndefined();
+    const plan = o.plan!;
+    // The plan shows the replacement before it runs, with the gap and what is never done on n2.
+    const vm0 = plan.entries.find((e) => e.subject === 'Instance/vm0')!;
+    expect(vm0.notes.join('\n')).toContain('fix-storage: its secondary n2 is offline; a new secondary on n3 (node-evacuate, change-secondary)');
+    expect(vm0.notes.join('\n')).toMatch(/the old secondary n2 is offline: its LVs vg0\/vm0\.disk0, vg0\/vm0\.disk0_meta stay there, not removed/);
+    expect(vm0.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['lv.create@n3', 'lv.create@n3', 'drbd.create-md@n3', 'drbd.disconnect@n1', 'drbd.up@n3', 'drbd.up@n1', 'drbd.wait-sync@n1']);
+    expect(plan.actions.filter((a) => a.node === 'n2')).toEqual([]);
+    expect(plan.autoRepair).toEqual([
+      expect.objectContaining({ instance: 'vm0', needed: 'fix-storage', decision: 'repair', replaces: 'n2' }),
+    ]);
+    expect(plan.entries.find((e) => e.subject === 'Instance/vm1')?.actions).toEqual([]);
+    expect(o.results.every((r) => r.ok)).toBe(true);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    expect(await devs(sc, 'n3')).toEqual(['Secondary UpToDate Connected']);
+    expect((await readRepairRecords(sc.stateDir)).get('vm0')).toMatchObject({ type: 'fix-storage', result: 'success', attempts: 0, secondary: { from: 'n2', to: 'n3' }, message: 'fix-storage: secondary n2 replaced by n3 (resynced from n1)' });
+
+    // Converged while n2 is gone: nothing more to do, no repair needed any more.
+    const again = await sc.pass();
+    expect(again.plan!.actions).toEqual([]);
+    expect(again.plan!.autoRepair ?? []).toEqual([]);
+
+    // n2 returns: n3 stays the secondary (the manifest still names n2), n2's old LVs are left alone.
+    sc.world.roles.delete('n2');
+    sc.sim.node('n2').boot();
+    const back = await sc.converge();
+    expect(back.plan!.refused).toEqual([]);
+    expect(back.plan!.entries.find((e) => e.subject === 'Instance/vm0')?.notes.join('\n')).toMatch(/fix-storage replaced the secondary n2 by n3 .*kept while the manifest names n2/);
+    expect(lvs(sc, 'n2', 'vm0')).toEqual(['vg0/vm0.disk0', 'vg0/vm0.disk0_meta']);
+    expect(await devs(sc, 'n3')).toEqual(['Secondary UpToDate Connected']);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    expect(sc.findings()).toEqual([]);
+  });
+});
+
+describe('auto-repair fix-storage with fencing (simulated nodes and power, real manifests and state directory)', () => {
+  const text = `apiVersion: gantry.dev/v1alpha1
+kind: Cluster
+metadata: {name: c1}
+spec:
+  enabledDiskTemplates: [sharedfile, drbd]
+  hvParams: {kvm: {accel: tcg}}
+  beParams: {vcpus: 1, memory: 256M}
+  storage: {volumeGroup: vg0, sharedFileStorageDir: ${SHARED}}
+  nodeProfile: {volumeGroups: [{name: vg0, pvs: [/dev/sdb]}]}
+${NODES.map((n, i) => `---
+apiVersion: gantry.dev/v1alpha1
+kind: Node
+metadata: {name: ${n}}
+spec: {address: 198.18.0.${10 + i}, secondaryAddress: 198.19.0.${10 + i}, oob: {program: [/usr/local/sbin/bmc-power], timeoutSeconds: 30}}
+`).join('')}---
+apiVersion: gantry.dev/v1alpha1
+kind: Instance
+metadata: {name: web1}
+spec: {os: {name: none}, diskTemplate: sharedfile, disks: [{size: 1G}], placement: {primary: n1}}
+---
+apiVersion: gantry.dev/v1alpha1
+kind: Instance
+metadata: {name: db1}
+spec:
+  os: {name: none}
+  diskTemplate: drbd
+  disks: [{size: 256M}]
+  placement: {primary: n1, secondary: n2}
+  tags: [ganeti:watcher:autorepair:fix-storage]
+`;
+
+  it('given the node holding only db1\'s DRBD secondary crashed, unreachable past its grace, it is fenced for the fix-storage repair (cluster failover off) and db1 gets a new secondary on the third node; nothing of the dead node is removed', async () => {
+    const w = await world(text);
+    w.sim.node('n2').crash(); // its links go with it: db1's primary loses its peer
+    let last!: ReconcileResult;
+    for (let i = 0; i < 4; i++) last = await w.pass();
+    expect(w.fencer.calls).toEqual(['n2']);
+    expect(last.plan.autoRepair ?? []).toEqual([]);
+    expect((await readRepairRecords(w.stateDir)).get('db1')).toMatchObject({ type: 'fix-storage', result: 'success', secondary: { from: 'n2', to: 'n3' } });
+    const n3 = await w.sim.node('n3').observe({ sysctls: [], fileDirs: [], drbd: true });
+    expect(Object.values(n3.drbd?.devices ?? {}).map((d) => `${d.role} ${d.disk} ${d.peer?.connection}`)).toEqual(['Secondary UpToDate Connected']);
+    expect(Object.keys(w.sim.node('n2').snapshot().lvs).filter((k) => k.includes('db1'))).toHaveLength(2);
+    expect(w.running('web1')).toEqual(['n1']);
   });
 });

@@ -265,11 +265,16 @@ function withWatcherFacts(statuses: ResourceStatus[], plan: Plan, restarts: Read
  * (completedFailovers); any failed action of the instance is a failure; otherwise not
  * finished yet (a DRBD promotion refused or waiting: the plan says why), counted neither way.
  */
-export function repairOutcome(d: AutoRepairDecision, report: ExecuteReport | undefined, done: readonly FailoverRecord[]): { result: 'success' | 'failure'; message: string } | undefined {
+export function repairOutcome(d: AutoRepairDecision, report: ExecuteReport | undefined, done: readonly FailoverRecord[]): { result: 'success' | 'failure'; message: string; secondary?: RepairRecord['secondary'] } | undefined {
   const failed = (report?.results ?? []).filter((r) => !r.ok && r.action.subject === `Instance/${d.instance}`);
   if (failed.length > 0) return { result: 'failure', message: `${d.needed}: ${failed.map((r) => `${r.action.verb} on ${r.action.node}: ${r.error?.code ?? 'failed'}: ${r.error?.message ?? ''}`).join('; ')}` };
   const f = done.find((r) => r.instance === d.instance);
   if (d.needed === 'failover' && f) return { result: 'success', message: `failover: ${f.from} -> ${f.to}` };
+  // fix-storage: done when the new secondary's resync completed (drbd.wait-sync succeeded).
+  const synced = d.needed === 'fix-storage' ? (report?.results ?? []).find((r) => r.ok && r.action.verb === 'drbd.wait-sync' && r.action.subject === `Instance/${d.instance}`) : undefined;
+  if (synced && synced.action.verb === 'drbd.wait-sync' && d.replaces !== undefined) {
+    return { result: 'success', message: `fix-storage: secondary ${d.replaces} replaced by ${synced.action.peerNode} (resynced from ${synced.action.node})`, secondary: { from: d.replaces, to: synced.action.peerNode } };
+  }
   return undefined;
 }
 

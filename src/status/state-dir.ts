@@ -306,8 +306,9 @@ function repairsProblem(doc: unknown): string | undefined {
   if (!isObject(doc) || !isObject(doc.instances)) return 'want {updatedAt, instances: {NAME: {type, attempts, last, result, message}}}';
   for (const [name, r] of Object.entries(doc.instances)) {
     if (!isObject(r) || !REPAIR_TYPES.includes(r.type as never) || typeof r.attempts !== 'number' || !Number.isInteger(r.attempts) || r.attempts < 0
-      || typeof r.last !== 'string' || Number.isNaN(Date.parse(r.last)) || (r.result !== 'success' && r.result !== 'failure') || typeof r.message !== 'string') {
-      return `instances.${name}: want {type: one of ${REPAIR_TYPES.join(', ')}, attempts: a count, last: an ISO time, result: success or failure, message}`;
+      || typeof r.last !== 'string' || Number.isNaN(Date.parse(r.last)) || (r.result !== 'success' && r.result !== 'failure') || typeof r.message !== 'string'
+      || (r.secondary !== undefined && (!isObject(r.secondary) || typeof r.secondary.from !== 'string' || typeof r.secondary.to !== 'string'))) {
+      return `instances.${name}: want {type: one of ${REPAIR_TYPES.join(', ')}, attempts: a count, last: an ISO time, result: success or failure, message, secondary?: {from, to}}`;
     }
   }
   return undefined;

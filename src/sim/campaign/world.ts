@@ -34,6 +34,8 @@ export interface InstanceDoc {
     hvParams?: { vncBindAddress?: string };
     state?: 'present' | 'absent';
     deleteDisks?: boolean;
+    tags?: string[];
+    autoRepair?: { repair?: 'fix-storage' | 'migrate' | 'failover' | 'reinstall' };
   };
 }
 
