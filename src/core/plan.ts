@@ -382,6 +382,8 @@ export interface PlannedFailover {
   readonly fenced?: string;
   /** Why it cannot fail over (plain/file disks live only on the gone node). */
   readonly lost?: string;
+  /** harep's reinstall: its disks are re-created empty on `to` and its OS installed again (DATA LOSS). */
+  readonly reinstall?: true;
 }
 
 /** Whether a node past its grace is fenced in this pass, and why (plan/fencing). */

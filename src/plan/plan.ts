@@ -203,7 +203,9 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
     const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
     if (drbdTo === null) failover = undefined;
-    if (failover !== undefined && !failsOverByRestart(inst) && typeof drbdTo !== 'string') {
+    // harep's reinstall (opt-in): a plain or file instance whose disks are gone with their node is re-created empty elsewhere.
+    const reinstall = failover !== undefined && repair?.decision === 'repair' && repair.needed === 'reinstall' && reinstallable(inst);
+    if (failover !== undefined && !failsOverByRestart(inst) && typeof drbdTo !== 'string' && !reinstall) {
       const lost = inst.diskTemplate === 'drbd'
         ? `${inst.name} has no DRBD secondary to fail over to: it waits for ${failover}`
         : `its ${inst.diskTemplate} disks exist only on ${failover}: lost until ${failover} returns`;
@@ -335,8 +337,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     placements.set(inst.name, secondary !== undefined ? { primary, secondary } : { primary });
     if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running' && observed.nodes.get(primary)?.instances[inst.name] === undefined) manifestMoves.add(inst.name);
     if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
-      failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover) });
-      notes.push(`failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
+      failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover), ...(reinstall ? { reinstall: true as const } : {}) });
+      notes.push(reinstall
+        ? `reinstall: ${failover} is ${gone.get(failover)} and ${inst.name}'s ${inst.diskTemplate} disks were only there: DATA LOSS: its disks are re-created EMPTY on ${primary} and its OS (${inst.runtime?.os.name ?? 'none'}) installed again, then it starts there (harep's reinstall, allowed by its auto-repair policy); what ${failover} held is never touched and is left alone if it returns`
+        : `failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
     }
     const involved = [primary, secondary].filter((n): n is string => n !== undefined);
     const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
@@ -369,7 +373,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       else notes.push(`fix-storage done: ${fixing.secondary} is its UpToDate secondary`);
     }
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
+    // A failover carries the gone node's record over (OS generation, MACs); a reinstall does not: its OS is installed again.
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);
@@ -506,9 +511,15 @@ function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocati
   return repairDecision(input, inst, needed, node, why, (type) => {
     if (type === 'failover') return inst.failover === false ? `its spec.autoRepair.failover is false: ${inst.name} waits for ${from}` : undefined;
     if (type === 'fix-storage') return fixStorageBlocked === undefined ? undefined : `${fixStorageBlocked}: ${inst.name} runs on without a replica and waits for ${from}`;
-    if (type === 'reinstall') return `the planner does not re-create lost disks yet: ${inst.name} waits for ${from}`;
+    if (type === 'reinstall') return reinstallable(inst) ? undefined : `a DRBD pair with both nodes gone is not re-created by this release: ${inst.name} waits for ${from}`;
     return 'no migrate repair is planned';
   });
+}
+
+/** harep's reinstall re-creates these: every present disk is plain or file (node-local, gone with its node). */
+function reinstallable(inst: PlanInstance): boolean {
+  const present = inst.disks.filter((d) => d.state === 'present');
+  return (inst.diskTemplate === 'plain' || inst.diskTemplate === 'file') && present.every((d) => d.template === 'plain' || d.template === 'file' || d.template === 'diskless');
 }
 
 /** The runtime hooks with the gone node's last copy of `name` (stopped): its record carries the OS generation and MACs over. */

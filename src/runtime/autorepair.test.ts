@@ -118,12 +118,27 @@ describe('auto-repair (harep) on simulated nodes, cluster failover off', () => {
     expect(w.running('web1')).toEqual([]);
   });
 
-  it('given db1 (plain) allowed to reinstall and its node dead, the repair is unavailable (its disks are gone with n1; nothing re-creates them) and marked as data loss; nothing is planned for it', async () => {
+  it('given db1 (plain) allowed to reinstall and its node dead, the plan says DATA LOSS and re-creates its disks empty on the allocator\'s node, installs its OS and starts it there; recorded as a success; n1 back, its old copy is left alone and db1 stays where it was reinstalled', async () => {
     const w = await world(manifests(['ganeti:watcher:autorepair:failover'], {}, ['ganeti:watcher:autorepair:reinstall']));
-    const last = await w.cutN1();
+    const plans: ReconcileResult[] = [];
+    w.sim.node('n1').setUnreachable(true);
+    for (let i = 0; i < 4; i++) plans.push(await w.pass());
     expect(w.fencer.calls).toEqual(['n1']);
-    expect(last.plan.autoRepair?.find((d) => d.instance === 'db1')).toMatchObject({ needed: 'reinstall', decision: 'unavailable', allowed: 'reinstall', scope: 'instance', dataLoss: true, message: expect.stringMatching(/n1 is Dead \(power off confirmed\): needs reinstall, allowed, but the planner does not re-create lost disks yet: db1 waits for n1/) });
-    expect(last.plan.actions.filter((a) => a.subject === 'Instance/db1')).toEqual([]);
+    const p = plans.find((r) => r.plan.autoRepair?.some((d) => d.instance === 'db1' && d.decision === 'repair'))!.plan;
+    expect(p.autoRepair?.find((d) => d.instance === 'db1')).toMatchObject({ needed: 'reinstall', decision: 'repair', allowed: 'reinstall', scope: 'instance', dataLoss: true, message: expect.stringMatching(/n1 is Dead \(power off confirmed\): reinstall .*DATA LOSS, its disks are re-created empty/) });
+    const entry = p.entries.find((e) => e.subject === 'Instance/db1')!;
+    expect(entry.notes.join('\n')).toMatch(/reinstall: n1 is Dead \(power off confirmed\) and db1's plain disks were only there: DATA LOSS: its disks are re-created EMPTY on n[23]/);
+    const to = p.failovers?.find((f) => f.instance === 'db1')?.to;
+    expect(p.failovers?.find((f) => f.instance === 'db1')).toMatchObject({ from: 'n1', reinstall: true });
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`lv.create@${to}`, `instance.install@${to}`, `instance.start@${to}`]);
+    expect(w.running('db1')).toEqual([to]);
+    expect((await readRepairRecords(w.stateDir)).get('db1')).toMatchObject({ type: 'reinstall', result: 'success', message: `reinstall: n1 -> ${to} (disks re-created empty, OS installed again)` });
+    // n1 returns: db1 stays on its new node; the old LV on n1 is not removed.
+    w.sim.node('n1').setUnreachable(false);
+    w.sim.node('n1').boot();
+    for (let i = 0; i < 3; i++) await w.pass();
+    expect(w.running('db1')).toEqual([to]);
+    expect(Object.keys(w.sim.node('n1').snapshot().lvs).filter((k) => k.includes('db1'))).toHaveLength(1);
   });
 
   it('given a failover repair whose start keeps failing, it is tried maxAttempts times, then auto-repair gives up: no more tries, NeedsHuman in status and the plan says so', async () => {

@@ -270,6 +270,7 @@ export function repairOutcome(d: AutoRepairDecision, report: ExecuteReport | und
   if (failed.length > 0) return { result: 'failure', message: `${d.needed}: ${failed.map((r) => `${r.action.verb} on ${r.action.node}: ${r.error?.code ?? 'failed'}: ${r.error?.message ?? ''}`).join('; ')}` };
   const f = done.find((r) => r.instance === d.instance);
   if (d.needed === 'failover' && f) return { result: 'success', message: `failover: ${f.from} -> ${f.to}` };
+  if (d.needed === 'reinstall' && f) return { result: 'success', message: `reinstall: ${f.from} -> ${f.to} (disks re-created empty, OS installed again)` };
   // fix-storage: done when the new secondary's resync completed (drbd.wait-sync succeeded).
   const synced = d.needed === 'fix-storage' ? (report?.results ?? []).find((r) => r.ok && r.action.verb === 'drbd.wait-sync' && r.action.subject === `Instance/${d.instance}`) : undefined;
   if (synced && synced.action.verb === 'drbd.wait-sync' && d.replaces !== undefined) {
