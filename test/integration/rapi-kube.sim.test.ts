@@ -8,6 +8,7 @@
  * a refusal is a 400 naming the field that patches nothing; a replica that does not hold
  * the Lease answers reads and refuses writes with 503.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -189,5 +190,54 @@ describe('remote API writes in Kubernetes mode (simulated nodes; API double: no 
     expect(r.json.explain).toMatch(/replica-b.*does not hold the Lease gantry\/gantry/);
     expect(await crVersions()).toEqual(before);
     expect(vm('node1', 'web1')?.runState).toBe('running');
+  });
+});
+
+describe('the remote API in Kubernetes mode through the CLI (API double: no kube-apiserver can run here)', () => {
+  const REPO = path.resolve(import.meta.dirname, '../..');
+  let child: ChildProcess | undefined;
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('given `gantry run --kubernetes --serve` while another replica holds the Lease, it serves the CRs over HTTPS and refuses writes with 503', async () => {
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: double, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: nobody, user: {}}]\ncontexts: [{name: double, context: {cluster: double, user: nobody}}]\ncurrent-context: double\n`);
+    const port = await freePort();
+    let log = '';
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'run', '--kubernetes', '--kubeconfig', kubeconfig, '--namespace', NS, '--lease-name', 'gantry',
+      '--serve', '--listen', `127.0.0.1:${port}`, '--users', path.join(dir, 'users'), '--state-dir', path.join(dir, 'state-cli'), '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => { log += b.toString(); });
+    await vi.waitFor(async () => {
+      expect(child!.exitCode, `exit ${child!.exitCode}: ${log}`).toBeNull();
+      const r = await https(port, 'GET', '/2/instances?bulk=1', READER).catch(() => ({ status: 0, json: null }));
+      expect(r.status).toBe(200);
+      expect((r.json as { name: string }[]).map((i) => i.name)).toContain('web1');
+    }, { timeout: 60_000, interval: 250 });
+    const before = await crVersions();
+    const w = await https(port, 'PUT', '/2/instances/web1/shutdown', ADMIN);
+    expect(w.status).toBe(503);
+    expect(w.json.explain).toMatch(/does not hold the Lease gantry\/gantry/);
+    expect(await crVersions()).toEqual(before);
+  }, 90_000);
+
+  it('given a server with no reconcile loop (gantry serve --kubernetes), it refuses writes with 503 and patches nothing', async () => {
+    const port = await freePort();
+    const server = await startRapiKube({ listen: `127.0.0.1:${port}`, stateDir: path.join(dir, 'state-serve'), users: path.join(dir, 'users'), namespace: NS, api: (await import('../../src/kube/client.js')).kubeApiFrom(api.kubeConfig()) }, silentLogger());
+    try {
+      const before = await crVersions();
+      expect((await https(port, 'GET', '/2/instances/web1', READER)).json).toMatchObject({ name: 'web1', pnode: 'node1' });
+      const w = await https(port, 'PUT', '/2/instances/web1/shutdown', ADMIN);
+      expect(w.status).toBe(503);
+      expect(w.json.explain).toMatch(/runs no reconcile loop/);
+      expect(await crVersions()).toEqual(before);
+    } finally {
+      await server.close();
+    }
   });
 });
