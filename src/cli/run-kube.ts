@@ -61,6 +61,8 @@ export interface KubeServeHooks {
   readonly passes: KubePassHub;
   /** Why this process may not write now, or undefined while it leads. */
   readonly mayWrite: () => string | undefined;
+  /** The reconcile loop's metrics (Prometheus text) while this process leads; empty otherwise. */
+  readonly metrics: () => Promise<string>;
 }
 
 /** What runs while this process leads: the CR source, the daemon, node connections. */
@@ -207,6 +209,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
   const server = await opts.serve?.({
     api, passes,
     mayWrite: () => (elector.isLeader ? undefined : `this replica (${elector.identity}) does not hold the Lease ${namespace}/${opts.leaseName}`),
+    metrics: async () => (term ? term.daemon.metrics.registry.metrics() : ''),
   });
   logger.info({ namespace, lease: opts.leaseName, identity: elector.identity }, 'gantry run --kubernetes: campaigning for leadership');
   try {

@@ -141,7 +141,7 @@ export async function startRapiKube(opts: ListenOpts & { namespace: string; api:
       mayWrite: hooks?.mayWrite ?? (() => 'gantry serve --kubernetes runs no reconcile loop (use gantry run --kubernetes --serve)'),
       ...(hooks ? { passes: hooks.passes } : {}),
     });
-    return { source, writes, close: async () => crs.stop() };
+    return { source, writes, ...(hooks ? { moreMetrics: hooks.metrics } : {}), close: async () => crs.stop() };
   });
 }
 

@@ -181,6 +181,16 @@ describe('remote API writes in Kubernetes mode (simulated nodes; API double: no 
     expect((await https(leaderPort, 'GET', '/2/jobs', READER)).json.length).toBe(jobsBefore);
   });
 
+  it('given GET /metrics, the leader serves the API metrics and its reconcile loop metrics; a follower only the API ones', async () => {
+    const leader = await https(leaderPort, 'GET', '/metrics', READER);
+    expect(leader.status).toBe(200);
+    expect(leader.json).toMatch(/^gantry_rapi_jobs\{/m);
+    expect(leader.json).toMatch(/^gantry_reconcile_total\{/m);
+    const follower = await https(followerPort, 'GET', '/metrics', READER);
+    expect(follower.json).toMatch(/^# HELP gantry_rapi_jobs /m);
+    expect(follower.json).not.toMatch(/gantry_reconcile_total/);
+  });
+
   it('given a replica that does not hold the Lease, it answers reads and refuses writes with 503 (one writer), patching nothing', async () => {
     const before = await crVersions();
     const list = await https(followerPort, 'GET', '/2/instances', READER);
