@@ -34,6 +34,7 @@ export function drainedNodes(input: PlanInput): Set<string> {
 
 /** Instances the evacuation must place: running on a drained node, movable, with no undrained manifest primary. */
 export function evacuees(input: PlanInput, located: ReadonlyMap<string, InstanceLocation>, drained: ReadonlySet<string>): string[] {
+  if (drained.size === 0) return []; // no drained node: nothing to evacuate (not a walk over every instance)
   return input.instances.filter((i) => {
     const loc = located.get(i.name);
     const pinnedElsewhere = i.primary !== undefined && !drained.has(i.primary);
@@ -189,6 +190,7 @@ function replacing(loc: InstanceLocation | undefined, primary: string, secondary
  */
 export function secondaryEvacuees(input: PlanInput, located: ReadonlyMap<string, InstanceLocation>, nodes: ReadonlyMap<string, PlanNode>): string[] {
   const out: string[] = [];
+  if (![...nodes.values()].some((n) => n.role === 'drained')) return out; // no drained node: no secondary to move
   for (const i of input.instances) {
     if (i.state !== 'present' || i.diskTemplate !== 'drbd') continue;
     const loc = located.get(i.name);

@@ -47,12 +47,25 @@ export class DrbdAllocator {
    */
   constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = [], facts: readonly NodeLvFacts[] = lvFacts(observed)) {
     this.range = cluster.drbd ?? DEFAULT_DRBD;
+    // Records are read in LV-name order on each node (code-unit order: cheap and
+    // deterministic), which decides who holds a number two records claim. Without such a
+    // clash the order changes nothing, so the records are first read as they come, and
+    // read again in name order only when a clash was met.
+    if (this.readRecords(facts, false)) return;
+    this.minors.clear();
+    this.ports.clear();
+    this.recorded.clear();
+    this.readRecords(facts, true);
+  }
+
+  /** Reads what the LVs record and the devices use; false (unsorted only) when two records clash, so the order matters. */
+  private readRecords(facts: readonly NodeLvFacts[], sorted: boolean): boolean {
     for (const { node, obs, lvs } of facts) {
-      // Only LVs whose tags record a DRBD minor or port, in name order (code-unit order: cheap and deterministic).
+      // Only LVs whose tags record a DRBD minor or port.
       const recording: LvFact[] = [];
       for (const f of lvs) if (f.minor !== undefined || f.port !== undefined) recording.push(f);
       const taken = this.on(node);
-      for (const { inst: tagged, managed, minor, port, disk } of recording.sort(byLvName)) {
+      for (const { inst: tagged, managed, minor, port, disk } of sorted ? recording.sort(byLvName) : recording) {
         const inst = managed ? tagged : undefined;
         if (!inst || !disk || disk.instance !== inst) continue;
         const owner = keyOf(inst, disk.index);
@@ -60,19 +73,25 @@ export class DrbdAllocator {
         if (!r) this.recorded.set(owner, (r = { minors: [], ports: [] }));
         if (minor !== undefined) {
           const at = r.minors.find(([n]) => n === node);
+          if (!sorted && at !== undefined && at[1] !== minor) return false;
           if (at) at[1] = minor;
           else r.minors.push([node, minor]);
-          if (!taken.has(minor)) taken.set(minor, owner);
+          const holder = taken.get(minor);
+          if (holder === undefined) taken.set(minor, owner);
+          else if (!sorted && holder !== owner) return false;
         }
         if (port !== undefined) {
           if (!r.ports.includes(port)) r.ports.push(port);
-          if (!this.ports.has(port)) this.ports.set(port, owner);
+          const holder = this.ports.get(port);
+          if (holder === undefined) this.ports.set(port, owner);
+          else if (!sorted && holder !== owner) return false;
         }
       }
       for (const dev of Object.values(obs.drbd?.devices ?? {})) {
         if (!taken.has(dev.minor)) taken.set(dev.minor, `device ${dev.resource ?? `minor ${dev.minor}`}`);
       }
     }
+    return true;
   }
 
   /** The minor on each of `nodes` and the port of disk `index` of `instance`: recorded ones kept, new ones the lowest free. */

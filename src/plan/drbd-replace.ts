@@ -93,6 +93,7 @@ export interface ReplacePlan extends DrbdDiskPlan {
  * disconnect, the primary's connect, the wait for the resync and the removal of the old.
  */
 export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, former: readonly FormerReplica[]): ReplacePlan {
+  if (former.length === 0) return { ...base, drop: [] }; // nothing to replace (every converged disk)
   const { inst, disk, primary: P, secondary: S, alloc } = x;
   const subject = `Instance/${inst.name}`;
   const olds = former.map((f) => f.node).join(', ');

@@ -224,6 +224,13 @@ describe('DRBD minors and ports', () => {
     expect(new DrbdAllocator(sameMinor, {}).allocate('b', 0, ['n1', 'n2'])).toEqual({ code: 'DRBD_MINOR_CONFLICT', error: 'DRBD minor 0 recorded on n1 for b disk 0 is also held by a disk 0' });
   });
 
+  it('given two records of one minor listed out of name order, the LV first in name order holds it, as when they come in order', () => {
+    const reversed = cluster(obsNode('n1', { lvs: { ...lvs('b', 0, 11001), ...lvs('a', 0, 11000) } }), obsNode('n2'));
+    const alloc = new DrbdAllocator(reversed, {});
+    expect(alloc.allocate('b', 0, ['n1', 'n2'])).toEqual({ code: 'DRBD_MINOR_CONFLICT', error: 'DRBD minor 0 recorded on n1 for b disk 0 is also held by a disk 0' });
+    expect(alloc.allocate('a', 0, ['n1', 'n2'])).toEqual({ minors: new Map([['n1', 0], ['n2', 0]]), port: 11000 });
+  });
+
   it('formats sync progress like gnt-instance add', () => {
     expect(describeSync({ percent: 3, speedKiBps: 512, etaSec: 5 })).toBe('3.0% done, 0.5 MiB/s, ETA 5s');
   });

@@ -99,9 +99,9 @@ export function drbdSidesByInstance(facts: readonly NodeLvFacts[]): Map<string, 
       const up = dev && (dev.disk !== undefined || dev.peer !== undefined || dev.role !== undefined) ? dev : undefined;
       let byNode = out.get(f.inst);
       if (!byNode) out.set(f.inst, (byNode = new Map()));
-      const list = byNode.get(node) ?? [];
-      list.push({ disk: d.index, port: f.port, dev: up });
-      byNode.set(node, list);
+      const list = byNode.get(node);
+      if (list) list.push({ disk: d.index, port: f.port, dev: up });
+      else byNode.set(node, [{ disk: d.index, port: f.port, dev: up }]);
     }
   }
   return out;

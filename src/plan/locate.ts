@@ -35,7 +35,7 @@ export interface InstanceLocation {
   /** A node observed now (not a stale snapshot) where a DRBD device of its data LVs is Primary. */
   drbdPrimary?: string;
   /** The nodes among `nodes` that cannot be observed now (known from their last snapshot). */
-  readonly waitsFor: Set<string>;
+  readonly waitsFor: ReadonlySet<string>;
 }
 
 /** Declared nodes that are unreachable or offline in this pass, by name. */
@@ -118,11 +118,13 @@ export function describeWait(b: BlindNode): string {
  */
 export function locateInstances(observed: ObservedCluster, fileDirs: ReadonlyMap<string, string> = new Map(), facts: readonly NodeLvFacts[] = lvFacts(observed)): Map<string, InstanceLocation> {
   const out = new Map<string, InstanceLocation>();
+  // Most instances wait for no node: they share one empty set (read-only to every reader), and get their own on the first stale node.
+  const none: ReadonlySet<string> = new Set();
   const at = (inst: string, node: string, stale: boolean) => {
     let e = out.get(inst);
-    if (!e) out.set(inst, (e = { nodes: new Set(), waitsFor: new Set() }));
+    if (!e) out.set(inst, (e = { nodes: new Set(), waitsFor: none }));
     e.nodes.add(node);
-    if (stale) e.waitsFor.add(node);
+    if (stale) (e as { waitsFor: ReadonlySet<string> }).waitsFor = new Set([...e.waitsFor, node]);
     return e;
   };
   for (const { node, obs, stale, lvs } of facts) {

@@ -35,7 +35,6 @@ export function diskFilePath(dir: string, instance: string, index: number): stri
 }
 
 const FILE_RE = /^(.+)\.disk(\d+)\.img$/;
-const LV_RE = /^(.+)\.disk(\d+)(_meta)?$/;
 
 /** The instance and disk index a file name was made for (the whole suffix is fixed, so "web.disk1.disk0.img" is web.disk1's, never web's). */
 export function instanceOfDiskFile(filePath: string): { instance: string; index: number } | undefined {
@@ -45,9 +44,18 @@ export function instanceOfDiskFile(filePath: string): { instance: string; index:
 
 /** The instance and disk index an LV name was made for (diskLvName / diskMetaLvName), parsed, never prefix-matched. */
 export function instanceOfDiskLv(name: string): { instance: string; index: number; meta: boolean } | undefined {
-  const m = LV_RE.exec(name);
-  return m ? { instance: m[1]!, index: Number(m[2]), meta: m[3] !== undefined } : undefined;
+  // /^(.+)\.disk(\d+)(_meta)?$/ by hand (it runs for every DRBD LV in each plan): the digits
+  // are the name's last run of digits (before "_meta"), so ".disk" can only sit right before them.
+  const meta = name.endsWith('_meta');
+  const end = meta ? name.length - 5 : name.length;
+  let digits = end;
+  while (digits > 0 && name.charCodeAt(digits - 1) >= 48 && name.charCodeAt(digits - 1) <= 57) digits--;
+  if (digits === end || digits < 6 || !name.startsWith('.disk', digits - 5)) return undefined;
+  const instance = name.slice(0, digits - 5);
+  if (LINE_BREAK.test(instance)) return undefined; // "." in that pattern matches no line terminator
+  return { instance, index: Number(name.slice(digits, end)), meta };
 }
+const LINE_BREAK = /[\n\r\u2028\u2029]/;
 
 /** An LV is `instance`'s disk only with both of Gantry's tags for it AND a name made for it. */
 export function isDiskLvOf(lv: { readonly name: string; readonly tags: readonly string[] }, instance: string): boolean {
