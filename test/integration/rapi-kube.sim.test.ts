@@ -19,6 +19,7 @@ import { OPERATION_ANNOTATION, USER_ANNOTATION } from '../../src/rapi/kube-write
 import { SimCluster } from '../../src/sim/index.js';
 import { silentLogger } from '../../src/util/log.js';
 import { freePort, https } from '../helpers/https.js';
+import { SHARED_DIR } from '../helpers/rapi-sim.js';
 import { createCr, loadRepoCrds, patchCrSpec, startKubeApiDouble, type KubeApiDouble } from '../helpers/kube-api-double.js';
 
 const NS = 'gantry';
@@ -70,17 +71,18 @@ beforeAll(async () => {
   await writeFile(users, 'admin adminpw write\nviewer viewpw read\n');
   api = await startKubeApiDouble(await loadRepoCrds());
   await createCr(api, NS, 'Cluster', 'sim', {
-    enabledHypervisors: ['kvm'], enabledDiskTemplates: ['plain'], storage: { volumeGroup: 'vg0' },
-    nodeProfile: { volumeGroups: [{ name: 'vg0', pvs: ['/dev/sdb'] }] },
+    enabledHypervisors: ['kvm'], enabledDiskTemplates: ['plain', 'sharedfile'], storage: { volumeGroup: 'vg0', sharedFileStorageDir: SHARED_DIR },
+    migration: { mode: 'live' }, nodeProfile: { volumeGroups: [{ name: 'vg0', pvs: ['/dev/sdb'] }] },
   });
   await createCr(api, NS, 'Node', 'node1', { address: '198.18.1.1', role: 'master-candidate' });
   await createCr(api, NS, 'Node', 'node2', { address: '198.18.1.2' });
   await createCr(api, NS, 'Instance', 'web1', { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }], beParams: { memory: '256M' }, placement: { primary: 'node1' } });
-  sim = new SimCluster(['node1', 'node2']);
+  await createCr(api, NS, 'Instance', 'sf1', { os: { name: 'none' }, diskTemplate: 'sharedfile', disks: [{ size: '1G' }], beParams: { memory: '128M' }, placement: { primary: 'node1' } });
+  sim = new SimCluster(['node1', 'node2'], { sharedDirs: [SHARED_DIR] });
   leaderPort = await freePort();
   startReplica('replica-a', leaderPort, path.join(dir, 'state-a'), users);
   // the first replica leads and has reconciled web1 before the second one starts
-  await vi.waitFor(() => expect(vm('node1', 'web1')?.runState).toBe('running'), { timeout: 20_000, interval: 50 });
+  await vi.waitFor(() => { expect(vm('node1', 'web1')?.runState).toBe('running'); expect(vm('node1', 'sf1')?.runState).toBe('running'); }, { timeout: 20_000, interval: 50 });
   followerPort = await freePort();
   startReplica('replica-b', followerPort, path.join(dir, 'state-b'), users);
   await vi.waitFor(async () => expect((await https(followerPort, 'GET', '/2/instances', READER)).status).toBe(200), { timeout: 20_000, interval: 100 });
@@ -164,6 +166,21 @@ describe('remote API writes in Kubernetes mode (simulated nodes; API double: no 
     expect(log).toMatch(/changed since it was read \(409\): reading it again/);
     const o = await cr('instances', 'web1');
     expect(o.spec).toMatchObject({ restartGeneration: 1, tags: ['set-by-kubectl'], powerState: 'running' });
+  });
+
+  it('given a failover of a running sharedfile instance, it patches twice in one job (stop and move, then start), each step after its own pass, never live-migrating', async () => {
+    const job = await write('PUT', '/2/instances/sf1/failover', { target_node: 'node2' });
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    const log = job.oplog[0].map((l: any) => l[3]).join('\n');
+    expect(log).toMatch(/patched Instance\/sf1 \(generation 2;[\s\S]*stop and move: done[\s\S]*patched Instance\/sf1 \(generation 3;[\s\S]*start: done/);
+    expect(sim.node('node1').history().map((h) => h.action.verb)).not.toContain('instance.migrate');
+    expect(vm('node2', 'sf1')?.runState).toBe('running');
+    expect((await cr('instances', 'sf1')).spec).toMatchObject({ placement: { primary: 'node2' }, powerState: 'running' });
+
+    const back = await write('PUT', '/2/instances/sf1/migrate', { target_node: 'node1' });
+    expect(back.status, JSON.stringify(back.opresult)).toBe('success');
+    expect(vm('node1', 'sf1')?.runState).toBe('running');
+    expect((await cr('instances', 'sf1')).spec.placement).toEqual({ primary: 'node1' });
   });
 
   it('given a write the schemas refuse, it answers 400 naming the field and patches nothing', async () => {
