@@ -325,6 +325,22 @@ describe('DRBD automatic failover: the secondary is promoted when the primary is
     expect(p.failovers?.[0]).toMatchObject({ instance: 'db1', from: 'n1', to: 'n2' });
   });
 
+  it('given the secondary without room for the instance (N+1 at promotion), mode refuse refuses the failover with the numbers and promotes nothing; mode warn fails over with a warning; off says nothing', () => {
+    const small = (mode?: 'refuse' | 'warn' | 'off') => {
+      const base = failoverInput();
+      return { ...base, cluster: { ...base.cluster, ...(mode ? { nPlusOne: mode } : {}) }, nodes: base.nodes.map((n) => (n.name === 'n2' ? { ...n, memoryMiB: 100 } : n)) };
+    };
+    const refused = plan(small('refuse'), n1Dead(dev({ minor: 0, peer: lost })));
+    expect(refused.actions).toEqual([]);
+    expect(refused.refused).toEqual([expect.objectContaining({ code: 'N_PLUS_ONE', message: 'failing over to n2 (DRBD promotion) breaks N+1: the instance needs 128 MiB, n2 has 100 MiB free (28 MiB short); Cluster spec.nPlusOne.mode is refuse: db1 is not promoted or started there (free memory on n2, or set the mode to warn)' })]);
+    expect(refused.failovers).toEqual([expect.objectContaining({ instance: 'db1', from: 'n1', lost: expect.stringContaining('28 MiB short') })]);
+    const warned = plan(small(), n1Dead(dev({ minor: 0, peer: lost })));
+    expect(verbs(warned.actions)).toEqual(['drbd.primary@n2', 'instance.start@n2']);
+    expect(warned.entries.find((e) => e.subject === 'Instance/db1')?.notes).toContain('warning: failing over to n2 (DRBD promotion) breaks N+1: the instance needs 128 MiB, n2 has 100 MiB free (28 MiB short) (Cluster spec.nPlusOne.mode: warn)');
+    const off = plan(small('off'), n1Dead(dev({ minor: 0, peer: lost })));
+    expect(off.entries.find((e) => e.subject === 'Instance/db1')?.notes.join('\n')).not.toContain('N+1');
+  });
+
   it('given an Outdated replica on the secondary, it refuses the failover with the reason and promotes nothing', () => {
     const p = plan(failoverInput(), n1Dead(dev({ minor: 0, disk: 'Outdated', peer: lost })));
     expect(verbs(p.actions)).toEqual([]);

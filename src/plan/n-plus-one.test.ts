@@ -26,6 +26,20 @@ const observed = (names: string[]): ObservedCluster => ({ nodes: new Map(names.m
 const layout = (nodes: [string, number][], running: N1Instance[]) => ({ nodes: new Map(nodes.map(([n, t]) => [n, { totalMiB: t, usable: true }])), running });
 
 describe('N+1 memory redundancy', () => {
+  it('given two node groups, a node\'s sharedfile instances count only on the other usable nodes of its own group (Ganeti checks N+1 per group), and the message names the group', () => {
+    const nodes = new Map([['a1', { totalMiB: 2048, usable: true, group: 'A' }], ['a2', { totalMiB: 1024, usable: true, group: 'A' }], ['b1', { totalMiB: 8192, usable: true, group: 'B' }]]);
+    const running: N1Instance[] = [
+      { instance: 'w1', node: 'a1', memoryMiB: 1000 },
+      { instance: 'w2', node: 'a2', memoryMiB: 128 },
+    ];
+    // Globally b1's 8 GiB would cover a1's 1000 MiB; in group A only a2's 896 MiB free counts.
+    const s = nPlusOneShortfalls({ nodes, running });
+    expect(s).toEqual([{ failed: 'a1', group: 'A', neededMiB: 1000, freeMiB: 896, instances: ['w1'] }]);
+    expect(describeShortfall(s[0]!)).toBe('its running instances need 1000 MiB; the other usable nodes of group A have 896 MiB free (104 MiB short)');
+    // The same nodes in one group: no shortfall.
+    expect(nPlusOneShortfalls({ nodes: new Map([...nodes].map(([n, v]) => [n, { ...v, group: 'A' }])), running })).toEqual([]);
+  });
+
   it('given DRBD instances, it checks each (primary, secondary) pair against the secondary\'s free memory, like Ganeti', () => {
     const l = layout([['a', 2048], ['b', 1024], ['c', 4096]], [
       { instance: 'x', node: 'a', memoryMiB: 512, failover: { to: 'b' } },
@@ -87,8 +101,8 @@ describe('N+1 memory redundancy', () => {
       expect(e.actions).toEqual([]);
       expect(p.actions.filter((x) => 'name' in x && x.name === 'c')).toEqual([]);
       expect(p.refused.filter((r) => r.code === 'N_PLUS_ONE').map((r) => r.message)).toEqual([
-        'placing c on n2 breaks N+1 memory redundancy on n1: its running instances need 512 MiB; the other usable nodes have 256 MiB free (256 MiB short); Cluster spec.nPlusOne.mode is refuse: c is not moved or started there (free memory, place it elsewhere, or set the mode to warn)',
-        'placing c on n2 breaks N+1 memory redundancy on n2: its running instances need 768 MiB; the other usable nodes have 512 MiB free (256 MiB short); Cluster spec.nPlusOne.mode is refuse: c is not moved or started there (free memory, place it elsewhere, or set the mode to warn)',
+        'placing c on n2 breaks N+1 memory redundancy on n1: its running instances need 512 MiB; the other usable nodes of group g have 256 MiB free (256 MiB short); Cluster spec.nPlusOne.mode is refuse: c is not moved or started there (free memory, place it elsewhere, or set the mode to warn)',
+        'placing c on n2 breaks N+1 memory redundancy on n2: its running instances need 768 MiB; the other usable nodes of group g have 512 MiB free (256 MiB short); Cluster spec.nPlusOne.mode is refuse: c is not moved or started there (free memory, place it elsewhere, or set the mode to warn)',
       ]);
       expect(p.entries.find((x) => x.subject === 'Instance/a')!.refused).toEqual([]);
     });
@@ -99,7 +113,7 @@ describe('N+1 memory redundancy', () => {
         const e = p.entries.find((x) => x.subject === 'Instance/c')!;
         expect(e.actions.map((x) => x.verb)).toContain('instance.start');
         expect(e.notes.filter((n) => n.startsWith('warning: placing c on n2 breaks N+1'))).toHaveLength(2);
-        expect(e.notes.join('\n')).toMatch(/need 768 MiB; the other usable nodes have 512 MiB free/);
+        expect(e.notes.join('\n')).toMatch(/need 768 MiB; the other usable nodes of group g have 512 MiB free/);
       }
       const off = plan(input(nodes, [a, c], 'off'), obs());
       expect(off.entries.find((x) => x.subject === 'Instance/c')!.notes.join('\n')).not.toMatch(/N\+1/);

@@ -5,7 +5,8 @@
  *    node F, secondary S), the memory of F's instances whose secondary is S fits S's free memory
  *    (htools' rMem: the per-peer maximum);
  *  - an instance that restarts anywhere (sharedfile, diskless) needs room on the other usable
- *    nodes: F's such instances fit what the other usable nodes have left (global N+1);
+ *    nodes of F's node group (Ganeti checks N+1 per group; instances fail over within it):
+ *    F's such instances fit what those nodes have left;
  *  - an instance whose disks live only on its node (plain, file) cannot fail over and counts
  *    for nothing but the memory it uses.
  * Free memory = a node's total minus the declared memory of the instances running on it.
@@ -19,6 +20,8 @@ export interface N1Node {
   readonly totalMiB: number;
   /** Observed and neither drained nor offline. */
   readonly usable: boolean;
+  /** Its node group: instances that restart anywhere go to the other nodes of the group. */
+  readonly group?: string;
 }
 
 /** An instance running (or planned to run) on `node`. */
@@ -39,8 +42,10 @@ export interface N1Layout {
 export interface N1Shortfall {
   /** The node whose failure is considered. */
   readonly failed: string;
-  /** The secondary that would have to start them; absent: any other usable node (global). */
+  /** The secondary that would have to start them; absent: any other usable node of its group. */
   readonly target?: string;
+  /** The failed node's group, when the layout names groups. */
+  readonly group?: string;
   readonly neededMiB: number;
   readonly freeMiB: number;
   /** The instances that would fail over, sorted. */
@@ -90,17 +95,19 @@ export function nPlusOneShortfalls(layout: N1Layout): N1Shortfall[] {
     const l = anywhere.get(failed);
     if (!l || l.length === 0) continue;
     const need = sum(l);
-    const left = usable.filter((n) => n !== failed).map((n) => ({ node: n, free: free(n) - (taken.get(n) ?? 0) }));
+    const group = layout.nodes.get(failed)?.group;
+    const left = usable.filter((n) => n !== failed && layout.nodes.get(n)?.group === group).map((n) => ({ node: n, free: free(n) - (taken.get(n) ?? 0) }));
     const room = left.reduce((s, n) => s + n.free, 0);
+    const g = group !== undefined ? { group } : {};
     if (need > room) {
-      out.push({ failed, neededMiB: need, freeMiB: room, instances: names(l) });
+      out.push({ failed, ...g, neededMiB: need, freeMiB: room, instances: names(l) });
       continue;
     }
     // Enough in sum; each instance must still fit one node: largest first, onto the node with the most left.
     for (const r of [...l].sort((a, b) => b.memoryMiB - a.memoryMiB || a.instance.localeCompare(b.instance))) {
       const best = left.reduce<{ node: string; free: number } | undefined>((m, n) => (m === undefined || n.free > m.free ? n : m), undefined);
       if (best === undefined || best.free < r.memoryMiB) {
-        out.push({ failed, neededMiB: need, freeMiB: room, instances: names(l), unplaced: { instance: r.instance, memoryMiB: r.memoryMiB, largestFreeMiB: best?.free ?? 0 } });
+        out.push({ failed, ...g, neededMiB: need, freeMiB: room, instances: names(l), unplaced: { instance: r.instance, memoryMiB: r.memoryMiB, largestFreeMiB: best?.free ?? 0 } });
         break;
       }
       best.free -= r.memoryMiB;
@@ -115,10 +122,11 @@ export function describeShortfall(s: N1Shortfall): string {
   if (s.target !== undefined) {
     return `if ${s.failed} fails, its secondary ${s.target} must start ${s.instances.join(', ')}: they need ${s.neededMiB} MiB, ${s.target} has ${s.freeMiB} MiB free (${short} MiB short)`;
   }
+  const others = s.group !== undefined ? `the other usable nodes of group ${s.group}` : 'the other usable nodes';
   if (s.unplaced) {
-    return `its running instances need ${s.neededMiB} MiB and the other usable nodes have ${s.freeMiB} MiB free, but no node has room for ${s.unplaced.instance} (${s.unplaced.memoryMiB} MiB; at most ${s.unplaced.largestFreeMiB} MiB free on one node once the larger ones are placed)`;
+    return `its running instances need ${s.neededMiB} MiB and ${others} have ${s.freeMiB} MiB free, but no node has room for ${s.unplaced.instance} (${s.unplaced.memoryMiB} MiB; at most ${s.unplaced.largestFreeMiB} MiB free on one node once the larger ones are placed)`;
   }
-  return `its running instances need ${s.neededMiB} MiB; the other usable nodes have ${s.freeMiB} MiB free (${short} MiB short)`;
+  return `its running instances need ${s.neededMiB} MiB; ${others} have ${s.freeMiB} MiB free (${short} MiB short)`;
 }
 
 /** The node a shortfall is about: the secondary that lacks memory, or the node whose instances have nowhere to go. */
@@ -220,7 +228,7 @@ export function planNPlusOne(input: PlanInput, observed: ObservedCluster, all: r
   if (moves.length === 0) return out;
   const nodes = new Map(input.nodes.map((n) => {
     const o = observed.nodes.get(n.name);
-    return [n.name, { totalMiB: n.memoryMiB ?? o?.facts.memoryTotalMiB ?? 0, usable: o?.reachable === true && n.role !== 'drained' && n.role !== 'offline' && !gone.has(n.name) }] as const;
+    return [n.name, { totalMiB: n.memoryMiB ?? o?.facts.memoryTotalMiB ?? 0, usable: o?.reachable === true && n.role !== 'drained' && n.role !== 'offline' && !gone.has(n.name), group: n.group }] as const;
   }));
   const templates = (inst: PlanInstance) => inst.disks.filter((d) => d.state === 'present').map((d) => d.template);
   const before: N1Instance[] = [];

@@ -152,6 +152,16 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   // harep fix-storage: DRBD secondaries on a gone node get a new secondary from the same engine (plan/fix-storage).
   const toFix = fixStorageEvacuees(input, located, goneSet, gone, nodes, observed, (inst, node) => repairAllowed(input, inst, 'fix-storage', node));
   const fixEvacs = evacuateSecondariesAll(toFix, toFix.length > 0 && opts.allocator ? getAllocator() : undefined);
+  // N+1 at DRBD promotion: memory on a failover's target (total less the declared memory of what runs there and of earlier promotions in this plan).
+  const promotedMiB = new Map<string, number>();
+  let usedMiB: Map<string, number> | undefined;
+  const promotionRoom = (target: string, needMiB: number): string | undefined => {
+    const total = nodes.get(target)?.memoryMiB ?? observed.nodes.get(target)?.facts.memoryTotalMiB ?? 0;
+    if (total <= 0) return undefined;
+    usedMiB ??= memoryInUse(input, observed);
+    const free = Math.max(0, total - (usedMiB.get(target) ?? 0) - (promotedMiB.get(target) ?? 0));
+    return needMiB > free ? `failing over to ${target} (DRBD promotion) breaks N+1: the instance needs ${needMiB} MiB, ${target} has ${free} MiB free (${needMiB - free} MiB short)` : undefined;
+  };
   const declared = new Set(input.instances.map((i) => i.name));
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
@@ -381,9 +391,22 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     rt.actions.push(...routed.actions);
     const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, rt.actions);
     if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
-    if (drbdFailover && failoverStart) {
+    // N+1 at DRBD promotion (Cluster spec.nPlusOne): the survivor must have room for the instance it starts.
+    let promotionRefused: Refusal | undefined;
+    if (drbdFailover && failoverStart && inst.runtime?.powerState === 'running' && (input.cluster.nPlusOne ?? 'warn') !== 'off') {
+      const room = promotionRoom(primary, inst.memoryMiB);
+      if (room !== undefined && input.cluster.nPlusOne === 'refuse') {
+        promotionRefused = { subject, code: 'N_PLUS_ONE', message: `${room}; Cluster spec.nPlusOne.mode is refuse: ${inst.name} is not promoted or started there (free memory on ${primary}, or set the mode to warn)` };
+      } else if (room !== undefined) {
+        notes.push(`warning: ${room} (Cluster spec.nPlusOne.mode: warn)`);
+      }
+    }
+    if (drbdFailover && failoverStart && promotionRefused) {
+      failovers.push({ instance: inst.name, from: failover!, lost: promotionRefused.message, ...timeline(failover!) });
+    } else if (drbdFailover && failoverStart) {
       const promoted = dr.actions.some((a) => a.verb === 'drbd.primary' && a.failover !== undefined);
       const starts = rtActions.some((a) => a.verb === 'instance.start' && a.node === primary);
+      if (starts) promotedMiB.set(primary, (promotedMiB.get(primary) ?? 0) + inst.memoryMiB);
       if (promoted || starts) {
         failovers.push({ instance: inst.name, from: failover!, to: primary, ...timeline(failover!) });
         notes.push(`failover: ${failover} is ${gone.get(failover!)}; its DRBD secondary ${primary} is promoted${starts ? ` and ${inst.name} starts there` : ''}`);
@@ -395,7 +418,12 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const online = live.length === 0
       ? { actions: [...d.actions, ...dr.actions], resizes: [], notes: [] }
       : planOnlineResize(inst.name, wantedDrives(inst, primary, secondary, nodes, input, hooks), [...d.actions, ...dr.actions], live, (n) => runDirOf(nodes.get(n)));
-    const diskActions = [...online.actions, ...online.resizes];
+    const refusedPromotion = (a: Action) => promotionRefused !== undefined && ((a.verb === 'drbd.primary' && a.failover !== undefined) || (a.verb === 'instance.start' && a.node === primary));
+    const diskActions = [...online.actions, ...online.resizes].filter((a) => !refusedPromotion(a));
+    if (promotionRefused) {
+      rtActions.splice(0, rtActions.length, ...rtActions.filter((a) => !refusedPromotion(a)));
+      dr.refused.push(promotionRefused);
+    }
     const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
     // An instance whose nodes cannot be observed is not known to be in sync.
     addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...drainRefused, ...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
@@ -514,6 +542,17 @@ function autoRepairFor(input: PlanInput, inst: PlanInstance, loc: InstanceLocati
     if (type === 'reinstall') return reinstallable(inst) ? undefined : `a DRBD pair with both nodes gone is not re-created by this release: ${inst.name} waits for ${from}`;
     return 'no migrate repair is planned';
   });
+}
+
+/** Declared memory of the instances alive on each observed node. */
+function memoryInUse(input: PlanInput, observed: ObservedCluster): Map<string, number> {
+  const mem = new Map(input.instances.map((i) => [i.name, i.memoryMiB]));
+  const out = new Map<string, number>();
+  for (const [node, o] of observed.nodes) {
+    if (!o.reachable) continue;
+    for (const vm of Object.values(o.instances)) if (ALIVE.has(vm.runState)) out.set(node, (out.get(node) ?? 0) + (mem.get(vm.name) ?? 0));
+  }
+  return out;
 }
 
 /** harep's reinstall re-creates these: every present disk is plain or file (node-local, gone with its node). */

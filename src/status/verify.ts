@@ -40,7 +40,7 @@ const ALIVE = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrat
 export function memoryView(state: DesiredState, observed: ObservedCluster): MemoryView {
   const nodes = new Map([...state.nodes.values()].map((n) => {
     const o = observed.nodes.get(n.name);
-    return [n.name, { totalMiB: o?.facts.memoryTotalMiB ?? 0, usable: o?.reachable === true && n.role !== 'drained' && n.role !== 'offline' }] as const;
+    return [n.name, { totalMiB: o?.facts.memoryTotalMiB ?? 0, usable: o?.reachable === true && n.role !== 'drained' && n.role !== 'offline', group: n.group }] as const;
   }));
   const running = [...observed.nodes].flatMap(([node, o]) => Object.values(o.instances)
     .filter((vm) => ALIVE.has(vm.runState) && state.instances.has(vm.name))
