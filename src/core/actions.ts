@@ -126,6 +126,13 @@ export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly re
  * link or is linked to `keep`. The device stays attached and keeps its role.
  */
 export interface DrbdDisconnect extends Base { readonly verb: 'drbd.disconnect'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly keep: DrbdEndpointSpec; readonly from: readonly string[] }
+/**
+ * Clear allow-two-primaries on this side's link (`net-options --allow-two-primaries=no`, no
+ * reconnect): a live migration that never finished (Gantry stopped between the promotion and
+ * the clear) left it set. Planned only while the pair is single-primary and no migration runs;
+ * 8.4 passes the change to the connected peer, so the other side's action usually finds it done.
+ */
+export interface DrbdSinglePrimary extends Base { readonly verb: 'drbd.single-primary'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly remote: DrbdEndpointSpec }
 /** Wait up to waitS until this side and its peer (`peerNode`) are Connected and both UpToDate: the end of a resync. Fails when the time runs out (the next pass waits again). */
 export interface DrbdWaitSync extends Base { readonly verb: 'drbd.wait-sync'; readonly resource: string; readonly minor: number; readonly peerNode: string; readonly waitS: number }
 
@@ -242,6 +249,6 @@ export type Action =
   | VgEnsure
   | LvCreate | LvExtend | LvRemove
   | FileCreate | FileGrow | FileRemove
-  | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown | DrbdDisconnect | DrbdWaitSync;
+  | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown | DrbdDisconnect | DrbdWaitSync | DrbdSinglePrimary;
 
 export type Verb = Action['verb'];

@@ -64,6 +64,11 @@ export interface ObservedDrbdDevice {
    * connected" shows a split brain (plan/drbd).
    */
   readonly splitBrain?: boolean;
+  /**
+   * allow-two-primaries on this side's link (`drbdsetup show`): true only inside a live
+   * migration, or left behind by one that never finished. Undefined when show was not read.
+   */
+  readonly allowTwoPrimaries?: boolean;
   /** The (one, 8.4) peer; absent when the device has no network config at all. */
   readonly peer?: {
     /** Connected, StandAlone, WFConnection, SyncSource, ... */

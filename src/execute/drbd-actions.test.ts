@@ -105,4 +105,18 @@ describe('drbd.* actions on a node (replay double of real 8.4.11 states)', () =>
     expect(r.ok).toBe(false);
     expect(r.error?.code).toBe('DRBD_SYNC_PENDING');
   });
+
+  // The shows are captured from the VM lab (DRBD 8.4.11): node1's link during the live-migration role switch, and a single-primary pair.
+  it('given allow-two-primaries left on the link (real show), drbd.single-primary clears it with net-options; given it already cleared (the same show without that line, as 8.4 prints a single-primary link), it runs nothing', async () => {
+    const clear: Action = { ...base, verb: 'drbd.single-primary', local: { host: '198.19.233.11', port: 11000 }, remote: { host: '198.19.233.12', port: 11000 } };
+    const t = new ReplayNode(['uptodate'], golden('v84/show-dual-primary.txt'));
+    expect(await opsOn(t).run(clear)).toMatchObject({ ok: true, unchanged: false });
+    expect(t.ran).toEqual([['drbdsetup', 'net-options', 'ipv4:198.19.233.11:11000', 'ipv4:198.19.233.12:11000', '--allow-two-primaries=no']]);
+    const done = new ReplayNode(['uptodate'], golden('v84/show-dual-primary.txt').replace(/^\s*allow-two-primaries.*\n/m, ''));
+    expect(await opsOn(done).run(clear)).toMatchObject({ ok: true, unchanged: true });
+    expect(done.ran).toEqual([]);
+    expect(opsOn(done).describe(clear)).toEqual([['drbdsetup', 'show', 'resource0'], ['drbdsetup', 'net-options', 'ipv4:198.19.233.11:11000', 'ipv4:198.19.233.12:11000', '--allow-two-primaries=no']]);
+    const elsewhere = new ReplayNode(['uptodate'], golden('v84/show-uptodate.txt'));
+    expect((await opsOn(elsewhere).run(clear)).error?.code).toBe('DRBD_NET_MISMATCH');
+  });
 });

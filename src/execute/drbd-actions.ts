@@ -10,7 +10,7 @@ import * as c from '../drivers/drbd/cmd84.js';
 import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
 import { endpointArg } from '../drivers/drbd/validate.js';
 import {
-  ensureDisconnectedExcept, ensureDown, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, waitForSync, type EnsureResult, type WaitOptions,
+  ensureDisconnectedExcept, ensureDown, ensureDualPrimary, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, waitForSync, type EnsureResult, type WaitOptions,
 } from '../drivers/drbd/ops.js';
 
 export type DrbdAction = Extract<Action, { verb: `drbd.${string}` }>;
@@ -42,6 +42,7 @@ export function describeDrbd(a: DrbdAction): string[][] {
     // The link to the old secondary, as drbdsetup show names it on the node; only when it is not `keep`.
     case 'drbd.disconnect': return [c.showResourceCmd(a.resource), ['drbdsetup', 'disconnect', endpointArg(a.local), `<the peer drbdsetup show names, unless it is ${endpointArg(a.keep)}>`]];
     case 'drbd.wait-sync': return [c.events2NowCmd(), c.procDrbdCmd()];
+    case 'drbd.single-primary': return [c.showResourceCmd(a.resource), c.allowTwoPrimariesCmd(a.local, a.remote, false)];
   }
 }
 
@@ -61,5 +62,6 @@ export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pi
     case 'drbd.down': return ensureDown(t, a.resource, log);
     case 'drbd.disconnect': return ensureDisconnectedExcept(t, a.resource, a.keep, log);
     case 'drbd.wait-sync': return waitForSync(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 });
+    case 'drbd.single-primary': return ensureDualPrimary(t, { resource: a.resource, minor: a.minor, local: a.local, peer: a.remote }, false, log);
   }
 }

@@ -4,7 +4,9 @@
  * 8.4 runner (drivers/drbd/ops.ts):
  *
  *   1. both sides Connected, UpToDate/UpToDate, no resync (checked on the nodes, now)
- *   2. allow-two-primaries on both ends of each link (net-options, no reconnect)
+ *   2. allow-two-primaries on both ends of each link (net-options, no reconnect; 8.4 passes
+ *      the change to the connected peer, so the second end's ensure finds it set: checked on
+ *      the VM lab, testdata v84/show-dual-primary-peer.txt)
  *   3. the destination promoted (dual primary: the source stays Primary)
  *   4. QEMU migrates (`move`: the incoming QEMU on the destination is paused until the
  *      switchover, so only one guest ever writes)

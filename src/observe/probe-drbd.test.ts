@@ -21,19 +21,37 @@ describe('DRBD in the node probe (real 8.4.11 captures)', () => {
     expect(snap('split-brain').devices['0']).toMatchObject({ disk: 'UpToDate', peer: { connection: 'StandAlone', role: 'Unknown' } });
   });
 
-  it('given DRBD asked for, it reads events2 and /proc/drbd in the same batch; a failed read leaves drbd unknown (undefined) with a probe error, never empty', () => {
+  it('given DRBD asked for, it reads events2, /proc/drbd and drbdsetup show in the same batch; a failed read leaves drbd unknown (undefined) with a probe error, never empty', () => {
     const req = { sysctls: [], fileDirs: [], drbd: true };
     const cmds = probeCommands(req);
-    expect(cmds.slice(-2)).toEqual([['drbdsetup', 'events2', '--now', 'all'], ['cat', '/proc/drbd']]);
+    expect(cmds.slice(-3)).toEqual([['drbdsetup', 'events2', '--now', 'all'], ['cat', '/proc/drbd'], ['drbdsetup', 'show']]);
     const ok = (argv: readonly string[], stdout = ''): ExecResult => ({ argv, code: 0, stdout, stderr: '', durationMs: 1 });
     const results = cmds.map((c) => ok(c));
-    results[results.length - 2] = ok(cmds[cmds.length - 2]!, golden('v84/events2-uptodate.txt'));
-    results[results.length - 1] = ok(cmds[cmds.length - 1]!, golden('v84/proc-uptodate.txt'));
+    results[results.length - 3] = ok(cmds[cmds.length - 3]!, golden('v84/events2-uptodate.txt'));
+    results[results.length - 2] = ok(cmds[cmds.length - 2]!, golden('v84/proc-uptodate.txt'));
+    results[results.length - 1] = ok(cmds[cmds.length - 1]!, golden('v84/show-uptodate.txt'));
     expect(Object.keys(parseProbe('n1', req, results, 't').drbd!.devices)).toEqual(['0', '1']);
-    results[results.length - 1] = { argv: ['cat', '/proc/drbd'], code: 1, stdout: '', stderr: 'cat: /proc/drbd: No such file or directory', durationMs: 1 };
+    results[results.length - 2] = { argv: ['cat', '/proc/drbd'], code: 1, stdout: '', stderr: 'cat: /proc/drbd: No such file or directory', durationMs: 1 };
     const failed = parseProbe('n1', req, results, 't');
     expect(failed.drbd).toBeUndefined();
     expect(failed.probeErrors.join('\n')).toMatch(/drbdEvents: cat exited 1/);
     expect(probeCommands({ sysctls: [], fileDirs: [] }).flat()).not.toContain('events2');
+  });
+
+  // Captured from the VM lab, DRBD 8.4.11: both ends during the live-migration role switch.
+  it('given the real show of a link with allow-two-primaries set (VM lab), the device reports it; the single-primary pair reports false; a failed show leaves it unknown and the rest stands', () => {
+    const req = { sysctls: [], fileDirs: [], drbd: true };
+    const cmds = probeCommands(req);
+    const at = (events: string, proc: string, show: ExecResult['stdout'], showCode = 0): ExecResult[] => cmds.map((argv, i) => {
+      const k = i - (cmds.length - 3);
+      const stdout = k === 0 ? golden(`v84/events2-${events}.txt`) : k === 1 ? golden(`v84/proc-${proc}.txt`) : k === 2 ? show : '';
+      return { argv, code: k === 2 ? showCode : 0, stdout, stderr: k === 2 && showCode ? 'drbdsetup: exec failed' : '', durationMs: 1 };
+    });
+    expect(parseProbe('n2', req, at('dual-primary-peer', 'dual-primary-peer', golden('v84/show-dual-primary-peer.txt')), 't').drbd!.devices['0'])
+      .toMatchObject({ role: 'Primary', allowTwoPrimaries: true, peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } });
+    expect(Object.values(parseProbe('n1', req, at('uptodate', 'uptodate', golden('v84/show-uptodate.txt')), 't').drbd!.devices).map((d) => d.allowTwoPrimaries)).toEqual([false, false]);
+    const failed = parseProbe('n1', req, at('uptodate', 'uptodate', '', 1), 't');
+    expect(Object.values(failed.drbd!.devices).map((d) => [d.role, d.allowTwoPrimaries])).toEqual([['Primary', undefined], ['Secondary', undefined]]);
+    expect(failed.probeErrors.join('\n')).toMatch(/drbdShow: drbdsetup exited 1/);
   });
 });

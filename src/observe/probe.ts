@@ -24,9 +24,10 @@ import { listImagesCmd, pathTypeCmd } from '../drivers/file/commands.js';
 import { parseInfoStream, parseStorageDir } from '../drivers/file/parse.js';
 import { firstLine } from '../drivers/facts/shared.js';
 import { parseTapConf, parseTapEntries, parseTapRules, proxyNeighArgv, rulesArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
-import { events2NowCmd, procDrbdCmd } from '../drivers/drbd/cmd84.js';
+import { events2NowCmd, procDrbdCmd, showAllCmd } from '../drivers/drbd/cmd84.js';
 import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
 import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
+import { parseDrbdShow, type ShowResource } from '../drivers/drbd/parse-show.js';
 import { withProcProgress, type DrbdSnapshot } from '../drivers/drbd/state.js';
 
 export interface ProbeOptions {
@@ -39,7 +40,7 @@ export interface ProbeOptions {
 }
 
 type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
-  | 'drbdEvents' | 'drbdProc' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
+  | 'drbdEvents' | 'drbdProc' | 'drbdShow' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -71,7 +72,7 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'tapConf', argv: tapConfArgv() },
     { section: 'rules4', argv: rulesArgv('-4') },
     { section: 'rules6', argv: rulesArgv('-6') },
-    ...(req.drbd ? [{ section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }] : []),
+    ...(req.drbd ? [{ section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }, { section: 'drbdShow' as const, argv: showAllCmd() }] : []),
   ];
 }
 
@@ -165,7 +166,9 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     tapSysctls: parseTapConf(sc.stdout),
   }));
   // Unknown is not absent: a failed DRBD read leaves `drbd` undefined, never "no devices".
-  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => observedDrbd(withProcProgress(parseEvents2(ev.stdout), parseProcDrbd(proc.stdout).devices))) : undefined;
+  // drbdsetup show only adds allow-two-primaries: when it fails, that stays unknown (undefined) and the rest stands.
+  const show = req.drbd ? section(['drbdShow'], (r) => parseDrbdShow(r.stdout)) : undefined;
+  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => observedDrbd(withProcProgress(parseEvents2(ev.stdout), parseProcDrbd(proc.stdout).devices), show)) : undefined;
 
   return {
     ...base,
@@ -186,18 +189,29 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   };
 }
 
-/** The driver's DRBD snapshot as the planner's vocabulary: devices by minor, the one (8.4) peer each. */
-export function observedDrbd(snap: DrbdSnapshot): ObservedDrbd {
+/**
+ * The driver's DRBD snapshot as the planner's vocabulary: devices by minor, the one (8.4) peer
+ * each; with `drbdsetup show` read, allow-two-primaries of each device's link (false when the
+ * resource has no network config: 8.4 keeps no net options without one).
+ */
+export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[]): ObservedDrbd {
   const devices: Record<string, ObservedDrbdDevice> = {};
+  const dual = (resource: string | undefined): boolean | undefined => {
+    if (show === undefined) return undefined;
+    const conn = show.find((r) => r.name === resource)?.connections[0];
+    return conn?.net['allow-two-primaries'] === 'yes';
+  };
   for (const d of snap.devices) {
     if (d.unconfigured) continue;
     const p = d.peers[0];
+    const allowTwoPrimaries = dual(d.resource);
     devices[String(d.minor)] = {
       minor: d.minor,
       ...(d.resource !== undefined ? { resource: d.resource } : {}),
       ...(d.role !== undefined ? { role: d.role } : {}),
       ...(d.disk !== undefined ? { disk: d.disk } : {}),
       ...(d.sizeKiB !== undefined ? { sizeMiB: Math.floor(d.sizeKiB / 1024) } : {}),
+      ...(allowTwoPrimaries !== undefined ? { allowTwoPrimaries } : {}),
       ...(p ? { peer: {
         connection: p.connection,
         ...(p.replication !== undefined ? { replication: p.replication } : {}),

@@ -12,6 +12,8 @@
  *              picks whose writes to discard); both StandAlone and UpToDate -> suspected,
  *              re-connect planned (DRBD's after-sb policies discard no changed data)
  *   deletion:  drbd.down only with an explicit deletion, before the LVs go.
+ *   leftovers: allow-two-primaries still set by a live migration that never finished ->
+ *              drbd.single-primary once the pair is single-primary and no migration runs.
  */
 import { actionKey, type Action, type DrbdMigrationDisk, type DrbdResyncSpec, type DrbdUp } from '../core/actions.js';
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
@@ -193,7 +195,11 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   // ---- initial sync (only at creation) and roles ----
   const fresh = pDev && sDev && pDev.disk === 'Inconsistent' && sDev.disk === 'Inconsistent' && connected(pDev) && !DRBD_SYNCING.has(pDev.peer?.replication ?? pDev.peer?.connection ?? '');
   const after = ups.map((a) => actionKey(a));
-  if (x.liveMigration && !creating) return planMigrationRoles(x, out, label, pDev, sDev, ups.length > 0);
+  if (x.liveMigration && !creating) {
+    const m = planMigrationRoles(x, out, label, pDev, sDev, ups.length > 0);
+    if (!m.migration) planDualPrimaryReset(x, m, label, pDev, sDev);
+    return m;
+  }
   if (creating || fresh) {
     out.actions.push({ verb: 'drbd.initial-sync', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after, reason: `initial full sync of the new pair ${label}: primary --force on ${P.name}, both sides Inconsistent` });
   } else {
@@ -207,6 +213,8 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
       out.actions.push({ verb: 'drbd.primary', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after: [...after, ...demote], reason: `${P.name} is the primary: promote ${drbdResourceName(minorOf(P))} once ${S.name} is connected (never on a guess)` });
     }
   }
+
+  planDualPrimaryReset(x, out, label, pDev, sDev);
 
   // ---- resize: both data LVs first, then the device ----
   const extends_ = x.planned.filter((a) => a.verb === 'lv.extend' && a.name === diskLvName(inst.name, disk.index));
@@ -316,6 +324,44 @@ function planMigrationRoles(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, 
   const side = (n: PlanNode, peer: PlanNode) => ({ resource: drbdResourceName(alloc.minors.get(n.name)!), minor: alloc.minors.get(n.name)!, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peer), port: alloc.port } });
   out.diffs.push({ path: `disks[${disk.index}].drbd.primary`, desired: P.name, observed: S.name });
   return { ...out, migration: { index: disk.index, source: side(S, P), target: side(P, S) } };
+}
+
+const MIGRATING: ReadonlySet<string> = new Set(['inmigrate', 'postmigrate']);
+
+/**
+ * allow-two-primaries left on a link by a live migration that never finished (Gantry stopped
+ * between setting it and clearing it: execute/drbd-migration's steps 2-6): cleared with
+ * drbd.single-primary once the pair is single-primary (after this pass's demotion when one is
+ * planned) and no QEMU migration of the instance runs on either node. Not read (undefined):
+ * nothing planned. While both sides stay Primary it waits, with a note.
+ */
+function planDualPrimaryReset(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDev: ObservedDrbdDevice | undefined, sDev: ObservedDrbdDevice | undefined): void {
+  const { inst, disk, primary: P, secondary: S, alloc } = x;
+  const left = ([[P, pDev, S], [S, sDev, P]] as const).filter(([, d]) => d?.allowTwoPrimaries === true);
+  if (left.length === 0) return;
+  const where = left.map(([n]) => n.name).join(' and ');
+  const migrating = [P, S].filter((n) => MIGRATING.has(x.observed.nodes.get(n.name)?.instances[inst.name]?.runState ?? '')).map((n) => n.name);
+  if (migrating.length > 0) {
+    out.notes.push(`${label}: allow-two-primaries is set on ${where} while a QEMU migration of ${inst.name} is in flight on ${migrating.join(', ')}: left alone until it ends`);
+    return;
+  }
+  const demotes = out.actions.filter((a) => a.verb === 'drbd.secondary').map((a) => actionKey(a));
+  if (pDev?.role === 'Primary' && sDev?.role === 'Primary' && demotes.length === 0) {
+    out.notes.push(`${label}: allow-two-primaries is set on ${where} and both sides are Primary: it is cleared once one side is demoted`);
+    return;
+  }
+  for (const [n, , peer] of left) {
+    const minor = alloc.minors.get(n.name)!;
+    const res = drbdResourceName(minor);
+    out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.allowTwoPrimaries`, desired: false, observed: true });
+    out.actions.push({
+      verb: 'drbd.single-primary', node: n.name, subject: `Instance/${inst.name}`, resource: res, minor,
+      local: { host: addr(n), port: alloc.port }, remote: { host: addr(peer), port: alloc.port },
+      ...(demotes.length > 0 ? { after: demotes } : {}),
+      reason: `allow-two-primaries is still set on ${n.name}'s link of ${res} (${label}), left by a live migration that did not finish; ` +
+        `the pair is single-primary${demotes.length > 0 ? ` once ${S.name} is demoted` : ''} and no migration runs: clear it (net-options, no reconnect; DRBD passes it to the connected peer)`,
+    });
+  }
 }
 
 /** Degraded states and sync progress, as notes (the conditions the drift report and describe show). */

@@ -27,6 +27,7 @@ const PHASE: Record<Verb, number> = {
   'instance.stop': 4,
   'drbd.secondary': 4.5,
   'drbd.primary': 4.6,
+  'drbd.single-primary': 4.7,
   'instance.migrate': 5,
   'instance.install': 6,
   'instance.start': 7,

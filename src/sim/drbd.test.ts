@@ -4,6 +4,8 @@ import { plan } from '../plan/plan.js';
 import type { PlanInput, PlanInstance, PlanInstanceRuntime, PlanNode } from '../core/plan.js';
 import type { ObservedCluster } from '../core/plan.js';
 import { uniqueDrbdResources, truthOf } from './campaign/invariants.js';
+import { actionKey } from '../core/actions.js';
+import { renderPlan } from '../status/drift-report.js';
 
 const node = (name: string, ip: string): PlanNode => ({
   name, group: 'default', role: 'regular', runDir: `/run/${name}`, fileStorageDir: `/srv/${name}`, address: ip, secondaryAddress: ip,
@@ -185,6 +187,69 @@ describe('DRBD live migration on the simulator (dual-primary)', () => {
     const r = await converge(sim, input(both('n2', 'n1')), 3);
     expect(r.actions).toEqual([]);
     expect([vmOn(sim, 'n1'), vmOn(sim, 'n2')]).toEqual([undefined, 'running']);
+  });
+
+  // What a live migration leaves when Gantry stops between setting allow-two-primaries and clearing it (execute/drbd-migration steps 2-6).
+  const leaveDual = (sim: SimCluster, n: string, minor: number, role?: 'Primary' | 'Secondary') => sim.node(n).tamper((s) => {
+    const d = s.drbd.get(minor)!;
+    d.allowTwoPrimaries = true;
+    if (role) d.role = role;
+  });
+
+  it('given allow-two-primaries left set on both ends by a migration that did not finish, the plan shows it on each node and clears it (drift and action); one net-options clears both ends, and the next plan is empty', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    leaveDual(sim, 'n1', 0);
+    leaveDual(sim, 'n2', 1);
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    expect(obs.nodes.get('n1')!.drbd!.devices['0']).toMatchObject({ role: 'Primary', allowTwoPrimaries: true });
+    const p = plan(input(both('n1', 'n2')), obs);
+    const e = p.entries.find((x) => x.subject === 'Instance/db1')!;
+    expect(e.status).toBe('drift');
+    expect(e.diffs.filter((d) => d.path.endsWith('allowTwoPrimaries'))).toEqual([
+      { path: 'disks[0].drbd.n1.allowTwoPrimaries', desired: false, observed: true }, { path: 'disks[0].drbd.n2.allowTwoPrimaries', desired: false, observed: true },
+    ]);
+    expect(p.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['drbd.single-primary@n1', 'drbd.single-primary@n2']);
+    expect(p.actions[0]).toMatchObject({ resource: 'resource0', minor: 0, local: { host: '198.19.0.1' }, remote: { host: '198.19.0.2' } });
+    expect(p.actions[0]!.reason).toMatch(/left by a live migration that did not finish/);
+    expect(renderPlan(p, 'table')).toMatch(/~ disks\[0\]\.drbd\.n1\.allowTwoPrimaries: true -> false[\s\S]*\+ drbd\.single-primary @n1/);
+    const ran = await Promise.all(p.waves.flat().map(async (a) => [`${a.verb}@${a.node}`, (await sim.run(a)).ok] as const));
+    expect(ran.every(([, ok]) => ok)).toBe(true);
+    expect([...dualOf(sim, 'n1'), ...dualOf(sim, 'n2')]).toEqual(['0:Primary', '0:Primary', '1:Secondary']);
+    expect((await converge(sim, input(both('n1', 'n2')), 1)).actions).toEqual([]);
+  });
+
+  it('given both ends Primary and allow-two-primaries set after a migration stopped past the QEMU switchover (the VM on the manifest primary), the old source is demoted first and allow-two-primaries cleared after it', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    leaveDual(sim, 'n1', 0);
+    leaveDual(sim, 'n2', 1, 'Primary');
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(input(both('n1', 'n2')), obs);
+    const acts = p.actions.filter((a) => a.subject === 'Instance/db1');
+    expect(acts.map((a) => `${a.verb}@${a.node}`)).toEqual(['drbd.secondary@n2', 'drbd.single-primary@n1', 'drbd.single-primary@n2']);
+    expect(acts[1]!.after).toEqual([actionKey(acts[0]!)]);
+    expect((await converge(sim, input(both('n1', 'n2')), 2)).failed).toEqual([]);
+    expect([...dualOf(sim, 'n1'), ...dualOf(sim, 'n2')]).toEqual(['0:Primary', '0:Primary', '1:Secondary']);
+    expect(vmOn(sim, 'n1')).toBe('running');
+  });
+
+  it('given allow-two-primaries set with both ends Primary, when a live migration is planned its own steps clear it (no separate action), and while a QEMU migration is in flight it is left alone with a note', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input(both('n1', 'n2')), 3);
+    leaveDual(sim, 'n1', 0);
+    leaveDual(sim, 'n2', 1, 'Primary');
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    // the VM runs on n1 and the manifest names n2: a live migration; it is planned, and its own steps clear the flag
+    const m = plan(input(both('n2', 'n1')), obs);
+    expect(m.actions.filter((a) => a.subject === 'Instance/db1').map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.migrate@n1']);
+    // a QEMU migration in flight (incoming QEMU on n2)
+    const n2 = obs.nodes.get('n2')!;
+    const incoming = { ...obs.nodes.get('n1')!.instances.db1!, runState: 'inmigrate' as const };
+    const inflight: ObservedCluster = { ...obs, nodes: new Map([...obs.nodes, ['n2', { ...n2, instances: { ...n2.instances, db1: incoming } }]]) };
+    const q = plan(input(both('n1', 'n2')), inflight);
+    expect(q.actions.filter((a) => a.verb === 'drbd.single-primary')).toEqual([]);
+    expect(q.entries.find((x) => x.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/QEMU migration of db1 is in flight on n2: left alone/);
   });
 
   it('given dual-primary not set, promoting the peer of a Primary is still refused', async () => {

@@ -13,9 +13,11 @@
  *   8.4 does with the after-sb policies Gantry sets. Nothing is ever discarded here.
  * * Dual-primary only with allow-two-primaries set on both ends of a connected link (a
  *   live migration sets it, promotes the destination, moves the VM, demotes the source,
- *   clears it: migrateDrbd); otherwise promotion needs the peer Secondary.
+ *   clears it: migrateDrbd); otherwise promotion needs the peer Secondary. As on real 8.4
+ *   (VM lab), changing it on one end of a connected link changes the peer's too; a link
+ *   without network config has no net options.
  */
-import type { DrbdDisconnect, DrbdDown, DrbdInitialSync, DrbdMigrationDisk, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
+import type { DrbdDisconnect, DrbdDown, DrbdSinglePrimary, DrbdInitialSync, DrbdMigrationDisk, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
 import type { ObservedDrbd, ObservedDrbdDevice } from '../core/observed.js';
 import { ExecError, PrereqError } from '../util/errors.js';
 import type { SimNodeState } from './state.js';
@@ -112,6 +114,7 @@ export function observeDrbd(s: SimNodeState, ctx: DrbdCtx): ObservedDrbd {
     const pm = p ? p.ps.drbdMeta.get(p.pd.metaLv) : undefined;
     devices[String(d.minor)] = {
       minor: d.minor, resource: d.resource, role: d.role, disk: d.attached ? meta?.disk ?? 'Diskless' : 'Diskless', sizeMiB: d.sizeMiB, ...(meta?.splitBrain ? { splitBrain: true } : {}),
+      allowTwoPrimaries: d.net !== undefined && d.allowTwoPrimaries === true,
       peer: p ? { connection: 'Connected', replication: 'Established', role: p.pd.role, disk: pm?.disk ?? 'DUnknown' } : { connection: d.net ? 'WFConnection' : 'StandAlone', role: 'Unknown', disk: 'DUnknown' },
     };
   }
@@ -210,6 +213,17 @@ export const drbdHandlers = {
     const d = deviceOf(s, a.minor, a.resource);
     if (!d.net || d.net.peer === ep(a.keep)) return false;
     delete d.net;
+    delete d.allowTwoPrimaries;
+    return true;
+  },
+  'drbd.single-primary': (s: SimNodeState, a: DrbdSinglePrimary, ctx: DrbdCtx): boolean => {
+    const d = deviceOf(s, a.minor, a.resource);
+    if (!d.net) throw new PrereqError('DRBD_NOT_CONNECTED', `${a.resource} has no network config: allow-two-primaries needs the link up`, { resource: a.resource });
+    if (d.net.local !== ep(a.local) || d.net.peer !== ep(a.remote)) throw new PrereqError('DRBD_NET_MISMATCH', `${a.resource} is linked ${d.net.local} -> ${d.net.peer}`, { resource: a.resource });
+    if (!d.allowTwoPrimaries) return false;
+    d.allowTwoPrimaries = false;
+    const p = peerDevice(s, d, ctx);
+    if (p) p.pd.allowTwoPrimaries = false; // 8.4 sends the net-options change to the connected peer
     return true;
   },
   'drbd.wait-sync': (s: SimNodeState, a: DrbdWaitSync, ctx: DrbdCtx): boolean => {

@@ -169,6 +169,8 @@ export const resumeSyncCmd = (minor: number): string[] => ['drbdsetup', 'resume-
 // ---- reads ----
 export const showCmd = (minor: number): string[] => ['drbdsetup', 'show', checkMinor(minor)];
 export const showResourceCmd = (resource: string): string[] => ['drbdsetup', 'show', checkResource(resource)];
+/** Every resource's running configuration (the probe reads allow-two-primaries from it). */
+export const showAllCmd = (): string[] => ['drbdsetup', 'show'];
 export const procDrbdCmd = (): string[] => ['cat', '/proc/drbd'];
 /**
  * DRBD calls its usermode helper (default /sbin/drbdadm) on events such as

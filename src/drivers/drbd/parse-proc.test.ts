@@ -25,6 +25,13 @@ describe('/proc/drbd parser', () => {
     expect(parseProcDrbd(golden('v84/proc-empty.txt')).devices).toEqual([]);
   });
 
+  it('given real 8.4.11 dual-primary during a live migration (VM lab, both ends), it reads Primary/Primary Connected UpToDate/UpToDate', () => {
+    for (const f of ['v84/proc-dual-primary.txt', 'v84/proc-dual-primary-peer.txt']) {
+      const [d] = parseProcDrbd(golden(f)).devices;
+      expect([d?.minor, d?.role, d?.disk, d?.peers[0]?.connection, d?.peers[0]?.role, d?.peers[0]?.disk, d?.peers[0]?.sync]).toEqual([0, 'Primary', 'UpToDate', 'Connected', 'Primary', 'UpToDate', undefined]);
+    }
+  });
+
   it('given a minor detached while StandAlone (real), /proc/drbd calls it Unconfigured though the minor still exists', () => {
     expect(parseProcDrbd(golden('v84/proc-detached.txt')).devices[1]).toEqual({ minor: 1, unconfigured: true, peers: [] });
   });

@@ -153,4 +153,26 @@ describe('DRBD 8.4 live migration decisions (dual-primary)', () => {
     const standalone = parseDrbdShow(golden('v84/show-attached.txt')).find((x) => x.name === 'resource0');
     expect(code(dualPrimaryDecision('resource0', r0.local, r0.peer, standalone, true))).toBe('DRBD_NOT_CONNECTED');
   });
+
+  // Captured from the VM lab, DRBD 8.4.11 (test/lab/drbd.test.ts, the role switch): net-options ran on node1 only.
+  it('given the real show of both ends during dual-primary (VM lab, 8.4.11), both read allow-two-primaries yes: the peer got it from the source\'s net-options, so its ensure runs nothing', () => {
+    const mine = parseDrbdShow(golden('v84/show-dual-primary.txt'))[0];
+    const peer = parseDrbdShow(golden('v84/show-dual-primary-peer.txt'))[0];
+    expect(mine?.connections[0]).toEqual({ local: { family: 'ipv4', host: '198.19.233.11', port: 11000 }, remote: { family: 'ipv4', host: '198.19.233.12', port: 11000 },
+      net: { 'allow-two-primaries': 'yes', 'after-sb-0pri': 'discard-zero-changes', 'after-sb-1pri': 'consensus' } });
+    expect([dualPrimaryOf(mine), dualPrimaryOf(peer)]).toEqual([true, true]);
+    const n2 = { host: '198.19.233.12', port: 11000 };
+    const n1 = { host: '198.19.233.11', port: 11000 };
+    expect(dualPrimaryDecision('resource0', n2, n1, peer, true)).toBe('done');
+    expect(dualPrimaryDecision('resource0', n1, n2, mine, false)).toEqual({ argv: ['drbdsetup', 'net-options', 'ipv4:198.19.233.11:11000', 'ipv4:198.19.233.12:11000', '--allow-two-primaries=no'] });
+  });
+
+  it('given the real events2 of both ends during dual-primary (VM lab, 8.4.11), each is Primary with a Primary peer, Connected UpToDate/UpToDate: promotion is done and the pair stays migration-ready', () => {
+    for (const f of ['dual-primary', 'dual-primary-peer']) {
+      const d = ev(f).devices[0];
+      expect(d).toMatchObject({ minor: 0, resource: 'resource0', role: 'Primary', disk: 'UpToDate', peers: [{ connection: 'Connected', replication: 'Established', role: 'Primary', disk: 'UpToDate' }] });
+      expect(migrationPromoteDecision(0, d, true)).toBe('done');
+      expect(migrationReadyProblem(d)).toBeUndefined();
+    }
+  });
 });
