@@ -4,7 +4,10 @@
  * applied with the VM nodes' manifests brings the disk up Connected UpToDate/UpToDate
  * (read inside the nodes: /proc/drbd); a second apply plans nothing; `drbdsetup down` on
  * the secondary is shown and repaired; a pattern written through the primary's device is
- * read back on the secondary after the primary is powered off and Gantry itself (apply
+ * read back on the secondary after the executor's live-migration role switch (dual-primary,
+ * without QEMU: execute/drbd-migration; an allow-two-primaries left on the link, as a
+ * migration that never finished leaves it, is then shown by the plan and cleared), and
+ * after the primary is powered off and Gantry itself (apply
  * passes with Cluster spec.autoRepair.failover, fencing through the Node manifests' lab
  * power program, default liveness settings) promoted the secondary. The instance is
  * `powerState: stopped` (examples/lab-drbd): a nested TCG guest inside a TCG node is too
@@ -25,6 +28,10 @@ import { labSkipReason, useLab } from '../helpers/rig.js';
 import { failures, labPasses } from '../helpers/passes.js';
 import { loadDesired } from '../../src/desired/load.js';
 import { formatLoadError } from '../../src/desired/errors.js';
+import type { DrbdMigrationDisk, DrbdMigrationSide } from '../../src/core/actions.js';
+import { parseDrbdShow } from '../../src/drivers/drbd/parse-show.js';
+import { migrateWithDualPrimary } from '../../src/execute/drbd-migration.js';
+import { silentLogger } from '../../src/util/log.js';
 
 const skip = await labSkipReason();
 const run = promisify(execFile);
@@ -143,6 +150,65 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     }
     await untilProc(P, HEALTHY_P, 60_000);
     expect(JSON.parse(await readFile(path.join(stateDir, 'failovers.json'), 'utf8').catch(() => '{"instances":{}}')).instances).toEqual({});
+    expect((await pass(false)).plan.actions).toEqual([]);
+  }, STEP_MS);
+
+  it('given a pattern written through the primary, the executor\'s live-migration role switch (dual-primary, without QEMU) moves the primary role to the secondary, which reads the pattern; back again, both sides end single-primary, Connected, UpToDate', async () => {
+    const pattern = `gantry-drbd-migration-${process.pid}-${Date.now()}`;
+    const w = await lab.exec(P, ['sh', '-c', `printf '%s' '${pattern}' | dd of=/dev/drbd0 bs=512 count=1 conv=sync,fsync oflag=direct 2>&1`]);
+    expect(w.code, w.stdout).toBe(0);
+    await untilProc(P, HEALTHY_P);
+    // Each side's link as DRBD itself shows it (the addresses and port Gantry set up).
+    const side = async (node: string): Promise<DrbdMigrationSide> => {
+      const conn = parseDrbdShow((await lab.exec(node, ['drbdsetup', 'show', 'resource0'])).stdout).find((r) => r.name === 'resource0')!.connections[0]!;
+      return { resource: 'resource0', minor: 0, local: conn.local!, peer: conn.remote! };
+    };
+    const disk = (from: string, to: string) => Promise.all([side(from), side(to)]).then(([source, target]): DrbdMigrationDisk => ({ index: 0, source, target }));
+    const during: Record<string, string> = {};
+    const io = (from: string, to: string, record: boolean) => ({
+      source: lab.transport(from), target: lab.transport(to), log: silentLogger(),
+      // Where QEMU would migrate: both sides Primary, allow-two-primaries on the link (recorded: real 8.4.11 output).
+      // (The fixtures src/drivers/drbd/testdata/v84/*-dual-primary*.txt were captured here: events2, proc and show on both.)
+      move: async () => {
+        if (!record) return;
+        during[`proc-${from}`] = await procDrbd(from);
+        during[`show-${to}`] = (await lab.exec(to, ['drbdsetup', 'show', 'resource0'])).stdout;
+      },
+      guestWhere: async () => 'source' as const,
+    });
+    const t0 = Date.now();
+    const there = await migrateWithDualPrimary([await disk(P, S)], io(P, S, true));
+    console.log(`[drbd-migration] dual-primary role switch ${P} -> ${S} without QEMU (two states read in between): ${((Date.now() - t0) / 1000).toFixed(1)} s, ${there.ran.length} commands`);
+    // DRBD 8.4 sends a net-options change to the connected peer (P_PROTOCOL_UPDATE): once the source has it, the
+    // destination's ensure usually finds it already set (or cleared) and runs nothing; it may still run when it read first.
+    const steps = there.ran.map((x) => `${x[0]} ${x[2]} ${x.at(-1)!.startsWith('--allow-two-primaries') ? x.at(-1) : ''}`.trim());
+    expect(steps.filter((x) => !x.startsWith(`@${S} net-options`))).toEqual([
+      `@${P} net-options --allow-two-primaries=yes`, `@${S} primary`, `@${P} secondary`, `@${P} net-options --allow-two-primaries=no`,
+    ]);
+    expect(steps.slice(0, steps.indexOf(`@${S} primary`)).every((x) => x.endsWith('=yes'))).toBe(true);
+    expect(during[`proc-${P}`]).toMatch(/0: cs:Connected ro:Primary\/Primary ds:UpToDate\/UpToDate/);
+    expect(during[`show-${S}`]).toMatch(/allow-two-primaries\s+yes;/);
+    await untilProc(S, HEALTHY_P, 60_000);
+    await untilProc(P, HEALTHY_S, 60_000);
+    expect((await lab.exec(S, ['drbdsetup', 'show', 'resource0'])).stdout).not.toMatch(/allow-two-primaries/);
+    const read = await lab.exec(S, ['sh', '-c', 'dd if=/dev/drbd0 bs=512 count=1 iflag=direct 2>/dev/null | tr -d "\\000"']);
+    expect(read.stdout).toBe(pattern);
+    // and back, so the manifest's primary holds the role again (the next test writes through it); this one is the figure
+    const back = await disk(S, P);
+    const t1 = Date.now();
+    const again = await migrateWithDualPrimary([back], io(S, P, false));
+    console.log(`[drbd-migration] dual-primary role switch ${S} -> ${P} without QEMU: ${((Date.now() - t1) / 1000).toFixed(1)} s, ${again.ran.length} commands (${again.ran.map((x) => `${x[0]} ${x[2]}`).join(', ')})`);
+    await untilProc(P, HEALTHY_P, 60_000);
+    await untilProc(S, HEALTHY_S, 60_000);
+    // A migration that never finished (Gantry stopped before the clear) leaves allow-two-primaries on the link: the
+    // probe reads it (drbdsetup show), the plan shows it and clears it; one net-options clears both ends.
+    const link = back.target;
+    expect((await lab.exec(P, ['drbdsetup', 'net-options', `ipv4:${link.local.host}:${link.local.port}`, `ipv4:${link.peer.host}:${link.peer.port}`, '--allow-two-primaries=yes'])).code).toBe(0);
+    const seen = await pass(false);
+    expect(seen.plan.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`drbd.single-primary@${P}`, `drbd.single-primary@${S}`]);
+    expect(seen.plan.entries.find((e) => e.subject === 'Instance/data1')!.diffs.map((d) => d.path)).toEqual([`disks[0].drbd.${P}.allowTwoPrimaries`, `disks[0].drbd.${S}.allowTwoPrimaries`]);
+    expect(failures(await pass(true))).toEqual([]);
+    for (const n of [P, S]) expect((await lab.exec(n, ['drbdsetup', 'show', 'resource0'])).stdout).not.toMatch(/allow-two-primaries/);
     expect((await pass(false)).plan.actions).toEqual([]);
   }, STEP_MS);
 
