@@ -470,11 +470,29 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     ['Outdated', { disk: 'Outdated', peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } }],
     ['StandAlone', { peer: { connection: 'StandAlone' } }],
     ['down', undefined],
-  ] as const)('given the destination %s, it is the stale side: no migration, no role switched, the VM stays on n1 (plan/failover keeps it there)', (_what, d2) => {
+  ] as const)('given the destination %s (never home to the VM: no copy of it there), the move waits for the destination to be healthy: refused DRBD_MIGRATION_NOT_READY, no role switched, the VM stays on n1, and it is not taken for a lost failover (no record)', (_what, d2) => {
     const obs = pair({}, d2 as Partial<ObservedDrbdDevice> | undefined);
     if (d2 === undefined) obs.nodes.set('n2', { ...obs.nodes.get('n2')!, drbd: { devices: {} } });
     const p = plan(input([swapped()]), obs);
     expect(verbs(p.actions).filter((v) => /instance\.|drbd\.(primary|secondary)/.test(v))).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_MIGRATION_NOT_READY' }]);
+    expect(p.refused[0]!.message).toMatch(/The VM stays on n1; it migrates once the disk is healthy/);
+    expect(p.recoveredFailovers).toBeUndefined();
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).not.toMatch(/kept on n1/);
+  });
+
+  it.each([
+    ['Outdated', { disk: 'Outdated', peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } }],
+    ['StandAlone', { peer: { connection: 'StandAlone' } }],
+    ['down', undefined],
+  ] as const)('given the destination %s and holding the stopped copy a failover leaves (the VM ran there, its node died), it is a failover the state directory lost: kept on n1, the record rebuilt', (_what, d2) => {
+    const obs = pair({}, d2 as Partial<ObservedDrbdDevice> | undefined);
+    const n2 = obs.nodes.get('n2')!;
+    obs.nodes.set('n2', { ...n2, ...(d2 === undefined ? { drbd: { devices: {} } } : {}), instances: { db1: { ...running('db1'), runState: 'stopped' } } });
+    const p = plan(input([swapped()]), obs);
+    expect(verbs(p.actions).filter((v) => /instance\.(start|migrate)|drbd\.(primary|secondary)/.test(v))).toEqual([]);
+    expect(p.recoveredFailovers).toMatchObject([{ instance: 'db1', from: 'n2', to: 'n1' }]);
+    expect(p.recoveredFailovers![0]!.recovered).toMatch(/a stopped copy of it left on n2/);
     expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/kept on n1/);
   });
 

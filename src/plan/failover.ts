@@ -11,9 +11,10 @@
  * stale (stopped before anything else there).
  */
 import type { FailoverRecord, ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
-import type { ObservedDrbdDevice, ObservedInstance } from '../core/observed.js';
+import type { ObservedDrbdDevice, ObservedInstance, ObservedNode } from '../core/observed.js';
 import type { InstanceLocation, NodeLvFacts } from './locate.js';
 import { drbdPeerConnected } from './drbd.js';
+import { ALIVE } from './instance-runtime.js';
 
 /** Nodes whose instances may be failed over: Dead (confirmed) or Offline (declared). */
 export function goneNodes(input: PlanInput, observed: ObservedCluster): Set<string> {
@@ -105,6 +106,18 @@ export function drbdSidesByInstance(facts: readonly NodeLvFacts[]): Map<string, 
     }
   }
   return out;
+}
+
+/**
+ * The copy a failover leaves behind on the node it left: the instance's runtime directory
+ * (its record, kept on persistent storage through the crash or power-off) with no process.
+ * A live migration removes the source's runtime directory, so a node the instance never ran
+ * on, or moved away from, holds none: a manifest naming such a node is a move still to come
+ * (a stale destination waits for its resync), never a failover the state directory lost.
+ */
+export function leftBehindCopy(obs: ObservedNode | undefined, instance: string): ObservedInstance | undefined {
+  const vm = obs?.instances[instance];
+  return vm !== undefined && !ALIVE.has(vm.runState) ? vm : undefined;
 }
 
 /** The nodes where a device of the instance is Primary now, in name order. */

@@ -11,7 +11,7 @@ import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWai
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, statusOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
-import { drbdPrimaries, drbdSidesByInstance, drbdStaleness, drbdSurvivor, failsOverByRestart, goneHome, goneNodes, observedDrbdSecondary, staleCopy } from './failover.js';
+import { drbdPrimaries, drbdSidesByInstance, drbdStaleness, drbdSurvivor, failsOverByRestart, goneHome, goneNodes, leftBehindCopy, observedDrbdSecondary, staleCopy } from './failover.js';
 import { volumesOf } from './disks.js';
 import { allocateNics, type NicAllocation } from './nics.js';
 import { blindNodes, describeWait, localFileDirs, locateInstances, lvFacts, type BlindNode, type InstanceLocation } from './locate.js';
@@ -246,13 +246,16 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && nodes.get(primary)?.role !== 'drained' && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
       // (A drained primary's replica may be disconnected by its own secondary replacement: the drain below says where it is.)
       // Where a DRBD instance lives comes from the nodes: Primary on the manifest's other node while
-      // the manifest's node is the stale side means a failover the state directory lost.
+      // the manifest's node is the stale side and holds the copy a failover leaves (it ran there)
+      // means a failover the state directory lost. Without that copy the manifest names a move
+      // still to come (a stale destination: the migration waits for its resync), not a failover.
       const sides = drbdSides.get(inst.name);
       const prim = drbdPrimaries(sides);
       const o = prim.length === 1 ? prim[0]! : undefined;
-      const stale = o !== undefined && o !== primary && (loc.running === undefined || loc.running === o) ? drbdStaleness(sides?.get(primary)) : undefined;
-      if (o !== undefined && stale !== undefined) {
-        const what = `DRBD Primary on ${o}${loc.running === o ? ' and the VM running there' : ''}; ${primary}'s replica: ${stale}`;
+      const left = o !== undefined && o !== primary && (loc.running === undefined || loc.running === o) ? leftBehindCopy(observed.nodes.get(primary), inst.name) : undefined;
+      const stale = left !== undefined ? drbdStaleness(sides?.get(primary)) : undefined;
+      if (o !== undefined && left !== undefined && stale !== undefined) {
+        const what = `DRBD Primary on ${o}${loc.running === o ? ' and the VM running there' : ''}; ${primary}'s replica: ${stale}; a ${left.runState} copy of it left on ${primary}`;
         recoveredFailovers.push({ instance: inst.name, from: primary, to: o, started: input.now ?? observed.nodes.get(o)?.observedAt ?? '', recovered: what });
         notes.push(`observed: ${what}. ${primary} is the stale side (a failover the state directory has no record of): kept on ${o}, ${primary} rejoins as its secondary (set placement.primary: ${o} to make it so, or name another node to move it)`);
         secondary = primary;

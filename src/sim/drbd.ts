@@ -16,6 +16,9 @@
  *   clears it: migrateDrbd); otherwise promotion needs the peer Secondary. As on real 8.4
  *   (VM lab), changing it on one end of a connected link changes the peer's too; a link
  *   without network config has no net options.
+ * * A failover promotion (drbd.primary with `failover`, the runner's failoverPromoteDecision)
+ *   does not wait for the dead peer: refused while the peer is still connected, and unless
+ *   this side is UpToDate (or forced, with a disk to promote).
  */
 import type { DrbdDisconnect, DrbdDown, DrbdSinglePrimary, DrbdInitialSync, DrbdMigrationDisk, DrbdWaitSync, DrbdPrimary, DrbdResize, DrbdSecondary, DrbdUp, DrbdCreateMd } from '../core/actions.js';
 import type { ObservedDrbd, ObservedDrbdDevice } from '../core/observed.js';
@@ -176,6 +179,14 @@ export const drbdHandlers = {
     if (d.role === 'Primary') return false;
     settleDrbd(s, ctx);
     const p = peerDevice(s, d, ctx);
+    if (a.failover) {
+      // The runner's failoverPromoteDecision (drivers/drbd/plan84): no wait for the (dead) peer, never while it is still connected.
+      if (p) throw new PrereqError('DRBD_FAILOVER_HELD', `not promoting minor ${a.minor} for failover: this side still sees its peer connected`, { minor: a.minor });
+      const disk = d.attached ? s.drbdMeta.get(d.metaLv)?.disk : undefined;
+      if (disk !== 'UpToDate' && !(a.failover.force && disk !== undefined)) throw new PrereqError('DRBD_FAILOVER_DEGRADED', `not promoting minor ${a.minor} for failover: its disk is ${disk ?? 'Diskless'}, not UpToDate`, { minor: a.minor });
+      d.role = 'Primary';
+      return true;
+    }
     if (!p) throw new ExecError('DRBD_PEER_MISSING', `not promoting minor ${a.minor}: its peer is not connected; this side may hold stale data`, { minor: a.minor });
     if (p.pd.role === 'Primary' && !(d.allowTwoPrimaries && p.pd.allowTwoPrimaries)) throw new ExecError('DRBD_PEER_PRIMARY', `not promoting minor ${a.minor}: the peer is Primary (dual-primary is for live migration only)`, { minor: a.minor });
     const mine = s.drbdMeta.get(d.metaLv)?.disk;

@@ -156,16 +156,17 @@ describe('bugs found by the fault campaign', () => {
 
   // Campaign (failover worlds) seed 36: after failovers.json was lost, the planner sent a failed-over DRBD instance back
   // to its manifest primary when that node returned (its replica down and stale). Where it lives comes from the nodes.
-  it('given a DRBD instance Primary and running on its manifest secondary while the manifest primary returns stale and no failover record is kept, it stays where it runs and the record is rebuilt', async () => {
-    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true });
-    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n2', secondary: 'n1' }, powerState: 'running' });
+  it('given a DRBD instance failed over from n1 to n2 (Gantry fenced n1), when failovers.json is lost and n1 returns stale with the stopped copy the failover left, it stays on n2 and the record is rebuilt', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true, failover: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
     await sc.converge();
-    expect(sc.runningOn('vm0')).toEqual(['n2']);
-    // What a failover from n1 leaves: the VM runs on n2 (DRBD Primary there), n1 is powered off; then the record is lost.
-    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n1', secondary: 'n2' };
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
     sc.sim.node('n1').crash();
+    for (let i = 0; i < 8 && sc.runningOn('vm0').length === 0; i++) await sc.pass();
+    expect(sc.runningOn('vm0')).toEqual(['n2']); // fenced past its grace, n2 promoted, the VM started there
     await rm(path.join(sc.stateDir, 'failovers.json'), { force: true });
     sc.sim.node('n1').boot();
+    expect(sc.sim.node('n1').snapshot().instances.vm0?.runState).toBe('stopped'); // the copy the failover left
     const o = await sc.pass();
     expect(o.executed.filter((a) => ['instance.stop', 'drbd.secondary', 'drbd.primary', 'instance.start'].includes(a.verb))).toEqual([]);
     expect(sc.runningOn('vm0')).toEqual(['n2']);
@@ -175,8 +176,30 @@ describe('bugs found by the fault campaign', () => {
     expect(sc.runningOn('vm0')).toEqual(['n2']);
     const records = JSON.parse(await readFile(path.join(sc.stateDir, 'failovers.json'), 'utf8')) as { instances: Record<string, { to: string; recovered?: string }> };
     expect(records.instances.vm0).toMatchObject({ to: 'n2' });
-    expect(records.instances.vm0?.recovered).toContain('DRBD Primary on n2');
+    expect(records.instances.vm0?.recovered).toMatch(/DRBD Primary on n2.*a stopped copy of it left on n1/);
     expect((await drbdOn(sc, 'n1')).map((d) => [d.role, d.disk, d.peer?.connection])).toEqual([['Secondary', 'UpToDate', 'Connected']]);
+    expect(sc.findings()).toEqual([]);
+  });
+
+  // drbdvm brief item 2b: the same observation without the copy is a move the manifest asks for, to a destination that
+  // is not ready (here rebooted: its DRBD device down). Recovering a "failover" would keep vm0 on n2 for good.
+  it('given a running DRBD instance on n2 whose manifest now names n1 while n1 rebooted (its device down, no copy of vm0 there), no failover record is made: the migration waits for the resync, then moves it to n1', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true, failover: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n2', secondary: 'n1' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n1', secondary: 'n2' };
+    sc.sim.node('n1').crash();
+    sc.sim.node('n1').boot();
+    const o = await sc.pass();
+    expect(o.plan?.recoveredFailovers).toBeUndefined();
+    expect(o.plan?.refused).toMatchObject([{ subject: 'Instance/vm0', code: 'DRBD_MIGRATION_NOT_READY' }]);
+    expect(o.executed.filter((a) => a.verb.startsWith('instance.') || a.verb === 'drbd.primary' || a.verb === 'drbd.secondary')).toEqual([]);
+    expect(o.executed.map((a) => `${a.verb}@${a.node}`)).toContain('drbd.up@n1');
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    expect(JSON.parse(await readFile(path.join(sc.stateDir, 'failovers.json'), 'utf8').catch(() => '{"instances":{}}')).instances).toEqual({});
     expect(sc.findings()).toEqual([]);
   });
 

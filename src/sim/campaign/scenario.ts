@@ -12,6 +12,7 @@ import { FakeClock } from '../../runtime/fake-clock.js';
 import { silentLogger } from '../../util/log.js';
 import { prng } from '../../util/prng.js';
 import { SimCluster } from '../cluster.js';
+import { SimFencer } from '../fencer.js';
 import { runPass, type PassArming, type PassEnv, type PassOutcome } from './controller.js';
 import { instantInvariants, type Finding } from './invariants.js';
 import { SHARED_DIR, World, type WorldShape } from './world.js';
@@ -27,7 +28,8 @@ export class Scenario {
   private constructor(world: World, stateDir: string) {
     this.world = world;
     this.sim = new SimCluster(world.shape.nodes.map((name) => ({ name, blockDevices: { '/dev/sdb': 65_536 }, ovs: false })), { clock: new FakeClock(BASE_TIME), sharedDirs: [SHARED_DIR] });
-    this.env = { sim: this.sim, stateDir, logger: silentLogger(), now: () => new Date(BASE_TIME + this.step * 60_000) };
+    // A failover world fences through the simulator's power control, as the campaign's controller does.
+    this.env = { sim: this.sim, stateDir, logger: silentLogger(), now: () => new Date(BASE_TIME + this.step * 60_000), ...(world.shape.failover ? { fencer: new SimFencer(this.sim) } : {}) };
   }
 
   /** A world with the given shape and no instances yet (add them with world.addInstance). */
