@@ -135,6 +135,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
 
   try {
     for (step = 0; step < opts.steps; step++) {
+      // A step runs on microtasks only (the simulator answers at once): let the event loop
+      // turn once per step so a test runner's messages are not starved on a busy machine.
+      await new Promise((resolve) => setImmediate(resolve));
       stepActions = [];
       await faults.healDue(step);
       if (r() < (opts.editRate ?? 0.2)) {
