@@ -12,7 +12,9 @@
  *
  * Each plan's hash (sha256 of its JSON, first 16 hex digits) is printed; `--expect-hashes
  * converged=H,dead=H,drifted=H` fails the run when one differs (a speedup must not change
- * any plan: bench/README.md lists the hashes of the default cluster).
+ * any plan: bench/README.md lists the hashes of the default cluster). Without --runtime
+ * only: with it the observed state comes from the simulator, whose observation times
+ * (the wall clock) show in the dead node's notes, so that hash changes from run to run.
  *
  * --runtime gives every instance a QEMU spec with two NICs (one from a Network's IP
  * pool). The converged observed state then comes from the simulator: plan against the
