@@ -1,11 +1,12 @@
 /**
  * What the operator does to the manifests between passes: the workload of the campaign.
  * Moves (migrations), power changes, restarts, reinstalls, growth, deletions (with and
- * without deleteDisks), forgetting a deleted instance, new instances.
+ * without deleteDisks), forgetting a deleted instance, new instances, and draining a node
+ * (role: drained; at most one at a time, undrained by a later drain edit).
  */
 import type { World } from './world.js';
 
-export const EDIT_KINDS = ['add', 'move', 'power', 'restart', 'reinstall', 'grow', 'delete', 'forget'] as const;
+export const EDIT_KINDS = ['add', 'move', 'power', 'restart', 'reinstall', 'grow', 'delete', 'forget', 'drain'] as const;
 export type EditKind = (typeof EDIT_KINDS)[number];
 
 const MAX_PRESENT = 10;
@@ -73,6 +74,17 @@ function applyEdit(kind: EditKind, r: () => number, world: World): string | unde
       if (d === undefined) return undefined;
       world.instances.delete(d.metadata.name);
       return d.metadata.name;
+    }
+    case 'drain': {
+      const drained = [...world.roles].filter(([, role]) => role === 'drained').map(([n]) => n);
+      if (drained.length > 0) {
+        world.roles.delete(drained[0]!);
+        return `${drained[0]} undrained`;
+      }
+      const n = one(world.shape.nodes);
+      if (n === undefined) return undefined;
+      world.roles.set(n, 'drained');
+      return `${n} drained`;
     }
   }
 }

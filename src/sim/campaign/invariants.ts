@@ -170,11 +170,21 @@ export function disksOf(truth: Truth, sharedDirs: readonly string[]): Map<string
 /** Whether the operator's manifests allow removing this instance's disks. */
 export type RemovalAllowed = (instance: string) => boolean;
 
-/** Disks gone between two truths that the desired state did not remove. */
+/**
+ * Disks gone between two truths that the desired state did not remove. A DRBD replica
+ * moved off a node (a secondary replacement: a drain, a manifest naming a new secondary)
+ * is no destruction: the same LV of the same instance is still on two other nodes.
+ */
 export function diskRemovals(before: ReadonlyMap<string, DiskRef>, after: ReadonlyMap<string, DiskRef>, allowed: RemovalAllowed): Finding[] {
   const out: Finding[] = [];
+  const copies = new Map<string, number>();
+  for (const [key, d] of after) {
+    const lv = key.slice(key.indexOf(':') + 1);
+    if (!key.startsWith('shared:')) copies.set(`${d.instance}\0${lv}`, (copies.get(`${d.instance}\0${lv}`) ?? 0) + 1);
+  }
   for (const [key, d] of before) {
     if (after.has(key) || allowed(d.instance)) continue;
+    if (!key.startsWith('shared:') && (copies.get(`${d.instance}\0${key.slice(key.indexOf(':') + 1)}`) ?? 0) >= 2) continue;
     out.push({ invariant: 'no-implicit-disk-removal', detail: `disk ${key} of ${d.instance} was removed, but the manifests neither delete ${d.instance} (state: absent + deleteDisks) nor leave it undeclared with orphans.remove on` });
   }
   return out;
