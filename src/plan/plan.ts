@@ -379,7 +379,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
     const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
     const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
     if (fixing && repair) {
       // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
       if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
@@ -632,7 +632,7 @@ function drbdLiveMigration(inst: PlanInstance, secondary: string, hooks: Runtime
  */
 function planDrbd(
   inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
-  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean; gone?: { node: string; why: string } }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean; gone?: { node: string; why: string }; keptBy?: string }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
 ): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
@@ -656,7 +656,7 @@ function planDrbd(
     // A replica elsewhere is replaced only when the secondary was named (manifest, or a drain's answer), never on a guess.
     const former = [...formerReplicas(inst, disk, [primary.name, secondary.name], where.candidates, observed), ...(where.gone ? [goneReplica(inst, disk, where.gone.node, where.gone.why, observed)] : [])];
     if (former.length > 0 && !where.replace && conv.refused.length === 0) {
-      conv.notes.push(`disk ${disk.index} also has LVs on ${former.map((f) => f.node).join(', ')}, which is not its secondary ${secondary.name} (chosen by observation): left alone; name placement.secondary to replace the secondary explicitly`);
+      conv.notes.push(`disk ${disk.index} also has LVs on ${former.map((f) => f.node).join(', ')}, which is not its secondary ${secondary.name} (${where.keptBy ?? 'chosen by observation'}): left alone; name placement.secondary to replace the secondary explicitly`);
     }
     const p = conv.refused.length > 0 || !where.replace ? conv : planReplaceSecondary(x, conv, former);
     out.drop.push(...conv.drop, ...p.drop);

@@ -204,6 +204,7 @@ describe('auto-repair fix-storage: a DRBD secondary on a gone node replaced (sim
     const back = await sc.converge();
     expect(back.plan!.refused).toEqual([]);
     expect(back.plan!.entries.find((e) => e.subject === 'Instance/vm0')?.notes.join('\n')).toMatch(/fix-storage replaced the secondary n2 by n3 .*kept while the manifest names n2/);
+    expect(back.plan!.entries.find((e) => e.subject === 'Instance/vm0')?.notes.join('\n')).toContain('disk 0 also has LVs on n2, which is not its secondary n3 (kept from a fix-storage repair): left alone');
     expect(lvs(sc, 'n2', 'vm0')).toEqual(['vg0/vm0.disk0', 'vg0/vm0.disk0_meta']);
     expect(await devs(sc, 'n3')).toEqual(['Secondary UpToDate Connected']);
     expect(sc.runningOn('vm0')).toEqual(['n1']);
