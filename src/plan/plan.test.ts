@@ -144,3 +144,17 @@ describe('plan', () => {
     expect(del.actions).toMatchObject([{ verb: 'lv.remove', node: 'n1', name: 'web1.disk0' }]);
   });
 });
+
+describe('waves of DRBD bring-up', () => {
+  it('given two drbd.up actions on one node (their peer is an address, not a node), it puts them in one wave, one after the other on that node', async () => {
+    const { buildWaves, nodesOf } = await import('./waves.js');
+    const up = (minor: number) => ({
+      verb: 'drbd.up', node: 'n1', subject: `Instance/vm${minor}`, resource: `resource${minor}`, minor, dataDev: '/dev/vg0/d', metaDev: '/dev/vg0/m', sizeMiB: 1024,
+      local: { address: '198.19.0.1', port: 11000 + minor }, peer: { address: '198.19.0.2', port: 11000 + minor }, peerNode: 'n2',
+      protocol: 'C', resync: {}, barriers: {},
+    }) as unknown as import('../core/actions.js').Action;
+    expect(nodesOf(up(0))).toEqual(['n1']);
+    const waves = buildWaves([up(0), up(1)]);
+    expect(waves.map((w) => w.map((a) => a.subject))).toEqual([['Instance/vm0', 'Instance/vm1']]);
+  });
+});

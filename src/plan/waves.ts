@@ -50,10 +50,13 @@ export function phaseOf(a: Action): number {
   return PHASE[a.verb] ?? 5;
 }
 
-/** Nodes an action touches (a migration touches two). */
+/**
+ * Nodes an action touches (a migration touches two: its `peer` names the other node). A
+ * `peer` that is not a node name (drbd.up's is the peer's address and port) runs on one node.
+ */
 export function nodesOf(a: Action): string[] {
-  const peer = (a as { peer?: string }).peer;
-  return peer !== undefined && peer !== a.node ? [a.node, peer] : [a.node];
+  const peer: unknown = (a as { peer?: unknown }).peer;
+  return typeof peer === 'string' && peer !== a.node ? [a.node, peer] : [a.node];
 }
 
 /** Stable order: by phase, then node, keeping the planner's order within a node. */
