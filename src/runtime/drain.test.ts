@@ -132,8 +132,9 @@ describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real pl
     const executed: string[] = [];
     const notes: string[] = [];
     let last;
+    const twice: string[] = [];
     for (let i = 0; i < 8; i++) {
-      last = await sc.pass();
+      last = await sc.pass({ afterAction: () => { for (const v of ['vm0', 'vm1', 'vm2']) if (sc!.runningOn(v).length > 1) twice.push(v); } });
       expect(last.error).toBeUndefined();
       // The plan shows every action the pass ran, each with its reason.
       for (const a of last.executed) expect(last.plan!.actions).toContainEqual(a);
@@ -143,6 +144,7 @@ describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real pl
       for (const v of ['vm0', 'vm2']) expect(sc.runningOn(v)).toHaveLength(1);
       if ((last.plan?.actions.length ?? 0) === 0) break;
     }
+    expect(twice).toEqual([]);
     expect(last!.plan!.actions).toEqual([]);
     expect(last!.plan!.refused).toEqual([]);
     // Wave 1: the primaries leave n1 for their secondaries.
@@ -169,6 +171,27 @@ describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real pl
       expect(devs[p]).toBe('Primary UpToDate Connected UpToDate');
       expect(Object.entries(devs).filter(([n]) => n !== p).map(([, d]) => d)).toEqual(['Secondary UpToDate Connected UpToDate']);
     }
+  });
+
+  it('given migration mode non-live, a running DRBD primary on a drained node is stopped there, the roles swapped, and it starts on its secondary only after the stop and the promotion; one running copy throughout', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, migration: 'non-live' });
+    sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'drbd', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
+    await sc.converge();
+    sc.world.roles.set('n1', 'drained');
+    const copies: number[] = [];
+    const o = await sc.pass({ afterAction: () => { copies.push(sc!.runningOn('vm0').length); } });
+    expect(copies.length).toBeGreaterThan(0);
+    expect(copies.every((n) => n <= 1)).toBe(true);
+    expect(o.plan!.entries.find((e) => e.subject === 'Instance/vm0')?.notes).toContain('drain: n1 is drained; vm0 moves to its DRBD secondary n2 (node-evacuate; stopped on n1 and started on n2 (migration mode non-live)); n1 then holds its secondary, replaced by the allocator\'s choice in a later pass (change-secondary)');
+    expect(o.executed.map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.stop@n1', 'drbd.secondary@n1', 'drbd.primary@n2', 'instance.start@n2']);
+    const start = o.executed.find((a) => a.verb === 'instance.start')!;
+    expect(start.after).toEqual(expect.arrayContaining(['instance.stop@n1 Instance/vm0', 'drbd.primary@n2 Instance/vm0']));
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    const end = await sc.converge();
+    expect(end.plan!.actions).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(Object.keys(sc.sim.node('n1').snapshot().lvs).filter((k) => k.includes('vm0'))).toEqual([]);
+    expect(sc.findings()).toEqual([]);
   });
 
   it('given a drained primary whose DRBD pair is not in sync, the move is refused naming the states, and nothing moves', async () => {
