@@ -5,8 +5,9 @@
  * (read inside the nodes: /proc/drbd); a second apply plans nothing; `drbdsetup down` on
  * the secondary is shown and repaired; a pattern written through the primary's device is
  * read back on the secondary after the executor's live-migration role switch (dual-primary,
- * without QEMU: execute/drbd-migration; an allow-two-primaries left on the link, as a
- * migration that never finished leaves it, is then shown by the plan and cleared), and
+ * without QEMU: execute/drbd-migration; opt-in with GANTRY_SLOW=1: an allow-two-primaries
+ * left on the link, as a migration that never finished leaves it, is shown by the plan and
+ * cleared), and
  * after the primary is powered off and Gantry itself (apply
  * passes with Cluster spec.autoRepair.failover, fencing through the Node manifests' lab
  * power program, default liveness settings) promoted the secondary. The instance is
@@ -82,6 +83,12 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
       await sleep(1000);
     }
   };
+  // Each side's link as DRBD itself shows it (the addresses and port Gantry set up).
+  const side = async (node: string): Promise<DrbdMigrationSide> => {
+    const conn = parseDrbdShow((await lab.exec(node, ['drbdsetup', 'show', 'resource0'])).stdout).find((r) => r.name === 'resource0')!.connections[0]!;
+    return { resource: 'resource0', minor: 0, local: conn.local!, peer: conn.remote! };
+  };
+  const disk = (from: string, to: string) => Promise.all([side(from), side(to)]).then(([source, target]): DrbdMigrationDisk => ({ index: 0, source, target }));
   const HEALTHY_P = /0: cs:Connected ro:Primary\/Secondary ds:UpToDate\/UpToDate/;
   const HEALTHY_S = /0: cs:Connected ro:Secondary\/Primary ds:UpToDate\/UpToDate/;
 
@@ -158,12 +165,6 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     const w = await lab.exec(P, ['sh', '-c', `printf '%s' '${pattern}' | dd of=/dev/drbd0 bs=512 count=1 conv=sync,fsync oflag=direct 2>&1`]);
     expect(w.code, w.stdout).toBe(0);
     await untilProc(P, HEALTHY_P);
-    // Each side's link as DRBD itself shows it (the addresses and port Gantry set up).
-    const side = async (node: string): Promise<DrbdMigrationSide> => {
-      const conn = parseDrbdShow((await lab.exec(node, ['drbdsetup', 'show', 'resource0'])).stdout).find((r) => r.name === 'resource0')!.connections[0]!;
-      return { resource: 'resource0', minor: 0, local: conn.local!, peer: conn.remote! };
-    };
-    const disk = (from: string, to: string) => Promise.all([side(from), side(to)]).then(([source, target]): DrbdMigrationDisk => ({ index: 0, source, target }));
     const during: Record<string, string> = {};
     const io = (from: string, to: string, record: boolean) => ({
       source: lab.transport(from), target: lab.transport(to), log: silentLogger(),
@@ -200,9 +201,14 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     console.log(`[drbd-migration] dual-primary role switch ${S} -> ${P} without QEMU: ${((Date.now() - t1) / 1000).toFixed(1)} s, ${again.ran.length} commands (${again.ran.map((x) => `${x[0]} ${x[2]}`).join(', ')})`);
     await untilProc(P, HEALTHY_P, 60_000);
     await untilProc(S, HEALTHY_S, 60_000);
-    // A migration that never finished (Gantry stopped before the clear) leaves allow-two-primaries on the link: the
-    // probe reads it (drbdsetup show), the plan shows it and clears it; one net-options clears both ends.
-    const link = back.target;
+    expect((await pass(false)).plan.actions).toEqual([]);
+  }, STEP_MS);
+
+  // Three passes over the TCG nodes (about a minute): opt-in. The simulator covers the same
+  // plan in the normal suite (src/sim/drbd.test.ts).
+  it.skipIf(process.env['GANTRY_SLOW'] !== '1')('given allow-two-primaries left on the link (a live migration that never finished), the plan shows it on both ends and clears it; then nothing to do', async () => {
+    // The probe reads it (drbdsetup show), the plan shows it and clears it; one net-options clears both ends.
+    const link = (await disk(S, P)).target;
     expect((await lab.exec(P, ['drbdsetup', 'net-options', `ipv4:${link.local.host}:${link.local.port}`, `ipv4:${link.peer.host}:${link.peer.port}`, '--allow-two-primaries=yes'])).code).toBe(0);
     const seen = await pass(false);
     expect(seen.plan.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`drbd.single-primary@${P}`, `drbd.single-primary@${S}`]);
