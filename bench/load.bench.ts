@@ -16,15 +16,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clusterYaml, instancesYaml, nodesYaml } from '../test/helpers/rapi-sim.js';
 import { loadDesired, ParseCache } from '../src/desired/load.js';
+import { numberFlag } from './flags.js';
 
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const INSTANCES = flag('instances', 40_000);
-const NODES = flag('nodes', 200);
-const PER_FILE = flag('per-file', 100);
-const RUNS = flag('runs', 3);
+const INSTANCES = numberFlag('instances', 40_000);
+const NODES = numberFlag('nodes', 200);
+const PER_FILE = numberFlag('per-file', 100);
+const RUNS = numberFlag('runs', 3);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

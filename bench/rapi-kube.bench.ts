@@ -20,15 +20,12 @@ import { SimCluster } from '../src/sim/index.js';
 import { silentLogger } from '../src/util/log.js';
 import { freePort, https } from '../test/helpers/https.js';
 import { createCr, loadRepoCrds, startKubeApiDouble } from '../test/helpers/kube-api-double.js';
+import { numberFlag } from './flags.js';
 
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const INSTANCES = flag('instances', 200);
-const NODES = flag('nodes', 4);
-const ROUNDS = flag('rounds', 20);
-const DEBOUNCE_MS = flag('debounce', 20);
+const INSTANCES = numberFlag('instances', 200);
+const NODES = numberFlag('nodes', 4);
+const ROUNDS = numberFlag('rounds', 20);
+const DEBOUNCE_MS = numberFlag('debounce', 20);
 const NS = 'bench';
 const AUTH = 'admin:adminpw';
 

@@ -23,16 +23,13 @@ import { buildRapiServer } from '../src/rapi/server.js';
 import { FileSource } from '../src/rapi/source.js';
 import { ensureSelfSigned } from '../src/rapi/tls.js';
 import { silentLogger } from '../src/util/log.js';
+import { numberFlag } from './flags.js';
 
-function flag(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const NODES = flag('nodes', 200);
-const INSTANCES = flag('instances', 40_000);
-const SEQUENTIAL = flag('sequential', 30);
-const CONCURRENT = flag('concurrent', 100);
-const PARALLEL = flag('parallel', 4);
+const NODES = numberFlag('nodes', 200);
+const INSTANCES = numberFlag('instances', 40_000);
+const SEQUENTIAL = numberFlag('sequential', 30);
+const CONCURRENT = numberFlag('concurrent', 100);
+const PARALLEL = numberFlag('parallel', 4);
 const OBSERVE = process.argv.includes('--observe');
 const GZIP = process.argv.includes('--gzip');
 
