@@ -49,6 +49,14 @@ describe('drain', () => {
     expect(evacuees(i, located, new Set(['n1']))).toEqual(['a', 'b']);
   });
 
+  it('given an instance known only from a stale snapshot (its drained node or its DRBD pair not observed now), it is not in the node-evacuate request', () => {
+    const stale = (running: string | undefined, waits: string[], ...ns: string[]) => ({ ...at(running, ...ns), waitsFor: new Set(waits) } as InstanceLocation);
+    const located = new Map([['a', stale('n1', ['n1'], 'n1')], ['b', at('n1', 'n1')], ['c', at('n1', 'n1', 'n2')], ['d', at('n1', 'n1', 'n3')]]);
+    const i = input([inst('a', 'sharedfile', 'n1'), inst('b', 'sharedfile', 'n1'), { ...inst('c', 'drbd', 'n1'), secondary: 'n2' }, { ...inst('d', 'drbd', 'n1'), secondary: 'n3' }]);
+    expect(evacuees(i, located, new Set(['n1']), (n) => n !== 'n2')).toEqual(['b', 'd']);
+    expect(evacuees(i, located, new Set(['n1']))).toEqual(['b', 'c', 'd']);
+  });
+
   describe('a DRBD primary on a drained node', () => {
     const side = (disk: string, connection: string, peerDisk = 'UpToDate', role = 'Secondary'): DrbdSide[] => [{ disk: 0, port: 11000, dev: { minor: 0, role, disk, peer: { connection, disk: peerDisk } } as DrbdSide['dev'] }];
     const healthy = new Map([['n1', side('UpToDate', 'Connected', 'UpToDate', 'Primary')], ['n2', side('UpToDate', 'Connected')]]);
@@ -68,6 +76,16 @@ describe('drain', () => {
     it('given no room on its secondary (the answer is an error), it stays, refused with the allocator\'s reason', () => {
       const r = drainDrbdPrimary(d, 'n1', 'n2', at('n1', 'n1', 'n2'), nodes, new Map([['d', { error: 'Failover failed: FailMem' }]]), healthy);
       expect(r?.refusal).toMatchObject({ code: 'DRAIN_NO_ROOM', message: expect.stringContaining('no room on its secondary n2: Failover failed: FailMem') });
+    });
+
+    it('given its secondary not observed this pass (its room and DRBD state unknown), it stays, refused as DRAIN_STATE_UNKNOWN naming the node, never DRAIN_NO_ROOM, whatever the answer says', () => {
+      const seen = (n: string) => n !== 'n2';
+      for (const answer of [go, new Map([['d', { error: 'Failover failed: FailMem' }]])]) {
+        const r = drainDrbdPrimary(d, 'n1', 'n2', at('n1', 'n1', 'n2'), nodes, answer, healthy, seen);
+        expect(r).toMatchObject({ primary: 'n1', secondary: 'n2', refusal: { code: 'DRAIN_STATE_UNKNOWN' } });
+        expect(r?.refusal?.message).toBe('drain of n1: moving d to its DRBD secondary refused: its secondary n2 is not observed this pass: its DRBD state there is unknown (not a lack of room); it moves once n2 is observed again');
+        expect(r?.swap).toBeUndefined();
+      }
     });
 
     it('given its secondary drained too, it stays and says no undrained node holds its replica', () => {

@@ -32,16 +32,26 @@ export function drainedNodes(input: PlanInput): Set<string> {
   return new Set(input.nodes.filter((n) => n.role === 'drained').map((n) => n.name));
 }
 
-/** Instances the evacuation must place: running on a drained node, movable, with no undrained manifest primary. */
-export function evacuees(input: PlanInput, located: ReadonlyMap<string, InstanceLocation>, drained: ReadonlySet<string>): string[] {
+/** Whether a node is observed in this pass (reachable now, not known only from a stale snapshot). */
+export type Seen = (node: string) => boolean;
+const always: Seen = () => true;
+
+/**
+ * Instances the evacuation must place: running on a drained node, movable, with no undrained
+ * manifest primary. Unknown is not absent: one whose state is known only from a stale
+ * snapshot (its drained node, or for DRBD its pair, not observed now) is not asked for: it
+ * waits, and takes no room in the placement engine's answer from the instances that can move.
+ */
+export function evacuees(input: PlanInput, located: ReadonlyMap<string, InstanceLocation>, drained: ReadonlySet<string>, seen: Seen = always): string[] {
   if (drained.size === 0) return []; // no drained node: nothing to evacuate (not a walk over every instance)
   return input.instances.filter((i) => {
     const loc = located.get(i.name);
     const pinnedElsewhere = i.primary !== undefined && !drained.has(i.primary);
     if (i.state !== 'present' || pinnedElsewhere) return false;
-    if (failsOverByRestart(i)) return loc?.running !== undefined && drained.has(loc.running);
+    if (loc !== undefined && loc.waitsFor.size > 0) return false;
+    if (failsOverByRestart(i)) return loc?.running !== undefined && drained.has(loc.running) && seen(loc.running);
     const home = drbdHome(i, loc);
-    return drbdOnly(i) && home !== undefined && drained.has(home);
+    return drbdOnly(i) && home !== undefined && drained.has(home) && seen(home) && (i.secondary === undefined || seen(i.secondary));
   }).map((i) => i.name).sort();
 }
 
@@ -112,7 +122,7 @@ export interface DrbdDrain {
  */
 export function drainDrbdPrimary(
   inst: PlanInstance, primary: string, secondary: string | undefined, loc: InstanceLocation | undefined, nodes: ReadonlyMap<string, PlanNode>,
-  evacs: ReadonlyMap<string, Allocation>, sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined,
+  evacs: ReadonlyMap<string, Allocation>, sides: ReadonlyMap<string, readonly DrbdSide[]> | undefined, seen: Seen = always,
 ): DrbdDrain | undefined {
   if (inst.diskTemplate !== 'drbd' || nodes.get(primary)?.role !== 'drained') return undefined;
   const subject = `Instance/${inst.name}`;
@@ -125,6 +135,9 @@ export function drainDrbdPrimary(
     primary, ...(secondary !== undefined ? { secondary } : {}), note: `drain: ${primary} is drained but ${inst.name} stays: ${why}`,
     ...(code ? { refusal: { subject, code, message: `drain of ${primary}: moving ${inst.name} to its DRBD secondary refused: ${why}` } } : {}),
   });
+  // Unknown is not absent: a side not observed this pass has an unknown DRBD state (and room); nothing moves on it.
+  const unseen = [primary, secondary].filter((n): n is string => n !== undefined && !seen(n));
+  if (unseen.length > 0) return stays(`${unseen.map((n) => `${n === primary ? 'its primary' : 'its secondary'} ${n} is not observed this pass`).join(' and ')}: its DRBD state there is unknown (not a lack of room); it moves once ${unseen.length > 1 ? 'both are' : `${unseen[0]} is`} observed again`, 'DRAIN_STATE_UNKNOWN');
   const home = drbdHome(inst, loc);
   if (home !== primary) return stays(home === undefined ? 'it is neither running nor Primary anywhere observed' : `it is on ${home}, drained too`);
   if (!drbdOnly(inst)) return stays('not all its disks are DRBD (a plain or file disk exists only on this node)');

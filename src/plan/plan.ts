@@ -145,7 +145,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   let allocateFn: AllocateFn | undefined;
   const getAllocator = (): AllocateFn => allocateFn ??= opts.allocator ? opts.allocator(input, observed, located) : Object.assign(() => ({ error: 'no allocator configured and the manifest gives no placement.primary' }), {});
   // Drained nodes: their running movable instances are evacuated in one node-evacuate request (plan/drain).
-  const toEvacuate = evacuees(input, located, drainedNodes(input));
+  const seen = (n: string) => observed.nodes.get(n)?.reachable === true;
+  const toEvacuate = evacuees(input, located, drainedNodes(input), seen);
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
   const toReplace = secondaryEvacuees(input, located, nodes);
   const secondaryEvacs = evacuateSecondariesAll(toReplace, toReplace.length > 0 && opts.allocator ? getAllocator() : undefined);
@@ -306,7 +307,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     const drainRefused: Refusal[] = [];
-    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name)) : undefined;
+    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name), seen) : undefined;
     const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined);
     if (drbdDrain) {
       secondary = drbdDrain.secondary;

@@ -194,6 +194,26 @@ describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real pl
     expect(sc.findings()).toEqual([]);
   });
 
+  it('given a drained primary whose DRBD secondary is not observed and whose last snapshot is lost (state directory gone), the move is refused as DRAIN_STATE_UNKNOWN naming the unobserved node (not DRAIN_NO_ROOM), nothing moves, and it moves once the node is seen again', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, migration: 'live' });
+    sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'drbd', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
+    await sc.converge();
+    sc.sim.node('n2').setUnreachable(true);
+    await rm(sc.stateDir, { recursive: true, force: true });
+    sc.world.roles.set('n1', 'drained');
+    const o = await sc.pass();
+    expect(o.plan!.refused.map((r) => r.code)).toEqual(['DRAIN_STATE_UNKNOWN']);
+    expect(o.plan!.refused[0]!.message).toBe('drain of n1: moving vm0 to its DRBD secondary refused: its secondary n2 is not observed this pass: its DRBD state there is unknown (not a lack of room); it moves once n2 is observed again');
+    expect(o.executed).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    sc.sim.node('n2').setUnreachable(false);
+    const back = await sc.pass();
+    expect(back.plan!.refused).toEqual([]);
+    expect(back.executed.map((a) => `${a.verb}@${a.node}`)).toContain('instance.migrate@n1');
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(sc.findings()).toEqual([]);
+  });
+
   it('given a drained primary whose DRBD pair is not in sync, the move is refused naming the states, and nothing moves', async () => {
     sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, migration: 'live' });
     sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'drbd', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
