@@ -78,6 +78,8 @@ export interface LvCreate extends Base {
 /** `ownPvs` (exclusive storage): the new extents go on the PVs the LV already holds, never on another one. */
 export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemove extends Base { readonly verb: 'lv.remove'; readonly vg: string; readonly name: string }
+/** Drop tags from an LV (a record that no longer holds: a DRBD minor/port after a conversion to plain). */
+export interface LvUntag extends Base { readonly verb: 'lv.untag'; readonly vg: string; readonly name: string; readonly tags: readonly string[] }
 /** The image's directory (the storage root) must exist: it is never created. */
 export interface FileCreate extends Base { readonly verb: 'file.create'; readonly path: string; readonly sizeMiB: number; readonly format: 'raw' | 'qcow2' }
 /** `format` is the declared format qemu-img is told (-f); default raw, what file.create makes. */
@@ -247,7 +249,7 @@ export type Action =
   | SysctlSet
   | NicRoutedEnsure | NicRoutedRemove
   | VgEnsure
-  | LvCreate | LvExtend | LvRemove
+  | LvCreate | LvExtend | LvRemove | LvUntag
   | FileCreate | FileGrow | FileRemove
   | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown | DrbdDisconnect | DrbdWaitSync | DrbdSinglePrimary;
 

@@ -183,11 +183,40 @@ describe('conversion plain <-> drbd on the simulator', () => {
     await converge(sim, input([db('db1')]), 2);
     const p = plan(input([plainOf(db('db1'))]), await observe(sim));
     expect(p.refused).toEqual([]);
-    expect(p.actions.map(short)).toEqual(['drbd.down@n1', 'drbd.down@n2', 'lv.remove@n1', 'lv.remove@n2', 'lv.remove@n2']);
+    expect(p.actions.map(short)).toEqual(['drbd.down@n1', 'drbd.down@n2', 'lv.remove@n1', 'lv.untag@n1', 'lv.remove@n2', 'lv.remove@n2']);
     expect(p.actions.filter((a) => a.verb === 'lv.remove' && a.node === 'n2').every((a) => a.reason.includes('DESTROYS the replica'))).toBe(true);
     expect(await applyPlan(sim, p.waves)).toEqual([]);
     expect(lvsOf(sim, 'n1')).toEqual(['vg0/db1.disk0']);
     expect(lvsOf(sim, 'n2')).toEqual([]);
+    expect((await converge(sim, input([plainOf(db('db1'))]), 1)).actions).toEqual([]);
+  });
+
+  it('given a DRBD disk converted to plain, the plain LV keeps no DRBD minor or port record, and converting it back to drbd is planned as a conversion again', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 2);
+    expect((await converge(sim, input([plainOf(db('db1'))]), 2)).failed).toEqual([]);
+    expect(sim.node('n1').snapshot().lvs['vg0/db1.disk0']!.tags.filter((t) => t.startsWith('gantry-drbd-'))).toEqual([]);
+    const back = plan(input([db('db1')]), await observe(sim));
+    expect(back.refused).toEqual([]);
+    expect(back.actions.find((a) => a.verb === 'drbd.initial-sync')?.reason).toMatch(/conversion plain -> drbd/);
+    expect((await converge(sim, input([db('db1')]), 3)).failed).toEqual([]);
+    expect(Object.values(await devOf(sim, 'n2'))[0]).toMatchObject({ disk: 'UpToDate', peer: { connection: 'Connected', disk: 'UpToDate' } });
+  });
+
+  it('given a conversion to plain that stopped before the DRBD record was dropped, the next pass drops it alone; with the node\'s DRBD state unknown it waits', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 2);
+    const p = plan(input([plainOf(db('db1'))]), await observe(sim));
+    expect(await applyPlan(sim, p.waves.map((w) => w.filter((a) => a.verb !== 'lv.untag')))).toEqual([]);
+    const obs = await observe(sim);
+    const next = plan(input([plainOf(db('db1'))]), obs);
+    expect(next.actions.map(short)).toEqual(['lv.untag@n1']);
+    expect(next.actions[0]!.reason).toMatch(/stale .*gantry-drbd-minor=0, gantry-drbd-port=11000 dropped from vg0\/db1\.disk0; its data is untouched/);
+    const n1 = obs.nodes.get('n1')!;
+    const { drbd: _unknown, ...blind } = n1;
+    const unknown = plan(input([plainOf(db('db1'))]), { ...obs, nodes: new Map([...obs.nodes, ['n1', blind]]) });
+    expect(unknown.actions.filter((a) => a.verb === 'lv.untag')).toEqual([]);
+    expect(await applyPlan(sim, next.waves)).toEqual([]);
     expect((await converge(sim, input([plainOf(db('db1'))]), 1)).actions).toEqual([]);
   });
 });

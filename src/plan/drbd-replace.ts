@@ -22,11 +22,11 @@
  *   the secondary's LVs and the primary's meta LV removed (shown as destruction); the
  *   primary's data LV is the plain disk.
  */
-import { actionKey, type Action, type LvRemove } from '../core/actions.js';
+import { actionKey, type Action, type LvRemove, type LvUntag } from '../core/actions.js';
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, Refusal } from '../core/plan.js';
 import { deviceOf, down, drbdAddr, drbdPeerConnected, drbdUpAction, describeSync, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
-import { diskLvName, diskMetaLvName, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
+import { DRBD_MINOR_TAG, DRBD_PORT_TAG, diskLvName, diskMetaLvName, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
 
 /** Seconds drbd.wait-sync waits for the new secondary's resync before the pass moves on (the next pass waits again). */
 export const DRBD_SYNC_WAIT_S = 1800;
@@ -221,7 +221,7 @@ export function planDrbdToPlain(inst: PlanInstance, disk: PlanDisk, primary: str
   const pObs = observed.nodes.get(primary);
   if (disk.template !== 'plain' || disk.state !== 'present' || !pObs?.reachable) return undefined;
   const meta = pObs.lvs[`${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`];
-  if (!meta || !isDiskLvOf(meta, inst.name)) return undefined;
+  if (!meta || !isDiskLvOf(meta, inst.name)) return staleDrbdRecord(inst, disk, primary, pObs);
   const subject = `Instance/${inst.name}`;
   const label = `disk ${disk.index}`;
   const diffs: FieldDiff[] = [{ path: `disks[${disk.index}].template`, desired: 'plain', observed: 'drbd' }];
@@ -240,6 +240,8 @@ export function planDrbdToPlain(inst: PlanInstance, disk: PlanDisk, primary: str
     pDown.push(actionKey(d));
   }
   actions.push({ verb: 'lv.remove', node: primary, subject, vg: disk.metaVg, name: meta.name, ...(pDown.length > 0 ? { after: pDown } : {}), reason: `${why}: remove the DRBD meta LV ${disk.metaVg}/${meta.name} on ${primary} (DRBD metadata only; the data LV stays)` });
+  const untag = untagDrbdRecord(inst, disk, primary, pObs, `${why}: the plain disk no longer holds its DRBD minor and port`, pDown);
+  if (untag) actions.push(untag);
   for (const f of others) {
     const after = [...pDown];
     if (f.device && f.minor !== undefined) {
@@ -253,4 +255,29 @@ export function planDrbdToPlain(inst: PlanInstance, disk: PlanDisk, primary: str
     }
   }
   return { diffs, actions, refused: [], notes: [`${why}: ${label} keeps its data LV on ${primary}; the VM is started on it in the next pass, once the DRBD resources are down`], blocksRuntime: true };
+}
+
+/** The DRBD minor and port tags on the primary's data LV, dropped (after `after`), or undefined when it has none. */
+function untagDrbdRecord(inst: PlanInstance, disk: PlanDisk, primary: string, pObs: ObservedNode, reason: string, after: readonly string[]): LvUntag | undefined {
+  const name = diskLvName(inst.name, disk.index);
+  const data = pObs.lvs[`${disk.vg}/${name}`];
+  if (!data || !isDiskLvOf(data, inst.name)) return undefined;
+  const tags = data.tags.filter((t) => t.startsWith(DRBD_MINOR_TAG) || t.startsWith(DRBD_PORT_TAG));
+  if (tags.length === 0) return undefined;
+  return { verb: 'lv.untag', node: primary, subject: `Instance/${inst.name}`, vg: disk.vg, name, tags, ...(after.length > 0 ? { after: [...after] } : {}), reason: `${reason} (${tags.join(', ')} dropped from ${disk.vg}/${name}; its data is untouched)` };
+}
+
+/**
+ * A plain disk whose data LV still records a DRBD minor or port after its conversion to
+ * plain (the pass that removed the meta LV stopped before the tags were dropped): the
+ * record is dropped, unless a DRBD device with that minor is still up on the node.
+ */
+function staleDrbdRecord(inst: PlanInstance, disk: PlanDisk, primary: string, pObs: ObservedNode): DrbdDiskPlan | undefined {
+  const data = pObs.lvs[`${disk.vg}/${diskLvName(inst.name, disk.index)}`];
+  // Unknown is not absent: without this pass's DRBD view of the node, a device may still use the LV.
+  if (!data || data.tags.length < 2 || pObs.drbd === undefined) return undefined;
+  const { minor, port } = drbdOfLvTags(data.tags);
+  if ((minor === undefined && port === undefined) || (minor !== undefined && deviceOf(pObs, minor))) return undefined;
+  const untag = untagDrbdRecord(inst, disk, primary, pObs, `disk ${disk.index} is plain and has no DRBD meta LV: its data LV's DRBD record is stale`, []);
+  return untag ? { diffs: [{ path: `disks[${disk.index}].drbdRecord`, desired: 'absent', observed: untag.tags.join(', ') }], actions: [untag], refused: [], notes: [], blocksRuntime: false } : undefined;
 }

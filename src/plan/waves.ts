@@ -36,6 +36,7 @@ const PHASE: Record<Verb, number> = {
   'drbd.wait-sync': 8.4,
   'drbd.down': 8.5,
   'lv.remove': 9,
+  'lv.untag': 9,
   'file.remove': 9,
   'ovs.port.remove': 10,
   'ovs.port.vlans.remove': 10,

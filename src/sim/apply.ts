@@ -164,6 +164,14 @@ export const handlers: Handlers = {
     if (lvHeldByDrbd(s, `${a.vg}/${a.name}`)) throw new ExecError('LV_IN_USE', `logical volume ${a.vg}/${a.name} is in use by a DRBD device`, { lv: `${a.vg}/${a.name}` });
     return s.lvs.delete(`${a.vg}/${a.name}`);
   },
+  'lv.untag': (s, a) => {
+    const id = `${a.vg}/${a.name}`;
+    const cur = s.lvs.get(id);
+    if (cur === undefined) throw new PrereqError('LV_MISSING', `cannot untag ${id}: it does not exist`, { lv: id });
+    if (!a.tags.some((t) => cur.tags.includes(t))) return false;
+    s.lvs.set(id, { ...cur, tags: cur.tags.filter((t) => !a.tags.includes(t)) });
+    return true;
+  },
   'file.create': (s, a) => {
     const files = filesFor(s, a.path);
     const cur = files.get(a.path);

@@ -158,6 +158,15 @@ describe.skipIf(skipReason !== '')('shell drivers on real tools (netns, private 
     expect(n.bridges['br-it']?.addresses).toEqual(['198.18.211.1/24']);
   });
 
+  it('given lv.untag on real LVM it drops only the named tags the LV carries, and a rerun runs nothing', async () => {
+    const untag: Action = { verb: 'lv.untag', ...base, vg: VG, name: 'web2.disk0', tags: ['inst=web2', 'gantry-drbd-minor=7'] };
+    const r = await ops.run(untag);
+    expect({ ok: r.ok, commands: r.commands }).toEqual({ ok: true, commands: [['lvchange', ...LVMCFG, '--deltag', 'inst=web2', `${VG}/web2.disk0`]] });
+    expect(await ops.run(untag)).toMatchObject({ ok: true, unchanged: true, commands: [] });
+    const n = await ops.observe({ sysctls: [], fileDirs: [] });
+    expect(n.lvs[`${VG}/web2.disk0`]?.tags).toEqual(['gantry']);
+  });
+
   it('given removals it removes, refuses a bridge that still holds a port, and a second pass is unchanged', async () => {
     for (const a of removals) expect(await ops.run(a)).toMatchObject({ ok: true, unchanged: false });
     for (const a of removals) expect(await ops.run(a)).toMatchObject({ ok: true, unchanged: true });

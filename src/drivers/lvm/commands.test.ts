@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvRenameCmd, lvsCmd, lvsOfVgCmd, vgCreateCmd, vgExtendCmd, vgsCmd } from './commands.js';
+import { lvAddTagsCmd, lvCreateCmd, lvDelTagsCmd, lvExtendCmd, lvRemoveCmd, lvRenameCmd, lvsCmd, lvsOfVgCmd, vgCreateCmd, vgExtendCmd, vgsCmd } from './commands.js';
 
 const OFF = { activation: false } as const;
 const CFG = ['--config', 'global { activation = 0 }'];
@@ -29,6 +29,7 @@ describe('lvm argv builders', () => {
     expect(lvRenameCmd('xenvg', 'd0', 'd1')).toEqual(['lvrename', 'xenvg', 'd0', 'd1']);
     expect(lvRemoveCmd('xenvg', 'd0')).toEqual(['lvremove', '-f', '-y', 'xenvg/d0']);
     expect(lvAddTagsCmd('xenvg', 'd0', ['a'])).toEqual(['lvchange', '--addtag', 'a', 'xenvg/d0']);
+    expect(lvDelTagsCmd('xenvg', 'd0', ['a', 'b=1'])).toEqual(['lvchange', '--deltag', 'a', '--deltag', 'b=1', 'xenvg/d0']);
   });
   it('given PVs it builds vgcreate and vgextend that answer no to every prompt: never -y, -ff or --force', () => {
     expect(vgCreateCmd('xenvg', ['/dev/loop0', '/dev/loop1'], OFF)).toEqual(['vgcreate', ...CFG, '-qq', 'xenvg', '/dev/loop0', '/dev/loop1']);

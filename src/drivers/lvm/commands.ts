@@ -67,6 +67,10 @@ export function lvAddTagsCmd(vg: string, name: string, tags: readonly string[], 
   return lvm('lvchange', opts, [...tags.flatMap((t) => ['--addtag', checkTag(t)]), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
 }
 
+export function lvDelTagsCmd(vg: string, name: string, tags: readonly string[], opts: LvmOptions = {}): string[] {
+  return lvm('lvchange', opts, [...tags.flatMap((t) => ['--deltag', checkTag(t)]), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+}
+
 export function lvRenameCmd(vg: string, from: string, to: string, opts: LvmOptions = {}): string[] {
   return lvm('lvrename', opts, [checkLvmName('vg', vg), checkLvmName('lv', from), checkLvmName('lv', to)]);
 }

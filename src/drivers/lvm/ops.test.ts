@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lvCreateOp, lvExtendOp, lvRemoveOp, vgEnsureOp, type LvCreateParams, type LvExtendParams } from './ops.js';
+import { lvCreateOp, lvExtendOp, lvRemoveOp, lvUntagOp, vgEnsureOp, type LvCreateParams, type LvExtendParams } from './ops.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['lvm'], code: 0, stdout, stderr: '', durationMs: 1 });
@@ -50,6 +50,13 @@ describe('lvm ensures against real reports', () => {
     const rm = (name: string) => ({ vg: 'gdrvcap', name });
     expect(lvRemoveOp(O).decide(rm('nope'), reads())).toEqual({ kind: 'noop' });
     expect(lvRemoveOp(O).decide(rm('disk0'), reads())).toEqual({ kind: 'run', commands: [['lvremove', ...CFG, '-f', '-y', 'gdrvcap/disk0']] });
+  });
+  it('given untag it drops only the tags the LV still carries (none left: noop), and refuses a missing LV', () => {
+    const untag = (name: string, tags: string[]) => ({ vg: 'gdrvcap', name, tags });
+    expect(lvUntagOp(O).decide(untag('disk0', ['inst=web1', 'gantry-drbd-minor=3']), reads())).toEqual({ kind: 'run', commands: [['lvchange', ...CFG, '--deltag', 'inst=web1', 'gdrvcap/disk0']] });
+    expect(lvUntagOp(O).decide(untag('disk0', ['gantry-drbd-minor=3']), reads())).toEqual({ kind: 'noop' });
+    const d = lvUntagOp(O).decide(untag('nope', ['a']), reads());
+    expect(d.kind === 'refuse' && d.error.code).toBe('LV_MISSING');
   });
   it('given a VG with all its PVs it decides noop; with a clean new PV it extends without -y; a PV of another VG is refused', () => {
     const vg = (name: string, pvs: string[]) => ({ name, pvs });

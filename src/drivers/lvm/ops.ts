@@ -5,7 +5,7 @@
 import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
 import { firstLine, NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
-import { lvAddTagsCmd, lvCreateCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
+import { lvAddTagsCmd, lvCreateCmd, lvDelTagsCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
 import { chooseEmptyPvs, freeOn, pvsOfLv } from './exclusive.js';
 import { parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
 
@@ -21,6 +21,7 @@ export interface LvCreateParams {
 }
 export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemoveParams { readonly vg: string; readonly name: string }
+export interface LvUntagParams { readonly vg: string; readonly name: string; readonly tags: readonly string[] }
 export interface VgEnsureParams { readonly name: string; readonly pvs: readonly string[] }
 
 interface LvState { readonly vg?: VgRow; readonly lv?: LvRow }
@@ -155,6 +156,21 @@ export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemoveParams> {
       const s = lvState(a.vg, a.name, reads);
       if (isDecision(s)) return s;
       return s.lv ? runAll([lvRemoveCmd(a.vg, a.name, opts)]) : NOOP;
+    },
+  };
+}
+
+/** Drop the named tags the LV still carries (only those: a rerun finds none and does nothing). A missing LV is refused. */
+export function lvUntagOp(opts: LvmOptions): EnsureOp<LvUntagParams> {
+  return {
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
+    describe: (a) => [lvDelTagsCmd(a.vg, a.name, a.tags, opts)],
+    decide(a, reads) {
+      const s = lvState(a.vg, a.name, reads);
+      if (isDecision(s)) return s;
+      if (!s.lv) return { kind: 'refuse', error: new PrereqError('LV_MISSING', `cannot untag ${a.vg}/${a.name}: it does not exist`, { vg: a.vg, lv: a.name }) };
+      const present = a.tags.filter((t) => s.lv!.tags.includes(t));
+      return present.length > 0 ? runAll([lvDelTagsCmd(a.vg, a.name, present, opts)]) : NOOP;
     },
   };
 }
