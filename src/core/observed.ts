@@ -42,6 +42,8 @@ export interface ObservedNode {
 /** What DRBD reports on one node, keyed by minor (decimal string). */
 export interface ObservedDrbd {
   readonly devices: Readonly<Record<string, ObservedDrbdDevice>>;
+  /** The loaded kernel module's version ("8.4.11"), from /proc/drbd's first line; undefined when that line is missing. */
+  readonly version?: string;
 }
 
 export interface ObservedDrbdSync {

@@ -31,6 +31,10 @@ describe('DRBD in the node probe (real 8.4.11 captures)', () => {
     results[results.length - 2] = ok(cmds[cmds.length - 2]!, golden('v84/proc-uptodate.txt'));
     results[results.length - 1] = ok(cmds[cmds.length - 1]!, golden('v84/show-uptodate.txt'));
     expect(Object.keys(parseProbe('n1', req, results, 't').drbd!.devices)).toEqual(['0', '1']);
+    expect(parseProbe('n1', req, results, 't').drbd!.version).toBe('8.4.11');
+    const v9 = [...results];
+    v9[v9.length - 2] = ok(cmds[cmds.length - 2]!, golden('v9/proc-drbd.txt'));
+    expect(parseProbe('n1', req, v9, 't').drbd!.version).toBe('9.2.8');
     results[results.length - 2] = { argv: ['cat', '/proc/drbd'], code: 1, stdout: '', stderr: 'cat: /proc/drbd: No such file or directory', durationMs: 1 };
     const failed = parseProbe('n1', req, results, 't');
     expect(failed.drbd).toBeUndefined();

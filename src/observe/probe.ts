@@ -26,7 +26,8 @@ import { firstLine } from '../drivers/facts/shared.js';
 import { parseTapConf, parseTapEntries, parseTapRules, proxyNeighArgv, rulesArgv, staticRoutesArgv, tapConfArgv } from '../drivers/route/route.js';
 import { events2NowCmd, procDrbdCmd, showAllCmd } from '../drivers/drbd/cmd84.js';
 import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
-import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
+import { parseProcDrbd, type ProcDrbd } from '../drivers/drbd/parse-proc.js';
+import { versionString } from '../drivers/drbd/version.js';
 import { parseDrbdShow, type ShowResource } from '../drivers/drbd/parse-show.js';
 import { withProcProgress, type DrbdSnapshot } from '../drivers/drbd/state.js';
 
@@ -168,7 +169,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   // Unknown is not absent: a failed DRBD read leaves `drbd` undefined, never "no devices".
   // drbdsetup show only adds allow-two-primaries: when it fails, that stays unknown (undefined) and the rest stands.
   const show = req.drbd ? section(['drbdShow'], (r) => parseDrbdShow(r.stdout)) : undefined;
-  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => observedDrbd(withProcProgress(parseEvents2(ev.stdout), parseProcDrbd(proc.stdout).devices), show)) : undefined;
+  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => drbdWithVersion(ev.stdout, parseProcDrbd(proc.stdout), show)) : undefined;
 
   return {
     ...base,
@@ -187,6 +188,11 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     ...(routing ? { routing } : {}),
     probeErrors: errors,
   };
+}
+
+function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowResource[] | undefined): ObservedDrbd {
+  const drbd = observedDrbd(withProcProgress(parseEvents2(events2), proc.devices), show);
+  return proc.version ? { ...drbd, version: versionString(proc.version) } : drbd;
 }
 
 /**

@@ -111,6 +111,16 @@ export function drbdUpAction(x: DrbdDiskInput, n: PlanNode, peerNode: PlanNode, 
   };
 }
 
+/** "NODE runs DRBD V" for each observed node whose loaded module is known and not 8.4. */
+function unsupportedDrbd(nodes: readonly (ObservedNode | undefined)[]): string[] {
+  const out: string[] = [];
+  for (const o of nodes) {
+    const v = o?.drbd?.version;
+    if (v !== undefined && !v.startsWith('8.4.')) out.push(`${o!.name} runs DRBD ${v}`);
+  }
+  return out;
+}
+
 export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
   const { inst, disk, primary: P, secondary: S, alloc } = x;
@@ -119,6 +129,11 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   const sObs = x.observed.nodes.get(S.name);
   const minorOf = (n: PlanNode) => alloc.minors.get(n.name)!;
   const label = `disk ${disk.index} (DRBD port ${alloc.port}; minor ${minorOf(P)} on ${P.name}, ${minorOf(S)} on ${S.name})`;
+  const unsupported = unsupportedDrbd([pObs, sObs]);
+  if (unsupported.length > 0) {
+    out.refused.push({ subject, code: 'DRBD_VERSION_UNSUPPORTED', message: `${label}: ${unsupported.join(', ')}: Gantry's DRBD executor drives the 8.4 module only (DRBD 9's commands exist as argv builders, not wired); nothing is run on this disk until its nodes run DRBD 8.4` });
+    return { ...out, blocksRuntime: true };
+  }
   if (x.failover && pObs?.reachable && !sObs?.reachable) return planFailoverPromotion(x, out, label, pObs);
   if (!pObs?.reachable || !sObs?.reachable) {
     out.notes.push(`${label}: DRBD waits until both ${P.name} and ${S.name} are observed`);

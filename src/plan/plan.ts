@@ -7,7 +7,7 @@ import { actionKey, type Action, type DrbdMigrationDisk } from '../core/actions.
 import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
-import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
+import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanDisk, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
 import { ALIVE, diskDevice, indexCopies, MAY_RUN, planInstanceRuntime, runDirOf, statusOf, type RuntimeHooks, type RuntimePlan } from './instance-runtime.js';
 import { planOnlineResize, type WantedDrive } from './online-resize.js';
 import { planRoutedDrift, refuseUnroutable, routedTapIndex, routedWants, type RoutedDrift, type RoutedTapIndex } from './routed.js';
@@ -26,7 +26,7 @@ import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
-import { drbdTags } from './naming.js';
+import { diskLvName, diskMetaLvName, drbdTags } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
@@ -660,7 +660,7 @@ function planDrbd(
       conv.notes.push(`disk ${disk.index} also has LVs on ${former.map((f) => f.node).join(', ')}, which is not its secondary ${secondary.name} (${where.keptBy ?? 'chosen by observation'}): left alone; name placement.secondary to replace the secondary explicitly`);
     }
     const p = conv.refused.length > 0 || !where.replace ? conv : planReplaceSecondary(x, conv, former);
-    out.drop.push(...conv.drop, ...p.drop);
+    out.drop.push(...conv.drop, ...p.drop, ...unusableDiskLvs(base, inst, disk, planned));
     out.diffs.push(...p.diffs);
     out.actions.push(...p.actions);
     out.refused.push(...p.refused);
@@ -669,6 +669,13 @@ function planDrbd(
   }
   const ready = liveMigration && out.refused.length === 0 && migrations.length > 0;
   return { ...out, blocksRuntime: blocks, ...(ready ? { migrations } : {}) };
+}
+
+/** A disk whose nodes run a DRBD Gantry cannot drive gets no LV created or grown for it either. */
+function unusableDiskLvs(base: DrbdDiskPlan, inst: PlanInstance, disk: PlanDisk, planned: readonly Action[]): Action[] {
+  if (!base.refused.some((r) => r.code === 'DRBD_VERSION_UNSUPPORTED')) return [];
+  const names = new Set([diskLvName(inst.name, disk.index), diskMetaLvName(inst.name, disk.index)]);
+  return planned.filter((a) => (a.verb === 'lv.create' || a.verb === 'lv.extend') && names.has(a.name));
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */
