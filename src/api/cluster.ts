@@ -38,6 +38,9 @@ export const ClusterSpec = Type.Object(
       maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'auto-repair (Instance spec.autoRepair.repair, ganeti:watcher:autorepair tags): repairs of one instance that may fail in a row; then Gantry stops trying, the plan says so and the instance\'s status asks for a human (NeedsHuman, AutoRepairGaveUp); the count starts over once the instance needs no repair (default 3)' })),
       fenceMaxPerGroup: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'fence at most this many nodes of one node group at a time: when more are unreachable together (a partition on the controller\'s side, a switch), none is fenced and a human decides (default 1)' })),
     }, Strict)),
+    drain: Type.Optional(Type.Object({
+      maxParallelMoves: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'instances that leave one drained node (role: drained) at a time: primaries moved in a pass (live migration, or a DRBD role swap) and DRBD secondaries being replaced (a replacement counts until its resync ends); the rest wait for later passes, and the node\'s plan entry shows the progress (default 4)' })),
+    }, Strict)),
     liveness: Type.Optional(Type.Object({
       missedProbes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'a node unreachable for this many probes in a row (and for graceSeconds) has passed its grace; nothing follows from a shorter outage (default 3)' })),
       graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, description: 'and for at least this long since its first missed probe (default 10)' })),

@@ -161,6 +161,8 @@ export interface PlanCluster {
   readonly liveness?: LivenessPolicy;
   /** Cluster spec.autoRepair.failover: fail over instances of Dead or Offline nodes (default false). */
   readonly failover?: boolean;
+  /** Cluster spec.drain.maxParallelMoves: at most this many instances leave one drained node at a time (default 4). */
+  readonly drainMaxParallel?: number;
   /** Fence at most this many nodes of one group at a time (default 1). */
   readonly fenceMaxPerGroup?: number;
   /** Auto-repair (harep): the cap on failed repairs in a row, and the ganeti:watcher:autorepair tags of the cluster and of each node group. */
@@ -248,6 +250,9 @@ export interface WatcherPolicy {
   /** An instance seen running this long after its last restart has its count reset. */
   readonly healthySeconds: number;
 }
+
+/** Cluster spec.drain.maxParallelMoves by default: instances leaving one drained node at a time (Ganeti runs a node evacuation as a few jobs at once, not all). */
+export const DEFAULT_DRAIN_MAX_PARALLEL = 4;
 
 export const DEFAULT_WATCHER: WatcherPolicy = { maxRestarts: 5, backoffSeconds: 10, healthySeconds: 300 };
 

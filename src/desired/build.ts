@@ -21,7 +21,7 @@ import type {
   DiskParamsEff, DiskTemplate, IPolicyEff, ISpecEff, KvmParams, MigrationEff, NicParamsEff, NodeProfileEff,
 } from './model.js';
 import { parseSize } from './sizes.js';
-import { DEFAULT_WATCHER } from '../core/plan.js';
+import { DEFAULT_DRAIN_MAX_PARALLEL, DEFAULT_WATCHER } from '../core/plan.js';
 import { checkConnectedOnce, checkFits, checkImageOs, checkIPolicyLayer, checkOverlaps, checkSubnetSpan, ExclusionRegistry, type LinkedSubnet } from './checks-set.js';
 import { checkHostKey, checkInstanceDevices, checkKvmLayer, checkMaxDiskSize, checkNicVlan, checkOsParams, checkStorageDir, edgeAddresses, isMulticastMac } from './checks.js';
 
@@ -180,6 +180,7 @@ export function fillCluster(doc: ClusterDoc): DesiredCluster {
     nPlusOne: { mode: s.nPlusOne?.mode ?? 'warn' },
     watcher: { restartErrorDown: s.watcher?.restartErrorDown ?? true, maxRestarts: s.watcher?.maxRestarts ?? DEFAULT_WATCHER.maxRestarts, backoffSeconds: s.watcher?.backoffSeconds ?? DEFAULT_WATCHER.backoffSeconds, healthySeconds: s.watcher?.healthySeconds ?? DEFAULT_WATCHER.healthySeconds },
     autoRepair: { enabled: s.autoRepair?.enabled ?? false, failover: s.autoRepair?.failover ?? false, fenceMaxPerGroup: s.autoRepair?.fenceMaxPerGroup ?? 1, maxAttempts: s.autoRepair?.maxAttempts ?? 3 },
+    drain: { maxParallelMoves: s.drain?.maxParallelMoves ?? DEFAULT_DRAIN_MAX_PARALLEL },
     liveness: { missedProbes: s.liveness?.missedProbes ?? 3, graceSeconds: s.liveness?.graceSeconds ?? 10 },
     orphans: { remove: s.orphans?.remove ?? false, maxPercentPerPass: s.orphans?.maxPercentPerPass ?? DEFAULT_ORPHAN_MAX_PERCENT, graceMinutes: s.orphans?.graceMinutes ?? DEFAULT_ORPHAN_GRACE_MINUTES },
     macPrefix: s.macPrefix ?? DEFAULT_MAC_PREFIX,

@@ -109,6 +109,8 @@ export interface DesiredCluster {
   nPlusOne: { mode: 'refuse' | 'warn' | 'off' };
   watcher: { restartErrorDown: boolean; maxRestarts: number; backoffSeconds: number; healthySeconds: number };
   autoRepair: { enabled: boolean; failover: boolean; fenceMaxPerGroup: number; maxAttempts: number };
+  /** Cluster spec.drain: at most maxParallelMoves instances leave one drained node at a time. */
+  drain: { maxParallelMoves: number };
   /** Node liveness grace: nothing follows from an outage shorter than both. */
   liveness: { missedProbes: number; graceSeconds: number };
   orphans: { remove: boolean; maxPercentPerPass: number; graceMinutes: number };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drainDrbdPrimary, drainPlacement, evacuateAll, evacuees } from './drain.js';
+import { drainDrbdPrimary, drainPlacement, drainWaves, evacuateAll, evacuees } from './drain.js';
 import type { DrbdSide } from './failover.js';
 import type { PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import type { InstanceLocation } from './locate.js';
@@ -55,6 +55,40 @@ describe('drain', () => {
     const i = input([inst('a', 'sharedfile', 'n1'), inst('b', 'sharedfile', 'n1'), { ...inst('c', 'drbd', 'n1'), secondary: 'n2' }, { ...inst('d', 'drbd', 'n1'), secondary: 'n3' }]);
     expect(evacuees(i, located, new Set(['n1']), (n) => n !== 'n2')).toEqual(['b', 'd']);
     expect(evacuees(i, located, new Set(['n1']))).toEqual(['b', 'c', 'd']);
+  });
+
+  describe('waves (Cluster spec.drain.maxParallelMoves)', () => {
+    const ready = () => true;
+
+    it('given five movable primaries on the drained node and a cap of two, two are asked now in name order, three wait with the reason, and the node shows its progress', () => {
+      const names = ['e', 'd', 'c', 'b', 'a'];
+      const i = input([...names.map((n) => inst(n, 'sharedfile', 'n1')), inst('gone', 'sharedfile', 'n1'), inst('p', 'plain', 'n1')]);
+      const located = new Map<string, InstanceLocation>([...['a', 'b', 'c', 'd', 'e'].map((n) => [n, at('n1', 'n1')] as const), ['gone', at('n2', 'n2')], ['p', at('n1', 'n1')]]);
+      const w = drainWaves(i, located, nodes, ['a', 'b', 'c', 'd', 'e'], [], ready, 2);
+      expect(w.primaries).toEqual(['a', 'b']);
+      expect([...w.later.keys()]).toEqual(['c', 'd', 'e']);
+      expect(w.later.get('c')).toBe('it waits for a later pass (at most 2 instances leave n1 at a time: Cluster spec.drain.maxParallelMoves)');
+      expect(w.progress.get('n1')).toBe('drain: 1/6 movable instances moved off n1 (placed on it by the manifests or still there); 2 leave in this pass, 3 wait for later passes (at most 2 at a time: Cluster spec.drain.maxParallelMoves)');
+    });
+
+    it('given a DRBD primary refused for its own reason, it takes no slot (it never holds the others back); a secondary replacement still resyncing takes one until it ends', () => {
+      const d = (n: string, p: string, sec: string) => ({ ...inst(n, 'drbd', p), secondary: sec });
+      const i = input([d('a', 'n1', 'n2'), d('b', 'n1', 'n3'), d('c', 'n1', 'n2'), d('r', 'n2', 'n1'), d('s', 'n3', 'n1')]);
+      const located = new Map<string, InstanceLocation>([
+        ['a', at('n1', 'n1', 'n2')], ['b', at('n1', 'n1', 'n3')], ['c', at('n1', 'n1', 'n2')],
+        ['r', at('n2', 'n1', 'n2', 'n3')], // its new secondary n3 already holds the disks, n1 still does: under way
+        ['s', at('n3', 'n1', 'n3')],
+      ]);
+      const w = drainWaves(i, located, nodes, ['a', 'b', 'c'], ['s'], (x) => x.name !== 'a', 2);
+      expect(w.primaries).toEqual(['a', 'b']);
+      expect([...w.later.keys()]).toEqual(['c', 's']);
+      expect(w.progress.get('n1')).toMatch(/^drain: 0\/5 movable instances moved off n1 .*; 1 leaves in this pass, 1 secondary replacement still resyncing, 2 wait for later passes/);
+    });
+
+    it('given no drained node, it asks for nothing and says nothing', () => {
+      const all = new Map([node('n1'), node('n2')].map((n) => [n.name, n]));
+      expect(drainWaves(input([]), new Map(), all, [], [], ready, 4)).toEqual({ primaries: [], secondaries: [], later: new Map(), progress: new Map() });
+    });
   });
 
   describe('a DRBD primary on a drained node', () => {

@@ -135,6 +135,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       liveness: c.liveness,
       failover: c.autoRepair.failover,
       fenceMaxPerGroup: c.autoRepair.fenceMaxPerGroup,
+      drainMaxParallel: c.drain.maxParallelMoves,
       autoRepair: {
         maxAttempts: c.autoRepair.maxAttempts,
         tags: autoRepairTags(c.tags),

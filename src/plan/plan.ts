@@ -20,7 +20,7 @@ import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
 import { planFencing, wantsFailover } from './fencing.js';
-import { drainDrbdPrimary, drainPlacement, drainSecondary, drainedNodes, evacuateAll, evacuateSecondariesAll, evacuees, secondaryEvacuees } from './drain.js';
+import { DEFAULT_DRAIN_MAX_PARALLEL, drainDrbdPrimary, drainPlacement, drainSecondary, drainWaves, drainedNodes, drbdDrainBlocked, evacuateAll, evacuateSecondariesAll, evacuees, observedSecondary, secondaryEvacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
@@ -146,9 +146,16 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const getAllocator = (): AllocateFn => allocateFn ??= opts.allocator ? opts.allocator(input, observed, located) : Object.assign(() => ({ error: 'no allocator configured and the manifest gives no placement.primary' }), {});
   // Drained nodes: their running movable instances are evacuated in one node-evacuate request (plan/drain).
   const seen = (n: string) => observed.nodes.get(n)?.reachable === true;
-  const toEvacuate = evacuees(input, located, drainedNodes(input), seen);
+  // In waves: at most Cluster spec.drain.maxParallelMoves instances leave each drained node at a time; the rest wait, with progress.
+  const drainReady = (inst: PlanInstance, home: string) => inst.diskTemplate !== 'drbd' || drbdDrainBlocked(inst, home, inst.secondary ?? observedSecondary(located.get(inst.name), home, nodes), located.get(inst.name), nodes, drbdSides.get(inst.name), seen) === undefined;
+  const waves = drainWaves(input, located, nodes, evacuees(input, located, drainedNodes(input), seen), secondaryEvacuees(input, located, nodes), drainReady, input.cluster.drainMaxParallel ?? DEFAULT_DRAIN_MAX_PARALLEL);
+  for (const [n, note] of waves.progress) {
+    const at = entries.findIndex((e) => e.subject === `Node/${n}`);
+    if (at >= 0) entries[at] = { ...entries[at]!, notes: [...entries[at]!.notes, note] };
+  }
+  const toEvacuate = waves.primaries;
   const evacs = evacuateAll(toEvacuate, toEvacuate.length > 0 && opts.allocator ? getAllocator() : undefined);
-  const toReplace = secondaryEvacuees(input, located, nodes);
+  const toReplace = waves.secondaries;
   const secondaryEvacs = evacuateSecondariesAll(toReplace, toReplace.length > 0 && opts.allocator ? getAllocator() : undefined);
   // harep fix-storage: DRBD secondaries on a gone node get a new secondary from the same engine (plan/fix-storage).
   const toFix = fixStorageEvacuees(input, located, goneSet, gone, nodes, observed, (inst, node) => repairAllowed(input, inst, 'fix-storage', node));
@@ -307,8 +314,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       continue;
     }
     const drainRefused: Refusal[] = [];
-    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name), seen) : undefined;
-    const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs) : undefined);
+    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name), seen, waves.later) : undefined;
+    const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs, waves.later) : undefined);
     if (drbdDrain) {
       secondary = drbdDrain.secondary;
       if (drbdDrain.refusal) drainRefused.push(drbdDrain.refusal);
@@ -318,7 +325,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       notes.push(drain.note);
     }
     // A DRBD primary moving to its secondary in this pass keeps the drained node as its secondary until a later pass replaces it.
-    const drainS = primary !== undefined && failover === undefined && !drbdDrain?.swap ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs) : undefined;
+    const drainS = primary !== undefined && failover === undefined && !drbdDrain?.swap ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs, waves.later) : undefined;
     if (drainS) {
       secondary = drainS.secondary;
       notes.push(drainS.note);

@@ -194,6 +194,38 @@ describe('drain of DRBD primaries and secondaries (simulated DRBD nodes, real pl
     expect(sc.findings()).toEqual([]);
   });
 
+  it('given n1 drained with nine running sharedfile instances, they leave in waves of at most four a pass (Cluster spec.drain.maxParallelMoves default), the rest shown waiting, n1\'s entry showing the progress, one running copy throughout, then an empty plan', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3', 'n4'], drbd: false, migration: 'live' });
+    for (let i = 0; i < 9; i++) sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'sharedfile', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running' });
+    await sc.converge();
+    const names = [...sc.world.instances.keys()];
+    expect(names.every((n) => sc!.runningOn(n).join() === 'n1')).toBe(true);
+    sc.world.roles.set('n1', 'drained');
+    const waves: number[] = [];
+    const progress: string[] = [];
+    const twice = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const o = await sc.pass({ afterAction: () => names.forEach((n) => { if (sc!.runningOn(n).length > 1) twice.add(n); }) });
+      expect(o.error).toBeUndefined();
+      const moves = o.plan!.actions.filter((a) => a.verb === 'instance.migrate');
+      if (moves.length === 0) { expect(o.plan!.actions).toEqual([]); break; }
+      waves.push(moves.length);
+      progress.push(...o.plan!.entries.find((e) => e.subject === 'Node/n1')!.notes.filter((n) => n.startsWith('drain:')));
+      const waiting = o.plan!.entries.filter((e) => e.notes.some((n) => n.endsWith('it waits for a later pass (at most 4 instances leave n1 at a time: Cluster spec.drain.maxParallelMoves)')));
+      expect(waiting.length).toBe(names.length - waves.reduce((a, b) => a + b, 0));
+    }
+    expect(waves).toEqual([4, 4, 1]);
+    expect(progress).toEqual([
+      'drain: 0/9 movable instances moved off n1 (placed on it by the manifests or still there); 4 leave in this pass, 5 wait for later passes (at most 4 at a time: Cluster spec.drain.maxParallelMoves)',
+      'drain: 4/9 movable instances moved off n1 (placed on it by the manifests or still there); 4 leave in this pass, 1 wait for later passes (at most 4 at a time: Cluster spec.drain.maxParallelMoves)',
+      'drain: 8/9 movable instances moved off n1 (placed on it by the manifests or still there); 1 leaves in this pass (at most 4 at a time: Cluster spec.drain.maxParallelMoves)',
+    ]);
+    expect([...twice]).toEqual([]);
+    for (const n of names) expect(sc.runningOn(n)).toHaveLength(1);
+    expect(names.filter((n) => sc!.runningOn(n)[0] === 'n1')).toEqual([]);
+    expect(sc.findings()).toEqual([]);
+  });
+
   it('given a drained primary whose DRBD secondary is not observed and whose last snapshot is lost (state directory gone), the move is refused as DRAIN_STATE_UNKNOWN naming the unobserved node (not DRAIN_NO_ROOM), nothing moves, and it moves once the node is seen again', async () => {
     sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, migration: 'live' });
     sc.world.addInstance({ os: { name: 'none' }, diskTemplate: 'drbd', disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });

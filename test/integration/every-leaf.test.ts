@@ -150,6 +150,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Cluster.spec.drbd.usermodeHelper': on(C, ['drbd', 'usermodeHelper'], '/usr/lib/drbd/notify.sh'),
   'Cluster.spec.autoRepair.failover': on(C, ['autoRepair', 'failover'], true),
   'Cluster.spec.autoRepair.fenceMaxPerGroup': on(C, ['autoRepair', 'fenceMaxPerGroup'], 2),
+  'Cluster.spec.drain.maxParallelMoves': on(C, ['drain', 'maxParallelMoves'], 8),
   'Cluster.spec.nPlusOne.mode': on(C, ['nPlusOne', 'mode'], 'refuse'),
   'Cluster.spec.watcher.maxRestarts': on(C, ['watcher', 'maxRestarts'], 2),
   'Cluster.spec.watcher.backoffSeconds': on(C, ['watcher', 'backoffSeconds'], 60),
