@@ -113,4 +113,9 @@ describe('lazy command groups', () => {
       for (const o of cmd.options) if (!o.hidden) expect(r.out, `${path.join(' ')} ${o.flags}`).toContain(o.flags);
     }
   });
+
+  it('given --pod-name, it is refused without --kubernetes and when it is not a pod name, before anything runs', async () => {
+    await expect(run(['run', '-f', 'examples/lab', '--pod-name', 'gantry-0'])).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/--pod-name needs --kubernetes/) });
+    await expect(run(['run', '--kubernetes', '--pod-name', '--evil'])).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/is not a pod name/) });
+  });
 });

@@ -212,6 +212,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--namespace <ns>', 'with --kubernetes: the namespace holding the custom resources', 'default')
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)')
     .option('--lease-name <name>', 'with --kubernetes: the coordination.k8s.io Lease used for leader election', 'gantry-leader')
+    .option('--pod-name <name>', 'with --kubernetes: the pod this process runs in (the Helm chart passes it); the Lease holder labels it gantry.dev/rapi-leader=true so the remote API\'s Service reaches only the replica that writes')
     .option('--serve', "also serve the remote API (as `gantry serve`) in this process: API writes edit the manifests (with --kubernetes: patch the custom resources, on the Lease holder only) and follow this daemon's passes (one writer)")
     .option('--listen <addr:port>', 'with --serve: address and port of the remote API', '0.0.0.0:5080')
     .option('--users <file>', "with --serve: Ganeti's RAPI users file; reloaded on SIGHUP")
@@ -219,20 +220,22 @@ export function registerReconcileCommands(program: Command): void {
     .option('--tls-key <file>', 'with --serve: PEM private key of --tls-cert')
     .option('--anonymous-read', 'with --serve: answer reads without authentication')
     .option('--instance-dir <dir>', 'with --serve: where instances created through the API are written; default: the first -f directory')
-    .action(async (opts: CommonOpts & WriterOpts & RunServeOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string }, cmd: Command) => {
+    .action(async (opts: CommonOpts & WriterOpts & RunServeOpts & { resync: string; debounce: string; probeInterval: string; metricsPort?: string; once?: boolean; kubernetes?: boolean; namespace: string; kubeconfig?: string; leaseName: string; podName?: string }, cmd: Command) => {
       const logger = loggerFor({ logLevel: opts.logLevel ?? 'info' }, cmd);
       if (opts.serve && opts.once) throw new CliExit(1, '--serve needs the daemon: leave out --once');
       if (opts.kubernetes) {
         if (opts.file.length > 0 || opts.once) throw new CliExit(1, '--kubernetes reads custom resources: -f and --once do not apply');
         if (opts.instanceDir) throw new CliExit(1, '--instance-dir does not apply with --kubernetes: instances created through the API are custom resources');
+        if (opts.podName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(opts.podName)) throw new CliExit(1, `--pod-name ${JSON.stringify(opts.podName)} is not a pod name (lowercase DNS subdomain)`);
         const { runKubeDaemon } = await import('./run-kube.js');
         await runKubeDaemon({
           namespace: opts.namespace, leaseName: opts.leaseName, logger, resyncMs: Number(opts.resync) * 1000, debounceMs: Number(opts.debounce),
           ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.metricsPort ? { metricsPort: Number(opts.metricsPort) } : {}),
-          ...(opts.serve ? { serve: serveInKube(opts, logger) } : {}),
+          ...(opts.serve ? { serve: serveInKube(opts, logger) } : {}), ...(opts.podName !== undefined ? { podName: opts.podName } : {}),
         });
         return;
       }
+      if (opts.podName !== undefined) throw new CliExit(1, '--pod-name needs --kubernetes (the leader label is for the remote API\'s Service in a cluster)');
       if (opts.file.length === 0) throw new CliExit(1, "error: required option '-f, --file <path>' not specified (or pass --kubernetes)");
       const jobLog = jobLogRetention(opts);
       const lock = await lockOrExit(opts.stateDir, opts.once ? 'gantry run --once' : 'gantry run', opts.lockTimeout, logger);

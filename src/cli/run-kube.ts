@@ -12,6 +12,8 @@ import type { NodeOps } from '../core/node-ops.js';
 import { reconcileOnce } from '../runtime/reconcile.js';
 import { kubeApiFrom, loadKubeConfig, type KubeApi } from '../kube/client.js';
 import { LeaderElector } from '../kube/leader.js';
+import { PodLeaderLabel } from '../kube/leader-label.js';
+import { sleep, systemClock } from '../runtime/clock.js';
 import { CrSource } from '../kube/source.js';
 import { StatusWriter, invalidSpecUpdates, updatesFromStatuses } from '../kube/status-writer.js';
 import type { Clock } from '../runtime/clock.js';
@@ -31,6 +33,8 @@ export interface KubeRunOptions {
   readonly kubeConfig?: KubeConfig;
   readonly leaseName: string;
   readonly identity?: string;
+  /** This process's pod: the Lease holder labels it (kube/leader-label.ts) so the API's Service reaches the writer only. */
+  readonly podName?: string;
   readonly logger: Logger;
   readonly resyncMs: number;
   readonly debounceMs?: number;
@@ -98,6 +102,10 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
   };
 
   const passes = new KubePassHub();
+  const labelStop = new AbortController();
+  const label = opts.podName !== undefined
+    ? new PodLeaderLabel({ api, namespace, pod: opts.podName, logger, signal: labelStop.signal, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.retryPeriodMs !== undefined ? { retryMs: opts.retryPeriodMs } : {}) })
+    : undefined;
   let term: Term | undefined;
   let stopping: Promise<void> = Promise.resolve();
   const elector: LeaderElector = new LeaderElector({
@@ -107,9 +115,13 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     ...(opts.leaseDurationMs !== undefined ? { leaseDurationMs: opts.leaseDurationMs } : {}),
     ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
     ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
-    onStartedLeading: () => lead(),
+    onStartedLeading: () => {
+      lead();
+      void label?.set(true);
+    },
     // stop reconciling at once: another replica may take over after the lease expires
     onStoppedLeading: () => {
+      void label?.set(false);
       passes.setKick(undefined);
       passes.abort('this replica stopped leading before the reconcile pass: the change is in the custom resource and the new leader reconciles it');
       stopping = stopping.then(follow);
@@ -212,12 +224,17 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     metrics: async () => (term ? term.daemon.metrics.registry.metrics() : ''),
   });
   logger.info({ namespace, lease: opts.leaseName, identity: elector.identity }, 'gantry run --kubernetes: campaigning for leadership');
+  // a container restarted in the same pod keeps the pod's labels: not the leader until the Lease says so
+  void label?.set(false);
   try {
     await elector.run(signal);
     await stopping;
     await follow();
   } finally {
     passes.abort('gantry run is stopping');
+    // one bounded try to take the label off (release() stepped down); the pod may be going away anyway
+    if (label) await Promise.race([label.set(false), sleep(opts.clock ?? systemClock, 5_000)]);
+    labelStop.abort();
     await server?.close();
     await conn?.close();
   }

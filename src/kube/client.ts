@@ -3,7 +3,7 @@
  * the status writer and the leader elector depend on this, not on client-node's
  * generated classes, and every failure becomes a KubeApiError with the HTTP status.
  */
-import { CoordinationV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Lease } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION_NAME } from '../api/index.js';
 import { GantryError } from '../util/errors.js';
 
@@ -63,6 +63,8 @@ export interface KubeApi {
   createLease(ns: string, lease: V1Lease): Promise<V1Lease>;
   /** PUT with the lease's resourceVersion: 409 when another candidate wrote first. */
   replaceLease(ns: string, lease: V1Lease): Promise<V1Lease>;
+  /** Merge-patch labels of a Pod (a null value removes the label), as `fieldManager`. */
+  patchPodLabels(ns: string, pod: string, labels: Readonly<Record<string, string | null>>, fieldManager: string): Promise<void>;
 }
 
 function statusOf(err: unknown): number {
@@ -103,6 +105,7 @@ export function loadKubeConfig(file?: string): KubeConfig {
 export function kubeApiFrom(kc: KubeConfig): KubeApi {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const coord = kc.makeApiClient(CoordinationV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
   const watcher = new Watch(kc);
   const g = { group: API_GROUP, version: API_VERSION_NAME };
   return {
@@ -135,5 +138,8 @@ export function kubeApiFrom(kc: KubeConfig): KubeApi {
     createLease: (namespace, lease) => call(`create lease ${lease.metadata?.name}`, () => coord.createNamespacedLease({ namespace, body: lease })),
     replaceLease: (namespace, lease) => call(`update lease ${lease.metadata?.name}`, () =>
       coord.replaceNamespacedLease({ namespace, name: lease.metadata!.name!, body: lease })),
+    patchPodLabels: (namespace, name, labels, fieldManager) => call(`patch pod ${name}`, async () => {
+      await core.patchNamespacedPod({ namespace, name, body: { metadata: { labels } }, fieldManager }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    }),
   };
 }

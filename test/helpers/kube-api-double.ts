@@ -10,7 +10,8 @@
  *  - ?watch=true&resourceVersion=N streams newline-delimited events after N; a version
  *    older than the compaction floor gets an ERROR event with code 410 (Gone);
  *  - CRDs are checked as structural schemas when created and CRs validated against them;
- *  - Leases under /apis/coordination.k8s.io/v1/namespaces/NS/leases.
+ *  - Leases under /apis/coordination.k8s.io/v1/namespaces/NS/leases; Pods (labels only,
+ *    nothing runs) under /api/v1/namespaces/NS/pods.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -88,6 +89,8 @@ export class KubeApiDouble {
     this.colls.set('coordination.k8s.io/v1/leases', {
       group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', statusSubresource: false, requireRvOnUpdate: false,
     });
+    // Pods only as objects with labels (the leader label); nothing runs them.
+    this.colls.set('/v1/pods', { group: '', version: 'v1', plural: 'pods', kind: 'Pod', statusSubresource: true, requireRvOnUpdate: false });
   }
 
   async start(): Promise<this> {
@@ -223,7 +226,9 @@ export class KubeApiDouble {
         this.createCrd(crd);
         return send(res, 201, crd);
       }
-      const m = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url.pathname);
+      // the core group lives under /api/v1 (pods): stored with group ''
+      const core = /^\/api\/v1\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url.pathname);
+      const m = core ? [core[0], '', 'v1', core[1], core[2], core[3], core[4]] : /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url.pathname);
       const coll = m ? this.colls.get(`${m[1]}/${m[2]}/${m[4]}`) : undefined;
       if (!m || !coll) throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
       const [, , , ns, , name, sub] = m as unknown as [string, string, string, string, string, string | undefined, string | undefined];

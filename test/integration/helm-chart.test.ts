@@ -67,7 +67,10 @@ describe('charts/gantry with the remote API (rendered by the helm double)', () =
 
     const [svc] = kindOf(docs, 'Service');
     expect(svc).toMatchObject({ metadata: { name: 'gantry-rapi' }, spec: { type: 'ClusterIP', ports: [{ name: 'rapi', port: 5080, targetPort: 'rapi', protocol: 'TCP' }] } });
-    expect(svc!.spec.selector).toEqual(kindOf(docs, 'Deployment')[0]!.spec.selector.matchLabels);
+    // the Service reaches the Lease holder only: its pod carries the leader label (src/kube/leader-label.ts)
+    expect(svc!.spec.selector).toEqual({ ...kindOf(docs, 'Deployment')[0]!.spec.selector.matchLabels, 'gantry.dev/rapi-leader': 'true' });
+    expect(arg('--pod-name')).toBe('$(POD_NAME)');
+    expect(c.env).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
 
     const rules = kindOf(docs, 'Role')[0]!.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
     const allowed = (resource: string, verb: string) => rules.some((r) => r.apiGroups.includes('gantry.dev') && r.resources.includes(resource) && r.verbs.includes(verb));
@@ -76,6 +79,7 @@ describe('charts/gantry with the remote API (rendered by the helm double)', () =
       expect(allowed(res, 'get') && allowed(res, 'list') && allowed(res, 'watch'), `read ${res}`).toBe(true);
     }
     expect(allowed('instances', 'create')).toBe(true);
+    expect(rules.some((r) => r.apiGroups.includes('') && r.resources.includes('pods') && r.verbs.includes('patch'))).toBe(true);
     expect(allowed('nodes', 'create')).toBe(false);
     expect(rules.some((r) => r.verbs.includes('delete'))).toBe(false);
   });
@@ -95,6 +99,7 @@ describe('charts/gantry with the remote API (rendered by the helm double)', () =
     for (const mode of ['file', 'kubernetes']) {
       const docs = await render({ mode });
       expect(container(docs).args).not.toContain('--serve');
+      expect(container(docs).args).not.toContain('--pod-name');
       expect(await unknownFlags(container(docs).args)).toEqual([]);
       expect(kindOf(docs, 'Service')).toEqual([]);
       for (const role of kindOf(docs, 'Role')) {
