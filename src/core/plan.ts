@@ -310,6 +310,12 @@ export interface ObservedCluster {
   readonly lastKnown?: ReadonlyMap<string, ObservedNode>;
   /** Each declared node's condition in this pass (observe/liveness); absent = not tracked (every unreachable node is only Unreachable). */
   readonly liveness?: ReadonlyMap<string, NodeLiveness>;
+  /**
+   * Offline nodes (role: offline) that still answered a read-only probe in this pass. Nothing
+   * is changed on them, but an instance still running there is never failed over (that
+   * would be a second running copy); it leaves only by live migration (plan/offline-migrate).
+   */
+  readonly offlineAnswers?: ReadonlyMap<string, ObservedNode>;
 }
 
 /** One field that differs between desired and observed, for the drift report. */

@@ -65,8 +65,8 @@ export async function connectNodes(state: DesiredState, opts: { logger: Logger; 
   const ops = new Map<string, NodeOps>();
   const peers = new Map<string, InstanceOps>();
   const osSearchPath = opts.osSearchPath ?? state.cluster.osSearchPath;
+  // Offline nodes too: each pass probes them read-only (one that still answers may still run guests).
   for (const n of state.nodes.values()) {
-    if (n.role === 'offline') continue;
     if (!n.ssh.hostKey) {
       ops.set(n.name, new RefusedNodeOps(n.name, new TerminalError('HOST_KEY_NOT_PINNED', `node ${n.name} has no ssh.hostKey in its manifest; Gantry does not trust a host key on first use (get it with: ssh-keyscan -t ed25519 ${n.ssh.host})`)));
       continue;

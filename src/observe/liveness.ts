@@ -13,7 +13,7 @@ export interface LivenessNode {
   readonly role: string;
 }
 
-/** One node's next condition. `obs` undefined = not probed (offline nodes are not). */
+/** One node's next condition. `obs` undefined = not probed (an offline node's own probe is apart: it stays Offline). */
 export function nextNodeLiveness(prev: NodeLiveness | undefined, node: LivenessNode, obs: ObservedNode | undefined, now: string, policy: LivenessPolicy): NodeLiveness {
   const name = node.name;
   const lastSeen = prev?.lastSeen !== undefined ? { lastSeen: prev.lastSeen } : {};

@@ -1,6 +1,7 @@
 /**
  * Observe every node of the desired state in parallel, each with one batched probe.
  * A node that cannot be reached yields an unreachable snapshot; it never fails the rest.
+ * Offline nodes are probed too, apart (offlineAnswers): only whether they still run guests.
  */
 import type { DesiredNode, DesiredState } from '../desired/model.js';
 import type { NodeOps, ObserveRequest } from '../core/node-ops.js';
@@ -33,9 +34,20 @@ export function usesDrbd(state: DesiredState): boolean {
 
 export async function observeCluster(state: DesiredState, ops: ReadonlyMap<string, NodeOps>, now: () => Date = () => new Date()): Promise<ObservedCluster> {
   const nodes = new Map<string, ObservedNode>();
+  const offline = new Map<string, ObservedNode>();
   await Promise.all(
     [...state.nodes.values()].map(async (n) => {
-      if (n.role === 'offline') return;
+      if (n.role === 'offline') {
+        // Declared down: probed read-only, best effort, never counted as observed. One that
+        // answers may still run guests: they are not failed over (plan/offline-migrate).
+        const o = ops.get(n.name);
+        if (!o) return;
+        try {
+          const got = await o.observe(observeRequestFor(n, state));
+          if (got.reachable) offline.set(n.name, got);
+        } catch { /* an offline node that does not answer is what its role says */ }
+        return;
+      }
       const o = ops.get(n.name);
       if (!o) {
         nodes.set(n.name, emptyObservedNode(n.name, now().toISOString(), 'no connection configured'));
@@ -48,5 +60,5 @@ export async function observeCluster(state: DesiredState, ops: ReadonlyMap<strin
       }
     }),
   );
-  return { nodes: new Map([...nodes].sort(([a], [b]) => a.localeCompare(b))) };
+  return { nodes: new Map([...nodes].sort(([a], [b]) => a.localeCompare(b))), ...(offline.size > 0 ? { offlineAnswers: new Map([...offline].sort(([a], [b]) => a.localeCompare(b))) } : {}) };
 }

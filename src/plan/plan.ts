@@ -31,6 +31,7 @@ import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
 import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
+import { offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -97,7 +98,8 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     const live = observed.liveness?.get(node.name);
     const condition = live ? [describeLiveness(live, input.cluster.liveness ?? DEFAULT_LIVENESS)] : [];
     if (node.role === 'offline') {
-      addEntry(`Node/${node.name}`, [], [], [], ['node is offline: not observed, not changed', ...condition]);
+      const answers = observed.offlineAnswers?.get(node.name)?.reachable === true;
+      addEntry(`Node/${node.name}`, [], [], [], [answers ? 'node is offline but still answers its (read-only) probe: not changed; a guest still running there is not failed over (only moved off live, with harep\'s migrate)' : 'node is offline: not observed, not changed', ...condition]);
       continue;
     }
     if (!obs || !obs.reachable) {
@@ -210,14 +212,22 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     // A Dead or Offline node's instances fail over when asked to (plan/failover).
     const from = goneHome(loc, goneSet);
     const record = input.failovers?.get(inst.name);
-    const dead = from !== undefined ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
+    // An offline node that still answers and still runs it: never failed over (a second running copy); harep's migrate may move it (plan/offline-migrate).
+    const offlineRun = from !== undefined ? stillRunsOnOffline(observed, from, inst.name) : undefined;
+    const dead = from !== undefined && !offlineRun ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
     const fixTo = dead ? fixStorageSecondary(inst, dead, fixEvacs) : undefined;
     const fixBlocked = !dead ? `its primary is not observed: a new secondary is paired only with a live primary` : fixTo && 'error' in fixTo ? `no node can take its new secondary: ${fixTo.error}` : undefined;
-    const repair = from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
+    const repair = offlineRun ? offlineMigrateDecision(input, inst, from!) : from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
+    const migrateOff = offlineRun && repair?.decision === 'repair' ? from : undefined;
     // fix-storage made here: the DRBD secondary on the gone node is replaced (its decision is kept until the new one is in sync).
     const fixing = dead !== undefined && fixTo !== undefined && 'secondary' in fixTo && repair?.decision === 'repair' && repair.needed === 'fix-storage' ? { ...dead, secondary: fixTo.secondary } : undefined;
     if (repair && !fixing) autoRepair.push(repair);
-    let failover = from !== undefined && wantsFailover(input, inst, loc?.running) ? from : undefined;
+    if (offlineRun && migrateOff === undefined) {
+      waits.get(from!)?.push(subject);
+      addEntry(subject, [], [], [], [offlineHoldNote(inst, from!, offlineRun, repair)], true);
+      continue;
+    }
+    let failover = from !== undefined && !offlineRun && wantsFailover(input, inst, loc?.running) ? from : undefined;
     // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
     const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
     if (drbdTo === null) failover = undefined;
@@ -235,7 +245,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
 
     // Unknown is not absent: an instance that is (or may be) on a node that cannot be
     // observed gets no action anywhere; its addresses and display stay reserved.
-    const wait = failover !== undefined || fixing ? undefined : instanceWait(inst, loc, blind);
+    const wait = failover !== undefined || fixing || migrateOff !== undefined ? undefined : instanceWait(inst, loc, blind);
     if (wait) {
       waitingFor(loc, blind).forEach((n) => waits.get(n)?.push(subject));
       addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
@@ -280,9 +290,11 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
       if (primary !== undefined && gone.has(primary)) primary = undefined;
       primary ??= running;
       failoverStart = running === undefined;
+    } else if (migrateOff !== undefined && (primary === undefined || gone.has(primary))) {
+      primary = undefined; // the allocator's choice (hail: N+1, exclusion tags)
     }
     // DRBD: the Primary side (where the VM runs, else where a device is Primary) is the primary, never a name-order guess.
-    const observedPrimary = primary !== undefined || failover !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+    const observedPrimary = primary !== undefined || failover !== undefined || migrateOff !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
     if (primary === undefined && observedPrimary !== undefined) {
       primary = observedPrimary;
       if (inst.diskTemplate === 'drbd' && secondary === undefined) {
@@ -357,6 +369,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
     placements.set(inst.name, secondary !== undefined ? { primary, secondary } : { primary });
     if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running' && observed.nodes.get(primary)?.instances[inst.name] === undefined) manifestMoves.add(inst.name);
+    if (migrateOff !== undefined) notes.push(`migrate: ${migrateOff} is offline (declared) but still answers and runs ${inst.name}: it moves to ${primary} (harep's migrate, allowed by its auto-repair policy), never started a second time`);
     if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
       failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover), ...(reinstall ? { reinstall: true as const } : {}) });
       notes.push(reinstall
@@ -395,7 +408,10 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     }
     const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
     // A failover carries the gone node's record over (OS generation, MACs); a reinstall does not: its OS is installed again.
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
+    const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
+    const rt = offSource
+      ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks)
+      : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
     if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
     const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
     rt.diffs.push(...routed.diffs);

@@ -258,3 +258,55 @@ spec:
     expect(w.running('web1')).toEqual(['n1']);
   });
 });
+
+describe('auto-repair migrate: an instance still running on a node declared offline (simulated nodes, real planner, allocator and state directory)', () => {
+  let sc: Scenario | undefined;
+  afterEach(async () => { await sc?.cleanup(); sc = undefined; });
+  const web = (extra: Record<string, unknown> = {}) => ({ os: { name: 'none' }, diskTemplate: 'sharedfile' as const, disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running' as const, ...extra });
+
+  it('given n1 declared offline while it still runs vm0 (migrate allowed) and vm1 (cluster failover only), vm0 live-migrates to the allocator\'s node and the success is recorded, vm1 is never started a second time and the plan says why; once n1 is really down vm1 fails over; one running copy throughout', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
+    sc.world.addInstance(web({ autoRepair: { repair: 'migrate' } })); // vm0
+    sc.world.addInstance(web()); // vm1
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    expect(sc.runningOn('vm1')).toEqual(['n1']);
+
+    sc.world.roles.set('n1', 'offline'); // the admin's word; n1 still answers and runs both
+    const twice = new Set<string>();
+    const check = () => { for (const v of ['vm0', 'vm1']) if (sc!.runningOn(v).length > 1) twice.add(v); };
+    const o = await sc.pass({ afterAction: check });
+    expect(o.error).toBeUndefined();
+    const plan = o.plan!;
+    const vm0 = plan.entries.find((e) => e.subject === 'Instance/vm0')!;
+    expect(vm0.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.migrate@n1']);
+    const to = (vm0.actions[0] as { peer: string }).peer;
+    expect(['n2', 'n3']).toContain(to);
+    expect(vm0.notes).toContain(`migrate: n1 is offline (declared) but still answers and runs vm0: it moves to ${to} (harep's migrate, allowed by its auto-repair policy), never started a second time`);
+    const vm1 = plan.entries.find((e) => e.subject === 'Instance/vm1')!;
+    expect(vm1.actions).toEqual([]);
+    expect(vm1.notes.join('\n')).toMatch(/^n1 is offline \(declared\) but still answers and runs vm1 \(running\): a failover would start a second running copy, so none is made; it stays there until it stops/);
+    expect(plan.failovers ?? []).toEqual([]);
+    expect(plan.autoRepair).toEqual([expect.objectContaining({ instance: 'vm0', needed: 'migrate', decision: 'repair' })]);
+    expect(plan.actions.filter((a) => a.node === 'n1').map((a) => a.verb)).toEqual(['instance.migrate']);
+    expect(sc.runningOn('vm0')).toEqual([to]);
+    expect(sc.runningOn('vm1')).toEqual(['n1']);
+    expect((await readRepairRecords(sc.stateDir)).get('vm0')).toMatchObject({ type: 'migrate', result: 'success', message: `migrate: n1 -> ${to} (live)` });
+
+    // Settled while n1 answers: vm0 stays where it went, vm1 still held, nothing more planned.
+    const again = await sc.pass({ afterAction: check });
+    expect(again.plan!.actions).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual([to]);
+    expect(sc.runningOn('vm1')).toEqual(['n1']);
+
+    // n1 really goes down: vm1 fails over as the cluster asks (vm0 is not touched).
+    sc.sim.node('n1').crash();
+    const down = await sc.converge();
+    expect(down.plan!.refused).toEqual([]);
+    expect(sc.runningOn('vm1')).toHaveLength(1);
+    expect(sc.runningOn('vm1')).not.toEqual(['n1']);
+    expect(sc.runningOn('vm0')).toEqual([to]);
+    expect([...twice]).toEqual([]);
+    expect(sc.findings()).toEqual([]);
+  });
+});

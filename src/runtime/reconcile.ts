@@ -105,10 +105,11 @@ export function withFloor(observed: ObservedCluster, previous: ObservedCluster |
   const lastKnown = new Map<string, ObservedNode>();
   for (const node of [...declared].sort()) {
     if (observed.nodes.get(node)?.reachable) continue;
-    const last = lastGood(previous, node);
+    // An offline node that answered its probe: what it holds now is its floor.
+    const last = observed.offlineAnswers?.get(node) ?? lastGood(previous, node);
     if (last) lastKnown.set(node, last);
   }
-  return { nodes: observed.nodes, lastKnown };
+  return { nodes: observed.nodes, lastKnown, ...(observed.offlineAnswers ? { offlineAnswers: observed.offlineAnswers } : {}) };
 }
 
 /** The state directory's last observation, or undefined (none, or no state directory). */
@@ -271,6 +272,12 @@ export function repairOutcome(d: AutoRepairDecision, report: ExecuteReport | und
   const f = done.find((r) => r.instance === d.instance);
   if (d.needed === 'failover' && f) return { result: 'success', message: `failover: ${f.from} -> ${f.to}` };
   if (d.needed === 'reinstall' && f) return { result: 'success', message: `reinstall: ${f.from} -> ${f.to} (disks re-created empty, OS installed again)` };
+  // migrate (off an offline node that still runs it): done when it moved, live or stopped there and started on its new node.
+  if (d.needed === 'migrate') {
+    const moved = (report?.results ?? []).find((r) => r.ok && r.action.subject === `Instance/${d.instance}` && (r.action.verb === 'instance.migrate' || r.action.verb === 'instance.start'));
+    if (moved?.action.verb === 'instance.migrate') return { result: 'success', message: `migrate: ${moved.action.node} -> ${moved.action.peer} (live)` };
+    if (moved) return { result: 'success', message: `migrate: stopped on the offline node, started on ${moved.action.node}` };
+  }
   // fix-storage: done when the new secondary's resync completed (drbd.wait-sync succeeded).
   const synced = d.needed === 'fix-storage' ? (report?.results ?? []).find((r) => r.ok && r.action.verb === 'drbd.wait-sync' && r.action.subject === `Instance/${d.instance}`) : undefined;
   if (synced && synced.action.verb === 'drbd.wait-sync' && d.replaces !== undefined) {

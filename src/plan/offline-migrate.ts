@@ -1,0 +1,55 @@
+/**
+ * An offline node that still answers (harep's migrate). Pure. `role: offline` is an admin's
+ * word that a node is down (Ganeti's `gnt-node modify -O yes`), and Gantry fails over what
+ * it held. But a node declared offline while it still runs guests is not down: starting one
+ * of them elsewhere would make a second running copy (safety invariant 2). So each pass
+ * probes offline nodes read-only (ObservedCluster.offlineAnswers), and an instance still
+ * running on one is never failed over. With harep's `migrate` allowed (its tags or
+ * spec.autoRepair.repair, at migrate or above) a sharedfile or diskless one moves live to
+ * the node the allocator picks (hail: N+1, exclusion tags), or, migration mode non-live, is
+ * stopped there and started there: one running copy throughout. A DRBD one is held (the
+ * DRBD guard refuses its promotion too while its peer is connected): drain the node
+ * (`role: drained`) to move it to its secondary. Without the opt-in it stays, reported.
+ */
+import type { AutoRepairDecision, ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
+import type { ObservedInstance } from '../core/observed.js';
+import { repairDecision } from './autorepair.js';
+import { failsOverByRestart } from './failover.js';
+import { ALIVE, type RuntimeHooks } from './instance-runtime.js';
+
+/** The copy of `name` alive on `node` when `node` is offline and answered its probe this pass; else undefined. */
+export function stillRunsOnOffline(observed: ObservedCluster, node: string, name: string): ObservedInstance | undefined {
+  const o = observed.offlineAnswers?.get(node);
+  const vm = o?.reachable ? o.instances[name] : undefined;
+  return vm !== undefined && ALIVE.has(vm.runState) ? vm : undefined;
+}
+
+/** Whether a migrate repair can move it off (disks every node reaches, or none). */
+export function migratable(inst: PlanInstance): boolean {
+  return inst.diskTemplate !== 'drbd' && failsOverByRestart(inst);
+}
+
+/** Why it stays on the offline node, for the plan. */
+export function offlineHoldNote(inst: PlanInstance, node: string, vm: ObservedInstance, decision: AutoRepairDecision | undefined): string {
+  const why = `${node} is offline (declared) but still answers and runs ${inst.name} (${vm.runState}): a failover would start a second running copy, so none is made`;
+  if (decision) return `${why}; ${decision.message}`;
+  return migratable(inst)
+    ? `${why}; it stays there until it stops, its node is drained instead (role: drained moves it live), or harep's migrate is allowed (ganeti:watcher:autorepair:migrate or spec.autoRepair.repair: migrate)`
+    : `${why}; it stays there until it stops, or its node is drained instead (role: drained moves it to its DRBD secondary)`;
+}
+
+/** The auto-repair decision for an instance still running on an offline node: it needs harep's migrate. */
+export function offlineMigrateDecision(input: PlanInput, inst: PlanInstance, node: string): AutoRepairDecision | undefined {
+  return repairDecision(input, inst, 'migrate', node, `${node} is offline but still runs ${inst.name}`, (type) => {
+    if (type !== 'migrate') return 'only a migrate repair applies';
+    return migratable(inst) ? undefined : `a DRBD instance is not migrated off an offline node by this release: set role: drained on ${node} instead (the drain moves it to its secondary)`;
+  });
+}
+
+/** The observation and runtime hooks a migration off the offline `node` is planned with: the node's probe as its source. */
+export function withOfflineSource(observed: ObservedCluster, hooks: RuntimeHooks, node: string, name: string, vm: ObservedInstance): { observed: ObservedCluster; hooks: RuntimeHooks } {
+  const probe = observed.offlineAnswers!.get(node)!;
+  const copies = new Map(hooks.copies);
+  copies.set(name, [...(hooks.copies.get(name) ?? []).filter((c) => c.node !== node), { node, vm }]);
+  return { observed: { ...observed, nodes: new Map([...observed.nodes, [node, probe]]) }, hooks: { ...hooks, copies } };
+}
