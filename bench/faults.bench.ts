@@ -6,6 +6,7 @@
  *   npm run bench:faults -- --seed 17 --steps 200 --trace      # replay one seed, step by step
  *   npm run bench:faults -- --seeds 50 --steps 100 --first 1000 --json out.json
  *   npm run bench:faults -- --seeds 100 --steps 100 --failover   # every world fences and fails over; faults last 2-8 steps
+ *   npm run bench:faults -- --seeds 20 --steps 60 --full-plan    # full plans only (default: incremental, compared with the full plan every pass)
  *
  * Exit code 1 when any invariant was violated.
  */
@@ -36,10 +37,13 @@ const trace = process.argv.includes('--trace');
 // Failover worlds: Cluster autoRepair.failover and power control on every node; faults outlast the liveness grace.
 const failover = process.argv.includes('--failover') ? { shape: { failover: true }, faultSteps: [2, 8] as const } : {};
 
+// The controller plans incrementally as `gantry run` does, each plan compared with the full one (a difference is a violation).
+const incremental = !process.argv.includes('--full-plan');
+
 const started = process.hrtime.bigint();
 const results: CampaignResult[] = [];
 for (const seed of seeds) {
-  const res = await runCampaign({ seed, steps, trace, ...(kinds ? { kinds } : {}), ...failover });
+  const res = await runCampaign({ seed, steps, trace, incremental, ...(kinds ? { kinds } : {}), ...failover });
   results.push(res);
   if (trace) console.log(res.trace.join('\n'));
   for (const v of res.violations) {
@@ -56,6 +60,7 @@ const violatingSeeds = [...new Set(s.violations.map((v) => v.seed))];
 
 console.log(`\nfault campaign: ${s.seeds} seeds (${seeds[0]}..${seeds.at(-1)}) x ${steps} steps = ${s.steps} steps, ${s.passes} passes, ${s.actions} actions in ${secs.toFixed(1)} s`);
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} CPUs), node ${process.version}`);
+console.log(`planner: ${incremental ? `incremental, each plan compared with the full plan; instance parts reused ${s.planParts.reused}, planned ${s.planParts.planned}` : 'full plans only (--full-plan)'}`);
 console.log(`faults: ${FAULT_KINDS.map((k) => `${k} ${s.faults[k]}`).join(', ')}`);
 console.log(`operator edits: ${Object.entries(s.edits).map(([k, n]) => `${k} ${n}`).join(', ')}`);
 console.log(`failover worlds: ${s.failoverWorlds}; fences asked ${s.fences.asked} (refused by the power control ${s.fences.refused}); instances failed over ${s.failovers}`);

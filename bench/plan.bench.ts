@@ -32,7 +32,7 @@ import { performance } from 'node:perf_hooks';
 import type { ActionResult, ObserveRequest } from '../src/core/node-ops.js';
 import type { Action } from '../src/core/actions.js';
 import type { PlanInput } from '../src/core/plan.js';
-import { plan, type ObservedCluster, type Plan, type PlanOptions } from '../src/plan/plan.js';
+import { plan, planIncremental, type IncrementalPlan, type ObservedCluster, type Plan, type PlanOptions } from '../src/plan/plan.js';
 import { SimCluster, initFromObserved } from '../src/sim/index.js';
 import { makeAllocator } from '../src/plan/allocate.js';
 import { deadNode, drift, genDesired, genObserved, simDrbdSeed, type DeadNodeCase, type GenSpec } from './gen-desired.js';
@@ -238,11 +238,27 @@ if (spec.runtime) {
   });
 }
 const converged = measure('plan converged', () => plan(input, observed), runs, planNote);
+// The daemon (`gantry run`) plans incrementally (plan/plan-cache): its first pass is a full
+// plan that records what each instance read; each later pass reuses the instances whose
+// reads did not change. Its next observation is new snapshot objects with the same content
+// (each node's digest is computed again, as in the daemon).
+const incNote = (r: IncrementalPlan): string => `${planNote(r.plan)}; instances reused ${r.stats.reused}, planned ${r.stats.planned}${Object.keys(r.stats.why).length ? ` (${Object.entries(r.stats.why).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`;
+const reobserve = (o: ObservedCluster): ObservedCluster => ({ ...o, nodes: new Map([...o.nodes].map(([k, v]) => [k, structuredClone(v)])) });
+const firstPass = measure('plan converged (incremental, first pass: full, reads recorded)', () => planIncremental(input, observed, undefined), 1, incNote);
+const nextObserved = reobserve(observed);
+const replanConverged = measure('replan converged (incremental)', () => planIncremental(input, nextObserved, firstPass.cache), runs, incNote);
 // A dead node (issue 10 item 9): one node declared offline with failover on; its instances
 // are replanned (DRBD promoted on the secondary, sharedfile on the allocator's node, plain lost).
 const dead = measure('declare a node offline (failover on)', () => deadNode(input, observed), 1, (c) => `${c.node}: primary of ${c.instances.length} instances (${templates(c.instances)})`);
 const allocator: PlanOptions['allocator'] = (i, o, located) => makeAllocator(i, o, { groups: [...new Set(i.nodes.map((n) => n.group))].map((name) => ({ name, allocPolicy: 'preferred' as const })), volumeGroup: 'xenvg' }, located);
 const deadPlan = measure('plan dead node (failover)', () => plan(dead.input, dead.observed, { allocator }), runs, (p) => `${planNote(p)}; ${deadCheck(dead, p).note}`);
+// The pass before the death, as the daemon planned it: the same cluster with the node alive
+// (the survivors already list the shared images, as a real probe of the shared directory does).
+const aliveRole = input.nodes.find((n) => n.name === dead.node)!.role;
+const beforeDeath: PlanInput = { ...dead.input, nodes: dead.input.nodes.map((n) => (n.name === dead.node ? { ...n, role: aliveRole } : n)) };
+const beforeDeathObs: ObservedCluster = { ...observed, nodes: new Map([...observed.nodes].map(([k, v]) => [k, k === dead.node ? v : { ...v, files: dead.observed.nodes.get(k)!.files }])) };
+const alivePass = planIncremental(beforeDeath, beforeDeathObs, undefined, { allocator });
+const replanDead = measure('replan dead node (incremental)', () => planIncremental(dead.input, dead.observed, alivePass.cache, { allocator }), runs, (r) => `${incNote(r)}; ${deadCheck(dead, r.plan).note}`);
 const drifted = measure('drift observed', () => drift(observed, driftFraction, spec.seed), 1, (d) => `${d.objects} objects: ${d.missing} missing, ${d.different} different`);
 const driftPlan = measure('plan drifted', () => plan(input, drifted.observed), runs, planNote);
 
@@ -262,18 +278,21 @@ const machine = {
 };
 const planHash = (p: Plan): string => createHash('sha256').update(JSON.stringify(p)).digest('hex').slice(0, 16);
 const hashes: Record<string, string> = { converged: planHash(converged), dead: planHash(deadPlan), drifted: planHash(driftPlan), ...(replan ? { replan: planHash(replan) } : {}) };
+// The incremental plans must be the full plans (same JSON).
+const incrementalHashes = { firstPass: planHash(firstPass.plan), replanConverged: planHash(replanConverged.plan), replanDead: planHash(replanDead.plan) };
 const expectArg = argv.indexOf('--expect-hashes');
 const expected = expectArg >= 0 ? Object.fromEntries((argv[expectArg + 1] ?? '').split(',').map((kv) => kv.split('=') as [string, string])) : undefined;
 const checks = {
   convergedPlanEmpty: converged.actions.length === 0 && converged.refused.length === 0,
   driftedPlanNonEmpty: driftPlan.actions.length > 0,
   deadNodeReplanned: deadCheck(dead, deadPlan).ok,
+  incrementalEqualsFull: incrementalHashes.firstPass === hashes.converged && incrementalHashes.replanConverged === hashes.converged && incrementalHashes.replanDead === hashes.dead,
   ...(expected ? { plansAsExpected: Object.entries(expected).every(([k, h]) => hashes[k] === h) } : {}),
   ...(replan ? { replanAfterApplyEmpty: replan.actions.length === 0 && replan.refused.length === 0 } : {}),
 };
 
 if (flag('json')) {
-  console.log(JSON.stringify({ spec, driftFraction, runs, machine, rows, hashes, checks }, null, 2));
+  console.log(JSON.stringify({ spec, driftFraction, runs, machine, rows, hashes, incrementalHashes, checks }, null, 2));
 } else {
   console.log(`bench:plan  ${JSON.stringify(spec)} drift=${driftFraction} runs=${runs}`);
   console.log(`machine     ${machine.cpus}, ${machine.memGiB} GiB, Node ${machine.node}, ${machine.platform}\n`);
@@ -283,6 +302,7 @@ if (flag('json')) {
     console.log(`| ${r.phase} | ${r.wallMs}${r.runsMs ? ` (${r.runsMs.join(', ')})` : ''} | ${r.cpuMs} | ${r.heapUsedMiB} | ${r.heapDeltaMiB} | ${r.rssMiB} | ${r.peakRssMiB} | ${r.note ?? ''} |`);
   }
   console.log(`\nplan hashes: ${Object.entries(hashes).map(([k, h]) => `${k}=${h}`).join(',')}`);
+  console.log(`incremental plan hashes: ${Object.entries(incrementalHashes).map(([k, h]) => `${k}=${h}`).join(',')}`);
   console.log(`checks: ${JSON.stringify(checks)}`);
 }
 if (!Object.values(checks).every(Boolean)) process.exitCode = 1;

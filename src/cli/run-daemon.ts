@@ -12,7 +12,7 @@
 import { loadDesired, ParseCache } from '../desired/load.js';
 import { formatLoadError } from '../desired/errors.js';
 import { connectNodes, type Connections } from '../execute/connect.js';
-import { reconcileOnce, type ReconcileResult } from '../runtime/reconcile.js';
+import { reconcileOnce, type IncrementalPlanner, type ReconcileResult } from '../runtime/reconcile.js';
 import { acquireStateLock, type StateLock } from '../runtime/state-lock.js';
 import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
@@ -86,6 +86,8 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
       throw e;
     }
   };
+  // Each pass plans incrementally: an instance whose inputs did not change keeps its part of the last plan (plan/plan-cache).
+  const incremental: IncrementalPlanner = {};
   const reconcilePass = async (key: string, ctx: { logger: Logger }) => {
     await ensureLock();
     const { state, errors } = await loadDesired(opts.files, undefined, parsed);
@@ -99,7 +101,7 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
       conn = await connectNodes(state, { logger, connectTimeoutMs: Math.min(8000, Math.max(3000, probeMs)) });
       connFor = state;
     }
-    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
+    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), incremental, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
     last = res;
     if (res.observed.liveness) metrics.observeLiveness(res.observed.liveness);
     const s = summary(res.after ?? res.plan);

@@ -316,6 +316,11 @@ export interface ObservedCluster {
    * would be a second running copy); it leaves only by live migration (plan/offline-migrate).
    */
   readonly offlineAnswers?: ReadonlyMap<string, ObservedNode>;
+  /**
+   * Planner-internal (plan/plan-cache): notes what one instance's planning reads from the
+   * per-plan indexes built over every node, so the incremental planner knows when to reuse it.
+   */
+  readonly reads?: { note(id: string, key: string): void; unnoted<T>(fn: () => T): T };
 }
 
 /** One field that differs between desired and observed, for the drift report. */

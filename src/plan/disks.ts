@@ -208,12 +208,16 @@ function volumeId(v: Volume, cluster: PlanCluster): string {
 
 function volumeExists(v: Volume, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): boolean {
   if (v.kind === 'lv') return observed.nodes.get(v.node)?.lvs[`${v.vg}/${v.name}`] !== undefined;
-  if (path.posix.dirname(v.path) === cluster.sharedFileStorageDir) return filesSeen(nodes, cluster, observed).has(v.path);
+  if (path.posix.dirname(v.path) === cluster.sharedFileStorageDir) {
+    observed.reads?.note('disks.files', v.path);
+    return filesSeen(nodes, cluster, observed).has(v.path);
+  }
   return observed.nodes.get(v.node)?.files[v.path] !== undefined;
 }
 
 /** Every observed data volume made for disk `index` of `instance` (exact names, Gantry's storage dirs). */
 function observedDataVolumes(instance: string, index: number, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Volume[] {
+  observed.reads?.note('disks.volumes', `${instance}\0${index}`);
   return dataVolumes(nodes, cluster, observed).get(`${instance}\0${index}`) ?? [];
 }
 
@@ -234,11 +238,17 @@ function planIndex(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, o
   return index;
 }
 
+/** Builds a per-plan index without charging its reads to the instance that asked first (each lookup in it is noted instead: plan/plan-cache). */
+const unnoted = <T>(observed: ObservedCluster, fn: () => T): T => (observed.reads ? observed.reads.unnoted(fn) : fn());
+
 function filesSeen(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Set<string> {
   const index = planIndex(nodes, cluster, observed);
   if (!index.sharedFiles) {
-    index.sharedFiles = new Set();
-    for (const o of observed.nodes.values()) if (o.reachable) for (const p of Object.keys(o.files)) index.sharedFiles.add(p);
+    const files = new Set<string>();
+    unnoted(observed, () => {
+      for (const o of observed.nodes.values()) if (o.reachable) for (const p of Object.keys(o.files)) files.add(p);
+    });
+    index.sharedFiles = files;
   }
   return index.sharedFiles;
 }
@@ -246,6 +256,11 @@ function filesSeen(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, o
 function dataVolumes(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Map<string, Volume[]> {
   const index = planIndex(nodes, cluster, observed);
   if (index.dataVolumes) return index.dataVolumes;
+  // Built once per plan for every instance: its reads are no one instance's (each lookup is noted, plan/plan-cache).
+  return (index.dataVolumes = unnoted(observed, () => buildDataVolumes(nodes, cluster, observed)));
+}
+
+function buildDataVolumes(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Map<string, Volume[]> {
   const out = new Map<string, Volume[]>();
   const add = (instance: string, i: number, v: Volume): void => {
     const k = `${instance}\0${i}`;
@@ -265,11 +280,12 @@ function dataVolumes(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster,
       if (owner && isDiskFileOf(f.path, owner.instance, dirs)) add(owner.instance, owner.index, { kind: 'file', node, path: f.path, sizeMiB: f.virtualSizeMiB, role: 'data', format: f.format === 'qcow2' ? 'qcow2' : 'raw' });
     }
   }
-  return (index.dataVolumes = out);
+  return out;
 }
 
 /** The disk paths the instance was last started with, from its record on a reachable node (the primary's first, then by node name). */
 function recordedDiskPaths(instance: string, primary: string, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): string[] | undefined {
+  observed.reads?.note('disks.records', instance);
   const records = recordedDisks(nodes, cluster, observed).get(instance);
   if (!records) return undefined;
   return (records.find((r) => r.node === primary) ?? records[0]!).paths;
@@ -279,6 +295,10 @@ function recordedDiskPaths(instance: string, primary: string, nodes: ReadonlyMap
 function recordedDisks(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): Map<string, { node: string; paths: string[] }[]> {
   const index = planIndex(nodes, cluster, observed);
   if (index.recordedDisks) return index.recordedDisks;
+  return (index.recordedDisks = unnoted(observed, () => buildRecordedDisks(observed)));
+}
+
+function buildRecordedDisks(observed: ObservedCluster): Map<string, { node: string; paths: string[] }[]> {
   const out = new Map<string, { node: string; paths: string[] }[]>();
   for (const [node, obs] of [...observed.nodes].sort(([a], [b]) => a.localeCompare(b))) {
     if (!obs.reachable) continue;
@@ -291,7 +311,7 @@ function recordedDisks(nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluste
       else out.set(name, [{ node, paths }]);
     }
   }
-  return (index.recordedDisks = out);
+  return out;
 }
 
 /**
@@ -349,4 +369,11 @@ export function planDiskConversions(
     });
   });
   return refused;
+}
+
+/** What a noted lookup in this plan's disk indexes answers now, as text (plan/plan-cache compares it with the previous pass's). */
+export function diskIndexFingerprint(id: string, key: string, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster): string {
+  if (id === 'disks.files') return filesSeen(nodes, cluster, observed).has(key) ? '1' : '0';
+  if (id === 'disks.volumes') return JSON.stringify(dataVolumes(nodes, cluster, observed).get(key) ?? []);
+  return JSON.stringify(recordedDisks(nodes, cluster, observed).get(key) ?? []);
 }

@@ -39,6 +39,8 @@ export class DrbdAllocator {
   private readonly recorded = new Map<string, Recorded>();
   private readonly range: { portStart: number; portEnd: number; minorCount: number };
   private portCursor = 0;
+  /** Minors and ports handed out new (not recorded) so far: a reused plan part must not have taken one (plan/plan-cache). */
+  private fresh = 0;
   private readonly minorCursor = new Map<string, number>();
 
   /**
@@ -109,6 +111,16 @@ export class DrbdAllocator {
     return { minors, port };
   }
 
+  get freshCount(): number {
+    return this.fresh;
+  }
+
+  /** Disk `index` of `instance` has one recorded port and a recorded minor on each of `nodes`: allocate() takes nothing new for it. */
+  isRecorded(instance: string, index: number, nodes: readonly string[]): boolean {
+    const rec = this.recorded.get(keyOf(instance, index));
+    return rec !== undefined && rec.ports.length === 1 && nodes.every((n) => rec.minors.some(([m]) => m === n));
+  }
+
   private portFor(owner: string, recorded: readonly number[] | undefined): number | { code: string; error: string } {
     const seen = recorded === undefined ? [] : recorded.length === 1 ? recorded : [...recorded].sort((a, b) => a - b);
     if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${ownerText(owner)} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };
@@ -126,6 +138,7 @@ export class DrbdAllocator {
       if (this.ports.has(p)) continue;
       this.ports.set(p, owner);
       this.portCursor = p + 1;
+      this.fresh++;
       return p;
     }
     return { code: 'DRBD_PORTS_EXHAUSTED', error: `no free DRBD port left in ${this.range.portStart}-${this.range.portEnd} for ${ownerText(owner)}` };
@@ -143,6 +156,7 @@ export class DrbdAllocator {
       if (taken.has(m)) continue;
       taken.set(m, owner);
       this.minorCursor.set(node, m + 1);
+      this.fresh++;
       return m;
     }
     return { code: 'DRBD_MINORS_EXHAUSTED', error: `no free DRBD minor left on ${node} (minorCount ${this.range.minorCount}) for ${ownerText(owner)}` };

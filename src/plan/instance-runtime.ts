@@ -22,7 +22,7 @@ export interface RuntimeHooks {
   readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
   readonly nicErrors: ReadonlyMap<string, Omit<Refusal, 'subject'>>;
   /** VNC displays (plan/vnc), asked in instance-name order. */
-  readonly vnc: VncAllocator;
+  readonly vnc: Pick<VncAllocator, 'displayFor'>;
   /** Built once per plan: nodes by name, and every observed copy of each instance. */
   readonly nodes: ReadonlyMap<string, PlanNode>;
   readonly copies: ReadonlyMap<string, readonly { node: string; vm: ObservedInstance }[]>;

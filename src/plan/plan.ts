@@ -23,7 +23,10 @@ import { planFencing, wantsFailover } from './fencing.js';
 import { DEFAULT_DRAIN_MAX_PARALLEL, drainDrbdPrimary, drainPlacement, drainSecondary, drainWaves, drainedNodes, drbdDrainBlocked, evacuateAll, evacuateSecondariesAll, evacuees, observedSecondary, secondaryEvacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
-import { DrbdAllocator, type DrbdDiskAlloc } from './drbd-alloc.js';
+import { DrbdAllocator, type DrbdAllocResult, type DrbdDiskAlloc } from './drbd-alloc.js';
+import type { Allocation, SecondaryAllocation } from './allocate.js';
+import { emptySlice, Fingerprints, ReadRecorder, TrackedMap, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
+import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { diskLvName, diskMetaLvName, drbdTags } from './naming.js';
@@ -46,6 +49,7 @@ export interface Placement {
 }
 
 export { locateInstances } from './locate.js';
+export type { PlanCache, PlanCacheStats } from './plan-cache.js';
 
 /** localeCompare's order (the default locale's collation), without building a collator per comparison. */
 const collate = new Intl.Collator().compare;
@@ -54,15 +58,13 @@ const collate = new Intl.Collator().compare;
  * Unknown is not absent: why an instance must wait for (or may be on) a node that cannot
  * be observed now, or undefined when every node that may hold it is observed.
  */
-export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefined, blind: ReadonlyMap<string, BlindNode>): { refusal?: Refusal; note: string } | undefined {
+export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefined, blind: ReadonlyMap<string, BlindNode>, unknown: readonly BlindNode[] = [...blind.values()].filter((b) => !b.last)): { refusal?: Refusal; note: string } | undefined {
   const subject = `Instance/${inst.name}`;
   if (loc && loc.waitsFor.size > 0) {
     const where = [...loc.waitsFor].sort().map((n) => blind.get(n)).filter((b): b is BlindNode => b !== undefined);
     const ran = loc.running !== undefined && loc.waitsFor.has(loc.running) ? `last seen running on ${loc.running}` : `last seen on ${[...loc.waitsFor].sort().join(', ')}`;
     return { note: `waits for ${where.map(describeWait).join('; ')}: ${ran}; nothing of it is moved, re-created or started elsewhere until the node is observed again` };
   }
-  if (blind.size === 0) return undefined;
-  const unknown = [...blind.values()].filter((b) => !b.last);
   if (unknown.length === 0) return undefined;
   if (loc && loc.nodes.size > 0) {
     // Found on observed nodes but running on none of them, while a node with no known past is
@@ -75,7 +77,60 @@ export function instanceWait(inst: PlanInstance, loc: InstanceLocation | undefin
   return { refusal: { subject, code: 'NODE_UNKNOWN', message }, note: `may be on ${unknown.map((b) => b.node).join(', ')}` };
 }
 
+/** The incremental planner's answer: the plan, the cache for the next pass, and how the cache was used. */
+export interface IncrementalPlan {
+  readonly plan: Plan;
+  readonly cache: PlanCache;
+  readonly stats: PlanCacheStats;
+}
+
 export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOptions = {}): Plan {
+  return planPass(input, observed, opts, undefined, false).plan;
+}
+
+/**
+ * plan() that reuses each instance's part of the previous pass when nothing it read has
+ * changed (plan/plan-cache): (desired, observed, previous cache) -> (plan, cache). The plan
+ * is the one plan() makes (the fault campaign and bench:plan compare their hashes); with
+ * no cache (the first pass) it is a full plan that records what each instance read.
+ */
+export function planIncremental(input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, opts: PlanOptions = {}): IncrementalPlan {
+  return planPass(input, observed, opts, cache, true);
+}
+
+/** The instance pass's shared inputs, as each instance's planning sees them (tracked: plan/plan-cache). */
+interface InstanceCtx {
+  readonly input: PlanInput;
+  readonly observed: ObservedCluster;
+  readonly nodes: ReadonlyMap<string, PlanNode>;
+  readonly located: ReadonlyMap<string, InstanceLocation>;
+  readonly blind: ReadonlyMap<string, BlindNode>;
+  readonly unknownBlind: readonly BlindNode[];
+  readonly waits: ReadonlyMap<string, string[]>;
+  readonly nics: ReadonlyMap<string, readonly NicAllocation[]>;
+  readonly gone: ReadonlyMap<string, string>;
+  readonly goneSet: ReadonlySet<string>;
+  readonly rebooted: ReadonlySet<string>;
+  readonly drbdSides: ReturnType<typeof drbdSidesByInstance> extends Map<string, infer V> ? ReadonlyMap<string, V> : never;
+  readonly evacs: ReadonlyMap<string, Allocation>;
+  readonly secondaryEvacs: ReadonlyMap<string, SecondaryAllocation>;
+  readonly fixEvacs: ReadonlyMap<string, SecondaryAllocation>;
+  readonly hooks: RuntimeHooks;
+  readonly drbdAlloc: DrbdAllocator;
+  readonly drbdAllocs: Map<string, Map<number, DrbdDiskAlloc>>;
+  readonly vnc: VncAllocator;
+  readonly promotedMiB: Map<string, number>;
+  readonly getAllocator: () => AllocateFn;
+  readonly promotionRoom: (target: string, needMiB: number) => string | undefined;
+  readonly timeline: (node: string) => { detected?: string; fenced?: string };
+  readonly tapIndex: () => RoutedTapIndex;
+  /** Observed now (reachable). */
+  readonly seen: (node: string) => boolean;
+  /** Drain waves: instances that wait for a later wave, with the reason. */
+  readonly drainLater: ReadonlyMap<string, string>;
+}
+
+function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions, cache: PlanCache | undefined, track: boolean): IncrementalPlan {
   const nodes = new Map<string, PlanNode>(input.nodes.map((n) => [n.name, n]));
   const entries: PlanEntry[] = [];
   const allActions: Action[] = [];
@@ -88,6 +143,7 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
     allActions.push(...actions);
     refused.push(...refs);
   };
+
 
   // Nodes rebooted since the last pass (boot ID changed): their disks are re-activated with that reason.
   const rebooted = new Set(input.nodes.filter((n) => observed.nodes.get(n.name)?.reachable && rebootNote(input, n.name, observed.nodes.get(n.name)?.facts.bootId) !== undefined).map((n) => n.name));
@@ -177,284 +233,23 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   let tapIndex: RoutedTapIndex | undefined;
   const watcherDecisions: WatcherDecision[] = [];
   const autoRepair: AutoRepairDecision[] = [];
+  const base: InstanceCtx = {
+    input, observed, nodes, located, blind, unknownBlind, waits, nics: nicAlloc.nics, gone, goneSet, rebooted, drbdSides, evacs, secondaryEvacs, fixEvacs, hooks, drbdAlloc, drbdAllocs,
+    vnc: hooks.vnc as VncAllocator, promotedMiB, getAllocator, promotionRoom, timeline, tapIndex: () => (tapIndex ??= routedTapIndex(observed)), seen, drainLater: waves.later,
+  };
+  const run = instancePass(base, input, observed, cache, track);
   for (const inst of [...input.instances].sort((a, b) => collate(a.name, b.name))) {
-    const subject = `Instance/${inst.name}`;
-    const loc = located.get(inst.name);
-    if (inst.state === 'absent') {
-      const diffs: FieldDiff[] = [];
-      const actions: Action[] = [];
-      const rt = planInstanceRuntime(inst, undefined, input, observed, hooks);
-      diffs.push(...rt.diffs);
-      actions.push(...rt.actions);
-      const notes: string[] = [];
-      if (inst.deleteDisks) {
-        const d = planDeleteInstanceDisks(inst, nodes, input.cluster, observed);
-        diffs.push(...d.diffs);
-        actions.push(...d.actions);
-      } else if (loc && loc.nodes.size > 0) {
-        notes.push(`disks kept on ${[...loc.nodes].sort().join(', ')} (set deleteDisks: true to remove them)`);
-      }
-      const wait = loc && loc.waitsFor.size > 0 ? instanceWait(inst, loc, blind) : undefined;
-      if (wait) {
-        notes.push(`its part on ${[...loc!.waitsFor].sort().join(', ')} ${wait.note}`);
-        loc!.waitsFor.forEach((n) => waits.get(n)?.push(subject));
-      }
-      addEntry(subject, diffs, actions, [], notes);
-      continue;
-    }
-
-    const unsupported = [...refuseUnsupported(inst), ...refuseUnroutable(inst, nicAlloc.nics.get(inst.name) ?? [])];
-    if (unsupported.length > 0) {
-      addEntry(subject, [], [], unsupported, []);
-      continue;
-    }
-
-    // A Dead or Offline node's instances fail over when asked to (plan/failover).
-    const from = goneHome(loc, goneSet);
-    const record = input.failovers?.get(inst.name);
-    // An offline node that still answers and still runs it: never failed over (a second running copy); harep's migrate may move it (plan/offline-migrate).
-    const offlineRun = from !== undefined ? stillRunsOnOffline(observed, from, inst.name) : undefined;
-    const dead = from !== undefined && !offlineRun ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
-    const fixTo = dead ? fixStorageSecondary(inst, dead, fixEvacs) : undefined;
-    const fixBlocked = !dead ? `its primary is not observed: a new secondary is paired only with a live primary` : fixTo && 'error' in fixTo ? `no node can take its new secondary: ${fixTo.error}` : undefined;
-    const repair = offlineRun ? offlineMigrateDecision(input, inst, from!) : from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
-    const migrateOff = offlineRun && repair?.decision === 'repair' ? from : undefined;
-    // fix-storage made here: the DRBD secondary on the gone node is replaced (its decision is kept until the new one is in sync).
-    const fixing = dead !== undefined && fixTo !== undefined && 'secondary' in fixTo && repair?.decision === 'repair' && repair.needed === 'fix-storage' ? { ...dead, secondary: fixTo.secondary } : undefined;
-    if (repair && !fixing) autoRepair.push(repair);
-    if (offlineRun && migrateOff === undefined) {
-      waits.get(from!)?.push(subject);
-      addEntry(subject, [], [], [], [offlineHoldNote(inst, from!, offlineRun, repair)], true);
-      continue;
-    }
-    let failover = from !== undefined && !offlineRun && wantsFailover(input, inst, loc?.running) ? from : undefined;
-    // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
-    const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
-    if (drbdTo === null) failover = undefined;
-    // harep's reinstall (opt-in): a plain or file instance whose disks are gone with their node is re-created empty elsewhere.
-    const reinstall = failover !== undefined && repair?.decision === 'repair' && repair.needed === 'reinstall' && reinstallable(inst);
-    if (failover !== undefined && !failsOverByRestart(inst) && typeof drbdTo !== 'string' && !reinstall) {
-      const lost = inst.diskTemplate === 'drbd'
-        ? `${inst.name} has no DRBD secondary to fail over to: it waits for ${failover}`
-        : `its ${inst.diskTemplate} disks exist only on ${failover}: lost until ${failover} returns`;
-      failovers.push({ instance: inst.name, from: failover, lost, ...timeline(failover) });
-      waits.get(failover)?.push(subject);
-      addEntry(subject, [], [], [], [`${failover} is ${gone.get(failover)}: ${lost}`], true);
-      continue;
-    }
-
-    // Unknown is not absent: an instance that is (or may be) on a node that cannot be
-    // observed gets no action anywhere; its addresses and display stay reserved.
-    const wait = failover !== undefined || fixing || migrateOff !== undefined ? undefined : instanceWait(inst, loc, blind);
-    if (wait) {
-      waitingFor(loc, blind).forEach((n) => waits.get(n)?.push(subject));
-      addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
-      continue;
-    }
-
-    // Placement: the manifest wins; else where the instance already is; else allocate.
-    const notes: string[] = [];
-    let primary = inst.primary;
-    let secondary = inst.secondary;
-    if (record && primary === record.from && !gone.has(record.to)) {
-      primary = record.to;
-      // DRBD: the pair is the same two nodes, roles swapped: the old primary rejoins as secondary (never runs a stale copy).
-      if (inst.diskTemplate === 'drbd' && secondary === record.to) secondary = record.from;
-      notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
-    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && nodes.get(primary)?.role !== 'drained' && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
-      // (A drained primary's replica may be disconnected by its own secondary replacement: the drain below says where it is.)
-      // Where a DRBD instance lives comes from the nodes: Primary on the manifest's other node while
-      // the manifest's node is the stale side and holds the copy a failover leaves (it ran there)
-      // means a failover the state directory lost. Without that copy the manifest names a move
-      // still to come (a stale destination: the migration waits for its resync), not a failover.
-      const sides = drbdSides.get(inst.name);
-      const prim = drbdPrimaries(sides);
-      const o = prim.length === 1 ? prim[0]! : undefined;
-      const left = o !== undefined && o !== primary && (loc.running === undefined || loc.running === o) ? leftBehindCopy(observed.nodes.get(primary), inst.name) : undefined;
-      const stale = left !== undefined ? drbdStaleness(sides?.get(primary)) : undefined;
-      if (o !== undefined && left !== undefined && stale !== undefined) {
-        const what = `DRBD Primary on ${o}${loc.running === o ? ' and the VM running there' : ''}; ${primary}'s replica: ${stale}; a ${left.runState} copy of it left on ${primary}`;
-        recoveredFailovers.push({ instance: inst.name, from: primary, to: o, started: input.now ?? observed.nodes.get(o)?.observedAt ?? '', recovered: what });
-        notes.push(`observed: ${what}. ${primary} is the stale side (a failover the state directory has no record of): kept on ${o}, ${primary} rejoins as its secondary (set placement.primary: ${o} to make it so, or name another node to move it)`);
-        secondary = primary;
-        primary = o;
-      }
-    }
-    let failoverStart = false;
-    if (failover !== undefined && typeof drbdTo === 'string') {
-      primary = drbdTo;
-      secondary = failover;
-      failoverStart = loc?.running !== drbdTo;
-    } else if (failover !== undefined) {
-      const running = loc?.running !== undefined && !gone.has(loc.running) && observed.nodes.get(loc.running)?.reachable ? loc.running : undefined;
-      if (primary !== undefined && gone.has(primary)) primary = undefined;
-      primary ??= running;
-      failoverStart = running === undefined;
-    } else if (migrateOff !== undefined && (primary === undefined || gone.has(primary))) {
-      primary = undefined; // the allocator's choice (hail: N+1, exclusion tags)
-    }
-    // DRBD: the Primary side (where the VM runs, else where a device is Primary) is the primary, never a name-order guess.
-    const observedPrimary = primary !== undefined || failover !== undefined || migrateOff !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
-    if (primary === undefined && observedPrimary !== undefined) {
-      primary = observedPrimary;
-      if (inst.diskTemplate === 'drbd' && secondary === undefined) {
-        secondary = observedDrbdSecondary(primary, loc?.nodes ?? [], drbdSides.get(inst.name));
-      }
-      notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
-    } else if (inst.diskTemplate === 'drbd' && primary !== undefined && secondary === undefined && loc) {
-      // The replica already has a node: keep it there rather than allocate a new (empty) one.
-      secondary = observedDrbdSecondary(primary, loc.nodes, drbdSides.get(inst.name));
-      if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
-    }
-    let keptRepair = false;
-    if (fixing) {
-      primary = fixing.primary;
-      secondary = fixing.secondary;
-      notes.push(`fix-storage: its secondary ${fixing.gone} is ${gone.get(fixing.gone)}; ${fixing.replacement !== undefined ? `its new secondary is ${secondary}` : `a new secondary on ${secondary} (node-evacuate, change-secondary)`} (Ganeti's replace-disks --new-secondary)`);
-    } else if (inst.diskTemplate === 'drbd' && failover === undefined) {
-      const kept = repairedSecondary(inst, input.repairs?.get(inst.name), loc, nodes);
-      if (kept) {
-        secondary = kept.secondary;
-        notes.push(kept.note);
-        keptRepair = true;
-      }
-    }
-    if (inst.diskTemplate === 'drbd' && secondary === undefined && loc && loc.nodes.size > 0 && unknownBlind.length > 0) {
-      // Unknown is not absent: its replica may be on a node with no known past; a new (empty) secondary is not allocated beside it.
-      unknownBlind.forEach((b) => waits.get(b.node)?.push(subject));
-      addEntry(subject, [], [], [], [...notes, `its DRBD secondary is on no observed node, and ${unknownBlind.map(describeWait).join('; ')} (state directory lost?): the replica may be there; no new secondary is allocated until that node is observed again`], true);
-      continue;
-    }
-    const drainRefused: Refusal[] = [];
-    const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name), seen, waves.later) : undefined;
-    const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs, waves.later) : undefined);
-    if (drbdDrain) {
-      secondary = drbdDrain.secondary;
-      if (drbdDrain.refusal) drainRefused.push(drbdDrain.refusal);
-    }
-    if (drain) {
-      primary = drain.primary;
-      notes.push(drain.note);
-    }
-    // A DRBD primary moving to its secondary in this pass keeps the drained node as its secondary until a later pass replaces it.
-    const drainS = primary !== undefined && failover === undefined && !drbdDrain?.swap ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs, waves.later) : undefined;
-    if (drainS) {
-      secondary = drainS.secondary;
-      notes.push(drainS.note);
-    }
-    if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
-      const got = getAllocator()(inst);
-      if ('error' in got) {
-        addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
-        continue;
-      }
-      // A fixed primary with an allocated pair: the secondary is the pair's node that is not the primary.
-      secondary = secondary ?? (primary !== undefined && got.secondary === primary ? got.primary : got.secondary);
-      primary = primary ?? got.primary;
-      notes.push(`allocated: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
-    }
-    const pNode = nodes.get(primary);
-    if (!pNode) {
-      addEntry(subject, [], [], [{ subject, code: 'UNKNOWN_NODE', message: `primary node ${primary} is not declared` }], notes);
-      continue;
-    }
-    if (secondary !== undefined && secondary === primary) {
-      addEntry(subject, [], [], [{ subject, code: 'DRBD_NO_SECONDARY', message: `the secondary of ${inst.name} would be its primary ${primary}: DRBD needs two nodes` }], notes);
-      continue;
-    }
-    const drained = [primary, secondary].find((n) => n !== undefined && nodes.get(n)?.role === 'drained' && !loc?.nodes.has(n));
-    if (drained !== undefined) {
-      addEntry(subject, [], [], [{ subject, code: 'PLACEMENT_DRAINED', message: `node ${drained} is drained: it takes no new instances (one already there stays until it is moved); name another node in placement or leave it unset` }], notes);
-      continue;
-    }
-    placements.set(inst.name, secondary !== undefined ? { primary, secondary } : { primary });
-    if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running' && observed.nodes.get(primary)?.instances[inst.name] === undefined) manifestMoves.add(inst.name);
-    if (migrateOff !== undefined) notes.push(`migrate: ${migrateOff} is offline (declared) but still answers and runs ${inst.name}: it moves to ${primary} (harep's migrate, allowed by its auto-repair policy), never started a second time`);
-    if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
-      failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover), ...(reinstall ? { reinstall: true as const } : {}) });
-      notes.push(reinstall
-        ? `reinstall: ${failover} is ${gone.get(failover)} and ${inst.name}'s ${inst.diskTemplate} disks were only there: DATA LOSS: its disks are re-created EMPTY on ${primary} and its OS (${inst.runtime?.os.name ?? 'none'}) installed again, then it starts there (harep's reinstall, allowed by its auto-repair policy); what ${failover} held is never touched and is left alone if it returns`
-        : `failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
-    }
-    const involved = [primary, secondary].filter((n): n is string => n !== undefined);
-    const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
-    if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
-    const conversions = planDiskConversions(inst, primary, secondary, nodes, input.cluster, observed);
-    if (conversions.length > 0) {
-      // No disk and no runtime action on a disk that is not where the manifest says; the runtime's own refusals still show.
-      const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
-      addEntry(subject, [], [], [...conversions, ...rt.refused], [...notes, ...rt.notes]);
-      continue;
-    }
-    const allocs = allocateDrbd(inst, primary, secondary, drbdAlloc);
-    if ('code' in allocs) {
-      addEntry(subject, [], [], [{ subject, code: allocs.code, message: allocs.error }], notes);
-      continue;
-    }
-    drbdAllocs.set(inst.name, allocs);
-    const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
-      const a = allocs.get(disk.index);
-      const minor = a?.minors.get(node);
-      return a && minor !== undefined ? drbdTags(minor, a.port) : [];
-    });
-    const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
-    const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
-    const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-    const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
-    if (fixing && repair) {
-      // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
-      if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
-      else notes.push(`fix-storage done: ${fixing.secondary} is its UpToDate secondary`);
-    }
-    const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
-    // A failover carries the gone node's record over (OS generation, MACs); a reinstall does not: its OS is installed again.
-    const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
-    const rt = offSource
-      ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks)
-      : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
-    if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
-    const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, tapIndex ??= routedTapIndex(observed));
-    rt.diffs.push(...routed.diffs);
-    rt.actions.push(...routed.actions);
-    const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, rt.actions);
-    if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
-    // N+1 at DRBD promotion (Cluster spec.nPlusOne): the survivor must have room for the instance it starts.
-    let promotionRefused: Refusal | undefined;
-    if (drbdFailover && failoverStart && inst.runtime?.powerState === 'running' && (input.cluster.nPlusOne ?? 'warn') !== 'off') {
-      const room = promotionRoom(primary, inst.memoryMiB);
-      if (room !== undefined && input.cluster.nPlusOne === 'refuse') {
-        promotionRefused = { subject, code: 'N_PLUS_ONE', message: `${room}; Cluster spec.nPlusOne.mode is refuse: ${inst.name} is not promoted or started there (free memory on ${primary}, or set the mode to warn)` };
-      } else if (room !== undefined) {
-        notes.push(`warning: ${room} (Cluster spec.nPlusOne.mode: warn)`);
-      }
-    }
-    if (drbdFailover && failoverStart && promotionRefused) {
-      failovers.push({ instance: inst.name, from: failover!, lost: promotionRefused.message, ...timeline(failover!) });
-    } else if (drbdFailover && failoverStart) {
-      const promoted = dr.actions.some((a) => a.verb === 'drbd.primary' && a.failover !== undefined);
-      const starts = rtActions.some((a) => a.verb === 'instance.start' && a.node === primary);
-      if (starts) promotedMiB.set(primary, (promotedMiB.get(primary) ?? 0) + inst.memoryMiB);
-      if (promoted || starts) {
-        failovers.push({ instance: inst.name, from: failover!, to: primary, ...timeline(failover!) });
-        notes.push(`failover: ${failover} is ${gone.get(failover!)}; its DRBD secondary ${primary} is promoted${starts ? ` and ${inst.name} starts there` : ''}`);
-      } else if (dr.refused.length > 0) {
-        failovers.push({ instance: inst.name, from: failover!, lost: dr.refused.map((r) => r.message).join('; '), ...timeline(failover!) });
-      }
-    }
-    const live = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState));
-    const online = live.length === 0
-      ? { actions: [...d.actions, ...dr.actions], resizes: [], notes: [] }
-      : planOnlineResize(inst.name, wantedDrives(inst, primary, secondary, nodes, input, hooks), [...d.actions, ...dr.actions], live, (n) => runDirOf(nodes.get(n)));
-    const refusedPromotion = (a: Action) => promotionRefused !== undefined && ((a.verb === 'drbd.primary' && a.failover !== undefined) || (a.verb === 'instance.start' && a.node === primary));
-    const diskActions = [...online.actions, ...online.resizes].filter((a) => !refusedPromotion(a));
-    if (promotionRefused) {
-      rtActions.splice(0, rtActions.length, ...rtActions.filter((a) => !refusedPromotion(a)));
-      dr.refused.push(promotionRefused);
-    }
-    const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
-    // An instance whose nodes cannot be observed is not known to be in sync.
-    addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...drainRefused, ...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
+    const s = run.slice(inst);
+    if (s.entry) addEntry(s.entry.subject, s.entry.diffs, s.entry.actions, s.entry.refs, s.entry.notes, s.entry.unreachable);
+    for (const [n, subject] of s.waits) waits.get(n)?.push(subject);
+    failovers.push(...s.failovers);
+    recoveredFailovers.push(...s.recovered);
+    autoRepair.push(...s.autoRepair);
+    watcherDecisions.push(...s.watcher);
+    if (s.placement) placements.set(inst.name, s.placement);
+    if (s.manifestMove) manifestMoves.add(inst.name);
   }
+
 
   // ---- N+1: manifest moves that break memory redundancy are refused or noted (plan/n-plus-one) ----
   applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, goneSet);
@@ -470,12 +265,333 @@ export function plan(input: PlanInput, observed: ObservedCluster, opts: PlanOpti
   const fencing = planFencing(input, observed);
   const pausedUntil = watcherPaused(input);
   const watcher = pausedUntil !== undefined || watcherDecisions.length > 0 ? { ...(pausedUntil !== undefined ? { pausedUntil } : {}), decisions: watcherDecisions } : undefined;
-  return {
+  const p: Plan = {
     ...(watcher ? { watcher } : {}),
     entries, actions: ordered, waves: buildWaves(ordered), refused, orphans, orphanSince: o.orphanSince, unreachable, waits: nodeWaits(blind, waits),
     ...(fencing.length > 0 ? { fencing } : {}), ...(failovers.length > 0 ? { failovers } : {}), ...(autoRepair.length > 0 ? { autoRepair } : {}),
     ...(recoveredFailovers.length > 0 ? { recoveredFailovers } : {}),
   };
+  return { plan: p, ...run.done() };
+}
+
+/** One instance's part of the plan, planned alone: everything it adds goes into `s` (plan/plan-cache reuses it when nothing it read changed). */
+function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): void {
+  const { input, observed, nodes, located, blind, unknownBlind, gone, goneSet, rebooted, drbdSides, evacs, secondaryEvacs, fixEvacs, timeline, seen } = c;
+  const waves = { later: c.drainLater };
+  const nicAlloc = { nics: c.nics };
+  // The waits of each node out of sight (c.waits has the same keys as blind: asking blind notes the read).
+  const waits = { get: (n: string) => (blind.has(n) ? { push: (x: string) => void s.waits.push([n, x]) } : undefined) };
+  const { failovers, recovered: recoveredFailovers, autoRepair, watcher: watcherDecisions } = s;
+  const addEntry = (subject: string, diffs: FieldDiff[], actions: Action[], refs: Refusal[], notes: string[], unreachable = false) => {
+    s.entry = { subject, diffs, actions, refs, notes, unreachable };
+  };
+  const placements = { get: (_: string) => s.placement, set: (_: string, p: Placement) => void (s.placement = p) };
+  const manifestMoves = { add: (_: string) => void (s.manifestMove = true) };
+  const drbdAllocs = { set: (n: string, a: Map<number, DrbdDiskAlloc>) => void c.drbdAllocs.set(n, (s.drbdAllocs = a)) };
+  // Order-dependent: what an earlier instance took decides what this one gets, so a part that asked is planned every pass.
+  const orderDependent = (why: string) => void (s.uncacheable ??= why);
+  const getAllocator = (): AllocateFn => (orderDependent('allocator'), c.getAllocator());
+  const promotionRoom = (target: string, needMiB: number) => (orderDependent('n+1'), c.promotionRoom(target, needMiB));
+  const promotedMiB = { get: (n: string) => (orderDependent('n+1'), c.promotedMiB.get(n)), set: (n: string, v: number) => (orderDependent('n+1'), c.promotedMiB.set(n, v)) };
+  const drbdAlloc = {
+    allocate: (instance: string, index: number, on: readonly string[]): DrbdAllocResult => {
+      const fresh = c.drbdAlloc.freshCount;
+      const a = c.drbdAlloc.allocate(instance, index, on);
+      if ('code' in a || c.drbdAlloc.freshCount !== fresh || instance !== inst.name) orderDependent('drbd-allocation');
+      else s.drbdCalls.push({ index, nodes: [...on], minors: [...a.minors], port: a.port });
+      return a;
+    },
+  };
+  const hooks: RuntimeHooks = {
+    ...c.hooks,
+    vnc: {
+      displayFor: (instance: string, node: string) => {
+        const claims = c.vnc.claimCount;
+        const d = c.vnc.displayFor(instance, node);
+        if (c.vnc.claimCount !== claims || instance !== inst.name) orderDependent('vnc-display');
+        else s.vncCalls.push([node, d]);
+        return d;
+      },
+    },
+    drbdMinor: (i: string, index: number, node: string) => (i !== inst.name && orderDependent('drbd-minor'), c.drbdAllocs.get(i)?.get(index)?.minors.get(node)),
+  };
+
+  const subject = `Instance/${inst.name}`;
+  const loc = located.get(inst.name);
+  if (inst.state === 'absent') {
+    const diffs: FieldDiff[] = [];
+    const actions: Action[] = [];
+    const rt = planInstanceRuntime(inst, undefined, input, observed, hooks);
+    diffs.push(...rt.diffs);
+    actions.push(...rt.actions);
+    const notes: string[] = [];
+    if (inst.deleteDisks) {
+      const d = planDeleteInstanceDisks(inst, nodes, input.cluster, observed);
+      diffs.push(...d.diffs);
+      actions.push(...d.actions);
+    } else if (loc && loc.nodes.size > 0) {
+      notes.push(`disks kept on ${[...loc.nodes].sort().join(', ')} (set deleteDisks: true to remove them)`);
+    }
+    const wait = loc && loc.waitsFor.size > 0 ? instanceWait(inst, loc, blind, unknownBlind) : undefined;
+    if (wait) {
+      notes.push(`its part on ${[...loc!.waitsFor].sort().join(', ')} ${wait.note}`);
+      loc!.waitsFor.forEach((n) => waits.get(n)?.push(subject));
+    }
+    addEntry(subject, diffs, actions, [], notes);
+    return;
+  }
+
+  const unsupported = [...refuseUnsupported(inst), ...refuseUnroutable(inst, nicAlloc.nics.get(inst.name) ?? [])];
+  if (unsupported.length > 0) {
+    addEntry(subject, [], [], unsupported, []);
+    return;
+  }
+
+  // A Dead or Offline node's instances fail over when asked to (plan/failover).
+  const from = goneHome(loc, goneSet);
+  const record = input.failovers?.get(inst.name);
+  // An offline node that still answers and still runs it: never failed over (a second running copy); harep's migrate may move it (plan/offline-migrate).
+  const offlineRun = from !== undefined ? stillRunsOnOffline(observed, from, inst.name) : undefined;
+  const dead = from !== undefined && !offlineRun ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
+  const fixTo = dead ? fixStorageSecondary(inst, dead, fixEvacs) : undefined;
+  const fixBlocked = !dead ? `its primary is not observed: a new secondary is paired only with a live primary` : fixTo && 'error' in fixTo ? `no node can take its new secondary: ${fixTo.error}` : undefined;
+  const repair = offlineRun ? offlineMigrateDecision(input, inst, from!) : from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
+  const migrateOff = offlineRun && repair?.decision === 'repair' ? from : undefined;
+  // fix-storage made here: the DRBD secondary on the gone node is replaced (its decision is kept until the new one is in sync).
+  const fixing = dead !== undefined && fixTo !== undefined && 'secondary' in fixTo && repair?.decision === 'repair' && repair.needed === 'fix-storage' ? { ...dead, secondary: fixTo.secondary } : undefined;
+  if (repair && !fixing) autoRepair.push(repair);
+  if (offlineRun && migrateOff === undefined) {
+    waits.get(from!)?.push(subject);
+    addEntry(subject, [], [], [], [offlineHoldNote(inst, from!, offlineRun, repair)], true);
+    return;
+  }
+  let failover = from !== undefined && !offlineRun && wantsFailover(input, inst, loc?.running) ? from : undefined;
+  // DRBD: the survivor of the pair takes over only when the gone node is the primary; a gone secondary is waited for.
+  const drbdTo = failover !== undefined && inst.diskTemplate === 'drbd' ? drbdSurvivor(inst, loc, failover, record, gone) : undefined;
+  if (drbdTo === null) failover = undefined;
+  // harep's reinstall (opt-in): a plain or file instance whose disks are gone with their node is re-created empty elsewhere.
+  const reinstall = failover !== undefined && repair?.decision === 'repair' && repair.needed === 'reinstall' && reinstallable(inst);
+  if (failover !== undefined && !failsOverByRestart(inst) && typeof drbdTo !== 'string' && !reinstall) {
+    const lost = inst.diskTemplate === 'drbd'
+      ? `${inst.name} has no DRBD secondary to fail over to: it waits for ${failover}`
+      : `its ${inst.diskTemplate} disks exist only on ${failover}: lost until ${failover} returns`;
+    failovers.push({ instance: inst.name, from: failover, lost, ...timeline(failover) });
+    waits.get(failover)?.push(subject);
+    addEntry(subject, [], [], [], [`${failover} is ${gone.get(failover)}: ${lost}`], true);
+    return;
+  }
+
+  // Unknown is not absent: an instance that is (or may be) on a node that cannot be
+  // observed gets no action anywhere; its addresses and display stay reserved.
+  const wait = failover !== undefined || fixing || migrateOff !== undefined ? undefined : instanceWait(inst, loc, blind, unknownBlind);
+  if (wait) {
+    waitingFor(loc, unknownBlind).forEach((n) => waits.get(n)?.push(subject));
+    addEntry(subject, [], [], wait.refusal ? [wait.refusal] : [], [wait.note], wait.refusal === undefined);
+    return;
+  }
+
+  // Placement: the manifest wins; else where the instance already is; else allocate.
+  const notes: string[] = [];
+  let primary = inst.primary;
+  let secondary = inst.secondary;
+  if (record && primary === record.from && !gone.has(record.to)) {
+    primary = record.to;
+    // DRBD: the pair is the same two nodes, roles swapped: the old primary rejoins as secondary (never runs a stale copy).
+    if (inst.diskTemplate === 'drbd' && secondary === record.to) secondary = record.from;
+    notes.push(`failed over from ${record.from} at ${record.started}: kept on ${record.to} while the manifest names ${record.from} (set placement.primary: ${record.to} to make it so, or name another node to move it)`);
+  } else if (inst.diskTemplate === 'drbd' && primary !== undefined && failover === undefined && nodes.get(primary)?.role !== 'drained' && loc?.nodes.has(primary) && observed.nodes.get(primary)?.reachable) {
+    // (A drained primary's replica may be disconnected by its own secondary replacement: the drain below says where it is.)
+    // Where a DRBD instance lives comes from the nodes: Primary on the manifest's other node while
+    // the manifest's node is the stale side and holds the copy a failover leaves (it ran there)
+    // means a failover the state directory lost. Without that copy the manifest names a move
+    // still to come (a stale destination: the migration waits for its resync), not a failover.
+    const sides = drbdSides.get(inst.name);
+    const prim = drbdPrimaries(sides);
+    const o = prim.length === 1 ? prim[0]! : undefined;
+    const left = o !== undefined && o !== primary && (loc.running === undefined || loc.running === o) ? leftBehindCopy(observed.nodes.get(primary), inst.name) : undefined;
+    const stale = left !== undefined ? drbdStaleness(sides?.get(primary)) : undefined;
+    if (o !== undefined && left !== undefined && stale !== undefined) {
+      const what = `DRBD Primary on ${o}${loc.running === o ? ' and the VM running there' : ''}; ${primary}'s replica: ${stale}; a ${left.runState} copy of it left on ${primary}`;
+      recoveredFailovers.push({ instance: inst.name, from: primary, to: o, started: input.now ?? observed.nodes.get(o)?.observedAt ?? '', recovered: what });
+      notes.push(`observed: ${what}. ${primary} is the stale side (a failover the state directory has no record of): kept on ${o}, ${primary} rejoins as its secondary (set placement.primary: ${o} to make it so, or name another node to move it)`);
+      secondary = primary;
+      primary = o;
+    }
+  }
+  let failoverStart = false;
+  if (failover !== undefined && typeof drbdTo === 'string') {
+    primary = drbdTo;
+    secondary = failover;
+    failoverStart = loc?.running !== drbdTo;
+  } else if (failover !== undefined) {
+    const running = loc?.running !== undefined && !gone.has(loc.running) && observed.nodes.get(loc.running)?.reachable ? loc.running : undefined;
+    if (primary !== undefined && gone.has(primary)) primary = undefined;
+    primary ??= running;
+    failoverStart = running === undefined;
+  } else if (migrateOff !== undefined && (primary === undefined || gone.has(primary))) {
+    primary = undefined; // the allocator's choice (hail: N+1, exclusion tags)
+  }
+  // DRBD: the Primary side (where the VM runs, else where a device is Primary) is the primary, never a name-order guess.
+  const observedPrimary = primary !== undefined || failover !== undefined || migrateOff !== undefined ? undefined : loc?.running ?? (inst.diskTemplate === 'drbd' ? drbdPrimaries(drbdSides.get(inst.name))[0] : undefined) ?? (loc && loc.nodes.size > 0 ? [...loc.nodes].sort()[0] : undefined);
+  if (primary === undefined && observedPrimary !== undefined) {
+    primary = observedPrimary;
+    if (inst.diskTemplate === 'drbd' && secondary === undefined) {
+      secondary = observedDrbdSecondary(primary, loc?.nodes ?? [], drbdSides.get(inst.name));
+    }
+    notes.push(`placement from observation: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
+  } else if (inst.diskTemplate === 'drbd' && primary !== undefined && secondary === undefined && loc) {
+    // The replica already has a node: keep it there rather than allocate a new (empty) one.
+    secondary = observedDrbdSecondary(primary, loc.nodes, drbdSides.get(inst.name));
+    if (secondary !== undefined) notes.push(`secondary from observation: ${secondary}`);
+  }
+  let keptRepair = false;
+  if (fixing) {
+    primary = fixing.primary;
+    secondary = fixing.secondary;
+    notes.push(`fix-storage: its secondary ${fixing.gone} is ${gone.get(fixing.gone)}; ${fixing.replacement !== undefined ? `its new secondary is ${secondary}` : `a new secondary on ${secondary} (node-evacuate, change-secondary)`} (Ganeti's replace-disks --new-secondary)`);
+  } else if (inst.diskTemplate === 'drbd' && failover === undefined) {
+    const kept = repairedSecondary(inst, input.repairs?.get(inst.name), loc, nodes);
+    if (kept) {
+      secondary = kept.secondary;
+      notes.push(kept.note);
+      keptRepair = true;
+    }
+  }
+  if (inst.diskTemplate === 'drbd' && secondary === undefined && loc && loc.nodes.size > 0 && unknownBlind.length > 0) {
+    // Unknown is not absent: its replica may be on a node with no known past; a new (empty) secondary is not allocated beside it.
+    unknownBlind.forEach((b) => waits.get(b.node)?.push(subject));
+    addEntry(subject, [], [], [], [...notes, `its DRBD secondary is on no observed node, and ${unknownBlind.map(describeWait).join('; ')} (state directory lost?): the replica may be there; no new secondary is allocated until that node is observed again`], true);
+    return;
+  }
+  const drainRefused: Refusal[] = [];
+  const drbdDrain = primary !== undefined && failover === undefined && inst.diskTemplate === 'drbd' ? drainDrbdPrimary(inst, primary, secondary, loc, nodes, evacs, drbdSides.get(inst.name), seen, waves.later) : undefined;
+  const drain = drbdDrain ?? (primary !== undefined && failover === undefined && inst.diskTemplate !== 'drbd' ? drainPlacement(inst, primary, loc, nodes, evacs, waves.later) : undefined);
+  if (drbdDrain) {
+    secondary = drbdDrain.secondary;
+    if (drbdDrain.refusal) drainRefused.push(drbdDrain.refusal);
+  }
+  if (drain) {
+    primary = drain.primary;
+    notes.push(drain.note);
+  }
+  // A DRBD primary moving to its secondary in this pass keeps the drained node as its secondary until a later pass replaces it.
+  const drainS = primary !== undefined && failover === undefined && !drbdDrain?.swap ? drainSecondary(inst, primary, secondary, loc, nodes, secondaryEvacs, waves.later) : undefined;
+  if (drainS) {
+    secondary = drainS.secondary;
+    notes.push(drainS.note);
+  }
+  if (primary === undefined || (inst.diskTemplate === 'drbd' && secondary === undefined)) {
+    const got = getAllocator()(inst);
+    if ('error' in got) {
+      addEntry(subject, [{ path: 'placement', desired: 'allocated', observed: null }], [], [{ subject, code: 'NO_PLACEMENT', message: got.error }], notes);
+      return;
+    }
+    // A fixed primary with an allocated pair: the secondary is the pair's node that is not the primary.
+    secondary = secondary ?? (primary !== undefined && got.secondary === primary ? got.primary : got.secondary);
+    primary = primary ?? got.primary;
+    notes.push(`allocated: primary ${primary}${secondary ? `, secondary ${secondary}` : ''}`);
+  }
+  const pNode = nodes.get(primary);
+  if (!pNode) {
+    addEntry(subject, [], [], [{ subject, code: 'UNKNOWN_NODE', message: `primary node ${primary} is not declared` }], notes);
+    return;
+  }
+  if (secondary !== undefined && secondary === primary) {
+    addEntry(subject, [], [], [{ subject, code: 'DRBD_NO_SECONDARY', message: `the secondary of ${inst.name} would be its primary ${primary}: DRBD needs two nodes` }], notes);
+    return;
+  }
+  const drained = [primary, secondary].find((n) => n !== undefined && nodes.get(n)?.role === 'drained' && !loc?.nodes.has(n));
+  if (drained !== undefined) {
+    addEntry(subject, [], [], [{ subject, code: 'PLACEMENT_DRAINED', message: `node ${drained} is drained: it takes no new instances (one already there stays until it is moved); name another node in placement or leave it unset` }], notes);
+    return;
+  }
+  placements.set(inst.name, secondary !== undefined ? { primary, secondary } : { primary });
+  if (inst.primary !== undefined && primary === inst.primary && failover === undefined && !drain && loc?.running !== primary && inst.runtime?.powerState === 'running' && observed.nodes.get(primary)?.instances[inst.name] === undefined) manifestMoves.add(inst.name);
+  if (migrateOff !== undefined) notes.push(`migrate: ${migrateOff} is offline (declared) but still answers and runs ${inst.name}: it moves to ${primary} (harep's migrate, allowed by its auto-repair policy), never started a second time`);
+  if (failover !== undefined && failoverStart && typeof drbdTo !== 'string') {
+    failovers.push({ instance: inst.name, from: failover, to: primary, ...timeline(failover), ...(reinstall ? { reinstall: true as const } : {}) });
+    notes.push(reinstall
+      ? `reinstall: ${failover} is ${gone.get(failover)} and ${inst.name}'s ${inst.diskTemplate} disks were only there: DATA LOSS: its disks are re-created EMPTY on ${primary} and its OS (${inst.runtime?.os.name ?? 'none'}) installed again, then it starts there (harep's reinstall, allowed by its auto-repair policy); what ${failover} held is never touched and is left alone if it returns`
+      : `failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
+  }
+  const involved = [primary, secondary].filter((n): n is string => n !== undefined);
+  const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
+  if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
+  const conversions = planDiskConversions(inst, primary, secondary, nodes, input.cluster, observed);
+  if (conversions.length > 0) {
+    // No disk and no runtime action on a disk that is not where the manifest says; the runtime's own refusals still show.
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+    addEntry(subject, [], [], [...conversions, ...rt.refused], [...notes, ...rt.notes]);
+    return;
+  }
+  const allocs = allocateDrbd(inst, primary, secondary, drbdAlloc);
+  if ('code' in allocs) {
+    addEntry(subject, [], [], [{ subject, code: allocs.code, message: allocs.error }], notes);
+    return;
+  }
+  drbdAllocs.set(inst.name, allocs);
+  const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
+    const a = allocs.get(disk.index);
+    const minor = a?.minors.get(node);
+    return a && minor !== undefined ? drbdTags(minor, a.port) : [];
+  });
+  const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
+  const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
+  const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
+  const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+  if (fixing && repair) {
+    // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
+    if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
+    else notes.push(`fix-storage done: ${fixing.secondary} is its UpToDate secondary`);
+  }
+  const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
+  // A failover carries the gone node's record over (OS generation, MACs); a reinstall does not: its OS is installed again.
+  const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
+  const rt = offSource
+    ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks)
+    : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
+  if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
+  const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, c.tapIndex());
+  rt.diffs.push(...routed.diffs);
+  rt.actions.push(...routed.actions);
+  const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, rt.actions);
+  if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
+  // N+1 at DRBD promotion (Cluster spec.nPlusOne): the survivor must have room for the instance it starts.
+  let promotionRefused: Refusal | undefined;
+  if (drbdFailover && failoverStart && inst.runtime?.powerState === 'running' && (input.cluster.nPlusOne ?? 'warn') !== 'off') {
+    const room = promotionRoom(primary, inst.memoryMiB);
+    if (room !== undefined && input.cluster.nPlusOne === 'refuse') {
+      promotionRefused = { subject, code: 'N_PLUS_ONE', message: `${room}; Cluster spec.nPlusOne.mode is refuse: ${inst.name} is not promoted or started there (free memory on ${primary}, or set the mode to warn)` };
+    } else if (room !== undefined) {
+      notes.push(`warning: ${room} (Cluster spec.nPlusOne.mode: warn)`);
+    }
+  }
+  if (drbdFailover && failoverStart && promotionRefused) {
+    failovers.push({ instance: inst.name, from: failover!, lost: promotionRefused.message, ...timeline(failover!) });
+  } else if (drbdFailover && failoverStart) {
+    const promoted = dr.actions.some((a) => a.verb === 'drbd.primary' && a.failover !== undefined);
+    const starts = rtActions.some((a) => a.verb === 'instance.start' && a.node === primary);
+    if (starts) promotedMiB.set(primary, (promotedMiB.get(primary) ?? 0) + inst.memoryMiB);
+    if (promoted || starts) {
+      failovers.push({ instance: inst.name, from: failover!, to: primary, ...timeline(failover!) });
+      notes.push(`failover: ${failover} is ${gone.get(failover!)}; its DRBD secondary ${primary} is promoted${starts ? ` and ${inst.name} starts there` : ''}`);
+    } else if (dr.refused.length > 0) {
+      failovers.push({ instance: inst.name, from: failover!, lost: dr.refused.map((r) => r.message).join('; '), ...timeline(failover!) });
+    }
+  }
+  const live = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState));
+  const online = live.length === 0
+    ? { actions: [...d.actions, ...dr.actions], resizes: [], notes: [] }
+    : planOnlineResize(inst.name, wantedDrives(inst, primary, secondary, nodes, input, hooks), [...d.actions, ...dr.actions], live, (n) => runDirOf(nodes.get(n)));
+  const refusedPromotion = (a: Action) => promotionRefused !== undefined && ((a.verb === 'drbd.primary' && a.failover !== undefined) || (a.verb === 'instance.start' && a.node === primary));
+  const diskActions = [...online.actions, ...online.resizes].filter((a) => !refusedPromotion(a));
+  if (promotionRefused) {
+    rtActions.splice(0, rtActions.length, ...rtActions.filter((a) => !refusedPromotion(a)));
+    dr.refused.push(promotionRefused);
+  }
+  const statusNote = rt.status ? [`status: ${rt.status} on ${primary}`] : [];
+  // An instance whose nodes cannot be observed is not known to be in sync.
+  addEntry(subject, [...d.diffs, ...dr.diffs, ...rt.diffs], [...diskActions, ...rtActions], [...drainRefused, ...d.refused, ...dr.refused, ...rt.refused], [...statusNote, ...notes, ...(d.notes ?? []), ...dr.notes, ...online.notes, ...rt.notes], down.length > 0 && diskActions.length + rtActions.length === 0);
 }
 
 /** "node rebooted (boot id changed A -> B)" when the node's observed boot ID differs from the recorded one. */
@@ -622,7 +738,7 @@ function routedDriftOf(inst: PlanInstance, primary: string, rt: RuntimePlan, inp
 }
 
 /** Minors and port of each DRBD disk of an instance (present or absent: an absent one keeps its recorded numbers to be taken down). */
-function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | undefined, alloc: DrbdAllocator): Map<number, DrbdDiskAlloc> | { code: string; error: string } {
+function allocateDrbd(inst: PlanInstance, primary: string, secondary: string | undefined, alloc: Pick<DrbdAllocator, 'allocate'>): Map<number, DrbdDiskAlloc> | { code: string; error: string } {
   const out = new Map<number, DrbdDiskAlloc>();
   for (const disk of inst.disks.filter((x) => x.template === 'drbd')) {
     if (secondary === undefined && disk.state === 'absent') continue;
@@ -702,11 +818,129 @@ function unusableDiskLvs(base: DrbdDiskPlan, inst: PlanInstance, disk: PlanDisk,
 }
 
 /** The nodes an instance waits for: where it was last seen, else (seen nowhere) every node with no known past. */
-function waitingFor(loc: InstanceLocation | undefined, blind: ReadonlyMap<string, BlindNode>): string[] {
+function waitingFor(loc: InstanceLocation | undefined, unknown: readonly BlindNode[]): string[] {
   if (loc && loc.waitsFor.size > 0) return [...loc.waitsFor];
-  return [...blind.values()].filter((b) => !b.last).map((b) => b.node);
+  return unknown.map((b) => b.node);
 }
 
 function nodeWaits(blind: ReadonlyMap<string, BlindNode>, waits: ReadonlyMap<string, string[]>): NodeWait[] {
   return [...blind.values()].map((b) => ({ node: b.node, why: b.why, ...(b.last ? { since: b.last.observedAt } : {}), subjects: [...new Set(waits.get(b.node) ?? [])].sort() }));
+}
+
+const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map() };
+
+/**
+ * The instance pass: each instance's part, reused from `cache` when its spec and every
+ * fingerprint of what it read are unchanged (and its DRBD minors and VNC display replay to
+ * the same numbers), else planned with its reads recorded. Without `track`: plan() itself.
+ */
+function instancePass(base: InstanceCtx, input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, track: boolean): { slice: (inst: PlanInstance) => InstanceSlice; done: () => { cache: PlanCache; stats: PlanCacheStats } } {
+  if (!track) {
+    return { slice: (inst) => planOne(base, inst), done: () => ({ cache: EMPTY_CACHE, stats: { reused: 0, planned: input.instances.length, why: {}, full: true } }) };
+  }
+  const rec = new ReadRecorder();
+  const ctx = trackedCtx(base, rec);
+  const maps = new Map<string, ReadonlyMap<string, unknown> | ReadonlySet<string> | undefined>([
+    ['nics', base.hooks.nics], ['nicErrors', base.hooks.nicErrors], ['copies', base.hooks.copies], ['superseded', base.hooks.superseded], ['failovers', input.failovers], ['repairs', input.repairs],
+    ['bootIds', input.bootIds], ['restarts', input.watcher?.restarts], ['gone', base.gone], ['rebooted', base.rebooted], ['sides', base.drbdSides], ['evacs', base.evacs],
+    ['secondaryEvacs', base.secondaryEvacs], ['fixEvacs', base.fixEvacs], ['drainLater', base.drainLater],
+  ]);
+  const fp = new Fingerprints({
+    input, observed, blind: base.blind, located: base.located,
+    map: (id) => (id === 'taps' ? base.tapIndex().nodesWith : id === 'tapOrder' ? base.tapIndex().order : maps.has(id) ? maps.get(id) ?? new Map() : undefined),
+    disks: (id, key) => diskIndexFingerprint(id, key, ctx.nodes, input.cluster, ctx.observed),
+  }, cache);
+  const global = fp.global();
+  const reuse = cache !== undefined && cache.global === global;
+  const next = new Map<string, CachedInstance>();
+  const why: Record<string, number> = {};
+  const count = (k: string) => void (why[k] = (why[k] ?? 0) + 1);
+  let reused = 0;
+  return {
+    slice: (inst) => {
+      const old = reuse ? cache.instances.get(inst.name) : undefined;
+      const specKey = old?.spec === inst ? old.specKey : JSON.stringify(inst);
+      if (old) {
+        const miss = old.specKey !== specKey ? 'spec' : fp.staleRead(old.reads);
+        if (miss === undefined && replay(base, inst.name, old.slice)) {
+          next.set(inst.name, old.spec === inst ? old : { ...old, spec: inst });
+          reused++;
+          return old.slice;
+        }
+        count(miss === undefined ? 'replay' : `changed:${miss}`);
+      } else {
+        count(cache === undefined ? 'first pass' : reuse ? 'not cached' : 'cluster-wide input changed');
+      }
+      rec.begin(true);
+      const s = planOne(ctx, inst);
+      const reads = rec.end()!;
+      if (s.uncacheable !== undefined) count(`order/clock:${s.uncacheable}`);
+      else next.set(inst.name, { spec: inst, specKey, reads: fp.fingerprint(reads), slice: s });
+      return s;
+    },
+    done: () => ({ cache: { global, instances: next, digests: fp.digests }, stats: { reused, planned: input.instances.length - reused, why, full: !reuse } }),
+  };
+}
+
+function planOne(c: InstanceCtx, inst: PlanInstance): InstanceSlice {
+  const s = emptySlice();
+  planInstance(c, inst, s);
+  return s;
+}
+
+/** A reused part's DRBD minors and ports and VNC displays, asked again in this pass's order: true when each gives what it gave (recorded numbers only: nothing new is taken). */
+function replay(c: InstanceCtx, name: string, s: InstanceSlice): boolean {
+  for (const call of s.drbdCalls) {
+    if (!c.drbdAlloc.isRecorded(name, call.index, call.nodes)) return false;
+    const a = c.drbdAlloc.allocate(name, call.index, call.nodes);
+    if ('code' in a || a.port !== call.port || call.minors.some(([n, m]) => a.minors.get(n) !== m)) return false;
+  }
+  for (const [node, d] of s.vncCalls) {
+    if (d === undefined || c.vnc.recordedOn(name, node) !== d || c.vnc.heldBy(node, d) !== name) return false;
+    c.vnc.displayFor(name, node);
+  }
+  if (s.drbdAllocs) c.drbdAllocs.set(name, s.drbdAllocs);
+  return true;
+}
+
+/** The instance pass's inputs with every cluster-wide lookup noted by `rec` (plan/plan-cache). */
+function trackedCtx(b: InstanceCtx, rec: ReadRecorder): InstanceCtx {
+  const map = <V,>(id: string, m: ReadonlyMap<string, V> | undefined) => new TrackedMap(id, m ?? new Map<string, V>(), rec);
+  // Optional maps are tracked even when absent (as empty): a record that appears later is a changed read.
+  const o = b.observed;
+  const observed: ObservedCluster = { ...o, nodes: map('obs', o.nodes), lastKnown: map('last', o.lastKnown), liveness: map('live', o.liveness), offlineAnswers: map('offline', o.offlineAnswers), reads: rec };
+  const i = b.input;
+  const input: PlanInput = {
+    ...i, failovers: map('failovers', i.failovers), repairs: map('repairs', i.repairs), bootIds: map('bootIds', i.bootIds),
+    watcher: { ...i.watcher, restarts: map('restarts', i.watcher?.restarts) },
+  };
+  Object.defineProperty(input, 'now', { enumerable: true, get: () => (rec.note('now', ''), i.now) });
+  Object.defineProperty(input, 'nodes', { enumerable: true, get: () => (rec.note('spec', '*'), i.nodes) });
+  Object.defineProperty(input, 'instances', { enumerable: true, get: () => (rec.note('instances', '*'), i.instances) });
+  const nodes = map('spec', b.nodes);
+  const disksExist = (inst: PlanInstance, primary: string, secondary: string | undefined): boolean => {
+    const vols = inst.disks.filter((d) => d.state === 'present').flatMap((d) => volumesOf(inst, d, primary, secondary, nodes, input.cluster));
+    return vols.length > 0 && vols.every((v) => {
+      const on = observed.nodes.get(v.node);
+      return v.kind === 'lv' ? on?.lvs[`${v.vg}/${v.name}`] !== undefined : on?.files[v.path] !== undefined;
+    });
+  };
+  const hooks: RuntimeHooks = {
+    ...b.hooks, nodes, disksExist, nics: map('nics', b.hooks.nics), nicErrors: map('nicErrors', b.hooks.nicErrors), copies: map('copies', b.hooks.copies),
+    ...(b.hooks.superseded ? { superseded: map('superseded', b.hooks.superseded) } : {}),
+  };
+  const tapIndex = () => {
+    const t = b.tapIndex();
+    return { nodesWith: map('taps', t.nodesWith), order: map('tapOrder', t.order) };
+  };
+  const timeline = (node: string) => {
+    const l = observed.liveness?.get(node);
+    return { ...(l?.detected ? { detected: l.detected } : {}), ...(l?.fence ? { fenced: l.fence.at } : {}) };
+  };
+  const seen = (n: string) => observed.nodes.get(n)?.reachable === true;
+  return {
+    ...b, input, observed, nodes, hooks, tapIndex, timeline, seen, drainLater: map('drainLater', b.drainLater),
+    located: map('located', b.located), blind: map('blind', b.blind), nics: hooks.nics, gone: map('gone', b.gone), goneSet: new TrackedSet('gone', b.goneSet, rec),
+    rebooted: new TrackedSet('rebooted', b.rebooted, rec), drbdSides: map('sides', b.drbdSides), evacs: map('evacs', b.evacs), secondaryEvacs: map('secondaryEvacs', b.secondaryEvacs), fixEvacs: map('fixEvacs', b.fixEvacs),
+  };
 }

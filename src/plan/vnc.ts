@@ -29,6 +29,7 @@ export class VncAllocator {
   private readonly anywhere = new Set<number>();
   /** instance -> node -> recorded display. */
   private readonly recorded = new Map<string, Map<string, number>>();
+  private claims = 0;
 
   constructor(observed: ObservedCluster) {
     for (const { node, obs } of knownSnapshots(observed)) {
@@ -66,6 +67,21 @@ export class VncAllocator {
     return undefined;
   }
 
+  /** Displays claimed so far (a reused plan part must not have claimed one: plan/plan-cache). */
+  get claimCount(): number {
+    return this.claims;
+  }
+
+  /** The display recorded for `instance` on `node`, if any. */
+  recordedOn(instance: string, node: string): number | undefined {
+    return this.recorded.get(instance)?.get(node);
+  }
+
+  /** Who holds display `d` on `node`. */
+  heldBy(node: string, d: number): string | undefined {
+    return this.taken.get(node)?.get(d);
+  }
+
   private on(node: string): Map<number, string> {
     let m = this.taken.get(node);
     if (!m) this.taken.set(node, (m = new Map()));
@@ -73,6 +89,7 @@ export class VncAllocator {
   }
 
   private claim(node: string, d: number, instance: string): void {
+    if (!this.on(node).has(d)) this.claims++;
     this.on(node).set(d, instance);
     this.anywhere.add(d);
   }

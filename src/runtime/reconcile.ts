@@ -5,7 +5,7 @@
  */
 import type { DesiredState } from '../desired/model.js';
 import { observeCluster } from '../observe/observe-cluster.js';
-import { plan as makePlan, type PlanOptions } from '../plan/plan.js';
+import { plan as makePlan, planIncremental, type PlanCache, type PlanCacheStats, type PlanOptions } from '../plan/plan.js';
 import { toPlanInput } from '../plan/from-desired.js';
 import { desiredSummary } from '../plan/orphans.js';
 import type { ObservedCluster, Plan } from '../core/plan.js';
@@ -35,8 +35,40 @@ import { executePlan, type ExecuteOptions, type ExecuteReport } from '../execute
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 import { allocatorFor } from '../execute/allocate.js';
 
+/**
+ * The incremental planner's memory across passes (`gantry run` keeps one): each pass plans
+ * with plan/plan.ts planIncremental, reusing the parts of the previous pass whose inputs
+ * did not change, and leaves the new cache here.
+ */
+export interface IncrementalPlanner {
+  cache?: PlanCache;
+  /** How the last plan used the cache. */
+  stats?: PlanCacheStats;
+  /** Instance parts reused and planned, over every plan made with this memory. */
+  totals?: { reused: number; planned: number };
+  /** Also make the full plan and compare (the fault campaign, tests): a difference throws IncrementalPlanMismatchError. */
+  readonly verify?: boolean;
+}
+
+/** The incremental plan differs from the full plan: a bug in what plan/plan-cache tracks (deliberately not a GantryError: nothing a sysadmin did). */
+export class IncrementalPlanMismatchError extends Error {
+  constructor(readonly where: string) {
+    super(`the incremental plan differs from the full plan (${where}): a cluster-wide input is missing from plan/plan-cache's tracking`);
+    this.name = 'IncrementalPlanMismatchError';
+  }
+}
+
+/** The first place two plans' JSON differ, for the error. */
+function firstDifference(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return `at character ${i}: full …${a.slice(Math.max(0, i - 80), i + 80)}… incremental …${b.slice(Math.max(0, i - 80), i + 80)}…`;
+}
+
 export interface ReconcileDeps {
   readonly logger: Logger;
+  /** Plan incrementally with this memory (the daemon); absent: a full plan every time. */
+  readonly incremental?: IncrementalPlanner;
   /** NodeOps for every node to observe (offline nodes may be absent). */
   readonly ops: ReadonlyMap<string, NodeOps>;
   readonly now?: () => Date;
@@ -149,7 +181,22 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   };
   let observed = await observeNow();
   const planOptions = deps.planOptions ?? { allocator: allocatorFor(state) };
-  let plan = makePlan(input, observed, planOptions);
+  const inc = deps.incremental;
+  const planFor = (o: ObservedCluster): Plan => {
+    if (!inc) return makePlan(input, o, planOptions);
+    const r = planIncremental(input, o, inc.cache, planOptions);
+    inc.cache = r.cache;
+    inc.stats = r.stats;
+    inc.totals = { reused: (inc.totals?.reused ?? 0) + r.stats.reused, planned: (inc.totals?.planned ?? 0) + r.stats.planned };
+    if (inc.verify) {
+      const full = JSON.stringify(makePlan(input, o, planOptions));
+      const mine = JSON.stringify(r.plan);
+      if (full !== mine) throw new IncrementalPlanMismatchError(firstDifference(full, mine));
+    }
+    deps.logger.debug({ reused: r.stats.reused, planned: r.stats.planned, why: r.stats.why }, 'incremental plan');
+    return r.plan;
+  };
+  let plan = planFor(observed);
   deps.logger.debug({ actions: plan.actions.length, refused: plan.refused.length, unreachable: plan.unreachable }, 'planned');
 
   let report: ExecuteReport | undefined;
@@ -165,7 +212,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
       fencing = f.outcomes;
       liveness = f.liveness;
       observed = { ...observed, liveness };
-      plan = makePlan(input, observed, planOptions);
+      plan = planFor(observed);
     }
   }
   let finalObserved = observed;
@@ -178,7 +225,7 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
       });
       if (!opts.dryRun) {
         finalObserved = await observeNow();
-        after = makePlan(input, finalObserved, planOptions);
+        after = planFor(finalObserved);
       }
     }
   }

@@ -44,6 +44,11 @@ export interface CampaignOptions {
   readonly shape?: Partial<WorldShape>;
   /** How many steps a fault lasts, at least and at most. Default [1, 4]. */
   readonly faultSteps?: readonly [number, number];
+  /**
+   * Plan incrementally, as `gantry run` does (plan/plan-cache), and compare each plan with
+   * the full plan: a difference is a controller-error violation. Default true; false: full plans only.
+   */
+  readonly incremental?: boolean;
 }
 
 export interface Violation {
@@ -73,6 +78,8 @@ export interface CampaignResult {
   readonly failovers: number;
   /** The world had Cluster autoRepair.failover on (and power control). */
   readonly failoverWorld: boolean;
+  /** Incremental planning: instance parts reused from the previous plan and planned again, over every plan. */
+  readonly planParts?: { readonly reused: number; readonly planned: number };
 }
 
 const BASE_TIME = Date.UTC(2026, 0, 1);
@@ -106,6 +113,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const env: PassEnv = {
     sim, stateDir, logger: silentLogger(), now: () => new Date(BASE_TIME + step * 60_000),
     ...(world.shape.failover ? { fencer: faults.fencer(report) } : {}),
+    ...(opts.incremental !== false ? { incremental: { verify: true } } : {}),
   };
   const afterAction = (who: string) => (a: Action) => {
     stepActions.push(`${who}: ${describeAction(a)}`);
@@ -176,7 +184,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const failures = (last?.results ?? []).filter((x) => !x.ok).map((x) => `${describeAction(x.action)}: ${x.error?.code}`);
       report([{ invariant: 'converges', detail: `no empty plan within ${limit} passes after every fault healed; still planned: ${left.map((x) => `${describeAction(x)} (${x.reason})`).slice(0, 6).join('; ') || (last?.error !== undefined ? `pass error ${String(last.error)}` : 'nothing')}${failures.length ? `; failing: ${failures.slice(0, 4).join('; ')}` : ''}` }]);
     }
-    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace, fences: faults.fenceCounts(), failovers, failoverWorld: world.shape.failover };
+    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace, fences: faults.fenceCounts(), failovers, failoverWorld: world.shape.failover, ...(env.incremental?.totals ? { planParts: env.incremental.totals } : {}) };
   } finally {
     await sim.close();
     await rm(stateDir, { recursive: true, force: true });
@@ -197,6 +205,8 @@ export interface CampaignSummary {
   readonly failovers: number;
   /** Seeds whose world had failover on. */
   readonly failoverWorlds: number;
+  /** Incremental planning: instance parts reused and planned again, over every seed. */
+  readonly planParts: { reused: number; planned: number };
 }
 
 export function summarize(results: readonly CampaignResult[]): CampaignSummary {
@@ -204,6 +214,7 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
   const edits = Object.fromEntries(EDIT_KINDS.map((k) => [k, 0])) as Record<EditKind, number>;
   let steps = 0, passes = 0, actions = 0, notConverged = 0, failovers = 0, failoverWorlds = 0;
   const fences = { asked: 0, refused: 0 };
+  const planParts = { reused: 0, planned: 0 };
   const violations: Violation[] = [];
   for (const x of results) {
     steps += x.steps;
@@ -217,8 +228,10 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
     fences.refused += x.fences.refused;
     failovers += x.failovers;
     if (x.failoverWorld) failoverWorlds++;
+    planParts.reused += x.planParts?.reused ?? 0;
+    planParts.planned += x.planParts?.planned ?? 0;
   }
-  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged, fences, failovers, failoverWorlds };
+  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged, fences, failovers, failoverWorlds, planParts };
 }
 
 /** An error as the trace shows it: a lock refusal by its code (its message names a temp dir, a pid and the wall clock, which differ run to run). */

@@ -10,7 +10,7 @@ import type { ObservedNode } from '../../core/observed.js';
 import type { Fencer } from '../../core/liveness.js';
 import type { Plan } from '../../core/plan.js';
 import type { DesiredState } from '../../desired/model.js';
-import { reconcileOnce, type ReconcileResult } from '../../runtime/reconcile.js';
+import { reconcileOnce, type IncrementalPlanner, type ReconcileResult } from '../../runtime/reconcile.js';
 import { acquireStateLock, type StateLock } from '../../runtime/state-lock.js';
 import { GantryError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
@@ -61,6 +61,8 @@ export interface PassEnv {
   readonly now: () => Date;
   /** The controller's out-of-band power control (fencing), when the world has one. */
   readonly fencer?: Fencer;
+  /** The incremental planner's memory across passes (runtime/reconcile), when the campaign plans as `gantry run` does. */
+  readonly incremental?: IncrementalPlanner;
 }
 
 class Recorder {
@@ -131,7 +133,7 @@ export async function runPass(env: PassEnv, spec: PassSpec): Promise<PassOutcome
     lock = await acquireStateLock({ stateDir: env.stateDir, command: `campaign ${spec.name}`, logger: env.logger });
     result = await reconcileOnce(spec.desired, {
       logger: env.logger, ops, now: env.now, stateDir: env.stateDir, execute: { retries: 2, retryDelay: async () => {} },
-      ...(env.fencer ? { fencer: env.fencer } : {}),
+      ...(env.fencer ? { fencer: env.fencer } : {}), ...(env.incremental ? { incremental: env.incremental } : {}),
     }, {
       apply: true, command: `campaign ${spec.name}`,
       confirm: async (p) => {

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { deadNode, drift, genDesired, genObserved } from '../../bench/gen-desired.js';
+import type { ObservedCluster, PlanInput } from '../core/plan.js';
+import { makeAllocator } from './allocate.js';
+import { plan, planIncremental, type PlanOptions } from './plan.js';
+import { ReadRecorder, TrackedMap, TrackedSet } from './plan-cache.js';
+
+// The planner benchmark's generator (bench/gen-desired.ts) at a small scale: 30 % DRBD, sharedfile, plain.
+const spec = { seed: 5, nodes: 24, groups: 2, instances: 480 } as const;
+const hash = (p: unknown) => createHash('sha256').update(JSON.stringify(p)).digest('hex');
+/** A new snapshot object per node with the same content, as the daemon's next observation gives. */
+const reobserved = (o: ObservedCluster): ObservedCluster => ({ ...o, nodes: new Map([...o.nodes].map(([k, v]) => [k, structuredClone(v)])) });
+const allocator: PlanOptions['allocator'] = (i, o, located) => makeAllocator(i, o, { groups: [...new Set(i.nodes.map((n) => n.group))].map((name) => ({ name, allocPolicy: 'preferred' as const })), volumeGroup: 'xenvg' }, located);
+
+describe('planIncremental', () => {
+  it('given no cache, it makes the full plan and remembers every converged instance', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const r = planIncremental(input, observed, undefined);
+    expect(hash(r.plan)).toBe(hash(plan(input, observed)));
+    expect(r.stats).toMatchObject({ reused: 0, planned: 480, full: true });
+    expect(r.cache.instances.size).toBe(480);
+  });
+
+  it('given the same cluster observed again (new snapshot objects), it reuses every instance and makes the same plan', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const again = planIncremental(input, reobserved(observed), first.cache);
+    expect(again.stats).toMatchObject({ reused: 480, planned: 0, full: false });
+    expect(hash(again.plan)).toBe(hash(first.plan));
+  });
+
+  it('given a drifted observation, it replans what the drift touched and makes the full plan, with its actions', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const drifted = drift(observed, 0.02, 9).observed;
+    const r = planIncremental(input, drifted, first.cache);
+    const full = plan(input, drifted);
+    expect(full.actions.length).toBeGreaterThan(0);
+    expect(hash(r.plan)).toBe(hash(full));
+    expect(r.stats.planned).toBeGreaterThan(0);
+  });
+
+  it('given a node declared offline with failover on, it replans only the instances that read that node or its DRBD peers, and makes the full plan', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const dead = deadNode(input, observed);
+    // The pass before: the same cluster with the node alive (its survivors already list the shared images, as a real probe does).
+    const role = input.nodes.find((n) => n.name === dead.node)!.role;
+    const before: PlanInput = { ...dead.input, nodes: dead.input.nodes.map((n) => (n.name === dead.node ? { ...n, role } : n)) };
+    const beforeObs: ObservedCluster = { ...observed, nodes: new Map([...observed.nodes].map(([k, v]) => [k, k === dead.node ? v : { ...v, files: dead.observed.nodes.get(k)!.files }])) };
+    const first = planIncremental(before, beforeObs, undefined, { allocator });
+    const r = planIncremental(dead.input, dead.observed, first.cache, { allocator });
+    expect(hash(r.plan)).toBe(hash(plan(dead.input, dead.observed, { allocator })));
+    expect(r.plan.failovers?.length).toBeGreaterThan(0);
+    expect(r.stats.reused).toBeGreaterThan(0);
+    expect(r.stats.planned).toBeLessThan(480);
+    expect(r.stats.planned).toBeGreaterThanOrEqual(dead.instances.length);
+  });
+
+  it('given a failover record that appears for one instance (no records before), it replans that instance', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const inst = input.instances.find((i) => i.diskTemplate === 'sharedfile')!;
+    const to = input.nodes.find((n) => n.name !== inst.primary)!.name;
+    const withRecord: PlanInput = { ...input, failovers: new Map([[inst.name, { instance: inst.name, from: inst.primary!, to, started: '2026-01-01T00:00:00Z' }]]) };
+    const r = planIncremental(withRecord, observed, first.cache);
+    expect(r.stats.why).toMatchObject({ 'changed:failovers': 1 });
+    expect(hash(r.plan)).toBe(hash(plan(withRecord, observed)));
+  });
+
+  it('given a changed cluster spec, it plans every instance again', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const changed: PlanInput = { ...input, cluster: { ...input.cluster, nPlusOne: 'off' } };
+    const r = planIncremental(changed, observed, first.cache);
+    expect(r.stats).toMatchObject({ reused: 0, full: true, why: { 'cluster-wide input changed': 480 } });
+    expect(hash(r.plan)).toBe(hash(plan(changed, observed)));
+  });
+});
+
+describe('tracked maps', () => {
+  it('given lookups and an iteration while recording, it notes each key read and the whole map', () => {
+    const rec = new ReadRecorder();
+    const m = new TrackedMap('obs', new Map([['a', 1], ['b', 2]]), rec);
+    const s = new TrackedSet('gone', new Set(['x']), rec);
+    rec.begin(true);
+    m.get('a');
+    s.has('y');
+    rec.unnoted(() => m.get('b'));
+    expect([...rec.end()!].map(([id, keys]) => [id, [...keys]])).toEqual([['obs', ['a']], ['gone', ['y']]]);
+    rec.begin(true);
+    expect([...m.values()]).toEqual([1, 2]);
+    expect(s.size).toBe(1);
+    expect([...rec.end()!].map(([id, keys]) => [id, [...keys]])).toEqual([['obs', ['*']], ['gone', ['*']]]);
+  });
+
+  it('given no recording (the full plan), it notes nothing', () => {
+    const rec = new ReadRecorder();
+    const m = new TrackedMap('obs', new Map([['a', 1]]), rec);
+    rec.begin(false);
+    expect(m.get('a')).toBe(1);
+    expect(rec.end()).toBeUndefined();
+  });
+});

@@ -1,0 +1,331 @@
+/**
+ * The incremental planner's memory (plan/plan.ts planIncremental): each instance's part of
+ * the previous plan, reused when nothing it read has changed. Pure data passed in and
+ * returned, never module state.
+ *
+ * How "nothing it read has changed" is known: while an instance is planned, every
+ * cluster-wide input it can reach is a tracked map or set (observed nodes, their last
+ * snapshots and conditions, node specs, where instances are, NIC allocations, failover and
+ * repair records, ...). Each lookup notes (map, key); iterating a map or asking its size
+ * notes (map, '*'), the whole map. After the instance is planned, each noted read gets a
+ * fingerprint of what it read: a node's whole observed snapshot (a digest of all of it
+ * but the probe time), a record as JSON, a whole map as the digest of all its entries. The
+ * next pass reuses the instance's part when its spec and every fingerprint are the same
+ * (a dynamic dependency record, like a build system's). So a key covers whatever the code
+ * read, not what we think it reads; a read that misses the trackers would be a bug, and
+ * the fault campaign compares the incremental plan with the full one at every step.
+ *
+ * Parts that depend on the order instances are planned in (a new DRBD minor or port, a
+ * new VNC display, the allocator, N+1 at promotion) or on the clock (watcher backoff,
+ * auto-repair, a recovered failover) are never reused: they are planned every pass.
+ */
+import { createHash } from 'node:crypto';
+import type { ObservedNode } from '../core/observed.js';
+import type { Action, DrbdMigrationDisk } from '../core/actions.js';
+import type { AutoRepairDecision, FailoverRecord, FieldDiff, ObservedCluster, PlannedFailover, PlanInput, PlanInstance, Refusal, WatcherDecision } from '../core/plan.js';
+import type { BlindNode, InstanceLocation } from './locate.js';
+import type { DrbdDiskAlloc } from './drbd-alloc.js';
+import type { Placement } from './plan.js';
+
+/** What one instance's planning read, as it goes: (map id, key) pairs; '*' = the whole map. */
+export class ReadRecorder {
+  private deps: Map<string, Set<string>> | undefined;
+  private paused = 0;
+
+  /** Start recording one instance's reads (undefined: record nothing, as the full plan does). */
+  begin(on: boolean): void {
+    this.deps = on ? new Map() : undefined;
+  }
+
+  end(): Map<string, Set<string>> | undefined {
+    const d = this.deps;
+    this.deps = undefined;
+    return d;
+  }
+
+  note(id: string, key: string): void {
+    if (this.deps === undefined || this.paused > 0) return;
+    let s = this.deps.get(id);
+    if (!s) this.deps.set(id, (s = new Set()));
+    s.add(key);
+  }
+
+  /** Build a per-pass index without charging its reads to the instance that asked first (each lookup in it is noted instead). */
+  unnoted<T>(fn: () => T): T {
+    this.paused++;
+    try {
+      return fn();
+    } finally {
+      this.paused--;
+    }
+  }
+}
+
+/** A read-only map whose lookups and iterations are noted under `id`. */
+export class TrackedMap<K extends string, V> implements ReadonlyMap<K, V> {
+  constructor(readonly id: string, readonly inner: ReadonlyMap<K, V>, private readonly rec: ReadRecorder) {}
+  get(key: K): V | undefined {
+    this.rec.note(this.id, key);
+    return this.inner.get(key);
+  }
+  has(key: K): boolean {
+    this.rec.note(this.id, key);
+    return this.inner.has(key);
+  }
+  get size(): number {
+    this.rec.note(this.id, '*');
+    return this.inner.size;
+  }
+  forEach(cb: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
+    this.rec.note(this.id, '*');
+    this.inner.forEach((v, k) => cb(v, k, this));
+  }
+  entries(): MapIterator<[K, V]> {
+    this.rec.note(this.id, '*');
+    return this.inner.entries();
+  }
+  keys(): MapIterator<K> {
+    this.rec.note(this.id, '*');
+    return this.inner.keys();
+  }
+  values(): MapIterator<V> {
+    this.rec.note(this.id, '*');
+    return this.inner.values();
+  }
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+}
+
+/** A read-only set whose lookups and iterations are noted under `id`. */
+export class TrackedSet<K extends string> implements ReadonlySet<K> {
+  constructor(readonly id: string, readonly inner: ReadonlySet<K>, private readonly rec: ReadRecorder) {}
+  has(key: K): boolean {
+    this.rec.note(this.id, key);
+    return this.inner.has(key);
+  }
+  get size(): number {
+    this.rec.note(this.id, '*');
+    return this.inner.size;
+  }
+  forEach(cb: (value: K, key: K, set: ReadonlySet<K>) => void): void {
+    this.rec.note(this.id, '*');
+    this.inner.forEach((v) => cb(v, v, this));
+  }
+  entries(): SetIterator<[K, K]> {
+    this.rec.note(this.id, '*');
+    return this.inner.entries();
+  }
+  keys(): SetIterator<K> {
+    return this.values();
+  }
+  values(): SetIterator<K> {
+    this.rec.note(this.id, '*');
+    return this.inner.values();
+  }
+  [Symbol.iterator](): SetIterator<K> {
+    return this.values();
+  }
+}
+
+/** A DRBD allocation an instance's part made (replayed and checked when the part is reused). */
+export interface DrbdCall {
+  readonly index: number;
+  readonly nodes: readonly string[];
+  readonly minors: readonly [string, number][];
+  readonly port: number;
+}
+
+/** One instance's part of a plan: everything its planning added to the plan and to the pass's shared state. */
+export interface InstanceSlice {
+  entry?: { subject: string; diffs: FieldDiff[]; actions: Action[]; refs: Refusal[]; notes: string[]; unreachable: boolean };
+  readonly waits: [node: string, subject: string][];
+  readonly failovers: PlannedFailover[];
+  readonly recovered: FailoverRecord[];
+  readonly autoRepair: AutoRepairDecision[];
+  readonly watcher: WatcherDecision[];
+  placement?: Placement;
+  manifestMove?: boolean;
+  drbdAllocs?: Map<number, DrbdDiskAlloc>;
+  readonly drbdCalls: DrbdCall[];
+  readonly vncCalls: [node: string, display: number | undefined][];
+  /** Why this part may not be reused (order- or clock-dependent); undefined: reusable. */
+  uncacheable?: string;
+  /** Unused here: DRBD live-migration disks are inside the entry's actions. */
+  readonly migrations?: DrbdMigrationDisk[];
+}
+
+export function emptySlice(): InstanceSlice {
+  return { waits: [], failovers: [], recovered: [], autoRepair: [], watcher: [], drbdCalls: [], vncCalls: [] };
+}
+
+/** A reusable instance part with the fingerprints of what it read. */
+export interface CachedInstance {
+  readonly spec: PlanInstance;
+  readonly specKey: string;
+  readonly reads: readonly (readonly [id: string, key: string, fingerprint: string])[];
+  readonly slice: InstanceSlice;
+}
+
+/** The incremental planner's memory between passes. */
+export interface PlanCache {
+  /** Fingerprint of the cluster-wide inputs every instance reads (cluster spec, networks, node list): a change plans everything again. */
+  readonly global: string;
+  readonly instances: ReadonlyMap<string, CachedInstance>;
+  /** Each node's last observed snapshot and its digest (a snapshot object seen again is not hashed again). */
+  readonly digests: ReadonlyMap<string, { readonly obs: ObservedNode; readonly digest: string }>;
+}
+
+/** How a pass used the cache. */
+export interface PlanCacheStats {
+  readonly reused: number;
+  readonly planned: number;
+  /** Why instances were planned again: no entry, spec changed, a read changed (by map id), not reusable (by reason). */
+  readonly why: Readonly<Record<string, number>>;
+  readonly full: boolean;
+}
+
+export const digestOf = (text: string): string => createHash('sha1').update(text).digest('base64');
+
+/** JSON with Maps and Sets as arrays (sorted for sets). */
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? [...x] : x instanceof Set ? [...x].sort() : x)) ?? 'undefined';
+}
+
+/** A node's observed snapshot, all of it but the probe time (which changes every pass and which the instance plans do not read). */
+export function observedNodeDigest(obs: ObservedNode): string {
+  return digestOf(JSON.stringify({ ...obs, observedAt: '' }));
+}
+
+/** The inputs an instance's reads are fingerprinted against, in this pass. */
+export interface FingerprintSources {
+  readonly input: PlanInput;
+  readonly observed: ObservedCluster;
+  readonly blind: ReadonlyMap<string, BlindNode>;
+  readonly located: ReadonlyMap<string, InstanceLocation>;
+  /** Every other tracked map or set, by the id its reads are noted under (JSON of the value read is its fingerprint). */
+  readonly map: (id: string) => ReadonlyMap<string, unknown> | ReadonlySet<string> | undefined;
+  /** The disk indexes' answers (plan/disks diskIndexFingerprint). */
+  readonly disks: (id: string, key: string) => string;
+}
+
+/** Maps keyed by node: many instances read the same key. */
+const PER_NODE = new Set(['obs', 'last', 'offline', 'live', 'spec', 'blind', 'gone', 'rebooted', 'tapOrder']);
+
+let never = 0;
+/** A fingerprint no other read equals: what a read of the clock or of the whole instance list gets (planned again every pass). */
+const unique = (): string => `\u0000never ${never++}`;
+
+/** Fingerprints of what instances read in this pass (node digests computed once per pass, reusing the previous pass's for a snapshot seen again). */
+export class Fingerprints {
+  readonly digests = new Map<string, { obs: ObservedNode; digest: string }>();
+  private readonly memo = new Map<string, Map<string, string>>();
+
+  constructor(private readonly src: FingerprintSources, private readonly prev: PlanCache | undefined) {}
+
+  /** The cluster-wide inputs every instance may read: cluster spec, networks, the watcher pause, the nodes out of sight with no known past. */
+  global(): string {
+    const { input, blind } = this.src;
+    return digestOf(stableJson([
+      input.cluster, input.networks, input.watcher?.pausedUntil ?? null,
+      [...blind.values()].filter((b) => !b.last).map((b) => `${b.node}: ${b.why}`),
+    ]));
+  }
+
+  /** The noted reads with their fingerprints now (a VM copy's node counts as read: its record is part of that node's snapshot). */
+  fingerprint(reads: ReadonlyMap<string, ReadonlySet<string>>): [string, string, string][] {
+    const out: [string, string, string][] = [];
+    const obs = new Set(reads.get('obs') ?? []);
+    for (const key of reads.get('copies') ?? []) for (const c of (this.src.map('copies') as ReadonlyMap<string, readonly { node: string }[]>).get(key) ?? []) obs.add(c.node);
+    for (const [id, keys] of reads) {
+      if (id === 'obs') continue;
+      for (const key of keys) out.push([id, key, this.of(id, key)]);
+    }
+    for (const key of obs) out.push(['obs', key, this.of('obs', key)]);
+    return out;
+  }
+
+  /** The id of the first read whose fingerprint changed, or undefined when none did. */
+  staleRead(reads: CachedInstance['reads']): string | undefined {
+    for (const [id, key, f] of reads) if (this.of(id, key) !== f) return id;
+    return undefined;
+  }
+
+  /** What reading `key` of map `id` gives now ('*': the whole map). Per-node reads are shared by many instances: computed once per pass. */
+  of(id: string, key: string): string {
+    if (id === 'now' || id === 'instances') return unique();
+    if (id.startsWith('disks.')) return this.src.disks(id, key);
+    if (key !== '*' && !PER_NODE.has(id)) return this.one(id, key);
+    let m = this.memo.get(id);
+    if (!m) this.memo.set(id, (m = new Map()));
+    let f = m.get(key);
+    if (f === undefined) m.set(key, (f = key === '*' ? this.whole(id) : this.one(id, key)));
+    return f;
+  }
+
+  private whole(id: string): string {
+    const { observed, input } = this.src;
+    const keys = id === 'obs' ? [...observed.nodes.keys()] : id === 'last' ? [...observed.lastKnown?.keys() ?? []] : id === 'spec' ? input.nodes.map((n) => n.name) : undefined;
+    if (keys) return digestOf(keys.map((n) => `${n}=${this.of(id, n)}`).join('\n'));
+    if (id === 'live') return digestOf(stableJson(observed.liveness ?? null));
+    if (id === 'offline') return digestOf(stableJson(observed.offlineAnswers ?? null));
+    if (id === 'blind') return [...this.src.blind.keys()].map((n) => this.of('blind', n)).join('\n');
+    if (id === 'located') return digestOf([...this.src.located].map(([n, l]) => `${n}=${locationText(l)}`).join('\n'));
+    const m = this.src.map(id);
+    return m === undefined ? unique() : digestOf(stableJson(m));
+  }
+
+  private one(id: string, key: string): string {
+    const { observed, input } = this.src;
+    switch (id) {
+      case 'obs': {
+        const o = observed.nodes.get(key);
+        if (!o) return '-';
+        const was = this.prev?.digests.get(key);
+        const digest = was?.obs === o ? was.digest : observedNodeDigest(o);
+        this.digests.set(key, { obs: o, digest });
+        return digest;
+      }
+      case 'last': {
+        const o = observed.lastKnown?.get(key);
+        return o ? digestOf(JSON.stringify(o)) : '-';
+      }
+      case 'offline': {
+        // An offline node's read-only probe (plan/offline-migrate), all of it.
+        const o = observed.offlineAnswers?.get(key);
+        return o ? digestOf(JSON.stringify(o)) : '-';
+      }
+      case 'live':
+        return stableJson(observed.liveness?.get(key) ?? null);
+      case 'spec':
+        return stableJson(input.nodes.find((n) => n.name === key) ?? null);
+      case 'blind': {
+        const b = this.src.blind.get(key);
+        return b ? `${b.why}|${b.last ? this.of('last', key) : ''}` : '-';
+      }
+      case 'located': {
+        const l = this.src.located.get(key);
+        return l ? locationText(l) : '-';
+      }
+      case 'copies':
+        // Where its VM records are (their content is in those nodes' snapshots, read with them: see fingerprint()).
+        return ((this.src.map('copies') as ReadonlyMap<string, readonly { node: string }[]>).get(key) ?? []).map((c) => c.node).join(',');
+      case 'sides': {
+        const sides = (this.src.map('sides') as ReadonlyMap<string, ReadonlyMap<string, unknown>>).get(key);
+        return sides ? [...sides].map(([n, v]) => `${n}=${JSON.stringify(v)}`).join('\n') : '-';
+      }
+      default: {
+        const m = this.src.map(id);
+        if (m === undefined) return unique();
+        if (!('get' in m)) return m.has(key) ? '1' : '0';
+        // Records, allocations, answers: plain JSON data.
+        return JSON.stringify(m.get(key) ?? null);
+      }
+    }
+  }
+}
+
+/** Everything an InstanceLocation says, as text. */
+function locationText(l: InstanceLocation): string {
+  return `${[...l.nodes].join(',')}|${l.running ?? ''}|${l.drbdPrimary ?? ''}|${[...l.waitsFor].join(',')}`;
+}
