@@ -10,6 +10,13 @@ export const MANAGED_LV_TAG = 'gantry';
 
 const INSTANCE_TAG = 'gantry-inst=';
 
+/**
+ * LVM tag on an LV a harep reinstall created EMPTY and whose OS install has not completed
+ * yet: a later pass recognises the half-made reinstall by it and resumes there (plan/reinstall).
+ * Dropped once the install succeeded.
+ */
+export const REINSTALL_LV_TAG = 'gantry-reinstall';
+
 /** LVM tag naming the owning instance (LVM tags allow [A-Za-z0-9_+.-/=!:&#]). */
 export function instanceLvTag(instance: string): string {
   return `${INSTANCE_TAG}${instance}`;

@@ -29,11 +29,12 @@ import { emptySlice, Fingerprints, ReadRecorder, TrackedMap, TrackedSet, type Ca
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
-import { diskLvName, diskMetaLvName, drbdTags } from './naming.js';
+import { diskLvName, diskMetaLvName, drbdTags, REINSTALL_LV_TAG } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
 import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
+import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
 import { offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
@@ -428,6 +429,12 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     if (primary !== undefined && gone.has(primary)) primary = undefined;
     primary ??= running;
     failoverStart = running === undefined;
+    // A reinstall an earlier pass left half-made (its disks made, its OS not installed yet) resumes where its disks are.
+    const resume = reinstall && primary === undefined ? halfMadeReinstall(inst, nodes, input.cluster, observed, goneSet) : undefined;
+    if (resume !== undefined) {
+      primary = resume;
+      notes.push(`reinstall resumed on ${resume}: the disks there were made EMPTY by this reinstall in an earlier pass that stopped before its OS install completed (tagged ${REINSTALL_LV_TAG}); they are installed over, not made again elsewhere`);
+    }
   } else if (migrateOff !== undefined && (primary === undefined || gone.has(primary))) {
     primary = undefined; // the allocator's choice (hail: N+1, exclusion tags)
   }
@@ -533,6 +540,7 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
     const a = allocs.get(disk.index);
     const minor = a?.minors.get(node);
+    if (reinstall && node === primary && disk.template === 'plain') return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall)
     return a && minor !== undefined ? drbdTags(minor, a.port) : [];
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
@@ -549,7 +557,10 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
   const rt = offSource
     ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks)
-    : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : hooks, liveDrbd ? dr.migrations : undefined);
+    : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : reinstall ? reinstallHooks(hooks, input, observed, nodes) : hooks, liveDrbd ? dr.migrations : undefined);
+  const installed = reinstall ? rt.actions.find((a) => a.verb === 'instance.install') : undefined;
+  if (installed) rt.actions.push(...reinstallUntags(inst, primary, nodes, input.cluster, observed, d0.actions, installed));
+  else if (inst.diskTemplate === 'plain') rt.actions.push(...leftoverReinstallMarks(inst, primary, nodes, input.cluster, observed, (hooks.copies.get(inst.name) ?? []).some((x) => x.node === primary && x.vm.meta !== undefined)));
   if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
   const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, c.tapIndex());
   rt.diffs.push(...routed.diffs);
@@ -702,6 +713,11 @@ function memoryInUse(input: PlanInput, observed: ObservedCluster): Map<string, n
 function reinstallable(inst: PlanInstance): boolean {
   const present = inst.disks.filter((d) => d.state === 'present');
   return (inst.diskTemplate === 'plain' || inst.diskTemplate === 'file') && present.every((d) => d.template === 'plain' || d.template === 'file' || d.template === 'diskless');
+}
+
+/** A reinstall's runtime hooks: its own half-made disks (plan/reinstall) do not count as existing data to refuse an install over. */
+function reinstallHooks(hooks: RuntimeHooks, input: PlanInput, observed: ObservedCluster, nodes: ReadonlyMap<string, PlanNode>): RuntimeHooks {
+  return { ...hooks, disksExist: (i, p, s) => hooks.disksExist(i, p, s) && !halfMadeOn(i, p, nodes, input.cluster, observed) };
 }
 
 /** The runtime hooks with the gone node's last copy of `name` (stopped): its record carries the OS generation and MACs over. */

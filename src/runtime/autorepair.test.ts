@@ -130,7 +130,7 @@ describe('auto-repair (harep) on simulated nodes, cluster failover off', () => {
     expect(entry.notes.join('\n')).toMatch(/reinstall: n1 is Dead \(power off confirmed\) and db1's plain disks were only there: DATA LOSS: its disks are re-created EMPTY on n[23]/);
     const to = p.failovers?.find((f) => f.instance === 'db1')?.to;
     expect(p.failovers?.find((f) => f.instance === 'db1')).toMatchObject({ from: 'n1', reinstall: true });
-    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`lv.create@${to}`, `instance.install@${to}`, `instance.start@${to}`]);
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`lv.create@${to}`, `instance.install@${to}`, `instance.start@${to}`, `lv.untag@${to}`]);
     expect(w.running('db1')).toEqual([to]);
     expect((await readRepairRecords(w.stateDir)).get('db1')).toMatchObject({ type: 'reinstall', result: 'success', message: `reinstall: n1 -> ${to} (disks re-created empty, OS installed again)` });
     // n1 returns: db1 stays on its new node; the old LV on n1 is not removed.
@@ -309,4 +309,43 @@ describe('auto-repair migrate: an instance still running on a node declared offl
     expect([...twice]).toEqual([]);
     expect(sc.findings()).toEqual([]);
   });
+});
+
+describe('auto-repair reinstall cut short at each step resumes (simulated nodes, real planner, allocator and state directory)', () => {
+  let sc: Scenario | undefined;
+  afterEach(async () => { await sc?.cleanup(); sc = undefined; });
+  const lvs = (s: Scenario) => Object.fromEntries(Object.entries(s.sim.snapshot()).map(([n, o]) => [n, Object.values(o.lvs).filter((l) => l.name.startsWith('vm0.')).map((l) => `${l.name}${l.tags.includes('gantry-reinstall') ? '+mark' : ''}`).sort()]));
+
+  // The reinstall pass: lv.create x2, instance.install, instance.start, lv.untag x2 (the half-made mark dropped).
+  for (const k of [0, 1, 2, 3, 4, 5]) {
+    it(`given the controller dies before action ${k} of a reinstall (n1 gone, plain vm0 with two disks, reinstall allowed), the next passes resume on the node holding its half-made disks: installed once there, no DISKS_WITHOUT_RECORD, no second set of disks elsewhere, no mark left, n1's disks untouched`, async () => {
+      sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
+      sc.world.addInstance({ os: { name: 'debootstrap' }, diskTemplate: 'plain', disks: [{ size: '64M' }, { size: '32M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running', autoRepair: { repair: 'reinstall' } });
+      await sc.converge();
+      sc.sim.node('n1').crash();
+      sc.world.roles.set('n1', 'offline');
+      const cut = await sc.pass({ arm: () => ({ crashAfter: k }) });
+      expect(cut.crashed).toBe(true);
+      const planned = cut.plan!.entries.find((e) => e.subject === 'Instance/vm0')!.actions.map((a) => a.verb);
+      expect(planned).toEqual(['lv.create', 'lv.create', 'instance.install', 'instance.start', 'lv.untag', 'lv.untag']);
+      const to = cut.plan!.failovers!.find((f) => f.instance === 'vm0')!.to!;
+      const installs: string[] = [];
+      let end = await sc.pass();
+      installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
+      for (let i = 0; i < 4 && (end.plan?.actions.length ?? 0) > 0; i++) {
+        end = await sc.pass();
+        installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
+      }
+      expect(end.plan!.refused).toEqual([]);
+      expect(end.plan!.actions).toEqual([]);
+      expect(sc.runningOn('vm0')).toEqual([to]);
+      // Installed again only when the cut pass had not installed it yet, and only on its half-made disks' node.
+      expect(installs).toEqual(k <= 2 ? [to] : []);
+      const held = lvs(sc);
+      expect(held.n1).toEqual(['vm0.disk0', 'vm0.disk1']);
+      expect(held[to]).toEqual(['vm0.disk0', 'vm0.disk1']);
+      expect(Object.entries(held).filter(([n, l]) => n !== 'n1' && n !== to && l.length > 0)).toEqual([]);
+      expect(sc.findings()).toEqual([]);
+    });
+  }
 });

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
+import type { ObservedCluster, PlanCluster, PlanInstance, PlanNode } from '../core/plan.js';
+import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
+
+const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
+  name, group: 'default', role, runDir: '/r', fileStorageDir: '/f', profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },
+});
+const nodes = new Map([node('n1', 'offline'), node('n2'), node('n3'), node('n4', 'drained')].map((n) => [n.name, n]));
+const cluster: PlanCluster = { name: 'c', macPrefix: 'aa:00:00', sharedFileStorageDir: '/s', removeOrphans: false, exclusionTags: [] };
+const vm0: PlanInstance = {
+  name: 'vm0', state: 'present', deleteDisks: false, diskTemplate: 'plain', memoryMiB: 512, vcpus: 1, tags: [], primary: 'n1',
+  disks: [0, 1].map((index) => ({ index, sizeMiB: 64, template: 'plain' as const, vg: 'vg0', metaVg: 'vg0', state: 'present' as const })),
+};
+const withLvs = (name: string, lvs: Record<string, string[]>, reachable = true): ObservedNode => ({
+  ...emptyObservedNode(name, '2026-01-01T00:00:00Z', reachable ? undefined : 'down'), reachable,
+  lvs: Object.fromEntries(Object.entries(lvs).map(([lv, tags]) => [`vg0/${lv}`, { vg: 'vg0', name: lv, sizeMiB: 64, tags } as ObservedNode['lvs'][string]])),
+});
+const mark = ['gantry', 'gantry-inst=vm0', 'gantry-reinstall'];
+const plain = ['gantry', 'gantry-inst=vm0'];
+
+describe('a reinstall cut short', () => {
+  it('given a usable observed node whose LVs of the instance all carry the reinstall mark, the reinstall resumes there; untagged, drained, gone or unreachable nodes are not taken', () => {
+    const o = (n3: ObservedNode): ObservedCluster => ({ nodes: new Map([['n2', withLvs('n2', {})], ['n3', n3], ['n4', withLvs('n4', { 'vm0.disk0': mark })]]) });
+    expect(halfMadeReinstall(vm0, nodes, cluster, o(withLvs('n3', { 'vm0.disk0': mark })), new Set(['n1']))).toBe('n3');
+    expect(halfMadeReinstall(vm0, nodes, cluster, o(withLvs('n3', { 'vm0.disk0': mark, 'vm0.disk1': plain })), new Set(['n1']))).toBeUndefined();
+    expect(halfMadeReinstall(vm0, nodes, cluster, o(withLvs('n3', { 'vm0.disk0': plain })), new Set(['n1']))).toBeUndefined();
+    expect(halfMadeReinstall(vm0, nodes, cluster, o(withLvs('n3', { 'vm0.disk0': mark }, false)), new Set(['n1']))).toBeUndefined();
+    expect(halfMadeReinstall(vm0, nodes, cluster, o(withLvs('n3', { 'vm0.disk0': mark })), new Set(['n1', 'n3']))).toBeUndefined();
+    expect(halfMadeOn(vm0, 'n2', nodes, cluster, o(withLvs('n3', {})))).toBe(false);
+  });
+
+  it('given the install planned, the mark is dropped from the LVs created in this pass and those marked, only after the install; with a record there and no install, a leftover mark is dropped at once; without a record it stays', () => {
+    const o: ObservedCluster = { nodes: new Map([['n3', withLvs('n3', { 'vm0.disk0': mark })]]) };
+    const create = { verb: 'lv.create' as const, node: 'n3', subject: 'Instance/vm0', vg: 'vg0', name: 'vm0.disk1', sizeMiB: 64, tags: mark, reason: 'r' };
+    const install = { verb: 'instance.install', node: 'n3', subject: 'Instance/vm0', name: 'vm0' } as unknown as Parameters<typeof reinstallUntags>[6];
+    const u = reinstallUntags(vm0, 'n3', nodes, cluster, o, [create], install);
+    expect(u.map((a) => `${a.vg}/${a.name}:${a.tags.join()}`)).toEqual(['vg0/vm0.disk0:gantry-reinstall', 'vg0/vm0.disk1:gantry-reinstall']);
+    expect(u.every((a) => a.after?.length === 1 && a.after[0]!.startsWith('instance.install@n3'))).toBe(true);
+    expect(leftoverReinstallMarks(vm0, 'n3', nodes, cluster, o, true).map((a) => [a.name, a.after])).toEqual([['vm0.disk0', undefined]]);
+    expect(leftoverReinstallMarks(vm0, 'n3', nodes, cluster, o, false)).toEqual([]);
+  });
+});
