@@ -154,7 +154,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       const built = source.build();
       const generations = new Map([...built.refs].map(([s, r]) => [s, r.generation]));
       if (built.invalid.size > 0) {
-        await writer.writeAll(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()));
+        await writer.writeAll(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()), (kind, name) => source.get(kind, name));
         const lines = [...built.invalid].flatMap(([s, errs]) => errs.map((e) => `${s}: ${e.path ? `${e.path}: ` : ''}${e.message}`));
         passes.report({ generations, invalid: lines.slice(0, 10).join('; ') });
         // terminal for this pass: the next CR change enqueues the key again
@@ -183,7 +183,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
         generations, plan: res.after ?? res.plan, observed: res.observed,
         failed: failedActions.map((r) => ({ subject: r.action.subject, message: `${r.error?.code}: ${r.error?.message}` })),
       });
-      const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations));
+      const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations), (kind, name) => source.get(kind, name));
       const s = summary(res.after ?? res.plan);
       ctx.logger.info({ key, planned: res.plan.actions.length, statuses: written, ...s }, 'reconciled');
       if (failedActions.length > 0) throw new PassReported(new ExecError('APPLY_FAILED', `${failedActions.length} actions failed`));

@@ -5,16 +5,31 @@
  * sysctl.set like any other and every pass observes them; a value the profile sets itself
  * wins (the admin's word). Pure.
  */
-import type { DesiredNode, DesiredState } from './model.js';
+import type { DesiredInstance, DesiredNode, DesiredState } from './model.js';
 
 export const IPV4_FORWARD = 'net.ipv4.ip_forward';
 export const IPV6_FORWARD = 'net.ipv6.conf.all.forwarding';
 
+/**
+ * The present instances with a routed NIC, once per desired state (a state is never changed
+ * once built): each node's question then walks these few, not every instance of the
+ * cluster once per node and per pass.
+ */
+const routedInstances = new WeakMap<DesiredState, readonly DesiredInstance[]>();
+
+function withRoutedNics(state: DesiredState): readonly DesiredInstance[] {
+  let out = routedInstances.get(state);
+  if (!out) {
+    out = [...state.instances.values()].filter((i) => i.state === 'present' && i.nics.some((n) => n.mode === 'routed'));
+    routedInstances.set(state, out);
+  }
+  return out;
+}
+
 /** Networks of the routed NICs that may land on `node`: placed there, or unplaced in its group. */
 function routedNetworksOn(node: DesiredNode, state: DesiredState): Set<string | undefined> {
   const out = new Set<string | undefined>();
-  for (const i of state.instances.values()) {
-    if (i.state !== 'present') continue;
+  for (const i of withRoutedNics(state)) {
     const p = i.placement;
     const here = p.primary === node.name || p.secondary === node.name || (p.primary === undefined && (p.group === undefined || p.group === node.group));
     if (!here) continue;

@@ -7,7 +7,14 @@ import { KIND_INFO, KINDS, validateDocument, type Kind, type PathSegment } from 
 import { buildDesired, type ManifestResource, type Origin, type ResourceDoc } from '../desired/build.js';
 import { formatPath, type LoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
+import { CrBuildCache } from './build-cache.js';
 import type { KubeObject } from './client.js';
+
+/**
+ * The memo every build in this process shares by default (the leader's passes, the API's
+ * view and its write checks read the same CRs): keyed by content, so sharing is safe.
+ */
+export const sharedCrBuildCache = new CrBuildCache();
 
 /** Server-managed metadata the schema does not describe (managedFields, ownerReferences...). */
 const KEEP_METADATA = new Set(['name', 'namespace', 'labels', 'annotations', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generateName', 'finalizers']);
@@ -43,8 +50,18 @@ export function kindOfPlural(plural: string): Kind | undefined {
   return KINDS.find((k) => KIND_INFO[k].plural === plural);
 }
 
-/** Build the desired state from the CRs of one namespace (objects of the five kinds). */
-export function buildFromCrs(objects: readonly KubeObject[]): BuildFromCrs {
+/**
+ * Build the desired state from the CRs of one namespace (objects of the five kinds).
+ * Memoised in `cache` by content: the same documents give the same (shared, unchanged) result.
+ */
+export function buildFromCrs(objects: readonly KubeObject[], cache: CrBuildCache = sharedCrBuildCache): BuildFromCrs {
+  // status is ours and server metadata is not part of the desired state
+  const docs = objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: pick(o.metadata), spec: o.spec }));
+  const keys = docs.map((d) => CrBuildCache.keyOf(d));
+  return cache.build(keys, () => build(objects, docs, keys, cache));
+}
+
+function build(objects: readonly KubeObject[], docs: readonly Record<string, unknown>[], keys: readonly string[], cache: CrBuildCache): BuildFromCrs {
   const resources: ManifestResource[] = [];
   const refs = new Map<string, CrRef>();
   const byOrigin = new Map<string, string>();
@@ -52,7 +69,7 @@ export function buildFromCrs(objects: readonly KubeObject[]): BuildFromCrs {
   const failed = new Set<string>();
   const addError = (subject: string, e: LoadError) => invalid.set(subject, [...(invalid.get(subject) ?? []), e]);
 
-  for (const o of objects) {
+  for (const [n, o] of objects.entries()) {
     const kind = o.kind as Kind;
     const ref: CrRef = {
       kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name,
@@ -62,9 +79,8 @@ export function buildFromCrs(objects: readonly KubeObject[]): BuildFromCrs {
     refs.set(subject, ref);
     byOrigin.set(originName(ref), subject);
     const origin = originFor(ref);
-    // status is ours and server metadata is not part of the desired state
-    const doc: Record<string, unknown> = { apiVersion: o.apiVersion, kind: o.kind, metadata: pick(o.metadata), spec: o.spec };
-    const issues = validateDocument(kind, doc);
+    const doc = docs[n]!;
+    const issues = cache.issues(keys[n]!, () => validateDocument(kind, doc));
     if (issues.length) {
       failed.add(subject);
       failed.add(`${kind}/*`);

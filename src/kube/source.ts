@@ -77,6 +77,11 @@ export class CrSource {
     return [...this.caches.values()].flatMap((c) => [...c.objects.values()].map((o) => ({ ...o, kind: c.kind })));
   }
 
+  /** The cached CR (spec and status, as the last list or watch event left it). */
+  get(kind: Kind, name: string): KubeObject | undefined {
+    return this.caches.get(kind)?.objects.get(name);
+  }
+
   build(): BuildFromCrs {
     return buildFromCrs(this.snapshot());
   }

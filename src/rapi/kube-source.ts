@@ -66,6 +66,8 @@ export class KubeSource implements RapiSource {
       return;
     }
     const last = await this.o.observed();
+    // the same CRs (the build is memoised by content) and the same observation: the view stands
+    if (this.snap && this.snap.state === built.state && this.snap.observedAt === last?.observedAt) return;
     // ctime/mtime of a resource: its CR's creation time (Kubernetes keeps no modification time)
     const times = new Map<string, number>();
     for (const o of objects) {

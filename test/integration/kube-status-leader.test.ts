@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeApiFrom } from '../../src/kube/client.js';
+import { kubeApiFrom, type KubeObject } from '../../src/kube/client.js';
 import { LeaderElector } from '../../src/kube/leader.js';
 import { StatusWriter } from '../../src/kube/status-writer.js';
 import { FakeClock } from '../../src/runtime/fake-clock.js';
@@ -40,6 +40,47 @@ describe('status writer (API double: no kube-apiserver can run here)', () => {
     expect(o.metadata.generation).toBe(2);
     expect(o.status).toMatchObject({ observedGeneration: 1, conditions: [synced('True', 't1')] });
     expect(d.requests.filter((r) => r === `PUT ${INST}/status`)).toHaveLength(2);
+  });
+
+  it('given the CR from the watch cache, it sends nothing for an unchanged status, writes a changed one without a read, and reads instead of trusting a cache behind its own last write (API double: no kube-apiserver can run here)', async () => {
+    api = await startKubeApiDouble(await loadRepoCrds());
+    await createCr(api, NS, 'Instance', 'web1', { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }] });
+    const w = new StatusWriter({ api: kubeApiFrom(api.kubeConfig()), namespace: NS, logger: silentLogger() });
+    expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('False', 't1')] })).toBe('updated');
+    // the watch cache, as it stands after that write's event arrived
+    let cached = (await api.request('GET', INST)) as KubeObject;
+    const cache = (kind: string, name: string): KubeObject | undefined => (name === 'web1' ? { ...cached, kind } : undefined);
+    const before = api.requests.length;
+    // unchanged against the cache: no request at all
+    expect(await w.writeAll([{ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('False', 't2')] }], cache)).toMatchObject({ unchanged: 1 });
+    expect(api.requests.length).toBe(before);
+    // changed: one PUT conditional on the cached resourceVersion, no GET
+    expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('True', 't3')] }, cache)).toBe('updated');
+    expect(api.requests.slice(before)).toEqual([`PUT ${INST}/status`]);
+    // the cache has not seen that write yet (still Synced=False): it is not trusted, so going back
+    // to False is read and written, not skipped as "unchanged"
+    expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('False', 't4')] }, cache)).toBe('updated');
+    expect(api.requests.slice(before + 1)).toEqual([`GET ${INST}`, `PUT ${INST}/status`]);
+    expect((await api.request('GET', INST)).status).toEqual({ observedGeneration: 1, conditions: [synced('False', 't4')] });
+    // once the cache caught up with the write, it is trusted again
+    cached = (await api.request('GET', INST)) as KubeObject;
+    const caught = api.requests.length;
+    expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('False', 't5')] }, cache)).toBe('unchanged');
+    expect(api.requests.length).toBe(caught);
+  });
+
+  it('given a cache with another writer\'s older resourceVersion, the conditional write gets 409 and it reads and writes again (API double: no kube-apiserver can run here)', async () => {
+    api = await startKubeApiDouble(await loadRepoCrds());
+    await createCr(api, NS, 'Instance', 'web1', { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }] });
+    const stale = (await api.request('GET', INST)) as KubeObject;
+    await patchCrSpec(api, NS, 'Instance', 'web1', { disks: [{ size: '2G' }] }); // a spec edit this writer never saw
+    const w = new StatusWriter({ api: kubeApiFrom(api.kubeConfig()), namespace: NS, logger: silentLogger() });
+    const before = api.requests.length;
+    expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('True', 't1')] }, (kind) => ({ ...stale, kind }))).toBe('updated');
+    expect(api.requests.slice(before)).toEqual([`PUT ${INST}/status`, `GET ${INST}`, `PUT ${INST}/status`]);
+    const o = await api.request('GET', INST);
+    expect(o.spec.disks).toEqual([{ size: '2G' }]);
+    expect(o.status).toMatchObject({ conditions: [synced('True', 't1')] });
   });
 });
 
