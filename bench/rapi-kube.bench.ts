@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   await running;
   await api.stop();
   await sim.close();
-  await rm(dir, { recursive: true, force: true });
+  // the job log may still be written to as the server closes: retried (ENOTEMPTY)
+  await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   const ms = (x: number) => `${x.toFixed(0)} ms`;
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`${INSTANCES} instances on ${NODES} simulated nodes, debounce ${DEBOUNCE_MS} ms: converged in ${convergedS.toFixed(1)} s`);

@@ -241,8 +241,30 @@ export interface InstanceBlockResize extends Base {
   readonly sizeMiB: number;
 }
 
+/**
+ * Carry a rename (Instance spec.renamedFrom) onto this node, the VM stopped: each LV made for
+ * the old name is renamed (lvrename) and its gantry-inst tag swapped for the new name's (one
+ * lvchange); each image file is moved to the new name's path (never over an existing file);
+ * the instance directory `runDir`/`from` (record, run files) becomes `runDir`/`to`. Nothing is
+ * copied or re-created. Each step is skipped when it is done already, so a rename stopped
+ * halfway is finished by the next pass (plan/rename recognises both names).
+ */
+export interface InstanceRename extends Base {
+  readonly verb: 'instance.rename'; readonly from: string; readonly to: string;
+  readonly lvs: readonly { readonly vg: string; readonly from: string; readonly to: string }[];
+  readonly files: readonly { readonly from: string; readonly to: string }[];
+  /** The node's instance directory root; absent when this node holds no directory of the old name. */
+  readonly runDir?: string;
+  /**
+   * DRBD minors attached to LVs that move: detached first (`drbdsetup detach`), since the
+   * kernel would keep showing the old LV paths; the next pass re-attaches them (drbd.up, the
+   * same metadata: no full resync).
+   */
+  readonly drbdDetach?: readonly number[];
+}
+
 export type Action =
-  | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate | InstanceBlockResize
+  | InstanceInstall | InstanceStart | InstanceStop | InstanceRemove | InstanceMigrate | InstanceBlockResize | InstanceRename
   | BridgeEnsure | BridgeRemove | BridgeAddressRemove
   | OvsBridgeEnsure | OvsBridgeRemove | OvsPortEnsure | OvsPortRemove | OvsPortVlansRemove
   | VxlanEnsure | VxlanRemove

@@ -70,6 +70,8 @@ export interface PlanInstance {
   readonly name: string;
   readonly state: 'present' | 'absent';
   readonly deleteDisks: boolean;
+  /** Instance spec.renamedFrom: objects on the nodes named after this name are renamed (plan/rename). */
+  readonly renamedFrom?: string;
   readonly diskTemplate: DiskTemplate;
   readonly primary?: string;
   readonly secondary?: string;

@@ -612,9 +612,22 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
       restartGeneration: s.restartGeneration ?? 0,
       state: s.state ?? 'present',
       deleteDisks: s.deleteDisks ?? false,
+      ...(s.renamedFrom !== undefined ? { renamedFrom: s.renamedFrom } : {}),
       tags,
       exclusionTags,
     });
+  }
+
+  // A rename's old name is gone from the manifests, and one instance carries it (plan/rename).
+  const renamedBy = new Map<string, string>();
+  for (const r of get<InstanceDoc>('Instance')) {
+    const from = r.body.spec.renamedFrom;
+    if (from === undefined) continue;
+    const at: PathSegment[] = ['spec', 'renamedFrom'];
+    if (from === r.name) err(r, at, 'invalid-value', `is the instance's own name`);
+    else if (byKind.get('Instance')?.has(from)) err(r, at, 'invalid-value', `instance ${from} is still declared: a renamed instance's old name must be gone from the manifests (its disks would belong to both)`);
+    else if (renamedBy.has(from)) err(r, at, 'duplicate-name', `instance ${renamedBy.get(from)} is renamed from ${from} too: only one instance can take its disks`);
+    else renamedBy.set(from, r.name);
   }
 
   if (errors.length) return { errors };

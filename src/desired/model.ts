@@ -255,6 +255,8 @@ export interface DesiredInstance {
   restartGeneration: number;
   state: 'present' | 'absent';
   deleteDisks: boolean;
+  /** spec.renamedFrom: the previous name its objects on the nodes may still carry. */
+  renamedFrom?: string;
   tags: string[];
   /** tags matching the cluster's exclusionTags prefixes */
   exclusionTags: string[];

@@ -4,6 +4,7 @@
  * the mutating commands one by one, stopping at the first failure. Command failures
  * come back as ActionResult errors, never as throws.
  */
+import { instanceRenameOp } from './rename-op.js';
 import type { Action } from '../core/actions.js';
 import type { Transport, ExecResult } from '../transport/transport.js';
 import type { Logger } from '../util/log.js';
@@ -207,6 +208,7 @@ function opFor(action: Action, o: ShellNodeOpsOptions): BoundOp | undefined {
     case 'file.create': return bind(fileCreateOp, action);
     case 'file.grow': return bind(fileGrowOp, action);
     case 'file.remove': return bind(fileRemoveOp, action);
+    case 'instance.rename': return bind(instanceRenameOp(lvm), action);
     default: return undefined;
   }
 }

@@ -81,6 +81,7 @@ export function toPlanInput(state: DesiredState): PlanInput {
       name: i.name,
       state: i.state,
       deleteDisks: i.deleteDisks,
+      ...(i.renamedFrom !== undefined ? { renamedFrom: i.renamedFrom } : {}),
       diskTemplate: i.diskTemplate,
       ...(i.placement.primary !== undefined ? { primary: i.placement.primary } : {}),
       ...(i.placement.secondary !== undefined ? { secondary: i.placement.secondary } : {}),

@@ -19,6 +19,7 @@ import type { AllocateFn } from './allocate.js';
 import { refuseUnsupported } from './unsupported.js';
 import { VncAllocator } from './vnc.js';
 import { planOrphans } from './orphans.js';
+import { planRename } from './rename.js';
 import { planFencing, wantsFailover } from './fencing.js';
 import { DEFAULT_DRAIN_MAX_PARALLEL, drainDrbdPrimary, drainPlacement, drainSecondary, drainWaves, drainedNodes, drbdDrainBlocked, evacuateAll, evacuateSecondariesAll, evacuees, observedSecondary, secondaryEvacuees } from './drain.js';
 import { describeLiveness } from '../observe/liveness.js';
@@ -229,7 +230,8 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     const free = Math.max(0, total - (usedMiB.get(target) ?? 0) - (promotedMiB.get(target) ?? 0));
     return needMiB > free ? `failing over to ${target} (DRBD promotion) breaks N+1: the instance needs ${needMiB} MiB, ${target} has ${free} MiB free (${needMiB - free} MiB short)` : undefined;
   };
-  const declared = new Set(input.instances.map((i) => i.name));
+  // A renamed instance's old name is its own too: objects still carrying it are never orphans.
+  const declared = new Set(input.instances.flatMap((i) => (i.renamedFrom !== undefined ? [i.name, i.renamedFrom] : [i.name])));
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
   const watcherDecisions: WatcherDecision[] = [];
@@ -345,6 +347,13 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const unsupported = [...refuseUnsupported(inst), ...refuseUnroutable(inst, nicAlloc.nics.get(inst.name) ?? [])];
   if (unsupported.length > 0) {
     addEntry(subject, [], [], unsupported, []);
+    return;
+  }
+
+  // Renamed (spec.renamedFrom): while objects of the old name are left, the rename is its whole plan (plan/rename).
+  const renaming = inst.renamedFrom !== undefined ? planRename(inst, observed, nodes, input.cluster.sharedFileStorageDir, (loc?.nodes.size ?? 0) > 0) : undefined;
+  if (renaming) {
+    addEntry(subject, renaming.diffs, renaming.actions, renaming.refused, renaming.notes);
     return;
   }
 

@@ -25,6 +25,7 @@ const PHASE: Record<Verb, number> = {
   'drbd.resize': 3.4,
   'instance.block-resize': 3.5,
   'instance.stop': 4,
+  'instance.rename': 4.4,
   'drbd.secondary': 4.5,
   'drbd.primary': 4.6,
   'drbd.single-primary': 4.7,

@@ -25,6 +25,8 @@ export interface ManifestChange {
   readonly check?: (next: DesiredState) => void;
   /** A second change, written and reconciled once this one's pass left the subject in sync (failover: stop and move, then start). */
   readonly then?: ManifestChange;
+  /** The resource the pass is judged on when the edit renames the subject ("Instance/new"). */
+  readonly judged?: string;
 }
 
 export const bad = (field: string, message: string): RapiHttpError => new RapiHttpError(400, 'Bad Request', `${field}: ${message}`);
@@ -153,6 +155,21 @@ export function reinstall(name: string, generation: number, o: { os?: string; pa
         doc.setIn(['spec', 'os', 'params', k], v);
       }
       doc.setIn(['spec', 'powerState'], o.start ? 'running' : 'stopped');
+    },
+  };
+}
+
+/**
+ * Rename (gnt-instance rename): the document's metadata.name becomes `to` and spec.renamedFrom
+ * records `from`, so the pass renames the instance's disks, tags and record on the nodes
+ * (plan/rename) instead of reading a new, empty instance beside an orphaned one.
+ */
+export function rename(from: string, to: string, op: Record<string, unknown>): ManifestChange {
+  return {
+    subject: `Instance/${from}`, judged: `Instance/${to}`, what: `rename instance ${from} to ${to}`, op,
+    edit: (doc) => {
+      doc.setIn(['metadata', 'name'], to);
+      doc.setIn(['spec', 'renamedFrom'], from);
     },
   };
 }

@@ -198,6 +198,9 @@ class KubeWrites implements ChangeSink {
   async submit(req: WriteRequest, change: ManifestChange): Promise<number> {
     const why = this.mayWrite();
     if (why) throw new RapiHttpError(503, 'Service Unavailable', `${why}: only the replica holding the Lease writes (one writer); retry against it`);
+    // A custom resource cannot be renamed: it would be a create of the new one (spec.renamedFrom) and a delete of the old, and
+    // between the two the namespace declares both names (refused by the build); not done yet in this mode.
+    if (change.judged !== undefined) throw bad('new_name', `a rename is not supported in Kubernetes mode yet (a custom resource cannot be renamed): create the new ${change.judged} with spec.renamedFrom: ${change.subject.split('/')[1]} and delete the old one with the same apply; nothing was changed`);
     const snap = await this.o.source.snapshot();
     this.validated(change, this.o.source.objects(), snap.observed); // the 400, before any job or patch
     const user = req.user?.name ?? 'anonymous';
@@ -265,5 +268,5 @@ class KubeWrites implements ChangeSink {
 
 /** The RapiWrites of Kubernetes mode. */
 export function kubeWrites(o: KubeWritesOptions): RapiWrites {
-  return writeHandlers(new KubeWrites(o), async () => (await o.source.snapshot()).state);
+  return writeHandlers(new KubeWrites(o), async () => (await o.source.snapshot()).state, async () => (await o.source.snapshot()).observed);
 }

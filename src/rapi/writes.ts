@@ -6,7 +6,7 @@
  * (the message names the API user and the operation), (4) runs a reconcile pass holding
  * the state directory lock, and succeeds when the pass left the resource in sync.
  */
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename as renameFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadDesired } from '../desired/load.js';
 import type { LoadError } from '../desired/errors.js';
@@ -20,7 +20,8 @@ import { acquireStateLock } from '../runtime/state-lock.js';
 import type { Logger } from '../util/log.js';
 import { gitCommitFiles, isGitWorkTree } from '../util/git.js';
 import { createInstanceChange, rapiField } from './create.js';
-import { asObject, bad, editDocument, failover, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, reinstall, remove, setPower, setRole, setTags, type ManifestChange } from './edits.js';
+import { asObject, bad, editDocument, failover, flag, migrate, newDocumentText, onlyKnown, onlyQuery, reboot, reinstall, remove, rename as renameChange, setPower, setRole, setTags, type ManifestChange } from './edits.js';
+import { instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags } from '../plan/naming.js';
 import { growDiskChange, modifyInstanceChange } from './modify.js';
 import type { JobContext, JobQueue } from './jobs.js';
 import { RapiHttpError, type RapiWrites, type WriteRequest } from './server.js';
@@ -83,7 +84,7 @@ function refusal(errors: readonly LoadError[], created: boolean): RapiHttpError 
 async function atomicWrite(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, text);
-  await rename(tmp, file);
+  await renameFile(tmp, file);
 }
 
 class FileWrites implements ChangeSink {
@@ -174,9 +175,10 @@ class FileWrites implements ChangeSink {
  * and `again` allows another pass; throws its failures, refusals or what is left otherwise.
  */
 export function judgePass(change: ManifestChange, out: PassOutcome, ctx: JobContext, again: boolean): boolean {
-  const failed = out.failed.filter((f) => f.subject === change.subject);
+  const subject = change.judged ?? change.subject;
+  const failed = out.failed.filter((f) => f.subject === subject);
   if (failed.length) throw new Error(`${change.what}: ${failed.map((f) => f.message).join('; ')}`);
-  const entry = out.plan.entries.find((e) => e.subject === change.subject);
+  const entry = out.plan.entries.find((e) => e.subject === subject);
   if (entry && entry.status !== 'in-sync') {
     if (again && entry.refused.length === 0 && entry.actions.length > 0) return false;
     const why = [...entry.refused.map((r) => `${r.code}: ${r.message}`), ...entry.notes, ...entry.actions.map((a) => `pending ${a.verb} on ${a.node}`)].slice(0, 5).join('; ');
@@ -224,11 +226,26 @@ export interface ChangeSink {
 /** The RapiWrites of file mode. */
 export function fileWrites(o: FileWritesOptions): RapiWrites {
   const w = new FileWrites(o, o.pass ?? sshPass({ stateDir: o.stateDir, logger: o.logger, lockTimeoutMs: o.lockTimeoutMs ?? 600_000 }));
-  return writeHandlers(w, async () => (await o.source.snapshot()).state);
+  return writeHandlers(w, async () => (await o.source.snapshot()).state, async () => (await o.source.snapshot()).observed);
+}
+
+/** Whether any node (as last observed) holds an LV, image file or instance directory of `name`, by its name or its gantry-inst tag. */
+export function holdsObjectsOf(observed: ObservedCluster, name: string): boolean {
+  for (const obs of observed.nodes.values()) {
+    if (obs.instances[name] !== undefined) return true;
+    for (const lv of Object.values(obs.lvs)) if (instanceOfDiskLv(lv.name)?.instance === name || instanceOfLvTags(lv.tags) === name) return true;
+    for (const f of Object.keys(obs.files)) if (instanceOfDiskFile(f)?.instance === name) return true;
+  }
+  return false;
 }
 
 /** Each RAPI write checked field by field and turned into a ManifestChange for `w` (the same in both modes). */
-export function writeHandlers(w: ChangeSink, state: () => Promise<DesiredState>): RapiWrites {
+export function writeHandlers(w: ChangeSink, state: () => Promise<DesiredState>, observed: () => Promise<ObservedCluster | undefined>): RapiWrites {
+  /** Whether a reachable node still holds an object named for `old` (undefined: nothing observed yet). */
+  const pending = async (): Promise<((old: string) => boolean) | undefined> => {
+    const o = await observed();
+    return o ? (old) => holdsObjectsOf(o, old) : undefined;
+  };
   const name = (req: WriteRequest) => req.params.name!;
   const noBody = (req: WriteRequest) => onlyKnown(asObject(req.body, 'body'), []);
   const noDryRun = (req: WriteRequest) => { if (flag(req.query, 'dry-run')) throw bad('dry-run', 'not supported: `gantry plan` shows what a change would do'); };
@@ -309,12 +326,21 @@ export function writeHandlers(w: ChangeSink, state: () => Promise<DesiredState>)
       onlyQuery(req.query, []);
       const b = asObject(req.body, 'body');
       onlyKnown(b, ['new_name', 'ip_check', 'name_check']);
-      const i = instanceOf(await state(), name(req));
+      const s = await state();
+      const i = instanceOf(s, name(req));
       if (typeof b.new_name !== 'string' || b.new_name === '') throw bad('new_name', 'expected the new instance name');
-      // Gantry's name is the instance's identity on the nodes: its LVs (<name>.diskN, tag
-      // gantry-inst=<name>), disk files, DRBD resources and runtime directory are all named
-      // after it. A manifest rename would be a new, empty instance beside an orphaned one.
-      throw bad('new_name', `renaming is not supported: ${i.name}'s disks, DRBD resources and runtime directory on the nodes are named after it, and a renamed manifest would declare a new, empty instance beside the old one; nothing was changed`);
+      // Gantry does not resolve or ping names (Ganeti's checks default to on only in its CLI; its client sends them when set)
+      if (b.name_check === true) throw bad('name_check', 'not supported: Gantry does not resolve instance names in DNS; send false or leave it out');
+      if (b.ip_check === true) throw bad('ip_check', 'not supported: Gantry does not ping the new name; send false or leave it out');
+      if (b.new_name === i.name) throw bad('new_name', `${i.name} is already its name`);
+      if (s.instances.has(b.new_name)) throw bad('new_name', `instance ${b.new_name} already exists`);
+      // as gnt-instance rename: only a stopped instance (its disks, run directory and tap names move)
+      if (i.powerState !== 'stopped') throw bad('instance', `${i.name} is running: shut it down first (a rename needs the instance stopped), then rename it`);
+      if (i.renamedFrom !== undefined) {
+        const left = await pending();
+        if (left === undefined || left(i.renamedFrom)) throw bad('instance', `${i.name}'s rename from ${i.renamedFrom} is not carried on the nodes yet${left === undefined ? ' (no observation of the nodes to tell)' : ''}: wait for a pass to finish it, then rename again`);
+      }
+      return w.submit(req, renameChange(i.name, b.new_name, { OP_ID: 'OP_INSTANCE_RENAME', instance_name: i.name, new_name: b.new_name, ...(b.ip_check !== undefined ? { ip_check: b.ip_check } : {}), ...(b.name_check !== undefined ? { name_check: b.name_check } : {}) }));
     },
     modify: async (req) => {
       onlyQuery(req.query, []);

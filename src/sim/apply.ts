@@ -2,6 +2,9 @@ import type { Action, Verb } from '../core/actions.js';
 import { ExecError, PrereqError, TerminalError } from '../util/errors.js';
 import { instanceHandlers, type InstanceCtx } from './instances.js';
 import { filesFor, vgFreeMiB, type SimNodeState } from './state.js';
+import { instanceLvTag } from '../plan/naming.js';
+
+const ALIVE_STATES = new Set(['running', 'paused', 'shutdown', 'inmigrate', 'postmigrate', 'unknown']);
 import { drbdHandlers, lvHeldByDrbd } from './drbd.js';
 
 /**
@@ -192,6 +195,65 @@ export const handlers: Handlers = {
     return true;
   },
   'file.remove': (s, a) => filesFor(s, a.path).delete(a.path),
+  'instance.rename': (s, a) => {
+    // As the shell driver: check every step first (nothing moves when one is refused), then
+    // detach the DRBD devices named and rename what is not renamed yet.
+    const oldTag = instanceLvTag(a.from);
+    const newTag = instanceLvTag(a.to);
+    for (const l of a.lvs) {
+      const src = s.lvs.get(`${l.vg}/${l.from}`);
+      const dst = s.lvs.get(`${l.vg}/${l.to}`);
+      if (src && dst && l.from !== l.to) throw new PrereqError('RENAME_CONFLICT', `both ${l.vg}/${l.from} and ${l.vg}/${l.to} exist`, { vg: l.vg });
+      if (!src && !dst) throw new ExecError('RENAME_SOURCE_MISSING', `neither ${l.vg}/${l.from} nor ${l.vg}/${l.to} exists`, { vg: l.vg });
+    }
+    const dir = a.runDir !== undefined ? s.instances.get(a.from) : undefined;
+    if (dir && s.instances.has(a.to)) throw new PrereqError('RENAME_CONFLICT', `both instance directories ${a.from} and ${a.to} exist`, {});
+    if (dir && ALIVE_STATES.has(dir.runState)) throw new PrereqError('INSTANCE_RUNNING', `${a.from} is ${dir.runState}: a rename needs it stopped`, {});
+    for (const f of a.files) {
+      const files = filesFor(s, f.from);
+      if (files.has(f.from) && files.has(f.to)) throw new PrereqError('RENAME_CONFLICT', `both ${f.from} and ${f.to} exist`, {});
+      if (!files.has(f.from) && !files.has(f.to)) throw new ExecError('RENAME_SOURCE_MISSING', `neither ${f.from} nor ${f.to} exists`, {});
+    }
+    let changed = false;
+    const moving = a.lvs.some((l) => l.from !== l.to && s.lvs.has(`${l.vg}/${l.from}`));
+    for (const minor of moving ? a.drbdDetach ?? [] : []) {
+      const d = s.drbd.get(minor);
+      if (d?.attached) {
+        s.drbd.set(minor, { ...d, attached: false });
+        changed = true;
+      }
+    }
+    for (const l of a.lvs) {
+      const fromId = `${l.vg}/${l.from}`;
+      const toId = `${l.vg}/${l.to}`;
+      const cur = s.lvs.get(toId) ?? s.lvs.get(fromId)!;
+      const tags = [...cur.tags.filter((t) => t !== oldTag && t !== newTag), newTag];
+      if (cur.name === l.to && sameSet(tags, cur.tags)) continue;
+      s.lvs.delete(fromId);
+      s.lvs.set(toId, { ...cur, name: l.to, tags });
+      // DRBD metadata lives on its LV: it moves with it
+      const md = s.drbdMeta.get(fromId);
+      if (md && fromId !== toId) {
+        s.drbdMeta.delete(fromId);
+        s.drbdMeta.set(toId, md);
+      }
+      changed = true;
+    }
+    for (const f of a.files) {
+      const files = filesFor(s, f.from);
+      const cur = files.get(f.from);
+      if (!cur) continue;
+      files.delete(f.from);
+      files.set(f.to, { ...cur, path: f.to });
+      changed = true;
+    }
+    if (dir) {
+      s.instances.delete(a.from);
+      s.instances.set(a.to, { ...dir, name: a.to, ...(dir.meta ? { meta: { ...dir.meta, instance: a.to } } : {}) });
+      changed = true;
+    }
+    return changed;
+  },
   ...instanceHandlers,
   ...drbdHandlers,
 };

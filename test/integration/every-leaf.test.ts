@@ -287,6 +287,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'Instance.spec.restartGeneration': on(I, ['restartGeneration'], 1),
   'Instance.spec.state': on(I, ['state'], 'absent'),
   'Instance.spec.deleteDisks': on(I, ['deleteDisks'], true, [['state'], 'absent']),
+  'Instance.spec.renamedFrom': on(I, ['renamedFrom'], 'web0'),
   'Instance.spec.tags': on(I, ['tags'], ['service:web']),
 };
 

@@ -148,7 +148,9 @@ describe.skipIf(!haveClient)("Ganeti's Python RAPI client: the remaining writes 
       'out["vm5grown"] = c.GetInstance("vm5")["disk.sizes"]',
       'out["grow2"] = wait(c.ModifyInstance("vm5", disks=[["modify", 1, {"size": 1024}]]))',
       'out["vm5grown2"] = c.GetInstance("vm5")["disk.sizes"]',
-      'try:\n  c.RenameInstance("vm5", "vm5b")\nexcept rc.GanetiApiError as e:\n  out["rename"] = [e.code, str(e)]',
+      'try:\n  c.RenameInstance("vm5", "vm5b")\nexcept rc.GanetiApiError as e:\n  out["rename_running"] = [e.code, str(e)]',
+      'out["rename"] = wait(c.RenameInstance("vm3", "vm3b", ip_check=False, name_check=False))',
+      'out["vm3b"] = c.GetInstance("vm3b")["status"]',
       'try:\n  c.ModifyInstance("vm5", runtime_mem=256)\nexcept rc.GanetiApiError as e:\n  out["modify_bad"] = [e.code, str(e)]',
     ].join('\n'));
     for (const k of ['failover', 'reinstall', 'modify', 'grow', 'grow2', 'tags', 'role']) expect(out[k].status, `${k}: ${JSON.stringify(out[k].opresult)}`).toBe('success');
@@ -163,8 +165,10 @@ describe.skipIf(!haveClient)("Ganeti's Python RAPI client: the remaining writes 
     expect(out.vm5.beparams).toMatchObject({ maxmem: 384 });
     expect(out.vm5tags).toContain('owner:alice');
     expect(out.node4).toBe('drained');
-    expect(out.rename[0]).toBe(400);
-    expect(out.rename[1]).toMatch(/new_name: renaming is not supported/);
+    expect(out.rename_running[0]).toBe(400);
+    expect(out.rename_running[1]).toMatch(/instance: vm5 is running: shut it down first/);
+    expect(out.rename.status, JSON.stringify(out.rename.opresult)).toBe('success');
+    expect(out.vm3b).toBe('ADMIN_down');
     expect(out.modify_bad).toEqual([400, expect.stringMatching(/runtime_mem: not supported/)]);
   }, 300_000);
 });

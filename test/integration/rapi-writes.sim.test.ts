@@ -170,10 +170,40 @@ describe('remote API reinstall and rename (simulator-backed)', () => {
     await refused('POST', '/2/instances/vm2/reinstall', { os: 'bad os' }, 'spec.os.name');
   });
 
-  it('given a rename, it answers 400 on new_name (on-node names follow the instance name) and changes nothing', async () => {
-    const why = await refused('PUT', '/2/instances/vm3/rename', { new_name: 'vm3b' }, 'new_name');
-    expect(why).toMatch(/named after it/);
+  it('given a rename of a running instance, or a body Gantry cannot honour, it answers 400 naming the field and changes nothing', async () => {
+    expect(observed('node3', 'vm3')?.runState).toBe('running');
+    await refused('PUT', '/2/instances/vm3/rename', { new_name: 'vm3b' }, 'instance');
+    await refused('PUT', '/2/instances/vm3/rename', { new_name: 'vm3b', name_check: true }, 'name_check');
+    await refused('PUT', '/2/instances/vm3/rename', { new_name: 'vm3b', ip_check: true }, 'ip_check');
+    await refused('PUT', '/2/instances/vm3/rename', { new_name: 'vm4' }, 'new_name');
     expect((await send('PUT', '/2/instances/nope/rename', { new_name: 'x' })).statusCode).toBe(404);
+  });
+
+  it('given a stopped instance renamed (Ganeti\'s body), the job renames the manifest (comments kept) and the pass its LV, tag and record on the node: same disk, no install, and it starts under the new name', async () => {
+    const down = await finished((await send('PUT', '/2/instances/vm3/shutdown')).json() as number);
+    expect(down.status, JSON.stringify(down.opresult)).toBe('success');
+    await refused('PUT', '/2/instances/vm3/rename', { new_name: 'bad name' }, 'metadata.name');
+    const lvBefore = c.sim.node('node3').snapshot().lvs['vg0/vm3.disk0'];
+    expect(lvBefore).toBeDefined();
+    const r = await send('PUT', '/2/instances/vm3/rename', { new_name: 'vm3b', ip_check: false, name_check: false });
+    expect(r.statusCode, r.body).toBe(200);
+    const job = await finished(r.json() as number);
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    expect(job.ops[0]).toMatchObject({ OP_ID: 'OP_INSTANCE_RENAME', instance_name: 'vm3', new_name: 'vm3b' });
+    const text = Object.values(await manifests()).find((t) => t.includes('name: vm3b'))!;
+    expect(text).toMatch(/# instance 2/);
+    expect(text).toMatch(/renamedFrom: vm3/);
+    const node3 = c.sim.node('node3').snapshot();
+    expect(node3.lvs['vg0/vm3.disk0']).toBeUndefined();
+    expect(node3.lvs['vg0/vm3b.disk0']).toEqual({ ...lvBefore, name: 'vm3b.disk0', tags: ['gantry', 'gantry-inst=vm3b'] });
+    expect(Object.keys(node3.instances).filter((n) => n.startsWith('vm3'))).toEqual(['vm3b']);
+    expect(c.sim.node('node3').history().filter((h) => h.action.subject === 'Instance/vm3b').map((h) => h.action.verb)).toEqual(['instance.rename']);
+    expect((await app.inject({ method: 'GET', url: '/2/instances/vm3' })).statusCode).toBe(404);
+    expect(await get('/2/instances/vm3b')).toMatchObject({ name: 'vm3b', pnode: 'node3', status: 'ADMIN_down' });
+    const up = await finished((await send('PUT', '/2/instances/vm3b/startup')).json() as number);
+    expect(up.status, JSON.stringify(up.opresult)).toBe('success');
+    expect(c.sim.node('node3').history().filter((h) => h.action.subject === 'Instance/vm3b').map((h) => h.action.verb)).toEqual(['instance.rename', 'instance.start']);
+    expect(observed('node3', 'vm3b')?.runState).toBe('running');
   });
 });
 

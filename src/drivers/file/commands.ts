@@ -30,6 +30,10 @@ export const imgResizeCmd = (path: string, format: ImageFormat, sizeMiB: number)
  * guest wrote a qcow2 header into reads as qcow2, and is then refused, never used).
  */
 export const imgInfoCmd = (path: string): string[] => ['qemu-img', 'info', '-U', '--output=json', checkPath(path)];
+/** Rename a file or directory, never over an existing one (-n; -T: `to` is the new name, never a directory to move into). */
+export const mvNoClobberCmd = (from: string, to: string): string[] => ['mv', '-n', '-T', '--', checkPath(from), checkPath(to)];
+/** Which of `paths` exist (one per line on stdout; a missing one only makes ls exit 2). */
+export const existingCmd = (paths: readonly string[]): string[] => ['ls', '-1d', '--', ...paths.map(checkPath)];
 export const rmCmd = (path: string): string[] => ['rm', '-f', '--', checkPath(path)];
 
 /**

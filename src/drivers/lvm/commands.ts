@@ -71,6 +71,11 @@ export function lvDelTagsCmd(vg: string, name: string, tags: readonly string[], 
   return lvm('lvchange', opts, [...tags.flatMap((t) => ['--deltag', checkTag(t)]), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
 }
 
+/** Replace tag `from` by tag `to` in one lvchange (one metadata update: the LV never carries neither). */
+export function lvSwapTagCmd(vg: string, name: string, from: string, to: string, opts: LvmOptions = {}): string[] {
+  return lvm('lvchange', opts, ['--deltag', checkTag(from), '--addtag', checkTag(to), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
+}
+
 export function lvRenameCmd(vg: string, from: string, to: string, opts: LvmOptions = {}): string[] {
   return lvm('lvrename', opts, [checkLvmName('vg', vg), checkLvmName('lv', from), checkLvmName('lv', to)]);
 }
