@@ -91,14 +91,17 @@ export interface NodeLvFacts {
 
 /** The facts of every LV of every known snapshot, in knownSnapshots order (node name). */
 export function lvFacts(observed: ObservedCluster): NodeLvFacts[] {
-  return knownSnapshots(observed).map(({ node, obs, stale }) => {
-    const lvs: LvFact[] = [];
-    for (const lv of Object.values(obs.lvs)) {
-      const { inst, managed, minor, port } = lvTagFacts(lv.tags);
-      lvs.push({ lv, inst, managed, minor, port, disk: minor !== undefined || port !== undefined ? instanceOfDiskLv(lv.name) : undefined });
-    }
-    return { node, obs, stale, lvs };
-  });
+  return knownSnapshots(observed).map(nodeLvFacts);
+}
+
+/** The facts of one snapshot's LVs. */
+export function nodeLvFacts({ node, obs, stale }: KnownSnapshot): NodeLvFacts {
+  const lvs: LvFact[] = [];
+  for (const lv of Object.values(obs.lvs)) {
+    const { inst, managed, minor, port } = lvTagFacts(lv.tags);
+    lvs.push({ lv, inst, managed, minor, port, disk: minor !== undefined || port !== undefined ? instanceOfDiskLv(lv.name) : undefined });
+  }
+  return { node, obs, stale, lvs };
 }
 
 /** Node -> its own (node-local) file storage directory. */
