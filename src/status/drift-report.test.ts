@@ -50,4 +50,13 @@ describe('renderPlan', () => {
     const a = { verb: 'instance.start', node: 'n2', subject: 'Instance/vm', name: 'vm', runDir: '/run', launch: { memoryMiB: 64, vcpus: 1, disks: [], nics: [] }, record: {}, reason: 'move', after: ['instance.stop@n1 Instance/vm'] };
     expect(describeAction(a as never)).toContain('after=instance.stop@n1 Instance/vm');
   });
+
+  it('given a DRBD live migration, the action line names each disk\'s resource and link ends (not [object Object])', () => {
+    const side = (host: string) => ({ resource: 'resource0', minor: 0, local: { host, port: 11000 }, peer: { host: host === 'a' ? 'b' : 'a', port: 11000 } });
+    const a = { verb: 'instance.migrate', node: 'n1', subject: 'Instance/vm', name: 'vm', peer: 'n2', reason: 'move', drbd: [{ index: 0, source: side('a'), target: side('b') }], tags: [{ k: 1 }] };
+    const line = describeAction(a as never);
+    expect(line).toContain('drbd=disk0:resource0@a:11000->resource0@b:11000');
+    expect(line).toContain('tags={"k":1}');
+    expect(line).not.toContain('[object Object]');
+  });
 });

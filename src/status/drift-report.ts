@@ -32,8 +32,13 @@ function summariseField(k: string, v: unknown): string | undefined {
     const l = v as { memoryMiB: number; vcpus: number; disks: unknown[]; nics: unknown[] };
     return `${l.memoryMiB}M/${l.vcpus}cpu/${l.disks.length}disk/${l.nics.length}nic`;
   }
+  if (k === 'drbd' && Array.isArray(v)) {
+    // A DRBD live migration's disks: "disk0:resource0@198.19.0.11:11000->resource0@198.19.0.12:11000".
+    const end = (s: { resource: string; local: { host: string; port: number } }) => `${s.resource}@${s.local.host}:${s.local.port}`;
+    return (v as { index: number; source: Parameters<typeof end>[0]; target: Parameters<typeof end>[0] }[]).map((d) => `disk${d.index}:${end(d.source)}->${end(d.target)}`).join(',');
+  }
   if (v && typeof v === 'object' && !Array.isArray(v)) return JSON.stringify(v);
-  return Array.isArray(v) ? v.join(',') : String(v);
+  return Array.isArray(v) ? v.map((x: unknown) => (x && typeof x === 'object' ? JSON.stringify(x) : String(x))).join(',') : String(v);
 }
 
 export function describeAction(a: Action): string {
