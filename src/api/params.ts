@@ -85,6 +85,7 @@ export const DiskParams = Type.Object(
       protocol: Type.Optional(StrEnum(['A', 'B', 'C'] as const, 'DRBD replication protocol (default C)')),
       dynamicResync: Type.Optional(Type.Boolean({ description: 'dynamic-resync (default false)' })),
       diskBarriers: Type.Optional(Type.String({ pattern: '^(n|[bfd]{1,3})$', description: 'disk-barriers (default n)' })),
+      pingTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30000, multipleOf: 100, description: 'net ping-timeout in ms, a multiple of 100 (DRBD counts tenths of a second; default: DRBD\'s own, 500): how long a peer may take to answer a ping before the link is dropped. Raise it for slow or loaded nodes: a link dropped while both sides are Primary (a live migration) is a split brain. Applies when a resource connects (drbd.up); an existing connection keeps its value' })),
     }, Strict)),
     file: Type.Optional(Type.Object({
       dir: Type.Optional(AbsPath('directory for file disks (default: storage.fileStorageDir)')),

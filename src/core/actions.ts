@@ -103,6 +103,8 @@ export interface DrbdUp extends Base {
   readonly protocol: 'A' | 'B' | 'C'; readonly resync: DrbdResyncSpec; readonly barriers: DrbdBarrierSpec;
   /** The module's usermode_helper (Cluster spec.drbd.usermodeHelper, Ganeti's /bin/true): set first when it differs. */
   readonly usermodeHelper: string;
+  /** net ping-timeout in ms (diskParams.drbd.pingTimeoutMs), given to connect; absent: DRBD's default. */
+  readonly pingTimeoutMs?: number;
 }
 /** `primary --force` to start the initial full sync of a new pair: only when both sides are connected, Secondary and Inconsistent. */
 export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number }

@@ -64,6 +64,8 @@ export interface PlanDrbdParams {
   readonly dynamicResync: boolean;
   /** "n" or letters of b, f, d: the write-ordering mechanisms to disable. */
   readonly diskBarriers: string;
+  /** net ping-timeout in ms (diskParams.drbd.pingTimeoutMs); absent: DRBD's default. */
+  readonly pingTimeoutMs?: number;
 }
 
 export interface PlanInstance {

@@ -109,7 +109,7 @@ function fillDiskParams(storage: DesiredCluster['storage'], ...layers: (DiskPara
     drbd: {
       vg: drbdVg, metaVg: drbd.metaVg ?? drbdVg, metaSize: sizeOr(drbd.metaSize, DEFAULT_DRBD_META_MIB),
       resyncRateKiB: drbd.resyncRateKiB ?? 61440, protocol: drbd.protocol ?? 'C', dynamicResync: drbd.dynamicResync ?? false,
-      diskBarriers: drbd.diskBarriers ?? 'n',
+      diskBarriers: drbd.diskBarriers ?? 'n', ...(drbd.pingTimeoutMs !== undefined ? { pingTimeoutMs: drbd.pingTimeoutMs } : {}),
     },
     file: { dir: file.dir ?? storage.fileStorageDir, format: file.format ?? 'raw' },
     sharedfile: { dir: shared.dir ?? storage.sharedFileStorageDir, format: shared.format ?? 'raw' },
@@ -472,7 +472,7 @@ export function buildDesired(resources: readonly ManifestResource[], setOrigin?:
         case 'plain': return { ...base, vg: d.vg ?? diskParams.plain.vg, ...(diskParams.plain.stripes > 1 ? { stripes: diskParams.plain.stripes } : {}) };
         case 'drbd': {
           const p = diskParams.drbd;
-          return { ...base, vg: d.vg ?? p.vg, metaVg: d.metaVg ?? p.metaVg, metaSize: p.metaSize, drbdSync: { protocol: p.protocol, resyncRateKiB: p.resyncRateKiB, dynamicResync: p.dynamicResync, diskBarriers: p.diskBarriers } };
+          return { ...base, vg: d.vg ?? p.vg, metaVg: d.metaVg ?? p.metaVg, metaSize: p.metaSize, drbdSync: { protocol: p.protocol, resyncRateKiB: p.resyncRateKiB, dynamicResync: p.dynamicResync, diskBarriers: p.diskBarriers, ...(p.pingTimeoutMs !== undefined ? { pingTimeoutMs: p.pingTimeoutMs } : {}) } };
         }
         case 'file': return { ...base, dir: diskParams.file.dir, format: diskParams.file.format };
         case 'sharedfile': return { ...base, dir: diskParams.sharedfile.dir, format: diskParams.sharedfile.format };

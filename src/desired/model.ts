@@ -47,7 +47,7 @@ export interface NicParamsEff {
 
 export interface DiskParamsEff {
   plain: { vg: string; stripes: number };
-  drbd: { vg: string; metaVg: string; metaSize: number; resyncRateKiB: number; protocol: 'A' | 'B' | 'C'; dynamicResync: boolean; diskBarriers: string };
+  drbd: { vg: string; metaVg: string; metaSize: number; resyncRateKiB: number; protocol: 'A' | 'B' | 'C'; dynamicResync: boolean; diskBarriers: string; pingTimeoutMs?: number };
   file: { dir: string; format: 'raw' | 'qcow2' };
   sharedfile: { dir: string; format: 'raw' | 'qcow2' };
 }
@@ -203,7 +203,7 @@ export interface DesiredDisk {
   /** drbd: metadata LV size, MiB */
   metaSize?: number;
   /** drbd: the sync and safety parameters of diskParams.drbd (group over cluster) */
-  drbdSync?: { protocol: 'A' | 'B' | 'C'; resyncRateKiB: number; dynamicResync: boolean; diskBarriers: string };
+  drbdSync?: { protocol: 'A' | 'B' | 'C'; resyncRateKiB: number; dynamicResync: boolean; diskBarriers: string; pingTimeoutMs?: number };
   /** file/sharedfile: directory the image lives in (file: per node, see DesiredNode.paths) */
   dir?: string;
   format?: 'raw' | 'qcow2';

@@ -22,7 +22,7 @@ export function isDrbdAction(a: Action): a is DrbdAction {
 function specOf(a: Extract<Action, { verb: 'drbd.up' }>): Drbd84Spec {
   return {
     resource: a.resource, minor: a.minor, dataDev: a.dataDev, metaDev: a.metaDev, sizeMiB: a.sizeMiB, barriers: a.barriers, resync: a.resync,
-    net: { local: a.local, peer: a.peer, protocol: a.protocol },
+    net: { local: a.local, peer: a.peer, protocol: a.protocol, ...(a.pingTimeoutMs !== undefined ? { pingTimeoutMs: a.pingTimeoutMs } : {}) },
   };
 }
 

@@ -49,6 +49,13 @@ function converged(extra1: Partial<ObservedNode> = {}, extra2: Partial<ObservedN
 const verbs = (as: readonly Action[]) => as.map((a) => `${a.verb}@${a.node}`);
 
 describe('DRBD in the planner', () => {
+  it('given diskParams.drbd.pingTimeoutMs, both drbd.up actions carry it (and without it none does: DRBD\'s default)', () => {
+    const withTimeout = db('db1', { disks: [drbdDisk({ drbd: { metaSizeMiB: 128, protocol: 'C', resyncRateKiB: 30720, dynamicResync: false, diskBarriers: 'bf', pingTimeoutMs: 5000 } })] });
+    const ups = (i: PlanInstance) => plan(input([i]), cluster(obsNode('n1'), obsNode('n2'))).actions.filter((a) => a.verb === 'drbd.up');
+    expect(ups(withTimeout).map((a) => a.verb === 'drbd.up' && `${a.node} ${a.pingTimeoutMs}`)).toEqual(['n1 5000', 'n2 5000']);
+    expect(ups(db()).map((a) => a.verb === 'drbd.up' && 'pingTimeoutMs' in a)).toEqual([false, false]);
+  });
+
   it('given a new DRBD instance, it creates data + meta LVs recording minor and port, metadata and bring-up on both nodes, the initial sync on the primary, then install and start', () => {
     const p = plan(input([db()]), cluster(obsNode('n1'), obsNode('n2')));
     expect(verbs(p.actions)).toEqual([

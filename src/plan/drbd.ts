@@ -107,6 +107,7 @@ export function drbdUpAction(x: DrbdDiskInput, n: PlanNode, peerNode: PlanNode, 
     dataDev: `/dev/${disk.vg}/${diskLvName(inst.name, disk.index)}`, metaDev: `/dev/${disk.metaVg}/${diskMetaLvName(inst.name, disk.index)}`,
     sizeMiB: disk.sizeMiB, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peerNode), port: alloc.port }, peerNode: peerNode.name,
     protocol: disk.drbd?.protocol ?? 'C', resync: resyncSpec(disk), barriers: barrierSpec(disk.drbd?.diskBarriers), usermodeHelper: x.usermodeHelper ?? '/bin/true', reason,
+    ...(disk.drbd?.pingTimeoutMs !== undefined ? { pingTimeoutMs: disk.drbd.pingTimeoutMs } : {}),
     ...(after && after.length > 0 ? { after } : {}),
   };
 }

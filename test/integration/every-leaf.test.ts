@@ -144,6 +144,7 @@ const CONSUMERS: Readonly<Record<string, Consumer>> = {
   'diskParams.drbd.protocol': on(C, ['diskParams', 'drbd', 'protocol'], 'A'),
   'diskParams.drbd.dynamicResync': on(C, ['diskParams', 'drbd', 'dynamicResync'], true),
   'diskParams.drbd.diskBarriers': on(C, ['diskParams', 'drbd', 'diskBarriers'], 'bf'),
+  'diskParams.drbd.pingTimeoutMs': on(C, ['diskParams', 'drbd', 'pingTimeoutMs'], 5000),
   'Cluster.spec.drbd.portRange.start': on(C, ['drbd', 'portRange'], { start: 12000, end: 14999 }),
   'Cluster.spec.drbd.portRange.end': on(C, ['drbd', 'portRange'], { start: 11000, end: 12000 }),
   'Cluster.spec.drbd.minorCount': on(C, ['drbd', 'minorCount'], 16),

@@ -54,6 +54,12 @@ describe('DRBD 8.4 argv builders (checked against what ran on real DRBD 8.4.11)'
     expect(c.disconnectCmd({ host: 'fd00::1', port: 11000 }, { host: 'fd00::2', port: 11000 })).toEqual(['drbdsetup', 'disconnect', 'ipv6:[fd00::1]:11000', 'ipv6:[fd00::2]:11000']);
   });
 
+  it('given a ping timeout in ms, connect passes it in tenths of a second; a value DRBD cannot take is refused', () => {
+    expect(c.connectCmd('resource0', { ...link, pingTimeoutMs: 5000 }).slice(-2)).toEqual(['--ping-timeout', '50']);
+    expect(c.connectCmd('resource0', { ...link, allowTwoPrimaries: true, pingTimeoutMs: 100 }).slice(-3)).toEqual(['--allow-two-primaries', '--ping-timeout', '1']);
+    for (const bad of [0, 50, 150, 30100, 1.5]) expect(() => c.connectCmd('r', { ...link, pingTimeoutMs: bad })).toThrow(expect.objectContaining({ code: 'DRBD_INVALID_OPTION' }));
+  });
+
   it('given roles and teardown, forced promotion is its own builder and everything ran', () => {
     expect(c.primaryCmd(1)).toEqual(['drbdsetup', 'primary', '1']);
     expect(c.forcePrimaryForInitialSyncCmd(0)).toEqual(['drbdsetup', 'primary', '0', '--force']);

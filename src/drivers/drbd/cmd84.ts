@@ -124,6 +124,8 @@ export interface NetSpec {
   /** Only for a live migration, only on request. */
   readonly allowTwoPrimaries?: boolean;
   readonly afterSb?: AfterSplitBrain;
+  /** --ping-timeout, in ms (DRBD counts tenths of a second: a multiple of 100, 100-30000); absent: DRBD's default (500). */
+  readonly pingTimeoutMs?: number;
   /** Ganeti's DRBD_HMAC_ALG is md5; the secret travels in argv (DRBD has no other way): never log these argv. */
   readonly auth?: { readonly hmac: string; readonly secret: string };
 }
@@ -135,7 +137,13 @@ export function connectCmd(resource: string, n: NetSpec): string[] {
   const sb = n.afterSb ?? GANETI_AFTER_SB;
   return ['drbdsetup', 'connect', checkResource(resource), ...linkArgs(n.local, n.peer), '--protocol', protocol,
     '--after-sb-0pri', sb.zeroPrimaries, '--after-sb-1pri', sb.onePrimary, '--after-sb-2pri', sb.twoPrimaries,
-    ...(n.allowTwoPrimaries ? ['--allow-two-primaries'] : []), ...authArgs(n.auth)];
+    ...(n.allowTwoPrimaries ? ['--allow-two-primaries'] : []), ...pingTimeoutArgs(n.pingTimeoutMs), ...authArgs(n.auth)];
+}
+
+function pingTimeoutArgs(ms: number | undefined): string[] {
+  if (ms === undefined) return [];
+  if (!Number.isInteger(ms) || ms < 100 || ms > 30000 || ms % 100 !== 0) throw new PrereqError('DRBD_INVALID_OPTION', `invalid DRBD ping-timeout ${JSON.stringify(ms)} ms: a multiple of 100 from 100 to 30000`, {});
+  return ['--ping-timeout', String(ms / 100)];
 }
 
 function authArgs(auth: NetSpec['auth']): string[] {
