@@ -5,6 +5,11 @@
  * names node3 as secondary. Apply passes replace node2 by node3: node3 ends Connected
  * UpToDate/UpToDate beside node1, node2 holds no LV and no resource of data1 any more, the
  * data LVs of node1 and node3 have the same checksum and node3's holds the pattern.
+ * Then node1 is drained (issue 10 item 8, `role: drained` in its Node manifest): apply
+ * passes move the stopped data1's primary to node3 (primary swap) and replace its
+ * secondary on node1 by node2 (change-secondary), so node1 ends with no DRBD resource and
+ * no LV of data1; node3 Primary, node2 Secondary, Connected UpToDate/UpToDate, the pattern
+ * intact on both data LVs.
  * Opt-in (GANTRY_SLOW=1): three TCG VM nodes take many minutes to boot here.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -62,6 +67,11 @@ describe.skipIf(skip)('given three VM nodes running the kernel DRBD 8.4 module a
   };
   const HEALTHY_P = /cs:Connected ro:Primary\/Secondary ds:UpToDate\/UpToDate/;
   const HEALTHY_S = /cs:Connected ro:Secondary\/Primary ds:UpToDate\/UpToDate/;
+  const drain = async (node: string) => {
+    const docs = parseAllDocuments(await readFile(lab.up.manifestFile!, 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    docs.find((d) => d.metadata?.name === node)!.spec.role = 'drained';
+    await writeFile(path.join(dir, 'nodes.yaml'), docs.map((d) => `---\n${stringify(d)}`).join(''));
+  };
   const sum = async (node: string) => (await lab.exec(node, ['sh', '-c', 'dd if=/dev/gantry/data1.disk0 bs=1M count=64 iflag=direct 2>/dev/null | md5sum'])).stdout.split(' ')[0];
 
   it('given a pair node1/node2 with a pattern written through node1, naming node3 as secondary replaces node2 by node3: node3 UpToDate with the same data, node2 emptied', async () => {
@@ -100,6 +110,39 @@ describe.skipIf(skip)('given three VM nodes running the kernel DRBD 8.4 module a
     expect(a).toMatch(/^[0-9a-f]{32}$/);
     expect(b).toBe(a);
     const head = await lab.exec(NEW, ['sh', '-c', 'dd if=/dev/gantry/data1.disk0 bs=512 count=1 iflag=direct 2>/dev/null | tr -d "\\000"']);
+    expect(head.stdout).toBe(pattern);
+  }, STEP_MS);
+
+  it('given node1 (the primary) then drained, apply passes move the primary to node3 and replace the secondary on node1 by node2: node1 holds nothing of data1, one Primary, the pattern intact', async () => {
+    const pattern = (await lab.exec(NEW, ['sh', '-c', 'dd if=/dev/gantry/data1.disk0 bs=512 count=1 iflag=direct 2>/dev/null | tr -d "\\000"'])).stdout;
+    expect(pattern).toMatch(/^gantry-drbdrep-pattern-/);
+    await drain(P);
+    const shown = await pass(false);
+    const entry = shown.plan.entries.find((e) => e.subject === 'Instance/data1')!;
+    expect(entry.notes.join('\n')).toMatch(new RegExp(`drain: ${P} is drained; data1 moves to its DRBD secondary ${NEW}`));
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(expect.arrayContaining([`drbd.secondary@${P}`, `drbd.primary@${NEW}`]));
+    const t0 = Date.now();
+    const verbs: string[] = [];
+    for (const until = Date.now() + 1_800_000; ;) {
+      const r = await pass(true);
+      expect(failures(r).filter((f) => !/DRBD_SYNC_PENDING/.test(f))).toEqual([]);
+      verbs.push(...r.plan.actions.map((a) => `${a.verb}@${a.node}`));
+      expect(verbs.filter((v) => v.startsWith('drbd.initial-sync') || v.startsWith('drbd.force'))).toEqual([]);
+      if ((await pass(false)).plan.actions.length === 0) break;
+      if (Date.now() > until) throw new Error('the drain did not converge within 30 min');
+    }
+    console.log(`[drbd-drain] ${P} drained (data1 primary ${P} -> ${NEW}, secondary ${P} -> ${OLD}), applied to converged: ${((Date.now() - t0) / 1000).toFixed(1)} s, ${verbs.length} actions`);
+    expect(verbs).toEqual(expect.arrayContaining([`drbd.primary@${NEW}`, `drbd.down@${P}`, `lv.remove@${P}`, `drbd.up@${OLD}`]));
+    await untilProc(NEW, HEALTHY_P, 60_000);
+    await untilProc(OLD, HEALTHY_S, 60_000);
+    expect((await lab.exec(P, ['lvs', '--noheadings', '-o', 'lv_name', 'gantry'])).stdout).not.toMatch(/data1/);
+    expect(await procDrbd(P)).not.toMatch(/cs:/);
+    const roles = await Promise.all([P, OLD, NEW].map(async (n) => /ro:Primary/.test(await procDrbd(n))));
+    expect(roles).toEqual([false, false, true]);
+    const [a, b] = [await sum(NEW), await sum(OLD)];
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(b).toBe(a);
+    const head = await lab.exec(OLD, ['sh', '-c', 'dd if=/dev/gantry/data1.disk0 bs=512 count=1 iflag=direct 2>/dev/null | tr -d "\\000"']);
     expect(head.stdout).toBe(pattern);
   }, STEP_MS);
 });
