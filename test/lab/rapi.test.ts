@@ -8,7 +8,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -248,6 +248,28 @@ describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node
     const text = await metricsText(port, 'ops:opspw');
     expect(sample(text, 'gantry_reconcile_total{result="success"}')).toBeGreaterThan(0);
     expect(sample(text, 'gantry_rapi_jobs{status="success",op="OP_INSTANCE_SHUTDOWN"}')).toBe(1);
+
+    // the stopped web1 renamed to web9: the daemon's pass moves its sharedfile image and its
+    // instance directory on node1 over SSH (mv -n -T), the same image kept
+    const image = path.join(lab.up.sharedDir, 'web1.disk0.img');
+    const inode = (await stat(image)).ino;
+    const rid = (await https(port, 'PUT', '/2/instances/web1/rename', 'ops:opspw', { new_name: 'web9', ip_check: false, name_check: false })).json as number;
+    expect(typeof rid, JSON.stringify(rid)).toBe('number');
+    let renamed: any;
+    for (const until = Date.now() + 300_000; ;) {
+      renamed = (await https(port, 'GET', `/2/jobs/${rid}`, 'ops:opspw')).json;
+      if (renamed.status === 'success' || renamed.status === 'error') break;
+      if (Date.now() > until) throw new Error(`job ${rid} did not finish: ${JSON.stringify(renamed)}\n${serverLog}`);
+      await sleep(500);
+    }
+    expect(renamed.status, `${JSON.stringify(renamed.opresult)}\n${serverLog.slice(-3000)}`).toBe('success');
+    expect((await stat(path.join(lab.up.sharedDir, 'web9.disk0.img'))).ino).toBe(inode);
+    await expect(stat(image)).rejects.toThrow(/ENOENT/);
+    const runOf = (inst: string) => path.join(lab.up.record.stateDir, 'node1', 'run', inst);
+    expect((await stat(runOf('web9'))).isDirectory()).toBe(true);
+    await expect(stat(runOf('web1'))).rejects.toThrow(/ENOENT/);
+    expect(await readFile(path.join(m.dir, 'instances.yaml'), 'utf8')).toMatch(/name: web9[\s\S]*renamedFrom: web1/);
+    expect((await https(port, 'GET', '/2/instances/web9', 'ops:opspw')).json).toMatchObject({ name: 'web9', status: 'ADMIN_down' });
   }, 900_000);
 });
 
