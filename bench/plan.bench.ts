@@ -10,6 +10,12 @@
  *                         [--drift 0.05] [--runs 3] [--runtime] [--no-apply] [--json]
  *                         [--expect-hashes converged=H,dead=H,drifted=H]
  *
+ * The incremental planner (plan/plan-cache, what `gantry run` uses) has its own phases:
+ * its first pass (a full plan that records what each instance read), "replan converged
+ * (incremental)" (the next pass: every node observed again as new snapshot objects with the
+ * same content) and "replan dead node (incremental)" (after a pass with the node alive).
+ * Their plans must hash to the full plans' (check incrementalEqualsFull).
+ *
  * Each plan's hash (sha256 of its JSON, first 16 hex digits) is printed; `--expect-hashes
  * converged=H,dead=H,drifted=H` fails the run when one differs (a speedup must not change
  * any plan: bench/README.md lists the hashes of the default cluster). Without --runtime
