@@ -64,6 +64,7 @@ console.log(`planner: ${incremental ? `incremental, each plan compared with the 
 console.log(`faults: ${FAULT_KINDS.map((k) => `${k} ${s.faults[k]}`).join(', ')}`);
 console.log(`operator edits: ${Object.entries(s.edits).map(([k, n]) => `${k} ${n}`).join(', ')}`);
 console.log(`failover worlds: ${s.failoverWorlds}; fences asked ${s.fences.asked} (refused by the power control ${s.fences.refused}); instances failed over ${s.failovers}`);
+console.log(`auto-repairs (harep) planned in passes that ran: ${Object.entries(s.repairs).map(([k, n]) => `${k} ${n}`).join(', ')}`);
 console.log(`violations: ${s.violations.length}${s.violations.length ? ` (${Object.entries(byInvariant).map(([k, n]) => `${k} ${n}`).join(', ')}) in ${violatingSeeds.length} seeds` : ''}; not converged: ${s.notConverged} seeds`);
 if (violatingSeeds.length) console.log(`replay one: npm run bench:faults -- --seed ${violatingSeeds[0]} --steps ${steps} --trace`);
 

@@ -36,6 +36,8 @@ export interface NodeLiveness {
   readonly detected?: string;
   /** Dead: how it was confirmed. */
   readonly fence?: FenceRecord;
+  /** Offline: its read-only probe answered at least once since it was declared offline (its last snapshot is from after the declaration). */
+  readonly answeredOffline?: true;
 }
 
 /** Nothing follows from an outage shorter than both (Cluster spec.liveness). */

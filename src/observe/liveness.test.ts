@@ -50,6 +50,17 @@ describe('node liveness (pure)', () => {
     expect(nextNodeLiveness(l, { name: 'node1', role: 'offline' }, undefined, T(30), DEFAULT_LIVENESS).since).toBe(T(0));
   });
 
+  it('given role offline and its read-only probe answering once, it stays Offline and remembers that it answered in this Offline spell (not after it is back)', () => {
+    const off = { name: 'node1', role: 'offline' };
+    const a = nextNodeLiveness(undefined, off, up('node1', T(0)), T(0), DEFAULT_LIVENESS);
+    expect(a).toEqual({ node: 'node1', condition: 'Offline', since: T(0), missedProbes: 0, lastSeen: T(0), answeredOffline: true });
+    const b = nextNodeLiveness(a, off, down('node1', T(30)), T(30), DEFAULT_LIVENESS);
+    expect(b).toEqual({ node: 'node1', condition: 'Offline', since: T(0), missedProbes: 0, lastSeen: T(0), answeredOffline: true });
+    const back = nextNodeLiveness(b, node, up('node1', T(60)), T(60), DEFAULT_LIVENESS);
+    expect(back.answeredOffline).toBeUndefined();
+    expect(nextNodeLiveness(back, off, undefined, T(90), DEFAULT_LIVENESS).answeredOffline).toBeUndefined();
+  });
+
   it('given power off confirmed, an unreachable node is Dead and stays Dead while unreachable; a Ready node is never made Dead', () => {
     const u = missAt([0, 5, 10]).at(-1)!;
     const dead = confirmDead(u, { at: T(11), verbs: ['power-off', 'power-status'], powered: false });

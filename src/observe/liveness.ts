@@ -17,7 +17,11 @@ export interface LivenessNode {
 export function nextNodeLiveness(prev: NodeLiveness | undefined, node: LivenessNode, obs: ObservedNode | undefined, now: string, policy: LivenessPolicy): NodeLiveness {
   const name = node.name;
   const lastSeen = prev?.lastSeen !== undefined ? { lastSeen: prev.lastSeen } : {};
-  if (node.role === 'offline') return { node: name, condition: 'Offline', since: prev?.condition === 'Offline' ? prev.since : now, missedProbes: 0, ...lastSeen };
+  if (node.role === 'offline') {
+    // Its read-only probe answered in this Offline spell (now or before): what it last showed is from after its declaration.
+    const answered = obs?.reachable === true || (prev?.condition === 'Offline' && prev.answeredOffline === true);
+    return { node: name, condition: 'Offline', since: prev?.condition === 'Offline' ? prev.since : now, missedProbes: 0, ...(obs?.reachable ? { lastSeen: now } : lastSeen), ...(answered ? { answeredOffline: true as const } : {}) };
+  }
   if (obs?.reachable) return { node: name, condition: 'Ready', since: prev?.condition === 'Ready' ? prev.since : now, missedProbes: 0, lastSeen: now };
   const error = obs?.error ?? 'not observed';
   const missedProbes = (prev && prev.condition !== 'Ready' && prev.condition !== 'Offline' ? prev.missedProbes : 0) + 1;

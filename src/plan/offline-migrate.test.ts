@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
-import { migratable, offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
+import { lastSeenRunningOnOffline, migratable, offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 import type { RuntimeHooks } from './instance-runtime.js';
 
 const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
@@ -29,6 +29,15 @@ describe('an instance still running on an offline node', () => {
     expect(stillRunsOnOffline(cluster(probe('running', false)), 'n1', 'vm0')).toBeUndefined();
     expect(stillRunsOnOffline(cluster(), 'n1', 'vm0')).toBeUndefined();
     expect(stillRunsOnOffline(cluster(probe('running')), 'n1', 'other')).toBeUndefined();
+  });
+
+  it('given the offline node silent now, its copy counts as running (unknown) only when it answered running it after its declaration; not when it answers now, nor from a snapshot older than the declaration', () => {
+    const live = (answered: boolean) => new Map([['n1', { node: 'n1', condition: 'Offline' as const, since: '2026-01-01T00:00:00Z', missedProbes: 0, ...(answered ? { answeredOffline: true as const } : {}) }]]);
+    const silent = (answered: boolean, runState = 'running'): ObservedCluster => ({ ...cluster(), lastKnown: new Map([['n1', probe(runState)]]), liveness: live(answered) });
+    expect(lastSeenRunningOnOffline(silent(true), 'n1', 'vm0')?.runState).toBe('running');
+    expect(lastSeenRunningOnOffline(silent(false), 'n1', 'vm0')).toBeUndefined();
+    expect(lastSeenRunningOnOffline(silent(true, 'stopped'), 'n1', 'vm0')).toBeUndefined();
+    expect(lastSeenRunningOnOffline({ ...silent(true), offlineAnswers: new Map([['n1', probe('running')]]) }, 'n1', 'vm0')).toBeUndefined();
   });
 
   it('given migrate allowed, a sharedfile one is repaired; a DRBD one is unavailable and says to drain the node; without any opt-in there is no decision and the note names the ways out', () => {

@@ -24,9 +24,29 @@ export function stillRunsOnOffline(observed: ObservedCluster, node: string, name
   return vm !== undefined && ALIVE.has(vm.runState) ? vm : undefined;
 }
 
+/**
+ * The copy of `name` an offline node showed alive when it last answered, after it was
+ * declared offline, while it does not answer now: the admin's word is contradicted by what
+ * was seen, and its silence proves nothing (a lost sshd, a cut management link), so the
+ * copy's state is unknown: it is not started elsewhere (unknown is not absent).
+ */
+export function lastSeenRunningOnOffline(observed: ObservedCluster, node: string, name: string): ObservedInstance | undefined {
+  if (observed.offlineAnswers?.get(node)?.reachable) return undefined;
+  const live = observed.liveness?.get(node);
+  const last = observed.lastKnown?.get(node);
+  if (live?.condition !== 'Offline' || live.answeredOffline !== true || last === undefined) return undefined;
+  const vm = last.instances[name];
+  return vm !== undefined && ALIVE.has(vm.runState) ? vm : undefined;
+}
+
 /** Whether a migrate repair can move it off (disks every node reaches, or none). */
 export function migratable(inst: PlanInstance): boolean {
   return inst.diskTemplate !== 'drbd' && failsOverByRestart(inst);
+}
+
+/** Why it stays on an offline node that answered running it and is silent now. */
+export function offlineSilentNote(inst: PlanInstance, node: string, vm: ObservedInstance, observed: ObservedCluster): string {
+  return `${node} is offline (declared) but answered running ${inst.name} (${vm.runState}) at ${observed.lastKnown?.get(node)?.observedAt ?? '?'}, after it was declared so, and does not answer now: its state there is unknown, so ${inst.name} is not started elsewhere (a second running copy); it waits until ${node} answers again, or remove role: offline so that a silent ${node} can be fenced (power off confirmed) and failed over`;
 }
 
 /** Why it stays on the offline node, for the plan. */

@@ -36,7 +36,7 @@ import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
 import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
 import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
-import { offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
+import { lastSeenRunningOnOffline, offlineHoldNote, offlineMigrateDecision, offlineSilentNote, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -366,14 +366,21 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const record = input.failovers?.get(inst.name);
   // An offline node that still answers and still runs it: never failed over (a second running copy); harep's migrate may move it (plan/offline-migrate).
   const offlineRun = from !== undefined ? stillRunsOnOffline(observed, from, inst.name) : undefined;
+  // Or it did after its declaration, and is silent now: unknown, not absent.
+  const silentRun = from !== undefined && !offlineRun ? lastSeenRunningOnOffline(observed, from, inst.name) : undefined;
   const dead = from !== undefined && !offlineRun ? deadSecondary(inst, loc, goneSet, gone, record, nodes, observed) : undefined;
   const fixTo = dead ? fixStorageSecondary(inst, dead, fixEvacs) : undefined;
   const fixBlocked = !dead ? `its primary is not observed: a new secondary is paired only with a live primary` : fixTo && 'error' in fixTo ? `no node can take its new secondary: ${fixTo.error}` : undefined;
-  const repair = offlineRun ? offlineMigrateDecision(input, inst, from!) : from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
+  const repair = silentRun ? undefined : offlineRun ? offlineMigrateDecision(input, inst, from!) : from !== undefined ? autoRepairFor(input, inst, loc, from, record, gone, fixBlocked) : undefined;
   const migrateOff = offlineRun && repair?.decision === 'repair' ? from : undefined;
   // fix-storage made here: the DRBD secondary on the gone node is replaced (its decision is kept until the new one is in sync).
   const fixing = dead !== undefined && fixTo !== undefined && 'secondary' in fixTo && repair?.decision === 'repair' && repair.needed === 'fix-storage' ? { ...dead, secondary: fixTo.secondary } : undefined;
   if (repair && !fixing) autoRepair.push(repair);
+  if (silentRun) {
+    waits.get(from!)?.push(subject);
+    addEntry(subject, [], [], [], [offlineSilentNote(inst, from!, silentRun, observed)], true);
+    return;
+  }
   if (offlineRun && migrateOff === undefined) {
     waits.get(from!)?.push(subject);
     addEntry(subject, [], [], [], [offlineHoldNote(inst, from!, offlineRun, repair)], true);

@@ -264,7 +264,7 @@ describe('auto-repair migrate: an instance still running on a node declared offl
   afterEach(async () => { await sc?.cleanup(); sc = undefined; });
   const web = (extra: Record<string, unknown> = {}) => ({ os: { name: 'none' }, diskTemplate: 'sharedfile' as const, disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running' as const, ...extra });
 
-  it('given n1 declared offline while it still runs vm0 (migrate allowed) and vm1 (cluster failover only), vm0 live-migrates to the allocator\'s node and the success is recorded, vm1 is never started a second time and the plan says why; once n1 is really down vm1 fails over; one running copy throughout', async () => {
+  it('given n1 declared offline while it still runs vm0 (migrate allowed) and vm1 (cluster failover only), vm0 live-migrates to the allocator\'s node and the success is recorded, vm1 is never started a second time and the plan says why, also when n1 then stops answering; once n1 is fenced vm1 fails over; one running copy throughout', async () => {
     sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
     sc.world.addInstance(web({ autoRepair: { repair: 'migrate' } })); // vm0
     sc.world.addInstance(web()); // vm1
@@ -299,9 +299,20 @@ describe('auto-repair migrate: an instance still running on a node declared offl
     expect(sc.runningOn('vm0')).toEqual([to]);
     expect(sc.runningOn('vm1')).toEqual(['n1']);
 
-    // n1 really goes down: vm1 fails over as the cluster asks (vm0 is not touched).
+    // n1 stops answering but still runs vm1 (its sshd lost): its silence proves nothing, vm1 is not started elsewhere.
+    sc.sim.node('n1').setUnreachable(true);
+    const silent = await sc.pass({ afterAction: check });
+    expect(silent.plan!.actions).toEqual([]);
+    expect(silent.plan!.entries.find((e) => e.subject === 'Instance/vm1')!.notes.join('\n')).toMatch(/n1 is offline \(declared\) but answered running vm1 \(running\) at .*, after it was declared so, and does not answer now: its state there is unknown, so vm1 is not started elsewhere/);
+    expect(sc.runningOn('vm1')).toEqual(['n1']);
+    sc.sim.node('n1').setUnreachable(false);
+
+    // n1 really goes down, and the admin takes back role: offline: n1 is fenced (power off confirmed) and vm1 fails over as the cluster asks (vm0 is not touched).
     sc.sim.node('n1').crash();
-    const down = await sc.converge();
+    sc.world.roles.delete('n1');
+    let down = await sc.pass({ afterAction: check });
+    for (let i = 0; i < 6; i++) down = await sc.pass({ afterAction: check }); // past its grace, fenced, failed over
+    expect(down.plan!.actions).toEqual([]);
     expect(down.plan!.refused).toEqual([]);
     expect(sc.runningOn('vm1')).toHaveLength(1);
     expect(sc.runningOn('vm1')).not.toEqual(['n1']);

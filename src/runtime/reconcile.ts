@@ -176,7 +176,9 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
   let liveness = await readPrevLiveness(deps);
   const observeNow = async (): Promise<ObservedCluster> => {
     const o = withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
-    liveness = nextLiveness(liveness, [...state.nodes.values()], o.nodes, now().toISOString(), state.cluster.liveness);
+    // An offline node's own probe counts only for whether it answered while offline (plan/offline-migrate).
+    const probes = o.offlineAnswers ? new Map([...o.nodes, ...o.offlineAnswers]) : o.nodes;
+    liveness = nextLiveness(liveness, [...state.nodes.values()], probes, now().toISOString(), state.cluster.liveness);
     return { ...o, liveness };
   };
   let observed = await observeNow();

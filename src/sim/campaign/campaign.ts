@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Action } from '../../core/actions.js';
+import { REPAIR_TYPES, type RepairType } from '../../core/plan.js';
 import { FakeClock } from '../../runtime/fake-clock.js';
 import { prng } from '../../util/prng.js';
 import { silentLogger } from '../../util/log.js';
@@ -76,6 +77,8 @@ export interface CampaignResult {
   readonly fences: { readonly asked: number; readonly refused: number };
   /** Instances the controller started elsewhere after fencing their node. */
   readonly failovers: number;
+  /** Auto-repairs (harep) planned in passes that ran actions, by type. */
+  readonly repairs: Readonly<Record<RepairType, number>>;
   /** The world had Cluster autoRepair.failover on (and power control). */
   readonly failoverWorld: boolean;
   /** Incremental planning: instance parts reused from the previous plan and planned again, over every plan. */
@@ -86,7 +89,7 @@ const BASE_TIME = Date.UTC(2026, 0, 1);
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
   const r = prng(opts.seed);
-  const world = new World(r, opts.shape);
+  const world = new World(r, opts.shape, undefined, prng(opts.seed * 7919 + 104729));
   const stateDir = await mkdtemp(path.join(opts.tmpRoot ?? tmpdir(), `gantry-campaign-${opts.seed}-`));
   const sim = new SimCluster(world.shape.nodes.map((name) => ({ name, blockDevices: { '/dev/sdb': 65_536 }, ovs: false })), { clock: new FakeClock(BASE_TIME), sharedDirs: [SHARED_DIR] });
   let step = 0;
@@ -101,6 +104,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   let passes = 0;
   let actions = 0;
   let failovers = 0;
+  const repairs = Object.fromEntries(REPAIR_TYPES.map((t) => [t, 0])) as Record<RepairType, number>;
   let stepActions: string[] = [];
 
   const report = (found: readonly Finding[]) => {
@@ -123,6 +127,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     passes++;
     actions += o.executed.length;
     failovers += o.result?.failovers?.length ?? 0;
+    if (o.executed.length > 0) for (const d of o.plan?.autoRepair ?? []) if (d.decision === 'repair') repairs[d.needed]++;
     for (const f of o.result?.failovers ?? []) log(`  ${o.name}: failover ${f.instance} ${f.from} -> ${f.to}`);
     log(`${o.name}: planned ${o.plan?.actions.length ?? 0}, ran ${o.executed.length}${o.crashed ? ', crashed' : ''}${o.error !== undefined && !o.crashed ? `, error ${traceError(o.error)}` : ''}`);
     if (opts.trace) {
@@ -184,7 +189,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const failures = (last?.results ?? []).filter((x) => !x.ok).map((x) => `${describeAction(x.action)}: ${x.error?.code}`);
       report([{ invariant: 'converges', detail: `no empty plan within ${limit} passes after every fault healed; still planned: ${left.map((x) => `${describeAction(x)} (${x.reason})`).slice(0, 6).join('; ') || (last?.error !== undefined ? `pass error ${String(last.error)}` : 'nothing')}${failures.length ? `; failing: ${failures.slice(0, 4).join('; ')}` : ''}` }]);
     }
-    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace, fences: faults.fenceCounts(), failovers, failoverWorld: world.shape.failover, ...(env.incremental?.totals ? { planParts: env.incremental.totals } : {}) };
+    return { seed: opts.seed, steps: opts.steps, passes, actions, faults: faults.counts(), edits, violations, convergedAfter, trace, fences: faults.fenceCounts(), failovers, repairs, failoverWorld: world.shape.failover, ...(env.incremental?.totals ? { planParts: env.incremental.totals } : {}) };
   } finally {
     await sim.close();
     await rm(stateDir, { recursive: true, force: true });
@@ -203,6 +208,7 @@ export interface CampaignSummary {
   readonly notConverged: number;
   readonly fences: { asked: number; refused: number };
   readonly failovers: number;
+  readonly repairs: Record<RepairType, number>;
   /** Seeds whose world had failover on. */
   readonly failoverWorlds: number;
   /** Incremental planning: instance parts reused and planned again, over every seed. */
@@ -214,6 +220,7 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
   const edits = Object.fromEntries(EDIT_KINDS.map((k) => [k, 0])) as Record<EditKind, number>;
   let steps = 0, passes = 0, actions = 0, notConverged = 0, failovers = 0, failoverWorlds = 0;
   const fences = { asked: 0, refused: 0 };
+  const repairs = Object.fromEntries(REPAIR_TYPES.map((t) => [t, 0])) as Record<RepairType, number>;
   const planParts = { reused: 0, planned: 0 };
   const violations: Violation[] = [];
   for (const x of results) {
@@ -227,11 +234,12 @@ export function summarize(results: readonly CampaignResult[]): CampaignSummary {
     fences.asked += x.fences.asked;
     fences.refused += x.fences.refused;
     failovers += x.failovers;
+    for (const t of REPAIR_TYPES) repairs[t] += x.repairs[t];
     if (x.failoverWorld) failoverWorlds++;
     planParts.reused += x.planParts?.reused ?? 0;
     planParts.planned += x.planParts?.planned ?? 0;
   }
-  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged, fences, failovers, failoverWorlds, planParts };
+  return { seeds: results.length, steps, passes, actions, faults, edits, violations, notConverged, fences, failovers, repairs, failoverWorlds, planParts };
 }
 
 /** An error as the trace shows it: a lock refusal by its code (its message names a temp dir, a pid and the wall clock, which differ run to run). */

@@ -2,11 +2,14 @@
  * What the operator does to the manifests between passes: the workload of the campaign.
  * Moves (migrations), power changes, restarts, reinstalls, growth, deletions (with and
  * without deleteDisks), forgetting a deleted instance, new instances, and draining a node
- * (role: drained; at most one at a time, undrained by a later drain edit).
+ * (role: drained; at most one at a time, undrained by a later drain edit), and declaring a
+ * node offline (role: offline; at most one at a time, back by a later offline edit): whether
+ * it still runs guests (an admin's word ahead of the facts: harep's migrate, never a second
+ * copy) or is down with a fault (failover, fix-storage and reinstall repairs).
  */
 import type { World } from './world.js';
 
-export const EDIT_KINDS = ['add', 'move', 'power', 'restart', 'reinstall', 'grow', 'delete', 'forget', 'drain'] as const;
+export const EDIT_KINDS = ['add', 'move', 'power', 'restart', 'reinstall', 'grow', 'delete', 'forget', 'drain', 'offline'] as const;
 export type EditKind = (typeof EDIT_KINDS)[number];
 
 const MAX_PRESENT = 10;
@@ -85,6 +88,17 @@ function applyEdit(kind: EditKind, r: () => number, world: World): string | unde
       if (n === undefined) return undefined;
       world.roles.set(n, 'drained');
       return `${n} drained`;
+    }
+    case 'offline': {
+      const off = [...world.roles].filter(([, role]) => role === 'offline').map(([n]) => n);
+      if (off.length > 0) {
+        world.roles.delete(off[0]!);
+        return `${off[0]} back online`;
+      }
+      const n = one(world.shape.nodes.filter((x) => !world.roles.has(x)));
+      if (n === undefined) return undefined;
+      world.roles.set(n, 'offline');
+      return `${n} declared offline`;
     }
   }
 }

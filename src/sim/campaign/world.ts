@@ -48,6 +48,7 @@ export interface WorldShape {
   readonly failover: boolean;
 }
 
+const REPAIR_KINDS = ['fix-storage', 'migrate', 'failover', 'reinstall'] as const;
 const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
@@ -65,8 +66,13 @@ export class World {
   /** Desired states by checkout content: the same files build the same state (the planner never mutates it). */
   private readonly built = new Map<string, DesiredState>();
 
-  /** `count` instances are generated (default 4-8, seeded); tests pass 0 and add their own. */
-  constructor(private readonly r: () => number, shape?: Partial<WorldShape>, count?: number) {
+  /**
+   * `count` instances are generated (default 4-8, seeded); tests pass 0 and add their own.
+   * `repairR`: a second seeded stream that gives about 4 in 10 new instances a harep type
+   * (spec.autoRepair.repair: fix-storage, migrate, failover or reinstall), apart from `r` so
+   * the rest of the world draws as it did without it.
+   */
+  constructor(private readonly r: () => number, shape?: Partial<WorldShape>, count?: number, private readonly repairR?: () => number) {
     const nodes = Array.from({ length: shape?.nodes?.length ?? int(r, 3, 4) }, (_, i) => shape?.nodes?.[i] ?? `n${i + 1}`);
     this.shape = {
       nodes,
@@ -98,6 +104,8 @@ export class World {
         ...(r() < 0.5 ? { hvParams: { vncBindAddress: '127.0.0.1' } } : {}), // half of them get a VNC display the invariants check
       },
     };
+    const rr = this.repairR;
+    if (rr !== undefined && rr() < 0.4) doc.spec.autoRepair = { repair: pick(rr, REPAIR_KINDS) };
     if (spec !== undefined) {
       doc.spec = { ...doc.spec, ...spec };
       if (spec.placement === undefined && 'placement' in spec) delete doc.spec.placement;
