@@ -965,6 +965,8 @@ function trackedCtx(b: InstanceCtx, rec: ReadRecorder): InstanceCtx {
   Object.defineProperty(input, 'now', { enumerable: true, get: () => (rec.note('now', ''), i.now) });
   Object.defineProperty(input, 'nodes', { enumerable: true, get: () => (rec.note('spec', '*'), i.nodes) });
   Object.defineProperty(input, 'instances', { enumerable: true, get: () => (rec.note('instances', '*'), i.instances) });
+  // Read by the whole-cluster steps only (orphans); an instance part that reads it is planned every pass.
+  if (i.lastApplied !== undefined) Object.defineProperty(input, 'lastApplied', { enumerable: true, get: () => (rec.note('instances', '*'), i.lastApplied) });
   const nodes = map('spec', b.nodes);
   const disksExist = (inst: PlanInstance, primary: string, secondary: string | undefined): boolean => {
     const vols = inst.disks.filter((d) => d.state === 'present').flatMap((d) => volumesOf(inst, d, primary, secondary, nodes, input.cluster));
