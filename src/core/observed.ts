@@ -71,6 +71,11 @@ export interface ObservedDrbdDevice {
    * migration, or left behind by one that never finished. Undefined when show was not read.
    */
   readonly allowTwoPrimaries?: boolean;
+  /**
+   * The disk options `drbdsetup show` prints for this minor (only values that differ from
+   * DRBD's defaults, e.g. `resync-rate: 8192k`). Undefined when show was not read.
+   */
+  readonly diskOptions?: Readonly<Record<string, string>>;
   /** The (one, 8.4) peer; absent when the device has no network config at all. */
   readonly peer?: {
     /** Connected, StandAlone, WFConnection, SyncSource, ... */

@@ -54,8 +54,10 @@ describe('DRBD in the node probe (real 8.4.11 captures)', () => {
     expect(parseProbe('n2', req, at('dual-primary-peer', 'dual-primary-peer', golden('v84/show-dual-primary-peer.txt')), 't').drbd!.devices['0'])
       .toMatchObject({ role: 'Primary', allowTwoPrimaries: true, peer: { connection: 'Connected', role: 'Primary', disk: 'UpToDate' } });
     expect(Object.values(parseProbe('n1', req, at('uptodate', 'uptodate', golden('v84/show-uptodate.txt')), 't').drbd!.devices).map((d) => d.allowTwoPrimaries)).toEqual([false, false]);
+    // the sync options show prints per minor (non-defaults only), for the planner's drift check
+    expect(Object.values(parseProbe('n1', req, at('uptodate', 'uptodate', golden('v84/show-uptodate.txt')), 't').drbd!.devices).map((d) => d.diskOptions?.['resync-rate'])).toEqual([undefined, '8192k']);
     const failed = parseProbe('n1', req, at('uptodate', 'uptodate', '', 1), 't');
-    expect(Object.values(failed.drbd!.devices).map((d) => [d.role, d.allowTwoPrimaries])).toEqual([['Primary', undefined], ['Secondary', undefined]]);
+    expect(Object.values(failed.drbd!.devices).map((d) => [d.role, d.allowTwoPrimaries, d.diskOptions])).toEqual([['Primary', undefined, undefined], ['Secondary', undefined, undefined]]);
     expect(failed.probeErrors.join('\n')).toMatch(/drbdShow: drbdsetup exited 1/);
   });
 });

@@ -202,6 +202,10 @@ function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowRes
  */
 export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[]): ObservedDrbd {
   const devices: Record<string, ObservedDrbdDevice> = {};
+  const diskOptions = (resource: string | undefined, minor: number): Readonly<Record<string, string>> | undefined => {
+    if (show === undefined) return undefined;
+    return show.find((r) => r.name === resource)?.volumes.find((v) => v.minor === minor)?.diskOptions ?? {};
+  };
   const dual = (resource: string | undefined): boolean | undefined => {
     if (show === undefined) return undefined;
     const conn = show.find((r) => r.name === resource)?.connections[0];
@@ -211,6 +215,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
     if (d.unconfigured) continue;
     const p = d.peers[0];
     const allowTwoPrimaries = dual(d.resource);
+    const opts = diskOptions(d.resource, d.minor);
     devices[String(d.minor)] = {
       minor: d.minor,
       ...(d.resource !== undefined ? { resource: d.resource } : {}),
@@ -218,6 +223,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
       ...(d.disk !== undefined ? { disk: d.disk } : {}),
       ...(d.sizeKiB !== undefined ? { sizeMiB: Math.floor(d.sizeKiB / 1024) } : {}),
       ...(allowTwoPrimaries !== undefined ? { allowTwoPrimaries } : {}),
+      ...(opts !== undefined ? { diskOptions: opts } : {}),
       ...(p ? { peer: {
         connection: p.connection,
         ...(p.replication !== undefined ? { replication: p.replication } : {}),

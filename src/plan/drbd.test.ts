@@ -197,6 +197,20 @@ describe('DRBD in the planner', () => {
     expect(plan(input([db()]), converged({ drbd: { ...c.nodes.get('n1')!.drbd!, version: '8.4.11' } })).refused).toEqual([]);
   });
 
+  it('given a connected pair whose sync options differ from diskParams on one side (drbdsetup show), it shows the drift and plans drbd.up there only (its ensure runs disk-options); matching or unread options are no drift', () => {
+    const c = converged();
+    const withOpts = (n: string, diskOptions: Record<string, string> | undefined) => {
+      const o = c.nodes.get(n)!;
+      return { ...o, drbd: { devices: { 0: { ...o.drbd!.devices['0']!, ...(diskOptions ? { diskOptions } : {}) } } } };
+    };
+    const p = plan(input([db()]), cluster(withOpts('n1', { 'resync-rate': '30720k' }), withOpts('n2', { 'resync-rate': '8192k' })));
+    expect(verbs(p.actions)).toEqual(['drbd.up@n2']);
+    expect(p.actions[0]!.reason).toMatch(/has resync-rate 8192k; diskParams say resync-rate 30720k: set its sync options \(drbdsetup disk-options on the live device/);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.diffs).toContainEqual({ path: 'disks[0].drbd.n2.resync-rate', desired: '30720k', observed: '8192k' });
+    expect(plan(input([db()]), cluster(withOpts('n1', { 'resync-rate': '30720k' }), withOpts('n2', { 'resync-rate': '30720k' }))).actions).toEqual([]);
+    expect(plan(input([db()]), cluster(withOpts('n1', undefined), withOpts('n2', undefined))).actions).toEqual([]);
+  });
+
   it('given DRBD state that could not be read on the secondary, it plans no DRBD action and does not start the VM', () => {
     const p = plan(input([db()]), cluster(obsNode('n1', { lvs: lvs('db1', 0, 11000) }), { ...obsNode('n2', { lvs: lvs('db1', 0, 11000) }), drbd: undefined }));
     expect(p.actions).toEqual([]);

@@ -19,6 +19,7 @@ import { actionKey, type Action, type DrbdMigrationDisk, type DrbdResyncSpec, ty
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { DrbdDiskAlloc } from './drbd-alloc.js';
+import { syncOptionsDiff } from '../drivers/drbd/plan84.js';
 import { diskLvName, diskMetaLvName, drbdDevicePath, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
 
 /** Seconds drbd.primary and drbd.initial-sync wait for the peer to connect. */
@@ -199,6 +200,8 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     } else if (!d.peer || d.peer.connection === 'StandAlone') {
       why = `DRBD ${res} on ${n.name} is StandAlone (not connected to ${peerNode.name}): re-connect`;
       out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.connection`, desired: 'Connected', observed: d.peer?.connection ?? 'StandAlone' });
+    } else {
+      why = syncOptionsDrift(x, n, d, res, out);
     }
     if (why !== undefined) {
       const a = up(why);
@@ -239,6 +242,20 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     out.actions.push({ verb: 'drbd.resize', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
   }
   return out;
+}
+
+/**
+ * The resync options (`diskParams.drbd.resyncRateKiB`, `dynamicResync`) of a device that is
+ * up and connected, compared with what `drbdsetup show` printed: a difference is a diff
+ * and the reason of a drbd.up, whose ensure then runs only `drbdsetup disk-options` (the
+ * rest is up). Unknown (show not read) is not drift.
+ */
+function syncOptionsDrift(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, res: string, out: DrbdDiskPlan): string | undefined {
+  if (d.diskOptions === undefined) return undefined;
+  const diff = syncOptionsDiff(resyncSpec(x.disk), d.diskOptions);
+  if (diff.length === 0) return undefined;
+  for (const f of diff) out.diffs.push({ path: `disks[${x.disk.index}].drbd.${n.name}.${f.option}`, desired: f.want, observed: f.have });
+  return `DRBD ${res} on ${n.name} has ${diff.map((f) => `${f.option} ${f.have}`).join(', ')}; diskParams say ${diff.map((f) => `${f.option} ${f.want}`).join(', ')}: set its sync options (drbdsetup disk-options on the live device; nothing else changes)`;
 }
 
 /**

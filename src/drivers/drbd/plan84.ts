@@ -46,6 +46,14 @@ export function syncOptionsDiffer(o: c.ResyncOptions, shown: Readonly<Record<str
   return Object.entries(expectedSyncOptions(o)).some(([k, v]) => (shown[k] ?? SYNC_DEFAULTS[k]) !== v);
 }
 
+/** Each sync option whose shown value (or DRBD's default when not shown) is not the wanted one. */
+export function syncOptionsDiff(o: c.ResyncOptions, shown: Readonly<Record<string, string>>): { option: string; have: string; want: string }[] {
+  return Object.entries(expectedSyncOptions(o)).flatMap(([option, want]) => {
+    const have = shown[option] ?? SYNC_DEFAULTS[option] ?? 'unset';
+    return have === want ? [] : [{ option, have, want }];
+  });
+}
+
 const sameEndpoint = (a: { host: string; port: number } | undefined, b: Endpoint): boolean => a !== undefined && a.host === b.host && a.port === b.port;
 const refuse = (code: string, message: string, details: Record<string, unknown>): UpDecision => ({ kind: 'refuse', error: new PrereqError(code, message, details) });
 
