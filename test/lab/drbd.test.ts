@@ -131,6 +131,23 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     expect((await pass(false)).plan.actions).toEqual([]);
   }, STEP_MS);
 
+  it('given the resync rate changed by hand on the live secondary, the plan shows it against diskParams and apply sets it back with disk-options only', async () => {
+    expect((await lab.exec(S, ['drbdsetup', 'disk-options', '0', '--resync-rate', '1000k'])).code).toBe(0);
+    const seen = await pass(false);
+    const entry = seen.plan.entries.find((e) => e.subject === 'Instance/data1')!;
+    // 8.4 sends sync parameters to the connected peer: both sides show the hand-set rate
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`).sort()).toEqual([`drbd.up@${P}`, `drbd.up@${S}`]);
+    expect(entry.diffs).toContainEqual({ path: `disks[0].drbd.${S}.resync-rate`, desired: '30720k', observed: '1000k' });
+    const r = await pass(true);
+    expect(failures(r)).toEqual([]);
+    const ran = r.report?.results.flatMap((x) => x.commands ?? []).map((argv) => argv.slice(0, 2).join(' ')) ?? [];
+    expect(ran.length).toBeGreaterThan(0);
+    expect(new Set(ran)).toEqual(new Set(['drbdsetup disk-options']));
+    for (const n of [P, S]) expect((await lab.exec(n, ['drbdsetup', 'show', 'resource0'])).stdout).toMatch(/resync-rate\s+30720k/);
+    await untilProc(S, HEALTHY_S);
+    expect((await pass(false)).plan.actions).toEqual([]);
+  }, STEP_MS);
+
   // About 2.5 min (the grace takes passes that each wait for the cut node's SSH connect to time out): opt-in.
   it.skipIf(process.env['GANTRY_SLOW'] !== '1')('given failover on and the primary\'s management link cut from the host while its replication link stays up, Gantry neither fences nor fails over (DRBD peer still Connected, the plan says so); restored, nothing moved and one Primary', async () => {
     // The VM's management tap on the host (lab layout: PREFIX-<index>m; its replication tap PREFIX-<index>r stays up).
