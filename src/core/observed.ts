@@ -76,6 +76,8 @@ export interface ObservedDrbdDevice {
    * DRBD's defaults, e.g. `resync-rate: 8192k`). Undefined when show was not read.
    */
   readonly diskOptions?: Readonly<Record<string, string>>;
+  /** The link's net options as `drbdsetup show` prints them (non-defaults only, e.g. `ping-timeout: 50`). Undefined when show was not read or the device has no link. */
+  readonly netOptions?: Readonly<Record<string, string>>;
   /** The (one, 8.4) peer; absent when the device has no network config at all. */
   readonly peer?: {
     /** Connected, StandAlone, WFConnection, SyncSource, ... */

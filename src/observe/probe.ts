@@ -206,6 +206,8 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
     if (show === undefined) return undefined;
     return show.find((r) => r.name === resource)?.volumes.find((v) => v.minor === minor)?.diskOptions ?? {};
   };
+  const netOptions = (resource: string | undefined): Readonly<Record<string, string>> | undefined =>
+    show?.find((r) => r.name === resource)?.connections[0]?.net;
   const dual = (resource: string | undefined): boolean | undefined => {
     if (show === undefined) return undefined;
     const conn = show.find((r) => r.name === resource)?.connections[0];
@@ -216,6 +218,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
     const p = d.peers[0];
     const allowTwoPrimaries = dual(d.resource);
     const opts = diskOptions(d.resource, d.minor);
+    const net = netOptions(d.resource);
     devices[String(d.minor)] = {
       minor: d.minor,
       ...(d.resource !== undefined ? { resource: d.resource } : {}),
@@ -224,6 +227,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
       ...(d.sizeKiB !== undefined ? { sizeMiB: Math.floor(d.sizeKiB / 1024) } : {}),
       ...(allowTwoPrimaries !== undefined ? { allowTwoPrimaries } : {}),
       ...(opts !== undefined ? { diskOptions: opts } : {}),
+      ...(net !== undefined ? { netOptions: net } : {}),
       ...(p ? { peer: {
         connection: p.connection,
         ...(p.replication !== undefined ? { replication: p.replication } : {}),

@@ -205,10 +205,24 @@ describe('DRBD in the planner', () => {
     };
     const p = plan(input([db()]), cluster(withOpts('n1', { 'resync-rate': '30720k' }), withOpts('n2', { 'resync-rate': '8192k' })));
     expect(verbs(p.actions)).toEqual(['drbd.up@n2']);
-    expect(p.actions[0]!.reason).toMatch(/has resync-rate 8192k; diskParams say resync-rate 30720k: set its sync options \(drbdsetup disk-options on the live device/);
+    expect(p.actions[0]!.reason).toMatch(/has resync-rate 8192k; diskParams say resync-rate 30720k: set them on the live device \(drbdsetup disk-options; nothing else/);
     expect(p.entries.find((e) => e.subject === 'Instance/db1')!.diffs).toContainEqual({ path: 'disks[0].drbd.n2.resync-rate', desired: '30720k', observed: '8192k' });
     expect(plan(input([db()]), cluster(withOpts('n1', { 'resync-rate': '30720k' }), withOpts('n2', { 'resync-rate': '30720k' }))).actions).toEqual([]);
     expect(plan(input([db()]), cluster(withOpts('n1', undefined), withOpts('n2', undefined))).actions).toEqual([]);
+  });
+
+  it('given diskParams pingTimeoutMs and a live link showing another ping-timeout (or DRBD\'s default), it plans drbd.up there (net-options); without pingTimeoutMs the link\'s value is left alone', () => {
+    const c = converged();
+    const withNet = (n: string, netOptions: Record<string, string>) => {
+      const o = c.nodes.get(n)!;
+      return { ...o, drbd: { devices: { 0: { ...o.drbd!.devices['0']!, diskOptions: { 'resync-rate': '30720k' }, netOptions } } } };
+    };
+    const ping = db('db1', { disks: [drbdDisk({ drbd: { metaSizeMiB: 128, protocol: 'C', resyncRateKiB: 30720, dynamicResync: false, diskBarriers: 'bf', pingTimeoutMs: 5000 } })] });
+    const p = plan(input([ping]), cluster(withNet('n1', { 'ping-timeout': '50' }), withNet('n2', {})));
+    expect(verbs(p.actions)).toEqual(['drbd.up@n2']);
+    expect(p.actions[0]!.reason).toMatch(/has ping-timeout 5; diskParams say ping-timeout 50: .*drbdsetup net-options/);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.diffs).toContainEqual({ path: 'disks[0].drbd.n2.ping-timeout', desired: '50', observed: '5' });
+    expect(plan(input([db()]), cluster(withNet('n1', { 'ping-timeout': '50' }), withNet('n2', {}))).actions).toEqual([]);
   });
 
   it('given DRBD state that could not be read on the secondary, it plans no DRBD action and does not start the VM', () => {

@@ -19,7 +19,8 @@ import { actionKey, type Action, type DrbdMigrationDisk, type DrbdResyncSpec, ty
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
 import type { DrbdDiskAlloc } from './drbd-alloc.js';
-import { syncOptionsDiff } from '../drivers/drbd/plan84.js';
+import { pingTimeoutDiffers, syncOptionsDiff } from '../drivers/drbd/plan84.js';
+import { pingTimeoutShown } from '../drivers/drbd/cmd84.js';
 import { diskLvName, diskMetaLvName, drbdDevicePath, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
 
 /** Seconds drbd.primary and drbd.initial-sync wait for the peer to connect. */
@@ -201,7 +202,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
       why = `DRBD ${res} on ${n.name} is StandAlone (not connected to ${peerNode.name}): re-connect`;
       out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.connection`, desired: 'Connected', observed: d.peer?.connection ?? 'StandAlone' });
     } else {
-      why = syncOptionsDrift(x, n, d, res, out);
+      why = liveOptionsDrift(x, n, d, res, out);
     }
     if (why !== undefined) {
       const a = up(why);
@@ -245,17 +246,21 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
 }
 
 /**
- * The resync options (`diskParams.drbd.resyncRateKiB`, `dynamicResync`) of a device that is
- * up and connected, compared with what `drbdsetup show` printed: a difference is a diff
- * and the reason of a drbd.up, whose ensure then runs only `drbdsetup disk-options` (the
- * rest is up). Unknown (show not read) is not drift.
+ * The resync options (`diskParams.drbd.resyncRateKiB`, `dynamicResync`) and, when set,
+ * `pingTimeoutMs` of a device that is up and connected, compared with what `drbdsetup show`
+ * printed: a difference is a diff and the reason of a drbd.up, whose ensure then runs only
+ * `drbdsetup disk-options` / `net-options` (the rest is up). Unknown (show not read) is not drift.
  */
-function syncOptionsDrift(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, res: string, out: DrbdDiskPlan): string | undefined {
-  if (d.diskOptions === undefined) return undefined;
-  const diff = syncOptionsDiff(resyncSpec(x.disk), d.diskOptions);
+function liveOptionsDrift(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, res: string, out: DrbdDiskPlan): string | undefined {
+  const diff = d.diskOptions === undefined ? [] : syncOptionsDiff(resyncSpec(x.disk), d.diskOptions);
+  const pingMs = x.disk.drbd?.pingTimeoutMs;
+  if (pingMs !== undefined && d.netOptions !== undefined && pingTimeoutDiffers(pingMs, d.netOptions)) {
+    diff.push({ option: 'ping-timeout', have: d.netOptions['ping-timeout'] ?? pingTimeoutShown(undefined), want: pingTimeoutShown(pingMs) });
+  }
   if (diff.length === 0) return undefined;
   for (const f of diff) out.diffs.push({ path: `disks[${x.disk.index}].drbd.${n.name}.${f.option}`, desired: f.want, observed: f.have });
-  return `DRBD ${res} on ${n.name} has ${diff.map((f) => `${f.option} ${f.have}`).join(', ')}; diskParams say ${diff.map((f) => `${f.option} ${f.want}`).join(', ')}: set its sync options (drbdsetup disk-options on the live device; nothing else changes)`;
+  const cmds = [...(diff.some((f) => f.option !== 'ping-timeout') ? ['disk-options'] : []), ...(diff.some((f) => f.option === 'ping-timeout') ? ['net-options'] : [])];
+  return `DRBD ${res} on ${n.name} has ${diff.map((f) => `${f.option} ${f.have}`).join(', ')}; diskParams say ${diff.map((f) => `${f.option} ${f.want}`).join(', ')}: set them on the live device (drbdsetup ${cmds.join(' and ')}; nothing else changes)`;
 }
 
 /**

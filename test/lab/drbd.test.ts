@@ -148,6 +148,26 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     expect((await pass(false)).plan.actions).toEqual([]);
   }, STEP_MS);
 
+  it('given diskParams.drbd.pingTimeoutMs set on a live pair, the plan shows the ping-timeout drift on both links and apply sets it with net-options only, without reconnecting', async () => {
+    const file = path.join(dir, 'cluster.yaml');
+    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    docs[0]!.spec.diskParams.drbd.pingTimeoutMs = 5000;
+    await writeFile(file, docs.map((d) => `---\n${stringify(d)}`).join(''));
+    const seen = await pass(false);
+    const entry = seen.plan.entries.find((e) => e.subject === 'Instance/data1')!;
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`).sort()).toEqual([`drbd.up@${P}`, `drbd.up@${S}`]);
+    expect(entry.diffs).toContainEqual({ path: `disks[0].drbd.${S}.ping-timeout`, desired: '50', observed: '5' });
+    const r = await pass(true);
+    expect(failures(r)).toEqual([]);
+    const ran = r.report?.results.flatMap((x) => x.commands ?? []).map((argv) => argv.slice(0, 2).join(' ')) ?? [];
+    expect(ran.length).toBeGreaterThan(0);
+    expect(new Set(ran)).toEqual(new Set(['drbdsetup net-options']));
+    for (const n of [P, S]) expect((await lab.exec(n, ['drbdsetup', 'show', 'resource0'])).stdout).toMatch(/ping-timeout\s+50/);
+    await untilProc(P, HEALTHY_P);
+    await untilProc(S, HEALTHY_S);
+    expect((await pass(false)).plan.actions).toEqual([]);
+  }, STEP_MS);
+
   // About 2.5 min (the grace takes passes that each wait for the cut node's SSH connect to time out): opt-in.
   it.skipIf(process.env['GANTRY_SLOW'] !== '1')('given failover on and the primary\'s management link cut from the host while its replication link stays up, Gantry neither fences nor fails over (DRBD peer still Connected, the plan says so); restored, nothing moved and one Primary', async () => {
     // The VM's management tap on the host (lab layout: PREFIX-<index>m; its replication tap PREFIX-<index>r stays up).

@@ -154,6 +154,14 @@ function authArgs(auth: NetSpec['auth']): string[] {
   return ['--cram-hmac-alg', auth.hmac, '--shared-secret', auth.secret];
 }
 
+/** Set ping-timeout on a live link (net-options: no reconnect). */
+export function pingTimeoutCmd(local: Endpoint, peer: Endpoint, ms: number): string[] {
+  return ['drbdsetup', 'net-options', ...linkArgs(local, peer), ...pingTimeoutArgs(ms)];
+}
+
+/** The ping-timeout as `drbdsetup show` prints it (tenths of a second), for a value in ms; DRBD's default 5 when unset. */
+export const pingTimeoutShown = (ms: number | undefined): string => String(ms === undefined ? 5 : ms / 100);
+
 /** Toggle dual-primary on a connected link (live migration), without reconnecting. */
 export function allowTwoPrimariesCmd(local: Endpoint, peer: Endpoint, allow: boolean): string[] {
   return ['drbdsetup', 'net-options', ...linkArgs(local, peer), `--allow-two-primaries=${allow ? 'yes' : 'no'}`];

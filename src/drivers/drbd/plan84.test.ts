@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow } from './parse-show.js';
-import { disconnectDecision, dualPrimaryDecision, dualPrimaryOf, expectedSyncOptions, failoverPromoteDecision, syncDone, initialSyncDecision, metaState, migrationPromoteDecision, migrationReadyProblem, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
+import { disconnectDecision, dualPrimaryDecision, dualPrimaryOf, expectedSyncOptions, failoverPromoteDecision, syncDone, initialSyncDecision, metaState, migrationPromoteDecision, migrationReadyProblem, pingTimeoutDiffers, planUp, syncOptionsDiffer, type Drbd84Spec } from './plan84.js';
 import { golden } from './testdata/golden.js';
 
 // The capture VM's resource0: what the golden states were made from.
@@ -50,6 +50,16 @@ describe('DRBD 8.4 bring-up decisions (from real captured states)', () => {
     const s = state('uptodate');
     const d = planUp({ ...A, resync: { kind: 'dynamic', planAhead: 20, fillTarget: 0, delayTarget: 10, maxRateKiB: 8192, minRateKiB: 250 }, net: { ...A.net, allowTwoPrimaries: true } }, s.events, s.show('resource0'));
     expect(d.kind === 'run' && d.commands).toEqual([['drbdsetup', 'net-options', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789', '--allow-two-primaries=yes']]);
+  });
+
+  it('given a ping-timeout in the spec and a connected link with DRBD\'s default (real show), it sets it with net-options only; none in the spec leaves the link alone', () => {
+    const s = state('uptodate');
+    const dyn = { kind: 'dynamic', planAhead: 20, fillTarget: 0, delayTarget: 10, maxRateKiB: 8192, minRateKiB: 250 } as const;
+    const d = planUp({ ...A, resync: dyn, net: { ...A.net, pingTimeoutMs: 5000 } }, s.events, s.show('resource0'));
+    expect(d.kind === 'run' && [d.steps, d.commands]).toEqual([['ping-timeout'], [['drbdsetup', 'net-options', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.2:7789', '--ping-timeout', '50']]]);
+    expect(steps(planUp({ ...A, resync: dyn }, s.events, s.show('resource0')))).toEqual([]);
+    expect(pingTimeoutDiffers(500, {})).toBe(false);
+    expect(pingTimeoutDiffers(5000, { 'ping-timeout': '50' })).toBe(false);
   });
 
   it('given sync options and what show prints, defaults count as set', () => {

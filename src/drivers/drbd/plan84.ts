@@ -24,7 +24,7 @@ export interface Drbd84Spec {
   readonly net: c.NetSpec;
 }
 
-export type UpStep = 'new-resource' | 'new-minor' | 'attach' | 'sync-options' | 'connect' | 'dual-primary';
+export type UpStep = 'new-resource' | 'new-minor' | 'attach' | 'sync-options' | 'connect' | 'dual-primary' | 'ping-timeout';
 export type UpDecision =
   | { readonly kind: 'run'; readonly steps: readonly UpStep[]; readonly commands: readonly string[][] }
   | { readonly kind: 'refuse'; readonly error: GantryError };
@@ -52,6 +52,11 @@ export function syncOptionsDiff(o: c.ResyncOptions, shown: Readonly<Record<strin
     const have = shown[option] ?? SYNC_DEFAULTS[option] ?? 'unset';
     return have === want ? [] : [{ option, have, want }];
   });
+}
+
+/** Whether a live link's ping-timeout (`drbdsetup show`'s net section; DRBD's default when absent) is not `ms`. */
+export function pingTimeoutDiffers(ms: number, net: Readonly<Record<string, string>>): boolean {
+  return (net['ping-timeout'] ?? c.pingTimeoutShown(undefined)) !== c.pingTimeoutShown(ms);
 }
 
 const sameEndpoint = (a: { host: string; port: number } | undefined, b: Endpoint): boolean => a !== undefined && a.host === b.host && a.port === b.port;
@@ -84,7 +89,9 @@ function netSteps(spec: Drbd84Spec, cfg: ShowResource | undefined, attachedNow: 
   }
   const dual = (conn.net['allow-two-primaries'] === 'yes') !== (spec.net.allowTwoPrimaries ?? false);
   const dualCmd = dual ? [c.allowTwoPrimariesCmd(spec.net.local, spec.net.peer, spec.net.allowTwoPrimaries ?? false)] : [];
-  return { kind: 'run', steps: [...syncStep, ...(dual ? ['dual-primary' as const] : [])], commands: [...sync, ...dualCmd] };
+  const ping = spec.net.pingTimeoutMs !== undefined && pingTimeoutDiffers(spec.net.pingTimeoutMs, conn.net);
+  const pingCmd = ping ? [c.pingTimeoutCmd(spec.net.local, spec.net.peer, spec.net.pingTimeoutMs!)] : [];
+  return { kind: 'run', steps: [...syncStep, ...(dual ? ['dual-primary' as const] : []), ...(ping ? ['ping-timeout' as const] : [])], commands: [...sync, ...dualCmd, ...pingCmd] };
 }
 
 /**
