@@ -69,6 +69,8 @@ export function createMdCmd(minor: number, metaDev: string, maxPeers: number): s
   return ['drbdmeta', '--force', checkMinor(minor), 'v09', checkDevice(metaDev), 'flex-external', 'create-md', String(maxPeers)];
 }
 export const applyAlCmd = (minor: number, metaDev: string): string[] => ['drbdmeta', checkMinor(minor), 'v09', checkDevice(metaDev), 'flex-external', 'apply-al'];
+/** Read-only: prints the v09 metadata (`version "v09";`), or fails with "No valid meta data found". */
+export const dumpMdCmd = (minor: number, metaDev: string): string[] => ['drbdmeta', checkMinor(minor), 'v09', checkDevice(metaDev), 'flex-external', 'dump-md'];
 /** attach has the same syntax in 8.4 and 9. */
 export const attach9Cmd = (a: AttachSpec): string[] => attachCmd(a);
 
@@ -86,6 +88,10 @@ export const resizeCmd = (minor: number, sizeMiB: number): string[] => ['drbdset
 export const statusJsonCmd = (resource?: string): string[] => ['drbdsetup', 'status', '--json', ...(resource !== undefined ? [checkResource(resource)] : ['all'])];
 export const showCmd = (resource?: string): string[] => ['drbdsetup', 'show', ...(resource !== undefined ? [checkResource(resource)] : [])];
 export const events2NowCmd = (): string[] => ['drbdsetup', 'events2', '--now', '--statistics', 'all'];
+
+/** allow-two-primaries on one connection (live migration), changed without a reconnect. */
+export const allowTwoPrimariesCmd = (resource: string, peerNodeId: number, allow: boolean): string[] =>
+  ['drbdsetup', 'net-options', checkResource(resource), checkNodeId(peerNodeId), `--allow-two-primaries=${allow ? 'yes' : 'no'}`];
 
 export const delPeerCmd = (resource: string, peerNodeId: number): string[] => ['drbdsetup', 'del-peer', checkResource(resource), checkNodeId(peerNodeId)];
 
