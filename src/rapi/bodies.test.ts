@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { cachedBody, GZIP_MIN_BYTES, listBody, warmBodies } from './bodies.js';
+import { cachedBody, etagMatches, etagOf, GZIP_MIN_BYTES, gzipEtag, listBody, sliced, warmBodies } from './bodies.js';
 import { acceptsGzip } from './server.js';
 import type { RapiModel } from './view.js';
 
@@ -35,5 +35,31 @@ describe('cached read bodies', () => {
     expect(acceptsGzip('gzip;q=0')).toBe(false);
     expect(acceptsGzip('identity')).toBe(false);
     expect(acceptsGzip(undefined)).toBe(false);
+  });
+
+  it('given a body, its ETag changes with its bytes and its gzip form has another tag', () => {
+    const a = cachedBody(model(3), 'x', () => model(3).instances);
+    expect(a.etag).toBe(etagOf(Buffer.from(JSON.stringify(model(3).instances))));
+    expect(a.etag).toMatch(/^"[A-Za-z0-9_-]{22}"$/);
+    expect(cachedBody(model(4), 'x', () => model(4).instances).etag).not.toBe(a.etag);
+    expect(gzipEtag(a.etag)).not.toBe(a.etag);
+    expect(gzipEtag(a.etag)).toMatch(/-gzip"$/);
+  });
+
+  it('given If-None-Match headers, it matches the tag, a list holding it, a weak form of it or *, and nothing else', () => {
+    expect(etagMatches('"abc"', '"abc"')).toBe(true);
+    expect(etagMatches('"x", W/"abc"', '"abc"')).toBe(true);
+    expect(etagMatches('*', '"abc"')).toBe(true);
+    expect(etagMatches('"abcd"', '"abc"')).toBe(false);
+    expect(etagMatches(undefined, '"abc"')).toBe(false);
+  });
+
+  it('given a buffer of several slices, it streams views of at most one slice that add up to the same bytes', async () => {
+    const buf = Buffer.from(Array.from({ length: 10_001 }, (_, k) => k % 251));
+    const parts: Buffer[] = [];
+    for await (const p of sliced(buf, 1000)) parts.push(p as Buffer);
+    expect(parts).toHaveLength(11);
+    expect(parts.every((p) => p.length <= 1000 && p.buffer === buf.buffer)).toBe(true);
+    expect(Buffer.concat(parts).equals(buf)).toBe(true);
   });
 });

@@ -5,12 +5,13 @@
  * authentication and access. Reads come from a RapiModel (view.ts) whose serialized
  * lists are cached per snapshot; writes go to RapiWrites (writes.ts) and become jobs.
  */
+import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../util/log.js';
 import { GantryError } from '../util/errors.js';
 import { FINAL, JOB_FIELDS, jobJson, type JobQueue } from './jobs.js';
 import { checkPassword, parseBasicAuth, RAPI_REALM, type RapiUser, type UsersFile } from './users.js';
-import { listBody, type Body } from './bodies.js';
+import { etagMatches, gzipEtag, listBody, SEND_SLICE_BYTES, sliced, type Body } from './bodies.js';
 import { allFieldNames, fieldDefs, instanceInfo, runQuery } from './query.js';
 import type { Json, RapiModel, RapiObject } from './view.js';
 
@@ -250,14 +251,24 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
   });
 }
 
-/** Sends a cached body, gzipped when it has a gzip form and the client accepts it. */
-async function sendBody(req: FastifyRequest, reply: FastifyReply, b: Body): Promise<Buffer> {
+/**
+ * Sends a cached body, gzipped when it has a gzip form and the client accepts it, with its
+ * ETag (304 when If-None-Match names it); a large body goes out in slices (bodies.ts).
+ */
+async function sendBody(req: FastifyRequest, reply: FastifyReply, b: Body): Promise<Buffer | Readable | null> {
   reply.header('Vary', 'Accept-Encoding');
-  if (b.gzip && acceptsGzip(req.headers['accept-encoding'])) {
-    reply.header('Content-Encoding', 'gzip');
-    return b.gzip;
+  const gz = b.gzip && acceptsGzip(req.headers['accept-encoding']);
+  const etag = gz ? gzipEtag(b.etag) : b.etag;
+  reply.header('ETag', etag);
+  if (etagMatches(req.headers['if-none-match'], etag)) {
+    reply.code(304);
+    return null;
   }
-  return b.json;
+  if (gz) reply.header('Content-Encoding', 'gzip');
+  const bytes = gz ? await b.gzip! : b.json;
+  if (bytes.length <= SEND_SLICE_BYTES) return bytes;
+  reply.header('Content-Length', bytes.length);
+  return sliced(bytes);
 }
 
 function authenticate(o: RapiServerOptions, req: FastifyRequest, access: 'read' | 'write'): RapiUser | undefined {
