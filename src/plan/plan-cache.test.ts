@@ -4,7 +4,7 @@ import { deadNode, drift, genDesired, genObserved } from '../../bench/gen-desire
 import type { ObservedCluster, PlanInput } from '../core/plan.js';
 import { makeAllocator } from './allocate.js';
 import { plan, planIncremental, type PlanOptions } from './plan.js';
-import { ReadRecorder, TrackedMap, TrackedSet } from './plan-cache.js';
+import { digestNodes, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedSet, type PlanCache } from './plan-cache.js';
 
 // The planner benchmark's generator (bench/gen-desired.ts) at a small scale: 30 % DRBD, sharedfile, plain.
 const spec = { seed: 5, nodes: 24, groups: 2, instances: 480 } as const;
@@ -106,5 +106,40 @@ describe('tracked maps', () => {
     rec.begin(false);
     expect(m.get('a')).toBe(1);
     expect(rec.end()).toBeUndefined();
+  });
+});
+
+describe('node digests kept across passes', () => {
+  const input = genDesired({ ...spec, nodes: 4, instances: 40 });
+  const obs = [...genObserved(input).nodes.values()][0]!;
+  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, digests: new Map([[o.name, { obs: o, digest: 'kept' }]]) });
+  const digestOfNew = (o: typeof obs) => digestNodes({ nodes: new Map([[o.name, o]]) } as ObservedCluster, prev(obs)).get(o.name)!.digest;
+
+  it('given a new snapshot object with the same content and another probe time, it keeps the last digest', () => {
+    expect(digestOfNew({ ...structuredClone(obs), observedAt: '2030-01-01T00:00:00Z' })).toBe('kept');
+  });
+
+  it('given a change anywhere in the snapshot (a nested field, a field added, the same keys in another order), it computes the digest again', () => {
+    const lv = Object.keys(obs.lvs)[0]!;
+    const changed = [
+      { ...obs, lvs: { ...obs.lvs, [lv]: { ...obs.lvs[lv]!, sizeMiB: obs.lvs[lv]!.sizeMiB + 1 } } },
+      { ...obs, lvs: { ...obs.lvs, [lv]: { ...obs.lvs[lv]!, tags: [...obs.lvs[lv]!.tags, 'x'] } } },
+      { ...obs, probeErrors: ['lvs: timeout'] },
+      { ...obs, reachable: false },
+      { ...obs, lvs: Object.fromEntries(Object.entries(obs.lvs).reverse()) },
+    ];
+    for (const o of changed) {
+      expect(sameSnapshot(obs, o)).toBe(false);
+      expect(digestOfNew(o)).toBe(observedNodeDigest(o));
+    }
+  });
+
+  it('given values JSON writes the same but are not the same (undefined, NaN, a Map), it calls them different: never equal where the JSON differs', () => {
+    expect(sameJson({ a: 1, b: [true, null, 'x'] }, { a: 1, b: [true, null, 'x'] })).toBe(true);
+    expect(sameJson({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(false);
+    expect(sameJson({ a: undefined }, {})).toBe(false);
+    expect(sameJson(NaN, NaN)).toBe(false);
+    expect(sameJson(new Map([['a', 1]]), new Map([['a', 2]]))).toBe(false);
+    expect(sameJson([1, 2], { 0: 1, 1: 2 })).toBe(false);
   });
 });

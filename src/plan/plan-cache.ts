@@ -182,14 +182,58 @@ export interface PlanCache {
 
 export type NodeDigests = ReadonlyMap<string, { readonly obs: ObservedNode; readonly digest: string }>;
 
-/** The digest of every observed node's snapshot, reusing the previous pass's for the same snapshot object. */
+/**
+ * The digest of every observed node's snapshot, reusing the previous pass's when the snapshot
+ * has the same content (sameSnapshot: a daemon pass observes every node anew, so a snapshot
+ * is a new object; comparing it with the last one costs half of hashing its JSON, and makes
+ * no garbage).
+ */
 export function digestNodes(observed: ObservedCluster, prev: PlanCache | undefined): NodeDigests {
   const out = new Map<string, { obs: ObservedNode; digest: string }>();
   for (const [node, obs] of observed.nodes) {
     const was = prev?.digests.get(node);
-    out.set(node, { obs, digest: was?.obs === obs ? was.digest : observedNodeDigest(obs) });
+    out.set(node, { obs, digest: was !== undefined && sameSnapshot(was.obs, obs) ? was.digest : observedNodeDigest(obs) });
   }
   return out;
+}
+
+/** Two snapshots whose JSON but the probe time is the same text (observedNodeDigest's input): sameJson of every other field, in the same key order. */
+export function sameSnapshot(a: ObservedNode, b: ObservedNode): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i] || (k !== 'observedAt' && !sameJson((a as unknown as Record<string, unknown>)[k], (b as unknown as Record<string, unknown>)[k]))) return false;
+  }
+  return true;
+}
+
+/**
+ * True only when JSON.stringify gives the same text for both: plain objects (same keys in
+ * the same order) and arrays of strings, finite numbers, booleans and null. Anything else
+ * (a Map, a Date, undefined, NaN: what JSON would drop or rewrite) counts as different,
+ * unless it is the very same value: never equal where the JSON differs, at worst a digest
+ * computed that could have been reused.
+ */
+export function sameJson(x: unknown, y: unknown): boolean {
+  if (x === y) return x === null || typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'object';
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x)) {
+    if (!Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameJson(x[i], y[i])) return false;
+    return true;
+  }
+  if (Array.isArray(y) || Object.getPrototypeOf(x) !== Object.prototype || Object.getPrototypeOf(y) !== Object.prototype) return false;
+  const kx = Object.keys(x);
+  const ky = Object.keys(y);
+  if (kx.length !== ky.length) return false;
+  for (let i = 0; i < kx.length; i++) {
+    const k = kx[i]!;
+    if (k !== ky[i] || !sameJson((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 /** plan/locate lvFacts, each observed node's read again only when its snapshot's digest changed (the tags of 144,000 LVs are a fifth of a full plan). */
