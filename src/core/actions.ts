@@ -78,6 +78,11 @@ export interface LvCreate extends Base {
 /** `ownPvs` (exclusive storage): the new extents go on the PVs the LV already holds, never on another one. */
 export interface LvExtend extends Base { readonly verb: 'lv.extend'; readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemove extends Base { readonly verb: 'lv.remove'; readonly vg: string; readonly name: string }
+/**
+ * Activate an existing, inactive LV (`lvchange -ay VG/LV`): after a node boots without LVM
+ * autoactivation or an `lvchange -an`, before the instance or the DRBD device on it needs it.
+ */
+export interface LvActivate extends Base { readonly verb: 'lv.activate'; readonly vg: string; readonly name: string }
 /** Drop tags from an LV (a record that no longer holds: a DRBD minor/port after a conversion to plain). */
 export interface LvUntag extends Base { readonly verb: 'lv.untag'; readonly vg: string; readonly name: string; readonly tags: readonly string[] }
 /** The image's directory (the storage root) must exist: it is never created. */
@@ -273,7 +278,7 @@ export type Action =
   | SysctlSet
   | NicRoutedEnsure | NicRoutedRemove
   | VgEnsure
-  | LvCreate | LvExtend | LvRemove | LvUntag
+  | LvCreate | LvExtend | LvActivate | LvRemove | LvUntag
   | FileCreate | FileGrow | FileRemove
   | DrbdCreateMd | DrbdUp | DrbdInitialSync | DrbdPrimary | DrbdSecondary | DrbdResize | DrbdDown | DrbdDisconnect | DrbdWaitSync | DrbdSinglePrimary;
 

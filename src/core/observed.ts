@@ -115,6 +115,12 @@ export interface ObservedLv {
   readonly stripes?: number;
   /** The PVs it has extents on (pvs lv_name; absent when the probe did not report them). */
   readonly pvs?: readonly string[];
+  /**
+   * Whether its device-mapper device is active (lv_attr's fifth letter: 'a' true, '-' false).
+   * Absent when unknown: LVM run with activation disabled (the namespace lab) reports 'X', and
+   * any other state letter (suspended, no table...) is not read as either.
+   */
+  readonly active?: boolean;
 }
 
 export interface ObservedBridge {

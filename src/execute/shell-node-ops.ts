@@ -14,7 +14,7 @@ import { parseProbe, probeCommands, type ExtraSections, type ProbeOptions } from
 import { actionError, commandFailure, ExecError } from '../util/errors.js';
 import type { ActionResult, NodeOps, ObserveRequest } from '../core/node-ops.js';
 import { firstLine, type Decision, type EnsureOp } from '../drivers/facts/shared.js';
-import { lvCreateOp, lvExtendOp, lvRemoveOp, lvUntagOp, vgEnsureOp } from '../drivers/lvm/ops.js';
+import { lvActivateOp, lvCreateOp, lvExtendOp, lvRemoveOp, lvUntagOp, vgEnsureOp } from '../drivers/lvm/ops.js';
 import { fileCreateOp, fileGrowOp, fileRemoveOp } from '../drivers/file/ops.js';
 import { bridgeAddressRemoveOp, bridgeEnsureOp, bridgeRemoveOp } from '../drivers/bridge/ops.js';
 import { vxlanEnsureOp, vxlanRemoveOp } from '../drivers/vxlan/ops.js';
@@ -203,6 +203,7 @@ function opFor(action: Action, o: ShellNodeOpsOptions): BoundOp | undefined {
     case 'vg.ensure': return bind(vgEnsureOp(lvm), action);
     case 'lv.create': return bind(lvCreateOp(lvm), action);
     case 'lv.extend': return bind(lvExtendOp(lvm), action);
+    case 'lv.activate': return bind(lvActivateOp(lvm), action);
     case 'lv.remove': return bind(lvRemoveOp(lvm), action);
     case 'lv.untag': return bind(lvUntagOp(lvm), action);
     case 'file.create': return bind(fileCreateOp, action);

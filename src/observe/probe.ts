@@ -12,7 +12,7 @@ import { emptyObservedNode } from '../core/observed.js';
 import { bootIdCmd, hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
 import { parseBootId, parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
 import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
-import { parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
+import { lvActiveOf, parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
 import { addrsCmd, fdbCmd, linksStatsCmd } from '../drivers/bridge/commands.js';
 import { bridgesFrom, parseAddrs, parseLinks, tapsFrom } from '../drivers/bridge/parse.js';
 import { parseFdb, vxlansFrom } from '../drivers/vxlan/parse.js';
@@ -129,6 +129,7 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   }]));
   const lvs = Object.fromEntries((section(['lvs'], (r) => parseLvs(r.stdout)) ?? []).map((l) => [`${l.vg}/${l.name}`, {
     vg: l.vg, name: l.name, sizeMiB: l.sizeMiB, tags: l.tags, ...(l.stripes !== undefined ? { stripes: l.stripes } : {}),
+    ...activeField(l.attr),
     ...(pvs.some((p) => p.lvs !== undefined) ? { pvs: pvs.filter((p) => p.vg === l.vg && (p.lvs ?? []).includes(l.name)).map((p) => p.name) } : {}),
   }]));
 
@@ -188,6 +189,12 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
     ...(routing ? { routing } : {}),
     probeErrors: errors,
   };
+}
+
+/** The observed `active` of an LV: present only when lv_attr tells (unknown is left out, never guessed). */
+function activeField(attr: string): { active?: boolean } {
+  const active = lvActiveOf(attr);
+  return active === undefined ? {} : { active };
 }
 
 function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowResource[] | undefined): ObservedDrbd {

@@ -93,6 +93,16 @@ export function sharedPvNotes(instance: string, diskIndex: number, node: string,
 /** The directory an image lives in (its storage root: images are not nested). */
 const storageDirOf = (path: string): string => path.slice(0, path.lastIndexOf('/')) || '/';
 
+/**
+ * Whether an instance's LVs must be active (an LV reading inactive is then activated):
+ * a DRBD disk's data and metadata LVs on both nodes always (its device stays up, attached
+ * to them, whatever the power state); a plain disk's LV while the instance is to run.
+ * An LV whose state is unknown (`active` absent) is never activated.
+ */
+function mustBeActive(inst: PlanInstance, disk: PlanDisk): boolean {
+  return disk.template === 'drbd' || inst.runtime?.powerState === 'running';
+}
+
 export function planInstanceDisks(
   inst: PlanInstance, primary: string, secondary: string | undefined,
   nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
@@ -127,6 +137,10 @@ export function planInstanceDisks(
         } else if (have.sizeMiB > v.sizeMiB && v.role.endsWith('data')) {
           diffs.push({ path: `${path}.size`, desired: v.sizeMiB, observed: have.sizeMiB });
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} is ${have.sizeMiB} MiB on ${v.node}; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
+        }
+        if (have && disk.state !== 'absent' && have.active === false && mustBeActive(inst, disk)) {
+          diffs.push({ path: `${path}.${v.role.replace(' ', '.')}.active`, desired: true, observed: false });
+          actions.push({ verb: 'lv.activate', node: v.node, subject, vg: v.vg, name: v.name, reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} on ${v.node} is inactive (lvchange -an, or a boot without LVM autoactivation): ${disk.template === 'drbd' ? 'DRBD needs it to attach' : 'the instance runs on it'}` });
         }
         if (have && disk.state !== 'absent' && v.excl) notes.push(...sharedPvNotes(inst.name, disk.index, v.node, have, obs.lvs));
         // Stripes are chosen at lvcreate (as Ganeti's plain.stripes): LVM cannot restripe a linear or striped LV in place.

@@ -16,6 +16,7 @@ const PHASE: Record<Verb, number> = {
   'ovs.port.ensure': 2,
   'lv.create': 3,
   'lv.extend': 3,
+  'lv.activate': 3,
   'file.create': 3,
   'file.grow': 3,
   'drbd.create-md': 3.1,

@@ -149,7 +149,16 @@ export const handlers: Handlers = {
     }
     const free = vgFreeMiB(s, a.vg);
     if (free < a.sizeMiB) throw new PrereqError('INSUFFICIENT_SPACE', `${a.vg} has ${free} MiB free, ${id} needs ${a.sizeMiB} MiB`, { vg: a.vg, free });
-    s.lvs.set(id, { vg: a.vg, name: a.name, sizeMiB: a.sizeMiB, tags: [...a.tags] });
+    // lvcreate activates the new LV (a node with device-mapper, as the VM lab's).
+    s.lvs.set(id, { vg: a.vg, name: a.name, sizeMiB: a.sizeMiB, tags: [...a.tags], active: true });
+    return true;
+  },
+  'lv.activate': (s, a) => {
+    const id = `${a.vg}/${a.name}`;
+    const cur = s.lvs.get(id);
+    if (cur === undefined) throw new PrereqError('LV_MISSING', `cannot activate ${id}: it does not exist`, { lv: id });
+    if (cur.active !== false) return false;
+    s.lvs.set(id, { ...cur, active: true });
     return true;
   },
   'lv.extend': (s, a) => {

@@ -150,6 +150,13 @@ export const drbdHandlers = {
     const metaLv = lvId(a.metaDev);
     if (!s.lvs.has(data)) throw new ExecError('LV_NOT_FOUND', `data LV ${a.dataDev} does not exist`, { lv: data });
     if (!s.drbdMeta.has(metaLv)) throw new ExecError('DRBD_NO_METADATA', `no valid DRBD metadata on ${a.metaDev}`, { lv: metaLv });
+    const cur0 = s.drbd.get(a.minor);
+    if (!cur0?.attached) {
+      // Attaching opens both LVs' device nodes: an inactive LV has none.
+      for (const [id, dev] of [[data, a.dataDev], [metaLv, a.metaDev]] as const) {
+        if (s.lvs.get(id)?.active === false) throw new ExecError('LV_INACTIVE', `cannot attach ${a.resource}: ${dev} is not active (no device node)`, { lv: id });
+      }
+    }
     const net = { local: ep(a.local), peer: ep(a.peer), peerNode: a.peerNode };
     const cur = s.drbd.get(a.minor);
     if (cur && cur.resource !== a.resource) throw new PrereqError('DRBD_MINOR_IN_USE', `minor ${a.minor} belongs to ${cur.resource}, not ${a.resource}`, { minor: a.minor });

@@ -27,6 +27,12 @@ function metaOf(name: string, r: InstanceRecord): InstanceMeta {
   };
 }
 
+/** /dev/VG/LV exists while the LV exists and is not inactive (an inactive LV has no device node). */
+export function lvUsable(s: SimNodeState, id: string): boolean {
+  const lv = s.lvs.get(id);
+  return lv !== undefined && lv.active !== false;
+}
+
 /**
  * Every disk the launch names must exist on this node, as QEMU would find it: an LV
  * (/dev/VG/LV), an image file (local or on shared storage), or a DRBD device that is up
@@ -36,7 +42,7 @@ function checkDisks(s: SimNodeState, launch: InstanceLaunch): void {
   for (const d of launch.disks) {
     const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(d.path);
     // /dev/drbdN exists while its device is up, attached and Primary (sim/drbd).
-    const present = /^\/dev\/drbd\d+$/.test(d.path) ? drbdDeviceUsable(s, d.path) : lv ? s.lvs.has(`${lv[1]}/${lv[2]}`) : !d.path.startsWith('/dev/') && filesFor(s, d.path).has(d.path);
+    const present = /^\/dev\/drbd\d+$/.test(d.path) ? drbdDeviceUsable(s, d.path) : lv ? lvUsable(s, `${lv[1]}/${lv[2]}`) : !d.path.startsWith('/dev/') && filesFor(s, d.path).has(d.path);
     if (!present) throw new ExecError('DISK_NOT_FOUND', `disk ${d.path} of ${launch.name} does not exist on ${s.facts.hostname}`, { path: d.path });
   }
 }

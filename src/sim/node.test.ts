@@ -69,7 +69,7 @@ describe('SimNodeOps verbs', () => {
     const o = await sim.observe(REQ);
     expect(o.reachable).toBe(true);
     expect(o.vgs.xenvg).toEqual({ name: 'xenvg', sizeMiB: 100_000, freeMiB: 100_000 - 20_480, pvs: ['/dev/sdb'] });
-    expect(o.lvs['xenvg/web1.disk0']).toEqual({ vg: 'xenvg', name: 'web1.disk0', sizeMiB: 20_480, tags: ['gantry'] });
+    expect(o.lvs['xenvg/web1.disk0']).toEqual({ vg: 'xenvg', name: 'web1.disk0', sizeMiB: 20_480, tags: ['gantry'], active: true }); // lvcreate activates it
     expect(o.bridges.br0).toMatchObject({ up: true, vlanFiltering: true, mtu: 9000 });
     expect(o.ovs?.bridges.ovsbr0?.ports.eth2).toEqual({ name: 'eth2', trunks: [10, 20], type: '' });
     expect(o.vxlans.vx100).toEqual({ name: 'vx100', vni: 100, local: '198.18.0.1', dstPort: 4789, master: 'br0', up: true });

@@ -3,7 +3,8 @@
  * its DRBD 8.4.11 module, real LVM with activation, the host's drbd-utils. examples/lab-drbd
  * applied with the VM nodes' manifests brings the disk up Connected UpToDate/UpToDate
  * (read inside the nodes: /proc/drbd); a second apply plans nothing; `drbdsetup down` on
- * the secondary is shown and repaired; a pattern written through the primary's device is
+ * the secondary, with its data LV deactivated (`lvchange -an`), is shown and repaired
+ * (lv.activate, then drbd.up); a pattern written through the primary's device is
  * read back on the secondary after the executor's live-migration role switch (dual-primary,
  * without QEMU: execute/drbd-migration; opt-in with GANTRY_SLOW=1: an allow-two-primaries
  * left on the link, as a migration that never finished leaves it, is shown by the plan and
@@ -119,12 +120,14 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     expect(tags).toMatch(/data1\.disk0\s+.*gantry-drbd-minor=0.*gantry-drbd-port=11000/);
   }, STEP_MS);
 
-  it('given drbdsetup down on the secondary, the plan shows it and apply brings it back; nothing is forced', async () => {
+  it('given drbdsetup down on the secondary and its data LV deactivated (lvchange -an), the plan shows both and apply activates the LV and brings DRBD back; nothing is forced', async () => {
     expect((await lab.exec(S, ['drbdsetup', 'down', 'resource0'])).code).toBe(0);
+    expect((await lab.exec(S, ['lvchange', '-an', 'gantry/data1.disk0'])).code).toBe(0);
     const seen = await pass(false);
     const entry = seen.plan.entries.find((e) => e.subject === 'Instance/data1')!;
-    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`drbd.create-md@${S}`, `drbd.up@${S}`]);
-    expect(entry.actions[1]!.reason).toMatch(/resource0 is down on node2/);
+    expect(entry.actions.map((a) => `${a.verb}@${a.node}`)).toEqual([`lv.activate@${S}`, `drbd.create-md@${S}`, `drbd.up@${S}`]);
+    expect(entry.diffs).toContainEqual({ path: 'disks[0].secondary.data.active', desired: true, observed: false });
+    expect(entry.actions[2]!.reason).toMatch(/resource0 is down on node2/);
     const r = await pass(true);
     expect(failures(r)).toEqual([]);
     await untilProc(S, HEALTHY_S);

@@ -76,6 +76,11 @@ export function lvSwapTagCmd(vg: string, name: string, from: string, to: string,
   return lvm('lvchange', opts, ['--deltag', checkTag(from), '--addtag', checkTag(to), `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`]);
 }
 
+/** Activate one LV (never with activation disabled: that would be a no-op claiming success). */
+export function lvActivateCmd(vg: string, name: string): string[] {
+  return ['lvchange', '-ay', `${checkLvmName('vg', vg)}/${checkLvmName('lv', name)}`];
+}
+
 export function lvRenameCmd(vg: string, from: string, to: string, opts: LvmOptions = {}): string[] {
   return lvm('lvrename', opts, [checkLvmName('vg', vg), checkLvmName('lv', from), checkLvmName('lv', to)]);
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lvCreateOp, lvExtendOp, lvRemoveOp, lvUntagOp, vgEnsureOp, type LvCreateParams, type LvExtendParams } from './ops.js';
+import { lvActivateOp, lvCreateOp, lvExtendOp, lvRemoveOp, lvUntagOp, vgEnsureOp, type LvCreateParams, type LvExtendParams } from './ops.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['lvm'], code: 0, stdout, stderr: '', durationMs: 1 });
@@ -120,5 +120,23 @@ describe('lvm ensures with exclusive storage (real pvs reports with lv_name)', (
     expect(grow(200)).toEqual({ kind: 'run', commands: [['lvextend', ...CFG, '-L', '200m', 'gexcl/inst1.disk0', '/dev/loop0', '/dev/loop1']] });
     const big = grow(104 + 44 + 72 + 1);
     expect(big.kind === 'refuse' && [big.error.code, big.error.message]).toEqual(['VG_NO_SPACE', 'grow gexcl/inst1.disk0 (exclusive storage): its physical volumes (/dev/loop0, /dev/loop1) have 116 MiB free, 117 MiB needed']);
+  });
+});
+
+describe('lv.activate against real reports', () => {
+  const dm = () => [ok(golden('vgs.json')), ok(golden('lvs-active-inactive.json'))];
+  it('given an LV that reads inactive (lv_attr -wi-------, real lvs on a node with device-mapper) it runs lvchange -ay VG/LV', () => {
+    expect(lvActivateOp({}).decide({ vg: 'gantry', name: 'web1.disk0_meta' }, dm())).toEqual({ kind: 'run', commands: [['lvchange', '-ay', 'gantry/web1.disk0_meta']] });
+  });
+  it('given an active LV it decides noop, and given a missing one it refuses', () => {
+    expect(lvActivateOp({}).decide({ vg: 'gantry', name: 'web1.disk0' }, dm())).toEqual({ kind: 'noop' });
+    const gone = lvActivateOp({}).decide({ vg: 'gantry', name: 'nope' }, dm());
+    expect(gone.kind === 'refuse' && gone.error.code).toBe('LV_MISSING');
+  });
+  it('given LVM with activation disabled (no device-mapper) or a state that is neither active nor inactive it refuses, running nothing', () => {
+    const off = lvActivateOp(O).decide({ vg: 'gdrvcap', name: 'disk0' }, reads());
+    expect(off.kind === 'refuse' && off.error.code).toBe('LV_ACTIVATION_DISABLED');
+    const unknown = lvActivateOp({}).decide({ vg: 'gdrvcap', name: 'disk0' }, reads()); // real 'X' state letter
+    expect(unknown.kind === 'refuse' && unknown.error.code).toBe('LV_STATE_UNKNOWN');
   });
 });

@@ -5,9 +5,9 @@
 import type { ExecResult } from '../../transport/transport.js';
 import { PrereqError, TerminalError } from '../../util/errors.js';
 import { firstLine, NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
-import { lvAddTagsCmd, lvCreateCmd, lvDelTagsCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
+import { lvActivateCmd, lvAddTagsCmd, lvCreateCmd, lvDelTagsCmd, lvExtendCmd, lvRemoveCmd, lvsOfVgCmd, pvsCmd, signaturesCmd, vgCreateCmd, vgExtendCmd, vgsCmd, type LvmOptions } from './commands.js';
 import { chooseEmptyPvs, freeOn, pvsOfLv } from './exclusive.js';
-import { parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
+import { lvActiveOf, parseLvs, parsePvs, parseSignatures, parseVgs, type LvRow, type PvRow, type VgRow } from './parse.js';
 
 /** What the LVM operations need (the executor passes its actions: only the shape matters). */
 export interface LvCreateParams {
@@ -21,6 +21,7 @@ export interface LvCreateParams {
 }
 export interface LvExtendParams { readonly vg: string; readonly name: string; readonly sizeMiB: number; readonly ownPvs?: true }
 export interface LvRemoveParams { readonly vg: string; readonly name: string }
+export interface LvActivateParams { readonly vg: string; readonly name: string }
 export interface LvUntagParams { readonly vg: string; readonly name: string; readonly tags: readonly string[] }
 export interface VgEnsureParams { readonly name: string; readonly pvs: readonly string[] }
 
@@ -156,6 +157,28 @@ export function lvRemoveOp(opts: LvmOptions): EnsureOp<LvRemoveParams> {
       const s = lvState(a.vg, a.name, reads);
       if (isDecision(s)) return s;
       return s.lv ? runAll([lvRemoveCmd(a.vg, a.name, opts)]) : NOOP;
+    },
+  };
+}
+
+/**
+ * Activate an LV that reads inactive (lv_attr '-'); an active one is left alone. Refused:
+ * a missing LV, LVM run with activation disabled (no device-mapper: the namespace lab), and
+ * a state that is neither active nor inactive (suspended, no table: a human looks first).
+ */
+export function lvActivateOp(opts: LvmOptions): EnsureOp<LvActivateParams> {
+  return {
+    read: (a) => [vgsCmd(opts), lvsOfVgCmd(a.vg, opts)],
+    describe: (a) => [lvActivateCmd(a.vg, a.name)],
+    decide(a, reads) {
+      if (opts.activation === false) return { kind: 'refuse', error: new PrereqError('LV_ACTIVATION_DISABLED', `cannot activate ${a.vg}/${a.name}: LVM runs with activation disabled on this node (no device-mapper)`, { vg: a.vg, lv: a.name }) };
+      const s = lvState(a.vg, a.name, reads);
+      if (isDecision(s)) return s;
+      if (!s.lv) return { kind: 'refuse', error: new PrereqError('LV_MISSING', `cannot activate ${a.vg}/${a.name}: it does not exist`, { vg: a.vg, lv: a.name }) };
+      const active = lvActiveOf(s.lv.attr);
+      if (active === true) return NOOP;
+      if (active === undefined) return { kind: 'refuse', error: new PrereqError('LV_STATE_UNKNOWN', `cannot activate ${a.vg}/${a.name}: lv_attr ${JSON.stringify(s.lv.attr)} is neither active nor inactive`, { vg: a.vg, lv: a.name, attr: s.lv.attr }) };
+      return runAll([lvActivateCmd(a.vg, a.name)]);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseGanetiLvsLine, parseLvs, parsePvs, parseVgs } from './parse.js';
+import { lvActiveOf, parseGanetiLvsLine, parseLvs, parsePvs, parseVgs } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
 const GANETI_LVS = '/work/shared/ganeti/outputs/lvs_lv.txt';
@@ -14,6 +14,17 @@ describe('lvm report parsers (real lvm2 2.03.16 output)', () => {
     expect(lvs).toHaveLength(2);
     expect(lvs[0]).toMatchObject({ vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry', 'inst=web1'], attr: '-wi-XX----' });
     expect(lvs[1]).toMatchObject({ name: 'disk1b', sizeMiB: 24, tags: [] });
+  });
+  it('given real lvs JSON from a node with device-mapper (one LV active, one after lvchange -an) it reads each attr and its state', () => {
+    const lvs = parseLvs(golden('lvs-active-inactive.json'));
+    expect(lvs.map((l) => [l.name, l.attr, lvActiveOf(l.attr)])).toEqual([['web1.disk0', '-wi-a-----', true], ['web1.disk0_meta', '-wi-------', false]]);
+  });
+  it('given lv_attr from LVM with activation disabled (X), another state letter or a short attr it reads the state as unknown, never inactive', () => {
+    expect(lvActiveOf(parseLvs(golden('lvs.json'))[0]!.attr)).toBeUndefined();
+    expect(lvActiveOf('-wi-s-----')).toBeUndefined();
+    expect(lvActiveOf('-wi-d-----')).toBeUndefined();
+    expect(lvActiveOf('-wi')).toBeUndefined();
+    expect(lvActiveOf('')).toBeUndefined();
   });
   it('given real pvs JSON it maps each PV to its VG', () => {
     expect(parsePvs(golden('pvs.json'))).toEqual([

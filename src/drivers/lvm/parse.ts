@@ -52,6 +52,16 @@ export function parseLvs(text: string): LvRow[] {
   }));
 }
 
+/**
+ * Whether an LV is active, from its lv_attr (`lvs(8)`: the fifth letter is the state, 'a'
+ * active, '-' inactive). Undefined for anything else: 'X' (LVM run with activation
+ * disabled cannot tell), suspended, a device without a table, or an attr too short.
+ */
+export function lvActiveOf(attr: string): boolean | undefined {
+  const state = attr.length >= 5 ? attr[4] : undefined;
+  return state === 'a' ? true : state === '-' ? false : undefined;
+}
+
 export function parsePvs(text: string): PvRow[] {
   const out = new Map<string, { name: string; vg: string; sizeMiB: number; freeMiB: number; attr?: string; lvs?: string[] }>();
   for (const r of rows(text, 'pv')) {
