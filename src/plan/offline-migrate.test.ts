@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
-import { lastSeenRunningOnOffline, migratable, offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
+import { drbdMigrateTarget, lastSeenRunningOnOffline, migratable, offlineHoldNote, offlineMigrateDecision, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 import type { RuntimeHooks } from './instance-runtime.js';
 
 const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
@@ -40,18 +40,30 @@ describe('an instance still running on an offline node', () => {
     expect(lastSeenRunningOnOffline({ ...silent(true), offlineAnswers: new Map([['n1', probe('running')]]) }, 'n1', 'vm0')).toBeUndefined();
   });
 
-  it('given migrate allowed, a sharedfile one is repaired; a DRBD one is unavailable and says to drain the node; without any opt-in there is no decision and the note names the ways out', () => {
+  it('given migrate allowed, a sharedfile one and a DRBD one are repaired, a plain one is unavailable (its disks only there); without any opt-in there is no decision and the note names the ways out', () => {
     const web = inst('vm0', 'sharedfile', { repair: 'migrate' });
     const db = inst('vm0', 'drbd', { repair: 'reinstall', secondary: 'n2' });
     expect(offlineMigrateDecision(input([web]), web, 'n1')).toMatchObject({ needed: 'migrate', decision: 'repair', scope: 'instance' });
-    const d = offlineMigrateDecision(input([db]), db, 'n1');
+    expect(offlineMigrateDecision(input([db]), db, 'n1')).toMatchObject({ needed: 'migrate', decision: 'repair' });
+    const pl = inst('vm0', 'plain', { repair: 'migrate' });
+    const d = offlineMigrateDecision(input([pl]), pl, 'n1');
     expect(d).toMatchObject({ needed: 'migrate', decision: 'unavailable' });
-    expect(d?.message).toContain('set role: drained on n1 instead');
+    expect(d?.message).toContain('its plain disks exist only on n1: nothing else can run it');
     const plain = inst('vm0', 'sharedfile');
     expect(offlineMigrateDecision(input([plain]), plain, 'n1')).toBeUndefined();
     expect(offlineHoldNote(plain, 'n1', probe('running').instances.vm0!, undefined)).toBe('n1 is offline (declared) but still answers and runs vm0 (running): a failover would start a second running copy, so none is made; it stays there until it stops, its node is drained instead (role: drained moves it live), or harep\'s migrate is allowed (ganeti:watcher:autorepair:migrate or spec.autoRepair.repair: migrate)');
-    expect(migratable(db)).toBe(false);
+    expect(migratable(db)).toBe(true);
+    expect(migratable(pl)).toBe(false);
+    expect(migratable(inst('m', 'drbd', { disks: [{ index: 0, sizeMiB: 1, template: 'drbd', vg: 'vg', metaVg: 'vg', state: 'present' }, { index: 1, sizeMiB: 1, template: 'plain', vg: 'vg', metaVg: 'vg', state: 'present' }] }))).toBe(false);
     expect(migratable(inst('d', 'diskless'))).toBe(true);
+  });
+
+  it('given a DRBD instance on the offline node, it moves to the manifest\'s secondary, or the single other node holding it; never a guess among several', () => {
+    expect(drbdMigrateTarget(inst('d', 'drbd', { secondary: 'n2' }), 'n1', [])).toBe('n2');
+    expect(drbdMigrateTarget(inst('d', 'drbd', { primary: 'n2', secondary: 'n1' }), 'n1', [])).toBe('n2');
+    expect(drbdMigrateTarget(inst('d', 'drbd'), 'n1', ['n1', 'n3'])).toBe('n3');
+    expect(drbdMigrateTarget(inst('d', 'drbd'), 'n1', ['n2', 'n3'])).toBeUndefined();
+    expect(drbdMigrateTarget(inst('d', 'drbd'), 'n1', undefined)).toBeUndefined();
   });
 
   it('given only fix-storage allowed, migrate is not allowed and says how to allow it', () => {

@@ -7,13 +7,17 @@
  * running on one is never failed over. With harep's `migrate` allowed (its tags or
  * spec.autoRepair.repair, at migrate or above) a sharedfile or diskless one moves live to
  * the node the allocator picks (hail: N+1, exclusion tags), or, migration mode non-live, is
- * stopped there and started there: one running copy throughout. A DRBD one is held (the
- * DRBD guard refuses its promotion too while its peer is connected): drain the node
- * (`role: drained`) to move it to its secondary. Without the opt-in it stays, reported.
+ * stopped there and started there: one running copy throughout. A DRBD one (all its disks
+ * DRBD) moves to its secondary by the DRBD migration path (dual-primary, QEMU migration,
+ * demotion; or stop, demote, promote, start when its migration mode is not live), only
+ * while both sides are Connected and UpToDate/UpToDate (plan/drbd refuses the move
+ * otherwise, with the states it saw): never a promotion beside the running copy. Without
+ * the opt-in it stays, reported.
  */
 import type { AutoRepairDecision, ObservedCluster, PlanInput, PlanInstance } from '../core/plan.js';
 import type { ObservedInstance } from '../core/observed.js';
 import { repairDecision } from './autorepair.js';
+import { drbdOnly } from './drain.js';
 import { failsOverByRestart } from './failover.js';
 import { ALIVE, type RuntimeHooks } from './instance-runtime.js';
 
@@ -39,9 +43,21 @@ export function lastSeenRunningOnOffline(observed: ObservedCluster, node: string
   return vm !== undefined && ALIVE.has(vm.runState) ? vm : undefined;
 }
 
-/** Whether a migrate repair can move it off (disks every node reaches, or none). */
+/** Whether a migrate repair can move it off (disks every node reaches, or none; or DRBD disks only, to their secondary). */
 export function migratable(inst: PlanInstance): boolean {
-  return inst.diskTemplate !== 'drbd' && failsOverByRestart(inst);
+  return inst.diskTemplate === 'drbd' ? drbdOnly(inst) : failsOverByRestart(inst);
+}
+
+/**
+ * Where a DRBD instance on the offline `node` moves: its DRBD secondary, the manifest's
+ * when it names one other than `node`, else the one node observed holding its disks
+ * besides `node`. Undefined when there is none or more than one (never a guess).
+ */
+export function drbdMigrateTarget(inst: PlanInstance, node: string, holders: Iterable<string> | undefined): string | undefined {
+  if (inst.secondary !== undefined && inst.secondary !== node) return inst.secondary;
+  if (inst.secondary === node && inst.primary !== undefined && inst.primary !== node) return inst.primary;
+  const others = [...(holders ?? [])].filter((n) => n !== node);
+  return others.length === 1 ? others[0] : undefined;
 }
 
 /** Why it stays on an offline node that answered running it and is silent now. */
@@ -54,15 +70,16 @@ export function offlineHoldNote(inst: PlanInstance, node: string, vm: ObservedIn
   const why = `${node} is offline (declared) but still answers and runs ${inst.name} (${vm.runState}): a failover would start a second running copy, so none is made`;
   if (decision) return `${why}; ${decision.message}`;
   return migratable(inst)
-    ? `${why}; it stays there until it stops, its node is drained instead (role: drained moves it live), or harep's migrate is allowed (ganeti:watcher:autorepair:migrate or spec.autoRepair.repair: migrate)`
-    : `${why}; it stays there until it stops, or its node is drained instead (role: drained moves it to its DRBD secondary)`;
+    ? `${why}; it stays there until it stops, its node is drained instead (role: drained moves it ${inst.diskTemplate === 'drbd' ? 'to its DRBD secondary' : 'live'}), or harep's migrate is allowed (ganeti:watcher:autorepair:migrate or spec.autoRepair.repair: migrate)`
+    : `${why}; it stays there until it stops: its ${inst.diskTemplate} disks exist only on ${node}`;
 }
 
 /** The auto-repair decision for an instance still running on an offline node: it needs harep's migrate. */
 export function offlineMigrateDecision(input: PlanInput, inst: PlanInstance, node: string): AutoRepairDecision | undefined {
   return repairDecision(input, inst, 'migrate', node, `${node} is offline but still runs ${inst.name}`, (type) => {
     if (type !== 'migrate') return 'only a migrate repair applies';
-    return migratable(inst) ? undefined : `a DRBD instance is not migrated off an offline node by this release: set role: drained on ${node} instead (the drain moves it to its secondary)`;
+    if (!migratable(inst)) return `its ${inst.diskTemplate === 'drbd' ? 'disks are not all DRBD (a plain or file disk exists' : `${inst.diskTemplate} disks exist`} only on ${node}: nothing else can run it`;
+    return undefined;
   });
 }
 

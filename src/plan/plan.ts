@@ -36,7 +36,7 @@ import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
 import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
 import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
-import { lastSeenRunningOnOffline, offlineHoldNote, offlineMigrateDecision, offlineSilentNote, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
+import { drbdMigrateTarget, lastSeenRunningOnOffline, offlineHoldNote, offlineMigrateDecision, offlineSilentNote, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
 
@@ -455,6 +455,16 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
       primary = resume;
       notes.push(`reinstall resumed on ${resume}: the disks there were made EMPTY by this reinstall in an earlier pass that stopped before its OS install completed (tagged ${REINSTALL_LV_TAG}); they are installed over, not made again elsewhere`);
     }
+  } else if (migrateOff !== undefined && inst.diskTemplate === 'drbd') {
+    // DRBD: to its secondary, the offline node keeping the replica (plan/offline-migrate).
+    const to = drbdMigrateTarget(inst, migrateOff, loc?.nodes);
+    if (to === undefined) {
+      waits.get(migrateOff)?.push(subject);
+      addEntry(subject, [], [], [], [`${offlineHoldNote(inst, migrateOff, offlineRun!, undefined)}; harep's migrate would move it to its DRBD secondary, but no single node is known to hold it (name placement.secondary)`], true);
+      return;
+    }
+    primary = to;
+    secondary = migrateOff;
   } else if (migrateOff !== undefined && (primary === undefined || gone.has(primary))) {
     primary = undefined; // the allocator's choice (hail: N+1, exclusion tags)
   }
@@ -541,13 +551,18 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
       ? `reinstall: ${failover} is ${gone.get(failover)} and ${inst.name}'s ${inst.diskTemplate} disks were only there: DATA LOSS: its disks are re-created EMPTY on ${primary} and its OS (${inst.runtime?.os.name ?? 'none'}) installed again, then it starts there (harep's reinstall, allowed by its auto-repair policy); what ${failover} held is never touched and is left alone if it returns`
       : `failover: ${failover} is ${gone.get(failover)}; ${inst.name} starts on ${primary}`);
   }
+  // A move off an offline node plans from that node's read-only probe (its copy, and for DRBD its devices and LVs).
+  const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
+  const drbdOff = offSource !== undefined && inst.diskTemplate === 'drbd' ? offSource : undefined;
+  const obsX = drbdOff?.observed ?? observed;
+  const hooksX = drbdOff?.hooks ?? hooks;
   const involved = [primary, secondary].filter((n): n is string => n !== undefined);
-  const down = involved.filter((n) => !observed.nodes.get(n)?.reachable);
+  const down = involved.filter((n) => !obsX.nodes.get(n)?.reachable);
   if (down.length > 0) notes.push(`nodes ${down.join(', ')} unreachable: their part waits for the next pass`);
-  const conversions = planDiskConversions(inst, primary, secondary, nodes, input.cluster, observed);
+  const conversions = planDiskConversions(inst, primary, secondary, nodes, input.cluster, obsX);
   if (conversions.length > 0) {
     // No disk and no runtime action on a disk that is not where the manifest says; the runtime's own refusals still show.
-    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, observed, hooks);
+    const rt = planInstanceRuntime(inst, placements.get(inst.name), input, obsX, hooksX);
     addEntry(subject, [], [], [...conversions, ...rt.refused], [...notes, ...rt.notes]);
     return;
   }
@@ -557,16 +572,16 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     return;
   }
   drbdAllocs.set(inst.name, allocs);
-  const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, observed, (node, disk) => {
+  const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, obsX, (node, disk) => {
     const a = allocs.get(disk.index);
     const minor = a?.minors.get(node);
     if (reinstall && node === primary && disk.template === 'plain') return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall)
     return a && minor !== undefined ? drbdTags(minor, a.port) : [];
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
-  const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooks);
-  const runningOn = (hooks.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-  const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, observed, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+  const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooksX);
+  const runningOn = (hooksX.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
+  const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, obsX, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
   if (fixing && repair) {
     // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
     if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
@@ -574,9 +589,8 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   }
   const d = dr.drop.length > 0 ? { ...d0, actions: d0.actions.filter((a) => !dr.drop.includes(a)) } : d0;
   // A failover carries the gone node's record over (OS generation, MACs); a reinstall does not: its OS is installed again.
-  const offSource = migrateOff !== undefined ? withOfflineSource(observed, hooks, migrateOff, inst.name, offlineRun!) : undefined;
   const rt = offSource
-    ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks)
+    ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks, liveDrbd ? dr.migrations : undefined)
     : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : reinstall ? reinstallHooks(hooks, input, observed, nodes) : hooks, liveDrbd ? dr.migrations : undefined);
   const installed = reinstall ? rt.actions.find((a) => a.verb === 'instance.install') : undefined;
   if (installed) rt.actions.push(...reinstallUntags(inst, primary, nodes, input.cluster, observed, d0.actions, installed));

@@ -322,6 +322,67 @@ describe('auto-repair migrate: an instance still running on a node declared offl
   });
 });
 
+describe('auto-repair migrate of a DRBD instance still running on a node declared offline (simulated nodes and DRBD, real planner and state directory)', () => {
+  let sc: Scenario | undefined;
+  afterEach(async () => { await sc?.cleanup(); sc = undefined; });
+  const db = (extra: Record<string, unknown> = {}) => ({ os: { name: 'none' }, diskTemplate: 'drbd' as const, disks: [{ size: '64M' }], nics: [], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' as const, ...extra });
+
+  it('given n1 declared offline while it runs vm0 (migrate allowed, Connected UpToDate/UpToDate) and vm1 (no opt-in), vm0 live-migrates to its secondary n2 through dual-primary and n1 keeps its replica as Secondary; vm1 is held with the reason; never two running copies nor two Primaries', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, failover: true, migration: 'live' });
+    sc.world.addInstance(db({ autoRepair: { repair: 'migrate' } })); // vm0
+    sc.world.addInstance(db()); // vm1
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+
+    sc.world.roles.set('n1', 'offline');
+    const twice = new Set<string>();
+    const check = () => { for (const v of ['vm0', 'vm1']) if (sc!.runningOn(v).length > 1) twice.add(v); };
+    const o = await sc.pass({ afterAction: check });
+    expect(o.error).toBeUndefined();
+    const vm0 = o.plan!.entries.find((e) => e.subject === 'Instance/vm0')!;
+    expect(vm0.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['instance.migrate@n1']);
+    expect(vm0.actions[0]).toMatchObject({ peer: 'n2', drbd: [expect.objectContaining({ index: 0 })] });
+    expect(vm0.notes).toContain('migrate: n1 is offline (declared) but still answers and runs vm0: it moves to n2 (harep\'s migrate, allowed by its auto-repair policy), never started a second time');
+    expect(vm0.diffs).toContainEqual({ path: 'disks[0].drbd.primary', desired: 'n2', observed: 'n1' });
+    const vm1 = o.plan!.entries.find((e) => e.subject === 'Instance/vm1')!;
+    expect(vm1.actions).toEqual([]);
+    expect(vm1.notes.join('\n')).toContain('n1 is offline (declared) but still answers and runs vm1 (running): a failover would start a second running copy, so none is made; it stays there until it stops, its node is drained instead (role: drained moves it to its DRBD secondary), or harep\'s migrate is allowed');
+    expect(o.plan!.failovers ?? []).toEqual([]);
+    expect(o.results.every((r) => r.ok)).toBe(true);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(sc.runningOn('vm1')).toEqual(['n1']);
+    const roles = async (n: string) => Object.values((await sc!.sim.node(n).observe({ sysctls: [], fileDirs: [], drbd: true })).drbd?.devices ?? {}).map((d) => `${d.resource} ${d.role} ${d.disk} ${d.peer?.connection}`).sort();
+    const n1 = await roles('n1');
+    const n2 = await roles('n2');
+    expect(n1.filter((r) => r.includes(' Primary '))).toHaveLength(1); // vm1's, still on n1
+    expect(n2.filter((r) => r.includes(' Primary '))).toHaveLength(1); // vm0's, moved
+    expect([...n1, ...n2].every((r) => r.endsWith('UpToDate Connected'))).toBe(true);
+    expect((await readRepairRecords(sc.stateDir)).get('vm0')).toMatchObject({ type: 'migrate', result: 'success' });
+
+    // Settled: vm0 stays on n2 with n1 (offline) holding its replica; nothing more is planned on n1.
+    const again = await sc.pass({ afterAction: check });
+    expect(again.plan!.actions.filter((a) => a.node === 'n1')).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect([...twice]).toEqual([]);
+    expect(sc.findings()).toEqual([]);
+  });
+
+  it('given n1 declared offline while it runs vm0 (migrate allowed) but the pair is not connected, nothing moves: the plan refuses the migration with the DRBD states it saw and vm0 stays on n1, its only copy', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, failover: true, migration: 'live' });
+    sc.world.addInstance(db({ autoRepair: { repair: 'migrate' } }));
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    // n2's DRBD device goes down (as after a crash of its DRBD, or drbdsetup down): n1 sees it disconnected.
+    sc.sim.node('n2').tamper((s) => s.drbd.clear());
+    sc.world.roles.set('n1', 'offline');
+    const o = await sc.pass();
+    const vm0 = o.plan!.entries.find((e) => e.subject === 'Instance/vm0')!;
+    expect(vm0.actions.filter((a) => a.verb === 'instance.migrate' || a.verb === 'instance.start' || a.verb === 'drbd.primary')).toEqual([]);
+    expect(vm0.refused.map((r) => r.code)).toEqual(['DRBD_MIGRATION_NOT_READY']);
+    expect(vm0.refused[0]!.message).toMatch(/live migration n1 -> n2 needs both sides Connected and UpToDate\/UpToDate; this pass sees n1: Primary, UpToDate, .*; n2: down.*The VM stays on n1/);
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+  });
+});
+
 describe('auto-repair reinstall cut short at each step resumes (simulated nodes, real planner, allocator and state directory)', () => {
   let sc: Scenario | undefined;
   afterEach(async () => { await sc?.cleanup(); sc = undefined; });
