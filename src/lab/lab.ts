@@ -179,7 +179,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
 
   const group = opts.group ?? 'default';
   const serial = serializer();
-  const boot = layout.nodes.some((n) => n.kind === 'vm') ? bootFiles(layout, opts.vmKernelPath) : undefined;
+  const boot = layout.nodes.some((n) => n.kind === 'vm') ? bootFiles(layout, opts.vmKernelPath, log) : undefined;
   if (boot) {
     record.vmBoot = boot;
     await saveRecord(record);

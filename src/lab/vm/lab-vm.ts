@@ -10,6 +10,7 @@ import type { Logger } from '../../util/log.js';
 import type { LabLayout, NodeLayout } from '../config.js';
 import type { HostRunner } from '../host.js';
 import { pickNewestKernel } from '../guest/build.js';
+import { ensurePvhKernel } from '../kernel-image.js';
 import { removeLink } from '../network.js';
 import { ensureKey, publicKeyOnly } from '../services.js';
 import type { LabDownResult, LabNode } from '../lab.js';
@@ -18,8 +19,8 @@ import { ensureVmInitramfs } from './initramfs.js';
 import { VM_OVSDB_SOCKET, VM_PV_DEVICE } from './node-files.js';
 import { prepareVmNode, startVm, stopVm, waitForVmSshd } from './vmnode.js';
 
-/** The kernel (newest /boot/vmlinuz-*-amd64 unless given) and the lab's initramfs for it. */
-export function bootFiles(lab: LabLayout, kernelPath?: string): VmBoot {
+/** The kernel (newest /boot/vmlinuz-*-amd64 unless given, as a PVH ELF) and the lab's initramfs for it. */
+export function bootFiles(lab: LabLayout, kernelPath?: string, log?: Logger): VmBoot {
   let kernel = kernelPath;
   if (!kernel) {
     const version = existsSync('/boot') ? pickNewestKernel(readdirSync('/boot')) : undefined;
@@ -28,7 +29,9 @@ export function bootFiles(lab: LabLayout, kernelPath?: string): VmBoot {
   }
   const version = kernel.slice(kernel.lastIndexOf('vmlinuz-') + 'vmlinuz-'.length);
   const initrd = ensureVmInitramfs({ kernelVersion: version, outFile: vmInitrdFile(lab, version) });
-  return { kernelPath: kernel, initrdPath: initrd.path };
+  // Unpacked to a PVH ELF: the real-mode stub unpacking xz is most of a TCG boot's kernel time.
+  const elf = ensurePvhKernel(kernel, join(lab.stateDir, 'vm', `vmlinux-${version}`), log);
+  return { kernelPath: elf, initrdPath: initrd.path };
 }
 
 export function vmInitrdFile(lab: LabLayout, version: string): string {
