@@ -86,7 +86,11 @@ export interface LvActivate extends Base { readonly verb: 'lv.activate'; readonl
 /** Drop tags from an LV (a record that no longer holds: a DRBD minor/port after a conversion to plain). */
 export interface LvUntag extends Base { readonly verb: 'lv.untag'; readonly vg: string; readonly name: string; readonly tags: readonly string[] }
 /** The image's directory (the storage root) must exist: it is never created. */
-export interface FileCreate extends Base { readonly verb: 'file.create'; readonly path: string; readonly sizeMiB: number; readonly format: 'raw' | 'qcow2' }
+export interface FileCreate extends Base {
+  readonly verb: 'file.create'; readonly path: string; readonly sizeMiB: number; readonly format: 'raw' | 'qcow2';
+  /** A reinstall's half-made mark (plan/reinstall): this empty file is made first, then the image; never when the image exists. */
+  readonly mark?: string;
+}
 /** `format` is the declared format qemu-img is told (-f); default raw, what file.create makes. */
 export interface FileGrow extends Base { readonly verb: 'file.grow'; readonly path: string; readonly sizeMiB: number; readonly format?: 'raw' | 'qcow2' }
 export interface FileRemove extends Base { readonly verb: 'file.remove'; readonly path: string }

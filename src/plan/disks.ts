@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Action } from '../core/actions.js';
-import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG } from './naming.js';
+import { DRBD_META_MIB, diskFilePath, diskLvName, diskMetaLvName, instanceLvTag, instanceOfDiskFile, instanceOfDiskLv, instanceOfLvTags, isDiskFileOf, isDiskLvOf, MANAGED_LV_TAG, REINSTALL_LV_TAG, reinstallMarkPath } from './naming.js';
 import { planDrbdDownForDeletion } from './drbd.js';
 import type { ObservedLv } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanCluster, PlanDisk, PlanInstance, PlanNode, Refusal } from '../core/plan.js';
@@ -161,7 +161,8 @@ export function planInstanceDisks(
             refused.push({ subject, code: 'STORAGE_DIR_MISSING', message: `disk ${disk.index}: storage directory ${dir} does not exist on ${v.node}. Gantry never creates it (an unmounted or mistyped directory would fill the root filesystem): create or mount it.` });
             continue;
           }
-          actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: v.format, reason: `disk ${disk.index} ${v.format} image ${v.path} is missing` });
+          const mark = extraTags(v.node, disk).includes(REINSTALL_LV_TAG) ? reinstallMarkPath(v.path) : undefined;
+          actions.push({ verb: 'file.create', node: v.node, subject, path: v.path, sizeMiB: v.sizeMiB, format: v.format, ...(mark !== undefined ? { mark } : {}), reason: `disk ${disk.index} ${v.format} image ${v.path} is missing${mark !== undefined ? ` (made after its half-made mark ${mark}: a reinstall)` : ''}` });
         } else if (have.format !== v.format) {
           // Never converted in place: a raw disk read as qcow2 (or the reverse) would hand the guest garbage.
           diffs.push({ path: `${path}.format`, desired: v.format, observed: have.format });
@@ -201,7 +202,9 @@ export function planDeleteInstanceDisks(inst: PlanInstance, nodes: ReadonlyMap<s
     }
     const dirs = [nodes.get(nodeName)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
     for (const f of Object.values(obs.files)) {
-      if (!isDiskFileOf(f.path, inst.name, dirs)) continue;
+      // A reinstall's mark left beside an image goes with it.
+      const image = f.path.endsWith('.reinstall') ? f.path.slice(0, -'.reinstall'.length) : f.path;
+      if (!isDiskFileOf(image, inst.name, dirs)) continue;
       // A sharedfile image is seen by every node: remove it once.
       if (path.posix.dirname(f.path) === cluster.sharedFileStorageDir) {
         if (sharedSeen.has(f.path)) continue;

@@ -16,6 +16,14 @@ const INSTANCE_TAG = 'gantry-inst=';
  * Dropped once the install succeeded.
  */
 export const REINSTALL_LV_TAG = 'gantry-reinstall';
+/**
+ * A file disk's reinstall mark (files carry no tags): an empty file beside the image, made
+ * before it by the same file.create and removed after the OS install succeeded. Its name
+ * is not a disk image name (instanceOfDiskFile), so nothing reads it as a disk.
+ */
+export function reinstallMarkPath(imagePath: string): string {
+  return `${imagePath}.reinstall`;
+}
 
 /** LVM tag naming the owning instance (LVM tags allow [A-Za-z0-9_+.-/=!:&#]). */
 export function instanceLvTag(instance: string): string {

@@ -575,7 +575,7 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const d0 = planInstanceDisks(inst, primary, secondary, nodes, input.cluster, obsX, (node, disk) => {
     const a = allocs.get(disk.index);
     const minor = a?.minors.get(node);
-    if (reinstall && node === primary && disk.template === 'plain') return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall)
+    if (reinstall && node === primary && (disk.template === 'plain' || disk.template === 'file')) return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall): an LV's tag, an image's mark file
     return a && minor !== undefined ? drbdTags(minor, a.port) : [];
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
@@ -594,7 +594,7 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : reinstall ? reinstallHooks(hooks, input, observed, nodes) : hooks, liveDrbd ? dr.migrations : undefined);
   const installed = reinstall ? rt.actions.find((a) => a.verb === 'instance.install') : undefined;
   if (installed) rt.actions.push(...reinstallUntags(inst, primary, nodes, input.cluster, observed, d0.actions, installed));
-  else if (inst.diskTemplate === 'plain') rt.actions.push(...leftoverReinstallMarks(inst, primary, nodes, input.cluster, observed, (hooks.copies.get(inst.name) ?? []).some((x) => x.node === primary && x.vm.meta !== undefined)));
+  else if (inst.diskTemplate === 'plain' || inst.diskTemplate === 'file') rt.actions.push(...leftoverReinstallMarks(inst, primary, nodes, input.cluster, observed, (hooks.copies.get(inst.name) ?? []).some((x) => x.node === primary && x.vm.meta !== undefined)));
   if (rt.watcher && !dr.blocksRuntime) watcherDecisions.push(rt.watcher);
   const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, c.tapIndex());
   rt.diffs.push(...routed.diffs);

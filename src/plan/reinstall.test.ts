@@ -35,9 +35,30 @@ describe('a reinstall cut short', () => {
     const create = { verb: 'lv.create' as const, node: 'n3', subject: 'Instance/vm0', vg: 'vg0', name: 'vm0.disk1', sizeMiB: 64, tags: mark, reason: 'r' };
     const install = { verb: 'instance.install', node: 'n3', subject: 'Instance/vm0', name: 'vm0' } as unknown as Parameters<typeof reinstallUntags>[6];
     const u = reinstallUntags(vm0, 'n3', nodes, cluster, o, [create], install);
-    expect(u.map((a) => `${a.vg}/${a.name}:${a.tags.join()}`)).toEqual(['vg0/vm0.disk0:gantry-reinstall', 'vg0/vm0.disk1:gantry-reinstall']);
+    expect(u.map((a) => (a.verb === 'lv.untag' ? `${a.vg}/${a.name}:${a.tags.join()}` : a.verb))).toEqual(['vg0/vm0.disk0:gantry-reinstall', 'vg0/vm0.disk1:gantry-reinstall']);
     expect(u.every((a) => a.after?.length === 1 && a.after[0]!.startsWith('instance.install@n3'))).toBe(true);
-    expect(leftoverReinstallMarks(vm0, 'n3', nodes, cluster, o, true).map((a) => [a.name, a.after])).toEqual([['vm0.disk0', undefined]]);
+    expect(leftoverReinstallMarks(vm0, 'n3', nodes, cluster, o, true).map((a) => [a.verb === 'lv.untag' ? a.name : a.path, a.after])).toEqual([['vm0.disk0', undefined]]);
     expect(leftoverReinstallMarks(vm0, 'n3', nodes, cluster, o, false)).toEqual([]);
+  });
+
+  const fvm = { ...vm0, diskTemplate: 'file' as const, disks: [0, 1].map((index) => ({ index, sizeMiB: 64, template: 'file' as const, vg: 'vg0', metaVg: 'vg0', state: 'present' as const })) };
+  const withFiles = (name: string, files: string[]): ObservedNode => ({
+    ...emptyObservedNode(name, '2026-01-01T00:00:00Z'), reachable: true,
+    files: Object.fromEntries(files.map((f) => [`/f/${f}`, { path: `/f/${f}`, format: 'raw' as const, virtualSizeMiB: f.endsWith('.reinstall') ? 0 : 64 }])),
+  });
+  it('given file disks, an image with its mark file beside it is half-made (resumed there), an image without one is not; the marks made or found are removed after the install', () => {
+    const o = (n3: ObservedNode): ObservedCluster => ({ nodes: new Map([['n2', withFiles('n2', [])], ['n3', n3]]) });
+    expect(halfMadeReinstall(fvm, nodes, cluster, o(withFiles('n3', ['vm0.disk0.img', 'vm0.disk0.img.reinstall'])), new Set(['n1']))).toBe('n3');
+    // Cut after the mark, before its image: nothing to resume (no disk there), a fresh reinstall then makes the image.
+    expect(halfMadeReinstall(fvm, nodes, cluster, o(withFiles('n3', ['vm0.disk0.img.reinstall'])), new Set(['n1']))).toBeUndefined();
+    expect(halfMadeReinstall(fvm, nodes, cluster, o(withFiles('n3', ['vm0.disk0.img', 'vm0.disk0.img.reinstall', 'vm0.disk1.img'])), new Set(['n1']))).toBeUndefined();
+    expect(halfMadeReinstall(fvm, nodes, cluster, o(withFiles('n3', ['vm0.disk0.img'])), new Set(['n1']))).toBeUndefined();
+    const obs = o(withFiles('n3', ['vm0.disk0.img', 'vm0.disk0.img.reinstall']));
+    const create = { verb: 'file.create' as const, node: 'n3', subject: 'Instance/vm0', path: '/f/vm0.disk1.img', sizeMiB: 64, format: 'raw' as const, mark: '/f/vm0.disk1.img.reinstall', reason: 'r' };
+    const install = { verb: 'instance.install', node: 'n3', subject: 'Instance/vm0', name: 'vm0' } as unknown as Parameters<typeof reinstallUntags>[6];
+    const u = reinstallUntags(fvm, 'n3', nodes, cluster, obs, [create], install);
+    expect(u.map((a) => (a.verb === 'file.remove' ? a.path : a.verb))).toEqual(['/f/vm0.disk0.img.reinstall', '/f/vm0.disk1.img.reinstall']);
+    expect(u.every((a) => a.after?.[0]?.startsWith('instance.install@n3'))).toBe(true);
+    expect(leftoverReinstallMarks(fvm, 'n3', nodes, cluster, obs, true).map((a) => (a.verb === 'file.remove' ? a.path : a.verb))).toEqual(['/f/vm0.disk0.img.reinstall']);
   });
 });

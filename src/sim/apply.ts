@@ -191,6 +191,7 @@ export const handlers: Handlers = {
       if (cur.format === a.format && cur.virtualSizeMiB === a.sizeMiB) return false;
       throw new PrereqError('FILE_MISMATCH', `${a.path} exists as ${cur.format} ${cur.virtualSizeMiB} MiB, not ${a.format} ${a.sizeMiB} MiB`, { path: a.path });
     }
+    if (a.mark !== undefined) filesFor(s, a.mark).set(a.mark, { path: a.mark, format: 'raw', virtualSizeMiB: 0 }); // touch, before the image
     files.set(a.path, { path: a.path, format: a.format, virtualSizeMiB: a.sizeMiB });
     return true;
   },

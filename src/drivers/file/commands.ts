@@ -35,6 +35,8 @@ export const mvNoClobberCmd = (from: string, to: string): string[] => ['mv', '-n
 /** Which of `paths` exist (one per line on stdout; a missing one only makes ls exit 2). */
 export const existingCmd = (paths: readonly string[]): string[] => ['ls', '-1d', '--', ...paths.map(checkPath)];
 export const rmCmd = (path: string): string[] => ['rm', '-f', '--', checkPath(path)];
+/** An empty file (a reinstall's mark: qemu-img info reads it as a raw image of 0 bytes). */
+export const touchCmd = (path: string): string[] => ['touch', '--', checkPath(path)];
 
 /**
  * List the images of one directory in one command: find runs `qemu-img info` per file

@@ -17,6 +17,12 @@ describe('file disk ensures against real qemu-img and stat output', () => {
     expect(fileCreateOp.decide({ ...base, sizeMiB: 96, format: 'qcow2' }, [missing(), dir()])).toEqual({ kind: 'run', commands: [
       ['qemu-img', 'create', '-q', '-f', 'qcow2', '/srv/disks/web1.disk1', '96M']] });
   });
+  it('given a reinstall\'s mark it touches the empty mark file before creating the image, and never when the image exists', () => {
+    const a = { ...base, sizeMiB: 96, format: 'qcow2' as const, mark: '/srv/disks/web1.disk1.reinstall' };
+    expect(fileCreateOp.decide(a, [missing(), dir()])).toEqual({ kind: 'run', commands: [
+      ['touch', '--', '/srv/disks/web1.disk1.reinstall'], ['qemu-img', 'create', '-q', '-f', 'qcow2', '/srv/disks/web1.disk1', '96M']] });
+    expect(fileCreateOp.decide(a, [...info(), dir()])).toEqual({ kind: 'noop' });
+  });
   it('given a missing storage directory it refuses, naming it, and runs nothing (no mkdir -p)', () => {
     const d = fileCreateOp.decide({ ...base, sizeMiB: 96, format: 'raw' }, [missing(), noDir()]);
     expect(d.kind === 'refuse' && [d.error.code, d.error.message]).toEqual(['FILE_STORAGE_DIR_MISSING', expect.stringContaining('/srv/disks does not exist')]);

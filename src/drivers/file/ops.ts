@@ -8,11 +8,11 @@ import type { ExecResult } from '../../transport/transport.js';
 import type { ObservedFile } from '../../core/observed.js';
 import { ExecError, PrereqError, TerminalError } from '../../util/errors.js';
 import { firstLine, NOOP, readFailed, runAll, type Decision, type EnsureOp } from '../facts/shared.js';
-import { imgCreateCmd, imgInfoCmd, imgResizeCmd, parentDir, pathTypeCmd, rmCmd, type ImageFormat } from './commands.js';
+import { imgCreateCmd, imgInfoCmd, imgResizeCmd, parentDir, pathTypeCmd, rmCmd, touchCmd, type ImageFormat } from './commands.js';
 import { isMissing, parseInfo } from './parse.js';
 
 /** What the file operations need (the executor passes its actions: only the shape matters). */
-export interface FileCreateParams { readonly path: string; readonly sizeMiB: number; readonly format: ImageFormat }
+export interface FileCreateParams { readonly path: string; readonly sizeMiB: number; readonly format: ImageFormat; readonly mark?: string }
 /** `format` is the declared one (default raw, what create makes); never probed. */
 export interface FileGrowParams { readonly path: string; readonly sizeMiB: number; readonly format?: ImageFormat }
 export interface FileRemoveParams { readonly path: string }
@@ -50,13 +50,16 @@ export function storageDirRefusal(dir: string, r: ExecResult | undefined): Decis
   return { kind: 'refuse', error: new ExecError('FILE_READ_FAILED', `cannot check storage directory ${dir}: ${firstLine(r.stderr)}`, { dir }) };
 }
 
+/** A reinstall's mark, made before the image (a pass cut between the two leaves the mark alone: resumable, never an unmarked image). */
+const markFirst = (a: FileCreateParams): string[][] => (a.mark !== undefined ? [touchCmd(a.mark)] : []);
+
 export const fileCreateOp: EnsureOp<FileCreateParams> = {
   read: (a) => [imgInfoCmd(a.path), pathTypeCmd(parentDir(a.path))],
-  describe: (a) => [imgCreateCmd(a.path, a.format, a.sizeMiB)],
+  describe: (a) => [...markFirst(a), imgCreateCmd(a.path, a.format, a.sizeMiB)],
   decide(a, reads) {
     const f = current(reads);
     if (isDecision(f)) return f;
-    if (f === null) return storageDirRefusal(parentDir(a.path), reads[1]) ?? runAll([imgCreateCmd(a.path, a.format, a.sizeMiB)]);
+    if (f === null) return storageDirRefusal(parentDir(a.path), reads[1]) ?? runAll([...markFirst(a), imgCreateCmd(a.path, a.format, a.sizeMiB)]);
     if (f.format !== a.format) return formatMismatch(a.path, f.format, a.format);
     // Exists already (rerun): bigger than asked is fine for a create, smaller is grown.
     return f.virtualSizeMiB >= a.sizeMiB ? NOOP : grow(a.path, f, a.format, a.sizeMiB);

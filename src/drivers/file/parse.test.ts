@@ -16,6 +16,11 @@ describe('qemu-img info parsers (real qemu-img 7.2 output)', () => {
   });
   it('given an empty directory listing it returns nothing and given truncated JSON it throws', () => {
     expect(parseInfoStream('')).toEqual([]);
+    // A reinstall's mark (an empty file beside its image, real find + qemu-img info 7.2) reads as a raw image of 0 MiB.
+    expect(parseInfoStream(golden('find-exec-info-reinstall-mark.json'))).toEqual([
+      expect.objectContaining({ path: '/srv/gantry/disks/web1.disk0.img.reinstall', format: 'raw', virtualSizeMiB: 0 }),
+      expect.objectContaining({ path: '/srv/gantry/disks/web1.disk0.img', format: 'raw', virtualSizeMiB: 8 }),
+    ]);
     expect(() => parseInfoStream('{ "filename": "/a", ')).toThrow(/unbalanced/);
   });
   it('given braces inside strings it still splits objects correctly', () => {
