@@ -52,6 +52,11 @@ export interface KubeApi {
    * metadata.resourceVersion is conditional: 409 when someone wrote since.
    */
   mergePatch(plural: string, ns: string, name: string, patch: Record<string, unknown>, fieldManager: string): Promise<KubeObject>;
+  /**
+   * DELETE, conditional on the object's uid and resourceVersion (DeleteOptions.preconditions):
+   * 409 when it changed since, 404 when it is gone.
+   */
+  delete(plural: string, ns: string, name: string, preconditions: { readonly uid?: string; readonly resourceVersion?: string }): Promise<void>;
   /** PUT .../status with the object's resourceVersion: 409 when someone wrote since. */
   replaceStatus(plural: string, ns: string, obj: KubeObject): Promise<KubeObject>;
   /**
@@ -118,6 +123,9 @@ export function kubeApiFrom(kc: KubeConfig): KubeApi {
       (await custom.createNamespacedCustomObject({ ...g, namespace, plural, body: obj, fieldManager })) as KubeObject),
     mergePatch: (plural, namespace, name, patch, fieldManager) => call(`patch ${plural}/${name}`, async () =>
       (await custom.patchNamespacedCustomObject({ ...g, namespace, plural, name, body: patch, fieldManager }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as KubeObject),
+    delete: (plural, namespace, name, preconditions) => call(`delete ${plural}/${name}`, async () => {
+      await custom.deleteNamespacedCustomObject({ ...g, namespace, plural, name, body: { preconditions } });
+    }),
     replaceStatus: (plural, namespace, obj) => call(`update ${plural}/${obj.metadata.name}/status`, async () =>
       (await custom.replaceNamespacedCustomObjectStatus({ ...g, namespace, plural, name: obj.metadata.name, body: obj })) as KubeObject),
     watch: async (plural, ns, resourceVersion, onEvent, onClose) => {

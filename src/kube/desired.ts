@@ -27,6 +27,33 @@ export interface CrRef {
   readonly generation: number;
 }
 
+/**
+ * On an Instance CR being renamed in Kubernetes mode: the new name. A CR cannot be renamed,
+ * so a rename is three writes (this annotation on the old CR, a create of the new CR with
+ * spec.renamedFrom, a delete of the old CR); while the old CR is still there, the build
+ * reads it as superseded (see supersededByRename), so no pass sees two instances.
+ */
+export const RENAMED_TO_ANNOTATION = 'gantry.dev/renamed-to';
+
+/**
+ * Instance CRs superseded by a rename, old name -> new name: the old CR carries
+ * RENAMED_TO_ANNOTATION naming a new Instance CR that exists and names it in
+ * spec.renamedFrom. Both sides must agree: an annotation nobody claims, or a renamedFrom
+ * whose old CR does not consent, supersedes nothing (the latter is refused by the build:
+ * the old name is still declared).
+ */
+export function supersededByRename(objects: readonly KubeObject[]): Map<string, string> {
+  const instances = new Map(objects.filter((o) => o.kind === 'Instance').map((o) => [o.metadata.name, o]));
+  const out = new Map<string, string>();
+  for (const [name, o] of instances) {
+    const to = (o.metadata.annotations as Record<string, string> | undefined)?.[RENAMED_TO_ANNOTATION];
+    if (to === undefined || to === name) continue;
+    const claimant = instances.get(to);
+    if ((claimant?.spec as { renamedFrom?: unknown } | undefined)?.renamedFrom === name) out.set(name, to);
+  }
+  return out;
+}
+
 export interface BuildFromCrs {
   /** Present only when every CR is valid. */
   readonly state?: DesiredState;
@@ -34,6 +61,8 @@ export interface BuildFromCrs {
   readonly invalid: ReadonlyMap<string, LoadError[]>;
   /** Every CR that took part, keyed `Kind/name` (the generation it was built from). */
   readonly refs: ReadonlyMap<string, CrRef>;
+  /** Instance CRs left out because a rename superseded them (old name -> new name; see supersededByRename). */
+  readonly superseded: ReadonlyMap<string, string>;
 }
 
 export const originName = (r: CrRef): string => `${r.kind}/${r.namespace}/${r.name}@${r.resourceVersion}`;
@@ -54,14 +83,20 @@ export function kindOfPlural(plural: string): Kind | undefined {
  * Build the desired state from the CRs of one namespace (objects of the five kinds).
  * Memoised in `cache` by content: the same documents give the same (shared, unchanged) result.
  */
-export function buildFromCrs(objects: readonly KubeObject[], cache: CrBuildCache = sharedCrBuildCache): BuildFromCrs {
+export function buildFromCrs(all: readonly KubeObject[], cache: CrBuildCache = sharedCrBuildCache): BuildFromCrs {
+  // an old CR a rename superseded is read as already deleted: the new CR (spec.renamedFrom) carries the instance
+  const superseded = supersededByRename(all);
+  const objects = superseded.size ? all.filter((o) => !(o.kind === 'Instance' && superseded.has(o.metadata.name))) : all;
   // status is ours and server metadata is not part of the desired state
   const docs = objects.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: pick(o.metadata), spec: o.spec }));
   const keys = docs.map((d) => CrBuildCache.keyOf(d));
-  return cache.build(keys, () => build(objects, docs, keys, cache));
+  const built = cache.build(keys, () => ({ ...build(objects, docs, keys, cache), superseded: NONE }));
+  return superseded.size ? { ...built, superseded } : built;
 }
 
-function build(objects: readonly KubeObject[], docs: readonly Record<string, unknown>[], keys: readonly string[], cache: CrBuildCache): BuildFromCrs {
+const NONE: ReadonlyMap<string, string> = new Map();
+
+function build(objects: readonly KubeObject[], docs: readonly Record<string, unknown>[], keys: readonly string[], cache: CrBuildCache): Omit<BuildFromCrs, 'superseded'> {
   const resources: ManifestResource[] = [];
   const refs = new Map<string, CrRef>();
   const byOrigin = new Map<string, string>();

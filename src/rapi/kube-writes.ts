@@ -11,6 +11,15 @@
  * that pass left the resource in sync. A delete sets spec.state: absent, as in file mode
  * (the VM goes, its disks are kept; the CR stays to say so).
  *
+ * A rename (a CR cannot be renamed) is three writes in one job: the old CR is marked
+ * `gantry.dev/renamed-to: NEW` (a conditional patch, spec untouched), the new CR is created
+ * with the same spec and spec.renamedFrom: OLD, and the old CR is deleted (conditional on
+ * its uid and resourceVersion). The build reads an old CR whose mark is claimed by the new
+ * CR's renamedFrom as superseded (kube/desired.ts), so every pass, whichever of the three
+ * states it reads, sees one instance: the old one, or the new one carrying the rename (its
+ * disks renamed, never created empty beside orphans). A failure after the create leaves the
+ * old CR superseded and inert, and the job says so (delete it by hand).
+ *
  * One writer: only the replica holding the Lease writes (mayWrite); the others answer
  * writes with 503 and keep serving reads.
  */
@@ -20,7 +29,7 @@ import type { ObservedCluster } from '../core/plan.js';
 import type { LoadError } from '../desired/errors.js';
 import type { DesiredState } from '../desired/model.js';
 import { KubeApiError, type KubeApi, type KubeObject } from '../kube/client.js';
-import { buildFromCrs } from '../kube/desired.js';
+import { buildFromCrs, RENAMED_TO_ANNOTATION } from '../kube/desired.js';
 import { mergePatchOf } from '../kube/merge-patch.js';
 import type { Logger } from '../util/log.js';
 import { rapiField } from './create.js';
@@ -198,13 +207,124 @@ class KubeWrites implements ChangeSink {
   async submit(req: WriteRequest, change: ManifestChange): Promise<number> {
     const why = this.mayWrite();
     if (why) throw new RapiHttpError(503, 'Service Unavailable', `${why}: only the replica holding the Lease writes (one writer); retry against it`);
-    // A custom resource cannot be renamed: it would be a create of the new one (spec.renamedFrom) and a delete of the old, and
-    // between the two the namespace declares both names (refused by the build); not done yet in this mode.
-    if (change.judged !== undefined) throw bad('new_name', `a rename is not supported in Kubernetes mode yet (a custom resource cannot be renamed): create the new ${change.judged} with spec.renamedFrom: ${change.subject.split('/')[1]} and delete the old one with the same apply; nothing was changed`);
     const snap = await this.o.source.snapshot();
-    this.validated(change, this.o.source.objects(), snap.observed); // the 400, before any job or patch
+    // the 400, before any job or patch
+    if (change.judged !== undefined) this.checkRename(change, this.o.source.objects());
+    else this.validated(change, this.o.source.objects(), snap.observed);
     const user = req.user?.name ?? 'anonymous';
-    return this.o.jobs.submit({ ...change.op } as never, `${change.op.OP_ID as string}(${change.subject.split('/')[1]})`, user, (ctx) => this.runJob(change, user, ctx));
+    const run = change.judged !== undefined ? (ctx: JobContext) => this.runRename(change, user, ctx) : (ctx: JobContext) => this.runJob(change, user, ctx);
+    return this.o.jobs.submit({ ...change.op } as never, `${change.op.OP_ID as string}(${change.subject.split('/')[1]})`, user, run);
+  }
+
+  /**
+   * A rename's two CRs: the old one (`cur`, or the cached one) marked renamed-to, and the new
+   * one (metadata.name and spec.renamedFrom set by the same edit as a manifest's).
+   */
+  private renamed(change: ManifestChange, objects: readonly KubeObject[], cur?: KubeObject): { marked: KubeObject; created: KubeObject } {
+    const [kind, from] = change.subject.split('/') as [string, string];
+    const to = change.judged!.split('/')[1]!;
+    const obj = cur ?? objects.find((o) => sameObject(o, kind, from));
+    if (!obj) throw new RapiHttpError(404, 'Not Found', `${kind} '${from}' has no custom resource in namespace ${this.o.namespace}`);
+    const doc = parseDocument(stringify({ apiVersion: obj.apiVersion, kind, metadata: { name: from }, spec: obj.spec ?? {} }));
+    change.edit!(doc);
+    const edited = doc.toJS() as { metadata: { name: string }; spec?: unknown };
+    if (edited.metadata.name !== to) throw new Error(`${change.what}: the edit names ${edited.metadata.name}, not ${to}`);
+    const marked = { ...obj, kind, metadata: { ...obj.metadata, annotations: { ...(obj.metadata.annotations as Record<string, string> | undefined), [RENAMED_TO_ANNOTATION]: to } } };
+    return { marked, created: { apiVersion: obj.apiVersion, kind, metadata: { name: to, namespace: this.o.namespace }, spec: edited.spec ?? {} } };
+  }
+
+  /** The namespace with the old CR marked and the new one created must build (the state a pass reads between the two); throws the 400. */
+  private checkRename(change: ManifestChange, objects: readonly KubeObject[], cur?: KubeObject): { marked: KubeObject; created: KubeObject } {
+    const r = this.renamed(change, objects, cur);
+    if (objects.some((o) => sameObject(o, r.created.kind, r.created.metadata.name))) throw bad('new_name', `${change.judged} already exists in namespace ${this.o.namespace}`);
+    this.check(change, replaced(objects, r.marked), r.created);
+    return r;
+  }
+
+  /** Mark the old CR, create the new one, delete the old one; then follow the pass that reads the new one. */
+  private async runRename(change: ManifestChange, user: string, ctx: JobContext): Promise<null> {
+    const [kind, from] = change.subject.split('/') as [string, string];
+    const to = change.judged!.split('/')[1]!;
+    const plural = KIND_INFO.Instance.plural;
+    const ns = this.o.namespace;
+    const annotations = { [USER_ANNOTATION]: user, [OPERATION_ANNOTATION]: change.what };
+    const notWriting = () => { const why = this.mayWrite(); if (why) throw new Error(`${change.what}: stopped: ${why}`); };
+    // 1. mark the old CR (spec untouched: nothing changes for the passes while the new one does not exist)
+    let marked: KubeObject;
+    let created: KubeObject;
+    for (let attempt = 1; ; attempt++) {
+      notWriting();
+      let cur: KubeObject;
+      try {
+        cur = { ...(await this.o.api.get(plural, ns, from)), kind };
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) throw new Error(`${change.what}: ${change.subject} was deleted from namespace ${ns}`);
+        throw err;
+      }
+      ({ created } = this.checkRename(change, replaced(this.o.source.objects(), cur), cur));
+      try {
+        marked = await this.o.api.mergePatch(plural, ns, from, { metadata: { resourceVersion: cur.metadata.resourceVersion, annotations: { ...annotations, [RENAMED_TO_ANNOTATION]: to } } }, FIELD_MANAGER);
+        ctx.log(`marked ${change.subject} ${RENAMED_TO_ANNOTATION}: ${to} (user ${user})`);
+        break;
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 409 && attempt < MAX_CONFLICTS) { ctx.log(`${change.subject} changed since it was read (409): reading it again`); continue; }
+        throw err;
+      }
+    }
+    // 2. create the new CR: from here on the passes read the new instance carrying the rename
+    let generation: number;
+    try {
+      notWriting();
+      const made = await this.o.api.create(plural, ns, { ...created, metadata: { ...created.metadata, annotations } }, FIELD_MANAGER);
+      generation = made.metadata.generation ?? 1;
+      ctx.log(`created ${change.judged} with spec.renamedFrom: ${from} (generation ${generation}); ${change.subject} is superseded`);
+    } catch (err) {
+      const unmarked = await this.o.api.mergePatch(plural, ns, from, { metadata: { resourceVersion: marked.metadata.resourceVersion, annotations: { [RENAMED_TO_ANNOTATION]: null } } }, FIELD_MANAGER).then(() => true, () => false);
+      throw new Error(`${change.what}: creating ${change.judged} failed: ${(err as Error).message}; nothing changed on the nodes, ${change.subject} ${unmarked ? 'is as it was' : `keeps its ${RENAMED_TO_ANNOTATION} mark, which means nothing while no ${change.judged} claims it`}`);
+    }
+    // 3. delete the old CR, only the version this job marked (or a later one still marked for this rename)
+    await this.deleteSuperseded(change, marked, ctx);
+    this.o.source.invalidate();
+    for (let n = 1; ; n++) {
+      const out = await this.o.passes!.after(change.judged!, generation, ctx);
+      if (out.invalid !== undefined) throw new Error(`${change.what}: the custom resources do not validate, nothing changed on the nodes: ${out.invalid}`);
+      if (judgePass(change, out, ctx, n < MAX_PASSES)) break;
+      ctx.log(`${change.what}: actions left after pass ${n}, passing again`);
+    }
+    return null;
+  }
+
+  private async deleteSuperseded(change: ManifestChange, marked: KubeObject, ctx: JobContext): Promise<void> {
+    const from = marked.metadata.name;
+    const to = change.judged!.split('/')[1]!;
+    const plural = KIND_INFO.Instance.plural;
+    const ns = this.o.namespace;
+    const left = (why: string) => new Error(`${change.what}: ${change.judged} was created with spec.renamedFrom: ${from} and carries the rename, but the old custom resource ${change.subject} was not deleted: ${why}. `
+      + `It is superseded (marked ${RENAMED_TO_ANNOTATION}: ${to}): no pass reconciles it, and one copy of the instance is kept under ${to}; delete it: kubectl -n ${ns} delete ${plural}.gantry.dev ${from}`);
+    let cur = marked;
+    for (let attempt = 1; ; attempt++) {
+      const why = this.mayWrite();
+      if (why) throw left(why);
+      try {
+        await this.o.api.delete(plural, ns, from, { uid: cur.metadata.uid, resourceVersion: cur.metadata.resourceVersion });
+        ctx.log(`deleted ${change.subject} (superseded by ${change.judged})`);
+        return;
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) { ctx.log(`${change.subject} was already deleted`); return; }
+        if (!(err instanceof KubeApiError && err.status === 409 && attempt < MAX_CONFLICTS)) throw left((err as Error).message);
+      }
+      // changed since: delete it only while it is still this rename's old CR
+      try {
+        cur = await this.o.api.get(plural, ns, from);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) { ctx.log(`${change.subject} was already deleted`); return; }
+        throw left((err as Error).message);
+      }
+      if (cur.metadata.uid !== marked.metadata.uid || (cur.metadata.annotations as Record<string, string> | undefined)?.[RENAMED_TO_ANNOTATION] !== to) {
+        throw left(`it changed since it was marked (another uid, or its ${RENAMED_TO_ANNOTATION} mark removed)`);
+      }
+      ctx.log(`${change.subject} changed since it was marked (409): deleting the version read again`);
+    }
   }
 
   private async runJob(change: ManifestChange, user: string, ctx: JobContext): Promise<null> {

@@ -7,6 +7,7 @@
  *    main resource leave status alone (for CRDs that declare subresources.status);
  *  - PUT with a stale metadata.resourceVersion -> 409 Conflict; CR updates must carry one;
  *  - PATCH with application/merge-patch+json (RFC 7386), anything else -> 415;
+ *  - DELETE with DeleteOptions.preconditions (uid, resourceVersion) -> 409 when they differ;
  *  - ?watch=true&resourceVersion=N streams newline-delimited events after N; a version
  *    older than the compaction floor gets an ERROR event with code 410 (Gone);
  *  - CRDs are checked as structural schemas when created and CRs validated against them;
@@ -250,7 +251,7 @@ export class KubeApiDouble {
           if (patch.metadata?.resourceVersion === undefined) next.metadata.resourceVersion = cur.metadata.resourceVersion;
           return send(res, 200, this.update(coll, ns, name, next, sub === 'status'));
         }
-        if (method === 'DELETE') return send(res, 200, this.remove(coll, ns, name));
+        if (method === 'DELETE') return send(res, 200, this.remove(coll, ns, name, body ? (JSON.parse(body) as Obj).preconditions : undefined));
       }
       throw new HttpError(405, 'MethodNotAllowed', `${method} is not supported here`);
     } catch (e) {
@@ -335,8 +336,14 @@ export class KubeApiDouble {
     return clone(next);
   }
 
-  private remove(c: Collection, ns: string, name: string): Obj {
+  private remove(c: Collection, ns: string, name: string, pre?: { uid?: string; resourceVersion?: string }): Obj {
     const cur = this.mustGet(c, ns, name);
+    // DeleteOptions.preconditions, as the real server checks them: 409 when the object is not that one
+    for (const k of ['uid', 'resourceVersion'] as const) {
+      if (pre?.[k] !== undefined && pre[k] !== cur.metadata[k]) {
+        throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${c.plural}.${c.group} "${name}": Precondition failed: ${k}: ${pre[k]}, ${k} in object meta: ${cur.metadata[k]}`);
+      }
+    }
     this.objects.delete(this.key(this.collKey(c), ns, name));
     const gone = { ...cur, metadata: { ...cur.metadata, resourceVersion: String(++this.rv) } };
     this.emit(c, ns, 'DELETED', gone);

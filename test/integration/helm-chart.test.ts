@@ -81,7 +81,9 @@ describe('charts/gantry with the remote API (rendered by the helm double)', () =
     expect(allowed('instances', 'create')).toBe(true);
     expect(rules.some((r) => r.apiGroups.includes('') && r.resources.includes('pods') && r.verbs.includes('patch'))).toBe(true);
     expect(allowed('nodes', 'create')).toBe(false);
-    expect(rules.some((r) => r.verbs.includes('delete'))).toBe(false);
+    // delete: only Instances (a rename deletes the old CR after creating the new one)
+    expect(allowed('instances', 'delete')).toBe(true);
+    expect(rules.filter((r) => r.verbs.includes('delete')).flatMap((r) => r.resources)).toEqual(['instances']);
   });
 
   it('given rapi.enabled without Secrets, it passes no --users or TLS files (self-signed certificate in the state volume) and mounts no Secret', async () => {

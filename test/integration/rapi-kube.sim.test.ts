@@ -183,6 +183,56 @@ describe('remote API writes in Kubernetes mode (simulated nodes; API double: no 
     expect((await cr('instances', 'sf1')).spec.placement).toEqual({ primary: 'node1' });
   });
 
+  it('given a rename of a stopped instance, it marks the old CR, creates the new one (spec.renamedFrom), deletes the old one, and the pass renames its disks: nothing created or removed', async () => {
+    const made = await write('POST', '/2/instances', { __version__: 1, mode: 'create', name: 'ren1', disk_template: 'plain', disks: [{ size: 512 }], nics: [], os_type: 'none', beparams: { maxmem: 128 }, pnode: 'node2', name_check: false, ip_check: false });
+    expect(made.status, JSON.stringify(made.opresult)).toBe('success');
+    expect((await write('PUT', '/2/instances/ren1/shutdown')).status).toBe('success');
+    const spec = (await cr('instances', 'ren1')).spec;
+    const lvsOf = (name: string) => Object.values(sim.node('node2').snapshot().lvs).filter((lv) => lv.tags.includes(`gantry-inst=${name}`)).map((lv) => lv.sizeMiB);
+    expect(lvsOf('ren1')).toEqual([512]);
+    const seen = sim.node('node2').history().length;
+
+    const job = await write('PUT', '/2/instances/ren1/rename', { new_name: 'ren2' });
+    expect(job.status, JSON.stringify(job.opresult)).toBe('success');
+    const log = job.oplog[0].map((l: any) => l[3]).join('\n');
+    expect(log).toMatch(/marked Instance\/ren1 gantry.dev\/renamed-to: ren2[\s\S]*created Instance\/ren2 with spec.renamedFrom: ren1[\s\S]*deleted Instance\/ren1 \(superseded by Instance\/ren2\)[\s\S]*rename instance ren1 to ren2: done/);
+    await expect(api.request('GET', `/apis/gantry.dev/v1alpha1/namespaces/${NS}/instances/ren1`)).rejects.toMatchObject({ status: 404 });
+    const o = await cr('instances', 'ren2');
+    expect(o.spec).toEqual({ ...spec, renamedFrom: 'ren1' });
+    expect(o.metadata.annotations).toMatchObject({ [USER_ANNOTATION]: 'admin', [OPERATION_ANNOTATION]: 'rename instance ren1 to ren2' });
+    expect(api.fieldManagers).toContain(`POST /apis/gantry.dev/v1alpha1/namespaces/${NS}/instances gantry-rapi`);
+    // the disk moved under the new name; the passes that read the three states did nothing else to either name
+    expect(lvsOf('ren2')).toEqual([512]);
+    expect(lvsOf('ren1')).toEqual([]);
+    expect(sim.node('node2').history().slice(seen).map((h) => `${h.action.verb} ${h.action.subject}`)).toEqual(['instance.rename Instance/ren2']);
+    const listed = (await https(leaderPort, 'GET', '/2/instances', READER)).json.map((i: any) => i.id);
+    expect(listed).toContain('ren2');
+    expect(listed).not.toContain('ren1');
+  });
+
+  it('given a rename whose delete of the old CR fails, the job says which CR is left and why it is inert; the passes keep one copy, under the new name', async () => {
+    api.failNext('DELETE', new RegExp(`/instances/ren2$`), 500);
+    const seen = sim.node('node2').history().length;
+    const job = await write('PUT', '/2/instances/ren2/rename', { new_name: 'ren3' });
+    expect(job.status).toBe('error');
+    expect(JSON.stringify(job.opresult)).toMatch(/Instance\/ren3 was created with spec.renamedFrom: ren2 and carries the rename, but the old custom resource Instance\/ren2 was not deleted: .*superseded.*delete it: kubectl -n gantry delete instances.gantry.dev ren2/);
+    expect((await cr('instances', 'ren2')).metadata.annotations['gantry.dev/renamed-to']).toBe('ren3');
+    expect((await cr('instances', 'ren3')).spec.renamedFrom).toBe('ren2');
+    // the leader reads the old CR as superseded: it renames the disks once and creates nothing for either name
+    await vi.waitFor(() => expect(Object.values(sim.node('node2').snapshot().lvs).filter((lv) => lv.tags.includes('gantry-inst=ren3')).map((lv) => lv.sizeMiB)).toEqual([512]), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(async () => {
+      const listed = (await https(leaderPort, 'GET', '/2/instances', READER)).json.map((i: any) => i.id);
+      expect(listed).toContain('ren3');
+      expect(listed).not.toContain('ren2');
+    }, { timeout: 20_000, interval: 100 });
+    expect(sim.node('node2').history().slice(seen).map((h) => `${h.action.verb} ${h.action.subject}`)).toEqual(['instance.rename Instance/ren3']);
+    // the operator deletes the old CR: nothing changes
+    await api.request('DELETE', `/apis/gantry.dev/v1alpha1/namespaces/${NS}/instances/ren2`);
+    expect((await write('PUT', '/2/instances/ren3/startup')).status).toBe('success');
+    expect(vm('node2', 'ren3')?.runState).toBe('running');
+    expect(sim.node('node2').history().slice(seen).map((h) => h.action.verb).filter((v) => v !== 'instance.rename' && v !== 'instance.start')).toEqual([]);
+  });
+
   it('given a write the schemas refuse, it answers 400 naming the field and patches nothing', async () => {
     const before = await crVersions();
     const jobsBefore = (await https(leaderPort, 'GET', '/2/jobs', READER)).json.length;
