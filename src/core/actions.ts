@@ -104,7 +104,21 @@ export type DrbdResyncSpec =
 /** Ganeti's disk-barriers letters: each true DISABLES that mechanism (b barrier, f flushes, d drain). */
 export interface DrbdBarrierSpec { readonly noDiskBarrier?: boolean; readonly noDiskFlushes?: boolean; readonly noDiskDrain?: boolean }
 /** Zero the head of a meta LV and write fresh metadata, only when it holds no valid DRBD metadata (never over existing metadata). */
-export interface DrbdCreateMd extends Base { readonly verb: 'drbd.create-md'; readonly minor: number; readonly metaDev: string }
+export interface DrbdCreateMd extends Base {
+  readonly verb: 'drbd.create-md'; readonly minor: number; readonly metaDev: string;
+  /** DRBD 9: v09 metadata with bitmap slots for this many peers (absent: 8.4's v08). */
+  readonly maxPeers?: number;
+}
+/** A DRBD 9 replica as a peer of another: its node, DRBD node id and the path to it. */
+export interface Drbd9PeerSpec { readonly node: string; readonly nodeId: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec }
+/** What a drbd.up needs on a node running DRBD 9: its node id, the quorum policy and one peer per other replica. */
+export interface Drbd9UpSpec {
+  readonly nodeId: number;
+  readonly maxPeers: number;
+  readonly quorum: 'off' | 'majority';
+  readonly onNoQuorum: 'io-error';
+  readonly peers: readonly Drbd9PeerSpec[];
+}
 /** Attach (new-resource, new-minor, apply-al, attach), sync options, connect: only the missing steps. */
 export interface DrbdUp extends Base {
   readonly verb: 'drbd.up'; readonly resource: string; readonly minor: number; readonly dataDev: string; readonly metaDev: string;
@@ -114,9 +128,11 @@ export interface DrbdUp extends Base {
   readonly usermodeHelper: string;
   /** net ping-timeout in ms (diskParams.drbd.pingTimeoutMs), given to connect; absent: DRBD's default. */
   readonly pingTimeoutMs?: number;
+  /** The node runs DRBD 9: the resource has a node id and a peer per other replica (`peer`/`peerNode` name the pair's partner). */
+  readonly v9?: Drbd9UpSpec;
 }
 /** `primary --force` to start the initial full sync of a new pair: only when both sides are connected, Secondary and Inconsistent. */
-export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number }
+export interface DrbdInitialSync extends Base { readonly verb: 'drbd.initial-sync'; readonly resource: string; readonly minor: number; readonly waitS: number; readonly v9?: true }
 /** Promote, after waiting up to waitS for the peer to connect; refused when the peer stays away and this side is not known UpToDate. */
 export interface DrbdPrimary extends Base {
   readonly verb: 'drbd.primary'; readonly resource: string; readonly minor: number; readonly waitS: number;
@@ -126,11 +142,13 @@ export interface DrbdPrimary extends Base {
    * `force` (Instance spec.autoRepair.allowDegradedFailover) promotes an Outdated or
    * Inconsistent replica with `primary --force`: writes the dead node had and this one lacks are lost.
    */
-  readonly failover?: { readonly from: string; readonly force: boolean };
+  readonly failover?: { readonly from: string; readonly force: boolean; /** DRBD 9: the old primary's node id. */ readonly fromNodeId?: number };
+  /** DRBD 9: promote by resource name; with `quorum` on, only while this side has quorum (no fencing then). */
+  readonly v9?: { readonly quorum: boolean };
 }
-export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; readonly resource: string; readonly minor: number }
+export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; readonly resource: string; readonly minor: number; readonly v9?: true }
 /** After both data LVs grew: the device takes the new size (run on the primary). */
-export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number }
+export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number; readonly v9?: true }
 /** Only for an explicit deletion (disk or instance absent with its data deleted). */
 export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly resource: string; readonly minor: number }
 /**
@@ -138,7 +156,11 @@ export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly re
  * unless it already points at `keep` (the new secondary's endpoint); a no-op when it has no
  * link or is linked to `keep`. The device stays attached and keeps its role.
  */
-export interface DrbdDisconnect extends Base { readonly verb: 'drbd.disconnect'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly keep: DrbdEndpointSpec; readonly from: readonly string[] }
+export interface DrbdDisconnect extends Base {
+  readonly verb: 'drbd.disconnect'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly keep: DrbdEndpointSpec; readonly from: readonly string[];
+  /** DRBD 9 (replacement without a gap): disconnect from and forget (del-peer) the old replica's node id, once the new one is UpToDate. */
+  readonly v9?: { readonly peerNodeId: number };
+}
 /**
  * Clear allow-two-primaries on this side's link (`net-options --allow-two-primaries=no`, no
  * reconnect): a live migration that never finished (Gantry stopped between the promotion and
@@ -147,7 +169,11 @@ export interface DrbdDisconnect extends Base { readonly verb: 'drbd.disconnect';
  */
 export interface DrbdSinglePrimary extends Base { readonly verb: 'drbd.single-primary'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly remote: DrbdEndpointSpec }
 /** Wait up to waitS until this side and its peer (`peerNode`) are Connected and both UpToDate: the end of a resync. Fails when the time runs out (the next pass waits again). */
-export interface DrbdWaitSync extends Base { readonly verb: 'drbd.wait-sync'; readonly resource: string; readonly minor: number; readonly peerNode: string; readonly waitS: number }
+export interface DrbdWaitSync extends Base {
+  readonly verb: 'drbd.wait-sync'; readonly resource: string; readonly minor: number; readonly peerNode: string; readonly waitS: number;
+  /** DRBD 9: the peer's node id (status --json per peer). */
+  readonly v9?: { readonly peerNodeId: number };
+}
 
 // ---- instances (QEMU/KVM) ----
 /** The full launch description; drivers/qemu turns it into argv. */

@@ -52,6 +52,17 @@ export interface ObservedDrbdSync {
   readonly etaSec?: number;
 }
 
+/** A DRBD 9 peer of a device, as events2 shows it. */
+export interface ObservedDrbdPeer {
+  readonly nodeId: number;
+  readonly name?: string;
+  readonly connection: string;
+  readonly replication?: string;
+  readonly role?: 'Primary' | 'Secondary' | 'Unknown';
+  readonly disk?: string;
+  readonly sync?: ObservedDrbdSync;
+}
+
 export interface ObservedDrbdDevice {
   readonly minor: number;
   readonly resource?: string;
@@ -78,6 +89,12 @@ export interface ObservedDrbdDevice {
   readonly diskOptions?: Readonly<Record<string, string>>;
   /** The link's net options as `drbdsetup show` prints them (non-defaults only, e.g. `ping-timeout: 50`). Undefined when show was not read or the device has no link. */
   readonly netOptions?: Readonly<Record<string, string>>;
+  /** DRBD 9: this side's node id in the resource (`drbdsetup show`'s _this_host node-id); undefined on 8.4 or when show was not read. */
+  readonly nodeId?: number;
+  /** DRBD 9: whether this side has quorum (events2's device quorum:yes|no). */
+  readonly quorum?: boolean;
+  /** DRBD 9: one entry per peer (connection), with its node id and name; `peer` is the first of them. Undefined on 8.4. */
+  readonly peers?: readonly ObservedDrbdPeer[];
   /** The (one, 8.4) peer; absent when the device has no network config at all. */
   readonly peer?: {
     /** Connected, StandAlone, WFConnection, SyncSource, ... */

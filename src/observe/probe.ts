@@ -29,7 +29,7 @@ import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
 import { parseProcDrbd, type ProcDrbd } from '../drivers/drbd/parse-proc.js';
 import { versionString } from '../drivers/drbd/version.js';
 import { parseDrbdShow, type ShowResource } from '../drivers/drbd/parse-show.js';
-import { withProcProgress, type DrbdSnapshot } from '../drivers/drbd/state.js';
+import { withProcProgress, type DrbdSnapshot, type DrbdSync } from '../drivers/drbd/state.js';
 
 export interface ProbeOptions {
   /** False runs LVM with activation disabled (lab nodes without device-mapper). */
@@ -197,8 +197,13 @@ function activeField(attr: string): { active?: boolean } {
   return active === undefined ? {} : { active };
 }
 
+/** The probe's DRBD sections (events2 --now, /proc/drbd, drbdsetup show) as the node's ObservedDrbd. */
+export function observedDrbdFromReads(events2: string, procDrbd: string, show: string | undefined): ObservedDrbd {
+  return drbdWithVersion(events2, parseProcDrbd(procDrbd), show !== undefined ? parseDrbdShow(show) : undefined);
+}
+
 function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowResource[] | undefined): ObservedDrbd {
-  const drbd = observedDrbd(withProcProgress(parseEvents2(events2), proc.devices), show);
+  const drbd = observedDrbd(withProcProgress(parseEvents2(events2), proc.devices), show, proc.version?.major === 9);
   return proc.version ? { ...drbd, version: versionString(proc.version) } : drbd;
 }
 
@@ -207,7 +212,7 @@ function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowRes
  * each; with `drbdsetup show` read, allow-two-primaries of each device's link (false when the
  * resource has no network config: 8.4 keeps no net options without one).
  */
-export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[]): ObservedDrbd {
+export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[], drbd9 = false): ObservedDrbd {
   const devices: Record<string, ObservedDrbdDevice> = {};
   const diskOptions = (resource: string | undefined, minor: number): Readonly<Record<string, string>> | undefined => {
     if (show === undefined) return undefined;
@@ -220,9 +225,14 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
     const conn = show.find((r) => r.name === resource)?.connections[0];
     return conn?.net['allow-two-primaries'] === 'yes';
   };
+  const nodeIdOf = (resource: string | undefined): number | undefined => show?.find((r) => r.name === resource)?.nodeId;
+  const sync = (s: DrbdSync | undefined) => (s ? { sync: { percent: s.percent, ...(s.speedKiBps !== undefined ? { speedKiBps: s.speedKiBps } : {}), ...(s.etaSec !== undefined ? { etaSec: s.etaSec } : {}) } } : {});
   for (const d of snap.devices) {
     if (d.unconfigured) continue;
     const p = d.peers[0];
+    // DRBD 9: every peer (8.4's events2 shows peer-node-id 0 for its one peer: not a DRBD 9 node id), this side's node id and quorum.
+    const v9 = drbd9 && d.peers.every((x) => x.nodeId !== undefined);
+    const nodeId = drbd9 ? nodeIdOf(d.resource) : undefined;
     const allowTwoPrimaries = dual(d.resource);
     const opts = diskOptions(d.resource, d.minor);
     const net = netOptions(d.resource);
@@ -235,6 +245,12 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[])
       ...(allowTwoPrimaries !== undefined ? { allowTwoPrimaries } : {}),
       ...(opts !== undefined ? { diskOptions: opts } : {}),
       ...(net !== undefined ? { netOptions: net } : {}),
+      ...(nodeId !== undefined ? { nodeId } : {}),
+      ...(d.quorum !== undefined ? { quorum: d.quorum } : {}),
+      ...(v9 ? { peers: d.peers.map((x) => ({
+        nodeId: x.nodeId!, ...(x.name !== undefined ? { name: x.name } : {}), connection: x.connection,
+        ...(x.replication !== undefined ? { replication: x.replication } : {}), ...(x.role !== undefined ? { role: x.role } : {}), ...(x.disk !== undefined ? { disk: x.disk } : {}), ...sync(x.sync),
+      })) } : {}),
       ...(p ? { peer: {
         connection: p.connection,
         ...(p.replication !== undefined ? { replication: p.replication } : {}),

@@ -13,6 +13,9 @@
  *   Refused while the primary is not UpToDate, or when NEW lacks the space.
  *   Every pass recomputes where the replacement stands, so it resumes after any step.
  *
+ *   On DRBD 9 (both nodes): plan/drbd9-replace, the new replica joins before the old
+ *   one leaves (no gap).
+ *
  *   plain -> drbd (Ganeti's `gnt-instance modify -t drbd -n SNODE`): with the instance
  *   stopped only. The existing data LV becomes the primary's DRBD backing device: a meta
  *   LV beside it, new LVs on the secondary, and `primary --force` on the primary, which
@@ -26,6 +29,8 @@ import { actionKey, type Action, type LvRemove, type LvUntag } from '../core/act
 import type { ObservedDrbdDevice, ObservedNode } from '../core/observed.js';
 import type { FieldDiff, ObservedCluster, PlanDisk, PlanInstance, Refusal } from '../core/plan.js';
 import { deviceOf, down, drbdAddr, drbdPeerConnected, drbdUpAction, describeSync, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
+import { isDrbd9Node } from './drbd9.js';
+import { planReplaceSecondary9 } from './drbd9-replace.js';
 import { DRBD_MINOR_TAG, DRBD_PORT_TAG, diskLvName, diskMetaLvName, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
 
 /** Seconds drbd.wait-sync waits for the new secondary's resync before the pass moves on (the next pass waits again). */
@@ -100,6 +105,7 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
   const pObs = x.observed.nodes.get(P.name);
   const sObs = x.observed.nodes.get(S.name);
   if (former.length === 0 || x.failover || disk.state !== 'present' || base.refused.length > 0 || !pObs?.reachable || !sObs?.reachable || !pObs.drbd || !sObs.drbd) return { ...base, drop: [] };
+  if (isDrbd9Node(pObs) && isDrbd9Node(sObs)) return planReplaceSecondary9(x, base, former, DRBD_SYNC_WAIT_S);
   const minorP = alloc.minors.get(P.name)!;
   const res = drbdResourceName(minorP);
   const pDev = deviceOf(pObs, minorP);

@@ -184,16 +184,16 @@ describe('DRBD in the planner', () => {
     expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/resync on n1 \(SyncSource\): 45\.2% done, 10\.0 MiB\/s, ETA 1m23s/);
   });
 
-  it('given a node running the DRBD 9 module, it refuses the disk with DRBD_VERSION_UNSUPPORTED and plans nothing for the instance (the 8.4 executor is the only one wired)', () => {
+  it('given a pair of one DRBD 8.4 and one DRBD 9 node, it refuses the disk with DRBD_VERSION_MIXED; given 8.3, DRBD_VERSION_UNSUPPORTED; nothing is planned for the instance either way', () => {
     const v9 = (name: string) => obsNode(name, { drbd: { devices: {}, version: '9.2.8' } });
     const fresh = plan(input([db()]), cluster(obsNode('n1', { drbd: { devices: {}, version: '8.4.11' } }), v9('n2')));
-    expect(fresh.refused.map((r) => [r.code, r.message.replace(/^.*?: /, '')])).toEqual([['DRBD_VERSION_UNSUPPORTED', expect.stringMatching(/^n2 runs DRBD 9\.2\.8: .*8\.4 module only/)]]);
+    expect(fresh.refused.map((r) => [r.code, r.message.replace(/^.*?: /, '')])).toEqual([['DRBD_VERSION_MIXED', expect.stringMatching(/^n1 runs DRBD 8\.4\.11 and n2 DRBD 9\.2\.8: a DRBD 8\.4 and a DRBD 9 node cannot replicate one disk/)]]);
     expect(fresh.actions.filter((a) => a.subject === 'Instance/db1')).toEqual([]);
     const c = converged();
     const n2 = c.nodes.get('n2')!;
-    const up = plan(input([db()]), cluster(c.nodes.get('n1')!, { ...n2, drbd: { ...n2.drbd!, version: '9.1.0' } }));
-    expect(up.refused.map((r) => r.code)).toEqual(['DRBD_VERSION_UNSUPPORTED']);
-    expect(up.actions).toEqual([]);
+    const old = plan(input([db()]), cluster(c.nodes.get('n1')!, { ...n2, drbd: { ...n2.drbd!, version: '8.3.16' } }));
+    expect(old.refused.map((r) => [r.code, r.message.replace(/^.*?: /, '')])).toEqual([['DRBD_VERSION_UNSUPPORTED', expect.stringMatching(/^n2 runs DRBD 8\.3\.16: Gantry drives DRBD 8\.4 and 9 only/)]]);
+    expect(old.actions).toEqual([]);
     expect(plan(input([db()]), converged({ drbd: { ...c.nodes.get('n1')!.drbd!, version: '8.4.11' } })).refused).toEqual([]);
   });
 

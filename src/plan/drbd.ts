@@ -22,6 +22,7 @@ import type { DrbdDiskAlloc } from './drbd-alloc.js';
 import { pingTimeoutDiffers, syncOptionsDiff } from '../drivers/drbd/plan84.js';
 import { pingTimeoutShown } from '../drivers/drbd/cmd84.js';
 import { diskLvName, diskMetaLvName, drbdDevicePath, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
+import { drbd9NodeIds, pairFamily, pairView, quorumPolicy, toDrbd9, type Drbd9Ctx } from './drbd9.js';
 
 /** Seconds drbd.primary and drbd.initial-sync wait for the peer to connect. */
 export const DRBD_PEER_WAIT_S = 120;
@@ -65,6 +66,8 @@ export interface DrbdDiskInput {
   readonly liveMigration?: boolean;
   /** Nodes whose boot ID changed since the last pass recorded it (rebooted: Ganeti's watcher re-activates their disks). */
   readonly rebooted?: ReadonlySet<string>;
+  /** Both nodes run DRBD 9: node ids, peers and quorum (set by planDrbdDisk; plan/drbd9). */
+  readonly v9?: Drbd9Ctx;
 }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
@@ -114,17 +117,39 @@ export function drbdUpAction(x: DrbdDiskInput, n: PlanNode, peerNode: PlanNode, 
   };
 }
 
-/** "NODE runs DRBD V" for each observed node whose loaded module is known and not 8.4. */
-function unsupportedDrbd(nodes: readonly (ObservedNode | undefined)[]): string[] {
-  const out: string[] = [];
-  for (const o of nodes) {
-    const v = o?.drbd?.version;
-    if (v !== undefined && !v.startsWith('8.4.')) out.push(`${o!.name} runs DRBD ${v}`);
+/**
+ * One disk's plan. Both nodes on DRBD 9: planned on each side's view toward its partner
+ * (plan/drbd9 pairView), then each action gets its DRBD 9 parts (node ids, peers, v09
+ * metadata, quorum: plan/drbd9 toDrbd9). A node on another version, or a mixed 8.4/9
+ * pair, is refused.
+ */
+export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
+  const { inst, disk, primary: P, secondary: S, alloc } = x;
+  const pObs = x.observed.nodes.get(P.name);
+  const sObs = x.observed.nodes.get(S.name);
+  const fam = pairFamily(P, pObs, S, sObs);
+  if ('code' in fam) {
+    const label = `disk ${disk.index} (DRBD port ${alloc.port}; minor ${alloc.minors.get(P.name)} on ${P.name}, ${alloc.minors.get(S.name)} on ${S.name})`;
+    return { diffs: [], actions: [], notes: [], blocksRuntime: true, refused: [{ subject: `Instance/${inst.name}`, code: fam.code, message: `${label}: ${fam.why}; nothing is run on this disk until it is fixed` }] };
   }
-  return out;
+  if (fam.family === '8.4' || x.v9) return planDrbdPair(x);
+  const raw = new Map([[P.name, pObs ? deviceOf(pObs, alloc.minors.get(P.name)!) : undefined], [S.name, sObs ? deviceOf(sObs, alloc.minors.get(S.name)!) : undefined]]);
+  const ids = drbd9NodeIds(inst, disk, [P.name, S.name], x.observed, raw);
+  const addrs = new Map([[P.name, drbdAddr(P)], [S.name, drbdAddr(S)]]);
+  const ctx: Drbd9Ctx = { ids, addr: (n) => addrs.get(n)!, port: alloc.port, peersOf: (n) => (n === P.name ? [S.name] : [P.name]), quorum: quorumPolicy(2).quorum };
+  const out = planDrbdPair({ ...x, v9: ctx });
+  return { ...out, actions: out.actions.map((a) => toDrbd9(a, ctx)) };
 }
 
-export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
+/** This side's device; on DRBD 9 as seen toward its partner in the pair. */
+function sideDev(x: DrbdDiskInput, n: PlanNode, obs: ObservedNode): ObservedDrbdDevice | undefined {
+  const d = deviceOf(obs, x.alloc.minors.get(n.name)!);
+  if (!x.v9) return d;
+  const partner = n.name === x.primary.name ? x.secondary.name : x.primary.name;
+  return pairView(d, x.v9.ids.get(partner)!);
+}
+
+function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
   const out: DrbdDiskPlan = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false };
   const { inst, disk, primary: P, secondary: S, alloc } = x;
   const subject = `Instance/${inst.name}`;
@@ -132,11 +157,6 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   const sObs = x.observed.nodes.get(S.name);
   const minorOf = (n: PlanNode) => alloc.minors.get(n.name)!;
   const label = `disk ${disk.index} (DRBD port ${alloc.port}; minor ${minorOf(P)} on ${P.name}, ${minorOf(S)} on ${S.name})`;
-  const unsupported = unsupportedDrbd([pObs, sObs]);
-  if (unsupported.length > 0) {
-    out.refused.push({ subject, code: 'DRBD_VERSION_UNSUPPORTED', message: `${label}: ${unsupported.join(', ')}: Gantry's DRBD executor drives the 8.4 module only (DRBD 9's commands exist as argv builders, not wired); nothing is run on this disk until its nodes run DRBD 8.4` });
-    return { ...out, blocksRuntime: true };
-  }
   if (x.failover && pObs?.reachable && !sObs?.reachable) return planFailoverPromotion(x, out, label, pObs);
   if (!pObs?.reachable || !sObs?.reachable) {
     out.notes.push(`${label}: DRBD waits until both ${P.name} and ${S.name} are observed`);
@@ -147,8 +167,8 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     out.notes.push(`${label}: DRBD state of ${unread.join(', ')} could not be read (module loaded? drbd-utils installed?): no DRBD action until it can`);
     return { ...out, blocksRuntime: true };
   }
-  const pDev = deviceOf(pObs, minorOf(P));
-  const sDev = deviceOf(sObs, minorOf(S));
+  const pDev = sideDev(x, P, pObs);
+  const sDev = sideDev(x, S, sObs);
   for (const [n, d] of [[P, pDev], [S, sDev]] as const) {
     const want = drbdResourceName(minorOf(n));
     if (d?.resource !== undefined && d.resource !== want) {
@@ -215,6 +235,10 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
   // ---- initial sync (only at creation) and roles ----
   const fresh = pDev && sDev && pDev.disk === 'Inconsistent' && sDev.disk === 'Inconsistent' && connected(pDev) && !DRBD_SYNCING.has(pDev.peer?.replication ?? pDev.peer?.connection ?? '');
   const after = ups.map((a) => actionKey(a));
+  if (x.liveMigration && !creating && x.v9) {
+    out.refused.push({ subject, code: 'DRBD9_MIGRATION_UNSUPPORTED', message: `${label}: live migration on DRBD 9 is not driven yet (dual-primary through per-peer net-options is not wired): the VM stays on ${S.name}; use a non-live migration (stop, demote, promote, start)` });
+    return out;
+  }
   if (x.liveMigration && !creating) {
     const m = planMigrationRoles(x, out, label, pDev, sDev, ups.length > 0);
     if (!m.migration) planDualPrimaryReset(x, m, label, pDev, sDev);
@@ -252,6 +276,8 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
  * `drbdsetup disk-options` / `net-options` (the rest is up). Unknown (show not read) is not drift.
  */
 function liveOptionsDrift(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, res: string, out: DrbdDiskPlan): string | undefined {
+  // DRBD 9 keeps resync options per peer device (show's connection volumes): not compared yet.
+  if (x.v9) return undefined;
   const diff = d.diskOptions === undefined ? [] : syncOptionsDiff(resyncSpec(x.disk), d.diskOptions);
   const pingMs = x.disk.drbd?.pingTimeoutMs;
   if (pingMs !== undefined && d.netOptions !== undefined && pingTimeoutDiffers(pingMs, d.netOptions)) {
@@ -301,7 +327,7 @@ function planFailoverPromotion(x: DrbdDiskInput, out: DrbdDiskPlan, label: strin
     out.notes.push(`${label}: failover waits: the DRBD state of ${P.name} could not be read`);
     return { ...out, blocksRuntime: true };
   }
-  const d = deviceOf(pObs, minor);
+  const d = sideDev(x, P, pObs);
   if (d?.resource !== undefined && d.resource !== res) return refuse('DRBD_MINOR_IN_USE', `minor ${minor} on ${P.name} is DRBD resource ${d.resource}, not ${res}`);
   if (d?.splitBrain) return { ...out, refused: [...out.refused, splitBrainRefusal(x, label, `DRBD on ${P.name} reported a split brain with ${S.name}`, [[P, d], [S, undefined]])], blocksRuntime: true };
   if (!d) return refuse('DRBD_FAILOVER_DEGRADED', `${res} is down on ${P.name}: the state of its replica is unknown, so it is not promoted on a guess. Bring it up by hand (drbdsetup attach) and check its disk state`);
@@ -377,6 +403,10 @@ function planDualPrimaryReset(x: DrbdDiskInput, out: DrbdDiskPlan, label: string
   const { inst, disk, primary: P, secondary: S, alloc } = x;
   const left = ([[P, pDev, S], [S, sDev, P]] as const).filter(([, d]) => d?.allowTwoPrimaries === true);
   if (left.length === 0) return;
+  if (x.v9) {
+    out.notes.push(`${label}: allow-two-primaries is set on ${left.map(([n]) => n.name).join(' and ')} (DRBD 9): not cleared by Gantry yet (drbdsetup net-options RESOURCE PEER_NODE_ID --allow-two-primaries=no by hand)`);
+    return;
+  }
   const where = left.map(([n]) => n.name).join(' and ');
   const migrating = [P, S].filter((n) => MIGRATING.has(x.observed.nodes.get(n.name)?.instances[inst.name]?.runState ?? '')).map((n) => n.name);
   if (migrating.length > 0) {

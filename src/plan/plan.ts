@@ -29,6 +29,7 @@ import type { Allocation, SecondaryAllocation } from './allocate.js';
 import { digestNodes, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
+import { drbd9NodeIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { diskLvName, diskMetaLvName, drbdTags, REINSTALL_LV_TAG } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
@@ -576,7 +577,10 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     const a = allocs.get(disk.index);
     const minor = a?.minors.get(node);
     if (reinstall && node === primary && (disk.template === 'plain' || disk.template === 'file')) return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall): an LV's tag, an image's mark file
-    return a && minor !== undefined ? drbdTags(minor, a.port) : [];
+    if (!a || minor === undefined) return [];
+    // DRBD 9: the replica's node id is recorded too (plan/drbd9), so a lost state rebuilds it.
+    if (secondary !== undefined && isDrbd9Node(obsX.nodes.get(node))) return [...drbdTags(minor, a.port), drbdNodeIdTag(drbd9NodeIds(inst, disk, [primary, secondary], obsX).get(node)!)];
+    return drbdTags(minor, a.port);
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
   const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooksX);
@@ -862,7 +866,7 @@ function planDrbd(
 
 /** A disk whose nodes run a DRBD Gantry cannot drive gets no LV created or grown for it either. */
 function unusableDiskLvs(base: DrbdDiskPlan, inst: PlanInstance, disk: PlanDisk, planned: readonly Action[]): Action[] {
-  if (!base.refused.some((r) => r.code === 'DRBD_VERSION_UNSUPPORTED')) return [];
+  if (!base.refused.some((r) => r.code === 'DRBD_VERSION_UNSUPPORTED' || r.code === 'DRBD_VERSION_MIXED')) return [];
   const names = new Set([diskLvName(inst.name, disk.index), diskMetaLvName(inst.name, disk.index)]);
   return planned.filter((a) => (a.verb === 'lv.create' || a.verb === 'lv.extend') && names.has(a.name));
 }

@@ -49,7 +49,11 @@ const PHASE: Record<Verb, number> = {
   'bridge.remove': 11,
 };
 
+/** DRBD 9's drbd.disconnect drops the old replica after the new one synced (plan/drbd9-replace): between wait-sync and down. */
+const DRBD9_DROP_PHASE = 8.45;
+
 export function phaseOf(a: Action): number {
+  if (a.verb === 'drbd.disconnect' && a.v9) return DRBD9_DROP_PHASE;
   return PHASE[a.verb] ?? 5;
 }
 

@@ -73,6 +73,7 @@ const same = (a: Endpoint, b: Endpoint): boolean => a.host === b.host && a.port 
 const epText = (e: Endpoint): string => (e.host.includes(':') ? `ipv6 [${e.host}]:${e.port}` : `ipv4 ${e.host}:${e.port}`);
 const epArg = (e: Endpoint): string => (e.host.includes(':') ? `ipv6:[${e.host}]:${e.port}` : `ipv4:${e.host}:${e.port}`);
 
+const FLAGS = new Set(['--force', '--json', '--now', '--statistics']);
 /** --key=value and --key value options after the positional words. */
 function options(args: readonly string[]): { pos: string[]; opt: Record<string, string> } {
   const pos: string[] = [];
@@ -82,7 +83,7 @@ function options(args: readonly string[]): { pos: string[]; opt: Record<string, 
     if (!a.startsWith('--')) { pos.push(a); continue; }
     const eq = a.indexOf('=');
     if (eq > 0) opt[a.slice(2, eq)] = a.slice(eq + 1);
-    else if (i + 1 < args.length && !args[i + 1]!.startsWith('--') && !['--force'].includes(a)) opt[a.slice(2)] = args[++i]!;
+    else if (i + 1 < args.length && !args[i + 1]!.startsWith('--') && !FLAGS.has(a)) opt[a.slice(2)] = args[++i]!;
     else opt[a.slice(2)] = 'yes';
   }
   return { pos, opt };

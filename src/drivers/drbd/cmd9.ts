@@ -7,7 +7,8 @@
  *   newResource, resourceOptions (quorum), newMinor, newPeer, newPath,
  *   peerDeviceOptions, applyAl, attach, connect
  *
- * DRBD 9 cannot run on this machine (out-of-tree module): these are argv-tested only.
+ * DRBD 9 cannot run on this machine (out-of-tree module): these are argv-tested, and run by
+ * ops9.ts against sim/drbd9-double.ts (a test double), never against a real DRBD 9 module.
  */
 import { PrereqError } from '../../util/errors.js';
 import { attachCmd, GANETI_AFTER_SB, resyncArgs, type AfterSplitBrain, type AttachSpec, type ResyncOptions } from './cmd84.js';
@@ -104,7 +105,8 @@ export interface Replica9 { readonly name: string; readonly nodeId: number; read
  * and resync options per existing replica, attach, connect to each. On each existing
  * replica: a peer and path for NEW, its resync options, connect. NEW's empty metadata
  * makes it the SyncTarget of the existing UpToDate replicas: no `primary --force`.
- * Planned only (argv-tested): the DRBD 9 executor is not wired (no DRBD 9 here).
+ * The whole sequence as argv (tested); the executor reaches the same commands step by step
+ * through plan9.planUp9 (the primary's drbd.up adds the missing peer) and plan/drbd9-replace.
  */
 export function addReplicaCmds(
   resource: string, replica: Replica9 & { readonly minor: number; readonly dataDev: string; readonly metaDev: string; readonly sizeMiB?: number },
