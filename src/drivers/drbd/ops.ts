@@ -32,7 +32,8 @@ function readFailed(r: ExecResult, node: string): GantryError {
   return new ExecError('DRBD_READ_FAILED', `${node}: ${redact(r.argv).join(' ')} exited ${r.code}: ${firstLine(r.stderr || r.stdout)}`, { node });
 }
 
-async function runAll(t: Transport, commands: readonly string[][], log?: Logger): Promise<string[][]> {
+/** Run `commands` in order; the first failure stops with DRBD_COMMAND_FAILED and what ran (ops9.ts uses it too). */
+export async function runAll(t: Transport, commands: readonly string[][], log?: Logger): Promise<string[][]> {
   const ran: string[][] = [];
   for (const argv of commands) {
     const r = await t.exec(argv);

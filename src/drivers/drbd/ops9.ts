@@ -13,7 +13,7 @@ import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
 import { wipeMetaCmd } from './cmd84.js';
 import * as c from './cmd9.js';
-import { redact, type EnsureResult, type WaitOptions } from './ops.js';
+import { redact, runAll, type EnsureResult, type WaitOptions } from './ops.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
 import { parseStatusJson } from './parse-status-json.js';
@@ -24,17 +24,6 @@ const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function readFailed(node: string, argv: readonly string[], code: number | null, text: string): ExecError {
   return new ExecError('DRBD_READ_FAILED', `${node}: ${redact(argv).join(' ')} exited ${code}: ${firstLine(text)}`, { node });
-}
-
-async function runAll(t: Transport, commands: readonly string[][], log?: Logger): Promise<string[][]> {
-  const ran: string[][] = [];
-  for (const argv of commands) {
-    const r = await t.exec(argv);
-    ran.push(redact(argv));
-    log?.info({ node: t.node, argv: redact(argv), code: r.code, ms: r.durationMs }, 'drbd9 command');
-    if (r.code !== 0) throw new ExecError('DRBD_COMMAND_FAILED', `${t.node}: ${redact(argv).join(' ')} exited ${r.code}: ${firstLine(r.stderr || r.stdout)}`, { node: t.node, ran });
-  }
-  return ran;
 }
 
 export async function readEvents9(t: Transport): Promise<DrbdSnapshot> {
