@@ -55,8 +55,8 @@ class Rig {
   }
 
   /** One pass: observe, plan, and the real executor (waves, `after` honoured) over NodeOps that send drbd.* to the double. */
-  async pass(i: PlanInstance): Promise<{ actions: string[]; failed: string[]; refused: string[] }> {
-    const p = plan(input(i), this.observe());
+  async pass(i: PlanInstance, inp: PlanInput = input(i), extra: Partial<ObservedCluster> = {}): Promise<{ actions: string[]; failed: string[]; refused: string[] }> {
+    const p = plan(inp, { ...this.observe(), ...extra });
     const ops = new Map<string, NodeOps>(NODES.map((n) => [n, this.opsFor(n)]));
     const report = await executePlan(p, ops, { logger, retries: 0 });
     const failed = [...report.results.filter((r) => !r.ok).map((r) => `${short(r.action)} ${r.error?.code}: ${r.error?.message}`), ...report.skipped.map((s) => `${short(s.action)} skipped: ${s.because}`)];
@@ -72,6 +72,7 @@ class Rig {
         let r: ActionResult;
         if (a.verb === 'lv.create') { this.lvs.get(a.node)![`${a.vg}/${a.name}`] = { vg: a.vg, name: a.name, sizeMiB: a.sizeMiB, tags: a.tags ?? [] }; r = done(a); }
         else if (a.verb === 'lv.remove') { delete this.lvs.get(a.node)![`${a.vg}/${a.name}`]; r = done(a); }
+        else if (a.verb === 'lv.extend') { const k = `${a.vg}/${a.name}`; this.lvs.get(a.node)![k] = { ...this.lvs.get(a.node)![k]!, sizeMiB: a.sizeMiB }; r = done(a); }
         else if (a.verb.startsWith('drbd.')) r = await shell.run(a);
         else return done(a); // instance actions: not modelled here
         if (r.ok) { this.ran.push(short(a)); this.onStep(a); }
@@ -122,6 +123,34 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     expect((await rig.pass(db())).actions).toEqual([]);
   });
 
+  it('given the disk grown in the manifest, both data LVs grow, then drbd.resize on the primary (drbdsetup resize MINOR --size) takes the new size; dry-run prints the DRBD 9 bring-up argv', async () => {
+    const rig = new Rig();
+    const dry = plan(input(db()), rig.observe()).actions.find((a) => a.verb === 'drbd.up' && a.node === 'n2')!;
+    const shell = new ShellNodeOps({ node: 'n2', transport: rig.d.transport('n2'), logger });
+    expect(shell.describe(dry).map((c) => c.slice(0, 3).join(' '))).toEqual([
+      'tee /sys/module/drbd/parameters/usermode_helper', 'drbdsetup new-resource resource0', 'drbdsetup resource-options resource0', 'drbdsetup new-minor resource0',
+      'drbdsetup new-peer resource0', 'drbdsetup new-path resource0', 'drbdsetup peer-device-options resource0', 'drbdmeta 0 v09', 'drbdsetup attach 0', 'drbdsetup connect resource0']);
+    expect(await rig.converge(db())).toEqual([]);
+    const grown = db({ disks: [{ index: 0, sizeMiB: 2048, template: 'drbd', vg: 'vg0', metaVg: 'vg0', state: 'present' }] });
+    const p = plan(input(grown), rig.observe());
+    const resize = p.actions.find((a) => a.verb === 'drbd.resize');
+    expect(resize).toMatchObject({ node: 'n1', sizeMiB: 2048, v9: true });
+    expect(p.actions.filter((a) => a.verb === 'lv.extend').map(short)).toEqual(['lv.extend@n1', 'lv.extend@n2']);
+    expect((await rig.pass(grown)).failed).toEqual([]);
+    const size = JSON.parse(rig.d.exec('n1', ['drbdsetup', 'status', '--json', rig.resourceOn('n1')]).stdout)[0].devices[0].size;
+    expect(size).toBe(2048 * 1024);
+  });
+
+  it('given both sides Primary while cut apart, the plan refuses DRBD_SPLIT_BRAIN and runs nothing on the disk', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    rig.d.cutLink('n1', 'n2');
+    rig.d.exec('n2', ['drbdsetup', 'primary', rig.resourceOn('n2')]);
+    const p = plan(input(db()), rig.observe());
+    expect(p.refused.map((r) => r.code)).toEqual(['DRBD_SPLIT_BRAIN']);
+    expect(p.actions.filter((a) => a.verb.startsWith('drbd.'))).toEqual([]);
+  });
+
   it('given the manifest moving the secondary n2 -> n3, n3 joins as a third replica (node id 2), syncs, and only then n2 leaves: never fewer than two UpToDate replicas', async () => {
     const rig = new Rig();
     expect(await rig.converge(db())).toEqual([]);
@@ -150,6 +179,25 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     expect(rig.d.upToDateReplicas().map((r) => r.node)).toEqual(['n1', 'n3']);
     expect(Object.keys(rig.lvs.get('n2')!)).toEqual([]);
     expect((await rig.pass(moved)).actions).toEqual([]);
+  });
+});
+
+describe('DRBD 9 failover planned and executed, on Drbd9Double (a test double: DRBD 9 cannot run here)', () => {
+  it('given a pair (quorum off) whose primary is powered off and confirmed Dead (fenced), the plan promotes the UpToDate secondary naming the old primary\'s node id, and the executor does it', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    const before = rig.observe();
+    rig.d.powerOff('n1');
+    const base = input(db());
+    const inp: PlanInput = { ...base, cluster: { ...base.cluster, failover: true }, nodes: base.nodes.map((n) => ({ ...n, fenceable: true })) };
+    const dead = { node: 'n1', condition: 'Dead' as const, since: '2026-11-29T14:00:10Z', missedProbes: 4, detected: '2026-11-29T14:00:00Z', fence: { at: '2026-11-29T14:00:09Z', verbs: ['power-off', 'power-status'], powered: false } };
+    const extra = { lastKnown: new Map([['n1', before.nodes.get('n1')!]]), liveness: new Map([['n1', dead]]) };
+    const p = plan(inp, { ...rig.observe(), ...extra });
+    expect(p.refused).toEqual([]);
+    const promote = p.actions.find((a) => a.verb === 'drbd.primary');
+    expect(promote).toMatchObject({ node: 'n2', failover: { from: 'n1', force: false, fromNodeId: 0 }, v9: { quorum: false } });
+    expect((await rig.pass(db(), inp, extra)).failed).toEqual([]);
+    expect(rig.d.role('n2', rig.resourceOn('n2'))).toBe('Primary');
   });
 });
 

@@ -22,7 +22,7 @@ import type { DrbdDiskAlloc } from './drbd-alloc.js';
 import { pingTimeoutDiffers, syncOptionsDiff } from '../drivers/drbd/plan84.js';
 import { pingTimeoutShown } from '../drivers/drbd/cmd84.js';
 import { diskLvName, diskMetaLvName, drbdDevicePath, drbdOfLvTags, drbdResourceName, isDiskLvOf } from './naming.js';
-import { drbd9NodeIds, pairFamily, pairView, quorumPolicy, toDrbd9, type Drbd9Ctx } from './drbd9.js';
+import { drbd9PairIds, pairFamily, pairView, quorumPolicy, toDrbd9, type Drbd9Ctx } from './drbd9.js';
 
 /** Seconds drbd.primary and drbd.initial-sync wait for the peer to connect. */
 export const DRBD_PEER_WAIT_S = 120;
@@ -133,8 +133,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     return { diffs: [], actions: [], notes: [], blocksRuntime: true, refused: [{ subject: `Instance/${inst.name}`, code: fam.code, message: `${label}: ${fam.why}; nothing is run on this disk until it is fixed` }] };
   }
   if (fam.family === '8.4' || x.v9) return planDrbdPair(x);
-  const raw = new Map([[P.name, pObs ? deviceOf(pObs, alloc.minors.get(P.name)!) : undefined], [S.name, sObs ? deviceOf(sObs, alloc.minors.get(S.name)!) : undefined]]);
-  const ids = drbd9NodeIds(inst, disk, [P.name, S.name], x.observed, raw);
+  const ids = drbd9PairIds(inst, disk, [P.name, S.name], alloc.minors, x.observed);
   const addrs = new Map([[P.name, drbdAddr(P)], [S.name, drbdAddr(S)]]);
   const ctx: Drbd9Ctx = { ids, addr: (n) => addrs.get(n)!, port: alloc.port, peersOf: (n) => (n === P.name ? [S.name] : [P.name]), quorum: quorumPolicy(2).quorum };
   const out = planDrbdPair({ ...x, v9: ctx });

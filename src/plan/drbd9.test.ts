@@ -28,6 +28,10 @@ describe('DRBD 9 in the planner (node ids, families, quorum)', () => {
     const c = { nodes: new Map([['n2', obs('n2', '9.2.8')]]) };
     const dev = { minor: 0, peers: [{ nodeId: 5, name: 'n1', connection: 'Connecting' }] };
     expect(drbd9NodeIds(inst, disk, ['n2', 'n1'], c, new Map([['n2', dev]])).get('n1')).toBe(5);
+    // A new secondary never takes the id of a peer the primary still has (a dead old secondary, its LVs unseen).
+    const p = { minor: 0, peers: [{ nodeId: 1, name: 'n2', connection: 'Connecting' }] };
+    const c2 = { nodes: new Map([['n1', obs('n1', '9.2.8', 0)], ['n3', obs('n3', '9.2.8')]]) };
+    expect(drbd9NodeIds(inst, disk, ['n1', 'n3'], c2, new Map([['n1', p]])).get('n3')).toBe(2);
   });
 
   it('given each pair of versions, both 9 or both 8.4 (or unread) pass, 8.4 with 9 is DRBD_VERSION_MIXED, 8.3 DRBD_VERSION_UNSUPPORTED', () => {

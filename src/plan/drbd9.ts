@@ -75,7 +75,8 @@ export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readon
     ids.set(name, id);
     taken.add(id);
   }
-  // A replica not seen now (a dead old primary) is known to its peers by name (new-peer --_name).
+  // A replica not seen now (a dead old primary) is known to its peers by name (new-peer --_name);
+  // an id a member's device still has a peer for (a dead old secondary) is taken too.
   for (const m of members) {
     if (ids.has(m)) continue;
     for (const d of devices.values()) {
@@ -83,6 +84,7 @@ export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readon
       if (p && !taken.has(p.nodeId)) { ids.set(m, p.nodeId); taken.add(p.nodeId); break; }
     }
   }
+  for (const d of devices.values()) for (const p of d?.peers ?? []) taken.add(p.nodeId);
   for (const m of members) {
     if (ids.has(m)) continue;
     let id = 0;
@@ -91,6 +93,12 @@ export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readon
     taken.add(id);
   }
   return ids;
+}
+
+/** drbd9NodeIds of a pair, with each member's device read at its allocated minor (what planDrbdDisk and the LV tags both use). */
+export function drbd9PairIds(inst: PlanInstance, disk: PlanDisk, members: readonly string[], minors: ReadonlyMap<string, number>, observed: ObservedCluster): Map<string, number> {
+  const devices = new Map(members.map((m) => [m, minors.has(m) ? observed.nodes.get(m)?.drbd?.devices[String(minors.get(m))] : undefined] as const));
+  return drbd9NodeIds(inst, disk, members, observed, devices);
 }
 
 /** The device as seen toward `peerNodeId`: `peer` is that connection (absent when the device has no peer with that id). */

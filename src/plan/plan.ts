@@ -29,7 +29,7 @@ import type { Allocation, SecondaryAllocation } from './allocate.js';
 import { digestNodes, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
-import { drbd9NodeIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
+import { drbd9PairIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { diskLvName, diskMetaLvName, drbdTags, REINSTALL_LV_TAG } from './naming.js';
 import { planNPlusOne } from './n-plus-one.js';
@@ -579,7 +579,7 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     if (reinstall && node === primary && (disk.template === 'plain' || disk.template === 'file')) return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall): an LV's tag, an image's mark file
     if (!a || minor === undefined) return [];
     // DRBD 9: the replica's node id is recorded too (plan/drbd9), so a lost state rebuilds it.
-    if (secondary !== undefined && isDrbd9Node(obsX.nodes.get(node))) return [...drbdTags(minor, a.port), drbdNodeIdTag(drbd9NodeIds(inst, disk, [primary, secondary], obsX).get(node)!)];
+    if (secondary !== undefined && isDrbd9Node(obsX.nodes.get(node))) return [...drbdTags(minor, a.port), drbdNodeIdTag(drbd9PairIds(inst, disk, [primary, secondary], a.minors, obsX).get(node)!)];
     return drbdTags(minor, a.port);
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
