@@ -4,7 +4,7 @@ import { deadNode, drift, genDesired, genObserved } from '../../bench/gen-desire
 import type { ObservedCluster, PlanInput } from '../core/plan.js';
 import { makeAllocator } from './allocate.js';
 import { plan, planIncremental, type PlanOptions } from './plan.js';
-import { digestNodes, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedSet, type PlanCache } from './plan-cache.js';
+import { devKey, digestNodes, Fingerprints, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedNodes, TrackedSet, type PlanCache } from './plan-cache.js';
 
 // The planner benchmark's generator (bench/gen-desired.ts) at a small scale: 30 % DRBD, sharedfile, plain.
 const spec = { seed: 5, nodes: 24, groups: 2, instances: 480 } as const;
@@ -112,7 +112,7 @@ describe('tracked maps', () => {
 describe('node digests kept across passes', () => {
   const input = genDesired({ ...spec, nodes: 4, instances: 40 });
   const obs = [...genObserved(input).nodes.values()][0]!;
-  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, digests: new Map([[o.name, { obs: o, digest: 'kept' }]]) });
+  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, digests: new Map([[o.name, { obs: o, digest: 'kept', same: false }]]) });
   const digestOfNew = (o: typeof obs) => digestNodes({ nodes: new Map([[o.name, o]]) } as ObservedCluster, prev(obs)).get(o.name)!.digest;
 
   it('given a new snapshot object with the same content and another probe time, it keeps the last digest', () => {
@@ -141,5 +141,55 @@ describe('node digests kept across passes', () => {
     expect(sameJson(NaN, NaN)).toBe(false);
     expect(sameJson(new Map([['a', 1]]), new Map([['a', 2]]))).toBe(false);
     expect(sameJson([1, 2], { 0: 1, 1: 2 })).toBe(false);
+  });
+});
+
+/** The cluster with one DRBD device on one node changed (its disk detached), the rest of every snapshot as it was. */
+function oneDeviceChanged(observed: ObservedCluster): { observed: ObservedCluster; node: string; minor: string } {
+  const [node, obs] = [...observed.nodes].find(([, o]) => Object.keys(o.drbd?.devices ?? {}).length > 0)!;
+  const minor = Object.keys(obs.drbd!.devices)[0]!;
+  const devices = { ...obs.drbd!.devices, [minor]: { ...obs.drbd!.devices[minor]!, disk: 'Diskless' } };
+  return { observed: { ...observed, nodes: new Map([...observed.nodes].map(([k, v]) => [k, k === node ? { ...v, drbd: { ...v.drbd!, devices } } : v])) }, node, minor };
+}
+
+describe('DRBD devices read one by one', () => {
+  it('given a node looked up and one of its devices read while recording, it notes the node and that minor; listing the devices notes all of them', () => {
+    const input = genDesired({ ...spec, nodes: 4, instances: 40 });
+    const observed = genObserved(input);
+    const [name, obs] = [...observed.nodes].find(([, o]) => Object.keys(o.drbd?.devices ?? {}).length > 0)!;
+    const minor = Object.keys(obs.drbd!.devices)[0]!;
+    const rec = new ReadRecorder();
+    const nodes = new TrackedNodes(observed.nodes, rec);
+    rec.begin(true);
+    expect(nodes.get(name)!.drbd!.devices[minor]).toEqual(obs.drbd!.devices[minor]);
+    expect([...rec.end()!].map(([id, keys]) => [id, [...keys]])).toEqual([['obs', [name]], ['dev', [devKey(name, minor)]]]);
+    rec.begin(true);
+    expect(Object.values(nodes.get(name)!.drbd!.devices)).toHaveLength(Object.keys(obs.drbd!.devices).length);
+    expect(rec.end()!.get('dev')!.has(devKey(name, '*'))).toBe(true);
+    const noDrbd = { ...obs, drbd: undefined };
+    expect(new TrackedNodes(new Map([[name, noDrbd]]), rec).get(name)).toBe(noDrbd);
+  });
+
+  it('given one device changed on a node, the node\'s own digest stays, and that device, all of its devices and the whole node map read as changed', () => {
+    const input = genDesired({ ...spec, nodes: 4, instances: 40 });
+    const observed = genObserved(input);
+    const changed = oneDeviceChanged(observed);
+    const fp = (o: ObservedCluster) => new Fingerprints({ input, observed: o, blind: new Map(), located: new Map(), map: () => undefined, disks: () => '' }, digestNodes(o, undefined));
+    const [a, b] = [fp(observed), fp(changed.observed)];
+    expect(b.of('obs', changed.node)).toBe(a.of('obs', changed.node));
+    for (const [id, key] of [['dev', devKey(changed.node, changed.minor)], ['dev', devKey(changed.node, '*')], ['obs', '*']]) expect(b.of(id!, key!)).not.toBe(a.of(id!, key!));
+  });
+
+  it('given one DRBD device detached from its disk, it replans only the instances that read that device, and makes the full plan', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const changed = oneDeviceChanged(observed);
+    const r = planIncremental(input, reobserved(changed.observed), first.cache);
+    expect(hash(r.plan)).toBe(hash(plan(input, changed.observed)));
+    expect(r.plan.entries.filter((e) => e.status === 'drift')).toHaveLength(1);
+    expect(r.stats.why).toEqual({ 'changed:dev': r.stats.planned });
+    expect(r.stats.planned).toBeGreaterThan(0);
+    expect(r.stats.planned).toBeLessThanOrEqual(2);
   });
 });

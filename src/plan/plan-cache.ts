@@ -25,6 +25,7 @@ import type { Action, DrbdMigrationDisk } from '../core/actions.js';
 import type { AutoRepairDecision, FailoverRecord, FieldDiff, ObservedCluster, PlannedFailover, PlanInput, PlanInstance, Refusal, WatcherDecision } from '../core/plan.js';
 import { knownSnapshots, nodeLvFacts, type BlindNode, type InstanceLocation, type NodeLvFacts } from './locate.js';
 import type { DrbdDiskAlloc } from './drbd-alloc.js';
+import type { DrbdSide } from './failover.js';
 import type { Placement } from './plan.js';
 
 /** What one instance's planning read, as it goes: (map id, key) pairs; '*' = the whole map. */
@@ -180,7 +181,8 @@ export interface PlanCache {
   readonly lvFacts: ReadonlyMap<string, { readonly digest: string; readonly facts: NodeLvFacts }>;
 }
 
-export type NodeDigests = ReadonlyMap<string, { readonly obs: ObservedNode; readonly digest: string }>;
+/** Each observed node's snapshot, its digest, and whether it is the same (sameSnapshot) as in the pass the cache came from. */
+export type NodeDigests = ReadonlyMap<string, { readonly obs: ObservedNode; readonly digest: string; readonly same: boolean }>;
 
 /**
  * The digest of every observed node's snapshot, reusing the previous pass's when the snapshot
@@ -189,10 +191,11 @@ export type NodeDigests = ReadonlyMap<string, { readonly obs: ObservedNode; read
  * no garbage).
  */
 export function digestNodes(observed: ObservedCluster, prev: PlanCache | undefined): NodeDigests {
-  const out = new Map<string, { obs: ObservedNode; digest: string }>();
+  const out = new Map<string, { obs: ObservedNode; digest: string; same: boolean }>();
   for (const [node, obs] of observed.nodes) {
     const was = prev?.digests.get(node);
-    out.set(node, { obs, digest: was !== undefined && sameSnapshot(was.obs, obs) ? was.digest : observedNodeDigest(obs) });
+    const same = was !== undefined && sameSnapshot(was.obs, obs);
+    out.set(node, { obs, digest: same ? was.digest : observedNodeDigest(obs), same });
   }
   return out;
 }
@@ -271,9 +274,47 @@ export function stableJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? [...x] : x instanceof Set ? [...x].sort() : x)) ?? 'undefined';
 }
 
-/** A node's observed snapshot, all of it but the probe time (which changes every pass and which the instance plans do not read). */
+/**
+ * A node's observed snapshot, all of it but the probe time (which changes every pass and
+ * which the instance plans do not read) and its DRBD devices: an instance's planning reads
+ * a device by its minor through TrackedNodes, noted as ('dev', "node\0minor"), so a peer
+ * that lost its connection replans the instances whose device changed, not every instance
+ * on that node.
+ */
 export function observedNodeDigest(obs: ObservedNode): string {
-  return digestOf(JSON.stringify({ ...obs, observedAt: '' }));
+  return digestOf(JSON.stringify({ ...obs, observedAt: '', ...(obs.drbd ? { drbd: { ...obs.drbd, devices: {} } } : {}) }));
+}
+
+/** The key of a DRBD device read: "node\0minor" ('*' for all of the node's devices). */
+export const devKey = (node: string, minor: string): string => `${node}\0${minor}`;
+
+/**
+ * The observed nodes as an instance's planning sees them: a node looked up is a view whose
+ * DRBD devices note each minor read (and '*' when they are listed); the view is made once
+ * per node and pass. Iterating the map gives the snapshots themselves (a whole-map read).
+ */
+export class TrackedNodes extends TrackedMap<string, ObservedNode> {
+  private readonly views = new Map<string, ObservedNode>();
+  constructor(inner: ReadonlyMap<string, ObservedNode>, private readonly recorder: ReadRecorder) {
+    super('obs', inner, recorder);
+  }
+  override get(key: string): ObservedNode | undefined {
+    const obs = super.get(key);
+    if (obs?.drbd === undefined) return obs;
+    let v = this.views.get(key);
+    if (v === undefined) this.views.set(key, (v = { ...obs, drbd: { ...obs.drbd, devices: trackedDevices(key, obs.drbd.devices, this.recorder) } }));
+    return v;
+  }
+}
+
+function trackedDevices<T extends object>(node: string, devices: T, rec: ReadRecorder): T {
+  const one = (p: string | symbol) => void (typeof p === 'string' && rec.note('dev', devKey(node, p)));
+  return new Proxy(devices, {
+    get: (t, p) => (one(p), Reflect.get(t, p)),
+    has: (t, p) => (one(p), Reflect.has(t, p)),
+    getOwnPropertyDescriptor: (t, p) => (one(p), Reflect.getOwnPropertyDescriptor(t, p)),
+    ownKeys: (t) => (rec.note('dev', devKey(node, '*')), Reflect.ownKeys(t)),
+  });
 }
 
 /** The inputs an instance's reads are fingerprinted against, in this pass. */
@@ -289,7 +330,7 @@ export interface FingerprintSources {
 }
 
 /** Maps keyed by node: many instances read the same key. */
-const PER_NODE = new Set(['obs', 'last', 'offline', 'live', 'spec', 'blind', 'gone', 'rebooted', 'tapOrder']);
+const PER_NODE = new Set(['obs', 'dev', 'last', 'offline', 'live', 'spec', 'blind', 'gone', 'rebooted', 'tapOrder']);
 
 let never = 0;
 /** A fingerprint no other read equals: what a read of the clock or of the whole instance list gets (planned again every pass). */
@@ -298,6 +339,7 @@ const unique = (): string => `\u0000never ${never++}`;
 /** Fingerprints of what instances read in this pass (node digests computed once per pass, reusing the previous pass's for a snapshot seen again). */
 export class Fingerprints {
   private readonly memo = new Map<string, Map<string, string>>();
+  private readonly devSame = new Map<string, boolean>();
   private specsByName: Map<string, unknown> | undefined;
 
   constructor(private readonly src: FingerprintSources, private readonly digests: NodeDigests) {}
@@ -311,24 +353,48 @@ export class Fingerprints {
     ]));
   }
 
-  /** The noted reads with their fingerprints now (a VM copy's or a DRBD device's node counts as read: they are part of that node's snapshot). */
+  /** The noted reads with their fingerprints now (a VM copy's node counts as read: the copy is part of that node's snapshot). */
   fingerprint(reads: ReadonlyMap<string, ReadonlySet<string>>): [string, string, string][] {
     const out: [string, string, string][] = [];
     const obs = new Set(reads.get('obs') ?? []);
     for (const key of reads.get('copies') ?? []) for (const c of (this.src.map('copies') as ReadonlyMap<string, readonly { node: string }[]>).get(key) ?? []) obs.add(c.node);
-    for (const key of reads.get('sides') ?? []) for (const n of (this.src.map('sides') as ReadonlyMap<string, ReadonlyMap<string, unknown>>).get(key)?.keys() ?? []) obs.add(n);
+    const devs = new Set(reads.get('dev') ?? []);
+    for (const key of reads.get('sides') ?? []) {
+      for (const [node, list] of (this.src.map('sides') as ReadonlyMap<string, ReadonlyMap<string, readonly DrbdSide[]>>).get(key) ?? []) for (const d of list) {
+        if (d.dev === undefined) continue;
+        // The device as its node lists it (keyed by its minor); were it listed under another key, all of that node's devices count as read.
+        const listed = this.src.observed.nodes.get(node)?.drbd?.devices[String(d.dev.minor)] === d.dev;
+        devs.add(devKey(node, listed ? String(d.dev.minor) : '*'));
+      }
+    }
+    for (const key of devs) out.push(['dev', key, this.of('dev', key)]);
     for (const [id, keys] of reads) {
-      if (id === 'obs') continue;
+      if (id === 'obs' || id === 'dev') continue;
       for (const key of keys) out.push([id, key, this.of(id, key)]);
     }
     for (const key of obs) out.push(['obs', key, this.of('obs', key)]);
     return out;
   }
 
-  /** The id of the first read whose fingerprint changed, or undefined when none did. */
+  /**
+   * The id of the first read whose fingerprint changed, or undefined when none did. Every
+   * cached part matched what it read in the pass the cache came from (it was planned or
+   * checked then), so a read of a node whose snapshot is the same as in that pass (its
+   * digest and each of its DRBD devices) is not fingerprinted again.
+   */
   staleRead(reads: CachedInstance['reads']): string | undefined {
-    for (const [id, key, f] of reads) if (this.of(id, key) !== f) return id;
+    for (const [id, key, f] of reads) {
+      if (id === 'obs' ? this.digests.get(key)?.same === true : id === 'dev' ? this.devNodeSame(key) : false) continue;
+      if (this.of(id, key) !== f) return id;
+    }
     return undefined;
+  }
+
+  /** A DRBD device read ("node\0minor") of a node whose snapshot is the same as in the last pass. */
+  private devNodeSame(key: string): boolean {
+    let same = this.devSame.get(key);
+    if (same === undefined) this.devSame.set(key, (same = this.digests.get(key.slice(0, key.indexOf('\0')))?.same === true));
+    return same;
   }
 
   /** What reading `key` of map `id` gives now ('*': the whole map). Per-node reads are shared by many instances: computed once per pass. */
@@ -349,7 +415,8 @@ export class Fingerprints {
 
   private whole(id: string): string {
     const { observed, input } = this.src;
-    const keys = id === 'obs' ? [...observed.nodes.keys()] : id === 'last' ? [...observed.lastKnown?.keys() ?? []] : id === 'spec' ? input.nodes.map((n) => n.name) : undefined;
+    const keys = id === 'last' ? [...observed.lastKnown?.keys() ?? []] : id === 'spec' ? input.nodes.map((n) => n.name) : undefined;
+    if (id === 'obs') return digestOf([...observed.nodes.keys()].map((n) => `${n}=${this.of('obs', n)} ${this.of('dev', devKey(n, '*'))}`).join('\n'));
     if (keys) return digestOf(keys.map((n) => `${n}=${this.of(id, n)}`).join('\n'));
     if (id === 'live') return digestOf(stableJson(observed.liveness ?? null));
     if (id === 'offline') return digestOf(stableJson(observed.offlineAnswers ?? null));
@@ -376,7 +443,8 @@ export class Fingerprints {
       case 'live':
         return JSON.stringify(observed.liveness?.get(key) ?? null);
       case 'spec':
-        return JSON.stringify(this.specs().get(key) ?? null);
+        // A node's spec is read by many instances: its digest is compared, not a kilobyte of JSON each time.
+        return digestOf(JSON.stringify(this.specs().get(key) ?? null));
       case 'blind': {
         const b = this.src.blind.get(key);
         return b ? `${b.why}|${b.last ? this.of('last', key) : ''}` : '-';
@@ -388,10 +456,24 @@ export class Fingerprints {
       case 'copies':
         // Where its VM records are (their content is in those nodes' snapshots, read with them: see fingerprint()).
         return ((this.src.map('copies') as ReadonlyMap<string, readonly { node: string }[]>).get(key) ?? []).map((c) => c.node).join(',');
+      case 'dev': {
+        // One DRBD device of a node as it is now ('*': all of them), whatever the node's other facts.
+        const at = key.indexOf('\0');
+        const devices = observed.nodes.get(key.slice(0, at))?.drbd?.devices;
+        const minor = key.slice(at + 1);
+        return minor === '*' ? digestOf(JSON.stringify(devices ?? null)) : JSON.stringify(devices?.[minor] ?? null);
+      }
       case 'sides': {
-        // The nodes where its DRBD devices are (what they say is in those nodes' snapshots, read with them: see fingerprint()).
-        const sides = (this.src.map('sides') as ReadonlyMap<string, ReadonlyMap<string, unknown>>).get(key);
-        return sides ? [...sides.keys()].join(',') : '-';
+        // Where its LVs record DRBD minors: each node's disks, ports and device minors (what each device says is read with it: see fingerprint()).
+        const sides = (this.src.map('sides') as ReadonlyMap<string, ReadonlyMap<string, readonly DrbdSide[]>>).get(key);
+        if (!sides) return '-';
+        let t = '';
+        for (const [node, list] of sides) {
+          t += `${node}:`;
+          for (const d of list) t += `${d.disk}/${d.port ?? ''}/${d.dev === undefined ? '-' : d.dev.minor},`;
+          t += ';';
+        }
+        return t;
       }
       default: {
         const m = this.src.map(id);

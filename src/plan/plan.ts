@@ -26,7 +26,7 @@ import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdAllocResult, type DrbdDiskAlloc } from './drbd-alloc.js';
 import type { Allocation, SecondaryAllocation } from './allocate.js';
-import { digestNodes, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
+import { digestNodes, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { drbd9PairIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
@@ -881,6 +881,7 @@ function nodeWaits(blind: ReadonlyMap<string, BlindNode>, waits: ReadonlyMap<str
   return [...blind.values()].map((b) => ({ node: b.node, why: b.why, ...(b.last ? { since: b.last.observedAt } : {}), subjects: [...new Set(waits.get(b.node) ?? [])].sort() }));
 }
 
+const NO_ENTRIES = new Map<string, never>();
 const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] } };
 
 /** The instances in name order (the locale's collation); the incremental planner keeps the order while the list of names is the same (40,000 collations are a tenth of a second). */
@@ -913,7 +914,7 @@ function instancePass(
   ]);
   const fp = new Fingerprints({
     input, observed, blind: base.blind, located: base.located,
-    map: (id) => (id === 'taps' ? base.tapIndex().nodesWith : id === 'tapOrder' ? base.tapIndex().order : maps.has(id) ? maps.get(id) ?? new Map() : undefined),
+    map: (id) => (id === 'taps' ? base.tapIndex().nodesWith : id === 'tapOrder' ? base.tapIndex().order : maps.has(id) ? maps.get(id) ?? NO_ENTRIES : undefined),
     disks: (id, key) => diskIndexFingerprint(id, key, ctx.nodes, input.cluster, ctx.observed),
   }, nodes.digests);
   const global = fp.global();
@@ -974,7 +975,7 @@ function trackedCtx(b: InstanceCtx, rec: ReadRecorder): InstanceCtx {
   const map = <V,>(id: string, m: ReadonlyMap<string, V> | undefined) => new TrackedMap(id, m ?? new Map<string, V>(), rec);
   // Optional maps are tracked even when absent (as empty): a record that appears later is a changed read.
   const o = b.observed;
-  const observed: ObservedCluster = { ...o, nodes: map('obs', o.nodes), lastKnown: map('last', o.lastKnown), liveness: map('live', o.liveness), offlineAnswers: map('offline', o.offlineAnswers), reads: rec };
+  const observed: ObservedCluster = { ...o, nodes: new TrackedNodes(o.nodes, rec), lastKnown: map('last', o.lastKnown), liveness: map('live', o.liveness), offlineAnswers: map('offline', o.offlineAnswers), reads: rec };
   const i = b.input;
   const input: PlanInput = {
     ...i, failovers: map('failovers', i.failovers), repairs: map('repairs', i.repairs), bootIds: map('bootIds', i.bootIds),
