@@ -42,11 +42,14 @@ describe('fault campaign on the simulator', () => {
     results.push(...got);
   }, 120_000);
 
-  it('given 1,000 steps in all, every fault kind struck and the nodes really changed', () => {
+  it('given 1,000 steps in all, every fault kind struck, harep\'s fix-storage and migrate ran, and the nodes really changed', () => {
     const s = summarize(results);
     expect(s.steps).toBeGreaterThanOrEqual(1_000);
     expect(s.actions).toBeGreaterThan(500);
     for (const k of FAULT_KINDS) expect(s.faults[k], k).toBeGreaterThan(0);
+    // harep under faults: a DRBD secondary lost (secondary-loss) is replaced by fix-storage, an offline node's guests migrated.
+    expect(s.repairs['fix-storage'], 'fix-storage').toBeGreaterThan(0);
+    expect(s.repairs.migrate, 'migrate').toBeGreaterThan(0);
   });
 
   it('given 1,000 steps, it finds no violation but the open bugs listed, and each listed one still reproduces', () => {

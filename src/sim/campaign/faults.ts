@@ -2,7 +2,9 @@
  * The faults of the campaign: what each does to the simulator, the state directory, the
  * manifests or a controller pass, and how it heals. Node faults last a few steps; pass
  * faults (a controller crash, a second controller, a partition that starts mid-pass)
- * strike between two actions of the next pass.
+ * strike between two actions of the next pass. `secondary-loss` takes a DRBD secondary's
+ * disks away (its node dies, and the admin declares it `role: offline`, as after a failed
+ * disk shelf): what harep's fix-storage repairs.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,12 +19,14 @@ import type { Finding } from './invariants.js';
 
 export const FAULT_KINDS = [
   'node-crash', 'sshd-loss', 'mgmt-partition', 'repl-partition', 'command-fail', 'command-hang',
-  'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests', 'bmc-failure',
+  'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests', 'bmc-failure', 'secondary-loss',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Node faults that cut the controller off a node. */
-const CUT_OFF: ReadonlySet<FaultKind> = new Set(['node-crash', 'sshd-loss', 'mgmt-partition']);
+const CUT_OFF: ReadonlySet<FaultKind> = new Set(['node-crash', 'sshd-loss', 'mgmt-partition', 'secondary-loss']);
+/** Node faults that power the node off (the simulator's crash). */
+const CRASH: ReadonlySet<FaultKind> = new Set(['node-crash', 'secondary-loss']);
 const COMMAND_VERBS: readonly (Verb | '*')[] = [
   'instance.start', 'instance.stop', 'instance.install', 'instance.migrate', 'instance.remove', 'lv.create', 'file.create', 'bridge.ensure', '*',
 ];
@@ -34,6 +38,8 @@ interface Active {
   readonly healAt: number;
   /** Instance files a truncated checkout keeps. */
   readonly keep?: number;
+  /** secondary-loss: the fault declared the node `role: offline` (taken back when it heals, if still so). */
+  readonly declared?: boolean;
 }
 
 type RunPass = (spec: Omit<PassSpec, 'afterAction'>) => Promise<PassOutcome>;
@@ -130,6 +136,17 @@ export class FaultInjector {
         this.active.push({ kind, healAt });
         this.count(kind, 'observed.json and status.json cut short');
         return;
+      case 'secondary-loss': {
+        const hit = this.drbdSecondary();
+        if (hit === undefined) return;
+        const declared = ![...this.world.roles.values()].includes('offline'); // the admin declares at most one node offline at a time
+        this.active.push({ kind, node: hit.node, healAt, declared });
+        this.sim.node(hit.node).crash();
+        if (declared) this.world.roles.set(hit.node, 'offline');
+        this.applyNodeFaults();
+        this.count(kind, `${hit.node}, the DRBD secondary of ${hit.instance} (${hit.repair !== undefined ? `harep ${hit.repair} allowed` : 'no harep opt-in'}), dies${declared ? ' and is declared offline' : ''}, heals at step ${healAt}`);
+        return;
+      }
       case 'truncated-manifests': {
         if (this.active.some((a) => a.kind === kind)) return;
         const keep = this.int(0, Math.max(0, this.world.instanceFileCount() - 1));
@@ -204,7 +221,8 @@ export class FaultInjector {
   }
 
   private async heal(a: Active): Promise<void> {
-    if (a.kind === 'node-crash' && !this.active.some((x) => x.kind === 'node-crash' && x.node === a.node)) this.sim.node(a.node!).boot();
+    if (CRASH.has(a.kind) && !this.active.some((x) => CRASH.has(x.kind) && x.node === a.node)) this.sim.node(a.node!).boot();
+    if (a.declared && this.world.roles.get(a.node!) === 'offline') this.world.roles.delete(a.node!);
     if (a.node !== undefined && CUT_OFF.has(a.kind)) this.powerOnIfFenced(a.node);
     if ((a.kind === 'command-fail' || a.kind === 'command-hang') && !this.active.some((x) => x.node === a.node && (x.kind === 'command-fail' || x.kind === 'command-hang'))) {
       this.sim.node(a.node!).clearFaults();
@@ -275,6 +293,32 @@ export class FaultInjector {
       this.sim.node(n).setUnreachable(on('sshd-loss') || on('mgmt-partition'));
       this.sim.node(n).setReplicationDown(on('repl-partition'));
     }
+  }
+
+  /**
+   * A node that holds the DRBD secondary of a declared instance (its meta LV there, its VM
+   * or its Primary device on the other node), not cut off already, with two other nodes left
+   * in reach (its primary, and room for a new secondary); undefined when there is none.
+   */
+  private drbdSecondary(): { node: string; instance: string; repair: string | undefined } | undefined {
+    const nodes = this.world.shape.nodes;
+    const cut = new Set(this.active.filter((a) => CUT_OFF.has(a.kind)).map((a) => a.node));
+    if (this.pending?.node !== undefined) cut.add(this.pending.node);
+    if (cut.size >= nodes.length - 2) return undefined; // the primary and one more node stay in reach (room for a new secondary)
+    const hits: { node: string; instance: string; repair: string | undefined }[] = [];
+    for (const doc of this.world.instances.values()) {
+      const repair = doc.spec.autoRepair?.repair;
+      if (doc.spec.diskTemplate !== 'drbd' || doc.spec.state === 'absent') continue;
+      const name = doc.metadata.name;
+      const holders = nodes.filter((n) => this.sim.node(n).inspect((s) => [...s.lvs.values()].some((l) => l.name === `${name}.disk0_meta`)));
+      const primary = holders.filter((n) => this.sim.node(n).inspect((s) => s.instances.get(name)?.runState === 'running' || [...s.drbd.values()].some((d) => d.role === 'Primary' && d.dataLv.endsWith(`/${name}.disk0`))));
+      if (holders.length !== 2 || primary.length !== 1) continue;
+      const secondary = holders.find((n) => n !== primary[0])!;
+      if (!cut.has(secondary) && !cut.has(primary[0]) && !this.sim.node(secondary).isDown()) hits.push({ node: secondary, instance: name, repair });
+    }
+    // An instance allowed a harep repair first (fix-storage is what this fault is for); else any.
+    const pool = hits.some((h) => h.repair !== undefined) ? hits.filter((h) => h.repair !== undefined) : hits;
+    return pool.length === 0 ? undefined : pool[Math.floor(this.r() * pool.length)];
   }
 
   /** A node this fault may strike: not already struck by it, and at least one node stays in reach. */

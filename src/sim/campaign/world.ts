@@ -68,7 +68,7 @@ export class World {
 
   /**
    * `count` instances are generated (default 4-8, seeded); tests pass 0 and add their own.
-   * `repairR`: a second seeded stream that gives about 4 in 10 new instances a harep type
+   * `repairR`: a second seeded stream that gives about 4 in 10 new instances (7 in 10 DRBD ones) a harep type
    * (spec.autoRepair.repair: fix-storage, migrate, failover or reinstall), apart from `r` so
    * the rest of the world draws as it did without it.
    */
@@ -77,7 +77,7 @@ export class World {
     this.shape = {
       nodes,
       removeOrphans: shape?.removeOrphans ?? r() < 0.5,
-      drbd: shape?.drbd ?? r() < 0.3,
+      drbd: shape?.drbd ?? r() < 0.5, // half the worlds model DRBD (secondary-loss and fix-storage need it)
       migration: shape?.migration ?? (r() < 0.8 ? 'live' : 'non-live'),
       failover: shape?.failover ?? r() < 0.5,
     };
@@ -105,7 +105,8 @@ export class World {
       },
     };
     const rr = this.repairR;
-    if (rr !== undefined && rr() < 0.4) doc.spec.autoRepair = { repair: pick(rr, REPAIR_KINDS) };
+    // DRBD instances more often (7 in 10): secondary-loss faults then meet harep's fix-storage.
+    if (rr !== undefined && rr() < (diskTemplate === 'drbd' ? 0.7 : 0.4)) doc.spec.autoRepair = { repair: pick(rr, REPAIR_KINDS) };
     if (spec !== undefined) {
       doc.spec = { ...doc.spec, ...spec };
       if (spec.placement === undefined && 'placement' in spec) delete doc.spec.placement;
