@@ -4,7 +4,8 @@ import { emptyObservedNode, type ObservedLv, type ObservedNode } from '../core/o
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import { events2NowCmd, procDrbdCmd, showAllCmd } from '../drivers/drbd/cmd84.js';
 import { observedDrbdFromReads } from '../observe/probe.js';
-import { plan } from '../plan/plan.js';
+import { plan, planIncremental } from '../plan/plan.js';
+import type { PlanCache } from '../plan/plan-cache.js';
 import { Drbd9Double } from '../sim/drbd9-double.js';
 import { createLogger } from '../util/log.js';
 import { ShellNodeOps } from './shell-node-ops.js';
@@ -55,8 +56,19 @@ class Rig {
   }
 
   /** One pass: observe, plan, and the real executor (waves, `after` honoured) over NodeOps that send drbd.* to the double. */
+  private cache: PlanCache | undefined;
+  lastReused = 0;
+  /** Passes whose incremental plan (plan/plan-cache: reuse by tracked reads) differed from the full plan. */
+  readonly cacheMisses: string[] = [];
+
   async pass(i: PlanInstance, inp: PlanInput = input(i), extra: Partial<ObservedCluster> = {}): Promise<{ actions: string[]; failed: string[]; refused: string[] }> {
-    const p = plan(inp, { ...this.observe(), ...extra });
+    const obs = { ...this.observe(), ...extra };
+    const p = plan(inp, obs);
+    // The incremental planner must see every DRBD 9 read (node ids, per-peer states, versions) as tracked: same plan.
+    const inc = planIncremental(inp, obs, this.cache);
+    this.cache = inc.cache;
+    this.lastReused = inc.stats.reused;
+    if (JSON.stringify(inc.plan) !== JSON.stringify(p)) this.cacheMisses.push(`pass ${this.cacheMisses.length}: ${p.actions.map(short).join(', ')} vs ${inc.plan.actions.map(short).join(', ')}`);
     const ops = new Map<string, NodeOps>(NODES.map((n) => [n, this.opsFor(n)]));
     const report = await executePlan(p, ops, { logger, retries: 0 });
     const failed = [...report.results.filter((r) => !r.ok).map((r) => `${short(r.action)} ${r.error?.code}: ${r.error?.message}`), ...report.skipped.map((s) => `${short(s.action)} skipped: ${s.because}`)];
@@ -107,6 +119,9 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     expect(rig.d.role('n1', rig.resourceOn('n1'))).toBe('Primary');
     expect(rig.d.disk('n2', rig.resourceOn('n2'))).toBe('UpToDate');
     expect((await rig.pass(db())).actions.filter((a) => a.startsWith('drbd.'))).toEqual([]);
+    await rig.pass(db());
+    expect(rig.lastReused).toBe(1); // converged and observed the same again: the DRBD 9 instance's part is reused
+    expect(rig.cacheMisses).toEqual([]);
   });
 
   it('given the secondary taken down by hand, the plan shows it down and brings it back (attach, peer, connect); it resyncs and converges', async () => {
@@ -179,6 +194,7 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     expect(rig.d.upToDateReplicas().map((r) => r.node)).toEqual(['n1', 'n3']);
     expect(Object.keys(rig.lvs.get('n2')!)).toEqual([]);
     expect((await rig.pass(moved)).actions).toEqual([]);
+    expect(rig.cacheMisses).toEqual([]);
   });
 });
 

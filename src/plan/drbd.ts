@@ -66,6 +66,8 @@ export interface DrbdDiskInput {
   readonly liveMigration?: boolean;
   /** Nodes whose boot ID changed since the last pass recorded it (rebooted: Ganeti's watcher re-activates their disks). */
   readonly rebooted?: ReadonlySet<string>;
+  /** The nodes holding the instance's LVs (plan/locate), where DRBD 9 node ids recorded by other replicas are read; absent: every node. */
+  readonly holders?: ReadonlySet<string>;
   /** Both nodes run DRBD 9: node ids, peers and quorum (set by planDrbdDisk; plan/drbd9). */
   readonly v9?: Drbd9Ctx;
 }
@@ -133,7 +135,7 @@ export function planDrbdDisk(x: DrbdDiskInput): DrbdDiskPlan {
     return { diffs: [], actions: [], notes: [], blocksRuntime: true, refused: [{ subject: `Instance/${inst.name}`, code: fam.code, message: `${label}: ${fam.why}; nothing is run on this disk until it is fixed` }] };
   }
   if (fam.family === '8.4' || x.v9) return planDrbdPair(x);
-  const ids = drbd9PairIds(inst, disk, [P.name, S.name], alloc.minors, x.observed);
+  const ids = drbd9PairIds(inst, disk, [P.name, S.name], alloc.minors, x.observed, x.holders);
   const addrs = new Map([[P.name, drbdAddr(P)], [S.name, drbdAddr(S)]]);
   const ctx: Drbd9Ctx = { ids, addr: (n) => addrs.get(n)!, port: alloc.port, peersOf: (n) => (n === P.name ? [S.name] : [P.name]), quorum: quorumPolicy(2).quorum };
   const out = planDrbdPair({ ...x, v9: ctx });

@@ -35,7 +35,7 @@ export function planReplaceSecondary9(x: DrbdDiskInput, base: DrbdDiskPlan, form
   const rawP = deviceOf(pObs, minorP);
   const rawS = deviceOf(sObs, alloc.minors.get(S.name)!);
   const devices = new Map([[P.name, rawP], [S.name, rawS], ...former.map((f) => [f.node, f.device] as const)]);
-  const ids = drbd9NodeIds(inst, disk, [P.name, S.name, ...former.map((f) => f.node)], x.observed, devices);
+  const ids = drbd9NodeIds(inst, disk, [P.name, S.name, ...former.map((f) => f.node)], x.observed, devices, x.holders);
   const sDev = pairView(rawS, ids.get(P.name)!);
   const pDev = pairView(rawP, ids.get(S.name)!);
   const diffs: FieldDiff[] = [...base.diffs, { path: `disks[${disk.index}].secondary`, desired: S.name, observed: olds }];

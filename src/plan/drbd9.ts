@@ -66,10 +66,14 @@ function recordedNodeId(inst: PlanInstance, disk: PlanDisk, obs: ObservedNode | 
  * other observed node whose LVs of this disk record one (an old replica): recorded ids are
  * kept, the others get the lowest id no one holds.
  */
-export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readonly string[], observed: ObservedCluster, devices: ReadonlyMap<string, ObservedDrbdDevice | undefined> = new Map()): Map<string, number> {
+export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readonly string[], observed: ObservedCluster, devices: ReadonlyMap<string, ObservedDrbdDevice | undefined> = new Map(), holders?: Iterable<string>): Map<string, number> {
   const ids = new Map<string, number>();
   const taken = new Set<number>();
-  for (const [name, obs] of observed.nodes) {
+  // `holders`: the nodes holding the instance's LVs (plan/locate), so only they are read (the incremental planner then
+  // replans the instance only when one of them changes); without it, every observed node.
+  const scan = holders === undefined ? [...observed.nodes.keys()] : [...new Set([...members, ...holders])].sort();
+  for (const name of scan) {
+    const obs = observed.nodes.get(name);
     const id = recordedNodeId(inst, disk, obs, devices.get(name));
     if (id === undefined || taken.has(id)) continue;
     ids.set(name, id);
@@ -96,9 +100,9 @@ export function drbd9NodeIds(inst: PlanInstance, disk: PlanDisk, members: readon
 }
 
 /** drbd9NodeIds of a pair, with each member's device read at its allocated minor (what planDrbdDisk and the LV tags both use). */
-export function drbd9PairIds(inst: PlanInstance, disk: PlanDisk, members: readonly string[], minors: ReadonlyMap<string, number>, observed: ObservedCluster): Map<string, number> {
+export function drbd9PairIds(inst: PlanInstance, disk: PlanDisk, members: readonly string[], minors: ReadonlyMap<string, number>, observed: ObservedCluster, holders?: Iterable<string>): Map<string, number> {
   const devices = new Map(members.map((m) => [m, minors.has(m) ? observed.nodes.get(m)?.drbd?.devices[String(minors.get(m))] : undefined] as const));
-  return drbd9NodeIds(inst, disk, members, observed, devices);
+  return drbd9NodeIds(inst, disk, members, observed, devices, holders);
 }
 
 /** The device as seen toward `peerNodeId`: `peer` is that connection (absent when the device has no peer with that id). */

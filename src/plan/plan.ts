@@ -579,7 +579,7 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
     if (reinstall && node === primary && (disk.template === 'plain' || disk.template === 'file')) return [REINSTALL_LV_TAG]; // half-made until its OS install succeeded (plan/reinstall): an LV's tag, an image's mark file
     if (!a || minor === undefined) return [];
     // DRBD 9: the replica's node id is recorded too (plan/drbd9), so a lost state rebuilds it.
-    if (secondary !== undefined && isDrbd9Node(obsX.nodes.get(node))) return [...drbdTags(minor, a.port), drbdNodeIdTag(drbd9PairIds(inst, disk, [primary, secondary], a.minors, obsX).get(node)!)];
+    if (secondary !== undefined && isDrbd9Node(obsX.nodes.get(node))) return [...drbdTags(minor, a.port), drbdNodeIdTag(drbd9PairIds(inst, disk, [primary, secondary], a.minors, obsX, loc?.nodes ?? []).get(node)!)];
     return drbdTags(minor, a.port);
   });
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
@@ -843,7 +843,7 @@ function planDrbd(
       blocks ||= c.blocksRuntime;
       continue;
     }
-    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, holders: where.candidates, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
     const base = planDrbdDisk(x);
     if (base.migration) migrations.push(base.migration);
     const conv = planPlainToDrbd(x, base, where.running);
