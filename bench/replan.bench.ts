@@ -29,10 +29,11 @@ function run(label: string, fn: () => unknown): void {
   const load = execSync('uptime').toString().trim().replace(/.*load average: /, '');
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  fn();
+  const r = fn() as { stats?: { reused: number; planned: number } };
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  console.log(`${label}: ${Math.round(wall)} ms wall, ${Math.round((c.user + c.system) / 1000)} ms CPU (load ${load})`);
+  const parts = r.stats ? `, ${r.stats.planned} of ${r.stats.reused + r.stats.planned} parts planned` : '';
+  console.log(`${label}: ${Math.round(wall)} ms wall, ${Math.round((c.user + c.system) / 1000)} ms CPU${parts} (load ${load})`);
 }
 
 const first = planIncremental(input, observed, undefined);

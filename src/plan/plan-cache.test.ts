@@ -73,6 +73,19 @@ describe('planIncremental', () => {
     expect(hash(r.plan)).toBe(hash(plan(withRecord, observed)));
   });
 
+  it('given one node\'s spec changed (the node map differs as a whole), it replans the instances that read that node and only those', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const node = input.nodes[3]!.name;
+    const changed: PlanInput = { ...input, nodes: input.nodes.map((n) => (n.name === node ? { ...n, memoryMiB: 1_048_576 } : n)) };
+    const r = planIncremental(changed, observed, first.cache);
+    expect(hash(r.plan)).toBe(hash(plan(changed, observed)));
+    const readers = [...first.cache.instances.values()].filter((c) => c.reads.some(([id, key]) => id === 'spec' && (key === node || key === '*'))).length;
+    expect(readers).toBeGreaterThan(0);
+    expect(r.stats).toMatchObject({ planned: readers, why: { 'changed:spec': readers } });
+  });
+
   it('given a changed cluster spec, it plans every instance again', () => {
     const input = genDesired(spec);
     const observed = genObserved(input);
@@ -112,7 +125,7 @@ describe('tracked maps', () => {
 describe('node digests kept across passes', () => {
   const input = genDesired({ ...spec, nodes: 4, instances: 40 });
   const obs = [...genObserved(input).nodes.values()][0]!;
-  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, digests: new Map([[o.name, { obs: o, digest: 'kept', same: false }]]) });
+  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, wholes: new Map(), digests: new Map([[o.name, { obs: o, digest: 'kept', same: false }]]) });
   const digestOfNew = (o: typeof obs) => digestNodes({ nodes: new Map([[o.name, o]]) } as ObservedCluster, prev(obs)).get(o.name)!.digest;
 
   it('given a new snapshot object with the same content and another probe time, it keeps the last digest', () => {

@@ -179,7 +179,12 @@ export interface PlanCache {
   readonly order: { readonly names: string; readonly sorted: readonly number[] };
   /** Each observed node's LV facts (plan/locate), by the digest of the snapshot they were read from. */
   readonly lvFacts: ReadonlyMap<string, { readonly digest: string; readonly facts: NodeLvFacts }>;
+  /** The whole-map fingerprint of each map in WHOLE_CHECKED, in the pass this cache came from. */
+  readonly wholes: ReadonlyMap<string, string>;
 }
+
+/** Maps compared whole every pass (small, or read by many instances): while one is the same as in the cache's pass, its reads are not checked one by one. */
+export const WHOLE_CHECKED = ['spec', 'failovers', 'repairs', 'restarts', 'bootIds', 'superseded', 'nicErrors', 'gone', 'rebooted', 'evacs', 'secondaryEvacs', 'fixEvacs', 'drainLater'] as const;
 
 /** Each observed node's snapshot, its digest, and whether it is the same (sameSnapshot) as in the pass the cache came from. */
 export type NodeDigests = ReadonlyMap<string, { readonly obs: ObservedNode; readonly digest: string; readonly same: boolean }>;
@@ -341,8 +346,21 @@ export class Fingerprints {
   private readonly memo = new Map<string, Map<string, string>>();
   private readonly devSame = new Map<string, boolean>();
   private specsByName: Map<string, unknown> | undefined;
+  /** The maps of WHOLE_CHECKED whose whole fingerprint is the same as in the cache's pass. */
+  private readonly unchanged = new Set<string>();
 
   constructor(private readonly src: FingerprintSources, private readonly digests: NodeDigests) {}
+
+  /** The whole fingerprint of each map of WHOLE_CHECKED now, noting which are the same as in `prev` (the cache's pass: every cached part matched them then). */
+  wholes(prev: ReadonlyMap<string, string> | undefined): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const id of WHOLE_CHECKED) {
+      const f = this.of(id, '*');
+      out.set(id, f);
+      if (prev?.get(id) === f) this.unchanged.add(id);
+    }
+    return out;
+  }
 
   /** The cluster-wide inputs every instance may read: cluster spec, networks, the watcher pause, the nodes out of sight with no known past. */
   global(): string {
@@ -380,11 +398,12 @@ export class Fingerprints {
    * The id of the first read whose fingerprint changed, or undefined when none did. Every
    * cached part matched what it read in the pass the cache came from (it was planned or
    * checked then), so a read of a node whose snapshot is the same as in that pass (its
-   * digest and each of its DRBD devices) is not fingerprinted again.
+   * digest and each of its DRBD devices), or of a map whose whole fingerprint is (wholes()),
+   * is not fingerprinted again.
    */
   staleRead(reads: CachedInstance['reads']): string | undefined {
     for (const [id, key, f] of reads) {
-      if (id === 'obs' ? this.digests.get(key)?.same === true : id === 'dev' ? this.devNodeSame(key) : false) continue;
+      if (id === 'obs' ? this.digests.get(key)?.same === true : id === 'dev' ? this.devNodeSame(key) : this.unchanged.has(id)) continue;
       if (this.of(id, key) !== f) return id;
     }
     return undefined;

@@ -882,7 +882,7 @@ function nodeWaits(blind: ReadonlyMap<string, BlindNode>, waits: ReadonlyMap<str
 }
 
 const NO_ENTRIES = new Map<string, never>();
-const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] } };
+const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, wholes: new Map() };
 
 /** The instances in name order (the locale's collation); the incremental planner keeps the order while the list of names is the same (40,000 collations are a tenth of a second). */
 function instanceOrder(input: PlanInput, prev: PlanCache | undefined): { sorted: PlanInstance[]; order: PlanCache['order'] } {
@@ -919,6 +919,7 @@ function instancePass(
   }, nodes.digests);
   const global = fp.global();
   const reuse = cache !== undefined && cache.global === global;
+  const wholes = fp.wholes(reuse ? cache.wholes : undefined);
   const next = new Map<string, CachedInstance>();
   const why: Record<string, number> = {};
   const count = (k: string) => void (why[k] = (why[k] ?? 0) + 1);
@@ -945,7 +946,7 @@ function instancePass(
       else next.set(inst.name, { spec: inst, specKey, reads: fp.fingerprint(reads), slice: s });
       return s;
     },
-    done: () => ({ cache: { global, instances: next, ...nodes }, stats: { reused, planned: input.instances.length - reused, why, full: !reuse } }),
+    done: () => ({ cache: { global, instances: next, wholes, ...nodes }, stats: { reused, planned: input.instances.length - reused, why, full: !reuse } }),
   };
 }
 
