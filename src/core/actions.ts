@@ -167,7 +167,11 @@ export interface DrbdDisconnect extends Base {
  * the clear) left it set. Planned only while the pair is single-primary and no migration runs;
  * 8.4 passes the change to the connected peer, so the other side's action usually finds it done.
  */
-export interface DrbdSinglePrimary extends Base { readonly verb: 'drbd.single-primary'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly remote: DrbdEndpointSpec }
+export interface DrbdSinglePrimary extends Base {
+  readonly verb: 'drbd.single-primary'; readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly remote: DrbdEndpointSpec;
+  /** DRBD 9: clear it on the connection to this node id. */
+  readonly v9?: { readonly peerNodeId: number };
+}
 /** Wait up to waitS until this side and its peer (`peerNode`) are Connected and both UpToDate: the end of a resync. Fails when the time runs out (the next pass waits again). */
 export interface DrbdWaitSync extends Base {
   readonly verb: 'drbd.wait-sync'; readonly resource: string; readonly minor: number; readonly peerNode: string; readonly waitS: number;
@@ -262,7 +266,11 @@ export interface DrbdMigrationDisk {
   readonly source: DrbdMigrationSide;
   readonly target: DrbdMigrationSide;
 }
-export interface DrbdMigrationSide { readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec }
+export interface DrbdMigrationSide {
+  readonly resource: string; readonly minor: number; readonly local: DrbdEndpointSpec; readonly peer: DrbdEndpointSpec;
+  /** DRBD 9: the other side's node id (allow-two-primaries is per connection). */
+  readonly v9?: { readonly peerNodeId: number };
+}
 
 /**
  * Grow a disk of a running instance through its QEMU (QMP block_resize on drive `drive`):

@@ -12,7 +12,7 @@ import * as c from '../drivers/drbd/cmd84.js';
 import type { Drbd84Spec } from '../drivers/drbd/plan84.js';
 import * as c9 from '../drivers/drbd/cmd9.js';
 import type { Drbd9Spec } from '../drivers/drbd/plan9.js';
-import { ensureFailoverPrimary9, ensureMetadata9, ensurePeerDropped9, ensurePrimary9, ensureResized9, ensureSecondary9, ensureUp9, startInitialSync9, waitForSync9 } from '../drivers/drbd/ops9.js';
+import { ensureDualPrimary9, ensureFailoverPrimary9, ensureMetadata9, ensurePeerDropped9, ensurePrimary9, ensureResized9, ensureSecondary9, ensureUp9, startInitialSync9, waitForSync9 } from '../drivers/drbd/ops9.js';
 import { endpointArg } from '../drivers/drbd/validate.js';
 import {
   ensureDisconnectedExcept, ensureDown, ensureDualPrimary, ensureFailoverPrimary, ensureMetadata, ensureUsermodeHelper, ensurePrimary, ensureResized, ensureSecondary, ensureUp, startInitialSyncWhenConnected, waitForSync, type EnsureResult, type WaitOptions,
@@ -58,6 +58,7 @@ function describeDrbd9(a: DrbdAction): string[][] | undefined {
     case 'drbd.resize': return a.v9 ? [c9.resizeCmd(a.minor, a.sizeMiB)] : undefined;
     case 'drbd.disconnect': return a.v9 ? [c9.disconnectCmd(a.resource, a.v9.peerNodeId), c9.delPeerCmd(a.resource, a.v9.peerNodeId)] : undefined;
     case 'drbd.wait-sync': return a.v9 ? [c9.statusJsonCmd(a.resource)] : undefined;
+    case 'drbd.single-primary': return a.v9 ? [c9.showCmd(a.resource), c9.allowTwoPrimariesCmd(a.resource, a.v9.peerNodeId, false)] : undefined;
     default: return undefined;
   }
 }
@@ -79,6 +80,7 @@ function runDrbd9(t: Transport, a: DrbdAction, log: Logger, wait: Pick<WaitOptio
     case 'drbd.resize': return a.v9 ? ensureResized9(t, a.minor, a.sizeMiB, log) : undefined;
     case 'drbd.disconnect': return a.v9 ? ensurePeerDropped9(t, a.resource, a.v9.peerNodeId, log) : undefined;
     case 'drbd.wait-sync': return a.v9 ? waitForSync9(t, a.resource, a.minor, a.v9.peerNodeId, { ...wait, timeoutMs: a.waitS * 1000 }) : undefined;
+    case 'drbd.single-primary': return a.v9 ? ensureDualPrimary9(t, a.resource, a.v9.peerNodeId, false, log) : undefined;
     default: return undefined;
   }
 }

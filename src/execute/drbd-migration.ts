@@ -1,7 +1,8 @@
 /**
  * Live migration of an instance on DRBD disks, Ganeti's sequence (lib/cmdlib/
  * instance_migration.py, _ExecMigration for DRBD), each step an observed ensure of the
- * 8.4 runner (drivers/drbd/ops.ts):
+ * 8.4 runner (drivers/drbd/ops.ts), or of the DRBD 9 one (ops9.ts) for a side that carries
+ * `v9` (allow-two-primaries set per connection, by the peer's node id):
  *
  *   1. both sides Connected, UpToDate/UpToDate, no resync (checked on the nodes, now)
  *   2. allow-two-primaries on both ends of each link (net-options, no reconnect; 8.4 passes
@@ -21,6 +22,9 @@
 import type { DrbdMigrationDisk } from '../core/actions.js';
 import * as c from '../drivers/drbd/cmd84.js';
 import { checkMigrationReady, ensureDualPrimary, ensureMigrationPrimary, ensureSecondary, type EnsureResult } from '../drivers/drbd/ops.js';
+import * as c9 from '../drivers/drbd/cmd9.js';
+import { checkMigrationReady9, ensureDualPrimary9, ensureMigrationPrimary9, ensureSecondary9 } from '../drivers/drbd/ops9.js';
+import type { DrbdMigrationSide } from '../core/actions.js';
 import type { Transport } from '../transport/transport.js';
 import { ExecError, GantryError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -43,18 +47,27 @@ export interface DrbdMigrationResult {
   readonly ran: readonly string[][];
 }
 
+/** Each step on one side: the 8.4 runner, or the DRBD 9 one when the side carries `v9` (allow-two-primaries per connection). */
+const side = {
+  ready: (t: Transport, d: DrbdMigrationSide): Promise<void> => (d.v9 ? checkMigrationReady9(t, d.minor, d.v9.peerNodeId) : checkMigrationReady(t, d.minor)),
+  dual: (t: Transport, d: DrbdMigrationSide, allow: boolean, log: Logger): Promise<EnsureResult> => (d.v9 ? ensureDualPrimary9(t, d.resource, d.v9.peerNodeId, allow, log) : ensureDualPrimary(t, d, allow, log)),
+  promote: (t: Transport, d: DrbdMigrationSide, log: Logger): Promise<EnsureResult> => (d.v9 ? ensureMigrationPrimary9(t, d.resource, d.minor, d.v9.peerNodeId, log) : ensureMigrationPrimary(t, d, log)),
+  demote: (t: Transport, d: DrbdMigrationSide, log: Logger): Promise<EnsureResult> => (d.v9 ? ensureSecondary9(t, d.resource, d.minor, log) : ensureSecondary(t, d.minor, log)),
+};
+const dualCmd = (d: DrbdMigrationSide, allow: boolean): string[] => (d.v9 ? c9.allowTwoPrimariesCmd(d.resource, d.v9.peerNodeId, allow) : c.allowTwoPrimariesCmd(d.local, d.peer, allow));
+
 /** The DRBD half of the migration as --dry-run shows it: before QEMU moves, and after. */
 export function describeDrbdMigration(disks: readonly DrbdMigrationDisk[], source: string, target: string): { before: string[][]; after: string[][] } {
   const at = (n: string, argv: string[]) => [`@${n}`, ...argv];
   return {
     before: [
       at(source, c.events2NowCmd()), at(target, c.events2NowCmd()),
-      ...disks.flatMap((d) => [at(source, c.allowTwoPrimariesCmd(d.source.local, d.source.peer, true)), at(target, c.allowTwoPrimariesCmd(d.target.local, d.target.peer, true))]),
-      ...disks.map((d) => at(target, c.primaryCmd(d.target.minor))),
+      ...disks.flatMap((d) => [at(source, dualCmd(d.source, true)), at(target, dualCmd(d.target, true))]),
+      ...disks.map((d) => at(target, d.target.v9 ? c9.primaryCmd(d.target.resource) : c.primaryCmd(d.target.minor))),
     ],
     after: [
-      ...disks.map((d) => at(source, c.secondaryCmd(d.source.minor))),
-      ...disks.flatMap((d) => [at(source, c.allowTwoPrimariesCmd(d.source.local, d.source.peer, false)), at(target, c.allowTwoPrimariesCmd(d.target.local, d.target.peer, false))]),
+      ...disks.map((d) => at(source, d.source.v9 ? c9.secondaryCmd(d.source.resource) : c.secondaryCmd(d.source.minor))),
+      ...disks.flatMap((d) => [at(source, dualCmd(d.source, false)), at(target, dualCmd(d.target, false))]),
     ],
   };
 }
@@ -64,23 +77,23 @@ export async function migrateWithDualPrimary(disks: readonly DrbdMigrationDisk[]
   const note = (t: Transport, r: EnsureResult) => ran.push(...r.ran.map((argv) => [`@${t.node}`, ...argv]));
   const { source: S, target: T, log } = io;
   const forward = async () => {
-    for (const d of disks) note(S, await ensureSecondary(S, d.source.minor, log));
+    for (const d of disks) note(S, await side.demote(S, d.source, log));
     for (const d of disks) {
-      note(S, await ensureDualPrimary(S, d.source, false, log));
-      note(T, await ensureDualPrimary(T, d.target, false, log));
+      note(S, await side.dual(S, d.source, false, log));
+      note(T, await side.dual(T, d.target, false, log));
     }
   };
   let moved = false;
   try {
     for (const d of disks) {
-      await checkMigrationReady(S, d.source.minor);
-      await checkMigrationReady(T, d.target.minor);
+      await side.ready(S, d.source);
+      await side.ready(T, d.target);
     }
     for (const d of disks) {
-      note(S, await ensureDualPrimary(S, d.source, true, log));
-      note(T, await ensureDualPrimary(T, d.target, true, log));
+      note(S, await side.dual(S, d.source, true, log));
+      note(T, await side.dual(T, d.target, true, log));
     }
-    for (const d of disks) note(T, await ensureMigrationPrimary(T, d.target, log));
+    for (const d of disks) note(T, await side.promote(T, d.target, log));
     await io.move();
     moved = true;
     await forward();
@@ -96,10 +109,10 @@ export async function migrateWithDualPrimary(disks: readonly DrbdMigrationDisk[]
       if (where === 'target') {
         await forward();
       } else {
-        for (const d of disks) note(T, await ensureSecondary(T, d.target.minor, log));
+        for (const d of disks) note(T, await side.demote(T, d.target, log));
         for (const d of disks) {
-          note(T, await ensureDualPrimary(T, d.target, false, log));
-          note(S, await ensureDualPrimary(S, d.source, false, log));
+          note(T, await side.dual(T, d.target, false, log));
+          note(S, await side.dual(S, d.source, false, log));
         }
       }
     } catch (r) {

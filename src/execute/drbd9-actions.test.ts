@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Action } from '../core/actions.js';
+import type { Action, DrbdMigrationDisk } from '../core/actions.js';
 import { emptyObservedNode, type ObservedLv, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import { events2NowCmd, procDrbdCmd, showAllCmd } from '../drivers/drbd/cmd84.js';
@@ -10,6 +10,8 @@ import { Drbd9Double } from '../sim/drbd9-double.js';
 import { createLogger } from '../util/log.js';
 import { ShellNodeOps } from './shell-node-ops.js';
 import { executePlan } from './executor.js';
+import { migrateWithDualPrimary } from './drbd-migration.js';
+import { parseDrbdShow } from '../drivers/drbd/parse-show.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 
 /**
@@ -259,5 +261,46 @@ describe('DRBD 9 failover through the executor, on Drbd9Double (a test double: D
     d.powerOff('n1');
     expect(await ops('n2').run(failover('n2', false))).toMatchObject({ ok: true, unchanged: false });
     expect(d.role('n2', 'resource0')).toBe('Primary');
+  });
+});
+
+describe('DRBD 9 live migration\'s DRBD half and dual-primary cleanup, on Drbd9Double (a test double: DRBD 9 cannot run here)', () => {
+  const sides = (rig: Rig): DrbdMigrationDisk => ({
+    index: 0,
+    source: { resource: rig.resourceOn('n1'), minor: 0, local: { host: '198.18.1.1', port: 11000 }, peer: { host: '198.18.1.2', port: 11000 }, v9: { peerNodeId: 1 } },
+    target: { resource: rig.resourceOn('n2'), minor: 0, local: { host: '198.18.1.2', port: 11000 }, peer: { host: '198.18.1.1', port: 11000 }, v9: { peerNodeId: 0 } },
+  });
+  const dual = (rig: Rig, n: string) => parseDrbdShow(rig.d.exec(n, ['drbdsetup', 'show']).stdout)[0]!.connections[0]!.net['allow-two-primaries'] === 'yes';
+
+  it('given a Connected UpToDate pair, the migration sets allow-two-primaries per connection on both ends, promotes the destination beside the source, and after the (stand-in) QEMU move demotes the source and clears it', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    const seen: string[] = [];
+    const r = await migrateWithDualPrimary([sides(rig)], {
+      source: rig.d.transport('n1'), target: rig.d.transport('n2'), log: logger, guestWhere: async () => 'target',
+      move: async () => { seen.push(`${rig.d.role('n1', rig.resourceOn('n1'))}/${rig.d.role('n2', rig.resourceOn('n2'))} ${dual(rig, 'n1')}/${dual(rig, 'n2')}`); },
+    });
+    expect(seen).toEqual(['Primary/Primary true/true']);
+    expect(r.ran.map((x) => x.slice(0, 3).join(' '))).toEqual(['@n1 drbdsetup net-options', '@n2 drbdsetup net-options', '@n2 drbdsetup primary', '@n1 drbdsetup secondary', '@n1 drbdsetup net-options', '@n2 drbdsetup net-options']);
+    expect([rig.d.role('n1', rig.resourceOn('n1')), rig.d.role('n2', rig.resourceOn('n2')), dual(rig, 'n1'), dual(rig, 'n2')]).toEqual(['Secondary', 'Primary', false, false]);
+  });
+
+  it('given the move failing with the guest still on the source, the disks are put back: the destination demoted, allow-two-primaries cleared', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    const err = await migrateWithDualPrimary([sides(rig)], { source: rig.d.transport('n1'), target: rig.d.transport('n2'), log: logger, guestWhere: async () => 'source', move: async () => { throw new Error('qemu: migration failed'); } }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/disks reverted: n2 demoted, allow-two-primaries cleared; the guest stays on n1/);
+    expect([rig.d.role('n1', rig.resourceOn('n1')), rig.d.role('n2', rig.resourceOn('n2')), dual(rig, 'n1'), dual(rig, 'n2')]).toEqual(['Primary', 'Secondary', false, false]);
+  });
+
+  it('given allow-two-primaries left set on a connection (a migration that never finished), the plan clears it per connection (drbd.single-primary) and the next plan is empty', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    rig.d.exec('n2', ['drbdsetup', 'net-options', rig.resourceOn('n2'), '0', '--allow-two-primaries=yes']);
+    const p = plan(input(db()), rig.observe());
+    expect(p.actions.map((a) => a.verb === 'drbd.single-primary' && [a.node, a.v9])).toEqual([['n2', { peerNodeId: 0 }]]);
+    expect((await rig.pass(db())).failed).toEqual([]);
+    expect(dual(rig, 'n2')).toBe(false);
+    expect((await rig.pass(db())).actions).toEqual([]);
   });
 });

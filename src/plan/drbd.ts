@@ -236,10 +236,6 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
   // ---- initial sync (only at creation) and roles ----
   const fresh = pDev && sDev && pDev.disk === 'Inconsistent' && sDev.disk === 'Inconsistent' && connected(pDev) && !DRBD_SYNCING.has(pDev.peer?.replication ?? pDev.peer?.connection ?? '');
   const after = ups.map((a) => actionKey(a));
-  if (x.liveMigration && !creating && x.v9) {
-    out.refused.push({ subject, code: 'DRBD9_MIGRATION_UNSUPPORTED', message: `${label}: live migration on DRBD 9 is not driven yet (dual-primary through per-peer net-options is not wired): the VM stays on ${S.name}; use a non-live migration (stop, demote, promote, start)` });
-    return out;
-  }
   if (x.liveMigration && !creating) {
     const m = planMigrationRoles(x, out, label, pDev, sDev, ups.length > 0);
     if (!m.migration) planDualPrimaryReset(x, m, label, pDev, sDev);
@@ -386,7 +382,10 @@ function planMigrationRoles(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, 
     });
     return out;
   }
-  const side = (n: PlanNode, peer: PlanNode) => ({ resource: drbdResourceName(alloc.minors.get(n.name)!), minor: alloc.minors.get(n.name)!, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peer), port: alloc.port } });
+  const side = (n: PlanNode, peer: PlanNode) => ({
+    resource: drbdResourceName(alloc.minors.get(n.name)!), minor: alloc.minors.get(n.name)!, local: { host: addr(n), port: alloc.port }, peer: { host: addr(peer), port: alloc.port },
+    ...(x.v9 ? { v9: { peerNodeId: x.v9.ids.get(peer.name)! } } : {}),
+  });
   out.diffs.push({ path: `disks[${disk.index}].drbd.primary`, desired: P.name, observed: S.name });
   return { ...out, migration: { index: disk.index, source: side(S, P), target: side(P, S) } };
 }
@@ -404,10 +403,6 @@ function planDualPrimaryReset(x: DrbdDiskInput, out: DrbdDiskPlan, label: string
   const { inst, disk, primary: P, secondary: S, alloc } = x;
   const left = ([[P, pDev, S], [S, sDev, P]] as const).filter(([, d]) => d?.allowTwoPrimaries === true);
   if (left.length === 0) return;
-  if (x.v9) {
-    out.notes.push(`${label}: allow-two-primaries is set on ${left.map(([n]) => n.name).join(' and ')} (DRBD 9): not cleared by Gantry yet (drbdsetup net-options RESOURCE PEER_NODE_ID --allow-two-primaries=no by hand)`);
-    return;
-  }
   const where = left.map(([n]) => n.name).join(' and ');
   const migrating = [P, S].filter((n) => MIGRATING.has(x.observed.nodes.get(n.name)?.instances[inst.name]?.runState ?? '')).map((n) => n.name);
   if (migrating.length > 0) {
@@ -425,7 +420,7 @@ function planDualPrimaryReset(x: DrbdDiskInput, out: DrbdDiskPlan, label: string
     out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.allowTwoPrimaries`, desired: false, observed: true });
     out.actions.push({
       verb: 'drbd.single-primary', node: n.name, subject: `Instance/${inst.name}`, resource: res, minor,
-      local: { host: addr(n), port: alloc.port }, remote: { host: addr(peer), port: alloc.port },
+      local: { host: addr(n), port: alloc.port }, remote: { host: addr(peer), port: alloc.port }, ...(x.v9 ? { v9: { peerNodeId: x.v9.ids.get(peer.name)! } } : {}),
       ...(demotes.length > 0 ? { after: demotes } : {}),
       reason: `allow-two-primaries is still set on ${n.name}'s link of ${res} (${label}), left by a live migration that did not finish; ` +
         `the pair is single-primary${demotes.length > 0 ? ` once ${S.name} is demoted` : ''} and no migration runs: clear it (net-options, no reconnect; DRBD passes it to the connected peer)`,

@@ -8,7 +8,7 @@
  * (a test double), never against a real DRBD 9 module.
  */
 import type { Transport } from '../../transport/transport.js';
-import { ExecError } from '../../util/errors.js';
+import { ExecError, PrereqError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
 import { wipeMetaCmd } from './cmd84.js';
@@ -17,7 +17,7 @@ import { redact, runAll, type EnsureResult, type WaitOptions } from './ops.js';
 import { parseEvents2 } from './parse-events2.js';
 import { parseDrbdShow, type ShowResource } from './parse-show.js';
 import { parseStatusJson } from './parse-status-json.js';
-import { dropPeer9Cmds, failover9Decision, initialSync9Decision, metaState9, planUp9, promote9Decision, sync9Done, type Drbd9Spec, type Up9Step } from './plan9.js';
+import { dropPeer9Cmds, dualPrimary9Of, failover9Decision, migrationReady9Problem, initialSync9Decision, metaState9, planUp9, promote9Decision, sync9Done, type Drbd9Spec, type Up9Step } from './plan9.js';
 import { isConnected, type DrbdDevice, type DrbdSnapshot } from './state.js';
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -142,4 +142,29 @@ export async function waitForSync9(t: Transport, resource: string, minor: number
     }
     await sleep(step);
   }
+}
+
+/** Read-only check before a live migration, toward the peer `peerNodeId` (throws DRBD_MIGRATION_NOT_READY). */
+export async function checkMigrationReady9(t: Transport, minor: number, peerNodeId: number): Promise<void> {
+  const problem = migrationReady9Problem(await device9(t, minor), peerNodeId);
+  if (problem !== undefined) throw new PrereqError('DRBD_MIGRATION_NOT_READY', `${t.node}: minor ${minor} is not ready for a live migration: it needs Connected and UpToDate/UpToDate toward node id ${peerNodeId} (now ${problem})`, { node: t.node, minor });
+}
+
+/** Set or clear allow-two-primaries on this node's connection to `peerNodeId`, when it differs (net-options, no reconnect). */
+export async function ensureDualPrimary9(t: Transport, resource: string, peerNodeId: number, allow: boolean, log?: Logger): Promise<EnsureResult<'dual-primary'>> {
+  const now = dualPrimary9Of(await readShow9(t, resource), peerNodeId);
+  if (now === undefined) throw new PrereqError('DRBD_NOT_CONNECTED', `${t.node}: ${resource} has no peer with node id ${peerNodeId}: allow-two-primaries needs that connection`, { node: t.node, resource });
+  if (now === allow) return { ran: [], steps: [] };
+  return { ran: await runAll(t, [c.allowTwoPrimariesCmd(resource, peerNodeId, allow)], log), steps: ['dual-primary'] };
+}
+
+/** Live migration, on the destination: promote beside the Primary source, only ready and with allow-two-primaries set here. */
+export async function ensureMigrationPrimary9(t: Transport, resource: string, minor: number, peerNodeId: number, log?: Logger): Promise<EnsureResult<'primary'>> {
+  const dev = await device9(t, minor);
+  if (dev?.role === 'Primary') return { ran: [], steps: [] };
+  const problem = migrationReady9Problem(dev, peerNodeId);
+  if (problem !== undefined) throw new PrereqError('DRBD_MIGRATION_NOT_READY', `${t.node}: not promoting ${resource} for a live migration (now ${problem})`, { node: t.node, resource });
+  const peerPrimary = dev!.peers.some((p) => p.nodeId === peerNodeId && p.role === 'Primary');
+  if (peerPrimary && dualPrimary9Of(await readShow9(t, resource), peerNodeId) !== true) throw new PrereqError('DRBD_NO_DUAL_PRIMARY', `${t.node}: not promoting ${resource}: the peer is Primary and allow-two-primaries is not set on this connection`, { node: t.node, resource });
+  return { ran: await runAll(t, [c.primaryCmd(resource)], log), steps: ['primary'] };
 }

@@ -176,3 +176,19 @@ export function dropPeer9Cmds(resource: string, cfg: ShowResource | undefined, p
   if (!conn) return [];
   return [...(conn.cstate === 'StandAlone' ? [] : [c.disconnectCmd(resource, peerNodeId)]), c.delPeerCmd(resource, peerNodeId)];
 }
+
+/** What a live migration needs toward the peer `peerNodeId` before dual-primary: Connected, no resync, both UpToDate; undefined when ready. */
+export function migrationReady9Problem(dev: DrbdDevice | undefined, peerNodeId: number): string | undefined {
+  if (!dev) return 'not configured';
+  const p = dev.peers.find((x) => x.nodeId === peerNodeId);
+  const shown = `${dev.role ?? '?'}, disk ${dev.disk ?? '?'}, ${p ? `${p.replication ?? p.connection} to a ${p.role ?? '?'} peer whose disk is ${p.disk ?? '?'}` : `no peer with node id ${peerNodeId}`}`;
+  if (!p || p.connection !== 'Connected' || (p.replication !== undefined && p.replication !== 'Established')) return shown;
+  if (dev.disk !== 'UpToDate' || p.disk !== 'UpToDate') return shown;
+  return undefined;
+}
+
+/** allow-two-primaries on the connection to `peerNodeId` (`drbdsetup show`'s net of that connection; "no" is the default show omits). */
+export function dualPrimary9Of(cfg: ShowResource | undefined, peerNodeId: number): boolean | undefined {
+  const conn = cfg?.connections.find((x) => x.peerNodeId === peerNodeId);
+  return conn === undefined ? undefined : conn.net['allow-two-primaries'] === 'yes';
+}
