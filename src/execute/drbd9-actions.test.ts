@@ -42,6 +42,8 @@ class Rig {
   readonly d = new Drbd9Double(NODES, { syncStepPercent: 50 });
   readonly lvs = new Map<string, Record<string, ObservedLv>>(NODES.map((n) => [n, {}]));
   readonly ran: string[] = [];
+  /** Free MiB in vg0 per node (default 90,000). */
+  readonly free = new Map<string, number>();
   /** Called after each action ran (the no-gap assertions). */
   onStep: (a: Action) => void = () => {};
 
@@ -52,7 +54,7 @@ class Rig {
       let up = true;
       try { this.d.exec(n, procDrbdCmd()); } catch { up = false; }
       const base = emptyObservedNode(n, '2026-11-29T14:00:00Z', up ? undefined : 'powered off');
-      nodes.set(n, up ? { ...base, vgs: { vg0: { name: 'vg0', sizeMiB: 100_000, freeMiB: 90_000, pvs: ['/dev/sdb'] } }, lvs: this.lvs.get(n)!, drbd: observedDrbdFromReads(t(events2NowCmd()), t(procDrbdCmd()), t(showAllCmd())) } : base);
+      nodes.set(n, up ? { ...base, vgs: { vg0: { name: 'vg0', sizeMiB: 100_000, freeMiB: this.free.get(n) ?? 90_000, pvs: ['/dev/sdb'] } }, lvs: this.lvs.get(n)!, drbd: observedDrbdFromReads(t(events2NowCmd()), t(procDrbdCmd()), t(showAllCmd())) } : base);
     }
     return { nodes };
   }
@@ -166,6 +168,15 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     const p = plan(input(db()), rig.observe());
     expect(p.refused.map((r) => r.code)).toEqual(['DRBD_SPLIT_BRAIN']);
     expect(p.actions.filter((a) => a.verb.startsWith('drbd.'))).toEqual([]);
+  });
+
+  it('given the new secondary without room in its volume group, the DRBD 9 replacement is refused (DRBD_REPLACE_NO_SPACE) and nothing of it is planned', async () => {
+    const rig = new Rig();
+    expect(await rig.converge(db())).toEqual([]);
+    rig.free.set('n3', 100);
+    const p = plan(input(db({ secondary: 'n3' })), rig.observe());
+    expect(p.refused.map((r) => r.code)).toEqual(['DRBD_REPLACE_NO_SPACE']);
+    expect(p.actions.filter((a) => a.node === 'n3' || a.verb.startsWith('drbd.'))).toEqual([]);
   });
 
   it('given the manifest moving the secondary n2 -> n3, n3 joins as a third replica (node id 2), syncs, and only then n2 leaves: never fewer than two UpToDate replicas', async () => {

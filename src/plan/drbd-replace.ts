@@ -127,15 +127,8 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
     if (!pDev || pDev.disk !== 'UpToDate') {
       refused.push({ subject, code: 'DRBD_REPLACE_DEGRADED', message: `${label}: replacing the secondary ${olds} by ${S.name} refused: the primary's data on ${P.name} is ${pDev ? pDev.disk ?? 'unknown' : `not up (${res} is down)`}, not UpToDate; the old secondary may hold the only good copy. Let the pair ${P.name}/${olds} resync first (set placement.secondary back to ${olds} meanwhile)` });
     }
-    const need = new Map<string, number>();
-    const creates = x.planned.filter((a) => a.verb === 'lv.create' && a.node === S.name && (a.name === diskLvName(inst.name, disk.index) || a.name === diskMetaLvName(inst.name, disk.index)));
-    for (const a of creates) if (a.verb === 'lv.create') need.set(a.vg, (need.get(a.vg) ?? 0) + a.sizeMiB);
-    for (const [vg, mib] of need) {
-      const free = sObs.vgs[vg]?.freeMiB;
-      if (free === undefined || free < mib) {
-        refused.push({ subject, code: 'DRBD_REPLACE_NO_SPACE', message: `${label}: replacing the secondary ${olds} by ${S.name} refused: ${S.name} ${free === undefined ? `has no volume group ${vg}` : `has ${free} MiB free in ${vg}`}, the new replica needs ${mib} MiB there` });
-      }
-    }
+    const { creates, refused: noSpace } = newReplicaSpace(x, olds, label);
+    refused.push(...noSpace);
     if (refused.length > 0) return { diffs, actions: [], refused, notes, blocksRuntime: false, drop: creates };
     const end = dead.length > 0 ? `${olds} cannot be seen: nothing of it is taken down or removed` : `then ${olds}'s resource and LVs removed once ${S.name} is UpToDate`;
     notes.push(`secondary replacement (Ganeti's replace-disks -n, DRBD 8.4): ${label} moves its secondary from ${olds} to ${S.name}: new LVs and metadata on ${S.name}, ${P.name} disconnected from ${olds} and connected to ${S.name}, a full resync from ${P.name} (never primary --force); ${end}. ${gap}`);
@@ -188,6 +181,23 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
     }
   }
   return { diffs, actions, refused: [], notes, blocksRuntime: base.blocksRuntime, drop: [] };
+}
+
+/** The new secondary's planned LVs of this disk, and a DRBD_REPLACE_NO_SPACE refusal per volume group without room for them. */
+export function newReplicaSpace(x: DrbdDiskInput, olds: string, label: string): { creates: Action[]; refused: Refusal[] } {
+  const { inst, disk, secondary: S } = x;
+  const sObs = x.observed.nodes.get(S.name);
+  const need = new Map<string, number>();
+  const creates = x.planned.filter((a) => a.verb === 'lv.create' && a.node === S.name && (a.name === diskLvName(inst.name, disk.index) || a.name === diskMetaLvName(inst.name, disk.index)));
+  for (const a of creates) if (a.verb === 'lv.create') need.set(a.vg, (need.get(a.vg) ?? 0) + a.sizeMiB);
+  const refused: Refusal[] = [];
+  for (const [vg, mib] of need) {
+    const free = sObs?.vgs[vg]?.freeMiB;
+    if (free === undefined || free < mib) {
+      refused.push({ subject: `Instance/${inst.name}`, code: 'DRBD_REPLACE_NO_SPACE', message: `${label}: replacing the secondary ${olds} by ${S.name} refused: ${S.name} ${free === undefined ? `has no volume group ${vg}` : `has ${free} MiB free in ${vg}`}, the new replica needs ${mib} MiB there` });
+    }
+  }
+  return { creates, refused };
 }
 
 /**

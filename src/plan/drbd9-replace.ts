@@ -19,9 +19,9 @@
 import { actionKey, type Action, type LvRemove } from '../core/actions.js';
 import type { FieldDiff, Refusal } from '../core/plan.js';
 import { deviceOf, describeSync, down, drbdAddr, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
-import type { FormerReplica, ReplacePlan } from './drbd-replace.js';
+import { newReplicaSpace, type FormerReplica, type ReplacePlan } from './drbd-replace.js';
 import { drbd9NodeIds, pairView, toDrbd9, type Drbd9Ctx } from './drbd9.js';
-import { diskLvName, diskMetaLvName, drbdResourceName } from './naming.js';
+import { drbdResourceName } from './naming.js';
 
 export function planReplaceSecondary9(x: DrbdDiskInput, base: DrbdDiskPlan, former: readonly FormerReplica[], waitS: number): ReplacePlan {
   const { inst, disk, primary: P, secondary: S, alloc } = x;
@@ -43,10 +43,13 @@ export function planReplaceSecondary9(x: DrbdDiskInput, base: DrbdDiskPlan, form
   const synced = sDev?.disk === 'UpToDate' && sDev.peer?.connection === 'Connected' && pDev?.peer?.disk === 'UpToDate' && sDev.peer.replication !== 'SyncTarget';
   const live = former.filter((f) => f.gone === undefined);
 
-  if (!synced && rawP?.disk !== 'UpToDate') {
-    const refused: Refusal[] = [{ subject, code: 'DRBD_REPLACE_DEGRADED', message: `${label}: replacing the secondary ${olds} by ${S.name} refused: the primary's data on ${P.name} is ${rawP ? rawP.disk ?? 'unknown' : `not up (${res} is down)`}, not UpToDate; the old secondary may hold the only good copy` }];
-    const drop = x.planned.filter((a) => a.verb === 'lv.create' && a.node === S.name && (a.name === diskLvName(inst.name, disk.index) || a.name === diskMetaLvName(inst.name, disk.index)));
-    return { diffs, actions: [], refused, notes, blocksRuntime: false, drop };
+  const joined = rawS !== undefined;
+  if (!synced && !joined) {
+    const refused: Refusal[] = [];
+    if (rawP?.disk !== 'UpToDate') refused.push({ subject, code: 'DRBD_REPLACE_DEGRADED', message: `${label}: replacing the secondary ${olds} by ${S.name} refused: the primary's data on ${P.name} is ${rawP ? rawP.disk ?? 'unknown' : `not up (${res} is down)`}, not UpToDate; the old secondary may hold the only good copy` });
+    const space = newReplicaSpace(x, olds, label);
+    refused.push(...space.refused);
+    if (refused.length > 0) return { diffs, actions: [], refused, notes, blocksRuntime: false, drop: space.creates };
   }
   notes.push(`secondary replacement on DRBD 9, no redundancy gap: ${S.name} joins ${label} as one more replica (node id ${ids.get(S.name)}) and resyncs from ${P.name}; ${live.length > 0 ? `${live.map((f) => f.node).join(', ')} stays connected and UpToDate until then, and leaves only once ${S.name} is UpToDate` : `the old replica ${olds} is gone`}`);
   const actions: Action[] = base.actions.map((a) => (a.verb === 'drbd.up' && a.node === P.name
