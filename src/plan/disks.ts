@@ -103,6 +103,35 @@ function mustBeActive(inst: PlanInstance, disk: PlanDisk): boolean {
   return disk.template === 'drbd' || inst.runtime?.powerState === 'running';
 }
 
+function activation(inst: PlanInstance, disk: PlanDisk, v: Extract<Volume, { kind: 'lv' }>, why: string): { diff: FieldDiff; action: Action } {
+  return {
+    diff: { path: `disks[${disk.index}].${v.role.replace(' ', '.')}.active`, desired: true, observed: false },
+    action: { verb: 'lv.activate', node: v.node, subject: `Instance/${inst.name}`, vg: v.vg, name: v.name, reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} on ${v.node} is inactive (lvchange -an, or a boot without LVM autoactivation): ${why}` },
+  };
+}
+
+/**
+ * The plain LVs on `primary` that read inactive, for an OS install planned there while the
+ * instance is to stay stopped (planInstanceDisks activates them only for a running one):
+ * the installer writes to them. Those already planned are left out.
+ */
+export function activationsForInstall(inst: PlanInstance, primary: string, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster, planned: readonly Action[]): { diffs: FieldDiff[]; actions: Action[] } {
+  const out: { diffs: FieldDiff[]; actions: Action[] } = { diffs: [], actions: [] };
+  const obs = observed.nodes.get(primary);
+  if (!obs?.reachable) return out;
+  for (const disk of inst.disks) {
+    if (disk.state === 'absent' || disk.template !== 'plain') continue;
+    for (const v of volumesOf(inst, disk, primary, undefined, nodes, cluster)) {
+      if (v.kind !== 'lv' || obs.lvs[`${v.vg}/${v.name}`]?.active !== false) continue;
+      if (planned.some((a) => a.verb === 'lv.activate' && a.node === primary && a.vg === v.vg && a.name === v.name)) continue;
+      const a = activation(inst, disk, v, 'the OS install writes to it');
+      out.diffs.push(a.diff);
+      out.actions.push(a.action);
+    }
+  }
+  return out;
+}
+
 export function planInstanceDisks(
   inst: PlanInstance, primary: string, secondary: string | undefined,
   nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster,
@@ -139,8 +168,9 @@ export function planInstanceDisks(
           refused.push({ subject, code: 'REFUSED_SHRINK', message: `disk ${disk.index} is ${have.sizeMiB} MiB on ${v.node}; the manifest asks for ${v.sizeMiB} MiB. Disks are never shrunk: restore the size in the manifest.` });
         }
         if (have && disk.state !== 'absent' && have.active === false && mustBeActive(inst, disk)) {
-          diffs.push({ path: `${path}.${v.role.replace(' ', '.')}.active`, desired: true, observed: false });
-          actions.push({ verb: 'lv.activate', node: v.node, subject, vg: v.vg, name: v.name, reason: `disk ${disk.index} ${v.role} LV ${v.vg}/${v.name} on ${v.node} is inactive (lvchange -an, or a boot without LVM autoactivation): ${disk.template === 'drbd' ? 'DRBD needs it to attach' : 'the instance runs on it'}` });
+          const a = activation(inst, disk, v, disk.template === 'drbd' ? 'DRBD needs it to attach' : 'the instance runs on it');
+          diffs.push(a.diff);
+          actions.push(a.action);
         }
         if (have && disk.state !== 'absent' && v.excl) notes.push(...sharedPvNotes(inst.name, disk.index, v.node, have, obs.lvs));
         // Stripes are chosen at lvcreate (as Ganeti's plain.stripes): LVM cannot restripe a linear or striped LV in place.

@@ -4,7 +4,7 @@
  * partial or failed apply picks up exactly what is still missing.
  */
 import { actionKey, type Action, type DrbdMigrationDisk } from '../core/actions.js';
-import { planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
+import { activationsForInstall, planDeleteInstanceDisks, planDiskConversions, planInstanceDisks } from './disks.js';
 import { planNodeProfile } from './node-profile.js';
 import { buildWaves, orderActions } from './waves.js';
 import type { AutoRepairDecision, FailoverRecord, RepairType, FieldDiff, NodeWait, ObservedCluster, Plan, PlanEntry, PlanDisk, PlanInput, PlanInstance, PlanNode, PlannedFailover, Refusal, WatcherDecision } from '../core/plan.js';
@@ -596,6 +596,12 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const rt = offSource
     ? planInstanceRuntime(inst, placements.get(inst.name), input, offSource.observed, offSource.hooks, liveDrbd ? dr.migrations : undefined)
     : planInstanceRuntime(inst, placements.get(inst.name), input, observed, failover !== undefined && !reinstall ? withStaleCopy(hooks, observed, failover, inst.name) : reinstall ? reinstallHooks(hooks, input, observed, nodes) : hooks, liveDrbd ? dr.migrations : undefined);
+  // An OS install on a plain LV that reads inactive (a stopped instance: not activated above) activates it first.
+  if (rt.actions.some((a) => a.verb === 'instance.install' && a.node === primary)) {
+    const act = activationsForInstall(inst, primary, nodes, input.cluster, observed, d0.actions);
+    rt.diffs.push(...act.diffs);
+    rt.actions.unshift(...act.actions);
+  }
   const installed = reinstall ? rt.actions.find((a) => a.verb === 'instance.install') : undefined;
   if (installed) rt.actions.push(...reinstallUntags(inst, primary, nodes, input.cluster, observed, d0.actions, installed));
   else if (inst.diskTemplate === 'plain' || inst.diskTemplate === 'file') rt.actions.push(...leftoverReinstallMarks(inst, primary, nodes, input.cluster, observed, (hooks.copies.get(inst.name) ?? []).some((x) => x.node === primary && x.vm.meta !== undefined)));

@@ -75,6 +75,24 @@ describe('disk re-activation after a node reboot (simulated nodes, real state di
     expect((await sc.pass()).plan?.actions ?? []).toEqual([]);
   });
 
+  it('given a stopped plain instance whose LV came up inactive after a reboot, a reinstall (OS generation bump) activates the LV before the OS install writes to it', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'] });
+    const doc = sc.world.addInstance({ os: { name: 'debootstrap' }, diskTemplate: 'plain', disks: [{ size: '64M' }], placement: { primary: 'n1' }, powerState: 'stopped' });
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    sc.sim.node('n1').crash();
+    sc.sim.node('n1').tamper((s) => { for (const [id, lv] of s.lvs) s.lvs.set(id, { ...lv, active: false }); });
+    sc.sim.node('n1').boot();
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]); // stopped: its LV is left inactive
+    expect(sc.sim.node('n1').snapshot().lvs['vg0/vm0.disk0']?.active).toBe(false);
+    doc.spec.os = { ...doc.spec.os, generation: 2 };
+    const o = await sc.pass();
+    const entry = o.plan!.entries.find((e) => e.subject === 'Instance/vm0')!;
+    expect(entry.actions.map((a) => a.verb)).toEqual(['lv.activate', 'instance.install']);
+    expect(entry.actions[0]!.reason).toContain('the OS install writes to it');
+    expect(o.results.every((r) => r.ok)).toBe(true);
+    expect((await sc.pass()).plan?.actions ?? []).toEqual([]);
+  });
+
   it('given a node whose re-activation failed in the pass, its old boot ID stays recorded so the next pass still sees the reboot', () => {
     const n = (id: string) => ({ ...emptyObservedNode('n2', 't'), reachable: true, facts: { ...emptyObservedNode('n2', 't').facts, bootId: id } });
     const observed = { nodes: new Map([['n2', n('new')]]) };

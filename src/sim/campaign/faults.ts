@@ -4,7 +4,9 @@
  * faults (a controller crash, a second controller, a partition that starts mid-pass)
  * strike between two actions of the next pass. `secondary-loss` takes a DRBD secondary's
  * disks away (its node dies, and the admin declares it `role: offline`, as after a failed
- * disk shelf): what harep's fix-storage repairs.
+ * disk shelf): what harep's fix-storage repairs. `reboot-inactive-lvs` reboots a node at once
+ * (its VMs die, its kernel state is lost, a new boot ID) without LVM autoactivation: its LVs
+ * come up inactive, for lv.activate.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +22,7 @@ import type { Finding } from './invariants.js';
 export const FAULT_KINDS = [
   'node-crash', 'sshd-loss', 'mgmt-partition', 'repl-partition', 'command-fail', 'command-hang',
   'controller-crash', 'state-lost', 'state-corrupt', 'two-controllers', 'truncated-manifests', 'bmc-failure', 'secondary-loss',
+  'reboot-inactive-lvs',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -145,6 +148,16 @@ export class FaultInjector {
         if (declared) this.world.roles.set(hit.node, 'offline');
         this.applyNodeFaults();
         this.count(kind, `${hit.node}, the DRBD secondary of ${hit.instance} (${hit.repair !== undefined ? `harep ${hit.repair} allowed` : 'no harep opt-in'}), dies${declared ? ' and is declared offline' : ''}, heals at step ${healAt}`);
+        return;
+      }
+      case 'reboot-inactive-lvs': {
+        const node = this.freeNode(kind);
+        if (node === undefined || this.sim.node(node).isDown()) return;
+        const n = this.sim.node(node);
+        n.crash();
+        n.tamper((s) => { for (const [id, lv] of s.lvs) s.lvs.set(id, { ...lv, active: false }); });
+        n.boot();
+        this.count(kind, `${node} rebooted, its LVs inactive`);
         return;
       }
       case 'truncated-manifests': {
