@@ -19,7 +19,7 @@ describe('vmNodeArgv', () => {
     expect(values(argv, '-m')).toEqual(['1024']);
     expect(values(argv, '-kernel')).toEqual([boot.kernelPath]);
     expect(values(argv, '-initrd')).toEqual([boot.initrdPath]);
-    expect(values(argv, '-append')[0]).toMatch(/^console=ttyS0 .*panic=-1 gantry\.node=node1$/);
+    expect(values(argv, '-append')[0]).toMatch(/^console=ttyS0 .*panic=-1 no_timer_check gantry\.node=node1$/);
     expect(values(argv, '-qmp')).toEqual(['unix:/var/lib/vmt-lab/node1/qmp.sock,server=on,wait=off']);
     expect(values(argv, '-pidfile')).toEqual(['/var/lib/vmt-lab/node1/qemu.pid']);
     expect(argv).toContain('-daemonize');
