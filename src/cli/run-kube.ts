@@ -15,7 +15,7 @@ import { LeaderElector } from '../kube/leader.js';
 import { PodLeaderLabel } from '../kube/leader-label.js';
 import { sleep, systemClock } from '../runtime/clock.js';
 import { CrSource } from '../kube/source.js';
-import { StatusWriter, invalidSpecUpdates, updatesFromStatuses } from '../kube/status-writer.js';
+import { StatusQueue, StatusWriter, invalidSpecUpdates, updatesFromStatuses } from '../kube/status-writer.js';
 import type { Clock } from '../runtime/clock.js';
 import type { ReconcileReport } from '../runtime/controller.js';
 import { startDaemon, type Daemon } from '../runtime/daemon.js';
@@ -74,6 +74,7 @@ interface Term {
   readonly abort: AbortController;
   readonly source: CrSource;
   readonly daemon: Daemon;
+  readonly statuses: StatusQueue;
 }
 
 export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
@@ -135,6 +136,8 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       api, namespace, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.relistMs !== undefined ? { relistMs: opts.relistMs } : {}),
       onChange: (why) => handlers?.onChange(why),
     });
+    // this term's status writes, off the passes' path; they end with the term
+    const statuses = new StatusQueue(writer, { logger, stop: () => abort.signal.aborted || !elector.isLeader });
     const ready = source.start();
     // a failed first list is reported by the daemon's ready; reconciles must not see it unhandled
     ready.catch(() => undefined);
@@ -154,7 +157,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       const built = source.build();
       const generations = new Map([...built.refs].map(([s, r]) => [s, r.generation]));
       if (built.invalid.size > 0) {
-        await writer.writeAll(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()), (kind, name) => source.get(kind, name));
+        statuses.push(invalidSpecUpdates(built.invalid, generations, new Date().toISOString()), (kind, name) => source.get(kind, name));
         const lines = [...built.invalid].flatMap(([s, errs]) => errs.map((e) => `${s}: ${e.path ? `${e.path}: ` : ''}${e.message}`));
         passes.report({ generations, invalid: lines.slice(0, 10).join('; ') });
         // terminal for this pass: the next CR change enqueues the key again
@@ -183,9 +186,10 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
         generations, plan: res.after ?? res.plan, observed: res.observed,
         failed: failedActions.map((r) => ({ subject: r.action.subject, message: `${r.error?.code}: ${r.error?.message}` })),
       });
-      const written = await writer.writeAll(updatesFromStatuses(res.statuses, generations), (kind, name) => source.get(kind, name));
+      // written after the pass returns: the next pass and the jobs waiting for it do not wait for them
+      statuses.push(updatesFromStatuses(res.statuses, generations), (kind, name) => source.get(kind, name));
       const s = summary(res.after ?? res.plan);
-      ctx.logger.info({ key, planned: res.plan.actions.length, statuses: written, ...s }, 'reconciled');
+      ctx.logger.info({ key, planned: res.plan.actions.length, statusesQueued: statuses.queued, ...s }, 'reconciled');
       if (failedActions.length > 0) throw new PassReported(new ExecError('APPLY_FAILED', `${failedActions.length} actions failed`));
       if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
       return undefined;
@@ -207,7 +211,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
       logger.error({ err, namespace }, 'cannot follow the custom resources (CRDs installed? RBAC?)');
     });
     passes.setKick(() => daemon.queue.add(`Namespace/${namespace}`));
-    term = { abort, source, daemon };
+    term = { abort, source, daemon, statuses };
   };
 
   const follow = async (): Promise<void> => {
@@ -216,6 +220,7 @@ export async function runKubeDaemon(opts: KubeRunOptions): Promise<void> {
     if (!t) return;
     t.abort.abort();
     await t.daemon.stopped;
+    await t.statuses.idle();
   };
 
   const server = await opts.serve?.({

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { kubeApiFrom, type KubeObject } from '../../src/kube/client.js';
 import { LeaderElector } from '../../src/kube/leader.js';
-import { StatusWriter } from '../../src/kube/status-writer.js';
+import { StatusQueue, StatusWriter } from '../../src/kube/status-writer.js';
 import { FakeClock } from '../../src/runtime/fake-clock.js';
 import { silentLogger } from '../../src/util/log.js';
 import { createCr, loadRepoCrds, patchCrSpec, startKubeApiDouble, type KubeApiDouble } from '../helpers/kube-api-double.js';
@@ -67,6 +67,34 @@ describe('status writer (API double: no kube-apiserver can run here)', () => {
     const caught = api.requests.length;
     expect(await w.write({ subject: 'Instance/web1', observedGeneration: 1, conditions: [synced('False', 't5')] }, cache)).toBe('unchanged');
     expect(api.requests.length).toBe(caught);
+  });
+
+  it('given updates handed over while a batch is being written, it writes the newest per CR after it, and nothing more once stop says so (API double: no kube-apiserver can run here)', async () => {
+    api = await startKubeApiDouble(await loadRepoCrds());
+    for (const n of ['web1', 'web2']) await createCr(api, NS, 'Instance', n, { os: { name: 'none' }, diskTemplate: 'plain', disks: [{ size: '1G' }] });
+    const d = api;
+    const inst = (n: string) => `/apis/gantry.dev/v1alpha1/namespaces/${NS}/instances/${n}`;
+    const upd = (n: string, status: 'True' | 'False', at: string) => ({ subject: `Instance/${n}`, observedGeneration: 1, conditions: [synced(status, at)] });
+    let stopped = false;
+    const q = new StatusQueue(new StatusWriter({ api: kubeApiFrom(d.kubeConfig()), namespace: NS, logger: silentLogger() }), { logger: silentLogger(), stop: () => stopped });
+    let release: (() => void) | undefined;
+    d.beforeNext('PUT', /web1\/status$/, () => new Promise<void>((r) => { release = r; }));
+    q.push([upd('web1', 'True', 't1')]);
+    await vi.waitFor(() => expect(release).toBeDefined());
+    // two passes report web2 while web1's write hangs: only the newest is kept
+    q.push([upd('web2', 'True', 't2')]);
+    q.push([upd('web2', 'False', 't3')]);
+    expect(q.queued).toBe(1);
+    release!();
+    await q.idle();
+    expect((await d.request('GET', inst('web1'))).status.conditions[0]).toMatchObject({ status: 'True' });
+    expect((await d.request('GET', inst('web2'))).status.conditions[0]).toMatchObject({ status: 'False', lastTransitionTime: 't3' });
+    expect(d.requests.filter((r) => r === `PUT ${inst('web2')}/status`)).toHaveLength(1);
+    // this replica stopped leading: what is handed over is dropped
+    stopped = true;
+    q.push([upd('web1', 'False', 't4')]);
+    await q.idle();
+    expect((await d.request('GET', inst('web1'))).status.conditions[0]).toMatchObject({ status: 'True' });
   });
 
   it('given a cache with another writer\'s older resourceVersion, the conditional write gets 409 and it reads and writes again (API double: no kube-apiserver can run here)', async () => {
