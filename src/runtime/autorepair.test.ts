@@ -387,72 +387,63 @@ describe('auto-repair reinstall cut short at each step resumes (simulated nodes,
   let sc: Scenario | undefined;
   afterEach(async () => { await sc?.cleanup(); sc = undefined; });
   const lvs = (s: Scenario) => Object.fromEntries(Object.entries(s.sim.snapshot()).map(([n, o]) => [n, Object.values(o.lvs).filter((l) => l.name.startsWith('vm0.')).map((l) => `${l.name}${l.tags.includes('gantry-reinstall') ? '+mark' : ''}`).sort()]));
+  const files = (s: Scenario) => Object.fromEntries(Object.entries(s.sim.snapshot()).map(([n, o]) => [n, Object.keys(o.files).map((f) => f.split('/').pop()!).filter((f) => f.startsWith('vm0.')).sort()]));
+
+  /**
+   * vm0 (two disks of `template`, reinstall allowed) on n1; n1 dies and is declared offline; the
+   * reinstall pass is cut before action k, then passes run until nothing is planned. Checks
+   * what every template shares: one copy running on the node the cut pass chose, installed
+   * again only when the cut pass had not installed it yet, and only there.
+   */
+  async function cutReinstall(template: 'plain' | 'file', k: number) {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
+    sc.world.addInstance({ os: { name: 'debootstrap' }, diskTemplate: template, disks: [{ size: '64M' }, { size: '32M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running', autoRepair: { repair: 'reinstall' } });
+    await sc.converge();
+    sc.sim.node('n1').crash();
+    sc.world.roles.set('n1', 'offline');
+    const cut = await sc.pass({ arm: () => ({ crashAfter: k }) });
+    expect(cut.crashed).toBe(true);
+    const planned = cut.plan!.entries.find((e) => e.subject === 'Instance/vm0')!.actions;
+    const to = cut.plan!.failovers!.find((f) => f.instance === 'vm0')!.to!;
+    const installs: string[] = [];
+    let end = await sc.pass();
+    installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
+    for (let i = 0; i < 4 && (end.plan?.actions.length ?? 0) > 0; i++) {
+      end = await sc.pass();
+      installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
+    }
+    expect(end.plan!.refused).toEqual([]);
+    expect(end.plan!.actions).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual([to]);
+    expect(installs).toEqual(k <= 2 ? [to] : []);
+    expect(sc.findings()).toEqual([]);
+    return { planned, to };
+  }
+  const onlyOn = (held: Record<string, string[]>, nodes: string[]) => Object.entries(held).filter(([n, l]) => !nodes.includes(n) && l.length > 0);
 
   // The reinstall pass: lv.create x2, instance.install, instance.start, lv.untag x2 (the half-made mark dropped).
   for (const k of [0, 1, 2, 3, 4, 5]) {
     it(`given the controller dies before action ${k} of a reinstall (n1 gone, plain vm0 with two disks, reinstall allowed), the next passes resume on the node holding its half-made disks: installed once there, no DISKS_WITHOUT_RECORD, no second set of disks elsewhere, no mark left, n1's disks untouched`, async () => {
-      sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
-      sc.world.addInstance({ os: { name: 'debootstrap' }, diskTemplate: 'plain', disks: [{ size: '64M' }, { size: '32M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running', autoRepair: { repair: 'reinstall' } });
-      await sc.converge();
-      sc.sim.node('n1').crash();
-      sc.world.roles.set('n1', 'offline');
-      const cut = await sc.pass({ arm: () => ({ crashAfter: k }) });
-      expect(cut.crashed).toBe(true);
-      const planned = cut.plan!.entries.find((e) => e.subject === 'Instance/vm0')!.actions.map((a) => a.verb);
-      expect(planned).toEqual(['lv.create', 'lv.create', 'instance.install', 'instance.start', 'lv.untag', 'lv.untag']);
-      const to = cut.plan!.failovers!.find((f) => f.instance === 'vm0')!.to!;
-      const installs: string[] = [];
-      let end = await sc.pass();
-      installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
-      for (let i = 0; i < 4 && (end.plan?.actions.length ?? 0) > 0; i++) {
-        end = await sc.pass();
-        installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
-      }
-      expect(end.plan!.refused).toEqual([]);
-      expect(end.plan!.actions).toEqual([]);
-      expect(sc.runningOn('vm0')).toEqual([to]);
-      // Installed again only when the cut pass had not installed it yet, and only on its half-made disks' node.
-      expect(installs).toEqual(k <= 2 ? [to] : []);
-      const held = lvs(sc);
+      const { planned, to } = await cutReinstall('plain', k);
+      expect(planned.map((a) => a.verb)).toEqual(['lv.create', 'lv.create', 'instance.install', 'instance.start', 'lv.untag', 'lv.untag']);
+      const held = lvs(sc!);
       expect(held.n1).toEqual(['vm0.disk0', 'vm0.disk1']);
       expect(held[to]).toEqual(['vm0.disk0', 'vm0.disk1']);
-      expect(Object.entries(held).filter(([n, l]) => n !== 'n1' && n !== to && l.length > 0)).toEqual([]);
-      expect(sc.findings()).toEqual([]);
+      expect(onlyOn(held, ['n1', to])).toEqual([]);
     });
   }
 
-  const files = (s: Scenario) => Object.fromEntries(Object.entries(s.sim.snapshot()).map(([n, o]) => [n, Object.keys(o.files).map((f) => f.split('/').pop()!).filter((f) => f.startsWith('vm0.')).sort()]));
   // The same with file disks: file.create x2 (each makes its mark file, then its image), instance.install, instance.start, file.remove x2 (the marks).
   for (const k of [0, 1, 2, 3, 4, 5]) {
     it(`given the controller dies before action ${k} of a reinstall of file vm0 (two images, n1 gone, reinstall allowed), the next passes resume on the node holding its marked images: installed once there, no DISKS_WITHOUT_RECORD, no second set elsewhere, no mark file left, n1's images untouched`, async () => {
-      sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], failover: true, migration: 'live' });
-      sc.world.addInstance({ os: { name: 'debootstrap' }, diskTemplate: 'file', disks: [{ size: '64M' }, { size: '32M' }], nics: [], placement: { primary: 'n1' }, powerState: 'running', autoRepair: { repair: 'reinstall' } });
-      await sc.converge();
-      sc.sim.node('n1').crash();
-      sc.world.roles.set('n1', 'offline');
-      const cut = await sc.pass({ arm: () => ({ crashAfter: k }) });
-      expect(cut.crashed).toBe(true);
-      const planned = cut.plan!.entries.find((e) => e.subject === 'Instance/vm0')!.actions;
+      const { planned, to } = await cutReinstall('file', k);
       expect(planned.map((a) => a.verb)).toEqual(['file.create', 'file.create', 'instance.install', 'instance.start', 'file.remove', 'file.remove']);
       expect(planned.map((a) => (a.verb === 'file.create' ? a.mark : a.verb === 'file.remove' ? a.path : undefined)).filter(Boolean).map((p) => p!.split('/').pop()))
         .toEqual(['vm0.disk0.img.reinstall', 'vm0.disk1.img.reinstall', 'vm0.disk0.img.reinstall', 'vm0.disk1.img.reinstall']);
-      const to = cut.plan!.failovers!.find((f) => f.instance === 'vm0')!.to!;
-      const installs: string[] = [];
-      let end = await sc.pass();
-      installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
-      for (let i = 0; i < 4 && (end.plan?.actions.length ?? 0) > 0; i++) {
-        end = await sc.pass();
-        installs.push(...end.executed.filter((a) => a.verb === 'instance.install').map((a) => a.node));
-      }
-      expect(end.plan!.refused).toEqual([]);
-      expect(end.plan!.actions).toEqual([]);
-      expect(sc.runningOn('vm0')).toEqual([to]);
-      expect(installs).toEqual(k <= 2 ? [to] : []);
-      const held = files(sc);
+      const held = files(sc!);
       expect(held.n1).toEqual(['vm0.disk0.img', 'vm0.disk1.img']);
       expect(held[to]).toEqual(['vm0.disk0.img', 'vm0.disk1.img']);
-      expect(Object.entries(held).filter(([n, l]) => n !== 'n1' && n !== to && l.length > 0)).toEqual([]);
-      expect(sc.findings()).toEqual([]);
+      expect(onlyOn(held, ['n1', to])).toEqual([]);
     });
   }
 });
