@@ -121,6 +121,27 @@ export class DrbdAllocator {
     return rec !== undefined && rec.ports.length === 1 && nodes.every((n) => rec.minors.some(([m]) => m === n));
   }
 
+  /**
+   * A reused plan part's allocation asked again (plan/plan-cache): true when disk `index` of
+   * `instance` is recorded (isRecorded) and allocate() gives `port` and, for each [node,
+   * minor] of `minors`, that minor. Claims exactly what allocate() would (false or true),
+   * without building its answer.
+   */
+  reclaim(instance: string, index: number, nodes: readonly string[], port: number, minors: readonly (readonly [string, number])[]): boolean {
+    const owner = keyOf(instance, index);
+    const rec = this.recorded.get(owner);
+    if (rec === undefined || rec.ports.length !== 1 || !nodes.every((n) => rec.minors.some(([m]) => m === n))) return false;
+    const p = this.portFor(owner, rec.ports);
+    if (typeof p !== 'number') return false;
+    const got: number[] = [];
+    for (const node of nodes) {
+      const m = this.minorFor(owner, node, rec.minors.find(([n]) => n === node)?.[1]);
+      if (typeof m !== 'number') return false;
+      got.push(m);
+    }
+    return p === port && minors.every(([n, m]) => nodes.includes(n) && got[nodes.lastIndexOf(n)] === m);
+  }
+
   private portFor(owner: string, recorded: readonly number[] | undefined): number | { code: string; error: string } {
     const seen = recorded === undefined ? [] : recorded.length === 1 ? recorded : [...recorded].sort((a, b) => a - b);
     if (seen.length > 1) return { code: 'DRBD_RECORD_MISMATCH', error: `the LVs of ${ownerText(owner)} record different DRBD ports (${seen.join(', ')}): fix the gantry-drbd-port tags by hand so both nodes agree` };

@@ -965,9 +965,7 @@ function planOne(c: InstanceCtx, inst: PlanInstance): InstanceSlice {
 /** A reused part's DRBD minors and ports and VNC displays, asked again in this pass's order: true when each gives what it gave (recorded numbers only: nothing new is taken). */
 function replay(c: InstanceCtx, name: string, s: InstanceSlice): boolean {
   for (const call of s.drbdCalls) {
-    if (!c.drbdAlloc.isRecorded(name, call.index, call.nodes)) return false;
-    const a = c.drbdAlloc.allocate(name, call.index, call.nodes);
-    if ('code' in a || a.port !== call.port || call.minors.some(([n, m]) => a.minors.get(n) !== m)) return false;
+    if (!c.drbdAlloc.reclaim(name, call.index, call.nodes, call.port, call.minors)) return false;
   }
   for (const [node, d] of s.vncCalls) {
     if (d === undefined || c.vnc.recordedOn(name, node) !== d || c.vnc.heldBy(node, d) !== name) return false;

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { genDesired, genObserved } from '../../bench/gen-desired.js';
+import { DrbdAllocator } from './drbd-alloc.js';
+
+// The planner benchmark's generator at a small scale: its DRBD disks' LVs record their minors and ports.
+const input = genDesired({ seed: 5, nodes: 6, groups: 1, instances: 60 });
+const observed = genObserved(input);
+const inst = input.instances.find((i) => i.diskTemplate === 'drbd')!;
+const nodes = [inst.primary!, inst.secondary!];
+const recorded = new DrbdAllocator(observed, input.cluster).allocate(inst.name, 0, nodes);
+if ('code' in recorded) throw new Error(recorded.error);
+const minors = nodes.map((n) => [n, recorded.minors.get(n)!] as const);
+
+describe('DrbdAllocator.reclaim (a reused plan part asks again)', () => {
+  it('given a disk whose LVs record the numbers asked for, it is true, takes nothing new, and leaves them held as allocate would', () => {
+    const a = new DrbdAllocator(observed, input.cluster);
+    expect(a.reclaim(inst.name, 0, nodes, recorded.port, minors)).toBe(true);
+    expect(a.freshCount).toBe(0);
+    expect(a.allocate(inst.name, 0, nodes)).toEqual(recorded);
+    expect(a.freshCount).toBe(0);
+  });
+
+  it('given another port or minor than the record, it is false', () => {
+    const a = new DrbdAllocator(observed, input.cluster);
+    expect(a.reclaim(inst.name, 0, nodes, recorded.port + 1, minors)).toBe(false);
+    expect(a.reclaim(inst.name, 0, nodes, recorded.port, [[nodes[0]!, minors[0]![1] + 1]])).toBe(false);
+    expect(a.reclaim(inst.name, 0, nodes, recorded.port, [['elsewhere', 0]])).toBe(false);
+  });
+
+  it('given a disk with no record (or none on one of the nodes), it is false and takes nothing new', () => {
+    const a = new DrbdAllocator(observed, input.cluster);
+    expect(a.reclaim('no-such-instance', 0, nodes, recorded.port, minors)).toBe(false);
+    expect(a.reclaim(inst.name, 0, [...nodes, 'elsewhere'], recorded.port, minors)).toBe(false);
+    expect(a.freshCount).toBe(0);
+  });
+});
