@@ -3,6 +3,7 @@ import type { Action, DrbdMigrationDisk } from '../core/actions.js';
 import { emptyObservedNode, type ObservedLv, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanInput, PlanInstance, PlanNode } from '../core/plan.js';
 import { events2NowCmd, procDrbdCmd, showAllCmd } from '../drivers/drbd/cmd84.js';
+import { statusJsonCmd } from '../drivers/drbd/cmd9.js';
 import { observedDrbdFromReads } from '../observe/probe.js';
 import { plan, planIncremental } from '../plan/plan.js';
 import type { PlanCache } from '../plan/plan-cache.js';
@@ -54,7 +55,7 @@ class Rig {
       let up = true;
       try { this.d.exec(n, procDrbdCmd()); } catch { up = false; }
       const base = emptyObservedNode(n, '2026-11-29T14:00:00Z', up ? undefined : 'powered off');
-      nodes.set(n, up ? { ...base, vgs: { vg0: { name: 'vg0', sizeMiB: 100_000, freeMiB: this.free.get(n) ?? 90_000, pvs: ['/dev/sdb'] } }, lvs: this.lvs.get(n)!, drbd: observedDrbdFromReads(t(events2NowCmd()), t(procDrbdCmd()), t(showAllCmd())) } : base);
+      nodes.set(n, up ? { ...base, vgs: { vg0: { name: 'vg0', sizeMiB: 100_000, freeMiB: this.free.get(n) ?? 90_000, pvs: ['/dev/sdb'] } }, lvs: this.lvs.get(n)!, drbd: observedDrbdFromReads(t(events2NowCmd()), t(procDrbdCmd()), t(showAllCmd()), t(statusJsonCmd())) } : base);
     }
     return { nodes };
   }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecResult } from '../transport/transport.js';
 import { observedDrbd, parseProbe, probeCommands } from './probe.js';
+import { Drbd9Double } from '../sim/drbd9-double.js';
+import * as c9 from '../drivers/drbd/cmd9.js';
 import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
 import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
 import { withProcProgress } from '../drivers/drbd/state.js';
@@ -59,5 +61,38 @@ describe('DRBD in the node probe (real 8.4.11 captures)', () => {
     const failed = parseProbe('n1', req, at('uptodate', 'uptodate', '', 1), 't');
     expect(Object.values(failed.drbd!.devices).map((d) => [d.role, d.allowTwoPrimaries, d.diskOptions])).toEqual([['Primary', undefined, undefined], ['Secondary', undefined, undefined]]);
     expect(failed.probeErrors.join('\n')).toMatch(/drbdShow: drbdsetup exited 1/);
+  });
+
+  it('given a DRBD 9 node (Drbd9Double, a test double: DRBD 9 cannot run here) in a resync, the probe reads per-peer states from events2, node id and quorum from show, and the progress from status --json; on 8.4 the refused status --json is no probe error', () => {
+    const d = new Drbd9Double(['n1', 'n2'], { syncStepPercent: 25 });
+    const A = { host: '198.18.1.1', port: 11000 }, B = { host: '198.18.1.2', port: 11000 };
+    const run = (n: string, argv: string[]) => expect(d.exec(n, argv).code).toBe(0);
+    for (const [n, id, self, peer, pid] of [['n1', 0, A, B, 1], ['n2', 1, B, A, 0]] as const) {
+      run(n, c9.createMdCmd(0, `/dev/vg/${n}.meta`, 3));
+      run(n, c9.newResourceCmd('resource0', id));
+      run(n, c9.newMinorCmd('resource0', 0));
+      run(n, c9.newPeerCmd('resource0', { nodeId: pid, name: n === 'n1' ? 'n2' : 'n1' }));
+      run(n, c9.newPathCmd('resource0', pid, self, peer));
+      run(n, c9.attach9Cmd({ minor: 0, dataDev: `/dev/vg/${n}.data`, metaDev: `/dev/vg/${n}.meta`, sizeMiB: 1024 }));
+      run(n, c9.connectCmd('resource0', pid));
+    }
+    run('n1', c9.forcePrimaryForInitialSyncCmd('resource0'));
+    const req = { sysctls: [], fileDirs: [], drbd: true };
+    const cmds = probeCommands(req);
+    expect(cmds.slice(-4)).toEqual([['drbdsetup', 'status', '--json', 'all'], ['drbdsetup', 'events2', '--now', 'all'], ['cat', '/proc/drbd'], ['drbdsetup', 'show']]);
+    const results = cmds.map((argv, i) => (i >= cmds.length - 4 ? d.exec('n1', argv) : { argv, code: 0, stdout: '', stderr: '', durationMs: 1 }));
+    const node = parseProbe('n1', req, results, 't');
+    expect(node.drbd!.version).toBe('9.2.8');
+    expect(node.drbd!.devices['0']).toMatchObject({ role: 'Primary', disk: 'UpToDate', nodeId: 0, quorum: true, peers: [{ nodeId: 1, name: 'n2', connection: 'Connected', replication: 'SyncSource', disk: 'Inconsistent', sync: { percent: 25, speedKiBps: 61440 } }] });
+    expect(node.probeErrors.filter((e) => e.startsWith('drbd'))).toEqual([]);
+    // An 8.4 node: drbdsetup-84 refuses --json (testdata/v84/status-json-unsupported.txt): tolerated, nothing else changes.
+    const v84 = cmds.map((argv, i) => {
+      const k = i - (cmds.length - 4);
+      const stdout = k === 1 ? golden('v84/events2-uptodate.txt') : k === 2 ? golden('v84/proc-uptodate.txt') : k === 3 ? golden('v84/show-uptodate.txt') : '';
+      return k === 0 ? { argv, code: 20, stdout: '', stderr: "status: unrecognized option '--json'", durationMs: 1 } : { argv, code: 0, stdout, stderr: '', durationMs: 1 };
+    });
+    const n84 = parseProbe('n1', req, v84, 't');
+    expect(Object.keys(n84.drbd!.devices)).toEqual(['0', '1']);
+    expect(n84.probeErrors.filter((e) => e.startsWith('drbd'))).toEqual([]);
   });
 });

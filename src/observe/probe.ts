@@ -29,7 +29,9 @@ import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
 import { parseProcDrbd, type ProcDrbd } from '../drivers/drbd/parse-proc.js';
 import { versionString } from '../drivers/drbd/version.js';
 import { parseDrbdShow, type ShowResource } from '../drivers/drbd/parse-show.js';
-import { withProcProgress, type DrbdSnapshot, type DrbdSync } from '../drivers/drbd/state.js';
+import { withProcProgress, withStatusProgress, type DrbdSnapshot, type DrbdSync } from '../drivers/drbd/state.js';
+import { statusJsonCmd as statusJson9Cmd } from '../drivers/drbd/cmd9.js';
+import { parseStatusJson } from '../drivers/drbd/parse-status-json.js';
 
 export interface ProbeOptions {
   /** False runs LVM with activation disabled (lab nodes without device-mapper). */
@@ -41,7 +43,7 @@ export interface ProbeOptions {
 }
 
 type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovsBridges' | 'ovsPorts' | 'ovsIfaces' | 'sysctl' | `file:${string}` | `dir:${string}`
-  | 'drbdEvents' | 'drbdProc' | 'drbdShow' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
+  | 'drbdStatus9' | 'drbdEvents' | 'drbdProc' | 'drbdShow' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
 
 /** The fixed order of sections for a request; results come back in this order. */
 function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; argv: string[] }[] {
@@ -73,7 +75,8 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'tapConf', argv: tapConfArgv() },
     { section: 'rules4', argv: rulesArgv('-4') },
     { section: 'rules6', argv: rulesArgv('-6') },
-    ...(req.drbd ? [{ section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }, { section: 'drbdShow' as const, argv: showAllCmd() }] : []),
+    // DRBD 9's resync progress (status --json; an 8.4 node answers "unrecognized option '--json'", exit 20: tolerated), then the 8.4 and 9 reads.
+    ...(req.drbd ? [{ section: 'drbdStatus9' as const, argv: statusJson9Cmd() }, { section: 'drbdEvents' as const, argv: events2NowCmd() }, { section: 'drbdProc' as const, argv: procDrbdCmd() }, { section: 'drbdShow' as const, argv: showAllCmd() }] : []),
   ];
 }
 
@@ -170,7 +173,8 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   // Unknown is not absent: a failed DRBD read leaves `drbd` undefined, never "no devices".
   // drbdsetup show only adds allow-two-primaries: when it fails, that stays unknown (undefined) and the rest stands.
   const show = req.drbd ? section(['drbdShow'], (r) => parseDrbdShow(r.stdout)) : undefined;
-  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => drbdWithVersion(ev.stdout, parseProcDrbd(proc.stdout), show)) : undefined;
+  const status9 = req.drbd ? section(['drbdStatus9'], (r) => (r.code === 0 ? parseStatusJson(r.stdout) : undefined), true) : undefined;
+  const drbd = req.drbd ? section(['drbdEvents', 'drbdProc'], (ev, proc) => drbdWithVersion(ev.stdout, parseProcDrbd(proc.stdout), show, status9)) : undefined;
 
   return {
     ...base,
@@ -197,13 +201,15 @@ function activeField(attr: string): { active?: boolean } {
   return active === undefined ? {} : { active };
 }
 
-/** The probe's DRBD sections (events2 --now, /proc/drbd, drbdsetup show) as the node's ObservedDrbd. */
-export function observedDrbdFromReads(events2: string, procDrbd: string, show: string | undefined): ObservedDrbd {
-  return drbdWithVersion(events2, parseProcDrbd(procDrbd), show !== undefined ? parseDrbdShow(show) : undefined);
+/** The probe's DRBD sections (events2 --now, /proc/drbd, drbdsetup show; on 9 status --json) as the node's ObservedDrbd. */
+export function observedDrbdFromReads(events2: string, procDrbd: string, show: string | undefined, statusJson?: string): ObservedDrbd {
+  return drbdWithVersion(events2, parseProcDrbd(procDrbd), show !== undefined ? parseDrbdShow(show) : undefined, statusJson !== undefined ? parseStatusJson(statusJson) : undefined);
 }
 
-function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowResource[] | undefined): ObservedDrbd {
-  const drbd = observedDrbd(withProcProgress(parseEvents2(events2), proc.devices), show, proc.version?.major === 9);
+function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowResource[] | undefined, status9?: DrbdSnapshot): ObservedDrbd {
+  const v9 = proc.version?.major === 9;
+  const events = v9 ? (status9 ? withStatusProgress(parseEvents2(events2), status9) : parseEvents2(events2)) : withProcProgress(parseEvents2(events2), proc.devices);
+  const drbd = observedDrbd(events, show, v9);
   return proc.version ? { ...drbd, version: versionString(proc.version) } : drbd;
 }
 

@@ -100,3 +100,23 @@ export function withProcProgress(events: DrbdSnapshot, proc: readonly DrbdDevice
   });
   return { ...events, devices };
 }
+
+/**
+ * DRBD 9: events2 --now (without --statistics) carries no resync progress; `status --json`
+ * does. Join its per-peer progress and out-of-sync into the events2 snapshot by minor and
+ * peer node id (events2 stays the source of every state).
+ */
+export function withStatusProgress(events: DrbdSnapshot, status: DrbdSnapshot): DrbdSnapshot {
+  const byMinor = new Map(status.devices.map((d) => [d.minor, d]));
+  const devices = events.devices.map((d) => {
+    const st = byMinor.get(d.minor);
+    if (!st) return d;
+    const peers = d.peers.map((p) => {
+      const q = st.peers.find((x) => x.nodeId !== undefined && x.nodeId === p.nodeId);
+      if (!q) return p;
+      return { ...p, ...(q.outOfSyncKiB !== undefined ? { outOfSyncKiB: q.outOfSyncKiB } : {}), ...(q.sync && !p.sync ? { sync: q.sync } : {}) };
+    });
+    return { ...d, peers };
+  });
+  return { ...events, devices };
+}
