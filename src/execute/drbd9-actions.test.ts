@@ -129,6 +129,15 @@ describe('DRBD 9 through planner and executor, on Drbd9Double (a test double: DR
     expect(rig.cacheMisses).toEqual([]);
   });
 
+  it('given a meta LV that still holds DRBD 8.4 (v08) metadata (a node upgraded to 9), drbd.create-md refuses DRBD_META_V08 and wipes nothing', async () => {
+    const rig = new Rig();
+    rig.d.seedV08Metadata('n2', '/dev/vg0/db1.disk0_meta');
+    const r = await rig.pass(db());
+    expect(r.failed).toEqual([expect.stringMatching(/^drbd\.create-md@n2 DRBD_META_V08: n2: \/dev\/vg0\/db1\.disk0_meta holds DRBD 8\.4 \(v08\) metadata: not overwritten/),
+      expect.stringMatching(/^drbd\.up@n2 skipped/), expect.stringMatching(/^drbd\.initial-sync@n1 skipped/)]);
+    expect(rig.d.log.filter((x) => x.node === 'n2' && x.argv[0] === 'dd')).toEqual([]);
+  });
+
   it('given the secondary taken down by hand, the plan shows it down and brings it back (attach, peer, connect); it resyncs and converges', async () => {
     const rig = new Rig();
     expect(await rig.converge(db())).toEqual([]);

@@ -42,7 +42,7 @@ import { TransportError } from '../util/errors.js';
 type Disk = 'UpToDate' | 'Inconsistent' | 'Outdated' | 'Diskless' | 'Failed';
 interface Endpoint { host: string; port: number }
 
-interface Meta { maxPeers: number; disk: 'UpToDate' | 'Inconsistent' | 'Outdated'; /** node ids of peers that lack writes made here */ ahead: Set<number>; alApplied: boolean }
+interface Meta { format?: 'v08'; maxPeers: number; disk: 'UpToDate' | 'Inconsistent' | 'Outdated'; /** node ids of peers that lack writes made here */ ahead: Set<number>; alApplied: boolean }
 interface Device { minor: number; volume: number; data?: string; meta?: string; sizeKiB?: number; failed?: boolean }
 interface Peer {
   nodeId: number; name: string; protocol: string; allowTwoPrimaries: boolean; afterSb: Record<string, string>;
@@ -160,6 +160,8 @@ export class Drbd9Double {
   /** The node ids that `resource` on `node` has peers for. */
   peerIds(node: string, resource: string): number[] { return [...(this.node(node).resources.get(resource)?.peers.keys() ?? [])].sort((a, b) => a - b); }
   hasMetadata(node: string, metaDev: string): boolean { return this.node(node).metas.has(metaDev); }
+  /** Put DRBD 8.4's v08 metadata on a meta device (a node upgraded from 8.4 to 9). */
+  seedV08Metadata(node: string, metaDev: string): void { this.node(node).metas.set(metaDev, { format: 'v08', maxPeers: 1, disk: 'UpToDate', ahead: new Set(), alApplied: true }); }
 
   // ---------- command dispatch ----------
 
@@ -200,8 +202,15 @@ export class Drbd9Double {
   private drbdmeta(n: DNode, argv: readonly string[]): ExecResult {
     const words = argv.filter((a) => a !== '--force');
     const [, , fmt, metaDev, layout, verb, maxPeers] = words;
-    if (fmt !== 'v09' || layout !== 'flex-external' || metaDev === undefined) return fail(argv, 20, `Drbd9Double: unexpected drbdmeta call ${argv.join(' ')}`);
-    const meta = n.metas.get(metaDev);
+    if ((fmt !== 'v09' && fmt !== 'v08') || layout !== 'flex-external' || metaDev === undefined) return fail(argv, 20, `Drbd9Double: unexpected drbdmeta call ${argv.join(' ')}`);
+    const found = n.metas.get(metaDev);
+    if (fmt === 'v08') {
+      // Only reading old 8.4 metadata is modelled (the DRBD 9 runner checks for it before it creates v09 metadata).
+      if (verb !== 'dump-md') return fail(argv, 20, `Drbd9Double: drbdmeta v08 ${verb} is not modelled`);
+      return found?.format === 'v08' ? ok(argv, '# DRBD meta data dump\nversion "v08";\n') : fail(argv, 255, 'No valid meta data found');
+    }
+    if (found?.format === 'v08' && verb !== 'create-md') return fail(argv, 255, 'No valid meta data found'); // what the double answers; real drbdmeta was not checked
+    const meta = found?.format === 'v08' ? undefined : found;
     switch (verb) {
       case 'create-md': {
         if (this.inUse(n, metaDev)) return fail(argv, 20, `Device '${metaDev}' is configured!`);

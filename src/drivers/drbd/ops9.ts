@@ -11,7 +11,8 @@ import type { Transport } from '../../transport/transport.js';
 import { ExecError, PrereqError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { firstLine } from '../facts/shared.js';
-import { wipeMetaCmd } from './cmd84.js';
+import { dumpMdCmd as dumpMd84Cmd, wipeMetaCmd } from './cmd84.js';
+import { metaState } from './plan84.js';
 import * as c from './cmd9.js';
 import { redact, runAll, type EnsureResult, type WaitOptions } from './ops.js';
 import { parseEvents2 } from './parse-events2.js';
@@ -44,7 +45,7 @@ async function device9(t: Transport, minor: number): Promise<DrbdDevice | undefi
   return (await readEvents9(t)).devices.find((d) => d.minor === minor);
 }
 
-/** Metadata v09 for `maxPeers` peers on a meta LV that has none (zeroed first); existing metadata is never overwritten. */
+/** Metadata v09 for `maxPeers` peers on a meta LV that has none (zeroed first); existing metadata (v09, or 8.4's v08) is never overwritten. */
 export async function ensureMetadata9(t: Transport, minor: number, metaDev: string, maxPeers: number, log?: Logger): Promise<EnsureResult<'wipe' | 'create-md'>> {
   if ((await readEvents9(t)).devices.some((d) => d.minor === minor)) return { ran: [], steps: [] };
   const argv = c.dumpMdCmd(minor, metaDev);
@@ -52,6 +53,11 @@ export async function ensureMetadata9(t: Transport, minor: number, metaDev: stri
   const state = metaState9(r.code, `${r.stdout}\n${r.stderr}`);
   if (state === 'present') return { ran: [], steps: [] };
   if (state === 'unknown') throw readFailed(t.node, argv, r.code, r.stderr || r.stdout);
+  // No v09 metadata: it may still hold 8.4's v08 (a node upgraded to 9): never wiped.
+  const old = await t.exec(dumpMd84Cmd(minor, metaDev));
+  const v08 = metaState(old.code, `${old.stdout}\n${old.stderr}`);
+  if (v08 === 'present') throw new PrereqError('DRBD_META_V08', `${t.node}: ${metaDev} holds DRBD 8.4 (v08) metadata: not overwritten. Convert it by hand (drbdadm create-md offers the v08 -> v09 conversion) or remove the disk explicitly`, { node: t.node, metaDev });
+  if (v08 === 'unknown') throw readFailed(t.node, dumpMd84Cmd(minor, metaDev), old.code, old.stderr || old.stdout);
   return { ran: await runAll(t, [wipeMetaCmd(metaDev), c.createMdCmd(minor, metaDev, maxPeers)], log), steps: ['wipe', 'create-md'] };
 }
 

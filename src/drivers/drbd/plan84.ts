@@ -108,9 +108,9 @@ export function planUp(spec: Drbd84Spec, events: DrbdSnapshot, cfg: ShowResource
   return { kind: 'run', steps: [...local.steps, ...net.steps], commands: [...local.commands, ...net.commands] };
 }
 
-/** dump-md's answer: metadata present, none (safe to create), or unreadable. */
-export function metaState(code: number | null, out: string): 'present' | 'none' | 'unknown' {
-  if (code === 0 && /^version "v08";/m.test(out)) return 'present';
+/** dump-md's answer: metadata present, none (safe to create), or unreadable (v08 for 8.4; DRBD 9's v09 through plan9.metaState9). */
+export function metaState(code: number | null, out: string, format: 'v08' | 'v09' = 'v08'): 'present' | 'none' | 'unknown' {
+  if (code === 0 && new RegExp(`^version "${format}";`, 'm').test(out)) return 'present';
   // After `drbdsetup down` of an attached device its activity log is unapplied: metadata
   // is there (drbd.up runs apply-al before attach); never a reason to create new metadata.
   if (/Found meta data is "unclean", please apply-al first/.test(out)) return 'present';

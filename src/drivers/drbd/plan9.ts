@@ -10,6 +10,7 @@
 import { PrereqError, type GantryError } from '../../util/errors.js';
 import type { BarrierOptions, ResyncOptions } from './cmd84.js';
 import * as c from './cmd9.js';
+import { metaState } from './plan84.js';
 import type { ShowResource } from './parse-show.js';
 import { isConnected, SYNCING, type DrbdDevice, type DrbdSnapshot } from './state.js';
 import type { Endpoint } from './validate.js';
@@ -106,13 +107,8 @@ export function planUp9(spec: Drbd9Spec, events: DrbdSnapshot, cfg: ShowResource
   return { kind: 'run', steps, commands: [...commands, ...connect] };
 }
 
-/** dump-md's answer for v09 metadata: present, none (safe to create), or unreadable. */
-export function metaState9(code: number | null, out: string): 'present' | 'none' | 'unknown' {
-  if (code === 0 && /^version "v09";/m.test(out)) return 'present';
-  if (/Found meta data is "unclean", please apply-al first/.test(out)) return 'present';
-  if (/No valid meta data found/.test(out)) return 'none';
-  return 'unknown';
-}
+/** dump-md's answer for v09 metadata: present, none (safe to create), or unreadable (v08 metadata left by 8.4 is unknown: never overwritten). */
+export const metaState9 = (code: number | null, out: string): 'present' | 'none' | 'unknown' => metaState(code, out, 'v09');
 
 /**
  * The initial sync of a new resource: `primary --force` only when this side and every
