@@ -8,6 +8,7 @@ import { createLogger } from '../util/log.js';
 import { PrereqError } from '../util/errors.js';
 import { spawn } from 'node:child_process';
 import { labDown, labExecArgv, labPower, labStartNode, labStatus, labStopNode, labUp, parsePowerVerb, type LabStatus } from '../lab/index.js';
+import { ensureCommand } from './program.js';
 
 interface CommonFlags {
   prefix?: string;
@@ -90,8 +91,9 @@ export function registerLabCommands(program: Command): void {
       if (result.manifestFile) process.stdout.write(`manifests: ${result.manifestFile}\n`);
       process.stdout.write(`ssh: ssh -i ${result.clientKeyFile} root@${result.nodes[0]?.address ?? ''}\n`);
       if (flags.apply && flags.manifests) {
-        // The apply command belongs to the reconcile CLI; run it through the same program.
-        if (!program.commands.some((c) => c.name() === 'apply')) {
+        // apply and plan belong to the reconcile group, not loaded for `lab`: load it, then run
+        // them through the same program.
+        if (!(await ensureCommand(program, 'apply')) || !(await ensureCommand(program, 'plan'))) {
           throw new PrereqError('LAB_NO_APPLY', 'this gantry build has no apply command; run `gantry apply` yourself');
         }
         const files = [resolve(flags.manifests), ...flags.file.map((f) => resolve(f))].flatMap((f) => ['-f', f]);

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram, commandWord, GROUPS, type CommandGroup } from './program.js';
+import { buildProgram, ensureCommand, commandWord, GROUPS, type CommandGroup } from './program.js';
 
 interface Captured { out: string; err: string }
 
@@ -86,6 +86,18 @@ describe('lazy command groups', () => {
     loaded.length = 0;
     await buildProgram(['valdate'], spy);
     expect(loaded).toEqual(GROUPS.map((g) => g.module));
+  });
+
+  it('given a program built for lab, ensureCommand loads the reconcile group once so lab up --apply can run apply and plan', async () => {
+    const loaded: string[] = [];
+    const spy = GROUPS.map((g) => ({ ...g, load: async () => { loaded.push(g.module); return g.load(); } }));
+    const program = await buildProgram(['lab', 'up', '--apply'], spy);
+    expect(program.commands.map((c) => c.name())).not.toContain('apply');
+    expect(await ensureCommand(program, 'apply', spy)).toBe(true);
+    expect(await ensureCommand(program, 'plan', spy)).toBe(true);
+    expect(loaded).toEqual(['./lab-commands.js', './reconcile-commands.js']);
+    expect(program.commands.map((c) => c.name())).toEqual(expect.arrayContaining(['lab', 'apply', 'plan']));
+    expect(await ensureCommand(program, 'no-such-command', spy)).toBe(false);
   });
 
   it('given --version, it prints the version without loading a command module', async () => {

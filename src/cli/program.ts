@@ -176,6 +176,18 @@ export async function buildProgram(args: readonly string[], groups: readonly Com
   return program;
 }
 
+/**
+ * Make sure `name` is registered on a program built for another command (`lab up --apply`
+ * runs apply and plan): loads the group that registers it, once.
+ */
+export async function ensureCommand(program: Command, name: string, groups: readonly CommandGroup[] = GROUPS): Promise<boolean> {
+  if (program.commands.some((c) => c.name() === name)) return true;
+  const group = groups.find((g) => g.commands.some((d) => d.name === name));
+  if (!group) return false;
+  (await group.load())(program);
+  return program.commands.some((c) => c.name() === name);
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
     const program = await buildProgram(argv.slice(2));
