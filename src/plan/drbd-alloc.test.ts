@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { genDesired, genObserved } from '../../bench/gen-desired.js';
 import { DrbdAllocator } from './drbd-alloc.js';
+import { lvFacts } from './locate.js';
 
 // The planner benchmark's generator at a small scale: its DRBD disks' LVs record their minors and ports.
 const input = genDesired({ seed: 5, nodes: 6, groups: 1, instances: 60 });
@@ -32,5 +33,24 @@ describe('DrbdAllocator.reclaim (a reused plan part asks again)', () => {
     expect(a.reclaim('no-such-instance', 0, nodes, recorded.port, minors)).toBe(false);
     expect(a.reclaim(inst.name, 0, [...nodes, 'elsewhere'], recorded.port, minors)).toBe(false);
     expect(a.freshCount).toBe(0);
+  });
+});
+
+describe('DrbdAllocator records kept between passes', () => {
+  it('given the records read under the same key, a new allocator starts from them (reading no LV) and answers as one reading every LV', () => {
+    const first = new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'k', prev: undefined });
+    first.allocate('new-instance', 0, nodes); // allocations after reading are not part of the records
+    const kept = new DrbdAllocator(observed, input.cluster, [], [], { key: 'k', prev: first.records() });
+    const fresh = new DrbdAllocator(observed, input.cluster);
+    expect(kept.allocate(inst.name, 0, nodes)).toEqual(recorded);
+    expect(kept.allocate('new-instance', 0, nodes)).toEqual(fresh.allocate('new-instance', 0, nodes));
+    expect(kept.records()).toBe(first.records());
+  });
+
+  it('given another key, it reads the LVs it is given', () => {
+    const first = new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'k', prev: undefined });
+    const other = new DrbdAllocator(observed, input.cluster, [], [], { key: 'changed', prev: first.records() });
+    expect(other.isRecorded(inst.name, 0, nodes)).toBe(false);
+    expect(other.records()?.key).toBe('changed');
   });
 });

@@ -25,18 +25,33 @@ const keyOf = (instance: string, index: number): string => `${instance}\0${index
 const ownerText = (owner: string): string => owner.replace('\0', ' disk ');
 
 /** What one disk's LVs record: node -> minor (in LV-name order, the last one wins), and the distinct ports. */
-interface Recorded {
+export interface Recorded {
   readonly minors: [node: string, minor: number][];
   readonly ports: number[];
 }
 const byLvName = (a: LvFact, b: LvFact): number => (a.lv.name < b.lv.name ? -1 : a.lv.name > b.lv.name ? 1 : 0);
 
+/**
+ * What the allocator read from the LVs' tags and the devices, before any allocation, under
+ * `key`: the caller's description of everything it was read from (plan/plan-cache
+ * drbdRecordsKey). A next allocator given the same key starts from it instead of reading
+ * every LV again.
+ */
+export interface DrbdRecords {
+  readonly key: string;
+  readonly minors: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  readonly ports: ReadonlyMap<number, string>;
+  readonly recorded: ReadonlyMap<string, Recorded>;
+}
+
 export class DrbdAllocator {
   /** node -> minor -> owner (a disk's key, or "device resource7" for an unrecorded one). */
   private readonly minors = new Map<string, Map<number, string>>();
   private readonly ports = new Map<number, string>();
-  /** instance\0index -> what its LVs record. */
-  private readonly recorded = new Map<string, Recorded>();
+  /** instance\0index -> what its LVs record (never changed after the constructor). */
+  private recorded = new Map<string, Recorded>();
+  /** The state read by the constructor, for the next allocator (records()). */
+  private initial: DrbdRecords | undefined;
   private readonly range: { portStart: number; portEnd: number; minorCount: number };
   private portCursor = 0;
   /** Minors and ports handed out new (not recorded) so far: a reused plan part must not have taken one (plan/plan-cache). */
@@ -47,8 +62,26 @@ export class DrbdAllocator {
    * `unknownNodes`: declared nodes that cannot be observed and have no known past (their ports are unknown).
    * `facts`: the LVs' tags as read once per plan (locate.lvFacts of the same `observed`).
    */
-  constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = [], facts: readonly NodeLvFacts[] = lvFacts(observed)) {
+  constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = [], facts: readonly NodeLvFacts[] = lvFacts(observed), reuse?: { readonly key: string; readonly prev: DrbdRecords | undefined }) {
     this.range = cluster.drbd ?? DEFAULT_DRBD;
+    if (reuse?.prev !== undefined && reuse.prev.key === reuse.key) {
+      // Read from the same LVs and devices: the same state (copied: allocations change minors and ports; records never change).
+      for (const [node, m] of reuse.prev.minors) this.minors.set(node, new Map(m));
+      for (const [p, o] of reuse.prev.ports) this.ports.set(p, o);
+      this.recorded = reuse.prev.recorded as Map<string, Recorded>;
+      this.initial = reuse.prev;
+      return;
+    }
+    this.read(facts);
+    if (reuse) this.initial = { key: reuse.key, minors: new Map([...this.minors].map(([n, m]) => [n, new Map(m)])), ports: new Map(this.ports), recorded: this.recorded };
+  }
+
+  /** The state as read, before any allocation (undefined unless the constructor was given a key). */
+  records(): DrbdRecords | undefined {
+    return this.initial;
+  }
+
+  private read(facts: readonly NodeLvFacts[]): void {
     // Records are read in LV-name order on each node (code-unit order: cheap and
     // deterministic), which decides who holds a number two records claim. Without such a
     // clash the order changes nothing, so the records are first read as they come, and

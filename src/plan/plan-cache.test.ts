@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { deadNode, drift, genDesired, genObserved } from '../../bench/gen-desired.js';
 import type { ObservedCluster, PlanInput } from '../core/plan.js';
 import { makeAllocator } from './allocate.js';
+import { lvFacts } from './locate.js';
 import { plan, planIncremental, type PlanOptions } from './plan.js';
-import { devKey, digestNodes, Fingerprints, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedNodes, TrackedSet, type PlanCache } from './plan-cache.js';
+import { devKey, digestNodes, drbdRecordsKey, Fingerprints, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedNodes, TrackedSet, type PlanCache } from './plan-cache.js';
 
 // The planner benchmark's generator (bench/gen-desired.ts) at a small scale: 30 % DRBD, sharedfile, plain.
 const spec = { seed: 5, nodes: 24, groups: 2, instances: 480 } as const;
@@ -204,5 +205,31 @@ describe('DRBD devices read one by one', () => {
     expect(r.stats.why).toEqual({ 'changed:dev': r.stats.planned });
     expect(r.stats.planned).toBeGreaterThan(0);
     expect(r.stats.planned).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('the DRBD allocator records key', () => {
+  const input = genDesired({ ...spec, nodes: 4, instances: 40 });
+  const observed = genObserved(input);
+  const key = (o: ObservedCluster) => drbdRecordsKey(lvFacts(o), digestNodes(o, undefined));
+  const [name, obs] = [...observed.nodes].find(([, o]) => Object.keys(o.drbd?.devices ?? {}).length > 0)!;
+  const minor = Object.keys(obs.drbd!.devices)[0]!;
+  const withNode = (o: typeof obs): ObservedCluster => ({ ...observed, nodes: new Map([...observed.nodes].map(([k, v]) => [k, k === name ? o : v])) });
+  const withDevice = (d: object) => withNode({ ...obs, drbd: { ...obs.drbd!, devices: { ...obs.drbd!.devices, [minor]: { ...obs.drbd!.devices[minor]!, ...d } } } });
+
+  it('given the same LVs and devices observed again, or only a device state changed, it is the same key', () => {
+    expect(key(reobserved(observed))).toBe(key(observed));
+    expect(key(withDevice({ disk: 'Diskless', peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } }))).toBe(key(observed));
+  });
+
+  it('given a device\'s resource, a device added, an LV\'s tags or a node gone from sight changed, it is another key', () => {
+    const lv = Object.keys(obs.lvs)[0]!;
+    const changed = [
+      withDevice({ resource: 'other' }),
+      withNode({ ...obs, drbd: { ...obs.drbd!, devices: { ...obs.drbd!.devices, 127: { minor: 127 } } } }),
+      withNode({ ...obs, lvs: { ...obs.lvs, [lv]: { ...obs.lvs[lv]!, tags: [...obs.lvs[lv]!.tags, 'gantry-drbd-minor=99'] } } }),
+      { ...observed, nodes: new Map([...observed.nodes].filter(([k]) => k !== name)) },
+    ];
+    for (const o of changed) expect(key(o)).not.toBe(key(observed));
   });
 });

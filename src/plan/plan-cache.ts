@@ -24,7 +24,7 @@ import type { ObservedNode } from '../core/observed.js';
 import type { Action, DrbdMigrationDisk } from '../core/actions.js';
 import type { AutoRepairDecision, FailoverRecord, FieldDiff, ObservedCluster, PlannedFailover, PlanInput, PlanInstance, Refusal, WatcherDecision } from '../core/plan.js';
 import { knownSnapshots, nodeLvFacts, type BlindNode, type InstanceLocation, type NodeLvFacts } from './locate.js';
-import type { DrbdDiskAlloc } from './drbd-alloc.js';
+import type { DrbdDiskAlloc, DrbdRecords } from './drbd-alloc.js';
 import type { DrbdSide } from './failover.js';
 import type { Placement } from './plan.js';
 
@@ -181,6 +181,26 @@ export interface PlanCache {
   readonly lvFacts: ReadonlyMap<string, { readonly digest: string; readonly facts: NodeLvFacts }>;
   /** The whole-map fingerprint of each map in WHOLE_CHECKED, in the pass this cache came from. */
   readonly wholes: ReadonlyMap<string, string>;
+  /** What the DRBD allocator read from every LV and device, under drbdRecordsKey. */
+  readonly drbdRecords?: DrbdRecords;
+}
+
+/**
+ * Everything the DRBD allocator reads (plan/drbd-alloc), per known snapshot in order: the
+ * node, its snapshot's digest (its LVs and the rest, devices apart: a stale snapshot is
+ * digested here) and each device's minor and resource. The same key, the same records.
+ */
+export function drbdRecordsKey(facts: readonly NodeLvFacts[], digests: NodeDigests): string {
+  let k = '';
+  for (const f of facts) {
+    const d = f.stale ? undefined : digests.get(f.node);
+    k += `${f.node}|${d !== undefined && d.obs === f.obs ? d.digest : observedNodeDigest(f.obs)}|`;
+    const devices = f.obs.drbd?.devices;
+    if (devices === undefined) k += '-';
+    else for (const dev of Object.values(devices)) k += `${dev.minor}:${dev.resource === undefined ? '\u0000' : dev.resource},`;
+    k += '\n';
+  }
+  return digestOf(k);
 }
 
 /** Maps compared whole every pass (small, or read by many instances): while one is the same as in the cache's pass, its reads are not checked one by one. */

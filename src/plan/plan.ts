@@ -26,7 +26,7 @@ import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdAllocResult, type DrbdDiskAlloc } from './drbd-alloc.js';
 import type { Allocation, SecondaryAllocation } from './allocate.js';
-import { digestNodes, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
+import { digestNodes, drbdRecordsKey, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { drbd9PairIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
@@ -191,7 +191,7 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     });
   };
   const drbdAllocs = new Map<string, Map<number, DrbdDiskAlloc>>();
-  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts);
+  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts, digests ? { key: drbdRecordsKey(facts, digests), prev: cache?.drbdRecords } : undefined);
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
   const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
   const goneSet = new Set(gone.keys());
@@ -245,7 +245,7 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     vnc: hooks.vnc as VncAllocator, promotedMiB, getAllocator, promotionRoom, timeline, tapIndex: () => (tapIndex ??= routedTapIndex(observed)), seen, drainLater: waves.later,
   };
   const order = instanceOrder(input, digests ? cache : undefined);
-  const run = instancePass(base, input, observed, cache, digests && lv ? { digests, lvFacts: lv.byNode, order: order.order } : undefined);
+  const run = instancePass(base, input, observed, cache, digests && lv ? { digests, lvFacts: lv.byNode, order: order.order, drbdRecords: drbdAlloc.records() } : undefined);
   for (const inst of order.sorted) {
     const s = run.slice(inst);
     if (s.entry) addEntry(s.entry.subject, s.entry.diffs, s.entry.actions, s.entry.refs, s.entry.notes, s.entry.unreachable);
@@ -906,7 +906,7 @@ function instanceOrder(input: PlanInput, prev: PlanCache | undefined): { sorted:
  * the same numbers), else planned with its reads recorded. Without `nodes` (digests): plan() itself.
  */
 function instancePass(
-  base: InstanceCtx, input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, nodes: Pick<PlanCache, 'digests' | 'lvFacts' | 'order'> | undefined,
+  base: InstanceCtx, input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, nodes: Pick<PlanCache, 'digests' | 'lvFacts' | 'order' | 'drbdRecords'> | undefined,
 ): { slice: (inst: PlanInstance) => InstanceSlice; done: () => { cache: PlanCache; stats: PlanCacheStats } } {
   if (!nodes) {
     return { slice: (inst) => planOne(base, inst), done: () => ({ cache: EMPTY_CACHE, stats: { reused: 0, planned: input.instances.length, why: {}, full: true } }) };
