@@ -562,6 +562,23 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     expect(start.verb === 'instance.start' && start.launch.disks.map((d) => d.path)).toEqual(['/dev/drbd1']);
   });
 
+  // Campaign (failover worlds) seed 9: the destination's replica not connected to the VM's node (both WFConnection), the
+  // non-live move stopped the VM and demoted its side every pass, and the promotion failed DRBD_PEER_MISSING.
+  const nonLive = () => swapped({ runtime: { ...runtime, migration: { ...runtime.migration, mode: 'non-live' } } });
+  it.each([
+    ['not connected to n1 (WFConnection, fresh metadata)', { disk: 'Inconsistent', peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } }, { peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } }],
+    ['resyncing from n1', { disk: 'Inconsistent', peer: { connection: 'Connected', replication: 'SyncTarget', role: 'Primary', disk: 'UpToDate' } }, { peer: { connection: 'Connected', replication: 'SyncSource', role: 'Secondary', disk: 'Inconsistent' } }],
+    ['down', undefined, { peer: { connection: 'WFConnection', role: 'Unknown', disk: 'DUnknown' } }],
+  ] as const)('given migration mode non-live and the destination %s, it refuses the move DRBD_MOVE_NOT_READY before anything is stopped: no stop, no role switched, the VM keeps running on n1', (_what, d2, d1) => {
+    const obs = pair(d1 as Partial<ObservedDrbdDevice>, d2 as Partial<ObservedDrbdDevice> | undefined);
+    if (d2 === undefined) obs.nodes.set('n2', { ...obs.nodes.get('n2')!, drbd: { devices: {} } });
+    const p = plan(input([nonLive()]), obs);
+    expect(verbs(p.actions).filter((v) => /instance\.|drbd\.(primary|secondary)/.test(v))).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_MOVE_NOT_READY' }]);
+    expect(p.refused[0]!.message).toMatch(/the move n1 -> n2 .* needs both sides Connected and UpToDate\/UpToDate.*this pass sees n1: Primary.*Nothing is stopped: db1 keeps running on n1/);
+    // a repair of the destination still runs (here: the device brought up again)
+    if (d2 === undefined) expect(verbs(p.actions)).toEqual(['drbd.create-md@n2', 'drbd.up@n2']);
+  });
   it('given the manifest moving it to a node outside the pair, it is still refused (its disks are not there)', () => {
     const p = plan(input([db('db1', { primary: 'n3', secondary: 'n1' })], ['n1', 'n2', 'n3']), cluster(...pair().nodes.values(), obsNode('n3')));
     expect(p.actions.filter((a) => a.verb.startsWith('instance.'))).toEqual([]);

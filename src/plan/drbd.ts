@@ -64,6 +64,12 @@ export interface DrbdDiskInput {
    * roles); the disk must be Connected and UpToDate/UpToDate on both sides, else refused.
    */
   readonly liveMigration?: boolean;
+  /**
+   * The nodes where the VM runs now (observed copies). A running VM on `secondary` that is
+   * to run on `primary` without live migration is stopped only when the move can complete
+   * (planOfflineMove): else refused before anything is stopped.
+   */
+  readonly running?: readonly string[];
   /** Nodes whose boot ID changed since the last pass recorded it (rebooted: Ganeti's watcher re-activates their disks). */
   readonly rebooted?: ReadonlySet<string>;
   /** The nodes holding the instance's LVs (plan/locate), where DRBD 9 node ids recorded by other replicas are read; absent: every node. */
@@ -241,6 +247,10 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
     if (!m.migration) planDualPrimaryReset(x, m, label, pDev, sDev);
     return m;
   }
+  if (!creating && !fresh && isOfflineMove(x, pDev)) {
+    const held = planOfflineMove(x, out, label, pDev, sDev, ups.length > 0);
+    if (held) return held;
+  }
   if (creating || fresh) {
     out.actions.push({ verb: 'drbd.initial-sync', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after, reason: `initial full sync of the new pair ${label}: primary --force on ${P.name}, both sides Inconsistent` });
   } else {
@@ -388,6 +398,33 @@ function planMigrationRoles(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, 
   });
   out.diffs.push({ path: `disks[${disk.index}].drbd.primary`, desired: P.name, observed: S.name });
   return { ...out, migration: { index: disk.index, source: side(S, P), target: side(P, S) } };
+}
+
+/** The VM runs on S (only there), is to keep running, and moves to P, not Primary yet: a stop, a demote and a promote (migration mode not live). */
+function isOfflineMove(x: DrbdDiskInput, pDev: ObservedDrbdDevice | undefined): boolean {
+  const on = x.running ?? [];
+  return x.inst.runtime?.powerState === 'running' && on.includes(x.secondary.name) && !on.includes(x.primary.name) && pDev?.role !== 'Primary';
+}
+
+/**
+ * A move of a running VM from S to P without live migration stops it on S, demotes S and
+ * promotes P: P's promotion needs its peer connected, so unless this pass sees the pair
+ * Connected and UpToDate/UpToDate (no repair planned, no resync running) the move cannot
+ * complete and would leave the guest stopped (DRBD_PEER_MISSING every pass). Refused before
+ * anything is stopped (blocksRuntime: no stop, no start); repairs planned for the disk still
+ * run, and the move goes ahead on a pass that sees the pair healthy. Undefined: ready.
+ */
+function planOfflineMove(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDev: ObservedDrbdDevice | undefined, sDev: ObservedDrbdDevice | undefined, repairing: boolean): DrbdDiskPlan | undefined {
+  if (!repairing && migrationReady(pDev) && migrationReady(sDev)) return undefined;
+  const { inst, primary: P, secondary: S } = x;
+  out.refused.push({
+    subject: `Instance/${inst.name}`, code: 'DRBD_MOVE_NOT_READY',
+    message: `${label}: the move ${S.name} -> ${P.name} (stop on ${S.name}, demote, promote ${P.name}, start there) needs both sides Connected and UpToDate/UpToDate, ` +
+      `else ${P.name} cannot be promoted and ${inst.name} would stay stopped; this pass sees ${describeSide(S, sDev)}; ${describeSide(P, pDev)}. ` +
+      `Nothing is stopped: ${inst.name} keeps running on ${S.name} and moves once the pair is healthy${repairing ? ' (its repair is planned)' : ''}` +
+      `${sDev?.peer?.connection === 'WFConnection' && pDev?.peer?.connection === 'WFConnection' ? `; both sides wait for a peer (WFConnection): if ${S.name}'s device is linked to another node (a replica the state directory lost track of), name that node as placement.secondary, or placement.primary: ${S.name}` : ''}.`,
+  });
+  return { ...out, blocksRuntime: true };
 }
 
 const MIGRATING: ReadonlySet<string> = new Set(['inmigrate', 'postmigrate']);

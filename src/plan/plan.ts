@@ -849,7 +849,7 @@ function planDrbd(
       blocks ||= c.blocksRuntime;
       continue;
     }
-    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, holders: where.candidates, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, holders: where.candidates, running: where.running, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
     const base = planDrbdDisk(x);
     if (base.migration) migrations.push(base.migration);
     const conv = planPlainToDrbd(x, base, where.running);

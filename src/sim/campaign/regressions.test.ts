@@ -203,6 +203,31 @@ describe('bugs found by the fault campaign', () => {
     expect(sc.findings()).toEqual([]);
   });
 
+  // Campaign (failover worlds) seed 9 steps 34-68 (issue 10): vm1 failed over n2 -> n1, failovers.json lost, its manifest
+  // naming n3, whose replica could not connect to n1: with migration mode non-live every pass stopped vm1 on n1, demoted
+  // n1 and failed to promote n3 (DRBD_PEER_MISSING), never converging. The move is refused before anything is stopped.
+  it('given a running DRBD instance whose manifest moves it (non-live) to a destination its node cannot reach on the replication network, nothing is stopped: the move is refused until the pair is healthy, then runs', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true, migration: 'non-live' });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n1']);
+    sc.sim.node('n2').setReplicationDown(true);
+    await sc.pass(); // the pair sees the cut: both sides WFConnection
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n2', secondary: 'n1' };
+    for (let k = 0; k < 3; k++) {
+      const o = await sc.pass();
+      expect(o.executed.filter((a) => ['instance.stop', 'drbd.secondary', 'drbd.primary', 'instance.start'].includes(a.verb))).toEqual([]);
+      expect(o.plan?.actions ?? []).toEqual([]); // converged: the refusal holds, nothing is retried
+      expect(o.plan?.refused).toMatchObject([{ subject: 'Instance/vm0', code: 'DRBD_MOVE_NOT_READY' }]);
+      expect(sc.runningOn('vm0')).toEqual(['n1']);
+    }
+    expect((await drbdOn(sc, 'n1')).map((d) => d.role)).toEqual(['Primary']);
+    sc.sim.node('n2').setReplicationDown(false);
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect(sc.runningOn('vm0')).toEqual(['n2']);
+    expect(sc.findings()).toEqual([]);
+  });
+
   // Issue 10 (hatruth brief, item 2): a stop and a DRBD primary swap of one instance in one pass was refused
   // (MIGRATION_NEEDS_SHARED_STORAGE) while its demote still ran, before any stop, and failed DRBD_IN_USE; the remote
   // API's failover took three manifest edits to get around it.
