@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { writeBackDecisions } from './failover.js';
+import { drbdSurvivor, writeBackDecisions } from './failover.js';
 import type { FailoverRecord, PlanInput, PlanInstance } from '../core/plan.js';
 
 const inst = (name: string, diskTemplate: PlanInstance['diskTemplate'], primary?: string, secondary?: string, state: 'present' | 'absent' = 'present'): PlanInstance => ({
@@ -30,5 +30,21 @@ describe('failover write-back decisions', () => {
     expect(got.find((d) => d.instance === 'db1')?.reason).toBe("placement.primary n1 -> n2, placement.secondary n2 -> n1 (the DRBD pair's roles swapped)");
     expect(got.find((d) => d.instance === 'moved')?.reason).toMatch(/names n4, neither n1 nor n2: a human moved it/);
     expect(got.find((d) => d.instance === 'auto')?.reason).toMatch(/names no placement.primary/);
+  });
+});
+
+describe('the DRBD failover survivor', () => {
+  const at = (nodes: string[], running?: string) => ({ nodes: new Set(nodes), waitsFor: new Set<string>(), ...(running !== undefined ? { running } : {}) });
+  // Campaign (failover worlds) seed 9 step 22: vm1's manifest named n3 (no secondary); a drain had moved it to n2 and its
+  // replica to n1. With n2 offline the failover picked n3, made empty LVs there and refused the promotion every pass.
+  it('given a manifest primary that holds none of the instance (it runs on n2, its replica on n1), a failover from n2 promotes n1, the node holding the replica', () => {
+    expect(drbdSurvivor(inst('vm1', 'drbd', 'n3'), at(['n1', 'n2'], 'n2'), 'n2', undefined, new Map([['n2', 'offline']]))).toBe('n1');
+  });
+
+  it('given the manifest pair holding it, the other node of the pair is promoted; with no other node holding it, none is', () => {
+    expect(drbdSurvivor(inst('vm1', 'drbd', 'n1', 'n2'), at(['n1', 'n2'], 'n1'), 'n1', undefined, new Map([['n1', 'dead']]))).toBe('n2');
+    expect(drbdSurvivor(inst('vm1', 'drbd', 'n3'), at(['n2'], 'n2'), 'n2', undefined, new Map([['n2', 'offline']]))).toBeUndefined();
+    // where it is held is not known: the manifest's word, as before
+    expect(drbdSurvivor(inst('vm1', 'drbd', 'n1', 'n2'), undefined, 'n1', undefined, new Map([['n1', 'dead']]))).toBe('n2');
   });
 });

@@ -42,14 +42,18 @@ export function goneHome(loc: InstanceLocation | undefined, gone: ReadonlySet<st
  * null when `gone` is not the instance's primary (a gone secondary is waited for; the
  * primary keeps running degraded); undefined when the pair has no other node. The
  * primary is the failover record's new node, else where it was last seen running, else
- * the manifest's.
+ * the manifest's. The survivor holds a replica: when the nodes holding the instance are
+ * known, a node of the manifest that holds none of it (its disks moved off it, e.g. by a
+ * drain's secondary replacement, while the manifest still names it) is never the one
+ * promoted: a failover there would make empty LVs and promote nothing (campaign seed 9).
  */
 export function drbdSurvivor(inst: PlanInstance, loc: InstanceLocation | undefined, gone: string, record: FailoverRecord | undefined, goneSet: ReadonlyMap<string, unknown>): string | null | undefined {
   const recorded = record && record.from === inst.primary && !goneSet.has(record.to) ? record.to : undefined;
   const current = recorded ?? loc?.running ?? inst.primary;
   if (current !== undefined && current !== gone) return null;
   const pair = [inst.primary, inst.secondary, ...[...(loc?.nodes ?? [])].sort()].filter((n): n is string => n !== undefined);
-  return pair.find((n) => n !== gone && !goneSet.has(n));
+  const holds = (n: string) => loc === undefined || loc.nodes.size === 0 || loc.nodes.has(n);
+  return pair.find((n) => n !== gone && !goneSet.has(n) && holds(n));
 }
 
 /** Instances whose disks are all reachable from any node (sharedfile) or absent (diskless). */

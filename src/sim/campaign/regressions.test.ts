@@ -228,6 +228,29 @@ describe('bugs found by the fault campaign', () => {
     expect(sc.findings()).toEqual([]);
   });
 
+  // Campaign (failover worlds) seed 9 step 22: vm1's manifest named only n3; a drain had moved it to its secondary and
+  // replaced the secondary, so n3 held nothing of it. When its node died, the failover picked the manifest's n3: empty LVs
+  // made there, the promotion refused every pass while the real replica waited. The survivor is the node holding the replica.
+  it('given a DRBD instance drained off the node its manifest names, when its new primary dies the failover promotes the node holding its replica, not the manifest\'s empty node', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2', 'n3'], drbd: true, failover: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n3' }, powerState: 'running' });
+    await sc.converge();
+    expect(sc.runningOn('vm0')).toEqual(['n3']);
+    sc.world.roles.set('n3', 'drained');
+    await sc.converge();
+    sc.world.roles.delete('n3');
+    const [home] = sc.runningOn('vm0');
+    expect(home).toBeDefined();
+    expect(home).not.toBe('n3');
+    const replica = ['n1', 'n2'].find((n) => n !== home)!;
+    expect(disks(sc).filter((k) => k.startsWith('n3:'))).toEqual([]); // n3 holds nothing of vm0 now
+    sc.sim.node(home!).crash();
+    for (let i = 0; i < 8 && sc.runningOn('vm0').length === 0; i++) await sc.pass();
+    expect(sc.runningOn('vm0')).toEqual([replica]);
+    expect(disks(sc).filter((k) => k.startsWith('n3:'))).toEqual([]); // no empty LV made on the manifest's node
+    expect(sc.findings()).toEqual([]);
+  });
+
   // Issue 10 (hatruth brief, item 2): a stop and a DRBD primary swap of one instance in one pass was refused
   // (MIGRATION_NEEDS_SHARED_STORAGE) while its demote still ran, before any stop, and failed DRBD_IN_USE; the remote
   // API's failover took three manifest edits to get around it.
