@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { layoutLab, renderLvmConf, renderSshdConfig } from './config.js';
+import { layoutLab, renderLvmConf, renderSshdConfig, sshdLaunchArgv } from './config.js';
 
 describe('layoutLab', () => {
   it('given defaults it names node i gantry-node<i> at .10+i on both networks', () => {
@@ -45,6 +45,16 @@ describe('rendered configs', () => {
     expect(conf).toContain('PasswordAuthentication no');
     expect(conf).toContain(`PidFile ${node.sshdPidFile}`);
     expect(conf).toContain(`LVM_SYSTEM_DIR=${node.lvmSystemDir}`);
+  });
+
+  it('given a node its sshd starts with its own hostname and its own empty /root, so sessions never run the host\'s dotfiles', () => {
+    const argv = sshdLaunchArgv(node, '/usr/sbin/sshd');
+    expect(argv.slice(0, argv.indexOf('sh'))).toEqual(['unshare', '--uts', '--mount', '--propagation', 'unchanged']);
+    const script = argv[argv.indexOf('-c') + 1]!;
+    // The tmpfs goes on /root before sshd starts: every session is a child of that sshd.
+    expect(script.indexOf('mount -t tmpfs')).toBeLessThan(script.indexOf('exec "$2"'));
+    expect(script).toMatch(/mount -t tmpfs -o mode=0700 \S+ \/root &&/);
+    expect(argv.slice(-5)).toEqual(['sh', node.name, '/usr/sbin/sshd', node.sshdConfig, node.sshdLog]);
   });
 
   it('given a loop device LVM sees only that device and never activates', () => {

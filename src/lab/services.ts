@@ -7,7 +7,7 @@ import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { renderLvmConf, renderSshdConfig, type LabLayout, type NodeLayout } from './config.js';
+import { renderLvmConf, renderSshdConfig, sshdLaunchArgv, type LabLayout, type NodeLayout } from './config.js';
 import { childrenOf, exists, isOurs, readPid, sleep, stopPid, stopPidFile, waitForPort, type HostRunner } from './host.js';
 
 const SSHD = '/usr/sbin/sshd';
@@ -45,12 +45,9 @@ export async function ensureSshd(run: HostRunner, lab: LabLayout, node: NodeLayo
   if (pid !== undefined) return pid;
   // sshd re-execs itself per connection and needs its privilege separation directory.
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  // unshare --uts gives the node its own hostname; sshd holds that namespace for every
+  // Own hostname and own /root (sshdLaunchArgv); sshd holds those namespaces for every
   // session it serves. sshd daemonizes, writes its PidFile and closes our pipes.
-  await run.run(
-    ['unshare', '--uts', 'sh', '-c', 'hostname "$1" && exec "$2" -f "$3" -E "$4"', 'sh', node.name, SSHD, node.sshdConfig, node.sshdLog],
-    { netns: node.namespace },
-  );
+  await run.run(sshdLaunchArgv(node, SSHD), { netns: node.namespace });
   const up = await waitForPort(node.address, 22, 10_000);
   // sshd listens before it daemonizes and writes its PidFile: wait for both.
   const started = up ? await waitForSshdPid(node, 5_000) : undefined;

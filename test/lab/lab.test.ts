@@ -71,6 +71,13 @@ describe.skipIf(skip)('given a 3-node lab', () => {
     expect(out.trim()).toBe('node2');
   });
 
+  it('gives ssh sessions the node\'s own empty /root: the host\'s dotfiles never run on a node, and the host keeps its /root', async () => {
+    const r = await lab.transport('node2').exec(['sh', '-c', 'echo "$HOME"; ls -A "$HOME"; grep -c " /root " /proc/self/mountinfo']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['/root', '1']);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('gantry-node-root');
+  });
+
   it('runs a separate Open vSwitch per node with the userspace datapath', async () => {
     for (const name of ['node1', 'node2']) {
       const sock = `unix:${lab.node(name).ovsdbSocket}`;
