@@ -24,7 +24,7 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'ip' && has('route')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-route-show-table-all-proto-static.json`));
   if (cmd === 'ip' && has('rule')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-rule-show.json`));
   if (cmd === 'ip' && has('neigh')) return ok(argv, g('../route/testdata/ip-6-neigh-show-proxy.json'));
-  if (cmd === 'sysctl' && has('-a')) return ok(argv, g('../route/testdata/sysctl-tap-conf.txt'));
+  if (cmd === 'sysctl' && has('-r')) return ok(argv, g('../route/testdata/sysctl-tap-conf.txt'));
   if (cmd === 'ip' && has('link')) return ok(argv, g('bridge/ip-d-link.json'));
   if (cmd === 'ip' && has('addr')) return ok(argv, g('bridge/ip-addr.json'));
   if (cmd === 'bridge' && has('fdb')) return ok(argv, g('vxlan/bridge-fdb-show.json'));

@@ -110,8 +110,13 @@ export const staticRoutesArgv = (fam: '-4' | '-6', tap?: string): string[] =>
 /** Policy rules (those with an `iif` are read; Gantry's are per tap). */
 export const rulesArgv = (fam: '-4' | '-6'): string[] => ['ip', '-j', fam, 'rule', 'show'];
 export const proxyNeighArgv = (tap?: string): string[] => ['ip', '-j', '-6', 'neigh', 'show', 'proxy', ...(tap !== undefined ? ['dev', checkIfName(tap)] : [])];
-/** The routed-tap sysctls of every Gantry tap ("t-..." and "tx..." names, see drivers/tap). */
-export const tapConfArgv = (): string[] => ['sysctl', '-a', '-r', '^net\\.ipv[46]\\.conf\\.t[-x][^.]*\\.(proxy_arp|proxy_ndp|forwarding)$'];
+/**
+ * The routed-tap sysctls of every Gantry tap ("t-..." and "tx..." names, see drivers/tap).
+ * Only the two conf trees are walked, not `sysctl -a`'s whole /proc/sys (8-10 s of a VM
+ * node's probe under TCG at load 20, bench/README.md); a kernel without net.ipv6.conf makes
+ * the read fail (exit 1), never look empty.
+ */
+export const tapConfArgv = (): string[] => ['sysctl', '-r', '^net\\.ipv[46]\\.conf\\.t[-x][^.]*\\.(proxy_arp|proxy_ndp|forwarding)$', 'net.ipv4.conf', 'net.ipv6.conf'];
 
 /**
  * `ip -j [-4|-6] route show proto static [dev X]` or `ip -j -6 neigh show proxy [dev X]`
@@ -145,7 +150,7 @@ export function parseTapRules(json: string, fam: 4 | 6): TapRule[] {
     .map((r) => ({ family: fam, iif: r.iif as string, table: r.table as string }));
 }
 
-/** `sysctl -a -r ...` -> key -> value. */
+/** `sysctl -r ... net.ipv4.conf net.ipv6.conf` (tapConfArgv) -> key -> value. */
 export const parseTapConf = (text: string): Record<string, string> => parseSysctl(text);
 
 // ---- plan what differs (pure) ----
