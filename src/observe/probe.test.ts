@@ -28,9 +28,7 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'ip' && has('link')) return ok(argv, g('bridge/ip-d-link.json'));
   if (cmd === 'ip' && has('addr')) return ok(argv, g('bridge/ip-addr.json'));
   if (cmd === 'bridge' && has('fdb')) return ok(argv, g('vxlan/bridge-fdb-show.json'));
-  if (cmd === 'ovs-vsctl' && has('Bridge')) return ok(argv, g('ovs/list-bridge.json'));
-  if (cmd === 'ovs-vsctl' && has('Port')) return ok(argv, g('ovs/list-port.json'));
-  if (cmd === 'ovs-vsctl' && has('Interface')) return ok(argv, g('ovs/list-interface.json'));
+  if (cmd === 'ovs-vsctl' && has('Bridge') && has('Port') && has('Interface')) return ok(argv, g('ovs/list-all.json'));
   if (cmd === 'sysctl') return { argv, code: 255, stdout: 'net.ipv4.ip_forward = 0\n', stderr: g('sysctl/sysctl-missing.stderr.txt'), durationMs: 1 };
   if (cmd === 'find') return ok(argv, g('file/find-exec-info.json'));
   if (cmd === 'stat') return ok(argv, g('file/stat-dir.txt'));
@@ -40,11 +38,11 @@ function answer(argv: string[]): ExecResult {
 describe('probe', () => {
   it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir, routing', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'cat', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'ovs-vsctl', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
-    expect(cmds[16]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'cat', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
+    expect(cmds[14]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
     expect(cmds[5]).toContain('global { activation = 0 }');
     expect(cmds[11]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
-    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(20);
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(18);
   });
 
   it('given real outputs for every section it fills the whole snapshot', () => {
@@ -58,6 +56,7 @@ describe('probe', () => {
     expect(n.vxlans['vx-cap']?.vni).toBe(100);
     expect(n.taps['tap-cap']).toEqual({ name: 'tap-cap', up: true, master: 'br-cap' });
     expect(n.ovs?.bridges.obr0?.ports['p-access']?.tag).toBe(10);
+    expect(n.ovs?.bridges.obr0?.ports['p-trunk']?.trunks).toEqual([20, 30]);
     expect(n.sysctls).toEqual({ 'net.ipv4.ip_forward': '0' });
     expect(Object.keys(n.files)).toEqual(['/tmp/gdrvcap/disks/web1.disk1', '/tmp/gdrvcap/disks/web1.disk0']);
     expect(n.storageDirs).toEqual({ '/tmp/gdrvcap/disks': true });
@@ -84,7 +83,7 @@ describe('probe', () => {
     expect(n.files).toEqual({});
     expect(n.bridges['br-cap']).toBeDefined();
     expect(n.probeErrors).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^ovsBridges: ovs-vsctl exited 1: .*database connection failed/),
+      expect.stringMatching(/^ovs: ovs-vsctl exited 1: .*database connection failed/),
       expect.stringMatching(/^vgs: vgs exited 127/),
       expect.stringMatching(/^file:\/tmp\/gdrvcap\/disks: find exited 1: .*No such file/),
     ]));

@@ -24,6 +24,16 @@ function checkVlan(v: number): string {
 export const listBridgesCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=name,ports,datapath_type', 'list', 'Bridge']);
 export const listPortsCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=_uuid,name,tag,trunks,interfaces', 'list', 'Port']);
 export const listInterfacesCmd = (o: OvsOptions = {}): string[] => vsctl(o, ['--format=json', '--', '--columns=_uuid,name,type', 'list', 'Interface']);
+/**
+ * The three lists above in one ovs-vsctl (one process, one database snapshot): the node
+ * probe's read. It prints one JSON table per line, in this order (parseOvsListAll).
+ */
+export const listAllCmd = (o: OvsOptions = {}): string[] => vsctl(o, [
+  '--format=json',
+  '--', '--columns=name,ports,datapath_type', 'list', 'Bridge',
+  '--', '--columns=_uuid,name,tag,trunks,interfaces', 'list', 'Port',
+  '--', '--columns=_uuid,name,type', 'list', 'Interface',
+]);
 
 /** One transaction: create if missing, then set the datapath (netdev where there is no kernel module). */
 export function addBridgeCmd(name: string, datapathType: string, o: OvsOptions = {}): string[] {

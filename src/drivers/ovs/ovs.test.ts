@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { addBridgeCmd, addPortCmd, addPortTrunksCmd, delBridgeCmd, delPortCmd, listBridgesCmd, movePortCmd, removePortTagCmd, removePortTrunksCmd, setPortTagCmd } from './commands.js';
+import { addBridgeCmd, addPortCmd, addPortTrunksCmd, delBridgeCmd, delPortCmd, listAllCmd, listBridgesCmd, movePortCmd, removePortTagCmd, removePortTrunksCmd, setPortTagCmd } from './commands.js';
 import { ovsBridgeEnsureOp, ovsBridgeRemoveOp, ovsPortEnsureOp, ovsPortRemoveOp, ovsPortVlansRemoveOp, type OvsPortEnsureParams } from './ops.js';
-import { decodeValue, isNoServer, parseOvs, parseTable } from './parse.js';
+import { decodeValue, isNoServer, parseOvs, parseOvsListAll, parseTable } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/ovs/${f}`, import.meta.url), 'utf8');
 const ok = (stdout: string) => ({ argv: ['ovs-vsctl'], code: 0, stdout, stderr: '', durationMs: 1 });
@@ -21,6 +21,19 @@ describe('ovsdb JSON decoding (real ovs-vsctl 3.1 output)', () => {
   it('given the real Interface table it decodes the options map', () => {
     const vx = parseTable(golden('list-interface.json')).find((r) => r.name === 'vx0');
     expect(vx?.type).toBe('vxlan');
+  });
+  it('given the probe\'s one ovs-vsctl listing all three tables (real output), it joins them as three reads would, and a cut-short listing is a parse error', () => {
+    const argv = listAllCmd({ ovsdbSocket: '/run/openvswitch/db.sock' });
+    expect(argv.filter((a) => a === 'list')).toHaveLength(3);
+    expect(argv.slice(0, 3)).toEqual(['ovs-vsctl', '--db=unix:/run/openvswitch/db.sock', '--timeout=10']);
+    const text = golden('list-all.json');
+    const [b, p, i] = text.split('\n');
+    expect(parseOvsListAll(text)).toEqual(parseOvs(b!, p!, i!));
+    expect(parseOvsListAll(text).bridges.obr0!.ports).toEqual({
+      'p-access': { name: 'p-access', tag: 10, trunks: [], type: 'internal' },
+      'p-trunk': { name: 'p-trunk', trunks: [20, 30], type: 'system' }, // OVSDB's empty type is a system port
+    });
+    expect(() => parseOvsListAll(`${b}\n${p}\n`)).toThrow(/2 tables, want 3/);
   });
   it('given the real Bridge/Port/Interface tables it joins ports with tag, trunks and type', () => {
     const ovs = parseOvs(golden('list-bridge.json'), golden('list-port.json'), golden('list-interface.json'));

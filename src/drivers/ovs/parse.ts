@@ -47,6 +47,13 @@ export function parseTable(text: string): Record<string, OvsValue>[] {
  * Join Bridge, Port and Interface tables into the snapshot. The bridge's own internal
  * port (named like the bridge) is left out: it always exists and no desired state lists it.
  */
+/** `listAllCmd`'s output: the Bridge, Port and Interface tables, one JSON document a line. */
+export function parseOvsListAll(text: string): ObservedOvs {
+  const tables = text.split('\n').filter((l) => l.trim() !== '');
+  if (tables.length !== 3) throw new ExecError('PARSE_FAILED', `ovs-vsctl printed ${tables.length} tables, want 3 (Bridge, Port, Interface)`);
+  return parseOvs(tables[0]!, tables[1]!, tables[2]!);
+}
+
 export function parseOvs(bridgesText: string, portsText: string, interfacesText: string): ObservedOvs {
   const ifaces = new Map(parseTable(interfacesText).map((r) => [uuidOf(r._uuid as OvsAtom), r]));
   const ports = new Map(parseTable(portsText).map((r) => [uuidOf(r._uuid as OvsAtom), r]));
