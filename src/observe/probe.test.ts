@@ -18,9 +18,8 @@ function answer(argv: string[]): ExecResult {
   if (cmd === 'nproc') return ok(argv, g('facts/nproc.txt'));
   if (cmd === 'cat' && has('/proc/sys/kernel/random/boot_id')) return ok(argv, g('facts/boot_id.txt'));
   if (cmd === 'cat') return ok(argv, g('facts/proc-meminfo.txt'));
-  if (cmd === 'vgs') return ok(argv, g('lvm/vgs.json'));
-  if (cmd === 'lvs') return ok(argv, g('lvm/lvs.json'));
-  if (cmd === 'pvs') return ok(argv, g('lvm/pvs.json'));
+  if (cmd === 'lvs') return ok(argv, g('lvm/lvs-gltcap.json'));
+  if (cmd === 'pvs') return ok(argv, g('lvm/pvs-vgs.json'));
   if (cmd === 'ip' && has('route')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-route-show-table-all-proto-static.json`));
   if (cmd === 'ip' && has('rule')) return ok(argv, g(`../route/testdata/ip-${has('-6') ? 6 : 4}-rule-show.json`));
   if (cmd === 'ip' && has('neigh')) return ok(argv, g('../route/testdata/ip-6-neigh-show-proxy.json'));
@@ -38,11 +37,12 @@ function answer(argv: string[]): ExecResult {
 describe('probe', () => {
   it('given a request it lists one batch: facts, lvm, links, ovs with --db, sysctl, one find and one stat per dir, routing', () => {
     const cmds = probeCommands(req, { lvmActivation: false });
-    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'cat', 'nproc', 'cat', 'vgs', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
-    expect(cmds[14]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
+    expect(cmds.map((c) => c[0])).toEqual(['hostname', 'uname', 'cat', 'nproc', 'cat', 'lvs', 'pvs', 'ip', 'ip', 'bridge', 'ovs-vsctl', 'sysctl', 'find', 'stat', 'ip', 'ip', 'ip', 'sysctl', 'ip', 'ip']);
+    expect(cmds[13]).toEqual(['stat', '-L', '-c', '%F', '--', '/tmp/gdrvcap/disks']);
     expect(cmds[5]).toContain('global { activation = 0 }');
-    expect(cmds[11]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
-    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(18);
+    expect(cmds[6]).toContain('pv_name,vg_name,pv_size,pv_free,pv_attr,lv_name,vg_size,vg_free,vg_extent_size,vg_tags,pv_count');
+    expect(cmds[10]![1]).toBe('--db=unix:/tmp/gdrvcap/ovs/db.sock');
+    expect(probeCommands({ sysctls: [], fileDirs: [] }).length).toBe(17);
   });
 
   it('given real outputs for every section it fills the whole snapshot', () => {
@@ -50,8 +50,10 @@ describe('probe', () => {
     const n = parseProbe('n1', req, cmds.map(answer), AT, { lvmActivation: false });
     expect(n).toMatchObject({ name: 'n1', reachable: true, observedAt: AT, instances: {} });
     expect(n.facts).toEqual({ hostname: 'vm', kernel: '6.18.44-fc-v657', cpus: 2, memoryTotalMiB: 24105, memoryFreeMiB: 23782, bootId: g('facts/boot_id.txt').trim() });
-    expect(n.vgs.gdrvcap).toEqual({ name: 'gdrvcap', sizeMiB: 248, freeMiB: 208, pvs: ['/dev/loop0', '/dev/loop1'] });
-    expect(n.lvs['gdrvcap/disk0']).toEqual({ vg: 'gdrvcap', name: 'disk0', sizeMiB: 16, tags: ['gantry', 'inst=web1'] });
+    // VGs from pvs' VG columns (one LVM process for both)
+    expect(n.vgs).toEqual({ gltcap: { name: 'gltcap', sizeMiB: 248, freeMiB: 120, pvs: ['/dev/loop3', '/dev/loop4'] } });
+    expect(n.lvs['gltcap/disk0']).toEqual({ vg: 'gltcap', name: 'disk0', sizeMiB: 16, tags: ['gantry', 'inst=web1'], stripes: 1, pvs: ['/dev/loop3'] });
+    expect(n.lvs['gltcap/disk1']?.pvs).toEqual(['/dev/loop4']);
     expect(n.bridges['br-cap']?.ports).toEqual(['tap-cap', 'veth-a', 'vx-cap']);
     expect(n.vxlans['vx-cap']?.vni).toBe(100);
     expect(n.taps['tap-cap']).toEqual({ name: 'tap-cap', up: true, master: 'br-cap' });
@@ -71,7 +73,7 @@ describe('probe', () => {
     const cmds = probeCommands(req);
     const results = cmds.map((c) => {
       if (c[0] === 'ovs-vsctl') return fail(c, 1, g('ovs/no-server.stderr.txt'));
-      if (['vgs', 'lvs', 'pvs'].includes(c[0]!)) return fail(c, 127, `${c[0]}: spawn ${c[0]} ENOENT\n`);
+      if (['lvs', 'pvs'].includes(c[0]!)) return fail(c, 127, `${c[0]}: spawn ${c[0]} ENOENT\n`);
       if (c[0] === 'find') return fail(c, 1, "find: '/tmp/gdrvcap/disks': No such file or directory\n");
       if (c[0] === 'stat') return fail(c, 1, g('file/stat-missing.stderr.txt'));
       return answer(c);
@@ -84,7 +86,8 @@ describe('probe', () => {
     expect(n.bridges['br-cap']).toBeDefined();
     expect(n.probeErrors).toEqual(expect.arrayContaining([
       expect.stringMatching(/^ovs: ovs-vsctl exited 1: .*database connection failed/),
-      expect.stringMatching(/^vgs: vgs exited 127/),
+      expect.stringMatching(/^pvs: pvs exited 127/),
+      expect.stringMatching(/^lvs: lvs exited 127/),
       expect.stringMatching(/^file:\/tmp\/gdrvcap\/disks: find exited 1: .*No such file/),
     ]));
   });
@@ -99,7 +102,7 @@ describe('probe', () => {
 
   it('given garbage output and missing results it reports parse errors instead of throwing', () => {
     const cmds = probeCommands({ sysctls: [], fileDirs: [] });
-    const results = cmds.slice(0, 9).map((c) => (c[0] === 'ip' ? ok(c, 'not json') : answer(c)));
+    const results = cmds.slice(0, 8).map((c) => (c[0] === 'ip' ? ok(c, 'not json') : answer(c)));
     const n = parseProbe('n1', { sysctls: [], fileDirs: [] }, results, AT, {}, { instances: {} });
     expect(n.bridges).toEqual({});
     expect(n.probeErrors.some((e) => e.startsWith('links: cannot parse ip link'))).toBe(true);

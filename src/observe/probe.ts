@@ -11,8 +11,8 @@ import type { NodeFacts, ObservedDrbd, ObservedDrbdDevice, ObservedFile, Observe
 import { emptyObservedNode } from '../core/observed.js';
 import { bootIdCmd, hostnameCmd, kernelCmd, meminfoCmd, nprocCmd } from '../drivers/facts/commands.js';
 import { parseBootId, parseLine, parseMeminfo, parseNproc } from '../drivers/facts/parse.js';
-import { lvsCmd, pvsCmd, vgsCmd } from '../drivers/lvm/commands.js';
-import { lvActiveOf, parseLvs, parsePvs, parseVgs } from '../drivers/lvm/parse.js';
+import { lvsCmd, pvsWithVgsCmd } from '../drivers/lvm/commands.js';
+import { lvActiveOf, parseLvs, parsePvs, parseVgsOfPvs } from '../drivers/lvm/parse.js';
 import { addrsCmd, fdbCmd, linksStatsCmd } from '../drivers/bridge/commands.js';
 import { bridgesFrom, parseAddrs, parseLinks, tapsFrom } from '../drivers/bridge/parse.js';
 import { parseFdb, vxlansFrom } from '../drivers/vxlan/parse.js';
@@ -42,7 +42,7 @@ export interface ProbeOptions {
   readonly fileNamePattern?: string;
 }
 
-type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'vgs' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovs' | 'sysctl' | `file:${string}` | `dir:${string}`
+type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovs' | 'sysctl' | `file:${string}` | `dir:${string}`
   | 'drbdStatus9' | 'drbdEvents' | 'drbdProc' | 'drbdShow' | 'routes4' | 'routes6' | 'proxies' | 'tapConf' | 'rules4' | 'rules6';
 
 /** The fixed order of sections for a request; results come back in this order. */
@@ -56,9 +56,9 @@ function layout(req: ObserveRequest, opts: ProbeOptions): { section: Section; ar
     { section: 'bootId', argv: bootIdCmd() },
     { section: 'nproc', argv: nprocCmd() },
     { section: 'meminfo', argv: meminfoCmd() },
-    { section: 'vgs', argv: vgsCmd(lvm) },
     { section: 'lvs', argv: lvsCmd(lvm) },
-    { section: 'pvs', argv: pvsCmd(lvm) },
+    // PVs and VGs in one LVM process (the VG columns on every PV row).
+    { section: 'pvs', argv: pvsWithVgsCmd(lvm) },
     { section: 'links', argv: linksStatsCmd() },
     { section: 'addrs', argv: addrsCmd() },
     { section: 'fdb', argv: fdbCmd() },
@@ -125,8 +125,9 @@ export function parseProbe(node: string, req: ObserveRequest, results: readonly 
   const bootId = section(['bootId'], (r) => parseBootId(r.stdout));
   if (bootId) Object.assign(facts, { bootId });
 
-  const pvs = section(['pvs'], (r) => parsePvs(r.stdout)) ?? [];
-  const vgs = Object.fromEntries((section(['vgs'], (r) => parseVgs(r.stdout)) ?? []).map((v) => [v.name, {
+  const pvRead = section(['pvs'], (r) => ({ pvs: parsePvs(r.stdout), vgs: parseVgsOfPvs(r.stdout) }));
+  const pvs = pvRead?.pvs ?? [];
+  const vgs = Object.fromEntries((pvRead?.vgs ?? []).map((v) => [v.name, {
     name: v.name, sizeMiB: v.sizeMiB, freeMiB: v.freeMiB, pvs: pvs.filter((p) => p.vg === v.name).map((p) => p.name),
   }]));
   const lvs = Object.fromEntries((section(['lvs'], (r) => parseLvs(r.stdout)) ?? []).map((l) => [`${l.vg}/${l.name}`, {

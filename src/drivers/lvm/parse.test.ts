@@ -1,11 +1,22 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lvActiveOf, parseGanetiLvsLine, parseLvs, parsePvs, parseVgs } from './parse.js';
+import { lvActiveOf, parseGanetiLvsLine, parseLvs, parsePvs, parseVgs, parseVgsOfPvs } from './parse.js';
 
 const golden = (f: string) => readFileSync(new URL(`../testdata/lvm/${f}`, import.meta.url), 'utf8');
 const GANETI_LVS = '/work/shared/ganeti/outputs/lvs_lv.txt';
 
 describe('lvm report parsers (real lvm2 2.03.16 output)', () => {
+  it('given pvs with the VG columns (the probe\'s one LVM read), it yields each VG once, as vgs would, and the PVs with their LVs', () => {
+    const text = golden('pvs-vgs.json');
+    expect(parseVgsOfPvs(text)).toEqual([{ name: 'gltcap', sizeMiB: 248, freeMiB: 120, extentMiB: 4, tags: ['gantry'], pvCount: 2 }]);
+    expect(parsePvs(text)).toEqual([
+      { name: '/dev/loop3', vg: 'gltcap', sizeMiB: 124, freeMiB: 108, attr: 'a--', lvs: ['disk0'] },
+      { name: '/dev/loop4', vg: 'gltcap', sizeMiB: 124, freeMiB: 12, attr: 'a--', lvs: ['disk1'] },
+    ]);
+    // an orphan PV (no VG) names no VG; no VGs at all is none, not an error
+    expect(parseVgsOfPvs('{"report":[{"pv":[{"pv_name":"/dev/vdb","vg_name":"","pv_size":"10.00","pv_free":"10.00","pv_attr":"---","lv_name":""}]}]}')).toEqual([]);
+    expect(parseVgsOfPvs('')).toEqual([]);
+  });
   it('given real vgs JSON it reads sizes in whole MiB and the extent size', () => {
     expect(parseVgs(golden('vgs.json'))).toEqual([{ name: 'gdrvcap', sizeMiB: 248, freeMiB: 208, extentMiB: 4, tags: [] }]);
   });

@@ -44,6 +44,21 @@ export function parseVgs(text: string): VgRow[] {
   }));
 }
 
+/** The VGs of `pvsWithVgsCmd`'s rows (one per PV and LV, VG columns repeated): each VG once, orphan PVs (no VG) left out. */
+export function parseVgsOfPvs(text: string): VgRow[] {
+  const seen = new Map<string, VgRow>();
+  for (const r of rows(text, 'pv')) {
+    const name = str(r, 'vg_name');
+    if (name === '' || seen.has(name)) continue;
+    seen.set(name, {
+      name, sizeMiB: mib(r, 'vg_size'), freeMiB: mib(r, 'vg_free'),
+      extentMiB: r.vg_extent_size === undefined ? 4 : mib(r, 'vg_extent_size'), tags: tags(str(r, 'vg_tags')),
+      ...(r.pv_count !== undefined ? { pvCount: mib(r, 'pv_count') } : {}),
+    });
+  }
+  return [...seen.values()];
+}
+
 export function parseLvs(text: string): LvRow[] {
   return rows(text, 'lv').map((r) => ({
     vg: str(r, 'vg_name'), name: str(r, 'lv_name'), sizeMiB: mib(r, 'lv_size'), tags: tags(str(r, 'lv_tags')),
