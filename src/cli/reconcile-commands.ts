@@ -205,7 +205,7 @@ export function registerReconcileCommands(program: Command): void {
     .description('run the reconcile loop as a daemon: watch the manifests, resync periodically, repair drift. Holds the state directory lock for its whole life (file mode); with --kubernetes the Lease is the lock')
     .option('--resync <seconds>', 'full resync period (catches drift made by hand on nodes)', '60')
     .option('--debounce <ms>', 'wait this long after a manifest change before reconciling', '500')
-    .option('--probe-interval <seconds>', 'liveness: a TCP heartbeat to each node\'s SSH port this often (a change starts a pass at once), and passes this often while a node is in its grace', '5')
+    .option('--probe-interval <seconds>', 'liveness: a TCP heartbeat to each node\'s SSH port this often, every 2 s for a node that does not answer (each unanswered check is a missed probe; a change starts a pass at once); passes every half of it while a node is Unreachable, and as soon as its grace time ends', '5')
     .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:PORT')
     .option('--once', 'reconcile once and exit (for cron or tests)')
     .option('--kubernetes', 'read the desired state from gantry.dev custom resources instead of files; status goes into the CRs')

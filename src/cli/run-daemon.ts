@@ -18,7 +18,8 @@ import type { JobLogRetention } from '../status/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { createRuntimeMetrics, type RuntimeMetrics } from '../runtime/metrics.js';
 import { nextWatcherWakeMs } from '../runtime/restarts.js';
-import { startHeartbeat } from '../runtime/heartbeat.js';
+import { HEARTBEAT_TIMEOUT_MS, livenessPassDelayMs, quickProbeOps, startHeartbeat, type Heartbeat } from '../runtime/heartbeat.js';
+import type { MissedProbe } from '../observe/liveness.js';
 import { systemClock } from '../runtime/clock.js';
 import { fencerFor } from '../execute/fence.js';
 import { summary } from '../status/drift-report.js';
@@ -32,7 +33,7 @@ export interface RunOptions {
   logger: Logger;
   resyncMs: number;
   debounceMs: number;
-  /** Heartbeat period, and the pass period while a node is in its liveness grace (default 5 s). */
+  /** Heartbeat period while every node answers (a silent node is checked every 2 s), and twice the pass period while a node is Unreachable (default 5 s). */
   probeIntervalMs?: number;
   metricsPort?: number;
   once: boolean;
@@ -67,6 +68,14 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
 
   const metrics = createRuntimeMetrics();
   const probeMs = opts.probeIntervalMs ?? 5000;
+  /** The heartbeat (started with the daemon) and its missed probes since the last pass took them. */
+  const beat: { heartbeat?: Heartbeat } = {};
+  let misses = new Map<string, MissedProbe[]>();
+  const takeMissedProbes = () => {
+    const out = misses;
+    misses = new Map();
+    return out;
+  };
   /** API jobs waiting for a pass that starts after they asked (`run --serve`). */
   let passWaiters: { resolve: (r: ReconcileResult) => void; reject: (e: unknown) => void }[] = [];
   const reconcile = async (key: string, ctx: { logger: Logger }) => {
@@ -101,7 +110,9 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
       conn = await connectNodes(state, { logger, connectTimeoutMs: Math.min(8000, Math.max(3000, probeMs)) });
       connFor = state;
     }
-    const res = await reconcileOnce(state, { logger: ctx.logger, ops: conn.ops, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), incremental, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
+    // A node the heartbeat found silent is first asked for a TCP answer: none, and it is unreachable without an SSH timeout.
+    const ops = quickProbeOps(conn.ops, { failing: (n) => beat.heartbeat?.failing(n), target: (n) => heartbeatTarget(state, n), clock: systemClock });
+    const res = await reconcileOnce(state, { logger: ctx.logger, ops, takeMissedProbes, stateDir: opts.stateDir, fencer: fencerFor(state, ctx.logger), incremental, ...(opts.jobLog ? { jobLog: opts.jobLog } : {}) }, { apply: true, command: `run ${key}` });
     last = res;
     if (res.observed.liveness) metrics.observeLiveness(res.observed.liveness);
     const s = summary(res.after ?? res.plan);
@@ -113,8 +124,9 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     if (stateErr) throw stateErr;
     // Unreachable nodes or failed actions: try again soon, with the queue's backoff.
     if (res.report && !res.report.ok) throw new Error(`${res.report.results.filter((r) => !r.ok).length} actions failed`);
-    // A node in its liveness grace is probed again soon: its count decides whether it is fenced.
-    if ([...(res.observed.liveness?.values() ?? [])].some((l) => l.condition === 'Unreachable')) return { requeueAfterMs: Math.max(1000, Math.round(probeMs / 2)) };
+    // A node in its liveness grace is probed again soon, and as soon as its grace time is over: its count decides whether it is fenced.
+    const graceMs = livenessPassDelayMs(res.observed.liveness?.values() ?? [], state.cluster.liveness, Date.now(), probeMs);
+    if (graceMs !== undefined) return { requeueAfterMs: graceMs };
     if (res.plan.unreachable.length > 0) return { requeueAfterMs: 15_000 };
     // The watcher holds a restart back (backoff): come back when it is due.
     const wake = nextWatcherWakeMs(res.after ?? res.plan, Date.now());
@@ -150,16 +162,23 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
     paths: opts.files, reconcile, keysFor, watch: true, resyncMs: opts.resyncMs, debounceMs: opts.debounceMs, logger, signal: abort.signal, metrics,
     ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
   });
-  const stopHeartbeat = startHeartbeat({
+  const hb = startHeartbeat({
     intervalMs: probeMs, clock: systemClock,
     targets: () => [...(connFor?.nodes.values() ?? [])].filter((n) => n.role !== 'offline').map((n) => ({ node: n.name, host: n.ssh.host, port: n.ssh.port })),
+    // Each silent check is a missed probe the next pass counts (at most the last 100 per node: a later start of the outage is the safe side).
+    onMiss: (node, at) => {
+      const t = connFor ? heartbeatTarget(connFor, node) : undefined;
+      const list = [...(misses.get(node) ?? []), { at: new Date(at).toISOString(), error: `no TCP answer on its SSH port${t ? ` ${t.host}:${t.port}` : ''} within ${HEARTBEAT_TIMEOUT_MS} ms (heartbeat)` }];
+      misses.set(node, list.slice(-100));
+    },
     onChange: (node, answers) => {
       logger.info({ node, answers }, answers ? `heartbeat: ${node} answers again` : `heartbeat: ${node} stopped answering; probing it now`);
       if (!answers) void conn?.reset(node);
       void keysFor().then((keys) => keys.forEach((k) => daemon.queue.add(k)));
     },
   });
-  abort.signal.addEventListener('abort', stopHeartbeat, { once: true });
+  beat.heartbeat = hb;
+  abort.signal.addEventListener('abort', () => hb.stop(), { once: true });
   const ready = await daemon.ready;
   logger.info({ files: opts.files, resyncMs: opts.resyncMs, ...ready }, 'gantry run: watching manifests');
   const server = await opts.serve?.({
@@ -175,6 +194,11 @@ export async function runReconcileDaemon(opts: RunOptions): Promise<ReconcileRes
   await conn?.close();
   if (lock !== opts.lock) await lock?.release();
   return undefined;
+}
+
+function heartbeatTarget(state: DesiredState, node: string): { node: string; host: string; port: number } | undefined {
+  const n = state.nodes.get(node);
+  return n ? { node, host: n.ssh.host, port: n.ssh.port } : undefined;
 }
 
 function sameNodes(a: DesiredState | undefined, b: DesiredState): boolean {

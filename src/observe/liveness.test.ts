@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyObservedNode } from '../core/observed.js';
 import { DEFAULT_LIVENESS, type NodeLiveness } from '../core/liveness.js';
-import { confirmDead, describeLiveness, nextLiveness, nextNodeLiveness } from './liveness.js';
+import { confirmDead, describeLiveness, nextLiveness, nextNodeLiveness, withMissedProbes } from './liveness.js';
 
 const T = (s: number) => new Date(Date.UTC(2026, 10, 28, 12, 0, s)).toISOString();
 const up = (n: string, at: string) => emptyObservedNode(n, at);
@@ -83,5 +83,37 @@ describe('node liveness (pure)', () => {
     expect(describeLiveness(b!, DEFAULT_LIVENESS)).toBe(`Unreachable since ${T(0)}, 2 missed probes (in its grace: 3 probes over 10 s)`);
     expect(describeLiveness(confirmDead(missAt([0, 5, 10]).at(-1)!, { at: T(11), verbs: ['power-off', 'power-status'], powered: false })))
       .toBe(`Dead since ${T(11)}: its out-of-band program confirmed power off (power-off, power-status)`);
+  });
+});
+
+describe('missed probes between passes (the heartbeat\'s)', () => {
+  const miss = (s: number) => ({ at: T(s), error: 'no TCP answer' });
+  const ready = nextNodeLiveness(undefined, node, up('node1', T(0)), T(0), DEFAULT_LIVENESS);
+
+  it('given a Ready node and three heartbeat misses (out of order), it is Unreachable since the first, with 3 missed probes; the grace is still not over before 10 s', () => {
+    const m = withMissedProbes(new Map([['node1', ready]]), [node], new Map([['node1', [miss(6), miss(2), miss(4)]]]), DEFAULT_LIVENESS)!;
+    expect(m.get('node1')).toMatchObject({ condition: 'Unreachable', since: T(2), missedProbes: 3, graceOver: false, lastSeen: T(0), error: 'no TCP answer' });
+    // the pass's own failed probe at 12 s: 4 probes over 10 s
+    const next = nextNodeLiveness(m.get('node1'), node, down('node1', T(12)), T(12), DEFAULT_LIVENESS);
+    expect(next).toMatchObject({ condition: 'Unreachable', since: T(2), missedProbes: 4, graceOver: true });
+  });
+
+  it('given misses not later than the node\'s last answer, they are stale and change nothing', () => {
+    const seen = nextNodeLiveness(ready, node, up('node1', T(5)), T(5), DEFAULT_LIVENESS);
+    const m = withMissedProbes(new Map([['node1', seen]]), [node], new Map([['node1', [miss(3), miss(5)]]]), DEFAULT_LIVENESS)!;
+    expect(m.get('node1')).toEqual(seen);
+  });
+
+  it('given an offline node\'s misses, or none at all, nothing changes; a node never seen becomes Unreachable', () => {
+    const off = nextNodeLiveness(undefined, { name: 'node2', role: 'offline' }, undefined, T(0), DEFAULT_LIVENESS);
+    const prev = new Map([['node1', ready], ['node2', off]]);
+    expect(withMissedProbes(prev, [node, { name: 'node2', role: 'offline' }], new Map([['node2', [miss(3)]]]), DEFAULT_LIVENESS)).toEqual(prev);
+    expect(withMissedProbes(prev, [node], new Map(), DEFAULT_LIVENESS)).toEqual(prev);
+    expect(withMissedProbes(undefined, [node], new Map([['node1', [miss(1)]]]), DEFAULT_LIVENESS)?.get('node1')).toMatchObject({ condition: 'Unreachable', since: T(1), missedProbes: 1 });
+  });
+
+  it('given a node answering again in a pass after heartbeat misses, it is Ready and its count starts over', () => {
+    const m = withMissedProbes(new Map([['node1', ready]]), [node], new Map([['node1', [miss(2), miss(4)]]]), DEFAULT_LIVENESS)!;
+    expect(nextNodeLiveness(m.get('node1'), node, up('node1', T(5)), T(5), DEFAULT_LIVENESS)).toMatchObject({ condition: 'Ready', missedProbes: 0, since: T(5) });
   });
 });

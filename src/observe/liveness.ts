@@ -6,7 +6,7 @@
  * answers again.
  */
 import type { FenceRecord, LivenessPolicy, NodeLiveness } from '../core/liveness.js';
-import type { ObservedNode } from '../core/observed.js';
+import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
 
 export interface LivenessNode {
   readonly name: string;
@@ -37,6 +37,39 @@ export function nextLiveness(
 ): Map<string, NodeLiveness> {
   const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
   return new Map(sorted.map((n) => [n.name, nextNodeLiveness(prev?.get(n.name), n, observed.get(n.name), now, policy)]));
+}
+
+/** A probe between passes that got no answer (the daemon's heartbeat: no TCP answer on the node's SSH port in time). */
+export interface MissedProbe {
+  /** ISO time the probe gave up. */
+  readonly at: string;
+  readonly error: string;
+}
+
+/**
+ * The conditions with the missed probes made between passes counted in, oldest first: each
+ * is one more missed probe at its own time, exactly as a pass's failed probe is. A miss
+ * not later than the node's last answer (lastSeen) is stale and ignored; an offline node's
+ * misses are not counted (its condition is its role). Only misses count here: an answer
+ * between passes proves nothing about the node's state, so Ready comes only from a pass
+ * that observed it.
+ */
+export function withMissedProbes(
+  prev: ReadonlyMap<string, NodeLiveness> | undefined, nodes: readonly LivenessNode[], misses: ReadonlyMap<string, readonly MissedProbe[]>, policy: LivenessPolicy,
+): Map<string, NodeLiveness> | undefined {
+  if (misses.size === 0) return prev ? new Map(prev) : undefined;
+  const out = new Map(prev ?? []);
+  for (const node of nodes) {
+    if (node.role === 'offline') continue;
+    const list = [...(misses.get(node.name) ?? [])].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    let l = out.get(node.name);
+    for (const m of list) {
+      if (l?.lastSeen !== undefined && Date.parse(m.at) <= Date.parse(l.lastSeen)) continue;
+      l = nextNodeLiveness(l, node, emptyObservedNode(node.name, m.at, m.error), m.at, policy);
+    }
+    if (l) out.set(node.name, l);
+  }
+  return out;
 }
 
 /** An unreachable node whose program confirmed power off becomes Dead; a node that answered is never made Dead. */

@@ -11,6 +11,7 @@ import { completedFailovers, reconcileOnce, type ReconcileResult } from './recon
 import type { Action } from '../core/actions.js';
 import type { Plan } from '../core/plan.js';
 import { renderPlan } from '../status/drift-report.js';
+import type { MissedProbe } from '../observe/liveness.js';
 
 const SHARED = '/srv/gantry/shared';
 const cluster = (failover: boolean) => `apiVersion: gantry.dev/v1alpha1
@@ -58,9 +59,10 @@ class World {
     expect(errors).toEqual([]);
     return new World(state!);
   }
-  pass(stepMs = 5000): Promise<ReconcileResult> {
+  pass(stepMs = 5000, misses?: Map<string, MissedProbe[]>): Promise<ReconcileResult> {
     this.clock += stepMs;
-    return reconcileOnce(this.state, { logger: silentLogger(), ops: this.sim.nodes, stateDir: this.stateDir, now: () => new Date(this.clock), fencer: this.fencer }, { apply: true });
+    const take = misses ? () => { const m = new Map(misses); misses.clear(); return m; } : undefined;
+    return reconcileOnce(this.state, { logger: silentLogger(), ops: this.sim.nodes, stateDir: this.stateDir, now: () => new Date(this.clock), fencer: this.fencer, ...(take ? { takeMissedProbes: take } : {}) }, { apply: true });
   }
   running(inst: string): string[] {
     return Object.entries(this.sim.snapshot()).filter(([, o]) => o.instances[inst]?.runState === 'running').map(([n]) => n);
@@ -104,6 +106,32 @@ describe('automatic failover (simulated nodes and power, real state directory)',
     // Later passes keep it there: the manifest still says n1, the record holds.
     await w.pass();
     expect(w.running('web1')).toEqual(on);
+  });
+
+  it('given the heartbeat\'s misses between passes (every 2 s), n1 stays in its grace until 10 s after its first miss even with 7 missed probes, and the first pass after that fences n1 and starts web1 elsewhere in that same pass', async () => {
+    const w = await World.make();
+    await w.converge();
+    w.sim.node('n1').setUnreachable(true);
+    const misses = new Map<string, MissedProbe[]>();
+    const at = (ms: number) => ({ at: new Date(w.clock + ms).toISOString(), error: 'no TCP answer on its SSH port (heartbeat)' });
+    // the heartbeat's first miss starts the outage; the pass it triggers probes n1 too
+    misses.set('n1', [at(100)]);
+    const p1 = await w.pass(200, misses);
+    expect(p1.observed.liveness?.get('n1')).toMatchObject({ condition: 'Unreachable', missedProbes: 2, graceOver: false, since: new Date(w.clock - 100).toISOString() });
+    expect(p1.plan.actions).toEqual([]);
+    misses.set('n1', [2000, 4000, 6000, 8000].map(at));
+    // 9.9 s after the first miss: still in its grace though it has 7 missed probes
+    const early = await w.pass(9700, misses);
+    expect(early.observed.liveness?.get('n1')).toMatchObject({ condition: 'Unreachable', graceOver: false });
+    expect(w.fencer.calls).toEqual([]);
+    expect(w.running('web1')).toEqual(['n1']);
+    const p2 = await w.pass(200, misses);
+    expect(w.fencer.calls).toEqual(['n1']);
+    expect(p2.observed.liveness?.get('n1')).toMatchObject({ condition: 'Dead' });
+    const on = w.running('web1');
+    expect(on).toHaveLength(1);
+    expect(on[0]).not.toBe('n1');
+    expect((await readFailovers(w.stateDir)).get('web1')).toMatchObject({ from: 'n1', to: on[0] });
   });
 
   it('given the dead node powered on again, web1 stays on its new node (one copy) and n1\'s stale runtime files go', async () => {

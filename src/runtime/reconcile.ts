@@ -13,7 +13,7 @@ import { deriveStatus, type ResourceStatus } from '../status/status.js';
 import { readBootIds, readDesiredSummary, readFailovers, readLiveness, readObserved, readRepairRecords, readWatcherPause, readWatcherRestarts, writeBootIds, writeFailovers, writeRepairRecords, writeWatcherRestarts, type JobLogRetention } from '../status/state-dir.js';
 import { nextRestarts } from './restarts.js';
 import { keepFailoverRecords } from '../plan/failover.js';
-import { confirmDead, nextLiveness } from '../observe/liveness.js';
+import { confirmDead, nextLiveness, withMissedProbes, type MissedProbe } from '../observe/liveness.js';
 import { fenceError, type Fencer } from '../execute/fence.js';
 import type { AutoRepairDecision, FailoverRecord, FenceDecision, RepairRecord, WatcherRestarts, WatcherState } from '../core/plan.js';
 import { nextRepairRecords } from '../plan/autorepair.js';
@@ -83,6 +83,11 @@ export interface ReconcileDeps {
   readonly stderr?: (line: string) => void;
   /** Powers off and confirms nodes the plan decides to fence (execute/fence); without it nothing is fenced. */
   readonly fencer?: Fencer;
+  /**
+   * Probes that got no answer since the last call (the daemon's heartbeat), taken at each
+   * observation and counted as missed probes before it (observe/liveness withMissedProbes).
+   */
+  readonly takeMissedProbes?: () => ReadonlyMap<string, readonly MissedProbe[]>;
   /** Retry policy of the executor (the simulator's fault campaign retries without waiting). */
   readonly execute?: Pick<ExecuteOptions, 'retries' | 'retryDelay'>;
 }
@@ -178,6 +183,9 @@ export async function reconcileOnce(state: DesiredState, deps: ReconcileDeps, op
     const o = withFloor(await observeCluster(state, deps.ops, now), floor, state.nodes.keys());
     // An offline node's own probe counts only for whether it answered while offline (plan/offline-migrate).
     const probes = o.offlineAnswers ? new Map([...o.nodes, ...o.offlineAnswers]) : o.nodes;
+    // The heartbeat's misses since the last observation happened before this probe's answer.
+    const misses = deps.takeMissedProbes?.();
+    if (misses && misses.size > 0) liveness = withMissedProbes(liveness, [...state.nodes.values()], misses, state.cluster.liveness);
     liveness = nextLiveness(liveness, [...state.nodes.values()], probes, now().toISOString(), state.cluster.liveness);
     return { ...o, liveness };
   };
