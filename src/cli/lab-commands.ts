@@ -68,7 +68,8 @@ export function registerLabCommands(program: Command): void {
     .option('--no-guest', 'do not build the busybox lab guest and its OS definition')
     .option('-f, --file <path>', 'more manifests to apply with the Node manifests (repeatable; with --apply)', (v: string, prev: string[] = []) => [...prev, v], [])
     .option('--apply', 'then apply the Node manifests plus -f manifests (`gantry apply --yes`) and print the drift report (needs --manifests)')
-    .action(async (flags: CommonFlags & { nodes: number; vmNodes: number; vmMemory: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; pvsPerNode: number; install: boolean; apply?: boolean; guest: boolean; file: string[] }) => {
+    .option('--apply-state-dir <dir>', "with --apply: Gantry's state directory for the apply and the drift report (as apply's --state-dir)", '/var/lib/gantry')
+    .action(async (flags: CommonFlags & { nodes: number; vmNodes: number; vmMemory: number; manifests?: string; group: string; mgmtSubnet: string; replSubnet: string; pvSize: number; pvsPerNode: number; install: boolean; apply?: boolean; applyStateDir: string; guest: boolean; file: string[] }) => {
       if (flags.apply && !flags.manifests) throw new PrereqError('LAB_APPLY_NEEDS_MANIFESTS', '--apply needs --manifests <dir>');
       const result = await labUp({
         ...ref(flags),
@@ -97,10 +98,11 @@ export function registerLabCommands(program: Command): void {
           throw new PrereqError('LAB_NO_APPLY', 'this gantry build has no apply command; run `gantry apply` yourself');
         }
         const files = [resolve(flags.manifests), ...flags.file.map((f) => resolve(f))].flatMap((f) => ['-f', f]);
-        await program.parseAsync(['apply', '--yes', ...files], { from: 'user' });
+        const stateDir = ['--state-dir', resolve(flags.applyStateDir)];
+        await program.parseAsync(['apply', '--yes', ...stateDir, ...files], { from: 'user' });
         // The main job's proof: after apply, the drift report is empty (exit 2 otherwise).
         process.stdout.write('\nDrift report after apply:\n');
-        await program.parseAsync(['plan', '--detailed-exitcode', ...files], { from: 'user' });
+        await program.parseAsync(['plan', '--detailed-exitcode', ...stateDir, ...files], { from: 'user' });
       }
     });
 

@@ -91,7 +91,7 @@ function claimAlive(dir: string): boolean {
  * this process by an atomic mkdir, so lab test files running side by side never pick the
  * same pair. A claim whose process is gone is taken over.
  */
-function claimSubnetIndex(seed: number): { x: number; release: () => void } {
+export function claimSubnetIndex(seed: number): { x: number; release: () => void } {
   mkdirSync(CLAIMS, { recursive: true });
   const used = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
   for (let i = 0; i < 150; i++) {
