@@ -3,7 +3,8 @@
  * manifests declare, run one pass, close the connections. `converge` applies and expects
  * every action to succeed and the re-plan to be empty.
  */
-import { access } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { expect } from 'vitest';
 import type { DesiredState } from '../../src/desired/model.js';
 import { connectNodes } from '../../src/execute/connect.js';
@@ -47,4 +48,31 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Test cleanup, before the pass that removes a file's instances: SIGKILL the QEMU of every
+ * instance in the nodes' run dirs (processes this file's lab started: the PIDs in their pid
+ * files, checked against their command line, which names the run dir). A guest still booting
+ * ignores the power button, and the removal would wait out the 30 s shutdown timeout for it.
+ * The graceful stop is what instances and ha-watcher test; the cleanup need not wait for it.
+ */
+export async function killGuests(state: DesiredState): Promise<number[]> {
+  const killed: number[] = [];
+  for (const node of state.nodes.values()) {
+    const root = node.paths.runDir;
+    for (const inst of await readdir(root).catch(() => [] as string[])) {
+      const dir = path.join(root, inst);
+      const pid = Number((await readFile(path.join(dir, 'pid'), 'utf8').catch(() => '0')).trim());
+      if (!alive(pid)) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.includes(dir)) continue;
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    }
+  }
+  for (let i = 0; i < 50 && killed.some(alive); i++) await sleep(100);
+  return killed;
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { alive, failures, labPasses } from '../helpers/passes.js';
+import { alive, failures, killGuests, labPasses } from '../helpers/passes.js';
 
 const skip = await labSkipReason();
 const NODES = ['node1', 'node2', 'node3'];
@@ -46,6 +46,7 @@ describe.skipIf(skip)('given a 3-node lab with three sharedfile VMs running on n
   });
 
   afterAll(async () => {
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent')));
     await pass(true).catch(() => undefined);
     await m?.cleanup();

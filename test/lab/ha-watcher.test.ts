@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { alive, failures, labPasses } from '../helpers/passes.js';
+import { alive, failures, killGuests, labPasses } from '../helpers/passes.js';
 import { readWatcherRestarts } from '../../src/status/state-dir.js';
 
 const skip = await labSkipReason();
@@ -48,6 +48,7 @@ describe.skipIf(skip)('given a 1-node lab with a sharedfile VM and the watcher a
   });
 
   afterAll(async () => {
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent')));
     await pass(true).catch(() => undefined);
     await m?.cleanup();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { labPasses } from '../helpers/passes.js';
+import { killGuests, labPasses } from '../helpers/passes.js';
 import { connectNodes } from '../../src/execute/connect.js';
 import { reconcileOnce, type ReconcileResult } from '../../src/runtime/reconcile.js';
 import { startDaemon } from '../../src/runtime/daemon.js';
@@ -60,6 +60,7 @@ describe.skipIf(skip)('given a 3-node lab and the example instances placed on it
   });
   afterAll(async () => {
     // Stop the guests this file started (by the PIDs in their pid files) before the lab goes.
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent')));
     await pass(true).catch(() => undefined);
     await m?.cleanup();

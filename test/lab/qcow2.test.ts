@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { labPasses } from '../helpers/passes.js';
+import { killGuests, labPasses } from '../helpers/passes.js';
 import { ensureLabGuest } from '../../src/lab/guest/index.js';
 import { buildOsEnv, checkOsRequest, parseOsName, readOsDefinition, runOsScript } from '../../src/drivers/os/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -64,6 +64,7 @@ describe.skipIf(skip)('given a 2-node lab and a qcow2 sharedfile instance instal
     }]);
   }, 180_000);
   afterAll(async () => {
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent')));
     await pass(true).catch(() => undefined);
     await m?.cleanup();

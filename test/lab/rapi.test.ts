@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, https } from '../helpers/https.js';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { labPasses } from '../helpers/passes.js';
+import { killGuests, labPasses } from '../helpers/passes.js';
 import { tapName } from '../../src/drivers/tap/tap.js';
 import { acquireStateLock } from '../../src/runtime/state-lock.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -102,6 +102,7 @@ describe.skipIf(skip)('given gantry serve with a users file in front of a 3-node
       process.kill(server.pid, 'SIGTERM');
       await Promise.race([closed, sleep(15_000)]);
     }
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent'))).catch(() => undefined);
     await pass(true).catch(() => undefined);
     await m?.cleanup();

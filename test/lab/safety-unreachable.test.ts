@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, useLab } from '../helpers/rig.js';
 import { labManifests, type ManifestSet } from '../helpers/manifests.js';
-import { alive, exists, failures, labPasses } from '../helpers/passes.js';
+import { alive, exists, failures, killGuests, labPasses } from '../helpers/passes.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/gantry.js');
@@ -57,6 +57,7 @@ describe.skipIf(skip)('given a 3-node lab where a file-disk VM runs on node1 and
     for (const dir of immutable) await run('chattr', ['-i', dir]).catch(() => undefined);
     await lab.startNode('node1').catch(() => undefined);
     // Stop the guests this file started (by the PIDs in their pid files) before the lab goes.
+    if (m) await killGuests(await m.load()).catch(() => undefined);
     await m?.edit('instances.yaml', (docs) => docs.forEach((d) => (d.spec.state = 'absent')));
     await pass(true).catch(() => undefined);
     await m?.cleanup();
