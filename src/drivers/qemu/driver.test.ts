@@ -10,6 +10,9 @@ class FakeNode implements Transport {
   alive = false;
   status = 'running';
   ignoresPowerButton = false;
+  /** Presses the guest misses before it answers one (a guest still booting has no ACPI handler yet). */
+  missesPresses = 0;
+  presses = 0;
   files = new Map<string, string>();
   log: string[][] = [];
 
@@ -41,7 +44,7 @@ class FakeNode implements Transport {
       else if (cmd === 'query-cpus-fast') lines.push('{"return": [{"cpu-index": 0}]}');
       else if (cmd === 'query-memory-size-summary') lines.push('{"return": {"base-memory": 134217728}}');
       else {
-        if (cmd === 'system_powerdown' && !this.ignoresPowerButton) this.status = 'shutdown';
+        if (cmd === 'system_powerdown' && ++this.presses > this.missesPresses && !this.ignoresPowerButton) this.status = 'shutdown';
         if (cmd === 'quit') this.alive = false;
         lines.push('{"return": {}}');
       }
@@ -110,6 +113,27 @@ describe('QemuDriver (simulated node)', () => {
     node.files.set('/run/g/web1/runtime.json', '{}');
     const res = await driverOn(node).stop('web1', { timeoutMs: 0 });
     expect(res).toEqual({ changed: true, graceful: false });
+    expect(node.alive).toBe(false);
+  });
+
+  it('given a guest that misses the first press (still booting), stop presses the power button again every 5 s and the guest powers off gracefully', async () => {
+    const node = new FakeNode();
+    node.alive = true;
+    node.missesPresses = 2;
+    node.files.set('/run/g/web1/runtime.json', '{}');
+    // A virtual clock: each poll's sleep advances it.
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const pressedAt: number[] = [];
+    const d = new QemuDriver({ transport: node, runRoot: '/run/g/', logger: silentLogger(), sleep: async (ms) => { t += ms; }, now: () => new Date(t) });
+    const exec = node.exec.bind(node);
+    node.exec = async (argv, opts) => {
+      if (argv[0] === 'socat' && String(opts?.stdin).includes('system_powerdown')) pressedAt.push(t);
+      return exec(argv, opts);
+    };
+    const res = await d.stop('web1', { timeoutMs: 60_000 });
+    expect(res).toEqual({ changed: true, graceful: true });
+    expect(node.presses).toBe(3);
+    expect(pressedAt.map((x) => x - pressedAt[0]!)).toEqual([0, 5000, 10_000]);
     expect(node.alive).toBe(false);
   });
 

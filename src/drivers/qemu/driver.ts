@@ -33,6 +33,8 @@ export interface QemuDriverOptions {
   now?: () => Date;
   /** Poll interval for state changes (default 250 ms). */
   pollMs?: number;
+  /** While a stop waits, the ACPI power button is pressed again this often (default 5 s). */
+  powerdownRepeatMs?: number;
 }
 
 /** A launch spec whose run dir the driver fills in from its run root. */
@@ -97,6 +99,7 @@ export class QemuDriver {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => Date;
   private readonly pollMs: number;
+  private readonly powerdownRepeatMs: number;
 
   constructor(opts: QemuDriverOptions) {
     this.transport = opts.transport;
@@ -106,6 +109,7 @@ export class QemuDriver {
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? (() => new Date());
     this.pollMs = opts.pollMs ?? 250;
+    this.powerdownRepeatMs = opts.powerdownRepeatMs ?? 5000;
   }
 
   get node(): string {
@@ -192,7 +196,13 @@ export class QemuDriver {
     if (r.stdout.trim() !== '') throw new PrereqError('QEMU_CHROOT_NOT_EMPTY', `instance ${name} on ${this.node}: chroot directory ${chroot} is not empty (${r.stdout.trim()}): QEMU would see those files; empty it`, { instance: name, chroot });
   }
 
-  /** ACPI power-off, then quit; kill when qemu will not quit. Leaves the adminStopped marker. */
+  /**
+   * ACPI power-off, then quit; kill when qemu will not quit. Leaves the adminStopped marker.
+   * The power button is pressed again every powerdownRepeatMs until the timeout, as Ganeti's
+   * InstanceShutdown does (it retries the hypervisor's stop every 5 s): a guest that was still
+   * booting at the first press (no ACPI handler yet) powers off once it is up, rather than
+   * being quit hard when the timeout ends.
+   */
   async stop(name: string, opts: { timeoutMs?: number } = {}): Promise<StopResult> {
     const log = this.log.child({ instance: name });
     const current = await this.inspect(name);
@@ -203,8 +213,16 @@ export class QemuDriver {
     let graceful = current.runState === 'shutdown';
     if (current.runState === 'running') {
       log.info('sending ACPI power-down');
-      await this.qmp(name, [qmp.systemPowerdown()]).catch((err: unknown) => log.warn({ err }, 'system_powerdown failed'));
-      const off = await this.waitFor(name, opts.timeoutMs ?? 60_000, true, (i) => !i || i.runState === 'stopped' || i.runState === 'shutdown');
+      const press = () => this.qmp(name, [qmp.systemPowerdown()]).catch((err: unknown) => log.warn({ err }, 'system_powerdown failed'));
+      await press();
+      let pressed = this.now().getTime();
+      const again = async () => {
+        if (this.now().getTime() - pressed < this.powerdownRepeatMs) return;
+        log.info('guest still running; pressing the power button again');
+        await press();
+        pressed = this.now().getTime();
+      };
+      const off = await this.waitFor(name, opts.timeoutMs ?? 60_000, true, (i) => !i || i.runState === 'stopped' || i.runState === 'shutdown', again);
       graceful = off !== undefined;
       if (!graceful) log.warn('guest ignored the power button; quitting qemu');
     }
@@ -347,14 +365,15 @@ export class QemuDriver {
 
   // ---- helpers ----
 
-  /** Poll inspect() until `done` holds; the matching observation, or undefined on timeout. */
-  async waitFor(name: string, timeoutMs: number, withQmp: boolean, done: (i: ParsedInstance | undefined) => boolean): Promise<ParsedInstance | undefined> {
+  /** Poll inspect() until `done` holds; the matching observation, or undefined on timeout. `between` runs before each further poll. */
+  async waitFor(name: string, timeoutMs: number, withQmp: boolean, done: (i: ParsedInstance | undefined) => boolean, between?: () => Promise<void>): Promise<ParsedInstance | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = await this.inspect(name, withQmp);
       if (done(i)) return i ?? { name, runState: 'stopped', guestShutdown: false };
       if (Date.now() > deadline) return undefined;
       await this.sleep(this.pollMs);
+      await between?.();
     }
   }
 
