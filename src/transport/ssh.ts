@@ -199,26 +199,34 @@ export class SshTransport implements Transport {
   private async run(line: string, stdin: string | Buffer | undefined, timeoutMs: number | undefined, what: string): Promise<ChannelOutcome> {
     if (this.closed) throw new TransportError('CLOSED', `transport to ${this.node} is closed`, { node: this.node });
     await this.slots.acquire();
-    let channel: ClientChannel;
+    let outcome: { done: Promise<ChannelOutcome> };
     try {
-      channel = await this.openChannel(line);
+      outcome = await this.openChannel(line, (channel) => {
+        // The slot stays taken until the channel really closes (a killed command may take a
+        // moment), so we never exceed sshd's MaxSessions.
+        channel.once('close', () => this.slots.release());
+        return { done: this.drive(channel, stdin, timeoutMs, what) };
+      });
     } catch (err) {
       this.slots.release();
       throw err;
     }
-    // The slot stays taken until the channel really closes (a killed command may take a
-    // moment), so we never exceed sshd's MaxSessions.
-    channel.once('close', () => this.slots.release());
-    return this.drive(channel, stdin, timeoutMs, what);
+    return outcome.done;
   }
 
-  /** Open an exec channel; if the cached connection turns out dead, reconnect once. */
-  private async openChannel(line: string): Promise<ClientChannel> {
+  /**
+   * Open an exec channel and `attach` to it at once, inside ssh2's callback: a command that
+   * ends at once may have its exit status and close in the same read as the exec's success,
+   * and ssh2 emits them right after this callback, before any await resumes (listeners
+   * attached later missed the exit: "connection lost" for a command that had completed).
+   * If the cached connection turns out dead, reconnect once.
+   */
+  private async openChannel<T>(line: string, attach: (channel: ClientChannel) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.connection();
       try {
-        return await new Promise<ClientChannel>((resolve, reject) => {
-          client.exec(line, (err, channel) => (err ? reject(err) : resolve(channel)));
+        return await new Promise<T>((resolve, reject) => {
+          client.exec(line, (err, channel) => (err ? reject(err) : resolve(attach(channel))));
         });
       } catch (err) {
         // Nothing ran yet, so trying again on a fresh connection is safe.
