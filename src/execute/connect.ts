@@ -34,7 +34,8 @@ export function nodeOpsFor(node: DesiredNode, transport: Transport, logger: Logg
   return new ShellNodeOps({
     node: node.name, transport, logger,
     ...(node.ovsdbSocket !== undefined ? { ovsdbSocket: node.ovsdbSocket } : {}),
-    fileNamePattern: '*.disk*.img',
+    // Disk images and a reinstall's mark beside one (plan/reinstall: without it a half-made reinstall is not recognised).
+    fileNamePattern: ['*.disk*.img', '*.disk*.img.reinstall'],
     delegate: inst,
     // QEMU instances are observed in the same batch as everything else: one round trip.
     extraProbe: () => ({

@@ -32,8 +32,8 @@ export interface ShellNodeOpsOptions {
   readonly lvmActivation?: boolean;
   /** ovsdb socket of this node's Open vSwitch (ObserveRequest.ovsdbSocket wins in observe). */
   readonly ovsdbSocket?: string;
-  /** find -name glob for disk images in ObserveRequest.fileDirs (default every file). */
-  readonly fileNamePattern?: string;
+  /** find -name glob(s) for disk images in ObserveRequest.fileDirs (default every file). */
+  readonly fileNamePattern?: string | readonly string[];
   /**
    * Sections other drivers observe, run in the same batch as the probe (one round trip):
    * their commands are appended to the batch and `parse` gets their results.

@@ -38,8 +38,8 @@ export interface ProbeOptions {
   readonly lvmActivation?: boolean;
   /** ovsdb socket when the request does not name one. */
   readonly ovsdbSocket?: string;
-  /** find -name glob for disk images in `fileDirs` (default: every regular file). */
-  readonly fileNamePattern?: string;
+  /** find -name glob(s) for disk images in `fileDirs` (default: every regular file). */
+  readonly fileNamePattern?: string | readonly string[];
 }
 
 type Section = 'hostname' | 'bootId' | 'kernel' | 'nproc' | 'meminfo' | 'lvs' | 'pvs' | 'links' | 'addrs' | 'fdb' | 'ovs' | 'sysctl' | `file:${string}` | `dir:${string}`

@@ -41,9 +41,13 @@ export const touchCmd = (path: string): string[] => ['touch', '--', checkPath(pa
 /**
  * List the images of one directory in one command: find runs `qemu-img info` per file
  * and the outputs are concatenated JSON objects (see parseInfoStream). A file qemu-img
- * cannot read is skipped by find, not fatal. `namePattern` is a find -name glob.
+ * cannot read is skipped by find, not fatal. `namePattern` is a find -name glob, or
+ * several (any of them matches).
  */
-export function listImagesCmd(dir: string, namePattern = '*'): string[] {
-  if (namePattern !== '*') checkName('file pattern', namePattern.replace(/\*/g, 'x'));
-  return ['find', checkPath(dir), '-maxdepth', '1', '-type', 'f', '-name', namePattern, '-exec', 'qemu-img', 'info', '-U', '--output=json', '{}', ';'];
+export function listImagesCmd(dir: string, namePattern: string | readonly string[] = '*'): string[] {
+  const patterns = typeof namePattern === 'string' ? [namePattern] : [...namePattern];
+  if (patterns.length === 0) throw new Error('listImagesCmd: no name pattern');
+  for (const p of patterns) if (p !== '*') checkName('file pattern', p.replace(/\*/g, 'x'));
+  const names = patterns.length === 1 ? ['-name', patterns[0]!] : ['(', ...patterns.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-name', p]), ')'];
+  return ['find', checkPath(dir), '-maxdepth', '1', '-type', 'f', ...names, '-exec', 'qemu-img', 'info', '-U', '--output=json', '{}', ';'];
 }
