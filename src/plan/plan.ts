@@ -36,7 +36,7 @@ import { planNPlusOne } from './n-plus-one.js';
 import { watcherPaused } from './watcher.js';
 import { repairAllowed, repairDecision } from './autorepair.js';
 import { deadSecondary, fixStorageEvacuees, fixStorageSecondary, repairedSecondary } from './fix-storage.js';
-import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
+import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags, strayReinstallMarks } from './reinstall.js';
 import { drbdMigrateTarget, lastSeenRunningOnOffline, offlineHoldNote, offlineMigrateDecision, offlineSilentNote, stillRunsOnOffline, withOfflineSource } from './offline-migrate.js';
 
 export type { ObservedCluster, Plan } from '../core/plan.js';
@@ -261,6 +261,19 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
 
   // ---- N+1: manifest moves that break memory redundancy are refused or noted (plan/n-plus-one) ----
   applyNPlusOne(input, observed, { entries, allActions, refused }, located, placements, manifestMoves, goneSet);
+
+  // ---- a reinstall's mark left without its image (a pass cut between the two): removed, shown (plan/reinstall) ----
+  for (const a of strayReinstallMarks(input.instances, nodes, input.cluster, observed, allActions)) {
+    const diff: FieldDiff = { path: 'disks', desired: 'no reinstall mark without its image', observed: `${a.path} on ${a.node}` };
+    const i = entries.findIndex((e) => e.subject === a.subject);
+    const e = i >= 0 ? entries[i]! : undefined;
+    if (!e) {
+      addEntry(a.subject, [diff], [a], [], []);
+      continue;
+    }
+    entries[i] = { ...e, status: e.status === 'in-sync' ? 'drift' : e.status, diffs: [...e.diffs, diff], actions: orderActions([...e.actions, a]) };
+    allActions.push(a);
+  }
 
   // ---- orphans: data Gantry made that no manifest declares (plan/orphans: opt-in, marked, bounded) ----
   const o = planOrphans(input, observed, declared, facts);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyObservedNode, type ObservedNode } from '../core/observed.js';
 import type { ObservedCluster, PlanCluster, PlanInstance, PlanNode } from '../core/plan.js';
-import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags } from './reinstall.js';
+import { halfMadeOn, halfMadeReinstall, leftoverReinstallMarks, reinstallUntags, strayReinstallMarks } from './reinstall.js';
 
 const node = (name: string, role: PlanNode['role'] = 'regular'): PlanNode => ({
   name, group: 'default', role, runDir: '/r', fileStorageDir: '/f', profile: { bridges: [], ovsBridges: [], vxlans: [], volumeGroups: [], sysctls: {} },
@@ -61,4 +61,24 @@ describe('a reinstall cut short', () => {
     expect(u.every((a) => a.after?.[0]?.startsWith('instance.install@n3'))).toBe(true);
     expect(leftoverReinstallMarks(fvm, 'n3', nodes, cluster, obs, true).map((a) => (a.verb === 'file.remove' ? a.path : a.verb))).toEqual(['/f/vm0.disk0.img.reinstall']);
   });
+
+  it('given a mark with no image beside it (a pass cut between the two), the plan removes it; never a mark whose image exists, one this plan makes or removes, a non-empty file, another instance\'s or an undeclared one\'s, nor one seen only on an unreachable node', () => {
+    const shared = (f: string) => ({ path: `/s/${f}`, format: 'raw' as const, virtualSizeMiB: 0 });
+    const n2 = withFiles('n2', ['vm0.disk1.img.reinstall', 'vm0.disk0.img', 'vm0.disk0.img.reinstall', 'gone.disk0.img.reinstall']);
+    const n3: ObservedNode = { ...withFiles('n3', ['vm0.disk1.img.reinstall']), files: { ...withFiles('n3', ['vm0.disk1.img.reinstall']).files, '/s/vm0.disk2.img.reinstall': shared('vm0.disk2.img.reinstall') } };
+    const big: ObservedNode = { ...withFiles('n4', []), files: { '/f/vm0.disk1.img.reinstall': { path: '/f/vm0.disk1.img.reinstall', format: 'raw', virtualSizeMiB: 1 } } };
+    const down: ObservedNode = { ...withFiles('n1', ['vm0.disk1.img.reinstall']), reachable: false };
+    const obs: ObservedCluster = { nodes: new Map([['n1', down], ['n2', n2], ['n3', n3], ['n4', big]]) };
+    const fvm3 = { ...fvm, disks: [...fvm.disks, { ...fvm.disks[0]!, index: 2 }] };
+    const got = strayReinstallMarks([fvm3], nodes, cluster, obs, []);
+    expect(got.map((a) => `${a.node}:${a.path}`)).toEqual(['n2:/f/vm0.disk1.img.reinstall', 'n3:/f/vm0.disk1.img.reinstall', 'n3:/s/vm0.disk2.img.reinstall']);
+    expect(got[0]).toMatchObject({ verb: 'file.remove', subject: 'Instance/vm0', reason: expect.stringMatching(/no image beside it .*\/f\/vm0\.disk1\.img/) });
+    // a resumed file.create makes that mark now; a shared image seen by any node keeps its mark
+    const create = { verb: 'file.create' as const, node: 'n2', subject: 'Instance/vm0', path: '/f/vm0.disk1.img', sizeMiB: 64, format: 'raw' as const, mark: '/f/vm0.disk1.img.reinstall', reason: 'r' };
+    const withImage: ObservedCluster = { nodes: new Map([...obs.nodes, ['n4', { ...big, files: { '/s/vm0.disk2.img': { path: '/s/vm0.disk2.img', format: 'raw', virtualSizeMiB: 64 } } }]]) };
+    expect(strayReinstallMarks([fvm3], nodes, cluster, withImage, [create]).map((a) => `${a.node}:${a.path}`)).toEqual(['n3:/f/vm0.disk1.img.reinstall']);
+    // absent instances' marks are their deletion's business
+    expect(strayReinstallMarks([{ ...fvm3, state: 'absent' }], nodes, cluster, obs, [])).toEqual([]);
+  });
 });
+

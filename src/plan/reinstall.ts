@@ -16,7 +16,8 @@ import type { Action, FileRemove, LvUntag } from '../core/actions.js';
 import { actionKey } from '../core/actions.js';
 import type { ObservedCluster, PlanCluster, PlanInstance, PlanNode } from '../core/plan.js';
 import { volumesOf } from './disks.js';
-import { REINSTALL_LV_TAG, reinstallMarkPath } from './naming.js';
+import path from 'node:path';
+import { instanceOfDiskFile, isDiskFileOf, REINSTALL_LV_TAG, reinstallMarkPath } from './naming.js';
 
 type Vol = ({ kind: 'lv'; vg: string; name: string } | { kind: 'file'; path: string; mark: string }) & { tagged: boolean; exists: boolean };
 
@@ -87,4 +88,43 @@ export function reinstallUntags(inst: PlanInstance, node: string, nodes: Readonl
 export function leftoverReinstallMarks(inst: PlanInstance, node: string, nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster, hasRecord: boolean): (LvUntag | FileRemove)[] {
   if (!hasRecord || !inst.disks.some((d) => d.state === 'present' && RESUMABLE.has(d.template))) return [];
   return reinstallUntags(inst, node, nodes, cluster, observed, [], undefined);
+}
+
+/**
+ * Stray marks: a reinstall cut between a file disk's mark and its image (the same
+ * file.create makes the mark first) leaves an empty `<image>.reinstall` with no image
+ * beside it. It marks nothing (only an existing image is half-made) and would stay for
+ * ever, so the plan shows and removes it: an empty file named after a disk of a declared,
+ * present instance, in its node's file storage directory or the shared one, whose image
+ * no reachable node shows, and that no action of this plan makes (a resumed file.create)
+ * or already removes. Cluster-wide, after the instances are planned (every pass: never
+ * part of an instance's cached plan). Images that exist keep their mark: half-made or
+ * leftover, plan/reinstall's other rules decide.
+ */
+export function strayReinstallMarks(instances: readonly PlanInstance[], nodes: ReadonlyMap<string, PlanNode>, cluster: PlanCluster, observed: ObservedCluster, planned: readonly Action[]): FileRemove[] {
+  const present = new Map(instances.filter((i) => i.state === 'present').map((i) => [i.name, i]));
+  const seen = [...observed.nodes].filter(([, o]) => o.reachable).sort(([a], [b]) => a.localeCompare(b));
+  const made = new Set(planned.flatMap((a) => (a.verb === 'file.create' && a.mark !== undefined ? [`${a.node}\0${a.mark}`, a.mark] : [])));
+  const removed = new Set(planned.flatMap((a) => (a.verb === 'file.remove' ? [a.path] : [])));
+  const out: FileRemove[] = [];
+  const sharedDone = new Set<string>();
+  for (const [name, obs] of seen) {
+    for (const f of Object.values(obs.files)) {
+      if (!f.path.endsWith('.reinstall') || f.virtualSizeMiB !== 0) continue;
+      const image = f.path.slice(0, -'.reinstall'.length);
+      const owner = instanceOfDiskFile(image)?.instance;
+      const inst = owner !== undefined ? present.get(owner) : undefined;
+      if (!inst) continue;
+      const shared = cluster.sharedFileStorageDir !== undefined && path.posix.dirname(f.path) === cluster.sharedFileStorageDir;
+      const dirs = [nodes.get(name)?.fileStorageDir, cluster.sharedFileStorageDir].filter((d): d is string => d !== undefined);
+      if (!isDiskFileOf(image, inst.name, dirs) || removed.has(f.path)) continue;
+      if (shared) {
+        if (sharedDone.has(f.path)) continue;
+        sharedDone.add(f.path);
+        if (made.has(f.path) || seen.some(([, o]) => o.files[image] !== undefined)) continue;
+      } else if (made.has(`${name}\0${f.path}`) || obs.files[image] !== undefined) continue;
+      out.push({ verb: 'file.remove', node: name, subject: `Instance/${inst.name}`, path: f.path, reason: `a reinstall's mark with no image beside it (a pass cut between the mark and ${image}): it marks nothing, removed` });
+    }
+  }
+  return out;
 }
