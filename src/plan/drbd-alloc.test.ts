@@ -54,3 +54,26 @@ describe('DrbdAllocator records kept between passes', () => {
     expect(other.records()?.key).toBe('changed');
   });
 });
+
+describe('DrbdAllocator.sameRecords (a reused part\'s numbers not asked again)', () => {
+  it('given an allocator started from the same key as the last one, it is true; another key, no key or no last records, false', () => {
+    const first = new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'k', prev: undefined });
+    expect(new DrbdAllocator(observed, input.cluster, [], [], { key: 'k', prev: first.records() }).sameRecords(first.records())).toBe(true);
+    // Read again under the same key (no records kept): the same state, so the same answer.
+    expect(new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'k', prev: undefined }).sameRecords(first.records())).toBe(true);
+    expect(new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'other', prev: first.records() }).sameRecords(first.records())).toBe(false);
+    expect(new DrbdAllocator(observed, input.cluster).sameRecords(first.records())).toBe(false);
+    expect(first.sameRecords(undefined)).toBe(false);
+  });
+
+  it('given the same records and fresh allocations made first in any order, a recorded disk still gets its recorded numbers (what skipping its reclaim relies on)', () => {
+    const first = new DrbdAllocator(observed, input.cluster, [], lvFacts(observed), { key: 'k', prev: undefined });
+    const a = new DrbdAllocator(observed, input.cluster, [], [], { key: 'k', prev: first.records() });
+    for (let i = 0; i < 20; i++) expect('code' in a.allocate(`new-${i}`, 0, nodes)).toBe(false);
+    expect(a.freshCount).toBeGreaterThan(0);
+    const fresh = a.freshCount;
+    expect(a.reclaim(inst.name, 0, nodes, recorded.port, minors)).toBe(true);
+    expect(a.allocate(inst.name, 0, nodes)).toEqual(recorded);
+    expect(a.freshCount).toBe(fresh);
+  });
+});

@@ -45,9 +45,13 @@ export interface DrbdRecords {
 }
 
 export class DrbdAllocator {
-  /** node -> minor -> owner (a disk's key, or "device resource7" for an unrecorded one). */
+  /** node -> minor -> owner (a disk's key, or "device resource7" for an unrecorded one): this allocator's own maps (own()). */
   private readonly minors = new Map<string, Map<number, string>>();
-  private readonly ports = new Map<number, string>();
+  /** The kept records' minors (never written: a node's map is copied into `minors` at its first write). */
+  private sharedMinors: ReadonlyMap<string, ReadonlyMap<number, string>> | undefined;
+  /** port -> owner; the kept records' map itself until the first write (portsOwned). */
+  private ports = new Map<number, string>();
+  private portsOwned = true;
   /** instance\0index -> what its LVs record (never changed after the constructor). */
   private recorded = new Map<string, Recorded>();
   /** The state read by the constructor, for the next allocator (records()). */
@@ -65,15 +69,28 @@ export class DrbdAllocator {
   constructor(observed: ObservedCluster, cluster: Pick<PlanCluster, 'drbd'>, private readonly unknownNodes: readonly string[] = [], facts: readonly NodeLvFacts[] = lvFacts(observed), reuse?: { readonly key: string; readonly prev: DrbdRecords | undefined }) {
     this.range = cluster.drbd ?? DEFAULT_DRBD;
     if (reuse?.prev !== undefined && reuse.prev.key === reuse.key) {
-      // Read from the same LVs and devices: the same state (copied: allocations change minors and ports; records never change).
-      for (const [node, m] of reuse.prev.minors) this.minors.set(node, new Map(m));
-      for (const [p, o] of reuse.prev.ports) this.ports.set(p, o);
+      // Read from the same LVs and devices: the same state (copied at the first write, node by node: allocations change minors and ports; records never change).
+      this.sharedMinors = reuse.prev.minors;
+      this.ports = reuse.prev.ports as Map<number, string>;
+      this.portsOwned = false;
       this.recorded = reuse.prev.recorded as Map<string, Recorded>;
       this.initial = reuse.prev;
       return;
     }
     this.read(facts);
     if (reuse) this.initial = { key: reuse.key, minors: new Map([...this.minors].map(([n, m]) => [n, new Map(m)])), ports: new Map(this.ports), recorded: this.recorded };
+  }
+
+  /**
+   * This allocator started from the same records as the one that gave `prev` (the same key).
+   * Then a disk whose numbers were all recorded ones there (allocate() or reclaim() took
+   * nothing new for it) gets them again here, in any order of the other calls: a recorded
+   * number is claimed by its reader in the constructor, the lowest-free search skips every
+   * claimed one, and reclaim() changes nothing when it succeeds. So reclaim() of such a
+   * disk needs not be asked again.
+   */
+  sameRecords(prev: DrbdRecords | undefined): boolean {
+    return prev !== undefined && this.initial !== undefined && this.initial.key === prev.key;
   }
 
   /** The state as read, before any allocation (undefined unless the constructor was given a key). */
@@ -99,7 +116,7 @@ export class DrbdAllocator {
       // Only LVs whose tags record a DRBD minor or port.
       const recording: LvFact[] = [];
       for (const f of lvs) if (f.minor !== undefined || f.port !== undefined) recording.push(f);
-      const taken = this.on(node);
+      const taken = this.own(node);
       for (const { inst: tagged, managed, minor, port, disk } of sorted ? recording.sort(byLvName) : recording) {
         const inst = managed ? tagged : undefined;
         if (!inst || !disk || disk.instance !== inst) continue;
@@ -118,7 +135,7 @@ export class DrbdAllocator {
         if (port !== undefined) {
           if (!r.ports.includes(port)) r.ports.push(port);
           const holder = this.ports.get(port);
-          if (holder === undefined) this.ports.set(port, owner);
+          if (holder === undefined) this.ownPorts().set(port, owner);
           else if (!sorted && holder !== owner) return false;
         }
       }
@@ -190,7 +207,7 @@ export class DrbdAllocator {
     // Every port below the cursor is taken (ports are only ever added): lowest free, in linear time overall.
     for (let p = Math.max(this.portCursor, this.range.portStart); p <= this.range.portEnd; p++) {
       if (this.ports.has(p)) continue;
-      this.ports.set(p, owner);
+      this.ownPorts().set(p, owner);
       this.portCursor = p + 1;
       this.fresh++;
       return p;
@@ -199,16 +216,16 @@ export class DrbdAllocator {
   }
 
   private minorFor(owner: string, node: string, recorded: number | undefined): number | { code: string; error: string } {
-    const taken = this.on(node);
+    const taken = this.view(node);
     if (recorded !== undefined) {
       const holder = taken.get(recorded);
       if (holder !== undefined && holder !== owner) return { code: 'DRBD_MINOR_CONFLICT', error: `DRBD minor ${recorded} recorded on ${node} for ${ownerText(owner)} is also held by ${ownerText(holder)}` };
-      taken.set(recorded, owner);
+      if (holder === undefined) this.own(node).set(recorded, owner);
       return recorded;
     }
     for (let m = this.minorCursor.get(node) ?? 0; m < this.range.minorCount; m++) {
       if (taken.has(m)) continue;
-      taken.set(m, owner);
+      this.own(node).set(m, owner);
       this.minorCursor.set(node, m + 1);
       this.fresh++;
       return m;
@@ -216,9 +233,25 @@ export class DrbdAllocator {
     return { code: 'DRBD_MINORS_EXHAUSTED', error: `no free DRBD minor left on ${node} (minorCount ${this.range.minorCount}) for ${ownerText(owner)}` };
   }
 
-  private on(node: string): Map<number, string> {
+  private static readonly NONE: ReadonlyMap<number, string> = new Map();
+
+  /** A node's minors as they are now, to read. */
+  private view(node: string): ReadonlyMap<number, string> {
+    return this.minors.get(node) ?? this.sharedMinors?.get(node) ?? DrbdAllocator.NONE;
+  }
+
+  /** A node's minors to write: this allocator's own map (the kept records' one copied first). */
+  private own(node: string): Map<number, string> {
     let m = this.minors.get(node);
-    if (!m) this.minors.set(node, (m = new Map()));
+    if (!m) this.minors.set(node, (m = new Map(this.sharedMinors?.get(node))));
     return m;
+  }
+
+  private ownPorts(): Map<number, string> {
+    if (!this.portsOwned) {
+      this.ports = new Map(this.ports);
+      this.portsOwned = true;
+    }
+    return this.ports;
   }
 }

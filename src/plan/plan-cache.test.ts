@@ -5,7 +5,7 @@ import type { ObservedCluster, PlanInput } from '../core/plan.js';
 import { makeAllocator } from './allocate.js';
 import { lvFacts } from './locate.js';
 import { plan, planIncremental, type PlanOptions } from './plan.js';
-import { devKey, digestNodes, drbdRecordsKey, Fingerprints, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedNodes, TrackedSet, type PlanCache } from './plan-cache.js';
+import { changedKeys, devKey, digestNodes, drbdRecordsKey, Fingerprints, observedNodeDigest, ReadRecorder, sameJson, sameSnapshot, TrackedMap, TrackedNodes, TrackedSet, type DerivedMaps, type PlanCache } from './plan-cache.js';
 
 // The planner benchmark's generator (bench/gen-desired.ts) at a small scale: 30 % DRBD, sharedfile, plain.
 const spec = { seed: 5, nodes: 24, groups: 2, instances: 480 } as const;
@@ -126,7 +126,7 @@ describe('tracked maps', () => {
 describe('node digests kept across passes', () => {
   const input = genDesired({ ...spec, nodes: 4, instances: 40 });
   const obs = [...genObserved(input).nodes.values()][0]!;
-  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, wholes: new Map(), digests: new Map([[o.name, { obs: o, digest: 'kept', same: false }]]) });
+  const prev = (o: typeof obs): PlanCache => ({ global: '', instances: new Map(), lvFacts: new Map(), order: { names: [], sorted: [] }, wholes: new Map(), digests: new Map([[o.name, { obs: o, digest: 'kept', same: false }]]) });
   const digestOfNew = (o: typeof obs) => digestNodes({ nodes: new Map([[o.name, o]]) } as ObservedCluster, prev(obs)).get(o.name)!.digest;
 
   it('given a new snapshot object with the same content and another probe time, it keeps the last digest', () => {
@@ -231,5 +231,85 @@ describe('the DRBD allocator records key', () => {
       { ...observed, nodes: new Map([...observed.nodes].filter(([k]) => k !== name)) },
     ];
     for (const o of changed) expect(key(o)).not.toBe(key(observed));
+  });
+
+  it('given each node\'s part kept from the last pass, it is the key computed from scratch: the same when nothing changed, another when one node\'s device or LV changed', () => {
+    const first = new Map<string, string>();
+    const k0 = drbdRecordsKey(lvFacts(observed), digestNodes(observed, undefined), { prev: undefined, next: first });
+    expect(k0).toBe(key(observed));
+    expect(first.size).toBe(observed.nodes.size);
+    const prev: PlanCache = { global: '', instances: new Map(), lvFacts: new Map(), order: { names: [], sorted: [] }, wholes: new Map(), digests: digestNodes(observed, undefined) };
+    const lv = Object.keys(obs.lvs)[0]!;
+    for (const o of [reobserved(observed), withDevice({ resource: 'other' }), withNode({ ...obs, lvs: { ...obs.lvs, [lv]: { ...obs.lvs[lv]!, tags: [...obs.lvs[lv]!.tags, 'gantry-drbd-minor=99'] } } })]) {
+      const next = new Map<string, string>();
+      expect(drbdRecordsKey(lvFacts(o), digestNodes(o, prev), { prev: first, next })).toBe(key(o));
+      expect(next.size).toBe(o.nodes.size);
+    }
+  });
+});
+
+describe('derived maps checked by changed keys', () => {
+  const loc = (nodes: string[], o: { running?: string; drbdPrimary?: string; waitsFor?: string[] } = {}) => ({ nodes: new Set(nodes), waitsFor: new Set(o.waitsFor ?? []), ...(o.running ? { running: o.running } : {}), ...(o.drbdPrimary ? { drbdPrimary: o.drbdPrimary } : {}) });
+  const dev = (minor: number) => ({ minor, role: 'Secondary' as const });
+  const maps = (): DerivedMaps => ({
+    located: new Map([['a', loc(['n1', 'n2'], { running: 'n1', drbdPrimary: 'n1' })], ['b', loc(['n2'])], ['c', loc(['n3'], { waitsFor: ['n3'] })]]),
+    copies: new Map([['a', [{ node: 'n1' }]], ['b', [{ node: 'n2' }, { node: 'n3' }]]]),
+    sides: new Map([['a', new Map([['n1', [{ disk: 0, port: 11000, dev: dev(0) }]], ['n2', [{ disk: 0, port: 11000, dev: undefined }]]])]]),
+    nics: new Map([['a', [{ mac: 'aa:00:00:00:00:01', ip: '198.18.0.2', network: 'net' }]], ['b', []]]),
+  });
+  const changed = (now: DerivedMaps) => Object.fromEntries([...changedKeys(maps(), now)].map(([id, keys]) => [id, [...keys].sort()]));
+  const none = { located: [], copies: [], sides: [], nics: [] };
+
+  it('given the same maps rebuilt as new objects, no key changed; with no maps kept from the last pass, no map is narrowed', () => {
+    expect(changed(maps())).toEqual(none);
+    expect(changedKeys(undefined, maps()).size).toBe(0);
+  });
+
+  it('given one value changed in each way its fingerprint would show, exactly that key of that map changed', () => {
+    const set = (id: keyof DerivedMaps, key: string, v: unknown) => [id, key, (m: DerivedMaps) => void (m[id] as Map<string, unknown>).set(key, v)] as const;
+    const cases = [
+      set('located', 'a', loc(['n1', 'n2'], { running: 'n2', drbdPrimary: 'n1' })),
+      set('located', 'a', loc(['n2', 'n1'], { running: 'n1', drbdPrimary: 'n1' })),
+      set('located', 'a', loc(['n1', 'n2'], { running: 'n1' })),
+      set('located', 'c', loc(['n3'])),
+      set('copies', 'b', [{ node: 'n3' }, { node: 'n2' }]),
+      set('copies', 'a', []),
+      set('sides', 'a', new Map([['n1', [{ disk: 0, port: 11001, dev: dev(0) }]], ['n2', [{ disk: 0, port: 11000, dev: undefined }]]])),
+      set('sides', 'a', new Map([['n1', [{ disk: 0, port: 11000, dev: dev(1) }]], ['n2', [{ disk: 0, port: 11000, dev: undefined }]]])),
+      set('sides', 'a', new Map([['n1', [{ disk: 0, port: 11000, dev: dev(0) }]], ['n2', [{ disk: 0, port: 11000, dev: dev(0) }]]])),
+      set('sides', 'a', new Map([['n1', [{ disk: 0, port: 11000, dev: dev(0) }]]])),
+      set('nics', 'a', [{ mac: 'aa:00:00:00:00:02', ip: '198.18.0.2', network: 'net' }]),
+      // The same fields in another order: JSON writes it differently.
+      set('nics', 'a', [{ ip: '198.18.0.2', mac: 'aa:00:00:00:00:01', network: 'net' }]),
+    ];
+    for (const [id, key, edit] of cases) {
+      const now = maps();
+      edit(now);
+      expect(changed(now)).toEqual({ ...none, [id]: [key] });
+    }
+  });
+
+  it('given a key added or removed, that key changed', () => {
+    const now = maps();
+    (now.located as Map<string, unknown>).delete('b');
+    (now.nics as Map<string, unknown>).set('d', []);
+    (now.sides as Map<string, unknown>).delete('a');
+    expect(changed(now)).toEqual({ ...none, located: ['b'], nics: ['d'], sides: ['a'] });
+  });
+
+  it('given an instance\'s stopped VM record appearing on another node, the incremental plan is the full plan and only the parts reading that node or instance are planned again', () => {
+    const input = genDesired(spec);
+    const observed = genObserved(input);
+    const first = planIncremental(input, observed, undefined);
+    const inst = input.instances.find((i) => i.diskTemplate === 'plain')!;
+    const node = input.nodes.find((n) => n.name !== inst.primary && n.name !== inst.secondary)!.name;
+    const obs = observed.nodes.get(node)!;
+    const copy: ObservedCluster = { ...observed, nodes: new Map([...observed.nodes].map(([k, v]) => [k, k === node ? { ...v, instances: { ...obs.instances, [inst.name]: { name: inst.name, runState: 'stopped' as const, guestShutdown: false } } } : v])) };
+    const r = planIncremental(input, reobserved(copy), first.cache);
+    expect(hash(r.plan)).toBe(hash(plan(input, copy)));
+    const readers = [...first.cache.instances].filter(([n, c]) => n === inst.name || c.reads.some(([id, key]) => id === 'obs' && (key === node || key === '*'))).length;
+    expect(r.stats.planned).toBe(readers);
+    expect(r.stats.planned).toBeLessThan(480);
+    expect(r.stats.why['changed:located'] ?? r.stats.why['changed:copies']).toBeGreaterThan(0);
   });
 });

@@ -175,30 +175,122 @@ export interface PlanCache {
   readonly instances: ReadonlyMap<string, CachedInstance>;
   /** Each node's last observed snapshot and its digest (a snapshot object seen again is not hashed again). */
   readonly digests: NodeDigests;
-  /** The instances' names in input order (joined) and the indexes that put them in name order. */
-  readonly order: { readonly names: string; readonly sorted: readonly number[] };
+  /** The instances' names in input order and the indexes that put them in name order. */
+  readonly order: { readonly names: readonly string[]; readonly sorted: readonly number[] };
   /** Each observed node's LV facts (plan/locate), by the digest of the snapshot they were read from. */
   readonly lvFacts: ReadonlyMap<string, { readonly digest: string; readonly facts: NodeLvFacts }>;
   /** The whole-map fingerprint of each map in WHOLE_CHECKED, in the pass this cache came from. */
   readonly wholes: ReadonlyMap<string, string>;
   /** What the DRBD allocator read from every LV and device, under drbdRecordsKey. */
   readonly drbdRecords?: DrbdRecords;
+  /** drbdRecordsKey's digest of each observed node's part, kept while its snapshot is the same. */
+  readonly drbdKeyParts?: ReadonlyMap<string, string>;
+  /** The per-instance maps of the cache's pass (where instances are, their VM copies, DRBD sides, NICs): the next pass checks only the keys whose value changed (changedKeys). */
+  readonly derived?: DerivedMaps;
+}
+
+/** The whole-cluster steps' per-instance answers that nearly every instance reads, by the id its reads are noted under. */
+export interface DerivedMaps {
+  readonly located: ReadonlyMap<string, InstanceLocation>;
+  readonly copies: ReadonlyMap<string, readonly { readonly node: string }[]>;
+  readonly sides: ReadonlyMap<string, ReadonlyMap<string, readonly DrbdSide[]>>;
+  readonly nics: ReadonlyMap<string, unknown>;
+}
+
+/** Same location as locationText writes it (nodes and waits in their order, running, DRBD primary). */
+function sameLocation(a: InstanceLocation, b: InstanceLocation): boolean {
+  return a.running === b.running && a.drbdPrimary === b.drbdPrimary && sameOrder(a.nodes, b.nodes) && sameOrder(a.waitsFor, b.waitsFor);
+}
+
+function sameOrder(a: Iterable<string> & { readonly size: number }, b: Iterable<string> & { readonly size: number }): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  const ib = b[Symbol.iterator]();
+  for (const x of a) if (ib.next().value !== x) return false;
+  return true;
+}
+
+/** Same VM copies' nodes, in order (what the 'copies' fingerprint writes). */
+function sameCopies(a: readonly { readonly node: string }[], b: readonly { readonly node: string }[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.node !== b[i]!.node) return false;
+  return true;
+}
+
+/** Same DRBD sides as the 'sides' fingerprint writes them: per node in order, each disk, port and device minor. */
+function sameSides(a: ReadonlyMap<string, readonly DrbdSide[]>, b: ReadonlyMap<string, readonly DrbdSide[]>): boolean {
+  if (a.size !== b.size) return false;
+  const ib = b.entries();
+  for (const [node, la] of a) {
+    const [nb, lb] = ib.next().value as [string, readonly DrbdSide[]];
+    if (nb !== node || la.length !== lb.length) return false;
+    for (let i = 0; i < la.length; i++) {
+      const x = la[i]!;
+      const y = lb[i]!;
+      if (x.disk !== y.disk || x.port !== y.port || x.dev?.minor !== y.dev?.minor || (x.dev === undefined) !== (y.dev === undefined)) return false;
+    }
+  }
+  return true;
+}
+
+const SAME: { readonly [K in keyof DerivedMaps]: (a: never, b: never) => boolean } = { located: sameLocation, copies: sameCopies, sides: sameSides, nics: sameJson };
+
+/**
+ * The keys of each derived map whose value may read differently now than in `prev` (the
+ * cache's pass): a key added, removed, or whose value compares different (never equal
+ * where its fingerprint would differ). Every cached part matched its reads in that pass,
+ * so a read of any other key needs no fingerprint. Undefined for a map not kept in `prev`.
+ */
+export function changedKeys(prev: DerivedMaps | undefined, now: DerivedMaps): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  if (prev === undefined) return out;
+  for (const id of Object.keys(SAME) as (keyof DerivedMaps)[]) {
+    const same = SAME[id] as (a: unknown, b: unknown) => boolean;
+    const before = prev[id] as ReadonlyMap<string, unknown>;
+    const after = now[id] as ReadonlyMap<string, unknown>;
+    const dirty = new Set<string>();
+    let kept = 0;
+    // forEach: no [key, value] pair allocated per entry.
+    after.forEach((v, k) => {
+      const was = before.get(k);
+      if (was === undefined) {
+        if (v !== undefined) dirty.add(k);
+        return;
+      }
+      kept++;
+      if (v === undefined || (was !== v && !same(was, v))) dirty.add(k);
+    });
+    // A key gone since: every key of `before` not counted above.
+    if (kept !== before.size) for (const k of before.keys()) if (!after.has(k)) dirty.add(k);
+    out.set(id, dirty);
+  }
+  return out;
 }
 
 /**
  * Everything the DRBD allocator reads (plan/drbd-alloc), per known snapshot in order: the
  * node, its snapshot's digest (its LVs and the rest, devices apart: a stale snapshot is
  * digested here) and each device's minor and resource. The same key, the same records.
+ * Each node's part is digested apart, and kept (`parts`) while the node's snapshot is the
+ * same as in the cache's pass: a pass digests the parts of the nodes that changed.
  */
-export function drbdRecordsKey(facts: readonly NodeLvFacts[], digests: NodeDigests): string {
+export function drbdRecordsKey(facts: readonly NodeLvFacts[], digests: NodeDigests, parts?: { readonly prev: ReadonlyMap<string, string> | undefined; readonly next: Map<string, string> }): string {
   let k = '';
   for (const f of facts) {
     const d = f.stale ? undefined : digests.get(f.node);
-    k += `${f.node}|${d !== undefined && d.obs === f.obs ? d.digest : observedNodeDigest(f.obs)}|`;
-    const devices = f.obs.drbd?.devices;
-    if (devices === undefined) k += '-';
-    else for (const dev of Object.values(devices)) k += `${dev.minor}:${dev.resource === undefined ? '\u0000' : dev.resource},`;
-    k += '\n';
+    const live = d !== undefined && d.obs === f.obs;
+    // A node observed now whose snapshot (devices included) is the same as in the cache's pass: its part is the same.
+    let part = live && d.same ? parts?.prev?.get(f.node) : undefined;
+    if (part === undefined) {
+      let t = `${f.node}|${live ? d.digest : observedNodeDigest(f.obs)}|`;
+      const devices = f.obs.drbd?.devices;
+      if (devices === undefined) t += '-';
+      else for (const dev of Object.values(devices)) t += `${dev.minor}:${dev.resource === undefined ? '\u0000' : dev.resource},`;
+      part = digestOf(t);
+    }
+    if (live) parts?.next.set(f.node, part);
+    // A stale snapshot's part is written as its live one was (the allocator reads both alike): a node that died keeps the key.
+    k += `${f.node}|${part}\n`;
   }
   return digestOf(k);
 }
@@ -364,10 +456,11 @@ const unique = (): string => `\u0000never ${never++}`;
 /** Fingerprints of what instances read in this pass (node digests computed once per pass, reusing the previous pass's for a snapshot seen again). */
 export class Fingerprints {
   private readonly memo = new Map<string, Map<string, string>>();
-  private readonly devSame = new Map<string, boolean>();
   private specsByName: Map<string, unknown> | undefined;
   /** The maps of WHOLE_CHECKED whose whole fingerprint is the same as in the cache's pass. */
   private readonly unchanged = new Set<string>();
+  /** Per derived map (changedKeys): the only keys whose reads may have changed since the cache's pass. */
+  private changed: ReadonlyMap<string, ReadonlySet<string>> = new Map();
 
   constructor(private readonly src: FingerprintSources, private readonly digests: NodeDigests) {}
 
@@ -380,6 +473,11 @@ export class Fingerprints {
       if (prev?.get(id) === f) this.unchanged.add(id);
     }
     return out;
+  }
+
+  /** The keys of the derived maps that changed since the cache's pass (changedKeys(cache.derived, now)): reads of other keys are not fingerprinted again. */
+  since(changed: ReadonlyMap<string, ReadonlySet<string>>): void {
+    this.changed = changed;
   }
 
   /** The cluster-wide inputs every instance may read: cluster spec, networks, the watcher pause, the nodes out of sight with no known past. */
@@ -419,21 +517,21 @@ export class Fingerprints {
    * cached part matched what it read in the pass the cache came from (it was planned or
    * checked then), so a read of a node whose snapshot is the same as in that pass (its
    * digest and each of its DRBD devices), or of a map whose whole fingerprint is (wholes()),
-   * is not fingerprinted again.
+   * or of a derived map's key whose value is (since()), is not fingerprinted again.
    */
   staleRead(reads: CachedInstance['reads']): string | undefined {
     for (const [id, key, f] of reads) {
       if (id === 'obs' ? this.digests.get(key)?.same === true : id === 'dev' ? this.devNodeSame(key) : this.unchanged.has(id)) continue;
+      const changed = key === '*' ? undefined : this.changed.get(id);
+      if (changed !== undefined && !changed.has(key)) continue;
       if (this.of(id, key) !== f) return id;
     }
     return undefined;
   }
 
-  /** A DRBD device read ("node\0minor") of a node whose snapshot is the same as in the last pass. */
+  /** A DRBD device read ("node\0minor") of a node whose snapshot is the same as in the last pass (keys are one per device: nothing to memoize). */
   private devNodeSame(key: string): boolean {
-    let same = this.devSame.get(key);
-    if (same === undefined) this.devSame.set(key, (same = this.digests.get(key.slice(0, key.indexOf('\0')))?.same === true));
-    return same;
+    return this.digests.get(key.slice(0, key.indexOf('\0')))?.same === true;
   }
 
   /** What reading `key` of map `id` gives now ('*': the whole map). Per-node reads are shared by many instances: computed once per pass. */

@@ -26,7 +26,7 @@ import { describeLiveness } from '../observe/liveness.js';
 import { DEFAULT_LIVENESS } from '../core/liveness.js';
 import { DrbdAllocator, type DrbdAllocResult, type DrbdDiskAlloc } from './drbd-alloc.js';
 import type { Allocation, SecondaryAllocation } from './allocate.js';
-import { digestNodes, drbdRecordsKey, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
+import { changedKeys, digestNodes, drbdRecordsKey, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type DerivedMaps, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
 import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
 import { drbd9PairIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
@@ -191,7 +191,8 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     });
   };
   const drbdAllocs = new Map<string, Map<number, DrbdDiskAlloc>>();
-  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts, digests ? { key: drbdRecordsKey(facts, digests), prev: cache?.drbdRecords } : undefined);
+  const drbdKeyParts = new Map<string, string>();
+  const drbdAlloc = new DrbdAllocator(observed, input.cluster, [...blind.values()].filter((b) => !b.last).map((b) => b.node), facts, digests ? { key: drbdRecordsKey(facts, digests, { prev: cache?.drbdKeyParts, next: drbdKeyParts }), prev: cache?.drbdRecords } : undefined);
   const drbdMinor = (i: string, index: number, node: string) => drbdAllocs.get(i)?.get(index)?.minors.get(node);
   const gone = new Map([...goneNodes(input, observed)].map((n) => [n, observed.liveness?.get(n)?.condition === 'Dead' ? 'Dead (power off confirmed)' : 'offline']));
   const goneSet = new Set(gone.keys());
@@ -235,7 +236,11 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     return needMiB > free ? `failing over to ${target} (DRBD promotion) breaks N+1: the instance needs ${needMiB} MiB, ${target} has ${free} MiB free (${needMiB - free} MiB short)` : undefined;
   };
   // A renamed instance's old name is its own too: objects still carrying it are never orphans.
-  const declared = new Set(input.instances.flatMap((i) => (i.renamedFrom !== undefined ? [i.name, i.renamedFrom] : [i.name])));
+  const declared = new Set<string>();
+  for (const i of input.instances) {
+    declared.add(i.name);
+    if (i.renamedFrom !== undefined) declared.add(i.renamedFrom);
+  }
   const manifestMoves = new Set<string>();
   let tapIndex: RoutedTapIndex | undefined;
   const watcherDecisions: WatcherDecision[] = [];
@@ -244,8 +249,8 @@ function planPass(input: PlanInput, observed: ObservedCluster, opts: PlanOptions
     input, observed, nodes, located, blind, unknownBlind, waits, nics: nicAlloc.nics, gone, goneSet, rebooted, drbdSides, evacs, secondaryEvacs, fixEvacs, hooks, drbdAlloc, drbdAllocs,
     vnc: hooks.vnc as VncAllocator, promotedMiB, getAllocator, promotionRoom, timeline, tapIndex: () => (tapIndex ??= routedTapIndex(observed)), seen, drainLater: waves.later,
   };
-  const order = instanceOrder(input, digests ? cache : undefined);
-  const run = instancePass(base, input, observed, cache, digests && lv ? { digests, lvFacts: lv.byNode, order: order.order, drbdRecords: drbdAlloc.records() } : undefined);
+  const order = instanceOrder(input, digests !== undefined, digests ? cache : undefined);
+  const run = instancePass(base, input, observed, cache, digests && lv ? { digests, lvFacts: lv.byNode, order: order.order, drbdRecords: drbdAlloc.records(), drbdKeyParts } : undefined);
   for (const inst of order.sorted) {
     const s = run.slice(inst);
     if (s.entry) addEntry(s.entry.subject, s.entry.diffs, s.entry.actions, s.entry.refs, s.entry.notes, s.entry.unreachable);
@@ -901,16 +906,14 @@ function nodeWaits(blind: ReadonlyMap<string, BlindNode>, waits: ReadonlyMap<str
 }
 
 const NO_ENTRIES = new Map<string, never>();
-const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map(), lvFacts: new Map(), order: { names: '', sorted: [] }, wholes: new Map() };
+const EMPTY_CACHE: PlanCache = { global: '', instances: new Map(), digests: new Map(), lvFacts: new Map(), order: { names: [], sorted: [] }, wholes: new Map() };
 
-/** The instances in name order (the locale's collation); the incremental planner keeps the order while the list of names is the same (40,000 collations are a tenth of a second). */
-function instanceOrder(input: PlanInput, prev: PlanCache | undefined): { sorted: PlanInstance[]; order: PlanCache['order'] } {
+/** The instances in name order (the locale's collation); the incremental planner keeps the order while the list of names is the same, name by name (40,000 collations are a tenth of a second). */
+function instanceOrder(input: PlanInput, track: boolean, prev: PlanCache | undefined): { sorted: PlanInstance[]; order: PlanCache['order'] } {
   const list = input.instances;
-  const names = prev ? list.map((i) => i.name).join('\n') : '';
-  const sorted = prev?.order.names === names && prev.order.sorted.length === list.length
-    ? prev.order.sorted
-    : [...list.keys()].sort((a, b) => collate(list[a]!.name, list[b]!.name));
-  return { sorted: sorted.map((i) => list[i]!), order: { names, sorted } };
+  const same = prev !== undefined && prev.order.names.length === list.length && prev.order.sorted.length === list.length && list.every((inst, i) => prev.order.names[i] === inst.name);
+  const sorted = same ? prev.order.sorted : [...list.keys()].sort((a, b) => collate(list[a]!.name, list[b]!.name));
+  return { sorted: sorted.map((i) => list[i]!), order: { names: same ? prev.order.names : track ? list.map((i) => i.name) : [], sorted } };
 }
 
 /**
@@ -919,7 +922,7 @@ function instanceOrder(input: PlanInput, prev: PlanCache | undefined): { sorted:
  * the same numbers), else planned with its reads recorded. Without `nodes` (digests): plan() itself.
  */
 function instancePass(
-  base: InstanceCtx, input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, nodes: Pick<PlanCache, 'digests' | 'lvFacts' | 'order' | 'drbdRecords'> | undefined,
+  base: InstanceCtx, input: PlanInput, observed: ObservedCluster, cache: PlanCache | undefined, nodes: Pick<PlanCache, 'digests' | 'lvFacts' | 'order' | 'drbdRecords' | 'drbdKeyParts'> | undefined,
 ): { slice: (inst: PlanInstance) => InstanceSlice; done: () => { cache: PlanCache; stats: PlanCacheStats } } {
   if (!nodes) {
     return { slice: (inst) => planOne(base, inst), done: () => ({ cache: EMPTY_CACHE, stats: { reused: 0, planned: input.instances.length, why: {}, full: true } }) };
@@ -939,6 +942,10 @@ function instancePass(
   const global = fp.global();
   const reuse = cache !== undefined && cache.global === global;
   const wholes = fp.wholes(reuse ? cache.wholes : undefined);
+  const derived: DerivedMaps = { located: base.located, copies: base.hooks.copies, sides: base.drbdSides, nics: base.hooks.nics };
+  if (reuse) fp.since(changedKeys(cache.derived, derived));
+  // The DRBD allocator starts from the records the cache's pass started from: a reused part's recorded numbers are its again (DrbdAllocator.sameRecords).
+  const sameRecords = reuse && base.drbdAlloc.sameRecords(cache.drbdRecords);
   const next = new Map<string, CachedInstance>();
   const why: Record<string, number> = {};
   const count = (k: string) => void (why[k] = (why[k] ?? 0) + 1);
@@ -949,7 +956,7 @@ function instancePass(
       const specKey = old?.spec === inst ? old.specKey : JSON.stringify(inst);
       if (old) {
         const miss = old.specKey !== specKey ? 'spec' : fp.staleRead(old.reads);
-        if (miss === undefined && replay(base, inst.name, old.slice)) {
+        if (miss === undefined && replay(base, inst.name, old.slice, sameRecords)) {
           next.set(inst.name, old.spec === inst ? old : { ...old, spec: inst });
           reused++;
           return old.slice;
@@ -965,7 +972,7 @@ function instancePass(
       else next.set(inst.name, { spec: inst, specKey, reads: fp.fingerprint(reads), slice: s });
       return s;
     },
-    done: () => ({ cache: { global, instances: next, wholes, ...nodes }, stats: { reused, planned: input.instances.length - reused, why, full: !reuse } }),
+    done: () => ({ cache: { global, instances: next, wholes, derived, ...nodes }, stats: { reused, planned: input.instances.length - reused, why, full: !reuse } }),
   };
 }
 
@@ -975,10 +982,18 @@ function planOne(c: InstanceCtx, inst: PlanInstance): InstanceSlice {
   return s;
 }
 
-/** A reused part's DRBD minors and ports and VNC displays, asked again in this pass's order: true when each gives what it gave (recorded numbers only: nothing new is taken). */
-function replay(c: InstanceCtx, name: string, s: InstanceSlice): boolean {
-  for (const call of s.drbdCalls) {
-    if (!c.drbdAlloc.reclaim(name, call.index, call.nodes, call.port, call.minors)) return false;
+/**
+ * A reused part's DRBD minors and ports and VNC displays, asked again in this pass's order:
+ * true when each gives what it gave (recorded numbers only: nothing new is taken). With the
+ * allocator started from the same records as in the cache's pass (`sameRecords`), its DRBD
+ * numbers are not asked again: they are recorded ones, which give the same answer from the
+ * same records whatever else is allocated (DrbdAllocator.sameRecords).
+ */
+function replay(c: InstanceCtx, name: string, s: InstanceSlice, sameRecords: boolean): boolean {
+  if (!sameRecords) {
+    for (const call of s.drbdCalls) {
+      if (!c.drbdAlloc.reclaim(name, call.index, call.nodes, call.port, call.minors)) return false;
+    }
   }
   for (const [node, d] of s.vncCalls) {
     if (d === undefined || c.vnc.recordedOn(name, node) !== d || c.vnc.heldBy(node, d) !== name) return false;
