@@ -89,6 +89,12 @@ export interface ObservedDrbdDevice {
   readonly diskOptions?: Readonly<Record<string, string>>;
   /** The link's net options as `drbdsetup show` prints them (non-defaults only, e.g. `ping-timeout: 50`). Undefined when show was not read or the device has no link. */
   readonly netOptions?: Readonly<Record<string, string>>;
+  /**
+   * DRBD 8.4: the endpoints of this side's link as `drbdsetup show` prints them (`_this_host` /
+   * `_remote_host` address): the peer it is connected to, or waits for. Undefined when show was
+   * not read (unknown: never "wrong"), when the device has no network config (StandAlone), and on DRBD 9.
+   */
+  readonly link?: { readonly local: { readonly host: string; readonly port: number }; readonly remote: { readonly host: string; readonly port: number } };
   /** DRBD 9: this side's node id in the resource (`drbdsetup show`'s _this_host node-id); undefined on 8.4 or when show was not read. */
   readonly nodeId?: number;
   /** DRBD 9: whether this side has quorum (events2's device quorum:yes|no). */

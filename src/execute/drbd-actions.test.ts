@@ -95,7 +95,7 @@ describe('drbd.* actions on a node (replay double of real 8.4.11 states)', () =>
     const same = new ReplayNode(['uptodate'], show);
     expect(await opsOn(same).run({ ...disconnect, keep: { host: '127.0.0.2', port: 7789 } })).toMatchObject({ ok: true, unchanged: true });
     expect(same.ran).toEqual([]);
-    expect(opsOn(same).describe(disconnect)).toEqual([['drbdsetup', 'show', 'resource0'], ['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', '<the peer drbdsetup show names, unless it is ipv4:127.0.0.3:7788>']]);
+    expect(opsOn(same).describe(disconnect)).toEqual([['drbdsetup', 'show', 'resource0'], ['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', '<the peer drbdsetup show names, unless the link is ipv4:127.0.0.1:7788 -> ipv4:127.0.0.3:7788>']]);
   });
 
   it('given drbd.wait-sync, it returns once the pair is UpToDate/UpToDate (real), and fails DRBD_SYNC_PENDING while the resync runs past its time (real syncing state)', async () => {

@@ -101,7 +101,7 @@ export function describeDrbd(a: DrbdAction): string[][] {
     case 'drbd.resize': return [c.resizeCmd(a.minor, a.sizeMiB)];
     case 'drbd.down': return [c.downCmd(a.resource)];
     // The link to the old secondary, as drbdsetup show names it on the node; only when it is not `keep`.
-    case 'drbd.disconnect': return [c.showResourceCmd(a.resource), ['drbdsetup', 'disconnect', endpointArg(a.local), `<the peer drbdsetup show names, unless it is ${endpointArg(a.keep)}>`]];
+    case 'drbd.disconnect': return [c.showResourceCmd(a.resource), ['drbdsetup', 'disconnect', endpointArg(a.local), `<the peer drbdsetup show names, unless the link is ${endpointArg(a.local)} -> ${endpointArg(a.keep)}>`]];
     case 'drbd.wait-sync': return [c.events2NowCmd(), c.procDrbdCmd()];
     case 'drbd.single-primary': return [c.showResourceCmd(a.resource), c.allowTwoPrimariesCmd(a.local, a.remote, false)];
   }
@@ -123,7 +123,7 @@ export async function runDrbd(t: Transport, a: DrbdAction, log: Logger, wait: Pi
     case 'drbd.secondary': return ensureSecondary(t, a.minor, log);
     case 'drbd.resize': return ensureResized(t, a.minor, a.sizeMiB, log);
     case 'drbd.down': return ensureDown(t, a.resource, log);
-    case 'drbd.disconnect': return ensureDisconnectedExcept(t, a.resource, a.keep, log);
+    case 'drbd.disconnect': return ensureDisconnectedExcept(t, a.resource, a.keep, log, a.local);
     case 'drbd.wait-sync': return waitForSync(t, a.minor, { ...wait, timeoutMs: a.waitS * 1000 });
     case 'drbd.single-primary': return ensureDualPrimary(t, { resource: a.resource, minor: a.minor, local: a.local, peer: a.remote }, false, log);
   }

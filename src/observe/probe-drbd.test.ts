@@ -4,6 +4,7 @@ import { observedDrbd, parseProbe, probeCommands } from './probe.js';
 import { Drbd9Double } from '../sim/drbd9-double.js';
 import * as c9 from '../drivers/drbd/cmd9.js';
 import { parseEvents2 } from '../drivers/drbd/parse-events2.js';
+import { parseDrbdShow } from '../drivers/drbd/parse-show.js';
 import { parseProcDrbd } from '../drivers/drbd/parse-proc.js';
 import { withProcProgress } from '../drivers/drbd/state.js';
 import { golden } from '../drivers/drbd/testdata/golden.js';
@@ -94,5 +95,17 @@ describe('DRBD in the node probe (real 8.4.11 captures)', () => {
     const n84 = parseProbe('n1', req, v84, 't');
     expect(Object.keys(n84.drbd!.devices)).toEqual(['0', '1']);
     expect(n84.probeErrors.filter((e) => e.startsWith('drbd'))).toEqual([]);
+  });
+
+  // Captured in the one-VM capture (testdata README, gen-relink.ts): resource0 linked to 127.0.0.3, where nobody listens.
+  it('given the real show of a device linked to another peer, each device reports its link\'s endpoints as show printed them; without show, no link (unknown)', () => {
+    const show = (name: string) => observedDrbd(withProcProgress(parseEvents2(golden('v84/events2-wrong-peer.txt')), parseProcDrbd(golden('v84/proc-wrong-peer.txt')).devices), parseDrbdShow(golden(`v84/${name}.txt`)));
+    const wrong = show('show-wrong-peer');
+    expect(wrong.devices['0']!.link).toEqual({ local: { host: '127.0.0.1', port: 7788 }, remote: { host: '127.0.0.3', port: 7790 } });
+    expect(wrong.devices['1']!.link).toEqual({ local: { host: '127.0.0.2', port: 7789 }, remote: { host: '127.0.0.1', port: 7788 } });
+    expect(show('show-relinked').devices['0']!.link).toEqual({ local: { host: '127.0.0.1', port: 7788 }, remote: { host: '127.0.0.2', port: 7789 } });
+    expect(snap('uptodate').devices['0']!.link).toBeUndefined();
+    // no network config (StandAlone after a detach): no link
+    expect(observedDrbd(parseEvents2(golden('v84/events2-detached.txt')), parseDrbdShow(golden('v84/show-detached.txt'))).devices['1']?.link).toBeUndefined();
   });
 });

@@ -216,7 +216,8 @@ function drbdWithVersion(events2: string, proc: ProcDrbd, show: readonly ShowRes
 /**
  * The driver's DRBD snapshot as the planner's vocabulary: devices by minor, the one (8.4) peer
  * each; with `drbdsetup show` read, allow-two-primaries of each device's link (false when the
- * resource has no network config: 8.4 keeps no net options without one).
+ * resource has no network config: 8.4 keeps no net options without one) and, on 8.4, the
+ * link's endpoints (whom it is linked to).
  */
 export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[], drbd9 = false): ObservedDrbd {
   const devices: Record<string, ObservedDrbdDevice> = {};
@@ -232,6 +233,11 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[],
     return conn?.net['allow-two-primaries'] === 'yes';
   };
   const nodeIdOf = (resource: string | undefined): number | undefined => show?.find((r) => r.name === resource)?.nodeId;
+  // 8.4 only: one link per resource (DRBD 9's connections are per peer: pairView).
+  const linkOf = (resource: string | undefined): ObservedDrbdDevice['link'] => {
+    const conn = drbd9 ? undefined : show?.find((r) => r.name === resource)?.connections[0];
+    return conn?.local && conn.remote ? { local: { host: conn.local.host, port: conn.local.port }, remote: { host: conn.remote.host, port: conn.remote.port } } : undefined;
+  };
   const sync = (s: DrbdSync | undefined) => (s ? { sync: { percent: s.percent, ...(s.speedKiBps !== undefined ? { speedKiBps: s.speedKiBps } : {}), ...(s.etaSec !== undefined ? { etaSec: s.etaSec } : {}) } } : {});
   for (const d of snap.devices) {
     if (d.unconfigured) continue;
@@ -242,6 +248,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[],
     const allowTwoPrimaries = dual(d.resource);
     const opts = diskOptions(d.resource, d.minor);
     const net = netOptions(d.resource);
+    const link = linkOf(d.resource);
     devices[String(d.minor)] = {
       minor: d.minor,
       ...(d.resource !== undefined ? { resource: d.resource } : {}),
@@ -251,6 +258,7 @@ export function observedDrbd(snap: DrbdSnapshot, show?: readonly ShowResource[],
       ...(allowTwoPrimaries !== undefined ? { allowTwoPrimaries } : {}),
       ...(opts !== undefined ? { diskOptions: opts } : {}),
       ...(net !== undefined ? { netOptions: net } : {}),
+      ...(link !== undefined ? { link } : {}),
       ...(nodeId !== undefined ? { nodeId } : {}),
       ...(d.quorum !== undefined ? { quorum: d.quorum } : {}),
       ...(v9 ? { peers: d.peers.map((x) => ({

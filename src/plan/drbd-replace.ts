@@ -112,7 +112,9 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
   const sDev = deviceOf(sObs, alloc.minors.get(S.name)!);
   const label = `disk ${disk.index}`;
   const diffs: FieldDiff[] = [...base.diffs, { path: `disks[${disk.index}].secondary`, desired: S.name, observed: olds }];
-  const actions: Action[] = [...base.actions];
+  // The primary's link to a gone replica, re-linked by the pair's plan (plan/drbd planRelink): the replacement's disconnect and connect stand for it.
+  const relink = base.actions.find((a) => a.verb === 'drbd.disconnect' && a.node === P.name && a.minor === minorP);
+  const actions: Action[] = relink === undefined ? [...base.actions] : base.actions.filter((a) => a !== relink && !(a.verb === 'drbd.up' && a.node === P.name && a.after?.includes(actionKey(relink))));
   const notes = [...base.notes];
   const newLinked = sDev !== undefined && drbdPeerConnected(sDev);
   const synced = newLinked && sDev.disk === 'UpToDate' && pDev?.disk === 'UpToDate' && sDev.peer?.replication !== 'SyncTarget';

@@ -586,3 +586,65 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     expect(verbs(p.actions).filter((v) => /drbd\.(primary|secondary)/.test(v))).toEqual([]);
   });
 });
+
+// Issue 10: each device's link (`drbdsetup show`'s _this_host / _remote_host, 8.4) against the pair's.
+describe('a DRBD device linked to another peer than its pair\'s', () => {
+  const link = (local: string, remote: string) => ({ local: { host: local, port: 11000 }, remote: { host: remote, port: 11000 } });
+  const waiting = { connection: 'WFConnection', role: 'Unknown' as const, disk: 'DUnknown' };
+  /** n1 Primary running db1, its link to `remote` (WFConnection); n2 Secondary linked to n1, waiting for it. */
+  const world = (remote: string, extra: ObservedNode[] = [], peer1: ObservedDrbdDevice['peer'] = waiting) => cluster(
+    obsNode('n1', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, role: 'Primary', peer: peer1, link: link('198.18.1.1', remote) }) } }, instances: { db1: running('db1') } }),
+    obsNode('n2', { lvs: lvs('db1', 0, 11000), drbd: { devices: { 0: dev({ minor: 0, peer: waiting, link: link('198.18.1.2', '198.18.1.1') }) } } }),
+    ...extra,
+  );
+  const three = (n3role: PlanNode['role'] = 'regular') => { const i = input([db()], ['n1', 'n2', 'n3']); return { ...i, nodes: i.nodes.map((n) => (n.name === 'n3' ? { ...n, role: n3role } : n)) }; };
+
+  it('given both sides linked to each other (the real show read), or the link not read at all, it plans nothing: unknown is not wrong', () => {
+    expect(plan(input([db()]), world('198.18.1.2', [], { connection: 'Connected', role: 'Secondary', disk: 'UpToDate' })).actions.filter((a) => a.verb.startsWith('drbd.'))).toEqual([]);
+    const unread = converged();
+    expect(plan(input([db()]), unread).actions).toEqual([]);
+  });
+
+  it('given the primary waiting for a node that is offline (a replica the state directory lost track of), it shows the link as drift and re-links it: disconnect, then drbd.up to n2; the running VM is not touched', () => {
+    const p = plan(three('offline'), world('198.18.1.3'));
+    expect(verbs(p.actions)).toEqual(['drbd.disconnect@n1', 'drbd.up@n1']);
+    const [disconnect, up] = p.actions;
+    expect(disconnect).toMatchObject({ resource: 'resource0', minor: 0, local: { host: '198.18.1.1', port: 11000 }, keep: { host: '198.18.1.2', port: 11000 }, from: ['n3'] });
+    expect(disconnect!.reason).toMatch(/linked 198\.18\.1\.1:11000 -> 198\.18\.1\.3:11000 \(n3\) and waits there \(WFConnection; n3 is offline\).*no replication is cut/);
+    expect(up).toMatchObject({ peer: { host: '198.18.1.2', port: 11000 }, peerNode: 'n2', after: ['drbd.disconnect@n1 Instance/db1'] });
+    const entry = p.entries.find((e) => e.subject === 'Instance/db1')!;
+    expect(entry.diffs).toContainEqual({ path: 'disks[0].drbd.n1.link', desired: '198.18.1.1:11000 -> 198.18.1.2:11000 (n2)', observed: '198.18.1.1:11000 -> 198.18.1.3:11000 (n3)' });
+    expect(p.refused).toEqual([]);
+  });
+
+  it('given the primary waiting for an observed node that holds nothing of the instance, it re-links it too', () => {
+    expect(verbs(plan(three(), world('198.18.1.3', [obsNode('n3')])).actions)).toEqual(['drbd.disconnect@n1', 'drbd.up@n1']);
+  });
+
+  it('given the primary waiting for a node not observed this pass (unknown), it refuses DRBD_LINKED_ELSEWHERE and keeps the link', () => {
+    const p = plan(three(), world('198.18.1.3', [emptyObservedNode('n3', '2026-11-28T12:00:00Z', 'ssh: timeout')]));
+    expect(p.actions.filter((a) => a.verb === 'drbd.disconnect' || (a.verb === 'drbd.up' && a.node === 'n1'))).toEqual([]);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_LINKED_ELSEWHERE' }]);
+    expect(p.refused[0]!.message).toMatch(/n3 is not observed this pass: its replica's state is unknown \(unknown is not absent\)/);
+  });
+
+  it('given a link to an address no Node declares, it refuses DRBD_LINKED_ELSEWHERE with the disconnect to run by hand', () => {
+    const p = plan(input([db()]), world('198.18.1.9'));
+    expect(p.actions.filter((a) => a.verb === 'drbd.disconnect')).toEqual([]);
+    expect(p.refused[0]!.message).toMatch(/no Node declares 198\.18\.1\.9.*drbdsetup disconnect 198\.18\.1\.1:11000 198\.18\.1\.9:11000/);
+  });
+
+  it('given the primary Connected over a link naming another node, it cuts nothing and says so', () => {
+    const p = plan(three('offline'), world('198.18.1.3', [], { connection: 'Connected', role: 'Secondary', disk: 'UpToDate' }));
+    expect(p.actions.filter((a) => a.verb === 'drbd.disconnect')).toEqual([]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/Gantry does not cut a live replication link on its own/);
+  });
+
+  it('given the primary linked to another observed node that holds the instance\'s LVs, it leaves that to the secondary replacement: one disconnect, the replacement\'s (here named by the manifest\'s secondary n2)', () => {
+    const p = plan(three(), world('198.18.1.3', [obsNode('n3', { lvs: lvs('db1', 0, 11000) })]));
+    const disconnects = p.actions.filter((a) => a.verb === 'drbd.disconnect');
+    expect(disconnects.map((a) => a.reason)).toEqual([expect.stringMatching(/^secondary replacement: disconnect resource0 on n1 from its old secondary n3/)]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.diffs.map((d) => d.path)).not.toContain('disks[0].drbd.n1.link');
+    expect(p.refused).toEqual([]);
+  });
+});

@@ -76,7 +76,15 @@ export interface DrbdDiskInput {
   readonly holders?: ReadonlySet<string>;
   /** Both nodes run DRBD 9: node ids, peers and quorum (set by planDrbdDisk; plan/drbd9). */
   readonly v9?: Drbd9Ctx;
+  /**
+   * The declared node whose replication address is `host` (a device's link shows only
+   * addresses): whether it is observed this pass, or gone (Dead or offline, why); undefined
+   * when no Node declares that address. Absent: a device linked elsewhere is not re-linked.
+   */
+  readonly linkPeer?: (host: string) => LinkPeer | undefined;
 }
+
+export interface LinkPeer { readonly node: string; readonly seen: boolean; readonly gone?: string }
 
 /** The device on `node` for `minor`; undefined = no such device (or an unconfigured minor). */
 export function deviceOf(obs: ObservedNode, minor: number): ObservedDrbdDevice | undefined {
@@ -220,6 +228,12 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
           : `DRBD ${res} is down on ${n.name}: bring it up again (attach, connect)`;
       out.diffs.push({ path: `disks[${disk.index}].drbd.${n === P ? 'primary' : 'secondary'}`, desired: 'up', observed: creating || lvCreated(n) ? null : 'down' });
       out.actions.push({ verb: 'drbd.create-md', node: n.name, subject, minor, metaDev: up('').metaDev, reason: `${why}: DRBD metadata on its meta LV (written only if the LV holds none; existing metadata is never overwritten)` });
+    } else if (d.disk !== 'Failed' && linkedElsewhere(x, n, d, peerNode)) {
+      const relink = planRelink(x, n, d, peerNode, label, out);
+      if (relink) {
+        ups.push(relink);
+        out.actions.push(relink);
+      }
     } else if (d.disk === 'Diskless') {
       why = `DRBD ${res} on ${n.name} has no disk (Diskless, detached): re-attach its data and meta LVs`;
       out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.disk`, desired: 'attached', observed: 'Diskless' });
@@ -274,6 +288,61 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
     out.actions.push({ verb: 'drbd.resize', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
   }
   return out;
+}
+
+const sameEndpoint = (a: { host: string; port: number }, b: { host: string; port: number }): boolean => a.host === b.host && a.port === b.port;
+const showEndpoint = (e: { host: string; port: number }): string => `${e.host}:${e.port}`;
+
+/** DRBD 8.4: this side's link (as `drbdsetup show` printed it) is not the pair's: another local address or another peer. Not read: false (unknown is not wrong). */
+function linkedElsewhere(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, peerNode: PlanNode): boolean {
+  if (x.v9 || d.link === undefined) return false;
+  return !sameEndpoint(d.link.local, { host: addr(n), port: x.alloc.port }) || !sameEndpoint(d.link.remote, { host: addr(peerNode), port: x.alloc.port });
+}
+
+/**
+ * A device linked to another peer than its pair's (a replica the state directory lost
+ * track of, a node that died before its secondary was replaced): its side would wait for
+ * that peer for good, and the pair never connects. Shown as drift, and repaired by a
+ * disconnect of that link and a connect to the pair's peer (drbd.up after it), only when
+ * nothing is lost by it: the link is not connected (no live replication is cut), and the
+ * node it names is observed this pass or gone (Dead or offline). A link to a node not
+ * observed (unknown is not absent) or to an address no Node declares is refused, with what
+ * to do. A link to another observed node holding the disk is a replica elsewhere: left to
+ * the secondary replacement (named by the manifest or a drain: plan/drbd-replace); connected
+ * elsewhere otherwise: a note, nothing cut. Returns the drbd.up to plan.
+ */
+function planRelink(x: DrbdDiskInput, n: PlanNode, d: ObservedDrbdDevice, peerNode: PlanNode, label: string, out: DrbdDiskPlan): DrbdUp | undefined {
+  const { inst, disk, alloc } = x;
+  const subject = `Instance/${inst.name}`;
+  const minor = alloc.minors.get(n.name)!;
+  const res = drbdResourceName(minor);
+  const link = d.link!;
+  const want = { local: { host: addr(n), port: alloc.port }, remote: { host: addr(peerNode), port: alloc.port } };
+  const other = x.linkPeer?.(link.remote.host);
+  const who = other ? other.node : 'no declared node';
+  const shown = `${showEndpoint(link.local)} -> ${showEndpoint(link.remote)} (${who})`;
+  const wanted = `${showEndpoint(want.local)} -> ${showEndpoint(want.remote)} (${peerNode.name})`;
+  // A replica on another observed node that holds the disk: the secondary replacement's (plan/drbd-replace), named or not.
+  if (other?.seen && other.node !== peerNode.name && x.holders?.has(other.node) !== false) return undefined;
+  out.diffs.push({ path: `disks[${disk.index}].drbd.${n.name}.link`, desired: wanted, observed: shown });
+  if (connected(d)) {
+    out.notes.push(`${label}: DRBD ${res} on ${n.name} is ${d.peer!.replication ?? d.peer!.connection} over ${shown}, not linked to ${peerNode.name}: Gantry does not cut a live replication link on its own`);
+    return undefined;
+  }
+  const refuse = (why: string) => {
+    out.refused.push({ subject, code: 'DRBD_LINKED_ELSEWHERE', message: `${label}: DRBD ${res} on ${n.name} waits for a peer over ${shown} (${d.peer?.connection ?? 'no connection'}), not ${wanted}; ${why}` });
+    return undefined;
+  };
+  if (!x.linkPeer) return refuse('not re-linked in this pass');
+  if (other === undefined) return refuse(`no Node declares ${link.remote.host}: Gantry does not guess whose replica that is. Declare that node (it is then re-linked once observed), or disconnect the link by hand (drbdsetup disconnect ${showEndpoint(link.local)} ${showEndpoint(link.remote)})`);
+  if (!other.seen && other.gone === undefined) return refuse(`${other.node} is not observed this pass: its replica's state is unknown (unknown is not absent), so the link is kept until ${other.node} is observed again or confirmed dead (Dead, or role: offline)`);
+  const because = other.gone !== undefined ? `${other.node} is ${other.gone}` : other.node === peerNode.name ? `the link's ${sameEndpoint(link.local, want.local) ? 'port' : 'local address'} is not the pair's` : `${other.node} is not its peer in this pair`;
+  const disconnect: Action = {
+    verb: 'drbd.disconnect', node: n.name, subject, resource: res, minor, local: want.local, keep: want.remote, from: [other.node],
+    reason: `DRBD ${res} on ${n.name} is linked ${shown} and waits there (${d.peer?.connection ?? 'no connection'}; ${because}): drop that link (the device stays attached and ${d.role ?? 'as it is'}; no replication is cut: it is not connected)`,
+  };
+  out.actions.push(disconnect);
+  return drbdUpAction(x, n, peerNode, `re-link DRBD ${res} on ${n.name} to its pair's peer ${peerNode.name} (${wanted}), after the disconnect from ${who}: DRBD then resyncs toward the UpToDate side (never --force)`, [actionKey(disconnect)]);
 }
 
 /**
@@ -422,7 +491,7 @@ function planOfflineMove(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDe
     message: `${label}: the move ${S.name} -> ${P.name} (stop on ${S.name}, demote, promote ${P.name}, start there) needs both sides Connected and UpToDate/UpToDate, ` +
       `else ${P.name} cannot be promoted and ${inst.name} would stay stopped; this pass sees ${describeSide(S, sDev)}; ${describeSide(P, pDev)}. ` +
       `Nothing is stopped: ${inst.name} keeps running on ${S.name} and moves once the pair is healthy${repairing ? ' (its repair is planned)' : ''}` +
-      `${sDev?.peer?.connection === 'WFConnection' && pDev?.peer?.connection === 'WFConnection' ? `; both sides wait for a peer (WFConnection): if ${S.name}'s device is linked to another node (a replica the state directory lost track of), name that node as placement.secondary, or placement.primary: ${S.name}` : ''}.`,
+      `${sDev?.peer?.connection === 'WFConnection' && pDev?.peer?.connection === 'WFConnection' && sDev.link === undefined ? `; both sides wait for a peer (WFConnection): if ${S.name}'s device is linked to another node (a replica the state directory lost track of), name that node as placement.secondary, or placement.primary: ${S.name}` : ''}.`,
   });
   return { ...out, blocksRuntime: true };
 }

@@ -28,7 +28,7 @@ import { DrbdAllocator, type DrbdAllocResult, type DrbdDiskAlloc } from './drbd-
 import type { Allocation, SecondaryAllocation } from './allocate.js';
 import { changedKeys, digestNodes, drbdRecordsKey, emptySlice, Fingerprints, lvFactsReusing, ReadRecorder, TrackedMap, TrackedNodes, TrackedSet, type CachedInstance, type DerivedMaps, type InstanceSlice, type PlanCache, type PlanCacheStats } from './plan-cache.js';
 import { diskIndexFingerprint } from './disks.js';
-import { planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan } from './drbd.js';
+import { drbdAddr, planDrbdDisk, type DrbdDiskInput, type DrbdDiskPlan, type LinkPeer } from './drbd.js';
 import { drbd9PairIds, drbdNodeIdTag, isDrbd9Node } from './drbd9.js';
 import { formerReplicas, goneReplica, planDrbdToPlain, planPlainToDrbd, planReplaceSecondary } from './drbd-replace.js';
 import { diskLvName, diskMetaLvName, drbdTags, REINSTALL_LV_TAG } from './naming.js';
@@ -603,7 +603,16 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const drbdFailover = failover !== undefined && typeof drbdTo === 'string' ? { why: gone.get(failover)!, allowDegraded: inst.allowDegradedFailover === true } : undefined;
   const liveDrbd = failover === undefined && secondary !== undefined && drbdLiveMigration(inst, secondary, hooksX);
   const runningOn = (hooksX.copies.get(inst.name) ?? []).filter((c) => ALIVE.has(c.vm.runState)).map((c) => c.node);
-  const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, obsX, d0.actions, { candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
+  // Whose replication address a device's link names (plan/drbd planRelink): looked up only for a device linked elsewhere.
+  const linkPeer = (host: string): LinkPeer | undefined => {
+    for (const n of nodes.values()) {
+      if (drbdAddr(n) !== host) continue;
+      const why = gone.get(n.name);
+      return { node: n.name, seen: obsX.nodes.get(n.name)?.reachable === true, ...(why !== undefined ? { gone: why } : {}) };
+    }
+    return undefined;
+  };
+  const dr = planDrbd(inst, allocs, nodes.get(primary)!, secondary !== undefined ? nodes.get(secondary) : undefined, obsX, d0.actions, { linkPeer, candidates: loc?.nodes ?? new Set(), running: runningOn, replace: (inst.secondary !== undefined && !keptRepair) || drainS !== undefined || drbdDrain !== undefined || fixing !== undefined, ...(fixing ? { gone: { node: fixing.gone, why: gone.get(fixing.gone)! } } : {}), ...(keptRepair ? { keptBy: 'kept from a fix-storage repair' } : {}) }, input.cluster.drbd?.usermodeHelper, drbdFailover, liveDrbd, rebooted);
   if (fixing && repair) {
     // Done once the new secondary is in sync with the primary: the instance needs no repair any more.
     if (dr.actions.length > 0 || dr.refused.length > 0) autoRepair.push({ ...repair, replaces: fixing.gone });
@@ -850,7 +859,7 @@ function drbdLiveMigration(inst: PlanInstance, secondary: string, hooks: Runtime
  */
 function planDrbd(
   inst: PlanInstance, allocs: ReadonlyMap<number, DrbdDiskAlloc>, primary: PlanNode, secondary: PlanNode | undefined, observed: ObservedCluster, planned: readonly Action[],
-  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean; gone?: { node: string; why: string }; keptBy?: string }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
+  where: { candidates: ReadonlySet<string>; running: readonly string[]; replace: boolean; gone?: { node: string; why: string }; keptBy?: string; linkPeer?: DrbdDiskInput['linkPeer'] }, usermodeHelper?: string, failover?: DrbdDiskInput['failover'], liveMigration = false, rebooted?: ReadonlySet<string>,
 ): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
@@ -867,7 +876,7 @@ function planDrbd(
       blocks ||= c.blocksRuntime;
       continue;
     }
-    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, holders: where.candidates, running: where.running, ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
+    const x: DrbdDiskInput = { inst, disk, primary, secondary, alloc, observed, planned, holders: where.candidates, running: where.running, ...(where.linkPeer ? { linkPeer: where.linkPeer } : {}), ...(usermodeHelper !== undefined ? { usermodeHelper } : {}), ...(failover ? { failover } : {}), ...(liveMigration && disk.state === 'present' ? { liveMigration } : {}), ...(rebooted && rebooted.size > 0 ? { rebooted } : {}) };
     const base = planDrbdDisk(x);
     if (base.migration) migrations.push(base.migration);
     const conv = planPlainToDrbd(x, base, where.running);

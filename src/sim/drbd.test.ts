@@ -93,6 +93,28 @@ describe('DRBD on the simulator', () => {
     expect(p.actions).toEqual([]);
   });
 
+  // Issue 10: a device linked to a third node (the state directory lost track of a replica; a node died before its
+  // secondary was replaced) waited for it for good; the link is observed, shown as drift and re-linked.
+  it('given the primary\'s device linked to a node that holds nothing of it, the plan shows the link and re-links it to its secondary: Connected again, nothing forced, the next plan empty', async () => {
+    const sim = new SimCluster(['n1', 'n2', 'n3']);
+    await converge(sim, input([db('db1')]), 2);
+    const before = sim.node('n1').history().length;
+    sim.node('n1').tamper((st) => {
+      const d = st.drbd.get(0)!;
+      d.net = { local: d.net!.local, peer: '198.19.0.3:11000', peerNode: 'n3' };
+    });
+    expect(await drbdOf(sim, 'n1')).toMatchObject({ role: 'Primary', peer: { connection: 'WFConnection' }, link: { remote: { host: '198.19.0.3', port: 11000 } } });
+    const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;
+    const p = plan(input([db('db1')]), obs);
+    expect(p.actions.map((a) => `${a.verb}@${a.node}`)).toEqual(['drbd.disconnect@n1', 'drbd.up@n1']);
+    expect(renderPlan(p, 'table')).toMatch(/disks\[0\]\.drbd\.n1\.link/);
+    const r = await converge(sim, input([db('db1')]), 2);
+    expect(r.failed).toEqual([]);
+    expect(r.actions).toEqual([]);
+    expect(await drbdOf(sim, 'n1')).toMatchObject({ role: 'Primary', disk: 'UpToDate', peer: { connection: 'Connected', role: 'Secondary', disk: 'UpToDate' }, link: { remote: { host: '198.19.0.2', port: 11000 } } });
+    expect(sim.node('n1').history().slice(before).map((h) => h.action.verb)).toEqual(['drbd.disconnect', 'drbd.up']);
+  });
+
   it('given a manifest that pins the primary and leaves the secondary to the allocator, the secondary is another node', async () => {
     const sim = new SimCluster(['n1', 'n2', 'n3']);
     const obs = (await sim.observe({ sysctls: [], fileDirs: [], drbd: true })) as ObservedCluster;

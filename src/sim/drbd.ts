@@ -54,6 +54,7 @@ export interface DrbdCtx {
 
 const lvId = (dev: string): string => dev.replace(/^\/dev\//, '');
 const ep = (e: { host: string; port: number }): string => `${e.host}:${e.port}`;
+const unEp = (s: string): { host: string; port: number } => ({ host: s.slice(0, s.lastIndexOf(':')), port: Number(s.slice(s.lastIndexOf(':') + 1)) });
 
 /** The peer's device this one is linked to, when the link is configured on both ends and the path works. */
 function peerDevice(s: SimNodeState, d: SimDrbdDevice, ctx: DrbdCtx): { ps: SimNodeState; pd: SimDrbdDevice } | undefined {
@@ -118,6 +119,7 @@ export function observeDrbd(s: SimNodeState, ctx: DrbdCtx): ObservedDrbd {
     devices[String(d.minor)] = {
       minor: d.minor, resource: d.resource, role: d.role, disk: d.attached ? meta?.disk ?? 'Diskless' : 'Diskless', sizeMiB: d.sizeMiB, ...(meta?.splitBrain ? { splitBrain: true } : {}),
       allowTwoPrimaries: d.net !== undefined && d.allowTwoPrimaries === true,
+      ...(d.net ? { link: { local: unEp(d.net.local), remote: unEp(d.net.peer) } } : {}),
       peer: p ? { connection: 'Connected', replication: 'Established', role: p.pd.role, disk: pm?.disk ?? 'DUnknown' } : { connection: d.net ? 'WFConnection' : 'StandAlone', role: 'Unknown', disk: 'DUnknown' },
     };
   }
@@ -229,7 +231,7 @@ export const drbdHandlers = {
   },
   'drbd.disconnect': (s: SimNodeState, a: DrbdDisconnect): boolean => {
     const d = deviceOf(s, a.minor, a.resource);
-    if (!d.net || d.net.peer === ep(a.keep)) return false;
+    if (!d.net || (d.net.peer === ep(a.keep) && d.net.local === ep(a.local))) return false;
     delete d.net;
     delete d.allowTwoPrimaries;
     return true;

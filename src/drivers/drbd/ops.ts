@@ -194,12 +194,12 @@ export async function ensureUsermodeHelper(t: Transport, helper: string, log?: L
  * Secondary replacement: drop the resource's link unless it points at `keep` (reads
  * `drbdsetup show` first; a resource that is not up is an error: nothing to replace on).
  */
-export async function ensureDisconnectedExcept(t: Transport, resource: string, keep: { host: string; port: number }, log?: Logger): Promise<EnsureResult<'disconnect'>> {
+export async function ensureDisconnectedExcept(t: Transport, resource: string, keep: { host: string; port: number }, log?: Logger, local?: { host: string; port: number }): Promise<EnsureResult<'disconnect'>> {
   const events = await readEvents(t);
   if (!(events.resources ?? []).includes(resource)) throw new ExecError('DRBD_NOT_UP', `${t.node}: DRBD resource ${resource} is not up: nothing to disconnect`, { node: t.node, resource });
-  const d = disconnectDecision(await readShow(t, resource), keep);
+  const d = disconnectDecision(await readShow(t, resource), keep, local);
   if (d === 'done') return { ran: [], steps: [] };
-  log?.warn({ node: t.node, resource, from: d.from }, 'drbd: disconnecting the old secondary (redundancy gap until the new one is UpToDate)');
+  log?.warn({ node: t.node, resource, from: d.from }, 'drbd: disconnecting a link to another peer than the pair\'s (a secondary replacement: redundancy gap until the new one is UpToDate)');
   return { ran: await runAll(t, [d.argv], log), steps: ['disconnect'] };
 }
 

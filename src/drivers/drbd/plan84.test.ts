@@ -46,6 +46,12 @@ describe('DRBD 8.4 bring-up decisions (from real captured states)', () => {
     expect(steps(planUp({ ...A, net: { ...A.net, peer: { host: '127.0.0.3', port: 7789 } } }, s.events, s.show('resource0')))).toBe('DRBD_NET_MISMATCH');
   });
 
+  it('given the real show of a device linked to a gone peer (127.0.0.3), bring-up to the pair\'s peer refuses DRBD_NET_MISMATCH: real DRBD refuses that connect too ("Local address(port) already in use"); a disconnect must come first', () => {
+    const s = state('wrong-peer');
+    expect(steps(planUp(A, s.events, s.show('resource0')))).toBe('DRBD_NET_MISMATCH');
+    expect(golden('v84/relink-commands.log')).toMatch(/connect resource0 ipv4:127\.0\.0\.1:7788 ipv4:127\.0\.0\.2:7789 .*\nresource0: Failure: \(102\) Local address\(port\) already in use\.\nrc=10/);
+  });
+
   it('given a request for dual primary on a connected link, it toggles it with net-options only', () => {
     const s = state('uptodate');
     const d = planUp({ ...A, resync: { kind: 'dynamic', planAhead: 20, fillTarget: 0, delayTarget: 10, maxRateKiB: 8192, minRateKiB: 250 }, net: { ...A.net, allowTwoPrimaries: true } }, s.events, s.show('resource0'));
@@ -117,6 +123,13 @@ describe('DRBD 8.4 secondary replacement decisions (from real captured states)',
     expect(disconnectDecision(up, { host: '127.0.0.2', port: 7789 })).toBe('done');
     expect(disconnectDecision(state('attached').show('resource0'), { host: '127.0.0.3', port: 7788 })).toBe('done');
     expect(disconnectDecision(undefined, { host: '127.0.0.3', port: 7788 })).toBe('done');
+    // a re-link (issue 10): the real show of a link to a gone peer is dropped; linked to the pair's peer from the pair's address, nothing
+    const wrong = parseDrbdShow(golden('v84/show-wrong-peer.txt')).find((r) => r.name === 'resource0');
+    expect(disconnectDecision(wrong, { host: '127.0.0.2', port: 7789 }, { host: '127.0.0.1', port: 7788 })).toEqual({ argv: ['drbdsetup', 'disconnect', 'ipv4:127.0.0.1:7788', 'ipv4:127.0.0.3:7790'], from: '127.0.0.3:7790' });
+    const relinked = parseDrbdShow(golden('v84/show-relinked.txt')).find((r) => r.name === 'resource0');
+    expect(disconnectDecision(relinked, { host: '127.0.0.2', port: 7789 }, { host: '127.0.0.1', port: 7788 })).toBe('done');
+    // the right peer from another local address: dropped too
+    expect(disconnectDecision(relinked, { host: '127.0.0.2', port: 7789 }, { host: '127.0.0.5', port: 7788 })).toMatchObject({ from: '127.0.0.2:7789' });
   });
 
   it('given a pair still syncing (real), the resync is not done; UpToDate/UpToDate connected (real) is done; StandAlone is not', () => {

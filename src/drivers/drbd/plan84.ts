@@ -146,14 +146,14 @@ export function failoverPromoteDecision(minor: number, dev: DrbdDevice | undefin
 }
 
 /**
- * Secondary replacement: the primary's link is dropped unless it already points at
- * `keep` (the new secondary). No link: nothing to do. Only the link goes; the device
- * stays attached and keeps its role.
+ * Secondary replacement, or a re-link: the link is dropped unless it already goes from
+ * `local` (when given) to `keep` (the pair's peer). No link: nothing to do. Only the link
+ * goes (the argv names the endpoints show printed); the device stays attached and keeps its role.
  */
-export function disconnectDecision(cfg: ShowResource | undefined, keep: Endpoint): { argv: string[]; from: string } | 'done' {
+export function disconnectDecision(cfg: ShowResource | undefined, keep: Endpoint, local?: Endpoint): { argv: string[]; from: string } | 'done' {
   const conn = cfg?.connections[0];
   if (!conn?.local || !conn.remote) return 'done';
-  if (sameEndpoint(conn.remote, keep)) return 'done';
+  if (sameEndpoint(conn.remote, keep) && (local === undefined || sameEndpoint(conn.local, local))) return 'done';
   return { argv: c.disconnectCmd({ host: conn.local.host, port: conn.local.port }, { host: conn.remote.host, port: conn.remote.port }), from: `${conn.remote.host}:${conn.remote.port}` };
 }
 
