@@ -579,6 +579,31 @@ describe('DRBD live migration in the planner (manifest swaps primary and seconda
     // a repair of the destination still runs (here: the device brought up again)
     if (d2 === undefined) expect(verbs(p.actions)).toEqual(['drbd.create-md@n2', 'drbd.up@n2']);
   });
+  // Issue 10 (hadrbd item 3): what does not depend on the held move goes ahead.
+  it('given the move held (non-live, the pair not connected) and the disk grown, the LVs grow on both nodes and the device resize is planned; the VM is neither stopped nor started', () => {
+    const w = { connection: 'WFConnection', role: 'Unknown' as const, disk: 'DUnknown' };
+    const obs = pair({ peer: w }, { peer: w });
+    for (const n of obs.nodes.values()) obs.nodes.set(n.name, { ...n, vgs: { vg0: { name: 'vg0', sizeMiB: 100_000, freeMiB: 50_000, pvs: ['/dev/sdb'] } } });
+    const p = plan(input([swapped({ runtime: { ...runtime, migration: { ...runtime.migration, mode: 'non-live' } }, disks: [drbdDisk({ sizeMiB: 2048 })] })]), obs);
+    expect(p.refused).toMatchObject([{ code: 'DRBD_MOVE_NOT_READY' }]);
+    expect(verbs(p.actions)).toEqual(['lv.extend@n2', 'lv.extend@n1', 'drbd.resize@n2']);
+  });
+  it('given a stopped instance whose manifest swaps its nodes while the pair is not connected, it refuses the swap DRBD_MOVE_NOT_READY before any step, and the stop the manifest asks for still runs', () => {
+    const w = { connection: 'WFConnection', role: 'Unknown' as const, disk: 'DUnknown' };
+    const p = plan(input([swapped({ runtime: { ...runtime, powerState: 'stopped' } })]), pair({ peer: w }, { peer: w }));
+    expect(verbs(p.actions)).toEqual(['instance.stop@n1']);
+    expect(p.refused).toMatchObject([{ subject: 'Instance/db1', code: 'DRBD_MOVE_NOT_READY' }]);
+    expect(p.refused[0]!.message).toMatch(/the role swap n1 -> n2 \(demote n1, promote n2\).*Nothing is demoted: n1 stays Primary/);
+    // healthy: the swap runs in one pass, the demote after the stop
+    expect(verbs(plan(input([swapped({ runtime: { ...runtime, powerState: 'stopped' } })]), pair()).actions)).toEqual(['instance.stop@n1', 'drbd.secondary@n1', 'drbd.primary@n2']);
+  });
+  it('given an instance to run that runs nowhere, whose manifest swaps its nodes while the pair is not connected, nothing starts on the new primary: the start waits with the swap', () => {
+    const w = { connection: 'WFConnection', role: 'Unknown' as const, disk: 'DUnknown' };
+    const p = plan(input([swapped()]), pair({ peer: w }, { peer: w }, 'none'));
+    expect(verbs(p.actions)).toEqual([]);
+    expect(p.refused).toMatchObject([{ code: 'DRBD_MOVE_NOT_READY' }]);
+    expect(p.entries.find((e) => e.subject === 'Instance/db1')!.notes.join('\n')).toMatch(/instance\.install, instance\.start on n2 wait for the role swap \(DRBD_MOVE_NOT_READY\)/);
+  });
   it('given the manifest moving it to a node outside the pair, it is still refused (its disks are not there)', () => {
     const p = plan(input([db('db1', { primary: 'n3', secondary: 'n1' })], ['n1', 'n2', 'n3']), cluster(...pair().nodes.values(), obsNode('n3')));
     expect(p.actions.filter((a) => a.verb.startsWith('instance.'))).toEqual([]);

@@ -40,6 +40,8 @@ export interface DrbdDiskPlan {
   readonly blocksRuntime: boolean;
   /** Live migration (DrbdDiskInput.liveMigration) ready on this disk: its two sides for instance.migrate. */
   readonly migration?: DrbdMigrationDisk;
+  /** A swap of the primary role to this node is held this pass (DRBD_MOVE_NOT_READY): nothing of the VM starts there; its other runtime actions go ahead. */
+  readonly heldOn?: string;
 }
 
 export interface DrbdDiskInput {
@@ -261,9 +263,11 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
     if (!m.migration) planDualPrimaryReset(x, m, label, pDev, sDev);
     return m;
   }
-  if (!creating && !fresh && isOfflineMove(x, pDev)) {
-    const held = planOfflineMove(x, out, label, pDev, sDev, ups.length > 0);
-    if (held) return held;
+  // A move of the primary role that cannot complete this pass: refused before any step (its repairs still run).
+  const held = !creating && !fresh && (isOfflineMove(x, pDev) ? planOfflineMove(x, out, label, pDev, sDev, ups.length > 0) : planSwapHeld(x, out, label, pDev, sDev, ups.length > 0));
+  if (held) {
+    planResize(x, out, label, pDev, sDev, creating);
+    return held;
   }
   if (creating || fresh) {
     out.actions.push({ verb: 'drbd.initial-sync', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), waitS: DRBD_PEER_WAIT_S, after, reason: `initial full sync of the new pair ${label}: primary --force on ${P.name}, both sides Inconsistent` });
@@ -280,14 +284,24 @@ function planDrbdPair(x: DrbdDiskInput): DrbdDiskPlan {
   }
 
   planDualPrimaryReset(x, out, label, pDev, sDev);
+  planResize(x, out, label, pDev, sDev, creating);
+  return out;
+}
 
-  // ---- resize: both data LVs first, then the device ----
+/**
+ * A grown disk: both data LVs first (lv.extend, planned with the disk), then the device
+ * (drbd.resize). Also while a move of the primary role is held (DRBD_MOVE_NOT_READY): the
+ * grow does not depend on it; DRBD grows a device only while its pair is connected, which
+ * the runner checks.
+ */
+function planResize(x: DrbdDiskInput, out: DrbdDiskPlan, _label: string, pDev: ObservedDrbdDevice | undefined, _sDev: ObservedDrbdDevice | undefined, creating: boolean): void {
+  const { inst, disk, primary: P, alloc } = x;
+  const minor = alloc.minors.get(P.name)!;
   const extends_ = x.planned.filter((a) => a.verb === 'lv.extend' && a.name === diskLvName(inst.name, disk.index));
   const small = pDev?.sizeMiB !== undefined && pDev.sizeMiB < disk.sizeMiB;
   if ((extends_.length > 0 || small) && !creating) {
-    out.actions.push({ verb: 'drbd.resize', node: P.name, subject, resource: drbdResourceName(minorOf(P)), minor: minorOf(P), sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
+    out.actions.push({ verb: 'drbd.resize', node: P.name, subject: `Instance/${inst.name}`, resource: drbdResourceName(minor), minor, sizeMiB: disk.sizeMiB, after: extends_.map((a) => actionKey(a)), reason: `disk ${disk.index} grows to ${disk.sizeMiB} MiB: the DRBD device takes the new size once both data LVs grew` });
   }
-  return out;
 }
 
 const sameEndpoint = (a: { host: string; port: number }, b: { host: string; port: number }): boolean => a.host === b.host && a.port === b.port;
@@ -494,6 +508,28 @@ function planOfflineMove(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDe
       `${sDev?.peer?.connection === 'WFConnection' && pDev?.peer?.connection === 'WFConnection' && sDev.link === undefined ? `; both sides wait for a peer (WFConnection): if ${S.name}'s device is linked to another node (a replica the state directory lost track of), name that node as placement.secondary, or placement.primary: ${S.name}` : ''}.`,
   });
   return { ...out, blocksRuntime: true };
+}
+
+/**
+ * A swap of the primary role without a running VM to stop first (a stopped instance, or one
+ * to run that runs nowhere): S demoted, P promoted, and P's promotion needs its peer
+ * connected. Unless this pass sees the pair Connected and UpToDate/UpToDate (no repair
+ * planned), the promotion fails (DRBD_PEER_MISSING) every pass after the demotion left no
+ * Primary: refused before any step instead; repairs planned for the disk still run, and the
+ * swap goes ahead on a pass that sees the pair healthy. `heldOn`: P (nothing of the VM starts
+ * there); a stop the manifest asks for still runs. Undefined: no swap, or ready.
+ */
+function planSwapHeld(x: DrbdDiskInput, out: DrbdDiskPlan, label: string, pDev: ObservedDrbdDevice | undefined, sDev: ObservedDrbdDevice | undefined, repairing: boolean): DrbdDiskPlan | undefined {
+  if (sDev?.role !== 'Primary' || pDev?.role === 'Primary') return undefined;
+  if (!repairing && migrationReady(pDev) && migrationReady(sDev)) return undefined;
+  const { inst, primary: P, secondary: S } = x;
+  out.refused.push({
+    subject: `Instance/${inst.name}`, code: 'DRBD_MOVE_NOT_READY',
+    message: `${label}: the role swap ${S.name} -> ${P.name} (demote ${S.name}, promote ${P.name}) needs both sides Connected and UpToDate/UpToDate, ` +
+      `else ${P.name} cannot be promoted (it waits for its peer) and no side would be Primary; this pass sees ${describeSide(S, sDev)}; ${describeSide(P, pDev)}. ` +
+      `Nothing is demoted: ${S.name} stays Primary${repairing ? ' (the repair is planned)' : ''}, and the swap runs on a pass that sees the pair healthy.`,
+  });
+  return { ...out, heldOn: P.name };
 }
 
 const MIGRATING: ReadonlySet<string> = new Set(['inmigrate', 'postmigrate']);

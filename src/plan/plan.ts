@@ -636,8 +636,11 @@ function planInstance(c: InstanceCtx, inst: PlanInstance, s: InstanceSlice): voi
   const routed = routedDriftOf(inst, primary, rt, input, observed, hooks, c.tapIndex());
   rt.diffs.push(...routed.diffs);
   rt.actions.push(...routed.actions);
-  const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, rt.actions);
+  // A held role swap (DRBD_MOVE_NOT_READY): what would run on the new primary waits; the rest (a stop asked for) goes ahead.
+  const heldRt = dr.heldOn !== undefined && !dr.blocksRuntime ? rt.actions.filter((a) => a.node === dr.heldOn) : [];
+  const rtActions = dr.blocksRuntime ? [] : linkRoleSwap(dr.actions, heldRt.length > 0 ? rt.actions.filter((a) => !heldRt.includes(a)) : rt.actions);
   if (dr.blocksRuntime && rt.actions.length > 0) notes.push(`the VM is not installed or started until its DRBD disks can be used (${rt.actions.map((a) => a.verb).join(', ')} wait)`);
+  if (heldRt.length > 0) notes.push(`${heldRt.map((a) => a.verb).join(', ')} on ${dr.heldOn} wait${heldRt.length === 1 ? 's' : ''} for the role swap (DRBD_MOVE_NOT_READY)`);
   // N+1 at DRBD promotion (Cluster spec.nPlusOne): the survivor must have room for the instance it starts.
   let promotionRefused: Refusal | undefined;
   if (drbdFailover && failoverStart && inst.runtime?.powerState === 'running' && (input.cluster.nPlusOne ?? 'warn') !== 'off') {
@@ -863,6 +866,7 @@ function planDrbd(
 ): DrbdDiskPlan & { drop: Action[]; migrations?: DrbdMigrationDisk[] } {
   const out: DrbdDiskPlan & { drop: Action[] } = { diffs: [], actions: [], refused: [], notes: [], blocksRuntime: false, drop: [] };
   let blocks = false;
+  let heldOn: string | undefined;
   const migrations: DrbdMigrationDisk[] = [];
   for (const disk of inst.disks) {
     const alloc = allocs.get(disk.index);
@@ -892,9 +896,10 @@ function planDrbd(
     out.refused.push(...p.refused);
     out.notes.push(...p.notes);
     blocks ||= p.blocksRuntime && disk.state === 'present';
+    heldOn ??= p.heldOn;
   }
   const ready = liveMigration && out.refused.length === 0 && migrations.length > 0;
-  return { ...out, blocksRuntime: blocks, ...(ready ? { migrations } : {}) };
+  return { ...out, blocksRuntime: blocks, ...(ready ? { migrations } : {}), ...(heldOn !== undefined ? { heldOn } : {}) };
 }
 
 /** A disk whose nodes run a DRBD Gantry cannot drive gets no LV created or grown for it either. */

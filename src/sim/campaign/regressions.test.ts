@@ -251,6 +251,31 @@ describe('bugs found by the fault campaign', () => {
     expect(sc.findings()).toEqual([]);
   });
 
+  // Issue 10 (hadrbd brief, item 2): a stopped DRBD instance whose manifest swaps primary and secondary while the pair
+  // is not connected: every pass demoted the old primary and failed the promotion (DRBD_PEER_MISSING: the peer must be
+  // connected), never converging, with no Primary left. The swap is refused before any step until the pair is healthy.
+  it('given a stopped DRBD instance whose manifest swaps its nodes while the pair is not connected, no pass demotes or promotes: the swap is refused with both sides\' states, then runs once the pair is healthy', async () => {
+    sc = await Scenario.create({ nodes: ['n1', 'n2'], drbd: true });
+    sc.world.addInstance({ diskTemplate: 'drbd', disks: [{ size: '64M' }], placement: { primary: 'n1', secondary: 'n2' }, powerState: 'stopped' });
+    await sc.converge();
+    sc.sim.node('n2').setReplicationDown(true);
+    await sc.pass();
+    sc.world.instances.get('vm0')!.spec.placement = { primary: 'n2', secondary: 'n1' };
+    for (let k = 0; k < 3; k++) {
+      const o = await sc.pass();
+      expect(o.executed.filter((a) => ['drbd.secondary', 'drbd.primary'].includes(a.verb))).toEqual([]);
+      expect(o.plan?.actions ?? []).toEqual([]);
+      expect(o.plan?.refused).toMatchObject([{ subject: 'Instance/vm0', code: 'DRBD_MOVE_NOT_READY' }]);
+      expect(o.plan?.refused[0]!.message).toMatch(/the role swap n1 -> n2 .*needs both sides Connected and UpToDate\/UpToDate.*Nothing is demoted: n1 stays Primary/);
+    }
+    expect((await drbdOn(sc, 'n1')).map((d) => d.role)).toEqual(['Primary']);
+    sc.sim.node('n2').setReplicationDown(false);
+    expect((await sc.converge()).plan?.actions ?? []).toEqual([]);
+    expect((await drbdOn(sc, 'n2')).map((d) => d.role)).toEqual(['Primary']);
+    expect((await drbdOn(sc, 'n1')).map((d) => d.role)).toEqual(['Secondary']);
+    expect(sc.findings()).toEqual([]);
+  });
+
   // Issue 10 (hatruth brief, item 2): a stop and a DRBD primary swap of one instance in one pass was refused
   // (MIGRATION_NEEDS_SHARED_STORAGE) while its demote still ran, before any stop, and failed DRBD_IN_USE; the remote
   // API's failover took three manifest edits to get around it.
