@@ -15,6 +15,7 @@ import { actionError, ExecError, GantryError, PrereqError } from '../util/errors
 import type { Logger } from '../util/log.js';
 import type { ActionResult, NodeOps } from '../core/node-ops.js';
 import { migrateWithDualPrimary, type GuestWhere } from './drbd-migration.js';
+import { devicePath as drbdDevicePath } from '../drivers/drbd/cmd84.js';
 
 export interface InstanceOpsOptions {
   readonly node: string;
@@ -123,6 +124,8 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
             const res = await this.qemu.migrate(a.name, {
               destination: peer.qemu, address: a.peerAddress, port: migrationPort(a.name),
               maxBandwidthBytes: a.bandwidthMiBps * 1024 * 1024, downtimeLimitMs: a.downtimeMs,
+              // DRBD: the destination opens its own minors (the planned launch's paths), not the source's.
+              ...(a.drbd?.length ? { destinationDiskPaths: new Map(a.drbd.map((d) => [drbdDevicePath(d.source.minor), drbdDevicePath(d.target.minor)])) } : {}),
               onProgress: (p) => this.o.logger.info({ instance: a.name, ...p }, 'migration progress'),
             }).catch(async (e: unknown) => {
               throw await this.settleFailedMigration(a.name, a.peer, peer, e);

@@ -29,6 +29,7 @@ class FakeNode implements Transport {
       return ok(out + '@@gantry-qemu end\n');
     }
     if (argv[0] === 'socat') return ok(this.qmp(String(opts.stdin)));
+    if (argv[0] === 'cat' && this.files.has(argv[1]!)) return ok(this.files.get(argv[1]!));
     if (argv[0] === 'sh' && argv[3] === 'gantry-write') this.files.set(argv[4]!, String(opts.stdin));
     if (argv[0] === 'rm') for (const p of argv.slice(2)) this.files.delete(p);
     if (argv[0] === 'qemu-system-x86_64') this.alive = true;
@@ -135,6 +136,19 @@ describe('QemuDriver (simulated node)', () => {
     expect(node.presses).toBe(3);
     expect(pressedAt.map((x) => x - pressedAt[0]!)).toEqual([0, 5000, 10_000]);
     expect(node.alive).toBe(false);
+  });
+
+  // VM lab (test/lab/drbd-replace.test.ts, a drain): the destination got the source's /dev/drbd0, data1's device there: "Wrong medium type".
+  it('given a DRBD disk whose destination minor differs, the destination qemu opens the destination path, the source keeps its own', async () => {
+    const src = new FakeNode();
+    const dst = new FakeNode();
+    const withDisk: LaunchInput = { ...spec, disks: [{ path: '/dev/drbd0', format: 'raw', bus: 'virtio', cache: 'none' }] };
+    await driverOn(src).start(withDisk);
+    const qemuOf = (n: FakeNode) => n.log.find((a) => a[0] === 'qemu-system-x86_64')!.join(' ');
+    await driverOn(src).migrate('web1', { destination: driverOn(dst), address: '198.18.200.2', port: 4444, timeoutMs: 1, destinationDiskPaths: new Map([['/dev/drbd0', '/dev/drbd1']]) }).catch(() => undefined); // the fake has no migration to run: only the launch matters here
+    expect(qemuOf(dst)).toMatch(/file=\/dev\/drbd1,/);
+    expect(qemuOf(dst)).not.toMatch(/drbd0/);
+    expect(qemuOf(src)).toMatch(/file=\/dev\/drbd0,/);
   });
 
   it('given a migration to the same node state where the source is down, it refuses before touching anything', async () => {

@@ -65,6 +65,12 @@ export interface MigrateOptions {
   /** Default 10 minutes. */
   timeoutMs?: number;
   onProgress?: (info: MigrationInfo) => void;
+  /**
+   * Disk paths that differ on the destination (source path -> destination path): a DRBD disk
+   * opens the destination node's own minor (/dev/drbdN), which need not be the source's.
+   * Unlisted disks keep the source's path (shared storage).
+   */
+  destinationDiskPaths?: ReadonlyMap<string, string>;
 }
 
 export interface MigrationResult {
@@ -310,7 +316,9 @@ export class QemuDriver {
     };
 
     try {
-      await dest.start(record.spec, { incoming: { address: opts.address, port: opts.port } });
+      const paths = opts.destinationDiskPaths;
+      const spec = paths && paths.size > 0 ? { ...record.spec, disks: record.spec.disks.map((d) => ({ ...d, path: paths.get(d.path) ?? d.path })) } : record.spec;
+      await dest.start(spec, { incoming: { address: opts.address, port: opts.port } });
     } catch (err) {
       return fail('prepare', `destination qemu did not start: ${(err as Error).message}`, err);
     }
