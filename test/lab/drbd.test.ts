@@ -312,6 +312,18 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     const jobs = await Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(stateDir, 'jobs', f), 'utf8')) as { command: string; plan: { actions: Array<{ node: string; verb: string; reason: string }> } }));
     return jobs.filter((j) => j.command.startsWith('run')).flatMap((j) => j.plan.actions);
   };
+  /** Wait for a `reconciled` line of the daemon, logged after `offset`, with every node reached and nothing left to do. */
+  const convergedPassAfter = async (offset: number, ms: number) => {
+    const converged = (line: string) => {
+      try {
+        const j = JSON.parse(line) as { msg?: string; actions?: number; unreachable?: number; failed?: number };
+        return j.msg === 'reconciled' && j.actions === 0 && j.unreachable === 0 && j.failed === 0;
+      } catch { return false; } // a line still being written
+    };
+    for (const until = Date.now() + ms; !daemonLog.slice(offset).split('\n').some(converged); await sleep(1000)) {
+      if (Date.now() > until || daemon?.exitCode !== null) throw new Error(`gantry run never converged:\n${daemonLog.slice(-4000)}`);
+    }
+  };
   const failoverRecord = async () => (JSON.parse(await readFile(path.join(stateDir, 'failovers.json'), 'utf8').catch(() => '{}')) as { instances?: Record<string, { from: string; to: string; fenced?: string }> }).instances?.data1;
 
   it('given a pattern written through the primary and gantry run running with failover on, when the primary is powered off the daemon fences it and promotes the secondary, and the pattern reads back there', async () => {
@@ -350,6 +362,9 @@ describe.skipIf(skip)('given two VM nodes running the kernel DRBD 8.4 module and
     expect((await lab.power(P, 'on')).powered).toBe(true);
     await untilProc(P, HEALTHY_S, 900_000);
     await untilProc(S, HEALTHY_P, 60_000);
+    // DRBD is back; the daemon has more to do (node2's instance record, as the new primary):
+    // wait for a pass that reached both nodes and left nothing to do.
+    await convergedPassAfter(daemonLog.length, 900_000);
     await stopDaemon();
     expect(daemon!.exitCode, daemonLog.slice(-4000)).toBe(0);
     expect((await daemonActions()).filter((a) => a.node === P && a.verb === 'drbd.primary')).toEqual([]);
