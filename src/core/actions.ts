@@ -150,7 +150,11 @@ export interface DrbdSecondary extends Base { readonly verb: 'drbd.secondary'; r
 /** After both data LVs grew: the device takes the new size (run on the primary). */
 export interface DrbdResize extends Base { readonly verb: 'drbd.resize'; readonly resource: string; readonly minor: number; readonly sizeMiB: number; readonly v9?: true }
 /** Only for an explicit deletion (disk or instance absent with its data deleted). */
-export interface DrbdDown extends Base { readonly verb: 'drbd.down'; readonly resource: string; readonly minor: number }
+export interface DrbdDown extends Base {
+  readonly verb: 'drbd.down'; readonly resource: string; readonly minor: number;
+  /** Secondary replacement (8.4): the old secondary goes down before the primary connects to the new one (it could connect in its place). */
+  readonly beforeConnect?: true;
+}
 /**
  * Secondary replacement (Ganeti's replace-disks -n, 8.4): drop this (primary) side's link
  * unless it already points at `keep` (the new secondary's endpoint); a no-op when it has no

@@ -55,8 +55,14 @@ describe('DRBD secondary replacement (replace-disks -n) on the simulator', () =>
     const p = plan(input([db('db1', { secondary: 'n3' })]), await observe(sim));
     expect(p.refused).toEqual([]);
     expect(p.actions.map(short)).toEqual([
-      'lv.create@n3', 'lv.create@n3', 'drbd.create-md@n3', 'drbd.disconnect@n1', 'drbd.up@n3', 'drbd.up@n1', 'drbd.wait-sync@n1', 'drbd.down@n2', 'lv.remove@n2', 'lv.remove@n2',
+      'lv.create@n3', 'lv.create@n3', 'drbd.create-md@n3', 'drbd.disconnect@n1', 'drbd.down@n2', 'drbd.up@n3', 'drbd.up@n1', 'drbd.wait-sync@n1', 'lv.remove@n2', 'lv.remove@n2',
     ]);
+    // As Ganeti's replace-disks -n: the old secondary is down before the primary connects to the new one
+    // (DRBD 8.4 takes whichever peer connects first, so n2, still linked to n1, could pass the wait in n3's place).
+    const waveOf = (s: string) => p.waves.findIndex((w) => w.some((a) => short(a) === s));
+    expect(waveOf('drbd.down@n2')).toBeGreaterThan(waveOf('drbd.disconnect@n1'));
+    expect(waveOf('drbd.up@n1')).toBeGreaterThan(waveOf('drbd.down@n2'));
+    expect(p.actions.find((a) => short(a) === 'drbd.up@n1')!.after).toContain('drbd.down@n2 Instance/db1');
     const entry = p.entries.find((e) => e.subject === 'Instance/db1')!;
     expect(entry.notes.join('\n')).toMatch(/redundancy gap: from the disconnect of n1 from n2 until n3 is UpToDate, disk 0 exists once \(on n1\)/);
     const removal = p.actions.filter((a) => a.verb === 'lv.remove');

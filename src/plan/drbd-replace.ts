@@ -123,6 +123,8 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
     ? `redundancy gap: ${dead.map((f) => `${f.node} is ${f.gone}`).join(', ')}, so until ${S.name} is UpToDate ${label} exists once (on ${P.name})`
     : `redundancy gap: from the disconnect of ${P.name} from ${olds} until ${S.name} is UpToDate, ${label} exists once (on ${P.name}); ${olds} keeps its copy, frozen at the disconnect, until then`;
   const keys: string[] = [];
+  /** Old secondaries whose device this pass already takes down (before the new connect). */
+  const downed: string[] = [];
 
   if (!newLinked) {
     const refused: Refusal[] = [];
@@ -142,10 +144,22 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
     };
     actions.push(disconnect);
     keys.push(actionKey(disconnect));
-    if (!actions.some((a) => a.verb === 'drbd.up' && a.node === P.name && a.minor === minorP)) {
-      const up = drbdUpAction(x, P, S, `secondary replacement: connect ${res} on ${P.name} to its new secondary ${S.name}; ${S.name}'s fresh metadata makes it the SyncTarget of a full resync from ${P.name} (UpToDate)`, [actionKey(disconnect)]);
-      actions.push(up);
+    // The old secondary's device goes down before the primary listens for its new peer, as Ganeti's
+    // replace-disks -n does: DRBD 8.4 accepts a connection from whichever peer comes first, so the old
+    // secondary, still linked to the primary, could connect in the new one's place and pass the wait
+    // below. Its LVs stay (its copy, frozen at the disconnect) until the new secondary is UpToDate.
+    const oldDowns = former.filter((f) => f.gone === undefined && f.device && f.minor !== undefined)
+      .map((f): Action => ({ ...down(subject, f.node, f.minor!, `secondary replacement: take down ${drbdResourceName(f.minor!)} on the old secondary ${f.node} before ${P.name} connects to ${S.name} (DRBD 8.4 takes whichever peer connects first); its LVs stay until ${S.name} is UpToDate`, [actionKey(disconnect)]), beforeConnect: true } as Action));
+    actions.push(...oldDowns);
+    const upAfter = [actionKey(disconnect), ...oldDowns.map((d) => actionKey(d))];
+    const existing = actions.findIndex((a) => a.verb === 'drbd.up' && a.node === P.name && a.minor === minorP);
+    if (existing < 0) {
+      actions.push(drbdUpAction(x, P, S, `secondary replacement: connect ${res} on ${P.name} to its new secondary ${S.name}; ${S.name}'s fresh metadata makes it the SyncTarget of a full resync from ${P.name} (UpToDate)`, upAfter));
+    } else if (oldDowns.length > 0) {
+      const up = actions[existing]!;
+      actions[existing] = { ...up, after: [...new Set([...(up.after ?? []), ...upAfter])] } as Action;
     }
+    downed.push(...oldDowns.map((d) => d.node));
   }
   keys.push(...actions.filter((a) => a.verb === 'drbd.up').map((a) => actionKey(a)));
 
@@ -168,7 +182,9 @@ export function planReplaceSecondary(x: DrbdDiskInput, base: DrbdDiskPlan, forme
       continue;
     }
     const after = [...first];
-    if (f.device && f.minor !== undefined) {
+    const early = actions.find((a) => a.verb === 'drbd.down' && a.node === f.node && downed.includes(f.node));
+    if (early) after.push(actionKey(early));
+    else if (f.device && f.minor !== undefined) {
       const d = down(subject, f.node, f.minor, `secondary replacement: ${S.name} is UpToDate${wait ? ' (once the wait above succeeds)' : ''}: take down ${drbdResourceName(f.minor)} on the old secondary ${f.node} before its LVs are removed`, first);
       actions.push(d);
       after.push(actionKey(d));

@@ -52,8 +52,12 @@ const PHASE: Record<Verb, number> = {
 /** DRBD 9's drbd.disconnect drops the old replica after the new one synced (plan/drbd9-replace): between wait-sync and down. */
 const DRBD9_DROP_PHASE = 8.45;
 
+/** A secondary replacement's old secondary taken down (8.4): after the primary's disconnect, before its connect to the new one. */
+const DRBD_OLD_DOWN_PHASE = 3.17;
+
 export function phaseOf(a: Action): number {
   if (a.verb === 'drbd.disconnect' && a.v9) return DRBD9_DROP_PHASE;
+  if (a.verb === 'drbd.down' && a.beforeConnect) return DRBD_OLD_DOWN_PHASE;
   return PHASE[a.verb] ?? 5;
 }
 
