@@ -118,7 +118,8 @@ export class InstanceOps implements Pick<NodeOps, 'describe' | 'run'> {
         case 'instance.migrate': {
           const peer = this.o.peer(a.peer);
           if (!peer) throw new PrereqError('NO_PEER', `no connection to migration destination ${a.peer}`);
-          await peer.qemu.transport.exec(['mkdir', '-p', peer.qemu.runDir(a.name)]);
+          const mk = await peer.qemu.transport.exec(['mkdir', '-p', peer.qemu.runDir(a.name)]);
+          if (mk.code !== 0) throw new PrereqError('MIGRATION_RUNDIR', `migration of ${a.name}: cannot make its run directory ${peer.qemu.runDir(a.name)} on ${a.peer} (mkdir exited ${mk.code}: ${mk.stderr.trim() || 'no message'}); nothing was moved`);
           await peer.writeRecord(a.name, a.record);
           const move = async () => {
             const res = await this.qemu.migrate(a.name, {
